@@ -2,9 +2,12 @@
 /// @brief Compiler portability macros shared by host and device code (no CUDA needed).
 #pragma once
 
-/// Library version, kept in step with `project(lowbit VERSION ...)` in CMakeLists.txt.
+/// Library major version, kept in step with `project(lowbit VERSION ...)` in CMakeLists.txt
+/// (CMake checks it at configure time).
 #define LOWBIT_VERSION_MAJOR 0
+/// Library minor version.
 #define LOWBIT_VERSION_MINOR 1
+/// Library patch version.
 #define LOWBIT_VERSION_PATCH 0
 
 #if defined(__CUDACC__) || defined(__HIPCC__)
@@ -21,5 +24,6 @@
 /// True while compiling the device pass of a CUDA translation unit.
 #define LOWBIT_DEVICE_PASS 1
 #else
+/// 0 outside the device pass (host compiler, or nvcc's host pass).
 #define LOWBIT_DEVICE_PASS 0
 #endif

@@ -29,8 +29,8 @@ enum class StatusCode {
 
 /// Result of a launch: a code and a human-readable message (empty when ok).
 struct Status {
-  StatusCode code = StatusCode::ok;
-  std::string message;
+  StatusCode code = StatusCode::ok;  ///< what happened (StatusCode::ok on success)
+  std::string message;               ///< human-readable reason; empty when ok
 
   /// True when the call succeeded.
   [[nodiscard]] bool ok() const noexcept { return code == StatusCode::ok; }
