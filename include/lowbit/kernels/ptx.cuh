@@ -1,0 +1,183 @@
+/// @file ptx.cuh
+/// @brief Warp-level PTX wrappers (sm_80+): mma.sync f16/bf16, ldmatrix, cp.async (+ L2 hints), fences.
+///
+/// Thin, documented wrappers so kernels name what they do instead of repeating inline assembly.
+/// Every wrapper is `__device__ __forceinline__`; fragments are passed as 32-bit registers exactly as
+/// the PTX ISA defines them for the instruction (see each comment for the fragment shapes).
+#pragma once
+
+#include <cstdint>
+
+#include "../config.hpp"
+
+namespace lowbit::kernels::ptx {
+
+/// Shared-memory address (32-bit, `.shared` window) of a generic pointer into shared memory.
+LOWBIT_DEVICE std::uint32_t smem_addr(const void* p) {
+  return static_cast<std::uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// ---------------------------------------------------------------------------------------------
+// cp.async: global -> shared copies that bypass registers (sm_80+).
+// ---------------------------------------------------------------------------------------------
+
+/// 16-byte cp.async (L1 bypass, `.cg`). When `pred` is false the 16 shared bytes are zero-filled and
+/// global memory is not read (src-size 0), so `gmem` may then be any valid address.
+LOWBIT_DEVICE void cp_async_16(void* smem, const void* gmem, bool pred = true) {
+  const int src_size = pred ? 16 : 0;
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(smem)), "l"(gmem), "r"(src_size)
+               : "memory");
+}
+
+/// 16-byte cp.async with an explicit L2 cache policy (`createpolicy` result, see l2_policy_*).
+/// The policy must come from a separate asm statement (fusing createpolicy and the copy in one asm
+/// block was seen to fault with nvcc 13.0).
+LOWBIT_DEVICE void cp_async_16_hint(void* smem, const void* gmem, std::uint64_t policy) {
+  asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2;\n" ::"r"(smem_addr(smem)),
+               "l"(gmem), "l"(policy)
+               : "memory");
+}
+
+/// 4-byte cp.async (`.ca`, cached in L1); zero-fills when `pred` is false.
+LOWBIT_DEVICE void cp_async_4(void* smem, const void* gmem, bool pred = true) {
+  const int src_size = pred ? 4 : 0;
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smem_addr(smem)), "l"(gmem), "r"(src_size)
+               : "memory");
+}
+
+/// Closes the current group of cp.async operations issued by this thread.
+LOWBIT_DEVICE void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+
+/// Waits until at most `N` of this thread's committed cp.async groups are still pending.
+/// @tparam N groups allowed in flight.
+template <int N>
+LOWBIT_DEVICE void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
+/// Waits for all of this thread's cp.async groups.
+LOWBIT_DEVICE void cp_async_wait_all() { asm volatile("cp.async.wait_all;\n" ::: "memory"); }
+
+// ---------------------------------------------------------------------------------------------
+// L2 cache policies and hinted global loads.
+// ---------------------------------------------------------------------------------------------
+
+/// An L2 policy that marks lines evict-first (streamed data read once, e.g. quantized weights).
+LOWBIT_DEVICE std::uint64_t l2_policy_evict_first() {
+  std::uint64_t policy;
+  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(policy));
+  return policy;
+}
+
+/// An L2 policy that marks lines evict-last (data reused across CTAs, e.g. activations).
+LOWBIT_DEVICE std::uint64_t l2_policy_evict_last() {
+  std::uint64_t policy;
+  asm volatile("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;\n" : "=l"(policy));
+  return policy;
+}
+
+/// 16-byte global load that does not allocate in L1 (`ld.global.nc.L1::no_allocate`): for data
+/// streamed once per CTA, such as packed weights.
+LOWBIT_DEVICE uint4 ld_global_stream_16(const void* p) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(p));
+  return v;
+}
+
+/// 16-byte read-only global load through L1 (`ld.global.nc`).
+LOWBIT_DEVICE uint4 ld_global_nc_16(const void* p) {
+  uint4 v;
+  asm volatile("ld.global.nc.v4.u32 {%0,%1,%2,%3}, [%4];\n" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
+  return v;
+}
+
+/// 8-byte read-only global load through L1.
+LOWBIT_DEVICE uint2 ld_global_nc_8(const void* p) {
+  uint2 v;
+  asm volatile("ld.global.nc.v2.u32 {%0,%1}, [%2];\n" : "=r"(v.x), "=r"(v.y) : "l"(p));
+  return v;
+}
+
+// ---------------------------------------------------------------------------------------------
+// ldmatrix: warp-cooperative 8x8 b16 matrix loads from shared memory.
+// ---------------------------------------------------------------------------------------------
+
+/// `ldmatrix.x4`: lanes 8i..8i+7 give the row addresses of matrix i (16 bytes each); register i
+/// receives this lane's two b16 elements of matrix i (row lane/4, columns 2*(lane%4) + {0,1}).
+/// Loading a row-major 16x16 A tile with lane l addressing row (l%16), column 8*(l/16) yields the
+/// m16n8k16 A fragment {a0a1, a2a3, a4a5, a6a7} in r[0..3].
+LOWBIT_DEVICE void ldmatrix_x4(std::uint32_t (&r)[4], const void* smem_row) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(smem_row)));
+}
+
+/// `ldmatrix.x2` (lanes 0..15 give the row addresses of two 8x8 matrices).
+LOWBIT_DEVICE void ldmatrix_x2(std::uint32_t (&r)[2], const void* smem_row) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];\n"
+               : "=r"(r[0]), "=r"(r[1])
+               : "r"(smem_addr(smem_row)));
+}
+
+/// `ldmatrix.x4.trans`: as ldmatrix_x4 with each 8x8 matrix transposed (for B tiles stored k-major).
+LOWBIT_DEVICE void ldmatrix_x4_trans(std::uint32_t (&r)[4], const void* smem_row) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(smem_row)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// mma.sync m16n8k16 with fp32 accumulation.
+// Fragment layout (g = lane/4, t = lane%4):
+//   A (16x16, row-major): a[0]=(g, 2t..2t+1) a[1]=(g+8, 2t..) a[2]=(g, 2t+8..) a[3]=(g+8, 2t+8..)
+//   B (16x8, "col"):      b[0]=(k 2t..2t+1, n g)  b[1]=(k 2t+8..2t+9, n g)
+//   C/D (16x8, fp32):     c[0..1]=(g, 2t..2t+1)   c[2..3]=(g+8, 2t..2t+1)
+// ---------------------------------------------------------------------------------------------
+
+/// D = A·B + D with fp16 A/B (each register holds two halves, lower k first) and fp32 D.
+LOWBIT_DEVICE void mma_m16n8k16_f16(float (&d)[4], const std::uint32_t (&a)[4], const std::uint32_t (&b)[2]) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+/// D = A·B + D with bf16 A/B and fp32 D (same fragment layout as the fp16 form).
+LOWBIT_DEVICE void mma_m16n8k16_bf16(float (&d)[4], const std::uint32_t (&a)[4], const std::uint32_t (&b)[2]) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+/// D = A·B + D with s8 A/B and s32 D, m16n8k32 (A: 4 regs of 4 int8, B: 2 regs, D: 4 int32).
+LOWBIT_DEVICE void mma_m16n8k32_s8(int (&d)[4], const std::uint32_t (&a)[4], const std::uint32_t (&b)[2]) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bit manipulation.
+// ---------------------------------------------------------------------------------------------
+
+/// `lop3.b32`: any three-input bitwise function given by its 8-bit truth table `Lut`
+/// (compute Lut as f(0xF0, 0xCC, 0xAA)).
+/// @tparam Lut the truth table.
+template <int Lut>
+LOWBIT_DEVICE std::uint32_t lop3(std::uint32_t a, std::uint32_t b, std::uint32_t c) {
+  std::uint32_t d;
+  asm volatile("lop3.b32 %0, %1, %2, %3, %4;\n" : "=r"(d) : "r"(a), "r"(b), "r"(c), "n"(Lut));
+  return d;
+}
+
+/// Truth table of `(a & b) | c` for lop3.
+inline constexpr int kLutAndOr = (0xF0 & 0xCC) | 0xAA;
+
+}  // namespace lowbit::kernels::ptx
