@@ -6,3 +6,4 @@
 #pragma once
 
 #include "lowbit.hpp"
+#include "int8/llm_int8.hpp"
