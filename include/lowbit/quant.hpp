@@ -171,6 +171,11 @@ ScaleZero search_scale_zero(const float* x, std::size_t n, std::size_t stride, c
 ///   recompute scale (and zero, unless symmetric) and keep the strictly smallest
 ///   `Σ |dequant(quant(x)) - x|^norm`.
 ///
+/// As published, a symmetric group with no negative value keeps `xmin = 0`: its scale is
+/// `xmax / max_code` around the fixed zero `2^(B-1)`, so the grid covers only
+/// `[-2^(B-1)·scale, (2^(B-1)-1)·scale]` and the top of such a group is clipped. This is kept for
+/// bit-exact agreement with the reference; use asymmetric quantization to avoid it.
+///
 /// A scale that rounds to 0 in fp16 (a range below ~3e-8) is raised to the smallest positive fp16
 /// value, so no later division by zero or NaN can happen.
 ///
@@ -378,26 +383,29 @@ inline std::vector<float> dequantize(const QuantizedWeight& q) {
 /// @param H  symmetric `[K, K]` row-major matrix (e.g. a GPTQ Hessian `XᵀX`).
 inline double output_error(const float* W, const float* Wq, std::size_t N, std::size_t K, const double* H) {
   LOWBIT_CHECK(W && Wq && H, "output_error: null input");
-  constexpr std::size_t kRows = 4;  // rows processed together so each H row is loaded once per block
-  std::vector<double> d(kRows * K);
+  // Σ_n Σ_i d_i (Σ_j H_ij d_j) = Σ_n Σ_j (Σ_i d_i H_ij) d_j: accumulate v = d·H row by row (contiguous
+  // axpy updates, which compilers vectorize), for kRows weight rows at a time so each row of H is
+  // read once per block. Valid for any H, symmetric or not.
+  constexpr std::size_t kRows = 8;
+  std::vector<double> d(kRows * K), v(kRows * K);
   double total = 0.0;
   for (std::size_t n0 = 0; n0 < N; n0 += kRows) {
     const std::size_t rows = N - n0 < kRows ? N - n0 : kRows;
-    for (std::size_t r = 0; r < kRows; ++r)
+    for (std::size_t r = 0; r < rows; ++r)
       for (std::size_t k = 0; k < K; ++k)
-        d[r * K + k] = r < rows ? static_cast<double>(W[(n0 + r) * K + k]) - static_cast<double>(Wq[(n0 + r) * K + k])
-                                : 0.0;
+        d[r * K + k] = static_cast<double>(W[(n0 + r) * K + k]) - static_cast<double>(Wq[(n0 + r) * K + k]);
+    for (double& x : v) x = 0.0;
     for (std::size_t i = 0; i < K; ++i) {
       const double* h = H + i * K;
-      double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      for (std::size_t j = 0; j < K; ++j) {
-        s0 += h[j] * d[j];
-        s1 += h[j] * d[K + j];
-        s2 += h[j] * d[2 * K + j];
-        s3 += h[j] * d[3 * K + j];
+      for (std::size_t r = 0; r < rows; ++r) {
+        const double di = d[r * K + i];
+        if (di == 0.0) continue;
+        double* vr = v.data() + r * K;
+        for (std::size_t j = 0; j < K; ++j) vr[j] += di * h[j];
       }
-      total += d[i] * s0 + d[K + i] * s1 + d[2 * K + i] * s2 + d[3 * K + i] * s3;
     }
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t j = 0; j < K; ++j) total += v[r * K + j] * d[r * K + j];
   }
   return total;
 }
