@@ -6,3 +6,4 @@
 #pragma once
 
 #include "lowbit.hpp"
+#include "gptq/solver.hpp"
