@@ -97,20 +97,24 @@ void gemm_sub_serial(std::size_t M, std::size_t Nc, std::size_t D, const T* E, s
                      std::size_t ldp, T* C, std::size_t ldc) {
   constexpr std::size_t Nr = kGemmTileBytes / sizeof(T);
   constexpr std::size_t Mr = kGemmTileRows;
+  // P's tile is copied to a contiguous buffer: with a power-of-two ldp its rows would collide in cache sets.
+  std::vector<T> packed(std::min(kGemmDepthTile, D) * std::min(kGemmColTile, Nc));
   for (std::size_t j0 = 0; j0 < Nc; j0 += kGemmColTile) {
     const std::size_t jn = std::min(kGemmColTile, Nc - j0);
     const std::size_t jfull = jn / Nr * Nr;
     for (std::size_t d0 = 0; d0 < D; d0 += kGemmDepthTile) {
       const std::size_t dn = std::min(kGemmDepthTile, D - d0);
-      const T* Pd = P + d0 * ldp + j0;
+      for (std::size_t d = 0; d < dn; ++d)
+        std::copy(P + (d0 + d) * ldp + j0, P + (d0 + d) * ldp + j0 + jn, packed.data() + d * jn);
+      const T* Pd = packed.data();
       std::size_t r = 0;
       for (; r + Mr <= M; r += Mr) {
         const T* Er = E + r * lde + d0;
         T* Cr = C + r * ldc + j0;
-        for (std::size_t j = 0; j < jfull; j += Nr) gemm_sub_tile<T, Nr>(dn, Er, lde, Pd + j, ldp, Cr + j, ldc);
-        if (jfull < jn) gemm_sub_edge(Mr, jn - jfull, dn, Er, lde, Pd + jfull, ldp, Cr + jfull, ldc);
+        for (std::size_t j = 0; j < jfull; j += Nr) gemm_sub_tile<T, Nr>(dn, Er, lde, Pd + j, jn, Cr + j, ldc);
+        if (jfull < jn) gemm_sub_edge(Mr, jn - jfull, dn, Er, lde, Pd + jfull, jn, Cr + jfull, ldc);
       }
-      if (r < M) gemm_sub_edge(M - r, jn, dn, E + r * lde + d0, lde, Pd, ldp, C + r * ldc + j0, ldc);
+      if (r < M) gemm_sub_edge(M - r, jn, dn, E + r * lde + d0, lde, Pd, jn, C + r * ldc + j0, ldc);
     }
   }
 }
