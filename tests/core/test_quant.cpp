@@ -313,3 +313,34 @@ TEST_CASE("bad inputs are rejected with errors naming the problem", "[core][quan
     CHECK_THROWS_AS(lowbit::rtn_quantize(W.data(), 4, 64, spec), lowbit::Error);
   }
 }
+
+TEST_CASE("RTN by hand: exact .5 ties round to even, the symmetric grid clips its top", "[core][quant]") {
+  // Symmetric 2-bit: xmax = 1.5, xmin = -1.5, scale = 3/3 = 1 (fp16-exact), zero = 2.
+  // w/scale = -1.5, -0.5, 0.5, 1.5 -> round half even -2, -0, 0, 2 -> +2 -> 0, 2, 2, 4 -> clamp 3.
+  // (Round half away from zero would give 0, 1, 3, 3.)
+  const std::vector<float> W{-1.5f, -0.5f, 0.5f, 1.5f};
+  lowbit::QuantSpec spec;
+  spec.bits = 2;
+  spec.group_size = 0;
+  spec.sym = true;
+  const lowbit::QuantizedWeight q = lowbit::rtn_quantize(W.data(), 1, 4, spec);
+  CHECK(q.scales[0] == 1.f);
+  CHECK(q.zeros[0] == 2);
+  CHECK(q.codes == std::vector<std::uint8_t>{0, 2, 2, 3});
+  CHECK(lowbit::dequantize(q) == std::vector<float>{-2.f, 0.f, 0.f, 1.f});
+  // Asymmetric 2-bit on [0, 3]: scale 1, zero round(0) = 0, codes are the values themselves.
+  const std::vector<float> V{0.f, 1.f, 2.f, 3.f, 2.5f, 0.5f};
+  spec.sym = false;
+  const lowbit::QuantizedWeight r = lowbit::rtn_quantize(V.data(), 1, 6, spec);
+  CHECK(r.scales[0] == 1.f);
+  CHECK(r.zeros[0] == 0);
+  CHECK(r.codes == std::vector<std::uint8_t>{0, 1, 2, 3, 2, 0});
+  // Published symmetric quirk: no negative value keeps xmin = 0, so scale = xmax/3 = 1 around zero 2
+  // and everything above 1 clips to the top code.
+  const std::vector<float> P{1.f, 2.f, 3.f, 0.f};
+  spec.sym = true;
+  const lowbit::QuantizedWeight p = lowbit::rtn_quantize(P.data(), 1, 4, spec);
+  CHECK(p.scales[0] == 1.f);
+  CHECK(p.zeros[0] == 2);
+  CHECK(p.codes == std::vector<std::uint8_t>{3, 3, 3, 2});
+}
