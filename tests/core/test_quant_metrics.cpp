@@ -123,3 +123,36 @@ TEST_CASE("validate names each kind of corruption", "[core][metrics]") {
     CHECK_THROWS_AS(lowbit::validate(q), lowbit::Error);
   }
 }
+
+TEST_CASE("public helpers: for_each_row_group, sequential_g_idx, make_quantized_weight, check_finite",
+          "[core][metrics]") {
+  lowbit::QuantSpec spec;
+  spec.bits = 2;
+  spec.group_size = 8;
+  std::vector<int> seen(3 * 24, 0);
+  std::size_t calls = 0;
+  lowbit::for_each_row_group(3, 24, spec, [&](std::size_t n, std::size_t g, std::size_t k0, std::size_t k1) {
+    CHECK(k1 - k0 == 8);
+    CHECK(k0 == g * 8);
+    for (std::size_t k = k0; k < k1; ++k) ++seen[n * 24 + k];
+    ++calls;
+  });
+  CHECK(calls == 3 * 3);
+  for (int s : seen) CHECK(s == 1);  // every (row, column) visited exactly once
+  CHECK(lowbit::sequential_g_idx(24, spec) ==
+        std::vector<std::int32_t>{0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2});
+  spec.group_size = 0;
+  CHECK(lowbit::sequential_g_idx(5, spec) == std::vector<std::int32_t>(5, 0));
+  const lowbit::QuantizedWeight q = lowbit::make_quantized_weight(3, 5, spec);
+  CHECK(q.codes.size() == 15);
+  CHECK(q.scales.size() == 3);
+  CHECK(q.zeros.size() == 3);
+  CHECK(q.groups() == 1);
+  spec.group_size = 4;
+  CHECK_THROWS_WITH(lowbit::make_quantized_weight(3, 5, spec), Catch::Contains("does not divide"));
+  CHECK_THROWS_WITH(lowbit::for_each_row_group(3, 5, spec, [](auto...) {}), Catch::Contains("does not divide"));
+  std::vector<float> W(6, 1.f);
+  REQUIRE_NOTHROW(lowbit::check_finite(W.data(), 2, 3));
+  W[4] = std::numeric_limits<float>::infinity();
+  CHECK_THROWS_WITH(lowbit::check_finite(W.data(), 2, 3), Catch::Contains("row 1") && Catch::Contains("column 1"));
+}
