@@ -1,0 +1,439 @@
+/// @file linear.cuh
+/// @brief LLM.int8() linear layer on the GPU: one fused pass over the activations (row absmax over
+/// sub-threshold entries, outlier-column flags, int8 codes, device-side compaction of the outlier
+/// columns), then the int8 tensor-core GEMM with the decomposition fused into its epilogue.
+/// No host synchronization anywhere; the host reference is `lowbit/int8/llm_int8.hpp`.
+///
+/// Example:
+/// @code
+///   lowbit::int8::DeviceWeight w{d_codes, d_scales, N, K};
+///   std::size_t bytes = lowbit::int8::linear_workspace_size(M, N, K);
+///   // ... cudaMalloc(&ws, bytes) once ...
+///   auto st = lowbit::int8::linear_forward(d_A, M, w, d_bias, d_Y, ws, bytes, {}, stream);
+///   // later (after a sync), the outlier count / overflow / non-finite count:
+///   //   cudaMemcpy(&stats, lowbit::int8::workspace_stats(ws), sizeof stats, cudaMemcpyDeviceToHost);
+/// @endcode
+#pragma once
+
+#include <cub/block/block_reduce.cuh>
+#include <cub/block/block_scan.cuh>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "../error.hpp"
+#include "../kernels/int8_gemm.cuh"
+#include "../numeric.hpp"
+#include "llm_int8.hpp"
+
+namespace lowbit::int8 {
+
+/// Per-call statistics the kernels leave at the start of the workspace (read them after the stream
+/// reaches the end of the call; never needed by the call itself).
+struct Int8Stats {
+  int outlier_count;              ///< outlier columns found (all of them, even beyond max_outliers)
+  int overflow;                   ///< 1 when outlier_count > max_outliers: the slower mask walk was used
+  unsigned int blocks_done;       ///< internal: last-block detection of the activation pass
+  int reserved;                   ///< padding
+  unsigned long long nonfinite;   ///< NaN / ±inf activations seen (the output is then meaningless)
+};
+
+/// Device views of a quantized weight (see Int8Weight and OutlierSideCopy for the host forms).
+struct DeviceWeight {
+  const std::int8_t* codes = nullptr;  ///< [N, K] int8, 16-byte aligned
+  const float* scales = nullptr;       ///< [N] absmax per row
+  int N = 0;                           ///< output features (multiple of 64)
+  int K = 0;                           ///< input features (multiple of 64)
+  const half_t* side_values = nullptr; ///< optional fp16 side copy [D, N] (OutlierSideCopy::values)
+  const int* side_index = nullptr;     ///< [K]: row of side_values for column k or -1; null = no side copy
+};
+
+/// Run-time options.
+struct LinearOptions {
+  float threshold = kDefaultThreshold;  ///< outlier threshold (<= 0: plain W8A8, no decomposition)
+  int max_outliers = 256;  ///< capacity of the compacted outlier list; more columns fall back to a mask walk
+  /// Testing/tuning knob: -1 picks by shape; 0 small-M kernel (M <= 32 only), 1 tiled split-K + epilogue
+  /// kernel, 2 tiled with the fused epilogue.
+  int force_path = -1;
+};
+
+/// `side_index` for DeviceWeight: -1 everywhere except the side copy's dimensions.
+inline std::vector<int> make_side_index(const OutlierSideCopy& side, int K) {
+  std::vector<int> idx(static_cast<std::size_t>(K), -1);
+  for (std::size_t j = 0; j < side.dims.size(); ++j) {
+    LOWBIT_CHECK(side.dims[j] >= 0 && side.dims[j] < K, "int8::make_side_index: dimension ", side.dims[j],
+                 " outside [0, ", K, ")");
+    idx[side.dims[j]] = static_cast<int>(j);
+  }
+  return idx;
+}
+
+namespace detail {
+
+/// Storage type → CUDA type.
+template <class T>
+struct CudaType;
+template <>
+struct CudaType<half_t> {
+  using type = __half;
+};
+template <>
+struct CudaType<bfloat16_t> {
+  using type = __nv_bfloat16;
+};
+
+inline constexpr int kActThreads = 256;       ///< threads of the activation pass (one row per block)
+inline constexpr int kVec = 8;                ///< fp16/bf16 values per 16-byte load
+inline constexpr std::size_t kWsAlign = 256;  ///< alignment of every workspace region
+inline constexpr int kKAlign = 64;            ///< K and N must be multiples of this (GEMM k-chunk)
+
+/// Max functor for the block reduction (CUB's own moved between CCCL versions).
+struct MaxOp {
+  LOWBIT_DEVICE float operator()(float a, float b) const { return fmaxf(a, b); }
+};
+
+/// The fused activation pass, one block per row of A.
+/// @tparam T __half or __nv_bfloat16
+/// @param A [M, K] activations (16-byte aligned, K % 8 == 0)
+/// @param Aq [M, K] int8 codes out
+/// @param row_absmax [M] row scales out
+/// @param mask [ceil(K/32)] outlier bitmask (zeroed before the launch)
+/// @param list [max_list] compacted outlier columns out (ascending)
+/// @param stats zeroed before the launch
+template <class T>
+__global__ void __launch_bounds__(kActThreads) activation_pass_kernel(const T* __restrict__ A, int M, int K,
+                                                                       float threshold, std::int8_t* __restrict__ Aq,
+                                                                       float* __restrict__ row_absmax,
+                                                                       std::uint32_t* mask, int* list, int max_list,
+                                                                       Int8Stats* stats) {
+  using Reduce = cub::BlockReduce<float, kActThreads>;
+  using ReduceI = cub::BlockReduce<int, kActThreads>;
+  using Scan = cub::BlockScan<int, kActThreads>;
+  __shared__ union {
+    typename Reduce::TempStorage r;
+    typename ReduceI::TempStorage ri;
+    typename Scan::TempStorage s;
+  } tmp;
+  __shared__ float s_amax;
+  __shared__ unsigned int s_ticket;
+  using E = kernels::detail::Elem<T>;
+  const int row = blockIdx.x;
+  const int nvec = K / kVec;
+  const uint4* a = reinterpret_cast<const uint4*>(A + static_cast<std::size_t>(row) * K);
+
+  float amax = 0.f;
+  int nonfinite = 0;
+  for (int v = threadIdx.x; v < nvec; v += kActThreads) {
+    const uint4 x = a[v];
+    const T* e = reinterpret_cast<const T*>(&x);
+    std::uint32_t bits = 0;
+#pragma unroll
+    for (int i = 0; i < kVec; ++i) {
+      const float f = E::to(e[i]);
+      nonfinite += !isfinite(f);
+      bits |= static_cast<std::uint32_t>(lowbit::int8::detail::is_outlier(f, threshold)) << i;
+      if (lowbit::int8::detail::in_row_scale(f, threshold)) amax = fmaxf(amax, fabsf(f));
+    }
+    if (bits) atomicOr(mask + (v * kVec) / 32, bits << ((v * kVec) % 32));
+  }
+  amax = Reduce(tmp.r).Reduce(amax, MaxOp{});
+  if (threadIdx.x == 0) s_amax = amax;
+  __syncthreads();
+  nonfinite = ReduceI(tmp.ri).Sum(nonfinite);
+  if (threadIdx.x == 0) {
+    row_absmax[row] = s_amax;
+    if (nonfinite) atomicAdd(&stats->nonfinite, static_cast<unsigned long long>(nonfinite));
+  }
+  const float inv = lowbit::int8::detail::inv_scale(s_amax);
+  std::int8_t* q = Aq + static_cast<std::size_t>(row) * K;
+  for (int v = threadIdx.x; v < nvec; v += kActThreads) {
+    const uint4 x = a[v];  // second read of the row: hits the cache
+    const T* e = reinterpret_cast<const T*>(&x);
+    std::uint32_t w[2] = {0u, 0u};
+#pragma unroll
+    for (int i = 0; i < kVec; ++i) {
+      const float f = E::to(e[i]);
+      const std::int8_t c =
+          lowbit::int8::detail::in_row_scale(f, threshold) ? lowbit::int8::detail::quantize_code(f, inv) : 0;
+      w[i / 4] |= static_cast<std::uint32_t>(static_cast<std::uint8_t>(c)) << (8 * (i % 4));
+    }
+    *reinterpret_cast<uint2*>(q + v * kVec) = make_uint2(w[0], w[1]);
+  }
+
+  // ---- the last block to finish compacts the outlier bitmask into an ascending list ----
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) s_ticket = atomicAdd(&stats->blocks_done, 1u);
+  __syncthreads();
+  if (s_ticket != gridDim.x - 1) return;
+  __threadfence();
+  const int words = (K + 31) / 32;
+  const int per = (words + kActThreads - 1) / kActThreads;
+  const int w0 = min(words, static_cast<int>(threadIdx.x) * per), w1 = min(words, w0 + per);
+  int mine = 0;
+  for (int w = w0; w < w1; ++w) mine += __popc(__ldcg(mask + w));
+  int offset = 0, total = 0;
+  Scan(tmp.s).ExclusiveSum(mine, offset, total);
+  for (int w = w0; w < w1; ++w) {
+    std::uint32_t b = __ldcg(mask + w);
+    while (b) {
+      const int c = w * 32 + __ffs(static_cast<int>(b)) - 1;
+      b &= b - 1;
+      if (offset < max_list) list[offset] = c;
+      ++offset;
+    }
+  }
+  if (threadIdx.x == 0) {
+    stats->outlier_count = total;
+    stats->overflow = total > max_list ? 1 : 0;
+  }
+}
+
+/// Which kernels a call uses (a pure function of the shape and the SM count).
+struct Plan {
+  enum Path { gemv, tiled_split, tiled_fused } path = gemv;
+  int mt = 1;           ///< m16 tiles per warp
+  int splits = 1;       ///< K splits
+  int k_per_split = 0;  ///< K columns per split (multiple of 64)
+  [[nodiscard]] bool needs_c32() const { return path != tiled_fused; }
+};
+
+/// Tuning: blocks per SM the small-M kernel aims for (128-thread blocks; enough 16-byte loads in flight
+/// to cover DRAM latency), and the smallest K slice worth a split.
+inline constexpr int kGemvBlocksPerSm = 8;
+inline constexpr int kMinSplitK = 256;
+
+inline Plan make_plan(int M, int N, int K, int sms, int force_path = -1) {
+  Plan p;
+  auto split = [&](long long tiles, long long target) {
+    long long s = (target + tiles - 1) / tiles;
+    s = std::max(1LL, std::min(s, static_cast<long long>(K / kMinSplitK)));
+    int kps = static_cast<int>(((K + s - 1) / s + kKAlign - 1) / kKAlign * kKAlign);
+    p.k_per_split = kps;
+    p.splits = (K + kps - 1) / kps;
+  };
+  if (M <= 32 && (force_path < 0 || force_path == 0)) {
+    p.path = Plan::gemv;
+    p.mt = M <= 16 ? 1 : 2;
+    split((N + 63) / 64, static_cast<long long>(sms) * kGemvBlocksPerSm);
+    return p;
+  }
+  p.mt = M <= 64 ? 2 : 4;
+  const int bm = 32 * p.mt;
+  const long long tiles = static_cast<long long>((M + bm - 1) / bm) * ((N + 127) / 128);
+  if (force_path == 1 || (force_path < 0 && tiles < sms)) {
+    split(tiles, 2LL * sms);
+    if (p.splits > 1 || force_path == 1) {
+      p.path = Plan::tiled_split;
+      return p;
+    }
+  }
+  p.path = Plan::tiled_fused;
+  p.splits = 1;
+  p.k_per_split = K;
+  return p;
+}
+
+inline int sm_count() {
+  int dev = 0, sms = 132;
+  if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  return sms;
+}
+
+inline std::size_t align_up(std::size_t x) { return (x + kWsAlign - 1) / kWsAlign * kWsAlign; }
+
+/// Workspace regions (byte offsets); stats, mask and C32 are contiguous so one memset clears them.
+struct Layout {
+  std::size_t stats = 0, mask = 0, c32 = 0, zero_end = 0, list = 0, rows = 0, aq = 0, total = 0;
+};
+inline Layout make_layout(int M, int N, int K, int max_outliers, const Plan& plan) {
+  Layout l;
+  l.stats = 0;
+  l.mask = align_up(sizeof(Int8Stats));
+  l.c32 = l.mask + align_up(static_cast<std::size_t>((K + 31) / 32) * 4);
+  l.zero_end = l.c32 + (plan.needs_c32() ? align_up(static_cast<std::size_t>(M) * N * 4) : 0);
+  l.list = l.zero_end;
+  l.rows = l.list + align_up(static_cast<std::size_t>(std::max(max_outliers, 1)) * 4);
+  l.aq = l.rows + align_up(static_cast<std::size_t>(M) * 4);
+  l.total = l.aq + align_up(static_cast<std::size_t>(M) * K);
+  return l;
+}
+
+template <int MT, kernels::TiledOut Out, class CT>
+cudaError_t launch_tiled(const std::int8_t* Aq, const std::int8_t* W, int* C, const kernels::Int8EpilogueParams& ep,
+                         int M, int N, int K, int splits, int kps, cudaStream_t stream) {
+  using S = kernels::TiledShape<MT>;
+  auto kernel = kernels::gemm_s8_tiled_kernel<MT, Out, CT>;
+  static const cudaError_t attr =  // once per instantiation (per process; device 0 semantics as CUDA's)
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::kSmemBytes);
+  if (attr != cudaSuccess) return attr;
+  const dim3 grid((N + S::BN - 1) / S::BN, (M + S::BM - 1) / S::BM, splits);
+  kernel<<<grid, S::kThreads, S::kSmemBytes, stream>>>(Aq, W, C, ep, M, N, K, kps);
+  return cudaGetLastError();
+}
+
+inline cudaError_t launch_gemv(const std::int8_t* Aq, const std::int8_t* W, int* C, int M, int N, int K,
+                               const Plan& plan, cudaStream_t stream) {
+  const dim3 grid((N + 63) / 64, plan.splits);
+  if (plan.mt == 1)
+    kernels::gemv_s8_kernel<1><<<grid, 128, 0, stream>>>(Aq, W, C, M, N, K, plan.k_per_split);
+  else
+    kernels::gemv_s8_kernel<2><<<grid, 128, 0, stream>>>(Aq, W, C, M, N, K, plan.k_per_split);
+  return cudaGetLastError();
+}
+
+/// int32 GEMM through the plan (no epilogue); C must be zeroed when plan.needs_c32().
+inline cudaError_t launch_gemm_i32(const std::int8_t* Aq, const std::int8_t* W, int* C, int M, int N, int K,
+                                   const Plan& plan, cudaStream_t stream) {
+  if (plan.path == Plan::gemv) return launch_gemv(Aq, W, C, M, N, K, plan, stream);
+  const kernels::Int8EpilogueParams none{};
+  if (plan.mt == 2)
+    return launch_tiled<2, kernels::TiledOut::i32, __half>(Aq, W, C, none, M, N, K, plan.splits, plan.k_per_split,
+                                                           stream);
+  return launch_tiled<4, kernels::TiledOut::i32, __half>(Aq, W, C, none, M, N, K, plan.splits, plan.k_per_split,
+                                                         stream);
+}
+
+inline Status check_shapes(int M, int N, int K) {
+  if (M <= 0 || N <= 0 || K <= 0)
+    return lowbit::detail::make_status(StatusCode::invalid_argument, "int8: M, N, K must be positive (got ", M,
+                                       ", ", N, ", ", K, ")");
+  if (K % kKAlign != 0 || N % kKAlign != 0)
+    return lowbit::detail::make_status(StatusCode::invalid_argument, "int8: K and N must be multiples of ", kKAlign,
+                                       " (got K=", K, ", N=", N, ")");
+  return Status::success();
+}
+
+inline bool aligned(const void* p, std::size_t a) { return reinterpret_cast<std::uintptr_t>(p) % a == 0; }
+
+}  // namespace detail
+
+/// Workspace bytes linear_forward needs for this shape (query once, allocate once; no allocation in
+/// the call itself).
+/// @param M rows of A
+/// @param N output features
+/// @param K input features
+/// @param opt options (max_outliers sizes the outlier list)
+inline std::size_t linear_workspace_size(int M, int N, int K, const LinearOptions& opt = {}) {
+  const auto plan = detail::make_plan(M, N, K, detail::sm_count(), opt.force_path);
+  return detail::make_layout(M, N, K, opt.max_outliers, plan).total;
+}
+
+/// Device pointer to the call's statistics inside the workspace.
+inline const Int8Stats* workspace_stats(const void* workspace) { return static_cast<const Int8Stats*>(workspace); }
+
+/// LLM.int8() forward `Y = A · Wᵀ + bias` with outlier decomposition, asynchronous on `stream`.
+/// @tparam T half_t or bfloat16_t (activations and output)
+/// @param A device [M, K], 16-byte aligned
+/// @param M rows (any positive count)
+/// @param w quantized weight on the device (K, N multiples of 64)
+/// @param bias device [N] fp32 or nullptr
+/// @param Y device [M, N] output, 4-byte aligned
+/// @param workspace device buffer of at least linear_workspace_size(M, N, K, opt) bytes, 256-byte aligned
+/// @param workspace_bytes its size
+/// @param opt threshold and outlier-list capacity
+/// @param stream CUDA stream
+/// @return ok, or invalid_argument / misaligned / workspace_too_small / cuda_error with a message
+template <class T>
+Status linear_forward(const T* A, int M, const DeviceWeight& w, const float* bias, T* Y, void* workspace,
+                      std::size_t workspace_bytes, const LinearOptions& opt, cudaStream_t stream) {
+  static_assert(std::is_same_v<T, half_t> || std::is_same_v<T, bfloat16_t>, "T must be half_t or bfloat16_t");
+  using CT = typename detail::CudaType<T>::type;
+  const int N = w.N, K = w.K;
+  if (Status s = detail::check_shapes(M, N, K); !s.ok()) return s;
+  if (!A || !Y || !w.codes || !w.scales || !workspace)
+    return lowbit::detail::make_status(StatusCode::invalid_argument, "int8::linear_forward: null pointer");
+  if ((w.side_index == nullptr) != (w.side_values == nullptr))
+    return lowbit::detail::make_status(StatusCode::invalid_argument,
+                                       "int8::linear_forward: side_values and side_index go together");
+  if (opt.max_outliers < 1 || std::isnan(opt.threshold))
+    return lowbit::detail::make_status(StatusCode::invalid_argument,
+                                       "int8::linear_forward: max_outliers must be >= 1 and threshold not NaN");
+  if (!detail::aligned(A, 16) || !detail::aligned(w.codes, 16) || !detail::aligned(Y, 4) ||
+      !detail::aligned(workspace, detail::kWsAlign))
+    return lowbit::detail::make_status(StatusCode::misaligned,
+                                       "int8::linear_forward: A and weight codes need 16-byte, Y 4-byte, workspace ",
+                                       detail::kWsAlign, "-byte alignment");
+  const auto plan = detail::make_plan(M, N, K, detail::sm_count(), opt.force_path);
+  const auto lay = detail::make_layout(M, N, K, opt.max_outliers, plan);
+  if (workspace_bytes < lay.total)
+    return lowbit::detail::make_status(StatusCode::workspace_too_small, "int8::linear_forward: workspace has ",
+                                       workspace_bytes, " bytes, needs ", lay.total);
+  auto* base = static_cast<std::uint8_t*>(workspace);
+  auto* stats = reinterpret_cast<Int8Stats*>(base + lay.stats);
+  auto* mask = reinterpret_cast<std::uint32_t*>(base + lay.mask);
+  auto* c32 = reinterpret_cast<int*>(base + lay.c32);
+  auto* list = reinterpret_cast<int*>(base + lay.list);
+  auto* rows = reinterpret_cast<float*>(base + lay.rows);
+  auto* aq = reinterpret_cast<std::int8_t*>(base + lay.aq);
+
+  auto fail = [](cudaError_t e, const char* what) {
+    return lowbit::detail::make_status(StatusCode::cuda_error, "int8::linear_forward: ", what, ": ",
+                                       cudaGetErrorString(e));
+  };
+  cudaError_t e = cudaMemsetAsync(base, 0, lay.zero_end, stream);
+  if (e != cudaSuccess) return fail(e, "memset");
+  detail::activation_pass_kernel<CT><<<M, detail::kActThreads, 0, stream>>>(
+      reinterpret_cast<const CT*>(A), M, K, opt.threshold, aq, rows, mask, list, opt.max_outliers, stats);
+  if ((e = cudaGetLastError()) != cudaSuccess) return fail(e, "activation pass");
+
+  kernels::Int8EpilogueParams ep;
+  ep.A = A;
+  ep.Aq = aq;
+  ep.row_absmax = rows;
+  ep.Wq = w.codes;
+  ep.w_absmax = w.scales;
+  ep.bias = bias;
+  ep.side_values = reinterpret_cast<const std::uint16_t*>(w.side_values);
+  ep.side_index = w.side_index;
+  ep.outlier_count = &stats->outlier_count;
+  ep.outlier_list = list;
+  ep.outlier_mask = mask;
+  ep.max_list = opt.max_outliers;
+  ep.Y = Y;
+
+  if (plan.path == detail::Plan::tiled_fused) {
+    e = plan.mt == 2
+            ? detail::launch_tiled<2, kernels::TiledOut::fused, CT>(aq, w.codes, nullptr, ep, M, N, K, 1, K, stream)
+            : detail::launch_tiled<4, kernels::TiledOut::fused, CT>(aq, w.codes, nullptr, ep, M, N, K, 1, K, stream);
+    if (e != cudaSuccess) return fail(e, "int8 GEMM");
+    return Status::success();
+  }
+  if ((e = detail::launch_gemm_i32(aq, w.codes, c32, M, N, K, plan, stream)) != cudaSuccess)
+    return fail(e, "int8 GEMM");
+  constexpr int kEpiRows = 8;  // rows per epilogue thread (int8_epilogue_kernel's kRows)
+  const dim3 grid((N + 255) / 256, (M + kEpiRows - 1) / kEpiRows);
+  kernels::int8_epilogue_kernel<CT><<<grid, 256, 0, stream>>>(c32, ep, M, N, K);
+  if ((e = cudaGetLastError()) != cudaSuccess) return fail(e, "epilogue");
+  return Status::success();
+}
+
+/// The int8 GEMM core alone: `C[M,N] = A[M,K] · Wᵀ` with int32 output (what cuBLASLt's
+/// CUBLAS_COMPUTE_32I computes). Zeroes C on the stream first when the plan accumulates (small M or
+/// split K).
+/// @param A device int8 [M, K] (16-byte aligned)
+/// @param W device int8 [N, K] (16-byte aligned)
+/// @param C device int32 [M, N]
+/// @param M rows
+/// @param N columns (multiple of 64)
+/// @param K depth (multiple of 64)
+/// @param stream CUDA stream
+inline Status gemm_s8_s32(const std::int8_t* A, const std::int8_t* W, std::int32_t* C, int M, int N, int K,
+                          cudaStream_t stream) {
+  if (Status s = detail::check_shapes(M, N, K); !s.ok()) return s;
+  if (!A || !W || !C) return lowbit::detail::make_status(StatusCode::invalid_argument, "int8::gemm_s8_s32: null pointer");
+  if (!detail::aligned(A, 16) || !detail::aligned(W, 16) || !detail::aligned(C, 8))
+    return lowbit::detail::make_status(StatusCode::misaligned, "int8::gemm_s8_s32: A, W need 16-byte alignment");
+  const auto plan = detail::make_plan(M, N, K, detail::sm_count());
+  cudaError_t e = cudaSuccess;
+  if (plan.needs_c32()) e = cudaMemsetAsync(C, 0, static_cast<std::size_t>(M) * N * 4, stream);
+  if (e == cudaSuccess) e = detail::launch_gemm_i32(A, W, C, M, N, K, plan, stream);
+  if (e != cudaSuccess)
+    return lowbit::detail::make_status(StatusCode::cuda_error, "int8::gemm_s8_s32: ", cudaGetErrorString(e));
+  return Status::success();
+}
+
+}  // namespace lowbit::int8

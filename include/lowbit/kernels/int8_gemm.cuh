@@ -1,0 +1,497 @@
+/// @file int8_gemm.cuh
+/// @brief int8 tensor-core GEMM `C[M,N] = Aq[M,K] · Wqᵀ` (W [N,K] row-major, int32 accumulation) with
+/// the LLM.int8() epilogue fused: row scale ⊗ column scale dequantization, removal of the outlier
+/// columns from the int8 sum, the outlier columns' fp32 product, bias, fp16/bf16 output.
+///
+/// Two kernels (see `lowbit/int8/linear.cuh` for the dispatch and the host API):
+/// - `gemv_s8_kernel` for M ≤ 32: no shared memory; each warp streams 16 rows of W with 16-byte
+///   `ld.global.nc` loads straight into mma fragments (k permuted alike in A and B) and the grid is
+///   split along K to fill every SM; partial int32 sums are added with `red.global.add` (exact and
+///   order-independent), then `int8_epilogue_kernel` finishes.
+/// - `gemm_s8_tiled_kernel` for larger M: BM×128×64 tiles, 4-stage cp.async pipeline into XOR-swizzled
+///   shared memory, ldmatrix, 8 warps; either the fused epilogue or int32 output (optionally split-K).
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+#include "../int8/llm_int8.hpp"
+#include "int8_mma.cuh"
+
+namespace lowbit::kernels {
+
+/// Everything the LLM.int8() epilogue reads (all device pointers).
+struct Int8EpilogueParams {
+  const void* A = nullptr;                 ///< original activations [M, K] (fp16 or bf16)
+  const std::int8_t* Aq = nullptr;         ///< activation codes [M, K]
+  const float* row_absmax = nullptr;       ///< [M] activation row scales
+  const std::int8_t* Wq = nullptr;         ///< weight codes [N, K]
+  const float* w_absmax = nullptr;         ///< [N] weight row scales
+  const float* bias = nullptr;             ///< [N] or nullptr
+  const std::uint16_t* side_values = nullptr;  ///< fp16 side copy [D, N] or nullptr
+  const int* side_index = nullptr;         ///< [K]: row of side_values for column k, or -1 (nullptr: none)
+  const int* outlier_count = nullptr;      ///< number of outlier columns (device scalar)
+  const int* outlier_list = nullptr;       ///< ascending outlier columns, first min(count, max_list)
+  const std::uint32_t* outlier_mask = nullptr;  ///< [ceil(K/32)] outlier bitmask (fallback walk)
+  int max_list = 0;                        ///< capacity of outlier_list; count > max_list walks the mask
+  void* Y = nullptr;                       ///< output [M, N] (fp16 or bf16)
+};
+
+namespace detail {
+
+/// 1/127²: converts an int32 sum of code products into s_a·s_w units.
+inline constexpr float kInvCodeMaxSq = 1.0f / (127.0f * 127.0f);
+/// Outlier columns staged in shared memory per round of the epilogue.
+inline constexpr int kOutlierChunk = 16;
+
+/// Element type helpers for fp16 / bf16 activations and outputs.
+template <class T>
+struct Elem;
+template <>
+struct Elem<__half> {
+  LOWBIT_DEVICE static float to(__half v) { return __half2float(v); }
+  LOWBIT_DEVICE static __half2 pack(float a, float b) { return __floats2half2_rn(a, b); }
+  using pair = __half2;
+};
+template <>
+struct Elem<__nv_bfloat16> {
+  LOWBIT_DEVICE static float to(__nv_bfloat16 v) { return __bfloat162float(v); }
+  LOWBIT_DEVICE static __nv_bfloat162 pack(float a, float b) { return __floats2bfloat162_rn(a, b); }
+  using pair = __nv_bfloat162;
+};
+
+/// Fills `s_cols` with the next chunk of outlier columns (at most kOutlierChunk) starting at the
+/// chunk's first index `j0`; returns how many (same value in every thread). The compacted list is used
+/// while it holds every outlier column; beyond its capacity (overflow) thread 0 walks the bitmask,
+/// continuing from its cursor — slower, still exact. Must be called by all threads of the block.
+struct OutlierCursor {
+  int word = -1;          ///< current mask word (thread 0 only)
+  std::uint32_t bits = 0; ///< remaining bits of that word (thread 0 only)
+};
+
+LOWBIT_DEVICE int next_outlier_chunk(const Int8EpilogueParams& p, int count, int j0, int K, OutlierCursor& cur,
+                                     int* s_cols, int* s_n) {
+  if (count <= p.max_list) {
+    const int n = min(kOutlierChunk, count - j0);
+    if (threadIdx.x < n) s_cols[threadIdx.x] = p.outlier_list[j0 + threadIdx.x];
+    return n;
+  }
+  if (threadIdx.x == 0) {
+    const int words = (K + 31) / 32;
+    int n = 0;
+    while (n < kOutlierChunk) {
+      if (cur.bits == 0) {
+        if (++cur.word >= words) break;
+        cur.bits = p.outlier_mask[cur.word];
+        continue;
+      }
+      s_cols[n++] = cur.word * 32 + __ffs(static_cast<int>(cur.bits)) - 1;
+      cur.bits &= cur.bits - 1;
+    }
+    *s_n = n;
+  }
+  __syncthreads();
+  return *s_n;
+}
+
+/// Weight value used with outlier column c of output n: fp16 side copy if present, else int8 dequantized.
+LOWBIT_DEVICE float outlier_weight(const Int8EpilogueParams& p, int n, int c, int K, int N, float wq) {
+  if (p.side_index) {
+    const int j = p.side_index[c];
+    if (j >= 0) return __half2float(__ushort_as_half(p.side_values[static_cast<std::size_t>(j) * N + n]));
+  }
+  return wq * p.w_absmax[n] * (1.0f / 127.0f);
+}
+
+}  // namespace detail
+
+/// Small-M int8 GEMM (M ≤ 16·MT): int32 partial sums of a K slice added into C with red.global.add.
+/// Grid: x = ceil(N / 64) (4 warps × 16 rows of W), y = K splits of `k_per_split` (multiple of 64).
+/// @tparam MT m16 tiles (1: M ≤ 16, 2: M ≤ 32)
+/// @param A activation codes [M, K] int8, 16-byte aligned rows (K % 64 == 0)
+/// @param W weight codes [N, K] int8
+/// @param C int32 [M, N], zeroed before the launch
+template <int MT>
+__global__ void __launch_bounds__(128) gemv_s8_kernel(const std::int8_t* __restrict__ A, const std::int8_t* __restrict__ W,
+                                                      int* __restrict__ C, int M, int N, int K, int k_per_split) {
+  constexpr int NT = 2;        // n8 tiles per warp: 16 rows of W
+  constexpr int kChunk = 64;   // k bytes per row per step: 4 threads × 16 bytes
+  constexpr int kUnroll = 4;   // chunks loaded before the first mma (bytes in flight per thread: 128)
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int n_base = (blockIdx.x * 4 + warp) * (8 * NT);
+  if (n_base >= N) return;
+  const int k_begin = blockIdx.y * k_per_split;
+  const int k_end = min(K, k_begin + k_per_split);
+  if (k_begin >= k_end) return;
+
+  const std::int8_t* wrow[NT];
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+    const int n = min(n_base + nt * 8 + g, N - 1);  // N % 16 == 0 keeps this in range; min guards anyway
+    wrow[nt] = W + static_cast<std::size_t>(n) * K + 16 * t;
+  }
+  const std::int8_t* arow[MT][2];
+  bool aval[MT][2];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int m = mt * 16 + h * 8 + g;
+      aval[mt][h] = m < M;
+      arow[mt][h] = A + static_cast<std::size_t>(aval[mt][h] ? m : 0) * K + 16 * t;
+    }
+
+  int acc[MT][NT][4];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) acc[mt][nt][i] = 0;
+
+  auto mma_chunk = [&](const uint4 (&w)[NT], const uint4 (&a)[MT][2]) {
+#pragma unroll
+    for (int s = 0; s < 2; ++s) {  // two k32 steps per 64-byte chunk: registers (2s, 2s+1)
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        const std::uint32_t* a0 = reinterpret_cast<const std::uint32_t*>(&a[mt][0]);
+        const std::uint32_t* a1 = reinterpret_cast<const std::uint32_t*>(&a[mt][1]);
+        const std::uint32_t af[4] = {a0[2 * s], a1[2 * s], a0[2 * s + 1], a1[2 * s + 1]};
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) {
+          const std::uint32_t* wr = reinterpret_cast<const std::uint32_t*>(&w[nt]);
+          const std::uint32_t bf[2] = {wr[2 * s], wr[2 * s + 1]};
+          detail::mma_s8_m16n8k32(acc[mt][nt], af, bf);
+        }
+      }
+    }
+  };
+  auto load_a = [&](uint4 (&a)[MT][2], int k) {
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) a[mt][h] = aval[mt][h] ? detail::ld_cached_16(arow[mt][h] + k) : make_uint4(0, 0, 0, 0);
+  };
+
+  int k = k_begin;
+  for (; k + kUnroll * kChunk <= k_end; k += kUnroll * kChunk) {
+    uint4 w[kUnroll][NT];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u)
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) w[u][nt] = detail::ld_stream_16(wrow[nt] + k + u * kChunk);
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      uint4 a[MT][2];
+      load_a(a, k + u * kChunk);
+      mma_chunk(w[u], a);
+    }
+  }
+  for (; k < k_end; k += kChunk) {
+    uint4 w[NT];
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) w[nt] = detail::ld_stream_16(wrow[nt] + k);
+    uint4 a[MT][2];
+    load_a(a, k);
+    mma_chunk(w, a);
+  }
+
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int m = mt * 16 + g + (i >> 1) * 8;
+        const int n = n_base + nt * 8 + 2 * t + (i & 1);
+        if (m < M && n < N) atomicAdd(C + static_cast<std::size_t>(m) * N + n, acc[mt][nt][i]);
+      }
+}
+
+/// Finishes a split-K int32 GEMM: Y = (C − Σ_outliers Aq·Wq)·s_a⊗s_w/127² + Σ_outliers A·W_o + bias.
+/// Grid: x = ceil(N / 256), y = ceil(M / kRows); block 256 (one output column per thread).
+/// @tparam T __half or __nv_bfloat16
+template <class T>
+__global__ void __launch_bounds__(256) int8_epilogue_kernel(const int* __restrict__ C, Int8EpilogueParams p, int M,
+                                                            int N, int K) {
+  constexpr int kRows = 8;  // output rows per thread
+  using detail::kOutlierChunk;
+  __shared__ int s_cols[kOutlierChunk];
+  __shared__ int s_n;
+  __shared__ float s_a[kRows][kOutlierChunk];
+  __shared__ int s_aq[kRows][kOutlierChunk];
+  const int n = blockIdx.x * 256 + threadIdx.x;
+  const int m0 = blockIdx.y * kRows;
+  int acc[kRows];
+  float yo[kRows];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    acc[r] = (m0 + r < M && n < N) ? C[static_cast<std::size_t>(m0 + r) * N + n] : 0;
+    yo[r] = 0.f;
+  }
+  const int count = *p.outlier_count;
+  detail::OutlierCursor cur;
+  const T* A = static_cast<const T*>(p.A);
+  for (int j0 = 0; j0 < count; j0 += kOutlierChunk) {
+    const int jn = detail::next_outlier_chunk(p, count, j0, K, cur, s_cols, &s_n);
+    __syncthreads();
+    for (int i = threadIdx.x; i < kRows * kOutlierChunk; i += blockDim.x) {
+      const int r = i / kOutlierChunk, j = i % kOutlierChunk;
+      const bool ok = j < jn && m0 + r < M;
+      const std::size_t off = ok ? static_cast<std::size_t>(m0 + r) * K + s_cols[j] : 0;
+      s_a[r][j] = ok ? detail::Elem<T>::to(A[off]) : 0.f;
+      s_aq[r][j] = ok ? p.Aq[off] : 0;
+    }
+    __syncthreads();
+    if (n < N) {
+      for (int j = 0; j < jn; ++j) {
+        const int c = s_cols[j];
+        const int wq = p.Wq[static_cast<std::size_t>(n) * K + c];
+        const float wo = detail::outlier_weight(p, n, c, K, N, static_cast<float>(wq));
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          acc[r] -= s_aq[r][j] * wq;
+          yo[r] = fmaf(s_a[r][j], wo, yo[r]);
+        }
+      }
+    }
+    __syncthreads();
+  }
+  if (n >= N) return;
+  const float ws = p.w_absmax[n] * detail::kInvCodeMaxSq;
+  const float b = p.bias ? p.bias[n] : 0.f;
+  T* Y = static_cast<T*>(p.Y);
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int m = m0 + r;
+    if (m < M) {
+      const float y = static_cast<float>(acc[r]) * (p.row_absmax[m] * ws) + yo[r] + b;
+      Y[static_cast<std::size_t>(m) * N + n] = detail::Elem<T>::pack(y, 0.f).x;
+    }
+  }
+}
+
+/// Output modes of the tiled kernel.
+enum class TiledOut {
+  fused,  ///< the LLM.int8() epilogue, fp16/bf16 output
+  i32,    ///< raw int32 sums (stored when gridDim.z == 1, red.global.add for split-K)
+};
+
+/// Shape of the tiled kernel for MT m16 tiles per warp (2 × 4 warps, BK = 64 bytes, 4 stages).
+/// @tparam MT m16 tiles per warp along M (BM = 32·MT)
+template <int MT>
+struct TiledShape {
+  static constexpr int kWarpsM = 2, kWarpsN = 4, kThreads = 32 * kWarpsM * kWarpsN;
+  static constexpr int NT = 4;  ///< n8 tiles per warp (warp tile 16·MT × 32)
+  static constexpr int BM = kWarpsM * MT * 16, BN = kWarpsN * NT * 8, BK = 64;
+  static constexpr int kStages = 4;
+  static constexpr int kChunksPerRow = BK / 16;  ///< 16-byte chunks per smem row
+  static constexpr int kStageBytes = (BM + BN) * BK;
+  static constexpr int kSmemBytes = kStages * kStageBytes;
+  /// Epilogue staging: columns + A values/codes for BM rows + weight values/codes for BN columns.
+  static constexpr int kPad = detail::kOutlierChunk + 1;  // odd stride: rows land in distinct banks
+  static constexpr int kEpilogueBytes = (2 * BM * kPad + 2 * BN * kPad) * 4;
+  static_assert(kEpilogueBytes <= kSmemBytes, "epilogue staging must fit in the pipeline's shared memory");
+};
+
+namespace detail {
+/// Byte offset of 16-byte chunk `c` of row `r` in a 64-byte-row tile, XOR-swizzled so that the eight
+/// rows read by one ldmatrix phase hit eight different 16-byte bank groups.
+LOWBIT_DEVICE int swz64(int r, int c) { return r * 64 + ((c ^ ((r >> 1) & 3)) << 4); }
+}  // namespace detail
+
+/// Tiled int8 GEMM with the LLM.int8() epilogue (or int32 output).
+/// Grid: x = ceil(N / BN), y = ceil(M / BM), z = K splits (`k_per_split`, multiple of 64; z > 1 only
+/// for TiledOut::i32). Dynamic shared memory TiledShape<MT>::kSmemBytes.
+/// @tparam MT m16 tiles per warp along M (BM = 32·MT)
+/// @tparam Out output mode
+/// @tparam T __half or __nv_bfloat16 (fused mode)
+/// @param A activation codes [M, K], K % 64 == 0
+/// @param W weight codes [N, K]
+/// @param C int32 [M, N] for TiledOut::i32 (zeroed first when split), unused otherwise
+template <int MT, TiledOut Out, class T>
+__global__ void __launch_bounds__(TiledShape<MT>::kThreads) gemm_s8_tiled_kernel(
+    const std::int8_t* __restrict__ A, const std::int8_t* __restrict__ W, int* __restrict__ C, Int8EpilogueParams p,
+    int M, int N, int K, int k_per_split) {
+  using S = TiledShape<MT>;
+  constexpr int NT = S::NT, BM = S::BM, BN = S::BN, BK = S::BK;
+  extern __shared__ __align__(128) std::uint8_t smem[];
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
+  const int wm = warp / S::kWarpsN, wn = warp % S::kWarpsN;
+  const int bm = blockIdx.y * BM, bn = blockIdx.x * BN;
+  const int k_begin = blockIdx.z * k_per_split;
+  const int k_end = min(K, k_begin + k_per_split);
+  const int ktiles = max(0, (k_end - k_begin) / BK);
+
+  auto stage_a = [&](int s) { return smem + s * S::kStageBytes; };
+  auto stage_b = [&](int s) { return smem + s * S::kStageBytes + BM * BK; };
+  auto load_stage = [&](int s, int k0) {
+    std::uint8_t* sa = stage_a(s);
+    std::uint8_t* sb = stage_b(s);
+#pragma unroll
+    for (int i = tid; i < BM * S::kChunksPerRow; i += S::kThreads) {
+      const int r = i / S::kChunksPerRow, c = i % S::kChunksPerRow;
+      const bool ok = bm + r < M;
+      const std::int8_t* src = A + static_cast<std::size_t>(ok ? bm + r : 0) * K + k0 + c * 16;
+      detail::cp_async_16(sa + detail::swz64(r, c), src, ok ? 16 : 0);
+    }
+#pragma unroll
+    for (int i = tid; i < BN * S::kChunksPerRow; i += S::kThreads) {
+      const int r = i / S::kChunksPerRow, c = i % S::kChunksPerRow;
+      const bool ok = bn + r < N;
+      const std::int8_t* src = W + static_cast<std::size_t>(ok ? bn + r : 0) * K + k0 + c * 16;
+      detail::cp_async_16(sb + detail::swz64(r, c), src, ok ? 16 : 0);
+    }
+  };
+
+  int acc[MT][NT][4];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) acc[mt][nt][i] = 0;
+
+#pragma unroll
+  for (int s = 0; s < S::kStages - 1; ++s) {
+    if (s < ktiles) load_stage(s, k_begin + s * BK);
+    detail::cp_async_commit();
+  }
+  for (int kt = 0; kt < ktiles; ++kt) {
+    detail::cp_async_wait<S::kStages - 2>();
+    __syncthreads();
+    const int next = kt + S::kStages - 1;
+    if (next < ktiles) load_stage(next % S::kStages, k_begin + next * BK);
+    detail::cp_async_commit();
+    const std::uint8_t* sa = stage_a(kt % S::kStages);
+    const std::uint8_t* sb = stage_b(kt % S::kStages);
+#pragma unroll
+    for (int ks = 0; ks < BK / 32; ++ks) {
+      std::uint32_t af[MT][4];
+      std::uint32_t bf[NT][2];
+      const int mi = lane >> 3;
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        const int r = wm * MT * 16 + mt * 16 + (mi & 1) * 8 + (lane & 7);
+        detail::ldmatrix_x4(af[mt], sa + detail::swz64(r, ks * 2 + (mi >> 1)));
+      }
+#pragma unroll
+      for (int pr = 0; pr < NT / 2; ++pr) {
+        const int r = wn * NT * 8 + pr * 16 + (mi >> 1) * 8 + (lane & 7);
+        std::uint32_t q[4];
+        detail::ldmatrix_x4(q, sb + detail::swz64(r, ks * 2 + (mi & 1)));
+        bf[2 * pr][0] = q[0];
+        bf[2 * pr][1] = q[1];
+        bf[2 * pr + 1][0] = q[2];
+        bf[2 * pr + 1][1] = q[3];
+      }
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) detail::mma_s8_m16n8k32(acc[mt][nt], af[mt], bf[nt]);
+    }
+  }
+  detail::cp_async_wait<0>();
+
+  if constexpr (Out == TiledOut::i32) {
+    const bool split = gridDim.z > 1;
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const int m = bm + wm * MT * 16 + mt * 16 + g + (i >> 1) * 8;
+          const int n = bn + wn * NT * 8 + nt * 8 + 2 * t + (i & 1);
+          if (m < M && n < N) {
+            int* dst = C + static_cast<std::size_t>(m) * N + n;
+            if (split) atomicAdd(dst, acc[mt][nt][i]);
+            else *dst = acc[mt][nt][i];
+          }
+        }
+  } else {
+    // ---- fused LLM.int8() epilogue ----
+    __syncthreads();  // pipeline smem is reused for the outlier staging
+    constexpr int J = detail::kOutlierChunk, P = S::kPad;
+    float* s_a = reinterpret_cast<float*>(smem);  // (BM, P) activation values
+    int* s_aq = reinterpret_cast<int*>(s_a + BM * P);  // (BM, P) activation codes
+    float* s_wo = reinterpret_cast<float*>(s_aq + BM * P);  // (BN, P) outlier weight values
+    int* s_wq = reinterpret_cast<int*>(s_wo + BN * P);      // (BN, P) weight codes
+    __shared__ int s_cols[J];
+    __shared__ int s_n;
+    float yo[MT][NT][4];
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) yo[mt][nt][i] = 0.f;
+    const int count = *p.outlier_count;
+    const T* Aval = static_cast<const T*>(p.A);
+    detail::OutlierCursor cur;
+    for (int j0 = 0; j0 < count; j0 += J) {
+      const int jn = detail::next_outlier_chunk(p, count, j0, K, cur, s_cols, &s_n);
+      __syncthreads();
+      for (int i = tid; i < BM * J; i += S::kThreads) {
+        const int r = i / J, j = i % J;
+        const bool ok = j < jn && bm + r < M;
+        const std::size_t off = ok ? static_cast<std::size_t>(bm + r) * K + s_cols[j] : 0;
+        s_a[r * P + j] = ok ? detail::Elem<T>::to(Aval[off]) : 0.f;
+        s_aq[r * P + j] = ok ? p.Aq[off] : 0;
+      }
+      for (int i = tid; i < BN * J; i += S::kThreads) {
+        const int r = i / J, j = i % J;
+        const bool ok = j < jn && bn + r < N;
+        const int c = ok ? s_cols[j] : 0;
+        const int wq = ok ? p.Wq[static_cast<std::size_t>(bn + r) * K + c] : 0;
+        s_wq[r * P + j] = wq;
+        s_wo[r * P + j] = ok ? detail::outlier_weight(p, bn + r, c, K, N, static_cast<float>(wq)) : 0.f;
+      }
+      __syncthreads();
+      for (int j = 0; j < jn; ++j) {
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+          for (int h = 0; h < 2; ++h) {
+            const int r = wm * MT * 16 + mt * 16 + g + h * 8;
+            const int aq = s_aq[r * P + j];
+            const float av = s_a[r * P + j];
+#pragma unroll
+            for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+              for (int e = 0; e < 2; ++e) {
+                const int c = wn * NT * 8 + nt * 8 + 2 * t + e;
+                acc[mt][nt][2 * h + e] -= aq * s_wq[c * P + j];
+                yo[mt][nt][2 * h + e] = fmaf(av, s_wo[c * P + j], yo[mt][nt][2 * h + e]);
+              }
+          }
+      }
+      __syncthreads();
+    }
+    T* Y = static_cast<T*>(p.Y);
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int m = bm + wm * MT * 16 + mt * 16 + g + h * 8;
+        if (m >= M) continue;
+        const float rs = p.row_absmax[m] * detail::kInvCodeMaxSq;
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) {
+          const int n = bn + wn * NT * 8 + nt * 8 + 2 * t;
+          if (n >= N) continue;  // N % 64 == 0, so n + 1 < N as well
+          float y[2];
+#pragma unroll
+          for (int e = 0; e < 2; ++e)
+            y[e] = static_cast<float>(acc[mt][nt][2 * h + e]) * (rs * p.w_absmax[n + e]) + yo[mt][nt][2 * h + e] +
+                   (p.bias ? p.bias[n + e] : 0.f);
+          *reinterpret_cast<typename detail::Elem<T>::pair*>(Y + static_cast<std::size_t>(m) * N + n) =
+              detail::Elem<T>::pack(y[0], y[1]);
+        }
+      }
+  }
+}
+
+}  // namespace lowbit::kernels

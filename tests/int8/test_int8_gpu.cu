@@ -1,0 +1,280 @@
+// GPU tests of the LLM.int8() layer (lowbit/int8/linear.cuh) against the host reference
+// (lowbit/int8/llm_int8.hpp): activation codes / scales / outlier list bit-exact, outputs within
+// fp16/bf16 rounding of the double-precision reference, every path (small-M, tiled split-K, tiled fused),
+// poisoned outputs, outlier-list overflow fallback, side copy, threshold 0, non-finite reporting.
+// Tag [sanitize] marks the reduced set run under compute-sanitizer.
+#include <catch2/catch.hpp>
+
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include <lowbit/int8/linear.cuh>
+
+using namespace lowbit;
+
+namespace {
+
+#define CUDA_OK(x) REQUIRE((x) == cudaSuccess)
+
+template <class T>
+struct DevBuf {
+  T* p = nullptr;
+  std::size_t n = 0;
+  explicit DevBuf(std::size_t count) : n(count) { CUDA_OK(cudaMalloc(&p, std::max<std::size_t>(count, 1) * sizeof(T))); }
+  DevBuf(const std::vector<T>& h) : DevBuf(h.size()) { CUDA_OK(cudaMemcpy(p, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice)); }
+  ~DevBuf() { cudaFree(p); }
+  DevBuf(const DevBuf&) = delete;
+  std::vector<T> get() const {
+    std::vector<T> h(n);
+    REQUIRE(cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost) == cudaSuccess);
+    return h;
+  }
+};
+
+template <class T>
+float ulp_rel();
+template <>
+float ulp_rel<half_t>() { return std::ldexp(1.f, -11); }
+template <>
+float ulp_rel<bfloat16_t>() { return std::ldexp(1.f, -8); }
+
+struct Case {
+  int M, N, K;
+  int outliers = 6;       // planted outlier columns
+  float threshold = 6.f;
+  int max_outliers = 256;
+  int force_path = -1;
+  bool side = false;
+  float row_fraction = 0.3f;  // rows carrying the outlier values
+};
+
+/// Runs one forward on fresh random data and checks it against the host reference.
+template <class T>
+void run_case(const Case& c, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  std::uniform_real_distribution<float> ud(0.f, 1.f);
+  const int M = c.M, N = c.N, K = c.K;
+  std::vector<T> A(static_cast<std::size_t>(M) * K), W(static_cast<std::size_t>(N) * K);
+  for (auto& a : A) {
+    float v = nd(rng);
+    if (std::fabs(v) >= 5.f) v *= 0.5f;  // keep the Gaussian part below the threshold
+    a = T(v);
+  }
+  for (auto& w : W) w = T(0.02f * nd(rng));
+  std::vector<int> cols;
+  std::uniform_int_distribution<int> cd(0, K - 1);
+  while (static_cast<int>(cols.size()) < c.outliers) {
+    const int k = cd(rng);
+    if (std::find(cols.begin(), cols.end(), k) == cols.end()) cols.push_back(k);
+  }
+  bool planted = false;
+  for (int m = 0; m < M; ++m)
+    if (ud(rng) < c.row_fraction || (m == M - 1 && !planted))
+      for (int k : cols) {
+        A[static_cast<std::size_t>(m) * K + k] = T((rng() & 1 ? 1.f : -1.f) * (20.f + 40.f * ud(rng)));
+        planted = true;
+      }
+  std::vector<float> bias(N);
+  for (auto& b : bias) b = 0.1f * nd(rng);
+
+  const auto wq = int8::quantize_weight(W.data(), N, K);
+  int8::OutlierSideCopy side;
+  if (c.side) side = int8::calibrate_side_copy(A.data(), M, W.data(), N, K, 6.f, 8);
+  const auto aq = int8::quantize_activations(A.data(), M, K, c.threshold);
+  const auto ref = int8::decomposed_matmul(A.data(), aq, wq, bias.data(), c.side ? &side : nullptr);
+
+  DevBuf<T> dA(A);
+  DevBuf<std::int8_t> dW(wq.codes);
+  DevBuf<float> dS(wq.scales), dB(bias);
+  std::vector<int> sidx = c.side ? int8::make_side_index(side, K) : std::vector<int>{};
+  DevBuf<int> dSI(sidx);
+  DevBuf<half_t> dSV(side.values);
+  int8::DeviceWeight dw{dW.p, dS.p, N, K};
+  if (c.side) {
+    dw.side_index = dSI.p;
+    dw.side_values = dSV.p;
+  }
+  int8::LinearOptions opt;
+  opt.threshold = c.threshold;
+  opt.max_outliers = c.max_outliers;
+  opt.force_path = c.force_path;
+  const std::size_t bytes = int8::linear_workspace_size(M, N, K, opt);
+  DevBuf<std::uint8_t> ws(bytes);
+  DevBuf<T> dY(static_cast<std::size_t>(M) * N);
+  CUDA_OK(cudaMemset(dY.p, 0xff, dY.n * sizeof(T)));  // poison: NaN in fp16 and bf16
+  CUDA_OK(cudaMemset(ws.p, 0x5a, bytes));              // garbage workspace: the call must clear what it needs
+  const Status st = int8::linear_forward(dA.p, M, dw, dB.p, dY.p, ws.p, bytes, opt, nullptr);
+  INFO(st.message);
+  REQUIRE(st.ok());
+  CUDA_OK(cudaDeviceSynchronize());
+  CUDA_OK(cudaGetLastError());
+
+  int8::Int8Stats stats;
+  CUDA_OK(cudaMemcpy(&stats, int8::workspace_stats(ws.p), sizeof stats, cudaMemcpyDeviceToHost));
+  REQUIRE(stats.outlier_count == static_cast<int>(aq.outlier_cols.size()));
+  REQUIRE(stats.overflow == (stats.outlier_count > c.max_outliers ? 1 : 0));
+  REQUIRE(stats.nonfinite == 0);
+
+  const auto Y = dY.get();
+  double max_ref = 0;
+  for (double r : ref) max_ref = std::max(max_ref, std::fabs(r));
+  const double rel = ulp_rel<T>();
+  std::size_t bad = 0, first_bad = 0;
+  for (std::size_t i = 0; i < Y.size(); ++i) {
+    const double y = static_cast<float>(Y[i]);
+    // output rounding of T + fp32 accumulation of the outlier products and scales
+    const double tol = rel * std::fabs(ref[i]) + 1e-5 * max_ref + 1e-6;
+    if (!(std::fabs(y - ref[i]) <= tol)) {
+      if (!bad) first_bad = i;
+      ++bad;
+    }
+  }
+  INFO("M=" << M << " N=" << N << " K=" << K << " path=" << c.force_path << " first bad " << first_bad << " got "
+            << (bad ? static_cast<float>(Y[first_bad]) : 0.f) << " want " << (bad ? ref[first_bad] : 0.0));
+  REQUIRE(bad == 0);
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("int8 GPU layer matches the host reference across M and paths", "[int8][gpu]", half_t, bfloat16_t) {
+  unsigned seed = 100;
+  for (int M : {1, 3, 16, 17, 64, 200, 1024}) {
+    const int N = M >= 1024 ? 2112 : 320, K = M >= 1024 ? 512 : 1024;
+    for (int path : {-1, 0, 1, 2}) {
+      if (path == 0 && M > 32) continue;
+      Case c{M, N, K};
+      c.force_path = path;
+      SECTION("") {}
+      run_case<TestType>(c, ++seed);
+    }
+  }
+}
+
+TEMPLATE_TEST_CASE("int8 GPU: threshold 0, no outliers, all outliers, overflow fallback, side copy",
+                   "[int8][gpu][sanitize]", half_t, bfloat16_t) {
+  unsigned seed = 300;
+  for (int path : {-1, 1, 2}) {
+    for (int M : {5, 40}) {
+      Case w8a8{M, 128, 256};
+      w8a8.threshold = 0.f;
+      w8a8.force_path = path;
+      run_case<TestType>(w8a8, ++seed);
+
+      Case none{M, 128, 256};
+      none.outliers = 0;
+      none.force_path = path;
+      run_case<TestType>(none, ++seed);
+
+      Case over{M, 128, 256};  // 6 planted outliers, list capacity 2: the mask walk must take over
+      over.max_outliers = 2;
+      over.force_path = path;
+      run_case<TestType>(over, ++seed);
+
+      Case all{M, 128, 256};  // every column is an outlier (no int8 activations at all)
+      all.outliers = 0;
+      all.threshold = 1e-30f;
+      all.max_outliers = 16;
+      all.force_path = path;
+      run_case<TestType>(all, ++seed);
+
+      Case side{M, 128, 256};
+      side.side = true;
+      side.force_path = path;
+      run_case<TestType>(side, ++seed);
+    }
+  }
+}
+
+TEST_CASE("int8 GPU activation pass is bit-exact with the host reference", "[int8][gpu][sanitize]") {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd(0.f, 2.f);
+  const int M = 37, K = 640, N = 64;
+  std::vector<half_t> A(M * K);
+  for (auto& a : A) a = half_t(nd(rng));  // sigma 2: many natural outliers at 6
+  std::vector<std::int8_t> wc(N * K, 1);
+  std::vector<float> ws(N, 1.f);
+  const auto aq = int8::quantize_activations(A.data(), M, K, 6.f);
+  DevBuf<half_t> dA(A);
+  DevBuf<std::int8_t> dW(wc);
+  DevBuf<float> dS(ws);
+  int8::DeviceWeight dw{dW.p, dS.p, N, K};
+  int8::LinearOptions opt;
+  opt.max_outliers = 1000;
+  const std::size_t bytes = int8::linear_workspace_size(M, N, K, opt);
+  DevBuf<std::uint8_t> wsb(bytes);
+  DevBuf<half_t> dY(M * N);
+  REQUIRE(int8::linear_forward(dA.p, M, dw, nullptr, dY.p, wsb.p, bytes, opt, nullptr).ok());
+  CUDA_OK(cudaDeviceSynchronize());
+  // layout: the codes are the last M*K bytes region, row scales and list before them (see make_layout)
+  const auto plan = int8::detail::make_plan(M, N, K, int8::detail::sm_count(), -1);
+  const auto lay = int8::detail::make_layout(M, N, K, opt.max_outliers, plan);
+  const auto all = wsb.get();
+  REQUIRE(std::memcmp(all.data() + lay.aq, aq.codes.data(), aq.codes.size()) == 0);
+  REQUIRE(std::memcmp(all.data() + lay.rows, aq.row_absmax.data(), M * sizeof(float)) == 0);
+  REQUIRE(!aq.outlier_cols.empty());
+  REQUIRE(std::memcmp(all.data() + lay.list, aq.outlier_cols.data(), aq.outlier_cols.size() * sizeof(int)) == 0);
+}
+
+TEST_CASE("int8 GPU reports non-finite activations and bad arguments", "[int8][gpu][sanitize]") {
+  const int M = 4, N = 64, K = 128;
+  std::vector<bfloat16_t> A(M * K, bfloat16_t(0.5f));
+  A[3] = bfloat16_t(std::nanf(""));
+  A[K + 5] = bfloat16_t(-INFINITY);
+  std::vector<std::int8_t> wc(N * K, 3);
+  std::vector<float> ws(N, 1.f);
+  DevBuf<bfloat16_t> dA(A);
+  DevBuf<std::int8_t> dW(wc);
+  DevBuf<float> dS(ws);
+  int8::DeviceWeight dw{dW.p, dS.p, N, K};
+  const std::size_t bytes = int8::linear_workspace_size(M, N, K);
+  DevBuf<std::uint8_t> wsb(bytes);
+  DevBuf<bfloat16_t> dY(M * N);
+  REQUIRE(int8::linear_forward(dA.p, M, dw, nullptr, dY.p, wsb.p, bytes, {}, nullptr).ok());
+  CUDA_OK(cudaDeviceSynchronize());
+  int8::Int8Stats stats;
+  CUDA_OK(cudaMemcpy(&stats, int8::workspace_stats(wsb.p), sizeof stats, cudaMemcpyDeviceToHost));
+  REQUIRE(stats.nonfinite == 2);
+  REQUIRE(stats.outlier_count == 1);  // -inf reaches the threshold
+
+  REQUIRE(int8::linear_forward(dA.p, M, dw, nullptr, dY.p, wsb.p, bytes - 1, {}, nullptr).code ==
+          StatusCode::workspace_too_small);
+  int8::DeviceWeight bad = dw;
+  bad.K = 100;
+  REQUIRE(int8::linear_forward(dA.p, M, bad, nullptr, dY.p, wsb.p, bytes, {}, nullptr).code ==
+          StatusCode::invalid_argument);
+  REQUIRE(int8::linear_forward(dA.p + 1, M, dw, nullptr, dY.p, wsb.p, bytes, {}, nullptr).code ==
+          StatusCode::misaligned);
+  REQUIRE(int8::linear_forward(dA.p, 0, dw, nullptr, dY.p, wsb.p, bytes, {}, nullptr).code ==
+          StatusCode::invalid_argument);
+}
+
+TEST_CASE("int8 GEMM core (int32 out) is exact", "[int8][gpu][sanitize]") {
+  std::mt19937 rng(9);
+  std::uniform_int_distribution<int> d(-127, 127);
+  for (int M : {3, 32, 64, 300}) {
+    const int N = 192, K = 1024;
+    std::vector<std::int8_t> A(M * K), W(N * K);
+    for (auto& a : A) a = static_cast<std::int8_t>(d(rng));
+    for (auto& w : W) w = static_cast<std::int8_t>(d(rng));
+    DevBuf<std::int8_t> dA(A), dW(W);
+    DevBuf<std::int32_t> dC(M * N);
+    CUDA_OK(cudaMemset(dC.p, 0x7f, dC.n * 4));
+    REQUIRE(int8::gemm_s8_s32(dA.p, dW.p, dC.p, M, N, K, nullptr).ok());
+    CUDA_OK(cudaDeviceSynchronize());
+    const auto C = dC.get();
+    std::size_t bad = 0;
+    for (int m = 0; m < M; ++m)
+      for (int n = 0; n < N; ++n) {
+        std::int32_t r = 0;
+        for (int k = 0; k < K; ++k) r += int(A[m * K + k]) * int(W[n * K + k]);
+        bad += C[m * N + n] != r;
+      }
+    INFO("M=" << M);
+    REQUIRE(bad == 0);
+  }
+}
