@@ -169,7 +169,8 @@ ScaleZero search_scale_zero(const float* x, std::size_t n, std::size_t stride, c
 /// - `scale = (xmax - xmin) / max_code`; `zero = 2^(B-1)` (symmetric) or `round_half_even(-xmin/scale)`;
 /// - `spec.mse`: for `i` in `[0, int(max_shrink * grid))`, shrink the range by `p = 1 - i/grid`,
 ///   recompute scale (and zero, unless symmetric) and keep the strictly smallest
-///   `Σ |dequant(quant(x)) - x|^norm`.
+///   `Σ |dequant(quant(x)) - x|^norm` (summed in double; the reference sums in fp32, so the two can
+///   pick different grid points only where their errors agree to about 1e-7 relative).
 ///
 /// As published, a symmetric group with no negative value keeps `xmin = 0`: its scale is
 /// `xmax / max_code` around the fixed zero `2^(B-1)`, so the grid covers only
