@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
   else if (cmd == "dequantize") fn = cmd_dequantize;
   else if (cmd == "quantize") fn = cmd_quantize;
   if (!fn) {
-    std::cerr << "lowbit: unknown command '" << cmd << "'\n\n" << kUsage;
+    std::cerr << kUsage << "\nlowbit: unknown command '" << cmd << "'\n";
     return kExitUsage;
   }
   static char demo_name[] = "demo";

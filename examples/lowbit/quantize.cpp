@@ -99,6 +99,10 @@ int cmd_quantize(int argc, char** argv) {
   if (std::filesystem::exists(out_dir, ec) && !std::filesystem::is_directory(out_dir, ec))
     lowbit::detail::fail(out_dir.string(), ": exists and is not a folder");
   const std::vector<std::filesystem::path> inputs = in.files();
+  for (const char* out_name : {"model.safetensors", "quantize_config.json"})
+    for (const auto& f : inputs)
+      if (st::detail::same_file(out_dir / out_name, f))
+        lowbit::detail::fail((out_dir / out_name).string(), ": refusing to overwrite an input file");
 
   st::Writer w;
   w.set_metadata("format", "pt");
