@@ -149,7 +149,6 @@ TEMPLATE_TEST_CASE("int8 GPU layer matches the host reference across M and paths
       if (path == 0 && M > 32) continue;
       Case c{M, N, K};
       c.force_path = path;
-      SECTION("") {}
       run_case<TestType>(c, ++seed);
     }
   }

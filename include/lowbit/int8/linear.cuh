@@ -137,7 +137,11 @@ __global__ void __launch_bounds__(kActThreads) activation_pass_kernel(const T* _
       bits |= static_cast<std::uint32_t>(lowbit::int8::detail::is_outlier(f, threshold)) << i;
       if (lowbit::int8::detail::in_row_scale(f, threshold)) amax = fmaxf(amax, fabsf(f));
     }
-    if (bits) atomicOr(mask + (v * kVec) / 32, bits << ((v * kVec) % 32));
+    if (bits) {  // skip the atomic when other rows already flagged these columns (systematic outliers)
+      std::uint32_t* word = mask + (v * kVec) / 32;
+      const std::uint32_t b = bits << ((v * kVec) % 32);
+      if (b & ~__ldcg(word)) atomicOr(word, b);
+    }
   }
   amax = Reduce(tmp.r).Reduce(amax, MaxOp{});
   if (threadIdx.x == 0) s_amax = amax;
