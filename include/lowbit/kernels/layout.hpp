@@ -157,7 +157,7 @@ struct TiledLayout : TileGeometry {
     for (std::size_t k = 0; k < K; ++k)
       for (std::size_t n = 0; n < N; ++n) {
         const auto v = codes[k * N + n];
-        LOWBIT_CHECK(v >= 0 && static_cast<long long>(v) <= bits::max_code, "code at (", k, ", ", n,
+        LOWBIT_CHECK(static_cast<long long>(v) >= 0 && static_cast<long long>(v) <= bits::max_code, "code at (", k, ", ", n,
                      ") does not fit in ", B, " bits");
         set(out, K, N, k, n, static_cast<std::uint32_t>(v));
       }

@@ -1,0 +1,306 @@
+// Benchmark of lowbit::kernels::gemm (W{2,3,4,8}A16) against cuBLAS fp16 measured in the same run.
+//
+// usage: bench_gemm_kernels OUT.json [--quick]
+// Shapes (K, N) in {(8192,8192), (8192,28672), (28672,8192), (4096,4096)}, M in {1..4096}; 4-bit g128
+// everywhere, other widths at M = 1 (and 16). Weights are rotated over enough buffers that the working
+// set is >= 4x the L2, each timing is the median over replays of a CUDA graph of `kBatch` launches.
+// Weight bandwidth = packed weight + scale + zero bytes / time, also as a fraction of a measured
+// device-to-device copy (read + write bytes / time).
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <lowbit/kernels/gemm.cuh>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+using namespace lowbit;
+using namespace lowbit::kernels;
+
+#define CK(x)                                                                              \
+  do {                                                                                     \
+    cudaError_t e_ = (x);                                                                  \
+    if (e_ != cudaSuccess) {                                                               \
+      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
+      std::exit(1);                                                                        \
+    }                                                                                      \
+  } while (0)
+#define CKB(x)                                                               \
+  do {                                                                       \
+    cublasStatus_t s_ = (x);                                                 \
+    if (s_ != CUBLAS_STATUS_SUCCESS) {                                       \
+      std::fprintf(stderr, "%s:%d cublas error %d\n", __FILE__, __LINE__, (int)s_); \
+      std::exit(1);                                                          \
+    }                                                                        \
+  } while (0)
+
+namespace {
+constexpr int kBatch = 20;    // launches per graph
+constexpr int kReplays = 15;  // graph replays; the median per-launch time is reported
+
+__global__ void fill_random_words(std::uint32_t* p, std::size_t n, std::uint32_t seed) {
+  for (std::size_t i = blockIdx.x * (std::size_t)blockDim.x + threadIdx.x; i < n; i += (std::size_t)gridDim.x * blockDim.x) {
+    std::uint32_t x = static_cast<std::uint32_t>(i) * 2654435761u ^ seed;
+    x ^= x >> 13; x *= 0x5bd1e995u; x ^= x >> 15;
+    p[i] = x;
+  }
+}
+// fp16 values in [-1, 1) (never zeros/NaN): sign + exponent 14 (0.5..1) + random mantissa
+__global__ void fill_random_halves(std::uint16_t* p, std::size_t n, std::uint32_t seed, std::uint16_t exp_bits) {
+  for (std::size_t i = blockIdx.x * (std::size_t)blockDim.x + threadIdx.x; i < n; i += (std::size_t)gridDim.x * blockDim.x) {
+    std::uint32_t x = static_cast<std::uint32_t>(i) * 2246822519u ^ seed;
+    x ^= x >> 15; x *= 0x2c1b3c6du; x ^= x >> 12;
+    p[i] = static_cast<std::uint16_t>((x & 0x8000u) | exp_bits | (x & 0x3ffu));
+  }
+}
+
+struct Weight {
+  TiledWeightView view;
+  void* mem = nullptr;
+};
+
+Weight make_weight(int bits, std::size_t K, std::size_t N, std::size_t group, bool sym, bool act, std::uint32_t seed) {
+  Weight w;
+  const std::size_t words = K * N * bits / 32, G = K / group;
+  const std::size_t bytes = words * 4 + G * N * 2 + G * N + K * 4 + 64;
+  CK(cudaMalloc(&w.mem, bytes));
+  auto* base = static_cast<unsigned char*>(w.mem);
+  auto* qw = reinterpret_cast<std::uint32_t*>(base);
+  auto* sc = reinterpret_cast<std::uint16_t*>(base + words * 4);
+  auto* ze = base + words * 4 + G * N * 2;
+  auto* pe = reinterpret_cast<std::int32_t*>(base + ((words * 4 + G * N * 3 + 15) / 16 * 16));
+  fill_random_words<<<1024, 256>>>(qw, words, seed);
+  fill_random_halves<<<1024, 256>>>(sc, G * N, seed + 1, 0x1800);  // scales ~ 2^-9 .. 2^-8
+  fill_random_words<<<64, 256>>>(reinterpret_cast<std::uint32_t*>(ze), G * N / 4, seed + 2);
+  CK(cudaGetLastError());
+  if (act) {  // a fixed pseudo-random permutation of K (the gather cost is what matters here)
+    std::vector<std::int32_t> p(K);
+    for (std::size_t k = 0; k < K; ++k) p[k] = static_cast<std::int32_t>(k);
+    std::uint64_t s = seed;
+    for (std::size_t k = K - 1; k > 0; --k) {
+      s = s * 6364136223846793005ull + 1442695040888963407ull;
+      std::swap(p[k], p[(s >> 33) % (k + 1)]);
+    }
+    CK(cudaMemcpy(pe, p.data(), K * 4, cudaMemcpyHostToDevice));
+  }
+  w.view.meta = {bits, K, N, group, sym, act};
+  w.view.qweight = qw;
+  w.view.scales = sc;
+  w.view.zeros = ze;
+  w.view.perm = act ? pe : nullptr;
+  // zero codes must be < 2^bits: mask them
+  std::vector<std::uint8_t> z(G * N);
+  CK(cudaMemcpy(z.data(), ze, G * N, cudaMemcpyDeviceToHost));
+  for (auto& v : z) v &= static_cast<std::uint8_t>((1u << bits) - 1u);
+  CK(cudaMemcpy(ze, z.data(), G * N, cudaMemcpyHostToDevice));
+  return w;
+}
+
+template <class F>
+double time_graph_us(cudaStream_t st, F&& launch_batch) {
+  cudaGraph_t g;
+  cudaGraphExec_t ge;
+  launch_batch();  // warm-up outside the graph (module load, handles)
+  CK(cudaStreamSynchronize(st));
+  CK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
+  launch_batch();
+  CK(cudaStreamEndCapture(st, &g));
+  CK(cudaGraphInstantiate(&ge, g, 0));
+  CK(cudaGraphLaunch(ge, st));
+  CK(cudaStreamSynchronize(st));
+  cudaEvent_t a, b;
+  CK(cudaEventCreate(&a));
+  CK(cudaEventCreate(&b));
+  std::vector<double> t;
+  for (int r = 0; r < kReplays; ++r) {
+    CK(cudaEventRecord(a, st));
+    CK(cudaGraphLaunch(ge, st));
+    CK(cudaEventRecord(b, st));
+    CK(cudaEventSynchronize(b));
+    float ms = 0;
+    CK(cudaEventElapsedTime(&ms, a, b));
+    t.push_back(ms * 1000.0 / kBatch);
+  }
+  std::sort(t.begin(), t.end());
+  CK(cudaGraphExecDestroy(ge));
+  CK(cudaGraphDestroy(g));
+  CK(cudaEventDestroy(a));
+  CK(cudaEventDestroy(b));
+  return t[t.size() / 2];
+}
+
+double copy_bandwidth_gbs(cudaStream_t st) {
+  const std::size_t bytes = 1ull << 30;
+  void *a, *b;
+  CK(cudaMalloc(&a, bytes));
+  CK(cudaMalloc(&b, bytes));
+  CK(cudaMemset(a, 1, bytes));
+  double best = 1e30;
+  cudaEvent_t e0, e1;
+  CK(cudaEventCreate(&e0));
+  CK(cudaEventCreate(&e1));
+  for (int i = 0; i < 10; ++i) {
+    CK(cudaEventRecord(e0, st));
+    CK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, st));
+    CK(cudaEventRecord(e1, st));
+    CK(cudaEventSynchronize(e1));
+    float ms;
+    CK(cudaEventElapsedTime(&ms, e0, e1));
+    if (i > 1) best = std::min(best, (double)ms);
+  }
+  CK(cudaFree(a));
+  CK(cudaFree(b));
+  return 2.0 * bytes / (best * 1e-3) / 1e9;
+}
+
+double target_for(int bits, std::size_t M, std::size_t K, std::size_t N) {
+  const bool big = !(K == 4096 && N == 4096);
+  if (bits == 4) {
+    if (M <= 16) return big ? 3.5 : 0;
+    if (M == 64) return 2.5;
+    if (M == 128) return 1.5;
+    if (M >= 1024) return 0.95;
+    return 0;
+  }
+  if (M != 1) return 0;
+  return bits == 3 ? 4.5 : bits == 2 ? 6.0 : bits == 8 ? 1.85 : 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  const char* out = argc > 1 ? argv[1] : "kernels_bench.json";
+  const bool quick = argc > 2 && std::strcmp(argv[2], "--quick") == 0;
+  cudaDeviceProp prop;
+  CK(cudaGetDeviceProperties(&prop, 0));
+  cudaStream_t st;
+  CK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+  cublasHandle_t h;
+  CKB(cublasCreate(&h));
+  CKB(cublasSetStream(h, st));
+  const double copy_gbs = copy_bandwidth_gbs(st);
+  std::printf("device %s, %d SMs, L2 %d MB, D2D copy %.0f GB/s\n", prop.name, prop.multiProcessorCount,
+              prop.l2CacheSize >> 20, copy_gbs);
+
+  struct Shape { std::size_t K, N; };
+  const std::vector<Shape> shapes = {{8192, 8192}, {8192, 28672}, {28672, 8192}, {4096, 4096}};
+  std::vector<std::size_t> Ms = {1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096};
+  if (quick) Ms = {1, 16, 64, 1024};
+  const std::size_t l2 = static_cast<std::size_t>(prop.l2CacheSize);
+
+  FILE* f = std::fopen(out, "w");
+  std::fprintf(f, "{\n  \"device\": \"%s\",\n  \"date\": \"2026-11-22\",\n  \"sm_count\": %d,\n  \"l2_bytes\": %zu,\n",
+               prop.name, prop.multiProcessorCount, l2);
+  std::fprintf(f, "  \"d2d_copy_GBps\": %.1f,\n  \"baseline\": \"cublasGemmEx fp16 in/out, fp32 compute, TN (W [N,K] row-major)\",\n", copy_gbs);
+  std::fprintf(f, "  \"timing\": \"median over %d replays of a CUDA graph of %d launches, weights rotated over >= 4x L2\",\n  \"results\": [\n",
+               kReplays, kBatch);
+  bool first = true;
+  std::printf("%-6s %-5s %-4s %6s %6s %6s %10s %10s %8s %8s %7s\n", "bits", "group", "var", "K", "N", "M", "lowbit_us",
+              "cublas_us", "speedup", "w_GB/s", "target");
+
+  for (const Shape& s : shapes) {
+    const std::size_t K = s.K, N = s.N;
+    const std::size_t maxM = *std::max_element(Ms.begin(), Ms.end());
+    // cuBLAS fp16 weights [N, K], rotated
+    const std::size_t wbytes16 = K * N * 2;
+    const int nrot16 = static_cast<int>(std::max<std::size_t>(1, (4 * l2 + wbytes16 - 1) / wbytes16));
+    std::vector<void*> w16(nrot16);
+    for (int r = 0; r < nrot16; ++r) {
+      CK(cudaMalloc(&w16[r], wbytes16));
+      fill_random_halves<<<1024, 256>>>(static_cast<std::uint16_t*>(w16[r]), K * N, 77 + r, 0x2000);
+    }
+    void *A, *Y;
+    CK(cudaMalloc(&A, maxM * K * 2));
+    CK(cudaMalloc(&Y, maxM * N * 2));
+    fill_random_halves<<<1024, 256>>>(static_cast<std::uint16_t*>(A), maxM * K, 5, 0x3800);
+    CK(cudaDeviceSynchronize());
+
+    struct Variant { int bits; std::size_t group; bool sym, act; const char* name; std::vector<std::size_t> ms; };
+    std::vector<Variant> variants = {{4, 128, false, false, "asym", Ms}};
+    if (K == 8192 && N == 8192) {
+      variants.push_back({4, 128, true, false, "sym", {1, 16}});
+      variants.push_back({4, 128, false, true, "act", {1, 16, 1024}});
+      variants.push_back({4, 32, false, false, "asym", {1, 16}});
+      variants.push_back({4, 0, false, false, "asym", {1, 16}});
+    }
+    for (int b : {2, 3, 8}) variants.push_back({b, 128, false, false, "asym", {1, 16}});
+
+    std::vector<std::pair<std::size_t, double>> cublas_us;
+    for (std::size_t M : Ms) {
+      const __half one = __float2half(1.f), zero = __float2half(0.f);
+      (void)one; (void)zero;
+      const float alpha = 1.f, beta = 0.f;
+      int r = 0;
+      const double us = time_graph_us(st, [&] {
+        for (int i = 0; i < kBatch; ++i, r = (r + 1) % nrot16)
+          CKB(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)N, (int)M, (int)K, &alpha, w16[r], CUDA_R_16F, (int)K, A,
+                           CUDA_R_16F, (int)K, &beta, Y, CUDA_R_16F, (int)N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+      });
+      cublas_us.push_back({M, us});
+    }
+    auto cublas_at = [&](std::size_t M) {
+      for (auto& p : cublas_us) if (p.first == M) return p.second;
+      return 0.0;
+    };
+
+    for (const Variant& v : variants) {
+      const std::size_t group = v.group ? v.group : K;
+      const std::size_t G = K / group;
+      const std::size_t wbytes = K * N * v.bits / 8 + G * N * 2 + (v.sym ? 0 : G * N);
+      const int nrot = static_cast<int>(std::max<std::size_t>(2, (4 * l2 + wbytes - 1) / wbytes));
+      std::vector<Weight> ws;
+      for (int r = 0; r < nrot; ++r) ws.push_back(make_weight(v.bits, K, N, group, v.sym, v.act, 1000 + 17 * r));
+      CK(cudaDeviceSynchronize());
+      for (std::size_t M : v.ms) {
+        if (std::find(Ms.begin(), Ms.end(), M) == Ms.end()) continue;
+        const std::size_t wsb = gemm_workspace_size(M, ws[0].view.meta);
+        void* wsp = nullptr;
+        if (wsb) {
+          CK(cudaMalloc(&wsp, wsb));
+          if (!gemm_workspace_init(wsp, wsb, st).ok()) return 1;
+        }
+        int r = 0;
+        bool ok = true;
+        const double us = time_graph_us(st, [&] {
+          for (int i = 0; i < kBatch; ++i, r = (r + 1) % nrot) {
+            const Status stt = gemm<half_t>(static_cast<const half_t*>(A), M, ws[r].view, nullptr,
+                                            static_cast<half_t*>(Y), wsp, wsb, st);
+            if (!stt.ok()) { std::fprintf(stderr, "gemm failed: %s\n", stt.message.c_str()); ok = false; }
+          }
+        });
+        if (!ok) return 1;
+        if (wsp) CK(cudaFree(wsp));
+        const double cb = cublas_at(M), speedup = cb / us;
+        const double gbs = wbytes / (us * 1e-6) / 1e9;
+        // roofline: fewest bytes (packed weights + metadata + A + Y) at the measured copy bandwidth
+        const double min_bytes = wbytes + M * K * 2.0 + M * N * 2.0;
+        const double roof_us = min_bytes / (copy_gbs * 1e9) * 1e6;
+        const double cublas_roof_us = (K * N * 2.0 + M * K * 2.0 + M * N * 2.0) / (copy_gbs * 1e9) * 1e6;
+        const double target = v.bits == 4 && v.group == 128 && !v.sym && !v.act ? target_for(4, M, K, N)
+                                                                                  : (v.group == 128 && !v.sym && !v.act ? target_for(v.bits, M, K, N) : 0);
+        std::printf("%-6d %-5zu %-4s %6zu %6zu %6zu %10.2f %10.2f %8.2f %8.0f %7.2f%s\n", v.bits, v.group, v.name, K, N,
+                    M, us, cb, speedup, gbs, target, target > 0 ? (speedup >= target ? " met" : " MISSED") : "");
+        std::fprintf(f,
+                     "%s    {\"bits\": %d, \"group\": %zu, \"variant\": \"%s\", \"K\": %zu, \"N\": %zu, \"M\": %zu, "
+                     "\"lowbit_us\": %.3f, \"cublas_fp16_us\": %.3f, \"speedup\": %.3f, \"weight_bytes\": %zu, "
+                     "\"weight_GBps\": %.1f, \"weight_bw_frac_of_copy\": %.3f, \"memory_roofline_us\": %.3f, "
+                     "\"ideal_speedup_vs_cublas_roofline\": %.3f, \"target_speedup\": %.2f, \"target_met\": %s}",
+                     first ? "" : ",\n", v.bits, v.group, v.name, K, N, M, us, cb, speedup, wbytes, gbs, gbs / copy_gbs,
+                     roof_us, cublas_roof_us / roof_us, target, target > 0 ? (speedup >= target ? "true" : "false") : "null");
+        first = false;
+        std::fflush(f);
+      }
+      for (auto& w : ws) CK(cudaFree(w.mem));
+    }
+    for (void* p : w16) CK(cudaFree(p));
+    CK(cudaFree(A));
+    CK(cudaFree(Y));
+  }
+  std::fprintf(f, "\n  ]\n}\n");
+  std::fclose(f);
+  cublasDestroy(h);
+  return 0;
+}

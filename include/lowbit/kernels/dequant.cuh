@@ -1,0 +1,176 @@
+/// @file dequant.cuh
+/// @brief Dequantization primitives: extract code pairs from a lane's TiledLayout words and turn them
+///        into fp16/bf16 register pairs with exponent-bias ("magic number") tricks, plus a generic
+///        fp32 fallback that is correct for any width and element type.
+///
+/// Magic-number trick: OR-ing a code `c < 2^p` into the mantissa of the float whose exponent makes the
+/// mantissa step exactly 1 gives the value `magic + c`; subtracting `magic + z` (also exact) leaves
+/// `c - z` with no integer-to-float conversion instruction. fp16 has p = 10 (magic 1024.0 = 0x6400),
+/// bf16 has p = 7 (magic 128.0 = 0x4300), so bf16 with 8-bit codes takes the fp32 fallback.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+#include "../bits.hpp"
+#include "../numeric.hpp"
+#include "layout.hpp"
+#include "ptx.cuh"
+
+namespace lowbit::kernels {
+
+/// Per-element-type device operations on packed pairs (two values in one 32-bit register).
+/// @tparam T lowbit::half_t or lowbit::bfloat16_t.
+template <class T>
+struct ElementOps;
+
+/// fp16 pair operations.
+template <>
+struct ElementOps<half_t> {
+  /// fp16 bits of 1024.0: its mantissa step is 1, so (0x6400 | c) == 1024 + c for c < 1024.
+  static constexpr std::uint32_t magic = 0x6400u;
+  /// Widest code the magic trick represents exactly (10 mantissa bits).
+  static constexpr int magic_max_bits = 10;
+  /// a - b on packed pairs.
+  LOWBIT_DEVICE static std::uint32_t sub2(std::uint32_t a, std::uint32_t b) {
+    const __half2 r = __hsub2(*reinterpret_cast<const __half2*>(&a), *reinterpret_cast<const __half2*>(&b));
+    return *reinterpret_cast<const std::uint32_t*>(&r);
+  }
+  /// a * b on packed pairs.
+  LOWBIT_DEVICE static std::uint32_t mul2(std::uint32_t a, std::uint32_t b) {
+    const __half2 r = __hmul2(*reinterpret_cast<const __half2*>(&a), *reinterpret_cast<const __half2*>(&b));
+    return *reinterpret_cast<const std::uint32_t*>(&r);
+  }
+  /// Packs two floats (round to nearest even), `lo` in the low half.
+  LOWBIT_DEVICE static std::uint32_t pack2(float lo, float hi) {
+    const __half2 r = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<const std::uint32_t*>(&r);
+  }
+  /// A pair holding an fp16 scale (given as fp16 bits) twice.
+  LOWBIT_DEVICE static std::uint32_t scale2(std::uint32_t fp16_bits) { return fp16_bits * 0x10001u; }
+  /// Float value of one element's bits.
+  LOWBIT_DEVICE static float to_float(std::uint16_t b) { return __half2float(__ushort_as_half(b)); }
+  /// The tensor-core step for this type.
+  LOWBIT_DEVICE static void mma(float (&d)[4], const std::uint32_t (&a)[4], const std::uint32_t (&b)[2]) {
+    ptx::mma_m16n8k16_f16(d, a, b);
+  }
+};
+
+/// bf16 pair operations.
+template <>
+struct ElementOps<bfloat16_t> {
+  /// bf16 bits of 128.0: its mantissa step is 1, so (0x4300 | c) == 128 + c for c < 128.
+  static constexpr std::uint32_t magic = 0x4300u;
+  /// Widest code the magic trick represents exactly (7 mantissa bits).
+  static constexpr int magic_max_bits = 7;
+  /// a - b on packed pairs.
+  LOWBIT_DEVICE static std::uint32_t sub2(std::uint32_t a, std::uint32_t b) {
+    const __nv_bfloat162 r =
+        __hsub2(*reinterpret_cast<const __nv_bfloat162*>(&a), *reinterpret_cast<const __nv_bfloat162*>(&b));
+    return *reinterpret_cast<const std::uint32_t*>(&r);
+  }
+  /// a * b on packed pairs.
+  LOWBIT_DEVICE static std::uint32_t mul2(std::uint32_t a, std::uint32_t b) {
+    const __nv_bfloat162 r =
+        __hmul2(*reinterpret_cast<const __nv_bfloat162*>(&a), *reinterpret_cast<const __nv_bfloat162*>(&b));
+    return *reinterpret_cast<const std::uint32_t*>(&r);
+  }
+  /// Packs two floats (round to nearest even), `lo` in the low half.
+  LOWBIT_DEVICE static std::uint32_t pack2(float lo, float hi) {
+    const __nv_bfloat162 r = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<const std::uint32_t*>(&r);
+  }
+  /// A pair holding an fp16 scale (given as fp16 bits), rounded to bf16, twice.
+  LOWBIT_DEVICE static std::uint32_t scale2(std::uint32_t fp16_bits) {
+    const float f = __half2float(__ushort_as_half(static_cast<unsigned short>(fp16_bits)));
+    return pack2(f, f);
+  }
+  /// Float value of one element's bits.
+  LOWBIT_DEVICE static float to_float(std::uint16_t b) { return __bfloat162float(__ushort_as_bfloat16(b)); }
+  /// The tensor-core step for this type.
+  LOWBIT_DEVICE static void mma(float (&d)[4], const std::uint32_t (&a)[4], const std::uint32_t (&b)[2]) {
+    ptx::mma_m16n8k16_bf16(d, a, b);
+  }
+};
+
+/// Whether the magic-number path is exact for B-bit codes in element type T.
+template <int B, class T>
+inline constexpr bool magic_exact_v = B <= ElementOps<T>::magic_max_bits;
+
+/// Extracts pair `q` of a lane's TiledLayout words: the first code in bits [0, B) and the second in bits
+/// [16, 16 + B) of the result. Correct for any width (handles half-word straddles); when B divides 16 it
+/// is one shift and one mask. `q` must be a compile-time constant after unrolling for speed.
+/// @tparam B code width in bits.
+template <int B>
+LOWBIT_DEVICE std::uint32_t extract_pair(const std::uint32_t (&w)[TiledLayout<B>::words_per_lane], int q) {
+  const int bit = q * B, wi = bit / 16, off = bit % 16;
+  constexpr std::uint32_t m = Bits<B>::mask * 0x10001u;  // the code mask in both halves
+  if (off + B <= 16) return (w[wi] >> off) & m;
+  const int lo_bits = 16 - off;  // bits of the code that sit in word wi
+  const std::uint32_t mlo = ((1u << lo_bits) - 1u) * 0x10001u;
+  return ((w[wi] >> off) & mlo) | ((w[wi + 1] << lo_bits) & (m & ~mlo));
+}
+
+/// Per-lane quantization parameters of one group for the 8 n8-tiles of a 64-column slab:
+/// `s2[j]` the scale pair, `z2[j]` the biased zero pair (magic + zero) for column 8j + lane/4.
+/// @tparam T element type.
+template <class T>
+struct GroupParams {
+  std::uint32_t s2[8];  ///< scale, twice, as a packed T pair
+  std::uint32_t z2[8];  ///< magic + zero, twice, as packed T bits (magic path only)
+  float sf[8];          ///< scale as float (fp32 fallback path only)
+  float zf[8];          ///< zero as float (fp32 fallback path only)
+
+  /// Builds the parameters from the raw loads: `scales` = 8 fp16 values (one 16-byte load at
+  /// `scales + g*N + slab*64 + 8*(lane/4)`), `zeros` = 8 zero codes (8-byte load, same position).
+  /// With `sym`, every zero is 2^(B-1) and `zeros` is ignored.
+  /// @tparam B code width.
+  template <int B>
+  LOWBIT_DEVICE void prepare(const uint4& scales, const uint2& zeros, bool sym) {
+    const std::uint32_t sw[4] = {scales.x, scales.y, scales.z, scales.w};
+    const std::uint32_t zw[2] = {zeros.x, zeros.y};
+    constexpr std::uint32_t sym_zero = 1u << (B - 1);
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      const std::uint32_t sb = (sw[j / 2] >> (16 * (j % 2))) & 0xffffu;
+      const std::uint32_t z = sym ? sym_zero : (zw[j / 4] >> (8 * (j % 4))) & 0xffu;
+      if constexpr (magic_exact_v<B, T>) {
+        s2[j] = ElementOps<T>::scale2(sb);
+        z2[j] = (ElementOps<T>::magic | z) * 0x10001u;
+      } else {
+        sf[j] = __half2float(__ushort_as_half(static_cast<unsigned short>(sb)));
+        zf[j] = static_cast<float>(z);
+      }
+    }
+  }
+};
+
+/// Dequantizes a code pair (from extract_pair) of n8-tile `j` into a packed T pair `s * (c - z)`.
+/// Magic path: (magic | c) - (magic + z) is exact, one rounding in the scale multiply — bit-identical
+/// to rounding `s*(c-z)` to T once. Fallback: fp32 arithmetic, then one rounding.
+/// @tparam B code width.  @tparam T element type.
+template <int B, class T>
+LOWBIT_DEVICE std::uint32_t dequant_pair(std::uint32_t codes, const GroupParams<T>& p, int j) {
+  if constexpr (magic_exact_v<B, T>) {
+    const std::uint32_t biased = codes | (ElementOps<T>::magic * 0x10001u);
+    return ElementOps<T>::mul2(ElementOps<T>::sub2(biased, p.z2[j]), p.s2[j]);
+  } else {
+    const float lo = (static_cast<float>(codes & 0xffffu) - p.zf[j]) * p.sf[j];
+    const float hi = (static_cast<float>(codes >> 16) - p.zf[j]) * p.sf[j];
+    return ElementOps<T>::pack2(lo, hi);
+  }
+}
+
+/// Dequantizes the mma B fragment (2 registers) of k16-step `ks`, n8-tile `j` from a lane's words.
+/// @tparam B code width.  @tparam T element type.
+template <int B, class T>
+LOWBIT_DEVICE void dequant_b_fragment(std::uint32_t (&b)[2], const std::uint32_t (&w)[TiledLayout<B>::words_per_lane],
+                                      const GroupParams<T>& p, int ks, int j) {
+  const int q = 2 * (TileGeometry::n_tiles * ks + j);
+  b[0] = dequant_pair<B, T>(extract_pair<B>(w, q), p, j);
+  b[1] = dequant_pair<B, T>(extract_pair<B>(w, q + 1), p, j);
+}
+
+}  // namespace lowbit::kernels

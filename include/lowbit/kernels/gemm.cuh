@@ -1,0 +1,507 @@
+/// @file gemm.cuh
+/// @brief Weight-only GEMM `Y[M,N] = A[M,K] · dequant(W)[K,N] (+ bias)` for 2/3/4/8-bit group-quantized
+///        weights in the TiledLayout, fp16 or bf16 activations, fp32 accumulation (mma.sync m16n8k16).
+///
+/// One kernel family for every M: activations go through a cp.async multi-stage shared-memory pipeline
+/// (gathered through `perm` for act-order weights), weights stream straight from global memory into
+/// registers (each lane's 16-byte loads are exactly its B fragments, prefetched `stages - 1` tiles
+/// ahead), are dequantized in registers and fed to the tensor cores. Small M is split along K (inside
+/// the CTA across warps, and across CTAs through a workspace whose last-arriving CTA reduces) so that
+/// all SMs stream weights.
+///
+/// @code
+/// std::size_t ws = lowbit::kernels::gemm_workspace_size(M, w.meta);       // once, up front
+/// // cudaMalloc ws bytes, then lowbit::kernels::gemm_workspace_init(ws_ptr, ws, stream) once
+/// lowbit::Status st = lowbit::kernels::gemm<lowbit::half_t>(A, M, w, bias, Y, ws_ptr, ws, stream);
+/// @endcode
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+
+#include "../error.hpp"
+#include "../numeric.hpp"
+#include "dequant.cuh"
+#include "layout.hpp"
+#include "ptx.cuh"
+#include "tile.cuh"
+
+namespace lowbit::kernels {
+
+/// A weight in the kernel layout on the device (non-owning). See layout.hpp for the formats.
+struct TiledWeightView {
+  TiledMeta meta;                        ///< shapes and flags
+  const std::uint32_t* qweight = nullptr;///< TiledLayout<bits> words, K*N*bits/32
+  const std::uint16_t* scales = nullptr; ///< [G, N] fp16 bits, interleaved (scale_position)
+  const std::uint8_t* zeros = nullptr;   ///< [G, N] zero codes, interleaved (may be null when meta.sym)
+  const std::int32_t* perm = nullptr;    ///< [K] source column of each kernel row (null unless act_order)
+};
+
+/// A CTA tile configuration.
+/// @tparam MI      m16 tiles per warp (block_m = 16*MI).
+/// @tparam WarpsN  warps side by side along N (each owns one 64-column slab).
+/// @tparam WarpsK  warps splitting each CTA k-step along K (reduced through shared memory).
+/// @tparam Stages  pipeline depth: activations in shared memory and weights in registers are fetched
+///                 Stages-1 k-steps ahead.
+/// @tparam CtasPerSm CTAs per SM the split-K planner assumes when sizing the grid.
+template <int MI, int WarpsN, int WarpsK, int Stages, int CtasPerSm>
+struct TilePolicy {
+  static_assert(MI >= 1 && WarpsN >= 1 && WarpsK >= 1 && Stages >= 2, "invalid tile policy");
+  static constexpr int mi = MI;                      ///< m16 tiles per warp
+  static constexpr int warps_n = WarpsN;             ///< warps along N
+  static constexpr int warps_k = WarpsK;             ///< warps along K
+  static constexpr int stages = Stages;              ///< pipeline depth
+  static constexpr int ctas_per_sm = CtasPerSm;      ///< occupancy assumed by the planner
+  static constexpr int threads = 32 * WarpsN * WarpsK;
+  static constexpr int block_m = 16 * MI;            ///< CTA rows
+  static constexpr int block_n = 64 * WarpsN;        ///< CTA columns
+  static constexpr int block_k = 64 * WarpsK;        ///< CTA k-step
+  /// Shared memory: the activation stages, reused after the loop for the cross-warp K reduction.
+  static constexpr std::size_t smem_bytes =
+      std::max<std::size_t>(std::size_t(Stages) * block_m * block_k * 2,
+                            std::size_t(WarpsK - 1) * WarpsN * MI * 32 * 32 * sizeof(float));
+};
+
+/// Default tile policies (tuning is data: the figure beside each is the H100 measurement that chose it;
+/// see bench/results/kernels_*.json).
+/// @tparam B code width (register budget: weight prefetch holds Stages * 4B words per lane).
+template <int B>
+struct DefaultPolicies {
+  /// M <= 16 (decode): 1 m16 tile, 4 warps split K, deep prefetch; memory bound.
+  using Decode = TilePolicy<1, 1, 4, (B == 8 ? 3 : 4), 4>;
+  /// 16 < M <= 32.
+  using Small = TilePolicy<2, 1, 4, (B == 8 ? 2 : 3), 4>;
+  /// 32 < M <= 256.
+  using Medium = TilePolicy<4, 2, 2, (B >= 4 ? 2 : 3), 2>;
+  /// M > 256: 64 x 256 CTA tiles, no K split inside the CTA.
+  using Large = TilePolicy<4, 4, 1, (B >= 4 ? 2 : 3), 2>;
+};
+
+namespace detail {
+
+/// Kernel arguments (device pointers; shapes in elements).
+struct GemmArgs {
+  const void* A;                 ///< [M, K] activations, T, row-major
+  void* Y;                       ///< [M, N] outputs, T, row-major
+  const void* bias;              ///< [N] T or null
+  const std::uint32_t* qweight;  ///< TiledLayout<B> words
+  const std::uint16_t* scales;   ///< [G, N] fp16 bits, interleaved
+  const std::uint8_t* zeros;     ///< [G, N] zero codes, interleaved
+  const std::int32_t* perm;      ///< [K] or null
+  int M, N, K;                   ///< problem shape
+  int group_size;                ///< rows per group (K for per-channel)
+  int sym;                       ///< zeros are all 2^(B-1)
+  float* partials;               ///< [splits, M, N] fp32 split-K partials (splits > 1)
+  unsigned* counters;            ///< [grid.x * grid.y] arrival counters, zero between launches
+  int splits;                    ///< CTAs along K
+  int kt_per_split;              ///< 64-row K tiles per split
+};
+
+/// The weight-only GEMM kernel. Grid: (ceil(M/block_m), N/block_n, splits).
+/// @tparam B code width.  @tparam T element type.  @tparam P TilePolicy.
+/// @tparam GroupsPerTile 2 for group size 32, else 1 (groups of >= 64 rows cover whole K tiles).
+template <int B, class T, class P, int GroupsPerTile>
+__global__ void __launch_bounds__(P::threads) wo_gemm_kernel(const GemmArgs args) {
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  __shared__ int is_last_cta;
+  using Tile = ATile<P::block_m, P::block_k>;
+  using Ops = ElementOps<T>;
+  constexpr int S = P::stages, WK = P::warps_k, MI = P::mi;
+  constexpr int ks_per_group = TileGeometry::k_steps / GroupsPerTile;
+  std::uint16_t* a_smem = reinterpret_cast<std::uint16_t*>(smem_raw);
+  const std::uint16_t* A = static_cast<const std::uint16_t*>(args.A);
+
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+  const int wn = warp % P::warps_n, wk = warp / P::warps_n;
+  const int m0 = blockIdx.x * P::block_m;
+  const int slab = blockIdx.y * P::warps_n + wn;
+  const int KT = args.K / TileGeometry::tile_k;
+  const int kt_begin = blockIdx.z * args.kt_per_split;
+  const int kt_end = min(KT, kt_begin + args.kt_per_split);
+  const int steps = (kt_end - kt_begin + WK - 1) / WK;
+  const int rows_valid = min(P::block_m, args.M - m0);
+  const bool gather = args.perm != nullptr;
+
+  // Rows past M are zero in every stage, written once (the pipeline only ever fills valid rows).
+  {
+    const int pad_chunks = (P::block_m - rows_valid) * Tile::chunks_per_row;
+    for (int i = tid; i < S * pad_chunks; i += P::threads) {
+      const int st = i / pad_chunks, r = rows_valid + (i % pad_chunks) / Tile::chunks_per_row;
+      const int c = i % Tile::chunks_per_row;
+      *reinterpret_cast<uint4*>(a_smem + st * Tile::elems + Tile::chunk_offset(r, c)) = make_uint4(0, 0, 0, 0);
+    }
+  }
+
+  // Activations of CTA k-step `step` into shared-memory stage `st` (16-byte cp.async, or a gather).
+  auto issue_a = [&](int step, int st) {
+    if (step >= steps) return;
+    const int k0 = (kt_begin + step * WK) * TileGeometry::tile_k, k_lim = kt_end * TileGeometry::tile_k;
+    std::uint16_t* dst_tile = a_smem + st * Tile::elems;
+    for (int i = tid; i < rows_valid * Tile::chunks_per_row; i += P::threads) {
+      const int r = i / Tile::chunks_per_row, c = i % Tile::chunks_per_row, k = k0 + 8 * c;
+      std::uint16_t* dst = dst_tile + Tile::chunk_offset(r, c);
+      const std::uint16_t* row = A + static_cast<std::size_t>(m0 + r) * args.K;
+      if (k >= k_lim) continue;  // past this split's K range: the owning warp skips it
+      if (!gather) {
+        ptx::cp_async_16(dst, row + k);
+      } else {
+        alignas(16) std::uint16_t v[8];
+#pragma unroll
+        for (int e = 0; e < 8; ++e) v[e] = __ldg(row + __ldg(args.perm + k + e));
+        *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(v);
+      }
+    }
+  };
+
+  WeightTile<B> wt[S];
+  GroupRaw graw[S][GroupsPerTile];
+  // Weights + group parameters of k-step `step` for this warp into register buffer `buf`.
+  auto load_b = [&](int step, WeightTile<B>& w, GroupRaw (&g)[GroupsPerTile]) {
+    const int kt = kt_begin + step * WK + wk;
+    if (step >= steps || kt >= kt_end) return;
+    w.load(args.qweight, static_cast<std::size_t>(args.K), kt, slab, lane);
+#pragma unroll
+    for (int gi = 0; gi < GroupsPerTile; ++gi) {
+      const int grp = GroupsPerTile == 2 ? 2 * kt + gi : kt * TileGeometry::tile_k / args.group_size;
+      g[gi] = load_group_raw(args.scales, args.zeros, static_cast<std::size_t>(args.N), grp, slab, lane, args.sym);
+    }
+  };
+
+  float acc[MI][8][4];
+#pragma unroll
+  for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+    for (int j = 0; j < 8; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[mi][j][e] = 0.f;
+
+  // Prologue: stages 0 .. S-2 in flight.
+#pragma unroll
+  for (int s = 0; s < S - 1; ++s) {
+    issue_a(s, s);
+    ptx::cp_async_commit();
+    load_b(s, wt[s], graw[s]);
+  }
+
+  for (int i = 0; i < steps; i += S) {
+#pragma unroll
+    for (int s = 0; s < S; ++s) {
+      const int step = i + s;
+      if (step < steps) {
+        ptx::cp_async_wait<S - 2>();  // this step's activations have landed (for this thread) ...
+        __syncthreads();              // ... and for all threads; stage (s-1) is free again
+        const int nb = (s + S - 1) % S;
+        issue_a(step + S - 1, nb);
+        ptx::cp_async_commit();
+        load_b(step + S - 1, wt[nb], graw[nb]);
+
+        const int kt = kt_begin + step * WK + wk;
+        if (kt < kt_end) {  // warp-uniform
+          const std::uint16_t* a_tile = a_smem + s * Tile::elems;
+          GroupParams<T> gp;
+#pragma unroll
+          for (int ks = 0; ks < TileGeometry::k_steps; ++ks) {
+            if (ks % ks_per_group == 0) {
+              const GroupRaw& g = graw[s][ks / ks_per_group];
+              gp.template prepare<B>(g.scales, g.zeros, args.sym);
+            }
+            std::uint32_t a[MI][4];
+#pragma unroll
+            for (int mi = 0; mi < MI; ++mi)
+              Tile::load_fragment(a[mi], a_tile, 16 * mi, TileGeometry::tile_k * wk + TileGeometry::mma_k * ks, lane);
+            warp_tile_mma<B, T, MI>(acc, a, wt[s], gp, ks);
+          }
+        }
+      }
+    }
+  }
+  ptx::cp_async_wait_all();
+  __syncthreads();
+
+  // Cross-warp K reduction through shared memory (layout [warp][register][lane]: conflict-free).
+  if constexpr (WK > 1) {
+    float* red = reinterpret_cast<float*>(smem_raw);
+    constexpr int regs = MI * 8 * 4;
+    if (wk > 0) {
+      float* dst = red + ((wk - 1) * P::warps_n + wn) * regs * 32 + lane;
+#pragma unroll
+      for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+        for (int j = 0; j < 8; ++j)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) dst[((mi * 8 + j) * 4 + e) * 32] = acc[mi][j][e];
+    }
+    __syncthreads();
+    if (wk == 0) {
+      for (int w2 = 1; w2 < WK; ++w2) {
+        const float* src = red + ((w2 - 1) * P::warps_n + wn) * regs * 32 + lane;
+#pragma unroll
+        for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+          for (int j = 0; j < 8; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) acc[mi][j][e] += src[((mi * 8 + j) * 4 + e) * 32];
+      }
+    }
+  }
+
+  const std::uint16_t* bias = static_cast<const std::uint16_t*>(args.bias);
+  std::uint32_t* Y = static_cast<std::uint32_t*>(args.Y);  // pairs of T
+  if (wk == 0) {
+#pragma unroll
+    for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+      for (int j = 0; j < 8; ++j)
+#pragma unroll
+        for (int hh = 0; hh < 2; ++hh) {
+          const int row = m0 + 16 * mi + lane / 4 + 8 * hh;
+          const int col = slab * TileGeometry::tile_n + 8 * j + 2 * (lane % 4);
+          if (row >= args.M) continue;
+          float v0 = acc[mi][j][2 * hh], v1 = acc[mi][j][2 * hh + 1];
+          const std::size_t o = static_cast<std::size_t>(row) * args.N + col;
+          if (args.splits == 1) {
+            if (bias) {
+              v0 += Ops::to_float(bias[col]);
+              v1 += Ops::to_float(bias[col + 1]);
+            }
+            Y[o / 2] = Ops::pack2(v0, v1);
+          } else {
+            __stcg(reinterpret_cast<float2*>(args.partials + blockIdx.z * static_cast<std::size_t>(args.M) * args.N + o),
+                   make_float2(v0, v1));
+          }
+        }
+  }
+  if (args.splits == 1) return;
+
+  // Split-K: the last CTA of this output tile to arrive sums the partials in split order (deterministic).
+  __threadfence();
+  __syncthreads();
+  if (tid == 0) {
+    const unsigned tile_id = blockIdx.y * gridDim.x + blockIdx.x;
+    const unsigned prev = atomicAdd(args.counters + tile_id, 1u);
+    is_last_cta = prev == static_cast<unsigned>(args.splits - 1);
+    if (is_last_cta) args.counters[tile_id] = 0u;  // every split has arrived: ready for the next launch
+  }
+  __syncthreads();
+  if (!is_last_cta) return;
+  __threadfence();
+  constexpr int half_cols = P::block_n / 2;
+  const int n0 = blockIdx.y * P::block_n;
+  for (int i = tid; i < rows_valid * half_cols; i += P::threads) {
+    const int row = m0 + i / half_cols, col = n0 + 2 * (i % half_cols);
+    const std::size_t o = static_cast<std::size_t>(row) * args.N + col;
+    float2 sum = make_float2(0.f, 0.f);
+    for (int z = 0; z < args.splits; ++z) {
+      const float2 p = __ldcg(reinterpret_cast<const float2*>(args.partials + z * static_cast<std::size_t>(args.M) * args.N + o));
+      sum.x += p.x;
+      sum.y += p.y;
+    }
+    if (bias) {
+      sum.x += Ops::to_float(bias[col]);
+      sum.y += Ops::to_float(bias[col + 1]);
+    }
+    Y[o / 2] = Ops::pack2(sum.x, sum.y);
+  }
+}
+
+/// Which default policy serves M rows.
+enum class PolicyKind { decode, small, medium, large };
+
+/// A launch plan: policy, grid and split-K.
+struct GemmPlan {
+  PolicyKind kind;          ///< which policy
+  int block_m, block_n, warps_k, ctas_per_sm;  ///< its shape
+  int splits = 1;           ///< CTAs along K
+  int kt_per_split = 0;     ///< 64-row K tiles per split
+  dim3 grid;                ///< launch grid
+  std::size_t workspace_bytes = 0;  ///< partials + counters
+};
+
+/// Bytes reserved at the start of the workspace for split-K partials alignment.
+inline constexpr std::size_t kWorkspaceAlign = 256;
+
+template <class P>
+GemmPlan make_plan(PolicyKind kind, std::size_t M, std::size_t N, std::size_t K, int sm_count) {
+  GemmPlan p{kind, P::block_m, P::block_n, P::warps_k, P::ctas_per_sm};
+  const std::size_t mt = (M + P::block_m - 1) / P::block_m, nt = N / P::block_n;
+  const std::size_t KT = K / TileGeometry::tile_k;
+  const std::size_t tiles = mt * nt;
+  const std::size_t target = static_cast<std::size_t>(sm_count) * P::ctas_per_sm;
+  std::size_t splits = tiles >= target ? 1 : (target + tiles - 1) / tiles;
+  // each split keeps at least 2 CTA k-steps so the pipeline has something to overlap
+  const std::size_t max_splits = std::max<std::size_t>(1, KT / (2 * P::warps_k));
+  splits = std::min(splits, max_splits);
+  std::size_t per = (KT + splits - 1) / splits;
+  per = (per + P::warps_k - 1) / P::warps_k * P::warps_k;
+  splits = (KT + per - 1) / per;
+  p.splits = static_cast<int>(splits);
+  p.kt_per_split = static_cast<int>(per);
+  p.grid = dim3(static_cast<unsigned>(mt), static_cast<unsigned>(nt), static_cast<unsigned>(splits));
+  if (splits > 1) {
+    const std::size_t part = (splits * M * N * sizeof(float) + kWorkspaceAlign - 1) / kWorkspaceAlign * kWorkspaceAlign;
+    p.workspace_bytes = part + tiles * sizeof(unsigned);
+  }
+  return p;
+}
+
+/// Plans a launch for width B (policy by M, split-K by SM count).
+template <int B>
+GemmPlan plan_gemm(std::size_t M, std::size_t N, std::size_t K, int sm_count) {
+  using D = DefaultPolicies<B>;
+  if (M <= 16) return make_plan<typename D::Decode>(PolicyKind::decode, M, N, K, sm_count);
+  if (M <= 32) return make_plan<typename D::Small>(PolicyKind::small, M, N, K, sm_count);
+  if (M <= 256) return make_plan<typename D::Medium>(PolicyKind::medium, M, N, K, sm_count);
+  return make_plan<typename D::Large>(PolicyKind::large, M, N, K, sm_count);
+}
+
+/// SM count of the current device (0 when there is none).
+inline int current_sm_count() {
+  int dev = 0, sms = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess) return 0;
+  if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) return 0;
+  return sms;
+}
+
+template <int B, class T, class P, int GPT>
+cudaError_t launch_policy(const GemmArgs& a, const GemmPlan& plan, cudaStream_t stream) {
+  auto kernel = wo_gemm_kernel<B, T, P, GPT>;
+  if constexpr (P::smem_bytes > 48 * 1024) {
+    static const cudaError_t attr =
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(P::smem_bytes));
+    if (attr != cudaSuccess) return attr;
+  }
+  kernel<<<plan.grid, P::threads, P::smem_bytes, stream>>>(a);
+  return cudaGetLastError();
+}
+
+template <int B, class T, class P>
+cudaError_t launch_groups(const GemmArgs& a, const GemmPlan& plan, cudaStream_t stream) {
+  return a.group_size == 32 ? launch_policy<B, T, P, 2>(a, plan, stream) : launch_policy<B, T, P, 1>(a, plan, stream);
+}
+
+/// Checks a weight view and the call's pointers; returns ok or the first problem.
+template <class T>
+Status check_gemm_args(const T* A, std::size_t M, const TiledWeightView& w, const T* bias, const T* Y) {
+  const TiledMeta& m = w.meta;
+  if (!is_supported_bits(m.bits))
+    return lowbit::detail::make_status(StatusCode::unsupported, "gemm: bit width ", m.bits, " (supported: 2, 3, 4, 8)");
+  if (m.K == 0 || m.N == 0 || m.K % 64 || m.N % 64)
+    return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: K (", m.K, ") and N (", m.N,
+                               ") must be positive multiples of 64");
+  if (m.K > (1u << 30) || m.N > (1u << 30) || M > (1u << 30))
+    return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: shape too large (M, N, K must be < 2^30)");
+  if (m.group_size == 0 || m.K % m.group_size || (m.group_size != 32 && m.group_size % 64))
+    return lowbit::detail::make_status(StatusCode::unsupported, "gemm: group size ", m.group_size,
+                               " (need 32 or a multiple of 64 dividing K)");
+  if (!w.qweight || !w.scales || (!m.sym && !w.zeros) || (m.act_order && !w.perm))
+    return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: weight view has a null tensor");
+  if (M > 0 && (!A || !Y)) return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: A or Y is null");
+  auto misaligned = [](const void* p, std::size_t a) { return reinterpret_cast<std::uintptr_t>(p) % a != 0; };
+  if (misaligned(A, 16) || misaligned(w.qweight, 16) || misaligned(w.scales, 16) || misaligned(w.zeros, 8))
+    return lowbit::detail::make_status(StatusCode::misaligned, "gemm: A, qweight and scales must be 16-byte aligned, zeros 8-byte");
+  if (misaligned(Y, 4) || misaligned(bias, 4))
+    return lowbit::detail::make_status(StatusCode::misaligned, "gemm: Y and bias must be 4-byte aligned");
+  return Status::success();
+}
+
+}  // namespace detail
+
+/// Workspace bytes `gemm` needs for M rows of `meta` on the current device (0 when no split-K).
+/// Allocate once, zero it once with gemm_workspace_init; gemm leaves it ready for the next call.
+inline std::size_t gemm_workspace_size(std::size_t M, const TiledMeta& meta) {
+  if (!is_supported_bits(meta.bits) || M == 0 || meta.K % 64 || meta.N % 64) return 0;
+  const int sms = detail::current_sm_count();
+  return dispatch_bits(meta.bits, [&](auto Bc) {
+    return detail::plan_gemm<decltype(Bc)::value>(M, meta.N, meta.K, sms > 0 ? sms : 1).workspace_bytes;
+  });
+}
+
+/// Zero-fills a freshly allocated workspace (once; gemm restores the zeros it relies on).
+inline Status gemm_workspace_init(void* workspace, std::size_t bytes, cudaStream_t stream) {
+  if (bytes == 0) return Status::success();
+  const cudaError_t e = cudaMemsetAsync(workspace, 0, bytes, stream);
+  return e == cudaSuccess ? Status::success()
+                          : lowbit::detail::make_status(StatusCode::cuda_error, "gemm_workspace_init: ", cudaGetErrorString(e));
+}
+
+/// Weight-only GEMM for a compile-time width (instantiates only that width's kernels).
+///
+/// @tparam B  code width; must equal `w.meta.bits`.
+/// @tparam T  element type of A, bias and Y: lowbit::half_t or lowbit::bfloat16_t.
+/// @param A          [M, K] activations, row-major, 16-byte aligned (device).
+/// @param M          rows (any; 0 is a no-op).
+/// @param w          the weight in the kernel layout (device).
+/// @param bias       [N] bias or nullptr (device).
+/// @param Y          [M, N] output, row-major (device); fully overwritten.
+/// @param workspace  at least gemm_workspace_size(M, w.meta) bytes, zeroed once (device).
+/// @param workspace_bytes its size.
+/// @param stream     CUDA stream.
+/// @return ok, or the first problem (invalid_argument, misaligned, unsupported, workspace_too_small, cuda_error).
+template <int B, class T>
+Status gemm_bits(const T* A, std::size_t M, const TiledWeightView& w, const T* bias, T* Y, void* workspace,
+                 std::size_t workspace_bytes, cudaStream_t stream) {
+  static_assert(std::is_same_v<T, half_t> || std::is_same_v<T, bfloat16_t>, "T must be half_t or bfloat16_t");
+  if (w.meta.bits != B)
+    return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: weight has ", w.meta.bits, " bits, kernel ", B);
+  if (Status s = detail::check_gemm_args(A, M, w, bias, Y); !s.ok()) return s;
+  if (M == 0) return Status::success();
+  const int sms = detail::current_sm_count();
+  if (sms <= 0) return lowbit::detail::make_status(StatusCode::cuda_error, "gemm: no CUDA device");
+  const detail::GemmPlan plan = detail::plan_gemm<B>(M, w.meta.N, w.meta.K, sms);
+  if (plan.workspace_bytes > 0 && (workspace == nullptr || workspace_bytes < plan.workspace_bytes))
+    return lowbit::detail::make_status(StatusCode::workspace_too_small, "gemm: workspace of ", workspace_bytes,
+                               " bytes, need ", plan.workspace_bytes, " (gemm_workspace_size)");
+  if (reinterpret_cast<std::uintptr_t>(workspace) % 16)
+    return lowbit::detail::make_status(StatusCode::misaligned, "gemm: workspace must be 16-byte aligned");
+  detail::GemmArgs a{};
+  a.A = A;
+  a.Y = Y;
+  a.bias = bias;
+  a.qweight = w.qweight;
+  a.scales = w.scales;
+  a.zeros = w.zeros;
+  a.perm = w.meta.act_order ? w.perm : nullptr;
+  a.M = static_cast<int>(M);
+  a.N = static_cast<int>(w.meta.N);
+  a.K = static_cast<int>(w.meta.K);
+  a.group_size = static_cast<int>(w.meta.group_size);
+  a.sym = w.meta.sym ? 1 : 0;
+  a.splits = plan.splits;
+  a.kt_per_split = plan.kt_per_split;
+  if (plan.splits > 1) {
+    const std::size_t part = plan.workspace_bytes - plan.grid.x * plan.grid.y * sizeof(unsigned);
+    a.partials = static_cast<float*>(workspace);
+    a.counters = reinterpret_cast<unsigned*>(static_cast<unsigned char*>(workspace) + part);
+  }
+  using D = DefaultPolicies<B>;
+  cudaError_t e = cudaSuccess;
+  switch (plan.kind) {
+    case detail::PolicyKind::decode: e = detail::launch_groups<B, T, typename D::Decode>(a, plan, stream); break;
+    case detail::PolicyKind::small: e = detail::launch_groups<B, T, typename D::Small>(a, plan, stream); break;
+    case detail::PolicyKind::medium: e = detail::launch_groups<B, T, typename D::Medium>(a, plan, stream); break;
+    case detail::PolicyKind::large: e = detail::launch_groups<B, T, typename D::Large>(a, plan, stream); break;
+  }
+  if (e != cudaSuccess) return lowbit::detail::make_status(StatusCode::cuda_error, "gemm: launch failed: ", cudaGetErrorString(e));
+  return Status::success();
+}
+
+/// Weight-only GEMM, width dispatched at run time (instantiates all four widths' kernels; use
+/// gemm_bits<B, T> to compile only one). Parameters as gemm_bits.
+/// @tparam T element type: lowbit::half_t or lowbit::bfloat16_t.
+template <class T>
+Status gemm(const T* A, std::size_t M, const TiledWeightView& w, const T* bias, T* Y, void* workspace,
+            std::size_t workspace_bytes, cudaStream_t stream) {
+  switch (w.meta.bits) {
+    case 2: return gemm_bits<2, T>(A, M, w, bias, Y, workspace, workspace_bytes, stream);
+    case 3: return gemm_bits<3, T>(A, M, w, bias, Y, workspace, workspace_bytes, stream);
+    case 4: return gemm_bits<4, T>(A, M, w, bias, Y, workspace, workspace_bytes, stream);
+    case 8: return gemm_bits<8, T>(A, M, w, bias, Y, workspace, workspace_bytes, stream);
+    default:
+      return lowbit::detail::make_status(StatusCode::unsupported, "gemm: bit width ", w.meta.bits, " (supported: 2, 3, 4, 8)");
+  }
+}
+
+}  // namespace lowbit::kernels

@@ -1,0 +1,6 @@
+// GEMM sweep for 8-bit weights, bf16 activations (one width x type per file keeps compile units small).
+#include "gpu_common.cuh"
+
+TEST_CASE("gemm 8-bit bf16: every group x sym x act-order x M against the host reference", "[kernels][gpu][sweep]") {
+  kt::run_sweep<8, lowbit::bfloat16_t>();
+}
