@@ -1,0 +1,185 @@
+// GPU GPTQ benchmark: H accumulation for 2048 x 128 calibration tokens and the whole solve (H given),
+// 4-bit g128 with and without act-order, on the shapes given on the command line.
+//
+//   bench_gptq_gpu DUMP_DIR N:K [N:K ...]
+//
+// Prints one JSON object per (shape, act-order) line to stdout. When DUMP_DIR is not "-", writes
+// DUMP_DIR/W_<N>x<K>.f32 and DUMP_DIR/H_<K>.f32 (raw little-endian fp32, row-major) so
+// bench/gptq/reference_gptq.py solves exactly the same problem with PyTorch.
+#include <cuda_fp16.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "lowbit/gptq/hessian_gpu.cuh"
+#include "lowbit/gptq/solver_gpu.cuh"
+
+namespace {
+
+constexpr int kTokensPerBatch = 2048;  // one calibration sample (sequence length)
+constexpr int kBatches = 128;          // calibration samples, as in the published setup
+constexpr int kPool = 4;               // distinct activation buffers cycled through
+
+#define CK(x)                                                                          \
+  do {                                                                                 \
+    cudaError_t e_ = (x);                                                              \
+    if (e_ != cudaSuccess) {                                                           \
+      std::fprintf(stderr, "%s:%d %s\n", __FILE__, __LINE__, cudaGetErrorString(e_)); \
+      std::exit(1);                                                                    \
+    }                                                                                  \
+  } while (0)
+
+__device__ float hash_normal(unsigned long long i, unsigned seed) {
+  unsigned long long x = i * 0x9E3779B97F4A7C15ull + seed * 0xBF58476D1CE4E5B9ull;
+  x ^= x >> 31;
+  x *= 0x94D049BB133111EBull;
+  x ^= x >> 29;
+  const float u1 = ((x >> 40) + 1) * (1.0f / 16777217.0f);
+  const float u2 = ((x & 0xffffff) + 0.5f) * (1.0f / 16777216.0f);
+  return sqrtf(-2.f * logf(u1)) * cospif(2.f * u2);
+}
+
+// x[s, k] = (z[s,k] + 0.6 z[s,k-1]) * scale_k, scale_k spread over 1..8 (a few strong features)
+__global__ void make_inputs(__half* x, std::size_t rows, std::size_t K, unsigned seed) {
+  const std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
+  if (i >= rows * K) return;
+  const std::size_t k = i % K;
+  float v = hash_normal(i, seed);
+  if (k > 0) v += 0.6f * hash_normal(i - 1, seed);
+  const float scale = 1.f + 7.f * (hash_normal(k, 777u) > 1.5f);
+  x[i] = __float2half(v * scale);
+}
+
+__global__ void make_weights(float* w, std::size_t count, unsigned seed) {
+  const std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
+  if (i < count) w[i] = 0.02f * hash_normal(i, seed);
+}
+
+double elapsed(cudaEvent_t a, cudaEvent_t b) {
+  float ms = 0.f;
+  CK(cudaEventElapsedTime(&ms, a, b));
+  return ms / 1e3;
+}
+
+void dump(const std::string& path, const float* d, std::size_t count) {
+  std::vector<float> h(count);
+  CK(cudaMemcpy(h.data(), d, count * sizeof(float), cudaMemcpyDeviceToHost));
+  FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f || std::fwrite(h.data(), sizeof(float), count, f) != count) {
+    std::fprintf(stderr, "cannot write %s\n", path.c_str());
+    std::exit(1);
+  }
+  std::fclose(f);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: %s DUMP_DIR N:K [N:K ...]\n", argv[0]);
+    return 2;
+  }
+  const std::string dump_dir = argv[1];
+  cudaDeviceProp prop{};
+  CK(cudaGetDeviceProperties(&prop, 0));
+  cublasHandle_t blas;
+  cusolverDnHandle_t solver;
+  cublasCreate(&blas);
+  cusolverDnCreate(&solver);
+  cudaStream_t stream;
+  CK(cudaStreamCreate(&stream));
+  cudaEvent_t e0, e1;
+  CK(cudaEventCreate(&e0));
+  CK(cudaEventCreate(&e1));
+  lowbit::QuantSpec spec;
+  spec.bits = 4;
+  spec.group_size = 128;
+
+  for (int a = 2; a < argc; ++a) {
+    std::size_t N = 0, K = 0;
+    if (std::sscanf(argv[a], "%zu:%zu", &N, &K) != 2) return 2;
+    // ---- H accumulation: 128 batches of 2048 fp16 tokens ----
+    lowbit::gptq::DeviceBuffer X(static_cast<std::size_t>(kPool) * kTokensPerBatch * K * sizeof(__half)),
+        H(K * K * sizeof(float)), flag(sizeof(int)), W(N * K * sizeof(float));
+    const std::size_t batch_elems = static_cast<std::size_t>(kTokensPerBatch) * K;
+    for (int p = 0; p < kPool; ++p)
+      make_inputs<<<static_cast<unsigned>((batch_elems + 255) / 256), 256, 0, stream>>>(
+          X.as<__half>() + p * batch_elems, kTokensPerBatch, K, 100u + p);
+    make_weights<<<static_cast<unsigned>((N * K + 255) / 256), 256, 0, stream>>>(W.as<float>(), N * K, 7u);
+    CK(cudaStreamSynchronize(stream));
+    lowbit::gptq::HessianGpu hess(K, H.as<float>(), flag.as<int>(), stream);
+    // warm-up GEMM (not timed), then reset
+    if (!hess.add_batch(blas, X.as<lowbit::half_t>(), kTokensPerBatch, stream).ok()) return 1;
+    hess.reset(stream);
+    CK(cudaEventRecord(e0, stream));
+    for (int b = 0; b < kBatches; ++b)
+      if (!hess.add_batch(blas, X.as<lowbit::half_t>() + (b % kPool) * batch_elems, kTokensPerBatch, stream).ok())
+        return 1;
+    CK(cudaEventRecord(e1, stream));
+    CK(cudaEventSynchronize(e1));
+    const double t_hessian = elapsed(e0, e1);
+    if (!hess.check(stream).ok()) return 1;
+    if (dump_dir != "-") {
+      dump(dump_dir + "/H_" + std::to_string(K) + ".f32", H.as<float>(), K * K);
+      dump(dump_dir + "/W_" + std::to_string(N) + "x" + std::to_string(K) + ".f32", W.as<float>(), N * K);
+    }
+    // ---- solve ----
+    const std::size_t G = K / 128;
+    lowbit::gptq::DeviceBuffer codes(K * N), scales(G * N * sizeof(float)), zeros(G * N), gidx(K * sizeof(int));
+    for (int act = 0; act < 2; ++act) {
+      lowbit::gptq::GptqGpuOptions opt;
+      opt.act_order = act != 0;
+      std::size_t ws_bytes = 0;
+      if (!lowbit::gptq::gptq_gpu_workspace_size(N, K, spec, opt, solver, &ws_bytes).ok()) return 1;
+      lowbit::gptq::DeviceBuffer ws(ws_bytes);
+      lowbit::gptq::GptqGpuProblem p;
+      p.W = W.as<float>();
+      p.H = H.as<float>();
+      p.N = N;
+      p.K = K;
+      p.codes = codes.as<std::uint8_t>();
+      p.scales = scales.as<float>();
+      p.zeros = zeros.as<std::uint8_t>();
+      p.g_idx = gidx.as<std::int32_t>();
+      const int reps = K <= 8192 ? 3 : 2;  // the first run of each configuration is the warm-up
+      std::vector<double> times;
+      lowbit::gptq::GptqGpuReport rep;
+      for (int r = 0; r < reps; ++r) {
+        CK(cudaEventRecord(e0, stream));
+        const lowbit::Status s = lowbit::gptq::gptq_solve_gpu(p, spec, opt, ws.ptr, ws_bytes, blas, solver, stream, &rep);
+        CK(cudaEventRecord(e1, stream));
+        CK(cudaEventSynchronize(e1));
+        if (!s.ok()) {
+          std::fprintf(stderr, "solve failed: %s\n", s.message.c_str());
+          return 1;
+        }
+        if (r > 0) times.push_back(elapsed(e0, e1));
+      }
+      std::sort(times.begin(), times.end());
+      // errors (not timed): GPTQ and RTN, tr(ΔW H ΔWᵀ)
+      double err_gptq = 0, err_rtn = 0;
+      {
+        lowbit::gptq::DeviceBuffer Wq(N * K * sizeof(float)), scratch(lowbit::gptq::output_error_gpu_scratch(K)),
+            f2(sizeof(int));
+        CK(cudaMemset(f2.ptr, 0, sizeof(int)));
+        lowbit::gptq::dequantize_gpu(p, Wq.as<float>(), stream);
+        lowbit::gptq::output_error_gpu(blas, p.W, Wq.as<float>(), p.H, N, K, scratch.ptr, stream, &err_gptq);
+        lowbit::gptq::rtn_fake_quantize_gpu(p.W, N, K, spec, Wq.as<float>(), f2.as<int>(), stream);
+        lowbit::gptq::output_error_gpu(blas, p.W, Wq.as<float>(), p.H, N, K, scratch.ptr, stream, &err_rtn);
+      }
+      std::printf(
+          "{\"N\": %zu, \"K\": %zu, \"bits\": 4, \"group\": 128, \"act_order\": %d, \"device\": \"%s\", "
+          "\"hessian_tokens\": %d, \"hessian_s\": %.6f, \"solve_s\": %.6f, \"solve_runs\": %zu, "
+          "\"workspace_bytes\": %zu, \"loss\": %.6e, \"err_gptq\": %.6e, \"err_rtn\": %.6e, \"damp_used\": %g}\n",
+          N, K, act, prop.name, kTokensPerBatch * kBatches, t_hessian, times.front(), times.size(), ws_bytes,
+          rep.loss, err_gptq, err_rtn, rep.damp_used);
+      std::fflush(stdout);
+    }
+  }
+  cublasDestroy(blas);
+  cusolverDnDestroy(solver);
+  return 0;
+}

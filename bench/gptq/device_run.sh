@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# One device call for the GPTQ module: GPU tests, compute-sanitizer memcheck on the small GPU tests,
+# and the benchmark (lowbit GPU solver vs the PyTorch transcription) -> $OUT.
+#   run from the repository root:  bash bench/gptq/device_run.sh
+# Uses prebuilt binaries from build-gptq-cuda/ when they were carried and run here; else builds them.
+set -uo pipefail
+OUT="${OUT:-/tmp/gptq-out}"
+mkdir -p "$OUT"
+exec > >(tee "$OUT/device_run.log") 2>&1
+T0=$(date +%s)
+stamp() { echo "=== [$(( $(date +%s) - T0 ))s] $*"; }
+nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv || true
+
+TEST=build-gptq-cuda/tests/gptq/test_gptq_gpu
+BENCH=build-gptq-cuda/bench/gptq/bench_gptq_gpu
+if ! { [ -x "$TEST" ] && [ -x "$BENCH" ] && "$TEST" --list-tests >/dev/null 2>&1; }; then
+  stamp "building on the device"
+  cmake -S . -B build-dev -DCMAKE_PREFIX_PATH="$PWD/.deps/root/usr" -DCMAKE_CUDA_ARCHITECTURES=90a \
+    -DCMAKE_BUILD_TYPE=Release -DLOWBIT_BUILD_DOCS=OFF > "$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
+  cmake --build build-dev --target test_gptq_gpu bench_gptq_gpu -j16 > "$OUT/build.log" 2>&1 || { tail -50 "$OUT/build.log"; exit 1; }
+  TEST=build-dev/tests/gptq/test_gptq_gpu
+  BENCH=build-dev/bench/gptq/bench_gptq_gpu
+fi
+
+stamp "GPU tests"
+timeout 90 "$TEST" --durations yes > "$OUT/test_gptq_gpu.log" 2>&1
+echo "test_gptq_gpu rc=$?" | tee -a "$OUT/summary.txt"
+tail -40 "$OUT/test_gptq_gpu.log"
+
+stamp "benchmark (lowbit)"
+DUMP=/tmp/gptq-dump
+mkdir -p "$DUMP"
+timeout 100 "$BENCH" "$DUMP" ${GPTQ_SHAPES:-4096:4096 8192:8192 8192:28672} > "$OUT/ours.jsonl" 2> "$OUT/bench_stderr.log"
+echo "bench_gptq_gpu rc=$?" | tee -a "$OUT/summary.txt"
+cat "$OUT/ours.jsonl"; tail -5 "$OUT/bench_stderr.log"
+
+stamp "benchmark (PyTorch transcription)"
+timeout 120 python3 bench/gptq/reference_gptq.py "$DUMP" "$OUT/ours.jsonl" "$OUT/gptq_h100_2026-11-22.json" \
+  > "$OUT/reference.log" 2>&1
+echo "reference_gptq rc=$?" | tee -a "$OUT/summary.txt"
+tail -12 "$OUT/reference.log"
+rm -rf "$DUMP"
+
+stamp "compute-sanitizer memcheck (small GPU tests)"
+timeout 60 compute-sanitizer --tool memcheck --error-exitcode 9 "$TEST" \
+  "GPU solver: escalation*" "GPU solver status*" "GPU Hessian*" \
+  > "$OUT/memcheck.log" 2>&1
+echo "memcheck rc=$?" | tee -a "$OUT/summary.txt"
+tail -15 "$OUT/memcheck.log"
+stamp "done"
+cat "$OUT/summary.txt"

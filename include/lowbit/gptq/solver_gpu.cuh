@@ -1,0 +1,1061 @@
+/// @file solver_gpu.cuh
+/// @brief The GPTQ solver on the GPU: cuSOLVER for `U = chol_upper((H + λI)⁻¹)`, one kernel per block of
+///        `block` columns (rows split across thread blocks, a warp per row, the column loop inside the
+///        kernel), cuBLAS for the lazy trailing update. Same algorithm and results as solver.hpp.
+///
+/// Flow on one stream (no per-column launches):
+///  1. diag / dead columns / act-order permutation (CUB radix sort, stable, descending) / mean diag;
+///  2. `A = J P (H + λI) Pᵀ J` gathered into the workspace (`J` reverses the order, `P` permutes);
+///     `cusolverDnXpotrf` gives `A = L Lᵀ`, `cusolverDnXtrtri` gives `L⁻¹`, and reflecting across the
+///     anti-diagonal turns it into `U = J L⁻¹ J` stored row-major (upper) — the upper Cholesky factor
+///     of `H⁻¹`, found with one factorization and one triangular inverse;
+///  3. per block: `gptq_block_kernel` (quantize, error feedback inside the block), then
+///     `cublasSgemm` for `W[:, end:] −= Err · U[block, end:]`.
+///
+/// Synchronization: the call reads cuSOLVER's `info` after each factorization (damping escalation
+/// needs it) and the flags/loss at the end: two `cudaStreamSynchronize` on `stream` per call, both
+/// documented here; nothing else blocks. Peak memory: the workspace holds one `[K, K]` fp32 matrix,
+/// the fp32 working weight `[N, K]`, `[N, block]` errors and small vectors (see gptq_gpu_workspace_size).
+///
+/// @code
+/// std::size_t ws = 0;
+/// lowbit::gptq::gptq_gpu_workspace_size(N, K, spec, opt, solver, &ws);
+/// // allocate ws bytes, then:
+/// lowbit::gptq::GptqGpuReport rep;
+/// lowbit::gptq::gptq_solve_gpu(problem, spec, opt, d_ws, ws, cublas, solver, stream, &rep);
+/// @endcode
+#pragma once
+
+#include <cuda_runtime.h>
+#include <cublas_v2.h>
+#include <cusolverDn.h>
+
+#include <cub/device/device_radix_sort.cuh>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "../bits.hpp"
+#include "../error.hpp"
+#include "../numeric.hpp"
+#include "../quant.hpp"
+#include "../quant_types.hpp"
+#include "solver.hpp"
+
+namespace lowbit::gptq {
+
+/// Options of the GPU solver (defaults as published).
+struct GptqGpuOptions {
+  int block = 128;             ///< columns per block, 1..kMaxGpuBlock
+  double damp = 0.01;          ///< relative damping
+  double damp_factor = 10.0;   ///< escalation factor
+  double max_damp = 10.0;      ///< escalation cap
+  bool act_order = false;      ///< desc_act
+  bool static_groups = false;  ///< group parameters before error feedback
+};
+
+/// Device buffers of one layer (all device pointers; outputs in original column order).
+struct GptqGpuProblem {
+  const float* W = nullptr;     ///< [N, K] fp32 weight, row-major (not modified)
+  const float* H = nullptr;     ///< [K, K] fp32 Hessian, row-major symmetric (not modified)
+  std::size_t N = 0;            ///< output features
+  std::size_t K = 0;            ///< input features
+  std::uint8_t* codes = nullptr;   ///< out: [K, N] codes
+  float* scales = nullptr;         ///< out: [G, N] fp16-exact scales
+  std::uint8_t* zeros = nullptr;   ///< out: [G, N] zero codes
+  std::int32_t* g_idx = nullptr;   ///< out: [K] group of each column
+};
+
+/// What the GPU solve did.
+struct GptqGpuReport {
+  double loss = 0.0;            ///< Σ (w − q)² / U[i,i]² / 2
+  double damp_used = 0.0;       ///< relative damping that factorized
+  int damp_attempts = 0;        ///< factorizations tried
+  std::size_t dead_columns = 0; ///< columns with H[i,i] = 0
+};
+
+/// Largest block size of the GPU kernel (a warp holds kMaxGpuBlock / 32 values per lane).
+inline constexpr int kMaxGpuBlock = 128;
+
+}  // namespace lowbit::gptq
+
+namespace lowbit::detail {
+
+/// Warps per thread block of the column-loop kernel (one row per warp at a time).
+inline constexpr int kGptqWarps = 8;
+/// Values of the block each lane keeps in registers.
+inline constexpr int kGptqPerLane = gptq::kMaxGpuBlock / 32;
+/// Threads of the simple element-wise kernels.
+inline constexpr int kGptqThreads = 256;
+/// Bits of the device status flags.
+inline constexpr int kFlagNonFiniteW = 1;      ///< weight not finite
+inline constexpr int kFlagNonFiniteH = 2;      ///< Hessian not finite
+inline constexpr int kFlagScaleRange = 4;      ///< a group scale beyond fp16
+inline constexpr int kFlagBadMeanDiag = 8;     ///< mean diag(H) not positive
+
+/// Byte offsets of the workspace pieces.
+struct GptqGpuLayout {
+  std::size_t A, Wk, Err, stage, perm, keys_in, keys_out, vals_in, loss, flags, info, mean, sort_tmp, sort_tmp_bytes,
+      potrf, potrf_bytes, trtri, trtri_bytes, total;
+  std::size_t potrf_host_bytes = 0, trtri_host_bytes = 0;
+};
+
+/// Largest gridDim.y used by the 2-D element-wise kernels (they loop over the rest).
+inline constexpr std::size_t kMaxGridY = 65535;
+/// gridDim.y for `rows` rows.
+inline unsigned grid_y(std::size_t rows) { return static_cast<unsigned>(rows < kMaxGridY ? rows : kMaxGridY); }
+
+/// Rounds up to 256 bytes.
+inline std::size_t align256(std::size_t b) { return (b + 255) / 256 * 256; }
+
+// ---- device quantizer (mirror of lowbit::detail::search_scale_zero + find_scale_zero) ----
+
+/// Base scale/zero from a range, as published (symmetric widening, all-zero fallback).
+template <int B>
+__device__ __forceinline__ void range_params(float& xmin, float& xmax, bool sym, float& scale, float& zero) {
+  constexpr float maxq = static_cast<float>(Bits<B>::max_code);
+  constexpr float sym_zero = static_cast<float>((Bits<B>::max_code + 1) / 2);
+  if (sym) {
+    xmax = fabsf(xmin) > xmax ? fabsf(xmin) : xmax;
+    if (xmin < 0.f) xmin = -xmax;
+  }
+  if (xmin == 0.f && xmax == 0.f) {
+    xmin = -1.f;
+    xmax = 1.f;
+  }
+  scale = (xmax - xmin) / maxq;
+  zero = sym ? sym_zero : rintf(-xmin / scale);
+}
+
+/// The fp16 storage step of find_scale_zero; flags a scale beyond fp16.
+template <int B>
+__device__ __forceinline__ ScaleZero finish_params(float scale, float zero, int* flags) {
+  if (!(scale <= kMaxHalf)) atomicOr(flags, kFlagScaleRange);
+  ScaleZero sz{round_to_half(scale), zero};
+  if (sz.scale == 0.f) sz.scale = kMinPositiveHalf;
+  sz.zero = fminf(fmaxf(sz.zero, 0.f), static_cast<float>(Bits<B>::max_code));
+  return sz;
+}
+
+/// Serial scale/zero of `n` values `get(0..n-1)` (one thread).
+template <int B, class Get>
+__device__ ScaleZero device_find_scale_zero(Get&& get, std::size_t n, const QuantSpec& spec, int* flags) {
+  float xmin = 0.f, xmax = 0.f;
+  for (std::size_t i = 0; i < n; ++i) {
+    const float v = get(i);
+    xmin = v < xmin ? v : xmin;
+    xmax = v > xmax ? v : xmax;
+  }
+  float scale, zero;
+  range_params<B>(xmin, xmax, spec.sym, scale, zero);
+  if (spec.mse) {
+    constexpr float maxq = static_cast<float>(Bits<B>::max_code);
+    constexpr float sym_zero = static_cast<float>((Bits<B>::max_code + 1) / 2);
+    double best = INFINITY;
+    const int steps = static_cast<int>(static_cast<double>(spec.mse_max_shrink) * spec.mse_grid);
+    for (int s = 0; s < steps; ++s) {
+      const float p = static_cast<float>(1.0 - static_cast<double>(s) / spec.mse_grid);
+      const float lo = p * xmin, hi = p * xmax;
+      const float sc = (hi - lo) / maxq;
+      const float z = spec.sym ? sym_zero : rintf(-lo / sc);
+      double err = 0.0;
+      for (std::size_t i = 0; i < n; ++i) {
+        const float v = get(i);
+        err += static_cast<double>(powf(fabsf(fake_quantize<B>(v, sc, z) - v), spec.mse_norm));
+      }
+      if (err < best) {
+        best = err;
+        scale = sc;
+        zero = z;
+      }
+    }
+  }
+  return finish_params<B>(scale, zero, flags);
+}
+
+/// Warp-wide scale/zero: `each(f)` calls `f(v)` for this lane's share of the group's values.
+template <int B, class Each>
+__device__ ScaleZero warp_find_scale_zero(Each&& each, const QuantSpec& spec, int* flags) {
+  float xmin = 0.f, xmax = 0.f;
+  each([&](float v) {
+    xmin = v < xmin ? v : xmin;
+    xmax = v > xmax ? v : xmax;
+  });
+  for (int o = 16; o > 0; o >>= 1) {
+    xmin = fminf(xmin, __shfl_xor_sync(0xffffffffu, xmin, o));
+    xmax = fmaxf(xmax, __shfl_xor_sync(0xffffffffu, xmax, o));
+  }
+  float scale, zero;
+  range_params<B>(xmin, xmax, spec.sym, scale, zero);
+  if (spec.mse) {
+    constexpr float maxq = static_cast<float>(Bits<B>::max_code);
+    constexpr float sym_zero = static_cast<float>((Bits<B>::max_code + 1) / 2);
+    double best = INFINITY;
+    const int steps = static_cast<int>(static_cast<double>(spec.mse_max_shrink) * spec.mse_grid);
+    for (int s = 0; s < steps; ++s) {
+      const float p = static_cast<float>(1.0 - static_cast<double>(s) / spec.mse_grid);
+      const float lo = p * xmin, hi = p * xmax;
+      const float sc = (hi - lo) / maxq;
+      const float z = spec.sym ? sym_zero : rintf(-lo / sc);
+      double err = 0.0;
+      each([&](float v) { err += static_cast<double>(powf(fabsf(fake_quantize<B>(v, sc, z) - v), spec.mse_norm)); });
+      for (int o = 16; o > 0; o >>= 1) err += __shfl_xor_sync(0xffffffffu, err, o);
+      if (err < best) {
+        best = err;
+        scale = sc;
+        zero = z;
+      }
+    }
+  }
+  return finish_params<B>(scale, zero, flags);
+}
+
+// ---- preparation kernels ----
+
+/// diag (dead → 1) as sort keys, iota values, and the non-finite check of H's diagonal.
+__global__ void gptq_diag_kernel(const float* __restrict__ H, std::size_t K, float* __restrict__ keys,
+                                 int* __restrict__ vals, int* __restrict__ dead) {
+  const std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
+  if (i >= K) return;
+  const float d = H[i * K + i];
+  if (d == 0.f) atomicAdd(dead, 1);
+  keys[i] = d == 0.f ? 1.f : d;
+  vals[i] = static_cast<int>(i);
+}
+
+/// mean of the (dead-fixed) diagonal into *mean (one block); flags a non-positive mean.
+__global__ void gptq_mean_diag_kernel(const float* __restrict__ keys, std::size_t K, float* __restrict__ mean,
+                                      int* __restrict__ flags) {
+  __shared__ double part[kGptqThreads];
+  double s = 0.0;
+  for (std::size_t i = threadIdx.x; i < K; i += blockDim.x) s += keys[i];
+  part[threadIdx.x] = s;
+  __syncthreads();
+  for (int o = kGptqThreads / 2; o > 0; o >>= 1) {
+    if (static_cast<int>(threadIdx.x) < o) part[threadIdx.x] += part[threadIdx.x + o];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) {
+    const double m = part[0] / static_cast<double>(K);
+    *mean = static_cast<float>(m);
+    if (!(m > 0.0)) atomicOr(flags, kFlagBadMeanDiag);
+  }
+}
+
+/// A[a, b] = Hd[p(K-1-a), p(K-1-b)] + λ δ_ab (dead diagonal → 1), λ = damp · mean. Flags non-finite H.
+__global__ void gptq_gather_h_kernel(const float* __restrict__ H, std::size_t K, const int* __restrict__ perm,
+                                     const float* __restrict__ mean, float damp, float* __restrict__ A,
+                                     int* __restrict__ flags) {
+  const std::size_t b = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
+  if (b >= K) return;
+  for (std::size_t a = blockIdx.y; a < K; a += gridDim.y) {
+  const std::size_t pa = static_cast<std::size_t>(perm[K - 1 - a]);
+  const std::size_t pb = static_cast<std::size_t>(perm[K - 1 - b]);
+  float v = H[pa * K + pb];
+  if (!isfinite(v)) atomicOr(flags, kFlagNonFiniteH);
+  if (a == b) v = (v == 0.f ? 1.f : v) + damp * *mean;
+  A[a * K + b] = v;
+  }
+}
+
+/// In place: column-major lower `M = L⁻¹` → row-major upper `U[a][b] = M(K-1-a, K-1-b)` (reflection
+/// across the anti-diagonal, an involution; pairs with a + b < K - 1 swap, the anti-diagonal stays).
+__global__ void gptq_antitranspose_kernel(float* __restrict__ A, std::size_t K) {
+  const std::size_t b = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
+  if (b >= K) return;
+  for (std::size_t a = blockIdx.y; a + b < K - 1; a += gridDim.y) {
+    const std::size_t x = a * K + b;
+    const std::size_t y = (K - 1 - b) * K + (K - 1 - a);
+    const float t = A[x];
+    A[x] = A[y];
+    A[y] = t;
+  }
+}
+
+/// Wk[r, i] = dead(perm[i]) ? 0 : W[r, perm[i]]; flags non-finite weights.
+__global__ void gptq_gather_w_kernel(const float* __restrict__ W, const float* __restrict__ H, std::size_t N,
+                                     std::size_t K, const int* __restrict__ perm, float* __restrict__ Wk,
+                                     int* __restrict__ flags) {
+  const std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
+  if (i >= K) return;
+  const std::size_t k = static_cast<std::size_t>(perm[i]);
+  const bool dead = H[k * K + k] == 0.f;
+  for (std::size_t r = blockIdx.y; r < N; r += gridDim.y) {
+    const float w = W[r * K + k];
+    if (!isfinite(w)) atomicOr(flags, kFlagNonFiniteW);
+    Wk[r * K + i] = dead ? 0.f : w;
+  }
+}
+
+/// Per-channel (original W, as published) or static-group parameters (dead columns zeroed), one thread
+/// per (row, group), original column order.
+template <int B>
+__global__ void gptq_static_params_kernel(const float* __restrict__ W, const float* __restrict__ H, std::size_t N,
+                                          std::size_t K, std::size_t gs, bool per_channel, QuantSpec spec,
+                                          float* __restrict__ scales, std::uint8_t* __restrict__ zeros,
+                                          int* __restrict__ flags) {
+  const std::size_t t = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
+  const std::size_t G = K / gs;
+  if (t >= N * G) return;
+  const std::size_t r = t % N, g = t / N;
+  const float* src = W + r * K + g * gs;
+  const ScaleZero sz = device_find_scale_zero<B>(
+      [&](std::size_t j) {
+        const std::size_t k = g * gs + j;
+        return (!per_channel && H[k * K + k] == 0.f) ? 0.f : src[j];  // dead columns count as zeros
+      },
+      gs, spec, flags);
+  scales[g * N + r] = sz.scale;
+  zeros[g * N + r] = static_cast<std::uint8_t>(sz.zero);
+}
+
+/// g_idx[perm[i]] = (dynamic groups ? i : perm[i]) / gs (0 per-channel).
+__global__ void gptq_gidx_kernel(const int* __restrict__ perm, std::size_t K, std::size_t gs, bool dynamic_groups,
+                                 std::int32_t* __restrict__ g_idx) {
+  const std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
+  if (i >= K) return;
+  const std::size_t k = static_cast<std::size_t>(perm[i]);
+  g_idx[k] = static_cast<std::int32_t>((dynamic_groups ? i : k) / gs);
+}
+
+/// Σ loss_row into *out (one block).
+__global__ void gptq_sum_kernel(const double* __restrict__ v, std::size_t n, double* __restrict__ out) {
+  __shared__ double part[kGptqThreads];
+  double s = 0.0;
+  for (std::size_t i = threadIdx.x; i < n; i += blockDim.x) s += v[i];
+  part[threadIdx.x] = s;
+  __syncthreads();
+  for (int o = kGptqThreads / 2; o > 0; o >>= 1) {
+    if (static_cast<int>(threadIdx.x) < o) part[threadIdx.x] += part[threadIdx.x + o];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) *out = part[0];
+}
+
+// ---- the column loop of one block ----
+
+/// Arguments of gptq_block_kernel.
+struct GptqBlockArgs {
+  float* Wk;                 ///< [N, K] working weights, permuted order (row-major)
+  const float* U;            ///< [K, K] row-major upper factor
+  float* Err;                ///< [N, ld_err] scaled errors of this block
+  std::uint8_t* codes;       ///< [K, N] output codes, original order
+  float* scales;             ///< [G, N]
+  std::uint8_t* zeros;       ///< [G, N]
+  double* loss;              ///< [N] per-row loss accumulators
+  const int* perm;           ///< [K] solve position -> original column
+  float* gbuf;               ///< [grid warps, gs] staging for groups that leave the block
+  int* flags;                ///< status flags
+  std::size_t N, K, gs, ld_err;
+  std::size_t i1;            ///< first column of the block
+  int nb;                    ///< columns in the block (<= kMaxGpuBlock)
+  int group_mode;            ///< 0 per-channel, 1 static groups, 2 dynamic groups
+  QuantSpec spec;
+};
+
+/// One block of GPTQ columns: warp per row (rows strided over the grid), the block's values in registers
+/// (lane l holds columns l + 32 v), U's diagonal block in shared memory.
+template <int B>
+__global__ void __launch_bounds__(kGptqWarps * 32) gptq_block_kernel(GptqBlockArgs a) {
+  extern __shared__ float smem[];
+  float* Ub = smem;                                   // [nb, nb]: Ub[x][y] = U[i1 + x, i1 + y]
+  float* errs = smem + static_cast<std::size_t>(a.nb) * a.nb;  // [kGptqWarps, kMaxGpuBlock]
+  const int nb = a.nb;
+  const std::size_t K = a.K, N = a.N, i1 = a.i1;
+  for (int t = threadIdx.x; t < nb * nb; t += blockDim.x) {
+    const int x = t / nb, y = t % nb;
+    Ub[t] = y >= x ? a.U[(i1 + x) * K + i1 + y] : 0.f;
+  }
+  __syncthreads();
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  float* my_err = errs + warp * gptq::kMaxGpuBlock;
+  const std::size_t gwarp = static_cast<std::size_t>(blockIdx.x) * kGptqWarps + warp;
+  float* my_gbuf = a.gbuf ? a.gbuf + gwarp * a.gs : nullptr;
+  const std::size_t i2 = i1 + static_cast<std::size_t>(nb);
+  for (std::size_t r = gwarp; r < N; r += static_cast<std::size_t>(gridDim.x) * kGptqWarps) {
+    float* row = a.Wk + r * K;
+    float w[kGptqPerLane];
+#pragma unroll
+    for (int v = 0; v < kGptqPerLane; ++v) {
+      const int c = lane + 32 * v;
+      w[v] = c < nb ? row[i1 + c] : 0.f;
+    }
+    double loss = 0.0;
+    float scale = 0.f, zero = 0.f;
+    if (a.group_mode == 2 && i1 % a.gs != 0) {  // group started in an earlier block
+      const std::size_t g = i1 / a.gs;
+      scale = a.scales[g * N + r];
+      zero = static_cast<float>(a.zeros[g * N + r]);
+    }
+    for (int i = 0; i < nb; ++i) {
+      const std::size_t col = i1 + i;
+      if (a.group_mode == 2) {
+        if (col % a.gs == 0) {
+          const std::size_t g = col / a.gs;
+          ScaleZero sz;
+          const bool inside = col + a.gs <= i2;
+          if (inside) {  // the group's values are this warp's registers
+            const int lo = i, hi = i + static_cast<int>(a.gs);
+            sz = warp_find_scale_zero<B>(
+                [&](auto&& f) {
+#pragma unroll
+                  for (int v = 0; v < kGptqPerLane; ++v) {
+                    const int c = lane + 32 * v;
+                    if (c >= lo && c < hi) f(w[v]);
+                  }
+                },
+                a.spec, a.flags);
+          } else {  // stage the current values (pending in-block updates applied beyond the block)
+            // in-block part: each lane writes its own registers to the staging row
+#pragma unroll
+            for (int v = 0; v < kGptqPerLane; ++v) {
+              const int c = lane + 32 * v;
+              const std::size_t cj = i1 + static_cast<std::size_t>(c);
+              if (c < nb && cj >= col && cj < col + a.gs) my_gbuf[cj - col] = w[v];
+            }
+            // beyond the block: W minus the block's pending lazy updates (errors so far, in order)
+            for (std::size_t cj = (i2 > col ? i2 : col) + lane; cj < col + a.gs; cj += 32) {
+              float val = row[cj];
+              for (int c = 0; c < i; ++c) val -= my_err[c] * a.U[(i1 + c) * K + cj];
+              my_gbuf[cj - col] = val;
+            }
+            __syncwarp();
+            sz = warp_find_scale_zero<B>(
+                [&](auto&& f) {
+                  for (std::size_t j = lane; j < a.gs; j += 32) f(my_gbuf[j]);
+                },
+                a.spec, a.flags);
+            __syncwarp();
+          }
+          scale = sz.scale;
+          zero = sz.zero;
+          if (lane == 0) {
+            a.scales[g * N + r] = sz.scale;
+            a.zeros[g * N + r] = static_cast<std::uint8_t>(sz.zero);
+          }
+        }
+      } else {
+        const std::size_t g = a.group_mode == 1 ? static_cast<std::size_t>(a.perm[col]) / a.gs : 0;
+        scale = a.scales[g * N + r];
+        zero = static_cast<float>(a.zeros[g * N + r]);
+      }
+      float wi = 0.f;
+#pragma unroll
+      for (int v = 0; v < kGptqPerLane; ++v)
+        if (i / 32 == v) wi = w[v];
+      wi = __shfl_sync(0xffffffffu, wi, i % 32);
+      const std::uint32_t code = quantize_code<B>(wi, scale, zero);
+      const float q = dequantize_code(code, scale, zero);
+      const float d = Ub[i * nb + i];
+      const float diff = wi - q;
+      const float e = diff / d;
+      if (lane == 0) {
+        loss += static_cast<double>(diff) * static_cast<double>(diff) / (static_cast<double>(d) * d);
+        my_err[i] = e;
+        a.codes[static_cast<std::size_t>(a.perm[col]) * N + r] = static_cast<std::uint8_t>(code);
+      }
+#pragma unroll
+      for (int v = 0; v < kGptqPerLane; ++v) {
+        const int c = lane + 32 * v;
+        if (c > i && c < nb) w[v] -= e * Ub[i * nb + c];
+      }
+      __syncwarp();
+    }
+    for (int c = lane; c < nb; c += 32) a.Err[r * a.ld_err + c] = my_err[c];
+    if (lane == 0) a.loss[r] += loss;
+    __syncwarp();
+  }
+}
+
+/// Workspace layout for a problem size (cuSOLVER buffer sizes queried through `solver`).
+inline Status gptq_gpu_layout(std::size_t N, std::size_t K, const QuantSpec& spec, const gptq::GptqGpuOptions& opt,
+                              cusolverDnHandle_t solver, int grid_warps, GptqGpuLayout& L) {
+  std::size_t off = 0;
+  auto take = [&](std::size_t bytes) {
+    const std::size_t at = off;
+    off += align256(bytes);
+    return at;
+  };
+  L.A = take(K * K * sizeof(float));
+  L.Wk = take(N * K * sizeof(float));
+  L.Err = take(N * static_cast<std::size_t>(opt.block) * sizeof(float));
+  L.perm = take(K * sizeof(int));
+  L.keys_in = take(K * sizeof(float));
+  L.keys_out = take(K * sizeof(float));
+  L.vals_in = take(K * sizeof(int));
+  L.loss = take((N + 1) * sizeof(double));
+  L.flags = take(sizeof(int));
+  L.info = take(3 * sizeof(int));  // potrf info, trtri info, dead-column count
+  L.mean = take(sizeof(float));
+  std::size_t sort_bytes = 0;
+  if (cub::DeviceRadixSort::SortPairsDescending(nullptr, sort_bytes, static_cast<const float*>(nullptr),
+                                                static_cast<float*>(nullptr), static_cast<const int*>(nullptr),
+                                                static_cast<int*>(nullptr), static_cast<int>(K)) != cudaSuccess)
+    return make_status(StatusCode::cuda_error, "gptq gpu: CUB sort size query failed");
+  L.sort_tmp = take(sort_bytes);
+  L.sort_tmp_bytes = sort_bytes;
+  cusolverDnParams_t params = nullptr;
+  if (cusolverDnCreateParams(&params) != CUSOLVER_STATUS_SUCCESS)
+    return make_status(StatusCode::cuda_error, "gptq gpu: cusolverDnCreateParams failed");
+  std::size_t dev_bytes = 0, host_bytes = 0;
+  cusolverStatus_t st = cusolverDnXpotrf_bufferSize(solver, params, CUBLAS_FILL_MODE_LOWER, static_cast<int64_t>(K),
+                                                     CUDA_R_32F, nullptr, static_cast<int64_t>(K), CUDA_R_32F,
+                                                     &dev_bytes, &host_bytes);
+  cusolverDnDestroyParams(params);
+  if (st != CUSOLVER_STATUS_SUCCESS)
+    return make_status(StatusCode::cuda_error, "gptq gpu: potrf buffer query failed (", static_cast<int>(st), ")");
+  L.potrf = take(dev_bytes);
+  L.potrf_bytes = dev_bytes;
+  L.potrf_host_bytes = host_bytes;
+  dev_bytes = host_bytes = 0;
+  st = cusolverDnXtrtri_bufferSize(solver, CUBLAS_FILL_MODE_LOWER, CUBLAS_DIAG_NON_UNIT, static_cast<int64_t>(K),
+                                   CUDA_R_32F, nullptr, static_cast<int64_t>(K), &dev_bytes, &host_bytes);
+  if (st != CUSOLVER_STATUS_SUCCESS)
+    return make_status(StatusCode::cuda_error, "gptq gpu: trtri buffer query failed (", static_cast<int>(st), ")");
+  L.trtri = take(dev_bytes);
+  L.trtri_bytes = dev_bytes;
+  L.trtri_host_bytes = host_bytes;
+  const bool staged = spec.group_size > 0;  // dynamic groups may leave the block: per-warp staging row
+  const std::size_t gs = spec.effective_group(K);
+  L.stage = take(staged && !opt.static_groups ? static_cast<std::size_t>(grid_warps) * gs * sizeof(float) : 0);
+  L.total = off;
+  return Status::success();
+}
+
+/// Thread blocks of the column kernel: enough to fill the GPU (occupancy-limited by shared memory).
+inline int gptq_grid_blocks(std::size_t N) {
+  int dev = 0, sms = 0;
+  cudaGetDevice(&dev);
+  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  constexpr int kBlocksPerSm = 3;  // 64 KiB U block + errors each: three fit in an H100 SM's 228 KiB
+  const std::size_t needed = (N + kGptqWarps - 1) / kGptqWarps;
+  return static_cast<int>(std::max<std::size_t>(1, std::min<std::size_t>(needed, static_cast<std::size_t>(sms) *
+                                                                                     kBlocksPerSm)));
+}
+
+}  // namespace lowbit::detail
+
+namespace lowbit::gptq {
+
+/// Bytes of device workspace gptq_solve_gpu needs for this problem.
+/// @param N      output features.
+/// @param K      input features.
+/// @param spec   quantization spec (validated).
+/// @param opt    solver options.
+/// @param solver cuSOLVER handle (buffer sizes are queried through it).
+/// @param bytes  out: workspace size.
+inline Status gptq_gpu_workspace_size(std::size_t N, std::size_t K, const QuantSpec& spec, const GptqGpuOptions& opt,
+                                      cusolverDnHandle_t solver, std::size_t* bytes) {
+  if (!bytes || N == 0 || K == 0) return detail::make_status(StatusCode::invalid_argument, "gptq gpu: bad sizes");
+  detail::GptqGpuLayout L{};
+  const int grid = detail::gptq_grid_blocks(N);
+  Status s = detail::gptq_gpu_layout(N, K, spec, opt, solver, grid * detail::kGptqWarps, L);
+  if (!s.ok()) return s;
+  *bytes = L.total;
+  return Status::success();
+}
+
+/// Runs GPTQ for one layer on `stream` (see the file comment for the flow and its two synchronizations).
+///
+/// @param p      device buffers (W, H inputs; codes, scales, zeros, g_idx outputs).
+/// @param spec   bits 2/3/4/8, group (divisor of K, or <= 0 per-channel), sym, MSE.
+/// @param opt    block (1..128), damping policy, act-order, static groups.
+/// @param workspace device workspace of at least gptq_gpu_workspace_size bytes.
+/// @param workspace_bytes its size.
+/// @param blas   cuBLAS handle (its stream is set to `stream`).
+/// @param solver cuSOLVER handle (its stream is set to `stream`).
+/// @param stream the stream.
+/// @param report out (optional): loss, damping used, attempts, dead columns.
+/// @return ok, or invalid_argument / workspace_too_small / non_finite / not_positive_definite /
+///         cuda_error with a message.
+inline Status gptq_solve_gpu(const GptqGpuProblem& p, const QuantSpec& spec, const GptqGpuOptions& opt,
+                             void* workspace, std::size_t workspace_bytes, cublasHandle_t blas,
+                             cusolverDnHandle_t solver, cudaStream_t stream, GptqGpuReport* report) {
+  using detail::make_status;
+  const std::size_t N = p.N, K = p.K;
+  try {
+    spec.validate(K);
+  } catch (const Error& e) {
+    return make_status(StatusCode::invalid_argument, "gptq gpu: ", e.what());
+  }
+  if (N == 0 || !p.W || !p.H || !p.codes || !p.scales || !p.zeros || !p.g_idx || !workspace)
+    return make_status(StatusCode::invalid_argument, "gptq gpu: null buffer or empty layer");
+  if (opt.block < 1 || opt.block > kMaxGpuBlock)
+    return make_status(StatusCode::invalid_argument, "gptq gpu: block must be in [1, ", kMaxGpuBlock, "] (got ",
+                       opt.block, ")");
+  if (!(opt.damp >= 0.0) || !(opt.damp_factor > 1.0) || !(opt.max_damp >= opt.damp))
+    return make_status(StatusCode::invalid_argument, "gptq gpu: invalid damping options");
+  if (K > static_cast<std::size_t>(INT32_MAX) || N > static_cast<std::size_t>(INT32_MAX))
+    return make_status(StatusCode::unsupported, "gptq gpu: N and K must fit in int32");
+  const int grid = detail::gptq_grid_blocks(N);
+  detail::GptqGpuLayout L{};
+  Status s = detail::gptq_gpu_layout(N, K, spec, opt, solver, grid * detail::kGptqWarps, L);
+  if (!s.ok()) return s;
+  if (workspace_bytes < L.total)
+    return make_status(StatusCode::workspace_too_small, "gptq gpu: workspace ", workspace_bytes, " bytes < ", L.total);
+
+  char* ws = static_cast<char*>(workspace);
+  float* A = reinterpret_cast<float*>(ws + L.A);
+  float* Wk = reinterpret_cast<float*>(ws + L.Wk);
+  float* Err = reinterpret_cast<float*>(ws + L.Err);
+  int* perm = reinterpret_cast<int*>(ws + L.perm);
+  float* keys_in = reinterpret_cast<float*>(ws + L.keys_in);
+  float* keys_out = reinterpret_cast<float*>(ws + L.keys_out);
+  int* vals_in = reinterpret_cast<int*>(ws + L.vals_in);
+  double* loss = reinterpret_cast<double*>(ws + L.loss);
+  int* flags = reinterpret_cast<int*>(ws + L.flags);
+  int* info = reinterpret_cast<int*>(ws + L.info);
+  float* mean = reinterpret_cast<float*>(ws + L.mean);
+  float* gbuf = reinterpret_cast<float*>(ws + L.stage);
+  int* dead = info + 1;
+
+  auto cuda_ok = [](cudaError_t e) { return e == cudaSuccess; };
+  auto launch_check = [&](const char* what) -> Status {
+    const cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) return make_status(StatusCode::cuda_error, "gptq gpu: ", what, ": ", cudaGetErrorString(e));
+    return Status::success();
+  };
+  if (cublasSetStream(blas, stream) != CUBLAS_STATUS_SUCCESS || cusolverDnSetStream(solver, stream) != CUSOLVER_STATUS_SUCCESS)
+    return make_status(StatusCode::cuda_error, "gptq gpu: setting the library streams failed");
+  if (!cuda_ok(cudaMemsetAsync(flags, 0, sizeof(int), stream)) ||
+      !cuda_ok(cudaMemsetAsync(info, 0, 3 * sizeof(int), stream)) ||
+      !cuda_ok(cudaMemsetAsync(loss, 0, (N + 1) * sizeof(double), stream)))
+    return make_status(StatusCode::cuda_error, "gptq gpu: memset failed");
+
+  const unsigned tb = detail::kGptqThreads;
+  const unsigned kb = static_cast<unsigned>((K + tb - 1) / tb);
+  // 1. diagonal, permutation, mean diagonal
+  detail::gptq_diag_kernel<<<kb, tb, 0, stream>>>(p.H, K, keys_in, vals_in, dead);
+  if (opt.act_order) {
+    std::size_t tmp = L.sort_tmp_bytes;
+    if (cub::DeviceRadixSort::SortPairsDescending(ws + L.sort_tmp, tmp, keys_in, keys_out, vals_in, perm,
+                                                  static_cast<int>(K), 0, static_cast<int>(sizeof(float) * 8),
+                                                  stream) != cudaSuccess)
+      return make_status(StatusCode::cuda_error, "gptq gpu: act-order sort failed");
+  } else if (!cuda_ok(cudaMemcpyAsync(perm, vals_in, K * sizeof(int), cudaMemcpyDeviceToDevice, stream))) {
+    return make_status(StatusCode::cuda_error, "gptq gpu: copy failed");
+  }
+  detail::gptq_mean_diag_kernel<<<1, tb, 0, stream>>>(keys_in, K, mean, flags);
+  if (Status e = launch_check("diagonal kernels"); !e.ok()) return e;
+
+  // 2. damped factorization with escalation: A = J P (H + λI) Pᵀ J = L Lᵀ
+  cusolverDnParams_t params = nullptr;
+  if (cusolverDnCreateParams(&params) != CUSOLVER_STATUS_SUCCESS)
+    return make_status(StatusCode::cuda_error, "gptq gpu: cusolverDnCreateParams failed");
+  std::vector<char> host_potrf(std::max<std::size_t>(1, L.potrf_host_bytes));
+  std::vector<char> host_trtri(std::max<std::size_t>(1, L.trtri_host_bytes));
+  double damp = opt.damp;
+  int attempts = 0;
+  int host_info[2] = {0, 0};
+  int host_flags = 0;
+  for (;;) {
+    ++attempts;
+    detail::gptq_gather_h_kernel<<<dim3(kb, detail::grid_y(K)), tb, 0, stream>>>(
+        p.H, K, perm, mean, static_cast<float>(damp), A, flags);
+    if (Status e = launch_check("Hessian gather"); !e.ok()) {
+      cusolverDnDestroyParams(params);
+      return e;
+    }
+    const cusolverStatus_t st = cusolverDnXpotrf(solver, params, CUBLAS_FILL_MODE_LOWER, static_cast<int64_t>(K),
+                                                 CUDA_R_32F, A, static_cast<int64_t>(K), CUDA_R_32F, ws + L.potrf,
+                                                 L.potrf_bytes, host_potrf.data(), L.potrf_host_bytes, info);
+    if (st != CUSOLVER_STATUS_SUCCESS) {
+      cusolverDnDestroyParams(params);
+      return make_status(StatusCode::cuda_error, "gptq gpu: cusolverDnXpotrf failed (", static_cast<int>(st), ")");
+    }
+    // synchronization 1 of 2: the factorization's info decides on escalation
+    if (!cuda_ok(cudaMemcpyAsync(host_info, info, sizeof(int), cudaMemcpyDeviceToHost, stream)) ||
+        !cuda_ok(cudaMemcpyAsync(&host_flags, flags, sizeof(int), cudaMemcpyDeviceToHost, stream)) ||
+        !cuda_ok(cudaStreamSynchronize(stream))) {
+      cusolverDnDestroyParams(params);
+      return make_status(StatusCode::cuda_error, "gptq gpu: reading the factorization status failed");
+    }
+    if (host_flags & (detail::kFlagNonFiniteH | detail::kFlagBadMeanDiag)) {
+      cusolverDnDestroyParams(params);
+      if (host_flags & detail::kFlagNonFiniteH)
+        return make_status(StatusCode::non_finite, "gptq gpu: non-finite Hessian entry");
+      return make_status(StatusCode::invalid_argument, "gptq gpu: Hessian has non-positive mean diagonal");
+    }
+    if (host_info[0] == 0) break;
+    const double next = damp == 0.0 ? 1e-6 : damp * opt.damp_factor;
+    if (next > opt.max_damp * (1.0 + 1e-12)) {
+      cusolverDnDestroyParams(params);
+      return make_status(StatusCode::not_positive_definite, "gptq gpu: Hessian is not positive definite even with damping ",
+                         damp, " x mean(diag H) (minor ", host_info[0], " of ", K, " after ", attempts, " attempts)");
+    }
+    damp = next;
+  }
+  const cusolverStatus_t st = cusolverDnXtrtri(solver, CUBLAS_FILL_MODE_LOWER, CUBLAS_DIAG_NON_UNIT,
+                                               static_cast<int64_t>(K), CUDA_R_32F, A, static_cast<int64_t>(K),
+                                               ws + L.trtri, L.trtri_bytes, host_trtri.data(), L.trtri_host_bytes,
+                                               info + 2);
+  cusolverDnDestroyParams(params);
+  if (st != CUSOLVER_STATUS_SUCCESS)
+    return make_status(StatusCode::cuda_error, "gptq gpu: cusolverDnXtrtri failed (", static_cast<int>(st), ")");
+  detail::gptq_antitranspose_kernel<<<dim3(kb, detail::grid_y(K)), tb, 0, stream>>>(A, K);
+
+  // weights and fixed group parameters
+  detail::gptq_gather_w_kernel<<<dim3(kb, detail::grid_y(N)), tb, 0, stream>>>(p.W, p.H, N, K, perm, Wk, flags);
+  if (Status e = launch_check("weight gather"); !e.ok()) return e;
+  const std::size_t gs = spec.effective_group(K);
+  const bool grouped = spec.group_size > 0;
+  const int group_mode = !grouped ? 0 : (opt.static_groups ? 1 : 2);
+  Status ls = Status::success();
+  dispatch_bits(spec.bits, [&](auto Bc) {
+    constexpr int B = decltype(Bc)::value;
+    if (group_mode != 2) {
+      const std::size_t items = N * (K / gs);
+      detail::gptq_static_params_kernel<B><<<static_cast<unsigned>((items + tb - 1) / tb), tb, 0, stream>>>(
+          p.W, p.H, N, K, gs, !grouped, spec, p.scales, p.zeros, flags);
+    }
+    const std::size_t smem = (static_cast<std::size_t>(opt.block) * opt.block + detail::kGptqWarps * kMaxGpuBlock) *
+                             sizeof(float);
+    if (cudaFuncSetAttribute(detail::gptq_block_kernel<B>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             static_cast<int>(smem)) != cudaSuccess) {
+      ls = make_status(StatusCode::cuda_error, "gptq gpu: shared memory attribute failed");
+      return;
+    }
+    detail::GptqBlockArgs args{};
+    args.Wk = Wk;
+    args.U = A;
+    args.Err = Err;
+    args.codes = p.codes;
+    args.scales = p.scales;
+    args.zeros = p.zeros;
+    args.loss = loss;
+    args.perm = perm;
+    args.gbuf = group_mode == 2 ? gbuf : nullptr;
+    args.flags = flags;
+    args.N = N;
+    args.K = K;
+    args.gs = gs;
+    args.ld_err = static_cast<std::size_t>(opt.block);
+    args.group_mode = group_mode;
+    args.spec = spec;
+    const float minus_one = -1.f, one = 1.f;
+    for (std::size_t i1 = 0; i1 < K; i1 += static_cast<std::size_t>(opt.block)) {
+      const std::size_t i2 = std::min(K, i1 + static_cast<std::size_t>(opt.block));
+      args.i1 = i1;
+      args.nb = static_cast<int>(i2 - i1);
+      const std::size_t sm = (static_cast<std::size_t>(args.nb) * args.nb + detail::kGptqWarps * kMaxGpuBlock) *
+                             sizeof(float);
+      detail::gptq_block_kernel<B><<<grid, detail::kGptqWarps * 32, sm, stream>>>(args);
+      if (i2 < K) {
+        // column-major view: Wk[:, i2:]ᵀ ((K-i2) x N, ld K) -= U[i1:i2, i2:]ᵀ ((K-i2) x nb, ld K) · Errᵀ (nb x N)
+        const cublasStatus_t bs = cublasSgemm(blas, CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(K - i2),
+                                              static_cast<int>(N), args.nb, &minus_one, A + i1 * K + i2,
+                                              static_cast<int>(K), Err, opt.block, &one, Wk + i2, static_cast<int>(K));
+        if (bs != CUBLAS_STATUS_SUCCESS) {
+          ls = make_status(StatusCode::cuda_error, "gptq gpu: cublasSgemm failed (", static_cast<int>(bs), ")");
+          return;
+        }
+      }
+    }
+  });
+  if (!ls.ok()) return ls;
+  detail::gptq_gidx_kernel<<<kb, tb, 0, stream>>>(perm, K, gs, group_mode == 2, p.g_idx);
+  detail::gptq_sum_kernel<<<1, tb, 0, stream>>>(loss, N, loss + N);
+  if (Status e = launch_check("column loop"); !e.ok()) return e;
+
+  // synchronization 2 of 2: flags and the loss
+  double host_loss = 0.0;
+  int host_dead = 0;
+  if (!cuda_ok(cudaMemcpyAsync(&host_flags, flags, sizeof(int), cudaMemcpyDeviceToHost, stream)) ||
+      !cuda_ok(cudaMemcpyAsync(&host_dead, dead, sizeof(int), cudaMemcpyDeviceToHost, stream)) ||
+      !cuda_ok(cudaMemcpyAsync(&host_loss, loss + N, sizeof(double), cudaMemcpyDeviceToHost, stream)) ||
+      !cuda_ok(cudaStreamSynchronize(stream)))
+    return make_status(StatusCode::cuda_error, "gptq gpu: reading the results failed: ",
+                       cudaGetErrorString(cudaGetLastError()));
+  if (host_flags & detail::kFlagNonFiniteW) return make_status(StatusCode::non_finite, "gptq gpu: non-finite weight");
+  if (host_flags & detail::kFlagScaleRange)
+    return make_status(StatusCode::invalid_argument, "gptq gpu: a group scale exceeds the fp16 range");
+  if (report) {
+    report->loss = host_loss / 2.0;
+    report->damp_used = damp;
+    report->damp_attempts = attempts;
+    report->dead_columns = static_cast<std::size_t>(host_dead);
+  }
+  return Status::success();
+}
+
+}  // namespace lowbit::gptq
+
+// ---------------------------------------------------------------------------------------------
+// Output error on the GPU and a host-array convenience wrapper
+// ---------------------------------------------------------------------------------------------
+
+namespace lowbit::detail {
+
+/// Rows of ΔW processed per GEMM in output_error_gpu.
+inline constexpr std::size_t kErrorChunkRows = 256;
+
+/// Wq[r, k] = scale[g, r] · (code[k, r] − zero[g, r]), g = g_idx[k].
+__global__ void gptq_dequant_kernel(const std::uint8_t* __restrict__ codes, const float* __restrict__ scales,
+                                    const std::uint8_t* __restrict__ zeros, const std::int32_t* __restrict__ g_idx,
+                                    std::size_t N, std::size_t K, float* __restrict__ Wq) {
+  const std::size_t k = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
+  if (k >= K) return;
+  const std::size_t g = static_cast<std::size_t>(g_idx[k]);
+  for (std::size_t r = blockIdx.y; r < N; r += gridDim.y)
+    Wq[r * K + k] = dequantize_code(codes[k * N + r], scales[g * N + r], static_cast<float>(zeros[g * N + r]));
+}
+
+/// RTN of one (row, group) per thread into Wq (same quantizer as rtn_quantize).
+template <int B>
+__global__ void gptq_rtn_kernel(const float* __restrict__ W, std::size_t N, std::size_t K, std::size_t gs,
+                                QuantSpec spec, float* __restrict__ Wq, int* __restrict__ flags) {
+  const std::size_t t = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
+  if (t >= N * (K / gs)) return;
+  const std::size_t r = t % N, g = t / N;
+  const float* src = W + r * K + g * gs;
+  const ScaleZero sz = device_find_scale_zero<B>([&](std::size_t j) { return src[j]; }, gs, spec, flags);
+  for (std::size_t j = 0; j < gs; ++j) Wq[r * K + g * gs + j] = fake_quantize<B>(src[j], sz.scale, sz.zero);
+}
+
+/// D[r, k] = W[r, k] − Wq[r, k] for a chunk of rows.
+__global__ void gptq_diff_kernel(const float* __restrict__ W, const float* __restrict__ Wq, std::size_t count,
+                                 float* __restrict__ D) {
+  const std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
+  if (i < count) D[i] = W[i] - Wq[i];
+}
+
+/// *out += Σ D ∘ T (block partial sums in double, one atomic per block).
+__global__ void gptq_dot_kernel(const float* __restrict__ D, const float* __restrict__ T, std::size_t count,
+                                double* __restrict__ out) {
+  __shared__ double part[kGptqThreads];
+  double s = 0.0;
+  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < count;
+       i += static_cast<std::size_t>(gridDim.x) * blockDim.x)
+    s += static_cast<double>(D[i]) * static_cast<double>(T[i]);
+  part[threadIdx.x] = s;
+  __syncthreads();
+  for (int o = kGptqThreads / 2; o > 0; o >>= 1) {
+    if (static_cast<int>(threadIdx.x) < o) part[threadIdx.x] += part[threadIdx.x + o];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) atomicAdd(out, part[0]);
+}
+
+}  // namespace lowbit::detail
+
+namespace lowbit::gptq {
+
+/// Bytes of scratch output_error_gpu needs for K input features.
+inline std::size_t output_error_gpu_scratch(std::size_t K) {
+  return 2 * detail::kErrorChunkRows * K * sizeof(float) + 256;
+}
+
+/// `tr(ΔW H ΔWᵀ)` with `ΔW = W − Wq` on the GPU (fp32 GEMM against H in row chunks, double sums).
+/// Synchronizes `stream` once to return the value.
+/// @param blas   cuBLAS handle (stream set to `stream`).
+/// @param W      device `[N, K]` reference weights.
+/// @param Wq     device `[N, K]` quantized weights.
+/// @param H      device `[K, K]` symmetric matrix.
+/// @param N      rows.
+/// @param K      columns.
+/// @param scratch device scratch of output_error_gpu_scratch(K) bytes.
+/// @param stream the stream.
+/// @param out    host result.
+inline Status output_error_gpu(cublasHandle_t blas, const float* W, const float* Wq, const float* H, std::size_t N,
+                               std::size_t K, void* scratch, cudaStream_t stream, double* out) {
+  using detail::make_status;
+  if (!W || !Wq || !H || !scratch || !out) return make_status(StatusCode::invalid_argument, "output_error_gpu: null");
+  const std::size_t CH = detail::kErrorChunkRows;
+  float* D = static_cast<float*>(scratch);
+  float* T = D + CH * K;
+  double* acc = reinterpret_cast<double*>(T + CH * K);
+  cublasSetStream(blas, stream);
+  if (cudaMemsetAsync(acc, 0, sizeof(double), stream) != cudaSuccess)
+    return make_status(StatusCode::cuda_error, "output_error_gpu: memset failed");
+  const float one = 1.f, zero = 0.f;
+  for (std::size_t r0 = 0; r0 < N; r0 += CH) {
+    const std::size_t rows = std::min(CH, N - r0);
+    const std::size_t count = rows * K;
+    const unsigned blocks = static_cast<unsigned>((count + detail::kGptqThreads - 1) / detail::kGptqThreads);
+    detail::gptq_diff_kernel<<<blocks, detail::kGptqThreads, 0, stream>>>(W + r0 * K, Wq + r0 * K, count, D);
+    // column-major: Tᵀ (K x rows) = H (K x K) · Dᵀ (K x rows)
+    if (cublasSgemm(blas, CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(K), static_cast<int>(rows), static_cast<int>(K),
+                    &one, H, static_cast<int>(K), D, static_cast<int>(K), &zero, T, static_cast<int>(K)) !=
+        CUBLAS_STATUS_SUCCESS)
+      return make_status(StatusCode::cuda_error, "output_error_gpu: cublasSgemm failed");
+    detail::gptq_dot_kernel<<<std::min(blocks, 1024u), detail::kGptqThreads, 0, stream>>>(D, T, count, acc);
+  }
+  if (cudaMemcpyAsync(out, acc, sizeof(double), cudaMemcpyDeviceToHost, stream) != cudaSuccess ||
+      cudaStreamSynchronize(stream) != cudaSuccess)
+    return make_status(StatusCode::cuda_error, "output_error_gpu: ", cudaGetErrorString(cudaGetLastError()));
+  return Status::success();
+}
+
+/// Dequantizes device codes/scales/zeros/g_idx into device `Wq [N, K]` (asynchronous).
+inline Status dequantize_gpu(const GptqGpuProblem& p, float* Wq, cudaStream_t stream) {
+  const unsigned kb = static_cast<unsigned>((p.K + detail::kGptqThreads - 1) / detail::kGptqThreads);
+  detail::gptq_dequant_kernel<<<dim3(kb, detail::grid_y(p.N)), detail::kGptqThreads, 0, stream>>>(
+      p.codes, p.scales, p.zeros, p.g_idx, p.N, p.K, Wq);
+  if (cudaGetLastError() != cudaSuccess) return detail::make_status(StatusCode::cuda_error, "dequantize_gpu failed");
+  return Status::success();
+}
+
+/// RTN-quantizes device `W [N, K]` into device `Wq` (fake-quantized values), asynchronous; a scale beyond
+/// fp16 is recorded in `*flags` (device int).
+inline Status rtn_fake_quantize_gpu(const float* W, std::size_t N, std::size_t K, const QuantSpec& spec, float* Wq,
+                                    int* flags, cudaStream_t stream) {
+  const std::size_t gs = spec.effective_group(K);
+  const std::size_t items = N * (K / gs);
+  Status s = Status::success();
+  dispatch_bits(spec.bits, [&](auto Bc) {
+    detail::gptq_rtn_kernel<decltype(Bc)::value>
+        <<<static_cast<unsigned>((items + detail::kGptqThreads - 1) / detail::kGptqThreads), detail::kGptqThreads, 0,
+           stream>>>(W, N, K, gs, spec, Wq, flags);
+    if (cudaGetLastError() != cudaSuccess) s = detail::make_status(StatusCode::cuda_error, "rtn_fake_quantize_gpu failed");
+  });
+  return s;
+}
+
+/// RAII device buffer used by the host-array wrapper.
+struct DeviceBuffer {
+  void* ptr = nullptr;  ///< device pointer (nullptr when empty)
+  /// Allocates `bytes` (throws lowbit::Error on failure).
+  explicit DeviceBuffer(std::size_t bytes) {
+    if (bytes && cudaMalloc(&ptr, bytes) != cudaSuccess) {
+      ptr = nullptr;
+      detail::fail("cudaMalloc of ", bytes, " bytes failed");
+    }
+  }
+  ~DeviceBuffer() {
+    if (ptr) cudaFree(ptr);
+  }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  /// Typed view.
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(ptr);
+  }
+};
+
+/// Timings of gptq_quantize_gpu (seconds, measured with CUDA events around each phase).
+struct GptqGpuTimes {
+  double solve = 0.0;   ///< gptq_solve_gpu (H given)
+  double errors = 0.0;  ///< GPTQ and RTN output errors
+};
+
+/// Host-array convenience: copies W and H to the device, runs gptq_solve_gpu and the GPU output errors,
+/// and returns the same GptqResult as the host gptq_quantize (errors use the undamped H).
+/// @param W    host weight `[N, K]`.
+/// @param N    output features.
+/// @param K    input features.
+/// @param H    host Hessian `[K, K]` fp32.
+/// @param spec quantization spec.
+/// @param opt  solver options (opt.block <= 128; threads ignored).
+/// @param times optional phase timings.
+/// @throws lowbit::Error with the status message on any failure (naming opt.layer).
+inline GptqResult gptq_quantize_gpu(const float* W, std::size_t N, std::size_t K, const float* H,
+                                    const QuantSpec& spec, const GptqOptions& opt, GptqGpuTimes* times = nullptr) {
+  auto check = [&](const Status& s) {
+    if (!s.ok()) detail::fail("layer '", opt.layer, "': ", s.message);
+  };
+  auto cuda = [&](cudaError_t e, const char* what) {
+    if (e != cudaSuccess) detail::fail("layer '", opt.layer, "': ", what, ": ", cudaGetErrorString(e));
+  };
+  try {
+    spec.validate(K);
+  } catch (const Error& e) {
+    detail::fail("layer '", opt.layer, "': ", e.what());
+  }
+  LOWBIT_CHECK(N > 0 && W && H, "layer '", opt.layer, "': empty layer or null input");
+  GptqOptions o = opt;
+  GptqGpuOptions g;
+  g.block = o.block;
+  g.damp = o.damp;
+  g.damp_factor = o.damp_factor;
+  g.max_damp = o.max_damp;
+  g.act_order = o.act_order;
+  g.static_groups = o.static_groups;
+  cublasHandle_t blas = nullptr;
+  cusolverDnHandle_t solver = nullptr;
+  if (cublasCreate(&blas) != CUBLAS_STATUS_SUCCESS) detail::fail("cublasCreate failed");
+  if (cusolverDnCreate(&solver) != CUSOLVER_STATUS_SUCCESS) {
+    cublasDestroy(blas);
+    detail::fail("cusolverDnCreate failed");
+  }
+  struct Handles {
+    cublasHandle_t b;
+    cusolverDnHandle_t s;
+    ~Handles() {
+      cusolverDnDestroy(s);
+      cublasDestroy(b);
+    }
+  } handles{blas, solver};
+  cudaStream_t stream = nullptr;
+  const std::size_t G = spec.num_groups(K);
+  DeviceBuffer dW(N * K * sizeof(float)), dH(K * K * sizeof(float)), dcodes(K * N), dscales(G * N * sizeof(float)),
+      dzeros(G * N), dgidx(K * sizeof(std::int32_t));
+  cuda(cudaMemcpy(dW.ptr, W, N * K * sizeof(float), cudaMemcpyHostToDevice), "copy W");
+  cuda(cudaMemcpy(dH.ptr, H, K * K * sizeof(float), cudaMemcpyHostToDevice), "copy H");
+  std::size_t ws_bytes = 0;
+  check(gptq_gpu_workspace_size(N, K, spec, g, solver, &ws_bytes));
+  GptqResult res;
+  {
+    DeviceBuffer ws(ws_bytes);
+    GptqGpuProblem p;
+    p.W = dW.as<float>();
+    p.H = dH.as<float>();
+    p.N = N;
+    p.K = K;
+    p.codes = dcodes.as<std::uint8_t>();
+    p.scales = dscales.as<float>();
+    p.zeros = dzeros.as<std::uint8_t>();
+    p.g_idx = dgidx.as<std::int32_t>();
+    GptqGpuReport rep;
+    cudaEvent_t e0, e1;
+    cudaEventCreate(&e0);
+    cudaEventCreate(&e1);
+    cudaEventRecord(e0, stream);
+    const Status s = gptq_solve_gpu(p, spec, g, ws.ptr, ws_bytes, blas, solver, stream, &rep);
+    cudaEventRecord(e1, stream);
+    cudaEventSynchronize(e1);
+    float ms = 0.f;
+    cudaEventElapsedTime(&ms, e0, e1);
+    if (times) times->solve = ms / 1e3;
+    check(s);
+    res.report.loss = rep.loss;
+    res.report.damp_used = rep.damp_used;
+    res.report.damp_attempts = rep.damp_attempts;
+    res.report.dead_columns = rep.dead_columns;
+    res.report.solve_seconds = ms / 1e3;
+    res.report.seconds = ms / 1e3;
+    if (opt.compute_errors) {
+      cudaEventRecord(e0, stream);
+      DeviceBuffer dWq(N * K * sizeof(float)), scratch(output_error_gpu_scratch(K)), flag(sizeof(int));
+      cuda(cudaMemset(flag.ptr, 0, sizeof(int)), "memset");
+      check(dequantize_gpu(p, dWq.as<float>(), stream));
+      check(output_error_gpu(blas, p.W, dWq.as<float>(), p.H, N, K, scratch.ptr, stream, &res.report.gptq_error));
+      check(rtn_fake_quantize_gpu(p.W, N, K, spec, dWq.as<float>(), flag.as<int>(), stream));
+      check(output_error_gpu(blas, p.W, dWq.as<float>(), p.H, N, K, scratch.ptr, stream, &res.report.rtn_error));
+      cudaEventRecord(e1, stream);
+      cudaEventSynchronize(e1);
+      cudaEventElapsedTime(&ms, e0, e1);
+      if (times) times->errors = ms / 1e3;
+    }
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
+  }
+  QuantizedWeight& q = res.weight;
+  q.spec = spec;
+  q.K = K;
+  q.N = N;
+  q.codes.resize(K * N);
+  q.scales.resize(G * N);
+  q.zeros.resize(G * N);
+  q.g_idx.resize(K);
+  cuda(cudaMemcpy(q.codes.data(), dcodes.ptr, K * N, cudaMemcpyDeviceToHost), "copy codes");
+  cuda(cudaMemcpy(q.scales.data(), dscales.ptr, G * N * sizeof(float), cudaMemcpyDeviceToHost), "copy scales");
+  cuda(cudaMemcpy(q.zeros.data(), dzeros.ptr, G * N, cudaMemcpyDeviceToHost), "copy zeros");
+  cuda(cudaMemcpy(q.g_idx.data(), dgidx.ptr, K * sizeof(std::int32_t), cudaMemcpyDeviceToHost), "copy g_idx");
+  return res;
+}
+
+}  // namespace lowbit::gptq
