@@ -112,12 +112,23 @@ __global__ void plant(__half* A, int M, int K, const int* cols, int n) {
   }
 }
 
+/// Streams a buffer once (16-byte loads) and keeps a checksum so the loads are not removed.
+__global__ void read_kernel(const uint4* p, std::size_t n, unsigned* sink) {
+  unsigned acc = 0;
+  for (std::size_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+    const uint4 v = __ldcs(p + i);
+    acc ^= v.x ^ v.y ^ v.z ^ v.w;
+  }
+  if (acc == 0x12345678u) *sink = acc;
+}
+
 struct Row {
   int K, N, M, outliers;
   double fp16_us, layer_us, core_us, lt_us;
   double roof_fp16_us, roof_int8_us;
   double rel_err;
   int path;
+  std::vector<std::pair<std::string, double>> core_tiles, layer_tiles;  // tile variants (M >= 64)
 };
 
 }  // namespace
@@ -142,7 +153,7 @@ int main(int argc, char** argv) {
   CB(cublasSetWorkspace(cublas, cublas_ws, lt_ws_bytes));
 
   // copy bandwidth (read + write bytes / time) for the roofline
-  double copy_gbs = 0;
+  double copy_gbs = 0, read_gbs = 0;
   {
     const std::size_t bytes = 1ull << 30;
     void *x, *y;
@@ -150,11 +161,19 @@ int main(int argc, char** argv) {
     CK(cudaMalloc(&y, bytes));
     const double us = time_graph(s, 5, 7, [&](int) { CK(cudaMemcpyAsync(y, x, bytes, cudaMemcpyDeviceToDevice, s)); });
     copy_gbs = 2.0 * bytes / (us * 1e-6) / 1e9;
+    unsigned* sink;
+    CK(cudaMalloc(&sink, 4));
+    const double rus = time_graph(s, 5, 7, [&](int) {
+      read_kernel<<<prop.multiProcessorCount * 8, 512, 0, s>>>(static_cast<const uint4*>(x), bytes / 16, sink);
+    });
+    read_gbs = 1.0 * bytes / (rus * 1e-6) / 1e9;
+    CK(cudaFree(sink));
     CK(cudaFree(x));
     CK(cudaFree(y));
   }
-  std::printf("device %s, %d SMs, L2 %d MB, copy %.0f GB/s\n", prop.name, prop.multiProcessorCount,
-              prop.l2CacheSize >> 20, copy_gbs);
+  std::printf("device %s, %d SMs, L2 %d MB, copy %.0f GB/s (read+write), read-only stream %.0f GB/s\n", prop.name,
+              prop.multiProcessorCount, prop.l2CacheSize >> 20, copy_gbs, read_gbs);
+  const double roof_gbs = std::max(copy_gbs, read_gbs);  // weight streaming is read-dominated
 
   const std::vector<std::pair<int, int>> shapes = quick ? std::vector<std::pair<int, int>>{{8192, 8192}}
                                                         : std::vector<std::pair<int, int>>{{8192, 8192}, {8192, 28672}, {28672, 8192}};
@@ -170,7 +189,8 @@ int main(int argc, char** argv) {
   std::fprintf(f, "{\n  \"benchmark\": \"lowbit int8 (LLM.int8) layer vs cuBLAS fp16; int8 GEMM core vs cuBLASLt int8\",\n");
   std::fprintf(f, "  \"device\": \"%s\",\n  \"sm_count\": %d,\n  \"date\": \"2026-11-22\",\n", prop.name,
                prop.multiProcessorCount);
-  std::fprintf(f, "  \"copy_bandwidth_GBps\": %.1f,\n", copy_gbs);
+  std::fprintf(f, "  \"copy_bandwidth_GBps\": %.1f,\n  \"read_bandwidth_GBps\": %.1f,\n", copy_gbs, read_gbs);
+  std::fprintf(f, "  \"roofline_note\": \"roofline_*_us = minimum bytes (weights once, activations, output) / max(copy, read) bandwidth\",\n");
   std::fprintf(f, "  \"method\": \"per-call median over CUDA-graph samples (20 calls x 15 samples; 6 x 7 for M>=1024); weights rotated over >=200 MB; layer = memset + activation pass + GEMM (+ epilogue kernel on split paths); threshold 6, outlier columns planted at |a| 20..60 in every row; fp16 baseline cublasGemmEx fp16 in/out fp32 compute; core = int8 in int32 out incl. memset of C on accumulating paths; cuBLASLt = CUBLAS_COMPUTE_32I TN int8 in int32 out, heuristic algo, 64 MB workspace\",\n");
   std::fprintf(f, "  \"core_matches_cublaslt_exactly\": %s,\n  \"core_vs_cublaslt_checks\": %d,\n",
                lt_exact ? "true" : "false", lt_checked);
@@ -182,10 +202,20 @@ int main(int argc, char** argv) {
                  "    {\"K\": %d, \"N\": %d, \"M\": %d, \"outlier_cols\": %d, \"cublas_fp16_us\": %.2f, "
                  "\"int8_layer_us\": %.2f, \"speedup_vs_fp16\": %.3f, \"int8_core_us\": %.2f, \"cublaslt_int8_us\": %.2f, "
                  "\"core_speedup_vs_cublaslt\": %.3f, \"roofline_fp16_us\": %.2f, \"roofline_int8_us\": %.2f, "
-                 "\"int8_layer_fraction_of_roofline\": %.3f, \"rel_err_vs_fp16_same_weights\": %.3e, \"path\": \"%s\"}%s\n",
+                 "\"int8_layer_fraction_of_roofline\": %.3f, \"rel_err_vs_fp16_same_weights\": %.3e, \"path\": \"%s\"",
                  r.K, r.N, r.M, r.outliers, r.fp16_us, r.layer_us, r.fp16_us / r.layer_us, r.core_us, r.lt_us,
                  r.lt_us > 0 ? r.lt_us / r.core_us : 0.0, r.roof_fp16_us, r.roof_int8_us, r.roof_int8_us / r.layer_us,
-                 r.rel_err, path, i + 1 < rows.size() ? "," : "");
+                 r.rel_err, path);
+    auto tiles = [&](const char* key, const std::vector<std::pair<std::string, double>>& v) {
+      if (v.empty()) return;
+      std::fprintf(f, ", \"%s\": {", key);
+      for (std::size_t j = 0; j < v.size(); ++j)
+        std::fprintf(f, "\"%s\": %.2f%s", v[j].first.c_str(), v[j].second, j + 1 < v.size() ? ", " : "");
+      std::fprintf(f, "}");
+    };
+    tiles("core_tile_us_no_split", r.core_tiles);
+    tiles("layer_variant_us", r.layer_tiles);
+    std::fprintf(f, "}%s\n", i + 1 < rows.size() ? "," : "");
   }
   std::fprintf(f, "  ]\n}\n");
   std::fclose(f);
@@ -309,6 +339,26 @@ int main(int argc, char** argv) {
         cublasLtMatmulDescDestroy(op);
       }
 
+      // tile variants of the core (int32 out, no split) — tuning data for kTiledPolicies
+      std::vector<std::pair<std::string, double>> core_tiles;
+      if (M >= 64) {
+        const kernels::Int8EpilogueParams none{};
+        auto tv = [&](auto mt, auto nt) {
+          constexpr int MT = decltype(mt)::value, NT = decltype(nt)::value;
+          const double us = time_graph(s, calls, samples, [&](int i) {
+            CK((int8::detail::launch_tiled<MT, NT, kernels::TiledOut::i32, __half>(Aq, W8[i % rot8], C32, none, M, N,
+                                                                                   K, 1, K, s)));
+          });
+          core_tiles.emplace_back(std::to_string(MT) + "x" + std::to_string(NT), us);
+        };
+        tv(std::integral_constant<int, 2>{}, std::integral_constant<int, 4>{});
+        tv(std::integral_constant<int, 4>{}, std::integral_constant<int, 4>{});
+        tv(std::integral_constant<int, 2>{}, std::integral_constant<int, 8>{});
+        tv(std::integral_constant<int, 4>{}, std::integral_constant<int, 8>{});
+        std::printf("  core tiles M=%d:", M);
+        for (auto& [n, us] : core_tiles) std::printf(" %s %.1f", n.c_str(), us);
+        std::printf("\n");
+      }
       for (int oc : outlier_counts) {
         fill_half<<<1024, 256, 0, s>>>(A, static_cast<std::size_t>(M) * K, 77u + M, 4.0f);
         if (oc) plant<<<M, 64, 0, s>>>(A, M, K, dcols, oc);
@@ -323,6 +373,39 @@ int main(int argc, char** argv) {
           }
         };
         const double layer_us = time_graph(s, calls, samples, layer);
+        std::vector<std::pair<std::string, double>> layer_tiles;
+        if (M <= 16 && oc == 8) {  // programmatic dependent launch on/off
+          int8::LinearOptions o2 = opt;
+          o2.pdl = false;
+          const double us = time_graph(s, calls, samples, [&](int i) {
+            dw.codes = W8[i % rot8];
+            if (!int8::linear_forward(reinterpret_cast<const half_t*>(A), M, dw, wscale, reinterpret_cast<half_t*>(Y8),
+                                      ws, ws_bytes, o2, s).ok())
+              std::exit(1);
+          });
+          layer_tiles.emplace_back("no_pdl", us);
+          std::printf("  layer without PDL M=%d: %.1f us\n", M, us);
+        }
+        if (M >= 64 && oc == 8) {
+          for (auto [mt, nt] : {std::pair{2, 4}, std::pair{4, 4}, std::pair{2, 8}, std::pair{4, 8}}) {
+            int8::LinearOptions o2 = opt;
+            o2.tile_mt = mt;
+            o2.tile_nt = nt;
+            const double us = time_graph(s, calls, samples, [&](int i) {
+              dw.codes = W8[i % rot8];
+              const Status st2 = int8::linear_forward(reinterpret_cast<const half_t*>(A), M, dw, wscale,
+                                                      reinterpret_cast<half_t*>(Y8), ws, ws_bytes, o2, s);
+              if (!st2.ok()) {
+                std::fprintf(stderr, "layer tile: %s\n", st2.message.c_str());
+                std::exit(1);
+              }
+            });
+            layer_tiles.emplace_back(std::to_string(mt) + "x" + std::to_string(nt), us);
+          }
+          std::printf("  layer tiles M=%d:", M);
+          for (auto& [n, us] : layer_tiles) std::printf(" %s %.1f", n.c_str(), us);
+          std::printf("\n");
+        }
         int8::Int8Stats st;
         CK(cudaMemcpy(&st, int8::workspace_stats(ws), sizeof st, cudaMemcpyDeviceToHost));
         if (st.outlier_count != oc) std::fprintf(stderr, "outlier count %d, planted %d\n", st.outlier_count, oc);
@@ -349,8 +432,8 @@ int main(int argc, char** argv) {
         const auto plan = int8::detail::make_plan(M, N, K, prop.multiProcessorCount, -1);
         const double bytes16 = 2.0 * wn + 2.0 * M * K + 2.0 * M * N;
         const double bytes8 = 1.0 * wn + 4.0 * N + 2.0 * M * K + 1.0 * M * K + 2.0 * M * N;
-        Row r{K, N, M, oc, fp16_us, layer_us, core_us, lt_us, bytes16 / (copy_gbs * 1e3), bytes8 / (copy_gbs * 1e3),
-              rel, static_cast<int>(plan.path)};
+        Row r{K, N, M, oc, fp16_us, layer_us, core_us, lt_us, bytes16 / (roof_gbs * 1e3), bytes8 / (roof_gbs * 1e3),
+              rel, static_cast<int>(plan.path), core_tiles, layer_tiles};
         rows.push_back(r);
         std::printf("K=%5d N=%5d M=%4d out=%2d | fp16 %8.1f us | int8 layer %8.1f us  x%.2f | core %8.1f  lt %8.1f  "
                     "core/lt x%.2f | roof16 %.1f roof8 %.1f | rel %.2e | path %d\n",

@@ -24,14 +24,14 @@ gzip -f "$OUT/bench.sass"
 
 if [ "$MODE" != bench ]; then
   timeout 60 build-dev/test_int8_host > "$OUT/test_host.log" 2>&1; echo "host tests rc=$? $(tail -2 "$OUT/test_host.log" | head -1)" | tee -a "$OUT/summary.txt"
-  timeout 90 build-dev/test_int8_gpu > "$OUT/test_gpu.log" 2>&1; echo "gpu tests rc=$? $(grep -E 'test cases|All tests' "$OUT/test_gpu.log" | tail -1)" | tee -a "$OUT/summary.txt"
+  timeout 120 build-dev/test_int8_gpu > "$OUT/test_gpu.log" 2>&1; echo "gpu tests rc=$? $(grep -E 'test cases|All tests' "$OUT/test_gpu.log" | tail -1)" | tee -a "$OUT/summary.txt"
   timeout 90 compute-sanitizer --tool memcheck --error-exitcode 9 build-dev/test_int8_gpu "[sanitize]" > "$OUT/memcheck.log" 2>&1; echo "memcheck rc=$? $(grep -E 'ERROR SUMMARY' "$OUT/memcheck.log" | tail -1)" | tee -a "$OUT/summary.txt"
   timeout 90 compute-sanitizer --tool racecheck --error-exitcode 9 build-dev/test_int8_gpu "[sanitize]" > "$OUT/racecheck.log" 2>&1; echo "racecheck rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/racecheck.log" | tail -1)" | tee -a "$OUT/summary.txt"
   grep -B3 -A12 -E "FAILED|failed" "$OUT/test_gpu.log" | head -60
 fi
 if [ "$MODE" != tests ]; then
   JSON="$OUT/int8_${DEV}_2026-11-22.json"
-  timeout ${BENCH_TIMEOUT:-170} build-dev/bench_int8 "$JSON" ${BENCH_ARGS:-} > "$OUT/bench.log" 2>&1; echo "bench rc=$?" | tee -a "$OUT/summary.txt"
+  timeout ${BENCH_TIMEOUT:-150} build-dev/bench_int8 "$JSON" ${BENCH_ARGS:-} > "$OUT/bench.log" 2>&1; echo "bench rc=$?" | tee -a "$OUT/summary.txt"
   python3 bench/int8/plot_int8.py "$JSON" "$OUT/int8_${DEV}_2026-11-22.png" >> "$OUT/bench.log" 2>&1 || echo "plot failed" | tee -a "$OUT/summary.txt"
   cut -c1-175 "$OUT/bench.log" | tail -70
 fi

@@ -48,7 +48,9 @@ struct Case {
   float threshold = 6.f;
   int max_outliers = 256;
   int force_path = -1;
+  int tile_mt = 0, tile_nt = 0;
   bool side = false;
+  bool pdl = true;
   float row_fraction = 0.3f;  // rows carrying the outlier values
 };
 
@@ -103,6 +105,9 @@ void run_case(const Case& c, unsigned seed) {
   opt.threshold = c.threshold;
   opt.max_outliers = c.max_outliers;
   opt.force_path = c.force_path;
+  opt.tile_mt = c.tile_mt;
+  opt.tile_nt = c.tile_nt;
+  opt.pdl = c.pdl;
   const std::size_t bytes = int8::linear_workspace_size(M, N, K, opt);
   DevBuf<std::uint8_t> ws(bytes);
   DevBuf<T> dY(static_cast<std::size_t>(M) * N);
@@ -151,6 +156,15 @@ TEMPLATE_TEST_CASE("int8 GPU layer matches the host reference across M and paths
       c.force_path = path;
       run_case<TestType>(c, ++seed);
     }
+    if (M >= 64)  // every instantiated tile, fused and split
+      for (auto [mt, nt] : {std::pair{2, 4}, std::pair{4, 4}, std::pair{2, 8}, std::pair{4, 8}})
+        for (int path : {1, 2}) {
+          Case c{M, N, K};
+          c.force_path = path;
+          c.tile_mt = mt;
+          c.tile_nt = nt;
+          run_case<TestType>(c, ++seed);
+        }
   }
 }
 
@@ -158,7 +172,7 @@ TEMPLATE_TEST_CASE("int8 GPU: threshold 0, no outliers, all outliers, overflow f
                    "[int8][gpu][sanitize]", half_t, bfloat16_t) {
   unsigned seed = 300;
   for (int path : {-1, 1, 2}) {
-    for (int M : {5, 40}) {
+    for (int M : {5, 40, 130}) {
       Case w8a8{M, 128, 256};
       w8a8.threshold = 0.f;
       w8a8.force_path = path;
@@ -185,6 +199,11 @@ TEMPLATE_TEST_CASE("int8 GPU: threshold 0, no outliers, all outliers, overflow f
       side.side = true;
       side.force_path = path;
       run_case<TestType>(side, ++seed);
+
+      Case nopdl{M, 128, 256};  // plain launches instead of programmatic dependent launch
+      nopdl.pdl = false;
+      nopdl.force_path = path;
+      run_case<TestType>(nopdl, ++seed);
     }
   }
 }
@@ -204,13 +223,14 @@ TEST_CASE("int8 GPU activation pass is bit-exact with the host reference", "[int
   int8::DeviceWeight dw{dW.p, dS.p, N, K};
   int8::LinearOptions opt;
   opt.max_outliers = 1000;
+  opt.force_path = 1;  // the split path leaves the codes untouched (the fused path zeroes outlier columns)
   const std::size_t bytes = int8::linear_workspace_size(M, N, K, opt);
   DevBuf<std::uint8_t> wsb(bytes);
   DevBuf<half_t> dY(M * N);
   REQUIRE(int8::linear_forward(dA.p, M, dw, nullptr, dY.p, wsb.p, bytes, opt, nullptr).ok());
   CUDA_OK(cudaDeviceSynchronize());
   // layout: the codes are the last M*K bytes region, row scales and list before them (see make_layout)
-  const auto plan = int8::detail::make_plan(M, N, K, int8::detail::sm_count(), -1);
+  const auto plan = int8::detail::make_plan(M, N, K, int8::detail::sm_count(), 1);
   const auto lay = int8::detail::make_layout(M, N, K, opt.max_outliers, plan);
   const auto all = wsb.get();
   REQUIRE(std::memcmp(all.data() + lay.aq, aq.codes.data(), aq.codes.size()) == 0);

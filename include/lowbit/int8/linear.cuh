@@ -58,6 +58,12 @@ struct LinearOptions {
   /// Testing/tuning knob: -1 picks by shape; 0 small-M kernel (M <= 32 only), 1 tiled split-K + epilogue
   /// kernel, 2 tiled with the fused epilogue.
   int force_path = -1;
+  /// Testing/tuning knob: tiled-kernel tile (m16 tiles, n8 tiles per warp); 0 picks kTiledPolicies.
+  /// Instantiated tiles: (2,4), (4,4), (2,8), (4,8).
+  int tile_mt = 0, tile_nt = 0;
+  /// Programmatic dependent launch on the small-M path: the GEMM starts streaming weights while the
+  /// activation pass runs, and the epilogue kernel launches during the GEMM's tail.
+  bool pdl = true;
 };
 
 /// `side_index` for DeviceWeight: -1 everywhere except the side copy's dimensions.
@@ -87,6 +93,7 @@ struct CudaType<bfloat16_t> {
 
 inline constexpr int kActThreads = 256;       ///< threads of the activation pass (one row per block)
 inline constexpr int kVec = 8;                ///< fp16/bf16 values per 16-byte load
+inline constexpr int kActBatch = 4;           ///< 16-byte loads per thread in flight in the activation pass
 inline constexpr std::size_t kWsAlign = 256;  ///< alignment of every workspace region
 inline constexpr int kKAlign = 64;            ///< K and N must be multiples of this (GEMM k-chunk)
 
@@ -120,27 +127,37 @@ __global__ void __launch_bounds__(kActThreads) activation_pass_kernel(const T* _
   __shared__ float s_amax;
   __shared__ unsigned int s_ticket;
   using E = kernels::detail::Elem<T>;
+  kernels::detail::pdl_launch_dependents();  // the GEMM may start streaming weights meanwhile
   const int row = blockIdx.x;
   const int nvec = K / kVec;
   const uint4* a = reinterpret_cast<const uint4*>(A + static_cast<std::size_t>(row) * K);
 
   float amax = 0.f;
   int nonfinite = 0;
-  for (int v = threadIdx.x; v < nvec; v += kActThreads) {
-    const uint4 x = a[v];
-    const T* e = reinterpret_cast<const T*>(&x);
-    std::uint32_t bits = 0;
+  for (int v0 = threadIdx.x; v0 < nvec; v0 += kActBatch * kActThreads) {
+    uint4 xs[kActBatch];  // all loads of the batch in flight before the first use
 #pragma unroll
-    for (int i = 0; i < kVec; ++i) {
-      const float f = E::to(e[i]);
-      nonfinite += !isfinite(f);
-      bits |= static_cast<std::uint32_t>(lowbit::int8::detail::is_outlier(f, threshold)) << i;
-      if (lowbit::int8::detail::in_row_scale(f, threshold)) amax = fmaxf(amax, fabsf(f));
+    for (int u = 0; u < kActBatch; ++u) {
+      const int v = v0 + u * kActThreads;
+      xs[u] = v < nvec ? a[v] : make_uint4(0, 0, 0, 0);
     }
-    if (bits) {  // skip the atomic when other rows already flagged these columns (systematic outliers)
-      std::uint32_t* word = mask + (v * kVec) / 32;
-      const std::uint32_t b = bits << ((v * kVec) % 32);
-      if (b & ~__ldcg(word)) atomicOr(word, b);
+#pragma unroll
+    for (int u = 0; u < kActBatch; ++u) {
+      const int v = v0 + u * kActThreads;
+      const T* e = reinterpret_cast<const T*>(&xs[u]);
+      std::uint32_t bits = 0;
+#pragma unroll
+      for (int i = 0; i < kVec; ++i) {
+        const float f = E::to(e[i]);
+        nonfinite += !isfinite(f);
+        bits |= static_cast<std::uint32_t>(lowbit::int8::detail::is_outlier(f, threshold)) << i;
+        if (lowbit::int8::detail::in_row_scale(f, threshold)) amax = fmaxf(amax, fabsf(f));
+      }
+      if (bits && v < nvec) {  // skip the atomic when other rows already flagged these columns
+        std::uint32_t* word = mask + (v * kVec) / 32;
+        const std::uint32_t b = bits << ((v * kVec) % 32);
+        if (b & ~__ldcg(word)) atomicOr(word, b);
+      }
     }
   }
   amax = Reduce(tmp.r).Reduce(amax, MaxOp{});
@@ -196,40 +213,71 @@ __global__ void __launch_bounds__(kActThreads) activation_pass_kernel(const T* _
   }
 }
 
-/// Which kernels a call uses (a pure function of the shape and the SM count).
+/// Which kernels a call uses (a pure function of the shape, the SM count and the kernels' occupancy).
 struct Plan {
   enum Path { gemv, tiled_split, tiled_fused } path = gemv;
   int mt = 1;           ///< m16 tiles per warp
+  int nt = 4;           ///< n8 tiles per warp (tiled paths)
   int splits = 1;       ///< K splits
   int k_per_split = 0;  ///< K columns per split (multiple of 64)
   [[nodiscard]] bool needs_c32() const { return path != tiled_fused; }
 };
 
-/// Tuning: blocks per SM the small-M kernel aims for (128-thread blocks; enough 16-byte loads in flight
-/// to cover DRAM latency), and the smallest K slice worth a split.
-inline constexpr int kGemvBlocksPerSm = 8;
+/// Smallest K slice worth a split.
 inline constexpr int kMinSplitK = 256;
 
-inline Plan make_plan(int M, int N, int K, int sms, int force_path = -1) {
+/// Resident blocks per SM of the small-M kernel (host query, cached; no device synchronization).
+template <int MT>
+int gemv_blocks_per_sm() {
+  static const int n = [] {
+    int b = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, kernels::gemv_s8_kernel<MT>, 128, 0) != cudaSuccess || b <= 0)
+      b = 4;
+    return b;
+  }();
+  return n;
+}
+
+/// Tiled-kernel choice by M: tile (MT, NT). Tuning data: bench/int8 on H100 (see bench/int8/NOTES.md).
+struct TiledPolicy {
+  int max_m;  ///< use this tile while M <= max_m
+  int mt, nt;
+};
+inline constexpr TiledPolicy kTiledPolicies[] = {{64, 2, 4}, {1 << 30, 4, 4}};
+
+inline Plan make_plan(int M, int N, int K, int sms, int force_path = -1, int tile_mt = 0, int tile_nt = 0) {
   Plan p;
-  auto split = [&](long long tiles, long long target) {
-    long long s = (target + tiles - 1) / tiles;
+  // K split so that `tiles` blocks × splits fill (but do not exceed) one wave of `capacity` blocks
+  auto split = [&](long long tiles, long long capacity) {
+    long long s = tiles >= capacity ? 1 : capacity / tiles;
     s = std::max(1LL, std::min(s, static_cast<long long>(K / kMinSplitK)));
-    int kps = static_cast<int>(((K + s - 1) / s + kKAlign - 1) / kKAlign * kKAlign);
+    const long long chunks = K / kKAlign;
+    const int kps = static_cast<int>((chunks + s - 1) / s * kKAlign);
     p.k_per_split = kps;
     p.splits = (K + kps - 1) / kps;
   };
   if (M <= 32 && (force_path < 0 || force_path == 0)) {
     p.path = Plan::gemv;
     p.mt = M <= 16 ? 1 : 2;
-    split((N + 63) / 64, static_cast<long long>(sms) * kGemvBlocksPerSm);
+    const int occ = p.mt == 1 ? gemv_blocks_per_sm<1>() : gemv_blocks_per_sm<2>();
+    split((N + 63) / 64, static_cast<long long>(sms) * occ);
     return p;
   }
-  p.mt = M <= 64 ? 2 : 4;
-  const int bm = 32 * p.mt;
-  const long long tiles = static_cast<long long>((M + bm - 1) / bm) * ((N + 127) / 128);
+  for (const auto& pol : kTiledPolicies)
+    if (M <= pol.max_m) {
+      p.mt = pol.mt;
+      p.nt = pol.nt;
+      break;
+    }
+  if (tile_mt > 0 && tile_nt > 0) {
+    p.mt = tile_mt;
+    p.nt = tile_nt;
+  }
+  const int bm = 32 * p.mt, bn = 32 * p.nt;
+  const long long tiles = static_cast<long long>((M + bm - 1) / bm) * ((N + bn - 1) / bn);
+  const int per_sm = p.mt * p.nt <= 16 ? 2 : 1;  // TiledShape::kMinBlocks
   if (force_path == 1 || (force_path < 0 && tiles < sms)) {
-    split(tiles, 2LL * sms);
+    split(tiles, static_cast<long long>(sms) * per_sm);
     if (p.splits > 1 || force_path == 1) {
       p.path = Plan::tiled_split;
       return p;
@@ -266,12 +314,13 @@ inline Layout make_layout(int M, int N, int K, int max_outliers, const Plan& pla
   return l;
 }
 
-template <int MT, kernels::TiledOut Out, class CT>
+/// Launches the tiled kernel for tile (MT, NT).
+template <int MT, int NT, kernels::TiledOut Out, class CT>
 cudaError_t launch_tiled(const std::int8_t* Aq, const std::int8_t* W, int* C, const kernels::Int8EpilogueParams& ep,
                          int M, int N, int K, int splits, int kps, cudaStream_t stream) {
-  using S = kernels::TiledShape<MT>;
-  auto kernel = kernels::gemm_s8_tiled_kernel<MT, Out, CT>;
-  static const cudaError_t attr =  // once per instantiation (per process; device 0 semantics as CUDA's)
+  using S = kernels::TiledShape<MT, NT>;
+  auto kernel = kernels::gemm_s8_tiled_kernel<MT, NT, Out, CT>;
+  static const cudaError_t attr =  // once per instantiation and process
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::kSmemBytes);
   if (attr != cudaSuccess) return attr;
   const dim3 grid((N + S::BN - 1) / S::BN, (M + S::BM - 1) / S::BM, splits);
@@ -279,14 +328,46 @@ cudaError_t launch_tiled(const std::int8_t* Aq, const std::int8_t* W, int* C, co
   return cudaGetLastError();
 }
 
+/// Runtime (MT, NT) → the instantiated tiles (those in kTiledPolicies).
+template <kernels::TiledOut Out, class CT>
+cudaError_t launch_tiled_plan(const Plan& plan, const std::int8_t* Aq, const std::int8_t* W, int* C,
+                              const kernels::Int8EpilogueParams& ep, int M, int N, int K, cudaStream_t stream) {
+  if (plan.mt == 2 && plan.nt == 4)
+    return launch_tiled<2, 4, Out, CT>(Aq, W, C, ep, M, N, K, plan.splits, plan.k_per_split, stream);
+  if (plan.mt == 4 && plan.nt == 4)
+    return launch_tiled<4, 4, Out, CT>(Aq, W, C, ep, M, N, K, plan.splits, plan.k_per_split, stream);
+  if (plan.mt == 2 && plan.nt == 8)
+    return launch_tiled<2, 8, Out, CT>(Aq, W, C, ep, M, N, K, plan.splits, plan.k_per_split, stream);
+  if (plan.mt == 4 && plan.nt == 8)
+    return launch_tiled<4, 8, Out, CT>(Aq, W, C, ep, M, N, K, plan.splits, plan.k_per_split, stream);
+  return cudaErrorInvalidConfiguration;
+}
+
+/// Launches `kernel` with the programmatic-stream-serialization attribute when `pdl` is set.
+template <class... KArgs, class... Args>
+cudaError_t launch_maybe_pdl(bool pdl, void (*kernel)(KArgs...), dim3 grid, dim3 block, cudaStream_t stream,
+                             Args... args) {
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = 0;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = pdl ? 1 : 0;
+  return cudaLaunchKernelEx(&cfg, kernel, static_cast<KArgs>(args)...);
+}
+
 inline cudaError_t launch_gemv(const std::int8_t* Aq, const std::int8_t* W, int* C, int M, int N, int K,
-                               const Plan& plan, cudaStream_t stream) {
+                               const Plan& plan, cudaStream_t stream, bool pdl = false) {
   const dim3 grid((N + 63) / 64, plan.splits);
   if (plan.mt == 1)
-    kernels::gemv_s8_kernel<1><<<grid, 128, 0, stream>>>(Aq, W, C, M, N, K, plan.k_per_split);
-  else
-    kernels::gemv_s8_kernel<2><<<grid, 128, 0, stream>>>(Aq, W, C, M, N, K, plan.k_per_split);
-  return cudaGetLastError();
+    return launch_maybe_pdl(pdl, kernels::gemv_s8_kernel<1>, grid, dim3(128), stream, Aq, W, C, M, N, K,
+                            plan.k_per_split);
+  return launch_maybe_pdl(pdl, kernels::gemv_s8_kernel<2>, grid, dim3(128), stream, Aq, W, C, M, N, K,
+                          plan.k_per_split);
 }
 
 /// int32 GEMM through the plan (no epilogue); C must be zeroed when plan.needs_c32().
@@ -294,11 +375,7 @@ inline cudaError_t launch_gemm_i32(const std::int8_t* Aq, const std::int8_t* W, 
                                    const Plan& plan, cudaStream_t stream) {
   if (plan.path == Plan::gemv) return launch_gemv(Aq, W, C, M, N, K, plan, stream);
   const kernels::Int8EpilogueParams none{};
-  if (plan.mt == 2)
-    return launch_tiled<2, kernels::TiledOut::i32, __half>(Aq, W, C, none, M, N, K, plan.splits, plan.k_per_split,
-                                                           stream);
-  return launch_tiled<4, kernels::TiledOut::i32, __half>(Aq, W, C, none, M, N, K, plan.splits, plan.k_per_split,
-                                                         stream);
+  return launch_tiled_plan<kernels::TiledOut::i32, __half>(plan, Aq, W, C, none, M, N, K, stream);
 }
 
 inline Status check_shapes(int M, int N, int K) {
@@ -322,7 +399,7 @@ inline bool aligned(const void* p, std::size_t a) { return reinterpret_cast<std:
 /// @param K input features
 /// @param opt options (max_outliers sizes the outlier list)
 inline std::size_t linear_workspace_size(int M, int N, int K, const LinearOptions& opt = {}) {
-  const auto plan = detail::make_plan(M, N, K, detail::sm_count(), opt.force_path);
+  const auto plan = detail::make_plan(M, N, K, detail::sm_count(), opt.force_path, opt.tile_mt, opt.tile_nt);
   return detail::make_layout(M, N, K, opt.max_outliers, plan).total;
 }
 
@@ -353,6 +430,12 @@ Status linear_forward(const T* A, int M, const DeviceWeight& w, const float* bia
   if ((w.side_index == nullptr) != (w.side_values == nullptr))
     return lowbit::detail::make_status(StatusCode::invalid_argument,
                                        "int8::linear_forward: side_values and side_index go together");
+  if (opt.tile_mt || opt.tile_nt) {
+    const bool known = (opt.tile_mt == 2 || opt.tile_mt == 4) && (opt.tile_nt == 4 || opt.tile_nt == 8);
+    if (!known)
+      return lowbit::detail::make_status(StatusCode::unsupported, "int8::linear_forward: tile (", opt.tile_mt, ", ",
+                                         opt.tile_nt, ") is not instantiated");
+  }
   if (opt.max_outliers < 1 || std::isnan(opt.threshold))
     return lowbit::detail::make_status(StatusCode::invalid_argument,
                                        "int8::linear_forward: max_outliers must be >= 1 and threshold not NaN");
@@ -361,7 +444,7 @@ Status linear_forward(const T* A, int M, const DeviceWeight& w, const float* bia
     return lowbit::detail::make_status(StatusCode::misaligned,
                                        "int8::linear_forward: A and weight codes need 16-byte, Y 4-byte, workspace ",
                                        detail::kWsAlign, "-byte alignment");
-  const auto plan = detail::make_plan(M, N, K, detail::sm_count(), opt.force_path);
+  const auto plan = detail::make_plan(M, N, K, detail::sm_count(), opt.force_path, opt.tile_mt, opt.tile_nt);
   const auto lay = detail::make_layout(M, N, K, opt.max_outliers, plan);
   if (workspace_bytes < lay.total)
     return lowbit::detail::make_status(StatusCode::workspace_too_small, "int8::linear_forward: workspace has ",
@@ -400,18 +483,22 @@ Status linear_forward(const T* A, int M, const DeviceWeight& w, const float* bia
   ep.Y = Y;
 
   if (plan.path == detail::Plan::tiled_fused) {
-    e = plan.mt == 2
-            ? detail::launch_tiled<2, kernels::TiledOut::fused, CT>(aq, w.codes, nullptr, ep, M, N, K, 1, K, stream)
-            : detail::launch_tiled<4, kernels::TiledOut::fused, CT>(aq, w.codes, nullptr, ep, M, N, K, 1, K, stream);
+    constexpr int kZeroRows = 32;  // zero_outlier_codes_kernel's rows per block
+    kernels::zero_outlier_codes_kernel<kZeroRows><<<(M + kZeroRows - 1) / kZeroRows, 256, 0, stream>>>(aq, ep, M, K);
+    if ((e = cudaGetLastError()) != cudaSuccess) return fail(e, "zero outlier codes");
+    e = detail::launch_tiled_plan<kernels::TiledOut::fused, CT>(plan, aq, w.codes, nullptr, ep, M, N, K, stream);
     if (e != cudaSuccess) return fail(e, "int8 GEMM");
     return Status::success();
   }
-  if ((e = detail::launch_gemm_i32(aq, w.codes, c32, M, N, K, plan, stream)) != cudaSuccess)
-    return fail(e, "int8 GEMM");
+  const bool pdl = opt.pdl && plan.path == detail::Plan::gemv;
+  e = plan.path == detail::Plan::gemv ? detail::launch_gemv(aq, w.codes, c32, M, N, K, plan, stream, pdl)
+                                      : detail::launch_gemm_i32(aq, w.codes, c32, M, N, K, plan, stream);
+  if (e != cudaSuccess) return fail(e, "int8 GEMM");
   constexpr int kEpiRows = 8;  // rows per epilogue thread (int8_epilogue_kernel's kRows)
   const dim3 grid((N + 255) / 256, (M + kEpiRows - 1) / kEpiRows);
-  kernels::int8_epilogue_kernel<CT><<<grid, 256, 0, stream>>>(c32, ep, M, N, K);
-  if ((e = cudaGetLastError()) != cudaSuccess) return fail(e, "epilogue");
+  e = detail::launch_maybe_pdl(pdl, kernels::int8_epilogue_kernel<CT>, grid, dim3(256), stream,
+                               static_cast<const int*>(c32), ep, M, N, K);
+  if (e != cudaSuccess) return fail(e, "epilogue");
   return Status::success();
 }
 

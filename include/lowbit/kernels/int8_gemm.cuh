@@ -114,11 +114,12 @@ LOWBIT_DEVICE float outlier_weight(const Int8EpilogueParams& p, int n, int c, in
 /// @param W weight codes [N, K] int8
 /// @param C int32 [M, N], zeroed before the launch
 template <int MT>
-__global__ void __launch_bounds__(128) gemv_s8_kernel(const std::int8_t* __restrict__ A, const std::int8_t* __restrict__ W,
+__global__ void __launch_bounds__(128, MT == 1 ? 7 : 3) gemv_s8_kernel(const std::int8_t* __restrict__ A, const std::int8_t* __restrict__ W,
                                                       int* __restrict__ C, int M, int N, int K, int k_per_split) {
   constexpr int NT = 2;        // n8 tiles per warp: 16 rows of W
   constexpr int kChunk = 64;   // k bytes per row per step: 4 threads × 16 bytes
   constexpr int kUnroll = 4;   // chunks loaded before the first mma (bytes in flight per thread: 128)
+  detail::pdl_launch_dependents();  // the epilogue kernel may start launching (it waits for our results)
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int n_base = (blockIdx.x * 4 + warp) * (8 * NT);
   if (n_base >= N) return;
@@ -175,20 +176,30 @@ __global__ void __launch_bounds__(128) gemv_s8_kernel(const std::int8_t* __restr
       for (int h = 0; h < 2; ++h) a[mt][h] = aval[mt][h] ? detail::ld_cached_16(arow[mt][h] + k) : make_uint4(0, 0, 0, 0);
   };
 
-  int k = k_begin;
-  for (; k + kUnroll * kChunk <= k_end; k += kUnroll * kChunk) {
+  // W does not depend on the preceding kernels (activation pass), so the first batch of weight loads is
+  // issued before waiting on them (programmatic dependent launch): it overlaps their tail.
+  auto batch = [&](int k, bool wait_before_a) {
     uint4 w[kUnroll][NT];
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u)
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) w[u][nt] = detail::ld_stream_16(wrow[nt] + k + u * kChunk);
+    if (wait_before_a) detail::pdl_wait();
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       uint4 a[MT][2];
       load_a(a, k + u * kChunk);
       mma_chunk(w[u], a);
     }
+  };
+  int k = k_begin;
+  if (k + kUnroll * kChunk <= k_end) {
+    batch(k, true);
+    k += kUnroll * kChunk;
+  } else {
+    detail::pdl_wait();
   }
+  for (; k + kUnroll * kChunk <= k_end; k += kUnroll * kChunk) batch(k, false);
   for (; k < k_end; k += kChunk) {
     uint4 w[NT];
 #pragma unroll
@@ -222,6 +233,7 @@ __global__ void __launch_bounds__(256) int8_epilogue_kernel(const int* __restric
   __shared__ int s_n;
   __shared__ float s_a[kRows][kOutlierChunk];
   __shared__ int s_aq[kRows][kOutlierChunk];
+  detail::pdl_wait();  // launched programmatically after the GEMM: its sums must be complete
   const int n = blockIdx.x * 256 + threadIdx.x;
   const int m0 = blockIdx.y * kRows;
   int acc[kRows];
@@ -279,20 +291,25 @@ enum class TiledOut {
   i32,    ///< raw int32 sums (stored when gridDim.z == 1, red.global.add for split-K)
 };
 
-/// Shape of the tiled kernel for MT m16 tiles per warp (2 × 4 warps, BK = 64 bytes, 4 stages).
+/// Shape of the tiled kernel: 2 × 4 warps, each owning a (16·MT) × (8·NT) tile; BK = 64 bytes, 4 stages.
+/// Measured on H100 (bench/int8, 2026-11-22): see the dispatch table in lowbit/int8/linear.cuh.
 /// @tparam MT m16 tiles per warp along M (BM = 32·MT)
-template <int MT>
+/// @tparam NT n8 tiles per warp along N (BN = 32·NT)
+template <int MT, int NT_>
 struct TiledShape {
   static constexpr int kWarpsM = 2, kWarpsN = 4, kThreads = 32 * kWarpsM * kWarpsN;
-  static constexpr int NT = 4;  ///< n8 tiles per warp (warp tile 16·MT × 32)
+  static constexpr int NT = NT_;
   static constexpr int BM = kWarpsM * MT * 16, BN = kWarpsN * NT * 8, BK = 64;
   static constexpr int kStages = 4;
   static constexpr int kChunksPerRow = BK / 16;  ///< 16-byte chunks per smem row
   static constexpr int kStageBytes = (BM + BN) * BK;
   static constexpr int kSmemBytes = kStages * kStageBytes;
-  /// Epilogue staging: columns + A values/codes for BM rows + weight values/codes for BN columns.
+  /// Blocks per SM the register budget is capped for (2 when the accumulators allow it).
+  static constexpr int kMinBlocks = MT * NT <= 16 ? 2 : 1;
+  /// Epilogue staging: A values for BM rows and outlier weights for BN columns, kOutlierChunk each.
   static constexpr int kPad = detail::kOutlierChunk + 1;  // odd stride: rows land in distinct banks
-  static constexpr int kEpilogueBytes = (2 * BM * kPad + 2 * BN * kPad) * 4;
+  static constexpr int kEpilogueBytes = (BM * kPad + BN * kPad) * 4;
+  static_assert(NT % 2 == 0, "B fragments are loaded two n8 tiles per ldmatrix.x4");
   static_assert(kEpilogueBytes <= kSmemBytes, "epilogue staging must fit in the pipeline's shared memory");
 };
 
@@ -302,21 +319,45 @@ namespace detail {
 LOWBIT_DEVICE int swz64(int r, int c) { return r * 64 + ((c ^ ((r >> 1) & 3)) << 4); }
 }  // namespace detail
 
+/// Zeroes the activation codes of the outlier columns (so the int8 GEMM sums non-outlier columns only).
+/// Grid: ceil(M / kRowsPerBlock) blocks of 256 threads.
+/// @tparam kRowsPerBlock rows of A per block
+template <int kRowsPerBlock = 32>
+__global__ void __launch_bounds__(256) zero_outlier_codes_kernel(std::int8_t* Aq, Int8EpilogueParams p, int M, int K) {
+  __shared__ int s_cols[detail::kOutlierChunk];
+  __shared__ int s_n;
+  const int count = *p.outlier_count;
+  const int m0 = blockIdx.x * kRowsPerBlock;
+  detail::OutlierCursor cur;
+  for (int j0 = 0; j0 < count; j0 += detail::kOutlierChunk) {
+    const int jn = detail::next_outlier_chunk(p, count, j0, K, cur, s_cols, &s_n);
+    __syncthreads();
+    for (int i = threadIdx.x; i < kRowsPerBlock * jn; i += blockDim.x) {
+      const int m = m0 + i / jn;
+      if (m < M) Aq[static_cast<std::size_t>(m) * K + s_cols[i % jn]] = 0;
+    }
+    __syncthreads();
+  }
+}
+
 /// Tiled int8 GEMM with the LLM.int8() epilogue (or int32 output).
 /// Grid: x = ceil(N / BN), y = ceil(M / BM), z = K splits (`k_per_split`, multiple of 64; z > 1 only
-/// for TiledOut::i32). Dynamic shared memory TiledShape<MT>::kSmemBytes.
+/// for TiledOut::i32). Dynamic shared memory TiledShape<MT, NT>::kSmemBytes.
+/// In fused mode the outlier columns of A must already be zeroed (zero_outlier_codes_kernel); the
+/// epilogue adds their high-precision product.
 /// @tparam MT m16 tiles per warp along M (BM = 32·MT)
+/// @tparam NT n8 tiles per warp along N (BN = 32·NT)
 /// @tparam Out output mode
 /// @tparam T __half or __nv_bfloat16 (fused mode)
 /// @param A activation codes [M, K], K % 64 == 0
 /// @param W weight codes [N, K]
 /// @param C int32 [M, N] for TiledOut::i32 (zeroed first when split), unused otherwise
-template <int MT, TiledOut Out, class T>
-__global__ void __launch_bounds__(TiledShape<MT>::kThreads) gemm_s8_tiled_kernel(
+template <int MT, int NT, TiledOut Out, class T>
+__global__ void __launch_bounds__(TiledShape<MT, NT>::kThreads, TiledShape<MT, NT>::kMinBlocks) gemm_s8_tiled_kernel(
     const std::int8_t* __restrict__ A, const std::int8_t* __restrict__ W, int* __restrict__ C, Int8EpilogueParams p,
     int M, int N, int K, int k_per_split) {
-  using S = TiledShape<MT>;
-  constexpr int NT = S::NT, BM = S::BM, BN = S::BN, BK = S::BK;
+  using S = TiledShape<MT, NT>;
+  constexpr int BM = S::BM, BN = S::BN, BK = S::BK;
   extern __shared__ __align__(128) std::uint8_t smem[];
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
   const int wm = warp / S::kWarpsN, wn = warp % S::kWarpsN;
@@ -412,63 +453,65 @@ __global__ void __launch_bounds__(TiledShape<MT>::kThreads) gemm_s8_tiled_kernel
           }
         }
   } else {
-    // ---- fused LLM.int8() epilogue ----
-    __syncthreads();  // pipeline smem is reused for the outlier staging
-    constexpr int J = detail::kOutlierChunk, P = S::kPad;
-    float* s_a = reinterpret_cast<float*>(smem);  // (BM, P) activation values
-    int* s_aq = reinterpret_cast<int*>(s_a + BM * P);  // (BM, P) activation codes
-    float* s_wo = reinterpret_cast<float*>(s_aq + BM * P);  // (BN, P) outlier weight values
-    int* s_wq = reinterpret_cast<int*>(s_wo + BN * P);      // (BN, P) weight codes
-    __shared__ int s_cols[J];
-    __shared__ int s_n;
-    float yo[MT][NT][4];
+    // ---- fused LLM.int8() epilogue: dequantize in place, then add the outlier columns' product ----
+    float y[MT][NT][4];
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-      for (int nt = 0; nt < NT; ++nt)
+      for (int h = 0; h < 2; ++h) {
+        const int m = min(bm + wm * MT * 16 + mt * 16 + g + h * 8, M - 1);
+        const float rs = p.row_absmax[m] * detail::kInvCodeMaxSq;
 #pragma unroll
-        for (int i = 0; i < 4; ++i) yo[mt][nt][i] = 0.f;
-    const int count = *p.outlier_count;
-    const T* Aval = static_cast<const T*>(p.A);
-    detail::OutlierCursor cur;
-    for (int j0 = 0; j0 < count; j0 += J) {
-      const int jn = detail::next_outlier_chunk(p, count, j0, K, cur, s_cols, &s_n);
-      __syncthreads();
-      for (int i = tid; i < BM * J; i += S::kThreads) {
-        const int r = i / J, j = i % J;
-        const bool ok = j < jn && bm + r < M;
-        const std::size_t off = ok ? static_cast<std::size_t>(bm + r) * K + s_cols[j] : 0;
-        s_a[r * P + j] = ok ? detail::Elem<T>::to(Aval[off]) : 0.f;
-        s_aq[r * P + j] = ok ? p.Aq[off] : 0;
-      }
-      for (int i = tid; i < BN * J; i += S::kThreads) {
-        const int r = i / J, j = i % J;
-        const bool ok = j < jn && bn + r < N;
-        const int c = ok ? s_cols[j] : 0;
-        const int wq = ok ? p.Wq[static_cast<std::size_t>(bn + r) * K + c] : 0;
-        s_wq[r * P + j] = wq;
-        s_wo[r * P + j] = ok ? detail::outlier_weight(p, bn + r, c, K, N, static_cast<float>(wq)) : 0.f;
-      }
-      __syncthreads();
-      for (int j = 0; j < jn; ++j) {
+        for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
-        for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-          for (int h = 0; h < 2; ++h) {
-            const int r = wm * MT * 16 + mt * 16 + g + h * 8;
-            const int aq = s_aq[r * P + j];
-            const float av = s_a[r * P + j];
-#pragma unroll
-            for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-              for (int e = 0; e < 2; ++e) {
-                const int c = wn * NT * 8 + nt * 8 + 2 * t + e;
-                acc[mt][nt][2 * h + e] -= aq * s_wq[c * P + j];
-                yo[mt][nt][2 * h + e] = fmaf(av, s_wo[c * P + j], yo[mt][nt][2 * h + e]);
-              }
+          for (int e = 0; e < 2; ++e) {
+            const int n = min(bn + wn * NT * 8 + nt * 8 + 2 * t + e, N - 1);
+            y[mt][nt][2 * h + e] = static_cast<float>(acc[mt][nt][2 * h + e]) * (rs * p.w_absmax[n]) +
+                                   (p.bias ? p.bias[n] : 0.f);
           }
       }
-      __syncthreads();
+    const int count = *p.outlier_count;
+    if (count > 0) {
+      __syncthreads();  // pipeline smem is reused for the outlier staging
+      constexpr int J = detail::kOutlierChunk, P = S::kPad;
+      float* s_a = reinterpret_cast<float*>(smem);  // (BM, P) activation values
+      float* s_wo = s_a + BM * P;                    // (BN, P) outlier weight values
+      __shared__ int s_cols[J];
+      __shared__ int s_n;
+      const T* Aval = static_cast<const T*>(p.A);
+      detail::OutlierCursor cur;
+      for (int j0 = 0; j0 < count; j0 += J) {
+        const int jn = detail::next_outlier_chunk(p, count, j0, K, cur, s_cols, &s_n);
+        __syncthreads();
+        for (int i = tid; i < BM * J; i += S::kThreads) {
+          const int r = i / J, j = i % J;
+          const bool ok = j < jn && bm + r < M;
+          s_a[r * P + j] = ok ? detail::Elem<T>::to(Aval[static_cast<std::size_t>(bm + r) * K + s_cols[j]]) : 0.f;
+        }
+        for (int i = tid; i < BN * J; i += S::kThreads) {
+          const int r = i / J, j = i % J;
+          const bool ok = j < jn && bn + r < N;
+          const int c = ok ? s_cols[j] : 0;
+          const float wq = ok ? static_cast<float>(p.Wq[static_cast<std::size_t>(bn + r) * K + c]) : 0.f;
+          s_wo[r * P + j] = ok ? detail::outlier_weight(p, bn + r, c, K, N, wq) : 0.f;
+        }
+        __syncthreads();
+        for (int j = 0; j < jn; ++j) {
+#pragma unroll
+          for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+              const float av = s_a[(wm * MT * 16 + mt * 16 + g + h * 8) * P + j];
+#pragma unroll
+              for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+                for (int e = 0; e < 2; ++e)
+                  y[mt][nt][2 * h + e] =
+                      fmaf(av, s_wo[(wn * NT * 8 + nt * 8 + 2 * t + e) * P + j], y[mt][nt][2 * h + e]);
+            }
+        }
+        __syncthreads();
+      }
     }
     T* Y = static_cast<T*>(p.Y);
 #pragma unroll
@@ -477,18 +520,12 @@ __global__ void __launch_bounds__(TiledShape<MT>::kThreads) gemm_s8_tiled_kernel
       for (int h = 0; h < 2; ++h) {
         const int m = bm + wm * MT * 16 + mt * 16 + g + h * 8;
         if (m >= M) continue;
-        const float rs = p.row_absmax[m] * detail::kInvCodeMaxSq;
 #pragma unroll
         for (int nt = 0; nt < NT; ++nt) {
           const int n = bn + wn * NT * 8 + nt * 8 + 2 * t;
           if (n >= N) continue;  // N % 64 == 0, so n + 1 < N as well
-          float y[2];
-#pragma unroll
-          for (int e = 0; e < 2; ++e)
-            y[e] = static_cast<float>(acc[mt][nt][2 * h + e]) * (rs * p.w_absmax[n + e]) + yo[mt][nt][2 * h + e] +
-                   (p.bias ? p.bias[n + e] : 0.f);
           *reinterpret_cast<typename detail::Elem<T>::pair*>(Y + static_cast<std::size_t>(m) * N + n) =
-              detail::Elem<T>::pack(y[0], y[1]);
+              detail::Elem<T>::pack(y[mt][nt][2 * h], y[mt][nt][2 * h + 1]);
         }
       }
   }

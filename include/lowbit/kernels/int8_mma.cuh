@@ -70,4 +70,20 @@ LOWBIT_DEVICE uint4 ld_stream_16(const void* p) {
 /// 16-byte read-only load (activation codes: small, reused by many warps, kept in cache).
 LOWBIT_DEVICE uint4 ld_cached_16(const void* p) { return __ldg(static_cast<const uint4*>(p)); }
 
+/// Programmatic dependent launch (sm_90): wait until the preceding kernel in the stream has completed
+/// and its memory is visible. A no-op when the kernel was launched without the PDL attribute.
+LOWBIT_DEVICE void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+
+/// Programmatic dependent launch (sm_90): lets the next kernel in the stream start launching now (it
+/// still waits in pdl_wait() for this kernel's results).
+LOWBIT_DEVICE void pdl_launch_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+
 }  // namespace lowbit::kernels::detail
