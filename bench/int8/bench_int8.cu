@@ -213,7 +213,7 @@ int main(int argc, char** argv) {
         std::fprintf(f, "\"%s\": %.2f%s", v[j].first.c_str(), v[j].second, j + 1 < v.size() ? ", " : "");
       std::fprintf(f, "}");
     };
-    tiles("core_tile_us_no_split", r.core_tiles);
+    tiles("core_variant_us", r.core_tiles);
     tiles("layer_variant_us", r.layer_tiles);
     std::fprintf(f, "}%s\n", i + 1 < rows.size() ? "," : "");
   }
@@ -339,8 +339,31 @@ int main(int argc, char** argv) {
         cublasLtMatmulDescDestroy(op);
       }
 
-      // tile variants of the core (int32 out, no split) — tuning data for kTiledPolicies
+      // tile variants of the core (int32 out, no split) — tuning data for kTiledPolicies;
+      // small-M kernel variants (unroll depth, K splits) — tuning data for the gemv plan
       std::vector<std::pair<std::string, double>> core_tiles;
+      if (M <= 16) {
+        const auto plan = int8::detail::make_plan(M, N, K, prop.multiProcessorCount, -1);
+        auto gv = [&](auto unroll, int split_mul) {
+          constexpr int U = decltype(unroll)::value;
+          const int splits_req = plan.splits * split_mul;
+          const int kps = ((K / 64 + splits_req - 1) / splits_req) * 64;
+          const dim3 grid((N + 63) / 64, (K + kps - 1) / kps);
+          const double us = time_graph(s, calls, samples, [&](int i) {
+            CK(cudaMemsetAsync(C32, 0, static_cast<std::size_t>(M) * N * 4, s));
+            kernels::gemv_s8_kernel<1, U><<<grid, 128, 0, s>>>(Aq, W8[i % rot8], C32, M, N, K, kps);
+            CK(cudaGetLastError());
+          });
+          core_tiles.emplace_back("gemv_u" + std::to_string(U) + "_splits" + std::to_string(grid.y), us);
+        };
+        gv(std::integral_constant<int, 2>{}, 1);
+        gv(std::integral_constant<int, 4>{}, 1);
+        gv(std::integral_constant<int, 4>{}, 2);
+        gv(std::integral_constant<int, 2>{}, 2);
+        std::printf("  gemv variants M=%d:", M);
+        for (auto& [n, us] : core_tiles) std::printf(" %s %.1f", n.c_str(), us);
+        std::printf("\n");
+      }
       if (M >= 64) {
         const kernels::Int8EpilogueParams none{};
         auto tv = [&](auto mt, auto nt) {

@@ -110,15 +110,15 @@ LOWBIT_DEVICE float outlier_weight(const Int8EpilogueParams& p, int n, int c, in
 /// Small-M int8 GEMM (M ≤ 16·MT): int32 partial sums of a K slice added into C with red.global.add.
 /// Grid: x = ceil(N / 64) (4 warps × 16 rows of W), y = K splits of `k_per_split` (multiple of 64).
 /// @tparam MT m16 tiles (1: M ≤ 16, 2: M ≤ 32)
+/// @tparam kUnroll 64-byte chunks per row loaded before the first mma (bytes in flight per thread: 32·kUnroll)
 /// @param A activation codes [M, K] int8, 16-byte aligned rows (K % 64 == 0)
 /// @param W weight codes [N, K] int8
 /// @param C int32 [M, N], zeroed before the launch
-template <int MT>
+template <int MT, int kUnroll = 4>
 __global__ void __launch_bounds__(128, MT == 1 ? 7 : 3) gemv_s8_kernel(const std::int8_t* __restrict__ A, const std::int8_t* __restrict__ W,
                                                       int* __restrict__ C, int M, int N, int K, int k_per_split) {
   constexpr int NT = 2;        // n8 tiles per warp: 16 rows of W
   constexpr int kChunk = 64;   // k bytes per row per step: 4 threads × 16 bytes
-  constexpr int kUnroll = 4;   // chunks loaded before the first mma (bytes in flight per thread: 128)
   detail::pdl_launch_dependents();  // the epilogue kernel may start launching (it waits for our results)
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int n_base = (blockIdx.x * 4 + warp) * (8 * NT);
