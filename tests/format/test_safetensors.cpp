@@ -70,7 +70,7 @@ TEST_CASE("safetensors: every dtype and odd shapes round-trip byte for byte", "[
     CHECK(t.dtype() == e.dtype);
     CHECK(t.shape() == e.shape);
     REQUIRE(t.nbytes() == e.bytes.size());
-    CHECK(std::memcmp(t.data(), e.bytes.data(), e.bytes.size()) == 0);
+    if (!e.bytes.empty()) CHECK(std::memcmp(t.data(), e.bytes.data(), e.bytes.size()) == 0);
     // Writer layout: each tensor aligned for its dtype inside the file.
     CHECK((r.data_start() + t.info().offset) % lowbit::dtype_size(e.dtype) == 0);
     covered += t.nbytes();
