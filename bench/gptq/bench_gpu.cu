@@ -145,19 +145,41 @@ int main(int argc, char** argv) {
       p.zeros = zeros.as<std::uint8_t>();
       p.g_idx = gidx.as<std::int32_t>();
       const int reps = K <= 8192 ? 3 : 2;  // the first run of each configuration is the warm-up
-      std::vector<double> times;
       lowbit::gptq::GptqGpuReport rep;
-      for (int r = 0; r < reps; ++r) {
-        CK(cudaEventRecord(e0, stream));
-        const lowbit::Status s = lowbit::gptq::gptq_solve_gpu(p, spec, opt, ws.ptr, ws_bytes, blas, solver, stream, &rep);
-        CK(cudaEventRecord(e1, stream));
-        CK(cudaEventSynchronize(e1));
-        if (!s.ok()) {
-          std::fprintf(stderr, "solve failed: %s\n", s.message.c_str());
-          return 1;
+      auto timed = [&](const lowbit::gptq::GptqGpuOptions& o, int runs, lowbit::gptq::GptqGpuReport* out) {
+        std::vector<double> t;
+        for (int r = 0; r < runs; ++r) {
+          CK(cudaEventRecord(e0, stream));
+          const lowbit::Status s = lowbit::gptq::gptq_solve_gpu(p, spec, o, ws.ptr, ws_bytes, blas, solver, stream, out);
+          CK(cudaEventRecord(e1, stream));
+          CK(cudaEventSynchronize(e1));
+          if (!s.ok()) {
+            std::fprintf(stderr, "solve failed: %s\n", s.message.c_str());
+            std::exit(1);
+          }
+          if (r > 0 || runs == 1) t.push_back(elapsed(e0, e1));
         }
-        if (r > 0) times.push_back(elapsed(e0, e1));
-      }
+        std::sort(t.begin(), t.end());
+        return t.front();
+      };
+      auto error_of_current = [&]() {
+        double err = 0;
+        lowbit::gptq::DeviceBuffer Wq(N * K * sizeof(float)), scratch(lowbit::gptq::output_error_gpu_scratch(K));
+        lowbit::gptq::dequantize_gpu(p, Wq.as<float>(), stream);
+        lowbit::gptq::output_error_gpu(blas, p.W, Wq.as<float>(), p.H, N, K, scratch.ptr, stream, &err);
+        return err;
+      };
+      // variants first (their results are overwritten by the default run below)
+      lowbit::gptq::GptqGpuOptions single = opt, tf32 = opt, prof = opt;
+      single.super_block = single.block;  // the published single-level lazy schedule
+      tf32.tf32_update = true;
+      prof.profile = true;
+      lowbit::gptq::GptqGpuReport tmp, prep;
+      const double t_single = timed(single, reps - 1, &tmp);
+      const double t_tf32 = timed(tf32, reps - 1, &tmp);
+      const double err_tf32 = error_of_current();
+      timed(prof, 1, &prep);
+      std::vector<double> times{timed(opt, reps, &rep)};
       std::sort(times.begin(), times.end());
       // errors (not timed): GPTQ and RTN, tr(ΔW H ΔWᵀ)
       double err_gptq = 0, err_rtn = 0;
@@ -172,10 +194,15 @@ int main(int argc, char** argv) {
       }
       std::printf(
           "{\"N\": %zu, \"K\": %zu, \"bits\": 4, \"group\": 128, \"act_order\": %d, \"device\": \"%s\", "
-          "\"hessian_tokens\": %d, \"hessian_s\": %.6f, \"solve_s\": %.6f, \"solve_runs\": %zu, "
-          "\"workspace_bytes\": %zu, \"loss\": %.6e, \"err_gptq\": %.6e, \"err_rtn\": %.6e, \"damp_used\": %g}\n",
-          N, K, act, prop.name, kTokensPerBatch * kBatches, t_hessian, times.front(), times.size(), ws_bytes,
-          rep.loss, err_gptq, err_rtn, rep.damp_used);
+          "\"hessian_tokens\": %d, \"hessian_s\": %.6f, \"solve_s\": %.6f, \"solve_runs\": %d, "
+          "\"workspace_bytes\": %zu, \"loss\": %.6e, \"err_gptq\": %.6e, \"err_rtn\": %.6e, \"damp_used\": %g, "
+          "\"super_block\": %d, \"solve_s_single_level\": %.6f, \"solve_s_tf32_update\": %.6f, "
+          "\"err_gptq_tf32_update\": %.6e, \"phases_s\": {\"factorize\": %.6f, \"inverse\": %.6f, \"setup\": %.6f, "
+          "\"column_kernels\": %.6f, \"near_updates\": %.6f, \"far_updates\": %.6f}}\n",
+          N, K, act, prop.name, kTokensPerBatch * kBatches, t_hessian, times.front(), reps - 1, ws_bytes,
+          rep.loss, err_gptq, err_rtn, rep.damp_used, opt.super_block, t_single, t_tf32, err_tf32,
+          prep.phase_seconds[0], prep.phase_seconds[1], prep.phase_seconds[2], prep.phase_seconds[3],
+          prep.phase_seconds[4], prep.phase_seconds[5]);
       std::fflush(stdout);
     }
   }

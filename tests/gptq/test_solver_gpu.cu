@@ -33,6 +33,7 @@ struct Case {
   int bits, group;
   bool sym, act, stat, mse;
   int block;
+  int super_block;
 };
 
 }  // namespace
@@ -43,11 +44,11 @@ TEST_CASE("GPU solver matches the host solver", "[gptq][gpu]") {
   const auto H = hessian_f32(X, n, K);
   const auto W = gptq_test::random_weights(N, K, 202);
   const Case cases[] = {
-      {4, 128, false, false, false, false, 128}, {4, 128, false, true, false, false, 128},
-      {3, 64, true, true, true, false, 128},     {2, -1, false, false, false, false, 128},
-      {8, 32, false, true, false, false, 128},   {4, 96, false, false, false, false, 128},
-      {4, 48, false, true, false, false, 64},    {3, 128, false, false, false, true, 128},
-      {4, 128, false, true, false, false, 32},
+      {4, 128, false, false, false, false, 128, 1024}, {4, 128, false, true, false, false, 128, 128},
+      {3, 64, true, true, true, false, 128, 256},      {2, -1, false, false, false, false, 128, 1024},
+      {8, 32, false, true, false, false, 128, 1024},   {4, 96, false, false, false, false, 128, 256},
+      {4, 48, false, true, false, false, 64, 128},     {3, 128, false, false, false, true, 128, 1024},
+      {4, 128, false, true, false, false, 32, 64},     {4, 96, false, true, false, false, 32, 128},
   };
   for (const Case& c : cases) {
     QuantSpec spec;
@@ -60,12 +61,12 @@ TEST_CASE("GPU solver matches the host solver", "[gptq][gpu]") {
     opt.static_groups = c.stat;
     opt.block = c.block;
     const auto host = lowbit::gptq::gptq_quantize<float>(W.data(), N, K, H.data(), spec, opt);
-    const auto gpu = lowbit::gptq::gptq_quantize_gpu(W.data(), N, K, H.data(), spec, opt);
+    const auto gpu = lowbit::gptq::gptq_quantize_gpu(W.data(), N, K, H.data(), spec, opt, nullptr, c.super_block);
     lowbit::validate(gpu.weight);
     const double a = agree(host.weight, gpu.weight);
     const double rel = std::fabs(gpu.report.gptq_error - host.report.gptq_error) / host.report.gptq_error;
     INFO("bits " << c.bits << " group " << c.group << " sym " << c.sym << " act " << c.act << " static " << c.stat
-                 << " mse " << c.mse << " block " << c.block << ": agree " << a << " err gpu "
+                 << " mse " << c.mse << " block " << c.block << " super " << c.super_block << ": agree " << a << " err gpu "
                  << gpu.report.gptq_error << " host " << host.report.gptq_error << " rel " << rel << " rtn gpu "
                  << gpu.report.rtn_error << " host " << host.report.rtn_error);
     CHECK(gpu.weight.g_idx == host.weight.g_idx);

@@ -55,6 +55,12 @@ struct GptqGpuOptions {
   double max_damp = 10.0;      ///< escalation cap
   bool act_order = false;      ///< desc_act
   bool static_groups = false;  ///< group parameters before error feedback
+  /// Columns per far update: inside a super-block the lazy update after each block only touches the
+  /// rest of the super-block; the columns beyond it get one GEMM with depth `super_block` at its end
+  /// (same products, fewer and deeper GEMMs). <= block: the single-level published schedule.
+  int super_block = 1024;
+  bool tf32_update = false;    ///< opt-in: TF32 tensor cores for the lazy updates (fp32 by default)
+  bool profile = false;        ///< time the phases with events (GptqGpuReport::phase_seconds)
 };
 
 /// Device buffers of one layer (all device pointers; outputs in original column order).
@@ -75,6 +81,10 @@ struct GptqGpuReport {
   double damp_used = 0.0;       ///< relative damping that factorized
   int damp_attempts = 0;        ///< factorizations tried
   std::size_t dead_columns = 0; ///< columns with H[i,i] = 0
+  /// With GptqGpuOptions::profile: seconds in {factorization (gather + potrf, all attempts), inverse
+  /// (trtri + reflection), setup (weight gather, fixed parameters), column kernels, near updates,
+  /// far updates}; zeros otherwise.
+  double phase_seconds[6] = {0, 0, 0, 0, 0, 0};
 };
 
 /// Largest block size of the GPU kernel (a warp holds kMaxGpuBlock / 32 values per lane).
@@ -351,6 +361,7 @@ struct GptqBlockArgs {
   int* flags;                ///< status flags
   std::size_t N, K, gs, ld_err;
   std::size_t i1;            ///< first column of the block
+  std::size_t s1, s2;        ///< the super-block [s1, s2) holding this block (Err column = col - s1)
   int nb;                    ///< columns in the block (<= kMaxGpuBlock)
   int group_mode;            ///< 0 per-channel, 1 static groups, 2 dynamic groups
   QuantSpec spec;
@@ -416,9 +427,12 @@ __global__ void __launch_bounds__(kGptqWarps * 32) gptq_block_kernel(GptqBlockAr
               const std::size_t cj = i1 + static_cast<std::size_t>(c);
               if (c < nb && cj >= col && cj < col + a.gs) my_gbuf[cj - col] = w[v];
             }
-            // beyond the block: W minus the block's pending lazy updates (errors so far, in order)
+            // beyond the block: W minus the pending lazy updates (this block's errors so far; beyond the
+            // super-block also the errors of its earlier blocks, kept in Err)
             for (std::size_t cj = (i2 > col ? i2 : col) + lane; cj < col + a.gs; cj += 32) {
               float val = row[cj];
+              if (cj >= a.s2)
+                for (std::size_t c = a.s1; c < i1; ++c) val -= a.Err[r * a.ld_err + (c - a.s1)] * a.U[c * K + cj];
               for (int c = 0; c < i; ++c) val -= my_err[c] * a.U[(i1 + c) * K + cj];
               my_gbuf[cj - col] = val;
             }
@@ -464,10 +478,45 @@ __global__ void __launch_bounds__(kGptqWarps * 32) gptq_block_kernel(GptqBlockAr
       }
       __syncwarp();
     }
-    for (int c = lane; c < nb; c += 32) a.Err[r * a.ld_err + c] = my_err[c];
+    for (int c = lane; c < nb; c += 32) a.Err[r * a.ld_err + (i1 - a.s1) + c] = my_err[c];
     if (lane == 0) a.loss[r] += loss;
     __syncwarp();
   }
+}
+
+/// Optional phase timing: `mark(stream, phase)` records an event; the time until the next mark is
+/// charged to `phase`. Disabled: no events, no cost.
+struct PhaseProfiler {
+  bool on = false;                 ///< record events at all
+  std::vector<cudaEvent_t> events; ///< recorded events in order
+  std::vector<int> phases;         ///< phase charged from each event to the next
+  /// Records an event charging the time from here to the next mark to `phase`.
+  void mark(cudaStream_t stream, int phase) {
+    if (!on) return;
+    cudaEvent_t e;
+    cudaEventCreate(&e);
+    cudaEventRecord(e, stream);
+    events.push_back(e);
+    phases.push_back(phase);
+  }
+  /// Sums the intervals into `out[phase]` (after the stream has been synchronized) and frees the events.
+  void collect(double* out) {
+    for (std::size_t i = 0; i + 1 < events.size(); ++i) {
+      float ms = 0.f;
+      cudaEventElapsedTime(&ms, events[i], events[i + 1]);
+      out[phases[i]] += ms / 1e3;
+    }
+    for (auto e : events) cudaEventDestroy(e);
+    events.clear();
+  }
+  ~PhaseProfiler() {
+    for (auto e : events) cudaEventDestroy(e);
+  }
+};
+
+/// Columns of a super-block: a multiple of the block, at least one block.
+inline int super_block_cols(const gptq::GptqGpuOptions& opt) {
+  return opt.super_block <= opt.block ? opt.block : opt.super_block / opt.block * opt.block;
 }
 
 /// Workspace layout for a problem size (cuSOLVER buffer sizes queried through `solver`).
@@ -481,7 +530,7 @@ inline Status gptq_gpu_layout(std::size_t N, std::size_t K, const QuantSpec& spe
   };
   L.A = take(K * K * sizeof(float));
   L.Wk = take(N * K * sizeof(float));
-  L.Err = take(N * static_cast<std::size_t>(opt.block) * sizeof(float));
+  L.Err = take(N * static_cast<std::size_t>(super_block_cols(opt)) * sizeof(float));
   L.perm = take(K * sizeof(int));
   L.keys_in = take(K * sizeof(float));
   L.keys_out = take(K * sizeof(float));
@@ -641,6 +690,9 @@ inline Status gptq_solve_gpu(const GptqGpuProblem& p, const QuantSpec& spec, con
   detail::gptq_mean_diag_kernel<<<1, tb, 0, stream>>>(keys_in, K, mean, flags);
   if (Status e = launch_check("diagonal kernels"); !e.ok()) return e;
 
+  detail::PhaseProfiler prof;
+  prof.on = opt.profile;
+  prof.mark(stream, 0);
   // 2. damped factorization with escalation: A = J P (H + λI) Pᵀ J = L Lᵀ
   cusolverDnParams_t params = nullptr;
   if (cusolverDnCreateParams(&params) != CUSOLVER_STATUS_SUCCESS)
@@ -688,6 +740,7 @@ inline Status gptq_solve_gpu(const GptqGpuProblem& p, const QuantSpec& spec, con
     }
     damp = next;
   }
+  prof.mark(stream, 1);
   const cusolverStatus_t st = cusolverDnXtrtri(solver, CUBLAS_FILL_MODE_LOWER, CUBLAS_DIAG_NON_UNIT,
                                                static_cast<int64_t>(K), CUDA_R_32F, A, static_cast<int64_t>(K),
                                                ws + L.trtri, L.trtri_bytes, host_trtri.data(), L.trtri_host_bytes,
@@ -698,6 +751,7 @@ inline Status gptq_solve_gpu(const GptqGpuProblem& p, const QuantSpec& spec, con
   detail::gptq_antitranspose_kernel<<<dim3(kb, detail::grid_y(K)), tb, 0, stream>>>(A, K);
 
   // weights and fixed group parameters
+  prof.mark(stream, 2);
   detail::gptq_gather_w_kernel<<<dim3(kb, detail::grid_y(N)), tb, 0, stream>>>(p.W, p.H, N, K, perm, Wk, flags);
   if (Status e = launch_check("weight gather"); !e.ok()) return e;
   const std::size_t gs = spec.effective_group(K);
@@ -732,28 +786,50 @@ inline Status gptq_solve_gpu(const GptqGpuProblem& p, const QuantSpec& spec, con
     args.N = N;
     args.K = K;
     args.gs = gs;
-    args.ld_err = static_cast<std::size_t>(opt.block);
     args.group_mode = group_mode;
     args.spec = spec;
     const float minus_one = -1.f, one = 1.f;
-    for (std::size_t i1 = 0; i1 < K; i1 += static_cast<std::size_t>(opt.block)) {
-      const std::size_t i2 = std::min(K, i1 + static_cast<std::size_t>(opt.block));
-      args.i1 = i1;
-      args.nb = static_cast<int>(i2 - i1);
-      const std::size_t sm = (static_cast<std::size_t>(args.nb) * args.nb + detail::kGptqWarps * kMaxGpuBlock) *
-                             sizeof(float);
-      detail::gptq_block_kernel<B><<<grid, detail::kGptqWarps * 32, sm, stream>>>(args);
-      if (i2 < K) {
-        // column-major view: Wk[:, i2:]ᵀ ((K-i2) x N, ld K) -= U[i1:i2, i2:]ᵀ ((K-i2) x nb, ld K) · Errᵀ (nb x N)
-        const cublasStatus_t bs = cublasSgemm(blas, CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(K - i2),
-                                              static_cast<int>(N), args.nb, &minus_one, A + i1 * K + i2,
-                                              static_cast<int>(K), Err, opt.block, &one, Wk + i2, static_cast<int>(K));
-        if (bs != CUBLAS_STATUS_SUCCESS) {
-          ls = make_status(StatusCode::cuda_error, "gptq gpu: cublasSgemm failed (", static_cast<int>(bs), ")");
-          return;
-        }
+    const std::size_t S = static_cast<std::size_t>(detail::super_block_cols(opt));
+    args.ld_err = S;
+    // W[:, c0:c0+m] -= Err[:, e0:e0+k] · U[u0:u0+k, c0:c0+m]; column-major view:
+    // Wᵀ (m x N, ld K) -= Uᵀ (m x k, ld K) · Errᵀ (k x N, ld S)
+    auto update = [&](std::size_t c0, std::size_t m, std::size_t u0, std::size_t e0, std::size_t k) -> bool {
+      cublasStatus_t bs;
+      if (opt.tf32_update) {
+        bs = cublasGemmEx(blas, CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(m), static_cast<int>(N),
+                          static_cast<int>(k), &minus_one, A + u0 * K + c0, CUDA_R_32F, static_cast<int>(K), Err + e0,
+                          CUDA_R_32F, static_cast<int>(S), &one, Wk + c0, CUDA_R_32F, static_cast<int>(K),
+                          CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT);
+      } else {
+        bs = cublasSgemm(blas, CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(m), static_cast<int>(N),
+                         static_cast<int>(k), &minus_one, A + u0 * K + c0, static_cast<int>(K), Err + e0,
+                         static_cast<int>(S), &one, Wk + c0, static_cast<int>(K));
       }
+      if (bs != CUBLAS_STATUS_SUCCESS) {
+        ls = make_status(StatusCode::cuda_error, "gptq gpu: lazy-update GEMM failed (", static_cast<int>(bs), ")");
+        return false;
+      }
+      return true;
+    };
+    for (std::size_t s1 = 0; s1 < K; s1 += S) {
+      const std::size_t s2 = std::min(K, s1 + S);
+      args.s1 = s1;
+      args.s2 = s2;
+      for (std::size_t i1 = s1; i1 < s2; i1 += static_cast<std::size_t>(opt.block)) {
+        const std::size_t i2 = std::min(s2, i1 + static_cast<std::size_t>(opt.block));
+        args.i1 = i1;
+        args.nb = static_cast<int>(i2 - i1);
+        const std::size_t sm = (static_cast<std::size_t>(args.nb) * args.nb + detail::kGptqWarps * kMaxGpuBlock) *
+                               sizeof(float);
+        prof.mark(stream, 3);
+        detail::gptq_block_kernel<B><<<grid, detail::kGptqWarps * 32, sm, stream>>>(args);
+        prof.mark(stream, 4);
+        if (i2 < s2 && !update(i2, s2 - i2, i1, i1 - s1, i2 - i1)) return;  // near: rest of the super-block
+      }
+      prof.mark(stream, 5);
+      if (s2 < K && !update(s2, K - s2, s1, 0, s2 - s1)) return;  // far: everything beyond it
     }
+    prof.mark(stream, 3);
   });
   if (!ls.ok()) return ls;
   detail::gptq_gidx_kernel<<<kb, tb, 0, stream>>>(perm, K, gs, group_mode == 2, p.g_idx);
@@ -777,6 +853,8 @@ inline Status gptq_solve_gpu(const GptqGpuProblem& p, const QuantSpec& spec, con
     report->damp_used = damp;
     report->damp_attempts = attempts;
     report->dead_columns = static_cast<std::size_t>(host_dead);
+    for (double& t : report->phase_seconds) t = 0.0;
+    prof.collect(report->phase_seconds);
   }
   return Status::success();
 }
@@ -951,9 +1029,11 @@ struct GptqGpuTimes {
 /// @param spec quantization spec.
 /// @param opt  solver options (opt.block <= 128; threads ignored).
 /// @param times optional phase timings.
+/// @param super_block GptqGpuOptions::super_block.
 /// @throws lowbit::Error with the status message on any failure (naming opt.layer).
 inline GptqResult gptq_quantize_gpu(const float* W, std::size_t N, std::size_t K, const float* H,
-                                    const QuantSpec& spec, const GptqOptions& opt, GptqGpuTimes* times = nullptr) {
+                                    const QuantSpec& spec, const GptqOptions& opt, GptqGpuTimes* times = nullptr,
+                                    int super_block = 1024) {
   auto check = [&](const Status& s) {
     if (!s.ok()) detail::fail("layer '", opt.layer, "': ", s.message);
   };
@@ -974,6 +1054,7 @@ inline GptqResult gptq_quantize_gpu(const float* W, std::size_t N, std::size_t K
   g.max_damp = o.max_damp;
   g.act_order = o.act_order;
   g.static_groups = o.static_groups;
+  g.super_block = super_block;
   cublasHandle_t blas = nullptr;
   cusolverDnHandle_t solver = nullptr;
   if (cublasCreate(&blas) != CUBLAS_STATUS_SUCCESS) detail::fail("cublasCreate failed");
