@@ -100,7 +100,7 @@ struct GemmArgs {
   int kt_per_split;              ///< 64-row K tiles per split
 };
 
-/// The weight-only GEMM kernel. Grid: (ceil(M/block_m), N/block_n, splits).
+/// The weight-only GEMM kernel. Grid: (ceil(M/block_m), ceil(N/block_n), splits).
 /// @tparam B code width.  @tparam T element type.  @tparam P TilePolicy.
 /// @tparam GroupsPerTile 2 for group size 32, else 1 (groups of >= 64 rows cover whole K tiles).
 template <int B, class T, class P, int GroupsPerTile>
@@ -118,6 +118,7 @@ __global__ void __launch_bounds__(P::threads) wo_gemm_kernel(const GemmArgs args
   const int wn = warp % P::warps_n, wk = warp / P::warps_n;
   const int m0 = blockIdx.x * P::block_m;
   const int slab = blockIdx.y * P::warps_n + wn;
+  const bool slab_ok = slab < args.N / TileGeometry::tile_n;  // the last CTA column may be partial (warp-uniform)
   const int KT = args.K / TileGeometry::tile_k;
   const int kt_begin = blockIdx.z * args.kt_per_split;
   const int kt_end = min(KT, kt_begin + args.kt_per_split);
@@ -161,7 +162,7 @@ __global__ void __launch_bounds__(P::threads) wo_gemm_kernel(const GemmArgs args
   // Weights + group parameters of k-step `step` for this warp into register buffer `buf`.
   auto load_b = [&](int step, WeightTile<B>& w, GroupRaw (&g)[GroupsPerTile]) {
     const int kt = kt_begin + step * WK + wk;
-    if (step >= steps || kt >= kt_end) return;
+    if (step >= steps || kt >= kt_end || !slab_ok) return;
     w.load(args.qweight, static_cast<std::size_t>(args.K), kt, slab, lane);
 #pragma unroll
     for (int gi = 0; gi < GroupsPerTile; ++gi) {
@@ -199,7 +200,7 @@ __global__ void __launch_bounds__(P::threads) wo_gemm_kernel(const GemmArgs args
         load_b(step + S - 1, wt[nb], graw[nb]);
 
         const int kt = kt_begin + step * WK + wk;
-        if (kt < kt_end) {  // warp-uniform
+        if (kt < kt_end && slab_ok) {  // warp-uniform
           const std::uint16_t* a_tile = a_smem + s * Tile::elems;
           GroupParams<T> gp;
 #pragma unroll
@@ -250,7 +251,7 @@ __global__ void __launch_bounds__(P::threads) wo_gemm_kernel(const GemmArgs args
 
   const std::uint16_t* bias = static_cast<const std::uint16_t*>(args.bias);
   std::uint32_t* Y = static_cast<std::uint32_t*>(args.Y);  // pairs of T
-  if (wk == 0) {
+  if (wk == 0 && slab_ok) {
 #pragma unroll
     for (int mi = 0; mi < MI; ++mi)
 #pragma unroll
@@ -292,6 +293,7 @@ __global__ void __launch_bounds__(P::threads) wo_gemm_kernel(const GemmArgs args
   const int n0 = blockIdx.y * P::block_n;
   for (int i = tid; i < rows_valid * half_cols; i += P::threads) {
     const int row = m0 + i / half_cols, col = n0 + 2 * (i % half_cols);
+    if (col >= args.N) continue;
     const std::size_t o = static_cast<std::size_t>(row) * args.N + col;
     float2 sum = make_float2(0.f, 0.f);
     for (int z = 0; z < args.splits; ++z) {
@@ -326,7 +328,7 @@ inline constexpr std::size_t kWorkspaceAlign = 256;
 template <class P>
 GemmPlan make_plan(PolicyKind kind, std::size_t M, std::size_t N, std::size_t K, int sm_count) {
   GemmPlan p{kind, P::block_m, P::block_n, P::warps_k, P::ctas_per_sm};
-  const std::size_t mt = (M + P::block_m - 1) / P::block_m, nt = N / P::block_n;
+  const std::size_t mt = (M + P::block_m - 1) / P::block_m, nt = (N + P::block_n - 1) / P::block_n;
   const std::size_t KT = K / TileGeometry::tile_k;
   const std::size_t tiles = mt * nt;
   const std::size_t target = static_cast<std::size_t>(sm_count) * P::ctas_per_sm;
