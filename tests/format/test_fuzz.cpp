@@ -22,7 +22,7 @@ namespace gq = lowbit::gptq;
 
 namespace {
 
-constexpr int kIterationsPerSeed = 8000;  // mutated files per seed file
+constexpr int kIterationsPerSeed = 25000;  // mutated files per seed file
 constexpr double kTimeBudgetSeconds = 8.0;  // stop early on very slow (sanitized, shared) machines
 
 std::vector<std::byte> seed_plain(const format_test::TempDir& dir) {
