@@ -28,7 +28,9 @@ const char* const kQuantizeUsage =
     "  --mse      search a shrunk clipping range (p-norm 2.4, 100-point grid)\n"
     "  --format   zero convention: gptq (v1, zero-1; default with --sym) or gptq_v2 (default otherwise,\n"
     "             since v1 cannot store an asymmetric zero of 0)\n"
-    "  --match    quantize only <name>.weight tensors whose name matches REGEX (regex search)\n";
+    "  --match    quantize only <name>.weight tensors whose name matches REGEX (regex search);\n"
+    "             without it every 2-D floating-point <name>.weight except embeddings (names\n"
+    "             containing 'embed') and the output head ('lm_head') is quantized\n";
 
 bool ends_with(const std::string& s, std::string_view suf) {
   return s.size() > suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
@@ -112,7 +114,12 @@ int cmd_quantize(int argc, char** argv) {
     const st::TensorView t = in.tensor(tn);
     const bool eligible = ends_with(tn, ".weight") && t.shape().size() == 2 && st::is_floating(t.dtype());
     candidates += eligible;
-    if (!eligible || (!o.match.empty() && !std::regex_search(tn, re))) {
+    // Without --match, embeddings (lookups, not Linear layers) and the output head stay in full
+    // precision, as GPTQ tools do by default; --match can still select them.
+    const bool default_skip = o.match.empty() && eligible && (tn.find("embed") != std::string::npos ||
+                                                              tn.find("lm_head") != std::string::npos);
+    if (default_skip) std::cerr << "kept " << tn << " in full precision (embedding / output head; use --match to quantize it)\n";
+    if (!eligible || default_skip || (!o.match.empty() && !std::regex_search(tn, re))) {
       w.add_view(t);  // copied through unchanged
       continue;
     }

@@ -36,6 +36,7 @@ expect_ok "quantize 4-bit g32 sym" "$LOWBIT" quantize --method rtn --bits 4 --gr
 ls q4 | grep -q '\.tmp\.' && fail "quantize left a temporary file"
 grep -q '"checkpoint_format": "gptq"' q4/quantize_config.json || fail "sym default format should be gptq (v1)"
 
+grep -q "kept model.embed_tokens.weight in full precision" err.txt || fail "quantize did not keep the embedding"
 expect_ok "inspect text" "$LOWBIT" inspect q4
 grep -q "model.layers.0.mlp.up_proj" out.txt || fail "inspect text lacks the up_proj layer"
 expect_ok "inspect --json" "$LOWBIT" inspect q4 --json
@@ -64,10 +65,13 @@ expect_ok "quantize 3-bit asym (v2 default) with --match" \
 grep -q '"checkpoint_format": "gptq_v2"' q3/quantize_config.json || fail "asym default format should be gptq_v2"
 expect_ok "inspect q3 --json" "$LOWBIT" inspect q3 --json
 json_has layers 1
-json_has count 3   # down_proj.weight, norm and position_ids passed through
+json_has count 4   # down_proj.weight, embed_tokens, norm and position_ids passed through
 expect_ok "quantize 8-bit per-channel v2" "$LOWBIT" quantize --bits 8 --group -1 --format gptq_v2 in/model.safetensors q8
 expect_ok "inspect q8" "$LOWBIT" inspect q8 --json
 json_has group_size -1
+expect_ok "quantize the embedding when --match selects it" "$LOWBIT" quantize --sym --group 32 --match 'embed|proj' in/model.safetensors qe
+expect_ok "inspect qe" "$LOWBIT" inspect qe --json
+json_has layers 3
 expect_ok "help" "$LOWBIT" --help
 expect_ok "quantize --help" "$LOWBIT" quantize --help
 

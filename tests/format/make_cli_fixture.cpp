@@ -1,6 +1,7 @@
 // Writes the inputs of the CLI test (cli_test.sh) into the folder given as argv[1]:
 //   model.safetensors  a small fp model: two linear layers (F16 and BF16 weights, one with a bias),
-//                      an F32 norm vector and an I32 tensor that must be copied through unchanged
+//                      an F32 norm vector, an F32 embedding (kept in full precision unless --match
+//                      selects it) and an I32 tensor that must be copied through unchanged
 //   nan.safetensors    one F32 weight holding a NaN (quantize must refuse it)
 //   odd.safetensors    a weight whose K (100) no group size of 128 divides
 //   truncated.safetensors  model.safetensors cut in the middle of its data
@@ -38,6 +39,7 @@ int main(int argc, char** argv) {
   for (auto& x : down) x = lowbit::bfloat16_t(normal(rng));
   w.add("model.layers.0.mlp.down_proj.weight", {kHidden, kInter}, down);
   w.add("model.norm.weight", {kHidden}, std::vector<float>(kHidden, 1.f));
+  w.add("model.embed_tokens.weight", {32, kHidden}, std::vector<float>(32 * kHidden, 0.125f));
   w.add("model.position_ids", {4}, std::vector<std::int32_t>{0, 1, 2, 3});
   w.write(dir / "model.safetensors");
 
