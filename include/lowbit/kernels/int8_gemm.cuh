@@ -114,7 +114,7 @@ LOWBIT_DEVICE float outlier_weight(const Int8EpilogueParams& p, int n, int c, in
 /// @param A activation codes [M, K] int8, 16-byte aligned rows (K % 64 == 0)
 /// @param W weight codes [N, K] int8
 /// @param C int32 [M, N], zeroed before the launch
-template <int MT, int kUnroll = 4>
+template <int MT, int kUnroll = 2>
 __global__ void __launch_bounds__(128, MT == 1 ? 7 : 3) gemv_s8_kernel(const std::int8_t* __restrict__ A, const std::int8_t* __restrict__ W,
                                                       int* __restrict__ C, int M, int N, int K, int k_per_split) {
   constexpr int NT = 2;        // n8 tiles per warp: 16 rows of W
@@ -258,14 +258,20 @@ __global__ void __launch_bounds__(256) int8_epilogue_kernel(const int* __restric
     }
     __syncthreads();
     if (n < N) {
-      for (int j = 0; j < jn; ++j) {
-        const int c = s_cols[j];
-        const int wq = p.Wq[static_cast<std::size_t>(n) * K + c];
-        const float wo = detail::outlier_weight(p, n, c, K, N, static_cast<float>(wq));
+      // all weight gathers of the chunk are issued before the first use (one DRAM latency per chunk)
+      int wq[kOutlierChunk];
+      float wo[kOutlierChunk];
+#pragma unroll
+      for (int j = 0; j < kOutlierChunk; ++j) wq[j] = j < jn ? p.Wq[static_cast<std::size_t>(n) * K + s_cols[j]] : 0;
+#pragma unroll
+      for (int j = 0; j < kOutlierChunk; ++j)
+        wo[j] = j < jn ? detail::outlier_weight(p, n, s_cols[j], K, N, static_cast<float>(wq[j])) : 0.f;
+#pragma unroll
+      for (int j = 0; j < kOutlierChunk; ++j) {
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          acc[r] -= s_aq[r][j] * wq;
-          yo[r] = fmaf(s_a[r][j], wo, yo[r]);
+          acc[r] -= s_aq[r][j] * wq[j];
+          yo[r] = fmaf(s_a[r][j], wo[j], yo[r]);
         }
       }
     }
