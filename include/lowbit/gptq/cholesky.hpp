@@ -6,7 +6,7 @@
 /// steps (Cholesky, inverse from the factor, Cholesky again). We take two with the same result:
 /// factor `H = L̃ᵀ L̃` with `L̃` lower triangular (a Cholesky run from the last column backwards), then
 /// `H⁻¹ = L̃⁻¹ L̃⁻ᵀ`, so `U = L̃⁻ᵀ` is upper triangular with a positive diagonal, and by uniqueness of
-/// the Cholesky factor it is the one GPTQ uses. Both steps are blocked around detail::gemm_sub.
+/// the Cholesky factor it is the one GPTQ uses. Both steps are blocked around ::lowbit::detail::gemm_sub.
 ///
 /// @code
 /// std::vector<double> H = ...;                         // [K, K], symmetric
@@ -149,7 +149,7 @@ DampReport damped_inverse_upper(std::vector<T>& H, std::size_t K, const DampOpti
   mean_diag /= static_cast<double>(K);
   LOWBIT_CHECK(mean_diag > 0.0, "layer '", layer, "': Hessian has non-positive mean diagonal ", mean_diag,
                " (no calibration data?)");
-  const unsigned threads = detail::resolve_threads(opt.threads);
+  const unsigned threads = ::lowbit::detail::resolve_threads(opt.threads);
 
   DampReport rep;
   rep.damp_requested = opt.damp;
@@ -163,7 +163,7 @@ DampReport damped_inverse_upper(std::vector<T>& H, std::size_t K, const DampOpti
       for (std::size_t j = 0; j <= i; ++j) A[i * K + j] = H[i * K + j];
       A[i * K + i] = static_cast<T>(static_cast<double>(H[i * K + i]) + lambda);
     }
-    bad_pivot = detail::reverse_cholesky_lower(A.data(), K, threads);
+    bad_pivot = ::lowbit::detail::reverse_cholesky_lower(A.data(), K, threads);
     if (bad_pivot == K) {
       rep.damp_used = damp;
       rep.lambda = lambda;
@@ -171,14 +171,14 @@ DampReport damped_inverse_upper(std::vector<T>& H, std::size_t K, const DampOpti
     }
     const double next = damp == 0.0 ? 1e-6 : damp * opt.factor;
     if (next > opt.max_damp * (1.0 + 1e-12)) {
-      detail::fail("layer '", layer, "': Hessian is not positive definite even with damping ", damp,
+      ::lowbit::detail::fail("layer '", layer, "': Hessian is not positive definite even with damping ", damp,
                    " x mean(diag H) (pivot ", bad_pivot, " of ", K, " after ", rep.attempts,
                    " attempts); check the calibration data");
     }
     damp = next;
   }
   // U = L̃⁻ᵀ: invert L̃ into H's storage (as scratch), then transpose into H.
-  detail::lower_triangular_inverse(A.data(), H.data(), K, threads);
+  ::lowbit::detail::lower_triangular_inverse(A.data(), H.data(), K, threads);
   for (std::size_t i = 0; i < K; ++i)
     for (std::size_t j = 0; j < K; ++j) A[i * K + j] = j >= i ? H[j * K + i] : T(0);
   H.swap(A);

@@ -36,7 +36,7 @@ class Hessian {
   /// An all-zero Hessian for a layer with K input features.
   /// @param K       input features (> 0).
   /// @param threads worker threads for the accumulation (0 = all hardware threads).
-  explicit Hessian(std::size_t K, unsigned threads = 1) : K_(K), threads_(detail::resolve_threads(threads)) {
+  explicit Hessian(std::size_t K, unsigned threads = 1) : K_(K), threads_(::lowbit::detail::resolve_threads(threads)) {
     LOWBIT_CHECK(K > 0, "Hessian: K must be positive");
     H_.assign(K * K, Acc(0));
   }
@@ -71,7 +71,7 @@ class Hessian {
           xs[s * K_ + k] = v;
           xt[k * m + s] = -v;
         }
-      detail::gemm_sub(K_, K_, m, xt.data(), m, xs.data(), K_, H_.data(), K_, threads_);
+      ::lowbit::detail::gemm_sub(K_, K_, m, xt.data(), m, xs.data(), K_, H_.data(), K_, threads_);
     }
   }
 

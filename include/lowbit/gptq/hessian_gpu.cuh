@@ -76,10 +76,10 @@ class HessianGpu {
   /// Zeroes H, the flag and the sample count (asynchronous on `stream`).
   Status reset(cudaStream_t stream) {
     n_ = 0;
-    if (K_ == 0 || !H_ || !flag_) return detail::make_status(StatusCode::invalid_argument, "HessianGpu: bad arguments");
+    if (K_ == 0 || !H_ || !flag_) return ::lowbit::detail::make_status(StatusCode::invalid_argument, "HessianGpu: bad arguments");
     if (cudaMemsetAsync(H_, 0, K_ * K_ * sizeof(float), stream) != cudaSuccess ||
         cudaMemsetAsync(flag_, 0, sizeof(int), stream) != cudaSuccess)
-      return detail::make_status(StatusCode::cuda_error, "HessianGpu: memset failed");
+      return ::lowbit::detail::make_status(StatusCode::cuda_error, "HessianGpu: memset failed");
     return Status::success();
   }
 
@@ -94,14 +94,14 @@ class HessianGpu {
     static_assert(std::is_same_v<In, float> || std::is_same_v<In, half_t> || std::is_same_v<In, bfloat16_t>,
                   "HessianGpu: inputs must be float, half_t or bfloat16_t");
     if (rows == 0) return Status::success();
-    if (!x) return detail::make_status(StatusCode::invalid_argument, "HessianGpu::add_batch: null input");
+    if (!x) return ::lowbit::detail::make_status(StatusCode::invalid_argument, "HessianGpu::add_batch: null input");
     const std::size_t count = rows * K_;
-    const int blocks = static_cast<int>(std::min<std::size_t>((count + detail::kHessianScanThreads - 1) /
-                                                                  detail::kHessianScanThreads,
+    const int blocks = static_cast<int>(std::min<std::size_t>((count + ::lowbit::detail::kHessianScanThreads - 1) /
+                                                                  ::lowbit::detail::kHessianScanThreads,
                                                               4096));
-    detail::hessian_scan_nonfinite<In><<<blocks, detail::kHessianScanThreads, 0, stream>>>(x, count, flag_);
+    ::lowbit::detail::hessian_scan_nonfinite<In><<<blocks, ::lowbit::detail::kHessianScanThreads, 0, stream>>>(x, count, flag_);
     if (cudaGetLastError() != cudaSuccess)
-      return detail::make_status(StatusCode::cuda_error, "HessianGpu: scan launch failed");
+      return ::lowbit::detail::make_status(StatusCode::cuda_error, "HessianGpu: scan launch failed");
     const double total = static_cast<double>(n_) + static_cast<double>(rows);
     const float beta = static_cast<float>(static_cast<double>(n_) / total);
     const float alpha = static_cast<float>(2.0 / total);
@@ -110,11 +110,11 @@ class HessianGpu {
     // column-major view: X is [K, rows] (ld K); H = alpha · X Xᵀ + beta · H
     const cublasStatus_t st = cublasGemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_T, static_cast<int>(K_),
                                            static_cast<int>(K_), static_cast<int>(rows), &alpha, x,
-                                           detail::cuda_dtype<In>(), static_cast<int>(K_), x, detail::cuda_dtype<In>(),
+                                           ::lowbit::detail::cuda_dtype<In>(), static_cast<int>(K_), x, ::lowbit::detail::cuda_dtype<In>(),
                                            static_cast<int>(K_), &beta, H_, CUDA_R_32F, static_cast<int>(K_),
                                            CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
     if (st != CUBLAS_STATUS_SUCCESS)
-      return detail::make_status(StatusCode::cuda_error, "HessianGpu: cublasGemmEx failed (", static_cast<int>(st), ")");
+      return ::lowbit::detail::make_status(StatusCode::cuda_error, "HessianGpu: cublasGemmEx failed (", static_cast<int>(st), ")");
     return Status::success();
   }
 
@@ -123,8 +123,8 @@ class HessianGpu {
     int bad = 0;
     if (cudaMemcpyAsync(&bad, flag_, sizeof(int), cudaMemcpyDeviceToHost, stream) != cudaSuccess ||
         cudaStreamSynchronize(stream) != cudaSuccess)
-      return detail::make_status(StatusCode::cuda_error, "HessianGpu: reading the flag failed");
-    if (bad) return detail::make_status(StatusCode::non_finite, "HessianGpu: non-finite calibration input");
+      return ::lowbit::detail::make_status(StatusCode::cuda_error, "HessianGpu: reading the flag failed");
+    if (bad) return ::lowbit::detail::make_status(StatusCode::non_finite, "HessianGpu: non-finite calibration input");
     return Status::success();
   }
 

@@ -220,7 +220,7 @@ GptqResult gptq_quantize(const float* W, std::size_t N, std::size_t K, const HT*
   try {
     spec.validate(K);
   } catch (const Error& e) {
-    detail::fail("layer '", layer, "': ", e.what());
+    ::lowbit::detail::fail("layer '", layer, "': ", e.what());
   }
   LOWBIT_CHECK(N > 0, "layer '", layer, "': N (output features) must be positive");
   LOWBIT_CHECK(W != nullptr && H != nullptr, "layer '", layer, "': null weight or Hessian");
@@ -232,7 +232,7 @@ GptqResult gptq_quantize(const float* W, std::size_t N, std::size_t K, const HT*
   for (std::size_t i = 0; i < K * K; ++i)
     LOWBIT_CHECK(std::isfinite(H[i]), "layer '", layer, "': non-finite Hessian entry ", H[i], " at (", i / K, ", ",
                  i % K, ")");
-  const unsigned threads = detail::resolve_threads(opt.threads);
+  const unsigned threads = ::lowbit::detail::resolve_threads(opt.threads);
 
   GptqResult res;
   QuantizedWeight& q = res.weight;
@@ -247,7 +247,7 @@ GptqResult gptq_quantize(const float* W, std::size_t N, std::size_t K, const HT*
       dead[i] = 1;
       ++res.report.dead_columns;
     }
-  const std::vector<std::size_t> perm = detail::gptq_permutation(H, dead, K, opt.act_order);
+  const std::vector<std::size_t> perm = ::lowbit::detail::gptq_permutation(H, dead, K, opt.act_order);
 
   // Permuted working copies.
   std::vector<T> Wk(N * K);
@@ -261,7 +261,7 @@ GptqResult gptq_quantize(const float* W, std::size_t N, std::size_t K, const HT*
     if (dead[perm[i]]) U[i * K + i] = T(1);
 
   if (!grouped || opt.static_groups)
-    dispatch_bits(spec.bits, [&](auto Bc) { detail::gptq_static_params<decltype(Bc)::value>(W, dead, N, K, spec, layer, q); });
+    dispatch_bits(spec.bits, [&](auto Bc) { ::lowbit::detail::gptq_static_params<decltype(Bc)::value>(W, dead, N, K, spec, layer, q); });
 
   DampOptions dopt;
   dopt.damp = opt.damp;
@@ -277,7 +277,7 @@ GptqResult gptq_quantize(const float* W, std::size_t N, std::size_t K, const HT*
   std::vector<std::uint8_t> codes_p(N * K);
   std::vector<double> loss_row(N, 0.0);
   dispatch_bits(spec.bits, [&](auto Bc) {
-    detail::gptq_columns<decltype(Bc)::value, T>(Wk.data(), U.data(), N, K, spec, opt, perm, codes_p, q, loss_row,
+    ::lowbit::detail::gptq_columns<decltype(Bc)::value, T>(Wk.data(), U.data(), N, K, spec, opt, perm, codes_p, q, loss_row,
                                                  threads);
   });
   const auto t3 = clock::now();
@@ -293,10 +293,10 @@ GptqResult gptq_quantize(const float* W, std::size_t N, std::size_t K, const HT*
 
   if (opt.compute_errors) {
     const std::vector<float> Wq = dequantize(q);
-    res.report.gptq_error = detail::output_error_any(W, Wq.data(), N, K, H);
+    res.report.gptq_error = ::lowbit::detail::output_error_any(W, Wq.data(), N, K, H);
     const QuantizedWeight rq = rtn_quantize(W, N, K, spec);
     const std::vector<float> Wr = dequantize(rq);
-    res.report.rtn_error = detail::output_error_any(W, Wr.data(), N, K, H);
+    res.report.rtn_error = ::lowbit::detail::output_error_any(W, Wr.data(), N, K, H);
   }
   const auto t4 = clock::now();
   res.report.factor_seconds = std::chrono::duration<double>(t2 - t1).count();

@@ -598,10 +598,10 @@ namespace lowbit::gptq {
 /// @param bytes  out: workspace size.
 inline Status gptq_gpu_workspace_size(std::size_t N, std::size_t K, const QuantSpec& spec, const GptqGpuOptions& opt,
                                       cusolverDnHandle_t solver, std::size_t* bytes) {
-  if (!bytes || N == 0 || K == 0) return detail::make_status(StatusCode::invalid_argument, "gptq gpu: bad sizes");
-  detail::GptqGpuLayout L{};
-  const int grid = detail::gptq_grid_blocks(N);
-  Status s = detail::gptq_gpu_layout(N, K, spec, opt, solver, grid * detail::kGptqWarps, L);
+  if (!bytes || N == 0 || K == 0) return ::lowbit::detail::make_status(StatusCode::invalid_argument, "gptq gpu: bad sizes");
+  ::lowbit::detail::GptqGpuLayout L{};
+  const int grid = ::lowbit::detail::gptq_grid_blocks(N);
+  Status s = ::lowbit::detail::gptq_gpu_layout(N, K, spec, opt, solver, grid * ::lowbit::detail::kGptqWarps, L);
   if (!s.ok()) return s;
   *bytes = L.total;
   return Status::success();
@@ -623,7 +623,7 @@ inline Status gptq_gpu_workspace_size(std::size_t N, std::size_t K, const QuantS
 inline Status gptq_solve_gpu(const GptqGpuProblem& p, const QuantSpec& spec, const GptqGpuOptions& opt,
                              void* workspace, std::size_t workspace_bytes, cublasHandle_t blas,
                              cusolverDnHandle_t solver, cudaStream_t stream, GptqGpuReport* report) {
-  using detail::make_status;
+  using ::lowbit::detail::make_status;
   const std::size_t N = p.N, K = p.K;
   try {
     spec.validate(K);
@@ -639,9 +639,9 @@ inline Status gptq_solve_gpu(const GptqGpuProblem& p, const QuantSpec& spec, con
     return make_status(StatusCode::invalid_argument, "gptq gpu: invalid damping options");
   if (K > static_cast<std::size_t>(INT32_MAX) || N > static_cast<std::size_t>(INT32_MAX))
     return make_status(StatusCode::unsupported, "gptq gpu: N and K must fit in int32");
-  const int grid = detail::gptq_grid_blocks(N);
-  detail::GptqGpuLayout L{};
-  Status s = detail::gptq_gpu_layout(N, K, spec, opt, solver, grid * detail::kGptqWarps, L);
+  const int grid = ::lowbit::detail::gptq_grid_blocks(N);
+  ::lowbit::detail::GptqGpuLayout L{};
+  Status s = ::lowbit::detail::gptq_gpu_layout(N, K, spec, opt, solver, grid * ::lowbit::detail::kGptqWarps, L);
   if (!s.ok()) return s;
   if (workspace_bytes < L.total)
     return make_status(StatusCode::workspace_too_small, "gptq gpu: workspace ", workspace_bytes, " bytes < ", L.total);
@@ -674,10 +674,10 @@ inline Status gptq_solve_gpu(const GptqGpuProblem& p, const QuantSpec& spec, con
       !cuda_ok(cudaMemsetAsync(loss, 0, (N + 1) * sizeof(double), stream)))
     return make_status(StatusCode::cuda_error, "gptq gpu: memset failed");
 
-  const unsigned tb = detail::kGptqThreads;
+  const unsigned tb = ::lowbit::detail::kGptqThreads;
   const unsigned kb = static_cast<unsigned>((K + tb - 1) / tb);
   // 1. diagonal, permutation, mean diagonal
-  detail::gptq_diag_kernel<<<kb, tb, 0, stream>>>(p.H, K, keys_in, vals_in, dead);
+  ::lowbit::detail::gptq_diag_kernel<<<kb, tb, 0, stream>>>(p.H, K, keys_in, vals_in, dead);
   if (opt.act_order) {
     std::size_t tmp = L.sort_tmp_bytes;
     if (cub::DeviceRadixSort::SortPairsDescending(ws + L.sort_tmp, tmp, keys_in, keys_out, vals_in, perm,
@@ -687,10 +687,10 @@ inline Status gptq_solve_gpu(const GptqGpuProblem& p, const QuantSpec& spec, con
   } else if (!cuda_ok(cudaMemcpyAsync(perm, vals_in, K * sizeof(int), cudaMemcpyDeviceToDevice, stream))) {
     return make_status(StatusCode::cuda_error, "gptq gpu: copy failed");
   }
-  detail::gptq_mean_diag_kernel<<<1, tb, 0, stream>>>(keys_in, K, mean, flags);
+  ::lowbit::detail::gptq_mean_diag_kernel<<<1, tb, 0, stream>>>(keys_in, K, mean, flags);
   if (Status e = launch_check("diagonal kernels"); !e.ok()) return e;
 
-  detail::PhaseProfiler prof;
+  ::lowbit::detail::PhaseProfiler prof;
   prof.on = opt.profile;
   prof.mark(stream, 0);
   // 2. damped factorization with escalation: A = J P (H + λI) Pᵀ J = L Lᵀ
@@ -705,7 +705,7 @@ inline Status gptq_solve_gpu(const GptqGpuProblem& p, const QuantSpec& spec, con
   int host_flags = 0;
   for (;;) {
     ++attempts;
-    detail::gptq_gather_h_kernel<<<dim3(kb, detail::grid_y(K)), tb, 0, stream>>>(
+    ::lowbit::detail::gptq_gather_h_kernel<<<dim3(kb, ::lowbit::detail::grid_y(K)), tb, 0, stream>>>(
         p.H, K, perm, mean, static_cast<float>(damp), A, flags);
     if (Status e = launch_check("Hessian gather"); !e.ok()) {
       cusolverDnDestroyParams(params);
@@ -725,9 +725,9 @@ inline Status gptq_solve_gpu(const GptqGpuProblem& p, const QuantSpec& spec, con
       cusolverDnDestroyParams(params);
       return make_status(StatusCode::cuda_error, "gptq gpu: reading the factorization status failed");
     }
-    if (host_flags & (detail::kFlagNonFiniteH | detail::kFlagBadMeanDiag)) {
+    if (host_flags & (::lowbit::detail::kFlagNonFiniteH | ::lowbit::detail::kFlagBadMeanDiag)) {
       cusolverDnDestroyParams(params);
-      if (host_flags & detail::kFlagNonFiniteH)
+      if (host_flags & ::lowbit::detail::kFlagNonFiniteH)
         return make_status(StatusCode::non_finite, "gptq gpu: non-finite Hessian entry");
       return make_status(StatusCode::invalid_argument, "gptq gpu: Hessian has non-positive mean diagonal");
     }
@@ -748,11 +748,11 @@ inline Status gptq_solve_gpu(const GptqGpuProblem& p, const QuantSpec& spec, con
   cusolverDnDestroyParams(params);
   if (st != CUSOLVER_STATUS_SUCCESS)
     return make_status(StatusCode::cuda_error, "gptq gpu: cusolverDnXtrtri failed (", static_cast<int>(st), ")");
-  detail::gptq_antitranspose_kernel<<<dim3(kb, detail::grid_y(K)), tb, 0, stream>>>(A, K);
+  ::lowbit::detail::gptq_antitranspose_kernel<<<dim3(kb, ::lowbit::detail::grid_y(K)), tb, 0, stream>>>(A, K);
 
   // weights and fixed group parameters
   prof.mark(stream, 2);
-  detail::gptq_gather_w_kernel<<<dim3(kb, detail::grid_y(N)), tb, 0, stream>>>(p.W, p.H, N, K, perm, Wk, flags);
+  ::lowbit::detail::gptq_gather_w_kernel<<<dim3(kb, ::lowbit::detail::grid_y(N)), tb, 0, stream>>>(p.W, p.H, N, K, perm, Wk, flags);
   if (Status e = launch_check("weight gather"); !e.ok()) return e;
   const std::size_t gs = spec.effective_group(K);
   const bool grouped = spec.group_size > 0;
@@ -762,17 +762,17 @@ inline Status gptq_solve_gpu(const GptqGpuProblem& p, const QuantSpec& spec, con
     constexpr int B = decltype(Bc)::value;
     if (group_mode != 2) {
       const std::size_t items = N * (K / gs);
-      detail::gptq_static_params_kernel<B><<<static_cast<unsigned>((items + tb - 1) / tb), tb, 0, stream>>>(
+      ::lowbit::detail::gptq_static_params_kernel<B><<<static_cast<unsigned>((items + tb - 1) / tb), tb, 0, stream>>>(
           p.W, p.H, N, K, gs, !grouped, spec, p.scales, p.zeros, flags);
     }
-    const std::size_t smem = (static_cast<std::size_t>(opt.block) * opt.block + detail::kGptqWarps * kMaxGpuBlock) *
+    const std::size_t smem = (static_cast<std::size_t>(opt.block) * opt.block + ::lowbit::detail::kGptqWarps * kMaxGpuBlock) *
                              sizeof(float);
-    if (cudaFuncSetAttribute(detail::gptq_block_kernel<B>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+    if (cudaFuncSetAttribute(::lowbit::detail::gptq_block_kernel<B>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                              static_cast<int>(smem)) != cudaSuccess) {
       ls = make_status(StatusCode::cuda_error, "gptq gpu: shared memory attribute failed");
       return;
     }
-    detail::GptqBlockArgs args{};
+    ::lowbit::detail::GptqBlockArgs args{};
     args.Wk = Wk;
     args.U = A;
     args.Err = Err;
@@ -789,7 +789,7 @@ inline Status gptq_solve_gpu(const GptqGpuProblem& p, const QuantSpec& spec, con
     args.group_mode = group_mode;
     args.spec = spec;
     const float minus_one = -1.f, one = 1.f;
-    const std::size_t S = static_cast<std::size_t>(detail::super_block_cols(opt));
+    const std::size_t S = static_cast<std::size_t>(::lowbit::detail::super_block_cols(opt));
     args.ld_err = S;
     // W[:, c0:c0+m] -= Err[:, e0:e0+k] · U[u0:u0+k, c0:c0+m]; column-major view:
     // Wᵀ (m x N, ld K) -= Uᵀ (m x k, ld K) · Errᵀ (k x N, ld S)
@@ -819,10 +819,10 @@ inline Status gptq_solve_gpu(const GptqGpuProblem& p, const QuantSpec& spec, con
         const std::size_t i2 = std::min(s2, i1 + static_cast<std::size_t>(opt.block));
         args.i1 = i1;
         args.nb = static_cast<int>(i2 - i1);
-        const std::size_t sm = (static_cast<std::size_t>(args.nb) * args.nb + detail::kGptqWarps * kMaxGpuBlock) *
+        const std::size_t sm = (static_cast<std::size_t>(args.nb) * args.nb + ::lowbit::detail::kGptqWarps * kMaxGpuBlock) *
                                sizeof(float);
         prof.mark(stream, 3);
-        detail::gptq_block_kernel<B><<<grid, detail::kGptqWarps * 32, sm, stream>>>(args);
+        ::lowbit::detail::gptq_block_kernel<B><<<grid, ::lowbit::detail::kGptqWarps * 32, sm, stream>>>(args);
         prof.mark(stream, 4);
         if (i2 < s2 && !update(i2, s2 - i2, i1, i1 - s1, i2 - i1)) return;  // near: rest of the super-block
       }
@@ -832,8 +832,8 @@ inline Status gptq_solve_gpu(const GptqGpuProblem& p, const QuantSpec& spec, con
     prof.mark(stream, 3);
   });
   if (!ls.ok()) return ls;
-  detail::gptq_gidx_kernel<<<kb, tb, 0, stream>>>(perm, K, gs, group_mode == 2, p.g_idx);
-  detail::gptq_sum_kernel<<<1, tb, 0, stream>>>(loss, N, loss + N);
+  ::lowbit::detail::gptq_gidx_kernel<<<kb, tb, 0, stream>>>(perm, K, gs, group_mode == 2, p.g_idx);
+  ::lowbit::detail::gptq_sum_kernel<<<1, tb, 0, stream>>>(loss, N, loss + N);
   if (Status e = launch_check("column loop"); !e.ok()) return e;
 
   // synchronization 2 of 2: flags and the loss
@@ -845,8 +845,8 @@ inline Status gptq_solve_gpu(const GptqGpuProblem& p, const QuantSpec& spec, con
       !cuda_ok(cudaStreamSynchronize(stream)))
     return make_status(StatusCode::cuda_error, "gptq gpu: reading the results failed: ",
                        cudaGetErrorString(cudaGetLastError()));
-  if (host_flags & detail::kFlagNonFiniteW) return make_status(StatusCode::non_finite, "gptq gpu: non-finite weight");
-  if (host_flags & detail::kFlagScaleRange)
+  if (host_flags & ::lowbit::detail::kFlagNonFiniteW) return make_status(StatusCode::non_finite, "gptq gpu: non-finite weight");
+  if (host_flags & ::lowbit::detail::kFlagScaleRange)
     return make_status(StatusCode::invalid_argument, "gptq gpu: a group scale exceeds the fp16 range");
   if (report) {
     report->loss = host_loss / 2.0;
@@ -923,7 +923,7 @@ namespace lowbit::gptq {
 
 /// Bytes of scratch output_error_gpu needs for K input features.
 inline std::size_t output_error_gpu_scratch(std::size_t K) {
-  return 2 * detail::kErrorChunkRows * K * sizeof(float) + 256;
+  return 2 * ::lowbit::detail::kErrorChunkRows * K * sizeof(float) + 256;
 }
 
 /// `tr(ΔW H ΔWᵀ)` with `ΔW = W − Wq` on the GPU (fp32 GEMM against H in row chunks, double sums).
@@ -939,9 +939,9 @@ inline std::size_t output_error_gpu_scratch(std::size_t K) {
 /// @param out    host result.
 inline Status output_error_gpu(cublasHandle_t blas, const float* W, const float* Wq, const float* H, std::size_t N,
                                std::size_t K, void* scratch, cudaStream_t stream, double* out) {
-  using detail::make_status;
+  using ::lowbit::detail::make_status;
   if (!W || !Wq || !H || !scratch || !out) return make_status(StatusCode::invalid_argument, "output_error_gpu: null");
-  const std::size_t CH = detail::kErrorChunkRows;
+  const std::size_t CH = ::lowbit::detail::kErrorChunkRows;
   float* D = static_cast<float*>(scratch);
   float* T = D + CH * K;
   double* acc = reinterpret_cast<double*>(T + CH * K);
@@ -952,14 +952,14 @@ inline Status output_error_gpu(cublasHandle_t blas, const float* W, const float*
   for (std::size_t r0 = 0; r0 < N; r0 += CH) {
     const std::size_t rows = std::min(CH, N - r0);
     const std::size_t count = rows * K;
-    const unsigned blocks = static_cast<unsigned>((count + detail::kGptqThreads - 1) / detail::kGptqThreads);
-    detail::gptq_diff_kernel<<<blocks, detail::kGptqThreads, 0, stream>>>(W + r0 * K, Wq + r0 * K, count, D);
+    const unsigned blocks = static_cast<unsigned>((count + ::lowbit::detail::kGptqThreads - 1) / ::lowbit::detail::kGptqThreads);
+    ::lowbit::detail::gptq_diff_kernel<<<blocks, ::lowbit::detail::kGptqThreads, 0, stream>>>(W + r0 * K, Wq + r0 * K, count, D);
     // column-major: Tᵀ (K x rows) = H (K x K) · Dᵀ (K x rows)
     if (cublasSgemm(blas, CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(K), static_cast<int>(rows), static_cast<int>(K),
                     &one, H, static_cast<int>(K), D, static_cast<int>(K), &zero, T, static_cast<int>(K)) !=
         CUBLAS_STATUS_SUCCESS)
       return make_status(StatusCode::cuda_error, "output_error_gpu: cublasSgemm failed");
-    detail::gptq_dot_kernel<<<std::min(blocks, 1024u), detail::kGptqThreads, 0, stream>>>(D, T, count, acc);
+    ::lowbit::detail::gptq_dot_kernel<<<std::min(blocks, 1024u), ::lowbit::detail::kGptqThreads, 0, stream>>>(D, T, count, acc);
   }
   if (cudaMemcpyAsync(out, acc, sizeof(double), cudaMemcpyDeviceToHost, stream) != cudaSuccess ||
       cudaStreamSynchronize(stream) != cudaSuccess)
@@ -969,10 +969,10 @@ inline Status output_error_gpu(cublasHandle_t blas, const float* W, const float*
 
 /// Dequantizes device codes/scales/zeros/g_idx into device `Wq [N, K]` (asynchronous).
 inline Status dequantize_gpu(const GptqGpuProblem& p, float* Wq, cudaStream_t stream) {
-  const unsigned kb = static_cast<unsigned>((p.K + detail::kGptqThreads - 1) / detail::kGptqThreads);
-  detail::gptq_dequant_kernel<<<dim3(kb, detail::grid_y(p.N)), detail::kGptqThreads, 0, stream>>>(
+  const unsigned kb = static_cast<unsigned>((p.K + ::lowbit::detail::kGptqThreads - 1) / ::lowbit::detail::kGptqThreads);
+  ::lowbit::detail::gptq_dequant_kernel<<<dim3(kb, ::lowbit::detail::grid_y(p.N)), ::lowbit::detail::kGptqThreads, 0, stream>>>(
       p.codes, p.scales, p.zeros, p.g_idx, p.N, p.K, Wq);
-  if (cudaGetLastError() != cudaSuccess) return detail::make_status(StatusCode::cuda_error, "dequantize_gpu failed");
+  if (cudaGetLastError() != cudaSuccess) return ::lowbit::detail::make_status(StatusCode::cuda_error, "dequantize_gpu failed");
   return Status::success();
 }
 
@@ -984,10 +984,10 @@ inline Status rtn_fake_quantize_gpu(const float* W, std::size_t N, std::size_t K
   const std::size_t items = N * (K / gs);
   Status s = Status::success();
   dispatch_bits(spec.bits, [&](auto Bc) {
-    detail::gptq_rtn_kernel<decltype(Bc)::value>
-        <<<static_cast<unsigned>((items + detail::kGptqThreads - 1) / detail::kGptqThreads), detail::kGptqThreads, 0,
+    ::lowbit::detail::gptq_rtn_kernel<decltype(Bc)::value>
+        <<<static_cast<unsigned>((items + ::lowbit::detail::kGptqThreads - 1) / ::lowbit::detail::kGptqThreads), ::lowbit::detail::kGptqThreads, 0,
            stream>>>(W, N, K, gs, spec, Wq, flags);
-    if (cudaGetLastError() != cudaSuccess) s = detail::make_status(StatusCode::cuda_error, "rtn_fake_quantize_gpu failed");
+    if (cudaGetLastError() != cudaSuccess) s = ::lowbit::detail::make_status(StatusCode::cuda_error, "rtn_fake_quantize_gpu failed");
   });
   return s;
 }
@@ -999,7 +999,7 @@ struct DeviceBuffer {
   explicit DeviceBuffer(std::size_t bytes) {
     if (bytes && cudaMalloc(&ptr, bytes) != cudaSuccess) {
       ptr = nullptr;
-      detail::fail("cudaMalloc of ", bytes, " bytes failed");
+      ::lowbit::detail::fail("cudaMalloc of ", bytes, " bytes failed");
     }
   }
   ~DeviceBuffer() {
@@ -1035,15 +1035,15 @@ inline GptqResult gptq_quantize_gpu(const float* W, std::size_t N, std::size_t K
                                     const QuantSpec& spec, const GptqOptions& opt, GptqGpuTimes* times = nullptr,
                                     int super_block = 1024) {
   auto check = [&](const Status& s) {
-    if (!s.ok()) detail::fail("layer '", opt.layer, "': ", s.message);
+    if (!s.ok()) ::lowbit::detail::fail("layer '", opt.layer, "': ", s.message);
   };
   auto cuda = [&](cudaError_t e, const char* what) {
-    if (e != cudaSuccess) detail::fail("layer '", opt.layer, "': ", what, ": ", cudaGetErrorString(e));
+    if (e != cudaSuccess) ::lowbit::detail::fail("layer '", opt.layer, "': ", what, ": ", cudaGetErrorString(e));
   };
   try {
     spec.validate(K);
   } catch (const Error& e) {
-    detail::fail("layer '", opt.layer, "': ", e.what());
+    ::lowbit::detail::fail("layer '", opt.layer, "': ", e.what());
   }
   LOWBIT_CHECK(N > 0 && W && H, "layer '", opt.layer, "': empty layer or null input");
   GptqOptions o = opt;
@@ -1057,10 +1057,10 @@ inline GptqResult gptq_quantize_gpu(const float* W, std::size_t N, std::size_t K
   g.super_block = super_block;
   cublasHandle_t blas = nullptr;
   cusolverDnHandle_t solver = nullptr;
-  if (cublasCreate(&blas) != CUBLAS_STATUS_SUCCESS) detail::fail("cublasCreate failed");
+  if (cublasCreate(&blas) != CUBLAS_STATUS_SUCCESS) ::lowbit::detail::fail("cublasCreate failed");
   if (cusolverDnCreate(&solver) != CUSOLVER_STATUS_SUCCESS) {
     cublasDestroy(blas);
-    detail::fail("cusolverDnCreate failed");
+    ::lowbit::detail::fail("cusolverDnCreate failed");
   }
   struct Handles {
     cublasHandle_t b;
