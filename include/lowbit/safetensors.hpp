@@ -233,6 +233,15 @@ class FileBytes {
   std::vector<std::byte> owned_;
 };
 
+/// JSON text of `j` (`indent` < 0: compact); invalid UTF-8 in a name becomes a lowbit::Error.
+inline std::string dump_json(const nlohmann::json& j, int indent) {
+  try {
+    return j.dump(indent);
+  } catch (const nlohmann::json::exception& e) {
+    fail("safetensors writer: cannot encode the header: ", e.what());
+  }
+}
+
 /// True when two paths name the same file (existing files compared by inode, others by canonical path).
 inline bool same_file(const std::filesystem::path& a, const std::filesystem::path& b) {
   std::error_code ec;
@@ -710,7 +719,7 @@ class Writer {
     }
     nlohmann::json index = {{"metadata", {{"total_size", total}}}, {"weight_map", map}};
     written.push_back(dir / (base + ".safetensors.index.json"));
-    write_text_file_atomic(written.back(), index.dump(2) + "\n", inputs);
+    write_text_file_atomic(written.back(), detail::dump_json(index, 2) + "\n", inputs);
     return written;
   }
 
@@ -757,7 +766,7 @@ class Writer {
       h[e.name] = {{"dtype", dtype_name(e.dtype)}, {"shape", e.shape}, {"data_offsets", {off, off + e.nbytes}}};
       off += e.nbytes;
     }
-    std::string header = h.dump();
+    std::string header = detail::dump_json(h, -1);
     constexpr std::size_t kHeaderAlign = 8;  // keeps the data section 8-byte aligned
     header.append((kHeaderAlign - header.size() % kHeaderAlign) % kHeaderAlign, ' ');
     const std::uint64_t hlen = header.size();

@@ -364,4 +364,7 @@ TEST_CASE("safetensors: writes are atomic and never touch an input", "[format][s
   CHECK_THROWS_WITH(bad.add("b", {3}, std::vector<float>{1.f}), Catch::Contains("4 bytes given for shape [3]"));
   CHECK_THROWS_WITH(bad.add("__metadata__", {1}, std::vector<float>{1.f}), Catch::Contains("reserved"));
   CHECK(bad.size() == 1);
+  bad.add(std::string("bad\xff\xfename"), {1}, std::vector<float>{1.f});  // not UTF-8: refused at write
+  CHECK_THROWS_WITH(bad.write(dir / "utf8.safetensors"), Catch::Contains("cannot encode the header"));
+  CHECK_FALSE(std::filesystem::exists(dir / "utf8.safetensors"));
 }
