@@ -231,7 +231,10 @@ template <int MT>
 int gemv_blocks_per_sm() {
   static const int n = [] {
     int b = 0;
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, kernels::gemv_s8_kernel<MT>, 128, 0) != cudaSuccess || b <= 0)
+    // the fused instantiation (what the layer runs); its register budget is fixed by __launch_bounds__
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, kernels::gemv_s8_kernel<MT, 2, __half>, 128, 0) !=
+            cudaSuccess ||
+        b <= 0)
       b = 4;
     return b;
   }();
@@ -302,13 +305,14 @@ inline std::size_t align_up(std::size_t x) { return (x + kWsAlign - 1) / kWsAlig
 
 /// Workspace regions (byte offsets); stats, mask and C32 are contiguous so one memset clears them.
 struct Layout {
-  std::size_t stats = 0, mask = 0, c32 = 0, zero_end = 0, list = 0, rows = 0, aq = 0, total = 0;
+  std::size_t stats = 0, mask = 0, counters = 0, c32 = 0, zero_end = 0, list = 0, rows = 0, aq = 0, total = 0;
 };
 inline Layout make_layout(int M, int N, int K, int max_outliers, const Plan& plan) {
   Layout l;
   l.stats = 0;
   l.mask = align_up(sizeof(Int8Stats));
-  l.c32 = l.mask + align_up(static_cast<std::size_t>((K + 31) / 32) * 4);
+  l.counters = l.mask + align_up(static_cast<std::size_t>((K + 31) / 32) * 4);  // per 64-column slab (gemv)
+  l.c32 = l.counters + align_up(static_cast<std::size_t>((N + 63) / 64) * 4);
   l.zero_end = l.c32 + (plan.needs_c32() ? align_up(static_cast<std::size_t>(M) * N * 4) : 0);
   l.list = l.zero_end;
   l.rows = l.list + align_up(static_cast<std::size_t>(std::max(max_outliers, 1)) * 4);
@@ -363,14 +367,18 @@ cudaError_t launch_maybe_pdl(bool pdl, void (*kernel)(KArgs...), dim3 grid, dim3
   return cudaLaunchKernelEx(&cfg, kernel, static_cast<KArgs>(args)...);
 }
 
-inline cudaError_t launch_gemv(const std::int8_t* Aq, const std::int8_t* W, int* C, int M, int N, int K,
-                               const Plan& plan, cudaStream_t stream, bool pdl = false) {
+/// Small-M GEMM: int32 output only (T = void) or with the fused epilogue (T = __half / __nv_bfloat16).
+template <class T = void>
+cudaError_t launch_gemv(const std::int8_t* Aq, const std::int8_t* W, int* C, int M, int N, int K, const Plan& plan,
+                        cudaStream_t stream, bool pdl = false, const kernels::Int8EpilogueParams& ep = {},
+                        unsigned* counters = nullptr) {
+  constexpr int kUnroll = 2;  // measured: 2 beats 4 by 2-5 % at M = 1-16 (bench/int8/NOTES.md)
   const dim3 grid((N + 63) / 64, plan.splits);
   if (plan.mt == 1)
-    return launch_maybe_pdl(pdl, kernels::gemv_s8_kernel<1>, grid, dim3(128), stream, Aq, W, C, M, N, K,
-                            plan.k_per_split);
-  return launch_maybe_pdl(pdl, kernels::gemv_s8_kernel<2>, grid, dim3(128), stream, Aq, W, C, M, N, K,
-                          plan.k_per_split);
+    return launch_maybe_pdl(pdl, kernels::gemv_s8_kernel<1, kUnroll, T>, grid, dim3(128), stream, Aq, W, C, M, N, K,
+                            plan.k_per_split, ep, counters);
+  return launch_maybe_pdl(pdl, kernels::gemv_s8_kernel<2, kUnroll, T>, grid, dim3(128), stream, Aq, W, C, M, N, K,
+                          plan.k_per_split, ep, counters);
 }
 
 /// int32 GEMM through the plan (no epilogue); C must be zeroed when plan.needs_c32().
@@ -456,6 +464,7 @@ Status linear_forward(const T* A, int M, const DeviceWeight& w, const float* bia
   auto* stats = reinterpret_cast<Int8Stats*>(base + lay.stats);
   auto* mask = reinterpret_cast<std::uint32_t*>(base + lay.mask);
   auto* c32 = reinterpret_cast<int*>(base + lay.c32);
+  auto* counters = reinterpret_cast<unsigned*>(base + lay.counters);
   auto* list = reinterpret_cast<int*>(base + lay.list);
   auto* rows = reinterpret_cast<float*>(base + lay.rows);
   auto* aq = reinterpret_cast<std::int8_t*>(base + lay.aq);
@@ -493,13 +502,16 @@ Status linear_forward(const T* A, int M, const DeviceWeight& w, const float* bia
     if (e != cudaSuccess) return fail(e, "int8 GEMM");
     return Status::success();
   }
-  const bool pdl = opt.pdl && plan.path == detail::Plan::gemv;
-  e = plan.path == detail::Plan::gemv ? detail::launch_gemv(aq, w.codes, c32, M, N, K, plan, stream, pdl)
-                                      : detail::launch_gemm_i32(aq, w.codes, c32, M, N, K, plan, stream);
-  if (e != cudaSuccess) return fail(e, "int8 GEMM");
+  if (plan.path == detail::Plan::gemv) {  // fused: the last block of each column slab finishes it
+    e = detail::launch_gemv<CT>(aq, w.codes, c32, M, N, K, plan, stream, opt.pdl, ep, counters);
+    if (e != cudaSuccess) return fail(e, "int8 GEMM");
+    return Status::success();
+  }
+  if ((e = detail::launch_gemm_i32(aq, w.codes, c32, M, N, K, plan, stream)) != cudaSuccess)
+    return fail(e, "int8 GEMM");
   constexpr int kEpiRows = 8;  // rows per epilogue thread (int8_epilogue_kernel's kRows)
   const dim3 grid((N + 255) / 256, (M + kEpiRows - 1) / kEpiRows);
-  e = detail::launch_maybe_pdl(pdl, kernels::int8_epilogue_kernel<CT>, grid, dim3(256), stream,
+  e = detail::launch_maybe_pdl(false, kernels::int8_epilogue_kernel<CT>, grid, dim3(256), stream,
                                static_cast<const int*>(c32), ep, M, N, K);
   if (e != cudaSuccess) return fail(e, "epilogue");
   return Status::success();

@@ -16,6 +16,7 @@
 #include <cuda_fp16.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "../int8/llm_int8.hpp"
 #include "int8_mma.cuh"
@@ -107,25 +108,118 @@ LOWBIT_DEVICE float outlier_weight(const Int8EpilogueParams& p, int n, int c, in
 
 }  // namespace detail
 
+namespace detail {
+
+/// Block-level LLM.int8() finish of `kCols` output columns × `(kThreads / kCols) · kRows` rows from
+/// int32 sums C: Y = (C − Σ_outliers Aq·Wq)·s_a⊗s_w/127² + Σ_outliers A·W_o + bias. Called by every
+/// thread of the block (it synchronizes).
+/// @tparam T __half or __nv_bfloat16
+/// @tparam kThreads threads of the block
+/// @tparam kCols output columns per block (one per thread of a row group)
+/// @tparam kRows rows per thread
+template <class T, int kThreads, int kCols, int kRows>
+LOWBIT_DEVICE void epilogue_block(const int* C, const Int8EpilogueParams& p, int M, int N, int K, int n0, int m0) {
+  constexpr int kGroups = kThreads / kCols, R = kGroups * kRows;
+  static_assert(kThreads % kCols == 0, "whole row groups");
+  __shared__ int s_cols[kOutlierChunk];
+  __shared__ int s_n;
+  __shared__ float s_a[R][kOutlierChunk];
+  __shared__ int s_aq[R][kOutlierChunk];
+  const int n = n0 + static_cast<int>(threadIdx.x) % kCols;
+  const int rl0 = (static_cast<int>(threadIdx.x) / kCols) * kRows;  // first local row of this thread
+  int acc[kRows];
+  float yo[kRows];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int m = m0 + rl0 + r;
+    acc[r] = (m < M && n < N) ? __ldcg(C + static_cast<std::size_t>(m) * N + n) : 0;
+    yo[r] = 0.f;
+  }
+  const int count = *p.outlier_count;
+  OutlierCursor cur;
+  const T* A = static_cast<const T*>(p.A);
+  for (int j0 = 0; j0 < count; j0 += kOutlierChunk) {
+    const int jn = next_outlier_chunk(p, count, j0, K, cur, s_cols, &s_n);
+    __syncthreads();
+    for (int i = threadIdx.x; i < R * kOutlierChunk; i += kThreads) {
+      const int r = i / kOutlierChunk, j = i % kOutlierChunk;
+      const bool ok = j < jn && m0 + r < M;
+      const std::size_t off = ok ? static_cast<std::size_t>(m0 + r) * K + s_cols[j] : 0;
+      s_a[r][j] = ok ? Elem<T>::to(A[off]) : 0.f;
+      s_aq[r][j] = ok ? p.Aq[off] : 0;
+    }
+    __syncthreads();
+    if (n < N) {
+      // all weight gathers of the chunk are issued before the first use (one DRAM latency per chunk)
+      int wq[kOutlierChunk];
+      float wo[kOutlierChunk];
+#pragma unroll
+      for (int j = 0; j < kOutlierChunk; ++j) wq[j] = j < jn ? p.Wq[static_cast<std::size_t>(n) * K + s_cols[j]] : 0;
+#pragma unroll
+      for (int j = 0; j < kOutlierChunk; ++j)
+        wo[j] = j < jn ? outlier_weight(p, n, s_cols[j], K, N, static_cast<float>(wq[j])) : 0.f;
+#pragma unroll
+      for (int j = 0; j < kOutlierChunk; ++j) {
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          acc[r] -= s_aq[rl0 + r][j] * wq[j];
+          yo[r] = fmaf(s_a[rl0 + r][j], wo[j], yo[r]);
+        }
+      }
+    }
+    __syncthreads();
+  }
+  if (n >= N) return;
+  const float ws = p.w_absmax[n] * kInvCodeMaxSq;
+  const float b = p.bias ? p.bias[n] : 0.f;
+  T* Y = static_cast<T*>(p.Y);
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int m = m0 + rl0 + r;
+    if (m < M) {
+      const float y = static_cast<float>(acc[r]) * (p.row_absmax[m] * ws) + yo[r] + b;
+      Y[static_cast<std::size_t>(m) * N + n] = Elem<T>::pack(y, 0.f).x;
+    }
+  }
+}
+
+}  // namespace detail
+
+/// Finishes a split-K int32 GEMM (see detail::epilogue_block).
+/// Grid: x = ceil(N / 256), y = ceil(M / 8); block 256 (one output column per thread, 8 rows).
+/// @tparam T __half or __nv_bfloat16
+template <class T>
+__global__ void __launch_bounds__(256) int8_epilogue_kernel(const int* __restrict__ C, Int8EpilogueParams p, int M,
+                                                            int N, int K) {
+  constexpr int kRows = 8;  // output rows per thread
+  detail::pdl_wait();       // when launched programmatically after the GEMM: its sums must be complete
+  detail::epilogue_block<T, 256, 256, kRows>(C, p, M, N, K, blockIdx.x * 256, blockIdx.y * kRows);
+}
+
 /// Small-M int8 GEMM (M ≤ 16·MT): int32 partial sums of a K slice added into C with red.global.add.
 /// Grid: x = ceil(N / 64) (4 warps × 16 rows of W), y = K splits of `k_per_split` (multiple of 64).
+/// With an output type T, the last block to finish each 64-column slab (counted in `counters`, zeroed
+/// before the launch) applies the LLM.int8() epilogue to it — no separate epilogue kernel.
 /// @tparam MT m16 tiles (1: M ≤ 16, 2: M ≤ 32)
 /// @tparam kUnroll 64-byte chunks per row loaded before the first mma (bytes in flight per thread: 32·kUnroll)
+/// @tparam T void (int32 output only) or __half / __nv_bfloat16 (fused epilogue into p.Y)
 /// @param A activation codes [M, K] int8, 16-byte aligned rows (K % 64 == 0)
 /// @param W weight codes [N, K] int8
 /// @param C int32 [M, N], zeroed before the launch
-template <int MT, int kUnroll = 2>
+template <int MT, int kUnroll = 2, class T = void>
 __global__ void __launch_bounds__(128, MT == 1 ? 7 : 3) gemv_s8_kernel(const std::int8_t* __restrict__ A, const std::int8_t* __restrict__ W,
-                                                      int* __restrict__ C, int M, int N, int K, int k_per_split) {
+                                                      int* __restrict__ C, int M, int N, int K, int k_per_split,
+                                                      Int8EpilogueParams p = {}, unsigned* counters = nullptr) {
   constexpr int NT = 2;        // n8 tiles per warp: 16 rows of W
   constexpr int kChunk = 64;   // k bytes per row per step: 4 threads × 16 bytes
-  detail::pdl_launch_dependents();  // the epilogue kernel may start launching (it waits for our results)
+  constexpr int kPrefetch = 4; // further chunks per row prefetched into L2 while the activation pass ends
+  constexpr bool kFused = !std::is_void_v<T>;
+  detail::pdl_launch_dependents();  // a following kernel may start launching (it waits for our results)
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int n_base = (blockIdx.x * 4 + warp) * (8 * NT);
-  if (n_base >= N) return;
   const int k_begin = blockIdx.y * k_per_split;
   const int k_end = min(K, k_begin + k_per_split);
-  if (k_begin >= k_end) return;
+  if (n_base < N && k_begin < k_end) {  // (always true for the plan's grids; kept as a guard)
 
   const std::int8_t* wrow[NT];
 #pragma unroll
@@ -192,6 +286,11 @@ __global__ void __launch_bounds__(128, MT == 1 ? 7 : 3) gemv_s8_kernel(const std
       mma_chunk(w[u], a);
     }
   };
+#pragma unroll
+  for (int c = kUnroll; c < kUnroll + kPrefetch; ++c)
+    if (k_begin + (c + 1) * kChunk <= k_end)
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) detail::prefetch_l2(wrow[nt] + k_begin + c * kChunk);
   int k = k_begin;
   if (k + kUnroll * kChunk <= k_end) {
     batch(k, true);
@@ -219,75 +318,16 @@ __global__ void __launch_bounds__(128, MT == 1 ? 7 : 3) gemv_s8_kernel(const std
         const int n = n_base + nt * 8 + 2 * t + (i & 1);
         if (m < M && n < N) atomicAdd(C + static_cast<std::size_t>(m) * N + n, acc[mt][nt][i]);
       }
-}
-
-/// Finishes a split-K int32 GEMM: Y = (C − Σ_outliers Aq·Wq)·s_a⊗s_w/127² + Σ_outliers A·W_o + bias.
-/// Grid: x = ceil(N / 256), y = ceil(M / kRows); block 256 (one output column per thread).
-/// @tparam T __half or __nv_bfloat16
-template <class T>
-__global__ void __launch_bounds__(256) int8_epilogue_kernel(const int* __restrict__ C, Int8EpilogueParams p, int M,
-                                                            int N, int K) {
-  constexpr int kRows = 8;  // output rows per thread
-  using detail::kOutlierChunk;
-  __shared__ int s_cols[kOutlierChunk];
-  __shared__ int s_n;
-  __shared__ float s_a[kRows][kOutlierChunk];
-  __shared__ int s_aq[kRows][kOutlierChunk];
-  detail::pdl_wait();  // launched programmatically after the GEMM: its sums must be complete
-  const int n = blockIdx.x * 256 + threadIdx.x;
-  const int m0 = blockIdx.y * kRows;
-  int acc[kRows];
-  float yo[kRows];
-#pragma unroll
-  for (int r = 0; r < kRows; ++r) {
-    acc[r] = (m0 + r < M && n < N) ? C[static_cast<std::size_t>(m0 + r) * N + n] : 0;
-    yo[r] = 0.f;
-  }
-  const int count = *p.outlier_count;
-  detail::OutlierCursor cur;
-  const T* A = static_cast<const T*>(p.A);
-  for (int j0 = 0; j0 < count; j0 += kOutlierChunk) {
-    const int jn = detail::next_outlier_chunk(p, count, j0, K, cur, s_cols, &s_n);
+  }  // n_base < N && k_begin < k_end
+  if constexpr (kFused) {
+    __shared__ unsigned s_last;
+    __threadfence();  // our partial sums are visible before the count says so
     __syncthreads();
-    for (int i = threadIdx.x; i < kRows * kOutlierChunk; i += blockDim.x) {
-      const int r = i / kOutlierChunk, j = i % kOutlierChunk;
-      const bool ok = j < jn && m0 + r < M;
-      const std::size_t off = ok ? static_cast<std::size_t>(m0 + r) * K + s_cols[j] : 0;
-      s_a[r][j] = ok ? detail::Elem<T>::to(A[off]) : 0.f;
-      s_aq[r][j] = ok ? p.Aq[off] : 0;
-    }
+    if (threadIdx.x == 0) s_last = atomicAdd(counters + blockIdx.x, 1u) == gridDim.y - 1 ? 1u : 0u;
     __syncthreads();
-    if (n < N) {
-      // all weight gathers of the chunk are issued before the first use (one DRAM latency per chunk)
-      int wq[kOutlierChunk];
-      float wo[kOutlierChunk];
-#pragma unroll
-      for (int j = 0; j < kOutlierChunk; ++j) wq[j] = j < jn ? p.Wq[static_cast<std::size_t>(n) * K + s_cols[j]] : 0;
-#pragma unroll
-      for (int j = 0; j < kOutlierChunk; ++j)
-        wo[j] = j < jn ? detail::outlier_weight(p, n, s_cols[j], K, N, static_cast<float>(wq[j])) : 0.f;
-#pragma unroll
-      for (int j = 0; j < kOutlierChunk; ++j) {
-#pragma unroll
-        for (int r = 0; r < kRows; ++r) {
-          acc[r] -= s_aq[r][j] * wq[j];
-          yo[r] = fmaf(s_a[r][j], wo[j], yo[r]);
-        }
-      }
-    }
-    __syncthreads();
-  }
-  if (n >= N) return;
-  const float ws = p.w_absmax[n] * detail::kInvCodeMaxSq;
-  const float b = p.bias ? p.bias[n] : 0.f;
-  T* Y = static_cast<T*>(p.Y);
-#pragma unroll
-  for (int r = 0; r < kRows; ++r) {
-    const int m = m0 + r;
-    if (m < M) {
-      const float y = static_cast<float>(acc[r]) * (p.row_absmax[m] * ws) + yo[r] + b;
-      Y[static_cast<std::size_t>(m) * N + n] = detail::Elem<T>::pack(y, 0.f).x;
-    }
+    if (!s_last) return;
+    __threadfence();
+    detail::epilogue_block<T, 128, 64, 8 * MT>(C, p, M, N, K, blockIdx.x * 64, 0);
   }
 }
 

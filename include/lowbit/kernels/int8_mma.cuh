@@ -67,6 +67,9 @@ LOWBIT_DEVICE uint4 ld_stream_16(const void* p) {
   return v;
 }
 
+/// Fire-and-forget prefetch of the line holding `p` into L2.
+LOWBIT_DEVICE void prefetch_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];\n" ::"l"(p)); }
+
 /// 16-byte read-only load (activation codes: small, reused by many warps, kept in cache).
 LOWBIT_DEVICE uint4 ld_cached_16(const void* p) { return __ldg(static_cast<const uint4*>(p)); }
 
