@@ -79,7 +79,6 @@ int cmd_inspect(int argc, char** argv) {
     total.bias += r.bias;
     total.total += r.total;
     total.fp16 += r.fp16;
-    total.N += 0;
     rows.push_back(r);
   }
   std::uint64_t other_count = 0, other_bytes = 0;
