@@ -5,6 +5,7 @@
 //   lowbit inspect PATH [--json]
 //   lowbit dequantize IN OUT.safetensors [--dtype fp16|fp32]
 //   lowbit quantize --method rtn --bits B --group G [--sym] [--format gptq|gptq_v2] [--match REGEX] IN OUT_DIR
+//   lowbit convert --format gptq|gptq_v2 IN OUT_DIR
 //
 // Exit status: 0 on success, 1 on bad input (one-line reason on stderr), 2 on a usage error.
 #include <cstring>
@@ -35,6 +36,9 @@ const char* const kUsage =
     "           [--match REGEX] IN.safetensors OUT_DIR\n"
     "                                     quantize every 2-D floating-point <name>.weight [N, K];\n"
     "                                     writes OUT_DIR/model.safetensors + quantize_config.json\n"
+    "  convert --format gptq|gptq_v2 IN OUT_DIR\n"
+    "                                     rewrite a GPTQ checkpoint in the other zero convention\n"
+    "                                     (lossless; a zero of 0 cannot be written as v1)\n"
     "\n"
     "  lowbit COMMAND --help              options of one command\n";
 
@@ -59,6 +63,7 @@ int main(int argc, char** argv) {
   else if (cmd == "inspect") fn = cmd_inspect;
   else if (cmd == "dequantize") fn = cmd_dequantize;
   else if (cmd == "quantize") fn = cmd_quantize;
+  else if (cmd == "convert") fn = cmd_convert;
   if (!fn) {
     std::cerr << kUsage << "\nlowbit: unknown command '" << cmd << "'\n";
     return kExitUsage;

@@ -72,6 +72,17 @@ json_has group_size -1
 expect_ok "quantize the embedding when --match selects it" "$LOWBIT" quantize --sym --group 32 --match 'embed|proj' in/model.safetensors qe
 expect_ok "inspect qe" "$LOWBIT" inspect qe --json
 json_has layers 3
+# v1 -> v2 -> v1 is lossless: identical dequantized weights, identical qzeros after the round trip.
+expect_ok "convert q4 to gptq_v2" "$LOWBIT" convert --format gptq_v2 q4 q4v2
+grep -q '"checkpoint_format": "gptq_v2"' q4v2/quantize_config.json || fail "convert did not record gptq_v2"
+expect_ok "convert back to gptq" "$LOWBIT" convert --format gptq q4v2 q4v1
+cmp -s q4/model.safetensors q4v1/model.safetensors || fail "v1 -> v2 -> v1 changed the checkpoint bytes"
+expect_ok "dequantize v2" "$LOWBIT" dequantize q4v2 deq16_v2.safetensors
+cmp -s deq16.safetensors deq16_v2.safetensors || fail "v1 and v2 checkpoints dequantize differently"
+expect_fail "convert without --format" "--format gptq|gptq_v2 is required" "$LOWBIT" convert q4 qy
+expect_ok "quantize 2-bit asym v2" "$LOWBIT" quantize --bits 2 --group 32 in/model.safetensors q2
+expect_fail "convert a zero of 0 to v1" "cannot be stored in the v1" "$LOWBIT" convert --format gptq q2 qy
+[ -e qy/model.safetensors ] && fail "failed convert left a checkpoint"
 expect_ok "help" "$LOWBIT" --help
 expect_ok "quantize --help" "$LOWBIT" quantize --help
 
