@@ -18,8 +18,10 @@ namespace lowbit_cli {
 namespace {
 
 const char* const kQuantizeUsage =
-    "usage: lowbit quantize [--method rtn] [--bits B] [--group G] [--sym] [--mse]\n"
+    "usage: lowbit quantize [--method rtn|gptq] [--bits B] [--group G] [--sym] [--mse]\n"
     "                       [--format gptq|gptq_v2] [--match REGEX] IN OUT_DIR\n"
+    "       gptq: (--calib CALIB.safetensors | --hessian H.safetensors) [--act-order] [--static-groups]\n"
+    "             [--damp 0.01] [--block 128] [--device cpu|cuda|auto]\n"
     "  IN         a .safetensors file (or a folder / sharded index)\n"
     "  OUT_DIR    receives model.safetensors and quantize_config.json (written atomically)\n"
     "  --bits     2, 3, 4 or 8 (default 4)\n"

@@ -16,6 +16,7 @@
 #include <lowbit/quant.hpp>
 
 #include "cli_args.hpp"
+#include "quantize_gptq.hpp"
 
 namespace lowbit_cli {
 
@@ -30,22 +31,23 @@ struct QuantizeOptions {
 };
 
 /// Methods `--method` accepts.
-inline constexpr std::string_view kMethods = "rtn";
+inline constexpr std::string_view kMethods = "rtn, gptq";
 
 /// Consumes a method-specific option at `argv[i]` (and its value, advancing `i`); false when the
 /// option is not one of them (quantize.cpp then reports it as unknown).
 inline bool parse_method_option(QuantizeOptions& o, int argc, char** argv, int& i) {
-  (void)o;
-  (void)argc;
-  (void)argv;
-  (void)i;
-  return false;  // rtn has no options beyond the common ones
+  return parse_gptq_option(o.extra, argc, argv, i);  // rtn has no options beyond the common ones
 }
 
 /// Checks the method and its options after parsing, and records method settings in the config.
 /// @throws UsageError for an unknown method or options that do not belong to it.
 inline void finish_method_options(const QuantizeOptions& o, lowbit::gptq::QuantizeConfig& cfg) {
+  if (o.method == "gptq") {
+    finish_gptq_options(o.extra, cfg);
+    return;
+  }
   if (o.method == "rtn") {
+    reject_gptq_options(o.extra, o.method);
     cfg.desc_act = false;
     cfg.static_groups = false;
     return;
@@ -61,8 +63,8 @@ inline void finish_method_options(const QuantizeOptions& o, lowbit::gptq::Quanti
 /// @param K    input features
 inline lowbit::QuantizedWeight quantize_one_layer(const QuantizeOptions& o, const std::string& name, const float* W,
                                                   std::size_t N, std::size_t K) {
-  (void)name;
   if (o.method == "rtn") return lowbit::rtn_quantize(W, N, K, o.spec);
+  if (o.method == "gptq") return gptq_quantize_layer(o.extra, o.spec, name, W, N, K);
   throw UsageError("unknown --method '" + o.method + "'");
 }
 
