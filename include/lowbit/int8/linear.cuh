@@ -60,7 +60,8 @@ struct LinearOptions {
   int force_path = -1;
   /// Testing/tuning knob: tiled-kernel tile (m16 tiles, n8 tiles per warp); 0 picks kTiledPolicies.
   /// Instantiated tiles: (2,4), (4,4), (2,8), (4,8).
-  int tile_mt = 0, tile_nt = 0;
+  int tile_mt = 0;  ///< m16 tiles per warp (0: by policy)
+  int tile_nt = 0;  ///< n8 tiles per warp (0: by policy)
   /// Programmatic dependent launch on the small-M path: the GEMM starts streaming weights while the
   /// activation pass runs, and the epilogue kernel launches during the GEMM's tail.
   bool pdl = true;

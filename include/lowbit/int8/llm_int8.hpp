@@ -13,9 +13,15 @@
 ///   it equals the absmax over the non-outlier columns except when an outlier column holds a sub-threshold
 ///   entry larger than the rest of its row, in which case the scale is a little larger (never clipping).
 ///   `t <= 0` disables the decomposition (plain W8A8: no outlier columns, absmax over all entries).
-/// - Output: `Y[m,n] = s_a[m] s_w[n] / 127² · Σ_{k ∉ O} q_a[m,k] q_w[n,k] + Σ_{k ∈ O} A[m,k] · W_o[n,k]
-///   + bias[n]`, where `W_o[n,k]` is the dequantized weight `q_w[n,k] s_w[n] / 127` or, for the feature
-///   dimensions of an optional calibrated fp16 side copy (OutlierSideCopy), the fp16 original.
+/// - Output (O = the outlier columns):
+///   @code
+///   Y[m,n] = s_a[m] s_w[n] / 127² · Σ_{k ∉ O} q_a[m,k] q_w[n,k]  +  Σ_{k ∈ O} A[m,k] · W_o[n,k]  +  bias[n]
+///   @endcode
+///   where `W_o[n,k]` is the dequantized weight `q_w[n,k] s_w[n] / 127` or, for the feature dimensions of
+///   an optional calibrated fp16 side copy (OutlierSideCopy), the fp16 original.
+/// - The int8 weight-only path (W8A16: int8 weights, fp16/bf16 activations, no activation quantization)
+///   belongs to the weight-only GEMM family in `lowbit/kernels/` (8-bit instance of the W{2,3,4,8}A16
+///   kernels); this header covers W8A8 with and without the outlier decomposition.
 ///
 /// Example:
 /// @code

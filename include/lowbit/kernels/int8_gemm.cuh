@@ -206,6 +206,12 @@ __global__ void __launch_bounds__(256) int8_epilogue_kernel(const int* __restric
 /// @param A activation codes [M, K] int8, 16-byte aligned rows (K % 64 == 0)
 /// @param W weight codes [N, K] int8
 /// @param C int32 [M, N], zeroed before the launch
+/// @param M rows of A (≤ 16·MT)
+/// @param N output features (multiple of 64)
+/// @param K input features (multiple of 64)
+/// @param k_per_split K columns per split (multiple of 64)
+/// @param p epilogue inputs and the output (fused mode only)
+/// @param counters [ceil(N/64)] finished-split counters, zeroed before the launch (fused mode only)
 template <int MT, int kUnroll = 2, class T = void>
 __global__ void __launch_bounds__(128, MT == 1 ? 7 : 3) gemv_s8_kernel(const std::int8_t* __restrict__ A, const std::int8_t* __restrict__ W,
                                                       int* __restrict__ C, int M, int N, int K, int k_per_split,
@@ -343,18 +349,22 @@ enum class TiledOut {
 /// @tparam NT n8 tiles per warp along N (BN = 32·NT)
 template <int MT, int NT_>
 struct TiledShape {
-  static constexpr int kWarpsM = 2, kWarpsN = 4, kThreads = 32 * kWarpsM * kWarpsN;
-  static constexpr int NT = NT_;
-  static constexpr int BM = kWarpsM * MT * 16, BN = kWarpsN * NT * 8, BK = 64;
-  static constexpr int kStages = 4;
-  static constexpr int kChunksPerRow = BK / 16;  ///< 16-byte chunks per smem row
-  static constexpr int kStageBytes = (BM + BN) * BK;
-  static constexpr int kSmemBytes = kStages * kStageBytes;
+  static constexpr int kWarpsM = 2;                          ///< warps along M
+  static constexpr int kWarpsN = 4;                          ///< warps along N
+  static constexpr int kThreads = 32 * kWarpsM * kWarpsN;    ///< threads per block
+  static constexpr int NT = NT_;                             ///< n8 tiles per warp
+  static constexpr int BM = kWarpsM * MT * 16;               ///< block tile rows (M)
+  static constexpr int BN = kWarpsN * NT * 8;                ///< block tile columns (N)
+  static constexpr int BK = 64;                              ///< bytes of K per stage and row
+  static constexpr int kStages = 4;                          ///< cp.async pipeline depth
+  static constexpr int kChunksPerRow = BK / 16;              ///< 16-byte chunks per smem row
+  static constexpr int kStageBytes = (BM + BN) * BK;         ///< shared memory per stage
+  static constexpr int kSmemBytes = kStages * kStageBytes;   ///< dynamic shared memory of the kernel
   /// Blocks per SM the register budget is capped for (2 when the accumulators allow it).
   static constexpr int kMinBlocks = MT * NT <= 16 ? 2 : 1;
   /// Epilogue staging: A values for BM rows and outlier weights for BN columns, kOutlierChunk each.
   static constexpr int kPad = detail::kOutlierChunk + 1;  // odd stride: rows land in distinct banks
-  static constexpr int kEpilogueBytes = (BM * kPad + BN * kPad) * 4;
+  static constexpr int kEpilogueBytes = (BM * kPad + BN * kPad) * 4;  ///< staging bytes (fit in kSmemBytes)
   static_assert(NT % 2 == 0, "B fragments are loaded two n8 tiles per ldmatrix.x4");
   static_assert(kEpilogueBytes <= kSmemBytes, "epilogue staging must fit in the pipeline's shared memory");
 };
@@ -398,6 +408,11 @@ __global__ void __launch_bounds__(256) zero_outlier_codes_kernel(std::int8_t* Aq
 /// @param A activation codes [M, K], K % 64 == 0
 /// @param W weight codes [N, K]
 /// @param C int32 [M, N] for TiledOut::i32 (zeroed first when split), unused otherwise
+/// @param p epilogue inputs and the output (fused mode)
+/// @param M rows of A
+/// @param N output features (multiple of 64)
+/// @param K input features (multiple of 64)
+/// @param k_per_split K columns per split (multiple of 64)
 template <int MT, int NT, TiledOut Out, class T>
 __global__ void __launch_bounds__(TiledShape<MT, NT>::kThreads, TiledShape<MT, NT>::kMinBlocks) gemm_s8_tiled_kernel(
     const std::int8_t* __restrict__ A, const std::int8_t* __restrict__ W, int* __restrict__ C, Int8EpilogueParams p,
