@@ -20,9 +20,11 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
+#include <vector>
 
 #include "../error.hpp"
 #include "../kernels/int8_gemm.cuh"
