@@ -170,11 +170,17 @@ int main(int argc, char** argv) {
         return err;
       };
       // variants first (their results are overwritten by the default run below)
-      lowbit::gptq::GptqGpuOptions single = opt, tf32 = opt, prof = opt;
+      lowbit::gptq::GptqGpuOptions single = opt, tf32 = opt, prof = opt, invf = opt, invf_prof = opt;
+      invf.inverse_free = true;
+      invf_prof.inverse_free = true;
+      invf_prof.profile = true;
       single.super_block = single.block;  // the published single-level lazy schedule
       tf32.tf32_update = true;
       prof.profile = true;
-      lowbit::gptq::GptqGpuReport tmp, prep;
+      lowbit::gptq::GptqGpuReport tmp, prep, prep_inv;
+      const double t_invf = timed(invf, reps - 1, &tmp);
+      const double err_invf = error_of_current();
+      timed(invf_prof, 1, &prep_inv);
       const double t_single = timed(single, reps - 1, &tmp);
       const double t_tf32 = timed(tf32, reps - 1, &tmp);
       const double err_tf32 = error_of_current();
@@ -198,11 +204,16 @@ int main(int argc, char** argv) {
           "\"workspace_bytes\": %zu, \"loss\": %.6e, \"err_gptq\": %.6e, \"err_rtn\": %.6e, \"damp_used\": %g, "
           "\"super_block\": %d, \"solve_s_single_level\": %.6f, \"solve_s_tf32_update\": %.6f, "
           "\"err_gptq_tf32_update\": %.6e, \"phases_s\": {\"factorize\": %.6f, \"inverse\": %.6f, \"setup\": %.6f, "
-          "\"column_kernels\": %.6f, \"near_updates\": %.6f, \"far_updates\": %.6f}}\n",
+          "\"column_kernels\": %.6f, \"near_updates\": %.6f, \"far_updates\": %.6f, \"reflect\": %.6f}, "
+          "\"solve_s_inverse_free\": %.6f, \"err_gptq_inverse_free\": %.6e, \"phases_s_inverse_free\": "
+          "{\"factorize\": %.6f, \"setup\": %.6f, \"column_kernels\": %.6f, \"near_updates\": %.6f, "
+          "\"far_updates\": %.6f, \"reflect\": %.6f}}\n",
           N, K, act, prop.name, kTokensPerBatch * kBatches, t_hessian, times.front(), reps - 1, ws_bytes,
           rep.loss, err_gptq, err_rtn, rep.damp_used, opt.super_block, t_single, t_tf32, err_tf32,
           prep.phase_seconds[0], prep.phase_seconds[1], prep.phase_seconds[2], prep.phase_seconds[3],
-          prep.phase_seconds[4], prep.phase_seconds[5]);
+          prep.phase_seconds[4], prep.phase_seconds[5], prep.phase_seconds[6], t_invf, err_invf,
+          prep_inv.phase_seconds[0], prep_inv.phase_seconds[2], prep_inv.phase_seconds[3], prep_inv.phase_seconds[4],
+          prep_inv.phase_seconds[5], prep_inv.phase_seconds[6]);
       std::fflush(stdout);
     }
   }

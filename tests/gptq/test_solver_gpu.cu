@@ -50,6 +50,7 @@ TEST_CASE("GPU solver matches the host solver", "[gptq][gpu]") {
       {4, 48, false, true, false, false, 64, 128},     {3, 128, false, false, false, true, 128, 1024},
       {4, 128, false, true, false, false, 32, 64},     {4, 96, false, true, false, false, 32, 128},
   };
+  for (bool inv : {false, true})
   for (const Case& c : cases) {
     QuantSpec spec;
     spec.bits = c.bits;
@@ -61,12 +62,16 @@ TEST_CASE("GPU solver matches the host solver", "[gptq][gpu]") {
     opt.static_groups = c.stat;
     opt.block = c.block;
     const auto host = lowbit::gptq::gptq_quantize<float>(W.data(), N, K, H.data(), spec, opt);
-    const auto gpu = lowbit::gptq::gptq_quantize_gpu(W.data(), N, K, H.data(), spec, opt, nullptr, c.super_block);
+    lowbit::gptq::GptqGpuOptions tuning;
+    tuning.super_block = c.super_block;
+    tuning.inverse_free = inv;
+    const auto gpu = lowbit::gptq::gptq_quantize_gpu(W.data(), N, K, H.data(), spec, opt, nullptr, &tuning);
     lowbit::validate(gpu.weight);
     const double a = agree(host.weight, gpu.weight);
     const double rel = std::fabs(gpu.report.gptq_error - host.report.gptq_error) / host.report.gptq_error;
     INFO("bits " << c.bits << " group " << c.group << " sym " << c.sym << " act " << c.act << " static " << c.stat
-                 << " mse " << c.mse << " block " << c.block << " super " << c.super_block << ": agree " << a << " err gpu "
+                 << " mse " << c.mse << " block " << c.block << " super " << c.super_block << " inverse-free " << inv
+                 << ": agree " << a << " err gpu "
                  << gpu.report.gptq_error << " host " << host.report.gptq_error << " rel " << rel << " rtn gpu "
                  << gpu.report.rtn_error << " host " << host.report.rtn_error);
     CHECK(gpu.weight.g_idx == host.weight.g_idx);
@@ -103,9 +108,11 @@ TEST_CASE("GPU solver: escalation - dead columns - bad inputs", "[gptq][gpu]") {
     auto X = gptq_test::correlated_inputs(256, K, 212);
     for (std::size_t s = 0; s < 256; ++s) X[s * K + 5] = X[s * K + 77] = 0.f;
     const auto H = hessian_f32(X, 256, K);
-    for (bool act : {false, true}) {
-      opt.act_order = act;
-      const auto g = lowbit::gptq::gptq_quantize_gpu(W.data(), N, K, H.data(), spec, opt);
+    for (int variant = 0; variant < 4; ++variant) {
+      opt.act_order = variant & 1;
+      lowbit::gptq::GptqGpuOptions tuning;
+      tuning.inverse_free = variant >= 2;
+      const auto g = lowbit::gptq::gptq_quantize_gpu(W.data(), N, K, H.data(), spec, opt, nullptr, &tuning);
       CHECK(g.report.dead_columns == 2);
       const auto Wq = lowbit::dequantize(g.weight);
       for (std::size_t r = 0; r < N; ++r) {

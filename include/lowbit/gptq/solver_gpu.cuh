@@ -60,6 +60,10 @@ struct GptqGpuOptions {
   /// (same products, fewer and deeper GEMMs). <= block: the single-level published schedule.
   int super_block = 1024;
   bool tf32_update = false;    ///< opt-in: TF32 tensor cores for the lazy updates (fp32 by default)
+  /// Skip the triangular inverse: with `H = Ũ Ũᵀ` (Ũ = U⁻¹ upper) the GPTQ recurrence reads
+  /// `w̃_j = w_j + (Σ_{c<j} (w_c − q_c) Ũ[c,j]) / Ũ[j,j]` (from `W − Q = E·U`), so only the Cholesky
+  /// factor is needed; same result up to rounding.
+  bool inverse_free = false;
   bool profile = false;        ///< time the phases with events (GptqGpuReport::phase_seconds)
 };
 
@@ -82,9 +86,9 @@ struct GptqGpuReport {
   int damp_attempts = 0;        ///< factorizations tried
   std::size_t dead_columns = 0; ///< columns with H[i,i] = 0
   /// With GptqGpuOptions::profile: seconds in {factorization (gather + potrf, all attempts), inverse
-  /// (trtri + reflection), setup (weight gather, fixed parameters), column kernels, near updates,
-  /// far updates}; zeros otherwise.
-  double phase_seconds[6] = {0, 0, 0, 0, 0, 0};
+  /// (trtri), setup (weight gather, fixed parameters), column kernels, near updates, far updates,
+  /// reflection (anti-transpose)}; zeros otherwise.
+  double phase_seconds[7] = {0, 0, 0, 0, 0, 0, 0};
 };
 
 /// Largest block size of the GPU kernel (a warp holds kMaxGpuBlock / 32 values per lane).
@@ -188,7 +192,7 @@ __device__ ScaleZero device_find_scale_zero(Get&& get, std::size_t n, const Quan
 
 /// Warp-wide scale/zero: `each(f)` calls `f(v)` for this lane's share of the group's values.
 template <int B, class Each>
-__device__ ScaleZero warp_find_scale_zero(Each&& each, const QuantSpec& spec, int* flags) {
+__device__ __forceinline__ ScaleZero warp_find_scale_zero(Each&& each, const QuantSpec& spec, int* flags) {
   float xmin = 0.f, xmax = 0.f;
   each([&](float v) {
     xmin = v < xmin ? v : xmin;
@@ -285,10 +289,40 @@ __global__ void gptq_antitranspose_kernel(float* __restrict__ A, std::size_t K) 
   }
 }
 
+/// Tile edge of the shared-memory anti-transpose.
+inline constexpr int kAntiTile = 32;
+/// Rows of threads per tile (each thread moves kAntiTile / kAntiRows elements).
+inline constexpr int kAntiRows = 8;
+
+/// Same reflection as gptq_antitranspose_kernel for K % kAntiTile == 0, through shared memory so both
+/// sides are coalesced: tile (ta, tb) and its image (T-1-tb, T-1-ta) swap contents (self-images, on the
+/// tile anti-diagonal, are reflected in place). Grid: (T, T) tiles, blocks of kAntiTile x kAntiRows.
+__global__ void gptq_antitranspose_tiled_kernel(float* __restrict__ A, std::size_t K) {
+  __shared__ float s1[kAntiTile][kAntiTile + 1];
+  __shared__ float s2[kAntiTile][kAntiTile + 1];
+  const std::size_t T = K / kAntiTile;
+  const std::size_t ta = blockIdx.y, tb = blockIdx.x;
+  if (ta + tb > T - 1) return;
+  const bool self = ta + tb == T - 1;
+  const std::size_t r1 = ta * kAntiTile, c1 = tb * kAntiTile;                      // tile 1 origin
+  const std::size_t r2 = (T - 1 - tb) * kAntiTile, c2 = (T - 1 - ta) * kAntiTile;  // its image
+  const int x = threadIdx.x;
+  for (int y = threadIdx.y; y < kAntiTile; y += kAntiRows) {
+    s1[y][x] = A[(r1 + y) * K + c1 + x];
+    if (!self) s2[y][x] = A[(r2 + y) * K + c2 + x];
+  }
+  __syncthreads();
+  // element (y, x) of tile 1 goes to (K-1-(c1+x), K-1-(r1+y)) = image-local (31-x, 31-y)
+  for (int y = threadIdx.y; y < kAntiTile; y += kAntiRows) {
+    A[(r2 + y) * K + c2 + x] = s1[kAntiTile - 1 - x][kAntiTile - 1 - y];
+    if (!self) A[(r1 + y) * K + c1 + x] = s2[kAntiTile - 1 - x][kAntiTile - 1 - y];
+  }
+}
+
 /// Wk[r, i] = dead(perm[i]) ? 0 : W[r, perm[i]]; flags non-finite weights.
 __global__ void gptq_gather_w_kernel(const float* __restrict__ W, const float* __restrict__ H, std::size_t N,
                                      std::size_t K, const int* __restrict__ perm, float* __restrict__ Wk,
-                                     int* __restrict__ flags) {
+                                     int* __restrict__ flags, bool zero_out) {
   const std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
   if (i >= K) return;
   const std::size_t k = static_cast<std::size_t>(perm[i]);
@@ -296,7 +330,7 @@ __global__ void gptq_gather_w_kernel(const float* __restrict__ W, const float* _
   for (std::size_t r = blockIdx.y; r < N; r += gridDim.y) {
     const float w = W[r * K + k];
     if (!isfinite(w)) atomicOr(flags, kFlagNonFiniteW);
-    Wk[r * K + i] = dead ? 0.f : w;
+    Wk[r * K + i] = (dead || zero_out) ? 0.f : w;  // zero_out: inverse-free S starts at 0
   }
 }
 
@@ -320,6 +354,15 @@ __global__ void gptq_static_params_kernel(const float* __restrict__ W, const flo
       gs, spec, flags);
   scales[g * N + r] = sz.scale;
   zeros[g * N + r] = static_cast<std::uint8_t>(sz.zero);
+}
+
+/// colmask[i] = 0 for a dead column perm[i], else 1 (inverse-free path).
+__global__ void gptq_colmask_kernel(const float* __restrict__ H, std::size_t K, const int* __restrict__ perm,
+                                    float* __restrict__ colmask) {
+  const std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
+  if (i >= K) return;
+  const std::size_t k = static_cast<std::size_t>(perm[i]);
+  colmask[i] = H[k * K + k] == 0.f ? 0.f : 1.f;
 }
 
 /// g_idx[perm[i]] = (dynamic groups ? i : perm[i]) / gs (0 per-channel).
@@ -358,6 +401,8 @@ struct GptqBlockArgs {
   double* loss;              ///< [N] per-row loss accumulators
   const int* perm;           ///< [K] solve position -> original column
   float* gbuf;               ///< [grid warps, gs] staging for groups that leave the block
+  const float* W0;           ///< inverse-free: [N, K] user weights (original order; Wk then holds S)
+  const float* colmask;      ///< inverse-free: [K] 0 for dead columns, 1 otherwise (solve order)
   int* flags;                ///< status flags
   std::size_t N, K, gs, ld_err;
   std::size_t i1;            ///< first column of the block
@@ -367,12 +412,20 @@ struct GptqBlockArgs {
   QuantSpec spec;
 };
 
+/// A lane's share of a group held in registers (passed by value so the row never leaves registers).
+struct LaneValues {
+  float v[kGptqPerLane];  ///< values (only the `mask` bits are part of the group)
+  unsigned mask;          ///< bit k set: v[k] belongs to the group
+};
+
 /// One block of GPTQ columns: warp per row (rows strided over the grid), the block's values in registers
 /// (lane l holds columns l + 32 v), U's diagonal block in shared memory.
-template <int B>
+/// kInvFree: `a.U` holds Ũ (not U), Wk holds the accumulated S, errors are residuals w − q (see
+/// GptqGpuOptions::inverse_free).
+template <int B, bool kInvFree>
 __global__ void __launch_bounds__(kGptqWarps * 32) gptq_block_kernel(GptqBlockArgs a) {
   extern __shared__ float smem[];
-  float* Ub = smem;                                   // [nb, nb]: Ub[x][y] = U[i1 + x, i1 + y]
+  float* Ub = smem;                                            // [nb, nb]: Ub[x][y] = U[i1 + x, i1 + y]
   float* errs = smem + static_cast<std::size_t>(a.nb) * a.nb;  // [kGptqWarps, kMaxGpuBlock]
   const int nb = a.nb;
   const std::size_t K = a.K, N = a.N, i1 = a.i1;
@@ -386,60 +439,85 @@ __global__ void __launch_bounds__(kGptqWarps * 32) gptq_block_kernel(GptqBlockAr
   const std::size_t gwarp = static_cast<std::size_t>(blockIdx.x) * kGptqWarps + warp;
   float* my_gbuf = a.gbuf ? a.gbuf + gwarp * a.gs : nullptr;
   const std::size_t i2 = i1 + static_cast<std::size_t>(nb);
+  // 32-bit column arithmetic (K < 2^31 is checked by the launcher): 64-bit modulo is slow on the GPU
+  const int gs = static_cast<int>(a.gs);
+  const int c1 = static_cast<int>(i1);
+  const bool dynamic = a.group_mode == 2;
+  // column i of the block starts a group when (c1 + i) % gs == 0: the first such i, then every gs
+  const int first_start = dynamic ? (c1 % gs == 0 ? 0 : gs - c1 % gs) : nb;
   for (std::size_t r = gwarp; r < N; r += static_cast<std::size_t>(gridDim.x) * kGptqWarps) {
     float* row = a.Wk + r * K;
-    float w[kGptqPerLane];
+    float w[kGptqPerLane];   // current weights (kInvFree: accumulated S)
+    float w0[kGptqPerLane];  // kInvFree: original weights
 #pragma unroll
     for (int v = 0; v < kGptqPerLane; ++v) {
       const int c = lane + 32 * v;
       w[v] = c < nb ? row[i1 + c] : 0.f;
+      if constexpr (kInvFree)
+        w0[v] = c < nb ? a.W0[r * K + static_cast<std::size_t>(a.perm[i1 + c])] * a.colmask[i1 + c] : 0.f;
+      else
+        w0[v] = 0.f;
     }
-    double loss = 0.0;
+    // current value of block column c held in register v
+    auto current = [&](int v, int c) { return kInvFree ? w0[v] + w[v] / Ub[c * nb + c] : w[v]; };
+    float loss = 0.f;
     float scale = 0.f, zero = 0.f;
-    if (a.group_mode == 2 && i1 % a.gs != 0) {  // group started in an earlier block
-      const std::size_t g = i1 / a.gs;
+    if (dynamic && first_start != 0) {  // group started in an earlier block
+      const std::size_t g = static_cast<std::size_t>(c1 / gs);
       scale = a.scales[g * N + r];
       zero = static_cast<float>(a.zeros[g * N + r]);
     }
+    int next_start = first_start;
     for (int i = 0; i < nb; ++i) {
-      const std::size_t col = i1 + i;
-      if (a.group_mode == 2) {
-        if (col % a.gs == 0) {
-          const std::size_t g = col / a.gs;
+      const int col = c1 + i;
+      if (dynamic) {
+        if (i == next_start) {
+          next_start += gs;
+          const std::size_t g = static_cast<std::size_t>(col / gs);
           ScaleZero sz;
-          const bool inside = col + a.gs <= i2;
-          if (inside) {  // the group's values are this warp's registers
-            const int lo = i, hi = i + static_cast<int>(a.gs);
-            sz = warp_find_scale_zero<B>(
-                [&](auto&& f) {
-#pragma unroll
-                  for (int v = 0; v < kGptqPerLane; ++v) {
-                    const int c = lane + 32 * v;
-                    if (c >= lo && c < hi) f(w[v]);
-                  }
-                },
-                a.spec, a.flags);
-          } else {  // stage the current values (pending in-block updates applied beyond the block)
-            // in-block part: each lane writes its own registers to the staging row
+          if (i + gs <= nb) {  // the group's values are this warp's registers
+            LaneValues lv;
+            lv.mask = 0u;
 #pragma unroll
             for (int v = 0; v < kGptqPerLane; ++v) {
               const int c = lane + 32 * v;
-              const std::size_t cj = i1 + static_cast<std::size_t>(c);
-              if (c < nb && cj >= col && cj < col + a.gs) my_gbuf[cj - col] = w[v];
+              lv.v[v] = c < nb ? current(v, c) : 0.f;
+              if (c >= i && c < i + gs) lv.mask |= 1u << v;
+            }
+            sz = warp_find_scale_zero<B>(
+                [lv](auto&& f) {
+#pragma unroll
+                  for (int v = 0; v < kGptqPerLane; ++v)
+                    if (lv.mask & (1u << v)) f(lv.v[v]);
+                },
+                a.spec, a.flags);
+          } else {  // stage the current values (pending lazy updates applied beyond the block)
+#pragma unroll
+            for (int v = 0; v < kGptqPerLane; ++v) {
+              const int c = lane + 32 * v;
+              if (c >= i && c < nb) my_gbuf[c - i] = current(v, c);
             }
             // beyond the block: W minus the pending lazy updates (this block's errors so far; beyond the
             // super-block also the errors of its earlier blocks, kept in Err)
-            for (std::size_t cj = (i2 > col ? i2 : col) + lane; cj < col + a.gs; cj += 32) {
+            for (std::size_t cj = i2 + lane; cj < static_cast<std::size_t>(col) + a.gs; cj += 32) {
               float val = row[cj];
-              if (cj >= a.s2)
-                for (std::size_t c = a.s1; c < i1; ++c) val -= a.Err[r * a.ld_err + (c - a.s1)] * a.U[c * K + cj];
-              for (int c = 0; c < i; ++c) val -= my_err[c] * a.U[(i1 + c) * K + cj];
+              if constexpr (kInvFree) {  // S accumulates +r·Ũ
+                if (cj >= a.s2)
+                  for (std::size_t c = a.s1; c < i1; ++c) val += a.Err[r * a.ld_err + (c - a.s1)] * a.U[c * K + cj];
+                for (int c = 0; c < i; ++c) val += my_err[c] * a.U[(i1 + c) * K + cj];
+                val = a.W0[r * K + static_cast<std::size_t>(a.perm[cj])] * a.colmask[cj] + val / a.U[cj * K + cj];
+              } else {
+                if (cj >= a.s2)
+                  for (std::size_t c = a.s1; c < i1; ++c) val -= a.Err[r * a.ld_err + (c - a.s1)] * a.U[c * K + cj];
+                for (int c = 0; c < i; ++c) val -= my_err[c] * a.U[(i1 + c) * K + cj];
+              }
               my_gbuf[cj - col] = val;
             }
             __syncwarp();
+            const float* gb = my_gbuf;
             sz = warp_find_scale_zero<B>(
-                [&](auto&& f) {
-                  for (std::size_t j = lane; j < a.gs; j += 32) f(my_gbuf[j]);
+                [gb, lane, gs](auto&& f) {
+                  for (int j = lane; j < gs; j += 32) f(gb[j]);
                 },
                 a.spec, a.flags);
             __syncwarp();
@@ -452,34 +530,43 @@ __global__ void __launch_bounds__(kGptqWarps * 32) gptq_block_kernel(GptqBlockAr
           }
         }
       } else {
-        const std::size_t g = a.group_mode == 1 ? static_cast<std::size_t>(a.perm[col]) / a.gs : 0;
+        const std::size_t g = a.group_mode == 1 ? static_cast<std::size_t>(a.perm[col] / gs) : 0;
         scale = a.scales[g * N + r];
         zero = static_cast<float>(a.zeros[g * N + r]);
       }
-      float wi = 0.f;
+      float wi = 0.f, w0i = 0.f;
 #pragma unroll
       for (int v = 0; v < kGptqPerLane; ++v)
-        if (i / 32 == v) wi = w[v];
-      wi = __shfl_sync(0xffffffffu, wi, i % 32);
+        if ((i >> 5) == v) {
+          wi = w[v];
+          w0i = w0[v];
+        }
+      wi = __shfl_sync(0xffffffffu, wi, i & 31);
+      const float d = Ub[i * nb + i];
+      if constexpr (kInvFree) {
+        w0i = __shfl_sync(0xffffffffu, w0i, i & 31);
+        wi = w0i + wi / d;  // w̃ = w + S / Ũ[i,i]
+      }
       const std::uint32_t code = quantize_code<B>(wi, scale, zero);
       const float q = dequantize_code(code, scale, zero);
-      const float d = Ub[i * nb + i];
       const float diff = wi - q;
-      const float e = diff / d;
+      // published path: e = (w̃ − q) / U[i,i] feeds back; inverse-free: the residual w − q does
+      const float e = kInvFree ? w0i - q : diff / d;
       if (lane == 0) {
-        loss += static_cast<double>(diff) * static_cast<double>(diff) / (static_cast<double>(d) * d);
+        const float le = kInvFree ? diff * d : e;  // (w̃ − q) / U[i,i] (Ũ[i,i] = 1 / U[i,i])
+        loss += le * le;
         my_err[i] = e;
         a.codes[static_cast<std::size_t>(a.perm[col]) * N + r] = static_cast<std::uint8_t>(code);
       }
 #pragma unroll
       for (int v = 0; v < kGptqPerLane; ++v) {
         const int c = lane + 32 * v;
-        if (c > i && c < nb) w[v] -= e * Ub[i * nb + c];
+        if (c > i && c < nb) w[v] = kInvFree ? w[v] + e * Ub[i * nb + c] : w[v] - e * Ub[i * nb + c];
       }
       __syncwarp();
     }
     for (int c = lane; c < nb; c += 32) a.Err[r * a.ld_err + (i1 - a.s1) + c] = my_err[c];
-    if (lane == 0) a.loss[r] += loss;
+    if (lane == 0) a.loss[r] += static_cast<double>(loss);
     __syncwarp();
   }
 }
@@ -741,18 +828,30 @@ inline Status gptq_solve_gpu(const GptqGpuProblem& p, const QuantSpec& spec, con
     damp = next;
   }
   prof.mark(stream, 1);
-  const cusolverStatus_t st = cusolverDnXtrtri(solver, CUBLAS_FILL_MODE_LOWER, CUBLAS_DIAG_NON_UNIT,
-                                               static_cast<int64_t>(K), CUDA_R_32F, A, static_cast<int64_t>(K),
-                                               ws + L.trtri, L.trtri_bytes, host_trtri.data(), L.trtri_host_bytes,
-                                               info + 2);
+  const cusolverStatus_t st =
+      opt.inverse_free ? CUSOLVER_STATUS_SUCCESS
+                       : cusolverDnXtrtri(solver, CUBLAS_FILL_MODE_LOWER, CUBLAS_DIAG_NON_UNIT, static_cast<int64_t>(K),
+                                          CUDA_R_32F, A, static_cast<int64_t>(K), ws + L.trtri, L.trtri_bytes,
+                                          host_trtri.data(), L.trtri_host_bytes, info + 2);
+  prof.mark(stream, 6);
   cusolverDnDestroyParams(params);
   if (st != CUSOLVER_STATUS_SUCCESS)
     return make_status(StatusCode::cuda_error, "gptq gpu: cusolverDnXtrtri failed (", static_cast<int>(st), ")");
-  ::lowbit::detail::gptq_antitranspose_kernel<<<dim3(kb, ::lowbit::detail::grid_y(K)), tb, 0, stream>>>(A, K);
+  if (K % ::lowbit::detail::kAntiTile == 0 && K / ::lowbit::detail::kAntiTile <= ::lowbit::detail::kMaxGridY) {
+    const unsigned T = static_cast<unsigned>(K / ::lowbit::detail::kAntiTile);
+    ::lowbit::detail::gptq_antitranspose_tiled_kernel<<<dim3(T, T),
+                                                        dim3(::lowbit::detail::kAntiTile, ::lowbit::detail::kAntiRows),
+                                                        0, stream>>>(A, K);
+  } else {
+    ::lowbit::detail::gptq_antitranspose_kernel<<<dim3(kb, ::lowbit::detail::grid_y(K)), tb, 0, stream>>>(A, K);
+  }
 
   // weights and fixed group parameters
   prof.mark(stream, 2);
-  ::lowbit::detail::gptq_gather_w_kernel<<<dim3(kb, ::lowbit::detail::grid_y(N)), tb, 0, stream>>>(p.W, p.H, N, K, perm, Wk, flags);
+  ::lowbit::detail::gptq_gather_w_kernel<<<dim3(kb, ::lowbit::detail::grid_y(N)), tb, 0, stream>>>(p.W, p.H, N, K, perm, Wk, flags,
+                                                                                            opt.inverse_free);
+  float* colmask = keys_out;  // free after the sort
+  ::lowbit::detail::gptq_colmask_kernel<<<kb, tb, 0, stream>>>(p.H, K, perm, colmask);
   if (Status e = launch_check("weight gather"); !e.ok()) return e;
   const std::size_t gs = spec.effective_group(K);
   const bool grouped = spec.group_size > 0;
@@ -767,7 +866,9 @@ inline Status gptq_solve_gpu(const GptqGpuProblem& p, const QuantSpec& spec, con
     }
     const std::size_t smem = (static_cast<std::size_t>(opt.block) * opt.block + ::lowbit::detail::kGptqWarps * kMaxGpuBlock) *
                              sizeof(float);
-    if (cudaFuncSetAttribute(::lowbit::detail::gptq_block_kernel<B>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+    auto kernel = opt.inverse_free ? ::lowbit::detail::gptq_block_kernel<B, true>
+                                   : ::lowbit::detail::gptq_block_kernel<B, false>;
+    if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                              static_cast<int>(smem)) != cudaSuccess) {
       ls = make_status(StatusCode::cuda_error, "gptq gpu: shared memory attribute failed");
       return;
@@ -782,13 +883,15 @@ inline Status gptq_solve_gpu(const GptqGpuProblem& p, const QuantSpec& spec, con
     args.loss = loss;
     args.perm = perm;
     args.gbuf = group_mode == 2 ? gbuf : nullptr;
+    args.W0 = p.W;
+    args.colmask = colmask;
     args.flags = flags;
     args.N = N;
     args.K = K;
     args.gs = gs;
     args.group_mode = group_mode;
     args.spec = spec;
-    const float minus_one = -1.f, one = 1.f;
+    const float minus_one = opt.inverse_free ? 1.f : -1.f, one = 1.f;  // inverse-free: S += R·Ũ
     const std::size_t S = static_cast<std::size_t>(::lowbit::detail::super_block_cols(opt));
     args.ld_err = S;
     // W[:, c0:c0+m] -= Err[:, e0:e0+k] · U[u0:u0+k, c0:c0+m]; column-major view:
@@ -822,7 +925,7 @@ inline Status gptq_solve_gpu(const GptqGpuProblem& p, const QuantSpec& spec, con
         const std::size_t sm = (static_cast<std::size_t>(args.nb) * args.nb + ::lowbit::detail::kGptqWarps * kMaxGpuBlock) *
                                sizeof(float);
         prof.mark(stream, 3);
-        ::lowbit::detail::gptq_block_kernel<B><<<grid, ::lowbit::detail::kGptqWarps * 32, sm, stream>>>(args);
+        kernel<<<grid, ::lowbit::detail::kGptqWarps * 32, sm, stream>>>(args);
         prof.mark(stream, 4);
         if (i2 < s2 && !update(i2, s2 - i2, i1, i1 - s1, i2 - i1)) return;  // near: rest of the super-block
       }
@@ -1029,11 +1132,12 @@ struct GptqGpuTimes {
 /// @param spec quantization spec.
 /// @param opt  solver options (opt.block <= 128; threads ignored).
 /// @param times optional phase timings.
-/// @param super_block GptqGpuOptions::super_block.
+/// @param tuning optional GPU-only settings (super_block, tf32_update, inverse_free) to use instead of
+///               the defaults; the remaining fields come from `opt`.
 /// @throws lowbit::Error with the status message on any failure (naming opt.layer).
 inline GptqResult gptq_quantize_gpu(const float* W, std::size_t N, std::size_t K, const float* H,
                                     const QuantSpec& spec, const GptqOptions& opt, GptqGpuTimes* times = nullptr,
-                                    int super_block = 1024) {
+                                    const GptqGpuOptions* tuning = nullptr) {
   auto check = [&](const Status& s) {
     if (!s.ok()) ::lowbit::detail::fail("layer '", opt.layer, "': ", s.message);
   };
@@ -1054,7 +1158,11 @@ inline GptqResult gptq_quantize_gpu(const float* W, std::size_t N, std::size_t K
   g.max_damp = o.max_damp;
   g.act_order = o.act_order;
   g.static_groups = o.static_groups;
-  g.super_block = super_block;
+  if (tuning) {
+    g.super_block = tuning->super_block;
+    g.tf32_update = tuning->tf32_update;
+    g.inverse_free = tuning->inverse_free;
+  }
   cublasHandle_t blas = nullptr;
   cusolverDnHandle_t solver = nullptr;
   if (cublasCreate(&blas) != CUBLAS_STATUS_SUCCESS) ::lowbit::detail::fail("cublasCreate failed");
