@@ -16,7 +16,7 @@ cmake -S . -B build-dev -DCMAKE_PREFIX_PATH=$PWD/.deps/root/usr -DCMAKE_CUDA_ARC
   -DCMAKE_BUILD_TYPE=Release -DLOWBIT_BUILD_DOCS=OFF > "$OUT/cmake.log" 2>&1 || { tail -30 "$OUT/cmake.log"; exit 1; }
 TARGETS="bench_gemm_kernels"
 if [ $TESTS = 1 ]; then
-  TARGETS="$TARGETS test_kernels_layout_host test_kernels_convert"
+  TARGETS="$TARGETS test_kernels_layout_host test_kernels_convert test_kernels_sanitize"
   for b in 2 3 4 8; do for t in f16 bf16; do TARGETS="$TARGETS test_kernels_gemm_b${b}_${t}"; done; done
 fi
 cmake --build build-dev --target $TARGETS -j16 > "$OUT/build.log" 2>&1 || { grep -E "error" "$OUT/build.log" | head -30; exit 1; }
@@ -25,15 +25,12 @@ fi
 echo "build: $(( $(date +%s) - T0 )) s"
 if [ $TESTS = 1 ]; then
   pids=""
-  for t in $TB/test_kernels_*; do [ -x "$t" ] || continue; ( timeout 250 $t > "$OUT/$(basename $t).log" 2>&1; echo "$(basename $t) rc=$?" ) & done; wait
-  for f in "$OUT"/test_kernels_*.log; do grep -E "All tests passed|test cases:" "$f" | sed "s|^|$(basename $f): |"; done
-  grep -h -B3 -A25 "FAILED" "$OUT"/test_kernels_*.log | head -80
+  L=/tmp/klogs; rm -rf $L; mkdir -p $L
+  for t in $TB/test_kernels_*; do [ -x "$t" ] || continue; ( n=$(basename $t); timeout 150 $t > "$L/$n.log" 2>&1; rc=$?; echo "$n rc=$rc" ) & done; wait
+  for f in $L/test_kernels_*.log; do echo "===== $f"; cat "$f"; done > "$OUT/tests.log"
+  for f in $L/test_kernels_*.log; do grep -E "All tests passed|test cases:" "$f" | sed "s|^|$(basename $f): |"; done
+  grep -h -B3 -A12 "FAILED" $L/test_kernels_*.log | head -60
   echo "tests done: $(( $(date +%s) - T0 )) s"
-  compute-sanitizer --tool memcheck --error-exitcode 9 $TB/test_kernels_convert "[sanitize],[api]" > "$OUT/memcheck.log" 2>&1
-  echo "memcheck rc=$?"; tail -3 "$OUT/memcheck.log"
-  compute-sanitizer --tool racecheck --error-exitcode 9 $TB/test_kernels_convert "[sanitize]" > "$OUT/racecheck.log" 2>&1
-  echo "racecheck rc=$?"; tail -3 "$OUT/racecheck.log"
-  echo "sanitizers done: $(( $(date +%s) - T0 )) s"
 fi
 EX=$( [ -x build-kbin/example_fused_gate_up ] && echo build-kbin/example_fused_gate_up || echo build-dev/examples/fused_gate_up/example_fused_gate_up )
 [ -x "$EX" ] && { $EX; $EX 16 4096 14336; echo "example rc=$?"; } 2>&1 | tee "$OUT/example.log"
@@ -41,4 +38,10 @@ DEV=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr ' ' '_' |
 $BB/bench_gemm_kernels "$OUT/kernels_${DEV}_2026-11-22.json" $QUICK > "$OUT/bench.log" 2>&1
 echo "bench rc=$?"; cat "$OUT/bench.log"
 python3 bench/kernels/plot_speedup.py "$OUT/kernels_${DEV}_2026-11-22.json" "$OUT/kernels_${DEV}_2026-11-22.png" || true
+if [ $TESTS = 1 ]; then
+  timeout 45 compute-sanitizer --tool memcheck --error-exitcode 9 $TB/test_kernels_sanitize > "$OUT/memcheck.log" 2>&1
+  echo "memcheck rc=$?"; tail -3 "$OUT/memcheck.log"
+  timeout 45 compute-sanitizer --tool racecheck --error-exitcode 9 $TB/test_kernels_sanitize > "$OUT/racecheck.log" 2>&1
+  echo "racecheck rc=$?"; tail -3 "$OUT/racecheck.log"
+fi
 echo "total: $(( $(date +%s) - T0 )) s"

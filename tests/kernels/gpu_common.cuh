@@ -120,7 +120,8 @@ void check_gemm(const QuantizedWeight& q, const std::vector<std::size_t>& Ms, bo
       const Status st = gemm_bits<B, T>(dA.as<T>(), M, w.view(), with_bias ? dB.as<T>() : nullptr, dY.as<T>(), dW.p,
                                         ws, nullptr);
       INFO("status: " << st.message << " rep " << rep);
-      REQUIRE(st.ok());
+      CHECK(st.ok());
+      if (!st.ok()) break;  // keep sweeping the other configurations
       KT_CUDA(cudaDeviceSynchronize());
       std::vector<T> Y(M * q.N);
       KT_CUDA(cudaMemcpy(Y.data(), dY.p, Y.size() * 2, cudaMemcpyDeviceToHost));
@@ -128,13 +129,13 @@ void check_gemm(const QuantizedWeight& q, const std::vector<std::size_t>& Ms, bo
       const std::vector<float> r(ref.begin(), ref.begin() + static_cast<std::ptrdiff_t>(M * q.N));
       const double err = relative_error(y, r);
       INFO("relative error " << err);
-      REQUIRE(err < tolerance<T>());
+      CHECK(err < tolerance<T>());
     }
     // rows past M must be untouched (still poisoned)
     if (M < Mmax) {
       std::uint16_t after = 0;
       KT_CUDA(cudaMemcpy(&after, dY.as<std::uint16_t>() + M * q.N, 2, cudaMemcpyDeviceToHost));
-      REQUIRE(after == 0xffffu);
+      CHECK(after == 0xffffu);
     }
   }
 }

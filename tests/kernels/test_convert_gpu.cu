@@ -144,10 +144,3 @@ TEST_CASE("gemm returns clear statuses for bad calls", "[kernels][gpu][api]") {
   CHECK(gemm<half_t>(a, 1, v, nullptr, y, W.p, ws, nullptr).code == StatusCode::unsupported);
   KT_CUDA(cudaDeviceSynchronize());
 }
-
-TEST_CASE("small cases for compute-sanitizer", "[kernels][gpu][sanitize]") {
-  // split-K (M=1, long K), gather (act-order), group 32, a multi-M-tile case
-  kt::check_gemm<4, half_t>(random_weight(4, 1024, 128, 128, false, true), {1, 17}, true);
-  kt::check_gemm<3, bfloat16_t>(random_weight(3, 448, 128, 32, false, false), {3, 70}, false);
-  kt::check_gemm<8, bfloat16_t>(random_weight(8, 256, 64, 64, true, false), {300}, true);
-}

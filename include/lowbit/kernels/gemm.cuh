@@ -71,11 +71,11 @@ struct TilePolicy {
 template <int B>
 struct DefaultPolicies {
   /// M <= 16 (decode): 1 m16 tile, 4 warps split K, deep prefetch; memory bound.
-  using Decode = TilePolicy<1, 1, 4, (B == 8 ? 3 : 4), 4>;
+  using Decode = TilePolicy<1, 1, 4, (B == 8 ? 3 : 4), 3>;  // 155-168 registers: 3 CTAs/SM
   /// 16 < M <= 32.
-  using Small = TilePolicy<2, 1, 4, (B == 8 ? 2 : 3), 4>;
+  using Small = TilePolicy<2, 1, 4, (B == 8 ? 2 : 3), 2>;  // ~210-230 registers: 2 CTAs/SM
   /// 32 < M <= 256.
-  using Medium = TilePolicy<4, 2, 2, (B >= 4 ? 2 : 3), 2>;
+  using Medium = TilePolicy<4, 2, 2, (B >= 4 ? 2 : 3), 2>;  // ~245-255 registers: 2 CTAs/SM
   /// M > 256: 64 x 256 CTA tiles, no K split inside the CTA.
   using Large = TilePolicy<4, 4, 1, (B >= 4 ? 2 : 3), 2>;
 };
@@ -331,11 +331,23 @@ GemmPlan make_plan(PolicyKind kind, std::size_t M, std::size_t N, std::size_t K,
   const std::size_t mt = (M + P::block_m - 1) / P::block_m, nt = (N + P::block_n - 1) / P::block_n;
   const std::size_t KT = K / TileGeometry::tile_k;
   const std::size_t tiles = mt * nt;
-  const std::size_t target = static_cast<std::size_t>(sm_count) * P::ctas_per_sm;
-  std::size_t splits = tiles >= target ? 1 : (target + tiles - 1) / tiles;
+  // Split K so that the grid fills whole waves of resident CTAs: the smallest split count whose last
+  // wave is >= 90% full (else the best one). Partials cost splits*M*N*4 bytes: small next to the
+  // weights when M is small, which is when splits are needed.
+  const std::size_t slots = static_cast<std::size_t>(sm_count) * P::ctas_per_sm;
   // each split keeps at least 2 CTA k-steps so the pipeline has something to overlap
-  const std::size_t max_splits = std::max<std::size_t>(1, KT / (2 * P::warps_k));
-  splits = std::min(splits, max_splits);
+  const std::size_t max_splits = std::max<std::size_t>(1, std::min<std::size_t>(32, KT / (2 * P::warps_k)));
+  std::size_t splits = 1;
+  double best = 0;
+  for (std::size_t s = 1; s <= max_splits; ++s) {
+    const std::size_t ctas = tiles * s, waves = (ctas + slots - 1) / slots;
+    const double eff = static_cast<double>(ctas) / static_cast<double>(waves * slots);
+    if (eff > best + 1e-9) {
+      best = eff;
+      splits = s;
+    }
+    if (eff >= 0.9) break;
+  }
   std::size_t per = (KT + splits - 1) / splits;
   per = (per + P::warps_k - 1) / P::warps_k * P::warps_k;
   splits = (KT + per - 1) / per;
@@ -370,11 +382,10 @@ inline int current_sm_count() {
 template <int B, class T, class P, int GPT>
 cudaError_t launch_policy(const GemmArgs& a, const GemmPlan& plan, cudaStream_t stream) {
   auto kernel = wo_gemm_kernel<B, T, P, GPT>;
-  if constexpr (P::smem_bytes > 48 * 1024) {
-    static const cudaError_t attr =
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(P::smem_bytes));
-    if (attr != cudaSuccess) return attr;
-  }
+  // Always raise the dynamic limit: dynamic + static shared memory above 48 KB needs it (once per kernel).
+  static const cudaError_t attr =
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(P::smem_bytes));
+  if (attr != cudaSuccess) return attr;
   kernel<<<plan.grid, P::threads, P::smem_bytes, stream>>>(a);
   return cudaGetLastError();
 }

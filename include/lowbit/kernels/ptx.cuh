@@ -138,7 +138,7 @@ LOWBIT_DEVICE void ldmatrix_x4_trans(std::uint32_t (&r)[4], const void* smem_row
 
 /// D = A·B + D with fp16 A/B (each register holds two halves, lower k first) and fp32 D.
 LOWBIT_DEVICE void mma_m16n8k16_f16(float (&d)[4], const std::uint32_t (&a)[4], const std::uint32_t (&b)[2]) {
-  asm volatile(
+  asm(
       "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
       "{%0,%1,%2,%3};\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
@@ -147,7 +147,7 @@ LOWBIT_DEVICE void mma_m16n8k16_f16(float (&d)[4], const std::uint32_t (&a)[4], 
 
 /// D = A·B + D with bf16 A/B and fp32 D (same fragment layout as the fp16 form).
 LOWBIT_DEVICE void mma_m16n8k16_bf16(float (&d)[4], const std::uint32_t (&a)[4], const std::uint32_t (&b)[2]) {
-  asm volatile(
+  asm(
       "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
       "{%0,%1,%2,%3};\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
@@ -156,7 +156,7 @@ LOWBIT_DEVICE void mma_m16n8k16_bf16(float (&d)[4], const std::uint32_t (&a)[4],
 
 /// D = A·B + D with s8 A/B and s32 D, m16n8k32 (A: 4 regs of 4 int8, B: 2 regs, D: 4 int32).
 LOWBIT_DEVICE void mma_m16n8k32_s8(int (&d)[4], const std::uint32_t (&a)[4], const std::uint32_t (&b)[2]) {
-  asm volatile(
+  asm(
       "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
       "{%0,%1,%2,%3};\n"
       : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
@@ -173,7 +173,7 @@ LOWBIT_DEVICE void mma_m16n8k32_s8(int (&d)[4], const std::uint32_t (&a)[4], con
 template <int Lut>
 LOWBIT_DEVICE std::uint32_t lop3(std::uint32_t a, std::uint32_t b, std::uint32_t c) {
   std::uint32_t d;
-  asm volatile("lop3.b32 %0, %1, %2, %3, %4;\n" : "=r"(d) : "r"(a), "r"(b), "r"(c), "n"(Lut));
+  asm("lop3.b32 %0, %1, %2, %3, %4;\n" : "=r"(d) : "r"(a), "r"(b), "r"(c), "n"(Lut));
   return d;
 }
 
