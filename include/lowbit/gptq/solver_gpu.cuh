@@ -230,7 +230,7 @@ __device__ __forceinline__ ScaleZero warp_find_scale_zero(Each&& each, const Qua
 // ---- preparation kernels ----
 
 /// diag (dead → 1) as sort keys, iota values, and the non-finite check of H's diagonal.
-__global__ void gptq_diag_kernel(const float* __restrict__ H, std::size_t K, float* __restrict__ keys,
+static __global__ void gptq_diag_kernel(const float* __restrict__ H, std::size_t K, float* __restrict__ keys,
                                  int* __restrict__ vals, int* __restrict__ dead) {
   const std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
   if (i >= K) return;
@@ -241,7 +241,7 @@ __global__ void gptq_diag_kernel(const float* __restrict__ H, std::size_t K, flo
 }
 
 /// mean of the (dead-fixed) diagonal into *mean (one block); flags a non-positive mean.
-__global__ void gptq_mean_diag_kernel(const float* __restrict__ keys, std::size_t K, float* __restrict__ mean,
+static __global__ void gptq_mean_diag_kernel(const float* __restrict__ keys, std::size_t K, float* __restrict__ mean,
                                       int* __restrict__ flags) {
   __shared__ double part[kGptqThreads];
   double s = 0.0;
@@ -260,7 +260,7 @@ __global__ void gptq_mean_diag_kernel(const float* __restrict__ keys, std::size_
 }
 
 /// A[a, b] = Hd[p(K-1-a), p(K-1-b)] + λ δ_ab (dead diagonal → 1), λ = damp · mean. Flags non-finite H.
-__global__ void gptq_gather_h_kernel(const float* __restrict__ H, std::size_t K, const int* __restrict__ perm,
+static __global__ void gptq_gather_h_kernel(const float* __restrict__ H, std::size_t K, const int* __restrict__ perm,
                                      const float* __restrict__ mean, float damp, float* __restrict__ A,
                                      int* __restrict__ flags) {
   const std::size_t b = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
@@ -277,7 +277,7 @@ __global__ void gptq_gather_h_kernel(const float* __restrict__ H, std::size_t K,
 
 /// In place: column-major lower `M = L⁻¹` → row-major upper `U[a][b] = M(K-1-a, K-1-b)` (reflection
 /// across the anti-diagonal, an involution; pairs with a + b < K - 1 swap, the anti-diagonal stays).
-__global__ void gptq_antitranspose_kernel(float* __restrict__ A, std::size_t K) {
+static __global__ void gptq_antitranspose_kernel(float* __restrict__ A, std::size_t K) {
   const std::size_t b = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
   if (b >= K) return;
   for (std::size_t a = blockIdx.y; a + b < K - 1; a += gridDim.y) {
@@ -297,7 +297,7 @@ inline constexpr int kAntiRows = 8;
 /// Same reflection as gptq_antitranspose_kernel for K % kAntiTile == 0, through shared memory so both
 /// sides are coalesced: tile (ta, tb) and its image (T-1-tb, T-1-ta) swap contents (self-images, on the
 /// tile anti-diagonal, are reflected in place). Grid: (T, T) tiles, blocks of kAntiTile x kAntiRows.
-__global__ void gptq_antitranspose_tiled_kernel(float* __restrict__ A, std::size_t K) {
+static __global__ void gptq_antitranspose_tiled_kernel(float* __restrict__ A, std::size_t K) {
   __shared__ float s1[kAntiTile][kAntiTile + 1];
   __shared__ float s2[kAntiTile][kAntiTile + 1];
   const std::size_t T = K / kAntiTile;
@@ -320,7 +320,7 @@ __global__ void gptq_antitranspose_tiled_kernel(float* __restrict__ A, std::size
 }
 
 /// Wk[r, i] = dead(perm[i]) ? 0 : W[r, perm[i]]; flags non-finite weights.
-__global__ void gptq_gather_w_kernel(const float* __restrict__ W, const float* __restrict__ H, std::size_t N,
+static __global__ void gptq_gather_w_kernel(const float* __restrict__ W, const float* __restrict__ H, std::size_t N,
                                      std::size_t K, const int* __restrict__ perm, float* __restrict__ Wk,
                                      int* __restrict__ flags, bool zero_out) {
   const std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
@@ -337,7 +337,7 @@ __global__ void gptq_gather_w_kernel(const float* __restrict__ W, const float* _
 /// Per-channel (original W, as published) or static-group parameters (dead columns zeroed), one thread
 /// per (row, group), original column order.
 template <int B>
-__global__ void gptq_static_params_kernel(const float* __restrict__ W, const float* __restrict__ H, std::size_t N,
+static __global__ void gptq_static_params_kernel(const float* __restrict__ W, const float* __restrict__ H, std::size_t N,
                                           std::size_t K, std::size_t gs, bool per_channel, QuantSpec spec,
                                           float* __restrict__ scales, std::uint8_t* __restrict__ zeros,
                                           int* __restrict__ flags) {
@@ -357,7 +357,7 @@ __global__ void gptq_static_params_kernel(const float* __restrict__ W, const flo
 }
 
 /// colmask[i] = 0 for a dead column perm[i], else 1 (inverse-free path).
-__global__ void gptq_colmask_kernel(const float* __restrict__ H, std::size_t K, const int* __restrict__ perm,
+static __global__ void gptq_colmask_kernel(const float* __restrict__ H, std::size_t K, const int* __restrict__ perm,
                                     float* __restrict__ colmask) {
   const std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
   if (i >= K) return;
@@ -366,7 +366,7 @@ __global__ void gptq_colmask_kernel(const float* __restrict__ H, std::size_t K, 
 }
 
 /// g_idx[perm[i]] = (dynamic groups ? i : perm[i]) / gs (0 per-channel).
-__global__ void gptq_gidx_kernel(const int* __restrict__ perm, std::size_t K, std::size_t gs, bool dynamic_groups,
+static __global__ void gptq_gidx_kernel(const int* __restrict__ perm, std::size_t K, std::size_t gs, bool dynamic_groups,
                                  std::int32_t* __restrict__ g_idx) {
   const std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
   if (i >= K) return;
@@ -375,7 +375,7 @@ __global__ void gptq_gidx_kernel(const int* __restrict__ perm, std::size_t K, st
 }
 
 /// Σ loss_row into *out (one block).
-__global__ void gptq_sum_kernel(const double* __restrict__ v, std::size_t n, double* __restrict__ out) {
+static __global__ void gptq_sum_kernel(const double* __restrict__ v, std::size_t n, double* __restrict__ out) {
   __shared__ double part[kGptqThreads];
   double s = 0.0;
   for (std::size_t i = threadIdx.x; i < n; i += blockDim.x) s += v[i];
@@ -974,7 +974,7 @@ namespace lowbit::detail {
 inline constexpr std::size_t kErrorChunkRows = 256;
 
 /// Wq[r, k] = scale[g, r] · (code[k, r] − zero[g, r]), g = g_idx[k].
-__global__ void gptq_dequant_kernel(const std::uint8_t* __restrict__ codes, const float* __restrict__ scales,
+static __global__ void gptq_dequant_kernel(const std::uint8_t* __restrict__ codes, const float* __restrict__ scales,
                                     const std::uint8_t* __restrict__ zeros, const std::int32_t* __restrict__ g_idx,
                                     std::size_t N, std::size_t K, float* __restrict__ Wq) {
   const std::size_t k = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
@@ -986,7 +986,7 @@ __global__ void gptq_dequant_kernel(const std::uint8_t* __restrict__ codes, cons
 
 /// RTN of one (row, group) per thread into Wq (same quantizer as rtn_quantize).
 template <int B>
-__global__ void gptq_rtn_kernel(const float* __restrict__ W, std::size_t N, std::size_t K, std::size_t gs,
+static __global__ void gptq_rtn_kernel(const float* __restrict__ W, std::size_t N, std::size_t K, std::size_t gs,
                                 QuantSpec spec, float* __restrict__ Wq, int* __restrict__ flags) {
   const std::size_t t = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
   if (t >= N * (K / gs)) return;
@@ -997,14 +997,14 @@ __global__ void gptq_rtn_kernel(const float* __restrict__ W, std::size_t N, std:
 }
 
 /// D[r, k] = W[r, k] − Wq[r, k] for a chunk of rows.
-__global__ void gptq_diff_kernel(const float* __restrict__ W, const float* __restrict__ Wq, std::size_t count,
+static __global__ void gptq_diff_kernel(const float* __restrict__ W, const float* __restrict__ Wq, std::size_t count,
                                  float* __restrict__ D) {
   const std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
   if (i < count) D[i] = W[i] - Wq[i];
 }
 
 /// *out += Σ D ∘ T (block partial sums in double, one atomic per block).
-__global__ void gptq_dot_kernel(const float* __restrict__ D, const float* __restrict__ T, std::size_t count,
+static __global__ void gptq_dot_kernel(const float* __restrict__ D, const float* __restrict__ T, std::size_t count,
                                 double* __restrict__ out) {
   __shared__ double part[kGptqThreads];
   double s = 0.0;
