@@ -29,6 +29,15 @@ timeout 90 "$TEST" --durations yes > "$OUT/test_gptq_gpu.log" 2>&1
 echo "test_gptq_gpu rc=$?" | tee -a "$OUT/summary.txt"
 tail -40 "$OUT/test_gptq_gpu.log"
 
+CLI=build-gptq-cuda/examples/lowbit/lowbit
+if [ -x "$CLI" ]; then
+  stamp "CLI: lowbit quantize --method gptq on cuda and cpu"
+  mkdir -p /tmp/gptq-cli
+  timeout 60 python3 bench/gptq/cli_check.py "$CLI" /tmp/gptq-cli > "$OUT/cli_check.log" 2>&1
+  echo "cli_check rc=$?" | tee -a "$OUT/summary.txt"
+  tail -20 "$OUT/cli_check.log"
+fi
+
 stamp "benchmark (lowbit)"
 DUMP=/tmp/gptq-dump
 mkdir -p "$DUMP"
