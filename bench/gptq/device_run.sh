@@ -46,6 +46,8 @@ echo "bench_gptq_gpu rc=$?" | tee -a "$OUT/summary.txt"
 cat "$OUT/ours.jsonl"; tail -5 "$OUT/bench_stderr.log"
 
 stamp "benchmark (PyTorch transcription)"
+[ -f bench/results/gptq_h100_2026-11-22.json ] && export GPTQ_REF_REUSE=bench/results/gptq_h100_2026-11-22.json
+export GPTQ_REF_REUSE_K="${GPTQ_REF_REUSE_K-28672}"
 timeout 120 python3 bench/gptq/reference_gptq.py "$DUMP" "$OUT/ours.jsonl" "$OUT/gptq_h100_2026-11-22.json" \
   > "$OUT/reference.log" 2>&1
 echo "reference_gptq rc=$?" | tee -a "$OUT/summary.txt"
