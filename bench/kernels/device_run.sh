@@ -26,7 +26,7 @@ echo "build: $(( $(date +%s) - T0 )) s"
 if [ $TESTS = 1 ]; then
   pids=""
   L=/tmp/klogs; rm -rf $L; mkdir -p $L
-  for t in $TB/test_kernels_*; do [ -x "$t" ] || continue; ( n=$(basename $t); timeout 150 $t > "$L/$n.log" 2>&1; rc=$?; echo "$n rc=$rc" ) & done; wait
+  for t in $TB/test_kernels_*; do [ -x "$t" ] || continue; ( n=$(basename $t); timeout 150 $t > "$L/$n.log" 2>&1; rc=$?; echo "$n rc=$rc" ) & pids="$pids $!"; done; wait $pids  # not a bare wait: it would also wait for the tee
   for f in $L/test_kernels_*.log; do echo "===== $f"; cat "$f"; done > "$OUT/tests.log"
   for f in $L/test_kernels_*.log; do grep -E "All tests passed|test cases:" "$f" | sed "s|^|$(basename $f): |"; done
   grep -h -B3 -A12 "FAILED" $L/test_kernels_*.log | head -60
