@@ -191,10 +191,16 @@ int rotation(std::size_t bytes_per_weight, int l2_bytes) {
   return static_cast<int>(std::clamp<std::size_t>(r, 2, kMaxRotation));
 }
 
+/// A per-call time and how it was taken.
+struct CallTime {
+  double us = 0;       ///< median per-call time
+  bool graph = false;  ///< true: CUDA graph replays; false: capture refused, plain stream launches
+};
+
 /// Median per-call time in µs of `launch(i)` (i = call index, picks the rotated buffer), which
 /// returns a lowbit::Status. Graph capture first; plain stream launches if capture is refused.
 template <class F>
-double time_us(cudaStream_t s, F&& launch) {
+CallTime time_us(cudaStream_t s, F&& launch) {
   ckst(launch(0));  // warm-up: lazy module loading, library workspaces
   ck(cudaStreamSynchronize(s), "warm-up");
   Graph graph;
@@ -223,7 +229,7 @@ double time_us(cudaStream_t s, F&& launch) {
     if (r > 0) ms.push_back(t);
   }
   std::nth_element(ms.begin(), ms.begin() + static_cast<std::ptrdiff_t>(ms.size() / 2), ms.end());
-  return static_cast<double>(ms[ms.size() / 2]) * 1e3 / kBatch;
+  return {static_cast<double>(ms[ms.size() / 2]) * 1e3 / kBatch, graph.exec != nullptr};
 }
 
 /// max_i |y_i − ref_i| / max_i |ref_i| and the relative Frobenius error (NaN/inf in y: +inf).
@@ -256,20 +262,21 @@ std::string sci(double v) { return fmt("%.1e", v); }
 struct Timing {
   std::string what;
   std::size_t M = 0;
-  double us = 0;       ///< lowbit, per call
-  double blas_us = 0;  ///< cuBLAS fp16, per call, same M, same run
+  CallTime t;          ///< lowbit, per call
+  CallTime blas;       ///< cuBLAS fp16, per call, same M, same run
 };
-std::string speedup_text(std::size_t M, double us, double blas) {
+std::string speedup_text(std::size_t M, const CallTime& t, const CallTime& blas) {
   char buf[64];
-  std::snprintf(buf, sizeof buf, "M=%zu %.2fx", M, blas / us);
+  std::snprintf(buf, sizeof buf, "M=%zu %.2fx", M, blas.us / t.us);
   return buf;
 }
 void print_timings(const std::vector<Timing>& t) {
   if (t.empty()) return;
   const std::string head = "GPU layer, W [" + std::to_string(kBigN) + ", " + std::to_string(kBigK) + "]";
-  std::printf("%-30s %4s %12s %16s %9s\n", head.c_str(), "M", "lowbit us", "cuBLAS fp16 us", "speedup");
+  std::printf("%-30s %4s %12s %16s %9s  %s\n", head.c_str(), "M", "lowbit us", "cuBLAS fp16 us", "speedup", "timed as");
   for (const Timing& x : t)
-    std::printf("%-30s %4zu %12.1f %16.1f %8.2fx\n", x.what.c_str(), x.M, x.us, x.blas_us, x.blas_us / x.us);
+    std::printf("%-30s %4zu %12.1f %16.1f %8.2fx  %s\n", x.what.c_str(), x.M, x.t.us, x.blas.us, x.blas.us / x.t.us,
+                x.t.graph && x.blas.graph ? "CUDA graph" : "stream launches (graph capture refused)");
   std::fflush(stdout);
 }
 
@@ -295,7 +302,7 @@ std::vector<lowbit::half_t> timing_activations() {
 }
 
 /// cuBLAS fp16 (`Y [M, N] = A [M, K] · Wᵀ`, W [N, K] row-major) on the timing layer, per M.
-std::vector<double> time_cublas(cudaStream_t s, const DevMem& A, int l2) {
+std::vector<CallTime> time_cublas(cudaStream_t s, const DevMem& A, int l2) {
   Blas blas(s);
   const std::size_t bytes = kBigK * kBigN * sizeof(lowbit::half_t);
   const int R = rotation(bytes, l2);
@@ -306,7 +313,7 @@ std::vector<double> time_cublas(cudaStream_t s, const DevMem& A, int l2) {
   }
   DevMem Y(kMaxTimedM * kBigN * sizeof(lowbit::half_t));
   ck(cudaDeviceSynchronize(), "fill");
-  std::vector<double> us;
+  std::vector<CallTime> us;
   const float alpha = 1.f, beta = 0.f;
   for (std::size_t M : kTimedM)
     us.push_back(time_us(s, [&](int i) {
@@ -371,7 +378,7 @@ lowbit::QuantizedWeight gptq_gpu_row(const DemoLayer& L, const std::vector<doubl
 #if defined(LOWBIT_DEMO_HAVE_WO_GEMM)
 /// Weight-only GEMM row: demo-layer check (M = 16 and M = all calibration rows) + timing vs cuBLAS.
 void wo_gemm_row(const DemoLayer& L, const lowbit::QuantizedWeight& q, cudaStream_t s, const DevMem& A_big,
-                 const std::vector<double>& blas_us, int l2, std::vector<DemoRow>& rows, std::vector<Timing>& timings) {
+                 const std::vector<CallTime>& blas_us, int l2, std::vector<DemoRow>& rows, std::vector<Timing>& timings) {
   namespace K = lowbit::kernels;
   const K::HostTiledWeight ht = K::tile_weight(q);
   K::TiledWeightBuffer w;
@@ -422,7 +429,7 @@ void wo_gemm_row(const DemoLayer& L, const lowbit::QuantizedWeight& q, cudaStrea
     const std::size_t wsb = K::gemm_workspace_size(m, meta);
     DevMem ws(wsb);
     ckst(K::gemm_workspace_init(ws.get(), wsb, s));
-    const double us = time_us(s, [&](int c) {
+    const CallTime us = time_us(s, [&](int c) {
       return K::gemm_bits<kBits, lowbit::half_t>(A_big.as<lowbit::half_t>(), m, Wb[c % R].view(), nullptr,
                                                  Y.as<lowbit::half_t>(), ws.get(), wsb, s);
     });
@@ -441,7 +448,7 @@ void wo_gemm_row(const DemoLayer& L, const lowbit::QuantizedWeight& q, cudaStrea
 
 #if defined(LOWBIT_DEMO_HAVE_INT8_GPU)
 /// LLM.int8() row: demo-layer check against the host reference + timing vs cuBLAS.
-void int8_row(const DemoLayer& L, cudaStream_t s, const DevMem& A_big, const std::vector<double>& blas_us, int l2,
+void int8_row(const DemoLayer& L, cudaStream_t s, const DevMem& A_big, const std::vector<CallTime>& blas_us, int l2,
               std::vector<DemoRow>& rows, std::vector<Timing>& timings) {
   namespace I = lowbit::int8;
   const int N = static_cast<int>(L.N), Kd = static_cast<int>(L.K);
@@ -492,7 +499,7 @@ void int8_row(const DemoLayer& L, cudaStream_t s, const DevMem& A_big, const std
   bool planted_found = true;
   for (std::size_t i = 0; i < std::size(kTimedM); ++i) {
     const std::size_t m = kTimedM[i];
-    const double us = time_us(s, [&](int c) {
+    const CallTime us = time_us(s, [&](int c) {
       I::DeviceWeight bw;
       bw.codes = Wc[c % R].as<std::int8_t>();
       bw.scales = big_scales.as<float>();
@@ -552,12 +559,12 @@ void gpu_rows(const DemoLayer& L, const DemoOptions& opt, std::vector<DemoRow>& 
     const int l2 = prop.l2CacheSize;
     const DevMem A_big = to_device(timing_activations());
     std::vector<Timing> timings;
-    std::vector<double> blas_us;
+    std::vector<CallTime> blas_us;
     try {
       blas_us = time_cublas(stream.s, A_big, l2);
     } catch (const std::exception& ex) {
       failed("cuBLAS fp16 baseline", ex);
-      blas_us.assign(std::size(kTimedM), NAN);
+      blas_us.assign(std::size(kTimedM), CallTime{NAN, false});
     }
     lowbit::QuantizedWeight q;
     try {
