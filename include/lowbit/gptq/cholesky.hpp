@@ -6,7 +6,7 @@
 /// steps (Cholesky, inverse from the factor, Cholesky again). We take two with the same result:
 /// factor `H = L̃ᵀ L̃` with `L̃` lower triangular (a Cholesky run from the last column backwards), then
 /// `H⁻¹ = L̃⁻¹ L̃⁻ᵀ`, so `U = L̃⁻ᵀ` is upper triangular with a positive diagonal, and by uniqueness of
-/// the Cholesky factor it is the one GPTQ uses. Both steps are blocked around ::lowbit::detail::gemm_sub.
+/// the Cholesky factor it is the one GPTQ uses. Both steps are blocked around one cache-tiled `C -= E P` kernel (linalg.hpp).
 ///
 /// @code
 /// std::vector<double> H = ...;                         // [K, K], symmetric
@@ -116,6 +116,7 @@ struct DampReport {
   double damp_used = 0.0;       ///< relative damping of the successful factorization
   double lambda = 0.0;          ///< absolute value added to the diagonal (`damp_used · mean(diag H)`)
   int attempts = 0;             ///< factorizations tried (1 = no escalation)
+  /// True when the requested damping failed and a larger one was needed.
   [[nodiscard]] bool escalated() const { return attempts > 1; }
 };
 
