@@ -199,6 +199,60 @@ int main(int argc, char** argv) {
   if (quick) Ms = {1, 16, 64, 1024};
   const std::size_t l2 = static_cast<std::size_t>(prop.l2CacheSize);
 
+  // ---- decode policy sweep (tuning data for DefaultPolicies<4>::Decode) ----
+  std::string sweep_json;
+  {
+    struct Shape2 { std::size_t K, N; };
+    for (Shape2 sh : {Shape2{8192, 8192}, Shape2{28672, 8192}, Shape2{8192, 28672}}) {
+      const std::size_t K = sh.K, N = sh.N, G = K / 128;
+      const std::size_t wbytes = K * N / 2 + G * N * 3;
+      const int nrot = static_cast<int>(std::max<std::size_t>(2, (4 * l2 + wbytes - 1) / wbytes));
+      std::vector<Weight> ws;
+      for (int r = 0; r < nrot; ++r) ws.push_back(make_weight(4, K, N, 128, false, false, 500 + r));
+      void *A, *Y;
+      CK(cudaMalloc(&A, 16 * K * 2));
+      CK(cudaMalloc(&Y, 16 * N * 2));
+      fill_random_halves<<<256, 256>>>(static_cast<std::uint16_t*>(A), 16 * K, 9, 0x3800);
+      CK(cudaDeviceSynchronize());
+      auto run = [&](auto pol, const char* name) {
+        using P = decltype(pol);
+        cudaFuncAttributes fa;
+        CK(cudaFuncGetAttributes(&fa, lowbit::kernels::detail::wo_gemm_kernel<4, half_t, P, 1>));
+        int occ = 0;
+        CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, lowbit::kernels::detail::wo_gemm_kernel<4, half_t, P, 1>, P::threads, P::smem_bytes));
+        for (std::size_t M : {std::size_t(1), std::size_t(4), std::size_t(16)}) {
+          const std::size_t wsb = gemm_policy_workspace_size<P>(M, ws[0].view.meta);
+          void* wsp = nullptr;
+          if (wsb) { CK(cudaMalloc(&wsp, wsb)); (void)gemm_workspace_init(wsp, wsb, st); }
+          int r = 0;
+          const double us = time_graph_us(st, [&] {
+            for (int i = 0; i < kBatch; ++i, r = (r + 1) % nrot)
+              (void)gemm_policy<4, half_t, P>(static_cast<const half_t*>(A), M, ws[r].view, nullptr, static_cast<half_t*>(Y), wsp, wsb, st);
+          });
+          if (wsp) CK(cudaFree(wsp));
+          const auto plan = lowbit::kernels::detail::make_plan<P>(lowbit::kernels::detail::PolicyKind::custom, M, N, K, prop.multiProcessorCount);
+          std::printf("sweep %-28s K %6zu N %6zu M %3zu: %8.2f us  %6.0f GB/s  regs %d occ %d splits %d\n", name, K, N, M, us,
+                      wbytes / (us * 1e-6) / 1e9, fa.numRegs, occ, plan.splits);
+          char buf[512];
+          std::snprintf(buf, sizeof buf,
+                        "%s    {\"policy\": \"%s\", \"K\": %zu, \"N\": %zu, \"M\": %zu, \"us\": %.3f, \"weight_GBps\": %.1f, "
+                        "\"registers\": %d, \"ctas_per_sm\": %d, \"splits\": %d}",
+                        sweep_json.empty() ? "" : ",\n", name, K, N, M, us, wbytes / (us * 1e-6) / 1e9, fa.numRegs, occ, plan.splits);
+          sweep_json += buf;
+        }
+      };
+      run(DefaultPolicies<4>::Decode{}, "default<1,1,4,4,3>");
+      run(TilePolicy<1, 1, 4, 4, 3, false>{}, "syncA<1,1,4,4,3>");
+      run(TilePolicy<1, 1, 4, 2, 4>{}, "<1,1,4,2,4>");
+      run(TilePolicy<1, 1, 4, 3, 3, false>{}, "syncA<1,1,4,3,3>");
+      run(TilePolicy<1, 1, 8, 3, 1>{}, "<1,1,8,3,1>");
+      run(TilePolicy<1, 2, 2, 4, 3>{}, "<1,2,2,4,3>");
+      for (auto& w : ws) CK(cudaFree(w.mem));
+      CK(cudaFree(A));
+      CK(cudaFree(Y));
+    }
+  }
+
   FILE* f = std::fopen(out, "w");
   std::fprintf(f, "{\n  \"device\": \"%s\",\n  \"date\": \"2026-11-22\",\n  \"sm_count\": %d,\n  \"l2_bytes\": %zu,\n",
                prop.name, prop.multiProcessorCount, l2);
@@ -307,7 +361,7 @@ int main(int argc, char** argv) {
     CK(cudaFree(A));
     CK(cudaFree(Y));
   }
-  std::fprintf(f, "\n  ]\n}\n");
+  std::fprintf(f, "\n  ],\n  \"decode_policy_sweep_4bit_g128\": [\n%s\n  ]\n}\n", sweep_json.c_str());
   std::fclose(f);
   cublasDestroy(h);
   return 0;

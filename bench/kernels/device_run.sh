@@ -26,7 +26,7 @@ echo "build: $(( $(date +%s) - T0 )) s"
 if [ $TESTS = 1 ]; then
   pids=""
   L=/tmp/klogs; rm -rf $L; mkdir -p $L
-  for t in $TB/test_kernels_*; do [ -x "$t" ] || continue; ( n=$(basename $t); timeout 150 $t > "$L/$n.log" 2>&1; rc=$?; echo "$n rc=$rc" ) & pids="$pids $!"; done; wait $pids  # not a bare wait: it would also wait for the tee
+  for t in $TB/test_kernels_*; do [ -x "$t" ] || continue; ( n=$(basename $t); timeout 70 $t > "$L/$n.log" 2>&1; rc=$?; echo "$n rc=$rc" ) & pids="$pids $!"; done; wait $pids  # not a bare wait: it would also wait for the tee
   for f in $L/test_kernels_*.log; do echo "===== $f"; cat "$f"; done > "$OUT/tests.log"
   for f in $L/test_kernels_*.log; do grep -E "All tests passed|test cases:" "$f" | sed "s|^|$(basename $f): |"; done
   grep -h -B3 -A12 "FAILED" $L/test_kernels_*.log | head -60
@@ -39,9 +39,9 @@ $BB/bench_gemm_kernels "$OUT/kernels_${DEV}_2026-11-22.json" $QUICK > "$OUT/benc
 echo "bench rc=$?"; cat "$OUT/bench.log"
 python3 bench/kernels/plot_speedup.py "$OUT/kernels_${DEV}_2026-11-22.json" "$OUT/kernels_${DEV}_2026-11-22.png" || true
 if [ $TESTS = 1 ]; then
-  timeout 45 compute-sanitizer --tool memcheck --error-exitcode 9 $TB/test_kernels_sanitize > "$OUT/memcheck.log" 2>&1
+  timeout 30 compute-sanitizer --tool memcheck --error-exitcode 9 $TB/test_kernels_sanitize > "$OUT/memcheck.log" 2>&1
   echo "memcheck rc=$?"; tail -3 "$OUT/memcheck.log"
-  timeout 45 compute-sanitizer --tool racecheck --error-exitcode 9 $TB/test_kernels_sanitize > "$OUT/racecheck.log" 2>&1
+  timeout 30 compute-sanitizer --tool racecheck --error-exitcode 9 $TB/test_kernels_sanitize > "$OUT/racecheck.log" 2>&1
   echo "racecheck rc=$?"; tail -3 "$OUT/racecheck.log"
 fi
 echo "total: $(( $(date +%s) - T0 )) s"

@@ -108,13 +108,17 @@ void check_gemm(const QuantizedWeight& q, const std::vector<std::size_t>& Ms, bo
   DevBuf dA(A.size() * 2), dB(q.N * 2), dY(Mmax * q.N * 2);
   KT_CUDA(cudaMemcpy(dA.p, A.data(), A.size() * 2, cudaMemcpyHostToDevice));
   KT_CUDA(cudaMemcpy(dB.p, bias.data(), q.N * 2, cudaMemcpyHostToDevice));
+  // one workspace for every M, zeroed once: split-K counters must stay valid across calls and shapes
+  std::size_t ws = 0;
+  for (std::size_t M : Ms) ws = std::max(ws, gemm_workspace_size(M, w.view().meta));
+  DevBuf dW(ws);
+  REQUIRE(gemm_workspace_init(dW.p, ws, nullptr).ok());
   for (std::size_t M : Ms) {
     INFO("bits " << B << " K " << q.K << " N " << q.N << " group " << w.view().meta.group_size << " sym "
                  << w.view().meta.sym << " act_order " << w.view().meta.act_order << " M " << M << " bias "
                  << with_bias);
-    const std::size_t ws = gemm_workspace_size(M, w.view().meta);
-    DevBuf dW(ws);
-    REQUIRE(gemm_workspace_init(dW.p, ws, nullptr).ok());
+    constexpr std::size_t cb = lowbit::kernels::detail::kCounterBytes;  // the rest is scratch: fill it with garbage
+    KT_CUDA(cudaMemset(static_cast<char*>(dW.p) + std::min(ws, cb), 0x5a, ws > cb ? ws - cb : 0));
     KT_CUDA(cudaMemset(dY.p, 0xff, Mmax * q.N * 2));  // poison: all-ones bits are NaN in fp16 and bf16
     for (int rep = 0; rep < 2; ++rep) {  // twice: the split-K counters must be left ready for reuse
       const Status st = gemm_bits<B, T>(dA.as<T>(), M, w.view(), with_bias ? dB.as<T>() : nullptr, dY.as<T>(), dW.p,

@@ -47,7 +47,8 @@ struct TiledWeightView {
 /// @tparam Stages  pipeline depth: activations in shared memory and weights in registers are fetched
 ///                 Stages-1 k-steps ahead.
 /// @tparam CtasPerSm CTAs per SM the split-K planner assumes when sizing the grid.
-template <int MI, int WarpsN, int WarpsK, int Stages, int CtasPerSm>
+/// @tparam AsyncA  stage activations with cp.async (true) or with plain 16-byte loads (false).
+template <int MI, int WarpsN, int WarpsK, int Stages, int CtasPerSm, bool AsyncA = true>
 struct TilePolicy {
   static_assert(MI >= 1 && WarpsN >= 1 && WarpsK >= 1 && Stages >= 2, "invalid tile policy");
   static constexpr int mi = MI;                      ///< m16 tiles per warp
@@ -55,6 +56,7 @@ struct TilePolicy {
   static constexpr int warps_k = WarpsK;             ///< warps along K
   static constexpr int stages = Stages;              ///< pipeline depth
   static constexpr int ctas_per_sm = CtasPerSm;      ///< occupancy assumed by the planner
+  static constexpr bool async_a = AsyncA;            ///< cp.async activations
   static constexpr int threads = 32 * WarpsN * WarpsK;
   static constexpr int block_m = 16 * MI;            ///< CTA rows
   static constexpr int block_n = 64 * WarpsN;        ///< CTA columns
@@ -147,7 +149,11 @@ __global__ void __launch_bounds__(P::threads) wo_gemm_kernel(const GemmArgs args
       const std::uint16_t* row = A + static_cast<std::size_t>(m0 + r) * args.K;
       if (k >= k_lim) continue;  // past this split's K range: the owning warp skips it
       if (!gather) {
-        ptx::cp_async_16(dst, row + k);
+        if constexpr (P::async_a) {
+          ptx::cp_async_16(dst, row + k);
+        } else {
+          *reinterpret_cast<uint4*>(dst) = __ldg(reinterpret_cast<const uint4*>(row + k));
+        }
       } else {
         alignas(16) std::uint16_t v[8];
 #pragma unroll
@@ -309,8 +315,30 @@ __global__ void __launch_bounds__(P::threads) wo_gemm_kernel(const GemmArgs args
   }
 }
 
+/// Act-order pre-gather: Ag[m, k'] = A[m, perm[k']] (8 columns per thread, one 16-byte store).
+template <class = void>
+__global__ void gather_columns_kernel(const std::uint16_t* A, const std::int32_t* perm, int M, int K,
+                                      std::uint16_t* Ag) {
+  const std::size_t i = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;  // chunk of 8
+  if (i >= static_cast<std::size_t>(M) * K / 8) return;
+  const std::size_t m = i / (K / 8), k0 = (i % (K / 8)) * 8;
+  const int4 p0 = __ldg(reinterpret_cast<const int4*>(perm + k0));
+  const int4 p1 = __ldg(reinterpret_cast<const int4*>(perm + k0 + 4));
+  const std::uint16_t* row = A + m * K;
+  const int idx[8] = {p0.x, p0.y, p0.z, p0.w, p1.x, p1.y, p1.z, p1.w};
+  alignas(16) std::uint16_t v[8];
+#pragma unroll
+  for (int e = 0; e < 8; ++e) v[e] = __ldg(row + idx[e]);
+  *reinterpret_cast<uint4*>(Ag + m * K + k0) = *reinterpret_cast<const uint4*>(v);
+}
+
+/// Largest M for which act-order gathers A inside the GEMM; above it a pre-pass gathers into the
+/// workspace. H100, 4-bit g128, K = N = 8192: in-kernel gather 29.7 us at M = 1 (plain 33.8 us) but
+/// 106 us at M = 16 (plain 35 us).
+inline constexpr std::size_t kInKernelGatherMaxM = 4;
+
 /// Which default policy serves M rows.
-enum class PolicyKind { decode, small, medium, large };
+enum class PolicyKind { decode, small, medium, large, custom };
 
 /// A launch plan: policy, grid and split-K.
 struct GemmPlan {
@@ -322,8 +350,11 @@ struct GemmPlan {
   std::size_t workspace_bytes = 0;  ///< partials + counters
 };
 
-/// Bytes reserved at the start of the workspace for split-K partials alignment.
-inline constexpr std::size_t kWorkspaceAlign = 256;
+/// Split-K arrival counters live at the start of the workspace in a region of fixed size, so they stay
+/// zero from one call to the next whatever M is (the rest of the workspace is scratch).
+inline constexpr std::size_t kMaxCounters = 8192;
+/// Bytes of the counter region (also the alignment of what follows).
+inline constexpr std::size_t kCounterBytes = kMaxCounters * sizeof(unsigned);
 
 template <class P>
 GemmPlan make_plan(PolicyKind kind, std::size_t M, std::size_t N, std::size_t K, int sm_count) {
@@ -339,7 +370,7 @@ GemmPlan make_plan(PolicyKind kind, std::size_t M, std::size_t N, std::size_t K,
   const std::size_t max_splits = std::max<std::size_t>(1, std::min<std::size_t>(32, KT / (2 * P::warps_k)));
   std::size_t splits = 1;
   double best = 0;
-  for (std::size_t s = 1; s <= max_splits; ++s) {
+  for (std::size_t s = 1; s <= (tiles <= kMaxCounters ? max_splits : 1); ++s) {
     const std::size_t ctas = tiles * s, waves = (ctas + slots - 1) / slots;
     const double eff = static_cast<double>(ctas) / static_cast<double>(waves * slots);
     if (eff > best + 1e-9) {
@@ -354,10 +385,7 @@ GemmPlan make_plan(PolicyKind kind, std::size_t M, std::size_t N, std::size_t K,
   p.splits = static_cast<int>(splits);
   p.kt_per_split = static_cast<int>(per);
   p.grid = dim3(static_cast<unsigned>(mt), static_cast<unsigned>(nt), static_cast<unsigned>(splits));
-  if (splits > 1) {
-    const std::size_t part = (splits * M * N * sizeof(float) + kWorkspaceAlign - 1) / kWorkspaceAlign * kWorkspaceAlign;
-    p.workspace_bytes = part + tiles * sizeof(unsigned);
-  }
+  if (splits > 1) p.workspace_bytes = kCounterBytes + (splits * M * N * sizeof(float) + 255) / 256 * 256;
   return p;
 }
 
@@ -369,6 +397,15 @@ GemmPlan plan_gemm(std::size_t M, std::size_t N, std::size_t K, int sm_count) {
   if (M <= 32) return make_plan<typename D::Small>(PolicyKind::small, M, N, K, sm_count);
   if (M <= 256) return make_plan<typename D::Medium>(PolicyKind::medium, M, N, K, sm_count);
   return make_plan<typename D::Large>(PolicyKind::large, M, N, K, sm_count);
+}
+
+/// Offset of the pre-gathered activations: never inside the counter region, even without split-K.
+inline std::size_t gather_offset(const GemmPlan& plan) { return std::max(plan.workspace_bytes, kCounterBytes); }
+
+/// Total workspace: the plan's split-K part, then the pre-gathered activations for act-order.
+inline std::size_t workspace_total(const GemmPlan& plan, std::size_t M, const TiledMeta& meta) {
+  const bool pregather = meta.act_order && M > kInKernelGatherMaxM;
+  return pregather ? gather_offset(plan) + M * meta.K * 2 : plan.workspace_bytes;
 }
 
 /// SM count of the current device (0 when there is none).
@@ -420,6 +457,50 @@ Status check_gemm_args(const T* A, std::size_t M, const TiledWeightView& w, cons
   return Status::success();
 }
 
+/// Checks the workspace, pre-gathers act-order activations when M is large, and launches policy P.
+template <int B, class T, class P>
+Status run_plan(const T* A, std::size_t M, const TiledWeightView& w, const T* bias, T* Y, void* workspace,
+                std::size_t workspace_bytes, const GemmPlan& plan, cudaStream_t stream) {
+  const std::size_t need = workspace_total(plan, M, w.meta);
+  if (need > 0 && (workspace == nullptr || workspace_bytes < need))
+    return lowbit::detail::make_status(StatusCode::workspace_too_small, "gemm: workspace of ", workspace_bytes,
+                                       " bytes, need ", need, " (gemm_workspace_size)");
+  if (reinterpret_cast<std::uintptr_t>(workspace) % 16)
+    return lowbit::detail::make_status(StatusCode::misaligned, "gemm: workspace must be 16-byte aligned");
+  GemmArgs a{};
+  a.A = A;
+  a.Y = Y;
+  a.bias = bias;
+  a.qweight = w.qweight;
+  a.scales = w.scales;
+  a.zeros = w.zeros;
+  a.perm = w.meta.act_order ? w.perm : nullptr;
+  a.M = static_cast<int>(M);
+  a.N = static_cast<int>(w.meta.N);
+  a.K = static_cast<int>(w.meta.K);
+  a.group_size = static_cast<int>(w.meta.group_size);
+  a.sym = w.meta.sym ? 1 : 0;
+  a.splits = plan.splits;
+  a.kt_per_split = plan.kt_per_split;
+  auto* ws = static_cast<unsigned char*>(workspace);
+  if (plan.splits > 1) {
+    a.counters = reinterpret_cast<unsigned*>(ws);
+    a.partials = reinterpret_cast<float*>(ws + kCounterBytes);
+  }
+  if (a.perm && M > kInKernelGatherMaxM) {
+    auto* Ag = reinterpret_cast<std::uint16_t*>(ws + gather_offset(plan));
+    const std::size_t chunks = M * w.meta.K / 8;
+    gather_columns_kernel<><<<static_cast<unsigned>((chunks + 255) / 256), 256, 0, stream>>>(
+        reinterpret_cast<const std::uint16_t*>(A), a.perm, a.M, a.K, Ag);
+    a.A = Ag;
+    a.perm = nullptr;
+  }
+  const cudaError_t e = launch_groups<B, T, P>(a, plan, stream);
+  if (e != cudaSuccess)
+    return lowbit::detail::make_status(StatusCode::cuda_error, "gemm: launch failed: ", cudaGetErrorString(e));
+  return Status::success();
+}
+
 }  // namespace detail
 
 /// Workspace bytes `gemm` needs for M rows of `meta` on the current device (0 when no split-K).
@@ -428,7 +509,8 @@ inline std::size_t gemm_workspace_size(std::size_t M, const TiledMeta& meta) {
   if (!is_supported_bits(meta.bits) || M == 0 || meta.K % 64 || meta.N % 64) return 0;
   const int sms = detail::current_sm_count();
   return dispatch_bits(meta.bits, [&](auto Bc) {
-    return detail::plan_gemm<decltype(Bc)::value>(M, meta.N, meta.K, sms > 0 ? sms : 1).workspace_bytes;
+    return detail::workspace_total(detail::plan_gemm<decltype(Bc)::value>(M, meta.N, meta.K, sms > 0 ? sms : 1), M,
+                                   meta);
   });
 }
 
@@ -464,41 +546,39 @@ Status gemm_bits(const T* A, std::size_t M, const TiledWeightView& w, const T* b
   const int sms = detail::current_sm_count();
   if (sms <= 0) return lowbit::detail::make_status(StatusCode::cuda_error, "gemm: no CUDA device");
   const detail::GemmPlan plan = detail::plan_gemm<B>(M, w.meta.N, w.meta.K, sms);
-  if (plan.workspace_bytes > 0 && (workspace == nullptr || workspace_bytes < plan.workspace_bytes))
-    return lowbit::detail::make_status(StatusCode::workspace_too_small, "gemm: workspace of ", workspace_bytes,
-                               " bytes, need ", plan.workspace_bytes, " (gemm_workspace_size)");
-  if (reinterpret_cast<std::uintptr_t>(workspace) % 16)
-    return lowbit::detail::make_status(StatusCode::misaligned, "gemm: workspace must be 16-byte aligned");
-  detail::GemmArgs a{};
-  a.A = A;
-  a.Y = Y;
-  a.bias = bias;
-  a.qweight = w.qweight;
-  a.scales = w.scales;
-  a.zeros = w.zeros;
-  a.perm = w.meta.act_order ? w.perm : nullptr;
-  a.M = static_cast<int>(M);
-  a.N = static_cast<int>(w.meta.N);
-  a.K = static_cast<int>(w.meta.K);
-  a.group_size = static_cast<int>(w.meta.group_size);
-  a.sym = w.meta.sym ? 1 : 0;
-  a.splits = plan.splits;
-  a.kt_per_split = plan.kt_per_split;
-  if (plan.splits > 1) {
-    const std::size_t part = plan.workspace_bytes - plan.grid.x * plan.grid.y * sizeof(unsigned);
-    a.partials = static_cast<float*>(workspace);
-    a.counters = reinterpret_cast<unsigned*>(static_cast<unsigned char*>(workspace) + part);
-  }
   using D = DefaultPolicies<B>;
-  cudaError_t e = cudaSuccess;
   switch (plan.kind) {
-    case detail::PolicyKind::decode: e = detail::launch_groups<B, T, typename D::Decode>(a, plan, stream); break;
-    case detail::PolicyKind::small: e = detail::launch_groups<B, T, typename D::Small>(a, plan, stream); break;
-    case detail::PolicyKind::medium: e = detail::launch_groups<B, T, typename D::Medium>(a, plan, stream); break;
-    case detail::PolicyKind::large: e = detail::launch_groups<B, T, typename D::Large>(a, plan, stream); break;
+    case detail::PolicyKind::decode: return detail::run_plan<B, T, typename D::Decode>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream);
+    case detail::PolicyKind::small: return detail::run_plan<B, T, typename D::Small>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream);
+    case detail::PolicyKind::medium: return detail::run_plan<B, T, typename D::Medium>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream);
+    default: return detail::run_plan<B, T, typename D::Large>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream);
   }
-  if (e != cudaSuccess) return lowbit::detail::make_status(StatusCode::cuda_error, "gemm: launch failed: ", cudaGetErrorString(e));
-  return Status::success();
+}
+
+/// Workspace bytes for gemm_policy<B, T, P> (allocate once, zero once with gemm_workspace_init).
+/// @tparam P a TilePolicy.
+template <class P>
+std::size_t gemm_policy_workspace_size(std::size_t M, const TiledMeta& meta) {
+  const int sms = detail::current_sm_count();
+  if (M == 0 || meta.K % 64 || meta.N % 64) return 0;
+  return detail::workspace_total(detail::make_plan<P>(detail::PolicyKind::custom, M, meta.N, meta.K, sms > 0 ? sms : 1),
+                                 M, meta);
+}
+
+/// Weight-only GEMM with an explicit tile policy for every M (for tuning and benchmarks; parameters as
+/// gemm_bits, workspace from gemm_policy_workspace_size<P>).
+/// @tparam B code width.  @tparam T element type.  @tparam P a TilePolicy.
+template <int B, class T, class P>
+Status gemm_policy(const T* A, std::size_t M, const TiledWeightView& w, const T* bias, T* Y, void* workspace,
+                   std::size_t workspace_bytes, cudaStream_t stream) {
+  if (w.meta.bits != B)
+    return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: weight has ", w.meta.bits, " bits, kernel ", B);
+  if (Status s = detail::check_gemm_args(A, M, w, bias, Y); !s.ok()) return s;
+  if (M == 0) return Status::success();
+  const int sms = detail::current_sm_count();
+  if (sms <= 0) return lowbit::detail::make_status(StatusCode::cuda_error, "gemm: no CUDA device");
+  const detail::GemmPlan plan = detail::make_plan<P>(detail::PolicyKind::custom, M, w.meta.N, w.meta.K, sms);
+  return detail::run_plan<B, T, P>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream);
 }
 
 /// Weight-only GEMM, width dispatched at run time (instantiates all four widths' kernels; use
