@@ -12,3 +12,4 @@
 #include "bits.hpp"
 #include "packing.hpp"
 #include "quant_types.hpp"
+#include "kernels/layout.hpp"

@@ -57,7 +57,7 @@ struct TilePolicy {
   static constexpr int stages = Stages;              ///< pipeline depth
   static constexpr int ctas_per_sm = CtasPerSm;      ///< occupancy assumed by the planner
   static constexpr bool async_a = AsyncA;            ///< cp.async activations
-  static constexpr int threads = 32 * WarpsN * WarpsK;
+  static constexpr int threads = 32 * WarpsN * WarpsK;  ///< threads per CTA
   static constexpr int block_m = 16 * MI;            ///< CTA rows
   static constexpr int block_n = 64 * WarpsN;        ///< CTA columns
   static constexpr int block_k = 64 * WarpsK;        ///< CTA k-step
@@ -452,6 +452,8 @@ Status check_gemm_args(const T* A, std::size_t M, const TiledWeightView& w, cons
   auto misaligned = [](const void* p, std::size_t a) { return reinterpret_cast<std::uintptr_t>(p) % a != 0; };
   if (misaligned(A, 16) || misaligned(w.qweight, 16) || misaligned(w.scales, 16) || misaligned(w.zeros, 8))
     return lowbit::detail::make_status(StatusCode::misaligned, "gemm: A, qweight and scales must be 16-byte aligned, zeros 8-byte");
+  if (m.act_order && misaligned(w.perm, 16))
+    return lowbit::detail::make_status(StatusCode::misaligned, "gemm: perm must be 16-byte aligned");
   if (misaligned(Y, 4) || misaligned(bias, 4))
     return lowbit::detail::make_status(StatusCode::misaligned, "gemm: Y and bias must be 4-byte aligned");
   return Status::success();

@@ -27,7 +27,7 @@ struct WeightTile {
   /// The lane's words (TiledLayout<B>::words_per_lane).
   std::uint32_t w[TiledLayout<B>::words_per_lane];
 
-  /// Loads tile (kt, slab) of `qweight` (TiledLayout<B> words of a [K, N] matrix) for `lane`:
+  /// Loads tile (kt, slab) of `qweight` (`TiledLayout<B>` words of a [K, N] matrix) for `lane`:
   /// `B` streamed 16-byte loads (no L1 allocation), coalesced across the warp.
   LOWBIT_DEVICE void load(const std::uint32_t* qweight, std::size_t K, int kt, int slab, int lane) {
     const std::uint32_t* p = qweight + TiledLayout<B>::tile_offset(K, kt, slab) + lane * TileGeometry::vec_words;
