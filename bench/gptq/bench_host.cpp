@@ -1,4 +1,4 @@
-// Host GPTQ solver timing: bench_gptq_host [K=4096] [N=K] [threads=0] [bits=4] [group=128] [act=0]
+// Host GPTQ solver timing: bench_gptq_host [K=4096] [N=K] [threads=0] [bits=4] [group=128] [act=0] [samples=2K]
 // Prints one JSON line: factorization, column loop, total (errors off).
 #include <chrono>
 #include <cstdio>
@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
   opt.threads = threads;
   opt.compute_errors = false;
   // H = 2/n XᵀX from n = 2K correlated samples (fp32 accumulation, as published)
-  const std::size_t n = 2 * K;
+  const std::size_t n = argc > 7 ? std::strtoul(argv[7], nullptr, 10) : 2 * K;  // calibration samples
   std::mt19937 rng(1);
   std::normal_distribution<float> nd(0.f, 1.f);
   std::vector<float> X(n * K);
