@@ -1,0 +1,86 @@
+// Host-only checks of the GEMM planner and argument validation (no GPU needed: nothing here touches
+// the device, so this runs wherever nvcc can build it).
+#include <catch2/catch.hpp>
+
+#include <lowbit/kernels/gemm.cuh>
+
+using lowbit::half_t;
+using lowbit::StatusCode;
+using namespace lowbit::kernels;
+
+namespace {
+template <int B>
+void check_plans(int sms) {
+  for (std::size_t K : {std::size_t(64), std::size_t(448), std::size_t(4096), std::size_t(28672)})
+    for (std::size_t N : {std::size_t(64), std::size_t(320), std::size_t(8192), std::size_t(28672)})
+      for (std::size_t M : {std::size_t(1), std::size_t(3), std::size_t(16), std::size_t(17), std::size_t(64),
+                            std::size_t(200), std::size_t(1024), std::size_t(4096)}) {
+        INFO("B " << B << " K " << K << " N " << N << " M " << M << " sms " << sms);
+        const detail::GemmPlan p = detail::plan_gemm<B>(M, N, K, sms);
+        const std::size_t KT = K / 64;
+        REQUIRE(p.splits >= 1);
+        REQUIRE(p.kt_per_split % p.warps_k == 0);
+        REQUIRE(static_cast<std::size_t>(p.splits) * p.kt_per_split >= KT);        // K fully covered
+        REQUIRE(static_cast<std::size_t>(p.splits - 1) * p.kt_per_split < KT);    // no empty split
+        REQUIRE(p.grid.z == static_cast<unsigned>(p.splits));
+        REQUIRE(static_cast<std::size_t>(p.grid.x) * p.block_m >= M);
+        REQUIRE(static_cast<std::size_t>(p.grid.y) * p.block_n >= N);
+        if (p.splits > 1) {
+          REQUIRE(static_cast<std::size_t>(p.grid.x) * p.grid.y <= detail::kMaxCounters);
+          REQUIRE(p.workspace_bytes >= detail::kCounterBytes + p.splits * M * N * sizeof(float));
+        } else {
+          REQUIRE(p.workspace_bytes == 0);
+        }
+        // policy by M
+        REQUIRE(p.block_m == (M <= 16 ? 16 : M <= 32 ? 32 : 64));
+        // act-order pre-gather never lands in the counter region
+        TiledMeta meta{B, K, N, K, false, true};
+        const std::size_t total = detail::workspace_total(p, M, meta);
+        if (M > detail::kInKernelGatherMaxM) REQUIRE(total >= detail::gather_offset(p) + M * K * 2);
+        REQUIRE(detail::gather_offset(p) >= detail::kCounterBytes);
+      }
+}
+}  // namespace
+
+TEST_CASE("GEMM planner covers K exactly, fits the counter region and fills waves", "[kernels][plan]") {
+  for (int sms : {1, 78, 132, 144}) {
+    check_plans<2>(sms);
+    check_plans<3>(sms);
+    check_plans<4>(sms);
+    check_plans<8>(sms);
+  }
+  // decode on 8192x8192 with 132 SMs: 128 slabs, 3 CTAs/SM -> 3 splits fill 384 of 396 slots
+  const detail::GemmPlan p = detail::plan_gemm<4>(1, 8192, 8192, 132);
+  CHECK(p.splits == 3);
+  CHECK(p.grid.y == 128);
+}
+
+TEST_CASE("gemm argument checks report the problem without touching the device", "[kernels][plan]") {
+  TiledWeightView w;
+  w.meta = {4, 4096, 4096, 128, false, false};
+  alignas(16) static std::uint32_t dummy[64];
+  w.qweight = dummy;
+  w.scales = reinterpret_cast<const std::uint16_t*>(dummy);
+  w.zeros = reinterpret_cast<const std::uint8_t*>(dummy);
+  const half_t* A = reinterpret_cast<const half_t*>(dummy);
+  half_t* Y = reinterpret_cast<half_t*>(dummy);
+  CHECK(detail::check_gemm_args(A, 1, w, static_cast<const half_t*>(nullptr), Y).ok());
+  CHECK(detail::check_gemm_args(A + 1, 1, w, static_cast<const half_t*>(nullptr), Y).code == StatusCode::misaligned);
+  CHECK(detail::check_gemm_args(static_cast<const half_t*>(nullptr), 1, w, static_cast<const half_t*>(nullptr), Y).code ==
+        StatusCode::invalid_argument);
+  TiledWeightView v = w;
+  v.meta.N = 100;
+  CHECK_THAT(detail::check_gemm_args(A, 1, v, static_cast<const half_t*>(nullptr), Y).message,
+             Catch::Contains("multiples of 64"));
+  v = w;
+  v.meta.group_size = 48;
+  CHECK(detail::check_gemm_args(A, 1, v, static_cast<const half_t*>(nullptr), Y).code == StatusCode::unsupported);
+  v = w;
+  v.meta.act_order = true;  // perm missing
+  CHECK(detail::check_gemm_args(A, 1, v, static_cast<const half_t*>(nullptr), Y).code == StatusCode::invalid_argument);
+  v = w;
+  v.zeros = nullptr;  // asymmetric weight without zeros
+  CHECK(detail::check_gemm_args(A, 1, v, static_cast<const half_t*>(nullptr), Y).code == StatusCode::invalid_argument);
+  v.meta.sym = true;  // symmetric: zeros not needed
+  CHECK(detail::check_gemm_args(A, 1, v, static_cast<const half_t*>(nullptr), Y).ok());
+}
