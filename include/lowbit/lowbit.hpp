@@ -12,4 +12,6 @@
 #include "bits.hpp"
 #include "packing.hpp"
 #include "quant_types.hpp"
+#include "quant.hpp"
+#include "footprint.hpp"
 #include "kernels/layout.hpp"
