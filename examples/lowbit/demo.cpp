@@ -3,9 +3,9 @@
 //
 //   lowbit demo [--seed S] [--n N] [--k K] [--m M] [--sym] [--mse]
 //
-// Limits: one synthetic layer, RTN only here (GPTQ, LLM.int8() and GPU timings are appended by
-// their modules through DemoRowRegistrar, see demo.hpp); host code, runs in seconds on one core
-// at the default N = K = 1024, M = 512 in an optimized build.
+// Limits: one synthetic layer. This file builds the layer and the RTN rows; GPTQ, LLM.int8() and the
+// GPU section are appended by their modules through DemoRowRegistrar (see demo.hpp). The host part
+// runs in seconds at the default N = K = 1024, M = 512 in an optimized build.
 #include "demo.hpp"
 
 #include <algorithm>
@@ -84,7 +84,8 @@ constexpr double kHeavyColFactor = 2.0;
 constexpr std::size_t kLatentFactors = 16;     // rank of the shared structure of the inputs (correlations)
 constexpr double kFactorWeight = 0.8;          // share of the latent part vs independent noise
 constexpr double kNoiseWeight = 0.6;
-constexpr double kFeatureScaleSigma = 0.5;     // log-normal spread of per-feature input scales
+constexpr double kInputStd = 0.5;              // typical activation scale (LLM hidden states: O(1))
+constexpr double kFeatureScaleSigma = 0.3;     // log-normal spread of per-feature input scales
 constexpr double kStrongFeatureFactor = 20.0;  // LLM.int8()-style outlier features (~20x magnitude)
 constexpr std::size_t kStrongFeaturesPer = 128;  // one strong feature per 128 inputs (at least 4)
 
@@ -205,7 +206,7 @@ DemoLayer make_demo_layer(std::size_t N, std::size_t K, std::size_t M, std::uint
   // Inputs: x = scale_k * (a * (F Lambda)_k + b * e_k), F [M, r], Lambda [r, K]; a few strong features.
   std::vector<double> loading(kLatentFactors * K), feat_scale(K);
   for (auto& v : loading) v = rng.normal() / std::sqrt(static_cast<double>(kLatentFactors));
-  for (auto& s : feat_scale) s = std::exp(kFeatureScaleSigma * rng.normal());
+  for (auto& s : feat_scale) s = kInputStd * std::exp(kFeatureScaleSigma * rng.normal());
   const std::size_t strong = std::min(K, std::max<std::size_t>(4, K / kStrongFeaturesPer));
   while (L.strong_features.size() < strong) {
     const std::size_t k = rng.index(K);

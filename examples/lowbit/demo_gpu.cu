@@ -440,7 +440,7 @@ void wo_gemm_row(const DemoLayer& L, const lowbit::QuantizedWeight& q, cudaStrea
   const double bytes = static_cast<double>(ht.qweight.size() * 4 + ht.scales.size() * 2 +
                                            (ht.meta.sym ? 0 : ht.zeros.size()) + ht.perm.size() * 4);
   DemoRow r = evaluate_row(L, "GPU W4A16", kBits, kGroup, lowbit::dequantize(q), bytes);
-  r.note = "vs host ref max|err|/max|Y| " + sci(worst) + (worst_fro > kFp16RelTol ? " MISMATCH" : "") +
+  r.note = "kernel layout; vs host ref max|err|/max|Y| " + sci(worst) + (worst_fro > kFp16RelTol ? " MISMATCH" : "") +
            "; vs cuBLAS fp16: " + timing;
   rows.push_back(r);
 }

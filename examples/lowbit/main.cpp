@@ -1,10 +1,12 @@
 // lowbit: command-line tool for low-bit LLM weights.
 //
 //   lowbit                      same as `lowbit demo`
-//   lowbit demo                 RTN at 8/4/3/2 bits on a synthetic layer: sizes and errors
+//   lowbit demo                 RTN, GPTQ and LLM.int8() on a synthetic layer: sizes and errors
+//                               (plus GPU timings vs cuBLAS fp16 when a GPU is present)
 //   lowbit inspect PATH [--json]
 //   lowbit dequantize IN OUT.safetensors [--dtype fp16|fp32]
-//   lowbit quantize --method rtn --bits B --group G [--sym] [--format gptq|gptq_v2] [--match REGEX] IN OUT_DIR
+//   lowbit quantize --method rtn|gptq --bits B --group G [--sym] [--format gptq|gptq_v2] [--match REGEX]
+//                   [gptq: --calib FILE | --hessian FILE, --act-order, --damp, --device cpu|cuda ...] IN OUT_DIR
 //   lowbit convert --format gptq|gptq_v2 IN OUT_DIR
 //
 // Exit status: 0 on success, 1 on bad input (one-line reason on stderr), 2 on a usage error.
@@ -26,14 +28,15 @@ const char* const kUsage =
     "usage: lowbit [COMMAND] [ARGS]\n"
     "\n"
     "commands:\n"
-    "  demo                               quantize a synthetic layer with RTN at 8/4/3/2 bits and print\n"
-    "                                     sizes and errors (the default with no command)\n"
+    "  demo                               quantize a synthetic layer with RTN, GPTQ and LLM.int8() and\n"
+    "                                     print sizes and errors, plus GPU timings vs cuBLAS fp16 when a\n"
+    "                                     GPU is present (the default with no command)\n"
     "  inspect PATH [--json]              summarize a GPTQ checkpoint (file, folder or sharded index):\n"
     "                                     layers, shapes, bits, group size, format, bytes vs fp16\n"
     "  dequantize IN OUT.safetensors [--dtype fp16|fp32]\n"
     "                                     write <layer>.weight [N, K] for every quantized layer\n"
-    "  quantize --method rtn --bits B --group G [--sym] [--mse] [--format gptq|gptq_v2]\n"
-    "           [--match REGEX] IN.safetensors OUT_DIR\n"
+    "  quantize --method rtn|gptq --bits B --group G [--sym] [--mse] [--format gptq|gptq_v2]\n"
+    "           [--match REGEX] [gptq: (--calib C | --hessian H) --act-order ...] IN.safetensors OUT_DIR\n"
     "                                     quantize every 2-D floating-point <name>.weight [N, K];\n"
     "                                     writes OUT_DIR/model.safetensors + quantize_config.json\n"
     "  convert --format gptq|gptq_v2 IN OUT_DIR\n"

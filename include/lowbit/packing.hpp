@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "bits.hpp"
 #include "config.hpp"
@@ -77,7 +78,7 @@ struct PackedLayout {
   static constexpr PackAxis axis = Axis;
 
   /// True when a `[rows, cols]` code matrix can be packed (packed extent a multiple of a pack).
-  static constexpr bool fits(std::size_t rows, std::size_t cols) {
+  LOWBIT_HOST_DEVICE static constexpr bool fits(std::size_t rows, std::size_t cols) {
     const std::size_t ext = Axis == PackAxis::rows ? rows : cols;
     return ext % static_cast<std::size_t>(bits::values_per_pack) == 0;
   }
@@ -88,15 +89,15 @@ struct PackedLayout {
                  " to pack ", B, "-bit codes into 32-bit words");
   }
   /// Rows of the packed word matrix.
-  static constexpr std::size_t packed_rows(std::size_t rows, std::size_t /*cols*/) {
+  LOWBIT_HOST_DEVICE static constexpr std::size_t packed_rows(std::size_t rows, std::size_t /*cols*/) {
     return Axis == PackAxis::rows ? rows / bits::values_per_pack * bits::words_per_pack : rows;
   }
   /// Columns of the packed word matrix.
-  static constexpr std::size_t packed_cols(std::size_t /*rows*/, std::size_t cols) {
+  LOWBIT_HOST_DEVICE static constexpr std::size_t packed_cols(std::size_t /*rows*/, std::size_t cols) {
     return Axis == PackAxis::cols ? cols / bits::values_per_pack * bits::words_per_pack : cols;
   }
   /// Words in the packed matrix.
-  static constexpr std::size_t packed_size(std::size_t rows, std::size_t cols) {
+  LOWBIT_HOST_DEVICE static constexpr std::size_t packed_size(std::size_t rows, std::size_t cols) {
     return packed_rows(rows, cols) * packed_cols(rows, cols);
   }
 
@@ -131,7 +132,9 @@ struct PackedLayout {
     for (std::size_t r = 0; r < rows; ++r) {
       for (std::size_t c = 0; c < cols; ++c) {
         const auto v = codes[r * cols + c];
-        LOWBIT_CHECK(v >= 0 && static_cast<long long>(v) <= bits::max_code, "code ", static_cast<long long>(v),
+        bool negative = false;
+        if constexpr (std::is_signed_v<Code>) negative = v < 0;  // (no pointless test for unsigned codes)
+        LOWBIT_CHECK(!negative && static_cast<long long>(v) <= bits::max_code, "code ", static_cast<long long>(v),
                      " at (", r, ", ", c, ") does not fit in ", B, " bits");
         set(out, rows, cols, r, c, static_cast<std::uint32_t>(v));
       }
