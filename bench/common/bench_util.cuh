@@ -1,0 +1,125 @@
+// Shared helpers of lowbit's GPU benchmarks: error checks that abort with the failing call, random
+// device fills, a median-of-samples stream timer, the measured device-to-device copy bandwidth (the
+// roofline every benchmark reports beside its speedups) and the JSON header fields.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <functional>
+#include <string>
+#include <vector>
+
+#define LB_CUDA(x)                                                                                \
+  do {                                                                                            \
+    const cudaError_t e_ = (x);                                                                   \
+    if (e_ != cudaSuccess) {                                                                      \
+      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_));      \
+      std::exit(1);                                                                               \
+    }                                                                                             \
+  } while (0)
+#define LB_CUBLAS(x)                                                                                 \
+  do {                                                                                               \
+    const cublasStatus_t s_ = (x);                                                                   \
+    if (s_ != CUBLAS_STATUS_SUCCESS) {                                                               \
+      std::fprintf(stderr, "%s:%d %s: cuBLAS status %d\n", __FILE__, __LINE__, #x, static_cast<int>(s_)); \
+      std::exit(1);                                                                                  \
+    }                                                                                                \
+  } while (0)
+
+namespace lowbit_bench {
+
+/// L2-defeating rotation: cycle through at least this many bytes of distinct weights (4x the 50 MB L2).
+inline constexpr std::size_t kRotateBytes = 200ull << 20;
+
+/// Number of weight copies to rotate so that together they exceed kRotateBytes (at least 2).
+inline int rotation_count(std::size_t bytes_per_copy) {
+  return static_cast<int>(std::max<std::size_t>(2, (kRotateBytes + bytes_per_copy - 1) / bytes_per_copy));
+}
+
+/// Random 32-bit words, `& mask` (a hash of the index and seed: deterministic, no RNG state).
+__global__ void fill_words_kernel(std::uint32_t* p, std::size_t n, std::uint32_t seed, std::uint32_t mask) {
+  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
+    std::uint32_t x = static_cast<std::uint32_t>(i) * 2654435761u ^ seed;
+    x ^= x >> 13;
+    x *= 0x5bd1e995u;
+    x ^= x >> 15;
+    p[i] = x & mask;
+  }
+}
+/// Random 16-bit floats (fp16 or bf16 bit patterns) with a fixed exponent field `exp_bits`, random
+/// sign and mantissa: finite, never zero, magnitude set by the exponent.
+__global__ void fill_halves_kernel(std::uint16_t* p, std::size_t n, std::uint32_t seed, std::uint16_t exp_bits,
+                                   std::uint16_t mant_mask) {
+  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
+    std::uint32_t x = static_cast<std::uint32_t>(i) * 2246822519u ^ seed;
+    x ^= x >> 15;
+    x *= 0x2c1b3c6du;
+    x ^= x >> 12;
+    p[i] = static_cast<std::uint16_t>((x & 0x8000u) | exp_bits | (x & mant_mask));
+  }
+}
+inline void fill_words(void* p, std::size_t words, std::uint32_t seed, std::uint32_t mask = 0xffffffffu) {
+  fill_words_kernel<<<1024, 256>>>(static_cast<std::uint32_t*>(p), words, seed, mask);
+  LB_CUDA(cudaGetLastError());
+}
+/// fp16 values of magnitude in [2^(e-15), 2^(e-14)) where e = exp_bits >> 10.
+inline void fill_fp16(void* p, std::size_t n, std::uint32_t seed, std::uint16_t exp_bits) {
+  fill_halves_kernel<<<1024, 256>>>(static_cast<std::uint16_t*>(p), n, seed, exp_bits, 0x3ffu);
+  LB_CUDA(cudaGetLastError());
+}
+
+/// Median per-call time in µs: `samples` times, `calls` back-to-back launches of fn(i) between two
+/// events (launch overhead hides behind the queue once each call runs tens of µs).
+inline double time_stream_us(cudaStream_t s, int calls, int samples, const std::function<void(int)>& fn) {
+  for (int i = 0; i < 3; ++i) fn(i);  // warm-up: module load, cuBLAS heuristics, clocks
+  LB_CUDA(cudaStreamSynchronize(s));
+  cudaEvent_t a, b;
+  LB_CUDA(cudaEventCreate(&a));
+  LB_CUDA(cudaEventCreate(&b));
+  std::vector<double> t;
+  int i = 0;
+  for (int r = 0; r < samples; ++r) {
+    LB_CUDA(cudaEventRecord(a, s));
+    for (int c = 0; c < calls; ++c) fn(i++);
+    LB_CUDA(cudaEventRecord(b, s));
+    LB_CUDA(cudaEventSynchronize(b));
+    float ms = 0;
+    LB_CUDA(cudaEventElapsedTime(&ms, a, b));
+    t.push_back(1000.0 * ms / calls);
+  }
+  LB_CUDA(cudaEventDestroy(a));
+  LB_CUDA(cudaEventDestroy(b));
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+/// Device-to-device copy bandwidth in GB/s (read + write counted), 1 GiB copies, median of 10.
+inline double copy_bandwidth_gbs(cudaStream_t s) {
+  constexpr std::size_t kBytes = 1ull << 30;
+  void *a = nullptr, *b = nullptr;
+  LB_CUDA(cudaMalloc(&a, kBytes));
+  LB_CUDA(cudaMalloc(&b, kBytes));
+  LB_CUDA(cudaMemsetAsync(a, 1, kBytes, s));
+  const double us = time_stream_us(s, 1, 10, [&](int) { LB_CUDA(cudaMemcpyAsync(b, a, kBytes, cudaMemcpyDeviceToDevice, s)); });
+  LB_CUDA(cudaFree(a));
+  LB_CUDA(cudaFree(b));
+  return 2.0 * static_cast<double>(kBytes) / (us * 1e3);
+}
+
+/// UTC date as YYYY-MM-DD.
+inline std::string utc_date() {
+  const std::time_t now = std::time(nullptr);
+  char buf[16];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d", std::gmtime(&now));
+  return buf;
+}
+
+}  // namespace lowbit_bench
