@@ -15,6 +15,7 @@
 #include <functional>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <lowbit/int8/linear.cuh>
@@ -173,7 +174,20 @@ struct Row {
 
 int main(int argc, char** argv) {
   const char* out_path = argc > 1 ? argv[1] : "int8_bench.json";
-  const bool quick = argc > 2 && std::string(argv[2]) == "--quick";
+  bool quick = false;
+  std::vector<int> Ms = {1, 4, 16, 64, 256, 1024, 4096};
+  for (int a = 2; a < argc; ++a) {
+    const std::string arg = argv[a];
+    if (arg == "--quick") quick = true;
+    if (arg.rfind("--ms=", 0) == 0) {  // --ms=1,16,4096: only these M
+      Ms.clear();
+      for (std::size_t pos = 5; pos < arg.size();) {
+        const std::size_t e = arg.find(',', pos);
+        Ms.push_back(std::stoi(arg.substr(pos, e - pos)));
+        pos = e == std::string::npos ? arg.size() : e + 1;
+      }
+    }
+  }
   cudaDeviceProp prop;
   CK(cudaGetDeviceProperties(&prop, 0));
   cudaStream_t s;
@@ -221,7 +235,6 @@ int main(int argc, char** argv) {
                 a.outliers, a.row_fraction, a.e_vectorwise, a.e_decomposed, a.e_side_copy);
   const std::vector<std::pair<int, int>> shapes = quick ? std::vector<std::pair<int, int>>{{8192, 8192}}
                                                         : std::vector<std::pair<int, int>>{{8192, 8192}, {8192, 28672}, {28672, 8192}};
-  const std::vector<int> Ms = {1, 4, 16, 64, 256, 1024, 4096};
   const std::vector<int> outlier_counts = {0, 8, 64};
   std::vector<Row> rows;
   bool lt_exact = true;
@@ -233,9 +246,10 @@ int main(int argc, char** argv) {
   std::fprintf(f, "{\n  \"benchmark\": \"lowbit int8 (LLM.int8) layer vs cuBLAS fp16; int8 GEMM core vs cuBLASLt int8\",\n");
   std::fprintf(f, "  \"device\": \"%s\",\n  \"sm_count\": %d,\n  \"date\": \"2026-11-22\",\n", prop.name,
                prop.multiProcessorCount);
+  std::fprintf(f, "  \"wgmma_kernels_built\": %s,\n", int8::wgmma_available() ? "true" : "false");
   std::fprintf(f, "  \"copy_bandwidth_GBps\": %.1f,\n  \"read_bandwidth_GBps\": %.1f,\n", copy_gbs, read_gbs);
   std::fprintf(f, "  \"roofline_note\": \"roofline_*_us = minimum bytes (weights once, activations, output) / max(copy, read) bandwidth\",\n");
-  std::fprintf(f, "  \"method\": \"per-call median over CUDA-graph samples (20 calls x 15 samples; 6 x 7 for M>=1024); weights rotated over >=200 MB; layer = memset + activation pass + GEMM (+ epilogue kernel on split paths); threshold 6, outlier columns planted at |a| 20..60 in every row; fp16 baseline cublasGemmEx fp16 in/out fp32 compute; core = int8 in int32 out incl. memset of C on accumulating paths; cuBLASLt = CUBLAS_COMPUTE_32I TN int8 in int32 out, heuristic algo, 64 MB workspace\",\n");
+  std::fprintf(f, "  \"method\": \"per-call median over CUDA-graph samples (20 calls x 15 samples; 6 x 7 for M>=1024); weights rotated over >=200 MB; layer = workspace-clear kernel + activation pass (PDL) + GEMM (+ epilogue kernel on split paths); threshold 6, outlier columns planted at |a| 20..60 in every row; fp16 baseline cublasGemmEx fp16 in/out fp32 compute; core = int8 in int32 out incl. memset of C on accumulating paths; cuBLASLt = CUBLAS_COMPUTE_32I TN int8 in int32 out, heuristic algo, 64 MB workspace\",\n");
   std::fprintf(f, "  \"core_matches_cublaslt_exactly\": %s,\n  \"core_vs_cublaslt_checks\": %d,\n",
                lt_exact ? "true" : "false", lt_checked);
   std::fprintf(f, "  \"accuracy_study\": [\n");
@@ -251,7 +265,9 @@ int main(int argc, char** argv) {
   std::fprintf(f, "  \"rows\": [\n");
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const Row& r = rows[i];
-    const char* path = r.path == 0 ? "gemv_splitk+epilogue" : r.path == 1 ? "tiled_splitk+epilogue" : "tiled_fused";
+    static const char* const kPathNames[] = {"gemv_splitk_fused", "tiled_splitk+epilogue", "tiled_fused",
+                                             "wgmma_splitk+epilogue", "wgmma_fused"};
+    const char* path = kPathNames[r.path];
     std::fprintf(f,
                  "    {\"K\": %d, \"N\": %d, \"M\": %d, \"outlier_cols\": %d, \"cublas_fp16_us\": %.2f, "
                  "\"int8_layer_us\": %.2f, \"speedup_vs_fp16\": %.3f, \"int8_core_us\": %.2f, \"cublaslt_int8_us\": %.2f, "
@@ -320,7 +336,12 @@ int main(int argc, char** argv) {
     int8::LinearOptions opt;
     const std::size_t ws_bytes = [&] {
       std::size_t b = 0;
-      for (int M : Ms) b = std::max(b, int8::linear_workspace_size(M, N, K, opt));
+      for (int M : Ms) {
+        b = std::max(b, int8::linear_workspace_size(M, N, K, opt));
+        int8::LinearOptions o2 = opt;  // the layer variants timed below (split paths need the int32 buffer)
+        o2.force_path = int8::wgmma_available() ? 3 : 1;
+        if (M >= 64) b = std::max(b, int8::linear_workspace_size(M, N, K, o2));
+      }
       return b;
     }();
     void* ws;
@@ -432,6 +453,21 @@ int main(int argc, char** argv) {
         tv(std::integral_constant<int, 4>{}, std::integral_constant<int, 4>{});
         tv(std::integral_constant<int, 2>{}, std::integral_constant<int, 8>{});
         tv(std::integral_constant<int, 4>{}, std::integral_constant<int, 8>{});
+        if (int8::wgmma_available()) {
+          // wgmma 128x256 tiles, one K range per block, and the split-K plan (memset of C included)
+          const double us = time_graph(s, calls, samples, [&](int i) {
+            CK((int8::detail::launch_wgmma<kernels::TiledOut::i32, __half>(Aq, W8[i % rot8], C32, none, M, N, K, 1, K,
+                                                                           s)));
+          });
+          core_tiles.emplace_back("wgmma", us);
+          const auto wp = int8::detail::make_plan(M, N, K, prop.multiProcessorCount, 3);
+          const double us2 = time_graph(s, calls, samples, [&](int i) {
+            CK(cudaMemsetAsync(C32, 0, static_cast<std::size_t>(M) * N * 4, s));
+            CK((int8::detail::launch_wgmma<kernels::TiledOut::i32, __half>(Aq, W8[i % rot8], C32, none, M, N, K,
+                                                                           wp.splits, wp.k_per_split, s)));
+          });
+          core_tiles.emplace_back("wgmma_split" + std::to_string(wp.splits), us2);
+        }
         std::printf("  core tiles M=%d:", M);
         for (auto& [n, us] : core_tiles) std::printf(" %s %.1f", n.c_str(), us);
         std::printf("\n");
@@ -464,10 +500,17 @@ int main(int argc, char** argv) {
           std::printf("  layer without PDL M=%d: %.1f us\n", M, us);
         }
         if (M >= 64 && oc == 8) {
-          for (auto [mt, nt] : {std::pair{2, 4}, std::pair{4, 4}, std::pair{2, 8}, std::pair{4, 8}}) {
+          std::vector<std::tuple<int, int, int, std::string>> variants = {
+              {2, 4, -1, "2x4"}, {4, 4, -1, "4x4"}, {2, 8, -1, "2x8"}, {4, 8, -1, "4x8"}};
+          if (int8::wgmma_available()) {
+            variants.emplace_back(0, 0, 4, "wgmma_fused");
+            variants.emplace_back(0, 0, 3, "wgmma_split");
+          }
+          for (const auto& [mt, nt, fp, name] : variants) {
             int8::LinearOptions o2 = opt;
             o2.tile_mt = mt;
             o2.tile_nt = nt;
+            o2.force_path = fp;
             const double us = time_graph(s, calls, samples, [&](int i) {
               dw.codes = W8[i % rot8];
               const Status st2 = int8::linear_forward(reinterpret_cast<const half_t*>(A), M, dw, wscale,
@@ -477,7 +520,7 @@ int main(int argc, char** argv) {
                 std::exit(1);
               }
             });
-            layer_tiles.emplace_back(std::to_string(mt) + "x" + std::to_string(nt), us);
+            layer_tiles.emplace_back(name, us);
           }
           std::printf("  layer tiles M=%d:", M);
           for (auto& [n, us] : layer_tiles) std::printf(" %s %.1f", n.c_str(), us);

@@ -1,6 +1,7 @@
 // GPU tests of the LLM.int8() layer (lowbit/int8/linear.cuh) against the host reference
 // (lowbit/int8/llm_int8.hpp): activation codes / scales / outlier list bit-exact, outputs within
-// fp16/bf16 rounding of the double-precision reference, every path (small-M, tiled split-K, tiled fused),
+// fp16/bf16 rounding of the double-precision reference, every path (small-M, tiled split-K, tiled fused,
+// and with LOWBIT_INT8_WGMMA the sm_90a wgmma split-K and fused kernels),
 // poisoned outputs, outlier-list overflow fallback, side copy, threshold 0, non-finite reporting.
 // Tag [sanitize] marks the reduced set run under compute-sanitizer.
 #include <catch2/catch.hpp>
@@ -10,6 +11,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include <lowbit/int8/linear.cuh>
@@ -146,11 +148,23 @@ void run_case(const Case& c, unsigned seed) {
 
 }  // namespace
 
+/// Paths to sweep: the portable ones, plus the wgmma ones where this build and device have them.
+std::vector<int> test_paths() {
+  std::vector<int> v{-1, 0, 1, 2};
+  if (int8::wgmma_available()) {
+    v.push_back(3);
+    v.push_back(4);
+  }
+  return v;
+}
+
 TEMPLATE_TEST_CASE("int8 GPU layer matches the host reference across M and paths", "[int8][gpu]", half_t, bfloat16_t) {
   unsigned seed = 100;
-  for (int M : {1, 3, 16, 17, 64, 200, 1024}) {
-    const int N = M >= 1024 ? 2112 : 320, K = M >= 1024 ? 512 : 1024;
-    for (int path : {-1, 0, 1, 2}) {
+  INFO("wgmma available: " << int8::wgmma_available());
+  for (int M : {1, 3, 16, 17, 32, 64, 200, 1024}) {
+    // N = 320 and 2112: partial 256-column wgmma tiles; K = 576: a half 128-byte wgmma stage
+    const int N = M >= 1024 ? 2112 : 320, K = M >= 1024 ? 576 : 1024;
+    for (int path : test_paths()) {
       if (path == 0 && M > 32) continue;
       Case c{M, N, K};
       c.force_path = path;
@@ -168,11 +182,27 @@ TEMPLATE_TEST_CASE("int8 GPU layer matches the host reference across M and paths
   }
 }
 
+TEMPLATE_TEST_CASE("int8 GPU: many outliers across K splits on the small-M path", "[int8][gpu]", half_t, bfloat16_t) {
+  // 70 outlier columns spread over K (several per split, some splits with none), with and without the
+  // side copy: the split blocks' own-range outlier handling and the fp32 accumulator.
+  unsigned seed = 500;
+  for (int M : {1, 8, 32})
+    for (bool side : {false, true}) {
+      Case c{M, 192, 4096};
+      c.outliers = 70;
+      c.side = side;
+      c.force_path = 0;
+      c.row_fraction = 0.5f;
+      run_case<TestType>(c, ++seed);
+    }
+}
+
 TEMPLATE_TEST_CASE("int8 GPU: threshold 0, no outliers, all outliers, overflow fallback, side copy",
-                   "[int8][gpu][sanitize]", half_t, bfloat16_t) {
+                   "[int8][gpu]", half_t, bfloat16_t) {
   unsigned seed = 300;
-  for (int path : {-1, 1, 2}) {
+  for (int path : test_paths()) {
     for (int M : {5, 40, 130}) {
+      if (path == 0 && M > 32) continue;
       Case w8a8{M, 128, 256};
       w8a8.threshold = 0.f;
       w8a8.force_path = path;
@@ -205,6 +235,26 @@ TEMPLATE_TEST_CASE("int8 GPU: threshold 0, no outliers, all outliers, overflow f
       nopdl.force_path = path;
       run_case<TestType>(nopdl, ++seed);
     }
+  }
+}
+
+TEMPLATE_TEST_CASE("int8 GPU: every path once (compute-sanitizer subset)", "[int8][gpu][sanitize]", half_t,
+                   bfloat16_t) {
+  unsigned seed = 700;
+  for (int path : test_paths()) {
+    const int M = path == 0 ? 5 : path < 0 ? 3 : 130;  // (-1 at M = 3: the small-M path chosen by the plan)
+    Case side{M, 320, 576};  // planted outliers, fp16 side copy, partial wgmma tiles and a half K stage
+    side.side = true;
+    side.force_path = path;
+    run_case<TestType>(side, ++seed);
+    Case over{M, 128, 256};  // list capacity 2 < 6 outliers: mask walk
+    over.max_outliers = 2;
+    over.force_path = path;
+    run_case<TestType>(over, ++seed);
+    Case w8a8{M, 128, 256};
+    w8a8.threshold = 0.f;
+    w8a8.force_path = path;
+    run_case<TestType>(w8a8, ++seed);
   }
 }
 
@@ -275,8 +325,9 @@ TEST_CASE("int8 GPU reports non-finite activations and bad arguments", "[int8][g
 TEST_CASE("int8 GEMM core (int32 out) is exact", "[int8][gpu][sanitize]") {
   std::mt19937 rng(9);
   std::uniform_int_distribution<int> d(-127, 127);
-  for (int M : {3, 32, 64, 300}) {
-    const int N = 192, K = 1024;
+  // (M = 300: split wgmma where available; 1024 x 4352: 136 wgmma tiles, no split on 132 SMs)
+  for (auto [M, N, K] : {std::tuple{3, 192, 1024}, std::tuple{32, 192, 1024}, std::tuple{64, 192, 1024},
+                         std::tuple{300, 192, 1024}, std::tuple{1024, 4352, 128}}) {
     std::vector<std::int8_t> A(M * K), W(N * K);
     for (auto& a : A) a = static_cast<std::int8_t>(d(rng));
     for (auto& w : W) w = static_cast<std::int8_t>(d(rng));

@@ -28,6 +28,7 @@
 
 #include "../error.hpp"
 #include "../kernels/int8_gemm.cuh"
+#include "../kernels/int8_wgmma.cuh"
 #include "../numeric.hpp"
 #include "llm_int8.hpp"
 
@@ -58,16 +59,35 @@ struct LinearOptions {
   float threshold = kDefaultThreshold;  ///< outlier threshold (<= 0: plain W8A8, no decomposition)
   int max_outliers = 256;  ///< capacity of the compacted outlier list; more columns fall back to a mask walk
   /// Testing/tuning knob: -1 picks by shape; 0 small-M kernel (M <= 32 only), 1 tiled split-K + epilogue
-  /// kernel, 2 tiled with the fused epilogue.
+  /// kernel, 2 tiled with the fused epilogue, 3 wgmma split-K + epilogue kernel, 4 wgmma with the fused
+  /// epilogue (3 and 4 only when built with LOWBIT_INT8_WGMMA for sm_90a; see wgmma_available()).
   int force_path = -1;
   /// Testing/tuning knob: tiled-kernel tile (m16 tiles, n8 tiles per warp); 0 picks kTiledPolicies.
   /// Instantiated tiles: (2,4), (4,4), (2,8), (4,8).
   int tile_mt = 0;  ///< m16 tiles per warp (0: by policy)
   int tile_nt = 0;  ///< n8 tiles per warp (0: by policy)
-  /// Programmatic dependent launch on the small-M path: the GEMM starts streaming weights while the
-  /// activation pass runs, and the epilogue kernel launches during the GEMM's tail.
+  /// Programmatic dependent launch: the activation pass launches while the workspace is being cleared,
+  /// and on the small-M path the GEMM starts streaming weights while the activation pass runs.
   bool pdl = true;
 };
+
+/// True when this build has the sm_90a wgmma int8 kernels (`LOWBIT_INT8_WGMMA` defined; every CUDA
+/// architecture of the build must then be sm_90a, or the kernel traps) and the current device is
+/// compute capability 9.0.
+inline bool wgmma_available() {
+#if defined(LOWBIT_INT8_WGMMA)
+  static const bool ok = [] {
+    int dev = 0, major = 0, minor = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess) return false;
+    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
+    cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev);
+    return major == 9 && minor == 0;
+  }();
+  return ok;
+#else
+  return false;
+#endif
+}
 
 /// `side_index` for DeviceWeight: -1 everywhere except the side copy's dimensions.
 inline std::vector<int> make_side_index(const OutlierSideCopy& side, int K) {
@@ -131,6 +151,7 @@ __global__ void __launch_bounds__(kActThreads) activation_pass_kernel(const T* _
   __shared__ unsigned int s_ticket;
   using E = kernels::detail::Elem<T>;
   kernels::detail::pdl_launch_dependents();  // the GEMM may start streaming weights meanwhile
+  kernels::detail::pdl_wait();  // launched programmatically: the workspace clear must be complete
   const int row = blockIdx.x;
   const int nvec = K / kVec;
   const uint4* a = reinterpret_cast<const uint4*>(A + static_cast<std::size_t>(row) * K);
@@ -216,14 +237,24 @@ __global__ void __launch_bounds__(kActThreads) activation_pass_kernel(const T* _
   }
 }
 
+/// Clears the first `n16` 16-byte words of the workspace (stats, mask, counters, accumulators) and lets
+/// the activation pass launch meanwhile (it waits for this kernel before touching the workspace).
+__global__ void __launch_bounds__(256) zero_workspace_kernel(uint4* p, std::size_t n16) {
+  kernels::detail::pdl_launch_dependents();
+  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n16;
+       i += static_cast<std::size_t>(gridDim.x) * blockDim.x)
+    p[i] = make_uint4(0, 0, 0, 0);
+}
+
 /// Which kernels a call uses (a pure function of the shape, the SM count and the kernels' occupancy).
 struct Plan {
-  enum Path { gemv, tiled_split, tiled_fused } path = gemv;
+  enum Path { gemv, tiled_split, tiled_fused, wgmma_split, wgmma_fused } path = gemv;
   int mt = 1;           ///< m16 tiles per warp
   int nt = 4;           ///< n8 tiles per warp (tiled paths)
   int splits = 1;       ///< K splits
   int k_per_split = 0;  ///< K columns per split (multiple of 64)
-  [[nodiscard]] bool needs_c32() const { return path != tiled_fused; }
+  [[nodiscard]] bool needs_c32() const { return path != tiled_fused && path != wgmma_fused; }
+  [[nodiscard]] bool wgmma() const { return path == wgmma_split || path == wgmma_fused; }
 };
 
 /// Smallest K slice worth a split.
@@ -253,6 +284,8 @@ struct TiledPolicy {
 // M=256 8192x28672: 548 / 309 / 362 / 330; M=1024 8192²: 446 / 310 / 337 / 339; M=4096 8192²: 1757 / 1195 /
 // 1398 / 1307 (4x8 wins by 2-7 % on the two larger shapes at M=4096, loses 9 % here: kept 4x4).
 inline constexpr TiledPolicy kTiledPolicies[] = {{64, 2, 4}, {1 << 30, 4, 4}};
+/// Smallest M for which the auto plan picks the wgmma kernel (when available); measured in bench/int8.
+inline constexpr int kWgmmaMinM = 128;
 
 inline Plan make_plan(int M, int N, int K, int sms, int force_path = -1, int tile_mt = 0, int tile_nt = 0) {
   Plan p;
@@ -270,6 +303,23 @@ inline Plan make_plan(int M, int N, int K, int sms, int force_path = -1, int til
     p.mt = M <= 16 ? 1 : 2;
     const int occ = p.mt == 1 ? gemv_blocks_per_sm<1>() : gemv_blocks_per_sm<2>();
     split((N + 63) / 64, static_cast<long long>(sms) * occ);
+    return p;
+  }
+  const bool want_wgmma = force_path == 3 || force_path == 4 ||
+                          (force_path < 0 && M >= kWgmmaMinM && tile_mt == 0 && wgmma_available());
+  if (want_wgmma) {
+    using WS = kernels::WgmmaShape;
+    const long long tiles = static_cast<long long>((M + WS::BM - 1) / WS::BM) * ((N + WS::BN - 1) / WS::BN);
+    if (force_path == 3 || (force_path < 0 && tiles < sms)) {
+      split(tiles, sms);  // one 128 x 256 block per SM (the accumulators take the register file)
+      if (p.splits > 1 || force_path == 3) {
+        p.path = Plan::wgmma_split;
+        return p;
+      }
+    }
+    p.path = Plan::wgmma_fused;
+    p.splits = 1;
+    p.k_per_split = K;
     return p;
   }
   for (const auto& pol : kTiledPolicies)
@@ -308,7 +358,8 @@ inline std::size_t align_up(std::size_t x) { return (x + kWsAlign - 1) / kWsAlig
 
 /// Workspace regions (byte offsets); stats, mask and C32 are contiguous so one memset clears them.
 struct Layout {
-  std::size_t stats = 0, mask = 0, counters = 0, c32 = 0, zero_end = 0, list = 0, rows = 0, aq = 0, total = 0;
+  std::size_t stats = 0, mask = 0, counters = 0, c32 = 0, oacc = 0, zero_end = 0, list = 0, rows = 0, aq = 0,
+              total = 0;
 };
 inline Layout make_layout(int M, int N, int K, int max_outliers, const Plan& plan) {
   Layout l;
@@ -316,7 +367,9 @@ inline Layout make_layout(int M, int N, int K, int max_outliers, const Plan& pla
   l.mask = align_up(sizeof(Int8Stats));
   l.counters = l.mask + align_up(static_cast<std::size_t>((K + 31) / 32) * 4);  // per 64-column slab (gemv)
   l.c32 = l.counters + align_up(static_cast<std::size_t>((N + 63) / 64) * 4);
-  l.zero_end = l.c32 + (plan.needs_c32() ? align_up(static_cast<std::size_t>(M) * N * 4) : 0);
+  l.oacc = l.c32 + (plan.needs_c32() ? align_up(static_cast<std::size_t>(M) * N * 4) : 0);
+  // small-M kernel: fp32 accumulator of the outlier columns' product
+  l.zero_end = l.oacc + (plan.path == Plan::gemv ? align_up(static_cast<std::size_t>(M) * N * 4) : 0);
   l.list = l.zero_end;
   l.rows = l.list + align_up(static_cast<std::size_t>(std::max(max_outliers, 1)) * 4);
   l.aq = l.rows + align_up(static_cast<std::size_t>(M) * 4);
@@ -351,6 +404,25 @@ cudaError_t launch_tiled_plan(const Plan& plan, const std::int8_t* Aq, const std
   if (plan.mt == 4 && plan.nt == 8)
     return launch_tiled<4, 8, Out, CT>(Aq, W, C, ep, M, N, K, plan.splits, plan.k_per_split, stream);
   return cudaErrorInvalidConfiguration;
+}
+
+/// Launches the sm_90a wgmma kernel (cudaErrorNotSupported when the build does not have it).
+template <kernels::TiledOut Out, class CT>
+cudaError_t launch_wgmma(const std::int8_t* Aq, const std::int8_t* W, int* C, const kernels::Int8EpilogueParams& ep,
+                         int M, int N, int K, int splits, int kps, cudaStream_t stream) {
+#if defined(LOWBIT_INT8_WGMMA)
+  using S = kernels::WgmmaShape;
+  auto kernel = kernels::gemm_s8_wgmma_kernel<Out, CT>;
+  static const cudaError_t attr =  // once per instantiation and process
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::kSmemBytes);
+  if (attr != cudaSuccess) return attr;
+  const dim3 grid(static_cast<unsigned>(((M + S::BM - 1) / S::BM) * ((N + S::BN - 1) / S::BN)), splits);
+  kernel<<<grid, S::kThreads, S::kSmemBytes, stream>>>(Aq, W, C, ep, M, N, K, kps);
+  return cudaGetLastError();
+#else
+  (void)Aq, (void)W, (void)C, (void)ep, (void)M, (void)N, (void)K, (void)splits, (void)kps, (void)stream;
+  return cudaErrorNotSupported;
+#endif
 }
 
 /// Launches `kernel` with the programmatic-stream-serialization attribute when `pdl` is set.
@@ -389,6 +461,8 @@ inline cudaError_t launch_gemm_i32(const std::int8_t* Aq, const std::int8_t* W, 
                                    const Plan& plan, cudaStream_t stream) {
   if (plan.path == Plan::gemv) return launch_gemv(Aq, W, C, M, N, K, plan, stream);
   const kernels::Int8EpilogueParams none{};
+  if (plan.wgmma())
+    return launch_wgmma<kernels::TiledOut::i32, __half>(Aq, W, C, none, M, N, K, plan.splits, plan.k_per_split, stream);
   return launch_tiled_plan<kernels::TiledOut::i32, __half>(plan, Aq, W, C, none, M, N, K, stream);
 }
 
@@ -450,6 +524,13 @@ Status linear_forward(const T* A, int M, const DeviceWeight& w, const float* bia
       return lowbit::detail::make_status(StatusCode::unsupported, "int8::linear_forward: tile (", opt.tile_mt, ", ",
                                          opt.tile_nt, ") is not instantiated");
   }
+  if ((opt.force_path == 3 || opt.force_path == 4) && !wgmma_available())
+    return lowbit::detail::make_status(StatusCode::unsupported,
+                                       "int8::linear_forward: the wgmma path needs an sm_90a build with "
+                                       "LOWBIT_INT8_WGMMA on a compute capability 9.0 device");
+  if (opt.force_path < -1 || opt.force_path > 4)
+    return lowbit::detail::make_status(StatusCode::invalid_argument, "int8::linear_forward: force_path ",
+                                       opt.force_path, " is not one of -1..4");
   if (opt.max_outliers < 1 || std::isnan(opt.threshold))
     return lowbit::detail::make_status(StatusCode::invalid_argument,
                                        "int8::linear_forward: max_outliers must be >= 1 and threshold not NaN");
@@ -476,11 +557,20 @@ Status linear_forward(const T* A, int M, const DeviceWeight& w, const float* bia
     return lowbit::detail::make_status(StatusCode::cuda_error, "int8::linear_forward: ", what, ": ",
                                        cudaGetErrorString(e));
   };
-  cudaError_t e = cudaMemsetAsync(base, 0, lay.zero_end, stream);
-  if (e != cudaSuccess) return fail(e, "memset");
-  detail::activation_pass_kernel<CT><<<M, detail::kActThreads, 0, stream>>>(
-      reinterpret_cast<const CT*>(A), M, K, opt.threshold, aq, rows, mask, list, opt.max_outliers, stats);
-  if ((e = cudaGetLastError()) != cudaSuccess) return fail(e, "activation pass");
+  {
+    constexpr int kZeroThreads = 256, kZeroBlocksPerSm = 4;  // a short grid-stride clear
+    const std::size_t n16 = lay.zero_end / 16;                // zero_end is a multiple of kWsAlign
+    const auto blocks = static_cast<unsigned>(std::max<std::size_t>(
+        1, std::min<std::size_t>((n16 + kZeroThreads - 1) / kZeroThreads,
+                                 static_cast<std::size_t>(detail::sm_count()) * kZeroBlocksPerSm)));
+    detail::zero_workspace_kernel<<<blocks, kZeroThreads, 0, stream>>>(reinterpret_cast<uint4*>(base), n16);
+  }
+  cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) return fail(e, "workspace clear");
+  e = detail::launch_maybe_pdl(opt.pdl, detail::activation_pass_kernel<CT>, dim3(M), dim3(detail::kActThreads), stream,
+                               reinterpret_cast<const CT*>(A), M, K, opt.threshold, aq, rows, mask, list,
+                               opt.max_outliers, stats);
+  if (e != cudaSuccess) return fail(e, "activation pass");
 
   kernels::Int8EpilogueParams ep;
   ep.A = A;
@@ -496,12 +586,15 @@ Status linear_forward(const T* A, int M, const DeviceWeight& w, const float* bia
   ep.outlier_mask = mask;
   ep.max_list = opt.max_outliers;
   ep.Y = Y;
+  ep.outlier_acc = plan.path == detail::Plan::gemv ? reinterpret_cast<float*>(base + lay.oacc) : nullptr;
 
-  if (plan.path == detail::Plan::tiled_fused) {
+  if (plan.path == detail::Plan::tiled_fused || plan.path == detail::Plan::wgmma_fused) {
     constexpr int kZeroRows = 32;  // zero_outlier_codes_kernel's rows per block
     kernels::zero_outlier_codes_kernel<kZeroRows><<<(M + kZeroRows - 1) / kZeroRows, 256, 0, stream>>>(aq, ep, M, K);
     if ((e = cudaGetLastError()) != cudaSuccess) return fail(e, "zero outlier codes");
-    e = detail::launch_tiled_plan<kernels::TiledOut::fused, CT>(plan, aq, w.codes, nullptr, ep, M, N, K, stream);
+    e = plan.wgmma() ? detail::launch_wgmma<kernels::TiledOut::fused, CT>(aq, w.codes, nullptr, ep, M, N, K, 1, K, stream)
+                     : detail::launch_tiled_plan<kernels::TiledOut::fused, CT>(plan, aq, w.codes, nullptr, ep, M, N, K,
+                                                                              stream);
     if (e != cudaSuccess) return fail(e, "int8 GEMM");
     return Status::success();
   }

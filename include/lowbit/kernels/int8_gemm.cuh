@@ -38,6 +38,9 @@ struct Int8EpilogueParams {
   const std::uint32_t* outlier_mask = nullptr;  ///< [ceil(K/32)] outlier bitmask (fallback walk)
   int max_list = 0;                        ///< capacity of outlier_list; count > max_list walks the mask
   void* Y = nullptr;                       ///< output [M, N] (fp16 or bf16)
+  /// [M, N] fp32, zeroed before the launch: the small-M kernel's split blocks add their outlier
+  /// columns' product here (red.global.add.f32), its last block reads it (nullptr: not used)
+  float* outlier_acc = nullptr;
 };
 
 namespace detail {
@@ -46,6 +49,8 @@ namespace detail {
 inline constexpr float kInvCodeMaxSq = 1.0f / (127.0f * 127.0f);
 /// Outlier columns staged in shared memory per round of the epilogue.
 inline constexpr int kOutlierChunk = 16;
+/// Outlier columns whose loads (A values, codes, weight gathers) the small-M kernel keeps in flight at once.
+inline constexpr int kGemvOutlierBatch = 4;
 
 /// Element type helpers for fp16 / bf16 activations and outputs.
 template <class T>
@@ -198,8 +203,14 @@ __global__ void __launch_bounds__(256) int8_epilogue_kernel(const int* __restric
 
 /// Small-M int8 GEMM (M ≤ 16·MT): int32 partial sums of a K slice added into C with red.global.add.
 /// Grid: x = ceil(N / 64) (4 warps × 16 rows of W), y = K splits of `k_per_split` (multiple of 64).
-/// With an output type T, the last block to finish each 64-column slab (counted in `counters`, zeroed
-/// before the launch) applies the LLM.int8() epilogue to it — no separate epilogue kernel.
+/// With an output type T (fused LLM.int8() layer), each split block also handles the outlier columns
+/// inside its own K range right after its main loop, while their weight lines are still in L2: it
+/// removes their int8 product from its partial sums (exact, int32) and adds their high-precision product
+/// to `p.outlier_acc` (fp32 red.global.add; the order of those few additions across splits is not fixed,
+/// so the fp32 sum may differ in its last bit between runs). The last block to finish each 64-column slab
+/// (counted in `counters`, zeroed before the launch) then only scales, adds and stores: no gathers left
+/// in the kernel's tail. The outlier columns come from the bitmask `p.outlier_mask` (so the
+/// compacted list's capacity does not matter here).
 /// @tparam MT m16 tiles (1: M ≤ 16, 2: M ≤ 32)
 /// @tparam kUnroll 64-byte chunks per row loaded before the first mma (bytes in flight per thread: 32·kUnroll)
 /// @tparam T void (int32 output only) or __half / __nv_bfloat16 (fused epilogue into p.Y)
@@ -210,7 +221,7 @@ __global__ void __launch_bounds__(256) int8_epilogue_kernel(const int* __restric
 /// @param N output features (multiple of 64)
 /// @param K input features (multiple of 64)
 /// @param k_per_split K columns per split (multiple of 64)
-/// @param p epilogue inputs and the output (fused mode only)
+/// @param p epilogue inputs, `outlier_acc` [M, N] fp32 zeroed, and the output (fused mode only)
 /// @param counters [ceil(N/64)] finished-split counters, zeroed before the launch (fused mode only)
 template <int MT, int kUnroll = 2, class T = void>
 __global__ void __launch_bounds__(128, MT == 1 ? 7 : 3) gemv_s8_kernel(const std::int8_t* __restrict__ A, const std::int8_t* __restrict__ W,
@@ -225,6 +236,30 @@ __global__ void __launch_bounds__(128, MT == 1 ? 7 : 3) gemv_s8_kernel(const std
   const int n_base = (blockIdx.x * 4 + warp) * (8 * NT);
   const int k_begin = blockIdx.y * k_per_split;
   const int k_end = min(K, k_begin + k_per_split);
+  // fused mode: outlier count and this split's first 32·blockDim mask words, loaded while the first weight
+  // batch is in flight and parked in shared memory (registers are at the occupancy cap in the main loop)
+  __shared__ std::uint32_t s_mask_early[128];
+  __shared__ int s_count_early;
+  auto load_outlier_info = [&](std::uint32_t& word, int& cnt) {
+    if constexpr (kFused) {
+      const int w = k_begin / 32 + static_cast<int>(threadIdx.x);
+      word = w < (k_end + 31) / 32 ? __ldcg(p.outlier_mask + w) : 0u;
+      cnt = __ldcg(p.outlier_count);
+    }
+  };
+  auto park_outlier_info = [&](std::uint32_t word, int cnt) {
+    if constexpr (kFused) {
+      s_mask_early[threadIdx.x] = word;
+      if (threadIdx.x == 0) s_count_early = cnt;
+    }
+  };
+  int acc[MT][NT][4];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) acc[mt][nt][i] = 0;
   if (n_base < N && k_begin < k_end) {  // (always true for the plan's grids; kept as a guard)
 
   const std::int8_t* wrow[NT];
@@ -243,14 +278,6 @@ __global__ void __launch_bounds__(128, MT == 1 ? 7 : 3) gemv_s8_kernel(const std
       aval[mt][h] = m < M;
       arow[mt][h] = A + static_cast<std::size_t>(aval[mt][h] ? m : 0) * K + 16 * t;
     }
-
-  int acc[MT][NT][4];
-#pragma unroll
-  for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-    for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-      for (int i = 0; i < 4; ++i) acc[mt][nt][i] = 0;
 
   auto mma_chunk = [&](const uint4 (&w)[NT], const uint4 (&a)[MT][2]) {
 #pragma unroll
@@ -284,13 +311,19 @@ __global__ void __launch_bounds__(128, MT == 1 ? 7 : 3) gemv_s8_kernel(const std
     for (int u = 0; u < kUnroll; ++u)
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) w[u][nt] = detail::ld_stream_16(wrow[nt] + k + u * kChunk);
-    if (wait_before_a) detail::pdl_wait();
+    std::uint32_t word = 0;
+    int cnt = 0;
+    if (wait_before_a) {
+      detail::pdl_wait();
+      load_outlier_info(word, cnt);
+    }
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       uint4 a[MT][2];
       load_a(a, k + u * kChunk);
       mma_chunk(w[u], a);
     }
+    if (wait_before_a) park_outlier_info(word, cnt);
   };
 #pragma unroll
   for (int c = kUnroll; c < kUnroll + kPrefetch; ++c)
@@ -303,6 +336,10 @@ __global__ void __launch_bounds__(128, MT == 1 ? 7 : 3) gemv_s8_kernel(const std
     k += kUnroll * kChunk;
   } else {
     detail::pdl_wait();
+    std::uint32_t word = 0;
+    int cnt = 0;
+    load_outlier_info(word, cnt);
+    park_outlier_info(word, cnt);
   }
   for (; k + kUnroll * kChunk <= k_end; k += kUnroll * kChunk) batch(k, false);
   for (; k < k_end; k += kChunk) {
@@ -314,18 +351,134 @@ __global__ void __launch_bounds__(128, MT == 1 ? 7 : 3) gemv_s8_kernel(const std
     mma_chunk(w, a);
   }
 
-#pragma unroll
-  for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-    for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const int m = mt * 16 + g + (i >> 1) * 8;
-        const int n = n_base + nt * 8 + 2 * t + (i & 1);
-        if (m < M && n < N) atomicAdd(C + static_cast<std::size_t>(m) * N + n, acc[mt][nt][i]);
-      }
+  } else {
+    detail::pdl_wait();  // (empty K range) the partial sums below must still follow the preceding kernel
+    std::uint32_t word = 0;
+    int cnt = 0;
+    load_outlier_info(word, cnt);
+    park_outlier_info(word, cnt);
   }  // n_base < N && k_begin < k_end
-  if constexpr (kFused) {
+
+  if constexpr (!kFused) {
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const int m = mt * 16 + g + (i >> 1) * 8;
+          const int n = n_base + nt * 8 + 2 * t + (i & 1);
+          if (m < M && n < N) atomicAdd(C + static_cast<std::size_t>(m) * N + n, acc[mt][nt][i]);
+        }
+  } else {
+    // ---- the outlier columns inside this split's K range, while their weight lines are still in L2 ----
+    // Thread mapping here: output column n = 64·blockIdx.x + (tid % 64), rows (tid / 64) + 2r.
+    constexpr int kRowsPerThread = 8 * MT;            // 2 row groups × 8·MT rows = 16·MT rows
+    constexpr int kCap = 256;                         // outlier columns staged per round
+    constexpr int kBatch = detail::kGemvOutlierBatch;  // outlier columns whose loads are in flight together
+    __shared__ int s_cols[kCap];                      // this round's outlier columns, ascending
+    __shared__ int s_wtot[4];                         // per-warp popcount totals (block of 4 warps)
+    __shared__ float s_av[16 * MT][kBatch];           // A values of the batch's columns (rows < M)
+    __shared__ int s_aq[16 * MT][kBatch];             // their int8 codes (removed from the int8 sum)
+    __shared__ int s_corr[16 * MT][64];               // Σ_outliers Aq·Wq per (row, column) of the slab
+    const int nl = static_cast<int>(threadIdx.x) & 63, rg = static_cast<int>(threadIdx.x) >> 6;
+    const int n_out = blockIdx.x * 64 + nl;
+    __syncthreads();  // s_mask_early / s_count_early are written
+    const int count = s_count_early;
+    if (count > 0 && k_begin < k_end) {  // block-uniform
+      int corr[kRowsPerThread];
+      float yo[kRowsPerThread];
+#pragma unroll
+      for (int r = 0; r < kRowsPerThread; ++r) {
+        corr[r] = 0;
+        yo[r] = 0.f;
+      }
+      const T* Aval = static_cast<const T*>(p.A);
+      const int w_begin = k_begin / 32, w_end = (k_end + 31) / 32;
+      // one mask word per thread (the first group was loaded before the main loop)
+      for (int wb = w_begin; wb < w_end; wb += blockDim.x) {
+        const int w = wb + static_cast<int>(threadIdx.x);
+        const std::uint32_t bits =
+            wb == w_begin ? s_mask_early[threadIdx.x] : (w < w_end ? __ldcg(p.outlier_mask + w) : 0u);
+        const int cnt = __popc(bits);
+        int incl = cnt;  // block-wide exclusive prefix of the popcounts: ascending column order
+#pragma unroll
+        for (int o = 1; o < 32; o <<= 1) {
+          const int v = __shfl_up_sync(0xffffffffu, incl, o);
+          if (lane >= o) incl += v;
+        }
+        __syncthreads();  // s_wtot / s_cols of the previous group are consumed
+        if (lane == 31) s_wtot[warp] = incl;
+        __syncthreads();
+        int off = incl - cnt, total = 0;
+#pragma unroll
+        for (int q = 0; q < 4; ++q) {
+          off += q < warp ? s_wtot[q] : 0;
+          total += s_wtot[q];
+        }
+        for (int base = 0; base < total; base += kCap) {
+          {
+            std::uint32_t b = bits;
+            for (int idx = off; b; ++idx) {
+              const int c = w * 32 + __ffs(static_cast<int>(b)) - 1;
+              b &= b - 1;
+              if (idx >= base && idx < base + kCap) s_cols[idx - base] = c;
+            }
+          }
+          __syncthreads();
+          const int nc = min(kCap, total - base);
+          for (int j0 = 0; j0 < nc; j0 += kBatch) {
+            for (int i = threadIdx.x; i < 16 * MT * kBatch; i += blockDim.x) {
+              const int r = i / kBatch, j = i % kBatch;
+              const bool ok = j0 + j < nc && r < M;
+              const std::size_t o = ok ? static_cast<std::size_t>(r) * K + s_cols[j0 + j] : 0;
+              s_av[r][j] = ok ? detail::Elem<T>::to(Aval[o]) : 0.f;
+              s_aq[r][j] = ok ? A[o] : 0;
+            }
+            int wq[kBatch];  // weight gathers, issued before the barrier (independent of s_av)
+            float wo[kBatch];
+#pragma unroll
+            for (int j = 0; j < kBatch; ++j)
+              wq[j] = j0 + j < nc ? W[static_cast<std::size_t>(n_out) * K + s_cols[j0 + j]] : 0;
+#pragma unroll
+            for (int j = 0; j < kBatch; ++j)
+              wo[j] = j0 + j < nc ? detail::outlier_weight(p, n_out, s_cols[j0 + j], K, N, static_cast<float>(wq[j]))
+                                  : 0.f;
+            __syncthreads();
+#pragma unroll
+            for (int j = 0; j < kBatch; ++j)
+#pragma unroll
+              for (int r = 0; r < kRowsPerThread; ++r) {
+                corr[r] += s_aq[rg + 2 * r][j] * wq[j];
+                yo[r] = fmaf(s_av[rg + 2 * r][j], wo[j], yo[r]);
+              }
+            __syncthreads();  // s_av / s_aq (and s_cols after the last batch) are reused
+          }
+        }
+      }
+#pragma unroll
+      for (int r = 0; r < kRowsPerThread; ++r) {
+        const int m = rg + 2 * r;
+        s_corr[m][nl] = corr[r];
+        if (m < M && yo[r] != 0.f) atomicAdd(p.outlier_acc + static_cast<std::size_t>(m) * N + n_out, yo[r]);
+      }
+      __syncthreads();
+    }
+    // int32 partial sums (fragment layout) minus the outlier columns' int8 product
+    const bool corrected = count > 0 && k_begin < k_end;
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const int m = mt * 16 + g + (i >> 1) * 8;
+          const int nloc = warp * 16 + nt * 8 + 2 * t + (i & 1);
+          const int v = acc[mt][nt][i] - (corrected ? s_corr[m][nloc] : 0);
+          if (m < M && n_base < N && v != 0) atomicAdd(C + static_cast<std::size_t>(m) * N + blockIdx.x * 64 + nloc, v);
+        }
+
+    // ---- the last split block of this 64-column slab finishes it ----
     __shared__ unsigned s_last;
     __threadfence();  // our partial sums are visible before the count says so
     __syncthreads();
@@ -333,7 +486,19 @@ __global__ void __launch_bounds__(128, MT == 1 ? 7 : 3) gemv_s8_kernel(const std
     __syncthreads();
     if (!s_last) return;
     __threadfence();
-    detail::epilogue_block<T, 128, 64, 8 * MT>(C, p, M, N, K, blockIdx.x * 64, 0);
+    const float ws = p.w_absmax[n_out] * detail::kInvCodeMaxSq;
+    const float b = p.bias ? p.bias[n_out] : 0.f;
+    T* Y = static_cast<T*>(p.Y);
+#pragma unroll
+    for (int r = 0; r < kRowsPerThread; ++r) {
+      const int m = rg + 2 * r;
+      if (m < M) {
+        const std::size_t o = static_cast<std::size_t>(m) * N + n_out;
+        const int c = __ldcg(C + o);
+        const float f = count > 0 ? __ldcg(p.outlier_acc + o) : 0.f;
+        Y[o] = detail::Elem<T>::pack(static_cast<float>(c) * (p.row_absmax[m] * ws) + f + b, 0.f).x;
+      }
+    }
   }
 }
 

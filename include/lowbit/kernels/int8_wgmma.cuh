@@ -1,0 +1,275 @@
+/// @file int8_wgmma.cuh
+/// @brief sm_90a int8 GEMM core on warpgroup MMA: `wgmma.mma_async m64n256k32 s32.s8.s8` with both
+/// operands read from 128-byte-swizzled shared memory, filled by a 4-stage cp.async pipeline, and the
+/// LLM.int8() epilogue (row ⊗ column dequantization, outlier columns' product, bias) fused — or int32
+/// output (plain stores, or red.global.add when split along K).
+///
+/// Block tile 128 × 256 × 128 (M × N × K bytes), 256 threads = two consumer warpgroups of 64 × 256 each
+/// (128 int32 accumulators per thread); every thread also issues the cp.async copies of the next stages.
+/// Compiled only where the architecture-specific feature set is available (`sm_90a`,
+/// `__CUDA_ARCH_FEAT_SM90_ALL`); elsewhere the kernel body is a trap and the host dispatch in
+/// `lowbit/int8/linear.cuh` never selects it unless `LOWBIT_INT8_WGMMA` is defined (set it only when
+/// every CUDA architecture of the build is sm_90a). The mma.sync kernels in `int8_gemm.cuh` stay the
+/// portable path.
+///
+/// Shared-memory layout (PTX ISA, "matrix descriptor", K-major with 128-byte swizzling): a tile of R rows
+/// × 128 bytes of K is stored row after row; the 16-byte chunk c of row r sits at chunk position
+/// c ^ (r % 8) inside its row, and every 8-row group (1024 bytes) is one swizzle atom, so the descriptor
+/// has a stride of 1024 bytes between 8-row groups. A k32 step (32 bytes) inside the 128-byte row is
+/// selected by advancing the descriptor's start address by 32 bytes.
+#pragma once
+
+#include <cstdint>
+
+#include "int8_gemm.cuh"
+
+namespace lowbit::kernels {
+
+/// Tile shape of gemm_s8_wgmma_kernel.
+struct WgmmaShape {
+  static constexpr int BM = 128;                     ///< block rows (two warpgroups × 64)
+  static constexpr int BN = 256;                     ///< block columns (wgmma N)
+  static constexpr int BK = 128;                     ///< K bytes per stage (one 128-byte swizzle row)
+  static constexpr int kStages = 4;                  ///< shared-memory stages
+  static constexpr int kPrefetch = kStages - 2;      ///< stages loaded ahead (one more is being read by wgmma)
+  static constexpr int kThreads = 256;               ///< two warpgroups
+  static constexpr int kChunksPerRow = BK / 16;      ///< 16-byte cp.async chunks per tile row
+  static constexpr int kStageA = BM * BK;            ///< bytes of A per stage
+  static constexpr int kStageBytes = (BM + BN) * BK; ///< bytes per stage
+  static constexpr int kAlign = 1024;                ///< swizzle-atom alignment of every stage
+  static constexpr int kSmemBytes = kStages * kStageBytes + kAlign;  ///< dynamic shared memory (+ alignment slack)
+  static constexpr int kAcc = BN / 2;                ///< int32 accumulators per thread (64 × 256 / 128)
+  static constexpr int kPad = detail::kOutlierChunk + 1;  ///< epilogue staging row stride (odd: no bank conflicts)
+  static_assert((BM * kPad + BN * kPad) * 4 <= kStages * kStageBytes, "outlier staging fits in the pipeline smem");
+};
+
+namespace detail {
+
+/// Shared-memory matrix descriptor of a K-major tile with 128-byte swizzling (1024-byte atoms).
+LOWBIT_DEVICE std::uint64_t wgmma_desc_sw128(const void* smem) {
+  constexpr std::uint64_t kSbo = 1024 >> 4;   // stride between 8-row groups, in 16-byte units
+  constexpr std::uint64_t kLbo = 1;           // unused for swizzled K-major tiles (K step fits the swizzle row)
+  constexpr std::uint64_t kSwizzle128 = 1;    // layout type field (bits 62-63): 128-byte swizzle
+  const auto addr = static_cast<std::uint32_t>(__cvta_generic_to_shared(smem));
+  return static_cast<std::uint64_t>((addr >> 4) & 0x3FFF) | (kLbo << 16) | (kSbo << 32) | (kSwizzle128 << 62);
+}
+
+/// Byte offset of 16-byte chunk `c` of row `r` in a 128-byte-row tile with the 128-byte swizzle.
+LOWBIT_DEVICE int swz128(int r, int c) { return r * 128 + ((c ^ (r & 7)) << 4); }
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+/// D (+)= A·B for a 64 × 256 × 32 int8 tile of one warpgroup (asynchronous; see wgmma_commit/wait).
+LOWBIT_DEVICE void wgmma_m64n256k32_s8(int (&d)[128], std::uint64_t desc_a, std::uint64_t desc_b, int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n256k32.s32.s8.s8 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "
+      "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "
+      "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "
+      "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, "
+      "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
+      "}, %128, %129, p;\n}\n"
+      : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3]), "+r"(d[4]), "+r"(d[5]), "+r"(d[6]), "+r"(d[7]), "+r"(d[8]),
+        "+r"(d[9]), "+r"(d[10]), "+r"(d[11]), "+r"(d[12]), "+r"(d[13]), "+r"(d[14]), "+r"(d[15]), "+r"(d[16]),
+        "+r"(d[17]), "+r"(d[18]), "+r"(d[19]), "+r"(d[20]), "+r"(d[21]), "+r"(d[22]), "+r"(d[23]), "+r"(d[24]),
+        "+r"(d[25]), "+r"(d[26]), "+r"(d[27]), "+r"(d[28]), "+r"(d[29]), "+r"(d[30]), "+r"(d[31]), "+r"(d[32]),
+        "+r"(d[33]), "+r"(d[34]), "+r"(d[35]), "+r"(d[36]), "+r"(d[37]), "+r"(d[38]), "+r"(d[39]), "+r"(d[40]),
+        "+r"(d[41]), "+r"(d[42]), "+r"(d[43]), "+r"(d[44]), "+r"(d[45]), "+r"(d[46]), "+r"(d[47]), "+r"(d[48]),
+        "+r"(d[49]), "+r"(d[50]), "+r"(d[51]), "+r"(d[52]), "+r"(d[53]), "+r"(d[54]), "+r"(d[55]), "+r"(d[56]),
+        "+r"(d[57]), "+r"(d[58]), "+r"(d[59]), "+r"(d[60]), "+r"(d[61]), "+r"(d[62]), "+r"(d[63]), "+r"(d[64]),
+        "+r"(d[65]), "+r"(d[66]), "+r"(d[67]), "+r"(d[68]), "+r"(d[69]), "+r"(d[70]), "+r"(d[71]), "+r"(d[72]),
+        "+r"(d[73]), "+r"(d[74]), "+r"(d[75]), "+r"(d[76]), "+r"(d[77]), "+r"(d[78]), "+r"(d[79]), "+r"(d[80]),
+        "+r"(d[81]), "+r"(d[82]), "+r"(d[83]), "+r"(d[84]), "+r"(d[85]), "+r"(d[86]), "+r"(d[87]), "+r"(d[88]),
+        "+r"(d[89]), "+r"(d[90]), "+r"(d[91]), "+r"(d[92]), "+r"(d[93]), "+r"(d[94]), "+r"(d[95]), "+r"(d[96]),
+        "+r"(d[97]), "+r"(d[98]), "+r"(d[99]), "+r"(d[100]), "+r"(d[101]), "+r"(d[102]), "+r"(d[103]),
+        "+r"(d[104]), "+r"(d[105]), "+r"(d[106]), "+r"(d[107]), "+r"(d[108]), "+r"(d[109]), "+r"(d[110]),
+        "+r"(d[111]), "+r"(d[112]), "+r"(d[113]), "+r"(d[114]), "+r"(d[115]), "+r"(d[116]), "+r"(d[117]),
+        "+r"(d[118]), "+r"(d[119]), "+r"(d[120]), "+r"(d[121]), "+r"(d[122]), "+r"(d[123]), "+r"(d[124]),
+        "+r"(d[125]), "+r"(d[126]), "+r"(d[127])
+      : "l"(desc_a), "l"(desc_b), "r"(accumulate));
+}
+LOWBIT_DEVICE void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+LOWBIT_DEVICE void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N>
+LOWBIT_DEVICE void wgmma_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+/// Makes this thread's generic-proxy shared-memory writes (cp.async) visible to the async proxy (wgmma).
+LOWBIT_DEVICE void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+/// Keeps the compiler from moving accumulator accesses across wgmma fences.
+LOWBIT_DEVICE void reg_fence(int& r) { asm volatile("" : "+r"(r)::"memory"); }
+#endif
+
+}  // namespace detail
+
+/// int8 GEMM on wgmma (sm_90a): `C = A · Wᵀ` for a 128 × 256 tile per block, K range of split blockIdx.y.
+/// Grid: x = ceil(M / 128) · ceil(N / 256) (M tiles fastest: concurrent blocks share weight tiles),
+/// y = K splits (> 1 only for TiledOut::i32). Block 256 threads, dynamic smem WgmmaShape::kSmemBytes.
+/// In fused mode the outlier columns of A must already be zeroed (zero_outlier_codes_kernel).
+/// @tparam Out output mode (fused epilogue or int32)
+/// @tparam T __half or __nv_bfloat16 (fused mode output)
+/// @param A activation codes [M, K] int8, K % 64 == 0, 16-byte aligned rows
+/// @param W weight codes [N, K] int8
+/// @param C int32 [M, N] (TiledOut::i32; zeroed first when split), unused otherwise
+/// @param p epilogue inputs and the output (fused mode)
+/// @param M rows of A
+/// @param N output features (multiple of 64)
+/// @param K input features (multiple of 64)
+/// @param k_per_split K bytes per split (multiple of 64)
+template <TiledOut Out, class T>
+__global__ void __launch_bounds__(WgmmaShape::kThreads, 1)
+    gemm_s8_wgmma_kernel(const std::int8_t* __restrict__ A, const std::int8_t* __restrict__ W, int* __restrict__ C,
+                         Int8EpilogueParams p, int M, int N, int K, int k_per_split) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using S = WgmmaShape;
+  constexpr int BM = S::BM, BN = S::BN, BK = S::BK;
+  extern __shared__ std::uint8_t smem_raw[];
+  std::uint8_t* smem = reinterpret_cast<std::uint8_t*>(
+      (reinterpret_cast<std::uintptr_t>(smem_raw) + S::kAlign - 1) & ~static_cast<std::uintptr_t>(S::kAlign - 1));
+  const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
+  const int tiles_m = (M + BM - 1) / BM;
+  const int bm = (blockIdx.x % tiles_m) * BM, bn = (blockIdx.x / tiles_m) * BN;
+  const int k_begin = blockIdx.y * k_per_split;
+  const int k_end = min(K, k_begin + k_per_split);
+  const int ktiles = max(0, (k_end - k_begin + BK - 1) / BK);
+
+  auto load_stage = [&](int slot, int k0) {
+    std::uint8_t* sa = smem + slot * S::kStageBytes;
+    std::uint8_t* sb = sa + S::kStageA;
+#pragma unroll
+    for (int i = tid; i < BM * S::kChunksPerRow; i += S::kThreads) {
+      const int r = i / S::kChunksPerRow, c = i % S::kChunksPerRow;
+      const bool ok = bm + r < M && k0 + c * 16 < k_end;
+      const std::int8_t* src = ok ? A + static_cast<std::size_t>(bm + r) * K + k0 + c * 16 : A;
+      detail::cp_async_16(sa + detail::swz128(r, c), src, ok ? 16 : 0);
+    }
+#pragma unroll
+    for (int i = tid; i < BN * S::kChunksPerRow; i += S::kThreads) {
+      const int r = i / S::kChunksPerRow, c = i % S::kChunksPerRow;
+      const bool ok = bn + r < N && k0 + c * 16 < k_end;
+      const std::int8_t* src = ok ? W + static_cast<std::size_t>(bn + r) * K + k0 + c * 16 : W;
+      detail::cp_async_16(sb + detail::swz128(r, c), src, ok ? 16 : 0);
+    }
+  };
+
+  int acc[S::kAcc];
+#pragma unroll
+  for (int i = 0; i < S::kAcc; ++i) acc[i] = 0;
+
+#pragma unroll
+  for (int s = 0; s < S::kPrefetch; ++s) {
+    if (s < ktiles) load_stage(s, k_begin + s * BK);
+    detail::cp_async_commit();
+  }
+  for (int kt = 0; kt < ktiles; ++kt) {
+    detail::cp_async_wait<S::kPrefetch - 1>();  // stage kt has landed (this thread's copies)
+    detail::fence_proxy_async();                // ... and is visible to wgmma
+    __syncthreads();  // everyone's copies landed; wgmma of stage kt-2 finished in both warpgroups
+    const int next = kt + S::kPrefetch;
+    if (next < ktiles) load_stage(next % S::kStages, k_begin + next * BK);  // slot of stage kt-2
+    detail::cp_async_commit();
+    const std::uint8_t* sa = smem + (kt % S::kStages) * S::kStageBytes + wg * 64 * BK;
+    const std::uint8_t* sb = smem + (kt % S::kStages) * S::kStageBytes + S::kStageA;
+#pragma unroll
+    for (int i = 0; i < S::kAcc; ++i) detail::reg_fence(acc[i]);
+    detail::wgmma_fence();
+#pragma unroll
+    for (int ks = 0; ks < BK / 32; ++ks)
+      detail::wgmma_m64n256k32_s8(acc, detail::wgmma_desc_sw128(sa + ks * 32), detail::wgmma_desc_sw128(sb + ks * 32), 1);
+    detail::wgmma_commit();
+    detail::wgmma_wait<1>();  // stage kt-1 done: its slot may be refilled two iterations later
+#pragma unroll
+    for (int i = 0; i < S::kAcc; ++i) detail::reg_fence(acc[i]);
+  }
+  detail::wgmma_wait<0>();
+#pragma unroll
+  for (int i = 0; i < S::kAcc; ++i) detail::reg_fence(acc[i]);
+  detail::cp_async_wait<0>();
+
+  // accumulator i: n8 tile i / 4, rows (lane / 4) + 8·((i / 2) % 2), columns 2·(lane % 4) + i % 2
+  const int row0 = bm + wg * 64 + warp * 16 + (lane >> 2);
+  const int col0 = bn + 2 * (lane & 3);
+  if constexpr (Out == TiledOut::i32) {
+    const bool split = gridDim.y > 1;
+#pragma unroll
+    for (int i = 0; i < S::kAcc; i += 2) {
+      const int m = row0 + ((i >> 1) & 1) * 8, n = col0 + (i >> 2) * 8;
+      if (m < M && n < N) {
+        int* dst = C + static_cast<std::size_t>(m) * N + n;
+        if (split) {
+          atomicAdd(dst, acc[i]);
+          atomicAdd(dst + 1, acc[i + 1]);
+        } else {
+          *reinterpret_cast<int2*>(dst) = make_int2(acc[i], acc[i + 1]);
+        }
+      }
+    }
+  } else {
+    // ---- fused LLM.int8() epilogue; the float results replace the accumulators in place ----
+    float rs[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) rs[h] = p.row_absmax[min(row0 + 8 * h, M - 1)] * detail::kInvCodeMaxSq;
+#pragma unroll
+    for (int i = 0; i < S::kAcc; i += 2) {
+      const int n = min(col0 + (i >> 2) * 8, N - 2);  // N % 64 == 0: n and n + 1 in range
+      const float r = rs[(i >> 1) & 1];
+      const float b0 = p.bias ? p.bias[n] : 0.f, b1 = p.bias ? p.bias[n + 1] : 0.f;
+      acc[i] = __float_as_int(static_cast<float>(acc[i]) * (r * p.w_absmax[n]) + b0);
+      acc[i + 1] = __float_as_int(static_cast<float>(acc[i + 1]) * (r * p.w_absmax[n + 1]) + b1);
+    }
+    const int count = *p.outlier_count;
+    if (count > 0) {
+      __syncthreads();  // pipeline smem is reused for the outlier staging
+      constexpr int J = detail::kOutlierChunk, P = S::kPad;
+      float* s_a = reinterpret_cast<float*>(smem);  // (BM, P) activation values
+      float* s_wo = s_a + BM * P;                    // (BN, P) outlier weight values
+      __shared__ int s_cols[J];
+      __shared__ int s_n;
+      const T* Aval = static_cast<const T*>(p.A);
+      detail::OutlierCursor cur;
+      const int lr0 = wg * 64 + warp * 16 + (lane >> 2), lc0 = 2 * (lane & 3);  // local row / column
+      for (int j0 = 0; j0 < count; j0 += J) {
+        const int jn = detail::next_outlier_chunk(p, count, j0, K, cur, s_cols, &s_n);
+        __syncthreads();
+        for (int i = tid; i < BM * J; i += S::kThreads) {
+          const int r = i / J, j = i % J;
+          const bool ok = j < jn && bm + r < M;
+          s_a[r * P + j] = ok ? detail::Elem<T>::to(Aval[static_cast<std::size_t>(bm + r) * K + s_cols[j]]) : 0.f;
+        }
+        for (int i = tid; i < BN * J; i += S::kThreads) {
+          const int r = i / J, j = i % J;
+          const bool ok = j < jn && bn + r < N;
+          const int c = ok ? s_cols[j] : 0;
+          const float wq = ok ? static_cast<float>(p.Wq[static_cast<std::size_t>(bn + r) * K + c]) : 0.f;
+          s_wo[r * P + j] = ok ? detail::outlier_weight(p, bn + r, c, K, N, wq) : 0.f;
+        }
+        __syncthreads();
+        for (int j = 0; j < jn; ++j) {
+          const float a0 = s_a[lr0 * P + j], a1 = s_a[(lr0 + 8) * P + j];
+#pragma unroll
+          for (int i = 0; i < S::kAcc; ++i) {
+            const float w = s_wo[(lc0 + (i >> 2) * 8 + (i & 1)) * P + j];
+            acc[i] = __float_as_int(fmaf((i >> 1) & 1 ? a1 : a0, w, __int_as_float(acc[i])));
+          }
+        }
+        __syncthreads();
+      }
+    }
+    T* Y = static_cast<T*>(p.Y);
+#pragma unroll
+    for (int i = 0; i < S::kAcc; i += 2) {
+      const int m = row0 + ((i >> 1) & 1) * 8, n = col0 + (i >> 2) * 8;
+      if (m < M && n < N)
+        *reinterpret_cast<typename detail::Elem<T>::pair*>(Y + static_cast<std::size_t>(m) * N + n) =
+            detail::Elem<T>::pack(__int_as_float(acc[i]), __int_as_float(acc[i + 1]));
+    }
+  }
+#else
+  __trap();  // wgmma needs sm_90a; the host dispatch only selects this kernel when LOWBIT_INT8_WGMMA is set
+#endif
+}
+
+}  // namespace lowbit::kernels
