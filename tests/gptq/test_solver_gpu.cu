@@ -3,6 +3,7 @@
 // Hessian against the host one.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "lowbit/gptq/hessian_gpu.cuh"
 #include "lowbit/gptq/solver.hpp"
 #include "lowbit/gptq/solver_gpu.cuh"
+#include "lowbit/gptq/triangular_gpu.cuh"
 #include "gptq_test_util.hpp"
 
 using lowbit::QuantSpec;
@@ -50,8 +52,12 @@ TEST_CASE("GPU solver matches the host solver", "[gptq][gpu]") {
       {4, 48, false, true, false, false, 64, 128},     {3, 128, false, false, false, true, 128, 1024},
       {4, 128, false, true, false, false, 32, 64},     {4, 96, false, true, false, false, 32, 128},
   };
-  for (bool inv : {false, true})
+  // variants: 0 recursive GEMM-panel inverse (the default), 1 recursive trsm inverse, 2 cuSOLVER trtri
+  // (1 and 2: first four cases each), 3 inverse-free
+  for (int variant = 0; variant < 4; ++variant)
   for (const Case& c : cases) {
+    if ((variant == 1 || variant == 2) && &c - cases >= 4) continue;
+    const bool inv = variant == 3;
     QuantSpec spec;
     spec.bits = c.bits;
     spec.group_size = c.group;
@@ -65,12 +71,15 @@ TEST_CASE("GPU solver matches the host solver", "[gptq][gpu]") {
     lowbit::gptq::GptqGpuOptions tuning;
     tuning.super_block = c.super_block;
     tuning.inverse_free = inv;
+    tuning.inverse = variant == 1   ? lowbit::gptq::TriInverse::recursive_trsm
+                     : variant == 2 ? lowbit::gptq::TriInverse::cusolver
+                                    : lowbit::gptq::TriInverse::recursive_gemm;
     const auto gpu = lowbit::gptq::gptq_quantize_gpu(W.data(), N, K, H.data(), spec, opt, nullptr, &tuning);
     lowbit::validate(gpu.weight);
     const double a = agree(host.weight, gpu.weight);
     const double rel = std::fabs(gpu.report.gptq_error - host.report.gptq_error) / host.report.gptq_error;
     INFO("bits " << c.bits << " group " << c.group << " sym " << c.sym << " act " << c.act << " static " << c.stat
-                 << " mse " << c.mse << " block " << c.block << " super " << c.super_block << " inverse-free " << inv
+                 << " mse " << c.mse << " block " << c.block << " super " << c.super_block << " variant " << variant
                  << ": agree " << a << " err gpu "
                  << gpu.report.gptq_error << " host " << host.report.gptq_error << " rel " << rel << " rtn gpu "
                  << gpu.report.rtn_error << " host " << host.report.rtn_error);
@@ -214,5 +223,130 @@ TEST_CASE("GPU Hessian equals the host Hessian", "[gptq][gpu]") {
   lowbit::gptq::HessianGpu h(K, dH.as<float>(), flag.as<int>());
   REQUIRE(h.add_batch(blas, dx.as<lowbit::half_t>(), n, nullptr).ok());
   CHECK(h.check(nullptr).code == lowbit::StatusCode::non_finite);
+  cublasDestroy(blas);
+}
+
+namespace {
+
+/// Lower Cholesky factor (double, row-major) of the damped Hessian of correlated inputs: a realistic,
+/// well-conditioned triangular matrix of order n.
+std::vector<double> realistic_factor(std::size_t n, unsigned seed) {
+  const std::size_t samples = 2 * n + 2;
+  const auto X = gptq_test::correlated_inputs(samples, n, seed, 8.0);
+  lowbit::gptq::Hessian<double> h(n);
+  h.add_batch(X.data(), samples);
+  std::vector<double> A(h.matrix().begin(), h.matrix().end());
+  double mean = 0;
+  for (std::size_t i = 0; i < n; ++i) mean += A[i * n + i] / static_cast<double>(n);
+  for (std::size_t i = 0; i < n; ++i) A[i * n + i] += 0.01 * mean;
+  std::vector<double> L(n * n, 0.0);
+  for (std::size_t j = 0; j < n; ++j) {
+    double d = A[j * n + j];
+    for (std::size_t k = 0; k < j; ++k) d -= L[j * n + k] * L[j * n + k];
+    L[j * n + j] = std::sqrt(d);
+    for (std::size_t i = j + 1; i < n; ++i) {
+      double s = A[i * n + j];
+      for (std::size_t k = 0; k < j; ++k) s -= L[i * n + k] * L[j * n + k];
+      L[i * n + j] = s / L[j * n + j];
+    }
+  }
+  return L;
+}
+
+}  // namespace
+
+TEST_CASE("GPU triangular inverse equals the host inverse", "[gptq][gpu]") {
+  cublasHandle_t blas;
+  cusolverDnHandle_t solver;
+  REQUIRE(cublasCreate(&blas) == CUBLAS_STATUS_SUCCESS);
+  REQUIRE(cusolverDnCreate(&solver) == CUSOLVER_STATUS_SUCCESS);
+  for (std::size_t n : {1, 5, 128, 129, 300, 700}) {
+    const std::size_t ld = n + 3;  // padding rows must stay untouched
+    const auto Ld = realistic_factor(n, 300 + static_cast<unsigned>(n));
+    // the fp32 input, column-major with ld; its exact inverse in double (forward substitution)
+    std::vector<float> in(ld * n, 7.f);
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t j = 0; j < n; ++j) in[j * ld + i] = static_cast<float>(Ld[i * n + j]);  // upper too: junk
+    std::vector<double> ref(n * n, 0.0);  // row-major
+    for (std::size_t j = 0; j < n; ++j)
+      for (std::size_t i = j; i < n; ++i) {
+        double s = i == j ? 1.0 : 0.0;
+        for (std::size_t l = j; l < i; ++l) s -= static_cast<double>(in[l * ld + i]) * ref[l * n + j];
+        ref[i * n + j] = s / static_cast<double>(in[i * ld + i]);
+      }
+    double refmax = 0;
+    for (double v : ref) refmax = std::max(refmax, std::fabs(v));
+    auto rel_error = [&](const std::vector<float>& out) {
+      double e = 0;
+      for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t j = 0; j <= i; ++j) e = std::max(e, std::fabs(out[j * ld + i] - ref[i * n + j]));
+      return e / refmax;
+    };
+    lowbit::gptq::DeviceBuffer dL(ld * n * sizeof(float));
+    // cuSOLVER's trtri on the same input: the accuracy the recursive inverses must match
+    REQUIRE(cudaMemcpy(dL.ptr, in.data(), ld * n * sizeof(float), cudaMemcpyHostToDevice) == cudaSuccess);
+    std::size_t dev_bytes = 0, host_bytes = 0;
+    REQUIRE(cusolverDnXtrtri_bufferSize(solver, CUBLAS_FILL_MODE_LOWER, CUBLAS_DIAG_NON_UNIT, static_cast<int64_t>(n),
+                                        CUDA_R_32F, dL.ptr, static_cast<int64_t>(ld), &dev_bytes,
+                                        &host_bytes) == CUSOLVER_STATUS_SUCCESS);
+    lowbit::gptq::DeviceBuffer dwork(std::max<std::size_t>(dev_bytes, 4)), dinfo(sizeof(int));
+    std::vector<char> hwork(std::max<std::size_t>(host_bytes, 1));
+    REQUIRE(cusolverDnXtrtri(solver, CUBLAS_FILL_MODE_LOWER, CUBLAS_DIAG_NON_UNIT, static_cast<int64_t>(n), CUDA_R_32F,
+                             dL.ptr, static_cast<int64_t>(ld), dwork.ptr, dev_bytes, hwork.data(), host_bytes,
+                             dinfo.as<int>()) == CUSOLVER_STATUS_SUCCESS);
+    std::vector<float> out(ld * n);
+    REQUIRE(cudaMemcpy(out.data(), dL.ptr, ld * n * sizeof(float), cudaMemcpyDeviceToHost) == cudaSuccess);
+    const double e_cusolver = rel_error(out);
+    if (n <= static_cast<std::size_t>(lowbit::gptq::kTriLeaf)) {  // one leaf: every leaf-kernel storage variant
+      for (int v = 0; v < lowbit::detail::kTriLeafVariants; ++v) {
+        REQUIRE(cudaMemcpy(dL.ptr, in.data(), ld * n * sizeof(float), cudaMemcpyHostToDevice) == cudaSuccess);
+        REQUIRE(lowbit::detail::tri_leaves(dL.as<float>(), n, ld, nullptr, v).ok());
+        REQUIRE(cudaMemcpy(out.data(), dL.ptr, ld * n * sizeof(float), cudaMemcpyDeviceToHost) == cudaSuccess);
+        INFO("n " << n << " leaf variant " << v << ": " << rel_error(out) << " (cuSOLVER trtri " << e_cusolver << ")");
+        CHECK(rel_error(out) <= 3.0 * e_cusolver + 1e-6);
+        std::size_t upper_nonzero = 0;
+        for (std::size_t j = 0; j < n; ++j)
+          for (std::size_t i = 0; i < j; ++i) upper_nonzero += out[j * ld + i] != 0.f;
+        CHECK(upper_nonzero == 0);
+      }
+    }
+    // recursive_gemm twice: default panels, and 64-wide panels so that n = 300 / 700 split both products
+    // into several row and column panels
+    const lowbit::gptq::TriInverse methods[] = {lowbit::gptq::TriInverse::recursive_trsm,
+                                                lowbit::gptq::TriInverse::recursive_gemm,
+                                                lowbit::gptq::TriInverse::recursive_gemm};
+    for (int mi = 0; mi < 3; ++mi) {
+      const auto method = methods[mi];
+      const std::size_t panel_min = mi == 2 ? 64 : lowbit::gptq::kTriPanelMin;
+      REQUIRE(cudaMemcpy(dL.ptr, in.data(), ld * n * sizeof(float), cudaMemcpyHostToDevice) == cudaSuccess);
+      const std::size_t scratch = lowbit::gptq::tri_inverse_min_scratch(n);  // narrowest panels
+      lowbit::gptq::DeviceBuffer dT(scratch * sizeof(float));
+      if (method == lowbit::gptq::TriInverse::recursive_gemm)
+        CHECK(lowbit::gptq::tri_inverse_lower_gpu(blas, method, dL.as<float>(), n, ld, dT.as<float>(), scratch - 1,
+                                                  nullptr)
+                  .code == lowbit::StatusCode::workspace_too_small);
+      REQUIRE(lowbit::gptq::tri_inverse_lower_gpu(blas, method, dL.as<float>(), n, ld, dT.as<float>(), scratch, nullptr,
+                                                  panel_min)
+                  .ok());
+      REQUIRE(cudaMemcpy(out.data(), dL.ptr, ld * n * sizeof(float), cudaMemcpyDeviceToHost) == cudaSuccess);
+      const double e = rel_error(out);
+      INFO("n " << n << " method " << static_cast<int>(method) << " panel_min " << panel_min
+                << ": max error / max |L^-1| = " << e
+                << " (cuSOLVER trtri " << e_cusolver << ")");
+      CHECK(e <= 3.0 * e_cusolver + 1e-6);
+      CHECK(e <= 1e-3);
+      std::size_t pad_changed = 0;
+      for (std::size_t j = 0; j < n; ++j)
+        for (std::size_t i = n; i < ld; ++i) pad_changed += out[j * ld + i] != 7.f;
+      CHECK(pad_changed == 0);
+      if (method == lowbit::gptq::TriInverse::recursive_gemm) {  // documented: strict upper triangle zeroed
+        std::size_t upper_nonzero = 0;
+        for (std::size_t j = 0; j < n; ++j)
+          for (std::size_t i = 0; i < j; ++i) upper_nonzero += out[j * ld + i] != 0.f;
+        CHECK(upper_nonzero == 0);
+      }
+    }
+  }
+  cusolverDnDestroy(solver);
   cublasDestroy(blas);
 }

@@ -6,9 +6,10 @@
 /// Flow on one stream (no per-column launches):
 ///  1. diag / dead columns / act-order permutation (CUB radix sort, stable, descending) / mean diag;
 ///  2. `A = J P (H + λI) Pᵀ J` gathered into the workspace (`J` reverses the order, `P` permutes);
-///     `cusolverDnXpotrf` gives `A = L Lᵀ`, `cusolverDnXtrtri` gives `L⁻¹`, and reflecting across the
-///     anti-diagonal turns it into `U = J L⁻¹ J` stored row-major (upper) — the upper Cholesky factor
-///     of `H⁻¹`, found with one factorization and one triangular inverse;
+///     `cusolverDnXpotrf` gives `A = L Lᵀ`, the recursive triangular inverse of triangular_gpu.cuh
+///     (cuBLAS trsm/GEMM, GptqGpuOptions::inverse; cuSOLVER's trtri on request) gives `L⁻¹`, and
+///     reflecting across the anti-diagonal turns it into `U = J L⁻¹ J` stored row-major (upper) — the
+///     upper Cholesky factor of `H⁻¹`, found with one factorization and one triangular inverse;
 ///  3. per block: `gptq_block_kernel` (quantize, error feedback inside the block), then
 ///     `cublasSgemm` for `W[:, end:] −= Err · U[block, end:]`.
 ///
@@ -44,6 +45,7 @@
 #include "../quant.hpp"
 #include "../quant_types.hpp"
 #include "solver.hpp"
+#include "triangular_gpu.cuh"
 
 namespace lowbit::gptq {
 
@@ -66,6 +68,10 @@ struct GptqGpuOptions {
   /// H100 (bench/results/gptq_h100_2026-11-22.json): 1.9-2.3x faster solves (cuSOLVER's trtri is the
   /// largest phase), output error −0.3 % to +1.5 % against the published recurrence; hence off.
   bool inverse_free = false;
+  /// How `L⁻¹` is formed (all exact, fp32): default the recursive GEMM-panel inverse of
+  /// triangular_gpu.cuh (H100, bench/results/gptq_h100_2026-11-22.json: 2-4x faster than cuSOLVER's
+  /// trtri, which remains as TriInverse::cusolver); TriInverse::recursive_trsm is the trsm-based one.
+  TriInverse inverse = TriInverse::recursive_gemm;
   bool profile = false;        ///< time the phases with events (GptqGpuReport::phase_seconds)
 };
 
@@ -88,8 +94,8 @@ struct GptqGpuReport {
   int damp_attempts = 0;        ///< factorizations tried
   std::size_t dead_columns = 0; ///< columns with H[i,i] = 0
   /// With GptqGpuOptions::profile: seconds in {factorization (gather + potrf, all attempts), inverse
-  /// (trtri), setup (weight gather, fixed parameters), column kernels, near updates, far updates,
-  /// reflection (anti-transpose)}; zeros otherwise.
+  /// (triangular inverse, GptqGpuOptions::inverse), setup (weight gather, fixed parameters), column
+  /// kernels, near updates, far updates, reflection (anti-transpose)}; zeros otherwise.
   double phase_seconds[7] = {0, 0, 0, 0, 0, 0, 0};
 };
 
@@ -618,7 +624,9 @@ inline Status gptq_gpu_layout(std::size_t N, std::size_t K, const QuantSpec& spe
     return at;
   };
   L.A = take(K * K * sizeof(float));
-  L.Wk = take(N * K * sizeof(float));
+  // the working weights are gathered after the inverse: until then the region is the GEMM inverse's
+  // scratch (at least tri_inverse_min_scratch(K) floats, i.e. a few rows more for tiny N)
+  L.Wk = take(std::max(N * K, gptq::tri_inverse_min_scratch(K)) * sizeof(float));
   L.Err = take(N * static_cast<std::size_t>(super_block_cols(opt)) * sizeof(float));
   L.perm = take(K * sizeof(int));
   L.keys_in = take(K * sizeof(float));
@@ -649,8 +657,9 @@ inline Status gptq_gpu_layout(std::size_t N, std::size_t K, const QuantSpec& spe
   L.potrf_bytes = dev_bytes;
   L.potrf_host_bytes = host_bytes;
   dev_bytes = host_bytes = 0;
-  st = cusolverDnXtrtri_bufferSize(solver, CUBLAS_FILL_MODE_LOWER, CUBLAS_DIAG_NON_UNIT, static_cast<int64_t>(K),
-                                   CUDA_R_32F, nullptr, static_cast<int64_t>(K), &dev_bytes, &host_bytes);
+  if (opt.inverse == gptq::TriInverse::cusolver && !opt.inverse_free)
+    st = cusolverDnXtrtri_bufferSize(solver, CUBLAS_FILL_MODE_LOWER, CUBLAS_DIAG_NON_UNIT, static_cast<int64_t>(K),
+                                     CUDA_R_32F, nullptr, static_cast<int64_t>(K), &dev_bytes, &host_bytes);
   if (st != CUSOLVER_STATUS_SUCCESS)
     return make_status(StatusCode::cuda_error, "gptq gpu: trtri buffer query failed (", static_cast<int>(st), ")");
   L.trtri = take(dev_bytes);
@@ -830,15 +839,21 @@ inline Status gptq_solve_gpu(const GptqGpuProblem& p, const QuantSpec& spec, con
     damp = next;
   }
   prof.mark(stream, 1);
+  const bool use_cusolver = !opt.inverse_free && opt.inverse == TriInverse::cusolver;
   const cusolverStatus_t st =
-      opt.inverse_free ? CUSOLVER_STATUS_SUCCESS
-                       : cusolverDnXtrtri(solver, CUBLAS_FILL_MODE_LOWER, CUBLAS_DIAG_NON_UNIT, static_cast<int64_t>(K),
-                                          CUDA_R_32F, A, static_cast<int64_t>(K), ws + L.trtri, L.trtri_bytes,
-                                          host_trtri.data(), L.trtri_host_bytes, info + 2);
-  prof.mark(stream, 6);
+      !use_cusolver ? CUSOLVER_STATUS_SUCCESS
+                    : cusolverDnXtrtri(solver, CUBLAS_FILL_MODE_LOWER, CUBLAS_DIAG_NON_UNIT, static_cast<int64_t>(K),
+                                       CUDA_R_32F, A, static_cast<int64_t>(K), ws + L.trtri, L.trtri_bytes,
+                                       host_trtri.data(), L.trtri_host_bytes, info + 2);
   cusolverDnDestroyParams(params);
   if (st != CUSOLVER_STATUS_SUCCESS)
     return make_status(StatusCode::cuda_error, "gptq gpu: cusolverDnXtrtri failed (", static_cast<int>(st), ")");
+  if (!opt.inverse_free && !use_cusolver) {
+    // Wk is free until the weight gather below: scratch of the GEMM variant
+    const std::size_t scratch = std::max(N * K, tri_inverse_min_scratch(K));
+    if (Status e = tri_inverse_lower_gpu(blas, opt.inverse, A, K, K, Wk, scratch, stream); !e.ok()) return e;
+  }
+  prof.mark(stream, 6);
   if (K % ::lowbit::detail::kAntiTile == 0 && K / ::lowbit::detail::kAntiTile <= ::lowbit::detail::kMaxGridY) {
     const unsigned T = static_cast<unsigned>(K / ::lowbit::detail::kAntiTile);
     ::lowbit::detail::gptq_antitranspose_tiled_kernel<<<dim3(T, T),
@@ -1134,8 +1149,8 @@ struct GptqGpuTimes {
 /// @param spec quantization spec.
 /// @param opt  solver options (opt.block <= 128; threads ignored).
 /// @param times optional phase timings.
-/// @param tuning optional GPU-only settings (super_block, tf32_update, inverse_free) to use instead of
-///               the defaults; the remaining fields come from `opt`.
+/// @param tuning optional GPU-only settings (super_block, tf32_update, inverse_free, inverse) to use
+///               instead of the defaults; the remaining fields come from `opt`.
 /// @throws lowbit::Error with the status message on any failure (naming opt.layer).
 inline GptqResult gptq_quantize_gpu(const float* W, std::size_t N, std::size_t K, const float* H,
                                     const QuantSpec& spec, const GptqOptions& opt, GptqGpuTimes* times = nullptr,
@@ -1164,6 +1179,7 @@ inline GptqResult gptq_quantize_gpu(const float* W, std::size_t N, std::size_t K
     g.super_block = tuning->super_block;
     g.tf32_update = tuning->tf32_update;
     g.inverse_free = tuning->inverse_free;
+    g.inverse = tuning->inverse;
   }
   cublasHandle_t blas = nullptr;
   cusolverDnHandle_t solver = nullptr;
