@@ -1,17 +1,24 @@
 // GPU GPTQ benchmark: H accumulation for 2048 x 128 calibration tokens and the whole solve (H given),
 // 4-bit g128 with and without act-order, on the shapes given on the command line.
 //
-//   bench_gptq_gpu DUMP_DIR N:K [N:K ...]
+//   bench_gptq_gpu DUMP_DIR N:K [N:K ...] [large<act>:N:K ...]
+//
+// large<act>:N:K (e.g. large0:8192:53248): one solve with a synthetic SPD H built on the GPU, reporting time,
+// phases and device memory (cudaMemGetInfo before, after allocation, and polled during the solve).
 //
 // Prints one JSON object per (shape, act-order) line to stdout. When DUMP_DIR is not "-", writes
 // DUMP_DIR/W_<N>x<K>.f32 and DUMP_DIR/H_<K>.f32 (raw little-endian fp32, row-major) so
-// bench/gptq/reference_gptq.py solves exactly the same problem with PyTorch.
+// bench/gptq/reference_gptq.py solves exactly the same problem with PyTorch (only for K <= $GPTQ_DUMP_MAX_K
+// when that is set).
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "lowbit/gptq/hessian_gpu.cuh"
@@ -75,6 +82,112 @@ void dump(const std::string& path, const float* d, std::size_t count) {
   std::fclose(f);
 }
 
+// H[i][j] = s_i s_j ρ^|i-j| (Kac-Murdock-Szegő correlation, SPD for |ρ| < 1) with a few strong features
+__global__ void make_kms_hessian(float* H, std::size_t K, float rho) {
+  const std::size_t j = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
+  if (j >= K) return;
+  const float sj = 1.f + 7.f * (hash_normal(j, 777u) > 1.5f);
+  for (std::size_t i = blockIdx.y; i < K; i += gridDim.y) {
+    const float si = 1.f + 7.f * (hash_normal(i, 777u) > 1.5f);
+    const float d = static_cast<float>(i > j ? i - j : j - i);
+    H[i * K + j] = si * sj * powf(rho, d);
+  }
+}
+
+std::size_t used_bytes() {
+  std::size_t free_b = 0, total_b = 0;
+  CK(cudaMemGetInfo(&free_b, &total_b));
+  return total_b - free_b;
+}
+
+// One solve at a large K (H synthetic, built on the GPU): time, phases and device memory. A host thread
+// polls cudaMemGetInfo every millisecond during the solve for the peak (cuBLAS/cuSOLVER internals included).
+void run_large(std::size_t N, std::size_t K, int act, cublasHandle_t blas, cusolverDnHandle_t solver,
+               cudaStream_t stream, const cudaDeviceProp& prop) {
+  CK(cudaDeviceSynchronize());
+  std::size_t free0 = 0, total = 0;
+  CK(cudaMemGetInfo(&free0, &total));
+  const std::size_t used0 = total - free0;
+  lowbit::QuantSpec spec;
+  spec.bits = 4;
+  spec.group_size = 128;
+  lowbit::gptq::GptqGpuOptions opt;
+  opt.act_order = act != 0;
+  opt.profile = true;
+  std::size_t ws_bytes = 0;
+  if (!lowbit::gptq::gptq_gpu_workspace_size(N, K, spec, opt, solver, &ws_bytes).ok()) std::exit(1);
+  const std::size_t G = K / 128;
+  double t = 0, err_gptq = 0, err_rtn = 0;
+  std::size_t used_alloc = 0, peak = 0;
+  lowbit::gptq::GptqGpuReport rep;
+  {
+    lowbit::gptq::DeviceBuffer H(K * K * sizeof(float)), W(N * K * sizeof(float)), codes(K * N),
+        scales(G * N * sizeof(float)), zeros(G * N), gidx(K * sizeof(int));
+    make_kms_hessian<<<dim3(static_cast<unsigned>((K + 255) / 256), 65535), 256, 0, stream>>>(H.as<float>(), K, 0.9f);
+    make_weights<<<static_cast<unsigned>((N * K + 255) / 256), 256, 0, stream>>>(W.as<float>(), N * K, 9u);
+    CK(cudaStreamSynchronize(stream));
+    lowbit::gptq::GptqGpuProblem p;
+    p.W = W.as<float>();
+    p.H = H.as<float>();
+    p.N = N;
+    p.K = K;
+    p.codes = codes.as<std::uint8_t>();
+    p.scales = scales.as<float>();
+    p.zeros = zeros.as<std::uint8_t>();
+    p.g_idx = gidx.as<std::int32_t>();
+    {
+      lowbit::gptq::DeviceBuffer ws(ws_bytes);
+      used_alloc = used_bytes();
+      std::atomic<bool> done{false};
+      std::atomic<std::size_t> peak_seen{used_alloc};
+      std::thread poll([&] {
+        while (!done.load()) {
+          std::size_t f = 0, tt = 0;
+          if (cudaMemGetInfo(&f, &tt) == cudaSuccess && tt - f > peak_seen.load()) peak_seen.store(tt - f);
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+      });
+      cudaEvent_t a, b;
+      CK(cudaEventCreate(&a));
+      CK(cudaEventCreate(&b));
+      CK(cudaEventRecord(a, stream));
+      const lowbit::Status s = lowbit::gptq::gptq_solve_gpu(p, spec, opt, ws.ptr, ws_bytes, blas, solver, stream, &rep);
+      CK(cudaEventRecord(b, stream));
+      CK(cudaEventSynchronize(b));
+      done.store(true);
+      poll.join();
+      peak = std::max(peak_seen.load(), used_bytes());
+      t = elapsed(a, b);
+      if (!s.ok()) {
+        std::fprintf(stderr, "large solve failed: %s\n", s.message.c_str());
+        std::exit(1);
+      }
+    }
+    lowbit::gptq::DeviceBuffer Wq(N * K * sizeof(float)), scratch(lowbit::gptq::output_error_gpu_scratch(K)),
+        f2(sizeof(int));
+    CK(cudaMemset(f2.ptr, 0, sizeof(int)));
+    lowbit::gptq::dequantize_gpu(p, Wq.as<float>(), stream);
+    lowbit::gptq::output_error_gpu(blas, p.W, Wq.as<float>(), p.H, N, K, scratch.ptr, stream, &err_gptq);
+    lowbit::gptq::rtn_fake_quantize_gpu(p.W, N, K, spec, Wq.as<float>(), f2.as<int>(), stream);
+    lowbit::gptq::output_error_gpu(blas, p.W, Wq.as<float>(), p.H, N, K, scratch.ptr, stream, &err_rtn);
+  }
+  const double h_bytes = static_cast<double>(K) * K * sizeof(float), w_bytes = static_cast<double>(N) * K * sizeof(float);
+  std::printf(
+      "{\"mode\": \"large_k\", \"N\": %zu, \"K\": %zu, \"bits\": 4, \"group\": 128, \"act_order\": %d, "
+      "\"device\": \"%s\", \"hessian\": \"synthetic KMS rho=0.9 with strong features, built on the GPU\", "
+      "\"solve_s\": %.6f, \"phases_s\": {\"factorize\": %.6f, \"inverse\": %.6f, \"setup\": %.6f, "
+      "\"column_kernels\": %.6f, \"near_updates\": %.6f, \"far_updates\": %.6f, \"reflect\": %.6f}, "
+      "\"damp_used\": %g, \"err_gptq\": %.6e, \"err_rtn\": %.6e, \"mem_total_bytes\": %zu, "
+      "\"mem_used_before_bytes\": %zu, \"mem_used_after_alloc_bytes\": %zu, \"mem_peak_used_bytes\": %zu, "
+      "\"workspace_bytes\": %zu, \"H_bytes\": %.0f, \"W_bytes\": %.0f, \"peak_minus_before_over_2H_plus_W\": %.4f, "
+      "\"peak_minus_before_over_2H_plus_2W\": %.4f}\n",
+      N, K, act, prop.name, t, rep.phase_seconds[0], rep.phase_seconds[1], rep.phase_seconds[2], rep.phase_seconds[3],
+      rep.phase_seconds[4], rep.phase_seconds[5], rep.phase_seconds[6], rep.damp_used, err_gptq, err_rtn, total, used0,
+      used_alloc, peak, ws_bytes, h_bytes, w_bytes, static_cast<double>(peak - used0) / (2 * h_bytes + w_bytes),
+      static_cast<double>(peak - used0) / (2 * h_bytes + 2 * w_bytes));
+  std::fflush(stdout);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -100,6 +213,11 @@ int main(int argc, char** argv) {
 
   for (int a = 2; a < argc; ++a) {
     std::size_t N = 0, K = 0;
+    int large_act = 0;
+    if (std::sscanf(argv[a], "large%d:%zu:%zu", &large_act, &N, &K) == 3) {  // large<act>:N:K
+      run_large(N, K, large_act, blas, solver, stream, prop);
+      continue;
+    }
     if (std::sscanf(argv[a], "%zu:%zu", &N, &K) != 2) return 2;
     // ---- H accumulation: 128 batches of 2048 fp16 tokens ----
     lowbit::gptq::DeviceBuffer X(static_cast<std::size_t>(kPool) * kTokensPerBatch * K * sizeof(__half)),
@@ -122,7 +240,8 @@ int main(int argc, char** argv) {
     CK(cudaEventSynchronize(e1));
     const double t_hessian = elapsed(e0, e1);
     if (!hess.check(stream).ok()) return 1;
-    if (dump_dir != "-") {
+    const char* max_k = std::getenv("GPTQ_DUMP_MAX_K");  // optional: dump only shapes up to this K
+    if (dump_dir != "-" && (!max_k || !*max_k || K <= static_cast<std::size_t>(std::atoll(max_k)))) {
       dump(dump_dir + "/H_" + std::to_string(K) + ".f32", H.as<float>(), K * K);
       dump(dump_dir + "/W_" + std::to_string(N) + "x" + std::to_string(K) + ".f32", W.as<float>(), N * K);
     }
@@ -132,9 +251,14 @@ int main(int argc, char** argv) {
     for (int act = 0; act < 2; ++act) {
       lowbit::gptq::GptqGpuOptions opt;
       opt.act_order = act != 0;
-      std::size_t ws_bytes = 0;
-      if (!lowbit::gptq::gptq_gpu_workspace_size(N, K, spec, opt, solver, &ws_bytes).ok()) return 1;
-      lowbit::gptq::DeviceBuffer ws(ws_bytes);
+      std::size_t ws_bytes = 0, ws_cus = 0;
+      lowbit::gptq::GptqGpuOptions cus_q = opt;
+      cus_q.inverse = lowbit::gptq::TriInverse::cusolver;
+      if (!lowbit::gptq::gptq_gpu_workspace_size(N, K, spec, opt, solver, &ws_bytes).ok() ||
+          !lowbit::gptq::gptq_gpu_workspace_size(N, K, spec, cus_q, solver, &ws_cus).ok())
+        return 1;
+      const std::size_t ws_alloc = std::max(ws_bytes, ws_cus);  // one buffer for every variant
+      lowbit::gptq::DeviceBuffer ws(ws_alloc);
       lowbit::gptq::GptqGpuProblem p;
       p.W = W.as<float>();
       p.H = H.as<float>();
@@ -150,7 +274,7 @@ int main(int argc, char** argv) {
         std::vector<double> t;
         for (int r = 0; r < runs; ++r) {
           CK(cudaEventRecord(e0, stream));
-          const lowbit::Status s = lowbit::gptq::gptq_solve_gpu(p, spec, o, ws.ptr, ws_bytes, blas, solver, stream, out);
+          const lowbit::Status s = lowbit::gptq::gptq_solve_gpu(p, spec, o, ws.ptr, ws_alloc, blas, solver, stream, out);
           CK(cudaEventRecord(e1, stream));
           CK(cudaEventSynchronize(e1));
           if (!s.ok()) {
@@ -170,18 +294,26 @@ int main(int argc, char** argv) {
         return err;
       };
       // variants first (their results are overwritten by the default run below)
-      lowbit::gptq::GptqGpuOptions single = opt, tf32 = opt, prof = opt, invf = opt, invf_prof = opt;
+      lowbit::gptq::GptqGpuOptions tf32 = opt, prof = opt, invf = opt, invf_prof = opt, cus = opt, cus_prof = opt,
+                                   gemm = opt, gemm_prof = opt;
       invf.inverse_free = true;
       invf_prof.inverse_free = true;
       invf_prof.profile = true;
-      single.super_block = single.block;  // the published single-level lazy schedule
       tf32.tf32_update = true;
       prof.profile = true;
-      lowbit::gptq::GptqGpuReport tmp, prep, prep_inv;
+      cus.inverse = cus_prof.inverse = lowbit::gptq::TriInverse::cusolver;
+      gemm.inverse = gemm_prof.inverse = lowbit::gptq::TriInverse::recursive_trsm;  // the non-default one
+      cus_prof.profile = gemm_prof.profile = true;
+      lowbit::gptq::GptqGpuReport tmp, prep, prep_inv, prep_cus, prep_gemm;
       const double t_invf = timed(invf, reps - 1, &tmp);
       const double err_invf = error_of_current();
       timed(invf_prof, 1, &prep_inv);
-      const double t_single = timed(single, reps - 1, &tmp);
+      const double t_cus = timed(cus, reps - 1, &tmp);
+      const double err_cus = error_of_current();
+      timed(cus_prof, 1, &prep_cus);
+      const double t_gemm = timed(gemm, reps - 1, &tmp);
+      const double err_gemm = error_of_current();
+      timed(gemm_prof, 1, &prep_gemm);
       const double t_tf32 = timed(tf32, reps - 1, &tmp);
       const double err_tf32 = error_of_current();
       timed(prof, 1, &prep);
@@ -201,19 +333,22 @@ int main(int argc, char** argv) {
       std::printf(
           "{\"N\": %zu, \"K\": %zu, \"bits\": 4, \"group\": 128, \"act_order\": %d, \"device\": \"%s\", "
           "\"hessian_tokens\": %d, \"hessian_s\": %.6f, \"solve_s\": %.6f, \"solve_runs\": %d, "
-          "\"workspace_bytes\": %zu, \"loss\": %.6e, \"err_gptq\": %.6e, \"err_rtn\": %.6e, \"damp_used\": %g, "
-          "\"super_block\": %d, \"solve_s_single_level\": %.6f, \"solve_s_tf32_update\": %.6f, "
+          "\"workspace_bytes\": %zu, \"workspace_bytes_cusolver_trtri\": %zu, \"loss\": %.6e, \"err_gptq\": %.6e, \"err_rtn\": %.6e, \"damp_used\": %g, "
+          "\"super_block\": %d, \"inverse\": \"recursive_gemm\", \"solve_s_tf32_update\": %.6f, "
           "\"err_gptq_tf32_update\": %.6e, \"phases_s\": {\"factorize\": %.6f, \"inverse\": %.6f, \"setup\": %.6f, "
           "\"column_kernels\": %.6f, \"near_updates\": %.6f, \"far_updates\": %.6f, \"reflect\": %.6f}, "
           "\"solve_s_inverse_free\": %.6f, \"err_gptq_inverse_free\": %.6e, \"phases_s_inverse_free\": "
           "{\"factorize\": %.6f, \"setup\": %.6f, \"column_kernels\": %.6f, \"near_updates\": %.6f, "
-          "\"far_updates\": %.6f, \"reflect\": %.6f}}\n",
-          N, K, act, prop.name, kTokensPerBatch * kBatches, t_hessian, times.front(), reps - 1, ws_bytes,
-          rep.loss, err_gptq, err_rtn, rep.damp_used, opt.super_block, t_single, t_tf32, err_tf32,
+          "\"far_updates\": %.6f, \"reflect\": %.6f}, \"solve_s_cusolver_trtri\": %.6f, "
+          "\"err_gptq_cusolver_trtri\": %.6e, \"inverse_s_cusolver_trtri\": %.6f, \"solve_s_recursive_trsm\": %.6f, "
+          "\"err_gptq_recursive_trsm\": %.6e, \"inverse_s_recursive_trsm\": %.6f}\n",
+          N, K, act, prop.name, kTokensPerBatch * kBatches, t_hessian, times.front(), reps - 1, ws_bytes, ws_cus,
+          rep.loss, err_gptq, err_rtn, rep.damp_used, opt.super_block, t_tf32, err_tf32,
           prep.phase_seconds[0], prep.phase_seconds[1], prep.phase_seconds[2], prep.phase_seconds[3],
           prep.phase_seconds[4], prep.phase_seconds[5], prep.phase_seconds[6], t_invf, err_invf,
           prep_inv.phase_seconds[0], prep_inv.phase_seconds[2], prep_inv.phase_seconds[3], prep_inv.phase_seconds[4],
-          prep_inv.phase_seconds[5], prep_inv.phase_seconds[6]);
+          prep_inv.phase_seconds[5], prep_inv.phase_seconds[6], t_cus, err_cus, prep_cus.phase_seconds[1], t_gemm,
+          err_gemm, prep_gemm.phase_seconds[1]);
       std::fflush(stdout);
     }
   }
