@@ -498,6 +498,16 @@ int main(int argc, char** argv) {
           });
           layer_tiles.emplace_back("no_pdl", us);
           std::printf("  layer without PDL M=%d: %.1f us\n", M, us);
+          int8::LinearOptions o3 = opt;  // outlier weights gathered after the GEMM main loop
+          o3.capture_outliers = false;
+          const double us3 = time_graph(s, calls, samples, [&](int i) {
+            dw.codes = W8[i % rot8];
+            if (!int8::linear_forward(reinterpret_cast<const half_t*>(A), M, dw, wscale, reinterpret_cast<half_t*>(Y8),
+                                      ws, ws_bytes, o3, s).ok())
+              std::exit(1);
+          });
+          layer_tiles.emplace_back("gathered_outliers", us3);
+          std::printf("  layer with gathered (not captured) outlier weights M=%d: %.1f us\n", M, us3);
         }
         if (M >= 64 && oc == 8) {
           std::vector<std::tuple<int, int, int, std::string>> variants = {

@@ -53,6 +53,7 @@ struct Case {
   int tile_mt = 0, tile_nt = 0;
   bool side = false;
   bool pdl = true;
+  bool capture = true;  // small-M path: outlier weights from the weight stream (false: gathered)
   float row_fraction = 0.3f;  // rows carrying the outlier values
 };
 
@@ -110,6 +111,7 @@ void run_case(const Case& c, unsigned seed) {
   opt.tile_mt = c.tile_mt;
   opt.tile_nt = c.tile_nt;
   opt.pdl = c.pdl;
+  opt.capture_outliers = c.capture;
   const std::size_t bytes = int8::linear_workspace_size(M, N, K, opt);
   DevBuf<std::uint8_t> ws(bytes);
   DevBuf<T> dY(static_cast<std::size_t>(M) * N);
@@ -187,14 +189,16 @@ TEMPLATE_TEST_CASE("int8 GPU: many outliers across K splits on the small-M path"
   // side copy: the split blocks' own-range outlier handling and the fp32 accumulator.
   unsigned seed = 500;
   for (int M : {1, 8, 32})
-    for (bool side : {false, true}) {
-      Case c{M, 192, 4096};
-      c.outliers = 70;
-      c.side = side;
-      c.force_path = 0;
-      c.row_fraction = 0.5f;
-      run_case<TestType>(c, ++seed);
-    }
+    for (bool side : {false, true})
+      for (bool capture : {true, false}) {
+        Case c{M, 192, 4096};
+        c.outliers = 70;
+        c.side = side;
+        c.capture = capture;
+        c.force_path = 0;
+        c.row_fraction = 0.5f;
+        run_case<TestType>(c, ++seed);
+      }
 }
 
 TEMPLATE_TEST_CASE("int8 GPU: threshold 0, no outliers, all outliers, overflow fallback, side copy",
@@ -255,6 +259,12 @@ TEMPLATE_TEST_CASE("int8 GPU: every path once (compute-sanitizer subset)", "[int
     w8a8.threshold = 0.f;
     w8a8.force_path = path;
     run_case<TestType>(w8a8, ++seed);
+    if (path == 0) {  // outlier weights gathered after the main loop instead of captured from the stream
+      Case gathered{M, 192, 1024};
+      gathered.capture = false;
+      gathered.force_path = 0;
+      run_case<TestType>(gathered, ++seed);
+    }
   }
 }
 
@@ -273,7 +283,7 @@ TEST_CASE("int8 GPU activation pass is bit-exact with the host reference", "[int
   int8::DeviceWeight dw{dW.p, dS.p, N, K};
   int8::LinearOptions opt;
   opt.max_outliers = 1000;
-  opt.force_path = 1;  // the split path leaves the codes untouched (the fused path zeroes outlier columns)
+  opt.force_path = 1;  // (every path but the small-M one zeroes the outlier columns' codes before its GEMM)
   const std::size_t bytes = int8::linear_workspace_size(M, N, K, opt);
   DevBuf<std::uint8_t> wsb(bytes);
   DevBuf<half_t> dY(M * N);
@@ -283,7 +293,10 @@ TEST_CASE("int8 GPU activation pass is bit-exact with the host reference", "[int
   const auto plan = int8::detail::make_plan(M, N, K, int8::detail::sm_count(), 1);
   const auto lay = int8::detail::make_layout(M, N, K, opt.max_outliers, plan);
   const auto all = wsb.get();
-  REQUIRE(std::memcmp(all.data() + lay.aq, aq.codes.data(), aq.codes.size()) == 0);
+  auto codes = aq.codes;  // the host codes with the outlier columns zeroed
+  for (int m = 0; m < M; ++m)
+    for (int c : aq.outlier_cols) codes[static_cast<std::size_t>(m) * K + c] = 0;
+  REQUIRE(std::memcmp(all.data() + lay.aq, codes.data(), codes.size()) == 0);
   REQUIRE(std::memcmp(all.data() + lay.rows, aq.row_absmax.data(), M * sizeof(float)) == 0);
   REQUIRE(!aq.outlier_cols.empty());
   REQUIRE(std::memcmp(all.data() + lay.list, aq.outlier_cols.data(), aq.outlier_cols.size() * sizeof(int)) == 0);

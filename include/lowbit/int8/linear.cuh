@@ -69,6 +69,9 @@ struct LinearOptions {
   /// Programmatic dependent launch: the activation pass launches while the workspace is being cleared,
   /// and on the small-M path the GEMM starts streaming weights while the activation pass runs.
   bool pdl = true;
+  /// Small-M path: take the outlier columns' weights from the GEMM's own weight stream (false: gather
+  /// them after the main loop). Testing / tuning knob; both give identical results.
+  bool capture_outliers = true;
 };
 
 /// True when this build has the sm_90a wgmma int8 kernels (`LOWBIT_INT8_WGMMA` defined; every CUDA
@@ -115,6 +118,11 @@ struct CudaType<bfloat16_t> {
 };
 
 inline constexpr int kActThreads = 256;       ///< threads of the activation pass (one row per block)
+/// Threads of the activation pass when there are fewer rows than kActWideMaxRowsPerSm·SMs: a few rows
+/// leave most SMs idle, so each block takes a whole long row in one round of loads (a K = 28672 fp16
+/// row is 56 KB: 3.5 rounds of 256 threads × kActBatch × 16 bytes, one round of 1024).
+inline constexpr int kActThreadsWide = 1024;
+inline constexpr int kActWideMaxRowsPerSm = 1;  ///< (see kActThreadsWide)
 inline constexpr int kVec = 8;                ///< fp16/bf16 values per 16-byte load
 inline constexpr int kActBatch = 4;           ///< 16-byte loads per thread in flight in the activation pass
 inline constexpr std::size_t kWsAlign = 256;  ///< alignment of every workspace region
@@ -127,21 +135,22 @@ struct MaxOp {
 
 /// The fused activation pass, one block per row of A.
 /// @tparam T __half or __nv_bfloat16
+/// @tparam kThreads threads per block
 /// @param A [M, K] activations (16-byte aligned, K % 8 == 0)
 /// @param Aq [M, K] int8 codes out
 /// @param row_absmax [M] row scales out
 /// @param mask [ceil(K/32)] outlier bitmask (zeroed before the launch)
 /// @param list [max_list] compacted outlier columns out (ascending)
 /// @param stats zeroed before the launch
-template <class T>
-__global__ void __launch_bounds__(kActThreads) activation_pass_kernel(const T* __restrict__ A, int M, int K,
+template <class T, int kThreads>
+__global__ void __launch_bounds__(kThreads) activation_pass_kernel(const T* __restrict__ A, int M, int K,
                                                                        float threshold, std::int8_t* __restrict__ Aq,
                                                                        float* __restrict__ row_absmax,
                                                                        std::uint32_t* mask, int* list, int max_list,
                                                                        Int8Stats* stats) {
-  using Reduce = cub::BlockReduce<float, kActThreads>;
-  using ReduceI = cub::BlockReduce<int, kActThreads>;
-  using Scan = cub::BlockScan<int, kActThreads>;
+  using Reduce = cub::BlockReduce<float, kThreads>;
+  using ReduceI = cub::BlockReduce<int, kThreads>;
+  using Scan = cub::BlockScan<int, kThreads>;
   __shared__ union {
     typename Reduce::TempStorage r;
     typename ReduceI::TempStorage ri;
@@ -151,36 +160,29 @@ __global__ void __launch_bounds__(kActThreads) activation_pass_kernel(const T* _
   __shared__ unsigned int s_ticket;
   using E = kernels::detail::Elem<T>;
   kernels::detail::pdl_launch_dependents();  // the GEMM may start streaming weights meanwhile
-  kernels::detail::pdl_wait();  // launched programmatically: the workspace clear must be complete
+  // Launched programmatically after the workspace clear: the first pass only reads A (complete before
+  // the clear started), so it overlaps the clear; pdl_wait() comes before the first workspace access.
   const int row = blockIdx.x;
   const int nvec = K / kVec;
   const uint4* a = reinterpret_cast<const uint4*>(A + static_cast<std::size_t>(row) * K);
 
   float amax = 0.f;
   int nonfinite = 0;
-  for (int v0 = threadIdx.x; v0 < nvec; v0 += kActBatch * kActThreads) {
+  for (int v0 = threadIdx.x; v0 < nvec; v0 += kActBatch * kThreads) {
     uint4 xs[kActBatch];  // all loads of the batch in flight before the first use
 #pragma unroll
     for (int u = 0; u < kActBatch; ++u) {
-      const int v = v0 + u * kActThreads;
+      const int v = v0 + u * kThreads;
       xs[u] = v < nvec ? a[v] : make_uint4(0, 0, 0, 0);
     }
 #pragma unroll
     for (int u = 0; u < kActBatch; ++u) {
-      const int v = v0 + u * kActThreads;
       const T* e = reinterpret_cast<const T*>(&xs[u]);
-      std::uint32_t bits = 0;
 #pragma unroll
       for (int i = 0; i < kVec; ++i) {
         const float f = E::to(e[i]);
         nonfinite += !isfinite(f);
-        bits |= static_cast<std::uint32_t>(lowbit::int8::detail::is_outlier(f, threshold)) << i;
         if (lowbit::int8::detail::in_row_scale(f, threshold)) amax = fmaxf(amax, fabsf(f));
-      }
-      if (bits && v < nvec) {  // skip the atomic when other rows already flagged these columns
-        std::uint32_t* word = mask + (v * kVec) / 32;
-        const std::uint32_t b = bits << ((v * kVec) % 32);
-        if (b & ~__ldcg(word)) atomicOr(word, b);
       }
     }
   }
@@ -188,24 +190,32 @@ __global__ void __launch_bounds__(kActThreads) activation_pass_kernel(const T* _
   if (threadIdx.x == 0) s_amax = amax;
   __syncthreads();
   nonfinite = ReduceI(tmp.ri).Sum(nonfinite);
+  kernels::detail::pdl_wait();  // the workspace (mask, stats) is cleared from here on
   if (threadIdx.x == 0) {
     row_absmax[row] = s_amax;
     if (nonfinite) atomicAdd(&stats->nonfinite, static_cast<unsigned long long>(nonfinite));
   }
   const float inv = lowbit::int8::detail::inv_scale(s_amax);
   std::int8_t* q = Aq + static_cast<std::size_t>(row) * K;
-  for (int v = threadIdx.x; v < nvec; v += kActThreads) {
+  for (int v = threadIdx.x; v < nvec; v += kThreads) {
     const uint4 x = a[v];  // second read of the row: hits the cache
     const T* e = reinterpret_cast<const T*>(&x);
     std::uint32_t w[2] = {0u, 0u};
+    std::uint32_t bits = 0;  // outlier flags of these kVec columns
 #pragma unroll
     for (int i = 0; i < kVec; ++i) {
       const float f = E::to(e[i]);
+      bits |= static_cast<std::uint32_t>(lowbit::int8::detail::is_outlier(f, threshold)) << i;
       const std::int8_t c =
           lowbit::int8::detail::in_row_scale(f, threshold) ? lowbit::int8::detail::quantize_code(f, inv) : 0;
       w[i / 4] |= static_cast<std::uint32_t>(static_cast<std::uint8_t>(c)) << (8 * (i % 4));
     }
     *reinterpret_cast<uint2*>(q + v * kVec) = make_uint2(w[0], w[1]);
+    if (bits) {  // skip the atomic when other rows already flagged these columns
+      std::uint32_t* word = mask + (v * kVec) / 32;
+      const std::uint32_t b = bits << ((v * kVec) % 32);
+      if (b & ~__ldcg(word)) atomicOr(word, b);
+    }
   }
 
   // ---- the last block to finish compacts the outlier bitmask into an ascending list ----
@@ -216,7 +226,7 @@ __global__ void __launch_bounds__(kActThreads) activation_pass_kernel(const T* _
   if (s_ticket != gridDim.x - 1) return;
   __threadfence();
   const int words = (K + 31) / 32;
-  const int per = (words + kActThreads - 1) / kActThreads;
+  const int per = (words + kThreads - 1) / kThreads;
   const int w0 = min(words, static_cast<int>(threadIdx.x) * per), w1 = min(words, w0 + per);
   int mine = 0;
   for (int w = w0; w < w1; ++w) mine += __popc(__ldcg(mask + w));
@@ -285,7 +295,9 @@ struct TiledPolicy {
 // 1398 / 1307 (4x8 wins by 2-7 % on the two larger shapes at M=4096, loses 9 % here: kept 4x4).
 inline constexpr TiledPolicy kTiledPolicies[] = {{64, 2, 4}, {1 << 30, 4, 4}};
 /// Smallest M for which the auto plan picks the wgmma kernel (when available); measured in bench/int8.
-inline constexpr int kWgmmaMinM = 128;
+/// H100 (bench/int8, 2026-11-22), core µs at M = 64, wgmma (split-K where the tiles do not fill the
+/// SMs) vs the best mma.sync tile: 8192²: 36.7 vs 60.6; 8192×28672: 94.3 vs 131.7; 28672×8192: 97.6 vs 203.3.
+inline constexpr int kWgmmaMinM = 64;
 
 inline Plan make_plan(int M, int N, int K, int sms, int force_path = -1, int tile_mt = 0, int tile_nt = 0) {
   Plan p;
@@ -359,7 +371,7 @@ inline std::size_t align_up(std::size_t x) { return (x + kWsAlign - 1) / kWsAlig
 /// Workspace regions (byte offsets); stats, mask and C32 are contiguous so one memset clears them.
 struct Layout {
   std::size_t stats = 0, mask = 0, counters = 0, c32 = 0, oacc = 0, zero_end = 0, list = 0, rows = 0, aq = 0,
-              total = 0;
+              wslab = 0, aslab = 0, total = 0;
 };
 inline Layout make_layout(int M, int N, int K, int max_outliers, const Plan& plan) {
   Layout l;
@@ -373,7 +385,12 @@ inline Layout make_layout(int M, int N, int K, int max_outliers, const Plan& pla
   l.list = l.zero_end;
   l.rows = l.list + align_up(static_cast<std::size_t>(std::max(max_outliers, 1)) * 4);
   l.aq = l.rows + align_up(static_cast<std::size_t>(M) * 4);
-  l.total = l.aq + align_up(static_cast<std::size_t>(M) * K);
+  l.wslab = l.aq + align_up(static_cast<std::size_t>(M) * K);
+  // tiled / wgmma paths: the outlier columns' weights gathered once per call ([max_outliers, N] fp32)
+  // and their activation values ([max_outliers, M] fp32)
+  const std::size_t slab_rows = plan.path == Plan::gemv ? 0 : static_cast<std::size_t>(std::max(max_outliers, 1));
+  l.aslab = l.wslab + align_up(slab_rows * N * sizeof(float));
+  l.total = l.aslab + align_up(slab_rows * M * sizeof(float));
   return l;
 }
 
@@ -567,9 +584,14 @@ Status linear_forward(const T* A, int M, const DeviceWeight& w, const float* bia
   }
   cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess) return fail(e, "workspace clear");
-  e = detail::launch_maybe_pdl(opt.pdl, detail::activation_pass_kernel<CT>, dim3(M), dim3(detail::kActThreads), stream,
-                               reinterpret_cast<const CT*>(A), M, K, opt.threshold, aq, rows, mask, list,
-                               opt.max_outliers, stats);
+  if (M <= detail::kActWideMaxRowsPerSm * detail::sm_count())
+    e = detail::launch_maybe_pdl(opt.pdl, detail::activation_pass_kernel<CT, detail::kActThreadsWide>, dim3(M),
+                                 dim3(detail::kActThreadsWide), stream, reinterpret_cast<const CT*>(A), M, K,
+                                 opt.threshold, aq, rows, mask, list, opt.max_outliers, stats);
+  else
+    e = detail::launch_maybe_pdl(opt.pdl, detail::activation_pass_kernel<CT, detail::kActThreads>, dim3(M),
+                                 dim3(detail::kActThreads), stream, reinterpret_cast<const CT*>(A), M, K,
+                                 opt.threshold, aq, rows, mask, list, opt.max_outliers, stats);
   if (e != cudaSuccess) return fail(e, "activation pass");
 
   kernels::Int8EpilogueParams ep;
@@ -586,12 +608,24 @@ Status linear_forward(const T* A, int M, const DeviceWeight& w, const float* bia
   ep.outlier_mask = mask;
   ep.max_list = opt.max_outliers;
   ep.Y = Y;
+  ep.M = M;
+  ep.capture_outliers = opt.capture_outliers;
   ep.outlier_acc = plan.path == detail::Plan::gemv ? reinterpret_cast<float*>(base + lay.oacc) : nullptr;
 
+  if (plan.path != detail::Plan::gemv) {  // zero the outlier columns' codes, gather their weights once
+    constexpr int kZeroRows = 32;          // prepare_outliers_kernel's rows per zeroing block
+    constexpr int kGatherBlocksPerSm = 2;  // blocks gathering the weight slab (grid-stride)
+    auto* wslab = reinterpret_cast<float*>(base + lay.wslab);
+    auto* aslab = reinterpret_cast<float*>(base + lay.aslab);
+    const int zero_blocks = (M + kZeroRows - 1) / kZeroRows;
+    const int gather_blocks = detail::sm_count() * kGatherBlocksPerSm;
+    kernels::prepare_outliers_kernel<CT, kZeroRows>
+        <<<zero_blocks + gather_blocks, 256, 0, stream>>>(aq, ep, wslab, aslab, M, N, K, zero_blocks);
+    if ((e = cudaGetLastError()) != cudaSuccess) return fail(e, "prepare outliers");
+    ep.outlier_wslab = wslab;
+    ep.outlier_aslab = aslab;
+  }
   if (plan.path == detail::Plan::tiled_fused || plan.path == detail::Plan::wgmma_fused) {
-    constexpr int kZeroRows = 32;  // zero_outlier_codes_kernel's rows per block
-    kernels::zero_outlier_codes_kernel<kZeroRows><<<(M + kZeroRows - 1) / kZeroRows, 256, 0, stream>>>(aq, ep, M, K);
-    if ((e = cudaGetLastError()) != cudaSuccess) return fail(e, "zero outlier codes");
     e = plan.wgmma() ? detail::launch_wgmma<kernels::TiledOut::fused, CT>(aq, w.codes, nullptr, ep, M, N, K, 1, K, stream)
                      : detail::launch_tiled_plan<kernels::TiledOut::fused, CT>(plan, aq, w.codes, nullptr, ep, M, N, K,
                                                                               stream);

@@ -15,6 +15,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <climits>
 #include <cstdint>
 #include <type_traits>
 
@@ -41,6 +42,16 @@ struct Int8EpilogueParams {
   /// [M, N] fp32, zeroed before the launch: the small-M kernel's split blocks add their outlier
   /// columns' product here (red.global.add.f32), its last block reads it (nullptr: not used)
   float* outlier_acc = nullptr;
+  /// [min(count, max_list), N] fp32 weights of the listed outlier columns, gathered once per call by
+  /// prepare_outliers_kernel (tiled / wgmma paths; nullptr: gather in the epilogue). Unused on overflow.
+  const float* outlier_wslab = nullptr;
+  /// [min(count, max_list), M] fp32 activation values A[m, c] of the listed outlier columns (same origin
+  /// and condition as outlier_wslab; nullptr: gather in the epilogue).
+  const float* outlier_aslab = nullptr;
+  int M = 0;  ///< rows of A (the stride of outlier_aslab)
+  /// Small-M kernel: take the outlier columns' weights from its own weight stream (false: gather them
+  /// after the main loop; a testing / tuning knob, see LinearOptions::capture_outliers).
+  bool capture_outliers = true;
 };
 
 namespace detail {
@@ -51,6 +62,9 @@ inline constexpr float kInvCodeMaxSq = 1.0f / (127.0f * 127.0f);
 inline constexpr int kOutlierChunk = 16;
 /// Outlier columns whose loads (A values, codes, weight gathers) the small-M kernel keeps in flight at once.
 inline constexpr int kGemvOutlierBatch = 4;
+/// Outlier columns per K split whose weights the small-M kernel captures from its own weight stream
+/// (more in one split: the tail gathers them instead).
+inline constexpr int kGemvEarlyCap = 32;
 
 /// Element type helpers for fp16 / bf16 activations and outputs.
 template <class T>
@@ -111,6 +125,84 @@ LOWBIT_DEVICE float outlier_weight(const Int8EpilogueParams& p, int n, int c, in
   return wq * p.w_absmax[n] * (1.0f / 127.0f);
 }
 
+/// Fills the (BN, P) staging tile `s_wo` with the weights of outlier columns j0 .. j0+jn-1 for output
+/// columns bn .. bn+BN-1: coalesced rows of the pre-gathered slab when there is one (and the list holds
+/// every column), else one gather per value. Called by all `threads` threads of the block.
+template <int BN, int J, int P>
+LOWBIT_DEVICE void stage_outlier_weights(float* s_wo, const Int8EpilogueParams& p, int count, int j0, int jn,
+                                         const int* s_cols, int bn, int N, int K, int tid, int threads) {
+  if (p.outlier_wslab && count <= p.max_list) {
+    for (int i = tid; i < BN * J; i += threads) {
+      const int r = i % BN, j = i / BN;  // consecutive threads: consecutive output columns
+      const bool ok = j < jn && bn + r < N;
+      s_wo[r * P + j] = ok ? __ldcg(p.outlier_wslab + static_cast<std::size_t>(j0 + j) * N + bn + r) : 0.f;
+    }
+    return;
+  }
+  for (int i = tid; i < BN * J; i += threads) {
+    const int r = i / J, j = i % J;
+    const bool ok = j < jn && bn + r < N;
+    const int c = ok ? s_cols[j] : 0;
+    const float wq = ok ? static_cast<float>(p.Wq[static_cast<std::size_t>(bn + r) * K + c]) : 0.f;
+    s_wo[r * P + j] = ok ? outlier_weight(p, bn + r, c, K, N, wq) : 0.f;
+  }
+}
+
+/// True when the pre-gathered outlier slabs hold every outlier column of this call.
+LOWBIT_DEVICE bool use_outlier_slabs(const Int8EpilogueParams& p, int count) {
+  return p.outlier_wslab != nullptr && p.outlier_aslab != nullptr && count <= p.max_list;
+}
+
+/// The slow staging path of stage_outlier_chunk (list capacity exceeded, or no slabs): column list or
+/// mask walk, one gather per value. Kept out of line so that the register allocation of the callers'
+/// common path (accumulators live) does not pay for it.
+template <class T, int BM, int BN, int J, int P>
+__device__ __noinline__ int gather_outlier_chunk(float* s_a, float* s_wo, const Int8EpilogueParams& p, int count,
+                                                 int j0, OutlierCursor& cur, int* s_cols, int* s_n, int bm, int bn,
+                                                 int M, int N, int K, int tid, int threads) {
+  const int jn = next_outlier_chunk(p, count, j0, K, cur, s_cols, s_n);
+  __syncthreads();
+  const T* Aval = static_cast<const T*>(p.A);
+  for (int i = tid; i < BM * J; i += threads) {
+    const int r = i / J, j = i % J;
+    const bool ok = j < jn && bm + r < M;
+    s_a[r * P + j] = ok ? Elem<T>::to(Aval[static_cast<std::size_t>(bm + r) * K + s_cols[j]]) : 0.f;
+  }
+  for (int i = tid; i < BN * J; i += threads) {
+    const int r = i / J, j = i % J;
+    const bool ok = j < jn && bn + r < N;
+    const int c = ok ? s_cols[j] : 0;
+    const float wq = ok ? static_cast<float>(p.Wq[static_cast<std::size_t>(bn + r) * K + c]) : 0.f;
+    s_wo[r * P + j] = ok ? outlier_weight(p, bn + r, c, K, N, wq) : 0.f;
+  }
+  return jn;
+}
+
+/// Stages outlier columns j0, j0+1, ... of a BM × BN output tile: activation values into s_a (BM, P)
+/// and weights into s_wo (BN, P) — coalesced rows of the pre-gathered slabs when there are some (no list
+/// read, no gather), else through the list / mask walk with one gather per value. Returns the number of
+/// columns staged (block-uniform); called by all `threads` threads; ends with a barrier.
+template <class T, int BM, int BN, int J, int P>
+LOWBIT_DEVICE int stage_outlier_chunk(float* s_a, float* s_wo, const Int8EpilogueParams& p, int count, int j0,
+                                      OutlierCursor& cur, int* s_cols, int* s_n, int bm, int bn, int M, int N,
+                                      int K, int tid, int threads) {
+  int jn;
+  if (use_outlier_slabs(p, count)) {
+    jn = min(J, count - j0);
+    for (int i = tid; i < BM * J; i += threads) {
+      const int r = i % BM, j = i / BM;  // consecutive threads: consecutive rows of the slab
+      const bool ok = j < jn && bm + r < M;
+      s_a[r * P + j] = ok ? __ldcg(p.outlier_aslab + static_cast<std::size_t>(j0 + j) * p.M + bm + r) : 0.f;
+    }
+  } else {
+    jn = gather_outlier_chunk<T, BM, BN, J, P>(s_a, s_wo, p, count, j0, cur, s_cols, s_n, bm, bn, M, N, K, tid,
+                                               threads);
+  }
+  if (use_outlier_slabs(p, count)) stage_outlier_weights<BN, J, P>(s_wo, p, count, j0, jn, s_cols, bn, N, K, tid, threads);
+  __syncthreads();
+  return jn;
+}
+
 }  // namespace detail
 
 namespace detail {
@@ -143,26 +235,43 @@ LOWBIT_DEVICE void epilogue_block(const int* C, const Int8EpilogueParams& p, int
   const int count = *p.outlier_count;
   OutlierCursor cur;
   const T* A = static_cast<const T*>(p.A);
+  const bool slabs = use_outlier_slabs(p, count);  // (then the outlier codes are zeroed: no correction)
   for (int j0 = 0; j0 < count; j0 += kOutlierChunk) {
-    const int jn = next_outlier_chunk(p, count, j0, K, cur, s_cols, &s_n);
+    const int jn = slabs ? min(kOutlierChunk, count - j0) : next_outlier_chunk(p, count, j0, K, cur, s_cols, &s_n);
     __syncthreads();
     for (int i = threadIdx.x; i < R * kOutlierChunk; i += kThreads) {
-      const int r = i / kOutlierChunk, j = i % kOutlierChunk;
-      const bool ok = j < jn && m0 + r < M;
-      const std::size_t off = ok ? static_cast<std::size_t>(m0 + r) * K + s_cols[j] : 0;
-      s_a[r][j] = ok ? Elem<T>::to(A[off]) : 0.f;
-      s_aq[r][j] = ok ? p.Aq[off] : 0;
+      if (slabs) {
+        const int r = i % R, j = i / R;
+        const bool ok = j < jn && m0 + r < M;
+        s_a[r][j] = ok ? __ldcg(p.outlier_aslab + static_cast<std::size_t>(j0 + j) * p.M + m0 + r) : 0.f;
+        s_aq[r][j] = 0;
+      } else {
+        const int r = i / kOutlierChunk, j = i % kOutlierChunk;
+        const bool ok = j < jn && m0 + r < M;
+        const std::size_t off = ok ? static_cast<std::size_t>(m0 + r) * K + s_cols[j] : 0;
+        s_a[r][j] = ok ? Elem<T>::to(A[off]) : 0.f;
+        s_aq[r][j] = ok ? p.Aq[off] : 0;
+      }
     }
     __syncthreads();
     if (n < N) {
       // all weight gathers of the chunk are issued before the first use (one DRAM latency per chunk)
       int wq[kOutlierChunk];
       float wo[kOutlierChunk];
+      if (slabs) {  // codes already zeroed: no int8 correction needed
 #pragma unroll
-      for (int j = 0; j < kOutlierChunk; ++j) wq[j] = j < jn ? p.Wq[static_cast<std::size_t>(n) * K + s_cols[j]] : 0;
+        for (int j = 0; j < kOutlierChunk; ++j) {
+          wq[j] = 0;
+          wo[j] = j < jn ? __ldcg(p.outlier_wslab + static_cast<std::size_t>(j0 + j) * N + n) : 0.f;
+        }
+      } else {
 #pragma unroll
-      for (int j = 0; j < kOutlierChunk; ++j)
-        wo[j] = j < jn ? outlier_weight(p, n, s_cols[j], K, N, static_cast<float>(wq[j])) : 0.f;
+        for (int j = 0; j < kOutlierChunk; ++j)
+          wq[j] = j < jn ? p.Wq[static_cast<std::size_t>(n) * K + s_cols[j]] : 0;
+#pragma unroll
+        for (int j = 0; j < kOutlierChunk; ++j)
+          wo[j] = j < jn ? outlier_weight(p, n, s_cols[j], K, N, static_cast<float>(wq[j])) : 0.f;
+      }
 #pragma unroll
       for (int j = 0; j < kOutlierChunk; ++j) {
 #pragma unroll
@@ -236,21 +345,74 @@ __global__ void __launch_bounds__(128, MT == 1 ? 7 : 3) gemv_s8_kernel(const std
   const int n_base = (blockIdx.x * 4 + warp) * (8 * NT);
   const int k_begin = blockIdx.y * k_per_split;
   const int k_end = min(K, k_begin + k_per_split);
-  // fused mode: outlier count and this split's first 32·blockDim mask words, loaded while the first weight
-  // batch is in flight and parked in shared memory (registers are at the occupancy cap in the main loop)
-  __shared__ std::uint32_t s_mask_early[128];
-  __shared__ int s_count_early;
-  auto load_outlier_info = [&](std::uint32_t& word, int& cnt) {
+  // ---- fused mode: outlier columns of this split, their weights captured from the stream ----
+  // Right after pdl_wait every warp compacts the outlier bitmask of the split's K range into its own
+  // ascending list (same contents in all warps: no block barrier in the main loop); right after a batch
+  // that streamed such a column, lanes 0-15 re-read W[n, c] of the warp's 16 rows (an L2 hit: the line
+  // was just fetched) into s_ewq. The tail then needs no weight gather (a gather after the loop is a DRAM
+  // miss: the lines left the L2 long before, and all blocks' gathers land at the kernel's end).
+  // Ranges with more than kEarlyCap outlier columns (or more than 32·kEarlyWords words) fall back to
+  // gathers in the tail.
+  constexpr int kEarlyCap = detail::kGemvEarlyCap;
+  constexpr int kEarlyWords = 4;  // mask words per lane: ranges of up to 4·32·32 = 4096 columns
+  __shared__ int s_ecols[4][kEarlyCap + 1];     // per warp: outlier columns of the range, ascending, INT_MAX
+  __shared__ std::int8_t s_ewq[kEarlyCap][64];  // W[n, s_ecols[j]] for the slab's 64 rows
+  __shared__ int s_enext[4];                    // per warp: next entry of s_ecols to capture
+  __shared__ int s_count_early;                 // outlier columns of the whole layer
+  __shared__ int s_ne;                          // columns in s_ecols, or -1: the tail gathers
+  int e_col = INT_MAX;  // warp-uniform: next column to capture (the only register the main loop keeps)
+  auto early_outliers = [&]() {
     if constexpr (kFused) {
-      const int w = k_begin / 32 + static_cast<int>(threadIdx.x);
-      word = w < (k_end + 31) / 32 ? __ldcg(p.outlier_mask + w) : 0u;
-      cnt = __ldcg(p.outlier_count);
+      const int w_begin = k_begin / 32, w_end = (k_end + 31) / 32;
+      std::uint32_t mw[kEarlyWords];
+#pragma unroll
+      for (int i = 0; i < kEarlyWords; ++i) {
+        const int w = w_begin + lane + 32 * i;
+        mw[i] = w < w_end ? __ldcg(p.outlier_mask + w) : 0u;
+      }
+      const int cnt = __ldcg(p.outlier_count);
+      int base = 0;
+#pragma unroll
+      for (int i = 0; i < kEarlyWords; ++i) {
+        std::uint32_t bits = mw[i];
+        const int c = __popc(bits);
+        int incl = c;
+#pragma unroll
+        for (int o = 1; o < 32; o <<= 1) {
+          const int v = __shfl_up_sync(0xffffffffu, incl, o);
+          if (lane >= o) incl += v;
+        }
+        for (int off = base + incl - c; bits; ++off) {
+          if (off < kEarlyCap) s_ecols[warp][off] = (w_begin + lane + 32 * i) * 32 + __ffs(static_cast<int>(bits)) - 1;
+          bits &= bits - 1;
+        }
+        base += __shfl_sync(0xffffffffu, incl, 31);
+      }
+      const int e_n = (!p.capture_outliers || w_end - w_begin > 32 * kEarlyWords || base > kEarlyCap) ? -1 : base;
+      __syncwarp();
+      if (lane == 0) {
+        s_ecols[warp][e_n < 0 ? 0 : e_n] = INT_MAX;  // sentinel (fallback: nothing captured)
+        s_enext[warp] = 0;
+      }
+      __syncwarp();
+      e_col = s_ecols[warp][0];
+      if (threadIdx.x == 0) {
+        s_count_early = cnt;
+        s_ne = e_n;
+      }
     }
   };
-  auto park_outlier_info = [&](std::uint32_t word, int cnt) {
+  // copies W[n, c] of this warp's 16 rows for the outlier columns c < k_next not yet captured: bytes the
+  // warp has just streamed, so an L2 hit (one small load per column and warp; a rare event)
+  auto capture = [&](int k_next) {
     if constexpr (kFused) {
-      s_mask_early[threadIdx.x] = word;
-      if (threadIdx.x == 0) s_count_early = cnt;
+      if (e_col >= k_next) return;  // (the common case: one compare per batch)
+      int j = s_enext[warp];
+      for (; e_col < k_next; e_col = s_ecols[warp][++j])  // warp-uniform
+        if (lane < 16) s_ewq[j][warp * 16 + lane] = W[static_cast<std::size_t>(min(n_base + lane, N - 1)) * K + e_col];
+      __syncwarp();
+      if (lane == 0) s_enext[warp] = j;
+      __syncwarp();
     }
   };
   int acc[MT][NT][4];
@@ -311,11 +473,9 @@ __global__ void __launch_bounds__(128, MT == 1 ? 7 : 3) gemv_s8_kernel(const std
     for (int u = 0; u < kUnroll; ++u)
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) w[u][nt] = detail::ld_stream_16(wrow[nt] + k + u * kChunk);
-    std::uint32_t word = 0;
-    int cnt = 0;
     if (wait_before_a) {
       detail::pdl_wait();
-      load_outlier_info(word, cnt);
+      early_outliers();
     }
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
@@ -323,7 +483,7 @@ __global__ void __launch_bounds__(128, MT == 1 ? 7 : 3) gemv_s8_kernel(const std
       load_a(a, k + u * kChunk);
       mma_chunk(w[u], a);
     }
-    if (wait_before_a) park_outlier_info(word, cnt);
+    capture(k + kUnroll * kChunk);
   };
 #pragma unroll
   for (int c = kUnroll; c < kUnroll + kPrefetch; ++c)
@@ -336,10 +496,7 @@ __global__ void __launch_bounds__(128, MT == 1 ? 7 : 3) gemv_s8_kernel(const std
     k += kUnroll * kChunk;
   } else {
     detail::pdl_wait();
-    std::uint32_t word = 0;
-    int cnt = 0;
-    load_outlier_info(word, cnt);
-    park_outlier_info(word, cnt);
+    early_outliers();
   }
   for (; k + kUnroll * kChunk <= k_end; k += kUnroll * kChunk) batch(k, false);
   for (; k < k_end; k += kChunk) {
@@ -349,14 +506,12 @@ __global__ void __launch_bounds__(128, MT == 1 ? 7 : 3) gemv_s8_kernel(const std
     uint4 a[MT][2];
     load_a(a, k);
     mma_chunk(w, a);
+    capture(k + kChunk);
   }
 
   } else {
     detail::pdl_wait();  // (empty K range) the partial sums below must still follow the preceding kernel
-    std::uint32_t word = 0;
-    int cnt = 0;
-    load_outlier_info(word, cnt);
-    park_outlier_info(word, cnt);
+    early_outliers();
   }  // n_base < N && k_begin < k_end
 
   if constexpr (!kFused) {
@@ -383,9 +538,52 @@ __global__ void __launch_bounds__(128, MT == 1 ? 7 : 3) gemv_s8_kernel(const std
     __shared__ int s_corr[16 * MT][64];               // Σ_outliers Aq·Wq per (row, column) of the slab
     const int nl = static_cast<int>(threadIdx.x) & 63, rg = static_cast<int>(threadIdx.x) >> 6;
     const int n_out = blockIdx.x * 64 + nl;
-    __syncthreads();  // s_mask_early / s_count_early are written
+    __syncthreads();  // s_count_early, s_ne and s_ewq are written
     const int count = s_count_early;
-    if (count > 0 && k_begin < k_end) {  // block-uniform
+    const int ne = s_ne;
+    if (count > 0 && k_begin < k_end && ne >= 0) {  // weights captured from the stream: no gathers
+      int corr[kRowsPerThread];
+      float yo[kRowsPerThread];
+#pragma unroll
+      for (int r = 0; r < kRowsPerThread; ++r) {
+        corr[r] = 0;
+        yo[r] = 0.f;
+      }
+      const T* Aval = static_cast<const T*>(p.A);
+      for (int j0 = 0; j0 < ne; j0 += kBatch) {
+        for (int i = threadIdx.x; i < 16 * MT * kBatch; i += blockDim.x) {
+          const int r = i / kBatch, j = i % kBatch;
+          const bool ok = j0 + j < ne && r < M;
+          const std::size_t o = ok ? static_cast<std::size_t>(r) * K + s_ecols[0][j0 + j] : 0;
+          s_av[r][j] = ok ? detail::Elem<T>::to(Aval[o]) : 0.f;
+          s_aq[r][j] = ok ? A[o] : 0;
+        }
+        int wq[kBatch];
+        float wo[kBatch];
+#pragma unroll
+        for (int j = 0; j < kBatch; ++j) wq[j] = j0 + j < ne ? s_ewq[j0 + j][nl] : 0;
+#pragma unroll
+        for (int j = 0; j < kBatch; ++j)
+          wo[j] = j0 + j < ne ? detail::outlier_weight(p, n_out, s_ecols[0][j0 + j], K, N, static_cast<float>(wq[j]))
+                              : 0.f;
+        __syncthreads();
+#pragma unroll
+        for (int j = 0; j < kBatch; ++j)
+#pragma unroll
+          for (int r = 0; r < kRowsPerThread; ++r) {
+            corr[r] += s_aq[rg + 2 * r][j] * wq[j];
+            yo[r] = fmaf(s_av[rg + 2 * r][j], wo[j], yo[r]);
+          }
+        __syncthreads();
+      }
+#pragma unroll
+      for (int r = 0; r < kRowsPerThread; ++r) {
+        const int m = rg + 2 * r;
+        s_corr[m][nl] = corr[r];
+        if (m < M && yo[r] != 0.f) atomicAdd(p.outlier_acc + static_cast<std::size_t>(m) * N + n_out, yo[r]);
+      }
+      __syncthreads();
+    } else if (count > 0 && k_begin < k_end) {  // fallback: many outlier columns in this range — gathers
       int corr[kRowsPerThread];
       float yo[kRowsPerThread];
 #pragma unroll
@@ -395,11 +593,9 @@ __global__ void __launch_bounds__(128, MT == 1 ? 7 : 3) gemv_s8_kernel(const std
       }
       const T* Aval = static_cast<const T*>(p.A);
       const int w_begin = k_begin / 32, w_end = (k_end + 31) / 32;
-      // one mask word per thread (the first group was loaded before the main loop)
-      for (int wb = w_begin; wb < w_end; wb += blockDim.x) {
+      for (int wb = w_begin; wb < w_end; wb += blockDim.x) {  // one mask word per thread
         const int w = wb + static_cast<int>(threadIdx.x);
-        const std::uint32_t bits =
-            wb == w_begin ? s_mask_early[threadIdx.x] : (w < w_end ? __ldcg(p.outlier_mask + w) : 0u);
+        const std::uint32_t bits = w < w_end ? __ldcg(p.outlier_mask + w) : 0u;
         const int cnt = __popc(bits);
         int incl = cnt;  // block-wide exclusive prefix of the popcounts: ascending column order
 #pragma unroll
@@ -465,7 +661,7 @@ __global__ void __launch_bounds__(128, MT == 1 ? 7 : 3) gemv_s8_kernel(const std
       __syncthreads();
     }
     // int32 partial sums (fragment layout) minus the outlier columns' int8 product
-    const bool corrected = count > 0 && k_begin < k_end;
+    const bool corrected = count > 0 && k_begin < k_end;  // (s_corr written by either branch)
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
@@ -540,14 +736,48 @@ namespace detail {
 LOWBIT_DEVICE int swz64(int r, int c) { return r * 64 + ((c ^ ((r >> 1) & 3)) << 4); }
 }  // namespace detail
 
-/// Zeroes the activation codes of the outlier columns (so the int8 GEMM sums non-outlier columns only).
-/// Grid: ceil(M / kRowsPerBlock) blocks of 256 threads.
-/// @tparam kRowsPerBlock rows of A per block
-template <int kRowsPerBlock = 32>
-__global__ void __launch_bounds__(256) zero_outlier_codes_kernel(std::int8_t* Aq, Int8EpilogueParams p, int M, int K) {
+/// Prepares the outlier columns for the tiled and wgmma paths, in one launch: the first `zero_blocks`
+/// blocks zero the activation codes of the outlier columns (so the int8 GEMM sums the non-outlier
+/// columns only; kRowsPerBlock rows each), the others gather the outlier columns' weights once into
+/// `wslab` [count, N] fp32 (dequantized int8 or the fp16 side copy), so that no GEMM block gathers
+/// W[n, c] itself (each value would otherwise be fetched once per M tile, one 32-byte sector each).
+/// The slab is written only when the compacted list holds every column (count ≤ max_list).
+/// The activation values of those columns go into `aslab` [count, M] fp32 the same way.
+/// @tparam T __half or __nv_bfloat16 (activations)
+/// @tparam kRowsPerBlock rows of A per zeroing block
+/// @param Aq activation codes [M, K]
+/// @param p epilogue inputs (list, mask, count, weights, side copy, activations)
+/// @param wslab [max_list, N] fp32 out
+/// @param aslab [max_list, M] fp32 out
+/// @param M rows of A
+/// @param N output features
+/// @param K input features
+/// @param zero_blocks ceil(M / kRowsPerBlock)
+template <class T, int kRowsPerBlock = 32>
+__global__ void __launch_bounds__(256) prepare_outliers_kernel(std::int8_t* Aq, Int8EpilogueParams p, float* wslab,
+                                                                float* aslab, int M, int N, int K, int zero_blocks) {
+  const int count = *p.outlier_count;
+  if (static_cast<int>(blockIdx.x) >= zero_blocks) {
+    if (count > p.max_list || wslab == nullptr || aslab == nullptr) return;
+    const std::size_t nw = static_cast<std::size_t>(count) * N, total = nw + static_cast<std::size_t>(count) * M;
+    const std::size_t stride = static_cast<std::size_t>(gridDim.x - zero_blocks) * blockDim.x;
+    const T* Aval = static_cast<const T*>(p.A);
+    for (std::size_t i = (blockIdx.x - zero_blocks) * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < total;
+         i += stride) {
+      if (i < nw) {
+        const int j = static_cast<int>(i / N), n = static_cast<int>(i % N);
+        const int c = p.outlier_list[j];
+        wslab[i] = detail::outlier_weight(p, n, c, K, N, static_cast<float>(p.Wq[static_cast<std::size_t>(n) * K + c]));
+      } else {
+        const std::size_t ia = i - nw;
+        const int j = static_cast<int>(ia / M), m = static_cast<int>(ia % M);
+        aslab[ia] = detail::Elem<T>::to(Aval[static_cast<std::size_t>(m) * K + p.outlier_list[j]]);
+      }
+    }
+    return;
+  }
   __shared__ int s_cols[detail::kOutlierChunk];
   __shared__ int s_n;
-  const int count = *p.outlier_count;
   const int m0 = blockIdx.x * kRowsPerBlock;
   detail::OutlierCursor cur;
   for (int j0 = 0; j0 < count; j0 += detail::kOutlierChunk) {
@@ -564,7 +794,7 @@ __global__ void __launch_bounds__(256) zero_outlier_codes_kernel(std::int8_t* Aq
 /// Tiled int8 GEMM with the LLM.int8() epilogue (or int32 output).
 /// Grid: x = ceil(N / BN), y = ceil(M / BM), z = K splits (`k_per_split`, multiple of 64; z > 1 only
 /// for TiledOut::i32). Dynamic shared memory TiledShape<MT, NT>::kSmemBytes.
-/// In fused mode the outlier columns of A must already be zeroed (zero_outlier_codes_kernel); the
+/// In fused mode the outlier columns of A must already be zeroed (prepare_outliers_kernel); the
 /// epilogue adds their high-precision product.
 /// @tparam MT m16 tiles per warp along M (BM = 32·MT)
 /// @tparam NT n8 tiles per warp along N (BN = 32·NT)
@@ -591,6 +821,8 @@ __global__ void __launch_bounds__(TiledShape<MT, NT>::kThreads, TiledShape<MT, N
   const int k_begin = blockIdx.z * k_per_split;
   const int k_end = min(K, k_begin + k_per_split);
   const int ktiles = max(0, (k_end - k_begin) / BK);
+  // (fused mode) read before the main loop: the epilogue's first dependent load is then off the tail
+  const int count = Out == TiledOut::fused ? *p.outlier_count : 0;
 
   auto stage_a = [&](int s) { return smem + s * S::kStageBytes; };
   auto stage_b = [&](int s) { return smem + s * S::kStageBytes + BM * BK; };
@@ -696,7 +928,6 @@ __global__ void __launch_bounds__(TiledShape<MT, NT>::kThreads, TiledShape<MT, N
                                    (p.bias ? p.bias[n] : 0.f);
           }
       }
-    const int count = *p.outlier_count;
     if (count > 0) {
       __syncthreads();  // pipeline smem is reused for the outlier staging
       constexpr int J = detail::kOutlierChunk, P = S::kPad;
@@ -704,24 +935,10 @@ __global__ void __launch_bounds__(TiledShape<MT, NT>::kThreads, TiledShape<MT, N
       float* s_wo = s_a + BM * P;                    // (BN, P) outlier weight values
       __shared__ int s_cols[J];
       __shared__ int s_n;
-      const T* Aval = static_cast<const T*>(p.A);
       detail::OutlierCursor cur;
       for (int j0 = 0; j0 < count; j0 += J) {
-        const int jn = detail::next_outlier_chunk(p, count, j0, K, cur, s_cols, &s_n);
-        __syncthreads();
-        for (int i = tid; i < BM * J; i += S::kThreads) {
-          const int r = i / J, j = i % J;
-          const bool ok = j < jn && bm + r < M;
-          s_a[r * P + j] = ok ? detail::Elem<T>::to(Aval[static_cast<std::size_t>(bm + r) * K + s_cols[j]]) : 0.f;
-        }
-        for (int i = tid; i < BN * J; i += S::kThreads) {
-          const int r = i / J, j = i % J;
-          const bool ok = j < jn && bn + r < N;
-          const int c = ok ? s_cols[j] : 0;
-          const float wq = ok ? static_cast<float>(p.Wq[static_cast<std::size_t>(bn + r) * K + c]) : 0.f;
-          s_wo[r * P + j] = ok ? detail::outlier_weight(p, bn + r, c, K, N, wq) : 0.f;
-        }
-        __syncthreads();
+        const int jn = detail::stage_outlier_chunk<T, BM, BN, J, P>(s_a, s_wo, p, count, j0, cur, s_cols, &s_n, bm,
+                                                                    bn, M, N, K, tid, S::kThreads);
         for (int j = 0; j < jn; ++j) {
 #pragma unroll
           for (int mt = 0; mt < MT; ++mt)

@@ -108,7 +108,7 @@ LOWBIT_DEVICE void reg_fence(int& r) { asm volatile("" : "+r"(r)::"memory"); }
 /// int8 GEMM on wgmma (sm_90a): `C = A · Wᵀ` for a 128 × 256 tile per block, K range of split blockIdx.y.
 /// Grid: x = ceil(M / 128) · ceil(N / 256) (M tiles fastest: concurrent blocks share weight tiles),
 /// y = K splits (> 1 only for TiledOut::i32). Block 256 threads, dynamic smem WgmmaShape::kSmemBytes.
-/// In fused mode the outlier columns of A must already be zeroed (zero_outlier_codes_kernel).
+/// In fused mode the outlier columns of A must already be zeroed (prepare_outliers_kernel).
 /// @tparam Out output mode (fused epilogue or int32)
 /// @tparam T __half or __nv_bfloat16 (fused mode output)
 /// @param A activation codes [M, K] int8, K % 64 == 0, 16-byte aligned rows
@@ -228,25 +228,11 @@ __global__ void __launch_bounds__(WgmmaShape::kThreads, 1)
       float* s_wo = s_a + BM * P;                    // (BN, P) outlier weight values
       __shared__ int s_cols[J];
       __shared__ int s_n;
-      const T* Aval = static_cast<const T*>(p.A);
       detail::OutlierCursor cur;
       const int lr0 = wg * 64 + warp * 16 + (lane >> 2), lc0 = 2 * (lane & 3);  // local row / column
       for (int j0 = 0; j0 < count; j0 += J) {
-        const int jn = detail::next_outlier_chunk(p, count, j0, K, cur, s_cols, &s_n);
-        __syncthreads();
-        for (int i = tid; i < BM * J; i += S::kThreads) {
-          const int r = i / J, j = i % J;
-          const bool ok = j < jn && bm + r < M;
-          s_a[r * P + j] = ok ? detail::Elem<T>::to(Aval[static_cast<std::size_t>(bm + r) * K + s_cols[j]]) : 0.f;
-        }
-        for (int i = tid; i < BN * J; i += S::kThreads) {
-          const int r = i / J, j = i % J;
-          const bool ok = j < jn && bn + r < N;
-          const int c = ok ? s_cols[j] : 0;
-          const float wq = ok ? static_cast<float>(p.Wq[static_cast<std::size_t>(bn + r) * K + c]) : 0.f;
-          s_wo[r * P + j] = ok ? detail::outlier_weight(p, bn + r, c, K, N, wq) : 0.f;
-        }
-        __syncthreads();
+        const int jn = detail::stage_outlier_chunk<T, BM, BN, J, P>(s_a, s_wo, p, count, j0, cur, s_cols, &s_n, bm,
+                                                                    bn, M, N, K, tid, S::kThreads);
         for (int j = 0; j < jn; ++j) {
           const float a0 = s_a[lr0 * P + j], a1 = s_a[(lr0 + 8) * P + j];
 #pragma unroll
