@@ -1,6 +1,6 @@
 // Benchmark of lowbit::kernels::gemm (W{2,3,4,8}A16) against cuBLAS fp16 measured in the same run.
 //
-// usage: bench_gemm_kernels OUT.json [--quick]
+// usage: bench_gemm_kernels OUT.json [--quick | --decode]   (--decode: M <= 16 only)
 // Shapes (K, N) in {(8192,8192), (8192,28672), (28672,8192), (4096,4096)}, M in {1..4096}; 4-bit g128
 // everywhere, other widths at M = 1 (and 16). Weights are rotated over enough buffers that the working
 // set is >= 4x the L2, each timing is the median over replays of a CUDA graph of `kBatch` launches.
@@ -104,7 +104,7 @@ template <class F>
 double time_graph_us(cudaStream_t st, F&& launch_batch) {
   cudaGraph_t g;
   cudaGraphExec_t ge;
-  launch_batch();  // warm-up outside the graph (module load, handles)
+  for (int w = 0; w < 3; ++w) launch_batch();  // warm-up outside the graph (module load, handles, clocks)
   CK(cudaStreamSynchronize(st));
   bool graph = cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal) == cudaSuccess;
   if (graph) {
@@ -182,6 +182,7 @@ double target_for(int bits, std::size_t M, std::size_t K, std::size_t N) {
 int main(int argc, char** argv) {
   const char* out = argc > 1 ? argv[1] : "kernels_bench.json";
   const bool quick = argc > 2 && std::strcmp(argv[2], "--quick") == 0;
+  const bool decode_only = argc > 2 && std::strcmp(argv[2], "--decode") == 0;
   cudaDeviceProp prop;
   CK(cudaGetDeviceProperties(&prop, 0));
   cudaStream_t st;
@@ -197,9 +198,10 @@ int main(int argc, char** argv) {
   const std::vector<Shape> shapes = {{8192, 8192}, {8192, 28672}, {28672, 8192}, {4096, 4096}};
   std::vector<std::size_t> Ms = {1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096};
   if (quick) Ms = {1, 16, 64, 1024};
+  if (decode_only) Ms = {1, 2, 4, 8, 16};
   const std::size_t l2 = static_cast<std::size_t>(prop.l2CacheSize);
 
-  // ---- decode policy sweep (tuning data for DefaultPolicies<4>::Decode) ----
+  // ---- small-M comparison: the tile kernel's decode policies (gemm_policy) vs the decode kernel (gemm) ----
   std::string sweep_json;
   {
     struct Shape2 { std::size_t K, N; };
@@ -241,12 +243,39 @@ int main(int argc, char** argv) {
           sweep_json += buf;
         }
       };
-      run(DefaultPolicies<4>::Decode{}, "default<1,1,4,4,3>");
-      run(TilePolicy<1, 1, 4, 4, 3, false>{}, "syncA<1,1,4,4,3>");
-      run(TilePolicy<1, 1, 4, 2, 4>{}, "<1,1,4,2,4>");
-      run(TilePolicy<1, 1, 4, 3, 3, false>{}, "syncA<1,1,4,3,3>");
-      run(TilePolicy<1, 1, 8, 3, 1>{}, "<1,1,8,3,1>");
-      run(TilePolicy<1, 2, 2, 4, 3>{}, "<1,2,2,4,3>");
+      run(DefaultPolicies<4>::Decode{}, "tile<1,1,4,4,3>");
+      run(TilePolicy<1, 1, 4, 4, 3, false>{}, "tile-syncA<1,1,4,4,3>");
+      // the decode kernel: the bulk-copy (TMA) ring that gemm uses on sm_90 and the cp.async ring
+      auto run_decode = [&](auto bulk_c, const char* name) {
+        constexpr bool bulk = decltype(bulk_c)::value;
+        for (std::size_t M : {std::size_t(1), std::size_t(4), std::size_t(16)}) {
+          const std::size_t wsb = gemm_workspace_size(M, ws[0].view.meta);
+          void* wsp = nullptr;
+          if (wsb) { CK(cudaMalloc(&wsp, wsb)); (void)gemm_workspace_init(wsp, wsb, st); }
+          const auto plan = lowbit::kernels::detail::plan_gemm<4>(M, N, K, prop.multiProcessorCount);
+          int r = 0;
+          const double us = time_graph_us(st, [&] {
+            for (int i = 0; i < kBatch; ++i, r = (r + 1) % nrot)
+              (void)lowbit::kernels::detail::run_decode<4, half_t, bulk>(static_cast<const half_t*>(A), M, ws[r].view, nullptr,
+                                                                          static_cast<half_t*>(Y), wsp, wsb, plan, st);
+          });
+          if (wsp) CK(cudaFree(wsp));
+          cudaFuncAttributes fa;
+          CK(cudaFuncGetAttributes(&fa, M <= 8 ? lowbit::kernels::detail::decode_gemm_kernel<4, half_t, 1, 1, bulk>
+                                               : lowbit::kernels::detail::decode_gemm_kernel<4, half_t, 2, 1, bulk>));
+          const int stages = lowbit::kernels::detail::decode_stages<4>(bulk, 1, M);
+          std::printf("sweep %-28s K %6zu N %6zu M %3zu: %8.2f us  %6.0f GB/s  regs %d warps %d splits %d kpw %d stages %d\n", name, K, N,
+                      M, us, wbytes / (us * 1e-6) / 1e9, fa.numRegs, plan.warps_k, plan.splits, plan.kt_per_warp, stages);
+          char buf[512];
+          std::snprintf(buf, sizeof buf,
+                        ",\n    {\"policy\": \"%s\", \"K\": %zu, \"N\": %zu, \"M\": %zu, \"us\": %.3f, \"weight_GBps\": %.1f, "
+                        "\"registers\": %d, \"ctas_per_sm\": %d, \"splits\": %d, \"stages\": %d}",
+                        name, K, N, M, us, wbytes / (us * 1e-6) / 1e9, fa.numRegs, plan.ctas_per_sm, plan.splits, stages);
+          sweep_json += buf;
+        }
+      };
+      run_decode(std::true_type{}, "decode-bulk(TMA)");
+      run_decode(std::false_type{}, "decode-cp.async");
       for (auto& w : ws) CK(cudaFree(w.mem));
       CK(cudaFree(A));
       CK(cudaFree(Y));
@@ -361,7 +390,7 @@ int main(int argc, char** argv) {
     CK(cudaFree(A));
     CK(cudaFree(Y));
   }
-  std::fprintf(f, "\n  ],\n  \"decode_policy_sweep_4bit_g128\": [\n%s\n  ]\n}\n", sweep_json.c_str());
+  std::fprintf(f, "\n  ],\n  \"small_m_kernels_4bit_g128\": [\n%s\n  ]\n}\n", sweep_json.c_str());
   std::fclose(f);
   cublasDestroy(h);
   return 0;

@@ -94,9 +94,12 @@ constexpr double tolerance() {
   return std::is_same_v<T, half_t> ? 2e-3 : 1.2e-2;
 }
 
-/// Runs Y = A·W (+bias) on the GPU for each M and compares with the host reference.
-template <int B, class T>
+/// Runs Y = A·W (+bias) on the GPU for each M and compares with the host reference. With
+/// `BulkDecode`, M <= 16 runs the decode kernel's bulk-copy (sm_90 TMA) variant instead of the
+/// cp.async one gemm uses, through the same planner and workspace.
+template <int B, class T, bool BulkDecode = false>
 void check_gemm(const QuantizedWeight& q, const std::vector<std::size_t>& Ms, bool with_bias) {
+  constexpr bool bulk_decode = BulkDecode;
   const HostTiledWeight ht = tile_weight(q);
   TiledWeightBuffer w;
   REQUIRE(upload(ht, w, nullptr).ok());
@@ -114,15 +117,26 @@ void check_gemm(const QuantizedWeight& q, const std::vector<std::size_t>& Ms, bo
   DevBuf dW(ws);
   REQUIRE(gemm_workspace_init(dW.p, ws, nullptr).ok());
   for (std::size_t M : Ms) {
-    INFO("bits " << B << " K " << q.K << " N " << q.N << " group " << w.view().meta.group_size << " sym "
+    INFO("bits " << B << " bulk decode " << bulk_decode << " K " << q.K << " N " << q.N << " group " << w.view().meta.group_size << " sym "
                  << w.view().meta.sym << " act_order " << w.view().meta.act_order << " M " << M << " bias "
                  << with_bias);
     constexpr std::size_t cb = lowbit::kernels::detail::kCounterBytes;  // the rest is scratch: fill it with garbage
     KT_CUDA(cudaMemset(static_cast<char*>(dW.p) + std::min(ws, cb), 0x5a, ws > cb ? ws - cb : 0));
     KT_CUDA(cudaMemset(dY.p, 0xff, Mmax * q.N * 2));  // poison: all-ones bits are NaN in fp16 and bf16
     for (int rep = 0; rep < 2; ++rep) {  // twice: the split-K counters must be left ready for reuse
-      const Status st = gemm_bits<B, T>(dA.as<T>(), M, w.view(), with_bias ? dB.as<T>() : nullptr, dY.as<T>(), dW.p,
-                                        ws, nullptr);
+      const T* dbias = with_bias ? dB.as<T>() : nullptr;
+      Status st;
+      if constexpr (BulkDecode) {
+        if (M <= DecodeConfig<B>::max_m) {
+          st = lowbit::kernels::detail::run_decode<B, T, true>(
+              dA.as<T>(), M, w.view(), dbias, dY.as<T>(), dW.p, ws,
+              lowbit::kernels::detail::plan_gemm<B>(M, q.N, q.K, lowbit::kernels::detail::current_sm_count()), nullptr);
+        } else {
+          st = gemm_bits<B, T>(dA.as<T>(), M, w.view(), dbias, dY.as<T>(), dW.p, ws, nullptr);
+        }
+      } else {
+        st = gemm_bits<B, T>(dA.as<T>(), M, w.view(), dbias, dY.as<T>(), dW.p, ws, nullptr);
+      }
       INFO("status: " << st.message << " rep " << rep);
       CHECK(st.ok());
       if (!st.ok()) break;  // keep sweeping the other configurations
@@ -148,7 +162,8 @@ void check_gemm(const QuantizedWeight& q, const std::vector<std::size_t>& Ms, bo
 /// long-K case that exercises split-K across CTAs with an uneven last split.
 template <int B, class T>
 void run_sweep() {
-  const std::vector<std::size_t> Ms = {1, 3, 16, 17, 64, 200, 1024};
+  // 1..16: decode kernel (8 | 9: one or two 8-row MMA blocks); 17+: tile kernels
+  const std::vector<std::size_t> Ms = {1, 3, 8, 9, 16, 17, 64, 200, 1024};
   for (std::size_t group : {std::size_t(32), std::size_t(64), std::size_t(128), std::size_t(0)})
     for (bool sym : {false, true})
       for (bool act : {false, true}) {

@@ -116,14 +116,15 @@ TEST_CASE("convert_from_gptq rejects bad g_idx and shapes with clear statuses", 
 }
 
 TEST_CASE("gemm returns clear statuses for bad calls", "[kernels][gpu][api]") {
-  const QuantizedWeight q = random_weight(4, 2048, 128, 128, false, false);
+  // act-order: the decode path pre-gathers A into the workspace, so every M needs one
+  const QuantizedWeight q = random_weight(4, 2048, 128, 128, false, true);
   TiledWeightBuffer w;
   REQUIRE(upload(tile_weight(q), w, nullptr).ok());
   DevBuf A(64 * 2048 * 2 + 16), Y(64 * 128 * 2);
   const half_t* a = A.as<half_t>();
   half_t* y = Y.as<half_t>();
   const std::size_t ws = gemm_workspace_size(1, w.view().meta);
-  REQUIRE(ws > 0);  // M = 1 on 2 slabs must split K
+  REQUIRE(ws > 0);
   DevBuf W(ws);
   REQUIRE(gemm_workspace_init(W.p, ws, nullptr).ok());
   CHECK(gemm<half_t>(a, 1, w.view(), nullptr, y, W.p, ws, nullptr).ok());

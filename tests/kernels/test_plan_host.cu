@@ -33,6 +33,23 @@ void check_plans(int sms) {
         }
         // policy by M
         REQUIRE(p.block_m == (M <= 16 ? 16 : M <= 32 ? 32 : 64));
+        if (M <= 16) {  // decode kernel: warps of a CTA split the CTA's K range, one CTA column per slab
+          REQUIRE(p.kind == detail::PolicyKind::decode);
+          REQUIRE(p.kt_per_warp >= 1);
+          REQUIRE(p.kt_per_split == p.kt_per_warp * p.warps_k);
+          REQUIRE(p.grid.x == 1u);
+          REQUIRE(p.grid.y == N / 64);
+          REQUIRE(p.ctas_per_sm >= 1);
+          // a CTA's shared memory fits the SM
+          REQUIRE((p.warps_k == 4 || p.warps_k == 8 || p.warps_k == 16));
+          // the CTA's shared memory (cp.async ring, as gemm launches it) fits the SM
+          REQUIRE(detail::decode_smem_bytes<B>(false, 2, M, p.warps_k) + detail::kSmemReservedPerCta <= detail::kSmemPerSm);
+          REQUIRE(p.ctas_per_sm * p.warps_k <= DecodeConfig<B>::warps_per_sm);
+          for (bool bulk : {false, true}) {
+            REQUIRE(detail::decode_stages<B>(bulk, 2, M) >= 3);
+            REQUIRE(detail::decode_stages<B>(bulk, 2, M) <= DecodeConfig<B>::max_stages);  // mbarriers in the header
+          }
+        }
         // act-order pre-gather never lands in the counter region
         TiledMeta meta{B, K, N, K, false, true};
         const std::size_t total = detail::workspace_total(p, M, meta);
@@ -49,10 +66,17 @@ TEST_CASE("GEMM planner covers K exactly, fits the counter region and fills wave
     check_plans<4>(sms);
     check_plans<8>(sms);
   }
-  // decode on 8192x8192 with 132 SMs: 128 slabs, 3 CTAs/SM -> 3 splits fill 384 of 396 slots
-  const detail::GemmPlan p = detail::plan_gemm<4>(1, 8192, 8192, 132);
-  CHECK(p.splits == 3);
-  CHECK(p.grid.y == 128);
+  // decode on 8192x8192 with 132 SMs: the 128 slabs x enough warps along K must occupy every SM's warp
+  // slots in one wave of resident CTAs (a second, nearly empty wave would double the time)
+  for (std::size_t M : {std::size_t(1), std::size_t(16)}) {
+    const detail::GemmPlan p = detail::plan_gemm<4>(M, 8192, 8192, 132);
+    CHECK(p.grid.y == 128);
+    CHECK(p.grid.y * p.grid.z <= 132u * static_cast<unsigned>(p.ctas_per_sm));
+    CHECK(p.grid.y * p.grid.z * p.warps_k >= 128u * 8u);  // at least 8 warps per SM stream weights
+  }
+  // M = 1: 16 warps per CTA cover K = 8192 (8 tiles each) without a cross-CTA split
+  CHECK(detail::plan_gemm<4>(1, 8192, 8192, 132).splits == 1);
+  CHECK(detail::plan_gemm<4>(1, 8192, 8192, 132).warps_k == 16);
 }
 
 TEST_CASE("gemm argument checks report the problem without touching the device", "[kernels][plan]") {

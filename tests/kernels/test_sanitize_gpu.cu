@@ -1,9 +1,73 @@
 // Small GEMM cases for compute-sanitizer memcheck/racecheck (few kernels, so instrumentation is quick):
-// split-K with the last-CTA reduction, act-order gather, group 32, a partial CTA column, multi-M-tile.
+// split-K with the last-CTA reduction, act-order gather, group 32, a partial CTA column, multi-M-tile;
+// the decode kernel (M <= 16) with per-warp cp.async and bulk-copy (TMA) rings, both MMA row-block
+// counts, group 32, the fp32 dequantization fallback (8-bit bf16), and hand-made plans whose warp K
+// ranges start inside groups, span several groups and leave a warp without tiles.
 #include "gpu_common.cuh"
 
+namespace {
+using namespace kt;
+
+// Runs the decode kernel with W warps per CTA and `kpw` tiles per warp (planner bypassed) and compares
+// with the host reference; rows past M stay poisoned.
+template <int B, class T>
+void check_decode_plan(const QuantizedWeight& q, std::size_t M, int W, int kpw) {
+  const HostTiledWeight ht = tile_weight(q);
+  TiledWeightBuffer w;
+  REQUIRE(upload(ht, w, nullptr).ok());
+  const std::size_t KT = q.K / 64;
+  lowbit::kernels::detail::GemmPlan p = lowbit::kernels::detail::plan_gemm<B>(M, q.N, q.K, 132);
+  p.warps_k = W;
+  p.kt_per_warp = kpw;
+  p.kt_per_split = W * kpw;
+  p.splits = static_cast<int>((KT + p.kt_per_split - 1) / p.kt_per_split);
+  p.grid = dim3(1u, static_cast<unsigned>(q.N / 64), static_cast<unsigned>(p.splits));
+  p.workspace_bytes = p.splits > 1 ? lowbit::kernels::detail::kCounterBytes + p.splits * M * q.N * 4 : 0;
+  const std::size_t ws = lowbit::kernels::detail::workspace_total(p, M, w.view().meta);
+  const auto A = random_activations<T>(M * q.K);
+  const auto bias = random_activations<T>(q.N);
+  const auto Af = to_float(A), biasf = to_float(bias);
+  const auto ref = reference_gemm(q, Af.data(), M, biasf.data());
+  DevBuf dA(A.size() * 2), dB(q.N * 2), dY((M + 1) * q.N * 2), dW(ws);
+  KT_CUDA(cudaMemcpy(dA.p, A.data(), A.size() * 2, cudaMemcpyHostToDevice));
+  KT_CUDA(cudaMemcpy(dB.p, bias.data(), q.N * 2, cudaMemcpyHostToDevice));
+  REQUIRE(gemm_workspace_init(dW.p, ws, nullptr).ok());
+  KT_CUDA(cudaMemset(dY.p, 0xff, (M + 1) * q.N * 2));
+  INFO("bits " << B << " K " << q.K << " group " << w.view().meta.group_size << " sym " << w.view().meta.sym
+               << " act " << w.view().meta.act_order << " M " << M << " W " << W << " kpw " << kpw << " splits " << p.splits);
+  const Status st = lowbit::kernels::detail::run_decode<B, T, false>(dA.as<T>(), M, w.view(), dB.as<T>(), dY.as<T>(),
+                                                                     dW.p, ws, p, nullptr);
+  INFO("status: " << st.message);
+  REQUIRE(st.ok());
+  KT_CUDA(cudaDeviceSynchronize());
+  std::vector<T> Y((M + 1) * q.N);
+  KT_CUDA(cudaMemcpy(Y.data(), dY.p, Y.size() * 2, cudaMemcpyDeviceToHost));
+  const std::vector<float> y = to_float(std::vector<T>(Y.begin(), Y.begin() + static_cast<std::ptrdiff_t>(M * q.N)));
+  const double err = relative_error(y, ref);
+  INFO("relative error " << err);
+  CHECK(err < tolerance<T>());
+  std::uint16_t after = 0;
+  std::memcpy(&after, &Y[M * q.N], 2);
+  CHECK(after == 0xffffu);
+}
+}  // namespace
+
 TEST_CASE("small cases for compute-sanitizer", "[kernels][gpu][sanitize]") {
-  using namespace kt;
   check_gemm<4, half_t>(random_weight(4, 1024, 192, 128, false, true), {1, 17, 40, 300}, true);
   check_gemm<4, half_t>(random_weight(4, 448, 128, 32, true, false), {3, 70}, false);
+  check_gemm<4, half_t>(random_weight(4, 2048, 128, 128, false, false), {1, 9, 16}, true);
+  check_gemm<4, half_t>(random_weight(4, 4096, 64, 128, false, false), {1, 16}, true);  // decode split-K
+  check_gemm<8, bfloat16_t>(random_weight(8, 576, 128, 32, false, false), {2, 12}, true);
+  check_gemm<4, half_t, /*BulkDecode=*/true>(random_weight(4, 2048, 128, 128, false, true), {1, 9, 16}, true);
+}
+
+TEST_CASE("decode kernel: warp K ranges inside and across groups", "[kernels][gpu][sanitize]") {
+  // K = 1280 (20 tiles), 4 warps x 3 tiles: warps start inside groups of 128 and 256, span groups,
+  // the second split has 8 tiles (3 + 3 + 2 + an empty warp)
+  for (std::size_t group : {std::size_t(32), std::size_t(128), std::size_t(256), std::size_t(1280)})
+    for (bool sym : {false, true}) {
+      check_decode_plan<4, half_t>(random_weight(4, 1280, 128, group, sym, false), 1, 4, 3);
+      check_decode_plan<4, half_t>(random_weight(4, 1280, 128, group, sym, false), 9, 4, 3);
+    }
+  check_decode_plan<3, bfloat16_t>(random_weight(3, 1280, 128, 256, false, true), 5, 8, 1);
 }

@@ -2,7 +2,8 @@
 /// @brief Weight-only GEMM `Y[M,N] = A[M,K] · dequant(W)[K,N] (+ bias)` for 2/3/4/8-bit group-quantized
 ///        weights in the TiledLayout, fp16 or bf16 activations, fp32 accumulation (mma.sync m16n8k16).
 ///
-/// One kernel family for every M: activations go through a cp.async multi-stage shared-memory pipeline
+/// M <= 16 (decode) runs the per-warp-pipelined kernel of decode.cuh. Above that, one kernel family:
+/// activations go through a cp.async multi-stage shared-memory pipeline
 /// (gathered through `perm` for act-order weights), weights stream straight from global memory into
 /// registers (each lane's 16-byte loads are exactly its B fragments, prefetched `stages - 1` tiles
 /// ahead), are dequantized in registers and fed to the tensor cores. Small M is split along K (inside
@@ -24,6 +25,7 @@
 
 #include "../error.hpp"
 #include "../numeric.hpp"
+#include "decode.cuh"
 #include "dequant.cuh"
 #include "layout.hpp"
 #include "ptx.cuh"
@@ -72,8 +74,9 @@ struct TilePolicy {
 /// @tparam B code width (register budget: weight prefetch holds Stages * 4B words per lane).
 template <int B>
 struct DefaultPolicies {
-  /// M <= 16 (decode): 1 m16 tile, 4 warps split K, deep prefetch; 155-168 registers -> 3 CTAs/SM.
-  /// Measured: M=1 33.8 us (1.39x, 1040 GB/s), M=16 38.9 us (1.22x).
+  /// M <= 16 with this kernel family (gemm itself runs decode.cuh there; this policy stays reachable
+  /// through gemm_policy for comparison): 1 m16 tile, 4 warps split K, deep prefetch; 155-168
+  /// registers -> 3 CTAs/SM. Measured: M=1 33.8 us (1.39x, 1040 GB/s), M=16 38.9 us (1.22x).
   using Decode = TilePolicy<1, 1, 4, (B == 8 ? 3 : 4), 3>;
   /// 16 < M <= 32; ~210-230 registers -> 2 CTAs/SM. Measured: M=32 50.1 us (0.96x).
   using Small = TilePolicy<2, 1, 4, (B == 8 ? 2 : 3), 2>;
@@ -335,9 +338,9 @@ __global__ void gather_columns_kernel(const std::uint16_t* A, const std::int32_t
   *reinterpret_cast<uint4*>(Ag + m * K + k0) = *reinterpret_cast<const uint4*>(v);
 }
 
-/// Largest M for which act-order gathers A inside the GEMM; above it a pre-pass gathers into the
-/// workspace. H100, 4-bit g128, K = N = 8192: in-kernel gather 29.7 us at M = 1 (plain 33.8 us) but
-/// 106 us at M = 16 (plain 35 us).
+/// Largest M for which the tile kernels (gemm_policy) gather act-order A inside the GEMM; above it a
+/// pre-pass gathers into the workspace. H100, 4-bit g128, K = N = 8192: in-kernel gather 29.7 us at
+/// M = 1 (plain 33.8 us) but 106 us at M = 16 (plain 35 us). The decode kernel always pre-gathers.
 inline constexpr std::size_t kInKernelGatherMaxM = 4;
 
 /// Which default policy serves M rows.
@@ -351,6 +354,7 @@ struct GemmPlan {
   int kt_per_split = 0;     ///< 64-row K tiles per split
   dim3 grid;                ///< launch grid
   std::size_t workspace_bytes = 0;  ///< partials + counters
+  int kt_per_warp = 0;      ///< decode kernel: 64-row K tiles per warp
 };
 
 /// Split-K arrival counters live at the start of the workspace in a region of fixed size, so they stay
@@ -392,11 +396,64 @@ GemmPlan make_plan(PolicyKind kind, std::size_t M, std::size_t N, std::size_t K,
   return p;
 }
 
+/// Plans the decode kernel (M <= 16): CTAs of 4, 8 or 16 warps on one slab, K split across the warps
+/// (reduced in shared memory) and, if that does not fill the GPU, across `splits` CTAs (fp32 partials
+/// in the workspace). Warps and splits minimise a byte-cost model: every resident warp slot of every
+/// wave streams as many tiles as the longest warp (wave quantisation and ragged K ranges are paid in
+/// full), plus the partials written and read back and a fixed tail for the cross-CTA reduction (a
+/// fence, an atomic and a dependent read after the last tile: about 2 us, measured as the difference
+/// between 4 x 4-warp splits and 1 x 16-warp CTAs), plus a fixed cost per wave (pipeline fill).
+/// H100 (4-bit g128, M = 1): 8192 x 8192 19.3 us with 16 warps x 1 split vs 20.8 us with 4 warps x 4
+/// splits; 28672 x 8192 53.0 us vs 59.4 us.
+/// Planned for the cp.async ring that gemm launches.
+template <int B>
+GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_count) {
+  using C = DecodeConfig<B>;
+  GemmPlan p{PolicyKind::decode, C::max_m, TileGeometry::tile_n, 4, 1};
+  const std::size_t slabs = N / TileGeometry::tile_n, KT = K / TileGeometry::tile_k;
+  const std::size_t m = std::max<std::size_t>(M, 1);
+  // fill of a wave: every warp waits one memory latency (~1.5 us loaded, ~4.5 MB at 3 TB/s) for its first
+  // tile; at 1 MB the model chose 7 waves of 4-tile warps on 8192 x 28672 (72 us) over one wave of
+  // 32-tile warps (60 us, H100)
+  constexpr double kWaveBytes = 4.0e6;
+  constexpr double kSplitTailBytes = 6.0e6;  // ~ 2 us at ~3 TB/s
+  double best = -1;
+  for (int W : {16, 8, 4}) {
+    // occupancy: registers (16 warps/SM at the 128-register cap), shared memory (worst case: group 32)
+    const std::size_t smem = decode_smem_bytes<B>(false, 2, m, W) + kSmemReservedPerCta;
+    const std::size_t per_sm = std::min<std::size_t>(static_cast<std::size_t>(C::warps_per_sm / W), kSmemPerSm / smem);
+    if (per_sm == 0) continue;
+    const std::size_t slots = static_cast<std::size_t>(std::max(sm_count, 1)) * per_sm;
+    const std::size_t w = static_cast<std::size_t>(W);
+    const std::size_t max_splits = slabs <= kMaxCounters ? std::min<std::size_t>(64, (KT + w - 1) / w) : 1;
+    for (std::size_t sp = 1; sp <= max_splits; ++sp) {
+      const std::size_t kpw = (KT + w * sp - 1) / (w * sp);
+      if ((KT + w * kpw - 1) / (w * kpw) != sp) continue;  // no empty split
+      const std::size_t waves = (slabs * sp + slots - 1) / slots;
+      const double cost = static_cast<double>(waves * slots * w * kpw) * C::tile_bytes +
+                          (sp > 1 ? 2.0 * static_cast<double>(sp * M * N) * sizeof(float) + kSplitTailBytes : 0.0) +
+                          kWaveBytes * static_cast<double>(waves);
+      if (best < 0 || cost < best * 0.999) {
+        best = cost;
+        p.warps_k = W;
+        p.ctas_per_sm = static_cast<int>(per_sm);
+        p.splits = static_cast<int>(sp);
+        p.kt_per_warp = static_cast<int>(kpw);
+      }
+    }
+  }
+  p.kt_per_split = p.kt_per_warp * p.warps_k;
+  p.grid = dim3(1u, static_cast<unsigned>(slabs), static_cast<unsigned>(p.splits));
+  if (p.splits > 1)
+    p.workspace_bytes = kCounterBytes + (static_cast<std::size_t>(p.splits) * M * N * sizeof(float) + 255) / 256 * 256;
+  return p;
+}
+
 /// Plans a launch for width B (policy by M, split-K by SM count).
 template <int B>
 GemmPlan plan_gemm(std::size_t M, std::size_t N, std::size_t K, int sm_count) {
   using D = DefaultPolicies<B>;
-  if (M <= 16) return make_plan<typename D::Decode>(PolicyKind::decode, M, N, K, sm_count);
+  if (M <= DecodeConfig<B>::max_m) return make_decode_plan<B>(M, N, K, sm_count);
   if (M <= 32) return make_plan<typename D::Small>(PolicyKind::small, M, N, K, sm_count);
   if (M <= 256) return make_plan<typename D::Medium>(PolicyKind::medium, M, N, K, sm_count);
   return make_plan<typename D::Large>(PolicyKind::large, M, N, K, sm_count);
@@ -407,7 +464,7 @@ inline std::size_t gather_offset(const GemmPlan& plan) { return std::max(plan.wo
 
 /// Total workspace: the plan's split-K part, then the pre-gathered activations for act-order.
 inline std::size_t workspace_total(const GemmPlan& plan, std::size_t M, const TiledMeta& meta) {
-  const bool pregather = meta.act_order && M > kInKernelGatherMaxM;
+  const bool pregather = meta.act_order && (plan.kind == PolicyKind::decode || M > kInKernelGatherMaxM);
   return pregather ? gather_offset(plan) + M * meta.K * 2 : plan.workspace_bytes;
 }
 
@@ -506,6 +563,77 @@ Status run_plan(const T* A, std::size_t M, const TiledWeightView& w, const T* bi
   return Status::success();
 }
 
+template <int B, class T, int MT, int GPT, bool Bulk>
+cudaError_t launch_decode(DecodeArgs a, const GemmPlan& plan, cudaStream_t stream) {
+  auto kernel = decode_gemm_kernel<B, T, MT, GPT, Bulk>;
+  // raise the dynamic limit once to the most any plan of this instantiation can use
+  static const std::size_t most = [] {
+    std::size_t r = 0;
+    for (int m = 1; m <= 8 * MT; ++m)
+      for (int w : {4, 8, 16}) {
+        const std::size_t b = decode_smem_bytes<B>(Bulk, GPT, static_cast<std::size_t>(m), w);
+        if (b + kSmemReservedPerCta <= kSmemPerSm) r = std::max(r, b);
+      }
+    return r;
+  }();
+  static const cudaError_t attr =
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(most));
+  if (attr != cudaSuccess) return attr;
+  const std::size_t M = static_cast<std::size_t>(a.M);
+  const std::size_t smem = decode_smem_bytes<B>(Bulk, GPT, M, plan.warps_k);
+  if (smem > most) return cudaErrorInvalidConfiguration;  // a plan for another variant: refuse, never overrun
+  a.stages = decode_stages<B>(Bulk, GPT, M);
+  kernel<<<plan.grid, 32 * plan.warps_k, smem, stream>>>(a);
+  return cudaGetLastError();
+}
+
+/// Checks the workspace, pre-gathers act-order activations, and launches the decode kernel (M <= 16).
+/// @tparam Bulk bulk-copy (sm_90 only) or cp.async (sm_80+) ring; gemm uses cp.async.
+template <int B, class T, bool Bulk>
+Status run_decode(const T* A, std::size_t M, const TiledWeightView& w, const T* bias, T* Y, void* workspace,
+                  std::size_t workspace_bytes, const GemmPlan& plan, cudaStream_t stream) {
+  const std::size_t need = workspace_total(plan, M, w.meta);
+  if (need > 0 && (workspace == nullptr || workspace_bytes < need))
+    return lowbit::detail::make_status(StatusCode::workspace_too_small, "gemm: workspace of ", workspace_bytes,
+                                       " bytes, need ", need, " (gemm_workspace_size)");
+  if (reinterpret_cast<std::uintptr_t>(workspace) % 16)
+    return lowbit::detail::make_status(StatusCode::misaligned, "gemm: workspace must be 16-byte aligned");
+  DecodeArgs a{};
+  a.A = reinterpret_cast<const std::uint16_t*>(A);
+  a.Y = reinterpret_cast<std::uint32_t*>(Y);
+  a.bias = reinterpret_cast<const std::uint16_t*>(bias);
+  a.qweight = w.qweight;
+  a.scales = w.scales;
+  a.zeros = w.zeros;
+  a.M = static_cast<int>(M);
+  a.N = static_cast<int>(w.meta.N);
+  a.K = static_cast<int>(w.meta.K);
+  a.group_size = static_cast<int>(w.meta.group_size);
+  a.sym = w.meta.sym ? 1 : 0;
+  a.splits = plan.splits;
+  a.kt_per_split = plan.kt_per_split;
+  a.kt_per_warp = plan.kt_per_warp;
+  auto* ws = static_cast<unsigned char*>(workspace);
+  if (plan.splits > 1) {
+    a.counters = reinterpret_cast<unsigned*>(ws);
+    a.partials = reinterpret_cast<float*>(ws + kCounterBytes);
+  }
+  if (w.meta.act_order) {
+    auto* Ag = reinterpret_cast<std::uint16_t*>(ws + gather_offset(plan));
+    const std::size_t chunks = M * w.meta.K / 8;
+    gather_columns_kernel<><<<static_cast<unsigned>((chunks + 255) / 256), 256, 0, stream>>>(
+        reinterpret_cast<const std::uint16_t*>(A), w.perm, a.M, a.K, Ag);
+    a.A = Ag;
+  }
+  const bool g32 = a.group_size == 32;
+  const cudaError_t e =
+      M <= 8 ? (g32 ? launch_decode<B, T, 1, 2, Bulk>(a, plan, stream) : launch_decode<B, T, 1, 1, Bulk>(a, plan, stream))
+             : (g32 ? launch_decode<B, T, 2, 2, Bulk>(a, plan, stream) : launch_decode<B, T, 2, 1, Bulk>(a, plan, stream));
+  if (e != cudaSuccess)
+    return lowbit::detail::make_status(StatusCode::cuda_error, "gemm: launch failed: ", cudaGetErrorString(e));
+  return Status::success();
+}
+
 }  // namespace detail
 
 /// Workspace bytes `gemm` needs for M rows of `meta` on the current device (0 when no split-K).
@@ -553,7 +681,8 @@ Status gemm_bits(const T* A, std::size_t M, const TiledWeightView& w, const T* b
   const detail::GemmPlan plan = detail::plan_gemm<B>(M, w.meta.N, w.meta.K, sms);
   using D = DefaultPolicies<B>;
   switch (plan.kind) {
-    case detail::PolicyKind::decode: return detail::run_plan<B, T, typename D::Decode>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream);
+    case detail::PolicyKind::decode:  // the cp.async ring: measured faster than the bulk-copy one (NOTES.md)
+      return detail::run_decode<B, T, false>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream);
     case detail::PolicyKind::small: return detail::run_plan<B, T, typename D::Small>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream);
     case detail::PolicyKind::medium: return detail::run_plan<B, T, typename D::Medium>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream);
     default: return detail::run_plan<B, T, typename D::Large>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream);

@@ -1,5 +1,6 @@
 /// @file ptx.cuh
-/// @brief Warp-level PTX wrappers (sm_80+): mma.sync f16/bf16, ldmatrix, cp.async (+ L2 hints), fences.
+/// @brief Warp-level PTX wrappers (sm_80+): mma.sync f16/bf16, ldmatrix, cp.async (+ L2 hints), fences;
+///        mbarriers and bulk (TMA) copies on sm_90.
 ///
 /// Thin, documented wrappers so kernels name what they do instead of repeating inline assembly.
 /// Every wrapper is `__device__ __forceinline__`; fragments are passed as 32-bit registers exactly as
@@ -57,6 +58,78 @@ LOWBIT_DEVICE void cp_async_wait() {
 
 /// Waits for all of this thread's cp.async groups.
 LOWBIT_DEVICE void cp_async_wait_all() { asm volatile("cp.async.wait_all;\n" ::: "memory"); }
+
+// ---------------------------------------------------------------------------------------------
+// mbarrier + bulk asynchronous copies (sm_90, "TMA" without a tensor map). On older architectures
+// these wrappers trap: callers must dispatch on the compute capability.
+// ---------------------------------------------------------------------------------------------
+
+/// Initialises the shared-memory mbarrier at `bar` (8 bytes, 8-byte aligned) for `count` arrivals.
+LOWBIT_DEVICE void mbarrier_init(void* bar, std::uint32_t count) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(count) : "memory");
+#else
+  (void)bar; (void)count; __trap();
+#endif
+}
+
+/// Makes mbarrier initialisations visible to the async proxy (bulk copies) and other threads.
+LOWBIT_DEVICE void fence_mbarrier_init() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+#else
+  __trap();
+#endif
+}
+
+/// Arrives on `bar` and raises its expected transaction count by `bytes` (the bytes bulk copies
+/// completing on it will deliver in this phase).
+LOWBIT_DEVICE void mbarrier_arrive_expect_tx(void* bar, std::uint32_t bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(bytes) : "memory");
+#else
+  (void)bar; (void)bytes; __trap();
+#endif
+}
+
+/// Waits until the phase of `bar` with parity `parity` has completed (acquire: the data its bulk
+/// copies delivered is then visible to the calling thread).
+LOWBIT_DEVICE void mbarrier_wait_parity(void* bar, std::uint32_t parity) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  std::uint32_t done = 0;
+  do {
+    asm volatile(
+        "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(smem_addr(bar)), "r"(parity)
+        : "memory");
+  } while (!done);
+#else
+  (void)bar; (void)parity; __trap();
+#endif
+}
+
+/// Invalidates an mbarrier before its shared memory is used for something else.
+LOWBIT_DEVICE void mbarrier_inval(void* bar) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("mbarrier.inval.shared::cta.b64 [%0];\n" ::"r"(smem_addr(bar)) : "memory");
+#else
+  (void)bar; __trap();
+#endif
+}
+
+/// Bulk copy of `bytes` (multiple of 16; both addresses 16-byte aligned) from global to shared memory
+/// by the TMA unit; completion is signalled on the mbarrier `bar` as `bytes` transactions.
+LOWBIT_DEVICE void bulk_copy_g2s(void* smem, const void* gmem, std::uint32_t bytes, void* bar) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(
+                   smem_addr(smem)),
+               "l"(gmem), "r"(bytes), "r"(smem_addr(bar))
+               : "memory");
+#else
+  (void)smem; (void)gmem; (void)bytes; (void)bar; __trap();
+#endif
+}
 
 // ---------------------------------------------------------------------------------------------
 // L2 cache policies and hinted global loads.

@@ -1,0 +1,443 @@
+/// @file decode.cuh
+/// @brief The small-M (decode, M <= 16) weight-only GEMM: every warp runs its own copy pipeline over a
+///        contiguous run of 64x64 weight tiles of one 64-column slab, with no CTA-wide barrier in the
+///        main loop; the 4, 8 or 16 warps of a CTA split K and meet once at the end.
+///
+/// ## Why a separate kernel
+/// At M <= 16 the GEMM streams packed weights (bytes / bandwidth) and dequantizes them (instructions
+/// per weight); the tile kernel (gemm.cuh) locks the warps of a CTA together with a barrier per
+/// k-step and holds its prefetched weights in registers (168 registers, 12 warps per SM). Here:
+/// - each warp owns a private shared-memory ring of slots; a slot holds one weight tile (the
+///   TiledLayout bytes, copied verbatim), the group's scales and zeros, and the M activation rows of
+///   the tile's 64 k values, fetched with 16-byte `cp.async` (nothing in flight costs registers); the
+///   warp waits with `cp.async.wait_group` + `__syncwarp`, never with a CTA barrier. A variant fills
+///   the slots with sm_90 bulk copies (TMA) completing on per-slot mbarriers: it measured slower
+///   (NOTES.md), so gemm uses cp.async;
+/// - the MMA is transposed, `Y^T = W^T A^T`: dequantized weights are the m16n8k16 *A* operand (16
+///   output columns x 16 k) and activations the *B* operand (16 k x 8 rows of A), so M <= 8 needs half
+///   the MMAs of the row-major form. The TiledLayout needs no change: the A fragment of columns
+///   8j..8j+15 is the B fragments of n8-tiles j and j+1 side by side;
+/// - scales are applied once per group in fp32 (`acc += s * partial`) instead of once per weight: the
+///   per-weight work is extract + one packed subtract of the (magic-biased) zero, and the accumulator
+///   rows of a lane are exactly the columns whose scales the lane loads (scale_position interleave).
+///   `c - z` is exact in fp16/bf16, products and sums are fp32: more accurate than rounding `s*(c-z)`;
+/// - zeros are decoded once per group, and the per-tile copy path is pointer arithmetic on per-lane
+///   precomputed sources: at 2-4 bits the kernel is bound by instructions per tile, not by bytes;
+/// - split-K: the warps of a CTA take consecutive K ranges of one slab (reduced in shared memory in
+///   warp order after the loop) and, when that does not fill the GPU, CTAs split K further through the
+///   workspace (the last-arriving CTA sums the partials in split order): deterministic.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+
+#include "../bits.hpp"
+#include "../numeric.hpp"
+#include "dequant.cuh"
+#include "layout.hpp"
+#include "ptx.cuh"
+
+namespace lowbit::kernels {
+
+/// Configuration of the decode kernel for width B.
+/// @tparam B code width (sets the cp.async ring depth: about 6-8 KB of weights in flight per warp).
+template <int B>
+struct DecodeConfig {
+  static constexpr int max_warps = 16;       ///< most warps per CTA (the planner picks 4, 8 or 16)
+  static constexpr int max_threads = 32 * max_warps;  ///< most threads per CTA
+  static constexpr int max_m = 16;           ///< rows served (two 8-row MMA column blocks)
+  /// Bytes of one 64x64 weight tile.
+  static constexpr int tile_bytes = TiledLayout<B>::words_per_tile * 4;
+  /// Ring slots per warp of the cp.async variant for M <= 8 (compile time: cp.async.wait_group needs a
+  /// constant).
+  static constexpr int cp_async_stages = B <= 2 ? 6 : B == 3 ? 5 : B == 4 ? 4 : 3;
+  /// Ring slots of the cp.async variant for `mt` 8-row blocks: one fewer for M > 8 (the 16 activation
+  /// rows make a slot about twice as large; this keeps 16 warps of 4-bit in an SM's shared memory).
+  static constexpr int cp_async_stages_for(int mt) { return mt == 1 || cp_async_stages <= 3 ? cp_async_stages : cp_async_stages - 1; }
+  /// Most ring slots of the bulk-copy variant (its depth is chosen at run time from the slot size).
+  static constexpr int max_stages = 8;
+  /// Warps per SM the registers allow: __launch_bounds__(max_threads, 1) caps a thread at 128
+  /// registers (the planner also checks shared memory).
+  static constexpr int warps_per_sm = 16;
+};
+
+namespace detail {
+
+/// Bytes of one group's parameters in a ring slot: 64 fp16 scales, then 64 zero codes.
+inline constexpr int kDecodeParamBytes = 64 * 2 + 64;
+/// Bytes of one activation row of a tile (64 values of 2 bytes).
+inline constexpr int kDecodeRowBytes = 64 * 2;
+/// Stride of the activation rows in a slot: 16 bytes of padding put the 8 rows an ldmatrix reads
+/// in distinct banks.
+inline constexpr int kDecodeRowStride = kDecodeRowBytes + 16;
+/// Per-warp header in shared memory: a 16-byte zero chunk (ldmatrix rows >= M) and the slots' mbarriers.
+inline constexpr int kDecodeWarpHeader = 16 + 8 * 8;
+/// Shared memory an SM offers to resident CTAs (H100; A100 has 164 KB: the planner only over-estimates
+/// occupancy there, which costs speed, never correctness).
+inline constexpr std::size_t kSmemPerSm = 228 * 1024;
+/// Shared memory the runtime reserves per CTA.
+inline constexpr std::size_t kSmemReservedPerCta = 1024;
+/// Ring bytes per warp the bulk-copy variant aims for: 4 CTAs of 4 warps share an SM's shared memory.
+inline constexpr std::size_t kDecodeWarpRingBudget = 14 * 1024;
+
+/// Bytes of one ring slot: the weight tile, GPT groups' parameters, M activation rows.
+template <int B>
+constexpr std::size_t decode_slot_bytes(int gpt, std::size_t M) {
+  return static_cast<std::size_t>(DecodeConfig<B>::tile_bytes) + gpt * kDecodeParamBytes + M * kDecodeRowStride;
+}
+/// Ring depth of the decode kernel: fixed for cp.async, from the slot size for bulk copies (deeper
+/// rings for small slots, 3..max_stages).
+template <int B>
+constexpr int decode_stages(bool bulk, int gpt, std::size_t M) {
+  if (!bulk) return DecodeConfig<B>::cp_async_stages_for(M > 8 ? 2 : 1);
+  const std::size_t s = kDecodeWarpRingBudget / decode_slot_bytes<B>(gpt, M);
+  return static_cast<int>(std::min<std::size_t>(DecodeConfig<B>::max_stages, std::max<std::size_t>(3, s)));
+}
+/// Dynamic shared memory of a decode CTA of `warps` warps: per warp its header and ring; the same
+/// memory holds the cross-warp reduction (warps x M x 64 floats) after the loop.
+template <int B>
+constexpr std::size_t decode_smem_bytes(bool bulk, int gpt, std::size_t M, int warps) {
+  const std::size_t ring =
+      static_cast<std::size_t>(warps) * (kDecodeWarpHeader + decode_stages<B>(bulk, gpt, M) * decode_slot_bytes<B>(gpt, M));
+  const std::size_t red = static_cast<std::size_t>(warps) * M * 64 * sizeof(float);
+  return ring > red ? ring : red;
+}
+
+/// Decode kernel arguments (device pointers; shapes in elements).
+struct DecodeArgs {
+  const std::uint16_t* A;        ///< [M, K] activations (already gathered for act-order), T bits
+  std::uint32_t* Y;              ///< [M, N] outputs as pairs of T
+  const std::uint16_t* bias;     ///< [N] T bits or null
+  const std::uint32_t* qweight;  ///< TiledLayout<B> words
+  const std::uint16_t* scales;   ///< [G, N] fp16 bits, interleaved
+  const std::uint8_t* zeros;     ///< [G, N] zero codes, interleaved (unused when sym)
+  int M, N, K;                   ///< problem shape (M <= 16)
+  int group_size;                ///< rows per group (K for per-channel)
+  int sym;                       ///< zeros are all 2^(B-1)
+  float* partials;               ///< [splits, M, N] fp32 split-K partials (splits > 1)
+  unsigned* counters;            ///< [N/64] arrival counters, zero between launches
+  int splits;                    ///< CTAs along K (grid.z)
+  int kt_per_split;              ///< 64-row K tiles per CTA
+  int kt_per_warp;               ///< 64-row K tiles per warp
+  int stages;                    ///< ring slots per warp (decode_stages)
+};
+
+/// fp32 bits of 2^23: its mantissa step is 1, so (0x4B000000 | c) == 2^23 + c for any code.
+inline constexpr std::uint32_t kFloatMagic = 0x4B000000u;
+/// 2^23 as a float (the fp32 fallback's biased zero is kFloatMagicValue + z).
+inline constexpr float kFloatMagicValue = 8388608.0f;
+
+/// Turns a code pair (from extract_pair) into the packed T pair (c_lo - z, c_hi - z), exact.
+/// `z2` is the magic-biased zero pair (magic path); `zf` is 2^23 + z (fp32 fallback, used when the
+/// element type's mantissa cannot hold the code: the same trick in fp32, then one exact conversion,
+/// since |c - z| <= 255 needs 8 significant bits).
+template <int B, class T>
+LOWBIT_DEVICE std::uint32_t decode_centered(std::uint32_t codes, std::uint32_t z2, float zf) {
+  if constexpr (magic_exact_v<B, T>) {
+    return ElementOps<T>::sub2(codes | (ElementOps<T>::magic * 0x10001u), z2);
+  } else {
+    return ElementOps<T>::pack2(__uint_as_float(kFloatMagic | (codes & 0xffffu)) - zf,
+                                __uint_as_float(kFloatMagic | (codes >> 16)) - zf);
+  }
+}
+
+/// The decode kernel. Grid (1, N/64, splits), 32 x (4, 8 or 16) threads.
+/// @tparam B code width.  @tparam T element type.  @tparam MT 8-row column blocks of the MMA (M <= 8*MT).
+/// @tparam GPT groups per 64-row tile (2 for group size 32, else 1).
+/// @tparam Bulk true: slots are filled by bulk copies (sm_90 TMA) completing on a per-slot mbarrier;
+///         false: by 16-byte cp.async per lane (sm_80+).
+template <int B, class T, int MT, int GPT, bool Bulk>
+__global__ void __launch_bounds__(DecodeConfig<B>::max_threads, 1)
+    decode_gemm_kernel(const DecodeArgs args) {
+  using C = DecodeConfig<B>;
+  using L = TiledLayout<B>;
+  using Ops = ElementOps<T>;
+  constexpr int WPL = L::words_per_lane;
+  extern __shared__ __align__(16) unsigned char smem[];
+  __shared__ int is_last_cta;
+
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32, nwarps = blockDim.x / 32;
+  const int g = lane / 4, t = lane % 4;
+  const int M = args.M;
+  constexpr int kCpS = C::cp_async_stages_for(MT);
+  const int S = Bulk ? args.stages : kCpS;
+  const int slab = blockIdx.y;
+  const int KT = args.K / TileGeometry::tile_k;
+  const int cta_kt0 = blockIdx.z * args.kt_per_split;
+  const int cta_kt1 = min(KT, cta_kt0 + args.kt_per_split);
+  const int kt0 = min(cta_kt1, cta_kt0 + warp * args.kt_per_warp);
+  const int kt1 = min(cta_kt1, kt0 + args.kt_per_warp);
+  const int ntiles = kt1 - kt0;  // may be 0 for the last warps of a short split
+
+  const int slot_bytes = static_cast<int>(decode_slot_bytes<B>(GPT, static_cast<std::size_t>(M)));
+  unsigned char* wbase = smem + static_cast<std::size_t>(warp) * (kDecodeWarpHeader + S * slot_bytes);
+  unsigned char* zero_chunk = wbase;
+  unsigned char* bars = wbase + 16;  // S mbarriers of 8 bytes (bulk variant)
+  unsigned char* ring = wbase + kDecodeWarpHeader;
+  constexpr int kParamOff = C::tile_bytes;
+  constexpr int kAOff = C::tile_bytes + GPT * kDecodeParamBytes;
+  if (lane == 0) *reinterpret_cast<uint4*>(zero_chunk) = make_uint4(0u, 0u, 0u, 0u);
+  if constexpr (Bulk) {
+    if (lane < S) ptx::mbarrier_init(bars + 8 * lane, 1u);
+    ptx::fence_mbarrier_init();
+  }
+
+  const std::size_t K = static_cast<std::size_t>(args.K), N = static_cast<std::size_t>(args.N);
+  const bool sym = args.sym != 0;
+  // bytes a slot receives (bulk variant: the mbarrier's transaction count)
+  const std::uint32_t slot_tx = static_cast<std::uint32_t>(C::tile_bytes + GPT * (128 + (sym ? 0 : 64)) + M * kDecodeRowBytes);
+
+  // Copy sources, precomputed per lane: the issue path runs once per tile and is kept to pointer
+  // arithmetic (the kernel is issue-bound at small widths; every instruction per tile counts).
+  const unsigned char* w_src = reinterpret_cast<const unsigned char*>(args.qweight + L::tile_offset(K, kt0, slab));
+  // group of the next tile to issue, and the tiles left in it (GPT = 1: groups cover whole tiles)
+  const int tpg = GPT == 2 ? 1 : args.group_size / TileGeometry::tile_k;
+  int iss_grp = GPT == 2 ? 2 * kt0 : kt0 / tpg;
+  int iss_left = GPT == 2 ? 1 : tpg - kt0 % tpg;
+  // cp.async roles: lanes [16 gi, 16 gi + 8) copy the 8 scale chunks of group gi, the next 4 lanes its
+  // zero chunks; chunk r of a lane's activations is row lane/8 + 4r, 16-byte column lane % 8
+  const int p_gi = lane / 16, p_c = lane % 16;
+  const bool p_active = !Bulk && p_gi < GPT && (p_c < 8 || (p_c < 12 && !sym));
+  const unsigned char* p_src = p_c < 8 ? reinterpret_cast<const unsigned char*>(args.scales + slab * 64) + 16 * p_c
+                                       : args.zeros + slab * 64 + 16 * (p_c - 8);
+  const std::size_t p_stride = p_c < 8 ? 2 * N : N;  // bytes per group row
+  const int p_dst = kParamOff + p_gi * kDecodeParamBytes + (p_c < 8 ? 16 * p_c : 128 + 16 * (p_c - 8));
+  const std::uint16_t* a_src = args.A + static_cast<std::size_t>(lane / 8) * K + 8 * (lane % 8) +
+                               static_cast<std::size_t>(kt0) * TileGeometry::tile_k;
+  const int a_dst = kAOff + (lane / 8) * kDecodeRowStride + 16 * (lane % 8);
+  const int a_chunks = lane < 8 * M ? (8 * M - lane + 31) / 32 : 0;
+
+  // Issues the copies of tile `i` of this warp into slot `si` (tiles are issued in order).
+  auto issue = [&](int i, int si) {
+    if (i < ntiles) {
+      unsigned char* slot = ring + si * slot_bytes;
+      const unsigned char* wsrc = w_src + static_cast<std::size_t>(i) * C::tile_bytes;
+      const int grp0 = GPT == 2 ? 2 * (kt0 + i) : iss_grp;
+      if constexpr (Bulk) {
+        void* bar = bars + 8 * si;
+        // lane 0: the weight tile and the transaction count; lanes 1..4: group parameters; 8..: rows of A
+        if (lane == 0) {
+          ptx::mbarrier_arrive_expect_tx(bar, slot_tx);
+          ptx::bulk_copy_g2s(slot, wsrc, C::tile_bytes, bar);
+        } else if (lane <= 2 * GPT) {
+          const int gi = (lane - 1) / 2;
+          const std::size_t off = static_cast<std::size_t>(grp0 + gi) * N + static_cast<std::size_t>(slab) * 64;
+          unsigned char* pdst = slot + kParamOff + gi * kDecodeParamBytes;
+          if ((lane - 1) % 2 == 0) ptx::bulk_copy_g2s(pdst, args.scales + off, 128, bar);
+          else if (!sym) ptx::bulk_copy_g2s(pdst + 128, args.zeros + off, 64, bar);
+        } else if (lane >= 8 && lane - 8 < M) {
+          const int m = lane - 8;
+          ptx::bulk_copy_g2s(slot + kAOff + m * kDecodeRowStride,
+                             args.A + static_cast<std::size_t>(m) * K +
+                                 static_cast<std::size_t>(kt0 + i) * TileGeometry::tile_k,
+                             kDecodeRowBytes, bar);
+        }
+      } else {
+#pragma unroll
+        for (int v = 0; v < L::vecs_per_lane; ++v) ptx::cp_async_16(slot + 16 * lane + 512 * v, wsrc + 16 * lane + 512 * v);
+        if (p_active) ptx::cp_async_16(slot + p_dst, p_src + static_cast<std::size_t>(grp0 + p_gi) * p_stride);
+        const std::uint16_t* as = a_src + static_cast<std::size_t>(i) * TileGeometry::tile_k;
+#pragma unroll
+        for (int r = 0; r < 2 * MT; ++r)
+          if (r < a_chunks) ptx::cp_async_16(slot + a_dst + r * 4 * kDecodeRowStride, as + static_cast<std::size_t>(r) * 4 * K);
+      }
+      if (GPT == 1 && --iss_left == 0) {
+        ++iss_grp;
+        iss_left = tpg;
+      }
+    }
+    if constexpr (!Bulk) ptx::cp_async_commit();  // every lane commits one group per step, maybe empty
+  };
+
+  float acc[4][MT][4];  // [column pair jp][row block][mma D register]
+  float part[4][MT][4]; // the current group's unscaled partial sums
+#pragma unroll
+  for (int jp = 0; jp < 4; ++jp)
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[jp][mt][e] = part[jp][mt][e] = 0.f;
+
+  // Folds the partial sums of a group into the accumulators with its scales. The lane's scales are
+  // those of columns 8j + g, j = 0..7 (8 consecutive fp16 at position 8g, scale_position); D rows g and
+  // g+8 of column pair jp are n8-tiles 2jp and 2jp+1: the low and high half of scale word jp.
+  auto fold = [&](const unsigned char* params) {
+    const uint4 sv = *reinterpret_cast<const uint4*>(params + 16 * g);
+    const std::uint32_t sw[4] = {sv.x, sv.y, sv.z, sv.w};
+#pragma unroll
+    for (int jp = 0; jp < 4; ++jp) {
+      const float s0 = __half2float(__ushort_as_half(static_cast<unsigned short>(sw[jp] & 0xffffu)));
+      const float s1 = __half2float(__ushort_as_half(static_cast<unsigned short>(sw[jp] >> 16)));
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        acc[jp][mt][0] = fmaf(s0, part[jp][mt][0], acc[jp][mt][0]);
+        acc[jp][mt][1] = fmaf(s0, part[jp][mt][1], acc[jp][mt][1]);
+        acc[jp][mt][2] = fmaf(s1, part[jp][mt][2], acc[jp][mt][2]);
+        acc[jp][mt][3] = fmaf(s1, part[jp][mt][3], acc[jp][mt][3]);
+#pragma unroll
+        for (int e = 0; e < 4; ++e) part[jp][mt][e] = 0.f;
+      }
+    }
+  };
+
+  __syncwarp();  // zero chunk and mbarriers initialised
+  for (int i = 0; i < S - 1; ++i) issue(i, i);
+  int rs = 0, ws = S - 1;  // slot of tile i, slot tile i + S - 1 goes to
+  std::uint32_t phase = 0;  // parity of slot rs's current phase (bulk variant)
+  int use_left = GPT == 2 ? 1 : tpg - kt0 % tpg;  // tiles left in the group of tile i, itself included
+  std::uint32_t z2[8];  // magic-biased zero pairs of the current group
+  float zf[8];          // 2^23 + zero (fp32 fallback)
+
+#pragma unroll 1
+  for (int i = 0; i < ntiles; ++i) {
+    if constexpr (Bulk) {
+      ptx::mbarrier_wait_parity(bars + 8 * rs, phase);
+      __syncwarp();  // every lane is done with the slot read in step i-1 before it is refilled
+    } else {
+      ptx::cp_async_wait<kCpS - 2>();
+      __syncwarp();  // tile i has landed for every lane; slot (i-1) % S is free again
+    }
+    issue(i + S - 1, ws);
+    const unsigned char* slot = ring + rs * slot_bytes;
+    ws = ws + 1 == S ? 0 : ws + 1;
+    if (++rs == S) {
+      rs = 0;
+      phase ^= 1u;
+    }
+
+    std::uint32_t w[WPL];
+#pragma unroll
+    for (int v = 0; v < L::vecs_per_lane; ++v) {
+      const uint4 x = *reinterpret_cast<const uint4*>(slot + 16 * (v * 32 + lane));
+      w[4 * v + 0] = x.x;
+      w[4 * v + 1] = x.y;
+      w[4 * v + 2] = x.z;
+      w[4 * v + 3] = x.w;
+    }
+    // activation fragments (mma B operand): b[mt][ks] = rows 8mt + g, k = 16ks + 2t (+8)
+    std::uint32_t b[MT][4][2];
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int p = 0; p < 2; ++p) {
+        const int m = 8 * mt + lane % 8, c = 4 * p + lane / 8;
+        const unsigned char* row = m < M ? slot + kAOff + m * kDecodeRowStride + 16 * c : zero_chunk;
+        std::uint32_t r[4];
+        ptx::ldmatrix_x4(r, row);
+        b[mt][2 * p][0] = r[0];
+        b[mt][2 * p][1] = r[1];
+        b[mt][2 * p + 1][0] = r[2];
+        b[mt][2 * p + 1][1] = r[3];
+      }
+
+    const bool group_start = GPT == 2 || i == 0 || use_left == tpg;
+    const bool group_end = GPT == 2 || use_left == 1 || i == ntiles - 1;
+    if (--use_left == 0) use_left = tpg;
+#pragma unroll
+    for (int gi = 0; gi < GPT; ++gi) {
+      const unsigned char* params = slot + kParamOff + gi * kDecodeParamBytes;
+      if (group_start) {  // zero pairs of the lane's 8 columns: once per group
+        constexpr std::uint32_t sym_zero = 1u << (B - 1);
+        uint2 zv = make_uint2(0u, 0u);
+        if (!sym) zv = *reinterpret_cast<const uint2*>(params + 128 + 8 * g);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          const std::uint32_t z = sym ? sym_zero : ((j < 4 ? zv.x : zv.y) >> (8 * (j % 4))) & 0xffu;
+          z2[j] = (Ops::magic | z) * 0x10001u;
+          zf[j] = kFloatMagicValue + static_cast<float>(z);
+        }
+      }
+#pragma unroll
+      for (int kk = 0; kk < 4 / GPT; ++kk) {
+        const int ks = gi * (4 / GPT) + kk;
+#pragma unroll
+        for (int jp = 0; jp < 4; ++jp) {
+          const int j = 2 * jp;
+          const int q0 = 2 * (TileGeometry::n_tiles * ks + j), q1 = q0 + 2;  // pairs of n8-tiles j, j+1
+          std::uint32_t a[4];
+          a[0] = decode_centered<B, T>(extract_pair<B>(w, q0), z2[j], zf[j]);
+          a[1] = decode_centered<B, T>(extract_pair<B>(w, q1), z2[j + 1], zf[j + 1]);
+          a[2] = decode_centered<B, T>(extract_pair<B>(w, q0 + 1), z2[j], zf[j]);
+          a[3] = decode_centered<B, T>(extract_pair<B>(w, q1 + 1), z2[j + 1], zf[j + 1]);
+#pragma unroll
+          for (int mt = 0; mt < MT; ++mt) Ops::mma(part[jp][mt], a, b[mt][ks]);
+        }
+      }
+      // fold at the end of a group (group 32: twice per tile) and at the end of the warp's range
+      if (group_end) fold(params);
+    }
+  }
+  if constexpr (Bulk) {
+    __syncwarp();
+    if (lane < S) ptx::mbarrier_inval(bars + 8 * lane);  // every issued copy was waited for
+  }
+  if constexpr (!Bulk) ptx::cp_async_wait_all();
+  __syncthreads();  // every warp is done with its ring: the memory becomes the reduction buffer
+
+  // Cross-warp reduction: red[warp][m][n] (64 columns of the slab), summed in warp order.
+  float* red = reinterpret_cast<float*>(smem);
+#pragma unroll
+  for (int jp = 0; jp < 4; ++jp)
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int m = 8 * mt + 2 * t + (e % 2), n = 16 * jp + 8 * (e / 2) + g;
+        if (m < M) red[(warp * M + m) * 64 + n] = acc[jp][mt][e];
+      }
+  __syncthreads();
+
+  const int col0 = slab * TileGeometry::tile_n;
+  for (int i = tid; i < M * 32; i += blockDim.x) {
+    const int m = i / 32, n = 2 * (i % 32);
+    float2 s = make_float2(0.f, 0.f);
+    for (int wk = 0; wk < nwarps; ++wk) {
+      s.x += red[(wk * M + m) * 64 + n];
+      s.y += red[(wk * M + m) * 64 + n + 1];
+    }
+    const std::size_t o = static_cast<std::size_t>(m) * N + col0 + n;
+    if (args.splits == 1) {
+      if (args.bias) {
+        s.x += Ops::to_float(args.bias[col0 + n]);
+        s.y += Ops::to_float(args.bias[col0 + n + 1]);
+      }
+      args.Y[o / 2] = Ops::pack2(s.x, s.y);
+    } else {
+      __stcg(reinterpret_cast<float2*>(args.partials + blockIdx.z * static_cast<std::size_t>(M) * N + o), s);
+    }
+  }
+  if (args.splits == 1) return;
+
+  // Split-K: the last CTA of this slab to arrive sums the partials in split order (deterministic).
+  __threadfence();
+  __syncthreads();
+  if (tid == 0) {
+    const unsigned prev = atomicAdd(args.counters + slab, 1u);
+    is_last_cta = prev == static_cast<unsigned>(args.splits - 1);
+    if (is_last_cta) args.counters[slab] = 0u;  // every split has arrived: ready for the next launch
+  }
+  __syncthreads();
+  if (!is_last_cta) return;
+  __threadfence();
+  for (int i = tid; i < M * 32; i += blockDim.x) {
+    const int m = i / 32, n = 2 * (i % 32);
+    const std::size_t o = static_cast<std::size_t>(m) * N + col0 + n;
+    float2 s = make_float2(0.f, 0.f);
+    for (int z = 0; z < args.splits; ++z) {
+      const float2 p = __ldcg(reinterpret_cast<const float2*>(args.partials + z * static_cast<std::size_t>(M) * N + o));
+      s.x += p.x;
+      s.y += p.y;
+    }
+    if (args.bias) {
+      s.x += Ops::to_float(args.bias[col0 + n]);
+      s.y += Ops::to_float(args.bias[col0 + n + 1]);
+    }
+    args.Y[o / 2] = Ops::pack2(s.x, s.y);
+  }
+}
+
+}  // namespace detail
+}  // namespace lowbit::kernels
