@@ -48,7 +48,8 @@ B=$BUILD/tests
 for tool in memcheck racecheck; do
   san $tool kernels "$B/kernels/test_kernels_sanitize"
   san $tool int8 "$B/int8/test_int8_gpu" "[sanitize]"
-  san $tool gptq "$B/gptq/test_gptq_gpu" "GPU solver: escalation*,GPU solver status*,GPU Hessian*"
+  san $tool gptq "$B/gptq/test_gptq_gpu" "GPU solver: escalation*,GPU solver status*,GPU Hessian*,GPU triangular inverse*"
+  san $tool dequant_gemm "$B/dequant_gemm/test_dequant_gemm" "[sanitize]"
 done
 san memcheck demo "$BUILD/examples/lowbit/lowbit" demo --n 256 --k 512 --m 64
 note "total: $(( $(date +%s) - T0 )) s, failures: $failures"
