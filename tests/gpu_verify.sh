@@ -56,6 +56,7 @@ for tool in memcheck racecheck; do
   san $tool int8 "$B/int8/test_int8_gpu" "[sanitize]"
   san $tool gptq "$B/gptq/test_gptq_gpu" "GPU solver: escalation*,GPU solver status*,GPU Hessian*,GPU triangular inverse*"
   san $tool dequant_gemm "$B/dequant_gemm/test_dequant_gemm" "[sanitize]"
+  san $tool linear "$B/linear/test_linear" "[sanitize]"
 done
 san memcheck demo "$BUILD/examples/lowbit/lowbit" demo --n 256 --k 512 --m 64
 note "total: $(( $(date +%s) - T0 )) s, failures: $failures"
