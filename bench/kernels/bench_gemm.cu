@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <string>
 #include <vector>
 
@@ -283,8 +284,13 @@ int main(int argc, char** argv) {
   }
 
   FILE* f = std::fopen(out, "w");
-  std::fprintf(f, "{\n  \"device\": \"%s\",\n  \"date\": \"2026-11-22\",\n  \"sm_count\": %d,\n  \"l2_bytes\": %zu,\n",
-               prop.name, prop.multiProcessorCount, l2);
+  char date[16] = "unknown";  // the run's UTC date
+  {
+    const std::time_t now = std::time(nullptr);
+    if (const std::tm* u = std::gmtime(&now)) std::strftime(date, sizeof date, "%Y-%m-%d", u);
+  }
+  std::fprintf(f, "{\n  \"device\": \"%s\",\n  \"date\": \"%s\",\n  \"sm_count\": %d,\n  \"l2_bytes\": %zu,\n",
+               prop.name, date, prop.multiProcessorCount, l2);
   std::fprintf(f, "  \"d2d_copy_GBps\": %.1f,\n  \"baseline\": \"cublasGemmEx fp16 in/out, fp32 compute, TN (W [N,K] row-major)\",\n", copy_gbs);
   std::fprintf(f, "  \"timing\": \"median over %d replays of a CUDA graph of %d launches, weights rotated over >= 4x L2\",\n  \"results\": [\n",
                kReplays, kBatch);

@@ -4,16 +4,19 @@
 # usage (on the GPU machine, repo root): bench/kernels/device_run.sh [--quick|--decode|--full] [--no-tests] [--no-bench]
 # writes logs, JSON and PNG to $OUT. With a carried build-kbin/ (binaries built on the workstation for
 # sm_90: `run(..., carry=["build-kbin"])`) nothing is compiled on the device (a device build of every
-# kernels target took ~6 min of the call).
+# kernels target took ~6 min of the call). KBIN=dir names another flat folder of prebuilt binaries; a
+# bench_gemm_kernels_before binary there (the previous commit's kernels) is benchmarked in the same call.
 set -u
+KBIN=${KBIN:-build-kbin}
+DATE=$(date -u +%F)
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 MODE="--decode"; TESTS=1; BENCH=1
 for a in "$@"; do case $a in --quick) MODE=--quick;; --decode) MODE=--decode;; --full) MODE="";; --no-tests) TESTS=0;; --no-bench) BENCH=0;; esac; done
 exec > >(tee "$OUT/device_run.log") 2>&1
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv
 T0=$(date +%s)
-if [ -d build-kbin ]; then
-  TB=build-kbin; BB=build-kbin; EX=build-kbin/example_fused_gate_up
+if [ -d "$KBIN" ]; then
+  TB=$KBIN; BB=$KBIN; EX=$KBIN/example_fused_gate_up
 else
   cmake -S . -B build-dev -DCMAKE_PREFIX_PATH=$PWD/.deps/root/usr -DCMAKE_CUDA_ARCHITECTURES=90a \
     -DCMAKE_BUILD_TYPE=Release -DLOWBIT_BUILD_DOCS=OFF > "$OUT/cmake.log" 2>&1 || { tail -30 "$OUT/cmake.log"; exit 1; }
@@ -45,8 +48,12 @@ if [ $TESTS = 1 ]; then
 fi
 if [ $BENCH = 1 ]; then
   DEV=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr ' ' '_' | tr -cd 'A-Za-z0-9_-')
-  timeout ${BENCH_TIMEOUT:-240} $BB/bench_gemm_kernels "$OUT/kernels_${DEV}_2026-11-22.json" $MODE > "$OUT/bench.log" 2>&1
+  if [ -x $BB/bench_gemm_kernels_before ]; then
+    timeout ${BENCH_TIMEOUT:-240} $BB/bench_gemm_kernels_before "$OUT/kernels_before_${DEV}_${DATE}.json" $MODE > "$OUT/bench_before.log" 2>&1
+    echo "bench (before) rc=$?"; grep -v "^sweep" "$OUT/bench_before.log"
+  fi
+  timeout ${BENCH_TIMEOUT:-240} $BB/bench_gemm_kernels "$OUT/kernels_${DEV}_${DATE}.json" $MODE > "$OUT/bench.log" 2>&1
   echo "bench rc=$?"; cat "$OUT/bench.log"
-  python3 bench/kernels/plot_speedup.py "$OUT/kernels_${DEV}_2026-11-22.json" "$OUT/kernels_${DEV}_2026-11-22.png" || true
+  python3 bench/kernels/plot_speedup.py "$OUT/kernels_${DEV}_${DATE}.json" "$OUT/kernels_${DEV}_${DATE}.png" || true
 fi
 echo "total: $(( $(date +%s) - T0 )) s"

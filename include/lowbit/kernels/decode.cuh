@@ -125,8 +125,6 @@ struct DecodeArgs {
   int stages;                    ///< ring slots per warp (decode_stages)
 };
 
-/// fp32 bits of 2^23: its mantissa step is 1, so (0x4B000000 | c) == 2^23 + c for any code.
-inline constexpr std::uint32_t kFloatMagic = 0x4B000000u;
 /// 2^23 as a float (the fp32 fallback's biased zero is kFloatMagicValue + z).
 inline constexpr float kFloatMagicValue = 8388608.0f;
 
@@ -180,6 +178,8 @@ __global__ void __launch_bounds__(DecodeConfig<B>::max_threads, 1)
   constexpr int kParamOff = C::tile_bytes;
   constexpr int kAOff = C::tile_bytes + GPT * kDecodeParamBytes;
   if (lane == 0) *reinterpret_cast<uint4*>(zero_chunk) = make_uint4(0u, 0u, 0u, 0u);
+  // 32-bit shared-window addresses of the ring and the zero chunk (the hot loop uses these)
+  const std::uint32_t ring_s = ptx::smem_addr(ring), zero_s = ptx::smem_addr(zero_chunk);
   if constexpr (Bulk) {
     if (lane < S) ptx::mbarrier_init(bars + 8 * lane, 1u);
     ptx::fence_mbarrier_init();
@@ -209,14 +209,19 @@ __global__ void __launch_bounds__(DecodeConfig<B>::max_threads, 1)
                                static_cast<std::size_t>(kt0) * TileGeometry::tile_k;
   const int a_dst = kAOff + (lane / 8) * kDecodeRowStride + 16 * (lane % 8);
   const int a_chunks = lane < 8 * M ? (8 * M - lane + 31) / 32 : 0;
+  // cp.async variant: this lane's next weight, parameter and activation sources
+  const unsigned char* w_run = w_src + 16 * lane;
+  const unsigned char* p_run = p_src + static_cast<std::size_t>(iss_grp + p_gi) * p_stride;
+  const std::uint16_t* a_run = a_src;
+  const std::size_t a_rstride = 4 * K;  // elements between a lane's activation chunks (4 rows)
 
   // Issues the copies of tile `i` of this warp into slot `si` (tiles are issued in order).
   auto issue = [&](int i, int si) {
     if (i < ntiles) {
-      unsigned char* slot = ring + si * slot_bytes;
-      const unsigned char* wsrc = w_src + static_cast<std::size_t>(i) * C::tile_bytes;
-      const int grp0 = GPT == 2 ? 2 * (kt0 + i) : iss_grp;
       if constexpr (Bulk) {
+        unsigned char* slot = ring + si * slot_bytes;
+        const unsigned char* wsrc = w_src + static_cast<std::size_t>(i) * C::tile_bytes;
+        const int grp0 = GPT == 2 ? 2 * (kt0 + i) : iss_grp;
         void* bar = bars + 8 * si;
         // lane 0: the weight tile and the transaction count; lanes 1..4: group parameters; 8..: rows of A
         if (lane == 0) {
@@ -236,17 +241,22 @@ __global__ void __launch_bounds__(DecodeConfig<B>::max_threads, 1)
                              kDecodeRowBytes, bar);
         }
       } else {
+        // running sources (advanced below): no per-tile index arithmetic
+        const std::uint32_t slot = ring_s + si * slot_bytes, d = slot + 16 * lane;
 #pragma unroll
-        for (int v = 0; v < L::vecs_per_lane; ++v) ptx::cp_async_16(slot + 16 * lane + 512 * v, wsrc + 16 * lane + 512 * v);
-        if (p_active) ptx::cp_async_16(slot + p_dst, p_src + static_cast<std::size_t>(grp0 + p_gi) * p_stride);
-        const std::uint16_t* as = a_src + static_cast<std::size_t>(i) * TileGeometry::tile_k;
+        for (int v = 0; v < L::vecs_per_lane; ++v) ptx::cp_async_16_s(d + 512 * v, w_run + 512 * v);
+        if (p_active) ptx::cp_async_16_s(slot + p_dst, p_run);
 #pragma unroll
         for (int r = 0; r < 2 * MT; ++r)
-          if (r < a_chunks) ptx::cp_async_16(slot + a_dst + r * 4 * kDecodeRowStride, as + static_cast<std::size_t>(r) * 4 * K);
+          if (r < a_chunks) ptx::cp_async_16_s(slot + a_dst + r * 4 * kDecodeRowStride, a_run + r * a_rstride);
+        w_run += C::tile_bytes;
+        a_run += TileGeometry::tile_k;
+        if (GPT == 2) p_run += 2 * p_stride;
       }
       if (GPT == 1 && --iss_left == 0) {
         ++iss_grp;
         iss_left = tpg;
+        if constexpr (!Bulk) p_run += p_stride;
       }
     }
     if constexpr (!Bulk) ptx::cp_async_commit();  // every lane commits one group per step, maybe empty
@@ -264,8 +274,8 @@ __global__ void __launch_bounds__(DecodeConfig<B>::max_threads, 1)
   // Folds the partial sums of a group into the accumulators with its scales. The lane's scales are
   // those of columns 8j + g, j = 0..7 (8 consecutive fp16 at position 8g, scale_position); D rows g and
   // g+8 of column pair jp are n8-tiles 2jp and 2jp+1: the low and high half of scale word jp.
-  auto fold = [&](const unsigned char* params) {
-    const uint4 sv = *reinterpret_cast<const uint4*>(params + 16 * g);
+  auto fold = [&](std::uint32_t params) {
+    const uint4 sv = ptx::ld_shared_16(params + 16 * g);
     const std::uint32_t sw[4] = {sv.x, sv.y, sv.z, sv.w};
 #pragma unroll
     for (int jp = 0; jp < 4; ++jp) {
@@ -288,7 +298,20 @@ __global__ void __launch_bounds__(DecodeConfig<B>::max_threads, 1)
   int rs = 0, ws = S - 1;  // slot of tile i, slot tile i + S - 1 goes to
   std::uint32_t phase = 0;  // parity of slot rs's current phase (bulk variant)
   int use_left = GPT == 2 ? 1 : tpg - kt0 % tpg;  // tiles left in the group of tile i, itself included
-  std::uint32_t z2[8];  // magic-biased zero pairs of the current group
+  std::uint32_t z2[8];  // negated magic-biased zero pairs -(magic + z) of the current group
+  // Second decode offset (dequant.cuh, decode_centered_pair): its zero pairs -(magic * 2^-E1 + z) cost
+  // 8 registers, so only the M <= 8 kernel (MT = 1) uses it; MT = 2 shifts every code to bit 0.
+  constexpr int kE1 = MT == 1 ? centered_e1_v<B, T> : 0;
+  std::uint32_t z2e[8];
+  // magic * (1 - 2^-E1) in both halves: z2e = z2 + this (exact: small integers)
+  const std::uint32_t e1_bias2 = [] {
+    if constexpr (kE1 > 0) {
+      const float b = Ops::to_float(static_cast<std::uint16_t>(Ops::magic)) * (1.f - 1.f / (1 << kE1));
+      return Ops::pack2(b, b);
+    } else {
+      return 0u;
+    }
+  }();
   float zf[8];          // 2^23 + zero (fp32 fallback)
 
 #pragma unroll 1
@@ -301,7 +324,7 @@ __global__ void __launch_bounds__(DecodeConfig<B>::max_threads, 1)
       __syncwarp();  // tile i has landed for every lane; slot (i-1) % S is free again
     }
     issue(i + S - 1, ws);
-    const unsigned char* slot = ring + rs * slot_bytes;
+    const std::uint32_t slot = ring_s + rs * slot_bytes;
     ws = ws + 1 == S ? 0 : ws + 1;
     if (++rs == S) {
       rs = 0;
@@ -311,7 +334,7 @@ __global__ void __launch_bounds__(DecodeConfig<B>::max_threads, 1)
     std::uint32_t w[WPL];
 #pragma unroll
     for (int v = 0; v < L::vecs_per_lane; ++v) {
-      const uint4 x = *reinterpret_cast<const uint4*>(slot + 16 * (v * 32 + lane));
+      const uint4 x = ptx::ld_shared_16(slot + 16 * (v * 32 + lane));
       w[4 * v + 0] = x.x;
       w[4 * v + 1] = x.y;
       w[4 * v + 2] = x.z;
@@ -324,9 +347,9 @@ __global__ void __launch_bounds__(DecodeConfig<B>::max_threads, 1)
 #pragma unroll
       for (int p = 0; p < 2; ++p) {
         const int m = 8 * mt + lane % 8, c = 4 * p + lane / 8;
-        const unsigned char* row = m < M ? slot + kAOff + m * kDecodeRowStride + 16 * c : zero_chunk;
+        const std::uint32_t row = m < M ? slot + kAOff + m * kDecodeRowStride + 16 * c : zero_s;
         std::uint32_t r[4];
-        ptx::ldmatrix_x4(r, row);
+        ptx::ldmatrix_x4_s(r, row);
         b[mt][2 * p][0] = r[0];
         b[mt][2 * p][1] = r[1];
         b[mt][2 * p + 1][0] = r[2];
@@ -338,16 +361,39 @@ __global__ void __launch_bounds__(DecodeConfig<B>::max_threads, 1)
     if (--use_left == 0) use_left = tpg;
 #pragma unroll
     for (int gi = 0; gi < GPT; ++gi) {
-      const unsigned char* params = slot + kParamOff + gi * kDecodeParamBytes;
+      const std::uint32_t params = slot + kParamOff + gi * kDecodeParamBytes;
       if (group_start) {  // zero pairs of the lane's 8 columns: once per group
         constexpr std::uint32_t sym_zero = 1u << (B - 1);
-        uint2 zv = make_uint2(0u, 0u);
-        if (!sym) zv = *reinterpret_cast<const uint2*>(params + 128 + 8 * g);
+        if constexpr (magic_exact_v<B, T>) {
+          if (sym) {
 #pragma unroll
-        for (int j = 0; j < 8; ++j) {
-          const std::uint32_t z = sym ? sym_zero : ((j < 4 ? zv.x : zv.y) >> (8 * (j % 4))) & 0xffu;
-          z2[j] = (Ops::magic | z) * 0x10001u;
-          zf[j] = kFloatMagicValue + static_cast<float>(z);
+            for (int j = 0; j < 8; ++j) z2[j] = neg_biased_zero2<T>(sym_zero);
+          } else {
+            // -(magic + z) pairs by byte permutes: t = [z0, hb, 0, hb] (hb: the negated magic's high
+            // byte; zeros < 2^B fit the low byte), then pair j = [z_j, hb, z_j, hb]
+            const uint2 zv = ptx::ld_shared_8(params + 128 + 8 * g);
+            const std::uint32_t t = ptx::lop3<ptx::kLutAndOr>(zv.x, 0xffu, neg_biased_zero2<T>(0u) & 0xff00ff00u);
+            z2[0] = ptx::prmt<0x5050u>(zv.x, t);
+            z2[1] = ptx::prmt<0x5151u>(zv.x, t);
+            z2[2] = ptx::prmt<0x5252u>(zv.x, t);
+            z2[3] = ptx::prmt<0x5353u>(zv.x, t);
+            z2[4] = ptx::prmt<0x5050u>(zv.y, t);
+            z2[5] = ptx::prmt<0x5151u>(zv.y, t);
+            z2[6] = ptx::prmt<0x5252u>(zv.y, t);
+            z2[7] = ptx::prmt<0x5353u>(zv.y, t);
+          }
+          if constexpr (kE1 > 0) {
+#pragma unroll
+            for (int j = 0; j < 8; ++j) z2e[j] = Ops::add2(z2[j], e1_bias2);
+          }
+        } else {
+          uint2 zv = make_uint2(0u, 0u);
+          if (!sym) zv = ptx::ld_shared_8(params + 128 + 8 * g);
+#pragma unroll
+          for (int j = 0; j < 8; ++j) {
+            const std::uint32_t z = sym ? sym_zero : ((j < 4 ? zv.x : zv.y) >> (8 * (j % 4))) & 0xffu;
+            zf[j] = kFloatMagicValue + static_cast<float>(z);
+          }
         }
       }
 #pragma unroll
@@ -358,10 +404,10 @@ __global__ void __launch_bounds__(DecodeConfig<B>::max_threads, 1)
           const int j = 2 * jp;
           const int q0 = 2 * (TileGeometry::n_tiles * ks + j), q1 = q0 + 2;  // pairs of n8-tiles j, j+1
           std::uint32_t a[4];
-          a[0] = decode_centered<B, T>(extract_pair<B>(w, q0), z2[j], zf[j]);
-          a[1] = decode_centered<B, T>(extract_pair<B>(w, q1), z2[j + 1], zf[j + 1]);
-          a[2] = decode_centered<B, T>(extract_pair<B>(w, q0 + 1), z2[j], zf[j]);
-          a[3] = decode_centered<B, T>(extract_pair<B>(w, q1 + 1), z2[j + 1], zf[j + 1]);
+          a[0] = decode_centered_pair<B, T, kE1>(w, q0, z2[j], z2e[j], zf[j]);
+          a[1] = decode_centered_pair<B, T, kE1>(w, q1, z2[j + 1], z2e[j + 1], zf[j + 1]);
+          a[2] = decode_centered_pair<B, T, kE1>(w, q0 + 1, z2[j], z2e[j], zf[j]);
+          a[3] = decode_centered_pair<B, T, kE1>(w, q1 + 1, z2[j + 1], z2e[j + 1], zf[j + 1]);
 #pragma unroll
           for (int mt = 0; mt < MT; ++mt) Ops::mma(part[jp][mt], a, b[mt][ks]);
         }

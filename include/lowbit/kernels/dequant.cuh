@@ -33,9 +33,22 @@ struct ElementOps<half_t> {
   static constexpr std::uint32_t magic = 0x6400u;
   /// Widest code the magic trick represents exactly (10 mantissa bits).
   static constexpr int magic_max_bits = 10;
+  /// fp16 bits of 1.0 (2^-e is `one - (e << magic_max_bits)`).
+  static constexpr std::uint32_t one = 0x3C00u;
   /// a - b on packed pairs.
   LOWBIT_DEVICE static std::uint32_t sub2(std::uint32_t a, std::uint32_t b) {
     const __half2 r = __hsub2(*reinterpret_cast<const __half2*>(&a), *reinterpret_cast<const __half2*>(&b));
+    return *reinterpret_cast<const std::uint32_t*>(&r);
+  }
+  /// a + b on packed pairs.
+  LOWBIT_DEVICE static std::uint32_t add2(std::uint32_t a, std::uint32_t b) {
+    const __half2 r = __hadd2(*reinterpret_cast<const __half2*>(&a), *reinterpret_cast<const __half2*>(&b));
+    return *reinterpret_cast<const std::uint32_t*>(&r);
+  }
+  /// a * b + c on packed pairs (one rounding).
+  LOWBIT_DEVICE static std::uint32_t fma2(std::uint32_t a, std::uint32_t b, std::uint32_t c) {
+    const __half2 r = __hfma2(*reinterpret_cast<const __half2*>(&a), *reinterpret_cast<const __half2*>(&b),
+                              *reinterpret_cast<const __half2*>(&c));
     return *reinterpret_cast<const std::uint32_t*>(&r);
   }
   /// a * b on packed pairs.
@@ -65,10 +78,25 @@ struct ElementOps<bfloat16_t> {
   static constexpr std::uint32_t magic = 0x4300u;
   /// Widest code the magic trick represents exactly (7 mantissa bits).
   static constexpr int magic_max_bits = 7;
+  /// bf16 bits of 1.0 (2^-e is `one - (e << magic_max_bits)`).
+  static constexpr std::uint32_t one = 0x3F80u;
   /// a - b on packed pairs.
   LOWBIT_DEVICE static std::uint32_t sub2(std::uint32_t a, std::uint32_t b) {
     const __nv_bfloat162 r =
         __hsub2(*reinterpret_cast<const __nv_bfloat162*>(&a), *reinterpret_cast<const __nv_bfloat162*>(&b));
+    return *reinterpret_cast<const std::uint32_t*>(&r);
+  }
+  /// a + b on packed pairs.
+  LOWBIT_DEVICE static std::uint32_t add2(std::uint32_t a, std::uint32_t b) {
+    const __nv_bfloat162 r =
+        __hadd2(*reinterpret_cast<const __nv_bfloat162*>(&a), *reinterpret_cast<const __nv_bfloat162*>(&b));
+    return *reinterpret_cast<const std::uint32_t*>(&r);
+  }
+  /// a * b + c on packed pairs (one rounding).
+  LOWBIT_DEVICE static std::uint32_t fma2(std::uint32_t a, std::uint32_t b, std::uint32_t c) {
+    const __nv_bfloat162 r =
+        __hfma2(*reinterpret_cast<const __nv_bfloat162*>(&a), *reinterpret_cast<const __nv_bfloat162*>(&b),
+                *reinterpret_cast<const __nv_bfloat162*>(&c));
     return *reinterpret_cast<const std::uint32_t*>(&r);
   }
   /// a * b on packed pairs.
@@ -111,6 +139,85 @@ LOWBIT_DEVICE std::uint32_t extract_pair(const std::uint32_t (&w)[TiledLayout<B>
   const int lo_bits = 16 - off;  // bits of the code that sit in word wi
   const std::uint32_t mlo = ((1u << lo_bits) - 1u) * 0x10001u;
   return ((w[wi] >> off) & mlo) | ((w[wi + 1] << lo_bits) & (m & ~mlo));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Centered decoding (c - z) with fused extraction: one lop3 per pair, codes masked where they sit.
+// ---------------------------------------------------------------------------------------------
+//
+// A code at bit offset e of a half-word, masked in place and OR-ed into the magic, reads as
+// magic + 2^e * c exactly while e + B fits the mantissa. For e = 0 one packed add of
+// -(magic + z) gives c - z; for one more offset E1 the kernel keeps a second zero pair
+// -(magic * 2^-E1 + z) and one packed FMA `x * 2^-E1 - (magic * 2^-E1 + z)` gives c - z (every
+// intermediate is a small integer: exact). So a pair costs one lop3 and one packed add/FMA, plus a
+// shift shared by the codes of a word that sit at the same offset modulo 2*E1 (4 bits, E1 = 4: one
+// shift by 8 per word; without E1: one shift per code offset). 8-bit fp16 codes are whole bytes: the
+// high bytes are placed under the magic's high byte by one prmt. bf16 with 8-bit codes (no exact
+// magic) builds 2^23 + c in fp32 the same way, then one fp32 subtract and a pack finish the pair.
+// Half-word straddles (3 bits) take the generic extractor.
+
+/// Exponent offset e (0 or E1) at which pair `q`'s codes are decoded; the word is shifted right by
+/// `bit offset - e` first (0: no shift). E1 = 0: every code is shifted down to bit 0.
+/// @tparam B code width.  @tparam E1 the second offset (0 or a value with E1 + B <= mantissa bits).
+template <int B, int E1>
+LOWBIT_HOST_DEVICE constexpr int centered_exponent(int q) {
+  if constexpr (E1 == 0) {
+    return 0;
+  } else {
+    const int off = (q * B) % 16;
+    return off % (2 * E1) >= E1 ? E1 : 0;
+  }
+}
+
+/// The second exponent offset a kernel may use for width B and type T: 4 where 4 + B fits the
+/// mantissa (fp16 2-4 bits, bf16 2-3 bits), else 0 (8-bit has its own byte path).
+template <int B, class T>
+inline constexpr int centered_e1_v = (B < 8 && 4 + B <= ElementOps<T>::magic_max_bits) ? 4 : 0;
+
+/// The negated magic-biased zero pair `-(magic + z)` in both halves (what decode_centered_pair adds).
+/// @tparam T element type.
+template <class T>
+LOWBIT_HOST_DEVICE constexpr std::uint32_t neg_biased_zero2(std::uint32_t z) {
+  return (0x8000u | ElementOps<T>::magic | z) * 0x10001u;
+}
+
+/// fp32 bits of 2^23: its mantissa step is 1, so (kFloatMagic | c) == 2^23 + c for any code.
+inline constexpr std::uint32_t kFloatMagic = 0x4B000000u;
+
+/// Decodes pair `q` of a lane's TiledLayout words into the packed T pair (c_lo - z, c_hi - z), exact.
+/// `nz2` = neg_biased_zero2<T>(z); `nz2e` = nz2 + magic * (1 - 2^-E1) (= -(magic * 2^-E1 + z), used
+/// only when E1 > 0); `zf` = 2^23 + z (fp32 path, when T's mantissa cannot hold B bits). `q` must be a
+/// constant after unrolling.
+/// @tparam B code width.  @tparam T element type.  @tparam E1 second exponent offset (0: none).
+template <int B, class T, int E1 = 0>
+LOWBIT_DEVICE std::uint32_t decode_centered_pair(const std::uint32_t (&w)[TiledLayout<B>::words_per_lane], int q,
+                                                 std::uint32_t nz2, std::uint32_t nz2e, float zf) {
+  using Ops = ElementOps<T>;
+  static_assert(E1 == 0 || E1 + B <= Ops::magic_max_bits, "E1 + B must fit the mantissa");
+  const int bit = q * B, wi = bit / 16, off = bit % 16;
+  if constexpr (!magic_exact_v<B, T>) {
+    static_assert(B == 8, "only 8-bit codes exceed a magic mantissa");
+    // fp32 2^23 + c: byte 0 by a masked OR; the other bytes by a prmt that takes the exponent byte and
+    // zero bytes from that first result (a non-constant operand keeps the selector an immediate)
+    const std::uint32_t x0 = ptx::lop3<ptx::kLutAndOr>(w[wi], 0xffu, kFloatMagic);
+    const std::uint32_t lo = off != 0 ? ptx::prmt<0x7551u>(w[wi], x0) : x0;
+    const std::uint32_t hi = off != 0 ? ptx::prmt<0x7553u>(w[wi], x0) : ptx::prmt<0x7552u>(w[wi], x0);
+    return Ops::pack2(__uint_as_float(lo) - zf, __uint_as_float(hi) - zf);
+  } else if constexpr (B == 8) {
+    // fp16 1024 + c: the low bytes by a masked OR with the magic; the high bytes by a prmt that takes
+    // the magic's high byte from that first result
+    const std::uint32_t x0 = ptx::lop3<ptx::kLutAndOr>(w[wi], 0x00ff00ffu, Ops::magic * 0x10001u);
+    const std::uint32_t x = off != 0 ? ptx::prmt<0x7351u>(w[wi], x0) : x0;
+    return Ops::add2(x, nz2);
+  } else {
+    constexpr std::uint32_t magic2 = Ops::magic * 0x10001u;
+    if (off + B > 16) return Ops::add2(extract_pair<B>(w, q) | magic2, nz2);  // straddle
+    const int e = centered_exponent<B, E1>(q), s = off - e;
+    const std::uint32_t src = s ? w[wi] >> s : w[wi];
+    const std::uint32_t x = ptx::lop3<ptx::kLutAndOr>(src, (Bits<B>::mask << e) * 0x10001u, magic2);
+    if (e == 0) return Ops::add2(x, nz2);
+    return Ops::fma2(x, (Ops::one - (static_cast<std::uint32_t>(E1) << Ops::magic_max_bits)) * 0x10001u, nz2e);
+  }
 }
 
 /// Per-lane quantization parameters of one group for the 8 n8-tiles of a 64-column slab:

@@ -253,4 +253,52 @@ LOWBIT_DEVICE std::uint32_t lop3(std::uint32_t a, std::uint32_t b, std::uint32_t
 /// Truth table of `(a & b) | c` for lop3.
 inline constexpr int kLutAndOr = (0xF0 & 0xCC) | 0xAA;
 
+/// `prmt.b32` with a compile-time selector (an immediate of the instruction): byte i of the result is
+/// byte `(Sel >> 4i) & 7` of the 8-byte value {b, a} (a = bytes 0-3, b = bytes 4-7).
+/// @tparam Sel the selector.
+template <unsigned Sel>
+LOWBIT_DEVICE std::uint32_t prmt(std::uint32_t a, std::uint32_t b) {
+  std::uint32_t d;
+  asm("prmt.b32 %0, %1, %2, %3;\n" : "=r"(d) : "r"(a), "r"(b), "n"(Sel));
+  return d;
+}
+
+/// `prmt.b32` with a run-time selector (same byte semantics as the template form).
+LOWBIT_DEVICE std::uint32_t prmt(std::uint32_t a, std::uint32_t b, std::uint32_t sel) {
+  std::uint32_t d;
+  asm("prmt.b32 %0, %1, %2, %3;\n" : "=r"(d) : "r"(a), "r"(b), "r"(sel));
+  return d;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared-window (32-bit) addressed loads and copies: a kernel that keeps its shared addresses as
+// 32-bit values saves the generic-to-shared conversion on every access.
+// ---------------------------------------------------------------------------------------------
+
+/// 16-byte cp.async (`.cg`) to shared-window address `smem` (from smem_addr).
+LOWBIT_DEVICE void cp_async_16_s(std::uint32_t smem, const void* gmem) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem), "l"(gmem) : "memory");
+}
+
+/// 16-byte shared load at shared-window address `a` (volatile: stays after earlier waits/barriers).
+LOWBIT_DEVICE uint4 ld_shared_16(std::uint32_t a) {
+  uint4 v;
+  asm volatile("ld.shared.v4.u32 {%0,%1,%2,%3}, [%4];\n" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(a));
+  return v;
+}
+
+/// 8-byte shared load at shared-window address `a` (volatile, as ld_shared_16).
+LOWBIT_DEVICE uint2 ld_shared_8(std::uint32_t a) {
+  uint2 v;
+  asm volatile("ld.shared.v2.u32 {%0,%1}, [%2];\n" : "=r"(v.x), "=r"(v.y) : "r"(a));
+  return v;
+}
+
+/// `ldmatrix.x4` with a shared-window row address (see ldmatrix_x4).
+LOWBIT_DEVICE void ldmatrix_x4_s(std::uint32_t (&r)[4], std::uint32_t smem_row) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_row));
+}
+
 }  // namespace lowbit::kernels::ptx
