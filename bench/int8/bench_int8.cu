@@ -244,7 +244,7 @@ int main(int argc, char** argv) {
   FILE* f = std::fopen(out_path, "w");
   if (!f) return;
   std::fprintf(f, "{\n  \"benchmark\": \"lowbit int8 (LLM.int8) layer vs cuBLAS fp16; int8 GEMM core vs cuBLASLt int8\",\n");
-  std::fprintf(f, "  \"device\": \"%s\",\n  \"sm_count\": %d,\n  \"date\": \"2026-11-22\",\n", prop.name,
+  std::fprintf(f, "  \"device\": \"%s\",\n  \"sm_count\": %d,\n  \"date\": \"2026-12-05\",\n", prop.name,
                prop.multiProcessorCount);
   std::fprintf(f, "  \"wgmma_kernels_built\": %s,\n", int8::wgmma_available() ? "true" : "false");
   std::fprintf(f, "  \"copy_bandwidth_GBps\": %.1f,\n  \"read_bandwidth_GBps\": %.1f,\n", copy_gbs, read_gbs);
@@ -266,7 +266,7 @@ int main(int argc, char** argv) {
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const Row& r = rows[i];
     static const char* const kPathNames[] = {"gemv_splitk_fused", "tiled_splitk+epilogue", "tiled_fused",
-                                             "wgmma_splitk+epilogue", "wgmma_fused"};
+                                             "wgmma_splitk+epilogue", "wgmma_fused", "ring_fused"};
     const char* path = kPathNames[r.path];
     std::fprintf(f,
                  "    {\"K\": %d, \"N\": %d, \"M\": %d, \"outlier_cols\": %d, \"cublas_fp16_us\": %.2f, "
@@ -341,6 +341,8 @@ int main(int argc, char** argv) {
         int8::LinearOptions o2 = opt;  // the layer variants timed below (split paths need the int32 buffer)
         o2.force_path = int8::wgmma_available() ? 3 : 1;
         if (M >= 64) b = std::max(b, int8::linear_workspace_size(M, N, K, o2));
+        o2.force_path = 0;  // the split-K small-M layer (timed against the ring path)
+        if (M <= 32) b = std::max(b, int8::linear_workspace_size(M, N, K, o2));
       }
       return b;
     }();
@@ -348,6 +350,20 @@ int main(int argc, char** argv) {
     CK(cudaMalloc(&ws, ws_bytes));
     CK(cudaStreamSynchronize(s));
 
+    // the weight bytes alone through a plain 16-byte streaming read kernel (rotated buffers): the floor
+    // the small-M layer's weight stream is compared with
+    double wread_us = 0;
+    {
+      unsigned* sink;
+      CK(cudaMalloc(&sink, 4));
+      wread_us = time_graph(s, 20, 15, [&](int i) {
+        read_kernel<<<prop.multiProcessorCount * 8, 512, 0, s>>>(reinterpret_cast<const uint4*>(W8[i % rot8]), wn / 16,
+                                                                 sink);
+      });
+      CK(cudaFree(sink));
+      std::printf("K=%d N=%d: read-only stream of the %.0f MB of int8 weights: %.1f us (%.0f GB/s)\n", K, N, wn / 1e6,
+                  wread_us, wn / (wread_us * 1e3));
+    }
     for (int M : Ms) {
       const int calls = M >= 1024 ? 6 : 20;
       const int samples = M >= 1024 ? 7 : 15;
@@ -418,7 +434,7 @@ int main(int argc, char** argv) {
       // small-M kernel variants (unroll depth, K splits) — tuning data for the gemv plan
       std::vector<std::pair<std::string, double>> core_tiles;
       if (M <= 16) {
-        const auto plan = int8::detail::make_plan(M, N, K, prop.multiProcessorCount, -1);
+        const auto plan = int8::detail::make_plan(M, N, K, prop.multiProcessorCount, 0);
         auto gv = [&](auto unroll, int split_mul) {
           constexpr int U = decltype(unroll)::value;
           const int splits_req = plan.splits * split_mul;
@@ -487,7 +503,67 @@ int main(int argc, char** argv) {
         };
         const double layer_us = time_graph(s, calls, samples, layer);
         std::vector<std::pair<std::string, double>> layer_tiles;
-        if (M <= 16 && oc == 8) {  // programmatic dependent launch on/off
+        const auto lplan = int8::detail::make_plan(M, N, K, prop.multiProcessorCount, -1);
+        if (M <= 16 && lplan.path == int8::detail::Plan::ring) {
+          // same run: the previous split-K small-M layer (force_path 0), the ring without PDL, and the ring
+          // GEMM kernel alone (activation results already in the workspace: the stream without the act pass)
+          int8::LinearOptions og = opt;
+          og.force_path = 0;
+          const double us_old = time_graph(s, calls, samples, [&](int i) {
+            dw.codes = W8[i % rot8];
+            if (!int8::linear_forward(reinterpret_cast<const half_t*>(A), M, dw, wscale, reinterpret_cast<half_t*>(Y8),
+                                      ws, ws_bytes, og, s).ok())
+              std::exit(1);
+          });
+          layer_tiles.emplace_back("splitk_gemv_layer", us_old);
+          int8::LinearOptions on = opt;
+          on.pdl = false;
+          const double us_np = time_graph(s, calls, samples, [&](int i) {
+            dw.codes = W8[i % rot8];
+            if (!int8::linear_forward(reinterpret_cast<const half_t*>(A), M, dw, wscale, reinterpret_cast<half_t*>(Y8),
+                                      ws, ws_bytes, on, s).ok())
+              std::exit(1);
+          });
+          layer_tiles.emplace_back("ring_no_pdl", us_np);
+          layer(0);  // activation results of this A in the workspace
+          const auto lay = int8::detail::make_layout(M, N, K, opt.max_outliers, lplan);
+          const double us_g = time_graph(s, calls, samples, [&](int i) {
+            dw.codes = W8[i % rot8];
+            CK(int8::detail::launch_ring<__half>(A, M, dw, wscale, Y8, static_cast<std::uint8_t*>(ws), lay, lplan, opt,
+                                                 s, true));
+          });
+          layer_tiles.emplace_back("ring_gemm_only", us_g);
+          layer_tiles.emplace_back("weight_bytes_read_kernel", wread_us);
+          if (oc == 8) {  // ring depth / stage size sensitivity of the GEMM alone
+            auto alt = [&](int stages, const char* name) {
+              auto p2 = lplan;
+              p2.stages = stages;
+              const double us2 = time_graph(s, calls, samples, [&](int i) {
+                dw.codes = W8[i % rot8];
+                CK(int8::detail::launch_ring<__half>(A, M, dw, wscale, Y8, static_cast<std::uint8_t*>(ws), lay, p2,
+                                                     opt, s, true));
+              });
+              layer_tiles.emplace_back(name, us2);
+              std::printf("    ring GEMM alone with %d stages: %.1f us\n", stages, us2);
+            };
+            alt(2, "ring_gemm_2stages");
+            alt(std::max(2, lplan.stages / 2), "ring_gemm_half_stages");
+            auto p3 = lplan;  // the other activation mode (one kernel reading all of A per block / two kernels)
+            p3.self_act = !lplan.self_act;
+            const double us3 = time_graph(s, calls, samples, [&](int i) {
+              dw.codes = W8[i % rot8];
+              CK(int8::detail::launch_ring<__half>(A, M, dw, wscale, Y8, static_cast<std::uint8_t*>(ws), lay, p3, opt,
+                                                   s));
+            });
+            layer_tiles.emplace_back(p3.self_act ? "ring_layer_one_kernel_act" : "ring_layer_two_kernel_act", us3);
+            std::printf("    ring layer with the %s activation pass: %.1f us\n", p3.self_act ? "one-kernel" : "two-kernel",
+                        us3);
+          }
+          std::printf("  M=%d out=%d: split-K gemv layer %.1f us, ring no PDL %.1f us, ring GEMM alone %.1f us "
+                      "(%d-byte stages x %d, %s act)\n",
+                      M, oc, us_old, us_np, us_g, lplan.sk, lplan.stages, lplan.self_act ? "one-kernel" : "two-kernel");
+        }
+        if (M <= 16 && oc == 8 && lplan.path == int8::detail::Plan::gemv) {  // programmatic dependent launch on/off
           int8::LinearOptions o2 = opt;
           o2.pdl = false;
           const double us = time_graph(s, calls, samples, [&](int i) {

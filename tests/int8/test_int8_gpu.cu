@@ -157,6 +157,7 @@ std::vector<int> test_paths() {
     v.push_back(3);
     v.push_back(4);
   }
+  if (int8::ring_available()) v.push_back(5);
   return v;
 }
 
@@ -167,7 +168,7 @@ TEMPLATE_TEST_CASE("int8 GPU layer matches the host reference across M and paths
     // N = 320 and 2112: partial 256-column wgmma tiles; K = 576: a half 128-byte wgmma stage
     const int N = M >= 1024 ? 2112 : 320, K = M >= 1024 ? 576 : 1024;
     for (int path : test_paths()) {
-      if (path == 0 && M > 32) continue;
+      if ((path == 0 && M > 32) || (path == 5 && M > 16)) continue;
       Case c{M, N, K};
       c.force_path = path;
       run_case<TestType>(c, ++seed);
@@ -206,7 +207,7 @@ TEMPLATE_TEST_CASE("int8 GPU: threshold 0, no outliers, all outliers, overflow f
   unsigned seed = 300;
   for (int path : test_paths()) {
     for (int M : {5, 40, 130}) {
-      if (path == 0 && M > 32) continue;
+      if ((path == 0 && M > 32) || (path == 5 && M > 16)) continue;
       Case w8a8{M, 128, 256};
       w8a8.threshold = 0.f;
       w8a8.force_path = path;
@@ -246,7 +247,7 @@ TEMPLATE_TEST_CASE("int8 GPU: every path once (compute-sanitizer subset)", "[int
                    bfloat16_t) {
   unsigned seed = 700;
   for (int path : test_paths()) {
-    const int M = path == 0 ? 5 : path < 0 ? 3 : 130;  // (-1 at M = 3: the small-M path chosen by the plan)
+    const int M = path == 0 || path == 5 ? 5 : path < 0 ? 3 : 130;  // (-1 at M = 3: the plan's small-M path)
     Case side{M, 320, 576};  // planted outliers, fp16 side copy, partial wgmma tiles and a half K stage
     side.side = true;
     side.force_path = path;
@@ -259,6 +260,12 @@ TEMPLATE_TEST_CASE("int8 GPU: every path once (compute-sanitizer subset)", "[int
     w8a8.threshold = 0.f;
     w8a8.force_path = path;
     run_case<TestType>(w8a8, ++seed);
+    if (path == 5) {  // ring: the two-kernel activation pass (M·K > 65536), a partial last stage, 70 outliers
+      Case two{16, 128, 4160};
+      two.outliers = 70;
+      two.force_path = 5;
+      run_case<TestType>(two, ++seed);
+    }
     if (path == 0) {  // outlier weights gathered after the main loop instead of captured from the stream
       Case gathered{M, 192, 1024};
       gathered.capture = false;
@@ -266,6 +273,94 @@ TEMPLATE_TEST_CASE("int8 GPU: every path once (compute-sanitizer subset)", "[int
       run_case<TestType>(gathered, ++seed);
     }
   }
+}
+
+TEMPLATE_TEST_CASE("int8 GPU: small-M ring path (one- and two-kernel activation pass, outlier table overflow)",
+                   "[int8][gpu]", half_t, bfloat16_t) {
+  if (!int8::ring_available()) {
+    WARN("ring path not available in this build / on this device");
+    return;
+  }
+  unsigned seed = 900;
+  // K = 4160: a partial last stage (320- and 192-byte stages); K = 8192 at M = 16: the two-kernel pass;
+  // 70 outlier columns: beyond the 64-entry per-CTA table (values read from A directly)
+  for (int M : {1, 2, 9, 16})
+    for (int K : {256, 4160, 8192})
+      for (int outliers : {0, 8, 70}) {
+        if (outliers > K / 4) continue;
+        Case c{M, 320, K};
+        c.outliers = outliers;
+        c.force_path = 5;
+        c.row_fraction = 0.5f;
+        run_case<TestType>(c, ++seed);
+      }
+  for (int M : {3, 16}) {  // side copy, list overflow, no PDL, threshold 0, all outliers in the two modes
+    const int K = M == 16 ? 8192 : 1024;
+    Case side{M, 192, K};
+    side.side = true;
+    side.force_path = 5;
+    run_case<TestType>(side, ++seed);
+    Case over{M, 192, K};
+    over.max_outliers = 2;
+    over.force_path = 5;
+    run_case<TestType>(over, ++seed);
+    Case nopdl{M, 192, K};
+    nopdl.pdl = false;
+    nopdl.force_path = 5;
+    run_case<TestType>(nopdl, ++seed);
+    Case w8a8{M, 192, K};
+    w8a8.threshold = 0.f;
+    w8a8.force_path = 5;
+    run_case<TestType>(w8a8, ++seed);
+    Case all{M, 64, 512};
+    all.outliers = 0;
+    all.threshold = 1e-30f;
+    all.max_outliers = 16;
+    all.force_path = 5;
+    run_case<TestType>(all, ++seed);
+  }
+}
+
+TEST_CASE("int8 GPU ring path reports non-finite activations in both activation modes", "[int8][gpu][sanitize]") {
+  if (!int8::ring_available()) return;
+  for (auto [M, K] : {std::pair{2, 256}, std::pair{16, 8192}}) {
+    const int N = 64;
+    std::vector<half_t> A(static_cast<std::size_t>(M) * K, half_t(0.5f));
+    A[3] = half_t(std::nanf(""));
+    A[static_cast<std::size_t>(K) + 5] = half_t(-INFINITY);
+    A[static_cast<std::size_t>(K) + 7] = half_t(10.f);  // a finite outlier
+    std::vector<std::int8_t> wc(static_cast<std::size_t>(N) * K, 3);
+    std::vector<float> ws(N, 1.f);
+    DevBuf<half_t> dA(A);
+    DevBuf<std::int8_t> dW(wc);
+    DevBuf<float> dS(ws);
+    int8::DeviceWeight dw{dW.p, dS.p, N, K};
+    int8::LinearOptions opt;
+    opt.force_path = 5;
+    const std::size_t bytes = int8::linear_workspace_size(M, N, K, opt);
+    DevBuf<std::uint8_t> wsb(bytes);
+    CUDA_OK(cudaMemset(wsb.p, 0x5a, bytes));
+    DevBuf<half_t> dY(static_cast<std::size_t>(M) * N);
+    REQUIRE(int8::linear_forward(dA.p, M, dw, nullptr, dY.p, wsb.p, bytes, opt, nullptr).ok());
+    CUDA_OK(cudaDeviceSynchronize());
+    int8::Int8Stats stats;
+    CUDA_OK(cudaMemcpy(&stats, int8::workspace_stats(wsb.p), sizeof stats, cudaMemcpyDeviceToHost));
+    INFO("M=" << M << " K=" << K);
+    REQUIRE(stats.nonfinite == 2);
+    REQUIRE(stats.outlier_count == 2);  // -inf and 10 reach the threshold
+    REQUIRE(stats.overflow == 0);
+  }
+  // M > 16 is refused on the ring path with a clear status
+  const int M = 17, N = 64, K = 128;
+  DevBuf<half_t> dA(static_cast<std::size_t>(M) * K);
+  DevBuf<std::int8_t> dW(static_cast<std::size_t>(N) * K);
+  DevBuf<float> dS(N);
+  DevBuf<half_t> dY(static_cast<std::size_t>(M) * N);
+  DevBuf<std::uint8_t> wsb(1 << 20);
+  int8::LinearOptions opt;
+  opt.force_path = 5;
+  int8::DeviceWeight dw{dW.p, dS.p, N, K};
+  REQUIRE(int8::linear_forward(dA.p, M, dw, nullptr, dY.p, wsb.p, wsb.n, opt, nullptr).code == StatusCode::unsupported);
 }
 
 TEST_CASE("int8 GPU activation pass is bit-exact with the host reference", "[int8][gpu][sanitize]") {

@@ -18,6 +18,7 @@
 #include <cub/block/block_reduce.cuh>
 #include <cub/block/block_scan.cuh>
 #include <cuda_runtime.h>
+#include <cudaTypedefs.h>  // PFN_cuTensorMapEncodeTiled (ring path)
 
 #include <algorithm>
 #include <cmath>
@@ -28,6 +29,7 @@
 
 #include "../error.hpp"
 #include "../kernels/int8_gemm.cuh"
+#include "../kernels/int8_ring.cuh"
 #include "../kernels/int8_wgmma.cuh"
 #include "../numeric.hpp"
 #include "llm_int8.hpp"
@@ -58,9 +60,10 @@ struct DeviceWeight {
 struct LinearOptions {
   float threshold = kDefaultThreshold;  ///< outlier threshold (<= 0: plain W8A8, no decomposition)
   int max_outliers = 256;  ///< capacity of the compacted outlier list; more columns fall back to a mask walk
-  /// Testing/tuning knob: -1 picks by shape; 0 small-M kernel (M <= 32 only), 1 tiled split-K + epilogue
-  /// kernel, 2 tiled with the fused epilogue, 3 wgmma split-K + epilogue kernel, 4 wgmma with the fused
-  /// epilogue (3 and 4 only when built with LOWBIT_INT8_WGMMA for sm_90a; see wgmma_available()).
+  /// Testing/tuning knob: -1 picks by shape; 0 small-M split-K kernel (M <= 32 only), 1 tiled split-K +
+  /// epilogue kernel, 2 tiled with the fused epilogue, 3 wgmma split-K + epilogue kernel, 4 wgmma with the
+  /// fused epilogue (3 and 4 only when built with LOWBIT_INT8_WGMMA for sm_90a; see wgmma_available()),
+  /// 5 small-M ring kernel (M <= 16, sm_90; see ring_available()).
   int force_path = -1;
   /// Testing/tuning knob: tiled-kernel tile (m16 tiles, n8 tiles per warp); 0 picks kTiledPolicies.
   /// Instantiated tiles: (2,4), (4,4), (2,8), (4,8).
@@ -90,6 +93,37 @@ inline bool wgmma_available() {
 #else
   return false;
 #endif
+}
+
+namespace detail {
+/// The driver's tensor-map encoder, fetched once through the runtime (no libcuda link needed).
+inline PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
+  static const PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
+    void* f = nullptr;
+    cudaDriverEntryPointQueryResult q{};
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &q) != cudaSuccess ||
+        q != cudaDriverEntryPointSuccess)
+      f = nullptr;
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(f);
+  }();
+  return fn;
+}
+}  // namespace detail
+
+/// True when the small-M ring kernels (lowbit/kernels/int8_ring.cuh: tensor TMA + mbarrier, sm_90) are
+/// compiled for sm_90 or newer in this build, the driver offers the tensor-map encoder and the current
+/// device is compute capability 9.0+.
+inline bool ring_available() {
+  static const bool ok = [] {
+    int dev = 0, major = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess) return false;
+    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
+    if (major < 9 || detail::tensor_map_encoder() == nullptr) return false;
+    cudaFuncAttributes a{};
+    if (cudaFuncGetAttributes(&a, kernels::gemv_ring_kernel<__half>) != cudaSuccess) return false;
+    return a.ptxVersion >= 90 && a.binaryVersion >= 90;
+  }();
+  return ok;
 }
 
 /// `side_index` for DeviceWeight: -1 everywhere except the side copy's dimensions.
@@ -258,12 +292,15 @@ __global__ void __launch_bounds__(256) zero_workspace_kernel(uint4* p, std::size
 
 /// Which kernels a call uses (a pure function of the shape, the SM count and the kernels' occupancy).
 struct Plan {
-  enum Path { gemv, tiled_split, tiled_fused, wgmma_split, wgmma_fused } path = gemv;
+  enum Path { gemv, tiled_split, tiled_fused, wgmma_split, wgmma_fused, ring } path = gemv;
   int mt = 1;           ///< m16 tiles per warp
   int nt = 4;           ///< n8 tiles per warp (tiled paths)
   int splits = 1;       ///< K splits
   int k_per_split = 0;  ///< K columns per split (multiple of 64)
-  [[nodiscard]] bool needs_c32() const { return path != tiled_fused && path != wgmma_fused; }
+  int sk = 0;           ///< ring path: K bytes per stage
+  int stages = 0;       ///< ring path: stages
+  bool self_act = false;  ///< ring path: one activation kernel (every block reads all of A; small M·K)
+  [[nodiscard]] bool needs_c32() const { return path != tiled_fused && path != wgmma_fused && path != ring; }
   [[nodiscard]] bool wgmma() const { return path == wgmma_split || path == wgmma_fused; }
 };
 
@@ -299,8 +336,39 @@ inline constexpr TiledPolicy kTiledPolicies[] = {{64, 2, 4}, {1 << 30, 4, 4}};
 /// SMs) vs the best mma.sync tile: 8192²: 36.7 vs 60.6; 8192×28672: 94.3 vs 131.7; 28672×8192: 97.6 vs 203.3.
 inline constexpr int kWgmmaMinM = 64;
 
+/// Shared memory a streaming multiprocessor offers (228 KB on sm_90) and the per-block opt-in limit.
+inline constexpr int kSmemPerSm = 233472, kSmemPerBlock = 232448;
+/// Shared memory left on each SM for one activation block running beside the ring CTAs (its 8 KB mask).
+inline constexpr int kRingActReserve = 12288;
+/// Largest M·K for which the ring path uses one activation kernel (each block then reads all of A).
+inline constexpr long long kRingSelfMaxElems = 65536;
+
+/// Ring configuration for M <= 16: ring depth such that all N/64 CTAs are resident at once.
+/// Returns false when it does not fit (or the kernels are not available).
+inline bool ring_config(int M, int N, int K, int sms, Plan& p) {
+  if (M > kernels::ring::kMaxM || K > kernels::ring::kMaxK || !ring_available()) return false;
+  const long long ctas = N / 64, per_sm = (ctas + sms - 1) / sms;
+  const long long cap = std::min<long long>(kSmemPerBlock, (kSmemPerSm - kRingActReserve) / per_sm - 1024);
+  long long S = (cap - kernels::ring::fixed_smem(K)) / kernels::ring::stage_bytes();
+  S = std::min<long long>(S, kernels::ring::kMaxStages);
+  if (S < 2) return false;
+  p.path = Plan::ring;
+  p.sk = kernels::ring::kSK;
+  p.stages = static_cast<int>(S);
+  p.splits = 1;
+  p.k_per_split = K;
+  p.self_act = static_cast<long long>(M) * K <= kRingSelfMaxElems;
+  return true;
+}
+
 inline Plan make_plan(int M, int N, int K, int sms, int force_path = -1, int tile_mt = 0, int tile_nt = 0) {
   Plan p;
+  if ((force_path == 5 || (force_path < 0 && tile_mt == 0)) && ring_config(M, N, K, sms, p)) return p;
+  if (force_path == 5) {  // does not fit / not available: linear_forward reports it
+    p.path = Plan::ring;
+    p.stages = 0;
+    return p;
+  }
   // K split so that `tiles` blocks × splits fill (but do not exceed) one wave of `capacity` blocks
   auto split = [&](long long tiles, long long capacity) {
     long long s = tiles >= capacity ? 1 : capacity / tiles;
@@ -371,7 +439,7 @@ inline std::size_t align_up(std::size_t x) { return (x + kWsAlign - 1) / kWsAlig
 /// Workspace regions (byte offsets); stats, mask and C32 are contiguous so one memset clears them.
 struct Layout {
   std::size_t stats = 0, mask = 0, counters = 0, c32 = 0, oacc = 0, zero_end = 0, list = 0, rows = 0, aq = 0,
-              wslab = 0, aslab = 0, total = 0;
+              wslab = 0, aslab = 0, partmax = 0, part_nf = 0, total = 0;
 };
 inline Layout make_layout(int M, int N, int K, int max_outliers, const Plan& plan) {
   Layout l;
@@ -390,7 +458,13 @@ inline Layout make_layout(int M, int N, int K, int max_outliers, const Plan& pla
   // and their activation values ([max_outliers, M] fp32)
   const std::size_t slab_rows = plan.path == Plan::gemv ? 0 : static_cast<std::size_t>(std::max(max_outliers, 1));
   l.aslab = l.wslab + align_up(slab_rows * N * sizeof(float));
-  l.total = l.aslab + align_up(slab_rows * M * sizeof(float));
+  l.partmax = l.aslab + align_up(slab_rows * M * sizeof(float));
+  // ring path: per-block row absmax and non-finite counts of the two-kernel activation pass
+  const std::size_t parts = plan.path == Plan::ring ? static_cast<std::size_t>((K + kernels::ring::kActCols - 1) /
+                                                                             kernels::ring::kActCols)
+                                                    : 0;
+  l.part_nf = l.partmax + align_up(parts * kernels::ring::kMaxM * sizeof(float));
+  l.total = l.part_nf + align_up(parts * sizeof(int));
   return l;
 }
 
@@ -483,6 +557,94 @@ inline cudaError_t launch_gemm_i32(const std::int8_t* Aq, const std::int8_t* W, 
   return launch_tiled_plan<kernels::TiledOut::i32, __half>(plan, Aq, W, C, none, M, N, K, stream);
 }
 
+/// The small-M ring path: activation kernel(s), then the ring GEMM (programmatic dependent launches).
+template <class CT>
+cudaError_t launch_ring(const CT* A, int M, const DeviceWeight& w, const float* bias, CT* Y, std::uint8_t* base,
+                        const Layout& lay, const Plan& plan, const LinearOptions& opt, cudaStream_t stream,
+                        bool gemm_only = false) {
+  namespace R = kernels::ring;
+  const int N = w.N, K = w.K;
+  auto* stats = reinterpret_cast<Int8Stats*>(base + lay.stats);
+  kernels::RingActOut o;
+  o.Aq = reinterpret_cast<std::int8_t*>(base + lay.aq);
+  o.row_absmax = reinterpret_cast<float*>(base + lay.rows);
+  o.mask = reinterpret_cast<std::uint32_t*>(base + lay.mask);
+  o.list = reinterpret_cast<int*>(base + lay.list);
+  o.max_list = opt.max_outliers;
+  o.count = &stats->outlier_count;
+  o.overflow = &stats->overflow;
+  o.nonfinite = &stats->nonfinite;
+  o.partmax = reinterpret_cast<float*>(base + lay.partmax);
+  o.part_nf = reinterpret_cast<int*>(base + lay.part_nf);
+  const int parts = (K + R::kActCols - 1) / R::kActCols;
+  cudaError_t e = cudaSuccess;
+  if (gemm_only) {  // (benchmark: the GEMM alone on the activation results already in the workspace)
+  } else if (plan.self_act) {
+    kernels::act_quant_kernel<CT, true><<<parts, R::kActThreads, 0, stream>>>(A, M, K, opt.threshold, o, parts);
+    e = cudaGetLastError();
+  } else {
+    kernels::act_partial_kernel<CT><<<parts, R::kActThreads, 0, stream>>>(A, M, K, opt.threshold, o);
+    e = cudaGetLastError();
+    if (e == cudaSuccess)
+      e = launch_maybe_pdl(opt.pdl, kernels::act_quant_kernel<CT, false>, dim3(parts), dim3(R::kActThreads), stream, A,
+                           M, K, opt.threshold, o, parts);
+  }
+  if (e != cudaSuccess) return e;
+  kernels::Int8EpilogueParams ep;
+  ep.A = A;
+  ep.row_absmax = o.row_absmax;
+  ep.Wq = w.codes;
+  ep.w_absmax = w.scales;
+  ep.bias = bias;
+  ep.side_values = reinterpret_cast<const std::uint16_t*>(w.side_values);
+  ep.side_index = w.side_index;
+  ep.outlier_count = o.count;
+  ep.outlier_list = o.list;
+  ep.outlier_mask = o.mask;
+  ep.max_list = opt.max_outliers;
+  ep.Y = Y;
+  ep.M = M;
+  auto kernel = kernels::gemv_ring_kernel<CT>;
+  static const cudaError_t attr = [&] {  // once per instantiation and process
+    cudaError_t r = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemPerBlock);
+    if (r == cudaSuccess) r = cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, 100);
+    return r;
+  }();
+  if (attr != cudaSuccess) return attr;
+  const int smem = plan.stages * R::stage_bytes() + R::fixed_smem(K);
+  // tensor maps (host-side encode, passed by value): W [N, K] box {kSK, 64}, Aq [M, K] box {kSK, 16}
+  CUtensorMap tmW{}, tmA{};
+  {
+    auto enc = tensor_map_encoder();
+    if (!enc) return cudaErrorNotSupported;
+    const cuuint32_t estr[2] = {1, 1};
+    const cuuint64_t gw[2] = {static_cast<cuuint64_t>(K), static_cast<cuuint64_t>(N)};
+    const cuuint64_t sw[1] = {static_cast<cuuint64_t>(K)};
+    const cuuint32_t bw[2] = {static_cast<cuuint32_t>(R::kSK), static_cast<cuuint32_t>(R::kRows)};
+    if (enc(&tmW, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, const_cast<std::int8_t*>(w.codes), gw, sw, bw, estr,
+            CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+            CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
+      return cudaErrorInvalidValue;
+    const cuuint64_t ga[2] = {static_cast<cuuint64_t>(K), static_cast<cuuint64_t>(M)};
+    const cuuint32_t ba[2] = {static_cast<cuuint32_t>(R::kSK), static_cast<cuuint32_t>(R::kMaxM)};
+    if (enc(&tmA, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, o.Aq, ga, sw, ba, estr, CU_TENSOR_MAP_INTERLEAVE_NONE,
+            CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) !=
+        CUDA_SUCCESS)
+      return cudaErrorInvalidValue;
+  }
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = dim3(static_cast<unsigned>(N / 64));
+  cfg.blockDim = dim3(R::kThreads);
+  cfg.dynamicSmemBytes = static_cast<std::size_t>(smem);
+  cfg.stream = stream;
+  cudaLaunchAttribute la[1];
+  la[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  la[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = la;
+  cfg.numAttrs = opt.pdl ? 1 : 0;
+  return cudaLaunchKernelEx(&cfg, kernel, tmW, tmA, ep, M, N, K, plan.stages);
+}
+
 inline Status check_shapes(int M, int N, int K) {
   if (M <= 0 || N <= 0 || K <= 0)
     return lowbit::detail::make_status(StatusCode::invalid_argument, "int8: M, N, K must be positive (got ", M,
@@ -541,13 +703,17 @@ Status linear_forward(const T* A, int M, const DeviceWeight& w, const float* bia
       return lowbit::detail::make_status(StatusCode::unsupported, "int8::linear_forward: tile (", opt.tile_mt, ", ",
                                          opt.tile_nt, ") is not instantiated");
   }
+  if (opt.force_path == 5 && (M > kernels::ring::kMaxM || K > kernels::ring::kMaxK || !ring_available()))
+    return lowbit::detail::make_status(StatusCode::unsupported,
+                                       "int8::linear_forward: the ring path needs M <= 16, K <= 65536 and an sm_90 "
+                                       "build on a compute capability 9.0+ device");
   if ((opt.force_path == 3 || opt.force_path == 4) && !wgmma_available())
     return lowbit::detail::make_status(StatusCode::unsupported,
                                        "int8::linear_forward: the wgmma path needs an sm_90a build with "
                                        "LOWBIT_INT8_WGMMA on a compute capability 9.0 device");
-  if (opt.force_path < -1 || opt.force_path > 4)
+  if (opt.force_path < -1 || opt.force_path > 5)
     return lowbit::detail::make_status(StatusCode::invalid_argument, "int8::linear_forward: force_path ",
-                                       opt.force_path, " is not one of -1..4");
+                                       opt.force_path, " is not one of -1..5");
   if (opt.max_outliers < 1 || std::isnan(opt.threshold))
     return lowbit::detail::make_status(StatusCode::invalid_argument,
                                        "int8::linear_forward: max_outliers must be >= 1 and threshold not NaN");
@@ -574,6 +740,15 @@ Status linear_forward(const T* A, int M, const DeviceWeight& w, const float* bia
     return lowbit::detail::make_status(StatusCode::cuda_error, "int8::linear_forward: ", what, ": ",
                                        cudaGetErrorString(e));
   };
+  if (plan.path == detail::Plan::ring) {
+    if (plan.stages < 2)
+      return lowbit::detail::make_status(StatusCode::unsupported,
+                                         "int8::linear_forward: the ring path does not fit this shape (N too large)");
+    const cudaError_t e = detail::launch_ring<CT>(reinterpret_cast<const CT*>(A), M, w, bias, reinterpret_cast<CT*>(Y),
+                                                  base, lay, plan, opt, stream);
+    if (e != cudaSuccess) return fail(e, "ring path");
+    return Status::success();
+  }
   {
     constexpr int kZeroThreads = 256, kZeroBlocksPerSm = 4;  // a short grid-stride clear
     const std::size_t n16 = lay.zero_end / 16;                // zero_end is a multiple of kWsAlign
@@ -663,7 +838,8 @@ inline Status gemm_s8_s32(const std::int8_t* A, const std::int8_t* W, std::int32
   if (!A || !W || !C) return lowbit::detail::make_status(StatusCode::invalid_argument, "int8::gemm_s8_s32: null pointer");
   if (!detail::aligned(A, 16) || !detail::aligned(W, 16) || !detail::aligned(C, 8))
     return lowbit::detail::make_status(StatusCode::misaligned, "int8::gemm_s8_s32: A, W need 16-byte alignment");
-  const auto plan = detail::make_plan(M, N, K, detail::sm_count());
+  // (the small-M split-K kernel for M <= 32: the ring path is a fused layer, not an int32 GEMM)
+  const auto plan = detail::make_plan(M, N, K, detail::sm_count(), M <= 32 ? 0 : -1);
   cudaError_t e = cudaSuccess;
   if (plan.needs_c32()) e = cudaMemsetAsync(C, 0, static_cast<std::size_t>(M) * N * 4, stream);
   if (e == cudaSuccess) e = detail::launch_gemm_i32(A, W, C, M, N, K, plan, stream);

@@ -1,0 +1,501 @@
+/// @file int8_ring.cuh
+/// @brief Small-M (M ≤ 16) LLM.int8() layer for sm_90: two or three kernels, no workspace clear, no
+/// split-K, no atomics.
+///
+/// - `act_quant_kernel<T, true>` (M·K small: every block reads the whole of A, a few KB to 128 KB from
+///   L2) or `act_partial_kernel` + `act_quant_kernel<T, false>`: per-row absmax over the finite
+///   sub-threshold entries, outlier-column flags, int8 codes with the outlier columns' codes set to 0
+///   (so the GEMM sums exactly the non-outlier columns, no correction), the ascending outlier list and
+///   the statistics — every value written by plain stores from the one block that owns it.
+/// - `gemv_ring_kernel`: one CTA per 64 rows of W over the whole K (N/64 CTAs; the plan only uses it when
+///   they fit in one wave), four consumer warps (16 rows each, mma.sync m16n8k32 with the k permutation
+///   of the gemv kernel) and one producer thread that streams W (a 64 × 192-byte TMA box per stage) and
+///   the activation codes (a 16 × 192 box, rows ≥ M zero-filled) into an S-stage shared-memory ring with
+///   2-D tensor TMA copies + mbarriers (one copy per operand and stage: per-row 1-D bulk copies cost
+///   ~34 ns each per CTA on the H200 and made the ring 2.6x slower than the split-K kernel). The weight
+///   stream starts before `griddepcontrol.wait` (it does not depend on the activation pass), so the ring
+///   fills while the activation kernels run. Outlier columns are handled when their stage is resident:
+///   the weights come from the ring (no gather), the activation values from a table built once per CTA.
+///   Every output is written once, by the thread that owns its accumulator.
+#pragma once
+
+#include <cub/block/block_scan.cuh>
+#include <cuda.h>  // CUtensorMap (the encoder is fetched through the runtime's driver entry point)
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <climits>
+#include <cstdint>
+
+#include "int8_gemm.cuh"
+
+namespace lowbit::kernels {
+
+namespace ring {
+
+inline constexpr int kRows = 64;           ///< W rows per CTA (4 consumer warps × 16)
+inline constexpr int kConsumers = 4;       ///< consumer warps
+inline constexpr int kThreads = 32 * (kConsumers + 1);  ///< + one producer warp
+inline constexpr int kMaxM = 16;           ///< rows of A (one m16 tile)
+inline constexpr int kOTable = 64;         ///< outlier columns whose activation values a CTA tables
+inline constexpr int kActCols = 256;       ///< columns per block of the activation kernels
+inline constexpr int kActThreads = 256;    ///< threads of the activation kernels
+inline constexpr int kMaxK = 65536;        ///< K bound (outlier bitmask copies in shared memory)
+inline constexpr int kMaxStages = 16;      ///< ring depth bound
+/// K bytes per stage = the TMA box's inner size (≤ 256; an odd multiple of 64, so the rows of a box are
+/// 192 bytes apart and the fragment reads of rows g and g+1 fall into different bank halves).
+inline constexpr int kSK = 192;
+
+/// Shared memory of gemv_ring_kernel besides the ring (alignment slack, mask, outlier table, barriers).
+LOWBIT_HOST_DEVICE constexpr int fixed_smem(int K) {
+  return 128 + ((K / 32) * 4 + 15) / 16 * 16 + kOTable * 4 + kOTable * kMaxM * 4 + 2 * kMaxStages * 8;
+}
+/// Bytes of one ring stage: the W box (64 rows) then the activation box (16 rows), kSK bytes per row.
+LOWBIT_HOST_DEVICE constexpr int stage_bytes() { return (kRows + kMaxM) * kSK; }
+
+}  // namespace ring
+
+namespace detail {
+
+LOWBIT_DEVICE std::uint32_t smem_u32(const void* p) { return static_cast<std::uint32_t>(__cvta_generic_to_shared(p)); }
+
+LOWBIT_DEVICE void mbar_init(std::uint64_t* bar, unsigned count) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_u32(bar)), "r"(count));
+#endif
+}
+LOWBIT_DEVICE void mbar_fence_init() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+#endif
+}
+LOWBIT_DEVICE void mbar_arrive_expect_tx(std::uint64_t* bar, unsigned bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_u32(bar)), "r"(bytes)
+               : "memory");
+#endif
+}
+LOWBIT_DEVICE void mbar_arrive(std::uint64_t* bar) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_u32(bar)) : "memory");
+#endif
+}
+LOWBIT_DEVICE void mbar_wait(std::uint64_t* bar, unsigned parity) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  const std::uint32_t a = smem_u32(bar);
+  std::uint32_t done = 0;
+  do {
+    asm volatile(
+        "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(a), "r"(parity)
+        : "memory");
+  } while (!done);
+#endif
+}
+/// 2-D tensor TMA copy of the box at (c0 = inner coordinate, c1 = row) into shared memory (128-byte
+/// aligned), completing the box's bytes on `bar`; out-of-bounds elements are zero-filled.
+LOWBIT_DEVICE void tma_2d_g2s(std::uint32_t dst, const CUtensorMap* map, int c0, int c1, std::uint64_t* bar) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(
+          dst),
+      "l"(reinterpret_cast<std::uint64_t>(map)), "r"(c0), "r"(c1), "r"(smem_u32(bar))
+      : "memory");
+#endif
+}
+LOWBIT_DEVICE void named_barrier_sync(int id, int threads) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+
+/// Outlier bits of 8 consecutive values (bit i: value i).
+template <class T>
+LOWBIT_DEVICE std::uint32_t outlier_bits8(const uint4& x, float threshold) {
+  const T* e = reinterpret_cast<const T*>(&x);
+  std::uint32_t bits = 0;
+#pragma unroll
+  for (int i = 0; i < 8; ++i)
+    bits |= static_cast<std::uint32_t>(lowbit::int8::detail::is_outlier(detail::Elem<T>::to(e[i]), threshold)) << i;
+  return bits;
+}
+
+/// Ascending list of the set bits of `word(w)`, w < words, by one block (kThreads threads): writes the
+/// first max_list columns to `list` and returns the total count (valid in thread 0 only).
+template <int kThreads, class WordFn>
+LOWBIT_DEVICE int compact_mask(WordFn word, int words, int* list, int max_list) {
+  using Scan = cub::BlockScan<int, kThreads>;
+  __shared__ typename Scan::TempStorage scan;
+  const int per = (words + kThreads - 1) / kThreads;
+  const int w0 = min(words, static_cast<int>(threadIdx.x) * per), w1 = min(words, w0 + per);
+  int mine = 0;
+  for (int w = w0; w < w1; ++w) mine += __popc(word(w));
+  int offset = 0, total = 0;
+  Scan(scan).ExclusiveSum(mine, offset, total);
+  for (int w = w0; w < w1; ++w) {
+    std::uint32_t b = word(w);
+    while (b) {
+      const int c = w * 32 + __ffs(static_cast<int>(b)) - 1;
+      b &= b - 1;
+      if (offset < max_list) list[offset] = c;
+      ++offset;
+    }
+  }
+  return total;
+}
+
+}  // namespace detail
+
+/// Where the activation kernels put their results (all device pointers into the workspace).
+struct RingActOut {
+  std::int8_t* Aq = nullptr;       ///< [M, K] codes, 0 in the outlier columns
+  float* row_absmax = nullptr;     ///< [M]
+  std::uint32_t* mask = nullptr;   ///< [ceil(K/32)] outlier bitmask
+  int* list = nullptr;             ///< [max_list] ascending outlier columns
+  int max_list = 0;
+  int* count = nullptr;            ///< statistics: outlier columns found
+  int* overflow = nullptr;         ///< statistics: 1 when count > max_list
+  unsigned long long* nonfinite = nullptr;  ///< statistics: NaN / inf activations
+  float* partmax = nullptr;        ///< [blocks, kMaxM] per-block row absmax (two-kernel mode)
+  int* part_nf = nullptr;          ///< [blocks] per-block non-finite counts (two-kernel mode)
+};
+
+/// First of the two activation kernels for larger M·K: block b owns columns [256b, 256b + 256) of every
+/// row; it writes those columns' mask words, its per-row absmax and its non-finite count (plain stores).
+template <class T>
+__global__ void __launch_bounds__(ring::kActThreads) act_partial_kernel(const T* __restrict__ A, int M, int K,
+                                                                          float threshold, RingActOut o) {
+  __shared__ std::uint32_t s_bits[ring::kActCols / 32];
+  __shared__ int s_nf[ring::kActThreads / 32];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  detail::pdl_launch_dependents();  // the quantization kernel (and through it the GEMM) may launch
+  if (threadIdx.x < ring::kActCols / 32) s_bits[threadIdx.x] = 0u;
+  __syncthreads();
+  const int nvec = K / 8, v = blockIdx.x * (ring::kActCols / 8) + lane;
+  int nf = 0;
+  for (int m = warp; m < M; m += ring::kActThreads / 32) {  // one warp per row: 32 vectors of 8 columns
+    float amax = 0.f;
+    if (v < nvec) {
+      const uint4 x = __ldg(reinterpret_cast<const uint4*>(A + static_cast<std::size_t>(m) * K) + v);
+      const T* e = reinterpret_cast<const T*>(&x);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        const float f = detail::Elem<T>::to(e[i]);
+        nf += !isfinite(f);
+        if (lowbit::int8::detail::in_row_scale(f, threshold)) amax = fmaxf(amax, fabsf(f));
+      }
+      const std::uint32_t bits = detail::outlier_bits8<T>(x, threshold);
+      if (bits) atomicOr(&s_bits[lane / 4], bits << (8 * (lane % 4)));
+    }
+#pragma unroll
+    for (int off = 16; off; off >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, off));
+    if (lane == 0) o.partmax[blockIdx.x * ring::kMaxM + m] = amax;
+  }
+#pragma unroll
+  for (int off = 16; off; off >>= 1) nf += __shfl_xor_sync(0xffffffffu, nf, off);
+  if (lane == 0) s_nf[warp] = nf;
+  __syncthreads();
+  const int words = (K + 31) / 32, w = blockIdx.x * (ring::kActCols / 32) + static_cast<int>(threadIdx.x);
+  if (threadIdx.x < ring::kActCols / 32 && w < words) o.mask[w] = s_bits[threadIdx.x];
+  if (threadIdx.x == 0) {
+    int t = 0;
+    for (int i = 0; i < ring::kActThreads / 32; ++i) t += s_nf[i];
+    o.part_nf[blockIdx.x] = t;
+  }
+}
+
+/// Second activation kernel (kSelf = false: after act_partial_kernel) or the only one (kSelf = true:
+/// every block reads the whole of A itself; used when M·K is small). Block b quantizes columns
+/// [256b, 256b + 256) of every row with the final row scales, zeroing the outlier columns' codes;
+/// block 0 also writes the row scales, the outlier list and the statistics (and, kSelf, the mask).
+template <class T, bool kSelf>
+__global__ void __launch_bounds__(ring::kActThreads) act_quant_kernel(const T* __restrict__ A, int M, int K,
+                                                                        float threshold, RingActOut o, int nparts) {
+  constexpr int kT = ring::kActThreads, kW = kT / 32;
+  __shared__ float s_red[kW][ring::kMaxM];
+  __shared__ float s_amax[ring::kMaxM];
+  __shared__ __align__(16) std::uint8_t s_b8[kSelf ? ring::kMaxK / 8 : ring::kActCols / 8];  // bits of 8 columns
+  __shared__ unsigned long long s_nf;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int nvec = K / 8, words = (K + 31) / 32;
+  const int vb = blockIdx.x * (ring::kActCols / 8);  // first vector of this block's columns
+  detail::pdl_launch_dependents();  // the GEMM may start streaming weights
+  if (threadIdx.x == 0) s_nf = 0ull;
+  __syncthreads();
+  if constexpr (kSelf) {
+    // whole rows: absmax per row, outlier flags per 8 columns (thread-owned slots of s_b8)
+    int nf = 0;
+    for (int m = 0; m < M; ++m) {
+      float amax = 0.f;
+      for (int v0 = threadIdx.x; v0 < nvec; v0 += 4 * kT) {
+        uint4 xs[4];
+#pragma unroll
+        for (int u = 0; u < 4; ++u) {
+          const int v = v0 + u * kT;
+          xs[u] = v < nvec ? __ldg(reinterpret_cast<const uint4*>(A + static_cast<std::size_t>(m) * K) + v)
+                           : make_uint4(0, 0, 0, 0);
+        }
+#pragma unroll
+        for (int u = 0; u < 4; ++u) {
+          const int v = v0 + u * kT;
+          if (v >= nvec) continue;
+          const T* e = reinterpret_cast<const T*>(&xs[u]);
+#pragma unroll
+          for (int i = 0; i < 8; ++i) {
+            const float f = detail::Elem<T>::to(e[i]);
+            nf += !isfinite(f);
+            if (lowbit::int8::detail::in_row_scale(f, threshold)) amax = fmaxf(amax, fabsf(f));
+          }
+          const std::uint32_t bits = detail::outlier_bits8<T>(xs[u], threshold);
+          s_b8[v] = static_cast<std::uint8_t>((m == 0 ? 0u : s_b8[v]) | bits);
+        }
+      }
+#pragma unroll
+      for (int off = 16; off; off >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, off));
+      if (lane == 0) s_red[warp][m] = amax;
+    }
+#pragma unroll
+    for (int off = 16; off; off >>= 1) nf += __shfl_xor_sync(0xffffffffu, nf, off);
+    if (lane == 0 && nf) atomicAdd(&s_nf, static_cast<unsigned long long>(nf));
+    __syncthreads();
+    if (threadIdx.x < M) {
+      float a = 0.f;
+      for (int w = 0; w < kW; ++w) a = fmaxf(a, s_red[w][threadIdx.x]);
+      s_amax[threadIdx.x] = a;
+    }
+    __syncthreads();
+  } else {
+    detail::pdl_wait();  // partial results of act_partial_kernel
+    for (int m = warp; m < M; m += kW) {
+      float a = 0.f;
+      for (int b = lane; b < nparts; b += 32) a = fmaxf(a, __ldcg(o.partmax + b * ring::kMaxM + m));
+#pragma unroll
+      for (int off = 16; off; off >>= 1) a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, off));
+      if (lane == 0) s_amax[m] = a;
+    }
+    if (threadIdx.x < ring::kActCols / 32) {
+      const int w = blockIdx.x * (ring::kActCols / 32) + static_cast<int>(threadIdx.x);
+      reinterpret_cast<std::uint32_t*>(s_b8)[threadIdx.x] = w < words ? __ldcg(o.mask + w) : 0u;
+    }
+    __syncthreads();
+  }
+  // ---- codes of this block's columns (outlier columns: 0) ----
+  for (int i = threadIdx.x; i < M * (ring::kActCols / 8); i += kT) {
+    const int m = i / (ring::kActCols / 8), vl = i % (ring::kActCols / 8), v = vb + vl;
+    if (v >= nvec) continue;
+    const uint4 x = __ldg(reinterpret_cast<const uint4*>(A + static_cast<std::size_t>(m) * K) + v);
+    const T* e = reinterpret_cast<const T*>(&x);
+    const std::uint32_t ob = kSelf ? s_b8[v] : s_b8[vl];
+    const float inv = lowbit::int8::detail::inv_scale(s_amax[m]);
+    std::uint32_t wv[2] = {0u, 0u};
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      const float f = detail::Elem<T>::to(e[j]);
+      const bool keep = !((ob >> j) & 1u) && lowbit::int8::detail::in_row_scale(f, threshold);
+      const std::int8_t c = keep ? lowbit::int8::detail::quantize_code(f, inv) : 0;
+      wv[j / 4] |= static_cast<std::uint32_t>(static_cast<std::uint8_t>(c)) << (8 * (j % 4));
+    }
+    *reinterpret_cast<uint2*>(o.Aq + static_cast<std::size_t>(m) * K + v * 8) = make_uint2(wv[0], wv[1]);
+  }
+  if (blockIdx.x != 0) return;
+  // ---- block 0: row scales, mask (kSelf), outlier list, statistics ----
+  if (threadIdx.x < M) o.row_absmax[threadIdx.x] = s_amax[threadIdx.x];
+  unsigned long long nf_total = 0;
+  int count;
+  if constexpr (kSelf) {
+    __syncthreads();
+    for (int w = threadIdx.x; w < words; w += kT) o.mask[w] = reinterpret_cast<const std::uint32_t*>(s_b8)[w];
+    count = detail::compact_mask<kT>([&](int w) { return reinterpret_cast<const std::uint32_t*>(s_b8)[w]; }, words,
+                                     o.list, o.max_list);
+    nf_total = s_nf;
+  } else {
+    count = detail::compact_mask<kT>([&](int w) { return __ldcg(o.mask + w); }, words, o.list, o.max_list);
+    if (threadIdx.x == 0)
+      for (int b = 0; b < nparts; ++b) nf_total += static_cast<unsigned long long>(__ldcg(o.part_nf + b));
+  }
+  if (threadIdx.x == 0) {
+    *o.count = count;
+    *o.overflow = count > o.max_list ? 1 : 0;
+    *o.nonfinite = nf_total;
+  }
+}
+
+/// The small-M GEMM with the LLM.int8() epilogue (see the file comment).
+/// Grid: N / 64 CTAs, ring::kThreads threads, dynamic shared memory S · stage_bytes() + fixed_smem(K).
+/// @tparam T __half or __nv_bfloat16 (activations and output)
+/// @param tmW tensor map of the weight codes [N, K] int8, box {kSK, 64}
+/// @param tmA tensor map of the activation codes [M, K] int8 (outlier columns 0), box {kSK, 16}
+/// @param p epilogue inputs: A, row_absmax, w_absmax, bias, side copy, outlier_count / list / mask, Y
+/// @param M rows (1..16)
+/// @param N output features (multiple of 64)
+/// @param K input features (multiple of 64, ≤ ring::kMaxK)
+/// @param S stages (2..ring::kMaxStages)
+template <class T>
+__global__ void __launch_bounds__(ring::kThreads, 4) gemv_ring_kernel(const __grid_constant__ CUtensorMap tmW,
+                                                                       const __grid_constant__ CUtensorMap tmA,
+                                                                       Int8EpilogueParams p, int M, int N, int K,
+                                                                       int S) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  extern __shared__ __align__(128) std::uint8_t smem_raw[];
+  // TMA boxes need 128-byte aligned destinations
+  std::uint8_t* smem = smem_raw + ((128u - (detail::smem_u32(smem_raw) & 127u)) & 127u);
+  constexpr int sk = ring::kSK;
+  constexpr int stage = ring::stage_bytes();
+  std::uint32_t* s_mask = reinterpret_cast<std::uint32_t*>(smem + S * stage);
+  int* s_ocol = reinterpret_cast<int*>(smem + S * stage + ((K / 32) * 4 + 15) / 16 * 16);
+  float* s_oa = reinterpret_cast<float*>(s_ocol + ring::kOTable);  // [kOTable][kMaxM]
+  std::uint64_t* full = reinterpret_cast<std::uint64_t*>(s_oa + ring::kOTable * ring::kMaxM);
+  std::uint64_t* empty = full + ring::kMaxStages;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int n0 = blockIdx.x * ring::kRows;
+  const int nst = (K + sk - 1) / sk;
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < S; ++s) {
+      detail::mbar_init(full + s, 1);
+      detail::mbar_init(empty + s, 32 * ring::kConsumers);  // every consumer thread arrives
+    }
+    detail::mbar_fence_init();
+  }
+  __syncthreads();
+  detail::pdl_launch_dependents();
+
+  if (warp == ring::kConsumers) {  // ---------------- producer warp (one thread) ----------------
+    if (lane != 0) return;
+    const std::uint32_t base = detail::smem_u32(smem);
+    auto issue_w = [&](int it) {  // expects the whole stage (both boxes, zero-filled parts included)
+      const int s = it % S;
+      detail::mbar_arrive_expect_tx(full + s, static_cast<unsigned>(stage));
+      detail::tma_2d_g2s(base + s * stage, &tmW, it * sk, n0, full + s);
+    };
+    auto issue_a = [&](int it) {
+      const int s = it % S;
+      detail::tma_2d_g2s(base + s * stage + ring::kRows * sk, &tmA, it * sk, 0, full + s);
+    };
+    const int pro = min(S, nst);
+    for (int it = 0; it < pro; ++it) issue_w(it);  // weights do not depend on the activation kernels
+    detail::pdl_wait();
+    for (int it = 0; it < pro; ++it) issue_a(it);
+    for (int it = S; it < nst; ++it) {
+      detail::mbar_wait(empty + it % S, static_cast<unsigned>((it / S - 1) & 1));
+      issue_w(it);
+      issue_a(it);
+    }
+    return;
+  }
+
+  // ---------------- consumer warps ----------------
+  (void)N;
+  const int g = lane >> 2, t = lane & 3;
+  const int ctid = threadIdx.x;  // 0..127
+  detail::pdl_wait();
+  const int count = __ldcg(p.outlier_count);
+  const int listed = min(count, min(p.max_list, ring::kOTable));
+  const T* Aval = static_cast<const T*>(p.A);
+  for (int w = ctid; w < K / 32; w += 32 * ring::kConsumers) s_mask[w] = __ldcg(p.outlier_mask + w);
+  for (int j = ctid; j < ring::kOTable; j += 32 * ring::kConsumers) s_ocol[j] = j < listed ? __ldcg(p.outlier_list + j) : -1;
+  detail::named_barrier_sync(1, 32 * ring::kConsumers);
+  for (int i = ctid; i < ring::kOTable * ring::kMaxM; i += 32 * ring::kConsumers) {
+    const int j = i / ring::kMaxM, m = i % ring::kMaxM;
+    s_oa[i] = (j < listed && m < M) ? detail::Elem<T>::to(Aval[static_cast<std::size_t>(m) * K + s_ocol[j]]) : 0.f;
+  }
+  detail::named_barrier_sync(1, 32 * ring::kConsumers);
+
+  int acc[2][4];
+  float yo[2][4];
+#pragma unroll
+  for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      acc[nt][i] = 0;
+      yo[nt][i] = 0.f;
+    }
+  const bool a0ok = g < M, a1ok = g + 8 < M;
+  const int wrow0 = (warp * 16 + g) * sk + 16 * t, wrow1 = wrow0 + 8 * sk;
+  const int arow0 = ring::kRows * sk + g * sk + 16 * t, arow1 = arow0 + 8 * sk;
+  for (int it = 0; it < nst; ++it) {
+    const int s = it % S, k0 = it * sk, bytes = min(sk, K - k0);
+    const std::uint8_t* st = smem + s * stage;
+    detail::mbar_wait(full + s, static_cast<unsigned>((it / S) & 1));
+    for (int c = 0; c < bytes; c += 64) {
+      const uint4 w0 = *reinterpret_cast<const uint4*>(st + wrow0 + c);
+      const uint4 w1 = *reinterpret_cast<const uint4*>(st + wrow1 + c);
+      const uint4 x0 = a0ok ? *reinterpret_cast<const uint4*>(st + arow0 + c) : make_uint4(0, 0, 0, 0);
+      const uint4 x1 = a1ok ? *reinterpret_cast<const uint4*>(st + arow1 + c) : make_uint4(0, 0, 0, 0);
+      const std::uint32_t* a0 = reinterpret_cast<const std::uint32_t*>(&x0);
+      const std::uint32_t* a1 = reinterpret_cast<const std::uint32_t*>(&x1);
+      const std::uint32_t* b0 = reinterpret_cast<const std::uint32_t*>(&w0);
+      const std::uint32_t* b1 = reinterpret_cast<const std::uint32_t*>(&w1);
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {  // two k32 steps per 64-byte chunk: registers (2h, 2h+1)
+        const std::uint32_t af[4] = {a0[2 * h], a1[2 * h], a0[2 * h + 1], a1[2 * h + 1]};
+        const std::uint32_t bf0[2] = {b0[2 * h], b0[2 * h + 1]};
+        const std::uint32_t bf1[2] = {b1[2 * h], b1[2 * h + 1]};
+        detail::mma_s8_m16n8k32(acc[0], af, bf0);
+        detail::mma_s8_m16n8k32(acc[1], af, bf1);
+      }
+    }
+    // ---- outlier columns of this stage: weights from the ring, activation values from the table ----
+    const int w0 = k0 / 32, nw = bytes / 32;
+    std::uint32_t mw = lane < nw ? s_mask[w0 + lane] : 0u;
+    std::uint32_t any = __ballot_sync(0xffffffffu, mw != 0u);
+    while (any) {  // warp-uniform
+      const int src = __ffs(static_cast<int>(any)) - 1;
+      any &= any - 1;
+      std::uint32_t word = __shfl_sync(0xffffffffu, mw, src);
+      while (word) {
+        const int c = (w0 + src) * 32 + __ffs(static_cast<int>(word)) - 1;
+        word &= word - 1;
+        const std::uint32_t hit0 = __ballot_sync(0xffffffffu, s_ocol[lane] == c);
+        const std::uint32_t hit1 = __ballot_sync(0xffffffffu, s_ocol[32 + lane] == c);
+        const int j = hit0 ? __ffs(static_cast<int>(hit0)) - 1 : hit1 ? 31 + __ffs(static_cast<int>(hit1)) : -1;
+        float av[2];
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int m = g + 8 * h;
+          av[h] = m >= M ? 0.f
+                  : j >= 0 ? s_oa[j * ring::kMaxM + m]
+                           : detail::Elem<T>::to(Aval[static_cast<std::size_t>(m) * K + c]);
+        }
+#pragma unroll
+        for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const int nl = warp * 16 + nt * 8 + 2 * t + e;
+            const float wq = static_cast<float>(static_cast<std::int8_t>(st[nl * sk + (c - k0)]));
+            const float wo = detail::outlier_weight(p, n0 + nl, c, K, N, wq);
+#pragma unroll
+            for (int h = 0; h < 2; ++h) yo[nt][2 * h + e] = fmaf(av[h], wo, yo[nt][2 * h + e]);
+          }
+      }
+    }
+    detail::mbar_arrive(empty + s);  // (every thread: its reads of the stage are done)
+  }
+
+  // ---- epilogue: every output written once by the thread owning it ----
+  T* Y = static_cast<T*>(p.Y);
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int m = g + 8 * h;
+    if (m >= M) continue;
+    const float rs = __ldcg(p.row_absmax + m);
+#pragma unroll
+    for (int nt = 0; nt < 2; ++nt) {
+      const int n = n0 + warp * 16 + nt * 8 + 2 * t;
+      float y[2];
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const float ws = p.w_absmax[n + e] * detail::kInvCodeMaxSq;
+        const float b = p.bias ? p.bias[n + e] : 0.f;
+        y[e] = static_cast<float>(acc[nt][2 * h + e]) * (rs * ws) + yo[nt][2 * h + e] + b;
+      }
+      *reinterpret_cast<typename detail::Elem<T>::pair*>(Y + static_cast<std::size_t>(m) * N + n) =
+          detail::Elem<T>::pack(y[0], y[1]);
+    }
+  }
+#else
+  (void)tmW, (void)tmA, (void)p, (void)M, (void)N, (void)K, (void)S;
+  __trap();  // cp.async.bulk and mbarrier transactions need sm_90
+#endif
+}
+
+}  // namespace lowbit::kernels
