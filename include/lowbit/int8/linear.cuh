@@ -363,7 +363,11 @@ inline bool ring_config(int M, int N, int K, int sms, Plan& p) {
 
 inline Plan make_plan(int M, int N, int K, int sms, int force_path = -1, int tile_mt = 0, int tile_nt = 0) {
   Plan p;
-  if ((force_path == 5 || (force_path < 0 && tile_mt == 0)) && ring_config(M, N, K, sms, p)) return p;
+  // The ring by default only when its N/64 CTAs outnumber the SMs: with one CTA per SM its four consumer
+  // warps cannot drain the stream (H200, same run: 8192^2 M=1 8 outliers ring 34.4 us vs split-K 32.0;
+  // 28672x8192 88.9-94.9 vs 87.6-94.2; 64 outliers much slower), while at 3-4 CTAs per SM it wins
+  // (8192x28672: 68.7-71.3 vs 90.3-96.1 us). See bench/int8/NOTES.md.
+  if ((force_path == 5 || (force_path < 0 && tile_mt == 0 && N / 64 > sms)) && ring_config(M, N, K, sms, p)) return p;
   if (force_path == 5) {  // does not fit / not available: linear_forward reports it
     p.path = Plan::ring;
     p.stages = 0;
