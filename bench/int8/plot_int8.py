@@ -19,6 +19,11 @@ for ax, (K, N) in zip(axes[0], shapes):
         pts = sorted((r["M"], r["speedup_vs_fp16"]) for r in sel if r["outlier_cols"] == oc)
         if pts:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=f"int8 layer, {oc} outlier cols")
+    for key, style, name in (("ring_speedup_vs_fp16", "x:", "ring layer (M<=16), 8 outlier cols"),
+                             ("splitk_gemv_speedup_vs_fp16", "+:", "split-K layer (M<=16), 8 outlier cols")):
+        pts = sorted((r["M"], r[key]) for r in sel if r["outlier_cols"] == 8 and key in r)
+        if pts:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=name)
     core = sorted({(r["M"], r["core_speedup_vs_cublaslt"]) for r in sel if r["cublaslt_int8_us"] > 0})
     if core:
         ax.plot([p[0] for p in core], [p[1] for p in core], "k--", label="int8 core / cuBLASLt int8")
