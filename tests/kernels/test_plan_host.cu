@@ -32,7 +32,18 @@ void check_plans(int sms) {
           REQUIRE(p.workspace_bytes == 0);
         }
         // policy by M
-        REQUIRE(p.block_m == (M <= 16 ? 16 : M <= 32 ? 32 : 64));
+        // mid-M: 32-row (M <= 32) and 64-row mma.sync CTAs; the wgmma variant (sm_90a builds) 128 rows above 64
+        REQUIRE(p.block_m == (M <= 16 ? 16 : M <= 32 ? 32 : M <= detail::kMidmMaxM ? (p.wgmma && M > 64 ? 128 : 64) : 64));
+        if (M > 16 && M <= detail::kMidmMaxM) {  // mid-M kernel: its shared memory fits the SM at the planned occupancy
+          REQUIRE(p.kind == detail::PolicyKind::midm);
+          REQUIRE(p.ctas_per_sm >= 1);
+          const std::size_t smem = p.wgmma            ? (p.block_m == 64 ? MidmWgmmaPolicies<B>::W64::template smem_bytes<B>(2)
+                                                                         : MidmWgmmaPolicies<B>::W128::template smem_bytes<B>(2))
+                                   : p.block_m == 32 ? MidmPolicies<B>::M32::template smem_bytes<B>(2)
+                                   : p.block_m == 64 ? MidmPolicies<B>::M64::template smem_bytes<B>(2)
+                                                     : MidmPolicies<B>::M128::template smem_bytes<B>(2);
+          REQUIRE(p.ctas_per_sm * (smem + detail::kSmemReservedPerCta) <= detail::kSmemPerSm);
+        }
         if (M <= 16) {  // decode kernel: warps of a CTA split the CTA's K range, one CTA column per slab
           REQUIRE(p.kind == detail::PolicyKind::decode);
           REQUIRE(p.kt_per_warp >= 1);

@@ -2,7 +2,9 @@
 /// @brief Weight-only GEMM `Y[M,N] = A[M,K] · dequant(W)[K,N] (+ bias)` for 2/3/4/8-bit group-quantized
 ///        weights in the TiledLayout, fp16 or bf16 activations, fp32 accumulation (mma.sync m16n8k16).
 ///
-/// M <= 16 (decode) runs the per-warp-pipelined kernel of decode.cuh. Above that, one kernel family:
+/// M <= 16 (decode) runs the per-warp-pipelined kernel of decode.cuh; 16 < M <= 256 the mid-M kernel of
+/// midm.cuh (activations and weights through one shared cp.async ring, each dequantized fragment reused
+/// for 32-128 rows). Above that (and through gemm_policy for any M), one kernel family:
 /// activations go through a cp.async multi-stage shared-memory pipeline
 /// (gathered through `perm` for act-order weights), weights stream straight from global memory into
 /// registers (each lane's 16-byte loads are exactly its B fragments, prefetched `stages - 1` tiles
@@ -28,6 +30,8 @@
 #include "decode.cuh"
 #include "dequant.cuh"
 #include "layout.hpp"
+#include "midm.cuh"
+#include "midm_wgmma.cuh"
 #include "ptx.cuh"
 #include "tile.cuh"
 
@@ -344,7 +348,7 @@ __global__ void gather_columns_kernel(const std::uint16_t* A, const std::int32_t
 inline constexpr std::size_t kInKernelGatherMaxM = 4;
 
 /// Which default policy serves M rows.
-enum class PolicyKind { decode, small, medium, large, custom };
+enum class PolicyKind { decode, small, medium, large, custom, midm };
 
 /// A launch plan: policy, grid and split-K.
 struct GemmPlan {
@@ -355,6 +359,7 @@ struct GemmPlan {
   dim3 grid;                ///< launch grid
   std::size_t workspace_bytes = 0;  ///< partials + counters
   int kt_per_warp = 0;      ///< decode kernel: 64-row K tiles per warp
+  bool wgmma = false;       ///< mid-M kernel: the sm_90a wgmma variant (midm_wgmma.cuh)
 };
 
 /// Split-K arrival counters live at the start of the workspace in a region of fixed size, so they stay
@@ -449,13 +454,49 @@ GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_co
   return p;
 }
 
+/// Largest M served by the mid-M kernel (midm.cuh); above it the Large tile policy runs.
+inline constexpr std::size_t kMidmMaxM = 256;
+
+/// CTAs of mid-M policy P (width B, GPT groups per k-tile) resident per SM: the policy's register
+/// assumption, capped by shared memory.
+template <int B, class P>
+constexpr int midm_ctas_per_sm(int gpt) {
+  const std::size_t smem = P::template smem_bytes<B>(gpt) + kSmemReservedPerCta;
+  const std::size_t by_smem = kSmemPerSm / smem;
+  return static_cast<int>(std::max<std::size_t>(1, std::min<std::size_t>(P::ctas_per_sm, by_smem)));
+}
+
+/// Plans the mid-M kernel with policy P: grid (M tiles, N blocks, splits), splits from
+/// midm_choose_splits (wave quantisation vs partial traffic).
+template <int B, class P>
+GemmPlan make_midm_plan(std::size_t M, std::size_t N, std::size_t K, int sm_count) {
+  const int per_sm = midm_ctas_per_sm<B, P>(2);  // worst case (group 32) for the shared memory
+  GemmPlan p{PolicyKind::midm, P::block_m, P::block_n, P::warps_k, per_sm};
+  p.wgmma = P::wgmma;
+  const std::size_t mt = (M + P::block_m - 1) / P::block_m, nt = (N + P::block_n - 1) / P::block_n;
+  const std::size_t KT = K / TileGeometry::tile_k;
+  const std::size_t slots = static_cast<std::size_t>(std::max(sm_count, 1)) * static_cast<std::size_t>(per_sm);
+  const double step_bytes = static_cast<double>(P::warps_n) * TiledLayout<B>::words_per_tile * 4 + P::block_m * 128.0;
+  midm_choose_splits(M, N, KT, mt * nt, slots, P::warps_k, step_bytes, p.splits, p.kt_per_split, kMaxCounters);
+  p.grid = dim3(static_cast<unsigned>(mt), static_cast<unsigned>(nt), static_cast<unsigned>(p.splits));
+  if (p.splits > 1)
+    p.workspace_bytes = kCounterBytes + (static_cast<std::size_t>(p.splits) * M * N * sizeof(float) + 255) / 256 * 256;
+  return p;
+}
+
 /// Plans a launch for width B (policy by M, split-K by SM count).
 template <int B>
 GemmPlan plan_gemm(std::size_t M, std::size_t N, std::size_t K, int sm_count) {
   using D = DefaultPolicies<B>;
+  using Q = MidmPolicies<B>;
+  using QW = MidmWgmmaPolicies<B>;
   if (M <= DecodeConfig<B>::max_m) return make_decode_plan<B>(M, N, K, sm_count);
-  if (M <= 32) return make_plan<typename D::Small>(PolicyKind::small, M, N, K, sm_count);
-  if (M <= 256) return make_plan<typename D::Medium>(PolicyKind::medium, M, N, K, sm_count);
+  if (M <= 32) return make_midm_plan<B, typename Q::M32>(M, N, K, sm_count);
+  if (M <= kMidmMaxM && midm_wgmma_available())  // sm_90a build on an sm_90 device: the wgmma variant
+    return M <= 64 ? make_midm_plan<B, typename QW::W64>(M, N, K, sm_count) : make_midm_plan<B, typename QW::W128>(M, N, K, sm_count);
+  // mma.sync: 64-row CTAs up to M = 256 (H200: faster than the tile kernels on all four benchmark
+  // shapes at M = 64-256; the 128-row M128 policy was slower than them on 4096^2 at M = 128 and 256)
+  if (M <= kMidmMaxM) return make_midm_plan<B, typename Q::M64>(M, N, K, sm_count);
   return make_plan<typename D::Large>(PolicyKind::large, M, N, K, sm_count);
 }
 
@@ -587,6 +628,66 @@ cudaError_t launch_decode(DecodeArgs a, const GemmPlan& plan, cudaStream_t strea
   return cudaGetLastError();
 }
 
+template <int B, class T, class P, int GPT>
+cudaError_t launch_midm(const MidmArgs& a, const GemmPlan& plan, cudaStream_t stream) {
+  auto kernel = [] {
+    if constexpr (P::wgmma) return midm_wgmma_kernel<B, T, P, GPT>;
+    else return midm_gemm_kernel<B, T, P, GPT>;
+  }();
+  constexpr std::size_t smem = P::template smem_bytes<B>(GPT);
+  static const cudaError_t attr =
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+  if (attr != cudaSuccess) return attr;
+  kernel<<<plan.grid, P::threads, smem, stream>>>(a);
+  return cudaGetLastError();
+}
+
+/// Checks the workspace, pre-gathers act-order activations, and launches the mid-M kernel with
+/// policy P (plan from make_midm_plan<B, P>).
+template <int B, class T, class P>
+Status run_midm(const T* A, std::size_t M, const TiledWeightView& w, const T* bias, T* Y, void* workspace,
+                std::size_t workspace_bytes, const GemmPlan& plan, cudaStream_t stream) {
+  const std::size_t need = workspace_total(plan, M, w.meta);
+  if (need > 0 && (workspace == nullptr || workspace_bytes < need))
+    return lowbit::detail::make_status(StatusCode::workspace_too_small, "gemm: workspace of ", workspace_bytes,
+                                       " bytes, need ", need, " (gemm_workspace_size)");
+  if (reinterpret_cast<std::uintptr_t>(workspace) % 16)
+    return lowbit::detail::make_status(StatusCode::misaligned, "gemm: workspace must be 16-byte aligned");
+  if (plan.kind != PolicyKind::midm || plan.wgmma != P::wgmma || plan.block_m != P::block_m || plan.block_n != P::block_n ||
+      plan.warps_k != P::warps_k || plan.kt_per_split % P::warps_k != 0)
+    return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: plan does not match the mid-M policy");
+  MidmArgs a{};
+  a.A = reinterpret_cast<const std::uint16_t*>(A);
+  a.Y = reinterpret_cast<std::uint32_t*>(Y);
+  a.bias = reinterpret_cast<const std::uint16_t*>(bias);
+  a.qweight = w.qweight;
+  a.scales = w.scales;
+  a.zeros = w.zeros;
+  a.M = static_cast<int>(M);
+  a.N = static_cast<int>(w.meta.N);
+  a.K = static_cast<int>(w.meta.K);
+  a.group_size = static_cast<int>(w.meta.group_size);
+  a.sym = w.meta.sym ? 1 : 0;
+  a.splits = plan.splits;
+  a.kt_per_split = plan.kt_per_split;
+  auto* ws = static_cast<unsigned char*>(workspace);
+  if (plan.splits > 1) {
+    a.counters = reinterpret_cast<unsigned*>(ws);
+    a.partials = reinterpret_cast<float*>(ws + kCounterBytes);
+  }
+  if (w.meta.act_order) {
+    auto* Ag = reinterpret_cast<std::uint16_t*>(ws + gather_offset(plan));
+    const std::size_t chunks = M * w.meta.K / 8;
+    gather_columns_kernel<><<<static_cast<unsigned>((chunks + 255) / 256), 256, 0, stream>>>(
+        reinterpret_cast<const std::uint16_t*>(A), w.perm, a.M, a.K, Ag);
+    a.A = Ag;
+  }
+  const cudaError_t e = a.group_size == 32 ? launch_midm<B, T, P, 2>(a, plan, stream) : launch_midm<B, T, P, 1>(a, plan, stream);
+  if (e != cudaSuccess)
+    return lowbit::detail::make_status(StatusCode::cuda_error, "gemm: launch failed: ", cudaGetErrorString(e));
+  return Status::success();
+}
+
 /// Checks the workspace, pre-gathers act-order activations, and launches the decode kernel (M <= 16).
 /// @tparam Bulk bulk-copy (sm_90 only) or cp.async (sm_80+) ring; gemm uses cp.async.
 template <int B, class T, bool Bulk>
@@ -683,6 +784,22 @@ Status gemm_bits(const T* A, std::size_t M, const TiledWeightView& w, const T* b
   switch (plan.kind) {
     case detail::PolicyKind::decode:  // the cp.async ring: measured faster than the bulk-copy one (NOTES.md)
       return detail::run_decode<B, T, false>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream);
+    case detail::PolicyKind::midm: {  // 16 < M <= kMidmMaxM: midm.cuh, policy by the plan's row block
+      using Q = MidmPolicies<B>;
+      using QW = MidmWgmmaPolicies<B>;
+#if defined(LOWBIT_MIDM_WGMMA)  // plans ask for wgmma only in such builds (midm_wgmma_available)
+      if (plan.wgmma) {
+        if (plan.block_m == QW::W64::block_m)
+          return detail::run_midm<B, T, typename QW::W64>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream);
+        return detail::run_midm<B, T, typename QW::W128>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream);
+      }
+#else
+      (void)sizeof(QW);
+#endif
+      if (plan.block_m == Q::M32::block_m)
+        return detail::run_midm<B, T, typename Q::M32>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream);
+      return detail::run_midm<B, T, typename Q::M64>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream);
+    }
     case detail::PolicyKind::small: return detail::run_plan<B, T, typename D::Small>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream);
     case detail::PolicyKind::medium: return detail::run_plan<B, T, typename D::Medium>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream);
     default: return detail::run_plan<B, T, typename D::Large>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream);

@@ -1,0 +1,478 @@
+/// @file midm_wgmma.cuh
+/// @brief sm_90a variant of the mid-M kernel (midm.cuh) on warpgroup MMA: `wgmma.mma_async m64nNk16`
+///        with the dequantized weights as the register A operand and the activation tile as the
+///        shared-memory B operand, so one warpgroup covers 64 output columns x N (= 64 or 128) rows.
+///
+/// Transposed product `Y^T = W^T A^T`: a warpgroup owns one 64-column slab; warp w of it supplies rows
+/// 16w..16w+15 of W^T (output columns), whose m16n8k16 A fragment is exactly the TiledLayout B
+/// fragments of n8-tiles 2w and 2w+1 side by side (the decode kernel's transposed form), dequantized
+/// with scale and zero folded (`s·(c − z)`, one rounding, as the other kernels). The activation stage
+/// `[N rows, 64 k]` is stored with the 128-byte swizzle (ATile's XOR swizzle is exactly that layout for
+/// 64-column tiles), which is the canonical K-major wgmma B layout; a k16 step advances the descriptor
+/// start by 32 bytes. Same copy ring, split-K, reduction and act-order handling as midm.cuh; the
+/// accumulators go through shared memory once so that Y (or the fp32 partials) is written coalesced.
+///
+/// Compiled only for sm_90a (`__CUDA_ARCH_FEAT_SM90_ALL`); elsewhere the body traps, and gemm selects it
+/// only when built with `LOWBIT_MIDM_WGMMA` (every CUDA architecture of the build sm_90a) on a compute
+/// capability 9.0 device (midm_wgmma_available()).
+#pragma once
+
+#include <type_traits>
+
+#include "midm.cuh"
+
+namespace lowbit::kernels {
+
+/// A CTA configuration of the wgmma mid-M kernel.
+/// @tparam NT        rows per CTA (wgmma N: 64 or 128); accumulators NT/2 fp32 per thread.
+/// @tparam WG        warpgroups per CTA, each one 64-column slab (block_n = 64·WG).
+/// @tparam Stages    cp.async ring depth.
+/// @tparam CtasPerSm CTAs per SM the planner assumes (also the __launch_bounds__ minimum).
+template <int NT, int WG, int Stages, int CtasPerSm>
+struct MidmWgmmaPolicy {
+  static_assert(NT == 64 || NT == 128 || NT == 256, "wgmma N of the mid-M kernel: 64, 128 or 256");
+  static constexpr bool wgmma = true;            ///< the wgmma kernel (midm_wgmma.cuh)
+  static constexpr int n_tile = NT;              ///< rows per CTA = wgmma N
+  static constexpr int warpgroups = WG;          ///< warpgroups (slabs) per CTA
+  static constexpr int warps_n = WG;             ///< slabs per CTA (planner)
+  static constexpr int warps_k = 1;              ///< k-tiles per k-step
+  static constexpr int stages = Stages;          ///< ring depth
+  static constexpr int ctas_per_sm = CtasPerSm;  ///< occupancy the planner assumes
+  static constexpr int threads = 128 * WG;       ///< threads per CTA
+  static constexpr int block_m = NT;             ///< CTA rows
+  static constexpr int block_n = 64 * WG;        ///< CTA columns
+  static constexpr int block_k = 64;             ///< CTA k-step
+  /// Row stride (floats) of the epilogue staging: 68 puts a warp's 32 stores in distinct banks.
+  static constexpr int stage_stride = 68;
+  /// Bytes of one stage (a multiple of 1024: every activation tile starts on a swizzle atom).
+  template <int B>
+  static constexpr std::size_t stage_bytes(int gpt) {
+    const std::size_t b = std::size_t(NT) * 128 +
+                          std::size_t(WG) * (std::size_t(TiledLayout<B>::words_per_tile) * 4 + std::size_t(gpt) * kMidmParamBytes);
+    return (b + 1023) / 1024 * 1024;
+  }
+  /// Dynamic shared memory: the ring (or the epilogue staging) plus 1024 bytes of alignment slack.
+  template <int B>
+  static constexpr std::size_t smem_bytes(int gpt) {
+    return std::max<std::size_t>(std::size_t(Stages) * stage_bytes<B>(gpt),
+                                 std::size_t(WG) * NT * stage_stride * sizeof(float)) + 1024;
+  }
+};
+
+/// Default wgmma policies (4 warpgroups: block_n = 256 keeps the activation re-reads at M·K·2·N/256).
+/// @tparam B code width.
+template <int B>
+struct MidmWgmmaPolicies {
+  /// 32 < M <= 64.
+  using W64 = MidmWgmmaPolicy<64, 4, (B == 8 ? 4 : 5), 1>;
+  /// 64 < M <= 256 (two row blocks above 128).
+  using W128 = MidmWgmmaPolicy<128, 4, 4, 1>;
+};
+
+namespace detail {
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+/// D (+)= A·B, wgmma m64n64k16 f16: A (64 x 16) from registers (per warp the mma.m16n8k16 A fragment of
+/// its 16 rows), B (16 x 64) K-major in 128-byte-swizzled shared memory (descriptor), D 32 fp32 per thread.
+LOWBIT_DEVICE void wgmma_m64n64k16_f16_rs(float (&d)[32], const std::uint32_t (&a)[4], std::uint64_t desc_b, int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"
+      "}, {%32, %33, %34, %35}, %36, p, 1, 1, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+        "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+        "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+        "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
+}
+
+/// D (+)= A·B, wgmma m64n64k16 bf16: A (64 x 16) from registers (per warp the mma.m16n8k16 A fragment of
+/// its 16 rows), B (16 x 64) K-major in 128-byte-swizzled shared memory (descriptor), D 32 fp32 per thread.
+LOWBIT_DEVICE void wgmma_m64n64k16_bf16_rs(float (&d)[32], const std::uint32_t (&a)[4], std::uint64_t desc_b, int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"
+      "}, {%32, %33, %34, %35}, %36, p, 1, 1, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+        "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+        "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+        "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
+}
+
+/// D (+)= A·B, wgmma m64n128k16 f16: A (64 x 16) from registers (per warp the mma.m16n8k16 A fragment of
+/// its 16 rows), B (16 x 128) K-major in 128-byte-swizzled shared memory (descriptor), D 64 fp32 per thread.
+LOWBIT_DEVICE void wgmma_m64n128k16_f16_rs(float (&d)[64], const std::uint32_t (&a)[4], std::uint64_t desc_b, int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
+      "}, {%64, %65, %66, %67}, %68, p, 1, 1, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+        "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+        "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+        "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+        "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+        "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+        "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
+}
+
+/// D (+)= A·B, wgmma m64n128k16 bf16: A (64 x 16) from registers (per warp the mma.m16n8k16 A fragment of
+/// its 16 rows), B (16 x 128) K-major in 128-byte-swizzled shared memory (descriptor), D 64 fp32 per thread.
+LOWBIT_DEVICE void wgmma_m64n128k16_bf16_rs(float (&d)[64], const std::uint32_t (&a)[4], std::uint64_t desc_b, int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
+      "}, {%64, %65, %66, %67}, %68, p, 1, 1, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+        "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+        "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+        "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+        "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+        "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+        "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
+}
+
+/// D (+)= A·B, wgmma m64n256k16 f16: A (64 x 16) from registers (per warp the mma.m16n8k16 A fragment of
+/// its 16 rows), B (16 x 256) K-major in 128-byte-swizzled shared memory (descriptor), D 128 fp32 per thread.
+LOWBIT_DEVICE void wgmma_m64n256k16_f16_rs(float (&d)[128], const std::uint32_t (&a)[4], std::uint64_t desc_b, int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %133, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "
+      "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "
+      "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "
+      "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, "
+      "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
+      "}, {%128, %129, %130, %131}, %132, p, 1, 1, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+        "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+        "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+        "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+        "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+        "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+        "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]),
+        "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]),
+        "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]),
+        "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]),
+        "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]),
+        "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]),
+        "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]),
+        "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]),
+        "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
+}
+
+/// D (+)= A·B, wgmma m64n256k16 bf16: A (64 x 16) from registers (per warp the mma.m16n8k16 A fragment of
+/// its 16 rows), B (16 x 256) K-major in 128-byte-swizzled shared memory (descriptor), D 128 fp32 per thread.
+LOWBIT_DEVICE void wgmma_m64n256k16_bf16_rs(float (&d)[128], const std::uint32_t (&a)[4], std::uint64_t desc_b, int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %133, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "
+      "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "
+      "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "
+      "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, "
+      "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
+      "}, {%128, %129, %130, %131}, %132, p, 1, 1, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+        "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+        "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+        "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+        "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+        "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+        "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]),
+        "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]),
+        "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]),
+        "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]),
+        "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]),
+        "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]),
+        "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]),
+        "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]),
+        "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
+}
+
+/// Shared-memory matrix descriptor of a K-major tile with 128-byte swizzling (1024-byte atoms).
+LOWBIT_DEVICE std::uint64_t midm_desc_sw128(const void* smem) {
+  const auto addr = static_cast<std::uint32_t>(__cvta_generic_to_shared(smem));
+  return static_cast<std::uint64_t>((addr >> 4) & 0x3FFF) | (std::uint64_t(1) << 16) | (std::uint64_t(1024 >> 4) << 32) |
+         (std::uint64_t(1) << 62);
+}
+LOWBIT_DEVICE void midm_wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+LOWBIT_DEVICE void midm_wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+LOWBIT_DEVICE void midm_wgmma_wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
+LOWBIT_DEVICE void midm_fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+/// Keeps the compiler from moving accumulator accesses across the wgmma fences.
+LOWBIT_DEVICE void midm_reg_fence(float& r) { asm volatile("" : "+f"(r)::"memory"); }
+
+/// One k16-step wgmma of NT rows for element type T.
+template <class T, int NT>
+LOWBIT_DEVICE void midm_wgmma(float (&d)[NT / 2], const std::uint32_t (&a)[4], std::uint64_t desc) {
+  constexpr bool f16 = std::is_same_v<T, half_t>;
+  if constexpr (NT == 64) {
+    if constexpr (f16) wgmma_m64n64k16_f16_rs(d, a, desc, 1); else wgmma_m64n64k16_bf16_rs(d, a, desc, 1);
+  } else if constexpr (NT == 128) {
+    if constexpr (f16) wgmma_m64n128k16_f16_rs(d, a, desc, 1); else wgmma_m64n128k16_bf16_rs(d, a, desc, 1);
+  } else {
+    if constexpr (f16) wgmma_m64n256k16_f16_rs(d, a, desc, 1); else wgmma_m64n256k16_bf16_rs(d, a, desc, 1);
+  }
+}
+#endif
+
+/// The wgmma mid-M kernel. Grid (ceil(M / NT), ceil(N / (64·WG)), splits), 128·WG threads.
+/// @tparam B code width.  @tparam T element type.  @tparam P MidmWgmmaPolicy.
+/// @tparam GPT groups per 64-row k-tile (2 for group size 32, else 1).
+template <int B, class T, class P, int GPT>
+__global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(const MidmArgs args) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using L = TiledLayout<B>;
+  using Tile = ATile<P::block_m, 64>;
+  using Ops = ElementOps<T>;
+  constexpr int S = P::stages, WG = P::warpgroups, NT = P::n_tile;
+  constexpr int kThreads = P::threads;
+  constexpr int kTileBytes = L::words_per_tile * 4;
+  constexpr int kWOff = NT * 128;
+  constexpr int kPOff = kWOff + WG * kTileBytes;
+  constexpr int kStageBytes = static_cast<int>(P::template stage_bytes<B>(GPT));
+  constexpr int ks_per_group = TileGeometry::k_steps / GPT;
+  constexpr int SS = P::stage_stride;
+  extern __shared__ unsigned char smem_raw[];
+  unsigned char* smem = reinterpret_cast<unsigned char*>((reinterpret_cast<std::uintptr_t>(smem_raw) + 1023) &
+                                                         ~static_cast<std::uintptr_t>(1023));
+  __shared__ int is_last_cta;
+
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+  const int wg = warp / 4, wq = warp % 4;
+  const int g = lane / 4, t = lane % 4;
+  const int m0 = blockIdx.x * P::block_m;
+  const int slab0 = blockIdx.y * WG;
+  const int slabs = args.N / TileGeometry::tile_n;
+  const int slab = slab0 + wg;
+  const bool slab_ok = slab < slabs;  // warpgroup-uniform
+  const int KT = args.K / TileGeometry::tile_k;
+  const int kt_begin = blockIdx.z * args.kt_per_split;
+  const int kt_end = min(KT, kt_begin + args.kt_per_split);
+  const int steps = kt_end - kt_begin;
+  const int rows_valid = min(P::block_m, args.M - m0);
+  const std::size_t K = static_cast<std::size_t>(args.K), N = static_cast<std::size_t>(args.N);
+  const bool sym = args.sym != 0;
+
+  auto issue = [&](int step, int st) {
+    if (step >= steps) return;  // CTA-uniform
+    unsigned char* stage = smem + static_cast<std::size_t>(st) * kStageBytes;
+    const int kt = kt_begin + step;
+    std::uint16_t* a_dst = reinterpret_cast<std::uint16_t*>(stage);
+    constexpr int a_chunks = P::block_m * Tile::chunks_per_row;
+#pragma unroll 2
+    for (int i = tid; i < a_chunks; i += kThreads) {
+      const int r = i / Tile::chunks_per_row, c = i % Tile::chunks_per_row;
+      const bool ok = r < rows_valid;
+      const std::uint16_t* src = ok ? args.A + static_cast<std::size_t>(m0 + r) * K + kt * TileGeometry::tile_k + 8 * c : args.A;
+      ptx::cp_async_16(a_dst + Tile::chunk_offset(r, c), src, ok);
+    }
+    constexpr int w_chunks = kTileBytes / 16;
+#pragma unroll 2
+    for (int i = tid; i < WG * w_chunks; i += kThreads) {
+      const int ti = i / w_chunks, c = i % w_chunks;
+      const int s = slab0 + ti;
+      if (s < slabs)
+        ptx::cp_async_16(stage + kWOff + ti * kTileBytes + 16 * c,
+                         reinterpret_cast<const unsigned char*>(args.qweight + L::tile_offset(K, kt, s)) + 16 * c);
+    }
+    for (int i = tid; i < WG * GPT * 12; i += kThreads) {
+      const int pi = i / 12, c = i % 12;
+      const int ti = pi / GPT, gi = pi % GPT;
+      const int s = slab0 + ti;
+      if (s >= slabs || (c >= 8 && sym)) continue;
+      const int grp = GPT == 2 ? 2 * kt + gi : kt * TileGeometry::tile_k / args.group_size;
+      const std::size_t off = static_cast<std::size_t>(grp) * N + static_cast<std::size_t>(s) * TileGeometry::tile_n;
+      const unsigned char* src = c < 8 ? reinterpret_cast<const unsigned char*>(args.scales + off) + 16 * c
+                                       : args.zeros + off + 16 * (c - 8);
+      ptx::cp_async_16(stage + kPOff + pi * kMidmParamBytes + 16 * c, src);
+    }
+  };
+
+  // A fragments (dequantized W^T rows 16·W.., k16-steps 0..3) of warp W of the warpgroup.
+  auto fragments = [&](auto Wc, std::uint32_t (&a)[4][4], const unsigned char* wsrc, const unsigned char* prm) {
+    constexpr int W = decltype(Wc)::value;
+    WeightTile<B> wt;  // only the words holding n8-tiles 2W, 2W+1 survive dead-code elimination
+#pragma unroll
+    for (int v = 0; v < L::vecs_per_lane; ++v) {
+      const uint4 x = *reinterpret_cast<const uint4*>(wsrc + 16 * (v * 32 + lane));
+      wt.w[4 * v + 0] = x.x;
+      wt.w[4 * v + 1] = x.y;
+      wt.w[4 * v + 2] = x.z;
+      wt.w[4 * v + 3] = x.w;
+    }
+    GroupParams<T> gp;
+#pragma unroll
+    for (int ks = 0; ks < TileGeometry::k_steps; ++ks) {
+      if (ks % ks_per_group == 0) {
+        const unsigned char* p = prm + (ks / ks_per_group) * kMidmParamBytes;
+        const uint4 sc = *reinterpret_cast<const uint4*>(p + 16 * g);
+        const uint2 zc = sym ? make_uint2(0u, 0u) : *reinterpret_cast<const uint2*>(p + 128 + 8 * g);
+        gp.template prepare<B>(sc, zc, sym);
+      }
+      constexpr int j0 = 2 * W, j1 = 2 * W + 1;
+      const int q0 = 2 * (TileGeometry::n_tiles * ks + j0);
+      a[ks][0] = dequant_pair<B, T>(extract_pair<B>(wt.w, q0), gp, j0);
+      a[ks][1] = dequant_pair<B, T>(extract_pair<B>(wt.w, q0 + 2), gp, j1);
+      a[ks][2] = dequant_pair<B, T>(extract_pair<B>(wt.w, q0 + 1), gp, j0);
+      a[ks][3] = dequant_pair<B, T>(extract_pair<B>(wt.w, q0 + 3), gp, j1);
+    }
+  };
+
+  float acc[NT / 2];
+#pragma unroll
+  for (int i = 0; i < NT / 2; ++i) acc[i] = 0.f;
+
+#pragma unroll
+  for (int s = 0; s < S - 1; ++s) {
+    issue(s, s);
+    ptx::cp_async_commit();
+  }
+  int rs = 0, ws = S - 1;
+#pragma unroll 1
+  for (int step = 0; step < steps; ++step) {
+    ptx::cp_async_wait<S - 2>();
+    midm_fence_proxy_async();  // the landed copies are visible to wgmma (async proxy)
+    __syncthreads();           // for every thread; the stage of step - 1 is free (its wgmma waited for)
+    issue(step + S - 1, ws);
+    ptx::cp_async_commit();
+    const unsigned char* stage = smem + static_cast<std::size_t>(rs) * kStageBytes;
+    ws = ws + 1 == S ? 0 : ws + 1;
+    rs = rs + 1 == S ? 0 : rs + 1;
+    if (slab_ok) {  // warpgroup-uniform
+      std::uint32_t a[4][4];
+      const unsigned char* wsrc = stage + kWOff + wg * kTileBytes;
+      const unsigned char* prm = stage + kPOff + wg * GPT * kMidmParamBytes;
+      switch (wq) {
+        case 0: fragments(std::integral_constant<int, 0>{}, a, wsrc, prm); break;
+        case 1: fragments(std::integral_constant<int, 1>{}, a, wsrc, prm); break;
+        case 2: fragments(std::integral_constant<int, 2>{}, a, wsrc, prm); break;
+        default: fragments(std::integral_constant<int, 3>{}, a, wsrc, prm); break;
+      }
+#pragma unroll
+      for (int i = 0; i < NT / 2; ++i) midm_reg_fence(acc[i]);
+      midm_wgmma_fence();
+#pragma unroll
+      for (int ks = 0; ks < TileGeometry::k_steps; ++ks) midm_wgmma<T, NT>(acc, a[ks], midm_desc_sw128(stage + 32 * ks));
+      midm_wgmma_commit();
+      midm_wgmma_wait0();
+#pragma unroll
+      for (int i = 0; i < NT / 2; ++i) midm_reg_fence(acc[i]);
+    }
+  }
+  ptx::cp_async_wait_all();
+  __syncthreads();  // the ring becomes the epilogue staging
+
+  // accumulator i: rows m = 8(i/4) + 2t + i%2 of the CTA, column 16·wq + g + 8·((i/2)%2) of the slab
+  float* red = reinterpret_cast<float*>(smem) + static_cast<std::size_t>(wg) * NT * SS;
+  if (slab_ok) {
+#pragma unroll
+    for (int i = 0; i < NT / 2; ++i) {
+      const int m = 8 * (i / 4) + 2 * t + (i % 2), n = 16 * wq + g + 8 * ((i / 2) % 2);
+      red[m * SS + n] = acc[i];
+    }
+  }
+  __syncthreads();
+  constexpr int half_cols = P::block_n / 2;
+  const int n0 = blockIdx.y * P::block_n;
+  for (int i = tid; i < rows_valid * half_cols; i += kThreads) {
+    const int r = i / half_cols, cl = 2 * (i % half_cols);
+    const int col = n0 + cl;
+    if (col >= args.N) continue;
+    const float2 v = *reinterpret_cast<const float2*>(reinterpret_cast<const float*>(smem) +
+                                                      static_cast<std::size_t>(cl / 64) * NT * SS + r * SS + cl % 64);
+    const std::size_t o = static_cast<std::size_t>(m0 + r) * N + col;
+    if (args.splits == 1) {
+      float v0 = v.x, v1 = v.y;
+      if (args.bias) {
+        v0 += Ops::to_float(args.bias[col]);
+        v1 += Ops::to_float(args.bias[col + 1]);
+      }
+      args.Y[o / 2] = Ops::pack2(v0, v1);
+    } else {
+      __stcg(reinterpret_cast<float2*>(args.partials + blockIdx.z * static_cast<std::size_t>(args.M) * N + o), v);
+    }
+  }
+  if (args.splits == 1) return;
+
+  __threadfence();
+  __syncthreads();
+  if (tid == 0) {
+    const unsigned tile_id = blockIdx.y * gridDim.x + blockIdx.x;
+    const unsigned prev = atomicAdd(args.counters + tile_id, 1u);
+    is_last_cta = prev == static_cast<unsigned>(args.splits - 1);
+    if (is_last_cta) args.counters[tile_id] = 0u;
+  }
+  __syncthreads();
+  if (!is_last_cta) return;
+  __threadfence();
+  for (int i = tid; i < rows_valid * half_cols; i += kThreads) {
+    const int row = m0 + i / half_cols, col = n0 + 2 * (i % half_cols);
+    if (col >= args.N) continue;
+    const std::size_t o = static_cast<std::size_t>(row) * N + col;
+    float2 sum = make_float2(0.f, 0.f);
+    for (int z = 0; z < args.splits; ++z) {
+      const float2 p = __ldcg(reinterpret_cast<const float2*>(args.partials + z * static_cast<std::size_t>(args.M) * N + o));
+      sum.x += p.x;
+      sum.y += p.y;
+    }
+    if (args.bias) {
+      sum.x += Ops::to_float(args.bias[col]);
+      sum.y += Ops::to_float(args.bias[col + 1]);
+    }
+    args.Y[o / 2] = Ops::pack2(sum.x, sum.y);
+  }
+#else
+  (void)args;
+  __trap();  // wgmma needs sm_90a: gemm selects this kernel only when midm_wgmma_available()
+#endif
+}
+
+}  // namespace detail
+
+/// True when this build has the sm_90a wgmma mid-M kernels (`LOWBIT_MIDM_WGMMA` defined: every CUDA
+/// architecture of the build must then be sm_90a, or the kernel traps) and the current device is
+/// compute capability 9.0.
+inline bool midm_wgmma_available() {
+#if defined(LOWBIT_MIDM_WGMMA)
+  static const bool ok = [] {
+    int dev = 0, major = 0, minor = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess) return false;
+    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
+    cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev);
+    return major == 9 && minor == 0;
+  }();
+  return ok;
+#else
+  return false;
+#endif
+}
+
+}  // namespace lowbit::kernels
