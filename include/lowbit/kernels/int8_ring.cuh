@@ -152,7 +152,7 @@ struct RingActOut {
   float* row_absmax = nullptr;     ///< [M]
   std::uint32_t* mask = nullptr;   ///< [ceil(K/32)] outlier bitmask
   int* list = nullptr;             ///< [max_list] ascending outlier columns
-  int max_list = 0;
+  int max_list = 0;                ///< capacity of `list` (columns past it are counted, not listed)
   int* count = nullptr;            ///< statistics: outlier columns found
   int* overflow = nullptr;         ///< statistics: 1 when count > max_list
   unsigned long long* nonfinite = nullptr;  ///< statistics: NaN / inf activations
