@@ -116,25 +116,16 @@ void run_large(std::size_t N, std::size_t K, int act, cublasHandle_t blas, cusol
   opt.profile = true;
   std::size_t ws_bytes = 0;
   if (!lowbit::gptq::gptq_gpu_workspace_size(N, K, spec, opt, solver, &ws_bytes).ok()) std::exit(1);
-  const std::size_t G = K / 128;
   double t = 0, err_gptq = 0, err_rtn = 0;
   std::size_t used_alloc = 0, peak = 0;
   lowbit::gptq::GptqGpuReport rep;
   {
-    lowbit::gptq::DeviceBuffer H(K * K * sizeof(float)), W(N * K * sizeof(float)), codes(K * N),
-        scales(G * N * sizeof(float)), zeros(G * N), gidx(K * sizeof(int));
+    lowbit::gptq::DeviceBuffer H(K * K * sizeof(float)), W(N * K * sizeof(float));
+    const lowbit::gptq::GptqGpuOutputs out(N, K, spec);
     make_kms_hessian<<<dim3(static_cast<unsigned>((K + 255) / 256), 65535), 256, 0, stream>>>(H.as<float>(), K, 0.9f);
     make_weights<<<static_cast<unsigned>((N * K + 255) / 256), 256, 0, stream>>>(W.as<float>(), N * K, 9u);
     CK(cudaStreamSynchronize(stream));
-    lowbit::gptq::GptqGpuProblem p;
-    p.W = W.as<float>();
-    p.H = H.as<float>();
-    p.N = N;
-    p.K = K;
-    p.codes = codes.as<std::uint8_t>();
-    p.scales = scales.as<float>();
-    p.zeros = zeros.as<std::uint8_t>();
-    p.g_idx = gidx.as<std::int32_t>();
+    const lowbit::gptq::GptqGpuProblem p = out.problem(W.as<float>(), H.as<float>());
     {
       lowbit::gptq::DeviceBuffer ws(ws_bytes);
       used_alloc = used_bytes();
@@ -246,8 +237,7 @@ int main(int argc, char** argv) {
       dump(dump_dir + "/W_" + std::to_string(N) + "x" + std::to_string(K) + ".f32", W.as<float>(), N * K);
     }
     // ---- solve ----
-    const std::size_t G = K / 128;
-    lowbit::gptq::DeviceBuffer codes(K * N), scales(G * N * sizeof(float)), zeros(G * N), gidx(K * sizeof(int));
+    const lowbit::gptq::GptqGpuOutputs out(N, K, spec);
     for (int act = 0; act < 2; ++act) {
       lowbit::gptq::GptqGpuOptions opt;
       opt.act_order = act != 0;
@@ -259,15 +249,7 @@ int main(int argc, char** argv) {
         return 1;
       const std::size_t ws_alloc = std::max(ws_bytes, ws_cus);  // one buffer for every variant
       lowbit::gptq::DeviceBuffer ws(ws_alloc);
-      lowbit::gptq::GptqGpuProblem p;
-      p.W = W.as<float>();
-      p.H = H.as<float>();
-      p.N = N;
-      p.K = K;
-      p.codes = codes.as<std::uint8_t>();
-      p.scales = scales.as<float>();
-      p.zeros = zeros.as<std::uint8_t>();
-      p.g_idx = gidx.as<std::int32_t>();
+      const lowbit::gptq::GptqGpuProblem p = out.problem(W.as<float>(), H.as<float>());
       const int reps = K <= 8192 ? 3 : 2;  // the first run of each configuration is the warm-up
       lowbit::gptq::GptqGpuReport rep;
       auto timed = [&](const lowbit::gptq::GptqGpuOptions& o, int runs, lowbit::gptq::GptqGpuReport* out) {

@@ -163,17 +163,10 @@ TEST_CASE("GPU solver status: workspace and block checks", "[gptq][gpu]") {
   std::size_t bytes = 0;
   REQUIRE(lowbit::gptq::gptq_gpu_workspace_size(N, K, spec, opt, solver, &bytes).ok());
   CHECK(bytes >= (K * K + N * K) * sizeof(float));
-  lowbit::gptq::DeviceBuffer W(N * K * 4), H(K * K * 4), codes(N * K), scales(N * 2 * 4), zeros(N * 2), gidx(K * 4),
-      ws(bytes);
-  lowbit::gptq::GptqGpuProblem p;
-  p.W = W.as<float>();
-  p.H = H.as<float>();
-  p.N = N;
-  p.K = K;
-  p.codes = codes.as<std::uint8_t>();
-  p.scales = scales.as<float>();
-  p.zeros = zeros.as<std::uint8_t>();
-  p.g_idx = gidx.as<std::int32_t>();
+  lowbit::gptq::DeviceBuffer W(N * K * 4), H(K * K * 4), ws(bytes);
+  const lowbit::gptq::GptqGpuOutputs out(N, K, spec);
+  CHECK(spec.num_groups(K) == 2);
+  lowbit::gptq::GptqGpuProblem p = out.problem(W.as<float>(), H.as<float>());
   auto s = lowbit::gptq::gptq_solve_gpu(p, spec, opt, ws.ptr, bytes - 1, blas, solver, nullptr, nullptr);
   CHECK(s.code == lowbit::StatusCode::workspace_too_small);
   opt.block = 256;

@@ -21,6 +21,8 @@
 /// H100 at N = 8192, K = 53248 (H of 11 GiB): 27.4 GB in use at the peak, inputs and outputs included.
 ///
 /// @code
+/// lowbit::gptq::GptqGpuOutputs out(N, K, spec);          // or point a GptqGpuProblem at your own buffers
+/// const auto problem = out.problem(d_W, d_H);             // device W [N, K] and H [K, K], fp32
 /// std::size_t ws = 0;
 /// lowbit::gptq::gptq_gpu_workspace_size(N, K, spec, opt, solver, &ws);
 /// // allocate ws bytes, then:
@@ -165,6 +167,30 @@ __device__ __forceinline__ ScaleZero finish_params(float scale, float zero, int*
   return sz;
 }
 
+/// The MSE grid search shared by the serial and the warp-wide scale/zero: starting from the range
+/// parameters in (scale, zero), tries the shrunk ranges p·[xmin, xmax] and keeps the pair whose total
+/// error `total_err(sc, z)` (Σ |fake_quantize(v) − v|^norm over the group) is lowest.
+template <int B, class TotalErr>
+__device__ __forceinline__ void mse_search(float xmin, float xmax, const QuantSpec& spec, float& scale, float& zero,
+                                           TotalErr&& total_err) {
+  constexpr float maxq = static_cast<float>(Bits<B>::max_code);
+  constexpr float sym_zero = static_cast<float>((Bits<B>::max_code + 1) / 2);
+  double best = INFINITY;
+  const int steps = static_cast<int>(static_cast<double>(spec.mse_max_shrink) * spec.mse_grid);
+  for (int s = 0; s < steps; ++s) {
+    const float p = static_cast<float>(1.0 - static_cast<double>(s) / spec.mse_grid);
+    const float lo = p * xmin, hi = p * xmax;
+    const float sc = (hi - lo) / maxq;
+    const float z = spec.sym ? sym_zero : rintf(-lo / sc);
+    const double err = total_err(sc, z);
+    if (err < best) {
+      best = err;
+      scale = sc;
+      zero = z;
+    }
+  }
+}
+
 /// Serial scale/zero of `n` values `get(0..n-1)` (one thread).
 template <int B, class Get>
 __device__ ScaleZero device_find_scale_zero(Get&& get, std::size_t n, const QuantSpec& spec, int* flags) {
@@ -176,28 +202,15 @@ __device__ ScaleZero device_find_scale_zero(Get&& get, std::size_t n, const Quan
   }
   float scale, zero;
   range_params<B>(xmin, xmax, spec.sym, scale, zero);
-  if (spec.mse) {
-    constexpr float maxq = static_cast<float>(Bits<B>::max_code);
-    constexpr float sym_zero = static_cast<float>((Bits<B>::max_code + 1) / 2);
-    double best = INFINITY;
-    const int steps = static_cast<int>(static_cast<double>(spec.mse_max_shrink) * spec.mse_grid);
-    for (int s = 0; s < steps; ++s) {
-      const float p = static_cast<float>(1.0 - static_cast<double>(s) / spec.mse_grid);
-      const float lo = p * xmin, hi = p * xmax;
-      const float sc = (hi - lo) / maxq;
-      const float z = spec.sym ? sym_zero : rintf(-lo / sc);
+  if (spec.mse)
+    mse_search<B>(xmin, xmax, spec, scale, zero, [&](float sc, float z) {
       double err = 0.0;
       for (std::size_t i = 0; i < n; ++i) {
         const float v = get(i);
         err += static_cast<double>(powf(fabsf(fake_quantize<B>(v, sc, z) - v), spec.mse_norm));
       }
-      if (err < best) {
-        best = err;
-        scale = sc;
-        zero = z;
-      }
-    }
-  }
+      return err;
+    });
   return finish_params<B>(scale, zero, flags);
 }
 
@@ -215,26 +228,13 @@ __device__ __forceinline__ ScaleZero warp_find_scale_zero(Each&& each, const Qua
   }
   float scale, zero;
   range_params<B>(xmin, xmax, spec.sym, scale, zero);
-  if (spec.mse) {
-    constexpr float maxq = static_cast<float>(Bits<B>::max_code);
-    constexpr float sym_zero = static_cast<float>((Bits<B>::max_code + 1) / 2);
-    double best = INFINITY;
-    const int steps = static_cast<int>(static_cast<double>(spec.mse_max_shrink) * spec.mse_grid);
-    for (int s = 0; s < steps; ++s) {
-      const float p = static_cast<float>(1.0 - static_cast<double>(s) / spec.mse_grid);
-      const float lo = p * xmin, hi = p * xmax;
-      const float sc = (hi - lo) / maxq;
-      const float z = spec.sym ? sym_zero : rintf(-lo / sc);
+  if (spec.mse)
+    mse_search<B>(xmin, xmax, spec, scale, zero, [&](float sc, float z) {
       double err = 0.0;
       each([&](float v) { err += static_cast<double>(powf(fabsf(fake_quantize<B>(v, sc, z) - v), spec.mse_norm)); });
       for (int o = 16; o > 0; o >>= 1) err += __shfl_xor_sync(0xffffffffu, err, o);
-      if (err < best) {
-        best = err;
-        scale = sc;
-        zero = z;
-      }
-    }
-  }
+      return err;
+    });
   return finish_params<B>(scale, zero, flags);
 }
 
@@ -1137,6 +1137,34 @@ struct DeviceBuffer {
   }
 };
 
+/// Device storage for the outputs of one layer's solve (codes `[K, N]`, scales and zeros `[G, N]`, g_idx
+/// `[K]`, G = spec.num_groups(K)); problem() pairs them with the device inputs W and H.
+struct GptqGpuOutputs {
+  std::size_t N;        ///< output features
+  std::size_t K;        ///< input features
+  DeviceBuffer codes;   ///< `[K, N]` uint8 codes
+  DeviceBuffer scales;  ///< `[G, N]` fp32 scales
+  DeviceBuffer zeros;   ///< `[G, N]` uint8 zero codes
+  DeviceBuffer g_idx;   ///< `[K]` int32 group of each column
+  /// Allocates the outputs of an N×K layer under `spec` (throws lowbit::Error on allocation failure).
+  GptqGpuOutputs(std::size_t n, std::size_t k, const QuantSpec& spec)
+      : N(n), K(k), codes(k * n), scales(spec.num_groups(k) * n * sizeof(float)), zeros(spec.num_groups(k) * n),
+        g_idx(k * sizeof(std::int32_t)) {}
+  /// The problem that solves device weight `W` `[N, K]` with device Hessian `H` `[K, K]` into these outputs.
+  GptqGpuProblem problem(const float* W, const float* H) const {
+    GptqGpuProblem p;
+    p.W = W;
+    p.H = H;
+    p.N = N;
+    p.K = K;
+    p.codes = codes.as<std::uint8_t>();
+    p.scales = scales.as<float>();
+    p.zeros = zeros.as<std::uint8_t>();
+    p.g_idx = g_idx.as<std::int32_t>();
+    return p;
+  }
+};
+
 /// Timings of gptq_quantize_gpu (seconds, measured with CUDA events around each phase).
 struct GptqGpuTimes {
   double solve = 0.0;   ///< gptq_solve_gpu (H given)
@@ -1201,8 +1229,8 @@ inline GptqResult gptq_quantize_gpu(const float* W, std::size_t N, std::size_t K
   } handles{blas, solver};
   cudaStream_t stream = nullptr;
   const std::size_t G = spec.num_groups(K);
-  DeviceBuffer dW(N * K * sizeof(float)), dH(K * K * sizeof(float)), dcodes(K * N), dscales(G * N * sizeof(float)),
-      dzeros(G * N), dgidx(K * sizeof(std::int32_t));
+  DeviceBuffer dW(N * K * sizeof(float)), dH(K * K * sizeof(float));
+  GptqGpuOutputs out(N, K, spec);
   cuda(cudaMemcpy(dW.ptr, W, N * K * sizeof(float), cudaMemcpyHostToDevice), "copy W");
   cuda(cudaMemcpy(dH.ptr, H, K * K * sizeof(float), cudaMemcpyHostToDevice), "copy H");
   std::size_t ws_bytes = 0;
@@ -1210,15 +1238,7 @@ inline GptqResult gptq_quantize_gpu(const float* W, std::size_t N, std::size_t K
   GptqResult res;
   {
     DeviceBuffer ws(ws_bytes);
-    GptqGpuProblem p;
-    p.W = dW.as<float>();
-    p.H = dH.as<float>();
-    p.N = N;
-    p.K = K;
-    p.codes = dcodes.as<std::uint8_t>();
-    p.scales = dscales.as<float>();
-    p.zeros = dzeros.as<std::uint8_t>();
-    p.g_idx = dgidx.as<std::int32_t>();
+    const GptqGpuProblem p = out.problem(dW.as<float>(), dH.as<float>());
     GptqGpuReport rep;
     cudaEvent_t e0, e1;
     cudaEventCreate(&e0);
@@ -1261,10 +1281,10 @@ inline GptqResult gptq_quantize_gpu(const float* W, std::size_t N, std::size_t K
   q.scales.resize(G * N);
   q.zeros.resize(G * N);
   q.g_idx.resize(K);
-  cuda(cudaMemcpy(q.codes.data(), dcodes.ptr, K * N, cudaMemcpyDeviceToHost), "copy codes");
-  cuda(cudaMemcpy(q.scales.data(), dscales.ptr, G * N * sizeof(float), cudaMemcpyDeviceToHost), "copy scales");
-  cuda(cudaMemcpy(q.zeros.data(), dzeros.ptr, G * N, cudaMemcpyDeviceToHost), "copy zeros");
-  cuda(cudaMemcpy(q.g_idx.data(), dgidx.ptr, K * sizeof(std::int32_t), cudaMemcpyDeviceToHost), "copy g_idx");
+  cuda(cudaMemcpy(q.codes.data(), out.codes.ptr, K * N, cudaMemcpyDeviceToHost), "copy codes");
+  cuda(cudaMemcpy(q.scales.data(), out.scales.ptr, G * N * sizeof(float), cudaMemcpyDeviceToHost), "copy scales");
+  cuda(cudaMemcpy(q.zeros.data(), out.zeros.ptr, G * N, cudaMemcpyDeviceToHost), "copy zeros");
+  cuda(cudaMemcpy(q.g_idx.data(), out.g_idx.ptr, K * sizeof(std::int32_t), cudaMemcpyDeviceToHost), "copy g_idx");
   return res;
 }
 
