@@ -250,9 +250,16 @@ int main(int argc, char** argv) {
             if (M <= 64) run_p(typename QW::W64{}, "wgmma-W64");
             if (M >= 64) run_p(typename QW::W128{}, "wgmma-W128");
             if constexpr (B == 4) {
-              if (M <= 64) run_p(MidmWgmmaPolicy<64, 2, 5, 2>{}, "wg<64,2,5,2>");
-              if (M >= 64 && M <= 128) run_p(MidmWgmmaPolicy<128, 2, 4, 2>{}, "wg<128,2,4,2>");
-              if (M >= 128) run_p(MidmWgmmaPolicy<256, 2, 4, 1>{}, "wg<256,2,4,1>");
+              if (M <= 64) {
+                run_p(MidmWgmmaPolicy<64, 4, 5, 1, 1>{}, "wg<64,4,5,1,1>");
+                run_p(MidmWgmmaPolicy<64, 4, 12, 1, 1>{}, "wg<64,4,12,1,1>");
+                run_p(MidmWgmmaPolicy<64, 4, 3, 1, 2>{}, "wg<64,4,3,1,2>");
+                run_p(MidmWgmmaPolicy<64, 2, 6, 2, 2>{}, "wg<64,2,6,2,2>");
+              }
+              if (M >= 64 && M <= 128) {
+                run_p(MidmWgmmaPolicy<128, 4, 4, 1, 1>{}, "wg<128,4,4,1,1>");
+              }
+              if (M >= 128) run_p(MidmWgmmaPolicy<256, 2, 5, 1, 1>{}, "wg<256,2,5,1,1>");
             }
           }
 #endif
@@ -261,16 +268,8 @@ int main(int argc, char** argv) {
               run_p(MidmPolicy<2, 4, 1, 2, 4, 1>{}, "p<2,4,1,2,4,1>");
               run_p(MidmPolicy<2, 8, 1, 1, 4, 1>{}, "p<2,8,1,1,4,1>");
             }
-            if (M >= 64 && M <= 128) {
-              run_p(MidmPolicy<4, 8, 1, 1, 4, 1>{}, "p<4,8,1,1,4,1>");
-              run_p(MidmPolicy<4, 2, 1, 4, 4, 1>{}, "p<4,2,1,4,4,1>");
-              run_p(MidmPolicy<4, 4, 1, 2, 3, 1>{}, "p<4,4,1,2,3,1>");
-            }
-            if (M >= 128) {
-              run_p(MidmPolicy<4, 2, 2, 2, 4, 1>{}, "p<4,2,2,2,4,1>");
-              run_p(MidmPolicy<4, 4, 2, 1, 3, 1>{}, "p<4,4,2,1,3,1>");
-              run_p(MidmPolicy<4, 4, 2, 1, 6, 1>{}, "p<4,4,2,1,6,1>");
-            }
+            if (M >= 64 && M <= 128) run_p(MidmPolicy<4, 2, 1, 4, 4, 1>{}, "p<4,2,1,4,4,1>");
+            if (M >= 128) run_p(MidmPolicy<4, 4, 2, 1, 8, 1>{}, "p<4,4,2,1,8,1>");
           }
           if (!ok) std::exit(1);
         });

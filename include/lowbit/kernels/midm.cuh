@@ -85,11 +85,9 @@ template <int B>
 struct MidmPolicies {
   /// 16 < M <= 32: 32-row warps (64 accumulators), 4 slabs x 2 k-tiles per k-step, 2 CTAs per SM.
   using M32 = MidmPolicy<2, 4, 1, 2, (B == 8 ? 2 : 4), (B == 8 ? 1 : 2)>;
-  /// 32 < M <= 256 (mma.sync path): 64-row warps (128 accumulators), 4 slabs x 2 k-tiles per k-step;
-  /// M > 64 runs several row blocks (each re-reads the weights, mostly from L2).
+  /// 32 < M <= 64: 64-row warps (128 accumulators), 4 slabs x 2 k-tiles per k-step.
   using M64 = MidmPolicy<4, 4, 1, 2, (B == 8 ? 3 : 4), 1>;
-  /// 128-row CTAs (two 64-row warps per slab), 4 slabs, 1 k-tile per k-step: not dispatched by gemm
-  /// (H200: faster than M64 only on the 28672-wide shapes; slower than the old tile kernels on 4096^2).
+  /// 64 < M <= 256: 128-row CTAs (two 64-row warps per slab), 4 slabs, 1 k-tile per k-step.
   using M128 = MidmPolicy<4, 4, 2, 1, (B == 8 ? 3 : 4), 1>;
 };
 
@@ -111,6 +109,58 @@ struct MidmArgs {
   int splits;                    ///< CTAs along K (grid.z)
   int kt_per_split;              ///< 64-row K tiles per split (a multiple of WK)
 };
+
+/// Split-K fix-up of one output tile `[rows_valid, BlockN]` at (m0, n0) by the last-arriving CTA: sums the
+/// fp32 partials of every split in split order (deterministic), adds the bias, writes Y. Four columns per
+/// thread and four independent rows of work in flight per thread: a naive loop (one 8-byte load, one
+/// dependent add) took ~20 us for a 64 x 256 tile of 4 splits on an H200, longer than the GEMM itself.
+template <class T, int Threads, int BlockN>
+LOWBIT_DEVICE void midm_split_fixup(const MidmArgs& args, int m0, int n0, int rows_valid, int tid) {
+  using Ops = ElementOps<T>;
+  constexpr int quads = BlockN / 4;
+  constexpr int U = 4;
+  const std::size_t N = static_cast<std::size_t>(args.N), MN = static_cast<std::size_t>(args.M) * N;
+  const int items = rows_valid * quads;
+  for (int base = tid; base < items; base += Threads * U) {
+    float4 sum[U];
+    std::size_t off[U];
+    bool ok[U];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int i = base + u * Threads;
+      const int row = m0 + i / quads, col = n0 + 4 * (i % quads);
+      ok[u] = i < items && col < args.N;
+      off[u] = ok[u] ? static_cast<std::size_t>(row) * N + col : 0;
+      sum[u] = make_float4(0.f, 0.f, 0.f, 0.f);
+    }
+#pragma unroll 2
+    for (int z = 0; z < args.splits; ++z) {
+      const float* part = args.partials + z * MN;
+#pragma unroll
+      for (int u = 0; u < U; ++u)
+        if (ok[u]) {
+          const float4 p = __ldcg(reinterpret_cast<const float4*>(part + off[u]));
+          sum[u].x += p.x;
+          sum[u].y += p.y;
+          sum[u].z += p.z;
+          sum[u].w += p.w;
+        }
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u)
+      if (ok[u]) {
+        const int col = static_cast<int>(off[u] % N);
+        if (args.bias) {
+          sum[u].x += Ops::to_float(args.bias[col]);
+          sum[u].y += Ops::to_float(args.bias[col + 1]);
+          sum[u].z += Ops::to_float(args.bias[col + 2]);
+          sum[u].w += Ops::to_float(args.bias[col + 3]);
+        }
+        args.Y[off[u] / 2] = Ops::pack2(sum[u].x, sum[u].y);
+        args.Y[off[u] / 2 + 1] = Ops::pack2(sum[u].z, sum[u].w);
+      }
+  }
+}
 
 /// The mid-M kernel. Grid (ceil(M / block_m), ceil(N / block_n), splits), P::threads threads.
 /// @tparam B code width.  @tparam T element type.  @tparam P MidmPolicy.
@@ -313,24 +363,7 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_gemm_kernel(c
   __syncthreads();
   if (!is_last_cta) return;
   __threadfence();
-  constexpr int half_cols = P::block_n / 2;
-  const int n0 = blockIdx.y * P::block_n;
-  for (int i = tid; i < rows_valid * half_cols; i += kThreads) {
-    const int row = m0 + i / half_cols, col = n0 + 2 * (i % half_cols);
-    if (col >= args.N) continue;
-    const std::size_t o = static_cast<std::size_t>(row) * N + col;
-    float2 sum = make_float2(0.f, 0.f);
-    for (int z = 0; z < args.splits; ++z) {
-      const float2 p = __ldcg(reinterpret_cast<const float2*>(args.partials + z * static_cast<std::size_t>(args.M) * N + o));
-      sum.x += p.x;
-      sum.y += p.y;
-    }
-    if (args.bias) {
-      sum.x += Ops::to_float(args.bias[col]);
-      sum.y += Ops::to_float(args.bias[col + 1]);
-    }
-    args.Y[o / 2] = Ops::pack2(sum.x, sum.y);
-  }
+  midm_split_fixup<T, kThreads, P::block_n>(args, m0, blockIdx.y * P::block_n, rows_valid, tid);
 }
 
 /// Split-K choice of the mid-M kernel: minimises a byte-cost model of the launch. Every resident CTA

@@ -23,32 +23,38 @@
 
 namespace lowbit::kernels {
 
+/// Shared memory the default wgmma policies give their cp.async ring (of 227 KB per CTA).
+inline constexpr std::size_t kMidmRingBudget = 208 * 1024;
+
 /// A CTA configuration of the wgmma mid-M kernel.
 /// @tparam NT        rows per CTA (wgmma N: 64 or 128); accumulators NT/2 fp32 per thread.
 /// @tparam WG        warpgroups per CTA, each one 64-column slab (block_n = 64·WG).
 /// @tparam Stages    cp.async ring depth.
 /// @tparam CtasPerSm CTAs per SM the planner assumes (also the __launch_bounds__ minimum).
-template <int NT, int WG, int Stages, int CtasPerSm>
+/// @tparam KS        k-tiles per k-step (one barrier per k-step; a warpgroup dequantizes k-tile i + 1
+///                   while the wgmmas of k-tile i run).
+template <int NT, int WG, int Stages, int CtasPerSm, int KS = 1>
 struct MidmWgmmaPolicy {
   static_assert(NT == 64 || NT == 128 || NT == 256, "wgmma N of the mid-M kernel: 64, 128 or 256");
   static constexpr bool wgmma = true;            ///< the wgmma kernel (midm_wgmma.cuh)
   static constexpr int n_tile = NT;              ///< rows per CTA = wgmma N
   static constexpr int warpgroups = WG;          ///< warpgroups (slabs) per CTA
   static constexpr int warps_n = WG;             ///< slabs per CTA (planner)
-  static constexpr int warps_k = 1;              ///< k-tiles per k-step
+  static constexpr int warps_k = KS;             ///< k-tiles per k-step (planner: splits are multiples)
+  static constexpr int k_tiles = KS;             ///< k-tiles per k-step
   static constexpr int stages = Stages;          ///< ring depth
   static constexpr int ctas_per_sm = CtasPerSm;  ///< occupancy the planner assumes
   static constexpr int threads = 128 * WG;       ///< threads per CTA
   static constexpr int block_m = NT;             ///< CTA rows
   static constexpr int block_n = 64 * WG;        ///< CTA columns
-  static constexpr int block_k = 64;             ///< CTA k-step
+  static constexpr int block_k = 64 * KS;        ///< CTA k-step
   /// Row stride (floats) of the epilogue staging: 68 puts a warp's 32 stores in distinct banks.
   static constexpr int stage_stride = 68;
   /// Bytes of one stage (a multiple of 1024: every activation tile starts on a swizzle atom).
   template <int B>
   static constexpr std::size_t stage_bytes(int gpt) {
-    const std::size_t b = std::size_t(NT) * 128 +
-                          std::size_t(WG) * (std::size_t(TiledLayout<B>::words_per_tile) * 4 + std::size_t(gpt) * kMidmParamBytes);
+    const std::size_t b = std::size_t(KS) * (std::size_t(NT) * 128 +
+                          std::size_t(WG) * (std::size_t(TiledLayout<B>::words_per_tile) * 4 + std::size_t(gpt) * kMidmParamBytes));
     return (b + 1023) / 1024 * 1024;
   }
   /// Dynamic shared memory: the ring (or the epilogue staging) plus 1024 bytes of alignment slack.
@@ -59,14 +65,23 @@ struct MidmWgmmaPolicy {
   }
 };
 
-/// Default wgmma policies (4 warpgroups: block_n = 256 keeps the activation re-reads at M·K·2·N/256).
+/// Default wgmma policies (4 warpgroups: block_n = 256 keeps the activation re-reads at M·K·2·N/256),
+/// rings as deep as ~208 KB of shared memory allow (the first H200 run, 4-5 stages, streamed only
+/// ~13 GB/s per SM).
 /// @tparam B code width.
 template <int B>
 struct MidmWgmmaPolicies {
-  /// 32 < M <= 64.
-  using W64 = MidmWgmmaPolicy<64, 4, (B == 8 ? 4 : 5), 1>;
-  /// 64 < M <= 256 (two row blocks above 128).
-  using W128 = MidmWgmmaPolicy<128, 4, 4, 1>;
+  /// Ring depth that fits `kMidmRingBudget` bytes for rows NT and KS k-tiles per step (2..12).
+  template <int NT, int KS>
+  static constexpr int stages_fit() {
+    const std::size_t sb = MidmWgmmaPolicy<NT, 4, 2, 1, KS>::template stage_bytes<B>(2);
+    const std::size_t n = kMidmRingBudget / sb;
+    return static_cast<int>(n < 2 ? 2 : n > 12 ? 12 : n);
+  }
+  /// 32 < M <= 64: 2 k-tiles per k-step (fragments of one dequantized while the other's wgmmas run).
+  using W64 = MidmWgmmaPolicy<64, 4, stages_fit<64, 2>(), 1, 2>;
+  /// 64 < M <= 256 (two row blocks above 128); 1 k-tile per step (128 registers at 512 threads).
+  using W128 = MidmWgmmaPolicy<128, 4, stages_fit<128, 1>(), 1, 1>;
 };
 
 namespace detail {
@@ -228,6 +243,10 @@ LOWBIT_DEVICE void midm_wgmma_wait0() { asm volatile("wgmma.wait_group.sync.alig
 LOWBIT_DEVICE void midm_fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 /// Keeps the compiler from moving accumulator accesses across the wgmma fences.
 LOWBIT_DEVICE void midm_reg_fence(float& r) { asm volatile("" : "+f"(r)::"memory"); }
+/// Keeps A-fragment registers live (unmodified) until here: wgmma reads them asynchronously.
+LOWBIT_DEVICE void midm_reg_use(const std::uint32_t (&a)[4]) {
+  asm volatile("" ::"r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]) : "memory");
+}
 
 /// One k16-step wgmma of NT rows for element type T.
 template <class T, int NT>
@@ -252,11 +271,11 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(
   using L = TiledLayout<B>;
   using Tile = ATile<P::block_m, 64>;
   using Ops = ElementOps<T>;
-  constexpr int S = P::stages, WG = P::warpgroups, NT = P::n_tile;
+  constexpr int S = P::stages, WG = P::warpgroups, NT = P::n_tile, KS = P::k_tiles;
   constexpr int kThreads = P::threads;
   constexpr int kTileBytes = L::words_per_tile * 4;
-  constexpr int kWOff = NT * 128;
-  constexpr int kPOff = kWOff + WG * kTileBytes;
+  constexpr int kWOff = KS * NT * 128;               // KS activation tiles (each 128-byte swizzled)
+  constexpr int kPOff = kWOff + KS * WG * kTileBytes;  // then KS x WG weight tiles, then parameters
   constexpr int kStageBytes = static_cast<int>(P::template stage_bytes<B>(GPT));
   constexpr int ks_per_group = TileGeometry::k_steps / GPT;
   constexpr int SS = P::stage_stride;
@@ -276,7 +295,7 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(
   const int KT = args.K / TileGeometry::tile_k;
   const int kt_begin = blockIdx.z * args.kt_per_split;
   const int kt_end = min(KT, kt_begin + args.kt_per_split);
-  const int steps = kt_end - kt_begin;
+  const int steps = (kt_end - kt_begin + KS - 1) / KS;
   const int rows_valid = min(P::block_m, args.M - m0);
   const std::size_t K = static_cast<std::size_t>(args.K), N = static_cast<std::size_t>(args.N);
   const bool sym = args.sym != 0;
@@ -284,30 +303,31 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(
   auto issue = [&](int step, int st) {
     if (step >= steps) return;  // CTA-uniform
     unsigned char* stage = smem + static_cast<std::size_t>(st) * kStageBytes;
-    const int kt = kt_begin + step;
+    const int kt0 = kt_begin + step * KS;
     std::uint16_t* a_dst = reinterpret_cast<std::uint16_t*>(stage);
     constexpr int a_chunks = P::block_m * Tile::chunks_per_row;
 #pragma unroll 2
-    for (int i = tid; i < a_chunks; i += kThreads) {
-      const int r = i / Tile::chunks_per_row, c = i % Tile::chunks_per_row;
-      const bool ok = r < rows_valid;
+    for (int i = tid; i < KS * a_chunks; i += kThreads) {
+      const int kk = i / a_chunks, r = (i % a_chunks) / Tile::chunks_per_row, c = i % Tile::chunks_per_row;
+      const int kt = kt0 + kk;
+      const bool ok = r < rows_valid && kt < kt_end;
       const std::uint16_t* src = ok ? args.A + static_cast<std::size_t>(m0 + r) * K + kt * TileGeometry::tile_k + 8 * c : args.A;
-      ptx::cp_async_16(a_dst + Tile::chunk_offset(r, c), src, ok);
+      ptx::cp_async_16(a_dst + kk * Tile::elems + Tile::chunk_offset(r, c), src, ok);
     }
     constexpr int w_chunks = kTileBytes / 16;
 #pragma unroll 2
-    for (int i = tid; i < WG * w_chunks; i += kThreads) {
-      const int ti = i / w_chunks, c = i % w_chunks;
-      const int s = slab0 + ti;
-      if (s < slabs)
+    for (int i = tid; i < KS * WG * w_chunks; i += kThreads) {
+      const int ti = i / w_chunks, c = i % w_chunks;  // ti = kk * WG + slab
+      const int s = slab0 + ti % WG, kt = kt0 + ti / WG;
+      if (s < slabs && kt < kt_end)
         ptx::cp_async_16(stage + kWOff + ti * kTileBytes + 16 * c,
                          reinterpret_cast<const unsigned char*>(args.qweight + L::tile_offset(K, kt, s)) + 16 * c);
     }
-    for (int i = tid; i < WG * GPT * 12; i += kThreads) {
+    for (int i = tid; i < KS * WG * GPT * 12; i += kThreads) {
       const int pi = i / 12, c = i % 12;
       const int ti = pi / GPT, gi = pi % GPT;
-      const int s = slab0 + ti;
-      if (s >= slabs || (c >= 8 && sym)) continue;
+      const int s = slab0 + ti % WG, kt = kt0 + ti / WG;
+      if (s >= slabs || kt >= kt_end || (c >= 8 && sym)) continue;
       const int grp = GPT == 2 ? 2 * kt + gi : kt * TileGeometry::tile_k / args.group_size;
       const std::size_t off = static_cast<std::size_t>(grp) * N + static_cast<std::size_t>(s) * TileGeometry::tile_n;
       const unsigned char* src = c < 8 ? reinterpret_cast<const unsigned char*>(args.scales + off) + 16 * c
@@ -367,22 +387,36 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(
     ws = ws + 1 == S ? 0 : ws + 1;
     rs = rs + 1 == S ? 0 : rs + 1;
     if (slab_ok) {  // warpgroup-uniform
-      std::uint32_t a[4][4];
-      const unsigned char* wsrc = stage + kWOff + wg * kTileBytes;
-      const unsigned char* prm = stage + kPOff + wg * GPT * kMidmParamBytes;
-      switch (wq) {
-        case 0: fragments(std::integral_constant<int, 0>{}, a, wsrc, prm); break;
-        case 1: fragments(std::integral_constant<int, 1>{}, a, wsrc, prm); break;
-        case 2: fragments(std::integral_constant<int, 2>{}, a, wsrc, prm); break;
-        default: fragments(std::integral_constant<int, 3>{}, a, wsrc, prm); break;
+      // k-tile kk's fragments are dequantized while the wgmmas of k-tile kk - 1 run; every fragment
+      // register stays live (midm_reg_use) until the wait, as wgmma reads them asynchronously
+      std::uint32_t a[KS][4][4];
+#pragma unroll
+      for (int kk = 0; kk < KS; ++kk) {
+        if (kt_begin + step * KS + kk < kt_end) {  // CTA-uniform
+          const unsigned char* wsrc = stage + kWOff + (kk * WG + wg) * kTileBytes;
+          const unsigned char* prm = stage + kPOff + (kk * WG + wg) * GPT * kMidmParamBytes;
+          switch (wq) {
+            case 0: fragments(std::integral_constant<int, 0>{}, a[kk], wsrc, prm); break;
+            case 1: fragments(std::integral_constant<int, 1>{}, a[kk], wsrc, prm); break;
+            case 2: fragments(std::integral_constant<int, 2>{}, a[kk], wsrc, prm); break;
+            default: fragments(std::integral_constant<int, 3>{}, a[kk], wsrc, prm); break;
+          }
+          if (kk == 0) {
+#pragma unroll
+            for (int i = 0; i < NT / 2; ++i) midm_reg_fence(acc[i]);
+          }
+          midm_wgmma_fence();
+          const unsigned char* at = stage + kk * NT * 128;
+#pragma unroll
+          for (int ks = 0; ks < TileGeometry::k_steps; ++ks) midm_wgmma<T, NT>(acc, a[kk][ks], midm_desc_sw128(at + 32 * ks));
+          midm_wgmma_commit();
+        }
       }
-#pragma unroll
-      for (int i = 0; i < NT / 2; ++i) midm_reg_fence(acc[i]);
-      midm_wgmma_fence();
-#pragma unroll
-      for (int ks = 0; ks < TileGeometry::k_steps; ++ks) midm_wgmma<T, NT>(acc, a[ks], midm_desc_sw128(stage + 32 * ks));
-      midm_wgmma_commit();
       midm_wgmma_wait0();
+#pragma unroll
+      for (int kk = 0; kk < KS; ++kk)
+#pragma unroll
+        for (int ks = 0; ks < 4; ++ks) midm_reg_use(a[kk][ks]);
 #pragma unroll
       for (int i = 0; i < NT / 2; ++i) midm_reg_fence(acc[i]);
     }
@@ -433,22 +467,7 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(
   __syncthreads();
   if (!is_last_cta) return;
   __threadfence();
-  for (int i = tid; i < rows_valid * half_cols; i += kThreads) {
-    const int row = m0 + i / half_cols, col = n0 + 2 * (i % half_cols);
-    if (col >= args.N) continue;
-    const std::size_t o = static_cast<std::size_t>(row) * N + col;
-    float2 sum = make_float2(0.f, 0.f);
-    for (int z = 0; z < args.splits; ++z) {
-      const float2 p = __ldcg(reinterpret_cast<const float2*>(args.partials + z * static_cast<std::size_t>(args.M) * N + o));
-      sum.x += p.x;
-      sum.y += p.y;
-    }
-    if (args.bias) {
-      sum.x += Ops::to_float(args.bias[col]);
-      sum.y += Ops::to_float(args.bias[col + 1]);
-    }
-    args.Y[o / 2] = Ops::pack2(sum.x, sum.y);
-  }
+  midm_split_fixup<T, kThreads, P::block_n>(args, m0, n0, rows_valid, tid);
 #else
   (void)args;
   __trap();  // wgmma needs sm_90a: gemm selects this kernel only when midm_wgmma_available()
