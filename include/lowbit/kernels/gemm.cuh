@@ -509,6 +509,31 @@ inline std::size_t workspace_total(const GemmPlan& plan, std::size_t M, const Ti
   return pregather ? gather_offset(plan) + M * meta.K * 2 : plan.workspace_bytes;
 }
 
+/// What every run_* checks before launching: the workspace holds what `plan` needs for M rows of
+/// `meta` (gemm_workspace_size) and is 16-byte aligned.
+inline Status check_workspace(const GemmPlan& plan, std::size_t M, const TiledMeta& meta, const void* workspace,
+                              std::size_t workspace_bytes) {
+  const std::size_t need = workspace_total(plan, M, meta);
+  if (need > 0 && (workspace == nullptr || workspace_bytes < need))
+    return lowbit::detail::make_status(StatusCode::workspace_too_small, "gemm: workspace of ", workspace_bytes,
+                                       " bytes, need ", need, " (gemm_workspace_size)");
+  if (reinterpret_cast<std::uintptr_t>(workspace) % 16)
+    return lowbit::detail::make_status(StatusCode::misaligned, "gemm: workspace must be 16-byte aligned");
+  return Status::success();
+}
+
+/// Launches the act-order pre-gather of A `[M, K]` into the gather area of `plan`'s workspace `ws` and
+/// returns the gathered activations (row m, kernel column k' = A[m, perm[k']]).
+template <class T>
+std::uint16_t* gather_act_order(const T* A, const std::int32_t* perm, std::size_t M, std::size_t K, unsigned char* ws,
+                                const GemmPlan& plan, cudaStream_t stream) {
+  auto* Ag = reinterpret_cast<std::uint16_t*>(ws + gather_offset(plan));
+  const std::size_t chunks = M * K / 8;
+  gather_columns_kernel<><<<static_cast<unsigned>((chunks + 255) / 256), 256, 0, stream>>>(
+      reinterpret_cast<const std::uint16_t*>(A), perm, static_cast<int>(M), static_cast<int>(K), Ag);
+  return Ag;
+}
+
 /// SM count of the current device (0 when there is none).
 inline int current_sm_count() {
   int dev = 0, sms = 0;
@@ -564,12 +589,7 @@ Status check_gemm_args(const T* A, std::size_t M, const TiledWeightView& w, cons
 template <int B, class T, class P>
 Status run_plan(const T* A, std::size_t M, const TiledWeightView& w, const T* bias, T* Y, void* workspace,
                 std::size_t workspace_bytes, const GemmPlan& plan, cudaStream_t stream) {
-  const std::size_t need = workspace_total(plan, M, w.meta);
-  if (need > 0 && (workspace == nullptr || workspace_bytes < need))
-    return lowbit::detail::make_status(StatusCode::workspace_too_small, "gemm: workspace of ", workspace_bytes,
-                                       " bytes, need ", need, " (gemm_workspace_size)");
-  if (reinterpret_cast<std::uintptr_t>(workspace) % 16)
-    return lowbit::detail::make_status(StatusCode::misaligned, "gemm: workspace must be 16-byte aligned");
+  if (Status ws_ok = check_workspace(plan, M, w.meta, workspace, workspace_bytes); !ws_ok.ok()) return ws_ok;
   GemmArgs a{};
   a.A = A;
   a.Y = Y;
@@ -591,11 +611,7 @@ Status run_plan(const T* A, std::size_t M, const TiledWeightView& w, const T* bi
     a.partials = reinterpret_cast<float*>(ws + kCounterBytes);
   }
   if (a.perm && M > kInKernelGatherMaxM) {
-    auto* Ag = reinterpret_cast<std::uint16_t*>(ws + gather_offset(plan));
-    const std::size_t chunks = M * w.meta.K / 8;
-    gather_columns_kernel<><<<static_cast<unsigned>((chunks + 255) / 256), 256, 0, stream>>>(
-        reinterpret_cast<const std::uint16_t*>(A), a.perm, a.M, a.K, Ag);
-    a.A = Ag;
+    a.A = gather_act_order(A, a.perm, M, w.meta.K, ws, plan, stream);
     a.perm = nullptr;
   }
   const cudaError_t e = launch_groups<B, T, P>(a, plan, stream);
@@ -650,12 +666,7 @@ cudaError_t launch_midm(const MidmArgs& a, const GemmPlan& plan, cudaStream_t st
 template <int B, class T, class P>
 Status run_midm(const T* A, std::size_t M, const TiledWeightView& w, const T* bias, T* Y, void* workspace,
                 std::size_t workspace_bytes, const GemmPlan& plan, cudaStream_t stream) {
-  const std::size_t need = workspace_total(plan, M, w.meta);
-  if (need > 0 && (workspace == nullptr || workspace_bytes < need))
-    return lowbit::detail::make_status(StatusCode::workspace_too_small, "gemm: workspace of ", workspace_bytes,
-                                       " bytes, need ", need, " (gemm_workspace_size)");
-  if (reinterpret_cast<std::uintptr_t>(workspace) % 16)
-    return lowbit::detail::make_status(StatusCode::misaligned, "gemm: workspace must be 16-byte aligned");
+  if (Status ws_ok = check_workspace(plan, M, w.meta, workspace, workspace_bytes); !ws_ok.ok()) return ws_ok;
   if (plan.kind != PolicyKind::midm || plan.wgmma != P::wgmma || plan.block_m != P::block_m || plan.block_n != P::block_n ||
       plan.warps_k != P::warps_k || plan.kt_per_split % P::warps_k != 0)
     return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: plan does not match the mid-M policy");
@@ -679,11 +690,7 @@ Status run_midm(const T* A, std::size_t M, const TiledWeightView& w, const T* bi
     a.partials = reinterpret_cast<float*>(ws + kCounterBytes);
   }
   if (w.meta.act_order) {
-    auto* Ag = reinterpret_cast<std::uint16_t*>(ws + gather_offset(plan));
-    const std::size_t chunks = M * w.meta.K / 8;
-    gather_columns_kernel<><<<static_cast<unsigned>((chunks + 255) / 256), 256, 0, stream>>>(
-        reinterpret_cast<const std::uint16_t*>(A), w.perm, a.M, a.K, Ag);
-    a.A = Ag;
+    a.A = gather_act_order(A, w.perm, M, w.meta.K, ws, plan, stream);
   }
   const cudaError_t e = a.group_size == 32 ? launch_midm<B, T, P, 2>(a, plan, stream) : launch_midm<B, T, P, 1>(a, plan, stream);
   if (e != cudaSuccess)
@@ -696,12 +703,7 @@ Status run_midm(const T* A, std::size_t M, const TiledWeightView& w, const T* bi
 template <int B, class T, bool Bulk>
 Status run_decode(const T* A, std::size_t M, const TiledWeightView& w, const T* bias, T* Y, void* workspace,
                   std::size_t workspace_bytes, const GemmPlan& plan, cudaStream_t stream) {
-  const std::size_t need = workspace_total(plan, M, w.meta);
-  if (need > 0 && (workspace == nullptr || workspace_bytes < need))
-    return lowbit::detail::make_status(StatusCode::workspace_too_small, "gemm: workspace of ", workspace_bytes,
-                                       " bytes, need ", need, " (gemm_workspace_size)");
-  if (reinterpret_cast<std::uintptr_t>(workspace) % 16)
-    return lowbit::detail::make_status(StatusCode::misaligned, "gemm: workspace must be 16-byte aligned");
+  if (Status ws_ok = check_workspace(plan, M, w.meta, workspace, workspace_bytes); !ws_ok.ok()) return ws_ok;
   DecodeArgs a{};
   a.A = reinterpret_cast<const std::uint16_t*>(A);
   a.Y = reinterpret_cast<std::uint32_t*>(Y);
@@ -723,11 +725,7 @@ Status run_decode(const T* A, std::size_t M, const TiledWeightView& w, const T* 
     a.partials = reinterpret_cast<float*>(ws + kCounterBytes);
   }
   if (w.meta.act_order) {
-    auto* Ag = reinterpret_cast<std::uint16_t*>(ws + gather_offset(plan));
-    const std::size_t chunks = M * w.meta.K / 8;
-    gather_columns_kernel<><<<static_cast<unsigned>((chunks + 255) / 256), 256, 0, stream>>>(
-        reinterpret_cast<const std::uint16_t*>(A), w.perm, a.M, a.K, Ag);
-    a.A = Ag;
+    a.A = gather_act_order(A, w.perm, M, w.meta.K, ws, plan, stream);
   }
   const bool g32 = a.group_size == 32;
   const cudaError_t e =
