@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "../error.hpp"
+#include "../kernels/device_info.cuh"
 #include "../kernels/int8_gemm.cuh"
 #include "../kernels/int8_ring.cuh"
 #include "../kernels/int8_wgmma.cuh"
@@ -82,13 +83,7 @@ struct LinearOptions {
 /// compute capability 9.0.
 inline bool wgmma_available() {
 #if defined(LOWBIT_INT8_WGMMA)
-  static const bool ok = [] {
-    int dev = 0, major = 0, minor = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess) return false;
-    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
-    cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev);
-    return major == 9 && minor == 0;
-  }();
+  static const bool ok = kernels::detail::current_compute_capability() == 90;
   return ok;
 #else
   return false;
@@ -115,10 +110,7 @@ inline PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
 /// device is compute capability 9.0+.
 inline bool ring_available() {
   static const bool ok = [] {
-    int dev = 0, major = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess) return false;
-    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
-    if (major < 9 || detail::tensor_map_encoder() == nullptr) return false;
+    if (kernels::detail::current_compute_capability() < 90 || detail::tensor_map_encoder() == nullptr) return false;
     cudaFuncAttributes a{};
     if (cudaFuncGetAttributes(&a, kernels::gemv_ring_kernel<__half>) != cudaSuccess) return false;
     return a.ptxVersion >= 90 && a.binaryVersion >= 90;

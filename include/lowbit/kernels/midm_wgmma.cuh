@@ -19,6 +19,7 @@
 
 #include <type_traits>
 
+#include "device_info.cuh"
 #include "midm.cuh"
 
 namespace lowbit::kernels {
@@ -383,13 +384,7 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(
 /// compute capability 9.0.
 inline bool midm_wgmma_available() {
 #if defined(LOWBIT_MIDM_WGMMA)
-  static const bool ok = [] {
-    int dev = 0, major = 0, minor = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess) return false;
-    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
-    cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev);
-    return major == 9 && minor == 0;
-  }();
+  static const bool ok = detail::current_compute_capability() == 90;
   return ok;
 #else
   return false;
