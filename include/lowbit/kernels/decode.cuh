@@ -106,23 +106,28 @@ constexpr std::size_t decode_smem_bytes(bool bulk, int gpt, std::size_t M, int w
   return ring > red ? ring : red;
 }
 
-/// Decode kernel arguments (device pointers; shapes in elements).
-struct DecodeArgs {
+/// Arguments shared by the kernels that stream TiledLayout weights through shared memory (decode and
+/// mid-M; device pointers, shapes in elements).
+struct StreamGemmArgs {
   const std::uint16_t* A;        ///< [M, K] activations (already gathered for act-order), T bits
   std::uint32_t* Y;              ///< [M, N] outputs as pairs of T
   const std::uint16_t* bias;     ///< [N] T bits or null
   const std::uint32_t* qweight;  ///< TiledLayout<B> words
   const std::uint16_t* scales;   ///< [G, N] fp16 bits, interleaved
   const std::uint8_t* zeros;     ///< [G, N] zero codes, interleaved (unused when sym)
-  int M, N, K;                   ///< problem shape (M <= 16)
+  int M, N, K;                   ///< problem shape
   int group_size;                ///< rows per group (K for per-channel)
   int sym;                       ///< zeros are all 2^(B-1)
   float* partials;               ///< [splits, M, N] fp32 split-K partials (splits > 1)
-  unsigned* counters;            ///< [N/64] arrival counters, zero between launches
+  unsigned* counters;            ///< one arrival counter per output tile, zero between launches
   int splits;                    ///< CTAs along K (grid.z)
-  int kt_per_split;              ///< 64-row K tiles per CTA
-  int kt_per_warp;               ///< 64-row K tiles per warp
-  int stages;                    ///< ring slots per warp (decode_stages)
+  int kt_per_split;              ///< 64-row K tiles per split
+};
+
+/// Decode kernel arguments (M <= 16): the shared ones plus the per-warp split and ring depth.
+struct DecodeArgs : StreamGemmArgs {
+  int kt_per_warp;  ///< 64-row K tiles per warp
+  int stages;       ///< ring slots per warp (decode_stages)
 };
 
 /// 2^23 as a float (the fp32 fallback's biased zero is kFloatMagicValue + z).

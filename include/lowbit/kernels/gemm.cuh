@@ -534,6 +534,34 @@ std::uint16_t* gather_act_order(const T* A, const std::int32_t* perm, std::size_
   return Ag;
 }
 
+/// Fills the arguments every streaming kernel (decode, mid-M) shares from the public call, points the
+/// split-K counters/partials into the workspace, and pre-gathers act-order activations into it.
+template <class T>
+void fill_stream_args(StreamGemmArgs& a, const T* A, std::size_t M, const TiledWeightView& w, const T* bias, T* Y,
+                      void* workspace, const GemmPlan& plan, cudaStream_t stream) {
+  a.A = reinterpret_cast<const std::uint16_t*>(A);
+  a.Y = reinterpret_cast<std::uint32_t*>(Y);
+  a.bias = reinterpret_cast<const std::uint16_t*>(bias);
+  a.qweight = w.qweight;
+  a.scales = w.scales;
+  a.zeros = w.zeros;
+  a.M = static_cast<int>(M);
+  a.N = static_cast<int>(w.meta.N);
+  a.K = static_cast<int>(w.meta.K);
+  a.group_size = static_cast<int>(w.meta.group_size);
+  a.sym = w.meta.sym ? 1 : 0;
+  a.splits = plan.splits;
+  a.kt_per_split = plan.kt_per_split;
+  auto* ws = static_cast<unsigned char*>(workspace);
+  if (plan.splits > 1) {
+    a.counters = reinterpret_cast<unsigned*>(ws);
+    a.partials = reinterpret_cast<float*>(ws + kCounterBytes);
+  }
+  if (w.meta.act_order) {
+    a.A = gather_act_order(A, w.perm, M, w.meta.K, ws, plan, stream);
+  }
+}
+
 /// SM count of the current device (0 when there is none).
 inline int current_sm_count() {
   int dev = 0, sms = 0;
@@ -671,27 +699,7 @@ Status run_midm(const T* A, std::size_t M, const TiledWeightView& w, const T* bi
       plan.warps_k != P::warps_k || plan.kt_per_split % P::warps_k != 0)
     return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: plan does not match the mid-M policy");
   MidmArgs a{};
-  a.A = reinterpret_cast<const std::uint16_t*>(A);
-  a.Y = reinterpret_cast<std::uint32_t*>(Y);
-  a.bias = reinterpret_cast<const std::uint16_t*>(bias);
-  a.qweight = w.qweight;
-  a.scales = w.scales;
-  a.zeros = w.zeros;
-  a.M = static_cast<int>(M);
-  a.N = static_cast<int>(w.meta.N);
-  a.K = static_cast<int>(w.meta.K);
-  a.group_size = static_cast<int>(w.meta.group_size);
-  a.sym = w.meta.sym ? 1 : 0;
-  a.splits = plan.splits;
-  a.kt_per_split = plan.kt_per_split;
-  auto* ws = static_cast<unsigned char*>(workspace);
-  if (plan.splits > 1) {
-    a.counters = reinterpret_cast<unsigned*>(ws);
-    a.partials = reinterpret_cast<float*>(ws + kCounterBytes);
-  }
-  if (w.meta.act_order) {
-    a.A = gather_act_order(A, w.perm, M, w.meta.K, ws, plan, stream);
-  }
+  fill_stream_args(a, A, M, w, bias, Y, workspace, plan, stream);
   const cudaError_t e = a.group_size == 32 ? launch_midm<B, T, P, 2>(a, plan, stream) : launch_midm<B, T, P, 1>(a, plan, stream);
   if (e != cudaSuccess)
     return lowbit::detail::make_status(StatusCode::cuda_error, "gemm: launch failed: ", cudaGetErrorString(e));
@@ -705,28 +713,8 @@ Status run_decode(const T* A, std::size_t M, const TiledWeightView& w, const T* 
                   std::size_t workspace_bytes, const GemmPlan& plan, cudaStream_t stream) {
   if (Status ws_ok = check_workspace(plan, M, w.meta, workspace, workspace_bytes); !ws_ok.ok()) return ws_ok;
   DecodeArgs a{};
-  a.A = reinterpret_cast<const std::uint16_t*>(A);
-  a.Y = reinterpret_cast<std::uint32_t*>(Y);
-  a.bias = reinterpret_cast<const std::uint16_t*>(bias);
-  a.qweight = w.qweight;
-  a.scales = w.scales;
-  a.zeros = w.zeros;
-  a.M = static_cast<int>(M);
-  a.N = static_cast<int>(w.meta.N);
-  a.K = static_cast<int>(w.meta.K);
-  a.group_size = static_cast<int>(w.meta.group_size);
-  a.sym = w.meta.sym ? 1 : 0;
-  a.splits = plan.splits;
-  a.kt_per_split = plan.kt_per_split;
+  fill_stream_args(a, A, M, w, bias, Y, workspace, plan, stream);
   a.kt_per_warp = plan.kt_per_warp;
-  auto* ws = static_cast<unsigned char*>(workspace);
-  if (plan.splits > 1) {
-    a.counters = reinterpret_cast<unsigned*>(ws);
-    a.partials = reinterpret_cast<float*>(ws + kCounterBytes);
-  }
-  if (w.meta.act_order) {
-    a.A = gather_act_order(A, w.perm, M, w.meta.K, ws, plan, stream);
-  }
   const bool g32 = a.group_size == 32;
   const cudaError_t e =
       M <= 8 ? (g32 ? launch_decode<B, T, 1, 2, Bulk>(a, plan, stream) : launch_decode<B, T, 1, 1, Bulk>(a, plan, stream))

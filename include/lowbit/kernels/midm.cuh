@@ -34,6 +34,7 @@
 #include <cstdint>
 
 #include "../numeric.hpp"
+#include "decode.cuh"
 #include "dequant.cuh"
 #include "layout.hpp"
 #include "ptx.cuh"
@@ -93,22 +94,8 @@ struct MidmPolicies {
 
 namespace detail {
 
-/// Mid-M kernel arguments (device pointers; shapes in elements).
-struct MidmArgs {
-  const std::uint16_t* A;        ///< [M, K] activations (already gathered for act-order), T bits
-  std::uint32_t* Y;              ///< [M, N] outputs as pairs of T
-  const std::uint16_t* bias;     ///< [N] T bits or null
-  const std::uint32_t* qweight;  ///< TiledLayout<B> words
-  const std::uint16_t* scales;   ///< [G, N] fp16 bits, interleaved
-  const std::uint8_t* zeros;     ///< [G, N] zero codes, interleaved (unused when sym)
-  int M, N, K;                   ///< problem shape
-  int group_size;                ///< rows per group (K for per-channel)
-  int sym;                       ///< zeros are all 2^(B-1)
-  float* partials;               ///< [splits, M, N] fp32 split-K partials (splits > 1)
-  unsigned* counters;            ///< [grid.x * grid.y] arrival counters, zero between launches
-  int splits;                    ///< CTAs along K (grid.z)
-  int kt_per_split;              ///< 64-row K tiles per split (a multiple of WK)
-};
+/// Mid-M kernel arguments: those of every streaming kernel (kt_per_split a multiple of the policy's WK).
+using MidmArgs = StreamGemmArgs;
 
 /// Split-K fix-up of one output tile `[rows_valid, BlockN]` at (m0, n0) by the last-arriving CTA: sums the
 /// fp32 partials of every split in split order (deterministic), adds the bias, writes Y. Four columns per
