@@ -329,7 +329,8 @@ inline constexpr TiledPolicy kTiledPolicies[] = {{64, 2, 4}, {1 << 30, 4, 4}};
 inline constexpr int kWgmmaMinM = 64;
 
 /// Shared memory a streaming multiprocessor offers (228 KB on sm_90) and the per-block opt-in limit.
-inline constexpr int kSmemPerSm = 233472, kSmemPerBlock = 232448;
+inline constexpr int kSmemPerSm = static_cast<int>(kernels::detail::kSm90SmemPerSm),
+                     kSmemPerBlock = static_cast<int>(kernels::detail::kSm90SmemPerCta);
 /// Shared memory left on each SM for one activation block running beside the ring CTAs (its 8 KB mask).
 inline constexpr int kRingActReserve = 12288;
 /// Largest M·K for which the ring path uses one activation kernel (each block then reads all of A).

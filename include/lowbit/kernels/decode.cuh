@@ -37,6 +37,7 @@
 #include "../bits.hpp"
 #include "../numeric.hpp"
 #include "dequant.cuh"
+#include "device_info.cuh"
 #include "layout.hpp"
 #include "ptx.cuh"
 
@@ -77,7 +78,7 @@ inline constexpr int kDecodeRowStride = kDecodeRowBytes + 16;
 inline constexpr int kDecodeWarpHeader = 16 + 8 * 8;
 /// Shared memory an SM offers to resident CTAs (H100; A100 has 164 KB: the planner only over-estimates
 /// occupancy there, which costs speed, never correctness).
-inline constexpr std::size_t kSmemPerSm = 228 * 1024;
+inline constexpr std::size_t kSmemPerSm = kSm90SmemPerSm;
 /// Shared memory the runtime reserves per CTA.
 inline constexpr std::size_t kSmemReservedPerCta = 1024;
 /// Ring bytes per warp the bulk-copy variant aims for: 4 CTAs of 4 warps share an SM's shared memory.

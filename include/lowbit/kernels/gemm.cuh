@@ -679,9 +679,9 @@ cudaError_t launch_midm(const MidmArgs& a, const GemmPlan& plan, cudaStream_t st
     else return midm_gemm_kernel<B, T, P, GPT>;
   }();
   constexpr std::size_t smem = P::template smem_bytes<B>(GPT);
-  // 232448 bytes: the most dynamic shared memory one CTA may opt in to on sm_90 (sm_80: 166912, which
-  // the portable mma.sync policies stay under); a deeper ring is a policy error, caught here at compile time.
-  static_assert(smem <= 232448, "mid-M policy: stages x stage bytes exceed the shared memory of one CTA");
+  // A deeper ring than one CTA may hold on sm_90 is a policy error, caught here at compile time (sm_80
+  // allows 163 KB, which the portable mma.sync policies stay under).
+  static_assert(smem <= kSm90SmemPerCta, "mid-M policy: stages x stage bytes exceed the shared memory of one CTA");
   static const cudaError_t attr =
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
   if (attr != cudaSuccess) return attr;
