@@ -5,6 +5,11 @@
 /// Thin, documented wrappers so kernels name what they do instead of repeating inline assembly.
 /// Every wrapper is `__device__ __forceinline__`; fragments are passed as 32-bit registers exactly as
 /// the PTX ISA defines them for the instruction (see each comment for the fragment shapes).
+///
+/// The bit-manipulation wrappers (lop3, prmt) are host-callable too: on the host (and in nvcc's host
+/// pass) they compute the instruction's PTX ISA semantics in plain C++, so the dequantization bit
+/// tricks built on them can be tested without a GPU. A host C++ compiler sees only those two; the
+/// device-only wrappers exist under nvcc (`__CUDACC__`).
 #pragma once
 
 #include <cstdint>
@@ -12,6 +17,8 @@
 #include "../config.hpp"
 
 namespace lowbit::kernels::ptx {
+
+#if defined(__CUDACC__)  // device-only wrappers: a host compiler cannot parse their intrinsics
 
 /// Shared-memory address (32-bit, `.shared` window) of a generic pointer into shared memory.
 LOWBIT_DEVICE std::uint32_t smem_addr(const void* p) {
@@ -236,39 +243,79 @@ LOWBIT_DEVICE void mma_m16n8k32_s8(int (&d)[4], const std::uint32_t (&a)[4], con
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 
+#endif  // __CUDACC__
+
 // ---------------------------------------------------------------------------------------------
-// Bit manipulation.
+// Bit manipulation (host and device: the host branch computes the PTX ISA definition).
 // ---------------------------------------------------------------------------------------------
 
 /// `lop3.b32`: any three-input bitwise function given by its 8-bit truth table `Lut`
-/// (compute Lut as f(0xF0, 0xCC, 0xAA)).
+/// (compute Lut as f(0xF0, 0xCC, 0xAA)). On the host, bit i of the result is bit
+/// `(a_i << 2) | (b_i << 1) | c_i` of `Lut`, which is what that rule encodes (0xF0, 0xCC, 0xAA are the
+/// columns a, b, c of the truth table's rows 0..7).
 /// @tparam Lut the truth table.
 template <int Lut>
-LOWBIT_DEVICE std::uint32_t lop3(std::uint32_t a, std::uint32_t b, std::uint32_t c) {
+LOWBIT_HOST_DEVICE std::uint32_t lop3(std::uint32_t a, std::uint32_t b, std::uint32_t c) {
+#ifdef __CUDA_ARCH__
   std::uint32_t d;
   asm("lop3.b32 %0, %1, %2, %3, %4;\n" : "=r"(d) : "r"(a), "r"(b), "r"(c), "n"(Lut));
   return d;
+#else
+  // OR of the minterms whose truth-table bit is set, 32 bit positions at once
+  std::uint32_t d = 0;
+  for (int row = 0; row < 8; ++row)
+    if ((Lut >> row) & 1)
+      d |= ((row & 4) ? a : ~a) & ((row & 2) ? b : ~b) & ((row & 1) ? c : ~c);
+  return d;
+#endif
 }
 
 /// Truth table of `(a & b) | c` for lop3.
 inline constexpr int kLutAndOr = (0xF0 & 0xCC) | 0xAA;
 
+namespace detail {
+/// Host model of `prmt.b32` in its default mode (PTX ISA): byte i of the result is byte `n & 7` of
+/// {b, a}, n = selector nibble i; when bit 3 of n is set, that byte's sign bit fills the whole byte.
+constexpr std::uint32_t prmt_host(std::uint32_t a, std::uint32_t b, std::uint32_t sel) {
+  const std::uint64_t src = (static_cast<std::uint64_t>(b) << 32) | a;
+  std::uint32_t d = 0;
+  for (int i = 0; i < 4; ++i) {
+    const std::uint32_t n = (sel >> (4 * i)) & 0xfu;
+    std::uint32_t byte = static_cast<std::uint32_t>(src >> (8 * (n & 7u))) & 0xffu;
+    if (n & 8u) byte = (byte & 0x80u) ? 0xffu : 0u;
+    d |= byte << (8 * i);
+  }
+  return d;
+}
+}  // namespace detail
+
 /// `prmt.b32` with a compile-time selector (an immediate of the instruction): byte i of the result is
-/// byte `(Sel >> 4i) & 7` of the 8-byte value {b, a} (a = bytes 0-3, b = bytes 4-7).
+/// byte `(Sel >> 4i) & 7` of the 8-byte value {b, a} (a = bytes 0-3, b = bytes 4-7); a nibble with
+/// bit 3 set replicates that byte's sign bit instead.
 /// @tparam Sel the selector.
 template <unsigned Sel>
-LOWBIT_DEVICE std::uint32_t prmt(std::uint32_t a, std::uint32_t b) {
+LOWBIT_HOST_DEVICE std::uint32_t prmt(std::uint32_t a, std::uint32_t b) {
+#ifdef __CUDA_ARCH__
   std::uint32_t d;
   asm("prmt.b32 %0, %1, %2, %3;\n" : "=r"(d) : "r"(a), "r"(b), "n"(Sel));
   return d;
+#else
+  return detail::prmt_host(a, b, Sel);
+#endif
 }
 
 /// `prmt.b32` with a run-time selector (same byte semantics as the template form).
-LOWBIT_DEVICE std::uint32_t prmt(std::uint32_t a, std::uint32_t b, std::uint32_t sel) {
+LOWBIT_HOST_DEVICE std::uint32_t prmt(std::uint32_t a, std::uint32_t b, std::uint32_t sel) {
+#ifdef __CUDA_ARCH__
   std::uint32_t d;
   asm("prmt.b32 %0, %1, %2, %3;\n" : "=r"(d) : "r"(a), "r"(b), "r"(sel));
   return d;
+#else
+  return detail::prmt_host(a, b, sel);
+#endif
 }
+
+#if defined(__CUDACC__)  // device-only wrappers
 
 // ---------------------------------------------------------------------------------------------
 // Shared-window (32-bit) addressed loads and copies: a kernel that keeps its shared addresses as
@@ -300,5 +347,7 @@ LOWBIT_DEVICE void ldmatrix_x4_s(std::uint32_t (&r)[4], std::uint32_t smem_row) 
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(smem_row));
 }
+
+#endif  // __CUDACC__
 
 }  // namespace lowbit::kernels::ptx
