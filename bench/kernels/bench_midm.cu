@@ -103,6 +103,9 @@ int main(int argc, char** argv) {
   using QW4 = MidmWgmmaPolicies<4>;
   resources(kd::midm_wgmma_kernel<4, half_t, QW4::W64, 1>, "wgmma-W64", QW4::W64::threads, QW4::W64::smem_bytes<4>(1));
   resources(kd::midm_wgmma_kernel<4, half_t, QW4::W128, 1>, "wgmma-W128", QW4::W128::threads, QW4::W128::smem_bytes<4>(1));
+  using QS4 = MidmWsPolicies<4>;
+  resources(kd::midm_ws_kernel<4, half_t, QS4::W64, 1>, "ws-W64", QS4::W64::threads, QS4::W64::smem_bytes<4>(1));
+  resources(kd::midm_ws_kernel<4, half_t, QS4::W128, 1>, "ws-W128", QS4::W128::threads, QS4::W128::smem_bytes<4>(1));
 #endif
 
   struct Shape { std::size_t K, N; };
@@ -249,17 +252,18 @@ int main(int argc, char** argv) {
             using QW = MidmWgmmaPolicies<B>;
             if (M <= 64) run_p(typename QW::W64{}, "wgmma-W64");
             if (M >= 64) run_p(typename QW::W128{}, "wgmma-W128");
-            if constexpr (B == 4) {
-              if (M <= 64) {
-                run_p(MidmWgmmaPolicy<64, 4, 5, 1, 1>{}, "wg<64,4,5,1,1>");
-                run_p(MidmWgmmaPolicy<64, 4, 12, 1, 1>{}, "wg<64,4,12,1,1>");
-                run_p(MidmWgmmaPolicy<64, 4, 3, 1, 2>{}, "wg<64,4,3,1,2>");
-                run_p(MidmWgmmaPolicy<64, 2, 6, 2, 2>{}, "wg<64,2,6,2,2>");
+          }
+          if (midm_ws_available()) {  // the warp-specialized wgmma kernel (midm_ws.cuh)
+            using QS = MidmWsPolicies<B>;
+            run_p(typename QS::W64{}, "ws-W64");
+            if (M >= 64) run_p(typename QS::W128{}, "ws-W128");
+            if constexpr (B == 4) {  // ring depth and CTA shape (4-bit only)
+              if (M <= 128) {
+                run_p(MidmWsPolicy<64, 4, 6>{}, "ws<64,4,6,1>");
+                run_p(MidmWsPolicy<64, 2, 5, 2>{}, "ws<64,2,5,2>");
+                run_p(MidmWsPolicy<64, 3, 10>{}, "ws<64,3,10,1>");
               }
-              if (M >= 64 && M <= 128) {
-                run_p(MidmWgmmaPolicy<128, 4, 4, 1, 1>{}, "wg<128,4,4,1,1>");
-              }
-              if (M >= 128) run_p(MidmWgmmaPolicy<256, 2, 5, 1, 1>{}, "wg<256,2,5,1,1>");
+              if (M >= 128) run_p(MidmWsPolicy<128, 3, 7>{}, "ws<128,3,7,1>");
             }
           }
 #endif

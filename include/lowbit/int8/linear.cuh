@@ -18,7 +18,6 @@
 #include <cub/block/block_reduce.cuh>
 #include <cub/block/block_scan.cuh>
 #include <cuda_runtime.h>
-#include <cudaTypedefs.h>  // PFN_cuTensorMapEncodeTiled (ring path)
 
 #include <algorithm>
 #include <cmath>
@@ -32,6 +31,7 @@
 #include "../kernels/int8_gemm.cuh"
 #include "../kernels/int8_ring.cuh"
 #include "../kernels/int8_wgmma.cuh"
+#include "../kernels/tensor_map.cuh"
 #include "../numeric.hpp"
 #include "llm_int8.hpp"
 
@@ -91,18 +91,7 @@ inline bool wgmma_available() {
 }
 
 namespace detail {
-/// The driver's tensor-map encoder, fetched once through the runtime (no libcuda link needed).
-inline PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
-  static const PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
-    void* f = nullptr;
-    cudaDriverEntryPointQueryResult q{};
-    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &q) != cudaSuccess ||
-        q != cudaDriverEntryPointSuccess)
-      f = nullptr;
-    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(f);
-  }();
-  return fn;
-}
+using kernels::detail::tensor_map_encoder;  // kernels/tensor_map.cuh
 }  // namespace detail
 
 /// True when the small-M ring kernels (lowbit/kernels/int8_ring.cuh: tensor TMA + mbarrier, sm_90) are

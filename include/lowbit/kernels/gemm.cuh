@@ -32,6 +32,7 @@
 #include "layout.hpp"
 #include "midm.cuh"
 #include "midm_wgmma.cuh"
+#include "midm_ws.cuh"
 #include "ptx.cuh"
 #include "tile.cuh"
 
@@ -360,6 +361,7 @@ struct GemmPlan {
   std::size_t workspace_bytes = 0;  ///< partials + counters
   int kt_per_warp = 0;      ///< decode kernel: 64-row K tiles per warp
   bool wgmma = false;       ///< mid-M kernel: the sm_90a wgmma variant (midm_wgmma.cuh)
+  bool ws = false;          ///< mid-M kernel: the warp-specialized wgmma variant (midm_ws.cuh)
 };
 
 /// Split-K arrival counters live at the start of the workspace in a region of fixed size, so they stay
@@ -473,6 +475,7 @@ GemmPlan make_midm_plan(std::size_t M, std::size_t N, std::size_t K, int sm_coun
   const int per_sm = midm_ctas_per_sm<B, P>(2);  // worst case (group 32) for the shared memory
   GemmPlan p{PolicyKind::midm, P::block_m, P::block_n, P::warps_k, per_sm};
   p.wgmma = P::wgmma;
+  p.ws = midm_ws_v<P>;
   const std::size_t mt = (M + P::block_m - 1) / P::block_m, nt = (N + P::block_n - 1) / P::block_n;
   const std::size_t KT = K / TileGeometry::tile_k;
   const std::size_t slots = static_cast<std::size_t>(std::max(sm_count, 1)) * static_cast<std::size_t>(per_sm);
@@ -492,6 +495,13 @@ GemmPlan plan_gemm(std::size_t M, std::size_t N, std::size_t K, int sm_count) {
   using QW = MidmWgmmaPolicies<B>;
   if (M <= DecodeConfig<B>::max_m) return make_decode_plan<B>(M, N, K, sm_count);
   if (M <= 32) return make_midm_plan<B, typename Q::M32>(M, N, K, sm_count);
+  // sm_90a build on an sm_90 device with the tensor-map encoder: the warp-specialized wgmma kernel,
+  // 64-row CTAs up to M = 128 (each weight tile dequantized once per 64 rows, 4 slabs per CTA), then
+  // 128-row CTAs of 2 slabs
+  if (M <= kMidmMaxM && midm_ws_available()) {
+    using QS = MidmWsPolicies<B>;
+    return M <= 128 ? make_midm_plan<B, typename QS::W64>(M, N, K, sm_count) : make_midm_plan<B, typename QS::W128>(M, N, K, sm_count);
+  }
   if (M <= kMidmMaxM && midm_wgmma_available())  // sm_90a build on an sm_90 device: the wgmma variant
     return M <= 64 ? make_midm_plan<B, typename QW::W64>(M, N, K, sm_count) : make_midm_plan<B, typename QW::W128>(M, N, K, sm_count);
   // mma.sync: 64-row CTAs up to M = 256 (H200: faster than the tile kernels on all four benchmark
@@ -675,7 +685,8 @@ cudaError_t launch_decode(DecodeArgs a, const GemmPlan& plan, cudaStream_t strea
 template <int B, class T, class P, int GPT>
 cudaError_t launch_midm(const MidmArgs& a, const GemmPlan& plan, cudaStream_t stream) {
   auto kernel = [] {
-    if constexpr (P::wgmma) return midm_wgmma_kernel<B, T, P, GPT>;
+    if constexpr (midm_ws_v<P>) return midm_ws_kernel<B, T, P, GPT>;
+    else if constexpr (P::wgmma) return midm_wgmma_kernel<B, T, P, GPT>;
     else return midm_gemm_kernel<B, T, P, GPT>;
   }();
   constexpr std::size_t smem = P::template smem_bytes<B>(GPT);
@@ -685,7 +696,16 @@ cudaError_t launch_midm(const MidmArgs& a, const GemmPlan& plan, cudaStream_t st
   static const cudaError_t attr =
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
   if (attr != cudaSuccess) return attr;
-  kernel<<<plan.grid, P::threads, smem, stream>>>(a);
+  if constexpr (midm_ws_v<P>) {
+    // the activation boxes (rows past M zero-filled by the TMA unit), encoded per call: A may move
+    CUtensorMap tmA;
+    const cudaError_t enc = encode_2d_u16(tmA, a.A, static_cast<std::size_t>(a.M), static_cast<std::size_t>(a.K),
+                                          static_cast<std::uint32_t>(P::n_tile), TileGeometry::tile_k, true);
+    if (enc != cudaSuccess) return enc;
+    kernel<<<plan.grid, P::threads, smem, stream>>>(tmA, a);
+  } else {
+    kernel<<<plan.grid, P::threads, smem, stream>>>(a);
+  }
   return cudaGetLastError();
 }
 
@@ -695,7 +715,7 @@ template <int B, class T, class P>
 Status run_midm(const T* A, std::size_t M, const TiledWeightView& w, const T* bias, T* Y, void* workspace,
                 std::size_t workspace_bytes, const GemmPlan& plan, cudaStream_t stream) {
   if (Status ws_ok = check_workspace(plan, M, w.meta, workspace, workspace_bytes); !ws_ok.ok()) return ws_ok;
-  if (plan.kind != PolicyKind::midm || plan.wgmma != P::wgmma || plan.block_m != P::block_m || plan.block_n != P::block_n ||
+  if (plan.kind != PolicyKind::midm || plan.wgmma != P::wgmma || plan.ws != midm_ws_v<P> || plan.block_m != P::block_m || plan.block_n != P::block_n ||
       plan.warps_k != P::warps_k || plan.kt_per_split % P::warps_k != 0)
     return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: plan does not match the mid-M policy");
   MidmArgs a{};
@@ -777,6 +797,12 @@ Status gemm_bits(const T* A, std::size_t M, const TiledWeightView& w, const T* b
       using Q = MidmPolicies<B>;
       using QW = MidmWgmmaPolicies<B>;
 #if defined(LOWBIT_MIDM_WGMMA)  // plans ask for wgmma only in such builds (midm_wgmma_available)
+      if (plan.ws) {
+        using QS = MidmWsPolicies<B>;
+        if (plan.block_m == QS::W64::block_m)
+          return detail::run_midm<B, T, typename QS::W64>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream);
+        return detail::run_midm<B, T, typename QS::W128>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream);
+      }
       if (plan.wgmma) {
         if (plan.block_m == QW::W64::block_m)
           return detail::run_midm<B, T, typename QW::W64>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream);

@@ -143,6 +143,8 @@ LOWBIT_DEVICE std::uint64_t midm_desc_sw128(const void* smem) {
 LOWBIT_DEVICE void midm_wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 LOWBIT_DEVICE void midm_wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
 LOWBIT_DEVICE void midm_wgmma_wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
+/// Waits until at most one wgmma group of this warpgroup is pending (the one just committed).
+LOWBIT_DEVICE void midm_wgmma_wait1() { asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory"); }
 LOWBIT_DEVICE void midm_fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 /// Keeps the compiler from moving accumulator accesses across the wgmma fences.
 LOWBIT_DEVICE void midm_reg_fence(float& r) { asm volatile("" : "+f"(r)::"memory"); }
@@ -163,6 +165,55 @@ LOWBIT_DEVICE void midm_wgmma(float (&d)[NT / 2], const std::uint32_t (&a)[4], s
     if constexpr (f16) wgmma_m64n256k16_f16_rs(d, a, desc, 1); else wgmma_m64n256k16_bf16_rs(d, a, desc, 1);
   }
 }
+
+/// The wgmma A fragments of warp W (0..3) of a warpgroup for one 64 x 64 k-tile: rows 16·W.. of W^T
+/// (output columns of the slab), k16-steps 0..3, dequantized with scale and zero folded. `wsrc` is the
+/// tile's TiledLayout bytes in shared memory, `prm` its GPT groups' parameters (kMidmParamBytes each).
+/// @tparam B code width.  @tparam T element type.  @tparam W warp of the warpgroup.  @tparam GPT groups per k-tile.
+template <int B, class T, int W, int GPT>
+LOWBIT_DEVICE void midm_wgmma_fragments_w(std::uint32_t (&a)[4][4], const unsigned char* wsrc, const unsigned char* prm,
+                                          int lane, bool sym) {
+  using L = TiledLayout<B>;
+  constexpr int ks_per_group = TileGeometry::k_steps / GPT;
+  const int g = lane / 4;
+  WeightTile<B> wt;  // only the words holding n8-tiles 2W, 2W+1 survive dead-code elimination
+#pragma unroll
+  for (int v = 0; v < L::vecs_per_lane; ++v) {
+    const uint4 x = *reinterpret_cast<const uint4*>(wsrc + 16 * (v * 32 + lane));
+    wt.w[4 * v + 0] = x.x;
+    wt.w[4 * v + 1] = x.y;
+    wt.w[4 * v + 2] = x.z;
+    wt.w[4 * v + 3] = x.w;
+  }
+  GroupParams<T> gp;
+#pragma unroll
+  for (int ks = 0; ks < TileGeometry::k_steps; ++ks) {
+    if (ks % ks_per_group == 0) {
+      const unsigned char* p = prm + (ks / ks_per_group) * kMidmParamBytes;
+      const uint4 sc = *reinterpret_cast<const uint4*>(p + 16 * g);
+      const uint2 zc = sym ? make_uint2(0u, 0u) : *reinterpret_cast<const uint2*>(p + 128 + 8 * g);
+      gp.template prepare<B>(sc, zc, sym);
+    }
+    constexpr int j0 = 2 * W, j1 = 2 * W + 1;
+    const int q0 = 2 * (TileGeometry::n_tiles * ks + j0);
+    a[ks][0] = dequant_pair<B, T>(extract_pair<B>(wt.w, q0), gp, j0);
+    a[ks][1] = dequant_pair<B, T>(extract_pair<B>(wt.w, q0 + 2), gp, j1);
+    a[ks][2] = dequant_pair<B, T>(extract_pair<B>(wt.w, q0 + 1), gp, j0);
+    a[ks][3] = dequant_pair<B, T>(extract_pair<B>(wt.w, q0 + 3), gp, j1);
+  }
+}
+
+/// midm_wgmma_fragments_w for the warp `wq` of its warpgroup known only at run time (warp-uniform).
+template <int B, class T, int GPT>
+LOWBIT_DEVICE void midm_wgmma_fragments(std::uint32_t (&a)[4][4], int wq, const unsigned char* wsrc,
+                                        const unsigned char* prm, int lane, bool sym) {
+  switch (wq) {
+    case 0: midm_wgmma_fragments_w<B, T, 0, GPT>(a, wsrc, prm, lane, sym); break;
+    case 1: midm_wgmma_fragments_w<B, T, 1, GPT>(a, wsrc, prm, lane, sym); break;
+    case 2: midm_wgmma_fragments_w<B, T, 2, GPT>(a, wsrc, prm, lane, sym); break;
+    default: midm_wgmma_fragments_w<B, T, 3, GPT>(a, wsrc, prm, lane, sym); break;
+  }
+}
 #endif
 
 /// The wgmma mid-M kernel. Grid (ceil(M / NT), ceil(N / (64·WG)), splits), 128·WG threads.
@@ -180,7 +231,6 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(
   constexpr int kWOff = KS * NT * 128;               // KS activation tiles (each 128-byte swizzled)
   constexpr int kPOff = kWOff + KS * WG * kTileBytes;  // then KS x WG weight tiles, then parameters
   constexpr int kStageBytes = static_cast<int>(P::template stage_bytes<B>(GPT));
-  constexpr int ks_per_group = TileGeometry::k_steps / GPT;
   constexpr int SS = P::stage_stride;
   extern __shared__ unsigned char smem_raw[];
   unsigned char* smem = reinterpret_cast<unsigned char*>((reinterpret_cast<std::uintptr_t>(smem_raw) + 1023) &
@@ -239,36 +289,6 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(
     }
   };
 
-  // A fragments (dequantized W^T rows 16·W.., k16-steps 0..3) of warp W of the warpgroup.
-  auto fragments = [&](auto Wc, std::uint32_t (&a)[4][4], const unsigned char* wsrc, const unsigned char* prm) {
-    constexpr int W = decltype(Wc)::value;
-    WeightTile<B> wt;  // only the words holding n8-tiles 2W, 2W+1 survive dead-code elimination
-#pragma unroll
-    for (int v = 0; v < L::vecs_per_lane; ++v) {
-      const uint4 x = *reinterpret_cast<const uint4*>(wsrc + 16 * (v * 32 + lane));
-      wt.w[4 * v + 0] = x.x;
-      wt.w[4 * v + 1] = x.y;
-      wt.w[4 * v + 2] = x.z;
-      wt.w[4 * v + 3] = x.w;
-    }
-    GroupParams<T> gp;
-#pragma unroll
-    for (int ks = 0; ks < TileGeometry::k_steps; ++ks) {
-      if (ks % ks_per_group == 0) {
-        const unsigned char* p = prm + (ks / ks_per_group) * kMidmParamBytes;
-        const uint4 sc = *reinterpret_cast<const uint4*>(p + 16 * g);
-        const uint2 zc = sym ? make_uint2(0u, 0u) : *reinterpret_cast<const uint2*>(p + 128 + 8 * g);
-        gp.template prepare<B>(sc, zc, sym);
-      }
-      constexpr int j0 = 2 * W, j1 = 2 * W + 1;
-      const int q0 = 2 * (TileGeometry::n_tiles * ks + j0);
-      a[ks][0] = dequant_pair<B, T>(extract_pair<B>(wt.w, q0), gp, j0);
-      a[ks][1] = dequant_pair<B, T>(extract_pair<B>(wt.w, q0 + 2), gp, j1);
-      a[ks][2] = dequant_pair<B, T>(extract_pair<B>(wt.w, q0 + 1), gp, j0);
-      a[ks][3] = dequant_pair<B, T>(extract_pair<B>(wt.w, q0 + 3), gp, j1);
-    }
-  };
-
   float acc[NT / 2];
 #pragma unroll
   for (int i = 0; i < NT / 2; ++i) acc[i] = 0.f;
@@ -298,12 +318,7 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(
         if (kt_begin + step * KS + kk < kt_end) {  // CTA-uniform
           const unsigned char* wsrc = stage + kWOff + (kk * WG + wg) * kTileBytes;
           const unsigned char* prm = stage + kPOff + (kk * WG + wg) * GPT * kMidmParamBytes;
-          switch (wq) {
-            case 0: fragments(std::integral_constant<int, 0>{}, a[kk], wsrc, prm); break;
-            case 1: fragments(std::integral_constant<int, 1>{}, a[kk], wsrc, prm); break;
-            case 2: fragments(std::integral_constant<int, 2>{}, a[kk], wsrc, prm); break;
-            default: fragments(std::integral_constant<int, 3>{}, a[kk], wsrc, prm); break;
-          }
+          midm_wgmma_fragments<B, T, GPT>(a[kk], wq, wsrc, prm, lane, sym);
           if (kk == 0) {
 #pragma unroll
             for (int i = 0; i < NT / 2; ++i) midm_reg_fence(acc[i]);

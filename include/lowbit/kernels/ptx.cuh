@@ -138,6 +138,48 @@ LOWBIT_DEVICE void bulk_copy_g2s(void* smem, const void* gmem, std::uint32_t byt
 #endif
 }
 
+/// Plain arrival on `bar` (counts one of the arrivals its phase expects; release semantics).
+LOWBIT_DEVICE void mbarrier_arrive(void* bar) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_addr(bar)) : "memory");
+#else
+  (void)bar; __trap();
+#endif
+}
+
+/// Arrives on `bar` once every cp.async this thread has issued so far has completed (`.noinc`: the
+/// arrival is one of those the barrier was initialised for, so a producer thread that copies with
+/// cp.async and signals with this counts once per phase).
+LOWBIT_DEVICE void cp_async_mbarrier_arrive_noinc(void* bar) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(smem_addr(bar)) : "memory");
+#else
+  (void)bar; __trap();
+#endif
+}
+
+/// 2-D tensor copy (TMA) of the box at coordinates (`c0` inner, `c1` outer) of the tensor map `map`
+/// (a `__grid_constant__` kernel parameter) into shared memory at `smem` (aligned as the map's swizzle
+/// requires: 1024 bytes for 128-byte swizzling); elements outside the tensor are zero-filled and the
+/// whole box's bytes complete on `bar`.
+LOWBIT_DEVICE void tma_load_2d(void* smem, const void* map, int c0, int c1, void* bar) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(
+          smem_addr(smem)),
+      "l"(reinterpret_cast<std::uint64_t>(map)), "r"(c0), "r"(c1), "r"(smem_addr(bar))
+      : "memory");
+#else
+  (void)smem; (void)map; (void)c0; (void)c1; (void)bar; __trap();
+#endif
+}
+
+/// Named barrier `id` (1..15; 0 is __syncthreads) over `threads` threads (a multiple of 32): lets a
+/// subset of a CTA's warps (e.g. the consumers of a warp-specialized kernel) synchronise alone.
+LOWBIT_DEVICE void named_barrier_sync(int id, int threads) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+
 // ---------------------------------------------------------------------------------------------
 // L2 cache policies and hinted global loads.
 // ---------------------------------------------------------------------------------------------
