@@ -214,6 +214,69 @@ LOWBIT_DEVICE void midm_wgmma_fragments(std::uint32_t (&a)[4][4], int wq, const 
     default: midm_wgmma_fragments_w<B, T, 3, GPT>(a, wsrc, prm, lane, sym); break;
   }
 }
+
+/// Epilogue of the wgmma mid-M kernels, run by their `Threads` compute threads (`tid` < Threads, four
+/// warps per slab) once the main loop is done with the shared-memory ring: the accumulators go through
+/// `smem` once (skipped by warpgroups without `stage_acc`) so that Y (+ bias) or the fp32 split-K
+/// partials are written coalesced; with split-K the last-arriving CTA of the tile sums the partials in
+/// split order (midm_split_fixup) and resets the tile's counter. `sync` synchronises the Threads threads
+/// (`__syncthreads`, or a named barrier where a producer warp has left).
+/// @tparam T element type.  @tparam P policy (n_tile, block_m, block_n, stage_stride).
+template <class T, class P, int Threads, class Sync>
+LOWBIT_DEVICE void midm_wgmma_epilogue(const float (&acc)[P::n_tile / 2], unsigned char* smem, const MidmArgs& args,
+                                       int tid, bool stage_acc, Sync sync) {
+  using Ops = ElementOps<T>;
+  constexpr int NT = P::n_tile, SS = P::stage_stride;
+  const int lane = tid % 32, warp = tid / 32, wg = warp / 4, wq = warp % 4, g = lane / 4, t = lane % 4;
+  const int m0 = blockIdx.x * P::block_m;
+  const int rows_valid = min(P::block_m, args.M - m0);
+  const std::size_t N = static_cast<std::size_t>(args.N);
+  __shared__ int is_last_cta;
+  // accumulator i: rows m = 8(i/4) + 2t + i%2 of the CTA, column 16·wq + g + 8·((i/2)%2) of the slab
+  float* red = reinterpret_cast<float*>(smem) + static_cast<std::size_t>(wg) * NT * SS;
+  if (stage_acc) {
+#pragma unroll
+    for (int i = 0; i < NT / 2; ++i) {
+      const int m = 8 * (i / 4) + 2 * t + (i % 2), n = 16 * wq + g + 8 * ((i / 2) % 2);
+      red[m * SS + n] = acc[i];
+    }
+  }
+  sync();
+  constexpr int half_cols = P::block_n / 2;
+  const int n0 = blockIdx.y * P::block_n;
+  for (int i = tid; i < rows_valid * half_cols; i += Threads) {
+    const int r = i / half_cols, cl = 2 * (i % half_cols);
+    const int col = n0 + cl;
+    if (col >= args.N) continue;
+    const float2 v = *reinterpret_cast<const float2*>(reinterpret_cast<const float*>(smem) +
+                                                      static_cast<std::size_t>(cl / 64) * NT * SS + r * SS + cl % 64);
+    const std::size_t o = static_cast<std::size_t>(m0 + r) * N + col;
+    if (args.splits == 1) {
+      float v0 = v.x, v1 = v.y;
+      if (args.bias) {
+        v0 += Ops::to_float(args.bias[col]);
+        v1 += Ops::to_float(args.bias[col + 1]);
+      }
+      args.Y[o / 2] = Ops::pack2(v0, v1);
+    } else {
+      __stcg(reinterpret_cast<float2*>(args.partials + blockIdx.z * static_cast<std::size_t>(args.M) * N + o), v);
+    }
+  }
+  if (args.splits == 1) return;
+
+  __threadfence();
+  sync();
+  if (tid == 0) {
+    const unsigned tile_id = blockIdx.y * gridDim.x + blockIdx.x;
+    const unsigned prev = atomicAdd(args.counters + tile_id, 1u);
+    is_last_cta = prev == static_cast<unsigned>(args.splits - 1);
+    if (is_last_cta) args.counters[tile_id] = 0u;
+  }
+  sync();
+  if (!is_last_cta) return;
+  __threadfence();
+  midm_split_fixup<T, Threads, P::block_n>(args, m0, n0, rows_valid, tid);
+}
 #endif
 
 /// The wgmma mid-M kernel. Grid (ceil(M / NT), ceil(N / (64·WG)), splits), 128·WG threads.
@@ -231,15 +294,11 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(
   constexpr int kWOff = KS * NT * 128;               // KS activation tiles (each 128-byte swizzled)
   constexpr int kPOff = kWOff + KS * WG * kTileBytes;  // then KS x WG weight tiles, then parameters
   constexpr int kStageBytes = static_cast<int>(P::template stage_bytes<B>(GPT));
-  constexpr int SS = P::stage_stride;
   extern __shared__ unsigned char smem_raw[];
   unsigned char* smem = reinterpret_cast<unsigned char*>((reinterpret_cast<std::uintptr_t>(smem_raw) + 1023) &
                                                          ~static_cast<std::uintptr_t>(1023));
-  __shared__ int is_last_cta;
-
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
   const int wg = warp / 4, wq = warp % 4;
-  const int g = lane / 4, t = lane % 4;
   const int m0 = blockIdx.x * P::block_m;
   const int slab0 = blockIdx.y * WG;
   const int slabs = args.N / TileGeometry::tile_n;
@@ -342,50 +401,7 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(
   ptx::cp_async_wait_all();
   __syncthreads();  // the ring becomes the epilogue staging
 
-  // accumulator i: rows m = 8(i/4) + 2t + i%2 of the CTA, column 16·wq + g + 8·((i/2)%2) of the slab
-  float* red = reinterpret_cast<float*>(smem) + static_cast<std::size_t>(wg) * NT * SS;
-  if (slab_ok) {
-#pragma unroll
-    for (int i = 0; i < NT / 2; ++i) {
-      const int m = 8 * (i / 4) + 2 * t + (i % 2), n = 16 * wq + g + 8 * ((i / 2) % 2);
-      red[m * SS + n] = acc[i];
-    }
-  }
-  __syncthreads();
-  constexpr int half_cols = P::block_n / 2;
-  const int n0 = blockIdx.y * P::block_n;
-  for (int i = tid; i < rows_valid * half_cols; i += kThreads) {
-    const int r = i / half_cols, cl = 2 * (i % half_cols);
-    const int col = n0 + cl;
-    if (col >= args.N) continue;
-    const float2 v = *reinterpret_cast<const float2*>(reinterpret_cast<const float*>(smem) +
-                                                      static_cast<std::size_t>(cl / 64) * NT * SS + r * SS + cl % 64);
-    const std::size_t o = static_cast<std::size_t>(m0 + r) * N + col;
-    if (args.splits == 1) {
-      float v0 = v.x, v1 = v.y;
-      if (args.bias) {
-        v0 += Ops::to_float(args.bias[col]);
-        v1 += Ops::to_float(args.bias[col + 1]);
-      }
-      args.Y[o / 2] = Ops::pack2(v0, v1);
-    } else {
-      __stcg(reinterpret_cast<float2*>(args.partials + blockIdx.z * static_cast<std::size_t>(args.M) * N + o), v);
-    }
-  }
-  if (args.splits == 1) return;
-
-  __threadfence();
-  __syncthreads();
-  if (tid == 0) {
-    const unsigned tile_id = blockIdx.y * gridDim.x + blockIdx.x;
-    const unsigned prev = atomicAdd(args.counters + tile_id, 1u);
-    is_last_cta = prev == static_cast<unsigned>(args.splits - 1);
-    if (is_last_cta) args.counters[tile_id] = 0u;
-  }
-  __syncthreads();
-  if (!is_last_cta) return;
-  __threadfence();
-  midm_split_fixup<T, kThreads, P::block_n>(args, m0, n0, rows_valid, tid);
+  midm_wgmma_epilogue<T, P, kThreads>(acc, smem, args, tid, slab_ok, [] { __syncthreads(); });
 #else
   (void)args;
   __trap();  // wgmma needs sm_90a: gemm selects this kernel only when midm_wgmma_available()

@@ -120,21 +120,18 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm)
     midm_ws_kernel(const __grid_constant__ CUtensorMap tmA, const MidmArgs args) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using L = TiledLayout<B>;
-  using Ops = ElementOps<T>;
   constexpr int S = P::stages, WG = P::warpgroups, NT = P::n_tile, kConsumers = P::consumers;
   constexpr int kTileBytes = L::words_per_tile * 4;
   constexpr int kABytes = NT * 128;                 // the activation box (first in the stage)
   constexpr int kWOff = kABytes;                    // then the WG weight tiles
   constexpr int kPOff = kWOff + WG * kTileBytes;    // then WG x GPT group parameters
   constexpr int kStageBytes = static_cast<int>(P::template stage_bytes<B>(GPT));
-  constexpr int SS = P::stage_stride;
   static_assert(kStageBytes % 1024 == 0, "stages must keep the activation box on a swizzle atom");
   extern __shared__ unsigned char smem_raw[];
   unsigned char* smem = reinterpret_cast<unsigned char*>((reinterpret_cast<std::uintptr_t>(smem_raw) + 1023) &
                                                          ~static_cast<std::uintptr_t>(1023));
   std::uint64_t* full = reinterpret_cast<std::uint64_t*>(smem + P::template body_bytes<B>(GPT));
   std::uint64_t* empty = full + S;
-  __shared__ int is_last_cta;
 
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
   const int m0 = blockIdx.x * NT;
@@ -199,8 +196,6 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm)
 
   // ----------------------------------- consumer warpgroups -----------------------------------
   const int wg = warp / 4, wq = warp % 4;
-  const int g = lane / 4, t = lane % 4;
-  const int rows_valid = min(NT, args.M - m0);
 
   float acc[NT / 2];
 #pragma unroll
@@ -255,53 +250,9 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm)
 #pragma unroll
   for (int i = 0; i < NT / 2; ++i) midm_reg_fence(acc[i]);
 
-  const int ctid = tid;  // consumers are threads 0 .. kConsumers - 1
   ptx::named_barrier_sync(1, kConsumers);  // every stage has been consumed: the ring becomes the staging
-  // accumulator i: rows m = 8(i/4) + 2t + i%2 of the CTA, column 16·wq + g + 8·((i/2)%2) of the slab
-  float* red = reinterpret_cast<float*>(smem) + static_cast<std::size_t>(wg) * NT * SS;
-  {  // (warpgroups of slabs past N stage zeros that the loop below skips)
-#pragma unroll
-    for (int i = 0; i < NT / 2; ++i) {
-      const int m = 8 * (i / 4) + 2 * t + (i % 2), n = 16 * wq + g + 8 * ((i / 2) % 2);
-      red[m * SS + n] = acc[i];
-    }
-  }
-  ptx::named_barrier_sync(1, kConsumers);
-  constexpr int half_cols = P::block_n / 2;
-  const int n0 = blockIdx.y * P::block_n;
-  for (int i = ctid; i < rows_valid * half_cols; i += kConsumers) {
-    const int r = i / half_cols, cl = 2 * (i % half_cols);
-    const int col = n0 + cl;
-    if (col >= args.N) continue;
-    const float2 v = *reinterpret_cast<const float2*>(reinterpret_cast<const float*>(smem) +
-                                                      static_cast<std::size_t>(cl / 64) * NT * SS + r * SS + cl % 64);
-    const std::size_t o = static_cast<std::size_t>(m0 + r) * N + col;
-    if (args.splits == 1) {
-      float v0 = v.x, v1 = v.y;
-      if (args.bias) {
-        v0 += Ops::to_float(args.bias[col]);
-        v1 += Ops::to_float(args.bias[col + 1]);
-      }
-      args.Y[o / 2] = Ops::pack2(v0, v1);
-    } else {
-      __stcg(reinterpret_cast<float2*>(args.partials + blockIdx.z * static_cast<std::size_t>(args.M) * N + o), v);
-    }
-  }
-  if (args.splits == 1) return;
-
-  // split-K: the last CTA of this output tile to arrive sums the partials in split order
-  __threadfence();
-  ptx::named_barrier_sync(1, kConsumers);
-  if (ctid == 0) {
-    const unsigned tile_id = blockIdx.y * gridDim.x + blockIdx.x;
-    const unsigned prev = atomicAdd(args.counters + tile_id, 1u);
-    is_last_cta = prev == static_cast<unsigned>(args.splits - 1);
-    if (is_last_cta) args.counters[tile_id] = 0u;
-  }
-  ptx::named_barrier_sync(1, kConsumers);
-  if (!is_last_cta) return;
-  __threadfence();
-  midm_split_fixup<T, kConsumers, P::block_n>(args, m0, n0, rows_valid, ctid);
+  // (warpgroups of slabs past N stage zeros that are never stored)
+  midm_wgmma_epilogue<T, P, kConsumers>(acc, smem, args, tid, true, [] { ptx::named_barrier_sync(1, P::consumers); });
 #else
   (void)tmA;
   (void)args;
