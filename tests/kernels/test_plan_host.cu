@@ -32,12 +32,16 @@ void check_plans(int sms) {
           REQUIRE(p.workspace_bytes == 0);
         }
         // policy by M
-        // mid-M: 32-row (M <= 32) and 64-row mma.sync CTAs; the wgmma variant (sm_90a builds) 128 rows above 64
-        REQUIRE(p.block_m == (M <= 16 ? 16 : M <= 32 ? 32 : M <= detail::kMidmMaxM ? (p.wgmma && M > 64 ? 128 : 64) : 64));
+        // mid-M: 32-row (M <= 32) and 64-row mma.sync CTAs; the wgmma variant (sm_90a builds) 128 rows above
+        // 64; the warp-specialized one (sm_90a build on a GPU with the tensor-map encoder) above 128
+        const std::size_t midm_rows = p.ws ? (M <= 128 ? 64 : 128) : (p.wgmma && M > 64 ? 128 : 64);
+        REQUIRE(p.block_m == (M <= 16 ? 16 : M <= 32 ? 32 : M <= detail::kMidmMaxM ? midm_rows : 64));
         if (M > 16 && M <= detail::kMidmMaxM) {  // mid-M kernel: its shared memory fits the SM at the planned occupancy
           REQUIRE(p.kind == detail::PolicyKind::midm);
           REQUIRE(p.ctas_per_sm >= 1);
-          const std::size_t smem = p.wgmma            ? (p.block_m == 64 ? MidmWgmmaPolicies<B>::W64::template smem_bytes<B>(2)
+          const std::size_t smem = p.ws ? (p.block_m == 64 ? MidmWsPolicies<B>::W64::template smem_bytes<B>(2)
+                                                            : MidmWsPolicies<B>::W128::template smem_bytes<B>(2))
+                                   : p.wgmma            ? (p.block_m == 64 ? MidmWgmmaPolicies<B>::W64::template smem_bytes<B>(2)
                                                                          : MidmWgmmaPolicies<B>::W128::template smem_bytes<B>(2))
                                    : p.block_m == 32 ? MidmPolicies<B>::M32::template smem_bytes<B>(2)
                                    : p.block_m == 64 ? MidmPolicies<B>::M64::template smem_bytes<B>(2)
@@ -88,6 +92,47 @@ TEST_CASE("GEMM planner covers K exactly, fits the counter region and fills wave
   // M = 1: 16 warps per CTA cover K = 8192 (8 tiles each) without a cross-CTA split
   CHECK(detail::plan_gemm<4>(1, 8192, 8192, 132).splits == 1);
   CHECK(detail::plan_gemm<4>(1, 8192, 8192, 132).warps_k == 16);
+}
+
+namespace {
+/// The warp-specialized mid-M policies planned directly (gemm picks them only on an sm_90 GPU).
+template <int B, class P>
+void check_ws_plans() {
+  static_assert(midm_ws_v<P> && !midm_ws_v<typename MidmWgmmaPolicies<B>::W64> && !midm_ws_v<typename MidmPolicies<B>::M64>);
+  static_assert(P::threads == 128 * P::warpgroups + 32 && P::block_n == 64 * P::warpgroups);
+  static_assert(P::template smem_bytes<B>(2) <= detail::kSm90SmemPerCta, "one CTA's ring fits");
+  static_assert(P::template stage_bytes<B>(2) % 1024 == 0, "activation boxes stay on 1024-byte swizzle atoms");
+  for (int sms : {1, 78, 132})
+    for (std::size_t K : {std::size_t(64), std::size_t(448), std::size_t(8192), std::size_t(28672)})
+      for (std::size_t N : {std::size_t(64), std::size_t(320), std::size_t(8192), std::size_t(28672)})
+        for (std::size_t M : {std::size_t(17), std::size_t(64), std::size_t(100), std::size_t(256), std::size_t(1024)}) {
+          INFO("B " << B << " NT " << P::n_tile << " K " << K << " N " << N << " M " << M << " sms " << sms);
+          const detail::GemmPlan p = detail::make_midm_plan<B, P>(M, N, K, sms);
+          const std::size_t KT = K / 64;
+          REQUIRE(p.ws);
+          REQUIRE(p.wgmma);
+          REQUIRE(p.kind == detail::PolicyKind::midm);
+          REQUIRE(p.block_m == P::n_tile);
+          REQUIRE(p.block_n == P::block_n);
+          REQUIRE(p.kt_per_split >= 1);
+          REQUIRE(static_cast<std::size_t>(p.splits) * p.kt_per_split >= KT);
+          REQUIRE(static_cast<std::size_t>(p.splits - 1) * p.kt_per_split < KT);  // every CTA has >= 1 k-tile
+          REQUIRE(static_cast<std::size_t>(p.grid.x) * P::n_tile >= M);
+          REQUIRE(static_cast<std::size_t>(p.grid.y) * P::block_n >= N);
+          REQUIRE(p.grid.z == static_cast<unsigned>(p.splits));
+          REQUIRE(p.ctas_per_sm * (P::template smem_bytes<B>(2) + detail::kSmemReservedPerCta) <= detail::kSmemPerSm);
+        }
+}
+}  // namespace
+
+TEST_CASE("warp-specialized mid-M plans cover K with non-empty splits and fit the SM", "[kernels][plan]") {
+  check_ws_plans<2, MidmWsPolicies<2>::W64>();
+  check_ws_plans<3, MidmWsPolicies<3>::W128>();
+  check_ws_plans<4, MidmWsPolicies<4>::W64>();
+  check_ws_plans<4, MidmWsPolicies<4>::W128>();
+  check_ws_plans<8, MidmWsPolicies<8>::W64>();
+  check_ws_plans<4, MidmWsPolicy<64, 4, 2>>();
+  check_ws_plans<4, MidmWsPolicy<128, 1, 3>>();
 }
 
 TEST_CASE("gemm argument checks report the problem without touching the device", "[kernels][plan]") {
