@@ -174,6 +174,22 @@ LOWBIT_DEVICE void tma_load_2d(void* smem, const void* map, int c0, int c1, void
 #endif
 }
 
+/// Raises (Inc) or lowers the per-thread register budget of the calling warpgroup to `Regs` (a multiple of 8,
+/// 24..256); every thread of the warpgroup must execute it (`setmaxnreg`, sm_90a only: warp-specialized
+/// kernels hand the producer's registers to the consumers).
+template <bool Inc, int Regs>
+LOWBIT_DEVICE void setmaxnreg() {
+  static_assert(Regs % 8 == 0 && Regs >= 24 && Regs <= 256, "setmaxnreg: a multiple of 8 in [24, 256]");
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  if constexpr (Inc)
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(Regs));
+  else
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(Regs));
+#else
+  __trap();
+#endif
+}
+
 /// Named barrier `id` (1..15; 0 is __syncthreads) over `threads` threads (a multiple of 32): lets a
 /// subset of a CTA's warps (e.g. the consumers of a warp-specialized kernel) synchronise alone.
 LOWBIT_DEVICE void named_barrier_sync(int id, int threads) {
