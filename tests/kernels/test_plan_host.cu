@@ -85,6 +85,14 @@ TEST_CASE("GEMM planner covers K exactly, fits the counter region and fills wave
     CHECK(p.grid.y * p.grid.z <= 132u * static_cast<unsigned>(p.ctas_per_sm));
     CHECK(p.grid.y * p.grid.z * p.warps_k >= 128u * 8u);  // at least 8 warps per SM stream weights
   }
+  // one slab (N = 64) cannot fill a GPU without splitting K across CTAs: the GPU tests' back-to-back
+  // PDL check (gpu_common.cuh) relies on this shape exercising the workspace counters
+  for (std::size_t M : {std::size_t(1), std::size_t(16)}) {
+    CHECK(detail::plan_gemm<2>(M, 64, 4096, 132).splits > 1);
+    CHECK(detail::plan_gemm<3>(M, 64, 4096, 132).splits > 1);
+    CHECK(detail::plan_gemm<4>(M, 64, 4096, 132).splits > 1);
+    CHECK(detail::plan_gemm<8>(M, 64, 4096, 132).splits > 1);
+  }
   // M = 1: 16 warps per CTA cover K = 8192 (8 tiles each) without a cross-CTA split
   CHECK(detail::plan_gemm<4>(1, 8192, 8192, 132).splits == 1);
   CHECK(detail::plan_gemm<4>(1, 8192, 8192, 132).warps_k == 16);
@@ -118,4 +126,19 @@ TEST_CASE("gemm argument checks report the problem without touching the device",
   CHECK(detail::check_gemm_args(A, 1, v, static_cast<const half_t*>(nullptr), Y).code == StatusCode::invalid_argument);
   v.meta.sym = true;  // symmetric: zeros not needed
   CHECK(detail::check_gemm_args(A, 1, v, static_cast<const half_t*>(nullptr), Y).ok());
+}
+
+TEST_CASE("gemm options: programmatic dependent launch is automatic by default, bad modes are rejected", "[kernels][plan]") {
+  const GemmOptions def;
+  CHECK(def.pdl == PdlMode::automatic);
+  for (PdlMode m : {PdlMode::off, PdlMode::automatic, PdlMode::on}) {
+    GemmOptions o;
+    o.pdl = m;
+    CHECK(detail::check_gemm_options(o).ok());
+  }
+  GemmOptions bad;
+  bad.pdl = static_cast<PdlMode>(3);
+  const lowbit::Status s = detail::check_gemm_options(bad);
+  CHECK(s.code == StatusCode::invalid_argument);
+  CHECK_THAT(s.message, Catch::Contains("GemmOptions::pdl"));
 }
