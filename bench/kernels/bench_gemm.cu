@@ -6,6 +6,9 @@
 // set is >= 4x the L2, each timing is the median over replays of a CUDA graph of `kBatch` launches.
 // Weight bandwidth = packed weight + scale + zero bytes / time, also as a fraction of a measured
 // device-to-device copy (read + write bytes / time).
+// M <= 16 (decode kernel): timed with and without programmatic dependent launch in the same run
+// (lowbit_us_nopdl / lowbit_us_pdl, and each followed by a small plain elementwise kernel,
+// lowbit_plus_eltwise_us_*, for the main 4-bit g128 variant); lowbit_us is gemm's default.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
@@ -57,6 +60,14 @@ __global__ void fill_random_halves(std::uint16_t* p, std::size_t n, std::uint32_
     x ^= x >> 15; x *= 0x2c1b3c6du; x ^= x >> 12;
     p[i] = static_cast<std::uint16_t>((x & 0x8000u) | exp_bits | (x & 0x3ffu));
   }
+}
+
+// The neighbour of a decode GEMM in a model (residual add / activation): next A from Y, plainly launched
+// and without an early PDL trigger, as framework kernels are.
+__global__ void eltwise_kernel(const std::uint32_t* Y, std::uint32_t* A, std::size_t pairs) {
+  const std::size_t i = blockIdx.x * (std::size_t)blockDim.x + threadIdx.x;
+  // sign and mantissa of y with the exponent of 0.5..1 (bounded however often it is applied)
+  if (i < pairs) A[i] = (Y[i] & 0x83ff83ffu) | 0x38003800u;
 }
 
 struct Weight {
@@ -361,13 +372,51 @@ int main(int argc, char** argv) {
         }
         int r = 0;
         bool ok = true;
-        const double us = time_graph_us(st, [&] {
-          for (int i = 0; i < kBatch; ++i, r = (r + 1) % nrot) {
-            const Status stt = gemm<half_t>(static_cast<const half_t*>(A), M, ws[r].view, nullptr,
-                                            static_cast<half_t*>(Y), wsp, wsb, st);
-            if (!stt.ok()) { std::fprintf(stderr, "gemm failed: %s\n", stt.message.c_str()); ok = false; }
+        // gemm with options `o`; `eltwise`: a small plain-launched kernel after each call (the usual
+        // neighbour of a decode GEMM in a model, which does not trigger PDL early)
+        auto time_gemm = [&](const GemmOptions& o, bool eltwise) {
+          return time_graph_us(st, [&] {
+            for (int i = 0; i < kBatch; ++i, r = (r + 1) % nrot) {
+              const Status stt = gemm<half_t>(static_cast<const half_t*>(A), M, ws[r].view, nullptr,
+                                              static_cast<half_t*>(Y), wsp, wsb, st, o);
+              if (!stt.ok()) { std::fprintf(stderr, "gemm failed: %s\n", stt.message.c_str()); ok = false; }
+              if (eltwise) eltwise_kernel<<<(M * K / 2 + 255) / 256, 256, 0, st>>>(static_cast<const std::uint32_t*>(Y),
+                                                                                   static_cast<std::uint32_t*>(A), M * std::min(K, N) / 2);
+            }
+          });
+        };
+        // M <= 16 (decode kernel): with and without programmatic dependent launch, interleaved
+        // (off, on, on, off; the faster of each pair) so that clock drift does not favour one mode.
+        // lowbit_us is what gemm does by default (PdlMode::automatic: PDL where supported).
+        const bool decode = M <= 16;
+        GemmOptions off_o, on_o;
+        off_o.pdl = PdlMode::off;
+        on_o.pdl = PdlMode::on;
+        bool pdl_ok = false;
+        if (decode) {
+          const Status probe = gemm<half_t>(static_cast<const half_t*>(A), M, ws[0].view, nullptr, static_cast<half_t*>(Y),
+                                            wsp, wsb, st, on_o);
+          pdl_ok = probe.ok();
+          if (!pdl_ok) std::fprintf(stderr, "note: no PDL here (%s)\n", probe.message.c_str());
+        }
+        double us_off = -1, us_pdl = -1, el_off = -1, el_pdl = -1;
+        double us;
+        if (decode && pdl_ok) {
+          us_off = time_gemm(off_o, false);
+          us_pdl = time_gemm(on_o, false);
+          us_pdl = std::min(us_pdl, time_gemm(on_o, false));
+          us_off = std::min(us_off, time_gemm(off_o, false));
+          if (v.bits == 4 && v.group == 128 && !v.sym && !v.act) {  // the realistic neighbour, main variant only
+            el_off = time_gemm(off_o, true);
+            el_pdl = time_gemm(on_o, true);
+            el_pdl = std::min(el_pdl, time_gemm(on_o, true));
+            el_off = std::min(el_off, time_gemm(off_o, true));
           }
-        });
+          us = us_pdl;
+        } else {
+          us = time_gemm(GemmOptions{}, false);
+          if (decode) us_off = us;
+        }
         if (!ok) return 1;
         if (wsp) CK(cudaFree(wsp));
         const double cb = cublas_at(M), speedup = cb / us;
@@ -378,15 +427,34 @@ int main(int argc, char** argv) {
         const double cublas_roof_us = (K * N * 2.0 + M * K * 2.0 + M * N * 2.0) / (copy_gbs * 1e9) * 1e6;
         const double target = v.bits == 4 && v.group == 128 && !v.sym && !v.act ? target_for(4, M, K, N)
                                                                                   : (v.group == 128 && !v.sym && !v.act ? target_for(v.bits, M, K, N) : 0);
-        std::printf("%-6d %-5zu %-4s %6zu %6zu %6zu %10.2f %10.2f %8.2f %8.0f %7.2f%s\n", v.bits, v.group, v.name, K, N,
+        std::printf("%-6d %-5zu %-4s %6zu %6zu %6zu %10.2f %10.2f %8.2f %8.0f %7.2f%s", v.bits, v.group, v.name, K, N,
                     M, us, cb, speedup, gbs, target, target > 0 ? (speedup >= target ? " met" : " MISSED") : "");
+        if (us_pdl > 0)
+          std::printf("   [no PDL %.2f us %.2fx, PDL %.2f us %.2fx, gain %.2f us]", us_off, cb / us_off, us_pdl, cb / us_pdl,
+                      us_off - us_pdl);
+        if (el_pdl > 0) std::printf(" [+eltwise: no PDL %.2f, PDL %.2f us]", el_off, el_pdl);
+        std::printf("\n");
+        // PDL fields (M <= 16): null where not measured
+        char pdl_json[512];
+        auto num = [](double x, char* b, std::size_t n) {
+          if (x > 0) std::snprintf(b, n, "%.3f", x);
+          else std::snprintf(b, n, "null");
+          return b;
+        };
+        char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32];
+        std::snprintf(pdl_json, sizeof pdl_json,
+                      ", \"lowbit_us_nopdl\": %s, \"lowbit_us_pdl\": %s, \"speedup_nopdl\": %s, \"speedup_pdl\": %s, "
+                      "\"lowbit_plus_eltwise_us_nopdl\": %s, \"lowbit_plus_eltwise_us_pdl\": %s",
+                      num(us_off, b1, sizeof b1), num(us_pdl, b2, sizeof b2), num(us_off > 0 ? cb / us_off : -1, b3, sizeof b3),
+                      num(us_pdl > 0 ? cb / us_pdl : -1, b4, sizeof b4), num(el_off, b5, sizeof b5), num(el_pdl, b6, sizeof b6));
         std::fprintf(f,
                      "%s    {\"bits\": %d, \"group\": %zu, \"variant\": \"%s\", \"K\": %zu, \"N\": %zu, \"M\": %zu, "
                      "\"lowbit_us\": %.3f, \"cublas_fp16_us\": %.3f, \"speedup\": %.3f, \"weight_bytes\": %zu, "
                      "\"weight_GBps\": %.1f, \"weight_bw_frac_of_copy\": %.3f, \"memory_roofline_us\": %.3f, "
-                     "\"ideal_speedup_vs_cublas_roofline\": %.3f, \"target_speedup\": %.2f, \"target_met\": %s}",
+                     "\"ideal_speedup_vs_cublas_roofline\": %.3f, \"target_speedup\": %.2f, \"target_met\": %s%s}",
                      first ? "" : ",\n", v.bits, v.group, v.name, K, N, M, us, cb, speedup, wbytes, gbs, gbs / copy_gbs,
-                     roof_us, cublas_roof_us / roof_us, target, target > 0 ? (speedup >= target ? "true" : "false") : "null");
+                     roof_us, cublas_roof_us / roof_us, target, target > 0 ? (speedup >= target ? "true" : "false") : "null",
+                     decode ? pdl_json : "");
         first = false;
         std::fflush(f);
       }
