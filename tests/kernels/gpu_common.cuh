@@ -295,12 +295,15 @@ void check_pdl_chain(const QuantizedWeight& q, std::size_t M, const GemmOptions&
     KT_CUDA(cudaMemcpy(Yh.data(), dYh.p, Yh.size() * 2, cudaMemcpyDeviceToHost));
     int bad = 0;
     double worst = 0;
+    // one reference call for all steps (row block i = the activations step i read): K = N, so the
+    // history [steps + 1, M, K] is also [steps * M, K] rows followed by the last step's output
+    const std::vector<float> a_all = to_float(Ah);
+    const auto ref_all = reference_gemm(q, a_all.data(), static_cast<std::size_t>(steps) * M, biasf.data());
     for (int i = 0; i < steps; ++i) {
-      const std::vector<float> a = to_float(std::vector<T>(Ah.begin() + static_cast<std::ptrdiff_t>(i * MN),
-                                                           Ah.begin() + static_cast<std::ptrdiff_t>((i + 1) * MN)));
       const std::vector<float> y = to_float(std::vector<T>(Yh.begin() + static_cast<std::ptrdiff_t>(i * MN),
                                                            Yh.begin() + static_cast<std::ptrdiff_t>((i + 1) * MN)));
-      const auto ref = reference_gemm(q, a.data(), M, biasf.data());
+      const std::vector<float> ref(ref_all.begin() + static_cast<std::ptrdiff_t>(i * MN),
+                                   ref_all.begin() + static_cast<std::ptrdiff_t>((i + 1) * MN));
       const double err = relative_error(y, ref);
       if (!(err < tolerance<T>())) {
         if (bad < 3) UNSCOPED_INFO("step " << i << " relative error " << err);
