@@ -9,6 +9,8 @@
 // M <= 16 (decode kernel): timed with and without programmatic dependent launch in the same run
 // (lowbit_us_nopdl / lowbit_us_pdl, and each followed by a small plain elementwise kernel,
 // lowbit_plus_eltwise_us_*, for the main 4-bit g128 variant); lowbit_us is gemm's default.
+// decode_planner_ab (not with --quick): the decode planner's busiest-SM cost model against the previous
+// wave model on the shapes where their plans differ, same weights, same run.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
@@ -20,6 +22,7 @@
 #include <cstring>
 #include <ctime>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 using namespace lowbit;
@@ -294,6 +297,76 @@ int main(int argc, char** argv) {
     }
   }
 
+  // ---- decode planner A/B: make_decode_plan's busiest-SM model vs the previous wave model, same run ----
+  // (only shapes and M where the two plans differ; PDL off so that only the plan changes)
+  std::string planner_json;
+  if (!quick) {
+    auto ab_case = [&](auto bits_c, std::size_t K, std::size_t N) {
+      constexpr int B = decltype(bits_c)::value;
+      namespace kd = lowbit::kernels::detail;
+      const std::size_t G = K / 128, wbytes = K * N * B / 8 + G * N * 3;
+      std::vector<Weight> ws;
+      for (std::size_t M : {std::size_t(1), std::size_t(16)}) {
+        const kd::GemmPlan pn = kd::make_decode_plan<B>(M, N, K, prop.multiProcessorCount);
+        const kd::GemmPlan po = kd::make_decode_plan<B>(M, N, K, prop.multiProcessorCount, /*legacy_waves=*/true);
+        if (pn.warps_k == po.warps_k && pn.splits == po.splits && pn.kt_per_warp == po.kt_per_warp) {
+          std::printf("planner A/B %d-bit K %6zu N %6zu M %2zu: same plan (%d warps x %d splits)\n", B, K, N, M, pn.warps_k,
+                      pn.splits);
+          continue;
+        }
+        if (ws.empty()) {
+          const int nrot = static_cast<int>(std::max<std::size_t>(2, (4 * l2 + wbytes - 1) / wbytes));
+          for (int r = 0; r < nrot; ++r) ws.push_back(make_weight(B, K, N, 128, false, false, 700 + r));
+        }
+        const int nrot = static_cast<int>(ws.size());
+        void *A, *Y, *wsp = nullptr;
+        CK(cudaMalloc(&A, M * K * 2));
+        CK(cudaMalloc(&Y, M * N * 2));
+        fill_random_halves<<<256, 256>>>(static_cast<std::uint16_t*>(A), M * K, 9, 0x3800);
+        const std::size_t wsb = std::max(pn.workspace_bytes, po.workspace_bytes);
+        if (wsb) {
+          CK(cudaMalloc(&wsp, wsb));
+          if (!gemm_workspace_init(wsp, wsb, st).ok()) std::exit(1);
+        }
+        GemmOptions off_o;
+        off_o.pdl = PdlMode::off;
+        auto t = [&](const kd::GemmPlan& p) {
+          int r = 0;
+          return time_graph_us(st, [&] {
+            for (int i = 0; i < kBatch; ++i, r = (r + 1) % nrot) {
+              const Status stt = kd::run_decode<B, half_t, false>(static_cast<const half_t*>(A), M, ws[r].view, nullptr,
+                                                                  static_cast<half_t*>(Y), wsp, wsb, p, st, off_o);
+              if (!stt.ok()) { std::fprintf(stderr, "planner A/B: %s\n", stt.message.c_str()); std::exit(1); }
+            }
+          });
+        };
+        double un = t(pn), uo = t(po);  // new, legacy, legacy, new: the faster of each pair
+        uo = std::min(uo, t(po));
+        un = std::min(un, t(pn));
+        std::printf("planner A/B %d-bit K %6zu N %6zu M %2zu: new %d warps x %d splits x %d tiles %.2f us | legacy %d x %d x %d "
+                    "%.2f us (%.3fx)\n", B, K, N, M, pn.warps_k, pn.splits, pn.kt_per_warp, un, po.warps_k, po.splits,
+                    po.kt_per_warp, uo, uo / un);
+        char buf[512];
+        std::snprintf(buf, sizeof buf,
+                      "%s    {\"bits\": %d, \"K\": %zu, \"N\": %zu, \"M\": %zu, \"new_plan\": [%d, %d, %d], \"legacy_plan\": [%d, %d, %d], "
+                      "\"new_us\": %.3f, \"legacy_us\": %.3f}",
+                      planner_json.empty() ? "" : ",\n", B, K, N, M, pn.warps_k, pn.splits, pn.kt_per_warp, po.warps_k,
+                      po.splits, po.kt_per_warp, un, uo);
+        planner_json += buf;
+        CK(cudaFree(A));
+        CK(cudaFree(Y));
+        if (wsp) CK(cudaFree(wsp));
+      }
+      for (auto& w : ws) CK(cudaFree(w.mem));
+    };
+    ab_case(std::integral_constant<int, 4>{}, 8192, 28672);
+    ab_case(std::integral_constant<int, 4>{}, 8192, 57344);
+    ab_case(std::integral_constant<int, 4>{}, 8192, 10240);
+    ab_case(std::integral_constant<int, 4>{}, 3584, 18944);
+    ab_case(std::integral_constant<int, 8>{}, 8192, 28672);
+    ab_case(std::integral_constant<int, 2>{}, 4096, 28672);
+  }
+
   FILE* f = std::fopen(out, "w");
   char date[16] = "unknown";  // the run's UTC date
   {
@@ -464,7 +537,9 @@ int main(int argc, char** argv) {
     CK(cudaFree(A));
     CK(cudaFree(Y));
   }
-  std::fprintf(f, "\n  ],\n  \"small_m_kernels_4bit_g128\": [\n%s\n  ]\n}\n", sweep_json.c_str());
+  std::fprintf(f, "\n  ],\n  \"small_m_kernels_4bit_g128\": [\n%s\n  ],\n", sweep_json.c_str());
+  // plans as [warps per CTA, K splits, K tiles per warp]; PDL off; the faster of two interleaved timings
+  std::fprintf(f, "  \"decode_planner_ab\": [\n%s\n  ]\n}\n", planner_json.c_str());
   std::fclose(f);
   cublasDestroy(h);
   return 0;

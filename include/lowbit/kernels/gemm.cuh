@@ -430,16 +430,24 @@ GemmPlan make_plan(PolicyKind kind, std::size_t M, std::size_t N, std::size_t K,
 
 /// Plans the decode kernel (M <= 16): CTAs of 4, 8 or 16 warps on one slab, K split across the warps
 /// (reduced in shared memory) and, if that does not fill the GPU, across `splits` CTAs (fp32 partials
-/// in the workspace). Warps and splits minimise a byte-cost model: every resident warp slot of every
-/// wave streams as many tiles as the longest warp (wave quantisation and ragged K ranges are paid in
-/// full), plus the partials written and read back and a fixed tail for the cross-CTA reduction (a
-/// fence, an atomic and a dependent read after the last tile: about 2 us, measured as the difference
-/// between 4 x 4-warp splits and 1 x 16-warp CTAs), plus a fixed cost per wave (pipeline fill).
+/// in the workspace). Warps and splits minimise a byte-cost model: the busiest SM streams the tiles of
+/// the ceil(CTAs / SMs) CTAs it runs (CTAs of equal work go to SMs as slots free up), each warp as
+/// many tiles as the longest warp (ragged K ranges are paid in full), and an SM holding fewer than
+/// its resident-CTA capacity is charged for the empty slots as if they streamed (few warps cannot hide
+/// the copy latency); plus the partials written and read back and a fixed tail for the cross-CTA
+/// reduction (a fence, an atomic and a dependent read after the last tile: about 2 us, measured as the
+/// difference between 4 x 4-warp splits and 1 x 16-warp CTAs), plus a fixed cost per wave of resident
+/// CTAs (pipeline fill).
 /// H100 (4-bit g128, M = 1): 8192 x 8192 19.3 us with 16 warps x 1 split vs 20.8 us with 4 warps x 4
 /// splits; 28672 x 8192 53.0 us vs 59.4 us.
+/// `legacy_waves` (benchmark A/B only): the model before the busiest-SM term, which charged every
+/// warp slot of every wave (CTAs per SM rounded up to a multiple of the resident capacity). With 4-warp
+/// CTAs on 8192 x 28672 that kept 448 CTAs on 528 slots (52 SMs with 16 warps, 80 with 12: the busiest
+/// SM streams 512 tiles against 434 on average), measured 15 % slower (H200, M = 1: 44.3 us) than the
+/// transposed 28672 x 8192 with the same bytes (38.6 us, 16-warp CTAs, 448 tiles per busy SM).
 /// Planned for the cp.async ring that gemm launches.
 template <int B>
-GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_count) {
+GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_count, bool legacy_waves = false) {
   using C = DecodeConfig<B>;
   GemmPlan p{PolicyKind::decode, C::max_m, TileGeometry::tile_n, 4, 1};
   const std::size_t slabs = N / TileGeometry::tile_n, KT = K / TileGeometry::tile_k;
@@ -455,14 +463,16 @@ GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_co
     const std::size_t smem = decode_smem_bytes<B>(false, 2, m, W) + kSmemReservedPerCta;
     const std::size_t per_sm = std::min<std::size_t>(static_cast<std::size_t>(C::warps_per_sm / W), kSmemPerSm / smem);
     if (per_sm == 0) continue;
-    const std::size_t slots = static_cast<std::size_t>(std::max(sm_count, 1)) * per_sm;
+    const std::size_t sms = static_cast<std::size_t>(std::max(sm_count, 1)), slots = sms * per_sm;
     const std::size_t w = static_cast<std::size_t>(W);
     const std::size_t max_splits = slabs <= kMaxCounters ? std::min<std::size_t>(64, (KT + w - 1) / w) : 1;
     for (std::size_t sp = 1; sp <= max_splits; ++sp) {
       const std::size_t kpw = (KT + w * sp - 1) / (w * sp);
       if ((KT + w * kpw - 1) / (w * kpw) != sp) continue;  // no empty split
-      const std::size_t waves = (slabs * sp + slots - 1) / slots;
-      const double cost = static_cast<double>(waves * slots * w * kpw) * C::tile_bytes +
+      const std::size_t ctas = slabs * sp, waves = (ctas + slots - 1) / slots;
+      // CTAs of the busiest SM (at least its resident capacity: idle slots are paid)
+      const std::size_t sm_ctas = legacy_waves ? waves * per_sm : std::max((ctas + sms - 1) / sms, per_sm);
+      const double cost = static_cast<double>(sm_ctas * sms * w * kpw) * C::tile_bytes +
                           (sp > 1 ? 2.0 * static_cast<double>(sp * M * N) * sizeof(float) + kSplitTailBytes : 0.0) +
                           kWaveBytes * static_cast<double>(waves);
       if (best < 0 || cost < best * 0.999) {
