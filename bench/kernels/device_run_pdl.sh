@@ -47,9 +47,9 @@ TB=$B/tests/kernels; BB=$B/bench/kernels
 for t in $TESTS; do
   [ -x "$TB/$t" ] || { echo "$t: NOT BUILT"; continue; }
   case $t in test_kernels_gemm_*)
-    timeout 120 $TB/$t "[pdl]" -d yes > "$OUT/$t.pdl.log" 2>&1; echo "$t [pdl] rc=$?"
+    timeout 60 $TB/$t "[pdl]" -d yes > "$OUT/$t.pdl.log" 2>&1; echo "$t [pdl] rc=$?"
     grep -E "test cases|FAILED|with expansion|PDL|relative error|steps off" "$OUT/$t.pdl.log" | head -20
-    timeout 150 $TB/$t "~[pdl]" > "$OUT/$t.log" 2>&1; echo "$t (sweep) rc=$?"
+    timeout 90 $TB/$t "~[pdl]" > "$OUT/$t.log" 2>&1; echo "$t (sweep) rc=$?"
     grep -E "test cases|FAILED" "$OUT/$t.log" | head -5;;
   *)
     timeout 150 $TB/$t > "$OUT/$t.log" 2>&1; echo "$t rc=$?"; grep -E "test cases|FAILED" "$OUT/$t.log" | head -5;;
@@ -58,7 +58,7 @@ done
 # Negative control: the same [pdl] cases with griddepcontrol.wait compiled out of the decode kernel must
 # FAIL here (sm_90: the GEMM starts while the kernel producing its activations still runs).
 if [ -x "$TB/test_kernels_pdl_negative" ]; then
-  timeout 120 $TB/test_kernels_pdl_negative "[pdl]" > "$OUT/test_kernels_pdl_negative.log" 2>&1; rc=$?
+  timeout 60 $TB/test_kernels_pdl_negative "[pdl]" > "$OUT/test_kernels_pdl_negative.log" 2>&1; rc=$?
   if [ $rc = 0 ]; then echo "NEGATIVE CONTROL DID NOT FAIL (rc=0): the [pdl] tests would not catch a missing wait";
   else echo "negative control failed as it must (rc=$rc)"; fi
   grep -E "test cases|steps off" "$OUT/test_kernels_pdl_negative.log" | head -8
