@@ -56,10 +56,11 @@ struct TiledWeightView {
 /// results are the same as with a plain launch.
 ///
 /// **Contract under PDL:** the weight (`qweight`, `scales`, `zeros`) must not be written by the kernel
-/// launched immediately before gemm in the same stream (a copy, memset or event in between, or any
-/// kernel launched without PDL in between, is enough). Weights uploaded or converted once at load time
-/// (upload, convert_from_gptq, which synchronize) are unaffected. A, bias, Y and the workspace have no
-/// such restriction: chaining GEMMs whose activations come from the previous call's output is safe.
+/// launched immediately before gemm in the same stream (one kernel launched without PDL in between, or
+/// a stream synchronization, is enough; so is PdlMode::off for that call). Weights uploaded or
+/// converted once at load time (upload, convert_from_gptq, which synchronize) are unaffected. A, bias,
+/// Y and the workspace have no such restriction: chaining GEMMs whose activations come from the
+/// previous call's output is safe.
 enum class PdlMode {
   off,        ///< plain launch: starts after the preceding kernel has finished (the sm_80 behaviour)
   automatic,  ///< PDL where available (sm_90+ device and kernels compiled for sm_90+), else plain (default)
