@@ -328,6 +328,7 @@ int main(int argc, char** argv) {
           CK(cudaMalloc(&wsp, wsb));
           if (!gemm_workspace_init(wsp, wsb, st).ok()) std::exit(1);
         }
+        CK(cudaDeviceSynchronize());  // weights and A are filled on the legacy stream, st does not wait for it
         GemmOptions off_o;
         off_o.pdl = PdlMode::off;
         auto t = [&](const kd::GemmPlan& p) {

@@ -7,11 +7,13 @@
 #
 # usage (device machine, repo root; Catch2 comes from the carried .deps):
 #   run(command="bench/kernels/device_run_pdl.sh", carry=[".deps"], kind="nvidia-h200")
-# options: --no-bench, --no-sanitize, --tests-only (= both), BENCH_MODE=--decode (default) | --quick | ""
+# order: build, tests (+ negative control), benchmark, sanitizers (each gets half of what is left of a
+# 590 s budget; skipped if that is under 40 s: rerun them with --no-tests --no-bench). Use timeout_s=600.
+# options: --no-tests, --no-bench, --no-sanitize, --tests-only, BENCH_MODE=--decode (default) | --quick | ""
 set -u
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
-BENCH=1; SAN=1
-for a in "$@"; do case $a in --no-bench) BENCH=0;; --no-sanitize) SAN=0;; --tests-only) BENCH=0; SAN=0;; esac; done
+TESTS_ON=1; BENCH=1; SAN=1
+for a in "$@"; do case $a in --no-tests) TESTS_ON=0;; --no-bench) BENCH=0;; --no-sanitize) SAN=0;; --tests-only) BENCH=0; SAN=0;; esac; done
 BENCH_MODE=${BENCH_MODE---decode}
 exec > >(tee "$OUT/device_run_pdl.log") 2>&1
 T0=$(date +%s)
@@ -43,8 +45,8 @@ TB=$B/tests/kernels; BB=$B/bench/kernels
 
 # GPU tests: one binary at a time (the PDL checks want the GPU to themselves: a concurrent process
 # would hide the overlap they provoke). The [pdl] cases first, so their result is in even if a sweep hangs.
-: > "$OUT/tests.log"
 for t in $TESTS; do
+  [ $TESTS_ON = 1 ] || break
   [ -x "$TB/$t" ] || { echo "$t: NOT BUILT"; continue; }
   case $t in test_kernels_gemm_*)
     timeout 60 $TB/$t "[pdl]" -d yes > "$OUT/$t.pdl.log" 2>&1; echo "$t [pdl] rc=$?"
@@ -57,21 +59,13 @@ for t in $TESTS; do
 done
 # Negative control: the same [pdl] cases with griddepcontrol.wait compiled out of the decode kernel must
 # FAIL here (sm_90: the GEMM starts while the kernel producing its activations still runs).
-if [ -x "$TB/test_kernels_pdl_negative" ]; then
+if [ $TESTS_ON = 1 ] && [ -x "$TB/test_kernels_pdl_negative" ]; then
   timeout 60 $TB/test_kernels_pdl_negative "[pdl]" > "$OUT/test_kernels_pdl_negative.log" 2>&1; rc=$?
   if [ $rc = 0 ]; then echo "NEGATIVE CONTROL DID NOT FAIL (rc=0): the [pdl] tests would not catch a missing wait";
   else echo "negative control failed as it must (rc=$rc)"; fi
   grep -E "test cases|steps off" "$OUT/test_kernels_pdl_negative.log" | head -8
 fi
 stamp "tests done"
-
-if [ $SAN = 1 ] && [ -x $TB/test_kernels_sanitize ]; then
-  timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 $TB/test_kernels_sanitize > "$OUT/memcheck.log" 2>&1
-  echo "memcheck rc=$?"; tail -4 "$OUT/memcheck.log"
-  timeout 150 compute-sanitizer --tool racecheck --error-exitcode 9 $TB/test_kernels_sanitize > "$OUT/racecheck.log" 2>&1
-  echo "racecheck rc=$?"; tail -4 "$OUT/racecheck.log"
-  stamp "sanitizers done"
-fi
 
 if [ $BENCH = 1 ] && [ -x $BB/bench_gemm_kernels ]; then
   DEV=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr ' ' '_' | tr -cd 'A-Za-z0-9_-')
@@ -80,4 +74,16 @@ if [ $BENCH = 1 ] && [ -x $BB/bench_gemm_kernels ]; then
   echo "bench rc=$?"; grep -v "^sweep" "$OUT/bench.log"
   stamp "bench done"
 fi
+# each sanitizer gets half of what is left of a 590 s budget (at most 150 s), none if under 40 s
+TS=$(( (590 - ($(date +%s) - T0)) / 2 )); [ $TS -gt 150 ] && TS=150
+if [ $SAN = 1 ] && [ $TS -lt 40 ]; then
+  echo "sanitizers SKIPPED (elapsed $(( $(date +%s) - T0 )) s): rerun with --no-tests --no-bench"
+elif [ $SAN = 1 ] && [ -x $TB/test_kernels_sanitize ]; then
+  timeout $TS compute-sanitizer --tool memcheck --error-exitcode 9 $TB/test_kernels_sanitize > "$OUT/memcheck.log" 2>&1
+  echo "memcheck rc=$? (limit $TS s)"; tail -4 "$OUT/memcheck.log"
+  timeout $TS compute-sanitizer --tool racecheck --error-exitcode 9 $TB/test_kernels_sanitize > "$OUT/racecheck.log" 2>&1
+  echo "racecheck rc=$? (limit $TS s)"; tail -4 "$OUT/racecheck.log"
+  stamp "sanitizers done"
+fi
+
 stamp "total"
