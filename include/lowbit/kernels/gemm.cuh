@@ -60,7 +60,11 @@ struct TiledWeightView {
 /// a stream synchronization, is enough; so is PdlMode::off for that call). Weights uploaded or
 /// converted once at load time (upload, convert_from_gptq, which synchronize) are unaffected. A, bias,
 /// Y and the workspace have no such restriction: chaining GEMMs whose activations come from the
-/// previous call's output is safe.
+/// previous call's output is safe. The decode kernel also lets the *next* kernel launch early (right
+/// after its own wait): a kernel launched with PDL after gemm must execute `griddepcontrol.wait`
+/// (cudaGridDependencySynchronize) before it reads Y or the workspace or writes anything gemm reads
+/// (A, bias, the weight), as PDL requires of any dependent anyway (lowbit's own PDL-launched kernels
+/// only ever follow a kernel of their own layer).
 enum class PdlMode {
   off,        ///< plain launch: starts after the preceding kernel has finished (the sm_80 behaviour)
   automatic,  ///< PDL where available (sm_90+ device and kernels compiled for sm_90+), else plain (default)
