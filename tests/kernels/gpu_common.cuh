@@ -241,6 +241,7 @@ void check_pdl_chain(const QuantizedWeight& q, std::size_t M, const GemmOptions&
                                   lowbit::kernels::detail::workspace_total(plan, M, w.view().meta));
   DevBuf dW(ws);
   REQUIRE(gemm_workspace_init(dW.p, ws, nullptr).ok());
+  KT_CUDA(cudaDeviceSynchronize());  // the upload and the zeroed counters: st below does not wait for the legacy stream
   cudaStream_t st;
   KT_CUDA(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
   INFO("PDL chain: bits " << B << " K = N " << q.K << " group " << w.view().meta.group_size << " sym " << w.view().meta.sym
@@ -342,6 +343,7 @@ void check_pdl_back_to_back(const QuantizedWeight& q, std::size_t M, const GemmO
   const std::size_t ws = gemm_workspace_size(M, w.view().meta);
   DevBuf dW(ws);
   REQUIRE(gemm_workspace_init(dW.p, ws, nullptr).ok());
+  KT_CUDA(cudaDeviceSynchronize());  // the upload and the zeroed counters: st below does not wait for the legacy stream
   const auto plan = lowbit::kernels::detail::plan_gemm<B>(M, q.N, q.K, lowbit::kernels::detail::current_sm_count());
   INFO("PDL back-to-back: bits " << B << " K " << q.K << " N " << q.N << " M " << M << " pdl mode "
                                  << static_cast<int>(opt.pdl) << " launches " << launches << " splits " << plan.splits);
