@@ -1,6 +1,6 @@
 /// @file ptx.cuh
 /// @brief Warp-level PTX wrappers (sm_80+): mma.sync f16/bf16, ldmatrix, cp.async (+ L2 hints), fences;
-///        mbarriers and bulk (TMA) copies on sm_90.
+///        mbarriers, bulk (TMA) copies and programmatic dependent launch (griddepcontrol) on sm_90.
 ///
 /// Thin, documented wrappers so kernels name what they do instead of repeating inline assembly.
 /// Every wrapper is `__device__ __forceinline__`; fragments are passed as 32-bit registers exactly as
@@ -404,6 +404,31 @@ LOWBIT_DEVICE void ldmatrix_x4_s(std::uint32_t (&r)[4], std::uint32_t smem_row) 
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(smem_row));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Programmatic dependent launch (sm_90+): kernels launched with the programmatic-stream-
+// serialization attribute may start while the preceding kernel in the stream is still running.
+// Both instructions are no-ops when the kernel was launched without the attribute and compile to
+// nothing before sm_90 (the host must then never request PDL: gemm.cuh checks the kernel's PTX arch).
+// ---------------------------------------------------------------------------------------------
+
+/// Waits until the preceding kernel in the stream (the PDL prerequisite grid) has completed and its
+/// memory operations are visible to this thread. Every thread that reads what that kernel may write,
+/// or writes what it may read, must execute it first.
+LOWBIT_DEVICE void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+
+/// Lets the next kernel in the stream start launching once every CTA of this grid has executed this
+/// (or exited); it still waits in pdl_wait() for this grid's completion. The first execution in a CTA
+/// counts; repeats are free of further effect.
+LOWBIT_DEVICE void pdl_launch_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
 }
 
 #endif  // __CUDACC__
