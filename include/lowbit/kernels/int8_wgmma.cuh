@@ -56,7 +56,10 @@ struct WgmmaWsShape : WgmmaShape {
   static constexpr int kThreads = kConsumers + 128;        ///< + the producer warpgroup
   static constexpr int kProducerRegs = 40;                 ///< producer registers after setmaxnreg
   static constexpr int kConsumerRegs = 232;                ///< consumer registers after setmaxnreg
-  static_assert(kProducerRegs * 128 + kConsumerRegs * kConsumers <= 65536, "setmaxnreg budgets exceed the register file");
+  // setmaxnreg only moves registers inside the CTA's launch allocation (65536 / threads rounded down to a
+  // multiple of 8, per thread: 168 x 384): asking for more would block the consumers forever
+  static_assert(kProducerRegs * 128 + kConsumerRegs * kConsumers <= (65536 / kThreads) / 8 * 8 * kThreads,
+                "setmaxnreg budgets exceed the CTA's launch register allocation");
   /// Dynamic shared memory: the ring, the full/empty mbarriers, alignment slack.
   static constexpr int kSmemBytes = kStages * kStageBytes + 2 * kStages * 8 + kAlign;
 };
