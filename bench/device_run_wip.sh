@@ -1,14 +1,15 @@
 #!/bin/bash
 # First device call for branch wip/all (session 4's unverified kernel work: the warp-specialized mid-M
 # kernel, the warp-specialized TMA int8 core + per-warp ring arrivals, the decode kernel's PDL). Builds the
-# affected binaries for sm_90a (or unpacks build-wippack/bins.tar.xz, built on the workstation from the
-# same commit), runs the tests that exercise the new kernels first (each under `timeout`: a hang shows as
+# affected binaries for sm_90a (or unpacks $PACK/bins.tar.xz, built on the workstation from the same
+# code: build-wippack for wip/all, build-wippack-large for wip/large-ss; $PACK/COMMIT says which), runs the tests that exercise the new kernels first (each under `timeout`: a hang shows as
 # rc=124 and points at an mbarrier protocol), the PDL negative control (must FAIL), compute-sanitizer on
 # the new kernels' small cases, then the benchmarks (cuBLAS in the same run). Logs and JSON go to $OUT.
 # The whole-project tests/gpu_verify.sh is the second call.
 #
 # usage (device machine, repo root):
 #   run(command="bash bench/device_run_wip.sh", carry=[".deps", "build-wippack"], timeout_s=600)
+#   run(command="PACK=build-wippack-large bash bench/device_run_wip.sh", carry=[".deps", "build-wippack-large"], ...)
 # options: --no-bench, --bench-only
 set -u
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
@@ -22,13 +23,14 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.g
 git log --oneline -1 2>/dev/null || true
 
 B=build-wip
+PACK=${PACK:-build-wippack}
 TESTS="test_kernels_plan test_int8_plan test_kernels_midm_b4 test_kernels_midm_b8 test_kernels_sanitize test_kernels_gemm_b4_f16 test_int8_gpu"
 BENCHES="bench_midm_kernels bench_int8 bench_gemm_kernels"
 TARGETS="$TESTS test_kernels_pdl_negative $BENCHES"
 find_bin() { find $B -type f -name "$1" -perm -u+x 2>/dev/null | head -1; }
 
-if [ -f build-wippack/bins.tar.xz ]; then
-  mkdir -p $B && tar xJf build-wippack/bins.tar.xz -C $B && stamp "unpacked prebuilt binaries"
+if [ -f $PACK/bins.tar.xz ]; then
+  mkdir -p $B && tar xJf $PACK/bins.tar.xz -C $B && stamp "unpacked prebuilt binaries of $(head -c 300 $PACK/COMMIT 2>/dev/null)"
 fi
 missing=0; for t in $TARGETS; do [ -n "$(find_bin $t)" ] || missing=1; done
 if [ $missing = 1 ]; then
