@@ -32,6 +32,14 @@ find_bin() { find $B -type f -name "$1" -perm -u+x 2>/dev/null | head -1; }
 if [ -f $PACK/bins.tar.xz ]; then
   mkdir -p $B && tar xJf $PACK/bins.tar.xz -C $B && stamp "unpacked prebuilt binaries of $(head -c 300 $PACK/COMMIT 2>/dev/null)"
 fi
+# a pack built on another machine may not run here (C library version): then build on the device
+if [ -f $PACK/bins.tar.xz ]; then
+  pl=$(find_bin test_kernels_plan)
+  if [ -z "$pl" ] || ! timeout 60 $pl > "$OUT/pack_check.log" 2>&1; then
+    stamp "prebuilt binaries do not run here ($(tail -c 300 "$OUT/pack_check.log" 2>/dev/null)): building instead"
+    rm -rf $B
+  fi
+fi
 missing=0; for t in $TARGETS; do [ -n "$(find_bin $t)" ] || missing=1; done
 if [ $missing = 1 ]; then
   GEN=""; command -v ninja > /dev/null && GEN="-G Ninja"
