@@ -106,6 +106,8 @@ int main(int argc, char** argv) {
   using QS4 = MidmWsPolicies<4>;
   resources(kd::midm_ws_kernel<4, half_t, QS4::W64, 1>, "ws-W64", QS4::W64::threads, QS4::W64::smem_bytes<4>(1));
   resources(kd::midm_ws_kernel<4, half_t, QS4::W128, 1>, "ws-W128", QS4::W128::threads, QS4::W128::smem_bytes<4>(1));
+  using QL4 = LargeWsPolicies<4>;
+  resources(kd::midm_large_kernel<4, half_t, QL4::L128, 1>, "large-L128", QL4::L128::threads, QL4::L128::smem_bytes<4>(1));
 #endif
 
   struct Shape { std::size_t K, N; };
@@ -237,6 +239,7 @@ int main(int argc, char** argv) {
           if (M > kd::kMidmMaxM) {  // past the mid-M range: only the warp-specialized 128-row policies
             if (midm_ws_available()) {
               run_p(typename MidmWsPolicies<B>::W128{}, "ws-W128");
+              run_p(typename LargeWsPolicies<B>::L128{}, "large-L128");
               if constexpr (B == 4) run_p(MidmWsPolicy<128, 3, 7>{}, "ws<128,3,7,1>");
             }
             if (!ok) std::exit(1);
@@ -269,6 +272,7 @@ int main(int argc, char** argv) {
             using QS = MidmWsPolicies<B>;
             run_p(typename QS::W64{}, "ws-W64");
             if (M >= 64) run_p(typename QS::W128{}, "ws-W128");
+            if (M >= 64) run_p(typename LargeWsPolicies<B>::L128{}, "large-L128");
             if constexpr (B == 4) {  // ring depth and CTA shape (4-bit only)
               if (M <= 128) {
                 run_p(MidmWsPolicy<64, 4, 6>{}, "ws<64,4,6,1>");

@@ -96,6 +96,8 @@ void run_midm_sweep() {
           check_midm<B, T, typename MidmWsPolicies<B>::W128>(q, Ms, !sym);
           check_midm<B, T, MidmWsPolicy<64, 4, 2>>(q, {17, 64, 100}, !sym);
           check_midm<B, T, MidmWsPolicy<128, 1, 3>>(q, {64, 200}, !sym);
+          // large-M kernel (dequantized tile in shared memory, 128 x 256 CTAs): also M past kMidmMaxM
+          check_midm<B, T, typename LargeWsPolicies<B>::L128>(q, {17, 64, 100, 200, 256, 300}, !sym);
         }
 #endif
       }
@@ -119,6 +121,10 @@ void run_midm_sweep() {
     check_midm<B, T, typename QS::W64>(q, {64}, true, 7);   // uneven last split
     check_midm<B, T, typename QS::W128>(q, {130}, true, 3);
     check_midm<B, T, typename QS::W64>(random_weight(B, 3200, 192, 32, true, false), {40, 64}, false, 5);
+    using QL = LargeWsPolicies<B>;
+    check_midm<B, T, typename QL::L128>(q, {65, 256, 300}, true);
+    check_midm<B, T, typename QL::L128>(q, {130}, true, 7);  // uneven last split
+    check_midm<B, T, typename QL::L128>(random_weight(B, 3200, 192, 32, true, false), {40, 200}, false, 5);
   }
 #endif
 }

@@ -37,11 +37,12 @@ void check_plans(int sms) {
         // mid-M: 32-row (M <= 32) and 64-row mma.sync CTAs; the wgmma variant (sm_90a builds) 128 rows above
         // 64; the warp-specialized one (sm_90a build on a GPU with the tensor-map encoder) above 128
         const std::size_t midm_rows = p.ws ? (M <= 128 ? 64 : 128) : (p.wgmma && M > 64 ? 128 : 64);
-        REQUIRE(p.block_m == (M <= 16 ? 16 : M <= 32 ? 32 : M <= detail::kMidmMaxM ? midm_rows : 64));
+        REQUIRE(p.block_m == (M <= 16 ? 16 : M <= 32 ? 32 : M <= detail::kMidmMaxM ? midm_rows : p.ws ? 128 : 64));
         if (M > 16 && M <= detail::kMidmMaxM) {  // mid-M kernel: its shared memory fits the SM at the planned occupancy
           REQUIRE(p.kind == detail::PolicyKind::midm);
           REQUIRE(p.ctas_per_sm >= 1);
-          const std::size_t smem = p.ws ? (p.block_m == 64 ? MidmWsPolicies<B>::W64::template smem_bytes<B>(2)
+          const std::size_t smem = p.ws && p.block_n == 256 ? LargeWsPolicies<B>::L128::template smem_bytes<B>(2)
+                                   : p.ws ? (p.block_m == 64 ? MidmWsPolicies<B>::W64::template smem_bytes<B>(2)
                                                             : MidmWsPolicies<B>::W128::template smem_bytes<B>(2))
                                    : p.wgmma            ? (p.block_m == 64 ? MidmWgmmaPolicies<B>::W64::template smem_bytes<B>(2)
                                                                          : MidmWgmmaPolicies<B>::W128::template smem_bytes<B>(2))
@@ -128,7 +129,8 @@ namespace {
 template <int B, class P>
 void check_ws_plans() {
   static_assert(midm_ws_v<P> && !midm_ws_v<typename MidmWgmmaPolicies<B>::W64> && !midm_ws_v<typename MidmPolicies<B>::M64>);
-  static_assert(P::threads == 128 * P::warpgroups + 32 && P::block_n == 64 * P::warpgroups);
+  static_assert(midm_large_v<P> ? P::threads == 384 && P::block_n == 256
+                                : P::threads == 128 * P::warpgroups + 32 && P::block_n == 64 * P::warpgroups);
   static_assert(P::template smem_bytes<B>(2) <= detail::kSm90SmemPerCta, "one CTA's ring fits");
   static_assert(P::template stage_bytes<B>(2) % 1024 == 0, "activation boxes stay on 1024-byte swizzle atoms");
   for (int sms : {1, 78, 132})
@@ -162,6 +164,9 @@ TEST_CASE("warp-specialized mid-M plans cover K with non-empty splits and fit th
   check_ws_plans<8, MidmWsPolicies<8>::W64>();
   check_ws_plans<4, MidmWsPolicy<64, 4, 2>>();
   check_ws_plans<4, MidmWsPolicy<128, 1, 3>>();
+  check_ws_plans<4, LargeWsPolicies<4>::L128>();
+  check_ws_plans<8, LargeWsPolicies<8>::L128>();
+  check_ws_plans<3, LargeWsPolicies<3>::L128>();
 }
 
 TEST_CASE("gemm argument checks report the problem without touching the device", "[kernels][plan]") {

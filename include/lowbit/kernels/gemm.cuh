@@ -34,6 +34,7 @@
 #include "midm.cuh"
 #include "midm_wgmma.cuh"
 #include "midm_ws.cuh"
+#include "large_ws.cuh"
 #include "ptx.cuh"
 #include "tile.cuh"
 
@@ -549,6 +550,9 @@ GemmPlan plan_gemm(std::size_t M, std::size_t N, std::size_t K, int sm_count) {
   // mma.sync: 64-row CTAs up to M = 256 (H200: faster than the tile kernels on all four benchmark
   // shapes at M = 64-256; the 128-row M128 policy was slower than them on 4096^2 at M = 128 and 256)
   if (M <= kMidmMaxM) return make_midm_plan<B, typename Q::M64>(M, N, K, sm_count);
+  // above kMidmMaxM on sm_90a: 128 x 256 tiles with the weight dequantized once per CTA into shared
+  // memory (large_ws.cuh) instead of the tile kernels (0.37x cuBLAS fp16 at M = 4096 on an H200)
+  if (midm_ws_available()) return make_midm_plan<B, typename LargeWsPolicies<B>::L128>(M, N, K, sm_count);
   return make_plan<typename D::Large>(PolicyKind::large, M, N, K, sm_count);
 }
 
@@ -778,7 +782,8 @@ Status launch_decode(DecodeArgs a, const GemmPlan& plan, bool pdl, cudaStream_t 
 template <int B, class T, class P, int GPT>
 cudaError_t launch_midm(const MidmArgs& a, const GemmPlan& plan, cudaStream_t stream) {
   auto kernel = [] {
-    if constexpr (midm_ws_v<P>) return midm_ws_kernel<B, T, P, GPT>;
+    if constexpr (midm_large_v<P>) return midm_large_kernel<B, T, P, GPT>;
+    else if constexpr (midm_ws_v<P>) return midm_ws_kernel<B, T, P, GPT>;
     else if constexpr (P::wgmma) return midm_wgmma_kernel<B, T, P, GPT>;
     else return midm_gemm_kernel<B, T, P, GPT>;
   }();
@@ -905,8 +910,11 @@ Status gemm_bits(const T* A, std::size_t M, const TiledWeightView& w, const T* b
 #if defined(LOWBIT_MIDM_WGMMA)  // plans ask for wgmma only in such builds (midm_wgmma_available)
       if (plan.ws) {
         using QS = MidmWsPolicies<B>;
+        using QL = LargeWsPolicies<B>;
         if (plan.block_m == QS::W64::block_m)
           return detail::run_midm<B, T, typename QS::W64>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream);
+        if (plan.block_n == QL::L128::block_n)  // 128 x 256 tiles: the large-M kernel
+          return detail::run_midm<B, T, typename QL::L128>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream);
         return detail::run_midm<B, T, typename QS::W128>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream);
       }
       if (plan.wgmma) {

@@ -126,6 +126,18 @@ LOWBIT_WG_RS(wgmma_m64n128k16_bf16_rs, 128, "bf16", 64, "{%64, %65, %66, %67}, %
 LOWBIT_WG_RS(wgmma_m64n256k16_f16_rs, 256, "f16", 128, "{%128, %129, %130, %131}, %132", "%133")
 LOWBIT_WG_RS(wgmma_m64n256k16_bf16_rs, 256, "bf16", 128, "{%128, %129, %130, %131}, %132", "%133")
 #undef LOWBIT_WG_RS
+// Shared-memory A and B (both K-major, 128-byte swizzled descriptors): D (+)= A·B, wgmma m64nNk16.
+#define LOWBIT_WG_SS(NAME, N, TY, ND, DESCS, PRED)                                                          \
+  LOWBIT_DEVICE void NAME(float (&d)[ND], std::uint64_t desc_a, std::uint64_t desc_b, int accumulate) {      \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " PRED ", 0;\n"                                         \
+                 "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32." TY "." TY " {" LOWBIT_WG_R##ND           \
+                 "}, " DESCS ", p, 1, 1, 0, 0;\n}\n"                                                       \
+                 : LOWBIT_WG_D##ND                                                                          \
+                 : "l"(desc_a), "l"(desc_b), "r"(accumulate));                                              \
+  }
+LOWBIT_WG_SS(wgmma_m64n256k16_f16_ss, 256, "f16", 128, "%128, %129", "%130")
+LOWBIT_WG_SS(wgmma_m64n256k16_bf16_ss, 256, "bf16", 128, "%128, %129", "%130")
+#undef LOWBIT_WG_SS
 #undef LOWBIT_WG_D128
 #undef LOWBIT_WG_D64
 #undef LOWBIT_WG_D32
