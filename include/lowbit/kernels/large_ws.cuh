@@ -114,27 +114,17 @@ namespace detail {
 template <int B, class T, int GPT, int KH>
 LOWBIT_DEVICE void large_dequant_half(unsigned char* dq, const unsigned char* wsrc, const unsigned char* prm,
                                       int slab, int lane, bool sym) {
-  using L = TiledLayout<B>;
   constexpr int ks_per_group = TileGeometry::k_steps / GPT;
   const int g = lane / 4, t = lane % 4;
   WeightTile<B> wt;  // only the words of this k half survive dead-code elimination
-#pragma unroll
-  for (int v = 0; v < L::vecs_per_lane; ++v) {
-    const uint4 x = *reinterpret_cast<const uint4*>(wsrc + 16 * (v * 32 + lane));
-    wt.w[4 * v + 0] = x.x;
-    wt.w[4 * v + 1] = x.y;
-    wt.w[4 * v + 2] = x.z;
-    wt.w[4 * v + 3] = x.w;
-  }
+  wt.load_shared(wsrc, lane);
   GroupParams<T> gp;
 #pragma unroll
   for (int kk = 0; kk < 2; ++kk) {
     const int ks = 2 * KH + kk;
     if (kk == 0 || ks % ks_per_group == 0) {
-      const unsigned char* p = prm + (ks / ks_per_group) * kMidmParamBytes;
-      const uint4 sc = *reinterpret_cast<const uint4*>(p + 16 * g);
-      const uint2 zc = sym ? make_uint2(0u, 0u) : *reinterpret_cast<const uint2*>(p + 128 + 8 * g);
-      gp.template prepare<B>(sc, zc, sym);
+      const GroupRaw raw = load_group_shared(prm + (ks / ks_per_group) * kMidmParamBytes, lane, sym);
+      gp.template prepare<B>(raw.scales, raw.zeros, sym);
     }
 #pragma unroll
     for (int j = 0; j < TileGeometry::n_tiles; ++j)
@@ -184,12 +174,11 @@ __global__ void __launch_bounds__(P::threads, 1)
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
   const int m0 = blockIdx.x * P::block_m, n0 = blockIdx.y * P::block_n;
   const int slab0 = blockIdx.y * 4;
-  const int slabs = args.N / TileGeometry::tile_n;
   const int KT = args.K / TileGeometry::tile_k;
   const int kt_begin = blockIdx.z * args.kt_per_split;
   const int kt_end = min(KT, kt_begin + args.kt_per_split);
   const int steps = kt_end - kt_begin;  // >= 1: the planner leaves no split empty
-  const std::size_t K = static_cast<std::size_t>(args.K), N = static_cast<std::size_t>(args.N);
+  const std::size_t N = static_cast<std::size_t>(args.N);
   const bool sym = args.sym != 0;
 
   if (tid == 0) {
@@ -204,41 +193,7 @@ __global__ void __launch_bounds__(P::threads, 1)
   if (tid >= kConsumers) {  // ------------------------- producer warpgroup -------------------------
     ptx::setmaxnreg<false, P::producer_regs>();
     if (warp != kConsumers / 32) return;  // one warp issues
-    const int nslab = min(4, slabs - slab0);
-    const auto* qw = reinterpret_cast<const unsigned char*>(args.qweight);
-    const auto* sc = reinterpret_cast<const unsigned char*>(args.scales);
-#pragma unroll 1
-    for (int it = 0; it < steps; ++it) {
-      const int s = it % S;
-      if (it >= S) ptx::mbarrier_wait_parity(empty + s, static_cast<std::uint32_t>(((it / S) - 1) & 1));
-      unsigned char* stage = smem + static_cast<std::size_t>(s) * kStageBytes;
-      const int kt = kt_begin + it;
-      if (lane == 0) {
-        ptx::mbarrier_arrive_expect_tx(full + s, kABytes);
-        ptx::tma_load_2d(stage, &tmA, kt * TileGeometry::tile_k, m0, full + s);
-      }
-      // slabs past N are zero-filled (their columns compute zeros that are never stored)
-      constexpr int w_chunks = kTileBytes / 16;
-#pragma unroll 4
-      for (int i = lane; i < 4 * w_chunks; i += 32) {
-        const int si = i / w_chunks, c = i % w_chunks;
-        const bool ok = si < nslab;
-        ptx::cp_async_16(stage + kWOff + si * kTileBytes + 16 * c,
-                         ok ? qw + L::tile_offset(K, kt, slab0 + si) * 4 + 16 * c : qw, ok);
-      }
-      for (int i = lane; i < 4 * GPT * 12; i += 32) {
-        const int pi = i / 12, c = i % 12;
-        const int si = pi / GPT, gi = pi % GPT;
-        if (c >= 8 && sym) continue;
-        const bool ok = si < nslab;
-        const int grp = GPT == 2 ? 2 * kt + gi : kt * TileGeometry::tile_k / args.group_size;
-        const std::size_t off = static_cast<std::size_t>(grp) * N + static_cast<std::size_t>(slab0 + si) * TileGeometry::tile_n;
-        const unsigned char* src = !ok ? sc : c < 8 ? sc + 2 * off + 16 * c : args.zeros + off + 16 * (c - 8);
-        ptx::cp_async_16(stage + kPOff + pi * kMidmParamBytes + 16 * c, src, ok);
-      }
-      ptx::cp_async_mbarrier_arrive_noinc(full + s);
-    }
-    ptx::cp_async_wait_all();
+    midm_ws_producer<B, GPT, 4, S>(smem, kStageBytes, kABytes, &tmA, full, empty, args, kt_begin, steps, m0, slab0, lane);
     return;
   }
 

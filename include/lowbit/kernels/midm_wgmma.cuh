@@ -185,26 +185,15 @@ LOWBIT_DEVICE void midm_wgmma(float (&d)[NT / 2], const std::uint32_t (&a)[4], s
 template <int B, class T, int W, int GPT>
 LOWBIT_DEVICE void midm_wgmma_fragments_w(std::uint32_t (&a)[4][4], const unsigned char* wsrc, const unsigned char* prm,
                                           int lane, bool sym) {
-  using L = TiledLayout<B>;
   constexpr int ks_per_group = TileGeometry::k_steps / GPT;
-  const int g = lane / 4;
   WeightTile<B> wt;  // only the words holding n8-tiles 2W, 2W+1 survive dead-code elimination
-#pragma unroll
-  for (int v = 0; v < L::vecs_per_lane; ++v) {
-    const uint4 x = *reinterpret_cast<const uint4*>(wsrc + 16 * (v * 32 + lane));
-    wt.w[4 * v + 0] = x.x;
-    wt.w[4 * v + 1] = x.y;
-    wt.w[4 * v + 2] = x.z;
-    wt.w[4 * v + 3] = x.w;
-  }
+  wt.load_shared(wsrc, lane);
   GroupParams<T> gp;
 #pragma unroll
   for (int ks = 0; ks < TileGeometry::k_steps; ++ks) {
     if (ks % ks_per_group == 0) {
-      const unsigned char* p = prm + (ks / ks_per_group) * kMidmParamBytes;
-      const uint4 sc = *reinterpret_cast<const uint4*>(p + 16 * g);
-      const uint2 zc = sym ? make_uint2(0u, 0u) : *reinterpret_cast<const uint2*>(p + 128 + 8 * g);
-      gp.template prepare<B>(sc, zc, sym);
+      const GroupRaw raw = load_group_shared(prm + (ks / ks_per_group) * kMidmParamBytes, lane, sym);
+      gp.template prepare<B>(raw.scales, raw.zeros, sym);
     }
     constexpr int j0 = 2 * W, j1 = 2 * W + 1;
     const int q0 = 2 * (TileGeometry::n_tiles * ks + j0);

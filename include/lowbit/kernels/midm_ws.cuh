@@ -111,6 +111,63 @@ struct MidmWsPolicies {
 
 namespace detail {
 
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+/// Producer warp of the warp-specialized kernels (midm_ws.cuh, large_ws.cuh): fills ring stage
+/// `it % S` for each of the CTA's `steps` k-tiles, once the consumers have released it (`empty`, from the
+/// S-th k-tile on). A stage is the activation box (`a_bytes`: lane 0 arms `full` with them and starts
+/// the 2-D TMA copy at row m0; rows past M zero-filled), then the WG packed weight tiles and their GPT
+/// groups' parameters (kMidmParamBytes each), copied by the 32 lanes with cp.async, each lane signalling
+/// `full` when its copies land (the barrier counts 33 arrivals). Slabs past N are zero-filled: the
+/// consumers compute zeros there that are never stored, so no consumer branches around a wgmma (ptxas
+/// would serialize them).
+/// @tparam B code width.  @tparam GPT groups per k-tile.  @tparam WG slabs per CTA.  @tparam S stages.
+template <int B, int GPT, int WG, int S>
+LOWBIT_DEVICE void midm_ws_producer(unsigned char* smem, int stage_bytes, int a_bytes, const void* tmA,
+                                    std::uint64_t* full, std::uint64_t* empty, const MidmArgs& args, int kt_begin,
+                                    int steps, int m0, int slab0, int lane) {
+  using L = TiledLayout<B>;
+  constexpr int kTileBytes = L::words_per_tile * 4;
+  constexpr int w_chunks = kTileBytes / 16;
+  const std::size_t K = static_cast<std::size_t>(args.K), N = static_cast<std::size_t>(args.N);
+  const int nslab = min(WG, args.N / TileGeometry::tile_n - slab0);  // slabs of this CTA inside N
+  const bool sym = args.sym != 0;
+  const auto* qw = reinterpret_cast<const unsigned char*>(args.qweight);
+  const auto* sc = reinterpret_cast<const unsigned char*>(args.scales);
+#pragma unroll 1
+  for (int it = 0; it < steps; ++it) {
+    const int s = it % S;
+    if (it >= S) ptx::mbarrier_wait_parity(empty + s, static_cast<std::uint32_t>(((it / S) - 1) & 1));
+    unsigned char* stage = smem + static_cast<std::size_t>(s) * stage_bytes;
+    unsigned char* wdst = stage + a_bytes;
+    unsigned char* pdst = wdst + WG * kTileBytes;
+    const int kt = kt_begin + it;
+    if (lane == 0) {
+      ptx::mbarrier_arrive_expect_tx(full + s, static_cast<std::uint32_t>(a_bytes));
+      ptx::tma_load_2d(stage, tmA, kt * TileGeometry::tile_k, m0, full + s);
+    }
+#pragma unroll 4
+    for (int i = lane; i < WG * w_chunks; i += 32) {
+      const int si = i / w_chunks, c = i % w_chunks;
+      const bool ok = si < nslab;
+      ptx::cp_async_16(wdst + si * kTileBytes + 16 * c, ok ? qw + L::tile_offset(K, kt, slab0 + si) * 4 + 16 * c : qw, ok);
+    }
+    // per (slab, group): 8 chunks of scales (64 fp16), 4 of zeros (64 codes; none when symmetric)
+    for (int i = lane; i < WG * GPT * 12; i += 32) {
+      const int pi = i / 12, c = i % 12;
+      const int si = pi / GPT, gi = pi % GPT;
+      if (c >= 8 && sym) continue;
+      const bool ok = si < nslab;
+      const int grp = GPT == 2 ? 2 * kt + gi : kt * TileGeometry::tile_k / args.group_size;
+      const std::size_t off = static_cast<std::size_t>(grp) * N + static_cast<std::size_t>(slab0 + si) * TileGeometry::tile_n;
+      const unsigned char* src = !ok ? sc : c < 8 ? sc + 2 * off + 16 * c : args.zeros + off + 16 * (c - 8);
+      ptx::cp_async_16(pdst + pi * kMidmParamBytes + 16 * c, src, ok);
+    }
+    ptx::cp_async_mbarrier_arrive_noinc(full + s);
+  }
+  ptx::cp_async_wait_all();  // nothing of this thread in flight when it leaves
+}
+#endif
+
 /// The warp-specialized mid-M kernel. Grid (ceil(M / NT), ceil(N / (64·WG)), splits), 128·WG + 32
 /// threads; `tmA` maps A (`[M, K]`, 2-byte elements) with `NT x 64` boxes and 128-byte swizzling.
 /// @tparam B code width.  @tparam T element type.  @tparam P MidmWsPolicy.
@@ -136,12 +193,10 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm)
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
   const int m0 = blockIdx.x * NT;
   const int slab0 = blockIdx.y * WG;
-  const int slabs = args.N / TileGeometry::tile_n;
   const int KT = args.K / TileGeometry::tile_k;
   const int kt_begin = blockIdx.z * args.kt_per_split;
   const int kt_end = min(KT, kt_begin + args.kt_per_split);
   const int steps = kt_end - kt_begin;  // >= 1: the planner leaves no split empty
-  const std::size_t K = static_cast<std::size_t>(args.K), N = static_cast<std::size_t>(args.N);
   const bool sym = args.sym != 0;
 
   if (tid == 0) {
@@ -154,43 +209,7 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm)
   __syncthreads();
 
   if (warp == 4 * WG) {  // ------------------------------ producer warp ------------------------------
-    const int nslab = min(WG, slabs - slab0);  // slabs of this CTA inside N
-    const auto* qw = reinterpret_cast<const unsigned char*>(args.qweight);
-    const auto* sc = reinterpret_cast<const unsigned char*>(args.scales);
-#pragma unroll 1
-    for (int it = 0; it < steps; ++it) {
-      const int s = it % S;
-      if (it >= S) ptx::mbarrier_wait_parity(empty + s, static_cast<std::uint32_t>(((it / S) - 1) & 1));
-      unsigned char* stage = smem + static_cast<std::size_t>(s) * kStageBytes;
-      const int kt = kt_begin + it;
-      if (lane == 0) {
-        ptx::mbarrier_arrive_expect_tx(full + s, kABytes);
-        ptx::tma_load_2d(stage, &tmA, kt * TileGeometry::tile_k, m0, full + s);
-      }
-      // slabs past N (a partial last CTA column) are zero-filled: their warpgroups compute zeros that
-      // are never stored, so no consumer branches around a wgmma (ptxas would serialize them)
-      constexpr int w_chunks = kTileBytes / 16;
-#pragma unroll 4
-      for (int i = lane; i < WG * w_chunks; i += 32) {
-        const int si = i / w_chunks, c = i % w_chunks;
-        const bool ok = si < nslab;
-        ptx::cp_async_16(stage + kWOff + si * kTileBytes + 16 * c,
-                         ok ? qw + L::tile_offset(K, kt, slab0 + si) * 4 + 16 * c : qw, ok);
-      }
-      // per (slab, group): 8 chunks of scales (64 fp16), 4 of zeros (64 codes; none when symmetric)
-      for (int i = lane; i < WG * GPT * 12; i += 32) {
-        const int pi = i / 12, c = i % 12;
-        const int si = pi / GPT, gi = pi % GPT;
-        if (c >= 8 && sym) continue;
-        const bool ok = si < nslab;
-        const int grp = GPT == 2 ? 2 * kt + gi : kt * TileGeometry::tile_k / args.group_size;
-        const std::size_t off = static_cast<std::size_t>(grp) * N + static_cast<std::size_t>(slab0 + si) * TileGeometry::tile_n;
-        const unsigned char* src = !ok ? sc : c < 8 ? sc + 2 * off + 16 * c : args.zeros + off + 16 * (c - 8);
-        ptx::cp_async_16(stage + kPOff + pi * kMidmParamBytes + 16 * c, src, ok);
-      }
-      ptx::cp_async_mbarrier_arrive_noinc(full + s);
-    }
-    ptx::cp_async_wait_all();  // nothing of this thread in flight when it leaves
+    midm_ws_producer<B, GPT, WG, S>(smem, kStageBytes, kABytes, &tmA, full, empty, args, kt_begin, steps, m0, slab0, lane);
     return;
   }
 
