@@ -12,6 +12,11 @@
 /// the CTA across warps, and across CTAs through a workspace whose last-arriving CTA reduces) so that
 /// all SMs stream weights.
 ///
+/// Large M: from `dequant_gemm_preferred(M)` rows (256) dequantizing the weight once and calling cuBLAS
+/// (dequant_gemm.cuh) is faster than these tile kernels (H200, 4-bit g128, M = 4096: 0.93-1.06x of cuBLAS
+/// fp16 against 0.37x); `WeightOnlyLinear` (linear.cuh) makes that choice, gemm does not (it needs a
+/// cuBLAS handle and a K x N fp16 buffer).
+///
 /// @code
 /// std::size_t ws = lowbit::kernels::gemm_workspace_size(M, w.meta);       // once, up front
 /// // cudaMalloc ws bytes, then lowbit::kernels::gemm_workspace_init(ws_ptr, ws, stream) once
@@ -328,17 +333,7 @@ __global__ void __launch_bounds__(P::threads) wo_gemm_kernel(const GemmArgs args
   if (args.splits == 1) return;
 
   // Split-K: the last CTA of this output tile to arrive sums the partials in split order (deterministic).
-  __threadfence();
-  __syncthreads();
-  if (tid == 0) {
-    const unsigned tile_id = blockIdx.y * gridDim.x + blockIdx.x;
-    const unsigned prev = atomicAdd(args.counters + tile_id, 1u);
-    is_last_cta = prev == static_cast<unsigned>(args.splits - 1);
-    if (is_last_cta) args.counters[tile_id] = 0u;  // every split has arrived: ready for the next launch
-  }
-  __syncthreads();
-  if (!is_last_cta) return;
-  __threadfence();
+  if (!split_k_last_arrival(args.counters, blockIdx.y * gridDim.x + blockIdx.x, args.splits, tid, is_last_cta)) return;
   constexpr int half_cols = P::block_n / 2;
   const int n0 = blockIdx.y * P::block_n;
   for (int i = tid; i < rows_valid * half_cols; i += P::threads) {
@@ -590,14 +585,10 @@ std::uint16_t* gather_act_order(const T* A, const std::int32_t* perm, std::size_
   return Ag;
 }
 
-/// Fills the arguments every streaming kernel (decode, mid-M) shares from the public call, points the
-/// split-K counters/partials into the workspace, and pre-gathers act-order activations into it.
-template <class T>
-void fill_stream_args(StreamGemmArgs& a, const T* A, std::size_t M, const TiledWeightView& w, const T* bias, T* Y,
-                      void* workspace, const GemmPlan& plan, cudaStream_t stream) {
-  a.A = reinterpret_cast<const std::uint16_t*>(A);
-  a.Y = reinterpret_cast<std::uint32_t*>(Y);
-  a.bias = reinterpret_cast<const std::uint16_t*>(bias);
+/// The fields GemmArgs (tile kernels) and StreamGemmArgs (decode, mid-M) share: the weight tensors,
+/// the problem shape, the split-K plan and, with splits, the counters and partials in the workspace.
+template <class Args>
+void fill_common_args(Args& a, std::size_t M, const TiledWeightView& w, void* workspace, const GemmPlan& plan) {
   a.qweight = w.qweight;
   a.scales = w.scales;
   a.zeros = w.zeros;
@@ -613,6 +604,18 @@ void fill_stream_args(StreamGemmArgs& a, const T* A, std::size_t M, const TiledW
     a.counters = reinterpret_cast<unsigned*>(ws);
     a.partials = reinterpret_cast<float*>(ws + kCounterBytes);
   }
+}
+
+/// Fills the arguments every streaming kernel (decode, mid-M) shares from the public call, points the
+/// split-K counters/partials into the workspace, and pre-gathers act-order activations into it.
+template <class T>
+void fill_stream_args(StreamGemmArgs& a, const T* A, std::size_t M, const TiledWeightView& w, const T* bias, T* Y,
+                      void* workspace, const GemmPlan& plan, cudaStream_t stream) {
+  a.A = reinterpret_cast<const std::uint16_t*>(A);
+  a.Y = reinterpret_cast<std::uint32_t*>(Y);
+  a.bias = reinterpret_cast<const std::uint16_t*>(bias);
+  fill_common_args(a, M, w, workspace, plan);
+  auto* ws = static_cast<unsigned char*>(workspace);
   if (w.meta.act_order) {
     a.A = gather_act_order(A, w.perm, M, w.meta.K, ws, plan, stream);
   }
@@ -686,22 +689,9 @@ Status run_plan(const T* A, std::size_t M, const TiledWeightView& w, const T* bi
   a.A = A;
   a.Y = Y;
   a.bias = bias;
-  a.qweight = w.qweight;
-  a.scales = w.scales;
-  a.zeros = w.zeros;
   a.perm = w.meta.act_order ? w.perm : nullptr;
-  a.M = static_cast<int>(M);
-  a.N = static_cast<int>(w.meta.N);
-  a.K = static_cast<int>(w.meta.K);
-  a.group_size = static_cast<int>(w.meta.group_size);
-  a.sym = w.meta.sym ? 1 : 0;
-  a.splits = plan.splits;
-  a.kt_per_split = plan.kt_per_split;
+  fill_common_args(a, M, w, workspace, plan);
   auto* ws = static_cast<unsigned char*>(workspace);
-  if (plan.splits > 1) {
-    a.counters = reinterpret_cast<unsigned*>(ws);
-    a.partials = reinterpret_cast<float*>(ws + kCounterBytes);
-  }
   if (a.perm && M > kInKernelGatherMaxM) {
     a.A = gather_act_order(A, a.perm, M, w.meta.K, ws, plan, stream);
     a.perm = nullptr;

@@ -256,17 +256,9 @@ __global__ void __launch_bounds__(P::threads, 1)
     }
   }
   if (args.splits == 1) return;
-  __threadfence();
-  ptx::named_barrier_sync(1, kConsumers);
-  if (tid == 0) {
-    const unsigned tile_id = blockIdx.y * gridDim.x + blockIdx.x;
-    const unsigned prev = atomicAdd(args.counters + tile_id, 1u);
-    is_last_cta = prev == static_cast<unsigned>(args.splits - 1);
-    if (is_last_cta) args.counters[tile_id] = 0u;
-  }
-  ptx::named_barrier_sync(1, kConsumers);
-  if (!is_last_cta) return;
-  __threadfence();
+  if (!split_k_last_arrival(args.counters, blockIdx.y * gridDim.x + blockIdx.x, args.splits, tid, is_last_cta,
+                            [] { ptx::named_barrier_sync(1, kConsumers); }))
+    return;
   midm_split_fixup<T, kConsumers, P::block_n>(args, m0, n0, rows_valid, tid);
 #else
   (void)tmA;

@@ -330,17 +330,7 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_gemm_kernel(c
   if (args.splits == 1) return;
 
   // Split-K: the last CTA of this output tile to arrive sums the partials in split order (deterministic).
-  __threadfence();
-  __syncthreads();
-  if (tid == 0) {
-    const unsigned tile_id = blockIdx.y * gridDim.x + blockIdx.x;
-    const unsigned prev = atomicAdd(args.counters + tile_id, 1u);
-    is_last_cta = prev == static_cast<unsigned>(args.splits - 1);
-    if (is_last_cta) args.counters[tile_id] = 0u;  // every split has arrived: ready for the next launch
-  }
-  __syncthreads();
-  if (!is_last_cta) return;
-  __threadfence();
+  if (!split_k_last_arrival(args.counters, blockIdx.y * gridDim.x + blockIdx.x, args.splits, tid, is_last_cta)) return;
   midm_split_fixup<T, kThreads, P::block_n>(args, m0, blockIdx.y * P::block_n, rows_valid, tid);
 }
 

@@ -265,17 +265,8 @@ LOWBIT_DEVICE void midm_wgmma_epilogue(const float (&acc)[P::n_tile / 2], unsign
   }
   if (args.splits == 1) return;
 
-  __threadfence();
-  sync();
-  if (tid == 0) {
-    const unsigned tile_id = blockIdx.y * gridDim.x + blockIdx.x;
-    const unsigned prev = atomicAdd(args.counters + tile_id, 1u);
-    is_last_cta = prev == static_cast<unsigned>(args.splits - 1);
-    if (is_last_cta) args.counters[tile_id] = 0u;
-  }
-  sync();
-  if (!is_last_cta) return;
-  __threadfence();
+  if (!split_k_last_arrival(args.counters, blockIdx.y * gridDim.x + blockIdx.x, args.splits, tid, is_last_cta, sync))
+    return;
   midm_split_fixup<T, Threads, P::block_n>(args, m0, n0, rows_valid, tid);
 }
 #endif
