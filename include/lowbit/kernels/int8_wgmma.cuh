@@ -180,7 +180,7 @@ LOWBIT_DEVICE void wgmma_s8_epilogue(int (&acc)[WgmmaShape::kAcc], std::uint8_t*
       const int lr0 = wg * 64 + warp * 16 + (lane >> 2), lc0 = 2 * (lane & 3);  // local row / column
       for (int j0 = 0; j0 < count; j0 += J) {
         const int jn = detail::stage_outlier_chunk<T, BM, BN, J, P>(s_a, s_wo, p, count, j0, cur, s_cols, &s_n, bm,
-                                                                    bn, M, N, K, tid, S::kThreads);
+                                                                    bn, M, N, K, tid, S::kThreads, sync);
         for (int j = 0; j < jn; ++j) {
           const float a0 = s_a[lr0 * P + j], a1 = s_a[(lr0 + 8) * P + j];
 #pragma unroll
