@@ -506,6 +506,9 @@ cudaError_t launch_wgmma(const std::int8_t* Aq, const std::int8_t* W, int* C, co
     static const cudaError_t attr =
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::kSmemBytes);
     if (attr != cudaSuccess) return attr;
+    static const cudaError_t regs = kernels::detail::check_setmaxnreg_regs(  // setmaxnreg would block below it
+        kernel, kernels::detail::setmaxnreg_launch_regs(S::kProducerRegs, S::kConsumerRegs, S::kConsumers));
+    if (regs != cudaSuccess) return regs;
     CUtensorMap tmA, tmW;  // 128 x 128-byte and 256 x 128-byte boxes, 128-byte swizzle, zero-filled past M, N, K
     cudaError_t e = kernels::detail::encode_2d(tmA, 1, Aq, static_cast<std::size_t>(M), static_cast<std::size_t>(K),
                                                S::BM, S::BK, true);

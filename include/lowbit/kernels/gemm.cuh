@@ -784,6 +784,11 @@ cudaError_t launch_midm(const MidmArgs& a, const GemmPlan& plan, cudaStream_t st
   static const cudaError_t attr =
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
   if (attr != cudaSuccess) return attr;
+  if constexpr (midm_large_v<P>) {  // setmaxnreg: the launch must give the consumers their registers
+    static const cudaError_t regs =
+        check_setmaxnreg_regs(kernel, setmaxnreg_launch_regs(P::producer_regs, P::consumer_regs, P::consumers));
+    if (regs != cudaSuccess) return regs;
+  }
   if constexpr (midm_ws_v<P>) {
     // the activation boxes (rows past M zero-filled by the TMA unit), encoded per call: A may move
     CUtensorMap tmA;
