@@ -186,6 +186,44 @@ TEMPLATE_TEST_CASE_SIG("large_ws: activation box, dequantized B tile and the SS 
   check_large_policy<B, typename LargeWsPolicies<B>::L128, 2>();
 }
 
+// The model of wgmma's descriptor reads is the premise of every check above. Anchor it on the one 2-byte
+// configuration a GPU has already run correctly (bench/kernels/NOTES.md, H200 2026-12-05: all midm/gemm GPU
+// tests pass with the lock-step wgmma mid-M kernel): midm_wgmma_kernel's cp.async writer
+// (ATile<block_m, 64>::chunk_offset, k-tile kk at stage + kk·NT·128) and its B descriptors. The int8 case
+// below anchors the 1-byte, SS, m64 A configuration the same way (gemm_s8_wgmma_kernel, GPU-measured).
+TEST_CASE("wgmma model: reproduces the GPU-verified midm_wgmma ATile layout", "[kernels][wgmma_layout]") {
+  constexpr int B = 4;  // the code width only sizes the stage
+  auto one = [](auto policy) {
+    using P = decltype(policy);
+    using Tile = ATile<P::block_m, 64>;
+    constexpr int NT = P::n_tile, KS = P::k_tiles;
+    const std::size_t stage = P::template stage_bytes<B>(2);
+    REQUIRE(stage % kSw128AtomBytes == 0);
+    const int rows_valid = NT - 3;
+    const emu::Global A(static_cast<std::size_t>(rows_valid), static_cast<std::size_t>(KS * 64), 2);
+    emu::Smem smem(2 * stage);
+    std::uint8_t* st = smem.bytes.data() + stage;  // stage 1
+    for (int kk = 0; kk < KS; ++kk)
+      for (int r = 0; r < P::block_m; ++r)
+        for (int c = 0; c < Tile::chunks_per_row; ++c) {  // issue(): cp_async_16(a_dst + kk·elems + chunk_offset(r, c))
+          std::uint8_t chunk[16] = {};
+          if (r < rows_valid)
+            for (int e = 0; e < 8; ++e) {
+              const std::uint32_t v = A.at(static_cast<std::size_t>(r), static_cast<std::size_t>(kk * 64 + 8 * c + e));
+              chunk[2 * e] = static_cast<std::uint8_t>(v);
+              chunk[2 * e + 1] = static_cast<std::uint8_t>(v >> 8);
+            }
+          smem.write(addr_of(smem, st + 2 * (kk * Tile::elems + Tile::chunk_offset(r, c))), chunk, 16);
+        }
+    for (int kk = 0; kk < KS; ++kk)  // at = stage + kk·NT·128; B descriptors of the four k16-steps
+      check_operand(smem, st + kk * NT * 128, 0, NT, TileGeometry::k_steps, 2, [&](int n, int k) {
+        return A.at(static_cast<std::size_t>(n), static_cast<std::size_t>(kk * 64 + k));
+      });
+  };
+  one(typename MidmWgmmaPolicies<B>::W64{});
+  one(typename MidmWgmmaPolicies<B>::W128{});
+}
+
 TEST_CASE("int8 wgmma: TMA boxes, cp.async swz128 stores, expect_tx and the s8 k32 descriptors agree", "[kernels][wgmma_layout]") {
   using S = WgmmaWsShape;
   // boxes of linear.cuh: A [BM rows, BK k] and W [BN rows, BK k] of int8, one 128-byte swizzle row of k
