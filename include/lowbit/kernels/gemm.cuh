@@ -793,7 +793,7 @@ cudaError_t launch_midm(const MidmArgs& a, const GemmPlan& plan, cudaStream_t st
     // the activation boxes (rows past M zero-filled by the TMA unit), encoded per call: A may move
     CUtensorMap tmA;
     const cudaError_t enc = encode_2d(tmA, 2, a.A, static_cast<std::size_t>(a.M), static_cast<std::size_t>(a.K),
-                                      static_cast<std::uint32_t>(P::n_tile), TileGeometry::tile_k, true);
+                                      static_cast<std::uint32_t>(P::a_box_rows), static_cast<std::uint32_t>(P::a_box_cols), true);
     if (enc != cudaSuccess) return enc;
     kernel<<<plan.grid, P::threads, smem, stream>>>(tmA, a);
   } else {

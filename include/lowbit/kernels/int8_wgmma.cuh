@@ -25,6 +25,7 @@
 
 #include "int8_gemm.cuh"
 #include "ptx.cuh"
+#include "wgmma_layout.hpp"
 
 namespace lowbit::kernels {
 
@@ -39,11 +40,12 @@ struct WgmmaShape {
   static constexpr int kChunksPerRow = BK / 16;      ///< 16-byte cp.async chunks per tile row
   static constexpr int kStageA = BM * BK;            ///< bytes of A per stage
   static constexpr int kStageBytes = (BM + BN) * BK; ///< bytes per stage
-  static constexpr int kAlign = 1024;                ///< swizzle-atom alignment of every stage
+  static constexpr int kAlign = detail::kSw128AtomBytes;  ///< swizzle-atom alignment of every stage
   static constexpr int kSmemBytes = kStages * kStageBytes + kAlign;  ///< dynamic shared memory (+ alignment slack)
   static constexpr int kAcc = BN / 2;                ///< int32 accumulators per thread (64 × 256 / 128)
   static constexpr int kPad = detail::kOutlierChunk + 1;  ///< epilogue staging row stride (odd: no bank conflicts)
   static_assert((BM * kPad + BN * kPad) * 4 <= kStages * kStageBytes, "outlier staging fits in the pipeline smem");
+  static_assert(BK == detail::kSw128RowBytes, "one 128-byte swizzle row of K per stage (descriptor offsets)");
 };
 
 /// Shape of the warp-specialized TMA variant (gemm_s8_wgmma_ws_kernel): WgmmaShape's block tile and two
@@ -66,17 +68,12 @@ struct WgmmaWsShape : WgmmaShape {
 
 namespace detail {
 
-/// Shared-memory matrix descriptor of a K-major tile with 128-byte swizzling (1024-byte atoms).
+/// Shared-memory matrix descriptor of a K-major tile with 128-byte swizzling (1024-byte atoms): sw128_desc
+/// (wgmma_layout.hpp) of its shared-state-space address. The cp.async kernel stores with swz128, the TMA
+/// kernel's boxes arrive in the same layout.
 LOWBIT_DEVICE std::uint64_t wgmma_desc_sw128(const void* smem) {
-  constexpr std::uint64_t kSbo = 1024 >> 4;   // stride between 8-row groups, in 16-byte units
-  constexpr std::uint64_t kLbo = 1;           // unused for swizzled K-major tiles (K step fits the swizzle row)
-  constexpr std::uint64_t kSwizzle128 = 1;    // layout type field (bits 62-63): 128-byte swizzle
-  const auto addr = static_cast<std::uint32_t>(__cvta_generic_to_shared(smem));
-  return static_cast<std::uint64_t>((addr >> 4) & 0x3FFF) | (kLbo << 16) | (kSbo << 32) | (kSwizzle128 << 62);
+  return sw128_desc(static_cast<std::uint32_t>(__cvta_generic_to_shared(smem)));
 }
-
-/// Byte offset of 16-byte chunk `c` of row `r` in a 128-byte-row tile with the 128-byte swizzle.
-LOWBIT_DEVICE int swz128(int r, int c) { return r * 128 + ((c ^ (r & 7)) << 4); }
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 /// D (+)= A·B for a 64 × 256 × 32 int8 tile of one warpgroup (asynchronous; see wgmma_commit/wait).
@@ -272,14 +269,14 @@ __global__ void __launch_bounds__(WgmmaShape::kThreads, 1)
     const int next = kt + S::kPrefetch;
     if (next < ktiles) load_stage(next % S::kStages, k_begin + next * BK);  // slot of stage kt-2
     detail::cp_async_commit();
-    const std::uint8_t* sa = smem + (kt % S::kStages) * S::kStageBytes + wg * 64 * BK;
-    const std::uint8_t* sb = smem + (kt % S::kStages) * S::kStageBytes + S::kStageA;
+    const std::uint8_t* st = smem + (kt % S::kStages) * S::kStageBytes;  // A tile [BM, BK], then W tile [BN, BK] at kStageA
 #pragma unroll
     for (int i = 0; i < S::kAcc; ++i) detail::reg_fence(acc[i]);
     detail::wgmma_fence();
 #pragma unroll
-    for (int ks = 0; ks < BK / 32; ++ks)
-      detail::wgmma_m64n256k32_s8(acc, detail::wgmma_desc_sw128(sa + ks * 32), detail::wgmma_desc_sw128(sb + ks * 32), 1);
+    for (int ks = 0; ks < BK / detail::kWgmmaKStepBytes; ++ks)  // this warpgroup's 64 rows of A, all 256 of W
+      detail::wgmma_m64n256k32_s8(acc, detail::wgmma_desc_sw128(detail::sw128_kstep_at(st, wg * 64, ks)),
+                                  detail::wgmma_desc_sw128(detail::sw128_kstep_at(st + S::kStageA, 0, ks)), 1);
     detail::wgmma_commit();
     detail::wgmma_wait<1>();  // stage kt-1 done: its slot may be refilled two iterations later
 #pragma unroll
@@ -365,14 +362,14 @@ __global__ void __launch_bounds__(WgmmaWsShape::kThreads, 1)
   for (int kt = 0; kt < ktiles; ++kt) {
     const int s = kt % NS;
     ptx::mbarrier_wait_parity(full + s, static_cast<std::uint32_t>((kt / NS) & 1));
-    const std::uint8_t* sa = smem + s * S::kStageBytes + wg * 64 * BK;
-    const std::uint8_t* sb = smem + s * S::kStageBytes + S::kStageA;
+    const std::uint8_t* st = smem + s * S::kStageBytes;  // A tile [BM, BK], then W tile [BN, BK] at kStageA
 #pragma unroll
     for (int i = 0; i < S::kAcc; ++i) detail::reg_fence(acc[i]);
     detail::wgmma_fence();
 #pragma unroll
-    for (int ks = 0; ks < BK / 32; ++ks)
-      detail::wgmma_m64n256k32_s8(acc, detail::wgmma_desc_sw128(sa + ks * 32), detail::wgmma_desc_sw128(sb + ks * 32), 1);
+    for (int ks = 0; ks < BK / detail::kWgmmaKStepBytes; ++ks)  // this warpgroup's 64 rows of A, all 256 of W
+      detail::wgmma_m64n256k32_s8(acc, detail::wgmma_desc_sw128(detail::sw128_kstep_at(st, wg * 64, ks)),
+                                  detail::wgmma_desc_sw128(detail::sw128_kstep_at(st + S::kStageA, 0, ks)), 1);
     detail::wgmma_commit();
     detail::wgmma_wait<1>();  // k-tile kt - 1's group is done: release its stage
 #pragma unroll

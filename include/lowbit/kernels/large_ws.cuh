@@ -60,6 +60,10 @@ struct LargeWsPolicy {
   static constexpr int block_m = 128;            ///< CTA rows
   static constexpr int block_n = 256;            ///< CTA columns
   static constexpr int block_k = 64;             ///< CTA k-step
+  static constexpr int a_box_rows = n_tile;      ///< rows of the activation TMA box (rows past M zero-filled)
+  static constexpr int a_box_cols = 64;          ///< k of the activation box: 64 2-byte elements = one 128-byte swizzle row
+  /// Bytes one activation box delivers, zero-filled rows included: the `full` barrier's expect_tx.
+  static constexpr int a_box_bytes = a_box_rows * a_box_cols * 2;
   static constexpr int dq_buffers = 3;           ///< dequantized-tile buffers (see the file comment)
   static constexpr int dq_bytes = block_n * 128; ///< one dequantized 256 x 64 tile
   // setmaxnreg only moves registers inside the CTA's launch allocation (65536 / threads rounded down to a
@@ -70,7 +74,7 @@ struct LargeWsPolicy {
   /// rounded up to 1024 (swizzle atoms).
   template <int B>
   static constexpr std::size_t stage_bytes(int gpt) {
-    const std::size_t b = std::size_t(n_tile) * 128 +
+    const std::size_t b = std::size_t(a_box_bytes) +
                           4 * (std::size_t(TiledLayout<B>::words_per_tile) * 4 + std::size_t(gpt) * kMidmParamBytes);
     return (b + 1023) / 1024 * 1024;
   }
@@ -132,8 +136,8 @@ LOWBIT_DEVICE void large_dequant_half(unsigned char* dq, const unsigned char* ws
       for (int h = 0; h < 2; ++h) {
         const int q = 2 * (TileGeometry::n_tiles * ks + j) + h;  // B fragment register h of (ks, j)
         const std::uint32_t pair = dequant_pair<B, T>(extract_pair<B>(wt.w, q), gp, j);
-        const int n = 64 * slab + 8 * j + g, k0 = 16 * ks + 2 * t + 8 * h;  // (k0, k0 + 1) of column n
-        *reinterpret_cast<std::uint32_t*>(dq + n * 128 + (((k0 >> 3) ^ (n & 7)) << 4) + (k0 & 7) * 2) = pair;
+        const Sw128Coord p = large_dq_pair(slab, ks, j, h, g, t);  // {column n, k0}: (k0, k0 + 1) of column n
+        *reinterpret_cast<std::uint32_t*>(sw128_at<2>(dq, p)) = pair;
       }
   }
 }
@@ -158,7 +162,7 @@ __global__ void __launch_bounds__(P::threads, 1)
   using Ops = ElementOps<T>;
   constexpr int S = P::stages, kConsumers = P::consumers;
   constexpr int kTileBytes = L::words_per_tile * 4;
-  constexpr int kABytes = P::n_tile * 128;          // the activation box (first in the stage)
+  constexpr int kABytes = P::a_box_bytes;           // the activation box (first in the stage)
   constexpr int kWOff = kABytes;                    // then the 4 packed weight tiles
   constexpr int kPOff = kWOff + 4 * kTileBytes;     // then 4 x GPT group parameters
   constexpr int kStageBytes = static_cast<int>(P::template stage_bytes<B>(GPT));
@@ -222,7 +226,7 @@ __global__ void __launch_bounds__(P::threads, 1)
     midm_wgmma_fence();
 #pragma unroll
     for (int ks = 0; ks < TileGeometry::k_steps; ++ks)
-      large_wgmma<T>(acc, midm_desc_sw128(st + wg * 64 * 128 + 32 * ks), midm_desc_sw128(dq + 32 * ks));
+      large_wgmma<T>(acc, midm_desc_sw128(sw128_kstep_at(st, wg * 64, ks)), midm_desc_sw128(sw128_kstep_at(dq, 0, ks)));
     midm_wgmma_commit();
     midm_wgmma_wait1();  // k-tile it - 1's group is done: its ring stage is free
     if (it > 0) {

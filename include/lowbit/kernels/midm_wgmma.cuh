@@ -21,6 +21,7 @@
 
 #include "device_info.cuh"
 #include "midm.cuh"
+#include "wgmma_layout.hpp"
 
 namespace lowbit::kernels {
 
@@ -147,10 +148,9 @@ LOWBIT_WG_SS(wgmma_m64n256k16_bf16_ss, 256, "bf16", 128, "%128, %129", "%130")
 #undef LOWBIT_WG_R32
 
 /// Shared-memory matrix descriptor of a K-major tile with 128-byte swizzling (1024-byte atoms).
+/// (sw128_desc of its shared-state-space address; `smem` from sw128_kstep_at on a 1024-byte-aligned tile).
 LOWBIT_DEVICE std::uint64_t midm_desc_sw128(const void* smem) {
-  const auto addr = static_cast<std::uint32_t>(__cvta_generic_to_shared(smem));
-  return static_cast<std::uint64_t>((addr >> 4) & 0x3FFF) | (std::uint64_t(1) << 16) | (std::uint64_t(1024 >> 4) << 32) |
-         (std::uint64_t(1) << 62);
+  return sw128_desc(static_cast<std::uint32_t>(__cvta_generic_to_shared(smem)));
 }
 LOWBIT_DEVICE void midm_wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 LOWBIT_DEVICE void midm_wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
@@ -377,7 +377,7 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(
           midm_wgmma_fence();
           const unsigned char* at = stage + kk * NT * 128;
 #pragma unroll
-          for (int ks = 0; ks < TileGeometry::k_steps; ++ks) midm_wgmma<T, NT>(acc, a[kk][ks], midm_desc_sw128(at + 32 * ks));
+          for (int ks = 0; ks < TileGeometry::k_steps; ++ks) midm_wgmma<T, NT>(acc, a[kk][ks], midm_desc_sw128(sw128_kstep_at(at, 0, ks)));
           midm_wgmma_commit();
         }
       }

@@ -64,13 +64,17 @@ struct MidmWsPolicy {
   static constexpr int block_m = NT;             ///< CTA rows
   static constexpr int block_n = 64 * WG;        ///< CTA columns
   static constexpr int block_k = 64;             ///< CTA k-step
+  static constexpr int a_box_rows = NT;          ///< rows of the activation TMA box (rows past M zero-filled)
+  static constexpr int a_box_cols = 64;          ///< k of the activation box: 64 2-byte elements = one 128-byte swizzle row
+  /// Bytes one activation box delivers, zero-filled rows included: the `full` barrier's expect_tx.
+  static constexpr int a_box_bytes = a_box_rows * a_box_cols * 2;
   /// Row stride (floats) of the epilogue staging: 68 puts a warp's 32 stores in distinct banks.
   static constexpr int stage_stride = 68;
-  /// Bytes of one stage: the activation box (NT x 128 bytes, first: 1024-byte aligned for the swizzle),
+  /// Bytes of one stage: the activation box (a_box_bytes, first: 1024-byte aligned for the swizzle),
   /// the WG weight tiles, their groups' parameters; rounded up to 1024 bytes.
   template <int B>
   static constexpr std::size_t stage_bytes(int gpt) {
-    const std::size_t b = std::size_t(NT) * 128 +
+    const std::size_t b = std::size_t(a_box_bytes) +
                           std::size_t(WG) * (std::size_t(TiledLayout<B>::words_per_tile) * 4 + std::size_t(gpt) * kMidmParamBytes);
     return (b + 1023) / 1024 * 1024;
   }
@@ -179,7 +183,7 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm)
   using L = TiledLayout<B>;
   constexpr int S = P::stages, WG = P::warpgroups, NT = P::n_tile, kConsumers = P::consumers;
   constexpr int kTileBytes = L::words_per_tile * 4;
-  constexpr int kABytes = NT * 128;                 // the activation box (first in the stage)
+  constexpr int kABytes = P::a_box_bytes;           // the activation box (first in the stage)
   constexpr int kWOff = kABytes;                    // then the WG weight tiles
   constexpr int kPOff = kWOff + WG * kTileBytes;    // then WG x GPT group parameters
   constexpr int kStageBytes = static_cast<int>(P::template stage_bytes<B>(GPT));
@@ -243,7 +247,7 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm)
                                       lane, sym);
       midm_wgmma_fence();
 #pragma unroll
-      for (int ks = 0; ks < TileGeometry::k_steps; ++ks) midm_wgmma<T, NT>(acc, fa[cur][ks], midm_desc_sw128(st + 32 * ks));
+      for (int ks = 0; ks < TileGeometry::k_steps; ++ks) midm_wgmma<T, NT>(acc, fa[cur][ks], midm_desc_sw128(sw128_kstep_at(st, 0, ks)));
       midm_wgmma_commit();
       midm_wgmma_wait1();  // k-tile it - 1's group has completed: its fragments and stage are free
       if (it > 0) {
