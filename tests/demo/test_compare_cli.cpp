@@ -18,6 +18,7 @@
 
 #include <lowbit/footprint.hpp>
 #include <lowbit/format.hpp>
+#include <lowbit/gptq/refine.hpp>
 #include <lowbit/gptq/solver.hpp>
 #include <lowbit/quant.hpp>
 #include <nlohmann/json.hpp>
@@ -72,11 +73,14 @@ double rel_output_error(const std::vector<float>& W, const std::vector<float>& W
 }
 
 const nlohmann::json* find_row(const nlohmann::json& rows, const std::string& method, const std::string& bits,
-                               const std::string& group, bool act_order) {
-  for (const auto& r : rows)
+                               const std::string& group, bool act_order, bool refit = false) {
+  for (const auto& r : rows) {
+    const std::string note = r["note"];
     if (r["method"] == method && r["bits"] == bits && r["group"] == group &&
-        (r["note"].get<std::string>().find("act-order") != std::string::npos) == act_order)
+        (note.find("act-order") != std::string::npos) == act_order &&
+        (note.find("scale refit") != std::string::npos) == refit)
       return &r;
+  }
   return nullptr;
 }
 
@@ -152,6 +156,13 @@ TEST_CASE("lowbit compare scores every method on held-out rows of the user's inp
     const auto* grow = find_row(L["rows"], "GPTQ", "4", "128", false);
     REQUIRE(grow != nullptr);
     CHECK((*grow)["rel_output_error"].get<double>() == Approx(rel_output_error(W, gq, X, M, kRows)).epsilon(1e-9));
+    // the same with the scale refit on that Hessian
+    lowbit::QuantizedWeight refit = g.weight;
+    (void)lowbit::gptq::refine_scales(refit, W.data(), H.data());
+    const auto* rrow = find_row(L["rows"], "GPTQ", "4", "128", false, true);
+    REQUIRE(rrow != nullptr);
+    CHECK((*rrow)["rel_output_error"].get<double>() ==
+          Approx(rel_output_error(W, lowbit::dequantize(refit), X, M, kRows)).epsilon(1e-9));
 
     // fp16 storage: the error of rounding W to fp16 (about 2^-12 relative), 16 bits per weight
     const auto* f = find_row(L["rows"], "fp16", "16", "-", false);
