@@ -23,6 +23,9 @@ int cmd_inspect(int argc, char** argv);
 int cmd_dequantize(int argc, char** argv);
 /// `lowbit quantize --method rtn --bits B --group G ... IN OUT_DIR` (quantize.cpp).
 int cmd_quantize(int argc, char** argv);
+/// `lowbit compare WEIGHTS --calib CALIB ...`: the demo's table for the user's layers, errors on
+/// held-out recorded inputs (compare.cpp).
+int cmd_compare(int argc, char** argv);
 /// `lowbit convert --format gptq|gptq_v2 IN OUT_DIR`: lossless v1 <-> v2 zero conversion (convert.cpp).
 int cmd_convert(int argc, char** argv);
 

@@ -22,6 +22,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -107,6 +108,23 @@ std::string sig(double v) {
   if (v == 0.0) return "0";
   std::snprintf(buf, sizeof buf, "%.3e", v);
   return buf;
+}
+
+/// X^T X [K, K] (double) of the rows of X [M, K]: upper triangle by rank-1 updates, then mirrored.
+std::vector<double> gram(const float* X, std::size_t M, std::size_t K) {
+  std::vector<double> H(K * K, 0.0);
+  std::vector<double> x(K);
+  for (std::size_t m = 0; m < M; ++m) {
+    for (std::size_t k = 0; k < K; ++k) x[k] = X[m * K + k];
+    for (std::size_t i = 0; i < K; ++i) {
+      const double xi = x[i];
+      double* h = H.data() + i * K;
+      for (std::size_t j = i; j < K; ++j) h[j] += xi * x[j];
+    }
+  }
+  for (std::size_t i = 0; i < K; ++i)
+    for (std::size_t j = 0; j < i; ++j) H[i * K + j] = H[j * K + i];
+  return H;
 }
 
 // Built-in rows: fp16 storage (the reference) and RTN at 8/4/3/2 bits, per-channel and g128.
@@ -226,19 +244,7 @@ DemoLayer make_demo_layer(std::size_t N, std::size_t K, std::size_t M, std::uint
     }
   }
 
-  // H = X^T X in double (upper triangle by rank-1 updates, then mirrored).
-  L.H.assign(K * K, 0.0);
-  std::vector<double> x(K);
-  for (std::size_t m = 0; m < M; ++m) {
-    for (std::size_t k = 0; k < K; ++k) x[k] = L.X[m * K + k];
-    for (std::size_t i = 0; i < K; ++i) {
-      const double xi = x[i];
-      double* h = L.H.data() + i * K;
-      for (std::size_t j = i; j < K; ++j) h[j] += xi * x[j];
-    }
-  }
-  for (std::size_t i = 0; i < K; ++i)
-    for (std::size_t j = 0; j < i; ++j) L.H[i * K + j] = L.H[j * K + i];
+  L.H = gram(L.X.data(), M, K);  // X^T X in double
 
   const std::vector<float> zeros(N * K, 0.f);
   L.output_energy = lowbit::output_error(L.W.data(), zeros.data(), N, K, L.H.data());
@@ -249,6 +255,64 @@ DemoLayer make_demo_layer(std::size_t N, std::size_t K, std::size_t M, std::uint
     << "); X [M=" << M << ", K] " << kLatentFactors << "-factor correlated, " << strong << " strong features (x"
     << kStrongFeatureFactor << "); seed " << seed;
   L.description = d.str();
+  return L;
+}
+
+double output_error_on_inputs(const std::vector<float>& W, const std::vector<float>& Wq, std::size_t N,
+                              std::size_t K, const float* X, std::size_t M) {
+  LOWBIT_CHECK(W.size() == N * K && Wq.size() == N * K, "output_error_on_inputs: weights of ", W.size(), " and ",
+               Wq.size(), " elements, expected N*K = ", N * K);
+  // rows of the difference in double, then one dot product per (output row, input row)
+  const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+  const std::size_t workers = std::min<std::size_t>(hw, N);
+  std::vector<double> part(workers, 0.0);
+  auto work = [&](std::size_t w) {
+    std::vector<double> d(K);
+    double sum = 0;
+    for (std::size_t n = w; n < N; n += workers) {
+      for (std::size_t k = 0; k < K; ++k)
+        d[k] = static_cast<double>(W[n * K + k]) - static_cast<double>(Wq[n * K + k]);
+      for (std::size_t m = 0; m < M; ++m) {
+        const float* x = X + m * K;
+        double y = 0;
+        for (std::size_t k = 0; k < K; ++k) y += d[k] * static_cast<double>(x[k]);
+        sum += y * y;
+      }
+    }
+    part[w] = sum;
+  };
+  std::vector<std::thread> pool;
+  for (std::size_t w = 1; w < workers; ++w) pool.emplace_back(work, w);
+  work(0);
+  for (auto& t : pool) t.join();
+  double total = 0;
+  for (double p : part) total += p;  // fixed order: the result does not depend on thread timing
+  return total;
+}
+
+DemoLayer make_data_layer(std::vector<float> W, std::size_t N, std::size_t K, const std::vector<float>& X,
+                          std::size_t n, std::size_t eval_rows, std::string description) {
+  LOWBIT_CHECK(N > 0 && K > 0, "layer needs positive N and K (got [", N, ", ", K, "])");
+  LOWBIT_CHECK(W.size() == N * K, "weight has ", W.size(), " elements, expected N*K = ", N * K);
+  LOWBIT_CHECK(X.size() == n * K, "inputs have ", X.size(), " elements, expected ", n, " rows x K = ", n * K);
+  LOWBIT_CHECK(eval_rows < n, "no calibration rows left: ", n, " input rows, ", eval_rows, " held out");
+  for (std::size_t i = 0; i < W.size(); ++i)
+    LOWBIT_CHECK(std::isfinite(W[i]), "weight is not finite at row ", i / K, ", column ", i % K);
+  for (std::size_t i = 0; i < X.size(); ++i)
+    LOWBIT_CHECK(std::isfinite(X[i]), "inputs are not finite at row ", i / K, ", column ", i % K);
+  DemoLayer L;
+  L.N = N;
+  L.K = K;
+  L.M = n - eval_rows;
+  L.W = std::move(W);
+  L.X.assign(X.begin(), X.begin() + static_cast<std::ptrdiff_t>(L.M * K));
+  L.H = gram(L.X.data(), L.M, K);
+  L.M_eval = eval_rows;
+  L.X_eval.assign(X.begin() + static_cast<std::ptrdiff_t>(L.M * K), X.end());
+  const std::vector<float> zeros(N * K, 0.f);
+  L.output_energy = eval_rows > 0 ? output_error_on_inputs(L.W, zeros, N, K, L.X_eval.data(), eval_rows)
+                                  : lowbit::output_error(L.W.data(), zeros.data(), N, K, L.H.data());
+  L.description = std::move(description);
   return L;
 }
 
@@ -266,7 +330,10 @@ DemoRow evaluate_row(const DemoLayer& layer, std::string method, std::string bit
   r.bits_per_weight = 8.0 * stored_bytes / weights;
   r.ratio_vs_fp16 = static_cast<double>(lowbit::fp16_bytes(layer.N, layer.K)) / stored_bytes;
   r.rel_weight_error = lowbit::relative_weight_error(layer.W.data(), Wq.data(), layer.W.size());
-  const double out = lowbit::output_error(layer.W.data(), Wq.data(), layer.N, layer.K, layer.H.data());
+  r.stored_bytes = stored_bytes;
+  const double out = layer.M_eval > 0
+                         ? output_error_on_inputs(layer.W, Wq, layer.N, layer.K, layer.X_eval.data(), layer.M_eval)
+                         : lowbit::output_error(layer.W.data(), Wq.data(), layer.N, layer.K, layer.H.data());
   r.rel_output_error = layer.output_energy > 0 ? std::sqrt(std::max(out, 0.0) / layer.output_energy) : 0.0;
   return r;
 }

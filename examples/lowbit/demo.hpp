@@ -31,28 +31,36 @@ struct DemoOptions {
   std::size_t m = 512;     ///< calibration samples M
   bool sym = false;        ///< symmetric RTN grids
   bool mse = false;        ///< RTN with the MSE clip search
+  bool gpu = true;         ///< run the GPU section (`lowbit compare` measures accuracy only)
 };
 
-/// A synthetic layer with realistic statistics and its calibration data.
+/// A layer and its calibration data: the demo's synthetic one (make_demo_layer), or a user's weight
+/// with recorded inputs (make_data_layer, `lowbit compare`), whose output errors are then measured on
+/// held-out input rows that GPTQ and the int8 side copy never see.
 struct DemoLayer {
   std::size_t N = 0, K = 0, M = 0;
   std::vector<float> W;    ///< [N, K] weight (PyTorch Linear layout)
   std::vector<float> X;    ///< [M, K] calibration inputs
   std::vector<double> H;   ///< [K, K] X^T X (double), the GPTQ Hessian up to a factor
-  double output_energy = 0;  ///< tr(W H W^T) = ||W X^T||_F^2, the denominator of the output error
+  std::size_t M_eval = 0;      ///< held-out evaluation rows (0: errors are measured on X itself)
+  std::vector<float> X_eval;   ///< [M_eval, K] held-out inputs
+  /// The denominator of the output error: ||W X^T||_F^2 = tr(W H W^T), or ||W X_eval^T||_F^2 when
+  /// rows are held out.
+  double output_energy = 0;
   std::vector<std::size_t> strong_features;  ///< indices of the few strong input feature columns
   std::string description;  ///< one line: how the layer was built
 };
 
 /// One row of the demo table.
 struct DemoRow {
+  double stored_bytes = 0;     ///< bytes the method stores for the weight (codes and metadata)
   std::string method;          ///< "fp16", "RTN", "GPTQ", "LLM.int8()", ...
   std::string bits;            ///< code width as printed ("4", "8+fp16", ...)
   std::string group;           ///< "-" for per-channel, else the group size
   double bits_per_weight = 0;  ///< storage bits per weight including metadata
   double ratio_vs_fp16 = 0;    ///< fp16 bytes / stored bytes
   double rel_weight_error = 0; ///< ||W - Wq||_F / ||W||_F
-  double rel_output_error = 0; ///< ||(W - Wq) X^T||_F / ||W X^T||_F on the calibration inputs
+  double rel_output_error = 0; ///< ||(W - Wq) X^T||_F / ||W X^T||_F on the evaluation inputs
   std::string note;            ///< free text: timings, options ("mse", "sym", "GPU 12 us")
 };
 
@@ -60,6 +68,17 @@ struct DemoRow {
 /// heavy rows (x4) and columns (x2); inputs from a 16-factor latent model (correlated features) with
 /// log-normal feature scales and a few strong feature columns (~20x), deterministic in `seed`.
 DemoLayer make_demo_layer(std::size_t N, std::size_t K, std::size_t M, std::uint64_t seed);
+
+/// A layer from data: weight `W [N, K]` and `n` recorded input rows `X [n, K]`; the last `eval_rows`
+/// rows are held out for the output errors (0: every row calibrates and evaluates, as in the demo).
+/// @throws lowbit::Error on empty shapes, sizes that do not match, non-finite values, or fewer than one
+///         calibration row.
+DemoLayer make_data_layer(std::vector<float> W, std::size_t N, std::size_t K, const std::vector<float>& X,
+                          std::size_t n, std::size_t eval_rows, std::string description);
+
+/// ||(W - Wq) X^T||_F^2 over the rows of X [M, K], in double (parallel over output rows).
+double output_error_on_inputs(const std::vector<float>& W, const std::vector<float>& Wq, std::size_t N,
+                              std::size_t K, const float* X, std::size_t M);
 
 /// Fills a row from a dequantized weight `Wq [N, K]` and its stored size in bytes.
 DemoRow evaluate_row(const DemoLayer& layer, std::string method, std::string bits, std::string group,

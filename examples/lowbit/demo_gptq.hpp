@@ -13,6 +13,7 @@ struct DemoGptqConfig {
   int bits = 4;            ///< code width
   int group = 128;         ///< group size (<= 0 per-channel)
   bool act_order = false;  ///< desc_act
+  bool refit = false;      ///< refit the group scales to the output error afterwards (gptq::refine_scales)
 };
 
 /// What one host GPTQ solve produced.
@@ -24,7 +25,8 @@ struct DemoGptqOutcome {
   int damp_attempts = 0;    ///< factorizations tried
 };
 
-/// The rows the table shows: 4/3/2 bits g128, then 4 bits g128 with act-order.
+/// The rows the table shows: 4/3/2 bits g128, 4 bits g128 with act-order, then the same four with the
+/// scale refit.
 std::vector<DemoGptqConfig> demo_gptq_configs();
 
 /// The GPTQ Hessian 2/n XᵀX of the demo's calibration inputs (n = M), [K, K] double.

@@ -12,7 +12,8 @@
 namespace lowbit_cli {
 namespace {
 
-void no_gpu(const DemoLayer&, const DemoOptions&, std::vector<DemoRow>&) {
+void no_gpu(const DemoLayer&, const DemoOptions& opt, std::vector<DemoRow>&) {
+  if (!opt.gpu) return;  // `lowbit compare`: accuracy only
   std::cout << kDemoNoGpuLine << " (built without CUDA)\n\n";
 }
 

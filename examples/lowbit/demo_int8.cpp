@@ -47,12 +47,17 @@ void int8_rows(const DemoLayer& L, const DemoOptions&, std::vector<DemoRow>& row
   const DemoRow w8a16 = evaluate_row(L, "int8 W8A16", 8, 0, Wq, bytes, "absmax per row, fp16 activations");
   rows.push_back(w8a16);
 
-  const std::size_t S = std::min(L.M, kDemoInt8MaxSamples);
-  const std::vector<double> Y_ref = demo_int8_reference(L, S);
-  const std::string of = " on " + std::to_string(S) + "/" + std::to_string(L.M) + " samples";
+  // W8A8 errors on the evaluation rows: the held-out ones when there are some (the side copy below is
+  // calibrated on X, never on them)
+  const bool held_out = L.M_eval > 0;
+  const std::size_t avail = held_out ? L.M_eval : L.M;
+  const std::size_t S = std::min(avail, kDemoInt8MaxSamples);
+  const std::vector<double> Y_ref = demo_int8_reference(L, S, held_out);
+  const std::string of =
+      " on " + std::to_string(S) + "/" + std::to_string(avail) + (held_out ? " held-out samples" : " samples");
 
   const float t = lowbit::int8::kDefaultThreshold;
-  const DemoInt8Outcome dec = demo_int8_eval(L, w, t, nullptr, Y_ref, S);
+  const DemoInt8Outcome dec = demo_int8_eval(L, w, t, nullptr, Y_ref, S, held_out);
   char buf[160];
   std::snprintf(buf, sizeof buf, "W8A8, t=%g: %zu outlier cols in fp16%s", static_cast<double>(t),
                 dec.outlier_columns, of.c_str());
@@ -65,7 +70,7 @@ void int8_rows(const DemoLayer& L, const DemoOptions&, std::vector<DemoRow>& row
   r.rel_output_error = dec.rel_output_error;
   rows.push_back(r);
 
-  const DemoInt8Outcome plain = demo_int8_eval(L, w, 0.f, nullptr, Y_ref, S);
+  const DemoInt8Outcome plain = demo_int8_eval(L, w, 0.f, nullptr, Y_ref, S, held_out);
   r.note = "W8A8, t=0: no decomposition" + of;
   r.rel_output_error = plain.rel_output_error;
   rows.push_back(r);
@@ -74,7 +79,7 @@ void int8_rows(const DemoLayer& L, const DemoOptions&, std::vector<DemoRow>& row
   const lowbit::int8::OutlierSideCopy side =
       lowbit::int8::calibrate_side_copy(L.X.data(), static_cast<int>(L.M), L.W.data(), N, K, t, kSideCopyMaxDims);
   if (!side.dims.empty()) {
-    const DemoInt8Outcome sc = demo_int8_eval(L, w, t, &side, Y_ref, S);
+    const DemoInt8Outcome sc = demo_int8_eval(L, w, t, &side, Y_ref, S, held_out);
     std::snprintf(buf, sizeof buf, "W8A8, t=%g + fp16 side copy of %zu dims%s", static_cast<double>(t),
                   side.dims.size(), of.c_str());
     r = evaluate_row(L, "LLM.int8()", "8+fp16", "-", dequantized(w, &side), demo_int8_bytes(L.N, L.K, &side), buf);
@@ -93,21 +98,25 @@ double demo_int8_bytes(std::size_t N, std::size_t K, const lowbit::int8::Outlier
   return b;
 }
 
-std::vector<double> demo_int8_reference(const DemoLayer& L, std::size_t samples) {
-  LOWBIT_CHECK(samples <= L.M, "demo_int8_reference: ", samples, " samples, the layer has ", L.M);
-  return lowbit::int8::matmul_reference(L.X.data(), static_cast<int>(samples), static_cast<int>(L.K), L.W.data(),
+std::vector<double> demo_int8_reference(const DemoLayer& L, std::size_t samples, bool held_out) {
+  const std::size_t rows = held_out ? L.M_eval : L.M;
+  LOWBIT_CHECK(samples <= rows, "demo_int8_reference: ", samples, " samples, the layer has ", rows);
+  const float* X = held_out ? L.X_eval.data() : L.X.data();
+  return lowbit::int8::matmul_reference(X, static_cast<int>(samples), static_cast<int>(L.K), L.W.data(),
                                         static_cast<int>(L.N), nullptr);
 }
 
 DemoInt8Outcome demo_int8_eval(const DemoLayer& L, const lowbit::int8::Int8Weight& w, float threshold,
                                const lowbit::int8::OutlierSideCopy* side, const std::vector<double>& Y_ref,
-                               std::size_t samples) {
-  LOWBIT_CHECK(samples <= L.M && Y_ref.size() == samples * L.N, "demo_int8_eval: reference of ", Y_ref.size(),
+                               std::size_t samples, bool held_out) {
+  const std::size_t rows = held_out ? L.M_eval : L.M;
+  LOWBIT_CHECK(samples <= rows && Y_ref.size() == samples * L.N, "demo_int8_eval: reference of ", Y_ref.size(),
                " values does not match ", samples, " samples x N = ", L.N);
+  const float* X = held_out ? L.X_eval.data() : L.X.data();
   const lowbit::int8::ActivationQuant aq =
-      lowbit::int8::quantize_activations(L.X.data(), static_cast<int>(samples), static_cast<int>(L.K), threshold);
-  LOWBIT_CHECK(aq.nonfinite == 0, "demo_int8_eval: non-finite calibration inputs");
-  const std::vector<double> Y = lowbit::int8::decomposed_matmul(L.X.data(), aq, w, nullptr, side);
+      lowbit::int8::quantize_activations(X, static_cast<int>(samples), static_cast<int>(L.K), threshold);
+  LOWBIT_CHECK(aq.nonfinite == 0, "demo_int8_eval: non-finite inputs");
+  const std::vector<double> Y = lowbit::int8::decomposed_matmul(X, aq, w, nullptr, side);
   DemoInt8Outcome out;
   out.rel_output_error = lowbit::int8::relative_error(Y, Y_ref);
   out.outlier_columns = aq.outlier_cols.size();

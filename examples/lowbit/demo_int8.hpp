@@ -22,14 +22,16 @@ struct DemoInt8Outcome {
   std::size_t samples = 0;          ///< calibration rows evaluated
 };
 
-/// The float reference `Y = X Wᵀ` [S, N] (double) for the first `samples` rows of the demo's X.
-std::vector<double> demo_int8_reference(const DemoLayer& L, std::size_t samples);
+/// The float reference `Y = X Wᵀ` [S, N] (double) for the first `samples` rows of the demo's X (of
+/// the held-out X_eval with `held_out`).
+std::vector<double> demo_int8_reference(const DemoLayer& L, std::size_t samples, bool held_out = false);
 
-/// LLM.int8() forward of the first `samples` rows of X with weight `w` (threshold <= 0: plain W8A8;
-/// `side`: optional calibrated fp16 copy of outlier weight columns), compared with `Y_ref`.
+/// LLM.int8() forward of the first `samples` rows of X (of X_eval with `held_out`) with weight `w`
+/// (threshold <= 0: plain W8A8; `side`: optional calibrated fp16 copy of outlier weight columns),
+/// compared with `Y_ref`.
 DemoInt8Outcome demo_int8_eval(const DemoLayer& L, const lowbit::int8::Int8Weight& w, float threshold,
                                const lowbit::int8::OutlierSideCopy* side, const std::vector<double>& Y_ref,
-                               std::size_t samples);
+                               std::size_t samples, bool held_out = false);
 
 /// Stored bytes of an int8 weight: N·K codes + N fp32 scales (+ the side copy's fp16 columns and
 /// their int32 dimension indices).

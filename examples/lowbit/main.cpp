@@ -8,6 +8,7 @@
 //   lowbit quantize --method rtn|gptq --bits B --group G [--sym] [--format gptq|gptq_v2] [--match REGEX]
 //                   [gptq: --calib FILE | --hessian FILE, --act-order, --damp, --device cpu|cuda ...] IN OUT_DIR
 //   lowbit convert --format gptq|gptq_v2 IN OUT_DIR
+//   lowbit compare WEIGHTS --calib CALIB [--holdout F] [--match REGEX] [--json OUT]
 //
 // Exit status: 0 on success, 1 on bad input (one-line reason on stderr), 2 on a usage error.
 #include <cstring>
@@ -42,6 +43,10 @@ const char* const kUsage =
     "  convert --format gptq|gptq_v2 IN OUT_DIR\n"
     "                                     rewrite a GPTQ checkpoint in the other zero convention\n"
     "                                     (lossless; a zero of 0 cannot be written as v1)\n"
+    "  compare WEIGHTS --calib CALIB [--holdout F] [--match REGEX] [--json OUT]\n"
+    "                                     the demo's table (fp16, RTN, GPTQ, LLM.int8(): bits per weight,\n"
+    "                                     weight and output errors) for your layers, output errors on\n"
+    "                                     held-out rows of your recorded inputs\n"
     "\n"
     "  lowbit COMMAND --help              options of one command\n";
 
@@ -67,6 +72,7 @@ int main(int argc, char** argv) {
   else if (cmd == "dequantize") fn = cmd_dequantize;
   else if (cmd == "quantize") fn = cmd_quantize;
   else if (cmd == "convert") fn = cmd_convert;
+  else if (cmd == "compare") fn = cmd_compare;
   if (!fn) {
     std::cerr << kUsage << "\nlowbit: unknown command '" << cmd << "'\n";
     return kExitUsage;

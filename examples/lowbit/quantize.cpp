@@ -21,7 +21,7 @@ const char* const kQuantizeUsage =
     "usage: lowbit quantize [--method rtn|gptq] [--bits B] [--group G] [--sym] [--mse]\n"
     "                       [--format gptq|gptq_v2] [--match REGEX] IN OUT_DIR\n"
     "       gptq: (--calib CALIB.safetensors | --hessian H.safetensors) [--act-order] [--static-groups]\n"
-    "             [--damp 0.01] [--block 128] [--device cpu|cuda|auto]\n"
+    "             [--damp 0.01] [--block 128] [--device cpu|cuda|auto] [--refit]\n"
     "  IN         a .safetensors file (or a folder / sharded index)\n"
     "  OUT_DIR    receives model.safetensors and quantize_config.json (written atomically)\n"
     "  --bits     2, 3, 4 or 8 (default 4)\n"
@@ -30,6 +30,9 @@ const char* const kQuantizeUsage =
     "  --mse      search a shrunk clipping range (p-norm 2.4, 100-point grid)\n"
     "  --format   zero convention: gptq (v1, zero-1; default with --sym) or gptq_v2 (default otherwise,\n"
     "             since v1 cannot store an asymmetric zero of 0)\n"
+    "  --refit    gptq: afterwards re-solve each group's scale for the output error with the codes fixed\n"
+    "             (least squares on the same Hessian; never raises that error; lowbit compare measures it\n"
+    "             on held-out inputs)\n"
     "  --match    quantize only <name>.weight tensors whose name matches REGEX (regex search);\n"
     "             without it every 2-D floating-point <name>.weight except embeddings (names\n"
     "             containing 'embed') and the output head ('lm_head') is quantized\n";

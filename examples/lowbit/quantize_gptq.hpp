@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <lowbit/format.hpp>
+#include <lowbit/gptq/refine.hpp>
 #include <lowbit/gptq/solver.hpp>
 
 #include "cli_args.hpp"
@@ -36,7 +37,7 @@ inline constexpr int kGptqGpuMaxBlock = 128;
 /// Options only `--method gptq` takes (stored in QuantizeOptions::extra under their flag names).
 inline constexpr const char* kGptqValueOptions[] = {"--calib", "--hessian", "--damp", "--block", "--device"};
 /// Flags only `--method gptq` takes.
-inline constexpr const char* kGptqFlagOptions[] = {"--act-order", "--static-groups"};
+inline constexpr const char* kGptqFlagOptions[] = {"--act-order", "--static-groups", "--refit"};
 
 /// Consumes a gptq option at argv[i] into `extra` (validating numbers); false when it is not one.
 inline bool parse_gptq_option(std::map<std::string, std::string>& extra, int argc, char** argv, int& i) {
@@ -141,8 +142,18 @@ inline lowbit::QuantizedWeight gptq_quantize_layer(const std::map<std::string, s
   const std::string dev_opt = extra.count("--device") ? extra.at("--device") : "auto";
   const bool gpu = dev_opt == "cuda" || (dev_opt == "auto" && gptq_gpu_available() &&
                                           opt.block <= kGptqGpuMaxBlock);
-  const lowbit::gptq::GptqResult res = gpu ? gptq_layer_gpu(W, N, K, Hf.data(), spec, opt)
-                                           : lowbit::gptq::gptq_quantize<float>(W, N, K, Hf.data(), spec, opt);
+  lowbit::gptq::GptqResult res = gpu ? gptq_layer_gpu(W, N, K, Hf.data(), spec, opt)
+                                     : lowbit::gptq::gptq_quantize<float>(W, N, K, Hf.data(), spec, opt);
+  std::string refit_note;
+  if (extra.count("--refit")) {  // group scales re-solved for the output error (host, codes fixed)
+    lowbit::gptq::RefineOptions ro;
+    ro.layer = name;
+    const lowbit::gptq::RefineReport rr = lowbit::gptq::refine_scales(res.weight, W, Hf.data(), ro);
+    char buf[96];
+    std::snprintf(buf, sizeof buf, " refit: err %.5g -> %.5g (%zu/%zu rows)", rr.error_before, rr.error_after,
+                  rr.rows_changed, N);
+    refit_note = buf;
+  }
   const double t_total = std::chrono::duration<double>(clock::now() - t0).count();
 
   static bool header = false;
@@ -154,7 +165,7 @@ inline lowbit::QuantizedWeight gptq_quantize_layer(const std::map<std::string, s
   const double ratio = res.report.rtn_error > 0 ? res.report.gptq_error / res.report.rtn_error : 0.0;
   std::printf("%-40s %7zu %7zu %-4s %9.3f %9.3f %12.5g %12.5g %9.4f %7.3g%s\n", name.c_str(), N, K,
               gpu ? "cuda" : "cpu", t_hessian, t_total - t_hessian, res.report.gptq_error, res.report.rtn_error, ratio,
-              res.report.damp_used, res.report.damp_attempts > 1 ? " (escalated)" : "");
+              res.report.damp_used, (std::string(res.report.damp_attempts > 1 ? " (escalated)" : "") + refit_note).c_str());
   std::fflush(stdout);
   return res.weight;
 }

@@ -7,3 +7,4 @@
 
 #include "lowbit.hpp"
 #include "gptq/solver.hpp"
+#include "gptq/refine.hpp"

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <lowbit/format.hpp>
+#include <lowbit/gptq/refine.hpp>
 #include <lowbit/gptq/solver.hpp>
 
 #include "gptq_test_util.hpp"
@@ -68,6 +69,18 @@ TEST_CASE("lowbit quantize --method gptq writes the solver's result", "[gptq][cl
   const auto Wr = lowbit::dequantize(lowbit::rtn_quantize(W.data(), N, K, spec));
   CHECK(lowbit::output_error(W.data(), Wq.data(), N, K, h.matrix().data()) <
         lowbit::output_error(W.data(), Wr.data(), N, K, h.matrix().data()));
+
+  // --refit: the same solve, then refine_scales on the same (float) Hessian
+  REQUIRE(run("quantize --method gptq --bits 3 --group 32 --act-order --refit --device cpu --calib " + calib + " " +
+              in + " " + out + "_refit") == 0);
+  const lowbit::QuantizedWeight got_refit =
+      lowbit::gptq::unpack(lowbit::gptq::Checkpoint::open(out + "_refit").layer("blk.0.proj"));
+  lowbit::QuantizedWeight want_refit = ref.weight;
+  const auto rr = lowbit::gptq::refine_scales(want_refit, W.data(), Hf.data());
+  CHECK(rr.rows_changed > 0);
+  CHECK(got_refit.codes == ref.weight.codes);
+  CHECK(got_refit.scales == want_refit.scales);
+  CHECK(got_refit.scales != ref.weight.scales);
 
   // usage mistakes: no calibration, both sources, gptq option with rtn, missing layer inputs
   CHECK(run("quantize --method gptq " + in + " " + out + "2") != 0);

@@ -430,6 +430,29 @@ TEMPLATE_TEST_CASE("decode_centered_pair gives c - z exactly for every pair, cod
   check_centered<8, T, 0>();
 }
 
+TEMPLATE_TEST_CASE("neg_biased_zero_pairs builds -(magic + z) for each column's zero byte", "[kernels][dequant]",
+                   half_t, bfloat16_t) {
+  using T = TestType;
+  const long long magic = std::is_same_v<T, half_t> ? 1024 : 128;
+  // zero codes the magic path meets: < 2^8 for fp16 (8-bit codes), < 2^4 for bf16 (2-4 bits)
+  const int zmax = std::is_same_v<T, half_t> ? 255 : 15;
+  std::mt19937 rng(77);
+  for (int j = 0; j < 8; ++j)
+    for (int z = 0; z <= zmax; ++z) {
+      std::uint8_t zb[8];
+      for (auto& b : zb) b = static_cast<std::uint8_t>(rng() % (zmax + 1));  // random neighbours
+      zb[j] = static_cast<std::uint8_t>(z);
+      uint2 zv;
+      std::memcpy(&zv, zb, 8);  // what the kernel's 8-byte load delivers (little-endian)
+      std::uint32_t z2[8];
+      neg_biased_zero_pairs<T>(zv, z2);
+      const std::uint32_t nz = bits_of<T>(-magic - z);  // T bits of -(magic + z), exact
+      INFO("column " << j << " zero " << z);
+      REQUIRE(z2[j] == pair_of<T>(nz, nz));
+      REQUIRE(z2[j] == neg_biased_zero2<T>(static_cast<std::uint32_t>(z)));
+    }
+}
+
 namespace {
 /// The fp16 scale bits a test group uses: subnormal, tiny, ordinary, large (overflowing products),
 /// negative, and random.

@@ -443,18 +443,7 @@ __global__ void __launch_bounds__(DecodeConfig<B>::max_threads, 1)
 #pragma unroll
             for (int j = 0; j < 8; ++j) z2[j] = neg_biased_zero2<T>(sym_zero);
           } else {
-            // -(magic + z) pairs by byte permutes: t = [z0, hb, 0, hb] (hb: the negated magic's high
-            // byte; zeros < 2^B fit the low byte), then pair j = [z_j, hb, z_j, hb]
-            const uint2 zv = ptx::ld_shared_8(params + 128 + 8 * g);
-            const std::uint32_t t = ptx::lop3<ptx::kLutAndOr>(zv.x, 0xffu, neg_biased_zero2<T>(0u) & 0xff00ff00u);
-            z2[0] = ptx::prmt<0x5050u>(zv.x, t);
-            z2[1] = ptx::prmt<0x5151u>(zv.x, t);
-            z2[2] = ptx::prmt<0x5252u>(zv.x, t);
-            z2[3] = ptx::prmt<0x5353u>(zv.x, t);
-            z2[4] = ptx::prmt<0x5050u>(zv.y, t);
-            z2[5] = ptx::prmt<0x5151u>(zv.y, t);
-            z2[6] = ptx::prmt<0x5252u>(zv.y, t);
-            z2[7] = ptx::prmt<0x5353u>(zv.y, t);
+            neg_biased_zero_pairs<T>(ptx::ld_shared_8(params + 128 + 8 * g), z2);  // -(magic + z) pairs
           }
           if constexpr (kE1 > 0) {
 #pragma unroll

@@ -326,6 +326,26 @@ LOWBIT_HOST_DEVICE constexpr std::uint32_t neg_biased_zero2(std::uint32_t z) {
   return (0x8000u | ElementOps<T>::magic | z) * 0x10001u;
 }
 
+/// The zero pairs `neg_biased_zero2<T>(z_j)` of 8 columns from their 8 zero codes as one 8-byte load
+/// delivers them (`z_j` = byte j of `zv`: bytes 0-3 of `zv.x`, then of `zv.y`), by one lop3 and 8 byte
+/// permutes instead of per-column shifts and masks: `t = [z_0, hb, 0, hb]` (hb: the high byte of
+/// -magic; the zero code fills the low byte since the magic's low byte is 0), then pair j is
+/// `[z_j, hb, z_j, hb]`, bytes taken from `zv` and `t`.
+/// @tparam T element type (magic path).
+template <class T>
+LOWBIT_HOST_DEVICE void neg_biased_zero_pairs(const uint2& zv, std::uint32_t (&z2)[8]) {
+  static_assert((ElementOps<T>::magic & 0xffu) == 0, "the zero code must fit the magic's low byte");
+  const std::uint32_t t = ptx::lop3<ptx::kLutAndOr>(zv.x, 0xffu, neg_biased_zero2<T>(0u) & 0xff00ff00u);
+  z2[0] = ptx::prmt<0x5050u>(zv.x, t);
+  z2[1] = ptx::prmt<0x5151u>(zv.x, t);
+  z2[2] = ptx::prmt<0x5252u>(zv.x, t);
+  z2[3] = ptx::prmt<0x5353u>(zv.x, t);
+  z2[4] = ptx::prmt<0x5050u>(zv.y, t);
+  z2[5] = ptx::prmt<0x5151u>(zv.y, t);
+  z2[6] = ptx::prmt<0x5252u>(zv.y, t);
+  z2[7] = ptx::prmt<0x5353u>(zv.y, t);
+}
+
 /// fp32 bits of 2^23: its mantissa step is 1, so (kFloatMagic | c) == 2^23 + c for any code.
 inline constexpr std::uint32_t kFloatMagic = 0x4B000000u;
 

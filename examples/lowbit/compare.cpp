@@ -1,0 +1,174 @@
+// `lowbit compare`: the demo's table (fp16, RTN, GPTQ, LLM.int8(): stored size and errors) for the
+// user's own layers and inputs, so methods are scored with one evaluator on the data they will serve.
+//
+//   lowbit compare WEIGHTS --calib CALIB.safetensors [--holdout F] [--match REGEX] [--sym] [--mse]
+//                  [--json OUT.json]
+//
+// Each layer `<name>.weight [N, K]` of WEIGHTS with recorded inputs `<name>.inputs [n, K]` in CALIB (the
+// format `lowbit quantize --method gptq --calib` reads) becomes a DemoLayer whose last round(F·n) input
+// rows are held out: GPTQ's Hessian and the int8 side copy's calibration see only the first rows, and
+// every output error ||(W - Wq) Xᵀ||_F / ||W Xᵀ||_F is measured on the held-out rows (F = 0: on the
+// calibration rows themselves, as `lowbit demo` does). Accuracy only: the kernels' speed against cuBLAS
+// is what `lowbit demo` and bench/ measure on a GPU.
+//
+// Limits: the host solvers run on the CPU (GPTQ is O(N·K²) per row of the table, minutes for a 4096 x
+// 4096 layer on a few cores: use --match to pick layers); K is capped at 16384 (the double Hessian).
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include <lowbit/format.hpp>
+#include <nlohmann/json.hpp>
+
+#include "cli_args.hpp"
+#include "commands.hpp"
+#include "demo.hpp"
+
+namespace lowbit_cli {
+namespace {
+
+const char* const kCompareUsage =
+    "usage: lowbit compare WEIGHTS --calib CALIB.safetensors [--holdout F] [--match REGEX] [--sym] [--mse]\n"
+    "                      [--json OUT.json]\n"
+    "  For every layer <name>.weight [N, K] of WEIGHTS (.safetensors file, folder or sharded index) with\n"
+    "  recorded inputs <name>.inputs [n, K] in CALIB: fp16, RTN (8/4/3/2 bits, per-channel and g128),\n"
+    "  GPTQ (4/3/2-bit g128, 4-bit act-order) and LLM.int8() (W8A16, W8A8 with and without the outlier\n"
+    "  decomposition, fp16 side copy) with exact stored bits per weight, relative weight error and\n"
+    "  relative output error ||(W - Wq) X^T||_F / ||W X^T||_F on held-out input rows.\n"
+    "  --calib    recorded layer inputs (fp32/fp16/bf16), as for `lowbit quantize --method gptq`\n"
+    "  --holdout  fraction of each layer's input rows held out for the errors, in [0, 1) (default 0.25;\n"
+    "             GPTQ and the side copy calibrate on the rest; 0: errors on the calibration rows)\n"
+    "  --match    only layers whose weight name matches REGEX (regex search)\n"
+    "  --sym      symmetric RTN/GPTQ grids (default asymmetric)\n"
+    "  --mse      MSE clip search for RTN/GPTQ (p = 2.4, 100-point grid, shrink to 0.2)\n"
+    "  --json     also write the tables as JSON (atomically; never over an input file)\n"
+    "  N must be a multiple of 32 (3-bit zero packing) and K a multiple of 128 (group size 128), K <= 16384.\n";
+
+constexpr std::size_t kNPack = 32;       // 3-bit qzeros pack 32 output columns per 3 words
+constexpr std::size_t kKGroup = 128;     // the g128 rows need K divisible by 128
+constexpr std::size_t kMaxK = 16384;     // H = [K, K] doubles: at most 2 GiB
+constexpr double kDefaultHoldout = 0.25;
+
+bool ends_with(const std::string& s, const std::string& suf) {
+  return s.size() > suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
+}
+
+nlohmann::json row_json(const DemoRow& r) {
+  return {{"method", r.method},
+          {"bits", r.bits},
+          {"group", r.group},
+          {"stored_bytes", r.stored_bytes},
+          {"bits_per_weight", r.bits_per_weight},
+          {"ratio_vs_fp16", r.ratio_vs_fp16},
+          {"rel_weight_error", r.rel_weight_error},
+          {"rel_output_error", r.rel_output_error},
+          {"note", r.note}};
+}
+
+}  // namespace
+
+int cmd_compare(int argc, char** argv) {
+  namespace st = lowbit::safetensors;
+  std::vector<std::string> pos;
+  std::string calib, match, json_out;
+  double holdout = kDefaultHoldout;
+  DemoOptions opt;
+  opt.gpu = false;
+  for (int i = 1; i < argc; ++i) {
+    const char* a = argv[i];
+    if (!is_option(a)) {
+      pos.emplace_back(a);
+      continue;
+    }
+    if (!std::strcmp(a, "--help") || !std::strcmp(a, "-h")) {
+      std::cout << kCompareUsage;
+      return 0;
+    }
+    if (!std::strcmp(a, "--calib")) calib = option_value(argc, argv, i);
+    else if (!std::strcmp(a, "--match")) match = option_value(argc, argv, i);
+    else if (!std::strcmp(a, "--json")) json_out = option_value(argc, argv, i);
+    else if (!std::strcmp(a, "--holdout")) holdout = parse_double("--holdout", option_value(argc, argv, i));
+    else if (!std::strcmp(a, "--sym")) opt.sym = true;
+    else if (!std::strcmp(a, "--mse")) opt.mse = true;
+    else throw UsageError(std::string("unknown option ") + a);
+  }
+  if (pos.size() != 1) throw UsageError("expected one WEIGHTS path, got " + std::to_string(pos.size()));
+  if (calib.empty()) throw UsageError("--calib CALIB.safetensors is required (recorded <layer>.inputs [n, K])");
+  if (!(holdout >= 0.0 && holdout < 1.0)) throw UsageError("--holdout must be in [0, 1) (got " + std::to_string(holdout) + ")");
+  std::regex re;
+  if (!match.empty()) {
+    try {
+      re = std::regex(match, std::regex::ECMAScript);
+    } catch (const std::regex_error& e) {
+      throw UsageError("--match: invalid regular expression '" + match + "': " + e.what());
+    }
+  }
+
+  const auto weights = st::ShardedReader::open(pos[0]);
+  const auto inputs = st::ShardedReader::open(calib);
+  std::vector<std::filesystem::path> sources = weights.files();
+  for (const auto& f : inputs.files()) sources.push_back(f);
+
+  nlohmann::json doc = {{"weights", pos[0]}, {"calib", calib}, {"holdout", holdout}, {"sym", opt.sym},
+                        {"mse", opt.mse}, {"layers", nlohmann::json::array()}};
+  std::size_t compared = 0, candidates = 0;
+  for (const std::string& tn : weights.names()) {
+    const st::TensorView t = weights.tensor(tn);
+    if (!(ends_with(tn, ".weight") && t.shape().size() == 2 && st::is_floating(t.dtype()))) continue;
+    if (!match.empty() && !std::regex_search(tn, re)) continue;
+    ++candidates;
+    const std::string layer = tn.substr(0, tn.size() - std::strlen(".weight"));
+    const std::string xn = layer + ".inputs";
+    if (!inputs.contains(xn)) {
+      if (match.empty()) {  // without --match, layers without recorded inputs are skipped, said on stderr
+        std::cerr << "skipped " << tn << ": no '" << xn << "' in " << calib << "\n";
+        continue;
+      }
+      lowbit::detail::fail(calib, ": no recorded inputs '", xn, "' for layer '", layer, "'");
+    }
+    const std::size_t N = static_cast<std::size_t>(t.shape()[0]), K = static_cast<std::size_t>(t.shape()[1]);
+    LOWBIT_CHECK(N % kNPack == 0 && K % kKGroup == 0 && K <= kMaxK, "layer '", layer, "' [", N, ", ", K,
+                 "]: compare needs N a multiple of ", kNPack, " and K a multiple of ", kKGroup, " up to ", kMaxK);
+    const st::TensorView x = inputs.tensor(xn);
+    LOWBIT_CHECK(x.shape().size() == 2 && x.shape()[1] == K, "inputs '", xn, "' must be [n, ", K, "] (layer '",
+                 layer, "' has K = ", K, ")");
+    LOWBIT_CHECK(st::is_floating(x.dtype()), "inputs '", xn, "' are not floating point");
+    const std::size_t n = static_cast<std::size_t>(x.shape()[0]);
+    const std::size_t held = static_cast<std::size_t>(std::llround(holdout * static_cast<double>(n)));
+    LOWBIT_CHECK(n >= 1 && held < n && (holdout == 0.0 || held >= 1), "inputs '", xn, "': ", n,
+                 " rows cannot be split into calibration and held-out rows with --holdout ", holdout);
+    std::string desc = tn + " [N=" + std::to_string(N) + ", K=" + std::to_string(K) + "]; " +
+                       std::to_string(n - held) + " calibration rows, " +
+                       (held ? std::to_string(held) + " held-out rows" : std::string("errors on the calibration rows"));
+    DemoLayer L;
+    try {
+      L = make_data_layer(t.to_float_vector(), N, K, x.to_float_vector(), n, held, desc);
+    } catch (const lowbit::Error& e) {
+      lowbit::detail::fail("layer '", layer, "': ", e.what());
+    }
+    std::cout << L.description << "\n";
+    const std::vector<DemoRow> rows = run_demo_rows(L, opt);
+    print_table(std::cout, rows);
+    std::cout << "\n" << std::flush;
+    nlohmann::json lj = {{"name", layer}, {"N", N}, {"K", K}, {"calibration_rows", L.M},
+                         {"evaluation_rows", held ? held : L.M}, {"held_out", held > 0},
+                         {"rows", nlohmann::json::array()}};
+    for (const DemoRow& r : rows) lj["rows"].push_back(row_json(r));
+    doc["layers"].push_back(std::move(lj));
+    ++compared;
+  }
+  if (compared == 0) {
+    if (candidates == 0)
+      lowbit::detail::fail(pos[0], match.empty() ? ": no 2-D floating-point '<name>.weight' tensor"
+                                                 : ": --match '" + match + "' matched no 2-D floating-point weight");
+    lowbit::detail::fail(calib, ": none of the ", candidates, " weights has recorded '<name>.inputs'");
+  }
+  if (!json_out.empty()) st::write_text_file_atomic(json_out, doc.dump(2) + "\n", sources);
+  return 0;
+}
+
+}  // namespace lowbit_cli
