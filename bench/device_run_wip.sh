@@ -1,15 +1,17 @@
 #!/bin/bash
-# First device call for branch wip/all (session 4's unverified kernel work: the warp-specialized mid-M
-# kernel, the warp-specialized TMA int8 core + per-warp ring arrivals, the decode kernel's PDL). Builds the
-# affected binaries for sm_90a (or unpacks $PACK/bins.tar.xz, built on the workstation from the same
-# code: build-wippack for wip/all, build-wippack-large for wip/large-ss; $PACK/COMMIT says which), runs the tests that exercise the new kernels first (each under `timeout`: a hang shows as
-# rc=124 and points at an mbarrier protocol), the PDL negative control (must FAIL), compute-sanitizer on
-# the new kernels' small cases, then the benchmarks (cuBLAS in the same run). Logs and JSON go to $OUT.
+# First device call for branch wip/next, every unverified kernel change stacked on main: the decode
+# kernel's PDL, the warp-specialized mid-M kernel (midm_ws.cuh), the warp-specialized TMA int8 core +
+# per-warp ring arrivals, the large-M kernel (large_ws.cuh), the int8 WS epilogue's named barrier, the
+# setmaxnreg register check. Unpacks $PACK/bins.tar.xz (sm_90a binaries built on the workstation by
+# bench/make_pack.sh from the commit $PACK/COMMIT names) or, when those do not run here, builds them.
+# Runs the tests that exercise the new kernels first (each under `timeout`: a hang shows as rc=124 and
+# points at an mbarrier protocol), the PDL negative control (must FAIL), compute-sanitizer on the new
+# kernels' small cases, then the benchmarks (cuBLAS in the same run). Logs and JSON go to $OUT.
 # The whole-project tests/gpu_verify.sh is the second call.
 #
-# usage (device machine, repo root):
-#   run(command="bash bench/device_run_wip.sh", carry=[".deps", "build-wippack"], timeout_s=600)
-#   run(command="PACK=build-wippack-large bash bench/device_run_wip.sh", carry=[".deps", "build-wippack-large"], ...)
+# usage (device machine, repo root, branch wip/next checked out):
+#   run(command="bash bench/device_run_wip.sh", carry=[".deps", "build-nextpack"], timeout_s=600)
+# (older packs: PACK=build-wippack for wip/all, PACK=build-wippack-large for wip/large-ss)
 # options: --no-bench, --bench-only
 set -u
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
@@ -23,7 +25,7 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.g
 git log --oneline -1 2>/dev/null || true
 
 B=build-wip
-PACK=${PACK:-build-wippack}
+PACK=${PACK:-build-nextpack}
 TESTS="test_kernels_plan test_int8_plan test_kernels_midm_b4 test_kernels_midm_b8 test_kernels_sanitize test_kernels_gemm_b4_f16 test_int8_gpu"
 BENCHES="bench_midm_kernels bench_int8 bench_gemm_kernels"
 TARGETS="$TESTS test_kernels_pdl_negative $BENCHES"
