@@ -13,6 +13,7 @@
 //
 // Limits: the host solvers run on the CPU (GPTQ is O(N·K²) per row of the table, minutes for a 4096 x
 // 4096 layer on a few cores: use --match to pick layers); K is capped at 16384 (the double Hessian).
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -66,7 +67,8 @@ nlohmann::json row_json(const DemoRow& r) {
           {"ratio_vs_fp16", r.ratio_vs_fp16},
           {"rel_weight_error", r.rel_weight_error},
           {"rel_output_error", r.rel_output_error},
-          {"note", r.note}};
+          {"note", r.note},
+          {"config", r.config}};
 }
 
 }  // namespace
@@ -116,6 +118,15 @@ int cmd_compare(int argc, char** argv) {
   nlohmann::json doc = {{"weights", pos[0]}, {"calib", calib}, {"holdout", holdout}, {"sym", opt.sym},
                         {"mse", opt.mse}, {"layers", nlohmann::json::array()}};
   std::size_t compared = 0, candidates = 0;
+  struct Total {
+    std::string key;         // method | bits | group | config
+    DemoRow row;             // the row as the first layer had it
+    std::size_t layers = 0;  // layers that have this row
+    double bytes = 0, weights = 0, fp16_bytes = 0;
+    double out_error = 0, energy = 0;  // sums over layers of ||(W - Wq) X^T||^2 and ||W X^T||^2
+    double w_error = 0, w_energy = 0;  // sums over layers of ||W - Wq||^2 and ||W||^2
+  };
+  std::vector<Total> totals;
   for (const std::string& tn : weights.names()) {
     const st::TensorView t = weights.tensor(tn);
     if (!(ends_with(tn, ".weight") && t.shape().size() == 2 && st::is_floating(t.dtype()))) continue;
@@ -156,16 +167,62 @@ int cmd_compare(int argc, char** argv) {
     std::cout << "\n" << std::flush;
     nlohmann::json lj = {{"name", layer}, {"N", N}, {"K", K}, {"calibration_rows", L.M},
                          {"evaluation_rows", held ? held : L.M}, {"held_out", held > 0},
+                         {"output_energy", L.output_energy},
                          {"rows", nlohmann::json::array()}};
     for (const DemoRow& r : rows) lj["rows"].push_back(row_json(r));
     doc["layers"].push_back(std::move(lj));
     ++compared;
+    // running totals per table row, keyed by what the row is (not by position: a layer without outlier
+    // columns has no side-copy row)
+    double w_energy = 0;
+    for (const float v : L.W) w_energy += static_cast<double>(v) * v;
+    for (const DemoRow& row : rows) {
+      const std::string key = row.method + "|" + row.bits + "|" + row.group + "|" + row.config;
+      auto it = std::find_if(totals.begin(), totals.end(), [&](const Total& t) { return t.key == key; });
+      if (it == totals.end()) it = totals.insert(totals.end(), Total{key, row});
+      it->layers += 1;
+      it->bytes += row.stored_bytes;
+      it->weights += static_cast<double>(N) * static_cast<double>(K);
+      it->fp16_bytes += 2.0 * static_cast<double>(N) * static_cast<double>(K);
+      it->out_error += row.rel_output_error * row.rel_output_error * L.output_energy;
+      it->energy += L.output_energy;
+      it->w_error += row.rel_weight_error * row.rel_weight_error * w_energy;
+      it->w_energy += w_energy;
+    }
   }
   if (compared == 0) {
     if (candidates == 0)
       lowbit::detail::fail(pos[0], match.empty() ? ": no 2-D floating-point '<name>.weight' tensor"
                                                  : ": --match '" + match + "' matched no 2-D floating-point weight");
     lowbit::detail::fail(calib, ": none of the ", candidates, " weights has recorded '<name>.inputs'");
+  }
+  if (compared > 1) {  // the whole selection: sizes summed, errors pooled over the layers
+    std::vector<DemoRow> sum;
+    nlohmann::json js = nlohmann::json::array();
+    std::string partial;
+    for (const Total& t : totals) {
+      if (t.layers != compared) {  // a row some layers do not have: not comparable over the selection
+        partial += (partial.empty() ? "" : "; ") + t.row.method + " " + t.row.config + " (" +
+                   std::to_string(t.layers) + " of " + std::to_string(compared) + " layers)";
+        continue;
+      }
+      DemoRow r = t.row;
+      r.stored_bytes = t.bytes;
+      r.bits_per_weight = 8.0 * t.bytes / t.weights;
+      r.ratio_vs_fp16 = t.fp16_bytes / t.bytes;
+      r.rel_weight_error = t.w_energy > 0 ? std::sqrt(t.w_error / t.w_energy) : 0.0;
+      r.rel_output_error = t.energy > 0 ? std::sqrt(t.out_error / t.energy) : 0.0;
+      r.note = r.config;
+      sum.push_back(r);
+      nlohmann::json j = row_json(r);
+      j.erase("note");
+      js.push_back(std::move(j));
+    }
+    std::cout << "all " << compared << " layers: stored bytes summed, errors pooled (sqrt of the summed squared "
+              << "errors over the summed squared norms)\n";
+    print_table(std::cout, sum);
+    if (!partial.empty()) std::cout << "not in every layer, left out of the pooled table: " << partial << "\n";
+    doc["summary"] = {{"layers", compared}, {"rows", std::move(js)}};
   }
   if (!json_out.empty()) st::write_text_file_atomic(json_out, doc.dump(2) + "\n", sources);
   return 0;

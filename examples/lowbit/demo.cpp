@@ -149,6 +149,7 @@ void rtn_rows(const DemoLayer& L, const DemoOptions& opt, std::vector<DemoRow>& 
       const std::vector<float> Wq = lowbit::dequantize(q);
       const lowbit::Footprint f = lowbit::gptq_footprint(L.N, L.K, spec);
       rows.push_back(evaluate_row(L, "RTN", bits, group, Wq, static_cast<double>(f.total), note));
+      rows.back().config = note;
     }
   }
 }

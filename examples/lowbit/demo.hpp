@@ -62,6 +62,7 @@ struct DemoRow {
   double rel_weight_error = 0; ///< ||W - Wq||_F / ||W||_F
   double rel_output_error = 0; ///< ||(W - Wq) X^T||_F / ||W X^T||_F on the evaluation inputs
   std::string note;            ///< free text: timings, options ("mse", "sym", "GPU 12 us")
+  std::string config;          ///< the row's settings in a few words, the same for every layer ("asym, act-order")
 };
 
 /// Builds the synthetic layer: Student-t (nu = 5) weights with log-normal row scales and a few

@@ -43,6 +43,7 @@ void gptq_rows(const DemoLayer& L, const DemoOptions& opt, std::vector<DemoRow>&
     std::string note = std::string(opt.sym ? "sym" : "asym") + (opt.mse ? "+mse" : "");
     if (c.act_order) note += ", act-order";
     if (c.refit) note += ", scale refit";
+    const std::string config = note;
     note += ", " + seconds_note("solve", r.seconds);
     if (r.damp_attempts > 1) {  // damping escalated: say how far
       char buf[48];
@@ -50,6 +51,7 @@ void gptq_rows(const DemoLayer& L, const DemoOptions& opt, std::vector<DemoRow>&
       note += buf;
     }
     rows.push_back(evaluate_row(L, "GPTQ", c.bits, c.group, r.Wq, r.stored_bytes, note));
+    rows.back().config = config;
   }
 }
 
