@@ -34,10 +34,10 @@ namespace {
 
 const char* const kCompareUsage =
     "usage: lowbit compare WEIGHTS --calib CALIB.safetensors [--holdout F] [--match REGEX] [--sym] [--mse]\n"
-    "                      [--json OUT.json]\n"
+    "                      [--group G] [--json OUT.json]\n"
     "  For every layer <name>.weight [N, K] of WEIGHTS (.safetensors file, folder or sharded index) with\n"
-    "  recorded inputs <name>.inputs [n, K] in CALIB: fp16, RTN (8/4/3/2 bits, per-channel and g128),\n"
-    "  GPTQ (4/3/2-bit g128, 4-bit act-order; each also with the scale refit) and LLM.int8() (W8A16, W8A8\n"
+    "  recorded inputs <name>.inputs [n, K] in CALIB: fp16, RTN (8/4/3/2 bits, per-channel and groups of\n"
+    "  G = 128), GPTQ (4/3/2-bit groups of G, 4-bit act-order; each also with the scale refit) and LLM.int8() (W8A16, W8A8\n"
     "  with and without the outlier decomposition, fp16 side copy) with exact stored bits per weight,\n"
     "  relative weight error and relative output error ||(W - Wq) X^T||_F / ||W X^T||_F on held-out\n"
     "  input rows; with several layers also one pooled table (bytes summed, errors as\n"
@@ -48,11 +48,12 @@ const char* const kCompareUsage =
     "  --match    only layers whose weight name matches REGEX (regex search)\n"
     "  --sym      symmetric RTN/GPTQ grids (default asymmetric)\n"
     "  --mse      MSE clip search for RTN/GPTQ (p = 2.4, 100-point grid, shrink to 0.2)\n"
+    "  --group    group size of the grouped RTN and GPTQ rows, a multiple of 32 dividing K (default 128)\n"
     "  --json     also write the tables as JSON (atomically; never over an input file)\n"
-    "  N must be a multiple of 32 (3-bit zero packing) and K a multiple of 128 (group size 128), K <= 16384.\n";
+    "  N must be a multiple of 32 (3-bit zero packing) and K a multiple of the group size, K <= 16384.\n";
 
 constexpr std::size_t kNPack = 32;       // 3-bit qzeros pack 32 output columns per 3 words
-constexpr std::size_t kKGroup = 128;     // the g128 rows need K divisible by 128
+constexpr int kMinGroup = 32;            // group sizes: multiples of 32 (the kernels take 32 and multiples of 64)
 constexpr std::size_t kMaxK = 16384;     // H = [K, K] doubles: at most 2 GiB
 constexpr double kDefaultHoldout = 0.25;
 
@@ -96,11 +97,15 @@ int cmd_compare(int argc, char** argv) {
     else if (!std::strcmp(a, "--match")) match = option_value(argc, argv, i);
     else if (!std::strcmp(a, "--json")) json_out = option_value(argc, argv, i);
     else if (!std::strcmp(a, "--holdout")) holdout = parse_double("--holdout", option_value(argc, argv, i));
+    else if (!std::strcmp(a, "--group")) opt.group = parse_int("--group", option_value(argc, argv, i));
     else if (!std::strcmp(a, "--sym")) opt.sym = true;
     else if (!std::strcmp(a, "--mse")) opt.mse = true;
     else throw UsageError(std::string("unknown option ") + a);
   }
   if (pos.size() != 1) throw UsageError("expected one WEIGHTS path, got " + std::to_string(pos.size()));
+  if (opt.group < kMinGroup || opt.group % kMinGroup != 0)
+    throw UsageError("--group must be a positive multiple of " + std::to_string(kMinGroup) + " (got " +
+                     std::to_string(opt.group) + ")");
   if (calib.empty()) throw UsageError("--calib CALIB.safetensors is required (recorded <layer>.inputs [n, K])");
   if (!(holdout >= 0.0 && holdout < 1.0)) throw UsageError("--holdout must be in [0, 1) (got " + std::to_string(holdout) + ")");
   std::regex re;
@@ -118,7 +123,7 @@ int cmd_compare(int argc, char** argv) {
   for (const auto& f : inputs.files()) sources.push_back(f);
 
   nlohmann::json doc = {{"weights", pos[0]}, {"calib", calib}, {"holdout", holdout}, {"sym", opt.sym},
-                        {"mse", opt.mse}, {"layers", nlohmann::json::array()}};
+                        {"mse", opt.mse}, {"group", opt.group}, {"layers", nlohmann::json::array()}};
   std::size_t compared = 0, candidates = 0;
   struct Total {
     std::string key;         // method | bits | group | config
@@ -144,8 +149,9 @@ int cmd_compare(int argc, char** argv) {
       lowbit::detail::fail(calib, ": no recorded inputs '", xn, "' for layer '", layer, "'");
     }
     const std::size_t N = static_cast<std::size_t>(t.shape()[0]), K = static_cast<std::size_t>(t.shape()[1]);
-    LOWBIT_CHECK(N % kNPack == 0 && K % kKGroup == 0 && K <= kMaxK, "layer '", layer, "' [", N, ", ", K,
-                 "]: compare needs N a multiple of ", kNPack, " and K a multiple of ", kKGroup, " up to ", kMaxK);
+    LOWBIT_CHECK(N % kNPack == 0 && K % static_cast<std::size_t>(opt.group) == 0 && K <= kMaxK, "layer '", layer,
+                 "' [", N, ", ", K, "]: compare needs N a multiple of ", kNPack, " and K a multiple of ", opt.group,
+                 " (the group size) up to ", kMaxK);
     const st::TensorView x = inputs.tensor(xn);
     LOWBIT_CHECK(x.shape().size() == 2 && x.shape()[1] == K, "inputs '", xn, "' must be [n, ", K, "] (layer '",
                  layer, "' has K = ", K, ")");

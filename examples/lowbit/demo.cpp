@@ -135,11 +135,10 @@ void fp16_rows(const DemoLayer& L, const DemoOptions&, std::vector<DemoRow>& row
 }
 
 void rtn_rows(const DemoLayer& L, const DemoOptions& opt, std::vector<DemoRow>& rows) {
-  constexpr int kGroup128 = 128;
   std::string note = opt.sym ? "sym" : "asym";
   if (opt.mse) note += "+mse";
   for (int bits : {8, 4, 3, 2}) {
-    for (int group : {0, kGroup128}) {
+    for (int group : {0, opt.group}) {
       lowbit::QuantSpec spec;
       spec.bits = bits;
       spec.group_size = group;

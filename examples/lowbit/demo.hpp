@@ -32,6 +32,7 @@ struct DemoOptions {
   bool sym = false;        ///< symmetric RTN grids
   bool mse = false;        ///< RTN with the MSE clip search
   bool gpu = true;         ///< run the GPU section (`lowbit compare` measures accuracy only)
+  int group = 128;         ///< group size of the grouped RTN and GPTQ rows (must divide K)
 };
 
 /// A layer and its calibration data: the demo's synthetic one (make_demo_layer), or a user's weight

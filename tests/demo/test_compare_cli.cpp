@@ -241,16 +241,35 @@ TEST_CASE("lowbit compare scores every method on held-out rows of the user's inp
     CHECK((*row)["rel_output_error"].get<double>() == Approx(rel_output_error(W, rtn, X, 0, kRows)).epsilon(1e-9));
   }
 
+  SECTION("--group sets the grouped rows' group size") {
+    const Run r = run(dir, w + proj + "--calib " + c + " --group 64 --json " + (dir / "g64.json").string());
+    INFO(r.err_last);
+    REQUIRE(r.rc == 0);
+    const auto doc = nlohmann::json::parse(slurp(dir / "g64.json"));
+    lowbit::QuantSpec spec;
+    spec.bits = 2;
+    spec.group_size = 64;
+    const std::vector<float> rtn = lowbit::dequantize(lowbit::rtn_quantize(W.data(), kN, kK, spec));
+    const auto* row = find_row(doc["layers"][0]["rows"], "RTN", "2", "64", false);
+    REQUIRE(row != nullptr);
+    CHECK((*row)["rel_output_error"].get<double>() == Approx(rel_output_error(W, rtn, X, 300, kRows)).epsilon(1e-9));
+    CHECK(find_row(doc["layers"][0]["rows"], "GPTQ", "4", "64", true, true) != nullptr);
+    CHECK(find_row(doc["layers"][0]["rows"], "RTN", "4", "128", false) == nullptr);
+  }
+
   SECTION("bad input: one-line reasons, inputs untouched") {
     Run r = run(dir, w + proj);
     CHECK(r.rc != 0);
     CHECK(r.err_last.find("--calib") != std::string::npos);
+    r = run(dir, w + proj + "--calib " + c + " --group 48");
+    CHECK(r.rc != 0);
+    CHECK(r.err_last.find("--group") != std::string::npos);
     r = run(dir, w + proj + "--calib " + c + " --holdout 1");
     CHECK(r.rc != 0);
     CHECK(r.err_last.find("--holdout") != std::string::npos);
     r = run(dir, w + " --match odd --calib " + c);
     CHECK(r.rc != 0);
-    CHECK(r.err_last.find("multiple of 128") != std::string::npos);
+    CHECK(r.err_last.find("multiple of 128 (the group size)") != std::string::npos);
     r = run(dir, w + proj + "--calib " + (dir / "nan.safetensors").string());
     CHECK(r.rc != 0);
     CHECK(r.err_last.find("not finite at row 3, column 7") != std::string::npos);
