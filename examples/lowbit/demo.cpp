@@ -27,6 +27,7 @@
 #include <vector>
 
 #include <lowbit/footprint.hpp>
+#include <lowbit/gptq/hessian.hpp>
 #include <lowbit/numeric.hpp>
 #include <lowbit/quant.hpp>
 
@@ -306,7 +307,12 @@ DemoLayer make_data_layer(std::vector<float> W, std::size_t N, std::size_t K, co
   L.M = n - eval_rows;
   L.W = std::move(W);
   L.X.assign(X.begin(), X.begin() + static_cast<std::ptrdiff_t>(L.M * K));
-  L.H = gram(L.X.data(), L.M, K);
+  // X^T X of the calibration rows by the GPTQ accumulator (blocked and threaded: recorded inputs can be
+  // hundreds of thousands of rows), which keeps 2/M X^T X
+  lowbit::gptq::Hessian<double> h(K, 0);
+  h.add_batch(L.X.data(), L.M);
+  L.H = h.matrix();
+  for (double& v : L.H) v *= static_cast<double>(L.M) / 2.0;
   L.M_eval = eval_rows;
   L.X_eval.assign(X.begin() + static_cast<std::ptrdiff_t>(L.M * K), X.end());
   const std::vector<float> zeros(N * K, 0.f);
