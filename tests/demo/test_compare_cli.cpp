@@ -94,6 +94,20 @@ const nlohmann::json* find_row(const nlohmann::json& rows, const std::string& me
   return nullptr;
 }
 
+// The RTN row (bits, group; group 0 = per-channel) of `rows` against a direct recomputation: the
+// documented quantizer, output error over rows [m0, m1) of X.
+void check_rtn_row(const nlohmann::json& rows, const std::vector<float>& W, const std::vector<float>& X, int bits,
+                   int group, std::size_t m0, std::size_t m1) {
+  lowbit::QuantSpec spec;
+  spec.bits = bits;
+  spec.group_size = group;
+  const std::vector<float> rtn = lowbit::dequantize(lowbit::rtn_quantize(W.data(), kN, kK, spec));
+  const auto* row = find_row(rows, "RTN", std::to_string(bits), group > 0 ? std::to_string(group) : "-", false);
+  INFO("RTN " << bits << "-bit group " << group);
+  REQUIRE(row != nullptr);
+  CHECK((*row)["rel_output_error"].get<double>() == Approx(rel_output_error(W, rtn, X, m0, m1)).epsilon(1e-9));
+}
+
 }  // namespace
 
 TEST_CASE("lowbit compare scores every method on held-out rows of the user's inputs", "[cli][compare]") {
@@ -143,13 +157,13 @@ TEST_CASE("lowbit compare scores every method on held-out rows of the user's inp
     const std::size_t M = 300;
 
     // RTN 4-bit g128: the documented quantizer, error on rows 300..399 only
+    check_rtn_row(L["rows"], W, X, 4, 128, M, kRows);
     lowbit::QuantSpec spec;
     spec.bits = 4;
     spec.group_size = 128;
     const std::vector<float> rtn = lowbit::dequantize(lowbit::rtn_quantize(W.data(), kN, kK, spec));
     const auto* row = find_row(L["rows"], "RTN", "4", "128", false);
     REQUIRE(row != nullptr);
-    CHECK((*row)["rel_output_error"].get<double>() == Approx(rel_output_error(W, rtn, X, M, kRows)).epsilon(1e-9));
     CHECK((*row)["rel_output_error"].get<double>() !=
           Approx(rel_output_error(W, rtn, X, 0, kRows)).epsilon(1e-6));  // not all rows
     CHECK((*row)["bits_per_weight"].get<double>() ==
@@ -232,13 +246,7 @@ TEST_CASE("lowbit compare scores every method on held-out rows of the user's inp
     const auto& L = doc["layers"][0];
     CHECK(L["calibration_rows"] == 400);
     CHECK(L["evaluation_rows"] == 400);
-    lowbit::QuantSpec spec;
-    spec.bits = 3;
-    spec.group_size = 0;
-    const std::vector<float> rtn = lowbit::dequantize(lowbit::rtn_quantize(W.data(), kN, kK, spec));
-    const auto* row = find_row(L["rows"], "RTN", "3", "-", false);
-    REQUIRE(row != nullptr);
-    CHECK((*row)["rel_output_error"].get<double>() == Approx(rel_output_error(W, rtn, X, 0, kRows)).epsilon(1e-9));
+    check_rtn_row(L["rows"], W, X, 3, 0, 0, kRows);
   }
 
   SECTION("--group sets the grouped rows' group size") {
@@ -246,13 +254,7 @@ TEST_CASE("lowbit compare scores every method on held-out rows of the user's inp
     INFO(r.err_last);
     REQUIRE(r.rc == 0);
     const auto doc = nlohmann::json::parse(slurp(dir / "g64.json"));
-    lowbit::QuantSpec spec;
-    spec.bits = 2;
-    spec.group_size = 64;
-    const std::vector<float> rtn = lowbit::dequantize(lowbit::rtn_quantize(W.data(), kN, kK, spec));
-    const auto* row = find_row(doc["layers"][0]["rows"], "RTN", "2", "64", false);
-    REQUIRE(row != nullptr);
-    CHECK((*row)["rel_output_error"].get<double>() == Approx(rel_output_error(W, rtn, X, 300, kRows)).epsilon(1e-9));
+    check_rtn_row(doc["layers"][0]["rows"], W, X, 2, 64, 300, kRows);
     CHECK(find_row(doc["layers"][0]["rows"], "GPTQ", "4", "64", true, true) != nullptr);
     CHECK(find_row(doc["layers"][0]["rows"], "RTN", "4", "128", false) == nullptr);
   }
