@@ -27,6 +27,7 @@
 #include <vector>
 
 #include <lowbit/footprint.hpp>
+#include <lowbit/gptq/hessian.hpp>
 #include <lowbit/numeric.hpp>
 #include <lowbit/quant.hpp>
 
@@ -135,11 +136,10 @@ void fp16_rows(const DemoLayer& L, const DemoOptions&, std::vector<DemoRow>& row
 }
 
 void rtn_rows(const DemoLayer& L, const DemoOptions& opt, std::vector<DemoRow>& rows) {
-  constexpr int kGroup128 = 128;
   std::string note = opt.sym ? "sym" : "asym";
   if (opt.mse) note += "+mse";
   for (int bits : {8, 4, 3, 2}) {
-    for (int group : {0, kGroup128}) {
+    for (int group : {0, opt.group}) {
       lowbit::QuantSpec spec;
       spec.bits = bits;
       spec.group_size = group;
@@ -149,6 +149,7 @@ void rtn_rows(const DemoLayer& L, const DemoOptions& opt, std::vector<DemoRow>& 
       const std::vector<float> Wq = lowbit::dequantize(q);
       const lowbit::Footprint f = lowbit::gptq_footprint(L.N, L.K, spec);
       rows.push_back(evaluate_row(L, "RTN", bits, group, Wq, static_cast<double>(f.total), note));
+      rows.back().config = note;
     }
   }
 }
@@ -306,7 +307,12 @@ DemoLayer make_data_layer(std::vector<float> W, std::size_t N, std::size_t K, co
   L.M = n - eval_rows;
   L.W = std::move(W);
   L.X.assign(X.begin(), X.begin() + static_cast<std::ptrdiff_t>(L.M * K));
-  L.H = gram(L.X.data(), L.M, K);
+  // X^T X of the calibration rows by the GPTQ accumulator (blocked and threaded: recorded inputs can be
+  // hundreds of thousands of rows), which keeps 2/M X^T X
+  lowbit::gptq::Hessian<double> h(K, 0);
+  h.add_batch(L.X.data(), L.M);
+  L.H = h.matrix();
+  for (double& v : L.H) v *= static_cast<double>(L.M) / 2.0;
   L.M_eval = eval_rows;
   L.X_eval.assign(X.begin() + static_cast<std::ptrdiff_t>(L.M * K), X.end());
   const std::vector<float> zeros(N * K, 0.f);

@@ -32,6 +32,7 @@ struct DemoOptions {
   bool sym = false;        ///< symmetric RTN grids
   bool mse = false;        ///< RTN with the MSE clip search
   bool gpu = true;         ///< run the GPU section (`lowbit compare` measures accuracy only)
+  int group = 128;         ///< group size of the grouped RTN and GPTQ rows (must divide K)
 };
 
 /// A layer and its calibration data: the demo's synthetic one (make_demo_layer), or a user's weight
@@ -62,6 +63,7 @@ struct DemoRow {
   double rel_weight_error = 0; ///< ||W - Wq||_F / ||W||_F
   double rel_output_error = 0; ///< ||(W - Wq) X^T||_F / ||W X^T||_F on the evaluation inputs
   std::string note;            ///< free text: timings, options ("mse", "sym", "GPU 12 us")
+  std::string config;          ///< the row's settings in a few words, the same for every layer ("asym, act-order")
 };
 
 /// Builds the synthetic layer: Student-t (nu = 5) weights with log-normal row scales and a few

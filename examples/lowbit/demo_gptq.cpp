@@ -25,7 +25,6 @@ namespace lowbit_cli {
 namespace {
 
 constexpr int kDemoGptqOrder = 200;  // after fp16 (0) and RTN (100)
-constexpr int kGroup128 = 128;       // the published default group size
 
 std::string seconds_note(const char* what, double s) {
   char buf[64];
@@ -38,11 +37,12 @@ std::string seconds_note(const char* what, double s) {
 
 void gptq_rows(const DemoLayer& L, const DemoOptions& opt, std::vector<DemoRow>& rows) {
   const std::vector<double> H = demo_gptq_hessian(L);
-  for (const DemoGptqConfig& c : demo_gptq_configs()) {
+  for (const DemoGptqConfig& c : demo_gptq_configs(opt.group)) {
     const DemoGptqOutcome r = demo_gptq_run(L, H, opt, c);
     std::string note = std::string(opt.sym ? "sym" : "asym") + (opt.mse ? "+mse" : "");
     if (c.act_order) note += ", act-order";
     if (c.refit) note += ", scale refit";
+    const std::string config = note;
     note += ", " + seconds_note("solve", r.seconds);
     if (r.damp_attempts > 1) {  // damping escalated: say how far
       char buf[48];
@@ -50,6 +50,7 @@ void gptq_rows(const DemoLayer& L, const DemoOptions& opt, std::vector<DemoRow>&
       note += buf;
     }
     rows.push_back(evaluate_row(L, "GPTQ", c.bits, c.group, r.Wq, r.stored_bytes, note));
+    rows.back().config = config;
   }
 }
 
@@ -57,9 +58,9 @@ const DemoRowRegistrar gptq_registrar(kDemoGptqOrder, gptq_rows);
 
 }  // namespace
 
-std::vector<DemoGptqConfig> demo_gptq_configs() {
-  return {{4, kGroup128, false}, {3, kGroup128, false}, {2, kGroup128, false}, {4, kGroup128, true},
-          {4, kGroup128, false, true}, {3, kGroup128, false, true}, {2, kGroup128, false, true}, {4, kGroup128, true, true}};
+std::vector<DemoGptqConfig> demo_gptq_configs(int group) {
+  return {{4, group, false}, {3, group, false}, {2, group, false}, {4, group, true},
+          {4, group, false, true}, {3, group, false, true}, {2, group, false, true}, {4, group, true, true}};
 }
 
 std::vector<double> demo_gptq_hessian(const DemoLayer& L) {

@@ -25,9 +25,9 @@ struct DemoGptqOutcome {
   int damp_attempts = 0;    ///< factorizations tried
 };
 
-/// The rows the table shows: 4/3/2 bits g128, 4 bits g128 with act-order, then the same four with the
-/// scale refit.
-std::vector<DemoGptqConfig> demo_gptq_configs();
+/// The rows the table shows: 4/3/2 bits with groups of `group` (128, the published default, in the
+/// demo), 4 bits with act-order, then the same four with the scale refit.
+std::vector<DemoGptqConfig> demo_gptq_configs(int group = 128);
 
 /// The GPTQ Hessian 2/n XᵀX of the demo's calibration inputs (n = M), [K, K] double.
 std::vector<double> demo_gptq_hessian(const DemoLayer& L);

@@ -44,7 +44,8 @@ void int8_rows(const DemoLayer& L, const DemoOptions&, std::vector<DemoRow>& row
   const lowbit::int8::Int8Weight w = lowbit::int8::quantize_weight(L.W.data(), N, K);
   const std::vector<float> Wq = dequantized(w, nullptr);
   const double bytes = demo_int8_bytes(L.N, L.K, nullptr);
-  const DemoRow w8a16 = evaluate_row(L, "int8 W8A16", 8, 0, Wq, bytes, "absmax per row, fp16 activations");
+  DemoRow w8a16 = evaluate_row(L, "int8 W8A16", 8, 0, Wq, bytes, "absmax per row, fp16 activations");
+  w8a16.config = "W8A16";
   rows.push_back(w8a16);
 
   // W8A8 errors on the evaluation rows: the held-out ones when there are some (the side copy below is
@@ -67,11 +68,13 @@ void int8_rows(const DemoLayer& L, const DemoOptions&, std::vector<DemoRow>& row
   DemoRow r = w8a16;
   r.method = "LLM.int8()";
   r.note = note;
+  r.config = "W8A8, t=" + std::to_string(static_cast<int>(t));
   r.rel_output_error = dec.rel_output_error;
   rows.push_back(r);
 
   const DemoInt8Outcome plain = demo_int8_eval(L, w, 0.f, nullptr, Y_ref, S, held_out);
   r.note = "W8A8, t=0: no decomposition" + of;
+  r.config = "W8A8, t=0";
   r.rel_output_error = plain.rel_output_error;
   rows.push_back(r);
 
@@ -83,6 +86,7 @@ void int8_rows(const DemoLayer& L, const DemoOptions&, std::vector<DemoRow>& row
     std::snprintf(buf, sizeof buf, "W8A8, t=%g + fp16 side copy of %zu dims%s", static_cast<double>(t),
                   side.dims.size(), of.c_str());
     r = evaluate_row(L, "LLM.int8()", "8+fp16", "-", dequantized(w, &side), demo_int8_bytes(L.N, L.K, &side), buf);
+    r.config = "W8A8, t=" + std::to_string(static_cast<int>(t)) + " + fp16 side copy";
     r.rel_output_error = sc.rel_output_error;
     rows.push_back(r);
   }

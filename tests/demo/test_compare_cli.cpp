@@ -32,6 +32,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::size_t kN = 64, kK = 256, kRows = 400;
+constexpr std::size_t kN2 = 32, kK2 = 128, kRows2 = 200;
 
 struct Run {
   int rc = 0;
@@ -56,32 +57,55 @@ Run run(const fs::path& dir, const std::string& args) {
 }
 
 // ||(W - Wq) X^T||_F / ||W X^T||_F over rows [m0, m1) of X, written out directly in double.
+// ||(W - Wq) X^T||_F^2 and ||W X^T||_F^2 over rows [m0, m1) of X, written out directly in double.
+struct OutErr {
+  double num = 0, den = 0;
+};
+OutErr out_err(const std::vector<float>& W, const std::vector<float>& Wq, const std::vector<float>& X, std::size_t N,
+               std::size_t K, std::size_t m0, std::size_t m1) {
+  OutErr e;
+  for (std::size_t m = m0; m < m1; ++m)
+    for (std::size_t n = 0; n < N; ++n) {
+      double d = 0, y = 0;
+      for (std::size_t k = 0; k < K; ++k) {
+        d += (double(W[n * K + k]) - double(Wq[n * K + k])) * X[m * K + k];
+        y += double(W[n * K + k]) * X[m * K + k];
+      }
+      e.num += d * d;
+      e.den += y * y;
+    }
+  return e;
+}
 double rel_output_error(const std::vector<float>& W, const std::vector<float>& Wq, const std::vector<float>& X,
                         std::size_t m0, std::size_t m1) {
-  double num = 0, den = 0;
-  for (std::size_t m = m0; m < m1; ++m)
-    for (std::size_t n = 0; n < kN; ++n) {
-      double d = 0, y = 0;
-      for (std::size_t k = 0; k < kK; ++k) {
-        d += (double(W[n * kK + k]) - double(Wq[n * kK + k])) * X[m * kK + k];
-        y += double(W[n * kK + k]) * X[m * kK + k];
-      }
-      num += d * d;
-      den += y * y;
-    }
-  return std::sqrt(num / den);
+  const OutErr e = out_err(W, Wq, X, kN, kK, m0, m1);
+  return std::sqrt(e.num / e.den);
 }
 
 const nlohmann::json* find_row(const nlohmann::json& rows, const std::string& method, const std::string& bits,
                                const std::string& group, bool act_order, bool refit = false) {
   for (const auto& r : rows) {
-    const std::string note = r["note"];
+    const std::string config = r.value("config", "");  // layer-independent settings (rows and summary)
     if (r["method"] == method && r["bits"] == bits && r["group"] == group &&
-        (note.find("act-order") != std::string::npos) == act_order &&
-        (note.find("scale refit") != std::string::npos) == refit)
+        (config.find("act-order") != std::string::npos) == act_order &&
+        (config.find("scale refit") != std::string::npos) == refit)
       return &r;
   }
   return nullptr;
+}
+
+// The RTN row (bits, group; group 0 = per-channel) of `rows` against a direct recomputation: the
+// documented quantizer, output error over rows [m0, m1) of X.
+void check_rtn_row(const nlohmann::json& rows, const std::vector<float>& W, const std::vector<float>& X, int bits,
+                   int group, std::size_t m0, std::size_t m1) {
+  lowbit::QuantSpec spec;
+  spec.bits = bits;
+  spec.group_size = group;
+  const std::vector<float> rtn = lowbit::dequantize(lowbit::rtn_quantize(W.data(), kN, kK, spec));
+  const auto* row = find_row(rows, "RTN", std::to_string(bits), group > 0 ? std::to_string(group) : "-", false);
+  INFO("RTN " << bits << "-bit group " << group);
+  REQUIRE(row != nullptr);
+  CHECK((*row)["rel_output_error"].get<double>() == Approx(rel_output_error(W, rtn, X, m0, m1)).epsilon(1e-9));
 }
 
 }  // namespace
@@ -96,14 +120,19 @@ TEST_CASE("lowbit compare scores every method on held-out rows of the user's inp
   for (auto& v : W) v = nw(rng);
   for (std::size_t m = 0; m < kRows; ++m)
     for (std::size_t k = 0; k < kK; ++k) X[m * kK + k] = nx(rng) * (k % 97 == 5 ? 30.f : 1.f);  // outlier features
+  std::vector<float> W2(kN2 * kK2), X2(kRows2 * kK2);  // a second, smaller layer for the pooled summary
+  for (auto& v : W2) v = 2.f * nw(rng);
+  for (auto& v : X2) v = nx(rng);
   {
     lowbit::safetensors::Writer w;
     w.add_copy("blk.0.proj.weight", lowbit::DType::f32, {kN, kK}, W.data(), W.size() * sizeof(float));
     w.add_copy("blk.0.odd.weight", lowbit::DType::f32, {kN, 200}, W.data(), kN * 200 * sizeof(float));
+    w.add_copy("blk.1.proj.weight", lowbit::DType::f32, {kN2, kK2}, W2.data(), W2.size() * sizeof(float));
     w.write(dir / "w.safetensors");
     lowbit::safetensors::Writer c;
     c.add_copy("blk.0.proj.inputs", lowbit::DType::f32, {kRows, kK}, X.data(), X.size() * sizeof(float));
     c.add_copy("blk.0.odd.inputs", lowbit::DType::f32, {8, 200}, X.data(), 8 * 200 * sizeof(float));
+    c.add_copy("blk.1.proj.inputs", lowbit::DType::f32, {kRows2, kK2}, X2.data(), X2.size() * sizeof(float));
     c.write(dir / "c.safetensors");
     std::vector<float> Xbad = X;
     Xbad[3 * kK + 7] = std::nanf("");
@@ -113,7 +142,7 @@ TEST_CASE("lowbit compare scores every method on held-out rows of the user's inp
   }
   const std::string w = (dir / "w.safetensors").string(), c = (dir / "c.safetensors").string();
   const std::string w_bytes = slurp(w), c_bytes = slurp(c);
-  const std::string proj = " --match 'proj\\.weight$' ";
+  const std::string proj = " --match 'blk\\.0\\.proj\\.weight$' ";
 
   SECTION("held-out rows") {
     const Run r = run(dir, w + proj + "--calib " + c + " --holdout 0.25 --json " + (dir / "out.json").string());
@@ -128,13 +157,13 @@ TEST_CASE("lowbit compare scores every method on held-out rows of the user's inp
     const std::size_t M = 300;
 
     // RTN 4-bit g128: the documented quantizer, error on rows 300..399 only
+    check_rtn_row(L["rows"], W, X, 4, 128, M, kRows);
     lowbit::QuantSpec spec;
     spec.bits = 4;
     spec.group_size = 128;
     const std::vector<float> rtn = lowbit::dequantize(lowbit::rtn_quantize(W.data(), kN, kK, spec));
     const auto* row = find_row(L["rows"], "RTN", "4", "128", false);
     REQUIRE(row != nullptr);
-    CHECK((*row)["rel_output_error"].get<double>() == Approx(rel_output_error(W, rtn, X, M, kRows)).epsilon(1e-9));
     CHECK((*row)["rel_output_error"].get<double>() !=
           Approx(rel_output_error(W, rtn, X, 0, kRows)).epsilon(1e-6));  // not all rows
     CHECK((*row)["bits_per_weight"].get<double>() ==
@@ -185,6 +214,30 @@ TEST_CASE("lowbit compare scores every method on held-out rows of the user's inp
     CHECK(r.out.find("GPTQ") != std::string::npos);  // the table is printed too
   }
 
+  SECTION("several layers: the summary sums bytes and pools errors") {
+    const Run r = run(dir, w + " --match 'proj\\.weight$' --calib " + c + " --json " + (dir / "two.json").string());
+    INFO(r.err_last);
+    REQUIRE(r.rc == 0);
+    const auto doc = nlohmann::json::parse(slurp(dir / "two.json"));
+    REQUIRE(doc["layers"].size() == 2);
+    lowbit::QuantSpec spec;
+    spec.bits = 4;
+    spec.group_size = 128;
+    const std::vector<float> q1 = lowbit::dequantize(lowbit::rtn_quantize(W.data(), kN, kK, spec));
+    const std::vector<float> q2 = lowbit::dequantize(lowbit::rtn_quantize(W2.data(), kN2, kK2, spec));
+    const OutErr e1 = out_err(W, q1, X, kN, kK, 300, kRows), e2 = out_err(W2, q2, X2, kN2, kK2, 150, kRows2);
+    CHECK(doc["layers"][0]["output_energy"].get<double>() == Approx(e1.den).epsilon(1e-9));
+    CHECK(doc["layers"][1]["output_energy"].get<double>() == Approx(e2.den).epsilon(1e-9));
+    const auto* srow = find_row(doc["summary"]["rows"], "RTN", "4", "128", false);
+    REQUIRE(srow != nullptr);
+    CHECK(doc["summary"]["layers"] == 2);
+    CHECK((*srow)["stored_bytes"].get<double>() == double(lowbit::gptq_footprint(kN, kK, spec).total +
+                                                          lowbit::gptq_footprint(kN2, kK2, spec).total));
+    CHECK((*srow)["rel_output_error"].get<double>() ==
+          Approx(std::sqrt((e1.num + e2.num) / (e1.den + e2.den))).epsilon(1e-9));
+    CHECK(r.out.find("all 2 layers") != std::string::npos);
+  }
+
   SECTION("--holdout 0 measures on the calibration rows") {
     const Run r = run(dir, w + proj + "--calib " + c + " --holdout 0 --json " + (dir / "all.json").string());
     INFO(r.err_last);
@@ -193,25 +246,32 @@ TEST_CASE("lowbit compare scores every method on held-out rows of the user's inp
     const auto& L = doc["layers"][0];
     CHECK(L["calibration_rows"] == 400);
     CHECK(L["evaluation_rows"] == 400);
-    lowbit::QuantSpec spec;
-    spec.bits = 3;
-    spec.group_size = 0;
-    const std::vector<float> rtn = lowbit::dequantize(lowbit::rtn_quantize(W.data(), kN, kK, spec));
-    const auto* row = find_row(L["rows"], "RTN", "3", "-", false);
-    REQUIRE(row != nullptr);
-    CHECK((*row)["rel_output_error"].get<double>() == Approx(rel_output_error(W, rtn, X, 0, kRows)).epsilon(1e-9));
+    check_rtn_row(L["rows"], W, X, 3, 0, 0, kRows);
+  }
+
+  SECTION("--group sets the grouped rows' group size") {
+    const Run r = run(dir, w + proj + "--calib " + c + " --group 64 --json " + (dir / "g64.json").string());
+    INFO(r.err_last);
+    REQUIRE(r.rc == 0);
+    const auto doc = nlohmann::json::parse(slurp(dir / "g64.json"));
+    check_rtn_row(doc["layers"][0]["rows"], W, X, 2, 64, 300, kRows);
+    CHECK(find_row(doc["layers"][0]["rows"], "GPTQ", "4", "64", true, true) != nullptr);
+    CHECK(find_row(doc["layers"][0]["rows"], "RTN", "4", "128", false) == nullptr);
   }
 
   SECTION("bad input: one-line reasons, inputs untouched") {
     Run r = run(dir, w + proj);
     CHECK(r.rc != 0);
     CHECK(r.err_last.find("--calib") != std::string::npos);
+    r = run(dir, w + proj + "--calib " + c + " --group 48");
+    CHECK(r.rc != 0);
+    CHECK(r.err_last.find("--group") != std::string::npos);
     r = run(dir, w + proj + "--calib " + c + " --holdout 1");
     CHECK(r.rc != 0);
     CHECK(r.err_last.find("--holdout") != std::string::npos);
     r = run(dir, w + " --match odd --calib " + c);
     CHECK(r.rc != 0);
-    CHECK(r.err_last.find("multiple of 128") != std::string::npos);
+    CHECK(r.err_last.find("multiple of 128 (the group size)") != std::string::npos);
     r = run(dir, w + proj + "--calib " + (dir / "nan.safetensors").string());
     CHECK(r.rc != 0);
     CHECK(r.err_last.find("not finite at row 3, column 7") != std::string::npos);
