@@ -12,7 +12,9 @@
 /// given the error never increases; on other inputs it can (the Hessian of a small calibration set is
 /// a noisy estimate: measure on held-out rows, e.g. with `lowbit compare`).
 ///
-/// Cost: one pass over H per block of 16 output rows, O(N·K²) multiply-adds in all, like GPTQ itself.
+/// Cost: for chunks of up to 256 output rows, one pass over H as blocked products (V = W H and, per pair
+/// of groups, `c_gᵀ H_gh c_h`): about 1.5·N·K² multiply-adds in all, like GPTQ itself, plus a G x G
+/// Cholesky per row (N·G³/3: noticeable only for small groups on very wide layers).
 ///
 /// @code
 /// auto res = lowbit::gptq::gptq_quantize<float>(W.data(), N, K, H.data(), spec, opt);
@@ -54,8 +56,12 @@ struct RefineOptions {
 
 namespace lowbit::detail {
 
-/// Output rows refit together (one pass over H per block).
-inline constexpr std::size_t kRefineRows = 16;
+/// Output rows refit together at most (one pass over H per chunk of rows).
+inline constexpr std::size_t kRefineRows = 256;
+/// Bytes the chunk's `QᵀHQ` matrices may take (R·G² doubles); fewer rows per chunk for many groups.
+inline constexpr std::size_t kRefineBudget = std::size_t{256} << 20;
+/// Columns of H converted to double and multiplied at a time.
+inline constexpr std::size_t kRefinePanel = 128;
 
 /// Solves the SPD system `A x = b` (n x n, row-major, overwritten) by Cholesky; false if A is not
 /// numerically positive definite.
@@ -119,57 +125,80 @@ RefineReport refine_scales(QuantizedWeight& q, const float* W, const HT* H, cons
     LOWBIT_CHECK(std::isfinite(static_cast<double>(H[i])), "layer '", layer,
                  "': refine_scales: non-finite Hessian entry at (", i / K, ", ", i % K, ")");
 
-  std::vector<std::size_t> grp(K);
-  for (std::size_t k = 0; k < K; ++k) grp[k] = static_cast<std::size_t>(q.g_idx[k]);
+  // the input columns of every group (act-order groups are not contiguous)
+  std::vector<std::vector<std::size_t>> members(G);
+  for (std::size_t k = 0; k < K; ++k) members[static_cast<std::size_t>(q.g_idx[k])].push_back(k);
+  const unsigned threads = ::lowbit::detail::resolve_threads(opt.threads);
+  using ::lowbit::detail::gemm_sub;
+  constexpr std::size_t kPanel = ::lowbit::detail::kRefinePanel;
+  // rows per chunk: every chunk reads H once; A takes R·G² doubles
+  const std::size_t R = std::clamp<std::size_t>(::lowbit::detail::kRefineBudget / (8 * G * G + 1), 16,
+                                                ::lowbit::detail::kRefineRows);
   std::vector<double> before(N, 0.0), after(N, 0.0);
   std::vector<char> changed(N, 0);
-  constexpr std::size_t R = ::lowbit::detail::kRefineRows;
-  const double work = static_cast<double>(N) * static_cast<double>(K) * static_cast<double>(K);
-
-  ::lowbit::detail::parallel_rows(N, R, ::lowbit::detail::resolve_threads(opt.threads), work,
-                                  [&](std::size_t r_begin, std::size_t r_end) {
-    std::vector<double> c(K * R), w(K * R), v(K * R), A(R * G * G);
-    std::vector<double> Ar(G * G), br(G), b(G), a0(G), a1(G);
-    std::vector<std::size_t> free_g;
-    for (std::size_t n0 = r_begin; n0 < r_end; n0 += R) {
-      const std::size_t rows = std::min(R, r_end - n0);
-      // c[k][r] = code - zero, w[k][r] = weight: the rows of this block side by side
-      std::fill(c.begin(), c.end(), 0.0);
-      std::fill(w.begin(), w.end(), 0.0);
-      std::fill(v.begin(), v.end(), 0.0);
-      std::fill(A.begin(), A.end(), 0.0);
-      for (std::size_t k = 0; k < K; ++k)
-        for (std::size_t r = 0; r < rows; ++r) {
-          const std::size_t n = n0 + r;
-          c[k * R + r] = static_cast<double>(q.codes[k * N + n]) - static_cast<double>(q.zeros[grp[k] * N + n]);
-          w[k * R + r] = static_cast<double>(W[n * K + k]);
-        }
-      // one pass over H: v = H w and A[g, h] = Σ_{k∈g, l∈h} c_k H[k, l] c_l for every row of the block
+  std::vector<double> Cn, Wn, V, A, Hp, Cg, T;
+  for (std::size_t n0 = 0; n0 < N; n0 += R) {
+    const std::size_t rows = std::min(R, N - n0);
+    // negated codes - zeros and weights of the chunk's rows (gemm_sub subtracts: -(-x)·H = x·H)
+    Cn.assign(rows * K, 0.0);
+    Wn.assign(rows * K, 0.0);
+    for (std::size_t r = 0; r < rows; ++r)
       for (std::size_t k = 0; k < K; ++k) {
-        const HT* hk = H + k * K;
-        double* vk = v.data() + k * R;
-        const double* ck = c.data() + k * R;
-        double* Ak = A.data() + grp[k] * G;
-        for (std::size_t l = 0; l < K; ++l) {
-          const double h = static_cast<double>(hk[l]);
-          if (h == 0.0) continue;
-          const double* wl = w.data() + l * R;
-          const double* cl = c.data() + l * R;
-          double* Akl = Ak + grp[l];
+        const std::size_t n = n0 + r, g = static_cast<std::size_t>(q.g_idx[k]);
+        Cn[r * K + k] = -(static_cast<double>(q.codes[k * N + n]) - static_cast<double>(q.zeros[g * N + n]));
+        Wn[r * K + k] = -static_cast<double>(W[n * K + k]);
+      }
+    // V = W H, by column panels of H (converted to double a panel at a time)
+    V.assign(rows * K, 0.0);
+    for (std::size_t p0 = 0; p0 < K; p0 += kPanel) {
+      const std::size_t pw = std::min(kPanel, K - p0);
+      Hp.resize(K * pw);
+      for (std::size_t k = 0; k < K; ++k)
+        for (std::size_t j = 0; j < pw; ++j) Hp[k * pw + j] = static_cast<double>(H[k * K + p0 + j]);
+      gemm_sub(rows, pw, K, Wn.data(), K, Hp.data(), pw, V.data() + p0, K, threads);
+    }
+    // A[r][g][h] = c_g^T H_gh c_h: T = C_g · H[g, h-panel], then row-wise dot products with c_h
+    A.assign(rows * G * G, 0.0);
+    for (std::size_t g = 0; g < G; ++g) {
+      const std::vector<std::size_t>& ig = members[g];
+      const std::size_t gs = ig.size();
+      Cg.resize(rows * gs);
+      for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t i = 0; i < gs; ++i) Cg[r * gs + i] = Cn[r * K + ig[i]];
+      for (std::size_t h = g; h < G; ++h) {
+        const std::vector<std::size_t>& ih = members[h];
+        for (std::size_t p0 = 0; p0 < ih.size(); p0 += kPanel) {
+          const std::size_t pw = std::min(kPanel, ih.size() - p0);
+          Hp.resize(gs * pw);
+          for (std::size_t i = 0; i < gs; ++i)
+            for (std::size_t j = 0; j < pw; ++j) Hp[i * pw + j] = static_cast<double>(H[ig[i] * K + ih[p0 + j]]);
+          T.assign(rows * pw, 0.0);
+          gemm_sub(rows, pw, gs, Cg.data(), gs, Hp.data(), pw, T.data(), pw, threads);  // T = c_g · H_gh
           for (std::size_t r = 0; r < rows; ++r) {
-            vk[r] += h * wl[r];
-            Akl[r * G * G] += ck[r] * h * cl[r];
+            double s = 0.0;
+            for (std::size_t j = 0; j < pw; ++j) s -= T[r * pw + j] * Cn[r * K + ih[p0 + j]];  // Cn = -c
+            A[(r * G + g) * G + h] += s;
           }
         }
+        if (h != g)
+          for (std::size_t r = 0; r < rows; ++r) A[(r * G + h) * G + g] = A[(r * G + g) * G + h];
       }
-      for (std::size_t r = 0; r < rows; ++r) {
+    }
+    ::lowbit::detail::parallel_rows(rows, 1, threads, static_cast<double>(rows) * double(G) * double(G) * double(G),
+                                    [&](std::size_t r_begin, std::size_t r_end) {
+      std::vector<double> Ar, br, b(G), a0(G), a1(G);
+      std::vector<std::size_t> free_g;
+      for (std::size_t r = r_begin; r < r_end; ++r) {
         const std::size_t n = n0 + r;
         double wHw = 0.0;
         std::fill(b.begin(), b.end(), 0.0);
         for (std::size_t k = 0; k < K; ++k) {
-          wHw += w[k * R + r] * v[k * R + r];
-          b[grp[k]] += c[k * R + r] * v[k * R + r];  // (Qᵀ H w)_g
+          wHw += Wn[r * K + k] * V[r * K + k];
+          b[static_cast<std::size_t>(q.g_idx[k])] += Cn[r * K + k] * V[r * K + k];
         }
+        // V = W H while Wn = -w and Cn = -c: wᵀHw = -Wn·V and (Qᵀ H w)_g = -Σ_{k∈g} Cn_k V_k
+        wHw = -wHw;
+        for (double& x : b) x = -x;
         const double* Arow = A.data() + r * G * G;
         for (std::size_t g = 0; g < G; ++g) a0[g] = static_cast<double>(q.scales[g * N + n]);
         auto error_of = [&](const std::vector<double>& a) {  // (w − Qa)ᵀ H (w − Qa)
@@ -209,8 +238,8 @@ RefineReport refine_scales(QuantizedWeight& q, const float* W, const HT* H, cons
         if (!::lowbit::detail::refine_spd_solve(Ar, br, F)) continue;
         a1 = a0;
         for (std::size_t i = 0; i < F; ++i) {
-          const float s = round_to_half(static_cast<float>(br[i]));
-          if (std::isfinite(s) && s > 0.f) a1[free_g[i]] = static_cast<double>(s);  // else: the old scale
+          const float sc = round_to_half(static_cast<float>(br[i]));
+          if (std::isfinite(sc) && sc > 0.f) a1[free_g[i]] = static_cast<double>(sc);  // else: the old scale
         }
         const double e1 = error_of(a1);
         if (e1 < e0) {
@@ -219,8 +248,8 @@ RefineReport refine_scales(QuantizedWeight& q, const float* W, const HT* H, cons
           changed[n] = 1;
         }
       }
-    }
-  });
+    });
+  }
   RefineReport rep;
   for (std::size_t n = 0; n < N; ++n) {
     rep.error_before += before[n];
