@@ -11,8 +11,9 @@
 // calibration rows themselves, as `lowbit demo` does). Accuracy only: the kernels' speed against cuBLAS
 // is what `lowbit demo` and bench/ measure on a GPU.
 //
-// Limits: the host solvers run on the CPU (GPTQ is O(N·K²) per row of the table, minutes for a 4096 x
-// 4096 layer on a few cores: use --match to pick layers); K is capped at 16384 (the double Hessian).
+// Limits: everything runs on the CPU. The Hessian costs O(n·K²) once per layer and GPTQ O(N·K²) per row
+// of the table (minutes for a 4096 x 4096 layer on a few cores: use --match to pick layers); errors cost
+// O(R·N·K) per row for R evaluated rows (--eval-rows caps R). K is capped at 16384 (the double Hessian).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -33,8 +34,8 @@ namespace lowbit_cli {
 namespace {
 
 const char* const kCompareUsage =
-    "usage: lowbit compare WEIGHTS --calib CALIB.safetensors [--holdout F] [--match REGEX] [--sym] [--mse]\n"
-    "                      [--group G] [--json OUT.json]\n"
+    "usage: lowbit compare WEIGHTS --calib CALIB.safetensors [--holdout F] [--eval-rows R] [--match REGEX]\n"
+    "                      [--sym] [--mse] [--group G] [--json OUT.json]\n"
     "  For every layer <name>.weight [N, K] of WEIGHTS (.safetensors file, folder or sharded index) with\n"
     "  recorded inputs <name>.inputs [n, K] in CALIB: fp16, RTN (8/4/3/2 bits, per-channel and groups of\n"
     "  G = 128), GPTQ (4/3/2-bit groups of G, 4-bit act-order; each also with the scale refit) and LLM.int8() (W8A16, W8A8\n"
@@ -45,6 +46,7 @@ const char* const kCompareUsage =
     "  --calib    recorded layer inputs (fp32/fp16/bf16), as for `lowbit quantize --method gptq`\n"
     "  --holdout  fraction of each layer's input rows held out for the errors, in [0, 1) (default 0.25;\n"
     "             GPTQ and the side copy calibrate on the rest; 0: errors on the calibration rows)\n"
+    "  --eval-rows  evaluate on at most R held-out rows, evenly spaced (default 2048; 0: all of them)\n"
     "  --match    only layers whose weight name matches REGEX (regex search)\n"
     "  --sym      symmetric RTN/GPTQ grids (default asymmetric)\n"
     "  --mse      MSE clip search for RTN/GPTQ (p = 2.4, 100-point grid, shrink to 0.2)\n"
@@ -56,6 +58,7 @@ constexpr std::size_t kNPack = 32;       // 3-bit qzeros pack 32 output columns 
 constexpr int kMinGroup = 32;            // group sizes: multiples of 32 (the kernels take 32 and multiples of 64)
 constexpr std::size_t kMaxK = 16384;     // H = [K, K] doubles: at most 2 GiB
 constexpr double kDefaultHoldout = 0.25;
+constexpr std::size_t kDefaultEvalRows = 2048;  // held-out rows evaluated at most (O(rows·N·K) per table row)
 
 bool ends_with(const std::string& s, const std::string& suf) {
   return s.size() > suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
@@ -81,6 +84,7 @@ int cmd_compare(int argc, char** argv) {
   std::vector<std::string> pos;
   std::string calib, match, json_out;
   double holdout = kDefaultHoldout;
+  std::size_t eval_rows = kDefaultEvalRows;
   DemoOptions opt;
   opt.gpu = false;
   for (int i = 1; i < argc; ++i) {
@@ -97,6 +101,11 @@ int cmd_compare(int argc, char** argv) {
     else if (!std::strcmp(a, "--match")) match = option_value(argc, argv, i);
     else if (!std::strcmp(a, "--json")) json_out = option_value(argc, argv, i);
     else if (!std::strcmp(a, "--holdout")) holdout = parse_double("--holdout", option_value(argc, argv, i));
+    else if (!std::strcmp(a, "--eval-rows")) {
+      const int v = parse_int("--eval-rows", option_value(argc, argv, i));
+      if (v < 0) throw UsageError("--eval-rows must be >= 0 (got " + std::to_string(v) + ")");
+      eval_rows = static_cast<std::size_t>(v);
+    }
     else if (!std::strcmp(a, "--group")) opt.group = parse_int("--group", option_value(argc, argv, i));
     else if (!std::strcmp(a, "--sym")) opt.sym = true;
     else if (!std::strcmp(a, "--mse")) opt.mse = true;
@@ -160,12 +169,15 @@ int cmd_compare(int argc, char** argv) {
     const std::size_t held = static_cast<std::size_t>(std::llround(holdout * static_cast<double>(n)));
     LOWBIT_CHECK(n >= 1 && held < n && (holdout == 0.0 || held >= 1), "inputs '", xn, "': ", n,
                  " rows cannot be split into calibration and held-out rows with --holdout ", holdout);
+    const std::size_t evaluated = eval_rows > 0 ? std::min(held, eval_rows) : held;
     std::string desc = tn + " [N=" + std::to_string(N) + ", K=" + std::to_string(K) + "]; " +
                        std::to_string(n - held) + " calibration rows, " +
-                       (held ? std::to_string(held) + " held-out rows" : std::string("errors on the calibration rows"));
+                       (held ? std::to_string(held) + " held-out rows" +
+                                   (evaluated < held ? " (" + std::to_string(evaluated) + " evenly spaced evaluated)" : "")
+                             : std::string("errors on the calibration rows"));
     DemoLayer L;
     try {
-      L = make_data_layer(t.to_float_vector(), N, K, x.to_float_vector(), n, held, desc);
+      L = make_data_layer(t.to_float_vector(), N, K, x.to_float_vector(), n, held, eval_rows, desc);
     } catch (const lowbit::Error& e) {
       lowbit::detail::fail("layer '", layer, "': ", e.what());
     }
@@ -174,7 +186,8 @@ int cmd_compare(int argc, char** argv) {
     print_table(std::cout, rows);
     std::cout << "\n" << std::flush;
     nlohmann::json lj = {{"name", layer}, {"N", N}, {"K", K}, {"calibration_rows", L.M},
-                         {"evaluation_rows", held ? held : L.M}, {"held_out", held > 0},
+                         {"evaluation_rows", held ? L.M_eval : L.M}, {"held_out_rows", held},
+                         {"held_out", held > 0},
                          {"output_energy", L.output_energy},
                          {"rows", nlohmann::json::array()}};
     for (const DemoRow& r : rows) lj["rows"].push_back(row_json(r));

@@ -22,12 +22,12 @@
 #include <random>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
 #include <lowbit/footprint.hpp>
 #include <lowbit/gptq/hessian.hpp>
+#include <lowbit/gptq/linalg.hpp>
 #include <lowbit/numeric.hpp>
 #include <lowbit/quant.hpp>
 
@@ -263,36 +263,28 @@ double output_error_on_inputs(const std::vector<float>& W, const std::vector<flo
                               std::size_t K, const float* X, std::size_t M) {
   LOWBIT_CHECK(W.size() == N * K && Wq.size() == N * K, "output_error_on_inputs: weights of ", W.size(), " and ",
                Wq.size(), " elements, expected N*K = ", N * K);
-  // rows of the difference in double, then one dot product per (output row, input row)
-  const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
-  const std::size_t workers = std::min<std::size_t>(hw, N);
-  std::vector<double> part(workers, 0.0);
-  auto work = [&](std::size_t w) {
-    std::vector<double> d(K);
-    double sum = 0;
-    for (std::size_t n = w; n < N; n += workers) {
-      for (std::size_t k = 0; k < K; ++k)
-        d[k] = static_cast<double>(W[n * K + k]) - static_cast<double>(Wq[n * K + k]);
-      for (std::size_t m = 0; m < M; ++m) {
-        const float* x = X + m * K;
-        double y = 0;
-        for (std::size_t k = 0; k < K; ++k) y += d[k] * static_cast<double>(x[k]);
-        sum += y * y;
-      }
-    }
-    part[w] = sum;
-  };
-  std::vector<std::thread> pool;
-  for (std::size_t w = 1; w < workers; ++w) pool.emplace_back(work, w);
-  work(0);
-  for (auto& t : pool) t.join();
+  // (Wq - W) X^T as blocked products (chunks of output rows), then the sum of squares
+  constexpr std::size_t kChunkRows = 256;
+  const unsigned threads = lowbit::detail::resolve_threads(0);
+  std::vector<double> Xt(K * M);  // X^T [K, M]
+  for (std::size_t m = 0; m < M; ++m)
+    for (std::size_t k = 0; k < K; ++k) Xt[k * M + m] = static_cast<double>(X[m * K + k]);
+  std::vector<double> D, Y;
   double total = 0;
-  for (double p : part) total += p;  // fixed order: the result does not depend on thread timing
+  for (std::size_t n0 = 0; n0 < N; n0 += kChunkRows) {
+    const std::size_t rows = std::min(kChunkRows, N - n0);
+    D.resize(rows * K);
+    for (std::size_t i = 0; i < rows * K; ++i)
+      D[i] = static_cast<double>(Wq[n0 * K + i]) - static_cast<double>(W[n0 * K + i]);
+    Y.assign(rows * M, 0.0);
+    lowbit::detail::gemm_sub(rows, M, K, D.data(), K, Xt.data(), M, Y.data(), M, threads);  // Y = (W - Wq) X^T
+    for (const double y : Y) total += y * y;
+  }
   return total;
 }
 
-DemoLayer make_data_layer(std::vector<float> W, std::size_t N, std::size_t K, const std::vector<float>& X,
-                          std::size_t n, std::size_t eval_rows, std::string description) {
+DemoLayer make_data_layer(std::vector<float> W, std::size_t N, std::size_t K, std::vector<float> X, std::size_t n,
+                          std::size_t eval_rows, std::size_t max_eval, std::string description) {
   LOWBIT_CHECK(N > 0 && K > 0, "layer needs positive N and K (got [", N, ", ", K, "])");
   LOWBIT_CHECK(W.size() == N * K, "weight has ", W.size(), " elements, expected N*K = ", N * K);
   LOWBIT_CHECK(X.size() == n * K, "inputs have ", X.size(), " elements, expected ", n, " rows x K = ", n * K);
@@ -306,18 +298,26 @@ DemoLayer make_data_layer(std::vector<float> W, std::size_t N, std::size_t K, co
   L.K = K;
   L.M = n - eval_rows;
   L.W = std::move(W);
-  L.X.assign(X.begin(), X.begin() + static_cast<std::ptrdiff_t>(L.M * K));
+  // held-out rows [M, n): at most max_eval of them (evenly spaced) are evaluated on
+  L.M_eval = max_eval > 0 ? std::min(eval_rows, max_eval) : eval_rows;
+  L.X_eval.resize(L.M_eval * K);
+  for (std::size_t i = 0; i < L.M_eval; ++i) {
+    const std::size_t src = L.M + i * eval_rows / L.M_eval;
+    std::copy(X.begin() + static_cast<std::ptrdiff_t>(src * K), X.begin() + static_cast<std::ptrdiff_t>((src + 1) * K),
+              L.X_eval.begin() + static_cast<std::ptrdiff_t>(i * K));
+  }
+  X.resize(L.M * K);  // the calibration rows (no second copy of the recording)
+  X.shrink_to_fit();
+  L.X = std::move(X);
   // X^T X of the calibration rows by the GPTQ accumulator (blocked and threaded: recorded inputs can be
   // hundreds of thousands of rows), which keeps 2/M X^T X
   lowbit::gptq::Hessian<double> h(K, 0);
   h.add_batch(L.X.data(), L.M);
   L.H = h.matrix();
   for (double& v : L.H) v *= static_cast<double>(L.M) / 2.0;
-  L.M_eval = eval_rows;
-  L.X_eval.assign(X.begin() + static_cast<std::ptrdiff_t>(L.M * K), X.end());
   const std::vector<float> zeros(N * K, 0.f);
-  L.output_energy = eval_rows > 0 ? output_error_on_inputs(L.W, zeros, N, K, L.X_eval.data(), eval_rows)
-                                  : lowbit::output_error(L.W.data(), zeros.data(), N, K, L.H.data());
+  L.output_energy = L.M_eval > 0 ? output_error_on_inputs(L.W, zeros, N, K, L.X_eval.data(), L.M_eval)
+                                 : lowbit::output_error(L.W.data(), zeros.data(), N, K, L.H.data());
   L.description = std::move(description);
   return L;
 }

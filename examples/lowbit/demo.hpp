@@ -72,13 +72,14 @@ struct DemoRow {
 DemoLayer make_demo_layer(std::size_t N, std::size_t K, std::size_t M, std::uint64_t seed);
 
 /// A layer from data: weight `W [N, K]` and `n` recorded input rows `X [n, K]`; the last `eval_rows`
-/// rows are held out for the output errors (0: every row calibrates and evaluates, as in the demo).
+/// rows are held out for the output errors (0: every row calibrates and evaluates, as in the demo), of
+/// which at most `max_eval` evenly spaced ones are used (0: all).
 /// @throws lowbit::Error on empty shapes, sizes that do not match, non-finite values, or fewer than one
 ///         calibration row.
-DemoLayer make_data_layer(std::vector<float> W, std::size_t N, std::size_t K, const std::vector<float>& X,
-                          std::size_t n, std::size_t eval_rows, std::string description);
+DemoLayer make_data_layer(std::vector<float> W, std::size_t N, std::size_t K, std::vector<float> X, std::size_t n,
+                          std::size_t eval_rows, std::size_t max_eval, std::string description);
 
-/// ||(W - Wq) X^T||_F^2 over the rows of X [M, K], in double (parallel over output rows).
+/// ||(W - Wq) X^T||_F^2 over the rows of X [M, K], in double (blocked, threaded products).
 double output_error_on_inputs(const std::vector<float>& W, const std::vector<float>& Wq, std::size_t N,
                               std::size_t K, const float* X, std::size_t M);
 

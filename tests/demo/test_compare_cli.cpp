@@ -259,10 +259,27 @@ TEST_CASE("lowbit compare scores every method on held-out rows of the user's inp
     CHECK(find_row(doc["layers"][0]["rows"], "RTN", "4", "128", false) == nullptr);
   }
 
+  SECTION("--eval-rows evaluates on evenly spaced held-out rows") {
+    const Run r = run(dir, w + proj + "--calib " + c + " --eval-rows 10 --json " + (dir / "e10.json").string());
+    INFO(r.err_last);
+    REQUIRE(r.rc == 0);
+    const auto doc = nlohmann::json::parse(slurp(dir / "e10.json"));
+    const auto& L = doc["layers"][0];
+    CHECK(L["held_out_rows"] == 100);
+    CHECK(L["evaluation_rows"] == 10);
+    std::vector<float> Xs;  // rows 300, 310, ..., 390
+    for (std::size_t i = 0; i < 10; ++i)
+      Xs.insert(Xs.end(), X.begin() + (300 + 10 * i) * kK, X.begin() + (301 + 10 * i) * kK);
+    check_rtn_row(L["rows"], W, Xs, 4, 128, 0, 10);
+  }
+
   SECTION("bad input: one-line reasons, inputs untouched") {
     Run r = run(dir, w + proj);
     CHECK(r.rc != 0);
     CHECK(r.err_last.find("--calib") != std::string::npos);
+    r = run(dir, w + proj + "--calib " + c + " --eval-rows -3");
+    CHECK(r.rc != 0);
+    CHECK(r.err_last.find("--eval-rows") != std::string::npos);
     r = run(dir, w + proj + "--calib " + c + " --group 48");
     CHECK(r.rc != 0);
     CHECK(r.err_last.find("--group") != std::string::npos);
