@@ -51,7 +51,8 @@ const char* const kCompareUsage =
     "  --sym      symmetric RTN/GPTQ grids (default asymmetric)\n"
     "  --mse      MSE clip search for RTN/GPTQ (p = 2.4, 100-point grid, shrink to 0.2)\n"
     "  --group    group size of the grouped RTN and GPTQ rows, a multiple of 32 dividing K (default 128)\n"
-    "  --json     also write the tables as JSON (atomically; never over an input file)\n"
+    "  --json     also write the tables as JSON, with each method's GPU bytes in lowbit's kernels\n"
+    "             (device_bytes; atomically, never over an input file)\n"
     "  N must be a multiple of 32 (3-bit zero packing) and K a multiple of the group size, K <= 16384.\n";
 
 constexpr std::size_t kNPack = 32;       // 3-bit qzeros pack 32 output columns per 3 words
@@ -69,6 +70,7 @@ nlohmann::json row_json(const DemoRow& r) {
           {"bits", r.bits},
           {"group", r.group},
           {"stored_bytes", r.stored_bytes},
+          {"device_bytes", r.device_bytes},
           {"bits_per_weight", r.bits_per_weight},
           {"ratio_vs_fp16", r.ratio_vs_fp16},
           {"rel_weight_error", r.rel_weight_error},
@@ -139,6 +141,8 @@ int cmd_compare(int argc, char** argv) {
     DemoRow row;             // the row as the first layer had it
     std::size_t layers = 0;  // layers that have this row
     double bytes = 0, weights = 0, fp16_bytes = 0;
+    double device_bytes = 0;  // summed GPU bytes (meaningful only if every layer fits the kernels)
+    bool device_ok = true;
     double out_error = 0, energy = 0;  // sums over layers of ||(W - Wq) X^T||^2 and ||W X^T||^2
     double w_error = 0, w_energy = 0;  // sums over layers of ||W - Wq||^2 and ||W||^2
   };
@@ -203,6 +207,8 @@ int cmd_compare(int argc, char** argv) {
       if (it == totals.end()) it = totals.insert(totals.end(), Total{key, row});
       it->layers += 1;
       it->bytes += row.stored_bytes;
+      it->device_bytes += row.device_bytes;
+      it->device_ok = it->device_ok && row.device_bytes > 0;
       it->weights += static_cast<double>(N) * static_cast<double>(K);
       it->fp16_bytes += 2.0 * static_cast<double>(N) * static_cast<double>(K);
       it->out_error += row.rel_output_error * row.rel_output_error * L.output_energy;
@@ -229,6 +235,7 @@ int cmd_compare(int argc, char** argv) {
       }
       DemoRow r = t.row;
       r.stored_bytes = t.bytes;
+      r.device_bytes = t.device_ok ? t.device_bytes : 0.0;
       r.bits_per_weight = 8.0 * t.bytes / t.weights;
       r.ratio_vs_fp16 = t.fp16_bytes / t.bytes;
       r.rel_weight_error = t.w_energy > 0 ? std::sqrt(t.w_error / t.w_energy) : 0.0;

@@ -28,6 +28,7 @@
 #include <lowbit/footprint.hpp>
 #include <lowbit/gptq/hessian.hpp>
 #include <lowbit/gptq/linalg.hpp>
+#include <lowbit/kernels/layout.hpp>
 #include <lowbit/numeric.hpp>
 #include <lowbit/quant.hpp>
 
@@ -133,6 +134,7 @@ void fp16_rows(const DemoLayer& L, const DemoOptions&, std::vector<DemoRow>& row
   std::vector<float> Wq(L.W.size());
   for (std::size_t i = 0; i < Wq.size(); ++i) Wq[i] = lowbit::round_to_half(L.W[i]);
   rows.push_back(evaluate_row(L, "fp16", "16", "-", Wq, static_cast<double>(lowbit::fp16_bytes(L.N, L.K))));
+  rows.back().device_bytes = rows.back().stored_bytes;
 }
 
 void rtn_rows(const DemoLayer& L, const DemoOptions& opt, std::vector<DemoRow>& rows) {
@@ -150,6 +152,7 @@ void rtn_rows(const DemoLayer& L, const DemoOptions& opt, std::vector<DemoRow>& 
       const lowbit::Footprint f = lowbit::gptq_footprint(L.N, L.K, spec);
       rows.push_back(evaluate_row(L, "RTN", bits, group, Wq, static_cast<double>(f.total), note));
       rows.back().config = note;
+      rows.back().device_bytes = kernel_device_bytes(q);
     }
   }
 }
@@ -281,6 +284,23 @@ double output_error_on_inputs(const std::vector<float>& W, const std::vector<flo
     for (const double y : Y) total += y * y;
   }
   return total;
+}
+
+double kernel_device_bytes(const lowbit::QuantizedWeight& q) {
+  namespace K = lowbit::kernels;
+  const std::size_t G = q.groups();
+  if (q.K % K::TileGeometry::tile_k || q.N % K::TileGeometry::tile_n || G == 0 || q.K % G) return 0.0;
+  const std::size_t group = q.K / G;
+  if (group != 32 && group % K::TileGeometry::tile_k) return 0.0;
+  K::TiledMeta m;
+  m.bits = q.spec.bits;
+  m.K = q.K;
+  m.N = q.N;
+  m.group_size = group;
+  m.sym = q.spec.sym;
+  // act-order: the kernel layout sorts input columns by group and keeps the permutation (tile_weight)
+  m.act_order = !std::is_sorted(q.g_idx.begin(), q.g_idx.end());
+  return static_cast<double>(K::tiled_weight_bytes(m));
 }
 
 DemoLayer make_data_layer(std::vector<float> W, std::size_t N, std::size_t K, std::vector<float> X, std::size_t n,

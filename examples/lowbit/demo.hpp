@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include <lowbit/quant_types.hpp>
+
 namespace lowbit_cli {
 
 /// Command-line options of `lowbit demo`.
@@ -55,6 +57,7 @@ struct DemoLayer {
 /// One row of the demo table.
 struct DemoRow {
   double stored_bytes = 0;     ///< bytes the method stores for the weight (codes and metadata)
+  double device_bytes = 0;     ///< GPU bytes of the weight in lowbit's kernels (0: their layout cannot hold it)
   std::string method;          ///< "fp16", "RTN", "GPTQ", "LLM.int8()", ...
   std::string bits;            ///< code width as printed ("4", "8+fp16", ...)
   std::string group;           ///< "-" for per-channel, else the group size
@@ -82,6 +85,11 @@ DemoLayer make_data_layer(std::vector<float> W, std::size_t N, std::size_t K, st
 /// ||(W - Wq) X^T||_F^2 over the rows of X [M, K], in double (blocked, threaded products).
 double output_error_on_inputs(const std::vector<float>& W, const std::vector<float>& Wq, std::size_t N,
                               std::size_t K, const float* X, std::size_t M);
+
+/// GPU bytes of `q` in the weight-only kernels' layout (kernels::tiled_weight_bytes; act-order weights
+/// carry their permutation), or 0 when that layout cannot hold it (N or K not a multiple of 64, a group
+/// size other than 32 or a multiple of 64).
+double kernel_device_bytes(const lowbit::QuantizedWeight& q);
 
 /// Fills a row from a dequantized weight `Wq [N, K]` and its stored size in bytes.
 DemoRow evaluate_row(const DemoLayer& layer, std::string method, std::string bits, std::string group,

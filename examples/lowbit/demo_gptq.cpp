@@ -51,6 +51,7 @@ void gptq_rows(const DemoLayer& L, const DemoOptions& opt, std::vector<DemoRow>&
     }
     rows.push_back(evaluate_row(L, "GPTQ", c.bits, c.group, r.Wq, r.stored_bytes, note));
     rows.back().config = config;
+    rows.back().device_bytes = r.device_bytes;
   }
 }
 
@@ -95,6 +96,7 @@ DemoGptqOutcome demo_gptq_run(const DemoLayer& L, const std::vector<double>& H, 
   DemoGptqOutcome out;
   out.Wq = lowbit::dequantize(res.weight);
   out.stored_bytes = static_cast<double>(lowbit::gptq_footprint(L.N, L.K, spec).total);
+  out.device_bytes = kernel_device_bytes(res.weight);
   out.seconds = res.report.seconds + refit_seconds;
   out.damp_used = res.report.damp_used;
   out.damp_attempts = res.report.damp_attempts;

@@ -20,6 +20,7 @@ struct DemoGptqConfig {
 struct DemoGptqOutcome {
   std::vector<float> Wq;    ///< [N, K] dequantized result
   double stored_bytes = 0;  ///< GPTQ checkpoint bytes (qweight, qzeros, scales, g_idx)
+  double device_bytes = 0;  ///< GPU bytes in the kernel layout (kernel_device_bytes)
   double seconds = 0;       ///< wall time of the solve (H given)
   double damp_used = 0;     ///< relative damping that factorized
   int damp_attempts = 0;    ///< factorizations tried

@@ -46,6 +46,7 @@ void int8_rows(const DemoLayer& L, const DemoOptions&, std::vector<DemoRow>& row
   const double bytes = demo_int8_bytes(L.N, L.K, nullptr);
   DemoRow w8a16 = evaluate_row(L, "int8 W8A16", 8, 0, Wq, bytes, "absmax per row, fp16 activations");
   w8a16.config = "W8A16";
+  w8a16.device_bytes = bytes;  // codes + fp32 scales, as Int8Linear holds them
   rows.push_back(w8a16);
 
   // W8A8 errors on the evaluation rows: the held-out ones when there are some (the side copy below is
@@ -87,6 +88,7 @@ void int8_rows(const DemoLayer& L, const DemoOptions&, std::vector<DemoRow>& row
                   side.dims.size(), of.c_str());
     r = evaluate_row(L, "LLM.int8()", "8+fp16", "-", dequantized(w, &side), demo_int8_bytes(L.N, L.K, &side), buf);
     r.config = "W8A8, t=" + std::to_string(static_cast<int>(t)) + " + fp16 side copy";
+    r.device_bytes = r.stored_bytes;
     r.rel_output_error = sc.rel_output_error;
     rows.push_back(r);
   }

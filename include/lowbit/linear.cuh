@@ -207,11 +207,7 @@ class WeightOnlyLinear {
   /// Output features N.
   [[nodiscard]] std::size_t out_features() const { return w_.view().meta.N; }
   /// Device bytes of the weight (codes, scales, zeros, permutation) and bias.
-  [[nodiscard]] std::size_t weight_bytes() const {
-    const kernels::TiledMeta& m = w_.view().meta;
-    const std::size_t gn = m.groups() * m.N;
-    return m.K * m.N * static_cast<std::size_t>(m.bits) / 8 + gn * 2 + gn + (m.act_order ? m.K * 4 : 0) + bias_.size();
-  }
+  [[nodiscard]] std::size_t weight_bytes() const { return kernels::tiled_weight_bytes(w_.view().meta) + bias_.size(); }
 
  private:
   WeightOnlyLinear() = default;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <lowbit/footprint.hpp>
+#include <lowbit/kernels/layout.hpp>
 #include <lowbit/format.hpp>
 #include <lowbit/gptq/refine.hpp>
 #include <lowbit/gptq/solver.hpp>
@@ -169,6 +170,11 @@ TEST_CASE("lowbit compare scores every method on held-out rows of the user's inp
     CHECK((*row)["bits_per_weight"].get<double>() ==
           Approx(8.0 * double(lowbit::gptq_footprint(kN, kK, spec).total) / double(kN * kK)).epsilon(1e-12));
     CHECK((*row)["stored_bytes"].get<double>() == double(lowbit::gptq_footprint(kN, kK, spec).total));
+    {  // GPU bytes: the arrays the kernel layout holds for this weight
+      const lowbit::kernels::HostTiledWeight t = lowbit::kernels::tile_weight(lowbit::rtn_quantize(W.data(), kN, kK, spec));
+      CHECK((*row)["device_bytes"].get<double>() ==
+            double(t.qweight.size() * 4 + t.scales.size() * 2 + t.zeros.size() + t.perm.size() * 4));
+    }
 
     // GPTQ 4-bit g128: Hessian 2/n X^T X of the 300 calibration rows only
     std::vector<double> H(kK * kK, 0.0);
@@ -185,6 +191,11 @@ TEST_CASE("lowbit compare scores every method on held-out rows of the user's inp
     const auto* grow = find_row(L["rows"], "GPTQ", "4", "128", false);
     REQUIRE(grow != nullptr);
     CHECK((*grow)["rel_output_error"].get<double>() == Approx(rel_output_error(W, gq, X, M, kRows)).epsilon(1e-9));
+    {  // act-order GPTQ carries the permutation on the GPU: K int32 more than the plain row
+      const auto* act = find_row(L["rows"], "GPTQ", "4", "128", true);
+      REQUIRE(act != nullptr);
+      CHECK((*act)["device_bytes"].get<double>() == (*grow)["device_bytes"].get<double>() + 4.0 * kK);
+    }
     // the same with the scale refit on that Hessian
     lowbit::QuantizedWeight refit = g.weight;
     (void)lowbit::gptq::refine_scales(refit, W.data(), H.data());

@@ -133,6 +133,20 @@ TEST_CASE("tile_weight: act-order permutation makes groups contiguous and keeps 
   }
 }
 
+TEST_CASE("tiled_weight_bytes is the size of every array tile_weight produces", "[kernels][layout]") {
+  std::mt19937 rng(7);
+  const std::size_t K = 256, N = 192;
+  for (int bits : {2, 3, 4, 8})
+    for (std::size_t group : {std::size_t{32}, std::size_t{64}, std::size_t{128}, K})  // K: one group
+      for (int act = 0; act < 2; ++act) {
+        const HostTiledWeight t = tile_weight(random_weight(bits, K, N, group, false, act != 0, rng));
+        const std::size_t arrays = t.qweight.size() * 4 + t.scales.size() * 2 + t.zeros.size() + t.perm.size() * 4;
+        INFO("bits " << bits << " group " << group << " act-order " << act);
+        CHECK(t.meta.act_order == (act != 0 && group < K));
+        CHECK(tiled_weight_bytes(t.meta) == arrays);
+      }
+}
+
 TEST_CASE("tile_weight rejects shapes and groupings the kernels cannot run", "[kernels][layout]") {
   std::mt19937 rng(6);
   auto q = random_weight(4, 128, 96, 64, false, false, rng);

@@ -229,6 +229,15 @@ inline void check_kernel_group(std::size_t K, std::size_t group) {
                " unsupported by the kernels (need 32 or a multiple of 64)");
 }
 
+/// Device bytes of a weight in the kernel layout, i.e. what `TiledWeightBuffer::allocate` (convert.cuh)
+/// takes: `K·N·bits/8` of codes, an fp16 scale and a uint8 zero code per group and column, and the int32
+/// permutation of act-order weights. Lets a host plan GPU memory without a GPU.
+/// @param m the layout's metadata (tile_weight(q).meta, or filled by hand).
+inline std::size_t tiled_weight_bytes(const TiledMeta& m) {
+  const std::size_t gn = m.groups() * m.N;
+  return m.K * m.N * static_cast<std::size_t>(m.bits) / 8 + gn * 2 + gn + (m.act_order ? m.K * 4 : 0);
+}
+
 /// Converts a QuantizedWeight (host, unpacked) into the kernel layout on the host.
 /// @throws lowbit::Error on shapes the kernels cannot run (K, N not multiples of 64, bad group, g_idx).
 inline HostTiledWeight tile_weight(const QuantizedWeight& q) {
