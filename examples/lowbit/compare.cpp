@@ -173,18 +173,17 @@ int cmd_compare(int argc, char** argv) {
     const std::size_t held = static_cast<std::size_t>(std::llround(holdout * static_cast<double>(n)));
     LOWBIT_CHECK(n >= 1 && held < n && (holdout == 0.0 || held >= 1), "inputs '", xn, "': ", n,
                  " rows cannot be split into calibration and held-out rows with --holdout ", holdout);
-    const std::size_t evaluated = eval_rows > 0 ? std::min(held, eval_rows) : held;
-    std::string desc = tn + " [N=" + std::to_string(N) + ", K=" + std::to_string(K) + "]; " +
-                       std::to_string(n - held) + " calibration rows, " +
-                       (held ? std::to_string(held) + " held-out rows" +
-                                   (evaluated < held ? " (" + std::to_string(evaluated) + " evenly spaced evaluated)" : "")
-                             : std::string("errors on the calibration rows"));
     DemoLayer L;
     try {
-      L = make_data_layer(t.to_float_vector(), N, K, x.to_float_vector(), n, held, eval_rows, desc);
+      L = make_data_layer(t.to_float_vector(), N, K, x.to_float_vector(), n, held, eval_rows, "");
     } catch (const lowbit::Error& e) {
       lowbit::detail::fail("layer '", layer, "': ", e.what());
     }
+    L.description = tn + " [N=" + std::to_string(N) + ", K=" + std::to_string(K) + "]; " + std::to_string(L.M) +
+                    " calibration rows, " +
+                    (held ? std::to_string(held) + " held-out rows" +
+                                (L.M_eval < held ? " (" + std::to_string(L.M_eval) + " evenly spaced evaluated)" : "")
+                          : std::string("errors on the calibration rows"));
     std::cout << L.description << "\n";
     const std::vector<DemoRow> rows = run_demo_rows(L, opt);
     print_table(std::cout, rows);

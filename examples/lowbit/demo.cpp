@@ -289,9 +289,9 @@ double output_error_on_inputs(const std::vector<float>& W, const std::vector<flo
 double kernel_device_bytes(const lowbit::QuantizedWeight& q) {
   namespace K = lowbit::kernels;
   const std::size_t G = q.groups();
-  if (q.K % K::TileGeometry::tile_k || q.N % K::TileGeometry::tile_n || G == 0 || q.K % G) return 0.0;
+  if (G == 0 || q.K % G || !K::TiledLayout<4>::fits(q.K, q.N) || !K::kernel_group_supported(q.K, q.K / G))
+    return 0.0;  // the conditions tile_weight checks
   const std::size_t group = q.K / G;
-  if (group != 32 && group % K::TileGeometry::tile_k) return 0.0;
   K::TiledMeta m;
   m.bits = q.spec.bits;
   m.K = q.K;

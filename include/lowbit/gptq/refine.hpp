@@ -34,6 +34,7 @@
 #include "../numeric.hpp"
 #include "../quant.hpp"
 #include "../quant_types.hpp"
+#include "cholesky.hpp"
 #include "linalg.hpp"
 
 namespace lowbit::gptq {
@@ -63,29 +64,19 @@ inline constexpr std::size_t kRefineBudget = std::size_t{256} << 20;
 /// Columns of H converted to double and multiplied at a time.
 inline constexpr std::size_t kRefinePanel = 128;
 
-/// Solves the SPD system `A x = b` (n x n, row-major, overwritten) by Cholesky; false if A is not
-/// numerically positive definite.
+/// Solves the SPD system `A x = b` (n x n, row-major, overwritten) with the GPTQ module's Cholesky
+/// (`A = L̃ᵀ L̃`, reverse_cholesky_lower) and two triangular solves; false if A is not numerically
+/// positive definite.
 inline bool refine_spd_solve(std::vector<double>& A, std::vector<double>& b, std::size_t n) {
-  for (std::size_t j = 0; j < n; ++j) {
-    double d = A[j * n + j];
-    for (std::size_t p = 0; p < j; ++p) d -= A[j * n + p] * A[j * n + p];
-    if (!(d > 0.0) || !std::isfinite(d)) return false;
-    const double l = std::sqrt(d);
-    A[j * n + j] = l;
-    for (std::size_t i = j + 1; i < n; ++i) {
-      double s = A[i * n + j];
-      for (std::size_t p = 0; p < j; ++p) s -= A[i * n + p] * A[j * n + p];
-      A[i * n + j] = s / l;
-    }
-  }
-  for (std::size_t i = 0; i < n; ++i) {  // L y = b
-    double s = b[i];
-    for (std::size_t p = 0; p < i; ++p) s -= A[i * n + p] * b[p];
-    b[i] = s / A[i * n + i];
-  }
-  for (std::size_t i = n; i-- > 0;) {  // Lᵀ x = y
+  if (reverse_cholesky_lower(A.data(), n, 1) != n) return false;
+  for (std::size_t i = n; i-- > 0;) {  // L̃ᵀ y = b (upper triangular: column i of L̃)
     double s = b[i];
     for (std::size_t p = i + 1; p < n; ++p) s -= A[p * n + i] * b[p];
+    b[i] = s / A[i * n + i];
+  }
+  for (std::size_t i = 0; i < n; ++i) {  // L̃ x = y
+    double s = b[i];
+    for (std::size_t p = 0; p < i; ++p) s -= A[i * n + p] * b[p];
     b[i] = s / A[i * n + i];
   }
   return true;

@@ -222,10 +222,16 @@ inline std::vector<std::int32_t> group_permutation(const std::vector<std::int32_
 }
 }  // namespace detail
 
+/// Whether the kernels run groups of `group` rows over K: a divisor of K that is 32 or a multiple of 64
+/// (the tile is 64 deep; per-channel is group = K).
+inline bool kernel_group_supported(std::size_t K, std::size_t group) {
+  return group > 0 && K % group == 0 && (group == 32 || group % TileGeometry::tile_k == 0);
+}
+
 /// Validates the group size for the kernels: 32, a multiple of 64 dividing K, or K (per-channel).
 inline void check_kernel_group(std::size_t K, std::size_t group) {
   LOWBIT_CHECK(group > 0 && K % group == 0, "group size ", group, " does not divide K = ", K);
-  LOWBIT_CHECK(group == 32 || group % TileGeometry::tile_k == 0, "group size ", group,
+  LOWBIT_CHECK(kernel_group_supported(K, group), "group size ", group,
                " unsupported by the kernels (need 32 or a multiple of 64)");
 }
 
