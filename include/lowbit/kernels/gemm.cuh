@@ -533,21 +533,16 @@ GemmPlan plan_gemm(std::size_t M, std::size_t N, std::size_t K, int sm_count) {
   using QW = MidmWgmmaPolicies<B>;
   if (M <= DecodeConfig<B>::max_m) return make_decode_plan<B>(M, N, K, sm_count);
   if (M <= 32) return make_midm_plan<B, typename Q::M32>(M, N, K, sm_count);
-  // sm_90a build on an sm_90 device with the tensor-map encoder: the warp-specialized wgmma kernel,
-  // 64-row CTAs up to M = 128 (each weight tile dequantized once per 64 rows, 4 slabs per CTA), then
-  // 128-row CTAs of 2 slabs
-  if (M <= kMidmMaxM && midm_ws_available()) {
-    using QS = MidmWsPolicies<B>;
-    return M <= 128 ? make_midm_plan<B, typename QS::W64>(M, N, K, sm_count) : make_midm_plan<B, typename QS::W128>(M, N, K, sm_count);
-  }
+  // The warp-specialized kernels (midm_ws.cuh, large_ws.cuh) are not dispatched: on the H100
+  // (2026-12-05, bench_midm, cuBLAS fp16 in the same run) they ran slower than the lock-step wgmma kernel
+  // at every M = 32-256 (8192^2 4-bit g128: W64 79.7 vs 49.0 us at M = 64, W128 96.5 vs 75.8 us at
+  // M = 128) and than the tile kernels at M = 1024; bench/kernels/NOTES.md has the analysis. They stay
+  // reachable through run_midm with their policies (tests, bench) until they win.
   if (M <= kMidmMaxM && midm_wgmma_available())  // sm_90a build on an sm_90 device: the wgmma variant
     return M <= 64 ? make_midm_plan<B, typename QW::W64>(M, N, K, sm_count) : make_midm_plan<B, typename QW::W128>(M, N, K, sm_count);
   // mma.sync: 64-row CTAs up to M = 256 (H200: faster than the tile kernels on all four benchmark
   // shapes at M = 64-256; the 128-row M128 policy was slower than them on 4096^2 at M = 128 and 256)
   if (M <= kMidmMaxM) return make_midm_plan<B, typename Q::M64>(M, N, K, sm_count);
-  // above kMidmMaxM on sm_90a: 128 x 256 tiles with the weight dequantized once per CTA into shared
-  // memory (large_ws.cuh) instead of the tile kernels (0.37x cuBLAS fp16 at M = 4096 on an H200)
-  if (midm_ws_available()) return make_midm_plan<B, typename LargeWsPolicies<B>::L128>(M, N, K, sm_count);
   return make_plan<typename D::Large>(PolicyKind::large, M, N, K, sm_count);
 }
 
@@ -903,15 +898,6 @@ Status gemm_bits(const T* A, std::size_t M, const TiledWeightView& w, const T* b
       using Q = MidmPolicies<B>;
       using QW = MidmWgmmaPolicies<B>;
 #if defined(LOWBIT_MIDM_WGMMA)  // plans ask for wgmma only in such builds (midm_wgmma_available)
-      if (plan.ws) {
-        using QS = MidmWsPolicies<B>;
-        using QL = LargeWsPolicies<B>;
-        if (plan.block_m == QS::W64::block_m)
-          return detail::run_midm<B, T, typename QS::W64>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream);
-        if (plan.block_n == QL::L128::block_n)  // 128 x 256 tiles: the large-M kernel
-          return detail::run_midm<B, T, typename QL::L128>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream);
-        return detail::run_midm<B, T, typename QS::W128>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream);
-      }
       if (plan.wgmma) {
         if (plan.block_m == QW::W64::block_m)
           return detail::run_midm<B, T, typename QW::W64>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream);
