@@ -103,16 +103,11 @@ int main(int argc, char** argv) {
   using QW4 = MidmWgmmaPolicies<4>;
   resources(kd::midm_wgmma_kernel<4, half_t, QW4::W64, 1>, "wgmma-W64", QW4::W64::threads, QW4::W64::smem_bytes<4>(1));
   resources(kd::midm_wgmma_kernel<4, half_t, QW4::W128, 1>, "wgmma-W128", QW4::W128::threads, QW4::W128::smem_bytes<4>(1));
-  using QS4 = MidmWsPolicies<4>;
-  resources(kd::midm_ws_kernel<4, half_t, QS4::W64, 1>, "ws-W64", QS4::W64::threads, QS4::W64::smem_bytes<4>(1));
-  resources(kd::midm_ws_kernel<4, half_t, QS4::W128, 1>, "ws-W128", QS4::W128::threads, QS4::W128::smem_bytes<4>(1));
-  using QL4 = LargeWsPolicies<4>;
-  resources(kd::midm_large_kernel<4, half_t, QL4::L128, 1>, "large-L128", QL4::L128::threads, QL4::L128::smem_bytes<4>(1));
 #endif
 
   struct Shape { std::size_t K, N; };
   const std::vector<Shape> shapes = {{8192, 8192}, {8192, 28672}, {28672, 8192}, {4096, 4096}};
-  // M = 1024: how far the warp-specialized kernel is from cuBLAS where gemm dequantizes + calls cuBLAS
+  // M = 1024: gemm's own kernel (the tile kernels) where WeightOnlyLinear dequantizes + calls cuBLAS
   const std::vector<std::size_t> Ms = quick ? std::vector<std::size_t>{64, 128} : std::vector<std::size_t>{32, 64, 128, 256, 1024};
   const std::size_t maxM = quick ? 256 : 1024;
 
@@ -235,17 +230,6 @@ int main(int argc, char** argv) {
             if (wp != wsp) LB_CUDA(cudaFree(wp));
             report(name, t, p.splits);
           };
-#if defined(LOWBIT_MIDM_WGMMA)
-          if (M > kd::kMidmMaxM) {  // past the mid-M range: only the warp-specialized 128-row policies
-            if (midm_ws_available()) {
-              run_p(typename MidmWsPolicies<B>::W128{}, "ws-W128");
-              run_p(typename LargeWsPolicies<B>::L128{}, "large-L128");
-              if constexpr (B == 4) run_p(MidmWsPolicy<128, 3, 7>{}, "ws<128,3,7,1>");
-            }
-            if (!ok) std::exit(1);
-            return;
-          }
-#endif
           if (M > kd::kMidmMaxM) return;
           // the previous tile kernels (what gemm ran for 16 < M <= 256 before)
           if (M <= 32) {
@@ -267,20 +251,6 @@ int main(int argc, char** argv) {
             using QW = MidmWgmmaPolicies<B>;
             if (M <= 64) run_p(typename QW::W64{}, "wgmma-W64");
             if (M >= 64) run_p(typename QW::W128{}, "wgmma-W128");
-          }
-          if (midm_ws_available()) {  // the warp-specialized wgmma kernel (midm_ws.cuh)
-            using QS = MidmWsPolicies<B>;
-            run_p(typename QS::W64{}, "ws-W64");
-            if (M >= 64) run_p(typename QS::W128{}, "ws-W128");
-            if (M >= 64) run_p(typename LargeWsPolicies<B>::L128{}, "large-L128");
-            if constexpr (B == 4) {  // ring depth and CTA shape (4-bit only)
-              if (M <= 128) {
-                run_p(MidmWsPolicy<64, 4, 6>{}, "ws<64,4,6,1>");
-                run_p(MidmWsPolicy<64, 2, 5, 2>{}, "ws<64,2,5,2>");
-                run_p(MidmWsPolicy<64, 3, 10>{}, "ws<64,3,10,1>");
-              }
-              if (M >= 128) run_p(MidmWsPolicy<128, 3, 7>{}, "ws<128,3,7,1>");
-            }
           }
 #endif
           if constexpr (B == 4) {  // policy sweep (4-bit only): other CTA shapes and ring depths

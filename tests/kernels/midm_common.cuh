@@ -1,5 +1,5 @@
 // Helpers of the mid-M kernel's GPU tests: runs one MidmPolicy (or, in sm_90a builds with
-// LOWBIT_MIDM_WGMMA, a MidmWgmmaPolicy or MidmWsPolicy) directly (planner + run_midm, bypassing
+// LOWBIT_MIDM_WGMMA, a MidmWgmmaPolicy) directly (planner + run_midm, bypassing
 // gemm's choice by M) and compares with the double-accumulating host reference, with poisoned outputs,
 // a garbage-filled workspace scratch and a second call that checks the split-K counters were reset.
 #pragma once
@@ -90,15 +90,6 @@ void run_midm_sweep() {
           check_midm<B, T, typename MidmWgmmaPolicies<B>::W64>(q, {17, 32, 64, 100}, !sym);
           check_midm<B, T, typename MidmWgmmaPolicies<B>::W128>(q, Ms, !sym);
         }
-        if (midm_ws_available()) {  // warp-specialized: defaults, plus a 2-stage ring (every stage
-          // reused several times: mbarrier phases) and a one-warpgroup CTA
-          check_midm<B, T, typename MidmWsPolicies<B>::W64>(q, Ms, !sym);
-          check_midm<B, T, typename MidmWsPolicies<B>::W128>(q, Ms, !sym);
-          check_midm<B, T, MidmWsPolicy<64, 4, 2>>(q, {17, 64, 100}, !sym);
-          check_midm<B, T, MidmWsPolicy<128, 1, 3>>(q, {64, 200}, !sym);
-          // large-M kernel (dequantized tile in shared memory, 128 x 256 CTAs): also M past kMidmMaxM
-          check_midm<B, T, typename LargeWsPolicies<B>::L128>(q, {17, 64, 100, 200, 256, 300}, !sym);
-        }
 #endif
       }
   const QuantizedWeight q = random_weight(B, 3200, 576, 128, false, true);
@@ -113,18 +104,6 @@ void run_midm_sweep() {
     check_midm<B, T, typename MidmWgmmaPolicies<B>::W64>(q, {33, 64}, true);
     check_midm<B, T, typename MidmWgmmaPolicies<B>::W128>(q, {65, 128, 256}, true);
     check_midm<B, T, typename MidmWgmmaPolicies<B>::W128>(q, {130}, true, 7);
-  }
-  if (midm_ws_available()) {
-    using QS = MidmWsPolicies<B>;
-    check_midm<B, T, typename QS::W64>(q, {33, 64, 128}, true);
-    check_midm<B, T, typename QS::W128>(q, {65, 130, 256}, true);
-    check_midm<B, T, typename QS::W64>(q, {64}, true, 7);   // uneven last split
-    check_midm<B, T, typename QS::W128>(q, {130}, true, 3);
-    check_midm<B, T, typename QS::W64>(random_weight(B, 3200, 192, 32, true, false), {40, 64}, false, 5);
-    using QL = LargeWsPolicies<B>;
-    check_midm<B, T, typename QL::L128>(q, {65, 256, 300}, true);
-    check_midm<B, T, typename QL::L128>(q, {130}, true, 7);  // uneven last split
-    check_midm<B, T, typename QL::L128>(random_weight(B, 3200, 192, 32, true, false), {40, 200}, false, 5);
   }
 #endif
 }

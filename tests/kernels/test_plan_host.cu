@@ -34,9 +34,7 @@ void check_plans(int sms) {
           REQUIRE(p.workspace_bytes == 0);
         }
         // policy by M
-        // mid-M: 32-row (M <= 32) and 64-row mma.sync CTAs; the lock-step wgmma variant (sm_90a builds) 128
-        // rows above 64; the warp-specialized kernels are never planned by gemm (slower on the H100)
-        REQUIRE(!p.ws);
+        // mid-M: 32-row (M <= 32) and 64-row mma.sync CTAs; the wgmma variant (sm_90a builds) 128 rows above 64
         const std::size_t midm_rows = p.wgmma && M > 64 ? 128 : 64;
         REQUIRE(p.block_m == (M <= 16 ? 16 : M <= 32 ? 32 : M <= detail::kMidmMaxM ? midm_rows : 64));
         if (M > 16 && M <= detail::kMidmMaxM) {  // mid-M kernel: its shared memory fits the SM at the planned occupancy
@@ -120,51 +118,6 @@ TEST_CASE("GEMM planner covers K exactly, fits the counter region and fills wave
   // M = 1: 16 warps per CTA cover K = 8192 (8 tiles each) without a cross-CTA split
   CHECK(detail::plan_gemm<4>(1, 8192, 8192, 132).splits == 1);
   CHECK(detail::plan_gemm<4>(1, 8192, 8192, 132).warps_k == 16);
-}
-
-namespace {
-/// The warp-specialized mid-M policies planned directly (gemm picks them only on an sm_90 GPU).
-template <int B, class P>
-void check_ws_plans() {
-  static_assert(midm_ws_v<P> && !midm_ws_v<typename MidmWgmmaPolicies<B>::W64> && !midm_ws_v<typename MidmPolicies<B>::M64>);
-  static_assert(midm_large_v<P> ? P::threads == 384 && P::block_n == 256
-                                : P::threads == 128 * P::warpgroups + 32 && P::block_n == 64 * P::warpgroups);
-  static_assert(P::template smem_bytes<B>(2) <= detail::kSm90SmemPerCta, "one CTA's ring fits");
-  static_assert(P::template stage_bytes<B>(2) % 1024 == 0, "activation boxes stay on 1024-byte swizzle atoms");
-  for (int sms : {1, 78, 132})
-    for (std::size_t K : {std::size_t(64), std::size_t(448), std::size_t(8192), std::size_t(28672)})
-      for (std::size_t N : {std::size_t(64), std::size_t(320), std::size_t(8192), std::size_t(28672)})
-        for (std::size_t M : {std::size_t(17), std::size_t(64), std::size_t(100), std::size_t(256), std::size_t(1024)}) {
-          INFO("B " << B << " NT " << P::n_tile << " K " << K << " N " << N << " M " << M << " sms " << sms);
-          const detail::GemmPlan p = detail::make_midm_plan<B, P>(M, N, K, sms);
-          const std::size_t KT = K / 64;
-          REQUIRE(p.ws);
-          REQUIRE(p.wgmma);
-          REQUIRE(p.kind == detail::PolicyKind::midm);
-          REQUIRE(p.block_m == P::n_tile);
-          REQUIRE(p.block_n == P::block_n);
-          REQUIRE(p.kt_per_split >= 1);
-          REQUIRE(static_cast<std::size_t>(p.splits) * p.kt_per_split >= KT);
-          REQUIRE(static_cast<std::size_t>(p.splits - 1) * p.kt_per_split < KT);  // every CTA has >= 1 k-tile
-          REQUIRE(static_cast<std::size_t>(p.grid.x) * P::n_tile >= M);
-          REQUIRE(static_cast<std::size_t>(p.grid.y) * P::block_n >= N);
-          REQUIRE(p.grid.z == static_cast<unsigned>(p.splits));
-          REQUIRE(p.ctas_per_sm * (P::template smem_bytes<B>(2) + detail::kSmemReservedPerCta) <= detail::kSmemPerSm);
-        }
-}
-}  // namespace
-
-TEST_CASE("warp-specialized mid-M plans cover K with non-empty splits and fit the SM", "[kernels][plan]") {
-  check_ws_plans<2, MidmWsPolicies<2>::W64>();
-  check_ws_plans<3, MidmWsPolicies<3>::W128>();
-  check_ws_plans<4, MidmWsPolicies<4>::W64>();
-  check_ws_plans<4, MidmWsPolicies<4>::W128>();
-  check_ws_plans<8, MidmWsPolicies<8>::W64>();
-  check_ws_plans<4, MidmWsPolicy<64, 4, 2>>();
-  check_ws_plans<4, MidmWsPolicy<128, 1, 3>>();
-  check_ws_plans<4, LargeWsPolicies<4>::L128>();
-  check_ws_plans<8, LargeWsPolicies<8>::L128>();
-  check_ws_plans<3, LargeWsPolicies<3>::L128>();
 }
 
 TEST_CASE("gemm argument checks report the problem without touching the device", "[kernels][plan]") {

@@ -20,15 +20,5 @@ TEST_CASE("mid-M kernel: small cases for compute-sanitizer", "[kernels][gpu][san
     check_midm<4, half_t, MidmWgmmaPolicies<4>::W128>(a, {100, 200}, true);
     check_midm<8, bfloat16_t, MidmWgmmaPolicies<8>::W64>(random_weight(8, 576, 192, 32, false, false), {48}, true, 2);
   }
-  if (midm_ws_available()) {  // warp-specialized: producer warp + mbarrier ring (TMA + cp.async)
-    check_midm<4, half_t, MidmWsPolicies<4>::W64>(a, {40, 64, 130}, true, 3);
-    check_midm<4, half_t, MidmWsPolicies<4>::W128>(a, {100, 200}, true);
-    check_midm<4, half_t, MidmWsPolicy<64, 4, 2>>(a, {64}, true);  // 17 k-tiles through 2 stages
-    check_midm<8, bfloat16_t, MidmWsPolicies<8>::W64>(random_weight(8, 576, 192, 32, false, false), {48}, true, 2);
-    check_midm<3, half_t, MidmWsPolicies<3>::W64>(random_weight(3, 384, 320, 128, true, false), {70}, false);
-    // large-M kernel: dequantized tiles in shared memory (triple-buffered), split-K, partial CTA column
-    check_midm<4, half_t, LargeWsPolicies<4>::L128>(a, {40, 200}, true, 3);
-    check_midm<8, bfloat16_t, LargeWsPolicies<8>::L128>(random_weight(8, 576, 320, 32, false, false), {130}, true);
-  }
 #endif
 }

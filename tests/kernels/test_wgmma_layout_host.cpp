@@ -9,7 +9,6 @@
 #include <lowbit/kernels/wgmma_layout.hpp>
 
 #include <cstdint>
-#include <set>
 #include <vector>
 
 #include "wgmma_emu.hpp"
@@ -103,41 +102,6 @@ TEST_CASE("a wgmma through sw128_desc(sw128_kstep_at) reads element (row, k) of 
             }
         }
       }
-  }
-}
-
-TEST_CASE("large_dq_pair + sw128_at: the dequantizing warps fill the 256 x 64 B tile once, conflict-free, "
-          "and wgmma reads (n, k) there", "[kernels][wgmma_layout]") {
-  constexpr int kSlabs = 4, kCols = 64 * kSlabs;  // 4 slabs of 64 columns (the 256-column CTA tile)
-  emu::Smem s(1024 + kCols * 128);
-  std::uint8_t* dq = s.bytes.data() + 1024;
-  auto tag = [](int n, int k) { return static_cast<std::uint16_t>(n * 64 + k); };  // unique 16-bit tag
-  // warp w: slab w / 2, k16 steps 2·(w % 2) + {0, 1} (large_ws.cuh), every lane, n8-tile, register
-  for (int warp = 0; warp < 2 * kSlabs; ++warp)
-    for (int kk = 0; kk < 2; ++kk)
-      for (int j = 0; j < 8; ++j)
-        for (int h = 0; h < 2; ++h) {
-          std::set<int> banks;
-          for (int lane = 0; lane < 32; ++lane) {
-            const int slab = warp / 2, ks = 2 * (warp % 2) + kk;
-            const Sw128Coord p = large_dq_pair(slab, ks, j, h, lane / 4, lane % 4);
-            // the documented B fragment: column 8j + lane/4 of the slab, k 16ks + 8h + 2(lane%4) and + 1
-            REQUIRE(p.row == 64 * slab + 8 * j + lane / 4);
-            REQUIRE(p.col == 16 * ks + 8 * h + 2 * (lane % 4));
-            const std::uint32_t a = addr_of(s, sw128_at<2>(dq, p));
-            REQUIRE(a % 4 == 0);  // one aligned 32-bit store
-            const std::uint32_t word = tag(p.row, p.col) | static_cast<std::uint32_t>(tag(p.row, p.col + 1)) << 16;
-            s.write(a, &word, 4);
-            banks.insert(static_cast<int>((a / 4) % 32));
-          }
-          REQUIRE(banks.size() == 32);  // the warp's 32 stores hit 32 different banks
-        }
-  for (std::size_t i = 0; i < s.writes.size(); ++i) REQUIRE(s.writes[i] == (i >= 1024 ? 1 : 0));
-  // wgmma m64n256k16 B operand, k16 step ks: element (n, k) of the step
-  for (int ks = 0; ks < 4; ++ks) {
-    const emu::Desc d = emu::decode(sw128_desc(addr_of(s, sw128_kstep_at(dq, 0, ks))));
-    for (int n = 0; n < kCols; ++n)
-      for (int k = 0; k < 16; ++k) REQUIRE(s.read(emu::wgmma_kmajor_sw128_addr(d, n, 2 * k), 2) == tag(n, 16 * ks + k));
   }
 }
 

@@ -38,8 +38,6 @@
 #include "layout.hpp"
 #include "midm.cuh"
 #include "midm_wgmma.cuh"
-#include "midm_ws.cuh"
-#include "large_ws.cuh"
 #include "ptx.cuh"
 #include "tile.cuh"
 
@@ -389,7 +387,6 @@ struct GemmPlan {
   std::size_t workspace_bytes = 0;  ///< partials + counters
   int kt_per_warp = 0;      ///< decode kernel: 64-row K tiles per warp
   bool wgmma = false;       ///< mid-M kernel: the sm_90a wgmma variant (midm_wgmma.cuh)
-  bool ws = false;          ///< mid-M kernel: the warp-specialized wgmma variant (midm_ws.cuh)
 };
 
 /// Split-K arrival counters live at the start of the workspace in a region of fixed size, so they stay
@@ -513,7 +510,6 @@ GemmPlan make_midm_plan(std::size_t M, std::size_t N, std::size_t K, int sm_coun
   const int per_sm = midm_ctas_per_sm<B, P>(2);  // worst case (group 32) for the shared memory
   GemmPlan p{PolicyKind::midm, P::block_m, P::block_n, P::warps_k, per_sm};
   p.wgmma = P::wgmma;
-  p.ws = midm_ws_v<P>;
   const std::size_t mt = (M + P::block_m - 1) / P::block_m, nt = (N + P::block_n - 1) / P::block_n;
   const std::size_t KT = K / TileGeometry::tile_k;
   const std::size_t slots = static_cast<std::size_t>(std::max(sm_count, 1)) * static_cast<std::size_t>(per_sm);
@@ -533,11 +529,6 @@ GemmPlan plan_gemm(std::size_t M, std::size_t N, std::size_t K, int sm_count) {
   using QW = MidmWgmmaPolicies<B>;
   if (M <= DecodeConfig<B>::max_m) return make_decode_plan<B>(M, N, K, sm_count);
   if (M <= 32) return make_midm_plan<B, typename Q::M32>(M, N, K, sm_count);
-  // The warp-specialized kernels (midm_ws.cuh, large_ws.cuh) are not dispatched: on the H100
-  // (2026-12-05, bench_midm, cuBLAS fp16 in the same run) they ran slower than the lock-step wgmma kernel
-  // at every M = 32-256 (8192^2 4-bit g128: W64 79.7 vs 49.0 us at M = 64, W128 96.5 vs 75.8 us at
-  // M = 128) and than the tile kernels at M = 1024; bench/kernels/NOTES.md has the analysis. They stay
-  // reachable through run_midm with their policies (tests, bench) until they win.
   if (M <= kMidmMaxM && midm_wgmma_available())  // sm_90a build on an sm_90 device: the wgmma variant
     return M <= 64 ? make_midm_plan<B, typename QW::W64>(M, N, K, sm_count) : make_midm_plan<B, typename QW::W128>(M, N, K, sm_count);
   // mma.sync: 64-row CTAs up to M = 256 (H200: faster than the tile kernels on all four benchmark
@@ -767,9 +758,7 @@ Status launch_decode(DecodeArgs a, const GemmPlan& plan, bool pdl, cudaStream_t 
 template <int B, class T, class P, int GPT>
 cudaError_t launch_midm(const MidmArgs& a, const GemmPlan& plan, cudaStream_t stream) {
   auto kernel = [] {
-    if constexpr (midm_large_v<P>) return midm_large_kernel<B, T, P, GPT>;
-    else if constexpr (midm_ws_v<P>) return midm_ws_kernel<B, T, P, GPT>;
-    else if constexpr (P::wgmma) return midm_wgmma_kernel<B, T, P, GPT>;
+    if constexpr (P::wgmma) return midm_wgmma_kernel<B, T, P, GPT>;
     else return midm_gemm_kernel<B, T, P, GPT>;
   }();
   constexpr std::size_t smem = P::template smem_bytes<B>(GPT);
@@ -779,21 +768,7 @@ cudaError_t launch_midm(const MidmArgs& a, const GemmPlan& plan, cudaStream_t st
   static const cudaError_t attr =
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
   if (attr != cudaSuccess) return attr;
-  if constexpr (midm_large_v<P>) {  // setmaxnreg: the launch must give the consumers their registers
-    static const cudaError_t regs =
-        check_setmaxnreg_regs(kernel, setmaxnreg_launch_regs(P::producer_regs, P::consumer_regs, P::consumers));
-    if (regs != cudaSuccess) return regs;
-  }
-  if constexpr (midm_ws_v<P>) {
-    // the activation boxes (rows past M zero-filled by the TMA unit), encoded per call: A may move
-    CUtensorMap tmA;
-    const cudaError_t enc = encode_2d(tmA, 2, a.A, static_cast<std::size_t>(a.M), static_cast<std::size_t>(a.K),
-                                      static_cast<std::uint32_t>(P::a_box_rows), static_cast<std::uint32_t>(P::a_box_cols), true);
-    if (enc != cudaSuccess) return enc;
-    kernel<<<plan.grid, P::threads, smem, stream>>>(tmA, a);
-  } else {
-    kernel<<<plan.grid, P::threads, smem, stream>>>(a);
-  }
+  kernel<<<plan.grid, P::threads, smem, stream>>>(a);
   return cudaGetLastError();
 }
 
@@ -803,7 +778,7 @@ template <int B, class T, class P>
 Status run_midm(const T* A, std::size_t M, const TiledWeightView& w, const T* bias, T* Y, void* workspace,
                 std::size_t workspace_bytes, const GemmPlan& plan, cudaStream_t stream) {
   if (Status ws_ok = check_workspace(plan, M, w.meta, workspace, workspace_bytes); !ws_ok.ok()) return ws_ok;
-  if (plan.kind != PolicyKind::midm || plan.wgmma != P::wgmma || plan.ws != midm_ws_v<P> || plan.block_m != P::block_m || plan.block_n != P::block_n ||
+  if (plan.kind != PolicyKind::midm || plan.wgmma != P::wgmma || plan.block_m != P::block_m || plan.block_n != P::block_n ||
       plan.warps_k != P::warps_k || plan.kt_per_split % P::warps_k != 0)
     return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: plan does not match the mid-M policy");
   MidmArgs a{};

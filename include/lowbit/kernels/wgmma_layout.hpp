@@ -1,6 +1,6 @@
 /// @file wgmma_layout.hpp
 /// @brief Address and descriptor arithmetic of the sm_90a kernels' K-major, 128-byte-swizzled shared-memory
-///        operands (midm_wgmma.cuh, midm_ws.cuh, large_ws.cuh, int8_wgmma.cuh), as constexpr functions that
+///        operands (midm_wgmma.cuh, int8_wgmma.cuh), as constexpr functions that
 ///        the kernels and the host layout tests (tests/kernels/test_wgmma_layout_host.cpp) both call.
 ///
 /// The layout: a tile of R rows x 128 bytes of K is stored row after row (row r at byte 128·r); the 16-byte
@@ -37,8 +37,7 @@ struct Sw128Coord {
 
 /// Address of element `e` of the tile at `base` (1024-byte aligned), for elements of `ElemBytes` bytes
 /// (128 / ElemBytes per row): `base` + 128·row + 16·(chunk ^ (row % 8)) + the element's bytes inside its
-/// 16-byte chunk. (The coordinate by reference and the pointer steps in this order leave ptxas's code for
-/// the large-M kernel exactly what it was before this function existed.)
+/// 16-byte chunk.
 /// @tparam ElemBytes element size: 1 (int8) or 2 (fp16/bf16).
 /// @tparam Byte      `unsigned char` or `const unsigned char` (any byte type).
 /// @param base the tile's first byte.
@@ -74,17 +73,6 @@ template <class Byte>
 LOWBIT_HOST_DEVICE constexpr Byte* sw128_kstep_at(Byte* tile, int row0, int ks) {
   static_assert(sizeof(Byte) == 1, "byte pointers only");
   return tile + row0 * kSw128RowBytes + kWgmmaKStepBytes * ks;
-}
-
-/// The pair (k0, k0 + 1) of column n, as element {n, k0} of the large-M kernel's dequantized B tile (256
-/// columns x 64 k; one 32-bit store), that lane 4g + t of a dequantizing warp produces as mma.m16n8k16
-/// B-fragment register `h` of n8-tile `j` and k16-step `ks` of slab `slab`: column 64·slab + 8j + g,
-/// k0 = 16·ks + 2t + 8h (the fragment layout TiledLayout packs, tests/kernels/test_dequant_host.cpp).
-/// @param slab 64-column slab of the CTA (0..3).  @param ks k16-step of the k-tile (0..3).
-/// @param j n8-tile of the slab (0..7).  @param h fragment register (0: k 2t.., 1: k 2t + 8..).
-/// @param g lane / 4.  @param t lane % 4.
-LOWBIT_HOST_DEVICE constexpr Sw128Coord large_dq_pair(int slab, int ks, int j, int h, int g, int t) {
-  return {64 * slab + 8 * j + g, 16 * ks + 2 * t + 8 * h};
 }
 
 }  // namespace lowbit::kernels::detail
