@@ -10,7 +10,7 @@ OUT=${OUT:-/tmp/out}; L=/tmp/pack-logs; B=/tmp/packbin; mkdir -p "$OUT" "$L" "$B
 PACK=${PACK:-build-allpack}
 T0=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - T0 )) s] $*" | tee -a "$OUT/summary.txt"; }
-left() { echo $(( 585 - ($(date +%s) - T0) )); }
+left() { echo $(( 520 - ($(date +%s) - T0) )); }
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUT/summary.txt"
 head -c 400 $PACK/COMMIT | tee -a "$OUT/summary.txt"
 tar xJf $PACK/bins.tar.xz -C $B || { echo "unpack failed"; exit 1; }
@@ -54,6 +54,13 @@ for tool in memcheck racecheck; do
 done
 [ $(left) -gt 100 ] && san memcheck demo lowbit demo --n 256 --k 512 --m 64
 stamp "tests and sanitizers: failures $fails"
+# optional: racecheck of another build's sanitizer binary (e.g. the warp-specialized kernels of wip/ws-kernels)
+if [ -x $PACK/extra/test_kernels_sanitize_ws ] && [ $(left) -gt 200 ]; then
+  timeout 100 compute-sanitizer --tool racecheck --error-exitcode 9 $PACK/extra/test_kernels_sanitize_ws "[midm]" > $L/racecheck_ws.log 2>&1
+  stamp "extra: racecheck ws kernels rc=$? $(grep -E 'RACECHECK SUMMARY' $L/racecheck_ws.log | tail -1)"
+  grep -E "Race|Error|Warning|at .* in |by thread" $L/racecheck_ws.log | sed 's/0x[0-9a-f]*/0x./g' | sed 's/([0-9, ]*)/(.)/g' |
+    sort | uniq -c | sort -rn | head -24
+fi
 D=$(date -u +%F); DEV=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr ' ' '_' | tr -cd 'A-Za-z0-9_-')
 [ $(left) -gt 60 ] && { timeout $(( $(left) - 40 )) $(bin bench_midm_kernels) "$OUT/kernels_midm_${DEV}_$D.json" > $L/bench_midm.log 2>&1; stamp "bench_midm rc=$?"; }
 [ $(left) -gt 50 ] && { timeout $(( $(left) - 10 )) $(bin bench_int8) "$OUT/int8_${DEV}_$D.json" > $L/bench_int8.log 2>&1; stamp "bench_int8 rc=$?"; }
