@@ -10,7 +10,7 @@ OUT=${OUT:-/tmp/out}; L=/tmp/pack-logs; B=/tmp/packbin; mkdir -p "$OUT" "$L" "$B
 PACK=${PACK:-build-allpack}
 T0=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - T0 )) s] $*" | tee -a "$OUT/summary.txt"; }
-left() { echo $(( 430 - ($(date +%s) - T0) )); }
+left() { echo $(( 330 - ($(date +%s) - T0) )); }
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUT/summary.txt"
 head -c 400 $PACK/COMMIT | tee -a "$OUT/summary.txt"
 tar xJf $PACK/bins.tar.xz -C $B || { echo "unpack failed"; exit 1; }
