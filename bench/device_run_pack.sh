@@ -5,12 +5,16 @@
 # set (as tests/gpu_verify.sh), racecheck hazards summarised by kernel and source line, then the
 # benchmarks (cuBLAS in the same run). Small outputs to $OUT, bulky logs in one logs.tgz.
 # usage: run(command="bash bench/device_run_pack.sh", carry=[".deps", "build-allpack"], timeout_s=600)
+# env: WALL=seconds (default 330), SKIP="test_a test_b" (tests run on this code before; also skips the
+# int8 sanitizer cases when test_int8_gpu is listed)
 set -u
 OUT=${OUT:-/tmp/out}; L=/tmp/pack-logs; B=/tmp/packbin; mkdir -p "$OUT" "$L" "$B"
 PACK=${PACK:-build-allpack}
 T0=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - T0 )) s] $*" | tee -a "$OUT/summary.txt"; }
-left() { echo $(( 330 - ($(date +%s) - T0) )); }
+WALL=${WALL:-330}   # seconds of wall time the call may use (benches only run in what is left)
+left() { echo $(( WALL - ($(date +%s) - T0) )); }
+SKIP=" ${SKIP:-} "  # tests already run on this code in an earlier call (names, space-separated)
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUT/summary.txt"
 head -c 400 $PACK/COMMIT | tee -a "$OUT/summary.txt"
 tar xJf $PACK/bins.tar.xz -C $B || { echo "unpack failed"; exit 1; }
@@ -28,6 +32,7 @@ for t in test_kernels_convert test_kernels_sanitize test_linear test_dequant_gem
          test_kernels_gemm_b2_f16 test_kernels_gemm_b2_bf16 test_kernels_gemm_b3_f16 test_kernels_gemm_b3_bf16 \
          test_kernels_gemm_b4_f16 test_kernels_gemm_b4_bf16 test_kernels_gemm_b8_f16 test_kernels_gemm_b8_bf16 \
          test_kernels_midm_b2 test_kernels_midm_b3 test_kernels_midm_b4 test_kernels_midm_b8 test_int8_gpu; do
+  case "$SKIP" in *" $t "*) stamp "skip $t (SKIP)"; continue;; esac
   t_run $t 150
 done
 d=$(bin lowbit); timeout 200 $d demo > "$L/demo.log" 2>&1; rc=$?
@@ -47,7 +52,7 @@ san() {  # san TOOL NAME BINARY [ARGS...]
 }
 for tool in memcheck racecheck; do
   san $tool kernels test_kernels_sanitize
-  san $tool int8 test_int8_gpu "[sanitize]"
+  case "$SKIP" in *" test_int8_gpu "*) ;; *) san $tool int8 test_int8_gpu "[sanitize]";; esac
   san $tool gptq test_gptq_gpu "GPU solver: escalation*,GPU solver status*,GPU Hessian*,GPU triangular inverse*"
   san $tool dequant_gemm test_dequant_gemm "[sanitize]"
   san $tool linear test_linear "[sanitize]"
