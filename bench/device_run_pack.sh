@@ -50,7 +50,7 @@ san() {  # san TOOL NAME BINARY [ARGS...]
       sed 's/([0-9, ]*)/(.)/g' | sort | uniq -c | sort -rn | head -20
   fi
 }
-for tool in memcheck racecheck; do
+for tool in racecheck memcheck; do  # racecheck first: the open question of the first call
   san $tool kernels test_kernels_sanitize
   case "$SKIP" in *" test_int8_gpu "*) ;; *) san $tool int8 test_int8_gpu "[sanitize]";; esac
   san $tool gptq test_gptq_gpu "GPU solver: escalation*,GPU solver status*,GPU Hessian*,GPU triangular inverse*"
