@@ -470,19 +470,22 @@ int main(int argc, char** argv) {
         tv(std::integral_constant<int, 2>{}, std::integral_constant<int, 8>{});
         tv(std::integral_constant<int, 4>{}, std::integral_constant<int, 8>{});
         if (int8::wgmma_available()) {
-          // wgmma 128x256 tiles, one K range per block, and the split-K plan (memset of C included)
-          const double us = time_graph(s, calls, samples, [&](int i) {
-            CK((int8::detail::launch_wgmma<kernels::TiledOut::i32, __half>(Aq, W8[i % rot8], C32, none, M, N, K, 1, K,
-                                                                           s)));
-          });
-          core_tiles.emplace_back("wgmma", us);
+          // wgmma 128x256 tiles, one K range per block, and the split-K plan (memset of C included); each
+          // with the cp.async kernel and the warp-specialized TMA kernel ("_tma")
           const auto wp = int8::detail::make_plan(M, N, K, prop.multiProcessorCount, 3);
-          const double us2 = time_graph(s, calls, samples, [&](int i) {
-            CK(cudaMemsetAsync(C32, 0, static_cast<std::size_t>(M) * N * 4, s));
-            CK((int8::detail::launch_wgmma<kernels::TiledOut::i32, __half>(Aq, W8[i % rot8], C32, none, M, N, K,
-                                                                           wp.splits, wp.k_per_split, s)));
-          });
-          core_tiles.emplace_back("wgmma_split" + std::to_string(wp.splits), us2);
+          for (bool tma : {false, true}) {
+            const double us = time_graph(s, calls, samples, [&](int i) {
+              CK((int8::detail::launch_wgmma<kernels::TiledOut::i32, __half>(Aq, W8[i % rot8], C32, none, M, N, K, 1,
+                                                                             K, tma, s)));
+            });
+            core_tiles.emplace_back(tma ? "wgmma_tma" : "wgmma", us);
+            const double us2 = time_graph(s, calls, samples, [&](int i) {
+              CK(cudaMemsetAsync(C32, 0, static_cast<std::size_t>(M) * N * 4, s));
+              CK((int8::detail::launch_wgmma<kernels::TiledOut::i32, __half>(Aq, W8[i % rot8], C32, none, M, N, K,
+                                                                             wp.splits, wp.k_per_split, tma, s)));
+            });
+            core_tiles.emplace_back("wgmma_split" + std::to_string(wp.splits) + (tma ? "_tma" : ""), us2);
+          }
         }
         std::printf("  core tiles M=%d:", M);
         for (auto& [n, us] : core_tiles) std::printf(" %s %.1f", n.c_str(), us);

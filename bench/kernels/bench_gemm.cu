@@ -6,6 +6,11 @@
 // set is >= 4x the L2, each timing is the median over replays of a CUDA graph of `kBatch` launches.
 // Weight bandwidth = packed weight + scale + zero bytes / time, also as a fraction of a measured
 // device-to-device copy (read + write bytes / time).
+// M <= 16 (decode kernel): timed with and without programmatic dependent launch in the same run
+// (lowbit_us_nopdl / lowbit_us_pdl, and each followed by a small plain elementwise kernel,
+// lowbit_plus_eltwise_us_*, for the main 4-bit g128 variant); lowbit_us is gemm's default.
+// decode_planner_ab (not with --quick): the decode planner's busiest-SM cost model against the previous
+// wave model on the shapes where their plans differ, same weights, same run.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
@@ -17,6 +22,7 @@
 #include <cstring>
 #include <ctime>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 using namespace lowbit;
@@ -57,6 +63,14 @@ __global__ void fill_random_halves(std::uint16_t* p, std::size_t n, std::uint32_
     x ^= x >> 15; x *= 0x2c1b3c6du; x ^= x >> 12;
     p[i] = static_cast<std::uint16_t>((x & 0x8000u) | exp_bits | (x & 0x3ffu));
   }
+}
+
+// The neighbour of a decode GEMM in a model (residual add / activation): next A from Y, plainly launched
+// and without an early PDL trigger, as framework kernels are.
+__global__ void eltwise_kernel(const std::uint32_t* Y, std::uint32_t* A, std::size_t pairs) {
+  const std::size_t i = blockIdx.x * (std::size_t)blockDim.x + threadIdx.x;
+  // sign and mantissa of y with the exponent of 0.5..1 (bounded however often it is applied)
+  if (i < pairs) A[i] = (Y[i] & 0x83ff83ffu) | 0x38003800u;
 }
 
 struct Weight {
@@ -283,6 +297,77 @@ int main(int argc, char** argv) {
     }
   }
 
+  // ---- decode planner A/B: make_decode_plan's busiest-SM model vs the previous wave model, same run ----
+  // (only shapes and M where the two plans differ; PDL off so that only the plan changes)
+  std::string planner_json;
+  if (!quick) {
+    auto ab_case = [&](auto bits_c, std::size_t K, std::size_t N) {
+      constexpr int B = decltype(bits_c)::value;
+      namespace kd = lowbit::kernels::detail;
+      const std::size_t G = K / 128, wbytes = K * N * B / 8 + G * N * 3;
+      std::vector<Weight> ws;
+      for (std::size_t M : {std::size_t(1), std::size_t(16)}) {
+        const kd::GemmPlan pn = kd::make_decode_plan<B>(M, N, K, prop.multiProcessorCount);
+        const kd::GemmPlan po = kd::make_decode_plan<B>(M, N, K, prop.multiProcessorCount, /*legacy_waves=*/true);
+        if (pn.warps_k == po.warps_k && pn.splits == po.splits && pn.kt_per_warp == po.kt_per_warp) {
+          std::printf("planner A/B %d-bit K %6zu N %6zu M %2zu: same plan (%d warps x %d splits)\n", B, K, N, M, pn.warps_k,
+                      pn.splits);
+          continue;
+        }
+        if (ws.empty()) {
+          const int nrot = static_cast<int>(std::max<std::size_t>(2, (4 * l2 + wbytes - 1) / wbytes));
+          for (int r = 0; r < nrot; ++r) ws.push_back(make_weight(B, K, N, 128, false, false, 700 + r));
+        }
+        const int nrot = static_cast<int>(ws.size());
+        void *A, *Y, *wsp = nullptr;
+        CK(cudaMalloc(&A, M * K * 2));
+        CK(cudaMalloc(&Y, M * N * 2));
+        fill_random_halves<<<256, 256>>>(static_cast<std::uint16_t*>(A), M * K, 9, 0x3800);
+        const std::size_t wsb = std::max(pn.workspace_bytes, po.workspace_bytes);
+        if (wsb) {
+          CK(cudaMalloc(&wsp, wsb));
+          if (!gemm_workspace_init(wsp, wsb, st).ok()) std::exit(1);
+        }
+        CK(cudaDeviceSynchronize());  // weights and A are filled on the legacy stream, st does not wait for it
+        GemmOptions off_o;
+        off_o.pdl = PdlMode::off;
+        auto t = [&](const kd::GemmPlan& p) {
+          int r = 0;
+          return time_graph_us(st, [&] {
+            for (int i = 0; i < kBatch; ++i, r = (r + 1) % nrot) {
+              const Status stt = kd::run_decode<B, half_t, false>(static_cast<const half_t*>(A), M, ws[r].view, nullptr,
+                                                                  static_cast<half_t*>(Y), wsp, wsb, p, st, off_o);
+              if (!stt.ok()) { std::fprintf(stderr, "planner A/B: %s\n", stt.message.c_str()); std::exit(1); }
+            }
+          });
+        };
+        double un = t(pn), uo = t(po);  // new, legacy, legacy, new: the faster of each pair
+        uo = std::min(uo, t(po));
+        un = std::min(un, t(pn));
+        std::printf("planner A/B %d-bit K %6zu N %6zu M %2zu: new %d warps x %d splits x %d tiles %.2f us | legacy %d x %d x %d "
+                    "%.2f us (%.3fx)\n", B, K, N, M, pn.warps_k, pn.splits, pn.kt_per_warp, un, po.warps_k, po.splits,
+                    po.kt_per_warp, uo, uo / un);
+        char buf[512];
+        std::snprintf(buf, sizeof buf,
+                      "%s    {\"bits\": %d, \"K\": %zu, \"N\": %zu, \"M\": %zu, \"new_plan\": [%d, %d, %d], \"legacy_plan\": [%d, %d, %d], "
+                      "\"new_us\": %.3f, \"legacy_us\": %.3f}",
+                      planner_json.empty() ? "" : ",\n", B, K, N, M, pn.warps_k, pn.splits, pn.kt_per_warp, po.warps_k,
+                      po.splits, po.kt_per_warp, un, uo);
+        planner_json += buf;
+        CK(cudaFree(A));
+        CK(cudaFree(Y));
+        if (wsp) CK(cudaFree(wsp));
+      }
+      for (auto& w : ws) CK(cudaFree(w.mem));
+    };
+    ab_case(std::integral_constant<int, 4>{}, 8192, 28672);
+    ab_case(std::integral_constant<int, 4>{}, 8192, 57344);
+    ab_case(std::integral_constant<int, 4>{}, 8192, 10240);
+    ab_case(std::integral_constant<int, 4>{}, 3584, 18944);
+    ab_case(std::integral_constant<int, 8>{}, 8192, 28672);
+    ab_case(std::integral_constant<int, 2>{}, 4096, 28672);
+  }
+
   FILE* f = std::fopen(out, "w");
   char date[16] = "unknown";  // the run's UTC date
   {
@@ -361,13 +446,51 @@ int main(int argc, char** argv) {
         }
         int r = 0;
         bool ok = true;
-        const double us = time_graph_us(st, [&] {
-          for (int i = 0; i < kBatch; ++i, r = (r + 1) % nrot) {
-            const Status stt = gemm<half_t>(static_cast<const half_t*>(A), M, ws[r].view, nullptr,
-                                            static_cast<half_t*>(Y), wsp, wsb, st);
-            if (!stt.ok()) { std::fprintf(stderr, "gemm failed: %s\n", stt.message.c_str()); ok = false; }
+        // gemm with options `o`; `eltwise`: a small plain-launched kernel after each call (the usual
+        // neighbour of a decode GEMM in a model, which does not trigger PDL early)
+        auto time_gemm = [&](const GemmOptions& o, bool eltwise) {
+          return time_graph_us(st, [&] {
+            for (int i = 0; i < kBatch; ++i, r = (r + 1) % nrot) {
+              const Status stt = gemm<half_t>(static_cast<const half_t*>(A), M, ws[r].view, nullptr,
+                                              static_cast<half_t*>(Y), wsp, wsb, st, o);
+              if (!stt.ok()) { std::fprintf(stderr, "gemm failed: %s\n", stt.message.c_str()); ok = false; }
+              if (eltwise) eltwise_kernel<<<(M * K / 2 + 255) / 256, 256, 0, st>>>(static_cast<const std::uint32_t*>(Y),
+                                                                                   static_cast<std::uint32_t*>(A), M * std::min(K, N) / 2);
+            }
+          });
+        };
+        // M <= 16 (decode kernel): with and without programmatic dependent launch, interleaved
+        // (off, on, on, off; the faster of each pair) so that clock drift does not favour one mode.
+        // lowbit_us is what gemm does by default (PdlMode::automatic: PDL where supported).
+        const bool decode = M <= 16;
+        GemmOptions off_o, on_o;
+        off_o.pdl = PdlMode::off;
+        on_o.pdl = PdlMode::on;
+        bool pdl_ok = false;
+        if (decode) {
+          const Status probe = gemm<half_t>(static_cast<const half_t*>(A), M, ws[0].view, nullptr, static_cast<half_t*>(Y),
+                                            wsp, wsb, st, on_o);
+          pdl_ok = probe.ok();
+          if (!pdl_ok) std::fprintf(stderr, "note: no PDL here (%s)\n", probe.message.c_str());
+        }
+        double us_off = -1, us_pdl = -1, el_off = -1, el_pdl = -1;
+        double us;
+        if (decode && pdl_ok) {
+          us_off = time_gemm(off_o, false);
+          us_pdl = time_gemm(on_o, false);
+          us_pdl = std::min(us_pdl, time_gemm(on_o, false));
+          us_off = std::min(us_off, time_gemm(off_o, false));
+          if (v.bits == 4 && v.group == 128 && !v.sym && !v.act) {  // the realistic neighbour, main variant only
+            el_off = time_gemm(off_o, true);
+            el_pdl = time_gemm(on_o, true);
+            el_pdl = std::min(el_pdl, time_gemm(on_o, true));
+            el_off = std::min(el_off, time_gemm(off_o, true));
           }
-        });
+          us = us_pdl;
+        } else {
+          us = time_gemm(GemmOptions{}, false);
+          if (decode) us_off = us;
+        }
         if (!ok) return 1;
         if (wsp) CK(cudaFree(wsp));
         const double cb = cublas_at(M), speedup = cb / us;
@@ -378,15 +501,34 @@ int main(int argc, char** argv) {
         const double cublas_roof_us = (K * N * 2.0 + M * K * 2.0 + M * N * 2.0) / (copy_gbs * 1e9) * 1e6;
         const double target = v.bits == 4 && v.group == 128 && !v.sym && !v.act ? target_for(4, M, K, N)
                                                                                   : (v.group == 128 && !v.sym && !v.act ? target_for(v.bits, M, K, N) : 0);
-        std::printf("%-6d %-5zu %-4s %6zu %6zu %6zu %10.2f %10.2f %8.2f %8.0f %7.2f%s\n", v.bits, v.group, v.name, K, N,
+        std::printf("%-6d %-5zu %-4s %6zu %6zu %6zu %10.2f %10.2f %8.2f %8.0f %7.2f%s", v.bits, v.group, v.name, K, N,
                     M, us, cb, speedup, gbs, target, target > 0 ? (speedup >= target ? " met" : " MISSED") : "");
+        if (us_pdl > 0)
+          std::printf("   [no PDL %.2f us %.2fx, PDL %.2f us %.2fx, gain %.2f us]", us_off, cb / us_off, us_pdl, cb / us_pdl,
+                      us_off - us_pdl);
+        if (el_pdl > 0) std::printf(" [+eltwise: no PDL %.2f, PDL %.2f us]", el_off, el_pdl);
+        std::printf("\n");
+        // PDL fields (M <= 16): null where not measured
+        char pdl_json[512];
+        auto num = [](double x, char* b, std::size_t n) {
+          if (x > 0) std::snprintf(b, n, "%.3f", x);
+          else std::snprintf(b, n, "null");
+          return b;
+        };
+        char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32];
+        std::snprintf(pdl_json, sizeof pdl_json,
+                      ", \"lowbit_us_nopdl\": %s, \"lowbit_us_pdl\": %s, \"speedup_nopdl\": %s, \"speedup_pdl\": %s, "
+                      "\"lowbit_plus_eltwise_us_nopdl\": %s, \"lowbit_plus_eltwise_us_pdl\": %s",
+                      num(us_off, b1, sizeof b1), num(us_pdl, b2, sizeof b2), num(us_off > 0 ? cb / us_off : -1, b3, sizeof b3),
+                      num(us_pdl > 0 ? cb / us_pdl : -1, b4, sizeof b4), num(el_off, b5, sizeof b5), num(el_pdl, b6, sizeof b6));
         std::fprintf(f,
                      "%s    {\"bits\": %d, \"group\": %zu, \"variant\": \"%s\", \"K\": %zu, \"N\": %zu, \"M\": %zu, "
                      "\"lowbit_us\": %.3f, \"cublas_fp16_us\": %.3f, \"speedup\": %.3f, \"weight_bytes\": %zu, "
                      "\"weight_GBps\": %.1f, \"weight_bw_frac_of_copy\": %.3f, \"memory_roofline_us\": %.3f, "
-                     "\"ideal_speedup_vs_cublas_roofline\": %.3f, \"target_speedup\": %.2f, \"target_met\": %s}",
+                     "\"ideal_speedup_vs_cublas_roofline\": %.3f, \"target_speedup\": %.2f, \"target_met\": %s%s}",
                      first ? "" : ",\n", v.bits, v.group, v.name, K, N, M, us, cb, speedup, wbytes, gbs, gbs / copy_gbs,
-                     roof_us, cublas_roof_us / roof_us, target, target > 0 ? (speedup >= target ? "true" : "false") : "null");
+                     roof_us, cublas_roof_us / roof_us, target, target > 0 ? (speedup >= target ? "true" : "false") : "null",
+                     decode ? pdl_json : "");
         first = false;
         std::fflush(f);
       }
@@ -396,7 +538,9 @@ int main(int argc, char** argv) {
     CK(cudaFree(A));
     CK(cudaFree(Y));
   }
-  std::fprintf(f, "\n  ],\n  \"small_m_kernels_4bit_g128\": [\n%s\n  ]\n}\n", sweep_json.c_str());
+  std::fprintf(f, "\n  ],\n  \"small_m_kernels_4bit_g128\": [\n%s\n  ],\n", sweep_json.c_str());
+  // plans as [warps per CTA, K splits, K tiles per warp]; PDL off; the faster of two interleaved timings
+  std::fprintf(f, "  \"decode_planner_ab\": [\n%s\n  ]\n}\n", planner_json.c_str());
   std::fclose(f);
   cublasDestroy(h);
   return 0;

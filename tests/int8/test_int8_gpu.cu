@@ -54,6 +54,7 @@ struct Case {
   bool side = false;
   bool pdl = true;
   bool capture = true;  // small-M path: outlier weights from the weight stream (false: gathered)
+  bool tma = true;      // wgmma paths: the warp-specialized TMA kernel (false: the cp.async kernel)
   float row_fraction = 0.3f;  // rows carrying the outlier values
 };
 
@@ -112,6 +113,7 @@ void run_case(const Case& c, unsigned seed) {
   opt.tile_nt = c.tile_nt;
   opt.pdl = c.pdl;
   opt.capture_outliers = c.capture;
+  opt.wgmma_tma = c.tma;
   const std::size_t bytes = int8::linear_workspace_size(M, N, K, opt);
   DevBuf<std::uint8_t> ws(bytes);
   DevBuf<T> dY(static_cast<std::size_t>(M) * N);
@@ -143,7 +145,7 @@ void run_case(const Case& c, unsigned seed) {
       ++bad;
     }
   }
-  INFO("M=" << M << " N=" << N << " K=" << K << " path=" << c.force_path << " first bad " << first_bad << " got "
+  INFO("M=" << M << " N=" << N << " K=" << K << " path=" << c.force_path << " tma=" << c.tma << " first bad " << first_bad << " got "
             << (bad ? static_cast<float>(Y[first_bad]) : 0.f) << " want " << (bad ? ref[first_bad] : 0.0));
   REQUIRE(bad == 0);
 }
@@ -172,6 +174,10 @@ TEMPLATE_TEST_CASE("int8 GPU layer matches the host reference across M and paths
       Case c{M, N, K};
       c.force_path = path;
       run_case<TestType>(c, ++seed);
+      if (path == 3 || path == 4) {  // the wgmma paths' other kernel (the TMA one is the default)
+        c.tma = false;
+        run_case<TestType>(c, ++seed);
+      }
     }
     if (M >= 64)  // every instantiated tile, fused and split
       for (auto [mt, nt] : {std::pair{2, 4}, std::pair{4, 4}, std::pair{2, 8}, std::pair{4, 8}})
@@ -433,9 +439,10 @@ TEST_CASE("int8 GPU reports non-finite activations and bad arguments", "[int8][g
 TEST_CASE("int8 GEMM core (int32 out) is exact", "[int8][gpu][sanitize]") {
   std::mt19937 rng(9);
   std::uniform_int_distribution<int> d(-127, 127);
-  // (M = 300: split wgmma where available; 1024 x 4352: 136 wgmma tiles, no split on 132 SMs)
+  // (M = 300: split wgmma where available; 1024 x 4352: 136 wgmma tiles, no split on 132 SMs; K = 576:
+  // a half 128-byte k-tile at the end of the last split, zero-filled by the TMA kernel's boxes)
   for (auto [M, N, K] : {std::tuple{3, 192, 1024}, std::tuple{32, 192, 1024}, std::tuple{64, 192, 1024},
-                         std::tuple{300, 192, 1024}, std::tuple{1024, 4352, 128}}) {
+                         std::tuple{300, 192, 1024}, std::tuple{1024, 4352, 128}, std::tuple{200, 320, 576}}) {
     std::vector<std::int8_t> A(M * K), W(N * K);
     for (auto& a : A) a = static_cast<std::int8_t>(d(rng));
     for (auto& w : W) w = static_cast<std::int8_t>(d(rng));

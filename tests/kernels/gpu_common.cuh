@@ -9,6 +9,7 @@
 #include <lowbit/kernels/gemm.cuh>
 #include <lowbit/kernels/reference.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <string>
@@ -174,6 +175,273 @@ void run_sweep() {
       }
   check_gemm<B, T>(random_weight(B, 3200, 192, 128, false, true), {1, 5, 16, 17, 32, 33, 64, 200}, true);
   check_gemm<B, T>(random_weight(B, 3200, 192, 32, true, false), {1, 16, 40}, false);
+}
+
+// ---- programmatic dependent launch (PDL) of the decode kernel: chained and back-to-back calls ----
+
+/// Next activations of a chained test from the previous output (K = N, so Y [M, N] is the next A
+/// [M, K]): A[i] = sin(3 Y[i] + phase + 0.01 (i mod N)), bounded and far from the previous A. Records the Y it
+/// read and the A it wrote in the histories. It lets the next kernel launch first and then lingers
+/// `spin` clocks, so that a GEMM launched with PDL after it really starts early: a GEMM that read A
+/// or wrote Y/workspace before griddepcontrol.wait would see stale activations or clobber the Y read
+/// here, and the per-step comparison below fails.
+template <class T>
+__global__ void chain_next_kernel(const std::uint32_t* Y, std::uint32_t* A, std::uint32_t* y_hist, std::uint32_t* a_hist,
+                                  int pairs, int n_pairs, float phase, long long spin) {
+  using Ops = lowbit::kernels::ElementOps<T>;
+  lowbit::kernels::ptx::pdl_launch_dependents();
+  const long long t0 = clock64();
+  while (clock64() - t0 < spin) {
+  }
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < pairs; i += gridDim.x * blockDim.x) {
+    const std::uint32_t y = Y[i];
+    y_hist[i] = y;
+    const float c = 0.02f * static_cast<float>(i % n_pairs) + phase;
+    const float lo = __sinf(3.f * Ops::to_float(static_cast<std::uint16_t>(y & 0xffffu)) + c);
+    const float hi = __sinf(3.f * Ops::to_float(static_cast<std::uint16_t>(y >> 16)) + c + 0.01f);
+    const std::uint32_t a = Ops::pack2(lo, hi);
+    A[i] = a;
+    a_hist[i] = a;
+  }
+}
+
+/// Chained decode GEMMs on one stream: `steps` times Y = A·W + bias (gemm_bits with `opt`, the same A,
+/// Y and workspace buffers every step), then A = chain_next(Y) by a kernel launched plainly. With PDL
+/// each GEMM may start while chain_next still runs; every step's output is compared with the host
+/// reference of the activations that step must have read (recorded on the device). `graph`: the
+/// chain is captured into a CUDA graph (PDL becomes programmatic edges) and replayed twice.
+/// `hand_splits` > 0: run_decode with a hand-made plan of 4-warp CTAs and that many K splits instead of
+/// gemm_bits (the planner gives these square shapes one split; this puts the split-K partials and
+/// counters in the chain).
+template <int B, class T>
+void check_pdl_chain(const QuantizedWeight& q, std::size_t M, const GemmOptions& opt, int steps, bool graph,
+                     int hand_splits = 0) {
+  REQUIRE(q.K == q.N);
+  const HostTiledWeight ht = tile_weight(q);
+  TiledWeightBuffer w;
+  REQUIRE(upload(ht, w, nullptr).ok());
+  const std::size_t MN = M * q.N;
+  const auto A0 = random_activations<T>(MN);
+  const auto bias = random_activations<T>(q.N);
+  const auto biasf = to_float(bias);
+  DevBuf dA(MN * 2), dB(q.N * 2), dY(MN * 2), dAh((steps + 1) * MN * 2), dYh(steps * MN * 2);
+  KT_CUDA(cudaMemcpy(dB.p, bias.data(), q.N * 2, cudaMemcpyHostToDevice));
+  auto plan = lowbit::kernels::detail::plan_gemm<B>(M, q.N, q.K, lowbit::kernels::detail::current_sm_count());
+  if (hand_splits > 0) {
+    const int KT = static_cast<int>(q.K / 64);
+    plan.warps_k = 4;
+    plan.kt_per_warp = (KT + 4 * hand_splits - 1) / (4 * hand_splits);
+    plan.kt_per_split = 4 * plan.kt_per_warp;
+    plan.splits = (KT + plan.kt_per_split - 1) / plan.kt_per_split;
+    REQUIRE(plan.splits == hand_splits);
+    plan.grid = dim3(1u, static_cast<unsigned>(q.N / 64), static_cast<unsigned>(plan.splits));
+    plan.workspace_bytes = lowbit::kernels::detail::kCounterBytes + plan.splits * M * q.N * 4;
+  }
+  const std::size_t ws = std::max(gemm_workspace_size(M, w.view().meta),
+                                  lowbit::kernels::detail::workspace_total(plan, M, w.view().meta));
+  DevBuf dW(ws);
+  REQUIRE(gemm_workspace_init(dW.p, ws, nullptr).ok());
+  KT_CUDA(cudaDeviceSynchronize());  // the upload and the zeroed counters: st below does not wait for the legacy stream
+  cudaStream_t st;
+  KT_CUDA(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+  INFO("PDL chain: bits " << B << " K = N " << q.K << " group " << w.view().meta.group_size << " sym " << w.view().meta.sym
+                          << " act " << w.view().meta.act_order << " M " << M << " pdl mode " << static_cast<int>(opt.pdl)
+                          << " steps " << steps << " graph " << graph << " plan: warps " << plan.warps_k << " splits "
+                          << plan.splits);
+  const int pairs = static_cast<int>(MN / 2), n_pairs = static_cast<int>(q.N / 2);
+  auto* ah = dAh.as<std::uint32_t>();
+  auto* yh = dYh.as<std::uint32_t>();
+  bool launched = true;
+  auto chain = [&] {
+    for (int i = 0; i < steps; ++i) {
+      const Status s = hand_splits > 0 ? lowbit::kernels::detail::run_decode<B, T, false>(
+                                             dA.as<T>(), M, w.view(), dB.as<T>(), dY.as<T>(), dW.p, ws, plan, st, opt)
+                                       : gemm_bits<B, T>(dA.as<T>(), M, w.view(), dB.as<T>(), dY.as<T>(), dW.p, ws, st, opt);
+      if (!s.ok()) {
+        UNSCOPED_INFO("step " << i << ": " << s.message);
+        launched = false;
+        return;
+      }
+      chain_next_kernel<T><<<8, 128, 0, st>>>(dY.as<std::uint32_t>(), dA.as<std::uint32_t>(), yh + i * pairs,
+                                              ah + (i + 1) * pairs, pairs, n_pairs, 0.7f * static_cast<float>(i + 1),
+                                              20000);
+    }
+  };
+  const int runs = graph ? 2 : 1;
+  cudaGraphExec_t ge = nullptr;
+  if (graph) {
+    cudaGraph_t g;
+    KT_CUDA(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
+    chain();
+    KT_CUDA(cudaStreamEndCapture(st, &g));
+    REQUIRE(launched);
+    KT_CUDA(cudaGraphInstantiate(&ge, g, 0));
+    KT_CUDA(cudaGraphDestroy(g));
+  }
+  for (int run = 0; run < runs; ++run) {
+    INFO("run " << run);
+    KT_CUDA(cudaMemcpyAsync(dA.p, A0.data(), MN * 2, cudaMemcpyHostToDevice, st));
+    KT_CUDA(cudaMemcpyAsync(ah, A0.data(), MN * 2, cudaMemcpyHostToDevice, st));
+    KT_CUDA(cudaMemsetAsync(dYh.p, 0xff, steps * MN * 2, st));  // poison: a step that never ran is NaN
+    if (graph) {
+      KT_CUDA(cudaGraphLaunch(ge, st));
+    } else {
+      chain();
+      REQUIRE(launched);
+    }
+    KT_CUDA(cudaStreamSynchronize(st));
+    KT_CUDA(cudaGetLastError());
+    std::vector<T> Ah((steps + 1) * MN), Yh(steps * MN);
+    KT_CUDA(cudaMemcpy(Ah.data(), dAh.p, Ah.size() * 2, cudaMemcpyDeviceToHost));
+    KT_CUDA(cudaMemcpy(Yh.data(), dYh.p, Yh.size() * 2, cudaMemcpyDeviceToHost));
+    int bad = 0;
+    double worst = 0;
+    // one reference call for all steps (row block i = the activations step i read): K = N, so the
+    // history [steps + 1, M, K] is also [steps * M, K] rows followed by the last step's output
+    const std::vector<float> a_all = to_float(Ah);
+    const auto ref_all = reference_gemm(q, a_all.data(), static_cast<std::size_t>(steps) * M, biasf.data());
+    for (int i = 0; i < steps; ++i) {
+      const std::vector<float> y = to_float(std::vector<T>(Yh.begin() + static_cast<std::ptrdiff_t>(i * MN),
+                                                           Yh.begin() + static_cast<std::ptrdiff_t>((i + 1) * MN)));
+      const std::vector<float> ref(ref_all.begin() + static_cast<std::ptrdiff_t>(i * MN),
+                                   ref_all.begin() + static_cast<std::ptrdiff_t>((i + 1) * MN));
+      const double err = relative_error(y, ref);
+      if (!(err < tolerance<T>())) {
+        if (bad < 3) UNSCOPED_INFO("step " << i << " relative error " << err);
+        ++bad;
+      }
+      worst = std::max(worst, err == err ? err : 1e30);
+    }
+    INFO("steps off the reference: " << bad << " of " << steps << ", worst relative error " << worst);
+    CHECK(bad == 0);
+    // the split-K counters are back to zero for the next call
+    if (plan.splits > 1) {
+      std::vector<unsigned> cnt(plan.grid.y);
+      KT_CUDA(cudaMemcpy(cnt.data(), dW.p, cnt.size() * sizeof(unsigned), cudaMemcpyDeviceToHost));
+      CHECK(std::all_of(cnt.begin(), cnt.end(), [](unsigned c) { return c == 0u; }));
+    }
+  }
+  if (ge) KT_CUDA(cudaGraphExecDestroy(ge));
+  KT_CUDA(cudaStreamDestroy(st));
+}
+
+/// `launches` back-to-back decode GEMMs on one stream with the same Y and workspace, alternating two
+/// activation buffers (nothing in between: with PDL each one may start during the previous one's tail,
+/// and its split-K partials and counters must not mix with it). The last output must match the host
+/// reference of its activations and the counters must be zero afterwards; then once more in a graph.
+template <int B, class T>
+void check_pdl_back_to_back(const QuantizedWeight& q, std::size_t M, const GemmOptions& opt, int launches) {
+  const HostTiledWeight ht = tile_weight(q);
+  TiledWeightBuffer w;
+  REQUIRE(upload(ht, w, nullptr).ok());
+  const auto A = random_activations<T>(2 * M * q.K);
+  const auto bias = random_activations<T>(q.N);
+  const auto Af = to_float(A), biasf = to_float(bias);
+  DevBuf dA(A.size() * 2), dB(q.N * 2), dY(M * q.N * 2);
+  KT_CUDA(cudaMemcpy(dA.p, A.data(), A.size() * 2, cudaMemcpyHostToDevice));
+  KT_CUDA(cudaMemcpy(dB.p, bias.data(), q.N * 2, cudaMemcpyHostToDevice));
+  const std::size_t ws = gemm_workspace_size(M, w.view().meta);
+  DevBuf dW(ws);
+  REQUIRE(gemm_workspace_init(dW.p, ws, nullptr).ok());
+  KT_CUDA(cudaDeviceSynchronize());  // the upload and the zeroed counters: st below does not wait for the legacy stream
+  const auto plan = lowbit::kernels::detail::plan_gemm<B>(M, q.N, q.K, lowbit::kernels::detail::current_sm_count());
+  INFO("PDL back-to-back: bits " << B << " K " << q.K << " N " << q.N << " M " << M << " pdl mode "
+                                 << static_cast<int>(opt.pdl) << " launches " << launches << " splits " << plan.splits);
+  cudaStream_t st;
+  KT_CUDA(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+  for (bool graph : {false, true}) {
+    INFO("graph " << graph);
+    KT_CUDA(cudaMemsetAsync(dY.p, 0xff, M * q.N * 2, st));
+    bool ok = true;
+    auto loop = [&] {
+      for (int i = 0; i < launches && ok; ++i) {
+        const T* a = dA.as<T>() + (i % 2) * M * q.K;
+        const Status s = gemm_bits<B, T>(a, M, w.view(), dB.as<T>(), dY.as<T>(), dW.p, ws, st, opt);
+        if (!s.ok()) {
+          UNSCOPED_INFO("launch " << i << ": " << s.message);
+          ok = false;
+        }
+      }
+    };
+    if (graph) {
+      cudaGraph_t g;
+      cudaGraphExec_t ge;
+      KT_CUDA(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
+      loop();
+      KT_CUDA(cudaStreamEndCapture(st, &g));
+      REQUIRE(ok);
+      KT_CUDA(cudaGraphInstantiate(&ge, g, 0));
+      KT_CUDA(cudaGraphLaunch(ge, st));
+      KT_CUDA(cudaStreamSynchronize(st));
+      KT_CUDA(cudaGraphExecDestroy(ge));
+      KT_CUDA(cudaGraphDestroy(g));
+    } else {
+      loop();
+      REQUIRE(ok);
+    }
+    KT_CUDA(cudaStreamSynchronize(st));
+    std::vector<T> Y(M * q.N);
+    KT_CUDA(cudaMemcpy(Y.data(), dY.p, Y.size() * 2, cudaMemcpyDeviceToHost));
+    const std::size_t last = static_cast<std::size_t>((launches - 1) % 2);
+    const auto ref = reference_gemm(q, Af.data() + last * M * q.K, M, biasf.data());
+    const double err = relative_error(to_float(Y), ref);
+    INFO("relative error " << err);
+    CHECK(err < tolerance<T>());
+    if (plan.splits > 1) {
+      std::vector<unsigned> cnt(plan.grid.y);
+      KT_CUDA(cudaMemcpy(cnt.data(), dW.p, cnt.size() * sizeof(unsigned), cudaMemcpyDeviceToHost));
+      CHECK(std::all_of(cnt.begin(), cnt.end(), [](unsigned c) { return c == 0u; }));
+    }
+  }
+  KT_CUDA(cudaStreamDestroy(st));
+}
+
+/// The PDL checks for one width and element type: chains of 20-50 decode GEMMs (M = 1, 3, 9, 16: both
+/// MMA row-block counts; g128 asym, act-order with its pre-gather kernel in the chain, group 32 sym,
+/// hand-made 2 and 4 K splits) eager and in a graph, PDL automatic / on / off; back-to-back launches on
+/// a split-K shape; PdlMode::on reports `unsupported` exactly where PDL is unavailable.
+template <int B, class T>
+void run_pdl_checks() {
+  const bool sm90 = lowbit::kernels::detail::current_compute_capability() >= 90;
+  GemmOptions automatic, on, off;
+  on.pdl = PdlMode::on;
+  off.pdl = PdlMode::off;
+  const QuantizedWeight q = random_weight(B, 1024, 1024, 128, false, false);
+  check_pdl_chain<B, T>(q, 1, automatic, 50, false);
+  check_pdl_chain<B, T>(q, 16, automatic, 50, false);
+  check_pdl_chain<B, T>(q, 1, automatic, 50, true);
+  check_pdl_chain<B, T>(q, 9, off, 20, false);
+  const QuantizedWeight act = random_weight(B, 512, 512, 64, false, true);  // act-order: pre-gather kernel in the chain
+  check_pdl_chain<B, T>(act, 3, automatic, 50, false);
+  check_pdl_chain<B, T>(act, 3, automatic, 30, true);
+  check_pdl_chain<B, T>(random_weight(B, 768, 768, 32, true, false), 9, automatic, 30, false);
+  check_pdl_chain<B, T>(q, 1, automatic, 50, false, /*hand_splits=*/2);  // split-K partials + counters in the chain
+  check_pdl_chain<B, T>(q, 16, automatic, 30, true, /*hand_splits=*/4);
+  if (sm90) check_pdl_chain<B, T>(q, 16, on, 20, true);
+  // N = 64 is one slab: the planner must split K across CTAs to use the GPU, so the workspace is in play
+  const QuantizedWeight tall = random_weight(B, 4096, 64, 128, false, false);
+  REQUIRE(lowbit::kernels::detail::plan_gemm<B>(1, 64, 4096, lowbit::kernels::detail::current_sm_count()).splits > 1);
+  check_pdl_back_to_back<B, T>(tall, 1, automatic, 50);
+  check_pdl_back_to_back<B, T>(tall, 16, automatic, 50);
+  // PdlMode::on: launches where PDL is available, else a clear `unsupported` (never a silent plain launch)
+  {
+    TiledWeightBuffer w;
+    REQUIRE(upload(tile_weight(q), w, nullptr).ok());
+    DevBuf dA(q.K * 2), dY(q.N * 2);
+    KT_CUDA(cudaMemset(dA.p, 0, q.K * 2));
+    const std::size_t ws = gemm_workspace_size(1, w.view().meta);
+    DevBuf dW(ws);
+    REQUIRE(gemm_workspace_init(dW.p, ws, nullptr).ok());
+    const Status s = gemm_bits<B, T>(dA.as<T>(), 1, w.view(), nullptr, dY.as<T>(), dW.p, ws, nullptr, on);
+    INFO(s.message);
+    if (sm90) CHECK(s.ok());
+    else CHECK(s.code == StatusCode::unsupported);
+    GemmOptions bad;
+    bad.pdl = static_cast<PdlMode>(7);
+    CHECK(gemm_bits<B, T>(dA.as<T>(), 1, w.view(), nullptr, dY.as<T>(), dW.p, ws, nullptr, bad).code ==
+          StatusCode::invalid_argument);
+    KT_CUDA(cudaDeviceSynchronize());
+  }
 }
 
 }  // namespace kt

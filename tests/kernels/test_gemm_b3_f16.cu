@@ -4,3 +4,7 @@
 TEST_CASE("gemm 3-bit f16: every group x sym x act-order x M against the host reference", "[kernels][gpu][sweep]") {
   kt::run_sweep<3, lowbit::half_t>();
 }
+
+TEST_CASE("gemm 3-bit f16: chained and back-to-back decode calls with programmatic dependent launch", "[kernels][gpu][pdl]") {
+  kt::run_pdl_checks<3, lowbit::half_t>();
+}

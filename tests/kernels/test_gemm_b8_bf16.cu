@@ -4,3 +4,7 @@
 TEST_CASE("gemm 8-bit bf16: every group x sym x act-order x M against the host reference", "[kernels][gpu][sweep]") {
   kt::run_sweep<8, lowbit::bfloat16_t>();
 }
+
+TEST_CASE("gemm 8-bit bf16: chained and back-to-back decode calls with programmatic dependent launch", "[kernels][gpu][pdl]") {
+  kt::run_pdl_checks<8, lowbit::bfloat16_t>();
+}

@@ -4,6 +4,8 @@
 
 #include <lowbit/kernels/gemm.cuh>
 
+#include <cmath>
+
 using lowbit::half_t;
 using lowbit::StatusCode;
 using namespace lowbit::kernels;
@@ -33,12 +35,13 @@ void check_plans(int sms) {
         }
         // policy by M
         // mid-M: 32-row (M <= 32) and 64-row mma.sync CTAs; the wgmma variant (sm_90a builds) 128 rows above 64
-        REQUIRE(p.block_m == (M <= 16 ? 16 : M <= 32 ? 32 : M <= detail::kMidmMaxM ? (p.wgmma && M > 64 ? 128 : 64) : 64));
+        const std::size_t midm_rows = p.wgmma && M > 64 ? 128 : 64;
+        REQUIRE(p.block_m == (M <= 16 ? 16 : M <= 32 ? 32 : M <= detail::kMidmMaxM ? midm_rows : 64));
         if (M > 16 && M <= detail::kMidmMaxM) {  // mid-M kernel: its shared memory fits the SM at the planned occupancy
           REQUIRE(p.kind == detail::PolicyKind::midm);
           REQUIRE(p.ctas_per_sm >= 1);
-          const std::size_t smem = p.wgmma            ? (p.block_m == 64 ? MidmWgmmaPolicies<B>::W64::template smem_bytes<B>(2)
-                                                                         : MidmWgmmaPolicies<B>::W128::template smem_bytes<B>(2))
+          const std::size_t smem = p.wgmma ? (p.block_m == 64 ? MidmWgmmaPolicies<B>::W64::template smem_bytes<B>(2)
+                                                             : MidmWgmmaPolicies<B>::W128::template smem_bytes<B>(2))
                                    : p.block_m == 32 ? MidmPolicies<B>::M32::template smem_bytes<B>(2)
                                    : p.block_m == 64 ? MidmPolicies<B>::M64::template smem_bytes<B>(2)
                                                      : MidmPolicies<B>::M128::template smem_bytes<B>(2);
@@ -85,6 +88,33 @@ TEST_CASE("GEMM planner covers K exactly, fits the counter region and fills wave
     CHECK(p.grid.y * p.grid.z <= 132u * static_cast<unsigned>(p.ctas_per_sm));
     CHECK(p.grid.y * p.grid.z * p.warps_k >= 128u * 8u);  // at least 8 warps per SM stream weights
   }
+  // one slab (N = 64) cannot fill a GPU without splitting K across CTAs: the GPU tests' back-to-back
+  // PDL check (gpu_common.cuh) relies on this shape exercising the workspace counters
+  for (std::size_t M : {std::size_t(1), std::size_t(16)}) {
+    CHECK(detail::plan_gemm<2>(M, 64, 4096, 132).splits > 1);
+    CHECK(detail::plan_gemm<3>(M, 64, 4096, 132).splits > 1);
+    CHECK(detail::plan_gemm<4>(M, 64, 4096, 132).splits > 1);
+    CHECK(detail::plan_gemm<8>(M, 64, 4096, 132).splits > 1);
+  }
+  // 8192 x 28672 (448 slabs): the busiest SM must not stream much more than the average. The previous
+  // (wave) model kept 448 4-warp CTAs on 528 slots: 52 SMs ran 4 CTAs (512 tiles), 80 ran 3, measured
+  // 15 % slower than the transposed shape with the same bytes. (4 and 8 bits: at 2 bits a tile is half
+  // the bytes and the model prefers no split tail to the balance.)
+  for (int B : {4, 8}) {
+    const detail::GemmPlan p = B == 4 ? detail::plan_gemm<4>(1, 28672, 8192, 132) : detail::plan_gemm<8>(1, 28672, 8192, 132);
+    const double busiest = std::ceil(static_cast<double>(p.grid.y * p.grid.z) / 132.0) * p.warps_k * p.kt_per_warp;
+    const double average = 448.0 * 128.0 / 132.0;
+    INFO("B " << B << " warps " << p.warps_k << " splits " << p.splits << " busiest SM " << busiest << " tiles, average " << average);
+    CHECK(busiest <= 1.05 * average);
+  }
+  {
+    const detail::GemmPlan legacy = detail::make_decode_plan<4>(1, 28672, 8192, 132, /*legacy_waves=*/true);
+    CHECK(legacy.warps_k == 4);  // the plan the benchmark's A/B compares against
+    CHECK(legacy.splits == 1);
+  }
+  // the transposed shape keeps one 16-warp CTA per slab (measured the faster of the two)
+  CHECK(detail::plan_gemm<4>(1, 8192, 28672, 132).warps_k == 16);
+  CHECK(detail::plan_gemm<4>(1, 8192, 28672, 132).splits == 1);
   // M = 1: 16 warps per CTA cover K = 8192 (8 tiles each) without a cross-CTA split
   CHECK(detail::plan_gemm<4>(1, 8192, 8192, 132).splits == 1);
   CHECK(detail::plan_gemm<4>(1, 8192, 8192, 132).warps_k == 16);
@@ -118,4 +148,19 @@ TEST_CASE("gemm argument checks report the problem without touching the device",
   CHECK(detail::check_gemm_args(A, 1, v, static_cast<const half_t*>(nullptr), Y).code == StatusCode::invalid_argument);
   v.meta.sym = true;  // symmetric: zeros not needed
   CHECK(detail::check_gemm_args(A, 1, v, static_cast<const half_t*>(nullptr), Y).ok());
+}
+
+TEST_CASE("gemm options: programmatic dependent launch is automatic by default, bad modes are rejected", "[kernels][plan]") {
+  const GemmOptions def;
+  CHECK(def.pdl == PdlMode::automatic);
+  for (PdlMode m : {PdlMode::off, PdlMode::automatic, PdlMode::on}) {
+    GemmOptions o;
+    o.pdl = m;
+    CHECK(detail::check_gemm_options(o).ok());
+  }
+  GemmOptions bad;
+  bad.pdl = static_cast<PdlMode>(3);
+  const lowbit::Status s = detail::check_gemm_options(bad);
+  CHECK(s.code == StatusCode::invalid_argument);
+  CHECK_THAT(s.message, Catch::Contains("GemmOptions::pdl"));
 }

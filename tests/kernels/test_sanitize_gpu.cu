@@ -2,7 +2,7 @@
 // split-K with the last-CTA reduction, act-order gather, group 32, a partial CTA column, multi-M-tile;
 // the decode kernel (M <= 16) with per-warp cp.async and bulk-copy (TMA) rings, both MMA row-block
 // counts, group 32, the fp32 dequantization fallback (8-bit bf16), and hand-made plans whose warp K
-// ranges start inside groups, span several groups and leave a warp without tiles.
+// ranges start inside groups, span several groups and leave a warp without tiles; short PDL chains.
 #include "gpu_common.cuh"
 
 namespace {
@@ -70,4 +70,14 @@ TEST_CASE("decode kernel: warp K ranges inside and across groups", "[kernels][gp
       check_decode_plan<4, half_t>(random_weight(4, 1280, 128, group, sym, false), 9, 4, 3);
     }
   check_decode_plan<3, bfloat16_t>(random_weight(3, 1280, 128, 256, false, true), 5, 8, 1);
+}
+
+TEST_CASE("decode kernel with programmatic dependent launch: short chains for the sanitizers", "[kernels][gpu][sanitize][pdl]") {
+  // the weight-before-wait prologue, chained calls whose activations come from the previous output,
+  // back-to-back split-K calls on one workspace, in a stream and captured in a graph (PDL automatic:
+  // on where the device supports it, else the same checks with plain launches)
+  const GemmOptions automatic;
+  check_pdl_chain<4, half_t>(random_weight(4, 256, 256, 128, false, false), 1, automatic, 3, false);
+  check_pdl_chain<4, half_t>(random_weight(4, 256, 256, 32, false, true), 9, automatic, 3, true);
+  check_pdl_back_to_back<4, half_t>(random_weight(4, 2048, 64, 128, false, false), 16, automatic, 4);
 }

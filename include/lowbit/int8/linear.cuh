@@ -18,7 +18,6 @@
 #include <cub/block/block_reduce.cuh>
 #include <cub/block/block_scan.cuh>
 #include <cuda_runtime.h>
-#include <cudaTypedefs.h>  // PFN_cuTensorMapEncodeTiled (ring path)
 
 #include <algorithm>
 #include <cmath>
@@ -32,6 +31,7 @@
 #include "../kernels/int8_gemm.cuh"
 #include "../kernels/int8_ring.cuh"
 #include "../kernels/int8_wgmma.cuh"
+#include "../kernels/tensor_map.cuh"
 #include "../numeric.hpp"
 #include "llm_int8.hpp"
 
@@ -76,6 +76,9 @@ struct LinearOptions {
   /// Small-M path: take the outlier columns' weights from the GEMM's own weight stream (false: gather
   /// them after the main loop). Testing / tuning knob; both give identical results.
   bool capture_outliers = true;
+  /// wgmma paths (M >= 64 on sm_90a): the warp-specialized kernel fed by tensor TMA (false: the cp.async
+  /// kernel). Testing / tuning knob; both give identical results.
+  bool wgmma_tma = true;
 };
 
 /// True when this build has the sm_90a wgmma int8 kernels (`LOWBIT_INT8_WGMMA` defined; every CUDA
@@ -91,18 +94,7 @@ inline bool wgmma_available() {
 }
 
 namespace detail {
-/// The driver's tensor-map encoder, fetched once through the runtime (no libcuda link needed).
-inline PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
-  static const PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
-    void* f = nullptr;
-    cudaDriverEntryPointQueryResult q{};
-    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &q) != cudaSuccess ||
-        q != cudaDriverEntryPointSuccess)
-      f = nullptr;
-    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(f);
-  }();
-  return fn;
-}
+using kernels::detail::tensor_map_encoder;  // kernels/tensor_map.cuh
 }  // namespace detail
 
 /// True when the small-M ring kernels (lowbit/kernels/int8_ring.cuh: tensor TMA + mbarrier, sm_90) are
@@ -292,6 +284,9 @@ struct Plan {
   int sk = 0;           ///< ring path: K bytes per stage
   int stages = 0;       ///< ring path: stages
   bool self_act = false;  ///< ring path: one activation kernel (every block reads all of A; small M·K)
+  /// wgmma paths: the warp-specialized kernel fed by tensor TMA (gemm_s8_wgmma_ws_kernel; needs the
+  /// tensor-map encoder and, when split, K slices of whole 128-byte k-tiles); false: the cp.async kernel.
+  bool tma = true;
   [[nodiscard]] bool needs_c32() const { return path != tiled_fused && path != wgmma_fused && path != ring; }
   [[nodiscard]] bool wgmma() const { return path == wgmma_split || path == wgmma_fused; }
 };
@@ -389,6 +384,10 @@ inline Plan make_plan(int M, int N, int K, int sms, int force_path = -1, int til
     const long long tiles = static_cast<long long>((M + WS::BM - 1) / WS::BM) * ((N + WS::BN - 1) / WS::BN);
     if (force_path == 3 || (force_path < 0 && tiles < sms)) {
       split(tiles, sms);  // one 128 x 256 block per SM (the accumulators take the register file)
+      if (p.splits > 1 && p.k_per_split % WS::BK != 0) {  // whole k-tiles per split (the TMA kernel's boxes)
+        p.k_per_split = (p.k_per_split + WS::BK - 1) / WS::BK * WS::BK;
+        p.splits = (K + p.k_per_split - 1) / p.k_per_split;
+      }
       if (p.splits > 1 || force_path == 3) {
         p.path = Plan::wgmma_split;
         return p;
@@ -494,11 +493,33 @@ cudaError_t launch_tiled_plan(const Plan& plan, const std::int8_t* Aq, const std
   return cudaErrorInvalidConfiguration;
 }
 
-/// Launches the sm_90a wgmma kernel (cudaErrorNotSupported when the build does not have it).
+/// Launches an sm_90a wgmma kernel (cudaErrorNotSupported when the build does not have them): the
+/// warp-specialized TMA kernel when `tma` is set, the encoder is there and every split is whole 128-byte
+/// k-tiles, else the cp.async kernel.
 template <kernels::TiledOut Out, class CT>
 cudaError_t launch_wgmma(const std::int8_t* Aq, const std::int8_t* W, int* C, const kernels::Int8EpilogueParams& ep,
-                         int M, int N, int K, int splits, int kps, cudaStream_t stream) {
+                         int M, int N, int K, int splits, int kps, bool tma, cudaStream_t stream) {
 #if defined(LOWBIT_INT8_WGMMA)
+  if (tma && tensor_map_encoder() != nullptr && (splits == 1 || kps % kernels::WgmmaShape::BK == 0)) {
+    using S = kernels::WgmmaWsShape;
+    auto kernel = kernels::gemm_s8_wgmma_ws_kernel<Out, CT>;
+    static const cudaError_t attr =
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::kSmemBytes);
+    if (attr != cudaSuccess) return attr;
+    static const cudaError_t regs = kernels::detail::check_setmaxnreg_regs(  // setmaxnreg would block below it
+        kernel, kernels::detail::setmaxnreg_launch_regs(S::kProducerRegs, S::kConsumerRegs, S::kConsumers));
+    if (regs != cudaSuccess) return regs;
+    CUtensorMap tmA, tmW;  // 128 x 128-byte and 256 x 128-byte boxes, 128-byte swizzle, zero-filled past M, N, K
+    cudaError_t e = kernels::detail::encode_2d(tmA, 1, Aq, static_cast<std::size_t>(M), static_cast<std::size_t>(K),
+                                               S::BM, S::BK, true);
+    if (e == cudaSuccess)
+      e = kernels::detail::encode_2d(tmW, 1, W, static_cast<std::size_t>(N), static_cast<std::size_t>(K), S::BN, S::BK,
+                                     true);
+    if (e != cudaSuccess) return e;
+    const dim3 grid(static_cast<unsigned>(((M + S::BM - 1) / S::BM) * ((N + S::BN - 1) / S::BN)), splits);
+    kernel<<<grid, S::kThreads, S::kSmemBytes, stream>>>(tmA, tmW, C, ep, M, N, K, kps);
+    return cudaGetLastError();
+  }
   using S = kernels::WgmmaShape;
   auto kernel = kernels::gemm_s8_wgmma_kernel<Out, CT>;
   static const cudaError_t attr =  // once per instantiation and process
@@ -508,7 +529,7 @@ cudaError_t launch_wgmma(const std::int8_t* Aq, const std::int8_t* W, int* C, co
   kernel<<<grid, S::kThreads, S::kSmemBytes, stream>>>(Aq, W, C, ep, M, N, K, kps);
   return cudaGetLastError();
 #else
-  (void)Aq, (void)W, (void)C, (void)ep, (void)M, (void)N, (void)K, (void)splits, (void)kps, (void)stream;
+  (void)Aq, (void)W, (void)C, (void)ep, (void)M, (void)N, (void)K, (void)splits, (void)kps, (void)tma, (void)stream;
   return cudaErrorNotSupported;
 #endif
 }
@@ -550,7 +571,8 @@ inline cudaError_t launch_gemm_i32(const std::int8_t* Aq, const std::int8_t* W, 
   if (plan.path == Plan::gemv) return launch_gemv(Aq, W, C, M, N, K, plan, stream);
   const kernels::Int8EpilogueParams none{};
   if (plan.wgmma())
-    return launch_wgmma<kernels::TiledOut::i32, __half>(Aq, W, C, none, M, N, K, plan.splits, plan.k_per_split, stream);
+    return launch_wgmma<kernels::TiledOut::i32, __half>(Aq, W, C, none, M, N, K, plan.splits, plan.k_per_split, plan.tma,
+                                                        stream);
   return launch_tiled_plan<kernels::TiledOut::i32, __half>(plan, Aq, W, C, none, M, N, K, stream);
 }
 
@@ -719,7 +741,8 @@ Status linear_forward(const T* A, int M, const DeviceWeight& w, const float* bia
     return lowbit::detail::make_status(StatusCode::misaligned,
                                        "int8::linear_forward: A and weight codes need 16-byte, Y 4-byte, workspace ",
                                        detail::kWsAlign, "-byte alignment");
-  const auto plan = detail::make_plan(M, N, K, detail::sm_count(), opt.force_path, opt.tile_mt, opt.tile_nt);
+  auto plan = detail::make_plan(M, N, K, detail::sm_count(), opt.force_path, opt.tile_mt, opt.tile_nt);
+  plan.tma = opt.wgmma_tma;
   const auto lay = detail::make_layout(M, N, K, opt.max_outliers, plan);
   if (workspace_bytes < lay.total)
     return lowbit::detail::make_status(StatusCode::workspace_too_small, "int8::linear_forward: workspace has ",
@@ -798,7 +821,7 @@ Status linear_forward(const T* A, int M, const DeviceWeight& w, const float* bia
     ep.outlier_aslab = aslab;
   }
   if (plan.path == detail::Plan::tiled_fused || plan.path == detail::Plan::wgmma_fused) {
-    e = plan.wgmma() ? detail::launch_wgmma<kernels::TiledOut::fused, CT>(aq, w.codes, nullptr, ep, M, N, K, 1, K, stream)
+    e = plan.wgmma() ? detail::launch_wgmma<kernels::TiledOut::fused, CT>(aq, w.codes, nullptr, ep, M, N, K, 1, K, plan.tma, stream)
                      : detail::launch_tiled_plan<kernels::TiledOut::fused, CT>(plan, aq, w.codes, nullptr, ep, M, N, K,
                                                                               stream);
     if (e != cudaSuccess) return fail(e, "int8 GEMM");

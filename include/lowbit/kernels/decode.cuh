@@ -26,6 +26,12 @@
 /// - split-K: the warps of a CTA take consecutive K ranges of one slab (reduced in shared memory in
 ///   warp order after the loop) and, when that does not fill the GPU, CTAs split K further through the
 ///   workspace (the last-arriving CTA sums the partials in split order): deterministic.
+/// - programmatic dependent launch (sm_90+, gemm.cuh's GemmOptions::pdl): the prologue issues the
+///   first ring slots' weights and group parameters before `griddepcontrol.wait`, everything that the
+///   preceding kernel may write or read (activations, bias, Y, split-K partials and counters) after
+///   it; right after the wait `griddepcontrol.launch_dependents` lets the next kernel launch, so the
+///   next GEMM's CTAs can fill their rings during this one's last tiles and reduction. Without the
+///   launch attribute both instructions are no-ops.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -125,21 +131,31 @@ struct StreamGemmArgs {
   int kt_per_split;              ///< 64-row K tiles per split
 };
 
+/// The default synchronisation of split_k_last_arrival: the whole CTA.
+struct CtaSync {
+  /// `__syncthreads()`.
+  LOWBIT_DEVICE void operator()() const { __syncthreads(); }
+};
+
 /// Split-K arrival, called by every thread of a CTA once its fp32 partials are written: makes them
 /// visible device-wide, counts the CTA in `counters[tile]`, and returns true (in every thread) only in
 /// the last of the `splits` CTAs of that output tile to arrive, after resetting the counter for the next
 /// launch; that CTA may then read every split's partials. `is_last` is a `__shared__ int` of the kernel.
+/// `sync` synchronises the threads taking part (`__syncthreads` by default; a named barrier over the
+/// consumer warps in the warp-specialized kernels, whose producer warps have already returned).
 /// @tparam Tile the tile index type (int or unsigned: kept as the caller computes it).
-template <class Tile>
-LOWBIT_DEVICE bool split_k_last_arrival(unsigned* counters, Tile tile, int splits, int tid, int& is_last) {
+/// @tparam Sync a callable that synchronises the participating threads.
+template <class Tile, class Sync = CtaSync>
+LOWBIT_DEVICE bool split_k_last_arrival(unsigned* counters, Tile tile, int splits, int tid, int& is_last,
+                                        Sync sync = {}) {
   __threadfence();
-  __syncthreads();
+  sync();
   if (tid == 0) {
     const unsigned prev = atomicAdd(counters + tile, 1u);
     is_last = prev == static_cast<unsigned>(splits - 1);
     if (is_last) counters[tile] = 0u;  // every split has arrived: ready for the next launch
   }
-  __syncthreads();
+  sync();
   if (!is_last) return false;
   __threadfence();
   return true;
@@ -241,25 +257,34 @@ __global__ void __launch_bounds__(DecodeConfig<B>::max_threads, 1)
   const std::uint16_t* a_run = a_src;
   const std::size_t a_rstride = 4 * K;  // elements between a lane's activation chunks (4 rows)
 
-  // Issues the copies of tile `i` of this warp into slot `si` (tiles are issued in order).
-  auto issue = [&](int i, int si) {
+  // Issues the copies of tile `i` of this warp into slot `si` (tiles are issued in order, each part
+  // at most once per tile): `weights` the weight tile and its groups' scales/zeros, `acts` the M
+  // activation rows (and, cp.async, closes the step's copy group). The split exists for programmatic
+  // dependent launch: weights never come from the preceding kernel in the stream (gemm.cuh, PdlMode),
+  // so the prologue issues them before griddepcontrol.wait; activations may, so they wait.
+  auto issue = [&](int i, int si, bool weights, bool acts) {
     if (i < ntiles) {
       if constexpr (Bulk) {
         unsigned char* slot = ring + si * slot_bytes;
-        const unsigned char* wsrc = w_src + static_cast<std::size_t>(i) * C::tile_bytes;
-        const int grp0 = GPT == 2 ? 2 * (kt0 + i) : iss_grp;
         void* bar = bars + 8 * si;
-        // lane 0: the weight tile and the transaction count; lanes 1..4: group parameters; 8..: rows of A
-        if (lane == 0) {
-          ptx::mbarrier_arrive_expect_tx(bar, slot_tx);
-          ptx::bulk_copy_g2s(slot, wsrc, C::tile_bytes, bar);
-        } else if (lane <= 2 * GPT) {
-          const int gi = (lane - 1) / 2;
-          const std::size_t off = static_cast<std::size_t>(grp0 + gi) * N + static_cast<std::size_t>(slab) * 64;
-          unsigned char* pdst = slot + kParamOff + gi * kDecodeParamBytes;
-          if ((lane - 1) % 2 == 0) ptx::bulk_copy_g2s(pdst, args.scales + off, 128, bar);
-          else if (!sym) ptx::bulk_copy_g2s(pdst + 128, args.zeros + off, 64, bar);
-        } else if (lane >= 8 && lane - 8 < M) {
+        // lane 0: the weight tile and the transaction count (every byte of the slot, activations
+        // included: the phase completes only when they have landed too); lanes 1..4: group
+        // parameters; 8..: rows of A
+        if (weights) {
+          const unsigned char* wsrc = w_src + static_cast<std::size_t>(i) * C::tile_bytes;
+          const int grp0 = GPT == 2 ? 2 * (kt0 + i) : iss_grp;
+          if (lane == 0) {
+            ptx::mbarrier_arrive_expect_tx(bar, slot_tx);
+            ptx::bulk_copy_g2s(slot, wsrc, C::tile_bytes, bar);
+          } else if (lane <= 2 * GPT) {
+            const int gi = (lane - 1) / 2;
+            const std::size_t off = static_cast<std::size_t>(grp0 + gi) * N + static_cast<std::size_t>(slab) * 64;
+            unsigned char* pdst = slot + kParamOff + gi * kDecodeParamBytes;
+            if ((lane - 1) % 2 == 0) ptx::bulk_copy_g2s(pdst, args.scales + off, 128, bar);
+            else if (!sym) ptx::bulk_copy_g2s(pdst + 128, args.zeros + off, 64, bar);
+          }
+        }
+        if (acts && lane >= 8 && lane - 8 < M) {
           const int m = lane - 8;
           ptx::bulk_copy_g2s(slot + kAOff + m * kDecodeRowStride,
                              args.A + static_cast<std::size_t>(m) * K +
@@ -269,23 +294,29 @@ __global__ void __launch_bounds__(DecodeConfig<B>::max_threads, 1)
       } else {
         // running sources (advanced below): no per-tile index arithmetic
         const std::uint32_t slot = ring_s + si * slot_bytes, d = slot + 16 * lane;
+        if (weights) {
 #pragma unroll
-        for (int v = 0; v < L::vecs_per_lane; ++v) ptx::cp_async_16_s(d + 512 * v, w_run + 512 * v);
-        if (p_active) ptx::cp_async_16_s(slot + p_dst, p_run);
+          for (int v = 0; v < L::vecs_per_lane; ++v) ptx::cp_async_16_s(d + 512 * v, w_run + 512 * v);
+          if (p_active) ptx::cp_async_16_s(slot + p_dst, p_run);
+          w_run += C::tile_bytes;
+          if (GPT == 2) p_run += 2 * p_stride;
+        }
+        if (acts) {
 #pragma unroll
-        for (int r = 0; r < 2 * MT; ++r)
-          if (r < a_chunks) ptx::cp_async_16_s(slot + a_dst + r * 4 * kDecodeRowStride, a_run + r * a_rstride);
-        w_run += C::tile_bytes;
-        a_run += TileGeometry::tile_k;
-        if (GPT == 2) p_run += 2 * p_stride;
+          for (int r = 0; r < 2 * MT; ++r)
+            if (r < a_chunks) ptx::cp_async_16_s(slot + a_dst + r * 4 * kDecodeRowStride, a_run + r * a_rstride);
+          a_run += TileGeometry::tile_k;
+        }
       }
-      if (GPT == 1 && --iss_left == 0) {
+      if (weights && GPT == 1 && --iss_left == 0) {
         ++iss_grp;
         iss_left = tpg;
         if constexpr (!Bulk) p_run += p_stride;
       }
     }
-    if constexpr (!Bulk) ptx::cp_async_commit();  // every lane commits one group per step, maybe empty
+    if constexpr (!Bulk) {
+      if (acts) ptx::cp_async_commit();  // every lane commits one group per step, maybe empty
+    }
   };
 
   float acc[4][MT][4];  // [column pair jp][row block][mma D register]
@@ -320,7 +351,24 @@ __global__ void __launch_bounds__(DecodeConfig<B>::max_threads, 1)
   };
 
   __syncwarp();  // zero chunk and mbarriers initialised
-  for (int i = 0; i < S - 1; ++i) issue(i, i);
+  // Prologue. The weights of the first S-1 tiles go out before griddepcontrol.wait: under programmatic
+  // dependent launch they stream while the preceding kernel (often the previous GEMM) finishes. After
+  // the wait (a no-op without PDL) come everything the preceding kernel may produce or consume: the
+  // activation rows here, then the outputs, partials and split counters after the main loop. With
+  // cp.async, copy group 0 holds the weights of tiles 0..S-2 and tile 0's activations, group i < S-1
+  // tile i's activations: the main loop's wait_group<S-2> for tile i still covers all of tile i.
+  for (int i = 0; i < S - 1; ++i) issue(i, i, true, false);
+#if !defined(LOWBIT_TESTING_DECODE_SKIP_PDL_WAIT)  // defined only by the PDL tests' negative control
+  ptx::pdl_wait();
+#endif
+  // Let the next kernel in the stream launch (PDL; without it a no-op). Its CTAs start as SM resources
+  // free up (at 16 warps x 128 registers only when a CTA of this grid exits; at once on idle SMs) and
+  // prefetch their first weight tiles during this grid's last tiles and reduction, then wait for this
+  // grid's completion. Here, not when the warp issues its last tile: a trigger inside the main loop
+  // cost 1-5 SASS instructions per tile, and after the wait at most two grids share the SMs (a trigger
+  // before it would let a third prefetch while the grid everyone waits for still runs).
+  ptx::pdl_launch_dependents();
+  for (int i = 0; i < S - 1; ++i) issue(i, i, false, true);
   int rs = 0, ws = S - 1;  // slot of tile i, slot tile i + S - 1 goes to
   std::uint32_t phase = 0;  // parity of slot rs's current phase (bulk variant)
   int use_left = GPT == 2 ? 1 : tpg - kt0 % tpg;  // tiles left in the group of tile i, itself included
@@ -349,7 +397,7 @@ __global__ void __launch_bounds__(DecodeConfig<B>::max_threads, 1)
       ptx::cp_async_wait<kCpS - 2>();
       __syncwarp();  // tile i has landed for every lane; slot (i-1) % S is free again
     }
-    issue(i + S - 1, ws);
+    issue(i + S - 1, ws, true, true);
     const std::uint32_t slot = ring_s + rs * slot_bytes;
     ws = ws + 1 == S ? 0 : ws + 1;
     if (++rs == S) {

@@ -24,4 +24,24 @@ inline int current_compute_capability() {
   return 10 * major + minor;
 }
 
+/// Registers per thread a warp-specialized kernel must be launched with so that `setmaxnreg` can hand the
+/// producer warpgroup's registers to the consumers: `producer_regs` for 128 producer threads plus
+/// `consumer_regs` for `consumers` threads, averaged over all of them (rounded up).
+constexpr int setmaxnreg_launch_regs(int producer_regs, int consumer_regs, int consumers) {
+  const int threads = 128 + consumers;
+  return (producer_regs * 128 + consumer_regs * consumers + threads - 1) / threads;
+}
+
+/// Checks, once per kernel and process (the caller keeps the result in a function-local static), that
+/// ptxas gave `kernel` at least `need` registers per thread (setmaxnreg_launch_regs): with fewer, the
+/// consumers' `setmaxnreg.inc` would wait forever for registers the CTA does not have. Returns
+/// cudaErrorInvalidKernelImage in that case (the build, not the call, is wrong), or the query's error.
+template <class Kernel>
+cudaError_t check_setmaxnreg_regs(Kernel kernel, int need) {
+  cudaFuncAttributes fa{};
+  const cudaError_t e = cudaFuncGetAttributes(&fa, reinterpret_cast<const void*>(kernel));
+  if (e != cudaSuccess) return e;
+  return fa.numRegs >= need ? cudaSuccess : cudaErrorInvalidKernelImage;
+}
+
 }  // namespace lowbit::kernels::detail

@@ -21,6 +21,7 @@
 /// std::size_t ws = lowbit::kernels::gemm_workspace_size(M, w.meta);       // once, up front
 /// // cudaMalloc ws bytes, then lowbit::kernels::gemm_workspace_init(ws_ptr, ws, stream) once
 /// lowbit::Status st = lowbit::kernels::gemm<lowbit::half_t>(A, M, w, bias, Y, ws_ptr, ws, stream);
+/// // optional last argument GemmOptions: programmatic dependent launch of the M <= 16 kernel (PdlMode)
 /// @endcode
 #pragma once
 
@@ -49,6 +50,37 @@ struct TiledWeightView {
   const std::uint16_t* scales = nullptr; ///< [G, N] fp16 bits, interleaved (scale_position)
   const std::uint8_t* zeros = nullptr;   ///< [G, N] zero codes, interleaved (may be null when meta.sym)
   const std::int32_t* perm = nullptr;    ///< [K] source column of each kernel row (null unless act_order)
+};
+
+/// How gemm launches the decode kernel (M <= 16) with respect to the kernel before it in the stream.
+///
+/// Under programmatic dependent launch (PDL, compute capability 9.0+) the decode kernel may start while
+/// the preceding kernel is still running: each warp fetches its first weight tiles, scales and zeros,
+/// then executes `griddepcontrol.wait` before it reads A or bias or writes Y or the workspace. This hides
+/// part of the per-call fixed cost (launch, pipeline fill) behind the previous kernel's tail; the
+/// results are the same as with a plain launch.
+///
+/// **Contract under PDL:** the weight (`qweight`, `scales`, `zeros`) must not be written by the kernel
+/// launched immediately before gemm in the same stream (one kernel launched without PDL in between, or
+/// a stream synchronization, is enough; so is PdlMode::off for that call). Weights uploaded or
+/// converted once at load time (upload, convert_from_gptq, which synchronize) are unaffected. A, bias,
+/// Y and the workspace have no such restriction: chaining GEMMs whose activations come from the
+/// previous call's output is safe. The decode kernel also lets the *next* kernel launch early (right
+/// after its own wait): a kernel launched with PDL after gemm must execute `griddepcontrol.wait`
+/// (cudaGridDependencySynchronize) before it reads Y or the workspace or writes anything gemm reads
+/// (A, bias, the weight), as PDL requires of any dependent anyway (lowbit's own PDL-launched kernels
+/// only ever follow a kernel of their own layer).
+enum class PdlMode {
+  off,        ///< plain launch: starts after the preceding kernel has finished (the sm_80 behaviour)
+  automatic,  ///< PDL where available (sm_90+ device and kernels compiled for sm_90+), else plain (default)
+  on,         ///< PDL; gemm returns `unsupported` where it is not available instead of launching plainly
+};
+
+/// Run-time options of gemm / gemm_bits.
+struct GemmOptions {
+  /// Programmatic dependent launch of the decode kernel (M <= 16). The other kernels (M > 16, and the
+  /// act-order pre-gather) always launch plainly, whatever the mode.
+  PdlMode pdl = PdlMode::automatic;
 };
 
 /// A CTA tile configuration.
@@ -398,16 +430,24 @@ GemmPlan make_plan(PolicyKind kind, std::size_t M, std::size_t N, std::size_t K,
 
 /// Plans the decode kernel (M <= 16): CTAs of 4, 8 or 16 warps on one slab, K split across the warps
 /// (reduced in shared memory) and, if that does not fill the GPU, across `splits` CTAs (fp32 partials
-/// in the workspace). Warps and splits minimise a byte-cost model: every resident warp slot of every
-/// wave streams as many tiles as the longest warp (wave quantisation and ragged K ranges are paid in
-/// full), plus the partials written and read back and a fixed tail for the cross-CTA reduction (a
-/// fence, an atomic and a dependent read after the last tile: about 2 us, measured as the difference
-/// between 4 x 4-warp splits and 1 x 16-warp CTAs), plus a fixed cost per wave (pipeline fill).
+/// in the workspace). Warps and splits minimise a byte-cost model: the busiest SM streams the tiles of
+/// the ceil(CTAs / SMs) CTAs it runs (CTAs of equal work go to SMs as slots free up), each warp as
+/// many tiles as the longest warp (ragged K ranges are paid in full), and an SM holding fewer than
+/// its resident-CTA capacity is charged for the empty slots as if they streamed (few warps cannot hide
+/// the copy latency); plus the partials written and read back and a fixed tail for the cross-CTA
+/// reduction (a fence, an atomic and a dependent read after the last tile: about 2 us, measured as the
+/// difference between 4 x 4-warp splits and 1 x 16-warp CTAs), plus a fixed cost per wave of resident
+/// CTAs (pipeline fill).
 /// H100 (4-bit g128, M = 1): 8192 x 8192 19.3 us with 16 warps x 1 split vs 20.8 us with 4 warps x 4
 /// splits; 28672 x 8192 53.0 us vs 59.4 us.
+/// `legacy_waves` (benchmark A/B only): the model before the busiest-SM term, which charged every
+/// warp slot of every wave (CTAs per SM rounded up to a multiple of the resident capacity). With 4-warp
+/// CTAs on 8192 x 28672 that kept 448 CTAs on 528 slots (52 SMs with 16 warps, 80 with 12: the busiest
+/// SM streams 512 tiles against 434 on average), measured 15 % slower (H200, M = 1: 44.3 us) than the
+/// transposed 28672 x 8192 with the same bytes (38.6 us, 16-warp CTAs, 448 tiles per busy SM).
 /// Planned for the cp.async ring that gemm launches.
 template <int B>
-GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_count) {
+GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_count, bool legacy_waves = false) {
   using C = DecodeConfig<B>;
   GemmPlan p{PolicyKind::decode, C::max_m, TileGeometry::tile_n, 4, 1};
   const std::size_t slabs = N / TileGeometry::tile_n, KT = K / TileGeometry::tile_k;
@@ -423,14 +463,16 @@ GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_co
     const std::size_t smem = decode_smem_bytes<B>(false, 2, m, W) + kSmemReservedPerCta;
     const std::size_t per_sm = std::min<std::size_t>(static_cast<std::size_t>(C::warps_per_sm / W), kSmemPerSm / smem);
     if (per_sm == 0) continue;
-    const std::size_t slots = static_cast<std::size_t>(std::max(sm_count, 1)) * per_sm;
+    const std::size_t sms = static_cast<std::size_t>(std::max(sm_count, 1)), slots = sms * per_sm;
     const std::size_t w = static_cast<std::size_t>(W);
     const std::size_t max_splits = slabs <= kMaxCounters ? std::min<std::size_t>(64, (KT + w - 1) / w) : 1;
     for (std::size_t sp = 1; sp <= max_splits; ++sp) {
       const std::size_t kpw = (KT + w * sp - 1) / (w * sp);
       if ((KT + w * kpw - 1) / (w * kpw) != sp) continue;  // no empty split
-      const std::size_t waves = (slabs * sp + slots - 1) / slots;
-      const double cost = static_cast<double>(waves * slots * w * kpw) * C::tile_bytes +
+      const std::size_t ctas = slabs * sp, waves = (ctas + slots - 1) / slots;
+      // CTAs of the busiest SM (at least its resident capacity: idle slots are paid)
+      const std::size_t sm_ctas = legacy_waves ? waves * per_sm : std::max((ctas + sms - 1) / sms, per_sm);
+      const double cost = static_cast<double>(sm_ctas * sms * w * kpw) * C::tile_bytes +
                           (sp > 1 ? 2.0 * static_cast<double>(sp * M * N) * sizeof(float) + kSplitTailBytes : 0.0) +
                           kWaveBytes * static_cast<double>(waves);
       if (best < 0 || cost < best * 0.999) {
@@ -589,6 +631,14 @@ cudaError_t launch_groups(const GemmArgs& a, const GemmPlan& plan, cudaStream_t 
   return a.group_size == 32 ? launch_policy<B, T, P, 2>(a, plan, stream) : launch_policy<B, T, P, 1>(a, plan, stream);
 }
 
+/// Checks the options (an out-of-range PdlMode, e.g. from a cast, is an invalid argument).
+inline Status check_gemm_options(const GemmOptions& opt) {
+  if (opt.pdl != PdlMode::off && opt.pdl != PdlMode::automatic && opt.pdl != PdlMode::on)
+    return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: GemmOptions::pdl has the invalid value ",
+                                       static_cast<int>(opt.pdl), " (off, automatic or on)");
+  return Status::success();
+}
+
 /// Checks a weight view and the call's pointers; returns ok or the first problem.
 template <class T>
 Status check_gemm_args(const T* A, std::size_t M, const TiledWeightView& w, const T* bias, const T* Y) {
@@ -638,9 +688,37 @@ Status run_plan(const T* A, std::size_t M, const TiledWeightView& w, const T* bi
   return Status::success();
 }
 
+/// Whether `kernel` may be launched with programmatic dependent launch on the current device: compute
+/// capability 9.0+ and code compiled for a virtual architecture 9.0+ (only then does it contain
+/// `griddepcontrol.wait`; code JIT-compiled from older PTX has none and would race with the preceding
+/// kernel).
+template <class Kernel>
+bool pdl_supported(Kernel* kernel) {
+  if (current_compute_capability() < 90) return false;
+  cudaFuncAttributes fa{};
+  if (cudaFuncGetAttributes(&fa, kernel) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  return fa.ptxVersion >= 90;
+}
+
+/// Whether decode_gemm_kernel<B, T, MT, GPT, Bulk> may be launched with PDL here (pdl_supported, asked
+/// once per instantiation and process: the first device decides).
 template <int B, class T, int MT, int GPT, bool Bulk>
-cudaError_t launch_decode(DecodeArgs a, const GemmPlan& plan, cudaStream_t stream) {
+bool decode_pdl_supported() {
+  static const bool ok = pdl_supported(decode_gemm_kernel<B, T, MT, GPT, Bulk>);
+  return ok;
+}
+
+/// Launches the decode kernel for `plan`: with the programmatic-stream-serialization attribute when
+/// `pdl` (resolved by run_decode: requested and supported), else exactly as before PDL existed.
+template <int B, class T, int MT, int GPT, bool Bulk>
+Status launch_decode(DecodeArgs a, const GemmPlan& plan, bool pdl, cudaStream_t stream) {
   auto kernel = decode_gemm_kernel<B, T, MT, GPT, Bulk>;
+  auto failed = [](cudaError_t e) {
+    return lowbit::detail::make_status(StatusCode::cuda_error, "gemm: launch failed: ", cudaGetErrorString(e));
+  };
   // raise the dynamic limit once to the most any plan of this instantiation can use
   static const std::size_t most = [] {
     std::size_t r = 0;
@@ -653,13 +731,28 @@ cudaError_t launch_decode(DecodeArgs a, const GemmPlan& plan, cudaStream_t strea
   }();
   static const cudaError_t attr =
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(most));
-  if (attr != cudaSuccess) return attr;
+  if (attr != cudaSuccess) return failed(attr);
   const std::size_t M = static_cast<std::size_t>(a.M);
   const std::size_t smem = decode_smem_bytes<B>(Bulk, GPT, M, plan.warps_k);
-  if (smem > most) return cudaErrorInvalidConfiguration;  // a plan for another variant: refuse, never overrun
+  if (smem > most) return failed(cudaErrorInvalidConfiguration);  // a plan for another variant: refuse, never overrun
   a.stages = decode_stages<B>(Bulk, GPT, M);
-  kernel<<<plan.grid, 32 * plan.warps_k, smem, stream>>>(a);
-  return cudaGetLastError();
+  if (!pdl) {  // exactly the launch of builds before PDL (sm_80, or pdl = off)
+    kernel<<<plan.grid, 32 * plan.warps_k, smem, stream>>>(a);
+    const cudaError_t e = cudaGetLastError();
+    return e == cudaSuccess ? Status::success() : failed(e);
+  }
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = plan.grid;
+  cfg.blockDim = dim3(32u * static_cast<unsigned>(plan.warps_k));
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute la[1];
+  la[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  la[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = la;
+  cfg.numAttrs = 1;
+  const cudaError_t e = cudaLaunchKernelEx(&cfg, kernel, a);
+  return e == cudaSuccess ? Status::success() : failed(e);
 }
 
 template <int B, class T, class P, int GPT>
@@ -698,20 +791,28 @@ Status run_midm(const T* A, std::size_t M, const TiledWeightView& w, const T* bi
 
 /// Checks the workspace, pre-gathers act-order activations, and launches the decode kernel (M <= 16).
 /// @tparam Bulk bulk-copy (sm_90 only) or cp.async (sm_80+) ring; gemm uses cp.async.
+/// The launch follows `opt.pdl` (PdlMode; the pre-gather kernel always launches plainly).
 template <int B, class T, bool Bulk>
 Status run_decode(const T* A, std::size_t M, const TiledWeightView& w, const T* bias, T* Y, void* workspace,
-                  std::size_t workspace_bytes, const GemmPlan& plan, cudaStream_t stream) {
+                  std::size_t workspace_bytes, const GemmPlan& plan, cudaStream_t stream, const GemmOptions& opt = {}) {
+  if (Status o = check_gemm_options(opt); !o.ok()) return o;
   if (Status ws_ok = check_workspace(plan, M, w.meta, workspace, workspace_bytes); !ws_ok.ok()) return ws_ok;
+  const bool g32 = w.meta.group_size == 32;
+  // PDL: requested and available for the kernel this call runs (decided before anything is launched)
+  bool pdl = false;
+  if (opt.pdl != PdlMode::off) {
+    pdl = M <= 8 ? (g32 ? decode_pdl_supported<B, T, 1, 2, Bulk>() : decode_pdl_supported<B, T, 1, 1, Bulk>())
+                 : (g32 ? decode_pdl_supported<B, T, 2, 2, Bulk>() : decode_pdl_supported<B, T, 2, 1, Bulk>());
+    if (!pdl && opt.pdl == PdlMode::on)
+      return lowbit::detail::make_status(StatusCode::unsupported,
+                                         "gemm: programmatic dependent launch (GemmOptions::pdl = on) needs a device of "
+                                         "compute capability 9.0+ and kernels compiled for sm_90 or newer; use automatic or off");
+  }
   DecodeArgs a{};
   fill_stream_args(a, A, M, w, bias, Y, workspace, plan, stream);
   a.kt_per_warp = plan.kt_per_warp;
-  const bool g32 = a.group_size == 32;
-  const cudaError_t e =
-      M <= 8 ? (g32 ? launch_decode<B, T, 1, 2, Bulk>(a, plan, stream) : launch_decode<B, T, 1, 1, Bulk>(a, plan, stream))
-             : (g32 ? launch_decode<B, T, 2, 2, Bulk>(a, plan, stream) : launch_decode<B, T, 2, 1, Bulk>(a, plan, stream));
-  if (e != cudaSuccess)
-    return lowbit::detail::make_status(StatusCode::cuda_error, "gemm: launch failed: ", cudaGetErrorString(e));
-  return Status::success();
+  return M <= 8 ? (g32 ? launch_decode<B, T, 1, 2, Bulk>(a, plan, pdl, stream) : launch_decode<B, T, 1, 1, Bulk>(a, plan, pdl, stream))
+                : (g32 ? launch_decode<B, T, 2, 2, Bulk>(a, plan, pdl, stream) : launch_decode<B, T, 2, 1, Bulk>(a, plan, pdl, stream));
 }
 
 }  // namespace detail
@@ -747,13 +848,18 @@ inline Status gemm_workspace_init(void* workspace, std::size_t bytes, cudaStream
 /// @param workspace  at least gemm_workspace_size(M, w.meta) bytes, zeroed once (device).
 /// @param workspace_bytes its size.
 /// @param stream     CUDA stream.
-/// @return ok, or the first problem (invalid_argument, misaligned, unsupported, workspace_too_small, cuda_error).
+/// @param opt        options: programmatic dependent launch of the decode kernel (GemmOptions, PdlMode;
+///                   by default on where the device and build support it — read PdlMode's contract on
+///                   weights written by the immediately preceding kernel).
+/// @return ok, or the first problem (invalid_argument, misaligned, unsupported, workspace_too_small, cuda_error;
+///         unsupported also for PdlMode::on where PDL is not available and M <= 16).
 template <int B, class T>
 Status gemm_bits(const T* A, std::size_t M, const TiledWeightView& w, const T* bias, T* Y, void* workspace,
-                 std::size_t workspace_bytes, cudaStream_t stream) {
+                 std::size_t workspace_bytes, cudaStream_t stream, const GemmOptions& opt = {}) {
   static_assert(std::is_same_v<T, half_t> || std::is_same_v<T, bfloat16_t>, "T must be half_t or bfloat16_t");
   if (w.meta.bits != B)
     return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: weight has ", w.meta.bits, " bits, kernel ", B);
+  if (Status s = detail::check_gemm_options(opt); !s.ok()) return s;
   if (Status s = detail::check_gemm_args(A, M, w, bias, Y); !s.ok()) return s;
   if (M == 0) return Status::success();
   const int sms = detail::current_sm_count();
@@ -762,7 +868,7 @@ Status gemm_bits(const T* A, std::size_t M, const TiledWeightView& w, const T* b
   using D = DefaultPolicies<B>;
   switch (plan.kind) {
     case detail::PolicyKind::decode:  // the cp.async ring: measured faster than the bulk-copy one (NOTES.md)
-      return detail::run_decode<B, T, false>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream);
+      return detail::run_decode<B, T, false>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream, opt);
     case detail::PolicyKind::midm: {  // 16 < M <= kMidmMaxM: midm.cuh, policy by the plan's row block
       using Q = MidmPolicies<B>;
       using QW = MidmWgmmaPolicies<B>;
@@ -816,12 +922,12 @@ Status gemm_policy(const T* A, std::size_t M, const TiledWeightView& w, const T*
 /// @tparam T element type: lowbit::half_t or lowbit::bfloat16_t.
 template <class T>
 Status gemm(const T* A, std::size_t M, const TiledWeightView& w, const T* bias, T* Y, void* workspace,
-            std::size_t workspace_bytes, cudaStream_t stream) {
+            std::size_t workspace_bytes, cudaStream_t stream, const GemmOptions& opt = {}) {
   switch (w.meta.bits) {
-    case 2: return gemm_bits<2, T>(A, M, w, bias, Y, workspace, workspace_bytes, stream);
-    case 3: return gemm_bits<3, T>(A, M, w, bias, Y, workspace, workspace_bytes, stream);
-    case 4: return gemm_bits<4, T>(A, M, w, bias, Y, workspace, workspace_bytes, stream);
-    case 8: return gemm_bits<8, T>(A, M, w, bias, Y, workspace, workspace_bytes, stream);
+    case 2: return gemm_bits<2, T>(A, M, w, bias, Y, workspace, workspace_bytes, stream, opt);
+    case 3: return gemm_bits<3, T>(A, M, w, bias, Y, workspace, workspace_bytes, stream, opt);
+    case 4: return gemm_bits<4, T>(A, M, w, bias, Y, workspace, workspace_bytes, stream, opt);
+    case 8: return gemm_bits<8, T>(A, M, w, bias, Y, workspace, workspace_bytes, stream, opt);
     default:
       return lowbit::detail::make_status(StatusCode::unsupported, "gemm: bit width ", w.meta.bits, " (supported: 2, 3, 4, 8)");
   }

@@ -91,8 +91,18 @@ struct OutlierCursor {
   std::uint32_t bits = 0; ///< remaining bits of that word (thread 0 only)
 };
 
+/// The default barrier of the outlier staging helpers: the whole block.
+struct BlockBarrier {
+  /// `__syncthreads()`.
+  LOWBIT_DEVICE void operator()() const { __syncthreads(); }
+};
+
+/// The next chunk of outlier columns into `s_cols` (as described above OutlierCursor). `sync`
+/// synchronises the threads taking part: the whole block by default, the consumer warps' named barrier
+/// in a warp-specialized kernel whose producer warps have returned.
+template <class Sync = BlockBarrier>
 LOWBIT_DEVICE int next_outlier_chunk(const Int8EpilogueParams& p, int count, int j0, int K, OutlierCursor& cur,
-                                     int* s_cols, int* s_n) {
+                                     int* s_cols, int* s_n, Sync sync = {}) {
   if (count <= p.max_list) {
     const int n = min(kOutlierChunk, count - j0);
     if (threadIdx.x < n) s_cols[threadIdx.x] = p.outlier_list[j0 + threadIdx.x];
@@ -112,7 +122,7 @@ LOWBIT_DEVICE int next_outlier_chunk(const Int8EpilogueParams& p, int count, int
     }
     *s_n = n;
   }
-  __syncthreads();
+  sync();
   return *s_n;
 }
 
@@ -155,13 +165,13 @@ LOWBIT_DEVICE bool use_outlier_slabs(const Int8EpilogueParams& p, int count) {
 
 /// The slow staging path of stage_outlier_chunk (list capacity exceeded, or no slabs): column list or
 /// mask walk, one gather per value. Kept out of line so that the register allocation of the callers'
-/// common path (accumulators live) does not pay for it.
-template <class T, int BM, int BN, int J, int P>
+/// common path (accumulators live) does not pay for it. `sync`: as in stage_outlier_chunk.
+template <class T, int BM, int BN, int J, int P, class Sync>
 __device__ __noinline__ int gather_outlier_chunk(float* s_a, float* s_wo, const Int8EpilogueParams& p, int count,
                                                  int j0, OutlierCursor& cur, int* s_cols, int* s_n, int bm, int bn,
-                                                 int M, int N, int K, int tid, int threads) {
-  const int jn = next_outlier_chunk(p, count, j0, K, cur, s_cols, s_n);
-  __syncthreads();
+                                                 int M, int N, int K, int tid, int threads, Sync sync) {
+  const int jn = next_outlier_chunk(p, count, j0, K, cur, s_cols, s_n, sync);
+  sync();
   const T* Aval = static_cast<const T*>(p.A);
   for (int i = tid; i < BM * J; i += threads) {
     const int r = i / J, j = i % J;
@@ -181,11 +191,13 @@ __device__ __noinline__ int gather_outlier_chunk(float* s_a, float* s_wo, const 
 /// Stages outlier columns j0, j0+1, ... of a BM × BN output tile: activation values into s_a (BM, P)
 /// and weights into s_wo (BN, P) — coalesced rows of the pre-gathered slabs when there are some (no list
 /// read, no gather), else through the list / mask walk with one gather per value. Returns the number of
-/// columns staged (block-uniform); called by all `threads` threads; ends with a barrier.
-template <class T, int BM, int BN, int J, int P>
+/// columns staged (block-uniform); called by all `threads` threads; ends with a barrier. `sync`
+/// synchronises those threads: `__syncthreads` by default; a warp-specialized kernel whose producer warps
+/// have returned passes its consumers' named barrier, so no barrier counts on warps that have exited.
+template <class T, int BM, int BN, int J, int P, class Sync = BlockBarrier>
 LOWBIT_DEVICE int stage_outlier_chunk(float* s_a, float* s_wo, const Int8EpilogueParams& p, int count, int j0,
                                       OutlierCursor& cur, int* s_cols, int* s_n, int bm, int bn, int M, int N,
-                                      int K, int tid, int threads) {
+                                      int K, int tid, int threads, Sync sync = {}) {
   int jn;
   if (use_outlier_slabs(p, count)) {
     jn = min(J, count - j0);
@@ -196,10 +208,10 @@ LOWBIT_DEVICE int stage_outlier_chunk(float* s_a, float* s_wo, const Int8Epilogu
     }
   } else {
     jn = gather_outlier_chunk<T, BM, BN, J, P>(s_a, s_wo, p, count, j0, cur, s_cols, s_n, bm, bn, M, N, K, tid,
-                                               threads);
+                                               threads, sync);
   }
   if (use_outlier_slabs(p, count)) stage_outlier_weights<BN, J, P>(s_wo, p, count, j0, jn, s_cols, bn, N, K, tid, threads);
-  __syncthreads();
+  sync();
   return jn;
 }
 

@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "../config.hpp"
+#include "ptx.cuh"
 
 namespace lowbit::kernels::detail {
 
@@ -73,20 +74,9 @@ LOWBIT_DEVICE void prefetch_l2(const void* p) { asm volatile("prefetch.global.L2
 /// 16-byte read-only load (activation codes: small, reused by many warps, kept in cache).
 LOWBIT_DEVICE uint4 ld_cached_16(const void* p) { return __ldg(static_cast<const uint4*>(p)); }
 
-/// Programmatic dependent launch (sm_90): wait until the preceding kernel in the stream has completed
-/// and its memory is visible. A no-op when the kernel was launched without the PDL attribute.
-LOWBIT_DEVICE void pdl_wait() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.wait;\n" ::: "memory");
-#endif
-}
-
-/// Programmatic dependent launch (sm_90): lets the next kernel in the stream start launching now (it
-/// still waits in pdl_wait() for this kernel's results).
-LOWBIT_DEVICE void pdl_launch_dependents() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
-#endif
-}
+// Programmatic dependent launch: the wrappers live in ptx.cuh (shared with the decode GEMM); the int8
+// kernels keep calling them as detail::pdl_wait / detail::pdl_launch_dependents.
+using ptx::pdl_launch_dependents;
+using ptx::pdl_wait;
 
 }  // namespace lowbit::kernels::detail

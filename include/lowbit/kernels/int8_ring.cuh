@@ -352,7 +352,7 @@ __global__ void __launch_bounds__(ring::kThreads, 4) gemv_ring_kernel(const __gr
   if (threadIdx.x == 0) {
     for (int s = 0; s < S; ++s) {
       detail::mbar_init(full + s, 1);
-      detail::mbar_init(empty + s, 32 * ring::kConsumers);  // every consumer thread arrives
+      detail::mbar_init(empty + s, ring::kConsumers);  // one arrival per consumer warp
     }
     detail::mbar_fence_init();
   }
@@ -468,7 +468,8 @@ __global__ void __launch_bounds__(ring::kThreads, 4) gemv_ring_kernel(const __gr
           }
       }
     }
-    detail::mbar_arrive(empty + s);  // (every thread: its reads of the stage are done)
+    __syncwarp();  // this warp's reads of the stage are done: one arrival for the warp (128 per-thread
+    if (lane == 0) detail::mbar_arrive(empty + s);  // arrivals per stage were 128 shared-memory atomics)
   }
 
   // ---- epilogue: every output written once by the thread owning it ----

@@ -21,7 +21,11 @@
 
 #include <cstdint>
 
+#include <cuda.h>  // CUtensorMap
+
 #include "int8_gemm.cuh"
+#include "ptx.cuh"
+#include "wgmma_layout.hpp"
 
 namespace lowbit::kernels {
 
@@ -36,26 +40,40 @@ struct WgmmaShape {
   static constexpr int kChunksPerRow = BK / 16;      ///< 16-byte cp.async chunks per tile row
   static constexpr int kStageA = BM * BK;            ///< bytes of A per stage
   static constexpr int kStageBytes = (BM + BN) * BK; ///< bytes per stage
-  static constexpr int kAlign = 1024;                ///< swizzle-atom alignment of every stage
+  static constexpr int kAlign = detail::kSw128AtomBytes;  ///< swizzle-atom alignment of every stage
   static constexpr int kSmemBytes = kStages * kStageBytes + kAlign;  ///< dynamic shared memory (+ alignment slack)
   static constexpr int kAcc = BN / 2;                ///< int32 accumulators per thread (64 × 256 / 128)
   static constexpr int kPad = detail::kOutlierChunk + 1;  ///< epilogue staging row stride (odd: no bank conflicts)
   static_assert((BM * kPad + BN * kPad) * 4 <= kStages * kStageBytes, "outlier staging fits in the pipeline smem");
+  static_assert(BK == detail::kSw128RowBytes, "one 128-byte swizzle row of K per stage (descriptor offsets)");
+};
+
+/// Shape of the warp-specialized TMA variant (gemm_s8_wgmma_ws_kernel): WgmmaShape's block tile and two
+/// consumer warpgroups, plus a producer warpgroup (one thread of it issues the copies; a whole warpgroup so
+/// that `setmaxnreg` can move its registers to the consumers: at 3 warps per SM sub-partition the launch
+/// budget is 168 registers a thread, which made the fused epilogue spill); the stages hold the same
+/// swizzled tiles.
+struct WgmmaWsShape : WgmmaShape {
+  static constexpr int kConsumers = WgmmaShape::kThreads;  ///< consumer threads (two warpgroups)
+  static constexpr int kThreads = kConsumers + 128;        ///< + the producer warpgroup
+  static constexpr int kProducerRegs = 40;                 ///< producer registers after setmaxnreg
+  static constexpr int kConsumerRegs = 232;                ///< consumer registers after setmaxnreg
+  // setmaxnreg only moves registers inside the CTA's launch allocation (65536 / threads rounded down to a
+  // multiple of 8, per thread: 168 x 384): asking for more would block the consumers forever
+  static_assert(kProducerRegs * 128 + kConsumerRegs * kConsumers <= (65536 / kThreads) / 8 * 8 * kThreads,
+                "setmaxnreg budgets exceed the CTA's launch register allocation");
+  /// Dynamic shared memory: the ring, the full/empty mbarriers, alignment slack.
+  static constexpr int kSmemBytes = kStages * kStageBytes + 2 * kStages * 8 + kAlign;
 };
 
 namespace detail {
 
-/// Shared-memory matrix descriptor of a K-major tile with 128-byte swizzling (1024-byte atoms).
+/// Shared-memory matrix descriptor of a K-major tile with 128-byte swizzling (1024-byte atoms): sw128_desc
+/// (wgmma_layout.hpp) of its shared-state-space address. The cp.async kernel stores with swz128, the TMA
+/// kernel's boxes arrive in the same layout.
 LOWBIT_DEVICE std::uint64_t wgmma_desc_sw128(const void* smem) {
-  constexpr std::uint64_t kSbo = 1024 >> 4;   // stride between 8-row groups, in 16-byte units
-  constexpr std::uint64_t kLbo = 1;           // unused for swizzled K-major tiles (K step fits the swizzle row)
-  constexpr std::uint64_t kSwizzle128 = 1;    // layout type field (bits 62-63): 128-byte swizzle
-  const auto addr = static_cast<std::uint32_t>(__cvta_generic_to_shared(smem));
-  return static_cast<std::uint64_t>((addr >> 4) & 0x3FFF) | (kLbo << 16) | (kSbo << 32) | (kSwizzle128 << 62);
+  return sw128_desc(static_cast<std::uint32_t>(__cvta_generic_to_shared(smem)));
 }
-
-/// Byte offset of 16-byte chunk `c` of row `r` in a 128-byte-row tile with the 128-byte swizzle.
-LOWBIT_DEVICE int swz128(int r, int c) { return r * 128 + ((c ^ (r & 7)) << 4); }
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 /// D (+)= A·B for a 64 × 256 × 32 int8 tile of one warpgroup (asynchronous; see wgmma_commit/wait).
@@ -103,6 +121,86 @@ LOWBIT_DEVICE void fence_proxy_async() { asm volatile("fence.proxy.async.shared:
 LOWBIT_DEVICE void reg_fence(int& r) { asm volatile("" : "+r"(r)::"memory"); }
 #endif
 
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+/// The epilogue of the wgmma int8 kernels for a 128 x 256 block at (bm, bn), run by its 256 consumer
+/// threads (`tid` 0..255; the two warpgroups' accumulators `acc`): int32 stores (or red.global.add when
+/// split along K), or the fused LLM.int8() epilogue (row ⊗ column dequantization, bias, the outlier
+/// columns' product staged through `smem`, which the main loop must be done with). `sync` synchronises
+/// the 256 threads (`__syncthreads`, or a named barrier where a producer warp has left).
+template <TiledOut Out, class T, class Sync>
+LOWBIT_DEVICE void wgmma_s8_epilogue(int (&acc)[WgmmaShape::kAcc], std::uint8_t* smem, int* __restrict__ C,
+                                     const Int8EpilogueParams& p, int M, int N, int K, int bm, int bn, int tid,
+                                     Sync sync) {
+  using S = WgmmaShape;
+  constexpr int BM = S::BM, BN = S::BN;
+  const int wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
+  // accumulator i: n8 tile i / 4, rows (lane / 4) + 8·((i / 2) % 2), columns 2·(lane % 4) + i % 2
+  const int row0 = bm + wg * 64 + warp * 16 + (lane >> 2);
+  const int col0 = bn + 2 * (lane & 3);
+  if constexpr (Out == TiledOut::i32) {
+    const bool split = gridDim.y > 1;
+#pragma unroll
+    for (int i = 0; i < S::kAcc; i += 2) {
+      const int m = row0 + ((i >> 1) & 1) * 8, n = col0 + (i >> 2) * 8;
+      if (m < M && n < N) {
+        int* dst = C + static_cast<std::size_t>(m) * N + n;
+        if (split) {
+          atomicAdd(dst, acc[i]);
+          atomicAdd(dst + 1, acc[i + 1]);
+        } else {
+          *reinterpret_cast<int2*>(dst) = make_int2(acc[i], acc[i + 1]);
+        }
+      }
+    }
+  } else {
+    // ---- fused LLM.int8() epilogue; the float results replace the accumulators in place ----
+    float rs[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) rs[h] = p.row_absmax[min(row0 + 8 * h, M - 1)] * detail::kInvCodeMaxSq;
+#pragma unroll
+    for (int i = 0; i < S::kAcc; i += 2) {
+      const int n = min(col0 + (i >> 2) * 8, N - 2);  // N % 64 == 0: n and n + 1 in range
+      const float r = rs[(i >> 1) & 1];
+      const float b0 = p.bias ? p.bias[n] : 0.f, b1 = p.bias ? p.bias[n + 1] : 0.f;
+      acc[i] = __float_as_int(static_cast<float>(acc[i]) * (r * p.w_absmax[n]) + b0);
+      acc[i + 1] = __float_as_int(static_cast<float>(acc[i + 1]) * (r * p.w_absmax[n + 1]) + b1);
+    }
+    const int count = *p.outlier_count;
+    if (count > 0) {
+      sync();  // pipeline smem is reused for the outlier staging
+      constexpr int J = detail::kOutlierChunk, P = S::kPad;
+      float* s_a = reinterpret_cast<float*>(smem);  // (BM, P) activation values
+      float* s_wo = s_a + BM * P;                    // (BN, P) outlier weight values
+      __shared__ int s_cols[J];
+      __shared__ int s_n;
+      detail::OutlierCursor cur;
+      const int lr0 = wg * 64 + warp * 16 + (lane >> 2), lc0 = 2 * (lane & 3);  // local row / column
+      for (int j0 = 0; j0 < count; j0 += J) {
+        const int jn = detail::stage_outlier_chunk<T, BM, BN, J, P>(s_a, s_wo, p, count, j0, cur, s_cols, &s_n, bm,
+                                                                    bn, M, N, K, tid, S::kThreads, sync);
+        for (int j = 0; j < jn; ++j) {
+          const float a0 = s_a[lr0 * P + j], a1 = s_a[(lr0 + 8) * P + j];
+#pragma unroll
+          for (int i = 0; i < S::kAcc; ++i) {
+            const float w = s_wo[(lc0 + (i >> 2) * 8 + (i & 1)) * P + j];
+            acc[i] = __float_as_int(fmaf((i >> 1) & 1 ? a1 : a0, w, __int_as_float(acc[i])));
+          }
+        }
+        sync();
+      }
+    }
+    T* Y = static_cast<T*>(p.Y);
+#pragma unroll
+    for (int i = 0; i < S::kAcc; i += 2) {
+      const int m = row0 + ((i >> 1) & 1) * 8, n = col0 + (i >> 2) * 8;
+      if (m < M && n < N)
+        *reinterpret_cast<typename detail::Elem<T>::pair*>(Y + static_cast<std::size_t>(m) * N + n) =
+            detail::Elem<T>::pack(__int_as_float(acc[i]), __int_as_float(acc[i + 1]));
+    }
+  }
+}
+#endif
+
 }  // namespace detail
 
 /// int8 GEMM on wgmma (sm_90a): `C = A · Wᵀ` for a 128 × 256 tile per block, K range of split blockIdx.y.
@@ -129,7 +227,7 @@ __global__ void __launch_bounds__(WgmmaShape::kThreads, 1)
   extern __shared__ std::uint8_t smem_raw[];
   std::uint8_t* smem = reinterpret_cast<std::uint8_t*>(
       (reinterpret_cast<std::uintptr_t>(smem_raw) + S::kAlign - 1) & ~static_cast<std::uintptr_t>(S::kAlign - 1));
-  const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
+  const int tid = threadIdx.x, wg = tid >> 7;
   const int tiles_m = (M + BM - 1) / BM;
   const int bm = (blockIdx.x % tiles_m) * BM, bn = (blockIdx.x / tiles_m) * BN;
   const int k_begin = blockIdx.y * k_per_split;
@@ -171,14 +269,14 @@ __global__ void __launch_bounds__(WgmmaShape::kThreads, 1)
     const int next = kt + S::kPrefetch;
     if (next < ktiles) load_stage(next % S::kStages, k_begin + next * BK);  // slot of stage kt-2
     detail::cp_async_commit();
-    const std::uint8_t* sa = smem + (kt % S::kStages) * S::kStageBytes + wg * 64 * BK;
-    const std::uint8_t* sb = smem + (kt % S::kStages) * S::kStageBytes + S::kStageA;
+    const std::uint8_t* st = smem + (kt % S::kStages) * S::kStageBytes;  // A tile [BM, BK], then W tile [BN, BK] at kStageA
 #pragma unroll
     for (int i = 0; i < S::kAcc; ++i) detail::reg_fence(acc[i]);
     detail::wgmma_fence();
 #pragma unroll
-    for (int ks = 0; ks < BK / 32; ++ks)
-      detail::wgmma_m64n256k32_s8(acc, detail::wgmma_desc_sw128(sa + ks * 32), detail::wgmma_desc_sw128(sb + ks * 32), 1);
+    for (int ks = 0; ks < BK / detail::kWgmmaKStepBytes; ++ks)  // this warpgroup's 64 rows of A, all 256 of W
+      detail::wgmma_m64n256k32_s8(acc, detail::wgmma_desc_sw128(detail::sw128_kstep_at(st, wg * 64, ks)),
+                                  detail::wgmma_desc_sw128(detail::sw128_kstep_at(st + S::kStageA, 0, ks)), 1);
     detail::wgmma_commit();
     detail::wgmma_wait<1>();  // stage kt-1 done: its slot may be refilled two iterations later
 #pragma unroll
@@ -189,72 +287,107 @@ __global__ void __launch_bounds__(WgmmaShape::kThreads, 1)
   for (int i = 0; i < S::kAcc; ++i) detail::reg_fence(acc[i]);
   detail::cp_async_wait<0>();
 
-  // accumulator i: n8 tile i / 4, rows (lane / 4) + 8·((i / 2) % 2), columns 2·(lane % 4) + i % 2
-  const int row0 = bm + wg * 64 + warp * 16 + (lane >> 2);
-  const int col0 = bn + 2 * (lane & 3);
-  if constexpr (Out == TiledOut::i32) {
-    const bool split = gridDim.y > 1;
-#pragma unroll
-    for (int i = 0; i < S::kAcc; i += 2) {
-      const int m = row0 + ((i >> 1) & 1) * 8, n = col0 + (i >> 2) * 8;
-      if (m < M && n < N) {
-        int* dst = C + static_cast<std::size_t>(m) * N + n;
-        if (split) {
-          atomicAdd(dst, acc[i]);
-          atomicAdd(dst + 1, acc[i + 1]);
-        } else {
-          *reinterpret_cast<int2*>(dst) = make_int2(acc[i], acc[i + 1]);
-        }
-      }
-    }
-  } else {
-    // ---- fused LLM.int8() epilogue; the float results replace the accumulators in place ----
-    float rs[2];
-#pragma unroll
-    for (int h = 0; h < 2; ++h) rs[h] = p.row_absmax[min(row0 + 8 * h, M - 1)] * detail::kInvCodeMaxSq;
-#pragma unroll
-    for (int i = 0; i < S::kAcc; i += 2) {
-      const int n = min(col0 + (i >> 2) * 8, N - 2);  // N % 64 == 0: n and n + 1 in range
-      const float r = rs[(i >> 1) & 1];
-      const float b0 = p.bias ? p.bias[n] : 0.f, b1 = p.bias ? p.bias[n + 1] : 0.f;
-      acc[i] = __float_as_int(static_cast<float>(acc[i]) * (r * p.w_absmax[n]) + b0);
-      acc[i + 1] = __float_as_int(static_cast<float>(acc[i + 1]) * (r * p.w_absmax[n + 1]) + b1);
-    }
-    const int count = *p.outlier_count;
-    if (count > 0) {
-      __syncthreads();  // pipeline smem is reused for the outlier staging
-      constexpr int J = detail::kOutlierChunk, P = S::kPad;
-      float* s_a = reinterpret_cast<float*>(smem);  // (BM, P) activation values
-      float* s_wo = s_a + BM * P;                    // (BN, P) outlier weight values
-      __shared__ int s_cols[J];
-      __shared__ int s_n;
-      detail::OutlierCursor cur;
-      const int lr0 = wg * 64 + warp * 16 + (lane >> 2), lc0 = 2 * (lane & 3);  // local row / column
-      for (int j0 = 0; j0 < count; j0 += J) {
-        const int jn = detail::stage_outlier_chunk<T, BM, BN, J, P>(s_a, s_wo, p, count, j0, cur, s_cols, &s_n, bm,
-                                                                    bn, M, N, K, tid, S::kThreads);
-        for (int j = 0; j < jn; ++j) {
-          const float a0 = s_a[lr0 * P + j], a1 = s_a[(lr0 + 8) * P + j];
-#pragma unroll
-          for (int i = 0; i < S::kAcc; ++i) {
-            const float w = s_wo[(lc0 + (i >> 2) * 8 + (i & 1)) * P + j];
-            acc[i] = __float_as_int(fmaf((i >> 1) & 1 ? a1 : a0, w, __int_as_float(acc[i])));
-          }
-        }
-        __syncthreads();
-      }
-    }
-    T* Y = static_cast<T*>(p.Y);
-#pragma unroll
-    for (int i = 0; i < S::kAcc; i += 2) {
-      const int m = row0 + ((i >> 1) & 1) * 8, n = col0 + (i >> 2) * 8;
-      if (m < M && n < N)
-        *reinterpret_cast<typename detail::Elem<T>::pair*>(Y + static_cast<std::size_t>(m) * N + n) =
-            detail::Elem<T>::pack(__int_as_float(acc[i]), __int_as_float(acc[i + 1]));
-    }
-  }
+  detail::wgmma_s8_epilogue<Out, T>(acc, smem, C, p, M, N, K, bm, bn, tid, [] { __syncthreads(); });
 #else
   __trap();  // wgmma needs sm_90a; the host dispatch only selects this kernel when LOWBIT_INT8_WGMMA is set
+#endif
+}
+
+/// int8 GEMM on wgmma (sm_90a), warp-specialized: the same block tile, grid, K splits and epilogue as
+/// gemm_s8_wgmma_kernel, but one producer thread (of a third warpgroup) fills a WgmmaWsShape::kStages-deep ring with two
+/// 2-D tensor TMA copies per stage (the A box `[128 rows, 128 k]` and the W box `[256 rows, 128 k]`, both
+/// stored in the 128-byte swizzle the wgmma descriptors read; rows and k past M, N, K zero-filled) on a
+/// `full` mbarrier, and the two consumer warpgroups wait only on that barrier, keep one wgmma group in
+/// flight, and release each stage on an `empty` mbarrier (one arrival per warp) — no `__syncthreads`,
+/// no proxy fence, no copy instructions in the consumers' main loop.
+/// @tparam Out output mode (fused epilogue or int32)
+/// @tparam T __half or __nv_bfloat16 (fused mode output)
+/// @param tmA tensor map of the activation codes [M, K] int8 (encode_2d, box 128 x 128, 128-byte swizzle)
+/// @param tmW tensor map of the weight codes [N, K] int8 (box 256 x 128, 128-byte swizzle)
+/// @param C int32 [M, N] (TiledOut::i32; zeroed first when split), unused otherwise
+/// @param p epilogue inputs and the output (fused mode)
+/// @param M rows of A
+/// @param N output features (multiple of 64)
+/// @param K input features (multiple of 64)
+/// @param k_per_split K bytes per split (a multiple of 128 when there are several splits)
+template <TiledOut Out, class T>
+__global__ void __launch_bounds__(WgmmaWsShape::kThreads, 1)
+    gemm_s8_wgmma_ws_kernel(const __grid_constant__ CUtensorMap tmA, const __grid_constant__ CUtensorMap tmW,
+                            int* __restrict__ C, Int8EpilogueParams p, int M, int N, int K, int k_per_split) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using S = WgmmaWsShape;
+  constexpr int BM = S::BM, BN = S::BN, BK = S::BK, NS = S::kStages;
+  extern __shared__ std::uint8_t smem_raw[];
+  std::uint8_t* smem = reinterpret_cast<std::uint8_t*>(
+      (reinterpret_cast<std::uintptr_t>(smem_raw) + S::kAlign - 1) & ~static_cast<std::uintptr_t>(S::kAlign - 1));
+  std::uint64_t* full = reinterpret_cast<std::uint64_t*>(smem + NS * S::kStageBytes);
+  std::uint64_t* empty = full + NS;
+  const int tid = threadIdx.x, lane = tid & 31;
+  const int tiles_m = (M + BM - 1) / BM;
+  const int bm = (blockIdx.x % tiles_m) * BM, bn = (blockIdx.x / tiles_m) * BN;
+  const int k_begin = blockIdx.y * k_per_split;
+  const int k_end = min(K, k_begin + k_per_split);
+  const int ktiles = max(0, (k_end - k_begin + BK - 1) / BK);
+  if (tid == 0) {
+    for (int s = 0; s < NS; ++s) {
+      ptx::mbarrier_init(full + s, 1);                // the producer's arrive.expect_tx (+ the boxes' bytes)
+      ptx::mbarrier_init(empty + s, S::kConsumers / 32);  // one arrival per consumer warp
+    }
+    ptx::fence_mbarrier_init();
+  }
+  __syncthreads();
+
+  if (tid >= S::kConsumers) {  // ----------------------- producer warpgroup -----------------------
+    ptx::setmaxnreg<false, S::kProducerRegs>();
+    if (tid == S::kConsumers) {
+      for (int kt = 0; kt < ktiles; ++kt) {
+        const int s = kt % NS;
+        if (kt >= NS) ptx::mbarrier_wait_parity(empty + s, static_cast<std::uint32_t>(((kt / NS) - 1) & 1));
+        std::uint8_t* sa = smem + s * S::kStageBytes;
+        const int k0 = k_begin + kt * BK;
+        ptx::mbarrier_arrive_expect_tx(full + s, S::kStageBytes);  // both boxes, zero-filled parts included
+        ptx::tma_load_2d(sa, &tmA, k0, bm, full + s);
+        ptx::tma_load_2d(sa + S::kStageA, &tmW, k0, bn, full + s);
+      }
+    }
+    return;
+  }
+
+  // ------------------------------- two consumer warpgroups -------------------------------
+  ptx::setmaxnreg<true, S::kConsumerRegs>();
+  const int wg = tid >> 7;
+  int acc[S::kAcc];
+#pragma unroll
+  for (int i = 0; i < S::kAcc; ++i) acc[i] = 0;
+  for (int kt = 0; kt < ktiles; ++kt) {
+    const int s = kt % NS;
+    ptx::mbarrier_wait_parity(full + s, static_cast<std::uint32_t>((kt / NS) & 1));
+    const std::uint8_t* st = smem + s * S::kStageBytes;  // A tile [BM, BK], then W tile [BN, BK] at kStageA
+#pragma unroll
+    for (int i = 0; i < S::kAcc; ++i) detail::reg_fence(acc[i]);
+    detail::wgmma_fence();
+#pragma unroll
+    for (int ks = 0; ks < BK / detail::kWgmmaKStepBytes; ++ks)  // this warpgroup's 64 rows of A, all 256 of W
+      detail::wgmma_m64n256k32_s8(acc, detail::wgmma_desc_sw128(detail::sw128_kstep_at(st, wg * 64, ks)),
+                                  detail::wgmma_desc_sw128(detail::sw128_kstep_at(st + S::kStageA, 0, ks)), 1);
+    detail::wgmma_commit();
+    detail::wgmma_wait<1>();  // k-tile kt - 1's group is done: release its stage
+#pragma unroll
+    for (int i = 0; i < S::kAcc; ++i) detail::reg_fence(acc[i]);
+    if (kt > 0) {
+      __syncwarp();
+      if (lane == 0) ptx::mbarrier_arrive(empty + (kt - 1) % NS);
+    }
+  }
+  detail::wgmma_wait<0>();
+#pragma unroll
+  for (int i = 0; i < S::kAcc; ++i) detail::reg_fence(acc[i]);
+  ptx::named_barrier_sync(1, S::kConsumers);  // every stage consumed: the ring may become the staging
+  detail::wgmma_s8_epilogue<Out, T>(acc, smem, C, p, M, N, K, bm, bn, tid,
+                                    [] { ptx::named_barrier_sync(1, S::kConsumers); });
+#else
+  (void)tmA, (void)tmW, (void)C, (void)p, (void)M, (void)N, (void)K, (void)k_per_split;
+  __trap();  // wgmma and TMA need sm_90a; the host dispatch only selects this kernel when LOWBIT_INT8_WGMMA is set
 #endif
 }
 

@@ -255,22 +255,13 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_gemm_kernel(c
       const unsigned char* wsrc = stage + kWOff + ti_own * kTileBytes;
       const unsigned char* prm = stage + kPOff + ti_own * GPT * kMidmParamBytes;
       WeightTile<B> wt;
-#pragma unroll
-      for (int v = 0; v < L::vecs_per_lane; ++v) {
-        const uint4 x = *reinterpret_cast<const uint4*>(wsrc + 16 * (v * 32 + lane));
-        wt.w[4 * v + 0] = x.x;
-        wt.w[4 * v + 1] = x.y;
-        wt.w[4 * v + 2] = x.z;
-        wt.w[4 * v + 3] = x.w;
-      }
+      wt.load_shared(wsrc, lane);
       GroupParams<T> gp;
 #pragma unroll
       for (int ks = 0; ks < TileGeometry::k_steps; ++ks) {
         if (ks % ks_per_group == 0) {
-          const unsigned char* p = prm + (ks / ks_per_group) * kMidmParamBytes;
-          const uint4 sc = *reinterpret_cast<const uint4*>(p + 16 * (lane / 4));
-          const uint2 zc = sym ? make_uint2(0u, 0u) : *reinterpret_cast<const uint2*>(p + 128 + 8 * (lane / 4));
-          gp.template prepare<B>(sc, zc, sym);
+          const GroupRaw raw = load_group_shared(prm + (ks / ks_per_group) * kMidmParamBytes, lane, sym);
+          gp.template prepare<B>(raw.scales, raw.zeros, sym);
         }
         std::uint32_t a[MI][4];
 #pragma unroll

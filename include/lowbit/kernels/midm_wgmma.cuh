@@ -21,6 +21,7 @@
 
 #include "device_info.cuh"
 #include "midm.cuh"
+#include "wgmma_layout.hpp"
 
 namespace lowbit::kernels {
 
@@ -126,6 +127,18 @@ LOWBIT_WG_RS(wgmma_m64n128k16_bf16_rs, 128, "bf16", 64, "{%64, %65, %66, %67}, %
 LOWBIT_WG_RS(wgmma_m64n256k16_f16_rs, 256, "f16", 128, "{%128, %129, %130, %131}, %132", "%133")
 LOWBIT_WG_RS(wgmma_m64n256k16_bf16_rs, 256, "bf16", 128, "{%128, %129, %130, %131}, %132", "%133")
 #undef LOWBIT_WG_RS
+// Shared-memory A and B (both K-major, 128-byte swizzled descriptors): D (+)= A·B, wgmma m64nNk16.
+#define LOWBIT_WG_SS(NAME, N, TY, ND, DESCS, PRED)                                                          \
+  LOWBIT_DEVICE void NAME(float (&d)[ND], std::uint64_t desc_a, std::uint64_t desc_b, int accumulate) {      \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " PRED ", 0;\n"                                         \
+                 "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32." TY "." TY " {" LOWBIT_WG_R##ND           \
+                 "}, " DESCS ", p, 1, 1, 0, 0;\n}\n"                                                       \
+                 : LOWBIT_WG_D##ND                                                                          \
+                 : "l"(desc_a), "l"(desc_b), "r"(accumulate));                                              \
+  }
+LOWBIT_WG_SS(wgmma_m64n256k16_f16_ss, 256, "f16", 128, "%128, %129", "%130")
+LOWBIT_WG_SS(wgmma_m64n256k16_bf16_ss, 256, "bf16", 128, "%128, %129", "%130")
+#undef LOWBIT_WG_SS
 #undef LOWBIT_WG_D128
 #undef LOWBIT_WG_D64
 #undef LOWBIT_WG_D32
@@ -135,14 +148,15 @@ LOWBIT_WG_RS(wgmma_m64n256k16_bf16_rs, 256, "bf16", 128, "{%128, %129, %130, %13
 #undef LOWBIT_WG_R32
 
 /// Shared-memory matrix descriptor of a K-major tile with 128-byte swizzling (1024-byte atoms).
+/// (sw128_desc of its shared-state-space address; `smem` from sw128_kstep_at on a 1024-byte-aligned tile).
 LOWBIT_DEVICE std::uint64_t midm_desc_sw128(const void* smem) {
-  const auto addr = static_cast<std::uint32_t>(__cvta_generic_to_shared(smem));
-  return static_cast<std::uint64_t>((addr >> 4) & 0x3FFF) | (std::uint64_t(1) << 16) | (std::uint64_t(1024 >> 4) << 32) |
-         (std::uint64_t(1) << 62);
+  return sw128_desc(static_cast<std::uint32_t>(__cvta_generic_to_shared(smem)));
 }
 LOWBIT_DEVICE void midm_wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 LOWBIT_DEVICE void midm_wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
 LOWBIT_DEVICE void midm_wgmma_wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
+/// Waits until at most one wgmma group of this warpgroup is pending (the one just committed).
+LOWBIT_DEVICE void midm_wgmma_wait1() { asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory"); }
 LOWBIT_DEVICE void midm_fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 /// Keeps the compiler from moving accumulator accesses across the wgmma fences.
 LOWBIT_DEVICE void midm_reg_fence(float& r) { asm volatile("" : "+f"(r)::"memory"); }
@@ -163,6 +177,98 @@ LOWBIT_DEVICE void midm_wgmma(float (&d)[NT / 2], const std::uint32_t (&a)[4], s
     if constexpr (f16) wgmma_m64n256k16_f16_rs(d, a, desc, 1); else wgmma_m64n256k16_bf16_rs(d, a, desc, 1);
   }
 }
+
+/// The wgmma A fragments of warp W (0..3) of a warpgroup for one 64 x 64 k-tile: rows 16·W.. of W^T
+/// (output columns of the slab), k16-steps 0..3, dequantized with scale and zero folded. `wsrc` is the
+/// tile's TiledLayout bytes in shared memory, `prm` its GPT groups' parameters (kMidmParamBytes each).
+/// @tparam B code width.  @tparam T element type.  @tparam W warp of the warpgroup.  @tparam GPT groups per k-tile.
+template <int B, class T, int W, int GPT>
+LOWBIT_DEVICE void midm_wgmma_fragments_w(std::uint32_t (&a)[4][4], const unsigned char* wsrc, const unsigned char* prm,
+                                          int lane, bool sym) {
+  constexpr int ks_per_group = TileGeometry::k_steps / GPT;
+  WeightTile<B> wt;  // only the words holding n8-tiles 2W, 2W+1 survive dead-code elimination
+  wt.load_shared(wsrc, lane);
+  GroupParams<T> gp;
+#pragma unroll
+  for (int ks = 0; ks < TileGeometry::k_steps; ++ks) {
+    if (ks % ks_per_group == 0) {
+      const GroupRaw raw = load_group_shared(prm + (ks / ks_per_group) * kMidmParamBytes, lane, sym);
+      gp.template prepare<B>(raw.scales, raw.zeros, sym);
+    }
+    constexpr int j0 = 2 * W, j1 = 2 * W + 1;
+    const int q0 = 2 * (TileGeometry::n_tiles * ks + j0);
+    a[ks][0] = dequant_pair<B, T>(extract_pair<B>(wt.w, q0), gp, j0);
+    a[ks][1] = dequant_pair<B, T>(extract_pair<B>(wt.w, q0 + 2), gp, j1);
+    a[ks][2] = dequant_pair<B, T>(extract_pair<B>(wt.w, q0 + 1), gp, j0);
+    a[ks][3] = dequant_pair<B, T>(extract_pair<B>(wt.w, q0 + 3), gp, j1);
+  }
+}
+
+/// midm_wgmma_fragments_w for the warp `wq` of its warpgroup known only at run time (warp-uniform).
+template <int B, class T, int GPT>
+LOWBIT_DEVICE void midm_wgmma_fragments(std::uint32_t (&a)[4][4], int wq, const unsigned char* wsrc,
+                                        const unsigned char* prm, int lane, bool sym) {
+  switch (wq) {
+    case 0: midm_wgmma_fragments_w<B, T, 0, GPT>(a, wsrc, prm, lane, sym); break;
+    case 1: midm_wgmma_fragments_w<B, T, 1, GPT>(a, wsrc, prm, lane, sym); break;
+    case 2: midm_wgmma_fragments_w<B, T, 2, GPT>(a, wsrc, prm, lane, sym); break;
+    default: midm_wgmma_fragments_w<B, T, 3, GPT>(a, wsrc, prm, lane, sym); break;
+  }
+}
+
+/// Epilogue of the wgmma mid-M kernels, run by their `Threads` compute threads (`tid` < Threads, four
+/// warps per slab) once the main loop is done with the shared-memory ring: the accumulators go through
+/// `smem` once (skipped by warpgroups without `stage_acc`) so that Y (+ bias) or the fp32 split-K
+/// partials are written coalesced; with split-K the last-arriving CTA of the tile sums the partials in
+/// split order (midm_split_fixup) and resets the tile's counter. `sync` synchronises the Threads threads
+/// (`__syncthreads`, or a named barrier where a producer warp has left).
+/// @tparam T element type.  @tparam P policy (n_tile, block_m, block_n, stage_stride).
+template <class T, class P, int Threads, class Sync>
+LOWBIT_DEVICE void midm_wgmma_epilogue(const float (&acc)[P::n_tile / 2], unsigned char* smem, const MidmArgs& args,
+                                       int tid, bool stage_acc, Sync sync) {
+  using Ops = ElementOps<T>;
+  constexpr int NT = P::n_tile, SS = P::stage_stride;
+  const int lane = tid % 32, warp = tid / 32, wg = warp / 4, wq = warp % 4, g = lane / 4, t = lane % 4;
+  const int m0 = blockIdx.x * P::block_m;
+  const int rows_valid = min(P::block_m, args.M - m0);
+  const std::size_t N = static_cast<std::size_t>(args.N);
+  __shared__ int is_last_cta;
+  // accumulator i: rows m = 8(i/4) + 2t + i%2 of the CTA, column 16·wq + g + 8·((i/2)%2) of the slab
+  float* red = reinterpret_cast<float*>(smem) + static_cast<std::size_t>(wg) * NT * SS;
+  if (stage_acc) {
+#pragma unroll
+    for (int i = 0; i < NT / 2; ++i) {
+      const int m = 8 * (i / 4) + 2 * t + (i % 2), n = 16 * wq + g + 8 * ((i / 2) % 2);
+      red[m * SS + n] = acc[i];
+    }
+  }
+  sync();
+  constexpr int half_cols = P::block_n / 2;
+  const int n0 = blockIdx.y * P::block_n;
+  for (int i = tid; i < rows_valid * half_cols; i += Threads) {
+    const int r = i / half_cols, cl = 2 * (i % half_cols);
+    const int col = n0 + cl;
+    if (col >= args.N) continue;
+    const float2 v = *reinterpret_cast<const float2*>(reinterpret_cast<const float*>(smem) +
+                                                      static_cast<std::size_t>(cl / 64) * NT * SS + r * SS + cl % 64);
+    const std::size_t o = static_cast<std::size_t>(m0 + r) * N + col;
+    if (args.splits == 1) {
+      float v0 = v.x, v1 = v.y;
+      if (args.bias) {
+        v0 += Ops::to_float(args.bias[col]);
+        v1 += Ops::to_float(args.bias[col + 1]);
+      }
+      args.Y[o / 2] = Ops::pack2(v0, v1);
+    } else {
+      __stcg(reinterpret_cast<float2*>(args.partials + blockIdx.z * static_cast<std::size_t>(args.M) * N + o), v);
+    }
+  }
+  if (args.splits == 1) return;
+
+  if (!split_k_last_arrival(args.counters, blockIdx.y * gridDim.x + blockIdx.x, args.splits, tid, is_last_cta, sync))
+    return;
+  midm_split_fixup<T, Threads, P::block_n>(args, m0, n0, rows_valid, tid);
+}
 #endif
 
 /// The wgmma mid-M kernel. Grid (ceil(M / NT), ceil(N / (64·WG)), splits), 128·WG threads.
@@ -180,16 +286,11 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(
   constexpr int kWOff = KS * NT * 128;               // KS activation tiles (each 128-byte swizzled)
   constexpr int kPOff = kWOff + KS * WG * kTileBytes;  // then KS x WG weight tiles, then parameters
   constexpr int kStageBytes = static_cast<int>(P::template stage_bytes<B>(GPT));
-  constexpr int ks_per_group = TileGeometry::k_steps / GPT;
-  constexpr int SS = P::stage_stride;
   extern __shared__ unsigned char smem_raw[];
   unsigned char* smem = reinterpret_cast<unsigned char*>((reinterpret_cast<std::uintptr_t>(smem_raw) + 1023) &
                                                          ~static_cast<std::uintptr_t>(1023));
-  __shared__ int is_last_cta;
-
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
   const int wg = warp / 4, wq = warp % 4;
-  const int g = lane / 4, t = lane % 4;
   const int m0 = blockIdx.x * P::block_m;
   const int slab0 = blockIdx.y * WG;
   const int slabs = args.N / TileGeometry::tile_n;
@@ -239,36 +340,6 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(
     }
   };
 
-  // A fragments (dequantized W^T rows 16·W.., k16-steps 0..3) of warp W of the warpgroup.
-  auto fragments = [&](auto Wc, std::uint32_t (&a)[4][4], const unsigned char* wsrc, const unsigned char* prm) {
-    constexpr int W = decltype(Wc)::value;
-    WeightTile<B> wt;  // only the words holding n8-tiles 2W, 2W+1 survive dead-code elimination
-#pragma unroll
-    for (int v = 0; v < L::vecs_per_lane; ++v) {
-      const uint4 x = *reinterpret_cast<const uint4*>(wsrc + 16 * (v * 32 + lane));
-      wt.w[4 * v + 0] = x.x;
-      wt.w[4 * v + 1] = x.y;
-      wt.w[4 * v + 2] = x.z;
-      wt.w[4 * v + 3] = x.w;
-    }
-    GroupParams<T> gp;
-#pragma unroll
-    for (int ks = 0; ks < TileGeometry::k_steps; ++ks) {
-      if (ks % ks_per_group == 0) {
-        const unsigned char* p = prm + (ks / ks_per_group) * kMidmParamBytes;
-        const uint4 sc = *reinterpret_cast<const uint4*>(p + 16 * g);
-        const uint2 zc = sym ? make_uint2(0u, 0u) : *reinterpret_cast<const uint2*>(p + 128 + 8 * g);
-        gp.template prepare<B>(sc, zc, sym);
-      }
-      constexpr int j0 = 2 * W, j1 = 2 * W + 1;
-      const int q0 = 2 * (TileGeometry::n_tiles * ks + j0);
-      a[ks][0] = dequant_pair<B, T>(extract_pair<B>(wt.w, q0), gp, j0);
-      a[ks][1] = dequant_pair<B, T>(extract_pair<B>(wt.w, q0 + 2), gp, j1);
-      a[ks][2] = dequant_pair<B, T>(extract_pair<B>(wt.w, q0 + 1), gp, j0);
-      a[ks][3] = dequant_pair<B, T>(extract_pair<B>(wt.w, q0 + 3), gp, j1);
-    }
-  };
-
   float acc[NT / 2];
 #pragma unroll
   for (int i = 0; i < NT / 2; ++i) acc[i] = 0.f;
@@ -298,12 +369,7 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(
         if (kt_begin + step * KS + kk < kt_end) {  // CTA-uniform
           const unsigned char* wsrc = stage + kWOff + (kk * WG + wg) * kTileBytes;
           const unsigned char* prm = stage + kPOff + (kk * WG + wg) * GPT * kMidmParamBytes;
-          switch (wq) {
-            case 0: fragments(std::integral_constant<int, 0>{}, a[kk], wsrc, prm); break;
-            case 1: fragments(std::integral_constant<int, 1>{}, a[kk], wsrc, prm); break;
-            case 2: fragments(std::integral_constant<int, 2>{}, a[kk], wsrc, prm); break;
-            default: fragments(std::integral_constant<int, 3>{}, a[kk], wsrc, prm); break;
-          }
+          midm_wgmma_fragments<B, T, GPT>(a[kk], wq, wsrc, prm, lane, sym);
           if (kk == 0) {
 #pragma unroll
             for (int i = 0; i < NT / 2; ++i) midm_reg_fence(acc[i]);
@@ -311,7 +377,7 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(
           midm_wgmma_fence();
           const unsigned char* at = stage + kk * NT * 128;
 #pragma unroll
-          for (int ks = 0; ks < TileGeometry::k_steps; ++ks) midm_wgmma<T, NT>(acc, a[kk][ks], midm_desc_sw128(at + 32 * ks));
+          for (int ks = 0; ks < TileGeometry::k_steps; ++ks) midm_wgmma<T, NT>(acc, a[kk][ks], midm_desc_sw128(sw128_kstep_at(at, 0, ks)));
           midm_wgmma_commit();
         }
       }
@@ -327,40 +393,7 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(
   ptx::cp_async_wait_all();
   __syncthreads();  // the ring becomes the epilogue staging
 
-  // accumulator i: rows m = 8(i/4) + 2t + i%2 of the CTA, column 16·wq + g + 8·((i/2)%2) of the slab
-  float* red = reinterpret_cast<float*>(smem) + static_cast<std::size_t>(wg) * NT * SS;
-  if (slab_ok) {
-#pragma unroll
-    for (int i = 0; i < NT / 2; ++i) {
-      const int m = 8 * (i / 4) + 2 * t + (i % 2), n = 16 * wq + g + 8 * ((i / 2) % 2);
-      red[m * SS + n] = acc[i];
-    }
-  }
-  __syncthreads();
-  constexpr int half_cols = P::block_n / 2;
-  const int n0 = blockIdx.y * P::block_n;
-  for (int i = tid; i < rows_valid * half_cols; i += kThreads) {
-    const int r = i / half_cols, cl = 2 * (i % half_cols);
-    const int col = n0 + cl;
-    if (col >= args.N) continue;
-    const float2 v = *reinterpret_cast<const float2*>(reinterpret_cast<const float*>(smem) +
-                                                      static_cast<std::size_t>(cl / 64) * NT * SS + r * SS + cl % 64);
-    const std::size_t o = static_cast<std::size_t>(m0 + r) * N + col;
-    if (args.splits == 1) {
-      float v0 = v.x, v1 = v.y;
-      if (args.bias) {
-        v0 += Ops::to_float(args.bias[col]);
-        v1 += Ops::to_float(args.bias[col + 1]);
-      }
-      args.Y[o / 2] = Ops::pack2(v0, v1);
-    } else {
-      __stcg(reinterpret_cast<float2*>(args.partials + blockIdx.z * static_cast<std::size_t>(args.M) * N + o), v);
-    }
-  }
-  if (args.splits == 1) return;
-
-  if (!split_k_last_arrival(args.counters, blockIdx.y * gridDim.x + blockIdx.x, args.splits, tid, is_last_cta)) return;
-  midm_split_fixup<T, kThreads, P::block_n>(args, m0, n0, rows_valid, tid);
+  midm_wgmma_epilogue<T, P, kThreads>(acc, smem, args, tid, slab_ok, [] { __syncthreads(); });
 #else
   (void)args;
   __trap();  // wgmma needs sm_90a: gemm selects this kernel only when midm_wgmma_available()

@@ -1,6 +1,6 @@
 /// @file ptx.cuh
 /// @brief Warp-level PTX wrappers (sm_80+): mma.sync f16/bf16, ldmatrix, cp.async (+ L2 hints), fences;
-///        mbarriers and bulk (TMA) copies on sm_90.
+///        mbarriers, bulk (TMA) copies and programmatic dependent launch (griddepcontrol) on sm_90.
 ///
 /// Thin, documented wrappers so kernels name what they do instead of repeating inline assembly.
 /// Every wrapper is `__device__ __forceinline__`; fragments are passed as 32-bit registers exactly as
@@ -136,6 +136,64 @@ LOWBIT_DEVICE void bulk_copy_g2s(void* smem, const void* gmem, std::uint32_t byt
 #else
   (void)smem; (void)gmem; (void)bytes; (void)bar; __trap();
 #endif
+}
+
+/// Plain arrival on `bar` (counts one of the arrivals its phase expects; release semantics).
+LOWBIT_DEVICE void mbarrier_arrive(void* bar) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_addr(bar)) : "memory");
+#else
+  (void)bar; __trap();
+#endif
+}
+
+/// Arrives on `bar` once every cp.async this thread has issued so far has completed (`.noinc`: the
+/// arrival is one of those the barrier was initialised for, so a producer thread that copies with
+/// cp.async and signals with this counts once per phase).
+LOWBIT_DEVICE void cp_async_mbarrier_arrive_noinc(void* bar) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(smem_addr(bar)) : "memory");
+#else
+  (void)bar; __trap();
+#endif
+}
+
+/// 2-D tensor copy (TMA) of the box at coordinates (`c0` inner, `c1` outer) of the tensor map `map`
+/// (a `__grid_constant__` kernel parameter) into shared memory at `smem` (aligned as the map's swizzle
+/// requires: 1024 bytes for 128-byte swizzling); elements outside the tensor are zero-filled and the
+/// whole box's bytes complete on `bar`.
+LOWBIT_DEVICE void tma_load_2d(void* smem, const void* map, int c0, int c1, void* bar) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(
+          smem_addr(smem)),
+      "l"(reinterpret_cast<std::uint64_t>(map)), "r"(c0), "r"(c1), "r"(smem_addr(bar))
+      : "memory");
+#else
+  (void)smem; (void)map; (void)c0; (void)c1; (void)bar; __trap();
+#endif
+}
+
+/// Raises (Inc) or lowers the per-thread register budget of the calling warpgroup to `Regs` (a multiple of 8,
+/// 24..256); every thread of the warpgroup must execute it (`setmaxnreg`, sm_90a only: warp-specialized
+/// kernels hand the producer's registers to the consumers).
+template <bool Inc, int Regs>
+LOWBIT_DEVICE void setmaxnreg() {
+  static_assert(Regs % 8 == 0 && Regs >= 24 && Regs <= 256, "setmaxnreg: a multiple of 8 in [24, 256]");
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  if constexpr (Inc)
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(Regs));
+  else
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(Regs));
+#else
+  __trap();
+#endif
+}
+
+/// Named barrier `id` (1..15; 0 is __syncthreads) over `threads` threads (a multiple of 32): lets a
+/// subset of a CTA's warps (e.g. the consumers of a warp-specialized kernel) synchronise alone.
+LOWBIT_DEVICE void named_barrier_sync(int id, int threads) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -346,6 +404,31 @@ LOWBIT_DEVICE void ldmatrix_x4_s(std::uint32_t (&r)[4], std::uint32_t smem_row) 
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(smem_row));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Programmatic dependent launch (sm_90+): kernels launched with the programmatic-stream-
+// serialization attribute may start while the preceding kernel in the stream is still running.
+// Both instructions are no-ops when the kernel was launched without the attribute and compile to
+// nothing before sm_90 (the host must then never request PDL: gemm.cuh checks the kernel's PTX arch).
+// ---------------------------------------------------------------------------------------------
+
+/// Waits until the preceding kernel in the stream (the PDL prerequisite grid) has completed and its
+/// memory operations are visible to this thread. Every thread that reads what that kernel may write,
+/// or writes what it may read, must execute it first.
+LOWBIT_DEVICE void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+
+/// Lets the next kernel in the stream start launching once every CTA of this grid has executed this
+/// (or exited); it still waits in pdl_wait() for this grid's completion. The first execution in a CTA
+/// counts; repeats are free of further effect.
+LOWBIT_DEVICE void pdl_launch_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
 }
 
 #endif  // __CUDACC__

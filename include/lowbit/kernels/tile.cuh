@@ -40,6 +40,18 @@ struct WeightTile {
       w[4 * v + 3] = x.w;
     }
   }
+  /// Loads the lane's words of a tile whose TiledLayout bytes were copied verbatim into shared memory
+  /// at `src` (16-byte aligned): `B` 16-byte shared loads.
+  LOWBIT_DEVICE void load_shared(const unsigned char* src, int lane) {
+#pragma unroll
+    for (int v = 0; v < TiledLayout<B>::vecs_per_lane; ++v) {
+      const uint4 x = *reinterpret_cast<const uint4*>(src + 16 * (v * TileGeometry::lanes + lane));
+      w[4 * v + 0] = x.x;
+      w[4 * v + 1] = x.y;
+      w[4 * v + 2] = x.z;
+      w[4 * v + 3] = x.w;
+    }
+  }
 };
 
 /// Raw (still packed) scales and zeros of one group for one lane: 8 fp16 scales and 8 zero codes.
@@ -56,6 +68,16 @@ LOWBIT_DEVICE GroupRaw load_group_raw(const std::uint16_t* scales, const std::ui
   GroupRaw r;
   r.scales = ptx::ld_global_nc_16(scales + off);
   r.zeros = sym ? make_uint2(0u, 0u) : ptx::ld_global_nc_8(zeros + off);
+  return r;
+}
+
+/// Loads one group's parameters for `lane` from shared memory laid out as the streaming kernels stage
+/// them (`p`: 64 fp16 scales, then 64 zero codes, both scale_position-interleaved, as in global memory).
+/// Zeros are skipped when `sym`.
+LOWBIT_DEVICE GroupRaw load_group_shared(const unsigned char* p, int lane, bool sym) {
+  GroupRaw r;
+  r.scales = *reinterpret_cast<const uint4*>(p + 16 * (lane / 4));
+  r.zeros = sym ? make_uint2(0u, 0u) : *reinterpret_cast<const uint2*>(p + 128 + 8 * (lane / 4));
   return r;
 }
 

@@ -1,0 +1,143 @@
+// Host tests of the sm_90a wgmma kernels' shared-memory plumbing, with their own constants and address
+// functions (midm_wgmma.cuh, int8_wgmma.cuh, wgmma_layout.hpp) against the documentation-based TMA and
+// wgmma models of wgmma_emu.hpp. One ring stage is filled the way the kernel fills it (the int8 core's TMA
+// boxes or cp.async swz128 stores, the mid-M kernel's cp.async activation tile), then every element that
+// every wgmma of the stage reads through the kernel's descriptors (k-step start advance, warpgroup row
+// offset) is compared with the logical element (row, k) of the source matrices, zero-filled past M, N, K.
+// The mbarrier expect_tx figures must equal the bytes the boxes deliver, and boxes, stages and buffers must
+// sit on 1024-byte swizzle atoms.
+// A .cu for nvcc (the policies live in .cuh headers) that never touches a device: runs in CI (label host).
+#include <catch2/catch.hpp>
+
+#include <lowbit/kernels/int8_wgmma.cuh>
+#include <lowbit/kernels/midm_wgmma.cuh>
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "wgmma_emu.hpp"
+
+using namespace lowbit::kernels;
+using namespace lowbit::kernels::detail;
+namespace emu = lowbit_test_emu;
+
+namespace {
+
+/// Shared-state-space address of a pointer into the emulated shared memory (byte 0 = address 0, 1024-aligned
+/// like the kernels' `smem` after their round-up).
+std::uint32_t addr_of(const emu::Smem& s, const std::uint8_t* p) { return static_cast<std::uint32_t>(p - s.bytes.data()); }
+
+/// Checks one K-major operand read by wgmma: `rows` rows starting at row `row0` of the swizzled tile at `tile`,
+/// k-steps 0..ksteps-1 through the kernel's descriptor (sw128_desc of sw128_kstep_at), element `elem` bytes;
+/// `expect(r, k)` is the logical element (row r of the tile, k of its 128-byte row).
+template <class Expect>
+void check_operand(const emu::Smem& s, const std::uint8_t* tile, int row0, int rows, int ksteps, int elem, Expect expect) {
+  for (int ks = 0; ks < ksteps; ++ks) {
+    const emu::Desc d = emu::decode(sw128_desc(addr_of(s, sw128_kstep_at(tile, row0, ks))));
+    for (int r = 0; r < rows; ++r)
+      for (int kb = 0; kb < kWgmmaKStepBytes; kb += elem) {
+        const int k = (ks * kWgmmaKStepBytes + kb) / elem;
+        INFO("row0 " << row0 << " ks " << ks << " row " << r << " k " << k);
+        REQUIRE(s.read(emu::wgmma_kmajor_sw128_addr(d, r, kb), elem) == expect(row0 + r, k));
+      }
+  }
+}
+
+}  // namespace
+
+// The model of wgmma's descriptor reads is the premise of every check above. Anchor it on the one 2-byte
+// configuration a GPU has already run correctly (bench/kernels/NOTES.md, H200 2026-12-05: all midm/gemm GPU
+// tests pass with the lock-step wgmma mid-M kernel): midm_wgmma_kernel's cp.async writer
+// (ATile<block_m, 64>::chunk_offset, k-tile kk at stage + kk·NT·128) and its B descriptors. The int8 case
+// below anchors the 1-byte, SS, m64 A configuration the same way (gemm_s8_wgmma_kernel, GPU-measured).
+TEST_CASE("wgmma model: reproduces the GPU-verified midm_wgmma ATile layout", "[kernels][wgmma_layout]") {
+  constexpr int B = 4;  // the code width only sizes the stage
+  auto one = [](auto policy) {
+    using P = decltype(policy);
+    using Tile = ATile<P::block_m, 64>;
+    constexpr int NT = P::n_tile, KS = P::k_tiles;
+    const std::size_t stage = P::template stage_bytes<B>(2);
+    REQUIRE(stage % kSw128AtomBytes == 0);
+    const int rows_valid = NT - 3;
+    const emu::Global A(static_cast<std::size_t>(rows_valid), static_cast<std::size_t>(KS * 64), 2);
+    emu::Smem smem(2 * stage);
+    std::uint8_t* st = smem.bytes.data() + stage;  // stage 1
+    for (int kk = 0; kk < KS; ++kk)
+      for (int r = 0; r < P::block_m; ++r)
+        for (int c = 0; c < Tile::chunks_per_row; ++c) {  // issue(): cp_async_16(a_dst + kk·elems + chunk_offset(r, c))
+          std::uint8_t chunk[16] = {};
+          if (r < rows_valid)
+            for (int e = 0; e < 8; ++e) {
+              const std::uint32_t v = A.at(static_cast<std::size_t>(r), static_cast<std::size_t>(kk * 64 + 8 * c + e));
+              chunk[2 * e] = static_cast<std::uint8_t>(v);
+              chunk[2 * e + 1] = static_cast<std::uint8_t>(v >> 8);
+            }
+          smem.write(addr_of(smem, st + 2 * (kk * Tile::elems + Tile::chunk_offset(r, c))), chunk, 16);
+        }
+    for (int kk = 0; kk < KS; ++kk)  // at = stage + kk·NT·128; B descriptors of the four k16-steps
+      check_operand(smem, st + kk * NT * 128, 0, NT, TileGeometry::k_steps, 2, [&](int n, int k) {
+        return A.at(static_cast<std::size_t>(n), static_cast<std::size_t>(kk * 64 + k));
+      });
+  };
+  one(typename MidmWgmmaPolicies<B>::W64{});
+  one(typename MidmWgmmaPolicies<B>::W128{});
+}
+
+TEST_CASE("int8 wgmma: TMA boxes, cp.async swz128 stores, expect_tx and the s8 k32 descriptors agree", "[kernels][wgmma_layout]") {
+  using S = WgmmaWsShape;
+  // boxes of linear.cuh: A [BM rows, BK k] and W [BN rows, BK k] of int8, one 128-byte swizzle row of k
+  REQUIRE(S::BK * 1 == kSw128RowBytes);
+  REQUIRE(S::BM <= 256);
+  REQUIRE(S::BN <= 256);
+  REQUIRE(S::kStageA == S::BM * S::BK);
+  REQUIRE(S::kStageA % kSw128AtomBytes == 0);  // the W box starts on an atom
+  REQUIRE(S::kStageBytes % kSw128AtomBytes == 0);
+  REQUIRE(S::kAlign == kSw128AtomBytes);
+  REQUIRE(S::kSmemBytes >= S::kStages * S::kStageBytes + 2 * S::kStages * 8 + (S::kAlign - 1));
+  REQUIRE(WgmmaShape::kSmemBytes >= WgmmaShape::kStages * WgmmaShape::kStageBytes + (WgmmaShape::kAlign - 1));
+  REQUIRE(S::kSmemBytes <= static_cast<int>(kSm90SmemPerCta));
+  REQUIRE(S::kConsumers == 2 * 128);
+  REQUIRE(S::BM == 64 * (S::kConsumers / 128));
+
+  const int M = 128 + 100, N = 256 + 200, K = 3 * 128 + 64;  // partial row, column and k tiles
+  const emu::Global A(M, K, 1), W(N, K, 1);
+  for (int bm : {0, 128})
+    for (int bn : {0, 256})
+      for (int k0 : {128, 3 * 128}) {  // a whole k-tile and the half one past K
+        INFO("bm " << bm << " bn " << bn << " k0 " << k0);
+        auto expect_a = [&](int r, int k) { return A.at(static_cast<std::size_t>(bm + r), static_cast<std::size_t>(k0 + k)); };
+        auto expect_w = [&](int n, int k) { return W.at(static_cast<std::size_t>(bn + n), static_cast<std::size_t>(k0 + k)); };
+        for (int path = 0; path < 2; ++path) {
+          const int s = 1;
+          emu::Smem smem(S::kStages * S::kStageBytes);
+          std::uint8_t* st = smem.bytes.data() + s * S::kStageBytes;
+          if (path == 0) {  // gemm_s8_wgmma_ws_kernel: two TMA boxes, expect_tx = kStageBytes
+            std::size_t bytes = emu::tma_load_2d_sw128(smem, addr_of(smem, st), A, S::BM, S::BK, k0, bm);
+            bytes += emu::tma_load_2d_sw128(smem, addr_of(smem, st + S::kStageA), W, S::BN, S::BK, k0, bn);
+            REQUIRE(bytes == static_cast<std::size_t>(S::kStageBytes));
+          } else {  // gemm_s8_wgmma_kernel's load_stage: 16-byte cp.async at swz128(r, c), src-size 0 past the ends
+            const int k_end = K;
+            for (int i = 0; i < WgmmaShape::BM * WgmmaShape::kChunksPerRow; ++i) {
+              const int r = i / WgmmaShape::kChunksPerRow, c = i % WgmmaShape::kChunksPerRow;
+              std::uint8_t chunk[16] = {};
+              if (bm + r < M && k0 + c * 16 < k_end)
+                for (int b = 0; b < 16; ++b) chunk[b] = static_cast<std::uint8_t>(A.at(bm + r, k0 + 16 * c + b));
+              smem.write(addr_of(smem, st + swz128(r, c)), chunk, 16);
+            }
+            for (int i = 0; i < WgmmaShape::BN * WgmmaShape::kChunksPerRow; ++i) {
+              const int r = i / WgmmaShape::kChunksPerRow, c = i % WgmmaShape::kChunksPerRow;
+              std::uint8_t chunk[16] = {};
+              if (bn + r < N && k0 + c * 16 < k_end)
+                for (int b = 0; b < 16; ++b) chunk[b] = static_cast<std::uint8_t>(W.at(bn + r, k0 + 16 * c + b));
+              smem.write(addr_of(smem, st + WgmmaShape::kStageA + swz128(r, c)), chunk, 16);
+            }
+          }
+          for (int i = 0; i < S::kStageBytes; ++i) REQUIRE(smem.writes[s * S::kStageBytes + i] == 1);
+          // consumer warpgroup wg: A rows wg·64.., all 256 W rows; k32 steps of 32 bytes
+          for (int wg = 0; wg < S::kConsumers / 128; ++wg)
+            check_operand(smem, st, 64 * wg, 64, S::BK / kWgmmaKStepBytes, 1, expect_a);
+          check_operand(smem, st + S::kStageA, 0, S::BN, S::BK / kWgmmaKStepBytes, 1, expect_w);
+        }
+      }
+}
