@@ -1,4 +1,8 @@
 #!/bin/bash
+# (Session 6: ran once, on the H100, as the first device call of wip/next; its log is
+# bench/results/device_run_wip_NVIDIA_H100_80GB_HBM3_2026-12-05.log. For whole-project checks from a
+# prebuilt pack use bench/device_run_pack.sh; the warp-specialized weight-only kernels it names now live on
+# branch wip/ws-kernels.)
 # First device call for branch wip/next, every unverified kernel change stacked on main: the decode
 # kernel's PDL, the warp-specialized mid-M kernel (midm_ws.cuh), the warp-specialized TMA int8 core +
 # per-warp ring arrivals, the large-M kernel (large_ws.cuh), the int8 WS epilogue's named barrier, the
