@@ -131,31 +131,21 @@ struct StreamGemmArgs {
   int kt_per_split;              ///< 64-row K tiles per split
 };
 
-/// The default synchronisation of split_k_last_arrival: the whole CTA.
-struct CtaSync {
-  /// `__syncthreads()`.
-  LOWBIT_DEVICE void operator()() const { __syncthreads(); }
-};
-
 /// Split-K arrival, called by every thread of a CTA once its fp32 partials are written: makes them
 /// visible device-wide, counts the CTA in `counters[tile]`, and returns true (in every thread) only in
 /// the last of the `splits` CTAs of that output tile to arrive, after resetting the counter for the next
 /// launch; that CTA may then read every split's partials. `is_last` is a `__shared__ int` of the kernel.
-/// `sync` synchronises the threads taking part (`__syncthreads` by default; a named barrier over the
-/// consumer warps in the warp-specialized kernels, whose producer warps have already returned).
 /// @tparam Tile the tile index type (int or unsigned: kept as the caller computes it).
-/// @tparam Sync a callable that synchronises the participating threads.
-template <class Tile, class Sync = CtaSync>
-LOWBIT_DEVICE bool split_k_last_arrival(unsigned* counters, Tile tile, int splits, int tid, int& is_last,
-                                        Sync sync = {}) {
+template <class Tile>
+LOWBIT_DEVICE bool split_k_last_arrival(unsigned* counters, Tile tile, int splits, int tid, int& is_last) {
   __threadfence();
-  sync();
+  __syncthreads();
   if (tid == 0) {
     const unsigned prev = atomicAdd(counters + tile, 1u);
     is_last = prev == static_cast<unsigned>(splits - 1);
     if (is_last) counters[tile] = 0u;  // every split has arrived: ready for the next launch
   }
-  sync();
+  __syncthreads();
   if (!is_last) return false;
   __threadfence();
   return true;

@@ -216,16 +216,16 @@ LOWBIT_DEVICE void midm_wgmma_fragments(std::uint32_t (&a)[4][4], int wq, const 
   }
 }
 
-/// Epilogue of the wgmma mid-M kernels, run by their `Threads` compute threads (`tid` < Threads, four
-/// warps per slab) once the main loop is done with the shared-memory ring: the accumulators go through
+/// Epilogue of the wgmma mid-M kernel, run by all its P::threads threads (four warps per slab) once the
+/// main loop is done with the shared-memory ring: the accumulators go through
 /// `smem` once (skipped by warpgroups without `stage_acc`) so that Y (+ bias) or the fp32 split-K
 /// partials are written coalesced; with split-K the last-arriving CTA of the tile sums the partials in
-/// split order (midm_split_fixup) and resets the tile's counter. `sync` synchronises the Threads threads
-/// (`__syncthreads`, or a named barrier where a producer warp has left).
+/// split order (midm_split_fixup) and resets the tile's counter.
 /// @tparam T element type.  @tparam P policy (n_tile, block_m, block_n, stage_stride).
-template <class T, class P, int Threads, class Sync>
+template <class T, class P>
 LOWBIT_DEVICE void midm_wgmma_epilogue(const float (&acc)[P::n_tile / 2], unsigned char* smem, const MidmArgs& args,
-                                       int tid, bool stage_acc, Sync sync) {
+                                       int tid, bool stage_acc) {
+  constexpr int Threads = P::threads;
   using Ops = ElementOps<T>;
   constexpr int NT = P::n_tile, SS = P::stage_stride;
   const int lane = tid % 32, warp = tid / 32, wg = warp / 4, wq = warp % 4, g = lane / 4, t = lane % 4;
@@ -242,7 +242,7 @@ LOWBIT_DEVICE void midm_wgmma_epilogue(const float (&acc)[P::n_tile / 2], unsign
       red[m * SS + n] = acc[i];
     }
   }
-  sync();
+  __syncthreads();
   constexpr int half_cols = P::block_n / 2;
   const int n0 = blockIdx.y * P::block_n;
   for (int i = tid; i < rows_valid * half_cols; i += Threads) {
@@ -265,7 +265,7 @@ LOWBIT_DEVICE void midm_wgmma_epilogue(const float (&acc)[P::n_tile / 2], unsign
   }
   if (args.splits == 1) return;
 
-  if (!split_k_last_arrival(args.counters, blockIdx.y * gridDim.x + blockIdx.x, args.splits, tid, is_last_cta, sync))
+  if (!split_k_last_arrival(args.counters, blockIdx.y * gridDim.x + blockIdx.x, args.splits, tid, is_last_cta))
     return;
   midm_split_fixup<T, Threads, P::block_n>(args, m0, n0, rows_valid, tid);
 }
@@ -393,7 +393,7 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(
   ptx::cp_async_wait_all();
   __syncthreads();  // the ring becomes the epilogue staging
 
-  midm_wgmma_epilogue<T, P, kThreads>(acc, smem, args, tid, slab_ok, [] { __syncthreads(); });
+  midm_wgmma_epilogue<T, P>(acc, smem, args, tid, slab_ok);
 #else
   (void)args;
   __trap();  // wgmma needs sm_90a: gemm selects this kernel only when midm_wgmma_available()
