@@ -208,6 +208,27 @@ TEMPLATE_TEST_CASE("int8 GPU: many outliers across K splits on the small-M path"
       }
 }
 
+TEMPLATE_TEST_CASE("int8 GPU: several chunks of outlier columns in the tiled and wgmma epilogues", "[int8][gpu]",
+                   half_t, bfloat16_t) {
+  // 40 outlier columns within the list capacity: the epilogues stage them from the pre-gathered slabs in
+  // chunks of 16 (16 + 16 + 8), with and without the side copy; 320 columns and 130 rows leave partial tiles.
+  unsigned seed = 900;
+  for (int path : test_paths()) {
+    if (path < 1 || path > 4) continue;
+    for (bool side : {false, true})
+      for (bool tma : {true, false}) {
+        if (!tma && path < 3) continue;
+        Case c{130, 320, 1024};
+        c.outliers = 40;
+        c.side = side;
+        c.tma = tma;
+        c.force_path = path;
+        c.row_fraction = 0.5f;
+        run_case<TestType>(c, ++seed);
+      }
+  }
+}
+
 TEMPLATE_TEST_CASE("int8 GPU: threshold 0, no outliers, all outliers, overflow fallback, side copy",
                    "[int8][gpu]", half_t, bfloat16_t) {
   unsigned seed = 300;

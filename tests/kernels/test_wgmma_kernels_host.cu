@@ -141,3 +141,48 @@ TEST_CASE("int8 wgmma: TMA boxes, cp.async swz128 stores, expect_tx and the s8 k
         }
       }
 }
+
+// The wgmma int8 epilogue's outlier staging (wgmma_outliers_from_slabs): thread tid of the two consumer
+// warpgroups reads activation row lr0 / lr0 + 8 of a chunk and, for accumulator pair (8v + k), weight
+// float4 v of its lane quad's block. Every accumulator must meet the weight of its own column (wgmma D
+// fragment model) and the activation of its own row; the staging stores (one column per thread) must be a
+// bijection onto the quad blocks; the four quads of a quarter-warp must read distinct bank groups.
+TEST_CASE("int8 wgmma epilogue: the outlier staging layout matches the accumulator fragment", "[kernels][wgmma_layout]") {
+  using L = lowbit::kernels::detail::WgmmaOutlierStage;
+  using lowbit::kernels::detail::outlier_quad_pos;
+  constexpr int BN = lowbit::kernels::WgmmaShape::BN;
+  std::vector<int> hits(L::kWRow, 0);
+  for (int n = 0; n < BN; ++n) {
+    const int pos = outlier_quad_pos(n);
+    REQUIRE(pos >= 0);
+    REQUIRE(pos < L::kWRow);
+    ++hits[pos];
+    REQUIRE(pos % L::kQuadStride < BN / 4);  // inside its quad's 64 entries (the padding is never written)
+  }
+  int written = 0;
+  for (int h : hits) {
+    REQUIRE(h <= 1);
+    written += h;
+  }
+  REQUIRE(written == BN);
+  for (int tid = 0; tid < 256; ++tid) {
+    const int wg = tid / 128, lane = tid % 32;
+    const int lr0 = (tid >> 7) * 64 + ((tid >> 5) & 3) * 16 + (lane >> 2);  // as the kernel computes it
+    for (int v = 0; v < BN / 16; ++v)
+      for (int k = 0; k < 8; ++k) {
+        const int i = 8 * v + k;
+        const auto d = lowbit_test_emu::wgmma_d_elem(tid % 128, i);
+        // weight read: float4 v of quad block (lane % 4), component k % 2 + 2 (k / 4); activation: row half (k / 2) % 2
+        const int wread = (lane % 4) * L::kQuadStride + 4 * v + 2 * (k / 4) + k % 2;
+        REQUIRE(wread == outlier_quad_pos(d.col));
+        REQUIRE(lr0 + 8 * ((k / 2) % 2) == 64 * wg + d.row);
+      }
+  }
+  // LDS.128 phases of 8 lanes: lanes q = 0..3 (twice) read 16-byte chunks in different bank groups
+  for (int v = 0; v < BN / 16; ++v)
+    for (int q1 = 0; q1 < 4; ++q1)
+      for (int q2 = q1 + 1; q2 < 4; ++q2) {
+        const int b1 = ((q1 * L::kQuadStride + 4 * v) / 4) % 8, b2 = ((q2 * L::kQuadStride + 4 * v) / 4) % 8;
+        REQUIRE(b1 != b2);
+      }
+}

@@ -134,4 +134,15 @@ inline std::uint32_t wgmma_kmajor_sw128_addr(const Desc& d, int row, int kbyte) 
   return swizzle128(linear);
 }
 
+/// The element of the m64nNk* accumulator D that register `i` of thread `tid` (0..127 of the warpgroup)
+/// holds (PTX ISA 9.7.15.5.1.1, "Matrix fragments for wgmma .m64nNk*": warp w owns rows 16w..16w+15; the
+/// registers go in pairs along N, then the row group of 8, then the next 8 columns).
+struct DElem {
+  int row, col;
+};
+inline DElem wgmma_d_elem(int tid, int i) {
+  const int warp = tid / 32, lane = tid % 32;
+  return {16 * warp + lane / 4 + 8 * ((i / 2) % 2), 8 * (i / 4) + 2 * (lane % 4) + i % 2};
+}
+
 }  // namespace lowbit_test_emu

@@ -135,29 +135,6 @@ LOWBIT_DEVICE float outlier_weight(const Int8EpilogueParams& p, int n, int c, in
   return wq * p.w_absmax[n] * (1.0f / 127.0f);
 }
 
-/// Fills the (BN, P) staging tile `s_wo` with the weights of outlier columns j0 .. j0+jn-1 for output
-/// columns bn .. bn+BN-1: coalesced rows of the pre-gathered slab when there is one (and the list holds
-/// every column), else one gather per value. Called by all `threads` threads of the block.
-template <int BN, int J, int P>
-LOWBIT_DEVICE void stage_outlier_weights(float* s_wo, const Int8EpilogueParams& p, int count, int j0, int jn,
-                                         const int* s_cols, int bn, int N, int K, int tid, int threads) {
-  if (p.outlier_wslab && count <= p.max_list) {
-    for (int i = tid; i < BN * J; i += threads) {
-      const int r = i % BN, j = i / BN;  // consecutive threads: consecutive output columns
-      const bool ok = j < jn && bn + r < N;
-      s_wo[r * P + j] = ok ? __ldcg(p.outlier_wslab + static_cast<std::size_t>(j0 + j) * N + bn + r) : 0.f;
-    }
-    return;
-  }
-  for (int i = tid; i < BN * J; i += threads) {
-    const int r = i / J, j = i % J;
-    const bool ok = j < jn && bn + r < N;
-    const int c = ok ? s_cols[j] : 0;
-    const float wq = ok ? static_cast<float>(p.Wq[static_cast<std::size_t>(bn + r) * K + c]) : 0.f;
-    s_wo[r * P + j] = ok ? outlier_weight(p, bn + r, c, K, N, wq) : 0.f;
-  }
-}
-
 /// True when the pre-gathered outlier slabs hold every outlier column of this call.
 LOWBIT_DEVICE bool use_outlier_slabs(const Int8EpilogueParams& p, int count) {
   return p.outlier_wslab != nullptr && p.outlier_aslab != nullptr && count <= p.max_list;
@@ -188,29 +165,75 @@ __device__ __noinline__ int gather_outlier_chunk(float* s_a, float* s_wo, const 
   return jn;
 }
 
+/// Copies kCount values per thread (`load(u)` → `store(u, v)`, u < kCount) in rounds of kBatch: each
+/// round issues all of its loads before its first store, so a round costs one memory round trip, not
+/// one per value (a load-store loop with `__ldcg` loads and generic stores compiled to exactly that:
+/// every load waited for the store before it). kBatch bounds the registers the values in flight take
+/// next to live accumulators.
+template <int kCount, int kBatch, class Load, class Store>
+LOWBIT_DEVICE void batched_copy(Load load, Store store) {
+#pragma unroll
+  for (int u0 = 0; u0 < kCount; u0 += kBatch) {
+    float v[kBatch];
+#pragma unroll
+    for (int u = 0; u < kBatch; ++u)
+      if (u0 + u < kCount) v[u] = load(u0 + u);
+#pragma unroll
+    for (int u = 0; u < kBatch; ++u)
+      if (u0 + u < kCount) store(u0 + u, v[u]);
+  }
+}
+
+/// Values a thread keeps in flight while staging outlier columns in the epilogues (their accumulators
+/// are live: a larger batch made ptxas spill in the 128-register tiled kernels and the 168-register
+/// warp-specialized one).
+inline constexpr int kOutlierStageBatch = 8;
+
+/// Stages outlier columns j0 .. j0+jn-1 of a BM × BN output tile from the pre-gathered slabs: activation
+/// values into s_a (BM, P), weights into s_wo (BN, P), in batches of read-only loads (batched_copy;
+/// consecutive threads on consecutive slab entries).
+template <int BM, int BN, int J, int P, int kThreads>
+LOWBIT_DEVICE void stage_outlier_slabs(float* s_a, float* s_wo, const Int8EpilogueParams& p, int j0, int jn, int bm,
+                                       int bn, int M, int N, int tid) {
+  static_assert(BM * J % kThreads == 0 && BN * J % kThreads == 0, "whole rounds of the block");
+  batched_copy<BM * J / kThreads, kOutlierStageBatch>(
+      [&](int u) {
+        const int i = tid + u * kThreads, r = i % BM, j = i / BM;
+        return j < jn && bm + r < M ? __ldg(p.outlier_aslab + static_cast<std::size_t>(j0 + j) * p.M + bm + r) : 0.f;
+      },
+      [&](int u, float v) {
+        const int i = tid + u * kThreads;
+        s_a[(i % BM) * P + i / BM] = v;
+      });
+  batched_copy<BN * J / kThreads, kOutlierStageBatch>(
+      [&](int u) {
+        const int i = tid + u * kThreads, r = i % BN, j = i / BN;
+        return j < jn && bn + r < N ? __ldg(p.outlier_wslab + static_cast<std::size_t>(j0 + j) * N + bn + r) : 0.f;
+      },
+      [&](int u, float v) {
+        const int i = tid + u * kThreads;
+        s_wo[(i % BN) * P + i / BN] = v;
+      });
+}
+
 /// Stages outlier columns j0, j0+1, ... of a BM × BN output tile: activation values into s_a (BM, P)
-/// and weights into s_wo (BN, P) — coalesced rows of the pre-gathered slabs when there are some (no list
-/// read, no gather), else through the list / mask walk with one gather per value. Returns the number of
-/// columns staged (block-uniform); called by all `threads` threads; ends with a barrier. `sync`
+/// and weights into s_wo (BN, P) — from the pre-gathered slabs when there are some (stage_outlier_slabs:
+/// no list read, no gather), else through the list / mask walk with one gather per value. Returns the
+/// number of columns staged (block-uniform); called by all kThreads threads; ends with a barrier. `sync`
 /// synchronises those threads: `__syncthreads` by default; a warp-specialized kernel whose producer warps
 /// have returned passes its consumers' named barrier, so no barrier counts on warps that have exited.
-template <class T, int BM, int BN, int J, int P, class Sync = BlockBarrier>
+template <class T, int BM, int BN, int J, int P, int kThreads, class Sync = BlockBarrier>
 LOWBIT_DEVICE int stage_outlier_chunk(float* s_a, float* s_wo, const Int8EpilogueParams& p, int count, int j0,
                                       OutlierCursor& cur, int* s_cols, int* s_n, int bm, int bn, int M, int N,
-                                      int K, int tid, int threads, Sync sync = {}) {
+                                      int K, int tid, Sync sync = {}) {
   int jn;
   if (use_outlier_slabs(p, count)) {
     jn = min(J, count - j0);
-    for (int i = tid; i < BM * J; i += threads) {
-      const int r = i % BM, j = i / BM;  // consecutive threads: consecutive rows of the slab
-      const bool ok = j < jn && bm + r < M;
-      s_a[r * P + j] = ok ? __ldcg(p.outlier_aslab + static_cast<std::size_t>(j0 + j) * p.M + bm + r) : 0.f;
-    }
+    stage_outlier_slabs<BM, BN, J, P, kThreads>(s_a, s_wo, p, j0, jn, bm, bn, M, N, tid);
   } else {
     jn = gather_outlier_chunk<T, BM, BN, J, P>(s_a, s_wo, p, count, j0, cur, s_cols, s_n, bm, bn, M, N, K, tid,
-                                               threads, sync);
+                                               kThreads, sync);
   }
-  if (use_outlier_slabs(p, count)) stage_outlier_weights<BN, J, P>(s_wo, p, count, j0, jn, s_cols, bn, N, K, tid, threads);
   sync();
   return jn;
 }
@@ -949,8 +972,8 @@ __global__ void __launch_bounds__(TiledShape<MT, NT>::kThreads, TiledShape<MT, N
       __shared__ int s_n;
       detail::OutlierCursor cur;
       for (int j0 = 0; j0 < count; j0 += J) {
-        const int jn = detail::stage_outlier_chunk<T, BM, BN, J, P>(s_a, s_wo, p, count, j0, cur, s_cols, &s_n, bm,
-                                                                    bn, M, N, K, tid, S::kThreads);
+        const int jn = detail::stage_outlier_chunk<T, BM, BN, J, P, S::kThreads>(s_a, s_wo, p, count, j0, cur, s_cols,
+                                                                                 &s_n, bm, bn, M, N, K, tid);
         for (int j = 0; j < jn; ++j) {
 #pragma unroll
           for (int mt = 0; mt < MT; ++mt)

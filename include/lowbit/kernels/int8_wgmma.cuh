@@ -75,6 +75,17 @@ LOWBIT_DEVICE std::uint64_t wgmma_desc_sw128(const void* smem) {
   return sw128_desc(static_cast<std::uint32_t>(__cvta_generic_to_shared(smem)));
 }
 
+/// The first `kAlign`-aligned byte of dynamic shared memory `raw` (kAlign a power of two), reached by
+/// pointer arithmetic on `raw` itself: the result stays a shared-memory pointer to the compiler, so
+/// accesses through it compile to LDS/STS. (Rounding the address as an integer loses that: every access
+/// of the epilogue's staging became a generic LD.E/ST.E.)
+template <int kAlign>
+LOWBIT_DEVICE std::uint8_t* align_shared(std::uint8_t* raw) {
+  static_assert(kAlign > 0 && (kAlign & (kAlign - 1)) == 0, "power of two");
+  const auto addr = static_cast<std::uint32_t>(__cvta_generic_to_shared(raw));
+  return raw + ((kAlign - (addr & (kAlign - 1))) & (kAlign - 1));
+}
+
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 /// D (+)= A·B for a 64 × 256 × 32 int8 tile of one warpgroup (asynchronous; see wgmma_commit/wait).
 LOWBIT_DEVICE void wgmma_m64n256k32_s8(int (&d)[128], std::uint64_t desc_a, std::uint64_t desc_b, int accumulate) {
@@ -121,7 +132,80 @@ LOWBIT_DEVICE void fence_proxy_async() { asm volatile("fence.proxy.async.shared:
 LOWBIT_DEVICE void reg_fence(int& r) { asm volatile("" : "+r"(r)::"memory"); }
 #endif
 
+/// Staging layout of one chunk of outlier columns for the wgmma epilogue, shaped after the accumulator
+/// fragment: thread lane holds columns 2·(lane % 4) + 8·t + e (t < 32, e < 2) of rows r and r + 8. The
+/// activation values are stored `[J][BM]`; the weights `[J][4][kQuadStride]` with column n at
+/// outlier_quad_pos(n), so that the 64 weights a thread needs for one outlier column are contiguous
+/// (16 LDS.128) and the four quads of a warp read distinct bank groups (stride 68 words).
+struct WgmmaOutlierStage {
+  static constexpr int J = kOutlierChunk;                         ///< columns per chunk
+  static constexpr int kQuadStride = WgmmaShape::BN / 4 + 4;      ///< floats per lane quad's column block
+  static constexpr int kWRow = 4 * kQuadStride;                   ///< floats per outlier column (weights)
+  static constexpr int kBytes = J * (WgmmaShape::BM + kWRow) * 4;  ///< shared memory of a chunk
+  static_assert(kBytes <= WgmmaShape::kStages * WgmmaShape::kStageBytes, "fits in the ring");
+};
+/// Position of local output column n (< 256) in a WgmmaOutlierStage weight row.
+LOWBIT_HOST_DEVICE constexpr int outlier_quad_pos(int n) {
+  return ((n & 7) >> 1) * WgmmaOutlierStage::kQuadStride + (n >> 3) * 2 + (n & 1);
+}
+
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+/// The outlier columns' product of a 128 x 256 block from the pre-gathered slabs (use_outlier_slabs),
+/// added to the dequantized accumulators `acc` (fp32 bits) by the 256 consumer threads: per chunk of
+/// kOutlierChunk columns, every thread copies its 8 activation and 16 weight values into the
+/// WgmmaOutlierStage layout (batched_copy: read-only loads in batches), then runs the FMAs from shared
+/// memory. `smem` is free (the main loop is done with it, and `sync` was called).
+template <class Sync>
+LOWBIT_DEVICE void wgmma_outliers_from_slabs(int (&acc)[WgmmaShape::kAcc], std::uint8_t* smem,
+                                             const Int8EpilogueParams& p, int count, int M, int N, int bm, int bn,
+                                             int tid, Sync sync) {
+  using S = WgmmaShape;
+  using L = WgmmaOutlierStage;
+  constexpr int BM = S::BM, BN = S::BN, J = L::J, T = S::kThreads;
+  constexpr int RA = J * BM / T, RW = J * BN / T;  // values a thread stages per chunk
+  static_assert(J * BM % T == 0 && BN == T, "staging: whole rounds; one weight column per thread");
+  float* s_a = reinterpret_cast<float*>(smem);  // [J][BM]
+  float* s_w = s_a + J * BM;                     // [J][kWRow]
+  const int lane = tid & 31;
+  const int lr0 = (tid >> 7) * 64 + ((tid >> 5) & 3) * 16 + (lane >> 2);  // the thread's first local row
+  const float* w_row = s_w + (lane & 3) * L::kQuadStride;
+  const int wpos = outlier_quad_pos(tid);
+  for (int j0 = 0; j0 < count; j0 += J) {
+    const int jn = min(J, count - j0);
+    if (j0 > 0) sync();  // every thread is done with the previous chunk
+    // row bm + (tid % BM) of outlier columns j0 + tid / BM + 2u (T = 2 BM); column bn + tid of j0 + u
+    const float* a_src = p.outlier_aslab + static_cast<std::size_t>(j0 + tid / BM) * p.M + bm + tid % BM;
+    const float* w_src = p.outlier_wslab + static_cast<std::size_t>(j0) * N + bn + tid;
+    const bool a_row = bm + tid % BM < M, w_col = bn + tid < N;
+    const int a_step = (T / BM) * p.M;
+    batched_copy<RA, kOutlierStageBatch>(
+        [&](int u) { return (tid + u * T) / BM < jn && a_row ? __ldg(a_src + u * a_step) : 0.f; },
+        [&](int u, float v) { s_a[tid + u * T] = v; });  // = s_a[j * BM + r]
+    batched_copy<RW, kOutlierStageBatch>([&](int u) { return u < jn && w_col ? __ldg(w_src + u * N) : 0.f; },
+                                         [&](int u, float v) { s_w[u * L::kWRow + wpos] = v; });
+    sync();
+#pragma unroll 1
+    for (int j = 0; j < jn; ++j) {
+      const float a0 = s_a[j * BM + lr0], a1 = s_a[j * BM + lr0 + 8];
+      const float4* w4 = reinterpret_cast<const float4*>(w_row + j * L::kWRow);
+#pragma unroll
+      for (int v = 0; v < BN / 16; ++v) {  // n8 tiles 2v and 2v + 1: accumulators 8v .. 8v + 7
+        const float4 w = w4[v];
+        int* f = acc + 8 * v;
+        auto fma = [](int& x, float a, float b) { x = __float_as_int(fmaf(a, b, __int_as_float(x))); };
+        fma(f[0], a0, w.x);
+        fma(f[1], a0, w.y);
+        fma(f[2], a1, w.x);
+        fma(f[3], a1, w.y);
+        fma(f[4], a0, w.z);
+        fma(f[5], a0, w.w);
+        fma(f[6], a1, w.z);
+        fma(f[7], a1, w.w);
+      }
+    }
+  }
+}
+
 /// The epilogue of the wgmma int8 kernels for a 128 x 256 block at (bm, bn), run by its 256 consumer
 /// threads (`tid` 0..255; the two warpgroups' accumulators `acc`): int32 stores (or red.global.add when
 /// split along K), or the fused LLM.int8() epilogue (row ⊗ column dequantization, bias, the outlier
@@ -166,8 +250,11 @@ LOWBIT_DEVICE void wgmma_s8_epilogue(int (&acc)[WgmmaShape::kAcc], std::uint8_t*
       acc[i + 1] = __float_as_int(static_cast<float>(acc[i + 1]) * (r * p.w_absmax[n + 1]) + b1);
     }
     const int count = *p.outlier_count;
-    if (count > 0) {
+    if (count > 0 && use_outlier_slabs(p, count)) {
       sync();  // pipeline smem is reused for the outlier staging
+      wgmma_outliers_from_slabs(acc, smem, p, count, M, N, bm, bn, tid, sync);
+    } else if (count > 0) {  // more outlier columns than the slabs hold: list / mask walk, gathers
+      sync();
       constexpr int J = detail::kOutlierChunk, P = S::kPad;
       float* s_a = reinterpret_cast<float*>(smem);  // (BM, P) activation values
       float* s_wo = s_a + BM * P;                    // (BN, P) outlier weight values
@@ -176,8 +263,9 @@ LOWBIT_DEVICE void wgmma_s8_epilogue(int (&acc)[WgmmaShape::kAcc], std::uint8_t*
       detail::OutlierCursor cur;
       const int lr0 = wg * 64 + warp * 16 + (lane >> 2), lc0 = 2 * (lane & 3);  // local row / column
       for (int j0 = 0; j0 < count; j0 += J) {
-        const int jn = detail::stage_outlier_chunk<T, BM, BN, J, P>(s_a, s_wo, p, count, j0, cur, s_cols, &s_n, bm,
-                                                                    bn, M, N, K, tid, S::kThreads, sync);
+        const int jn = detail::gather_outlier_chunk<T, BM, BN, J, P>(s_a, s_wo, p, count, j0, cur, s_cols, &s_n, bm,
+                                                                     bn, M, N, K, tid, S::kThreads, sync);
+        sync();
         for (int j = 0; j < jn; ++j) {
           const float a0 = s_a[lr0 * P + j], a1 = s_a[(lr0 + 8) * P + j];
 #pragma unroll
@@ -225,8 +313,7 @@ __global__ void __launch_bounds__(WgmmaShape::kThreads, 1)
   using S = WgmmaShape;
   constexpr int BM = S::BM, BN = S::BN, BK = S::BK;
   extern __shared__ std::uint8_t smem_raw[];
-  std::uint8_t* smem = reinterpret_cast<std::uint8_t*>(
-      (reinterpret_cast<std::uintptr_t>(smem_raw) + S::kAlign - 1) & ~static_cast<std::uintptr_t>(S::kAlign - 1));
+  std::uint8_t* smem = detail::align_shared<S::kAlign>(smem_raw);
   const int tid = threadIdx.x, wg = tid >> 7;
   const int tiles_m = (M + BM - 1) / BM;
   const int bm = (blockIdx.x % tiles_m) * BM, bn = (blockIdx.x / tiles_m) * BN;
@@ -318,8 +405,7 @@ __global__ void __launch_bounds__(WgmmaWsShape::kThreads, 1)
   using S = WgmmaWsShape;
   constexpr int BM = S::BM, BN = S::BN, BK = S::BK, NS = S::kStages;
   extern __shared__ std::uint8_t smem_raw[];
-  std::uint8_t* smem = reinterpret_cast<std::uint8_t*>(
-      (reinterpret_cast<std::uintptr_t>(smem_raw) + S::kAlign - 1) & ~static_cast<std::uintptr_t>(S::kAlign - 1));
+  std::uint8_t* smem = detail::align_shared<S::kAlign>(smem_raw);
   std::uint64_t* full = reinterpret_cast<std::uint64_t*>(smem + NS * S::kStageBytes);
   std::uint64_t* empty = full + NS;
   const int tid = threadIdx.x, lane = tid & 31;
