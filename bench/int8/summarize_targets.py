@@ -112,7 +112,7 @@ d["why_targets_are_missed"] = {
     "small_M": small_text,
     "large_M": (
         "From M=64 the core is the sm_90a wgmma kernel (m64n256k32 s8, 128x256x128 block tiles, 4-stage "
-        "cp.async pipeline, 2 consumer warpgroups): %.0f-%.0f TOPS at M=4096 (best timing of the same kernel) "
+        "ring filled by tensor TMA from a producer warpgroup, 2 consumer warpgroups): %.0f-%.0f TOPS at M=4096 (best timing of the same kernel) "
         "vs cuBLASLt int8 %.0f-%.0f TOPS and cuBLAS fp16 %.0f-%.0f TFLOPS. Each 128x256 tile reads "
         "(128+256) bytes of operands per k from L2 for 2*128*256 ops, i.e. 170 ops/byte; at the measured rate "
         "that is %.1f-%.1f TB/s of L2-to-SM traffic, about the H100's L2 bandwidth, so one CTA per SM with this "
@@ -131,8 +131,9 @@ d["why_targets_are_missed"] = {
     "many_outliers": (
         "On the tiled / wgmma paths the outlier columns' weights and activation values are gathered once per "
         "call into [outliers, N] and [outliers, M] fp32 slabs, so the epilogue reads them coalesced; it still "
-        "stages them per tile in chunks of 16 columns with block barriers after the main loop (not overlapped "
-        "with it), which is what 64 columns cost at large M. On the small-M path each split handles the columns "
+        "stages them per tile in chunks of 16 columns after the main loop (batched loads, a shared-memory layout "
+        "shaped after the accumulator fragment; not overlapped with the main loop), which is what 64 columns "
+        "cost at large M. On the small-M path each split handles the columns "
         "in its own K range (see small_M)."),
 }
 json.dump(d, open(path, "w"), indent=1)
