@@ -322,6 +322,13 @@ inline constexpr TiledPolicy kTiledPolicies[] = {{64, 2, 4}, {1 << 30, 4, 4}};
 /// H100 (bench/int8, 2026-11-22), core µs at M = 64, wgmma (split-K where the tiles do not fill the
 /// SMs) vs the best mma.sync tile: 8192²: 36.7 vs 60.6; 8192×28672: 94.3 vs 131.7; 28672×8192: 97.6 vs 203.3.
 inline constexpr int kWgmmaMinM = 64;
+/// The wgmma plan splits K only where the fused kernel would leave most SMs idle: at most a third of
+/// them busy, or fewer tiles than SMs and K at least this long. H100 (bench/int8, session 7, LLM.int8()
+/// layer with 8 outlier columns, split-K + epilogue kernel vs fused, µs): 32 tiles (M = 64, N = 8192):
+/// 52.5 vs 59.1 (K = 8192), 117.5 vs 154.6 (K = 28672); 64 tiles (M = 256, N = 8192, half the SMs):
+/// 79.9 vs 65.4 at K = 8192 (the int32 partials, their atomics and the separate epilogue cost more than
+/// the idle SMs), 156.6 vs 167.9 at K = 28672.
+inline constexpr int kWgmmaSplitMinK = 16384;
 
 /// Shared memory a streaming multiprocessor offers (228 KB on sm_90) and the per-block opt-in limit.
 inline constexpr int kSmemPerSm = static_cast<int>(kernels::detail::kSm90SmemPerSm),
@@ -382,7 +389,8 @@ inline Plan make_plan(int M, int N, int K, int sms, int force_path = -1, int til
   if (want_wgmma) {
     using WS = kernels::WgmmaShape;
     const long long tiles = static_cast<long long>((M + WS::BM - 1) / WS::BM) * ((N + WS::BN - 1) / WS::BN);
-    if (force_path == 3 || (force_path < 0 && tiles < sms)) {
+    const bool split_pays = tiles * 3 <= sms || (tiles < sms && K >= kWgmmaSplitMinK);
+    if (force_path == 3 || (force_path < 0 && split_pays)) {
       split(tiles, sms);  // one 128 x 256 block per SM (the accumulators take the register file)
       if (p.splits > 1 && p.k_per_split % WS::BK != 0) {  // whole k-tiles per split (the TMA kernel's boxes)
         p.k_per_split = (p.k_per_split + WS::BK - 1) / WS::BK * WS::BK;
