@@ -322,13 +322,16 @@ inline constexpr TiledPolicy kTiledPolicies[] = {{64, 2, 4}, {1 << 30, 4, 4}};
 /// H100 (bench/int8, 2026-11-22), core µs at M = 64, wgmma (split-K where the tiles do not fill the
 /// SMs) vs the best mma.sync tile: 8192²: 36.7 vs 60.6; 8192×28672: 94.3 vs 131.7; 28672×8192: 97.6 vs 203.3.
 inline constexpr int kWgmmaMinM = 64;
-/// The wgmma plan splits K only where the fused kernel would leave most SMs idle: at most a third of
-/// them busy, or fewer tiles than SMs and K at least this long. H100 (bench/int8, session 7, LLM.int8()
-/// layer with 8 outlier columns, split-K + epilogue kernel vs fused, µs): 32 tiles (M = 64, N = 8192):
-/// 52.5 vs 59.1 (K = 8192), 117.5 vs 154.6 (K = 28672); 64 tiles (M = 256, N = 8192, half the SMs):
-/// 79.9 vs 65.4 at K = 8192 (the int32 partials, their atomics and the separate epilogue cost more than
-/// the idle SMs), 156.6 vs 167.9 at K = 28672.
+/// The wgmma plan splits K (int32 partials, then the epilogue kernel) only where that beats the fused
+/// kernel with idle SMs: fewer tiles than SMs and a long K (>= this), at most 64 rows (half-empty tiles:
+/// the partials are small), or at most an eighth of the SMs busy. H100 (bench/int8, session 7, LLM.int8()
+/// layer with 8 outlier columns, split vs fused, both forced in the same run, µs): N = 8192, K = 8192:
+/// M = 64 52.6 vs 59.1, M = 128 66.8 vs 63.7, M = 256 79.7 vs 65.3; N = 8192, K = 28672: M = 64 117.4 vs
+/// 154.4, M = 128 130.8 vs 159.4, M = 256 156.6 vs 168.6 (before this rule every M with fewer tiles than
+/// SMs was split).
 inline constexpr int kWgmmaSplitMinK = 16384;
+/// Rows up to which a split always pays when the tiles leave SMs idle (see kWgmmaSplitMinK).
+inline constexpr int kWgmmaSplitMaxM = 64;
 
 /// Shared memory a streaming multiprocessor offers (228 KB on sm_90) and the per-block opt-in limit.
 inline constexpr int kSmemPerSm = static_cast<int>(kernels::detail::kSm90SmemPerSm),
@@ -389,7 +392,7 @@ inline Plan make_plan(int M, int N, int K, int sms, int force_path = -1, int til
   if (want_wgmma) {
     using WS = kernels::WgmmaShape;
     const long long tiles = static_cast<long long>((M + WS::BM - 1) / WS::BM) * ((N + WS::BN - 1) / WS::BN);
-    const bool split_pays = tiles * 3 <= sms || (tiles < sms && K >= kWgmmaSplitMinK);
+    const bool split_pays = tiles < sms && (K >= kWgmmaSplitMinK || M <= kWgmmaSplitMaxM || tiles * 8 <= sms);
     if (force_path == 3 || (force_path < 0 && split_pays)) {
       split(tiles, sms);  // one 128 x 256 block per SM (the accumulators take the register file)
       if (p.splits > 1 && p.k_per_split % WS::BK != 0) {  // whole k-tiles per split (the TMA kernel's boxes)
