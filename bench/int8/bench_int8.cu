@@ -473,18 +473,22 @@ int main(int argc, char** argv) {
           // wgmma 128x256 tiles, one K range per block, and the split-K plan (memset of C included); each
           // with the cp.async kernel and the warp-specialized TMA kernel ("_tma")
           const auto wp = int8::detail::make_plan(M, N, K, prop.multiProcessorCount, 3);
-          for (bool tma : {false, true}) {
+          // (tma, max blocks): the cp.async kernel; the TMA kernel with one block per tile; the TMA kernel
+          // with at most one block per SM looping over the tiles (the default)
+          for (auto [tma, max_blocks] : {std::pair{false, -1}, std::pair{true, -1}, std::pair{true, 0}}) {
+            const std::string name = !tma ? "wgmma" : max_blocks == 0 ? "wgmma_tma" : "wgmma_tma_1tile";
             const double us = time_graph(s, calls, samples, [&](int i) {
               CK((int8::detail::launch_wgmma<kernels::TiledOut::i32, __half>(Aq, W8[i % rot8], C32, none, M, N, K, 1,
-                                                                             K, tma, s)));
+                                                                             K, tma, max_blocks, s)));
             });
-            core_tiles.emplace_back(tma ? "wgmma_tma" : "wgmma", us);
+            core_tiles.emplace_back(name, us);
             const double us2 = time_graph(s, calls, samples, [&](int i) {
               CK(cudaMemsetAsync(C32, 0, static_cast<std::size_t>(M) * N * 4, s));
               CK((int8::detail::launch_wgmma<kernels::TiledOut::i32, __half>(Aq, W8[i % rot8], C32, none, M, N, K,
-                                                                             wp.splits, wp.k_per_split, tma, s)));
+                                                                             wp.splits, wp.k_per_split, tma,
+                                                                             max_blocks, s)));
             });
-            core_tiles.emplace_back("wgmma_split" + std::to_string(wp.splits) + (tma ? "_tma" : ""), us2);
+            core_tiles.emplace_back("wgmma_split" + std::to_string(wp.splits) + name.substr(5), us2);
           }
         }
         std::printf("  core tiles M=%d:", M);
@@ -594,12 +598,14 @@ int main(int argc, char** argv) {
           if (int8::wgmma_available()) {
             variants.emplace_back(0, 0, 4, "wgmma_fused");
             variants.emplace_back(0, 0, 3, "wgmma_split");
+            variants.emplace_back(0, 0, 4, "wgmma_fused_1tile");  // one block per tile (not persistent)
           }
           for (const auto& [mt, nt, fp, name] : variants) {
             int8::LinearOptions o2 = opt;
             o2.tile_mt = mt;
             o2.tile_nt = nt;
             o2.force_path = fp;
+            o2.wgmma_max_blocks = name == "wgmma_fused_1tile" ? -1 : 0;
             const double us = time_graph(s, calls, samples, [&](int i) {
               dw.codes = W8[i % rot8];
               const Status st2 = int8::linear_forward(reinterpret_cast<const half_t*>(A), M, dw, wscale,

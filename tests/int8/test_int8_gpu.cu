@@ -55,6 +55,7 @@ struct Case {
   bool pdl = true;
   bool capture = true;  // small-M path: outlier weights from the weight stream (false: gathered)
   bool tma = true;      // wgmma paths: the warp-specialized TMA kernel (false: the cp.async kernel)
+  int max_blocks = 0;   // TMA kernel: LinearOptions::wgmma_max_blocks (0: one per SM; n: several tiles per block)
   float row_fraction = 0.3f;  // rows carrying the outlier values
 };
 
@@ -114,6 +115,7 @@ void run_case(const Case& c, unsigned seed) {
   opt.pdl = c.pdl;
   opt.capture_outliers = c.capture;
   opt.wgmma_tma = c.tma;
+  opt.wgmma_max_blocks = c.max_blocks;
   const std::size_t bytes = int8::linear_workspace_size(M, N, K, opt);
   DevBuf<std::uint8_t> ws(bytes);
   DevBuf<T> dY(static_cast<std::size_t>(M) * N);
@@ -145,7 +147,8 @@ void run_case(const Case& c, unsigned seed) {
       ++bad;
     }
   }
-  INFO("M=" << M << " N=" << N << " K=" << K << " path=" << c.force_path << " tma=" << c.tma << " first bad " << first_bad << " got "
+  INFO("M=" << M << " N=" << N << " K=" << K << " path=" << c.force_path << " tma=" << c.tma << " max_blocks="
+            << c.max_blocks << " first bad " << first_bad << " got "
             << (bad ? static_cast<float>(Y[first_bad]) : 0.f) << " want " << (bad ? ref[first_bad] : 0.0));
   REQUIRE(bad == 0);
 }
@@ -227,6 +230,25 @@ TEMPLATE_TEST_CASE("int8 GPU: several chunks of outlier columns in the tiled and
         run_case<TestType>(c, ++seed);
       }
   }
+}
+
+TEMPLATE_TEST_CASE("int8 GPU: persistent wgmma TMA kernel, several tiles per block", "[int8][gpu][sanitize]", half_t,
+                   bfloat16_t) {
+  // Few blocks loop over many tiles (the ring's stages and phases run on across tiles; the producer
+  // refills the ring while the consumers run an epilogue): fused with outlier chunks, and the int32
+  // split path, with 1, 2 and 5 blocks for 3 x 2 = 6 tiles (partial tiles on both edges).
+  if (!int8::wgmma_available()) return;
+  unsigned seed = 1100;
+  for (int blocks : {1, 2, 5})
+    for (int path : {4, 3}) {
+      Case c{300, 320, 640};
+      c.outliers = 20;
+      c.force_path = path;
+      c.max_blocks = blocks;
+      c.side = blocks == 2;
+      c.row_fraction = 0.5f;
+      run_case<TestType>(c, ++seed);
+    }
 }
 
 TEMPLATE_TEST_CASE("int8 GPU: threshold 0, no outliers, all outliers, overflow fallback, side copy",

@@ -62,8 +62,16 @@ struct WgmmaWsShape : WgmmaShape {
   // multiple of 8, per thread: 168 x 384): asking for more would block the consumers forever
   static_assert(kProducerRegs * 128 + kConsumerRegs * kConsumers <= (65536 / kThreads) / 8 * 8 * kThreads,
                 "setmaxnreg budgets exceed the CTA's launch register allocation");
-  /// Dynamic shared memory: the ring, the full/empty mbarriers, alignment slack.
-  static constexpr int kSmemBytes = kStages * kStageBytes + 2 * kStages * 8 + kAlign;
+  /// Epilogue staging of the outlier columns, beside the ring (the producer refills the ring with the
+  /// next tile's stages while the consumers run a tile's epilogue): the larger of the slab path's
+  /// WgmmaOutlierStage and the fallback's (BM + BN) x kPad floats.
+  static constexpr int kStagingBytes = (BM + BN) * kPad * 4;
+  /// Byte offset of the staging area in the (aligned) dynamic shared memory: after the ring and the
+  /// full/empty mbarriers.
+  static constexpr int kStagingOffset = kStages * kStageBytes + 2 * kStages * 8;
+  /// Dynamic shared memory: the ring, the mbarriers, the staging area, alignment slack.
+  static constexpr int kSmemBytes = kStagingOffset + kStagingBytes + kAlign;
+  static_assert(kStagingOffset % 16 == 0, "16-byte aligned staging (float4 reads)");
 };
 
 namespace detail {
@@ -387,6 +395,10 @@ __global__ void __launch_bounds__(WgmmaShape::kThreads, 1)
 /// `full` mbarrier, and the two consumer warpgroups wait only on that barrier, keep one wgmma group in
 /// flight, and release each stage on an `empty` mbarrier (one arrival per warp) — no `__syncthreads`,
 /// no proxy fence, no copy instructions in the consumers' main loop.
+/// Persistent: block b takes tiles b, b + gridDim.x, ... (grid.x may be smaller than the tile count, one
+/// block per SM), and the ring runs on across its tiles: the producer loads the next tile's first stages
+/// while the consumers run the epilogue of the current one, whose outlier staging has its own shared
+/// memory (WgmmaWsShape::kStagingBytes). With grid.x = the tile count it is one tile per block.
 /// @tparam Out output mode (fused epilogue or int32)
 /// @tparam T __half or __nv_bfloat16 (fused mode output)
 /// @param tmA tensor map of the activation codes [M, K] int8 (encode_2d, box 128 x 128, 128-byte swizzle)
@@ -404,13 +416,13 @@ __global__ void __launch_bounds__(WgmmaWsShape::kThreads, 1)
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using S = WgmmaWsShape;
   constexpr int BM = S::BM, BN = S::BN, BK = S::BK, NS = S::kStages;
+  static_assert(detail::WgmmaOutlierStage::kBytes <= S::kStagingBytes, "the slab staging fits the staging area");
   extern __shared__ std::uint8_t smem_raw[];
   std::uint8_t* smem = detail::align_shared<S::kAlign>(smem_raw);
   std::uint64_t* full = reinterpret_cast<std::uint64_t*>(smem + NS * S::kStageBytes);
   std::uint64_t* empty = full + NS;
   const int tid = threadIdx.x, lane = tid & 31;
-  const int tiles_m = (M + BM - 1) / BM;
-  const int bm = (blockIdx.x % tiles_m) * BM, bn = (blockIdx.x / tiles_m) * BN;
+  const int tiles_m = (M + BM - 1) / BM, tiles = tiles_m * ((N + BN - 1) / BN);
   const int k_begin = blockIdx.y * k_per_split;
   const int k_end = min(K, k_begin + k_per_split);
   const int ktiles = max(0, (k_end - k_begin + BK - 1) / BK);
@@ -423,17 +435,22 @@ __global__ void __launch_bounds__(WgmmaWsShape::kThreads, 1)
   }
   __syncthreads();
 
+  // g counts this block's k-tiles over all of its tiles: stage g % NS, phase (g / NS) & 1
   if (tid >= S::kConsumers) {  // ----------------------- producer warpgroup -----------------------
     ptx::setmaxnreg<false, S::kProducerRegs>();
     if (tid == S::kConsumers) {
-      for (int kt = 0; kt < ktiles; ++kt) {
-        const int s = kt % NS;
-        if (kt >= NS) ptx::mbarrier_wait_parity(empty + s, static_cast<std::uint32_t>(((kt / NS) - 1) & 1));
-        std::uint8_t* sa = smem + s * S::kStageBytes;
-        const int k0 = k_begin + kt * BK;
-        ptx::mbarrier_arrive_expect_tx(full + s, S::kStageBytes);  // both boxes, zero-filled parts included
-        ptx::tma_load_2d(sa, &tmA, k0, bm, full + s);
-        ptx::tma_load_2d(sa + S::kStageA, &tmW, k0, bn, full + s);
+      int g = 0;
+      for (int t = blockIdx.x; t < tiles; t += gridDim.x) {
+        const int bm = (t % tiles_m) * BM, bn = (t / tiles_m) * BN;
+        for (int kt = 0; kt < ktiles; ++kt, ++g) {
+          const int s = g % NS;
+          if (g >= NS) ptx::mbarrier_wait_parity(empty + s, static_cast<std::uint32_t>(((g / NS) - 1) & 1));
+          std::uint8_t* sa = smem + s * S::kStageBytes;
+          const int k0 = k_begin + kt * BK;
+          ptx::mbarrier_arrive_expect_tx(full + s, S::kStageBytes);  // both boxes, zero-filled parts included
+          ptx::tma_load_2d(sa, &tmA, k0, bm, full + s);
+          ptx::tma_load_2d(sa + S::kStageA, &tmW, k0, bn, full + s);
+        }
       }
     }
     return;
@@ -442,35 +459,41 @@ __global__ void __launch_bounds__(WgmmaWsShape::kThreads, 1)
   // ------------------------------- two consumer warpgroups -------------------------------
   ptx::setmaxnreg<true, S::kConsumerRegs>();
   const int wg = tid >> 7;
-  int acc[S::kAcc];
+  std::uint8_t* staging = smem + S::kStagingOffset;
+  auto release = [&](int g) {  // this warp is done with stage g % NS
+    __syncwarp();
+    if (lane == 0) ptx::mbarrier_arrive(empty + g % NS);
+  };
+  int g = 0;
+  for (int t = blockIdx.x; t < tiles; t += gridDim.x) {
+    const int bm = (t % tiles_m) * BM, bn = (t / tiles_m) * BN;
+    int acc[S::kAcc];
 #pragma unroll
-  for (int i = 0; i < S::kAcc; ++i) acc[i] = 0;
-  for (int kt = 0; kt < ktiles; ++kt) {
-    const int s = kt % NS;
-    ptx::mbarrier_wait_parity(full + s, static_cast<std::uint32_t>((kt / NS) & 1));
-    const std::uint8_t* st = smem + s * S::kStageBytes;  // A tile [BM, BK], then W tile [BN, BK] at kStageA
+    for (int i = 0; i < S::kAcc; ++i) acc[i] = 0;
+    for (int kt = 0; kt < ktiles; ++kt, ++g) {
+      const int s = g % NS;
+      ptx::mbarrier_wait_parity(full + s, static_cast<std::uint32_t>((g / NS) & 1));
+      const std::uint8_t* st = smem + s * S::kStageBytes;  // A tile [BM, BK], then W tile [BN, BK] at kStageA
 #pragma unroll
-    for (int i = 0; i < S::kAcc; ++i) detail::reg_fence(acc[i]);
-    detail::wgmma_fence();
+      for (int i = 0; i < S::kAcc; ++i) detail::reg_fence(acc[i]);
+      detail::wgmma_fence();
 #pragma unroll
-    for (int ks = 0; ks < BK / detail::kWgmmaKStepBytes; ++ks)  // this warpgroup's 64 rows of A, all 256 of W
-      detail::wgmma_m64n256k32_s8(acc, detail::wgmma_desc_sw128(detail::sw128_kstep_at(st, wg * 64, ks)),
-                                  detail::wgmma_desc_sw128(detail::sw128_kstep_at(st + S::kStageA, 0, ks)), 1);
-    detail::wgmma_commit();
-    detail::wgmma_wait<1>();  // k-tile kt - 1's group is done: release its stage
+      for (int ks = 0; ks < BK / detail::kWgmmaKStepBytes; ++ks)  // this warpgroup's 64 rows of A, all 256 of W
+        detail::wgmma_m64n256k32_s8(acc, detail::wgmma_desc_sw128(detail::sw128_kstep_at(st, wg * 64, ks)),
+                                    detail::wgmma_desc_sw128(detail::sw128_kstep_at(st + S::kStageA, 0, ks)), 1);
+      detail::wgmma_commit();
+      detail::wgmma_wait<1>();  // k-tile kt - 1's group is done: release its stage
 #pragma unroll
-    for (int i = 0; i < S::kAcc; ++i) detail::reg_fence(acc[i]);
-    if (kt > 0) {
-      __syncwarp();
-      if (lane == 0) ptx::mbarrier_arrive(empty + (kt - 1) % NS);
+      for (int i = 0; i < S::kAcc; ++i) detail::reg_fence(acc[i]);
+      if (kt > 0) release(g - 1);
     }
-  }
-  detail::wgmma_wait<0>();
+    detail::wgmma_wait<0>();
 #pragma unroll
-  for (int i = 0; i < S::kAcc; ++i) detail::reg_fence(acc[i]);
-  ptx::named_barrier_sync(1, S::kConsumers);  // every stage consumed: the ring may become the staging
-  detail::wgmma_s8_epilogue<Out, T>(acc, smem, C, p, M, N, K, bm, bn, tid,
-                                    [] { ptx::named_barrier_sync(1, S::kConsumers); });
+    for (int i = 0; i < S::kAcc; ++i) detail::reg_fence(acc[i]);
+    if (ktiles > 0) release(g - 1);  // the tile's last stage: the producer may refill it during the epilogue
+    detail::wgmma_s8_epilogue<Out, T>(acc, staging, C, p, M, N, K, bm, bn, tid,
+                                      [] { ptx::named_barrier_sync(1, S::kConsumers); });
+  }
 #else
   (void)tmA, (void)tmW, (void)C, (void)p, (void)M, (void)N, (void)K, (void)k_per_split;
   __trap();  // wgmma and TMA need sm_90a; the host dispatch only selects this kernel when LOWBIT_INT8_WGMMA is set
