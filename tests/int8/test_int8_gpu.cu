@@ -477,6 +477,10 @@ TEST_CASE("int8 GPU reports non-finite activations and bad arguments", "[int8][g
           StatusCode::misaligned);
   REQUIRE(int8::linear_forward(dA.p, 0, dw, nullptr, dY.p, wsb.p, bytes, {}, nullptr).code ==
           StatusCode::invalid_argument);
+  int8::LinearOptions bad_blocks;
+  bad_blocks.wgmma_max_blocks = -2;  // neither -1 (one per tile), 0 (one per SM) nor a cap
+  REQUIRE(int8::linear_forward(dA.p, M, dw, nullptr, dY.p, wsb.p, bytes, bad_blocks, nullptr).code ==
+          StatusCode::invalid_argument);
 }
 
 TEST_CASE("int8 GEMM core (int32 out) is exact", "[int8][gpu][sanitize]") {
