@@ -219,13 +219,13 @@ LOWBIT_DEVICE void stage_outlier_slabs(float* s_a, float* s_wo, const Int8Epilog
 /// Stages outlier columns j0, j0+1, ... of a BM × BN output tile: activation values into s_a (BM, P)
 /// and weights into s_wo (BN, P) — from the pre-gathered slabs when there are some (stage_outlier_slabs:
 /// no list read, no gather), else through the list / mask walk with one gather per value. Returns the
-/// number of columns staged (block-uniform); called by all kThreads threads; ends with a barrier. `sync`
-/// synchronises those threads: `__syncthreads` by default; a warp-specialized kernel whose producer warps
-/// have returned passes its consumers' named barrier, so no barrier counts on warps that have exited.
-template <class T, int BM, int BN, int J, int P, int kThreads, class Sync = BlockBarrier>
+/// number of columns staged (block-uniform); called by all kThreads threads of the block; ends with a
+/// `__syncthreads`.
+template <class T, int BM, int BN, int J, int P, int kThreads>
 LOWBIT_DEVICE int stage_outlier_chunk(float* s_a, float* s_wo, const Int8EpilogueParams& p, int count, int j0,
                                       OutlierCursor& cur, int* s_cols, int* s_n, int bm, int bn, int M, int N,
-                                      int K, int tid, Sync sync = {}) {
+                                      int K, int tid) {
+  const BlockBarrier sync;
   int jn;
   if (use_outlier_slabs(p, count)) {
     jn = min(J, count - j0);

@@ -83,17 +83,6 @@ LOWBIT_DEVICE std::uint64_t wgmma_desc_sw128(const void* smem) {
   return sw128_desc(static_cast<std::uint32_t>(__cvta_generic_to_shared(smem)));
 }
 
-/// The first `kAlign`-aligned byte of dynamic shared memory `raw` (kAlign a power of two), reached by
-/// pointer arithmetic on `raw` itself: the result stays a shared-memory pointer to the compiler, so
-/// accesses through it compile to LDS/STS. (Rounding the address as an integer loses that: every access
-/// of the epilogue's staging became a generic LD.E/ST.E.)
-template <int kAlign>
-LOWBIT_DEVICE std::uint8_t* align_shared(std::uint8_t* raw) {
-  static_assert(kAlign > 0 && (kAlign & (kAlign - 1)) == 0, "power of two");
-  const auto addr = static_cast<std::uint32_t>(__cvta_generic_to_shared(raw));
-  return raw + ((kAlign - (addr & (kAlign - 1))) & (kAlign - 1));
-}
-
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 /// D (+)= A·B for a 64 × 256 × 32 int8 tile of one warpgroup (asynchronous; see wgmma_commit/wait).
 LOWBIT_DEVICE void wgmma_m64n256k32_s8(int (&d)[128], std::uint64_t desc_a, std::uint64_t desc_b, int accumulate) {
@@ -258,8 +247,10 @@ LOWBIT_DEVICE void wgmma_s8_epilogue(int (&acc)[WgmmaShape::kAcc], std::uint8_t*
       acc[i + 1] = __float_as_int(static_cast<float>(acc[i + 1]) * (r * p.w_absmax[n + 1]) + b1);
     }
     const int count = *p.outlier_count;
+    // each branch first waits until no thread still reads the staging memory `smem` (the cp.async
+    // kernel's ring, or the TMA kernel's staging area from the block's previous tile)
     if (count > 0 && use_outlier_slabs(p, count)) {
-      sync();  // pipeline smem is reused for the outlier staging
+      sync();
       wgmma_outliers_from_slabs(acc, smem, p, count, M, N, bm, bn, tid, sync);
     } else if (count > 0) {  // more outlier columns than the slabs hold: list / mask walk, gathers
       sync();
@@ -321,7 +312,7 @@ __global__ void __launch_bounds__(WgmmaShape::kThreads, 1)
   using S = WgmmaShape;
   constexpr int BM = S::BM, BN = S::BN, BK = S::BK;
   extern __shared__ std::uint8_t smem_raw[];
-  std::uint8_t* smem = detail::align_shared<S::kAlign>(smem_raw);
+  std::uint8_t* smem = ptx::align_shared<S::kAlign>(smem_raw);
   const int tid = threadIdx.x, wg = tid >> 7;
   const int tiles_m = (M + BM - 1) / BM;
   const int bm = (blockIdx.x % tiles_m) * BM, bn = (blockIdx.x / tiles_m) * BN;
@@ -418,7 +409,7 @@ __global__ void __launch_bounds__(WgmmaWsShape::kThreads, 1)
   constexpr int BM = S::BM, BN = S::BN, BK = S::BK, NS = S::kStages;
   static_assert(detail::WgmmaOutlierStage::kBytes <= S::kStagingBytes, "the slab staging fits the staging area");
   extern __shared__ std::uint8_t smem_raw[];
-  std::uint8_t* smem = detail::align_shared<S::kAlign>(smem_raw);
+  std::uint8_t* smem = ptx::align_shared<S::kAlign>(smem_raw);
   std::uint64_t* full = reinterpret_cast<std::uint64_t*>(smem + NS * S::kStageBytes);
   std::uint64_t* empty = full + NS;
   const int tid = threadIdx.x, lane = tid & 31;

@@ -25,6 +25,17 @@ LOWBIT_DEVICE std::uint32_t smem_addr(const void* p) {
   return static_cast<std::uint32_t>(__cvta_generic_to_shared(p));
 }
 
+/// The first `kAlign`-aligned byte of dynamic shared memory `raw` (kAlign a power of two), reached by
+/// pointer arithmetic on `raw` itself: the result stays a shared-memory pointer to the compiler, so
+/// accesses through it compile to LDS/STS. (Rounding the address as an integer loses that: in the int8
+/// wgmma epilogue every staging access became a generic LD.E/ST.E.)
+template <int kAlign>
+LOWBIT_DEVICE std::uint8_t* align_shared(std::uint8_t* raw) {
+  static_assert(kAlign > 0 && (kAlign & (kAlign - 1)) == 0, "power of two");
+  const auto addr = static_cast<std::uint32_t>(__cvta_generic_to_shared(raw));
+  return raw + ((kAlign - (addr & (kAlign - 1))) & (kAlign - 1));
+}
+
 // ---------------------------------------------------------------------------------------------
 // cp.async: global -> shared copies that bypass registers (sm_80+).
 // ---------------------------------------------------------------------------------------------
