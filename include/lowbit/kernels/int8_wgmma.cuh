@@ -475,7 +475,12 @@ __global__ void __launch_bounds__(WgmmaWsShape::kThreads, 1)
   };
   for (int g = 0;;) {
     ptx::mbarrier_wait_parity(full + g % NS, static_cast<std::uint32_t>((g / NS) & 1));
-    const int t = stage_tile[g % NS];  // the tile of this stage (the first of its k-tiles), or -1: done
+    // the tile of this stage (the first of its k-tiles), or -1: done. Lane 0 reads it and is also the
+    // lane that releases the stage, so the read is ordered before the producer's next write of the slot
+    // (racecheck flagged the reads of the other lanes, ordered only through __syncwarp).
+    int t = 0;
+    if (lane == 0) t = stage_tile[g % NS];
+    t = __shfl_sync(0xffffffffu, t, 0);
     if (t < 0) break;
     const int bm = (t % tiles_m) * BM, bn = (t / tiles_m) * BN;
     int acc[S::kAcc];
