@@ -4,7 +4,8 @@
 #   mkdir -p build-probe && cp build-next/bench/probe/probe_kernels build-probe/
 #   run(command="bash bench/probe/profile.sh", carry=["build-probe"])
 # Outputs under $OUT: per-kernel durations (durations_*.csv), details pages (*.txt) and per-SASS-line
-# source counters (*_sass.csv) of the kernels named below.
+# source counters (*_sass.csv) of the kernels named below. SET picks the groups (default "int8 decode";
+# "midm": the weight-only mid-M kernel at M = 64 and 128).
 set -u
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"; P=build-probe/probe_kernels
 T0=$(date +%s); stamp() { echo "[$(( $(date +%s) - T0 )) s] $*" | tee -a "$OUT/summary.txt"; }
@@ -28,6 +29,8 @@ detail() {  # detail NAME KERNEL_REGEX SKIP ARGS...: full sections + source coun
 }
 $P int8 256 256 4 8 1 > /dev/null 2>&1  # load check
 stamp "probe ok rc=$?"
+SET=" ${SET:-int8 decode} "
+if [[ $SET == *" int8 "* ]]; then
 # LLM.int8() layer: kernel breakdown, 8192^2 (the shape below target), M = 4096 / 1 / 16
 dur i8_8192_m4096_o0 int8 8192 8192 4096 0 1
 dur i8_8192_m4096_o8 int8 8192 8192 4096 8 1
@@ -36,6 +39,8 @@ dur i8_8192_m16_o8 int8 8192 8192 16 8 1
 dur i8_8192x28672_m1_o8 int8 8192 28672 1 8 1
 detail i8ws_m4096_o8 "gemm_s8_wgmma_ws" 2 int8 8192 8192 4096 8 1
 detail i8ws_m4096_o0 "gemm_s8_wgmma_ws" 2 int8 8192 8192 4096 0 1
+fi
+if [[ $SET == *" decode "* ]]; then
 # weight-only 4-bit g128 decode: M = 1 vs M = 16 (2.4x against 3.5x at M = 1), and the 28672-column shape
 dur w4_8192_m1 w 4 8192 8192 1 1
 dur w4_8192_m16 w 4 8192 8192 16 1
@@ -45,4 +50,13 @@ detail w4_m1 "decode_gemm" 2 w 4 8192 8192 1 1
 detail w4_m16 "decode_gemm" 2 w 4 8192 8192 16 1
 detail w4_28672_m16 "decode_gemm" 2 w 4 8192 28672 16 1
 detail i8_m1_o8 "gemv_s8|ring" 2 int8 8192 8192 1 8 1
+fi
+if [[ $SET == *" midm "* ]]; then
+# weight-only 4-bit g128 mid-M (lock-step wgmma kernel): 1.0x cuBLAS fp16 at M = 64, 0.7x at 128
+dur w4_8192_m64 w 4 8192 8192 64 1
+dur w4_8192_m128 w 4 8192 8192 128 1
+dur w4_8192x28672_m64 w 4 8192 28672 64 1
+detail w4_m64 "midm" 2 w 4 8192 8192 64 1
+detail w4_m128 "midm" 2 w 4 8192 8192 128 1
+fi
 stamp done

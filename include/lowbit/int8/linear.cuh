@@ -455,15 +455,16 @@ inline std::size_t align_up(std::size_t x) { return (x + kWsAlign - 1) / kWsAlig
 
 /// Workspace regions (byte offsets); stats, mask and C32 are contiguous so one memset clears them.
 struct Layout {
-  std::size_t stats = 0, mask = 0, counters = 0, c32 = 0, oacc = 0, zero_end = 0, list = 0, rows = 0, aq = 0,
-              wslab = 0, aslab = 0, partmax = 0, part_nf = 0, total = 0;
+  std::size_t stats = 0, mask = 0, counters = 0, tiles = 0, c32 = 0, oacc = 0, zero_end = 0, list = 0, rows = 0,
+              aq = 0, wslab = 0, aslab = 0, partmax = 0, part_nf = 0, total = 0;
 };
 inline Layout make_layout(int M, int N, int K, int max_outliers, const Plan& plan) {
   Layout l;
   l.stats = 0;
   l.mask = align_up(sizeof(Int8Stats));
   l.counters = l.mask + align_up(static_cast<std::size_t>((K + 31) / 32) * 4);  // per 64-column slab (gemv)
-  l.c32 = l.counters + align_up(static_cast<std::size_t>((N + 63) / 64) * 4);
+  l.tiles = l.counters + align_up(static_cast<std::size_t>((N + 63) / 64) * 4);  // persistent wgmma: next tile
+  l.c32 = l.tiles + align_up(sizeof(int));
   l.oacc = l.c32 + (plan.needs_c32() ? align_up(static_cast<std::size_t>(M) * N * 4) : 0);
   // small-M kernel: fp32 accumulator of the outlier columns' product
   l.zero_end = l.oacc + (plan.path == Plan::gemv ? align_up(static_cast<std::size_t>(M) * N * 4) : 0);
@@ -520,7 +521,7 @@ cudaError_t launch_tiled_plan(const Plan& plan, const std::int8_t* Aq, const std
 template <kernels::TiledOut Out, class CT>
 cudaError_t launch_wgmma(const std::int8_t* Aq, const std::int8_t* W, int* C, const kernels::Int8EpilogueParams& ep,
                          int M, int N, int K, int splits, int kps, bool tma, int max_blocks,
-                         cudaStream_t stream) {
+                         cudaStream_t stream, int* tile_counter = nullptr) {
 #if defined(LOWBIT_INT8_WGMMA)
   if (tma && tensor_map_encoder() != nullptr && (splits == 1 || kps % kernels::WgmmaShape::BK == 0)) {
     using S = kernels::WgmmaWsShape;
@@ -543,7 +544,10 @@ cudaError_t launch_wgmma(const std::int8_t* Aq, const std::int8_t* W, int* C, co
     const long long cap = max_blocks == 0 ? sm_count() : max_blocks < 0 ? tiles : max_blocks;
     const long long blocks = std::min<long long>(tiles, cap);
     const dim3 grid(static_cast<unsigned>(blocks), splits);
-    kernel<<<grid, S::kThreads, S::kSmemBytes, stream>>>(tmA, tmW, C, ep, M, N, K, kps);
+    // the blocks take tiles from the counter (launch order, no drift between blocks) when there is one
+    // K split; the counter must be zero
+    kernel<<<grid, S::kThreads, S::kSmemBytes, stream>>>(tmA, tmW, C, ep, M, N, K, kps,
+                                                          splits == 1 ? tile_counter : nullptr);
     return cudaGetLastError();
   }
   using S = kernels::WgmmaShape;
@@ -556,7 +560,7 @@ cudaError_t launch_wgmma(const std::int8_t* Aq, const std::int8_t* W, int* C, co
   return cudaGetLastError();
 #else
   (void)Aq, (void)W, (void)C, (void)ep, (void)M, (void)N, (void)K, (void)splits, (void)kps, (void)tma, (void)max_blocks,
-      (void)stream;
+      (void)stream, (void)tile_counter;
   return cudaErrorNotSupported;
 #endif
 }
@@ -853,7 +857,10 @@ Status linear_forward(const T* A, int M, const DeviceWeight& w, const float* bia
   }
   if (plan.path == detail::Plan::tiled_fused || plan.path == detail::Plan::wgmma_fused) {
     e = plan.wgmma() ? detail::launch_wgmma<kernels::TiledOut::fused, CT>(aq, w.codes, nullptr, ep, M, N, K, 1, K, plan.tma,
-                                                                          plan.max_blocks, stream)
+                                                                          plan.max_blocks, stream,
+                                                                          plan.max_blocks == -1
+                                                                              ? nullptr
+                                                                              : reinterpret_cast<int*>(base + lay.tiles))
                      : detail::launch_tiled_plan<kernels::TiledOut::fused, CT>(plan, aq, w.codes, nullptr, ep, M, N, K,
                                                                               stream);
     if (e != cudaSuccess) return fail(e, "int8 GEMM");

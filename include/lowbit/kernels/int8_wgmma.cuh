@@ -66,9 +66,11 @@ struct WgmmaWsShape : WgmmaShape {
   /// next tile's stages while the consumers run a tile's epilogue): the larger of the slab path's
   /// WgmmaOutlierStage and the fallback's (BM + BN) x kPad floats.
   static constexpr int kStagingBytes = (BM + BN) * kPad * 4;
-  /// Byte offset of the staging area in the (aligned) dynamic shared memory: after the ring and the
-  /// full/empty mbarriers.
-  static constexpr int kStagingOffset = kStages * kStageBytes + 2 * kStages * 8;
+  /// Byte offset of the stages' tile indices (one int per stage, written by the producer before it arms
+  /// the stage's full barrier) in the (aligned) dynamic shared memory: after the ring and the mbarriers.
+  static constexpr int kTileIdOffset = kStages * kStageBytes + 2 * kStages * 8;
+  /// Byte offset of the staging area: after the tile indices, 16-byte aligned.
+  static constexpr int kStagingOffset = (kTileIdOffset + kStages * 4 + 15) / 16 * 16;
   /// Dynamic shared memory: the ring, the mbarriers, the staging area, alignment slack.
   static constexpr int kSmemBytes = kStagingOffset + kStagingBytes + kAlign;
   static_assert(kStagingOffset % 16 == 0, "16-byte aligned staging (float4 reads)");
@@ -386,10 +388,14 @@ __global__ void __launch_bounds__(WgmmaShape::kThreads, 1)
 /// `full` mbarrier, and the two consumer warpgroups wait only on that barrier, keep one wgmma group in
 /// flight, and release each stage on an `empty` mbarrier (one arrival per warp) — no `__syncthreads`,
 /// no proxy fence, no copy instructions in the consumers' main loop.
-/// Persistent: block b takes tiles b, b + gridDim.x, ... (grid.x may be smaller than the tile count, one
-/// block per SM), and the ring runs on across its tiles: the producer loads the next tile's first stages
-/// while the consumers run the epilogue of the current one, whose outlier staging has its own shared
-/// memory (WgmmaWsShape::kStagingBytes). With grid.x = the tile count it is one tile per block.
+/// Persistent: a block loops over output tiles (grid.x may be smaller than the tile count, one block per
+/// SM), and the ring runs on across its tiles: the producer loads the next tile's first stages while the
+/// consumers run the epilogue of the current one, whose outlier staging has its own shared memory
+/// (WgmmaWsShape::kStagingBytes). The producer picks the tiles — from `tile_counter` (atomicAdd: tiles
+/// in launch order, whichever block is free; zeroed before the launch, only with one K split), else
+/// b, b + gridDim.x, ... — and tells the consumers through the tile index it stores with each stage; -1
+/// (on a stage armed without bytes) ends the block. With grid.x = the tile count and no counter it is one
+/// tile per block.
 /// @tparam Out output mode (fused epilogue or int32)
 /// @tparam T __half or __nv_bfloat16 (fused mode output)
 /// @param tmA tensor map of the activation codes [M, K] int8 (encode_2d, box 128 x 128, 128-byte swizzle)
@@ -400,10 +406,12 @@ __global__ void __launch_bounds__(WgmmaShape::kThreads, 1)
 /// @param N output features (multiple of 64)
 /// @param K input features (multiple of 64)
 /// @param k_per_split K bytes per split (a multiple of 128 when there are several splits)
+/// @param tile_counter zeroed int the blocks take tiles from (gridDim.y == 1 only), or null
 template <TiledOut Out, class T>
 __global__ void __launch_bounds__(WgmmaWsShape::kThreads, 1)
     gemm_s8_wgmma_ws_kernel(const __grid_constant__ CUtensorMap tmA, const __grid_constant__ CUtensorMap tmW,
-                            int* __restrict__ C, Int8EpilogueParams p, int M, int N, int K, int k_per_split) {
+                            int* __restrict__ C, Int8EpilogueParams p, int M, int N, int K, int k_per_split,
+                            int* tile_counter) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using S = WgmmaWsShape;
   constexpr int BM = S::BM, BN = S::BN, BK = S::BK, NS = S::kStages;
@@ -412,6 +420,7 @@ __global__ void __launch_bounds__(WgmmaWsShape::kThreads, 1)
   std::uint8_t* smem = ptx::align_shared<S::kAlign>(smem_raw);
   std::uint64_t* full = reinterpret_cast<std::uint64_t*>(smem + NS * S::kStageBytes);
   std::uint64_t* empty = full + NS;
+  volatile int* stage_tile = reinterpret_cast<int*>(smem + S::kTileIdOffset);
   const int tid = threadIdx.x, lane = tid & 31;
   const int tiles_m = (M + BM - 1) / BM, tiles = tiles_m * ((N + BN - 1) / BN);
   const int k_begin = blockIdx.y * k_per_split;
@@ -426,22 +435,31 @@ __global__ void __launch_bounds__(WgmmaWsShape::kThreads, 1)
   }
   __syncthreads();
 
-  // g counts this block's k-tiles over all of its tiles: stage g % NS, phase (g / NS) & 1
+  // g counts this block's stages over all of its tiles: stage g % NS, phase (g / NS) & 1
   if (tid >= S::kConsumers) {  // ----------------------- producer warpgroup -----------------------
     ptx::setmaxnreg<false, S::kProducerRegs>();
     if (tid == S::kConsumers) {
       int g = 0;
-      for (int t = blockIdx.x; t < tiles; t += gridDim.x) {
+      int t = tile_counter ? atomicAdd(tile_counter, 1) : static_cast<int>(blockIdx.x);
+      for (;;) {
+        const bool done = t >= tiles || ktiles == 0;
         const int bm = (t % tiles_m) * BM, bn = (t / tiles_m) * BN;
-        for (int kt = 0; kt < ktiles; ++kt, ++g) {
+        for (int kt = 0; kt < (done ? 1 : ktiles); ++kt, ++g) {
           const int s = g % NS;
           if (g >= NS) ptx::mbarrier_wait_parity(empty + s, static_cast<std::uint32_t>(((g / NS) - 1) & 1));
+          stage_tile[s] = done ? -1 : t;  // published by the arrive below (release), read after the wait
+          if (done) {
+            ptx::mbarrier_arrive(full + s);  // completes the phase without bytes: the consumers stop
+            break;
+          }
           std::uint8_t* sa = smem + s * S::kStageBytes;
           const int k0 = k_begin + kt * BK;
           ptx::mbarrier_arrive_expect_tx(full + s, S::kStageBytes);  // both boxes, zero-filled parts included
           ptx::tma_load_2d(sa, &tmA, k0, bm, full + s);
           ptx::tma_load_2d(sa + S::kStageA, &tmW, k0, bn, full + s);
         }
+        if (done) break;
+        t = tile_counter ? atomicAdd(tile_counter, 1) : t + static_cast<int>(gridDim.x);
       }
     }
     return;
@@ -455,15 +473,22 @@ __global__ void __launch_bounds__(WgmmaWsShape::kThreads, 1)
     __syncwarp();
     if (lane == 0) ptx::mbarrier_arrive(empty + g % NS);
   };
-  int g = 0;
-  for (int t = blockIdx.x; t < tiles; t += gridDim.x) {
+  for (int g = 0;;) {
+    ptx::mbarrier_wait_parity(full + g % NS, static_cast<std::uint32_t>((g / NS) & 1));
+    // the tile of this stage (the first of its k-tiles), or -1: done. Lane 0 reads it and is also the
+    // lane that releases the stage, so the read is ordered before the producer's next write of the slot
+    // (racecheck flagged the reads of the other lanes, ordered only through __syncwarp).
+    int t = 0;
+    if (lane == 0) t = stage_tile[g % NS];
+    t = __shfl_sync(0xffffffffu, t, 0);
+    if (t < 0) break;
     const int bm = (t % tiles_m) * BM, bn = (t / tiles_m) * BN;
     int acc[S::kAcc];
 #pragma unroll
     for (int i = 0; i < S::kAcc; ++i) acc[i] = 0;
     for (int kt = 0; kt < ktiles; ++kt, ++g) {
       const int s = g % NS;
-      ptx::mbarrier_wait_parity(full + s, static_cast<std::uint32_t>((g / NS) & 1));
+      if (kt > 0) ptx::mbarrier_wait_parity(full + s, static_cast<std::uint32_t>((g / NS) & 1));
       const std::uint8_t* st = smem + s * S::kStageBytes;  // A tile [BM, BK], then W tile [BN, BK] at kStageA
 #pragma unroll
       for (int i = 0; i < S::kAcc; ++i) detail::reg_fence(acc[i]);
@@ -481,12 +506,12 @@ __global__ void __launch_bounds__(WgmmaWsShape::kThreads, 1)
     detail::wgmma_wait<0>();
 #pragma unroll
     for (int i = 0; i < S::kAcc; ++i) detail::reg_fence(acc[i]);
-    if (ktiles > 0) release(g - 1);  // the tile's last stage: the producer may refill it during the epilogue
+    release(g - 1);  // the tile's last stage: the producer may refill it during the epilogue
     detail::wgmma_s8_epilogue<Out, T>(acc, staging, C, p, M, N, K, bm, bn, tid,
                                       [] { ptx::named_barrier_sync(1, S::kConsumers); });
   }
 #else
-  (void)tmA, (void)tmW, (void)C, (void)p, (void)M, (void)N, (void)K, (void)k_per_split;
+  (void)tmA, (void)tmW, (void)C, (void)p, (void)M, (void)N, (void)K, (void)k_per_split, (void)tile_counter;
   __trap();  // wgmma and TMA need sm_90a; the host dispatch only selects this kernel when LOWBIT_INT8_WGMMA is set
 #endif
 }
