@@ -467,10 +467,13 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(
 #pragma unroll
           for (int i = 0; i < NT / 2; ++i) midm_reg_fence(acc[i]);
           midm_wgmma_fence();
+          // k-step ks starts 32 bytes further: +2 in the 14-bit start field of the low word (shared
+          // addresses < 228 KB: no carry out of it), so the high word stays a constant
           const std::uint64_t desc = sw128_desc(stage_s + kk * NT * 128);
+          const std::uint32_t desc_lo = static_cast<std::uint32_t>(desc);
 #pragma unroll
           for (int ks = 0; ks < TileGeometry::k_steps; ++ks)
-            midm_wgmma<T, NT>(acc, a[ks], desc + static_cast<std::uint64_t>((kWgmmaKStepBytes >> 4) * ks));
+            midm_wgmma<T, NT>(acc, a[ks], (desc & 0xFFFFFFFF00000000ull) | (desc_lo + (kWgmmaKStepBytes >> 4) * ks));
           midm_wgmma_commit();
 #pragma unroll
           for (int i = 0; i < NT / 2; ++i) midm_reg_fence(acc[i]);
