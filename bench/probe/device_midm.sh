@@ -5,7 +5,7 @@
 # bench_midm_kernels):
 #   run(command="SAN=1 AB=1 BENCH=1 bash bench/probe/device_midm.sh", carry=["build-mdc"])
 # env: TESTS=0 skips the mid-M tests; SAN=1 memcheck + racecheck on test_kernels_sanitize; AB=1 ncu durations (4-bit g128, M = 64 and
-# 128, three shapes) of probe_old and probe_kernels; BENCH=1 bench_midm_kernels; PROFILE=1 the "midm"
+# 128, three shapes) of probe_old, probe_$AB_MID (if set) and probe_kernels; BENCH=1 bench_midm_kernels; PROFILE=1 the "midm"
 # set of profile.sh (ncu details + source counters) into $OUT/profile.
 set -u
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"; B=build-mdc
@@ -30,8 +30,8 @@ if [ "${AB:-0}" = 1 ]; then
   for shape in "8192 8192" "8192 28672" "28672 8192"; do
     for m in 64 128; do
       line="K,N=${shape/ /,} M=$m:"
-      for v in old new; do
-        P=$B/probe_kernels; [ $v = old ] && P=$B/probe_old
+      for v in old ${AB_MID:-} new; do
+        P=$B/probe_kernels; [ $v != new ] && P=$B/probe_$v
         timeout 60 $NCU $P w 4 $shape $m 3 > "$OUT/dur_${v}_${shape/ /x}_m$m.csv" 2>&1
         line="$line $v $(grep -E 'midm|gemm|decode' "$OUT/dur_${v}_${shape/ /x}_m$m.csv" | tail -3 |
           awk -F'","' '{printf "%s ", $NF}' | tr -d '"')"
