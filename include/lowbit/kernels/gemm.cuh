@@ -770,15 +770,7 @@ cudaError_t launch_midm(const MidmArgs& a, const GemmPlan& plan, cudaStream_t st
   static const cudaError_t attr =
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
   if (attr != cudaSuccess) return attr;
-  if constexpr (P::wgmma) {  // activation tiles by TMA: a map over A [M, K], NT x 64 boxes, 128-byte swizzle
-    CUtensorMap tmA;
-    const cudaError_t e = encode_2d(tmA, 2, a.A, static_cast<std::size_t>(a.M), static_cast<std::size_t>(a.K),
-                                    static_cast<std::uint32_t>(P::n_tile), TileGeometry::tile_k, true);
-    if (e != cudaSuccess) return e;
-    kernel<<<plan.grid, P::threads, smem, stream>>>(a, tmA);
-  } else {
-    kernel<<<plan.grid, P::threads, smem, stream>>>(a);
-  }
+  kernel<<<plan.grid, P::threads, smem, stream>>>(a);
   return cudaGetLastError();
 }
 

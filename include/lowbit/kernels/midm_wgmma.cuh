@@ -21,7 +21,6 @@
 
 #include "device_info.cuh"
 #include "midm.cuh"
-#include "tensor_map.cuh"
 #include "wgmma_layout.hpp"
 
 namespace lowbit::kernels {
@@ -311,81 +310,123 @@ LOWBIT_DEVICE void midm_wgmma_epilogue(const float (&acc)[P::n_tile / 2], unsign
 
 /// The wgmma mid-M kernel. Grid (ceil(M / NT), ceil(N / (64·WG)), splits), 128·WG threads.
 ///
-/// Copies are bulk asynchronous (TMA): per k-tile one 2-D tensor copy of the activation tile (tensor map
-/// `tmA` over A [M, K], box NT x 64, 128-byte swizzle: the canonical K-major wgmma B layout; rows past M
-/// zero-filled), one 1-D bulk copy per weight tile and per group's scales and zeros, all completing on
-/// the stage's `full` mbarrier. Thread 0 issues them in line, D = S - 3 steps ahead, after waiting on
-/// the stage's `empty` mbarrier, which every warpgroup arrives on once the wgmmas that read the stage are
-/// done: no CTA-wide barrier in the main loop, and warpgroups may drift a step apart.
-/// Per k-tile a warpgroup waits until at most one wgmma group (the previous k-tile's) is pending,
-/// dequantizes its A fragments into the register set that group does not read, and issues its wgmmas as
-/// one group, so the dequantization overlaps the previous k-tile's wgmmas.
+/// Main loop, one k-step (KS k-tiles) per iteration: wait for the step's copies, one CTA barrier, issue
+/// the copies of step + S - 2, then for each k-tile a warpgroup waits until at most one wgmma group (the
+/// previous k-tile's) is pending, dequantizes its A fragments into the register set that group does not
+/// read, and issues its wgmmas as one group: the dequantization of a k-tile overlaps the wgmmas of the
+/// one before. The copy distance is S - 2 so that the stage a copy overwrites was read by wgmmas
+/// already waited for. Copy sources and destinations are computed once per thread; a step adds its
+/// offset.
 /// @tparam B code width.  @tparam T element type.  @tparam P MidmWgmmaPolicy.
 /// @tparam GPT groups per 64-row k-tile (2 for group size 32, else 1).
 template <int B, class T, class P, int GPT>
-__global__ void __launch_bounds__(P::threads, P::ctas_per_sm)
-    midm_wgmma_kernel(const MidmArgs args, const __grid_constant__ CUtensorMap tmA) {
+__global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(const MidmArgs args) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using L = TiledLayout<B>;
+  using Tile = ATile<P::block_m, 64>;
   constexpr int S = P::stages, WG = P::warpgroups, NT = P::n_tile, KS = P::k_tiles;
-  static_assert(S >= 4, "copies run S - 3 steps ahead (two stages stay in use while a step waits)");
-  constexpr int D = S - 3;
+  static_assert(S >= 3, "two stages stay in use (one step's wgmmas in flight): the ring needs three");
+  constexpr int kThreads = P::threads;
   constexpr int kTileBytes = L::words_per_tile * 4;
   constexpr int kWOff = KS * NT * 128;                 // KS activation tiles (each 128-byte swizzled)
   constexpr int kPOff = kWOff + KS * WG * kTileBytes;  // then KS x WG weight tiles, then parameters
   constexpr int kStageBytes = static_cast<int>(P::template stage_bytes<B>(GPT));
   extern __shared__ unsigned char smem_raw[];
-  __shared__ alignas(8) std::uint64_t full[S], empty[S];
   unsigned char* smem = ptx::align_shared<1024>(smem_raw);
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
   const int wg = warp / 4, wq = warp % 4;
   const int m0 = blockIdx.x * P::block_m;
   const int slab0 = blockIdx.y * WG;
   const int slabs = args.N / TileGeometry::tile_n;
-  const int valid_slabs = min(WG, slabs - slab0);
-  const bool slab_ok = wg < valid_slabs;  // warpgroup-uniform
+  const bool slab_ok = slab0 + wg < slabs;  // warpgroup-uniform
   const int KT = args.K / TileGeometry::tile_k;
   const int kt_begin = blockIdx.z * args.kt_per_split;
   const int kt_end = min(KT, kt_begin + args.kt_per_split);
   const int steps = (kt_end - kt_begin + KS - 1) / KS;
+  const int rows_valid = min(P::block_m, args.M - m0);
   const std::size_t K = static_cast<std::size_t>(args.K), N = static_cast<std::size_t>(args.N);
   const bool sym = args.sym != 0;
 
-  if (tid == 0) {
+  // ---- copy roles of this thread: chunk i = tid + j * kThreads of each part, kept as 32-bit offsets
+  // in 16-byte chunks from the argument pointers at step 0 (registers are the limit: 512 threads at
+  // 128 each; offsets reach 64 GB) and 4-bit k-tile fields (KS: no chunk) ----
+  // activations: KS tiles [NT rows, 64 k] (rows past M zero-filled, reading row m0, which exists)
+  constexpr int kAChunks = KS * P::block_m * Tile::chunks_per_row;
+  constexpr int kAPer = (kAChunks + kThreads - 1) / kThreads;
+  static_assert(kAPer <= 8, "4-bit fields of one word");
+  std::uint32_t a_off[kAPer];
+  int a_dst[kAPer];
+  unsigned a_kk = 0, a_ok = 0;
 #pragma unroll
-    for (int i = 0; i < S; ++i) {
-      ptx::mbarrier_init(&full[i], 1u);
-      ptx::mbarrier_init(&empty[i], static_cast<std::uint32_t>(WG));
-    }
-    ptx::fence_mbarrier_init();
+  for (int j = 0; j < kAPer; ++j) {
+    const int i = tid + j * kThreads;
+    const int kk = i / (P::block_m * Tile::chunks_per_row), r = (i / Tile::chunks_per_row) % P::block_m,
+              c = i % Tile::chunks_per_row;
+    const bool ok = r < rows_valid;
+    a_ok |= ok ? 1u << j : 0u;
+    a_kk |= static_cast<unsigned>(i < kAChunks ? kk : KS) << (4 * j);
+    a_off[j] = static_cast<std::uint32_t>((static_cast<std::size_t>(m0 + (ok ? r : 0)) * K +
+                                           static_cast<std::size_t>(kt_begin + kk) * TileGeometry::tile_k) / 8 + c);
+    a_dst[j] = kk * Tile::elems * 2 + Tile::chunk_offset(r, c) * 2;
   }
-  __syncthreads();
-
-  // Thread 0: the copies of k-step `step` (steps are issued in order, once each).
-  auto issue = [&](int step) {
-    if (step >= steps) return;
-    const int st = step % S;
-    if (step >= S) ptx::mbarrier_wait_parity(&empty[st], static_cast<std::uint32_t>((step / S - 1) & 1));
-    unsigned char* stage = smem + st * kStageBytes;
-    const int kn = min(KS, kt_end - (kt_begin + step * KS));
-    const int p_bytes = 128 + (sym ? 0 : 64);
-    ptx::mbarrier_arrive_expect_tx(&full[st], static_cast<std::uint32_t>(
-                                                  kn * (NT * 128 + valid_slabs * (kTileBytes + GPT * p_bytes))));
-    for (int kk = 0; kk < kn; ++kk) {
-      const int kt = kt_begin + step * KS + kk;
-      ptx::tma_load_2d(stage + kk * NT * 128, &tmA, kt * TileGeometry::tile_k, m0, &full[st]);
-      for (int w = 0; w < valid_slabs; ++w) {
-        const int ti = kk * WG + w;
-        ptx::bulk_copy_g2s(stage + kWOff + ti * kTileBytes, args.qweight + L::tile_offset(K, kt, slab0 + w), kTileBytes,
-                           &full[st]);
+  // weights: KS x WG tiles (a slab's tiles are contiguous along K: a step advances KS tiles)
+  constexpr int kWChunksTile = kTileBytes / 16;
+  constexpr int kWChunks = KS * WG * kWChunksTile;
+  constexpr int kWPer = (kWChunks + kThreads - 1) / kThreads;
+  static_assert(kWPer <= 8, "4-bit fields of one word");
+  std::uint32_t w_off[kWPer];
+  int w_dst[kWPer];
+  unsigned w_kk = 0;
 #pragma unroll
-        for (int gi = 0; gi < GPT; ++gi) {
-          const int grp = GPT == 2 ? 2 * kt + gi : kt * TileGeometry::tile_k / args.group_size;
-          const std::size_t off = static_cast<std::size_t>(grp) * N + static_cast<std::size_t>(slab0 + w) * TileGeometry::tile_n;
-          unsigned char* dst = stage + kPOff + (ti * GPT + gi) * kMidmParamBytes;
-          ptx::bulk_copy_g2s(dst, args.scales + off, 128, &full[st]);
-          if (!sym) ptx::bulk_copy_g2s(dst + 128, args.zeros + off, 64, &full[st]);
-        }
+  for (int j = 0; j < kWPer; ++j) {
+    const int i = tid + j * kThreads;
+    const int ti = i / kWChunksTile, c = i % kWChunksTile;  // ti = kk * WG + slab
+    const int sl = slab0 + ti % WG, kk = ti / WG;
+    w_kk |= static_cast<unsigned>(i < kWChunks && sl < slabs ? kk : KS) << (4 * j);
+    w_off[j] = static_cast<std::uint32_t>(L::tile_offset(K, kt_begin + kk, sl < slabs ? sl : 0) / 4 + c);
+    w_dst[j] = kWOff + ti * kTileBytes + 16 * c;
+  }
+  // group parameters: 12 chunks per (k-tile, slab, group): 8 of scales, 4 of zeros (none when sym)
+  constexpr int kPChunks = KS * WG * GPT * 12;
+  static_assert(kPChunks <= kThreads, "one parameter chunk per thread at most");
+  const int p_pi = tid / 12, p_c = tid % 12, p_ti = p_pi / GPT, p_gi = p_pi % GPT;
+  const int p_kk = p_ti / WG, p_s = slab0 + p_ti % WG;
+  const int p_kn = tid < kPChunks && p_s < slabs && !(p_c >= 8 && sym) ? p_kk : KS;  // KS: no chunk
+  const int p_dst = kPOff + p_pi * kMidmParamBytes + 16 * p_c;
+  // chunk offsets: scales rows are 2N bytes (N / 8 chunks), zero rows N bytes (N / 16 chunks)
+  const std::uint32_t p_off = p_c < 8 ? static_cast<std::uint32_t>(p_s) * 8 + p_c : static_cast<std::uint32_t>(p_s) * 4 + (p_c - 8);
+  const std::uint32_t p_stride = static_cast<std::uint32_t>(p_c < 8 ? N / 8 : N / 16);
+  const uint4* p_base = p_c < 8 ? reinterpret_cast<const uint4*>(args.scales) : reinterpret_cast<const uint4*>(args.zeros);
+  // group of this thread's k-tile at the next issued step (GPT = 1: kt / tiles-per-group, tracked)
+  const int tpg = GPT == 2 ? 1 : args.group_size / TileGeometry::tile_k;
+  int p_grp = GPT == 2 ? 2 * (kt_begin + p_kk) + p_gi : (kt_begin + p_kk) / tpg;
+  int p_rem = GPT == 2 ? 0 : (kt_begin + p_kk) % tpg;
+
+  const std::uint32_t smem_s = ptx::smem_addr(smem);
+  // Issues the copies of k-step `step` (steps are issued in order, once each) into stage `st`.
+  auto issue = [&](int step, int st) {
+    if (step >= steps) return;  // CTA-uniform
+    unsigned char* stage = smem + st * kStageBytes;
+    const int kn = min(KS, kt_end - (kt_begin + step * KS));  // k-tiles of this step
+    const auto* a_base = reinterpret_cast<const uint4*>(args.A);
+    const auto* w_base = reinterpret_cast<const uint4*>(args.qweight);
+#pragma unroll
+    for (int j = 0; j < kAPer; ++j)
+      if (static_cast<int>((a_kk >> (4 * j)) & 15u) < kn)
+        ptx::cp_async_16(stage + a_dst[j], a_base + (a_off[j] + static_cast<std::uint32_t>(step) * (KS * TileGeometry::tile_k / 8)),
+                         (a_ok >> j) & 1u);
+#pragma unroll
+    for (int j = 0; j < kWPer; ++j)
+      if (static_cast<int>((w_kk >> (4 * j)) & 15u) < kn)
+        ptx::cp_async_16(stage + w_dst[j], w_base + (w_off[j] + static_cast<std::uint32_t>(step) * (KS * kWChunksTile)));
+    if (p_kn < kn) ptx::cp_async_16(stage + p_dst, p_base + (p_off + static_cast<std::uint32_t>(p_grp) * p_stride));
+    if constexpr (GPT == 2) {
+      p_grp += 2 * KS;
+    } else {
+      p_rem += KS;
+      while (p_rem >= tpg) {
+        p_rem -= tpg;
+        ++p_grp;
       }
     }
   };
@@ -393,10 +434,12 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm)
   float acc[NT / 2];
 #pragma unroll
   for (int i = 0; i < NT / 2; ++i) acc[i] = 0.f;
-  if (tid == 0)
-    for (int s = 0; s < D; ++s) issue(s);
 
-  const std::uint32_t smem_s = ptx::smem_addr(smem);
+#pragma unroll
+  for (int s = 0; s < S - 2; ++s) {
+    issue(s, s);
+    ptx::cp_async_commit();
+  }
   // Fragment registers: two sets used in turn by consecutive k-tiles; before a set is refilled,
   // `wait_group 1` leaves only the previous k-tile's wgmmas pending, so the set's last readers (two
   // k-tiles back) are done and the dequantization overlaps the previous k-tile's wgmmas.
@@ -404,19 +447,20 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm)
   // One k-step; PAR = step % 2 (with an odd KS the sets alternate between steps as well).
   auto step_body = [&](int step, auto par) {
     constexpr int PAR = decltype(par)::value;
-    if (tid == 0) issue(step + D);  // its stage was read at step + D - S = step - 3: released in step - 1
+    ptx::cp_async_wait<S - 3>();  // this step's copies have landed (for this thread)
+    midm_fence_proxy_async();     // ... and are visible to wgmma (async proxy)
+    __syncthreads();              // for every thread; the wgmmas of step - 2 are done (waited for in step - 1)
+    issue(step + S - 2, (step + S - 2) % S);
+    ptx::cp_async_commit();
     const int st = step % S;
-    ptx::mbarrier_wait_parity(&full[st], static_cast<std::uint32_t>((step / S) & 1));
-    const unsigned char* stage = smem + st * kStageBytes;
-    const std::uint32_t stage_s = smem_s + st * kStageBytes;
+    if (slab_ok) {  // warpgroup-uniform
+      const unsigned char* stage = smem + st * kStageBytes;
+      const std::uint32_t stage_s = smem_s + st * kStageBytes;
 #pragma unroll
-    for (int kk = 0; kk < KS; ++kk) {
-      if (kt_begin + step * KS + kk < kt_end) {  // CTA-uniform
-        std::uint32_t (&a)[4][4] = frag[(PAR * KS + kk) % 2];
-        midm_wgmma_wait1();  // unconditional (a wait in a divergent path serializes every wgmma: C7518)
-        // at the first k-tile the wgmmas of step - 2 are done: the warpgroup releases that stage
-        if (kk == 0 && step >= 2 && (tid & 127) == 0) ptx::mbarrier_arrive(&empty[(step - 2) % S]);
-        if (slab_ok) {  // warpgroup-uniform
+      for (int kk = 0; kk < KS; ++kk) {
+        if (kt_begin + step * KS + kk < kt_end) {  // CTA-uniform
+          std::uint32_t (&a)[4][4] = frag[(PAR * KS + kk) % 2];
+          midm_wgmma_wait1();  // the wgmmas that read `a` (two k-tiles back) are done
           const auto* wsrc = reinterpret_cast<const std::uint32_t*>(stage + kWOff + (kk * WG + wg) * kTileBytes);
           const unsigned char* prm = stage + kPOff + (kk * WG + wg) * GPT * kMidmParamBytes;
           midm_wgmma_fragments<B, T, GPT>(a, wq, wsrc, prm, lane, sym);
@@ -446,14 +490,15 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm)
 #pragma unroll
       for (int ks = 0; ks < 4; ++ks) midm_reg_use(frag[b][ks]);
   }
-  midm_wgmma_wait0();  // unconditional, as above
+  midm_wgmma_wait0();  // unconditional: a wait in a divergent path serializes every wgmma (ptxas C7518)
 #pragma unroll
   for (int i = 0; i < NT / 2; ++i) midm_reg_fence(acc[i]);
-  __syncthreads();  // every stage was waited for (its copies landed) and read: the ring becomes the staging
+  ptx::cp_async_wait_all();
+  __syncthreads();  // the ring becomes the epilogue staging
 
   midm_wgmma_epilogue<T, P>(acc, smem, args, tid, slab_ok);
 #else
-  (void)args, (void)tmA;
+  (void)args;
   __trap();  // wgmma needs sm_90a: gemm selects this kernel only when midm_wgmma_available()
 #endif
 }
@@ -461,11 +506,11 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm)
 }  // namespace detail
 
 /// True when this build has the sm_90a wgmma mid-M kernels (`LOWBIT_MIDM_WGMMA` defined: every CUDA
-/// architecture of the build must then be sm_90a, or the kernel traps), the current device is
-/// compute capability 9.0 and the driver encodes tensor maps (the kernel's activation copies).
+/// architecture of the build must then be sm_90a, or the kernel traps) and the current device is
+/// compute capability 9.0.
 inline bool midm_wgmma_available() {
 #if defined(LOWBIT_MIDM_WGMMA)
-  static const bool ok = detail::current_compute_capability() == 90 && detail::tensor_map_encoder() != nullptr;
+  static const bool ok = detail::current_compute_capability() == 90;
   return ok;
 #else
   return false;
