@@ -5,7 +5,8 @@
 # bench_midm_kernels):
 #   run(command="SAN=1 AB=1 BENCH=1 bash bench/probe/device_midm.sh", carry=["build-mdc"])
 # env: TESTS=0 skips the mid-M tests; SAN=1 memcheck + racecheck on test_kernels_sanitize; AB=1 ncu durations (4-bit g128, M = 64 and
-# 128, three shapes) of probe_old, probe_$AB_MID (if set) and probe_kernels; BENCH=1 bench_midm_kernels; PROFILE=1 the "midm"
+# 128, three shapes) of probe_old, probe_$AB_MID (if set) and probe_kernels; BENCH=1 bench_midm_kernels;
+# GEMM=1 bench_gemm_kernels (all M, as dispatched); PROFILE=1 the "midm"
 # set of profile.sh (ncu details + source counters) into $OUT/profile.
 set -u
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"; B=build-mdc
@@ -45,6 +46,10 @@ if [ "${BENCH:-0}" = 1 ]; then
   stamp "bench_midm_kernels rc=$?"
   tail -40 "$OUT/bench_midm.log" | cut -c1-170
 fi
+if [ "${GEMM:-0}" = 1 ]; then  # every M as gemm dispatches it (decode, mid-M, tile kernels) vs cuBLAS fp16
+  timeout 300 $B/bench_gemm_kernels "$OUT/kernels.json" > "$OUT/bench_gemm.log" 2>&1
+  stamp "bench_gemm_kernels rc=$?"
+fi
 if [ "${PROFILE:-0}" = 1 ]; then
   mkdir -p /tmp/prof build-probe && cp $B/probe_kernels build-probe/probe_kernels  # profile.sh runs build-probe/
   OUT=/tmp/prof SET=midm timeout 200 bash bench/probe/profile.sh > /tmp/prof/stdout.txt 2>&1
@@ -53,6 +58,6 @@ if [ "${PROFILE:-0}" = 1 ]; then
 fi
 stamp done
 # only a few files come back from a device call: the logs and CSVs travel as one archive
-tar czf /tmp/logs.tgz -C "$OUT" --exclude=logs.tgz --exclude=summary.txt --exclude=profile.tgz --exclude=kernels_midm.json . &&
-  find "$OUT" -type f ! -name summary.txt ! -name profile.tgz ! -name kernels_midm.json ! -name bench_midm.log -delete &&
+tar czf /tmp/logs.tgz -C "$OUT" --exclude=logs.tgz --exclude=summary.txt --exclude=profile.tgz --exclude=kernels_midm.json --exclude=kernels.json . &&
+  find "$OUT" -type f ! -name summary.txt ! -name profile.tgz ! -name kernels_midm.json ! -name bench_midm.log ! -name kernels.json ! -name bench_gemm.log -delete &&
   mv /tmp/logs.tgz "$OUT/logs.tgz"

@@ -12,7 +12,7 @@
 /// the CTA across warps, and across CTAs through a workspace whose last-arriving CTA reduces) so that
 /// all SMs stream weights.
 ///
-/// Large M: from `dequant_gemm_preferred(M)` rows (256) dequantizing the weight once and calling cuBLAS
+/// Large M: from `dequant_gemm_preferred(M)` rows (257: above the mid-M range) dequantizing the weight once and calling cuBLAS
 /// (dequant_gemm.cuh) is faster than these tile kernels (H200, 4-bit g128, M = 4096: 0.93-1.06x of cuBLAS
 /// fp16 against 0.37x); `WeightOnlyLinear` (linear.cuh) makes that choice, gemm does not (it needs a
 /// cuBLAS handle and a K x N fp16 buffer).
