@@ -251,6 +251,10 @@ int main(int argc, char** argv) {
             using QW = MidmWgmmaPolicies<B>;
             if (M <= 64) run_p(typename QW::W64{}, "wgmma-W64");
             if (M >= 64) run_p(typename QW::W128{}, "wgmma-W128");
+            if constexpr (B == 4) {  // two CTAs of two warpgroups per SM (barriers of one overlap the other)
+              if (M <= 64) run_p(MidmWgmmaPolicy<64, 2, 8, 2, 1>{}, "w<64,2,8,2,1>");
+              if (M >= 64) run_p(MidmWgmmaPolicy<128, 2, 5, 2, 1>{}, "w<128,2,5,2,1>");
+            }
           }
 #endif
           if constexpr (B == 4) {  // policy sweep (4-bit only): other CTA shapes and ring depths

@@ -34,9 +34,10 @@ void check_plans(int sms) {
           REQUIRE(p.workspace_bytes == 0);
         }
         // policy by M
-        // mid-M: 32-row (M <= 32) and 64-row mma.sync CTAs; the wgmma variant (sm_90a builds) 128 rows above 64
-        const std::size_t midm_rows = p.wgmma && M > 64 ? 128 : 64;
-        REQUIRE(p.block_m == (M <= 16 ? 16 : M <= 32 ? 32 : M <= detail::kMidmMaxM ? midm_rows : 64));
+        // mid-M: 32-row (M <= 32) and 64-row mma.sync CTAs; the wgmma variant (sm_90a builds on an sm_90
+        // device) 64 rows up to M = 64 (from M = 17), 128 rows above
+        const std::size_t midm_rows = p.wgmma ? (M > 64 ? 128 : 64) : M <= 32 ? 32 : 64;
+        REQUIRE(p.block_m == (M <= 16 ? 16 : M <= detail::kMidmMaxM ? midm_rows : 64));
         if (M > 16 && M <= detail::kMidmMaxM) {  // mid-M kernel: its shared memory fits the SM at the planned occupancy
           REQUIRE(p.kind == detail::PolicyKind::midm);
           REQUIRE(p.ctas_per_sm >= 1);

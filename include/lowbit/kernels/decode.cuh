@@ -368,14 +368,7 @@ __global__ void __launch_bounds__(DecodeConfig<B>::max_threads, 1)
   constexpr int kE1 = MT == 1 ? centered_e1_v<B, T> : 0;
   std::uint32_t z2e[8];
   // magic * (1 - 2^-E1) in both halves: z2e = z2 + this (exact: small integers)
-  const std::uint32_t e1_bias2 = [] {
-    if constexpr (kE1 > 0) {
-      const float b = Ops::to_float(static_cast<std::uint16_t>(Ops::magic)) * (1.f - 1.f / (1 << kE1));
-      return Ops::pack2(b, b);
-    } else {
-      return 0u;
-    }
-  }();
+  const std::uint32_t e1_bias2 = centered_e1_bias2<T, kE1>();
   float zf[8];          // 2^23 + zero (fp32 fallback)
 
 #pragma unroll 1

@@ -346,6 +346,19 @@ LOWBIT_HOST_DEVICE void neg_biased_zero_pairs(const uint2& zv, std::uint32_t (&z
   z2[7] = ptx::prmt<0x5353u>(zv.y, t);
 }
 
+/// `magic * (1 - 2^-E1)` in both halves of a packed T pair: the zero pair of the second decode offset is
+/// `nz2e = add2(nz2, this)` (= -(magic * 2^-E1 + z), exact: small integers); 0 when E1 = 0.
+/// @tparam T element type.  @tparam E1 second exponent offset (centered_e1_v).
+template <class T, int E1>
+LOWBIT_HOST_DEVICE std::uint32_t centered_e1_bias2() {
+  if constexpr (E1 > 0) {
+    const float b = ElementOps<T>::to_float(static_cast<std::uint16_t>(ElementOps<T>::magic)) * (1.f - 1.f / (1 << E1));
+    return ElementOps<T>::pack2(b, b);
+  } else {
+    return 0u;
+  }
+}
+
 /// fp32 bits of 2^23: its mantissa step is 1, so (kFloatMagic | c) == 2^23 + c for any code.
 inline constexpr std::uint32_t kFloatMagic = 0x4B000000u;
 

@@ -12,7 +12,7 @@
 /// the CTA across warps, and across CTAs through a workspace whose last-arriving CTA reduces) so that
 /// all SMs stream weights.
 ///
-/// Large M: from `dequant_gemm_preferred(M)` rows (256) dequantizing the weight once and calling cuBLAS
+/// Large M: from `dequant_gemm_preferred(M)` rows (257: above the mid-M range) dequantizing the weight once and calling cuBLAS
 /// (dequant_gemm.cuh) is faster than these tile kernels (H200, 4-bit g128, M = 4096: 0.93-1.06x of cuBLAS
 /// fp16 against 0.37x); `WeightOnlyLinear` (linear.cuh) makes that choice, gemm does not (it needs a
 /// cuBLAS handle and a K x N fp16 buffer).
@@ -528,9 +528,11 @@ GemmPlan plan_gemm(std::size_t M, std::size_t N, std::size_t K, int sm_count) {
   using Q = MidmPolicies<B>;
   using QW = MidmWgmmaPolicies<B>;
   if (M <= DecodeConfig<B>::max_m) return make_decode_plan<B>(M, N, K, sm_count);
-  if (M <= 32) return make_midm_plan<B, typename Q::M32>(M, N, K, sm_count);
-  if (M <= kMidmMaxM && midm_wgmma_available())  // sm_90a build on an sm_90 device: the wgmma variant
+  // sm_90a build on an sm_90 device: the wgmma variant from M = 17 (H100, 4-bit g128: W64 at M = 32 was
+  // 1.2-1.45x faster than M32 on all four benchmark shapes)
+  if (M <= kMidmMaxM && midm_wgmma_available())
     return M <= 64 ? make_midm_plan<B, typename QW::W64>(M, N, K, sm_count) : make_midm_plan<B, typename QW::W128>(M, N, K, sm_count);
+  if (M <= 32) return make_midm_plan<B, typename Q::M32>(M, N, K, sm_count);
   // mma.sync: 64-row CTAs up to M = 256 (H200: faster than the tile kernels on all four benchmark
   // shapes at M = 64-256; the 128-row M128 policy was slower than them on 4096^2 at M = 128 and 256)
   if (M <= kMidmMaxM) return make_midm_plan<B, typename Q::M64>(M, N, K, sm_count);

@@ -73,15 +73,16 @@ struct MidmWgmmaPolicy {
 /// @tparam B code width.
 template <int B>
 struct MidmWgmmaPolicies {
-  /// Ring depth that fits `kMidmRingBudget` bytes for rows NT and KS k-tiles per step (2..12).
+  /// Ring depth that fits `kMidmRingBudget` bytes for rows NT and KS k-tiles per step (3..12: the
+  /// kernel keeps two stages in use).
   template <int NT, int KS>
   static constexpr int stages_fit() {
     const std::size_t sb = MidmWgmmaPolicy<NT, 4, 2, 1, KS>::template stage_bytes<B>(2);
     const std::size_t n = kMidmRingBudget / sb;
-    return static_cast<int>(n < 2 ? 2 : n > 12 ? 12 : n);
+    return static_cast<int>(n < 3 ? 3 : n > 12 ? 12 : n);
   }
   /// 32 < M <= 64: 2 k-tiles per k-step (fragments of one dequantized while the other's wgmmas run).
-  using W64 = MidmWgmmaPolicy<64, 4, stages_fit<64, 2>(), 1, 2>;
+  using W64 = MidmWgmmaPolicy<64, 4, stages_fit<64, 1>(), 1, 1>;
   /// 64 < M <= 256 (two row blocks above 128); 1 k-tile per step (128 registers at 512 threads).
   using W128 = MidmWgmmaPolicy<128, 4, stages_fit<128, 1>(), 1, 1>;
 };
@@ -147,11 +148,6 @@ LOWBIT_WG_SS(wgmma_m64n256k16_bf16_ss, 256, "bf16", 128, "%128, %129", "%130")
 #undef LOWBIT_WG_R64
 #undef LOWBIT_WG_R32
 
-/// Shared-memory matrix descriptor of a K-major tile with 128-byte swizzling (1024-byte atoms).
-/// (sw128_desc of its shared-state-space address; `smem` from sw128_kstep_at on a 1024-byte-aligned tile).
-LOWBIT_DEVICE std::uint64_t midm_desc_sw128(const void* smem) {
-  return sw128_desc(static_cast<std::uint32_t>(__cvta_generic_to_shared(smem)));
-}
 LOWBIT_DEVICE void midm_wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 LOWBIT_DEVICE void midm_wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
 LOWBIT_DEVICE void midm_wgmma_wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
@@ -179,34 +175,75 @@ LOWBIT_DEVICE void midm_wgmma(float (&d)[NT / 2], const std::uint32_t (&a)[4], s
 }
 
 /// The wgmma A fragments of warp W (0..3) of a warpgroup for one 64 x 64 k-tile: rows 16·W.. of W^T
-/// (output columns of the slab), k16-steps 0..3, dequantized with scale and zero folded. `wsrc` is the
-/// tile's TiledLayout bytes in shared memory, `prm` its GPT groups' parameters (kMidmParamBytes each).
+/// (output columns 8j + lane/4 of the slab for n8-tiles j = 2W, 2W + 1), k16-steps 0..3, dequantized
+/// with scale and zero folded, `s·(c − z)` rounded once (the other kernels' value). The codes are
+/// centered exactly by decode_centered_pair (one lop3 and one packed add or FMA per pair), then one
+/// packed multiply applies the scale; only the lane's words and parameters that hold the two n8-tiles
+/// are loaded (32-bit shared loads). `wsrc` is the tile's TiledLayout words in shared memory, `prm` its
+/// GPT groups' parameters (kMidmParamBytes each: 64 scales at position 8g + j, then 64 zero codes).
 /// @tparam B code width.  @tparam T element type.  @tparam W warp of the warpgroup.  @tparam GPT groups per k-tile.
 template <int B, class T, int W, int GPT>
-LOWBIT_DEVICE void midm_wgmma_fragments_w(std::uint32_t (&a)[4][4], const unsigned char* wsrc, const unsigned char* prm,
+LOWBIT_DEVICE void midm_wgmma_fragments_w(std::uint32_t (&a)[4][4], const std::uint32_t* wsrc, const unsigned char* prm,
                                           int lane, bool sym) {
+  using L = TiledLayout<B>;
+  using Ops = ElementOps<T>;
+  constexpr int E1 = centered_e1_v<B, T>;
   constexpr int ks_per_group = TileGeometry::k_steps / GPT;
-  WeightTile<B> wt;  // only the words holding n8-tiles 2W, 2W+1 survive dead-code elimination
-  wt.load_shared(wsrc, lane);
-  GroupParams<T> gp;
+  constexpr int j0 = 2 * W;  // and j1 = j0 + 1
+  const int g = lane / 4;
+  std::uint32_t w[L::words_per_lane];  // only the words of n8-tiles j0, j1 are loaded (the rest is dead)
 #pragma unroll
-  for (int ks = 0; ks < TileGeometry::k_steps; ++ks) {
-    if (ks % ks_per_group == 0) {
-      const GroupRaw raw = load_group_shared(prm + (ks / ks_per_group) * kMidmParamBytes, lane, sym);
-      gp.template prepare<B>(raw.scales, raw.zeros, sym);
+  for (int i = 0; i < L::words_per_lane; ++i) w[i] = wsrc[L::lane_word_offset(lane, i)];
+#pragma unroll
+  for (int gi = 0; gi < GPT; ++gi) {
+    const unsigned char* gp = prm + gi * kMidmParamBytes;
+    // scales of columns 8j0 + g and 8j1 + g: positions 8g + j0, 8g + j0 + 1 (one word)
+    const std::uint32_t sw = *reinterpret_cast<const std::uint32_t*>(gp + 16 * g + 4 * W);
+    const std::uint32_t s0 = Ops::scale2(sw & 0xffffu), s1 = Ops::scale2(sw >> 16);
+    constexpr std::uint32_t sym_zero = 1u << (B - 1);
+    const std::uint32_t zz = sym ? sym_zero * 0x101u : *reinterpret_cast<const std::uint16_t*>(gp + 128 + 8 * g + 2 * W);
+    const std::uint32_t z0 = zz & 0xffu, z1 = zz >> 8;
+    std::uint32_t n0 = 0, n1 = 0, n0e = 0, n1e = 0;
+    float f0 = 0.f, f1 = 0.f, sf0 = 0.f, sf1 = 0.f;
+    if constexpr (magic_exact_v<B, T>) {
+      n0 = neg_biased_zero2<T>(z0);
+      n1 = neg_biased_zero2<T>(z1);
+      if constexpr (E1 > 0) {
+        n0e = Ops::add2(n0, centered_e1_bias2<T, E1>());
+        n1e = Ops::add2(n1, centered_e1_bias2<T, E1>());
+      }
+    } else {  // fp32 fallback (bf16, 8 bits): (c - z) * s in fp32 with the fp16 scale, one rounding
+      f0 = static_cast<float>(z0);
+      f1 = static_cast<float>(z1);
+      sf0 = __half2float(__ushort_as_half(static_cast<unsigned short>(sw & 0xffffu)));
+      sf1 = __half2float(__ushort_as_half(static_cast<unsigned short>(sw >> 16)));
     }
-    constexpr int j0 = 2 * W, j1 = 2 * W + 1;
-    const int q0 = 2 * (TileGeometry::n_tiles * ks + j0);
-    a[ks][0] = dequant_pair<B, T>(extract_pair<B>(wt.w, q0), gp, j0);
-    a[ks][1] = dequant_pair<B, T>(extract_pair<B>(wt.w, q0 + 2), gp, j1);
-    a[ks][2] = dequant_pair<B, T>(extract_pair<B>(wt.w, q0 + 1), gp, j0);
-    a[ks][3] = dequant_pair<B, T>(extract_pair<B>(wt.w, q0 + 3), gp, j1);
+#pragma unroll
+    for (int kk = 0; kk < ks_per_group; ++kk) {
+      const int ks = gi * ks_per_group + kk;
+      const int q0 = 2 * (TileGeometry::n_tiles * ks + j0);  // pairs q0, q0 + 1: tile j0; q0 + 2, q0 + 3: tile j1
+      if constexpr (magic_exact_v<B, T>) {
+        a[ks][0] = Ops::mul2(decode_centered_pair<B, T, E1>(w, q0, n0, n0e, 0.f), s0);
+        a[ks][1] = Ops::mul2(decode_centered_pair<B, T, E1>(w, q0 + 2, n1, n1e, 0.f), s1);
+        a[ks][2] = Ops::mul2(decode_centered_pair<B, T, E1>(w, q0 + 1, n0, n0e, 0.f), s0);
+        a[ks][3] = Ops::mul2(decode_centered_pair<B, T, E1>(w, q0 + 3, n1, n1e, 0.f), s1);
+      } else {
+        const auto pair = [&](int q, float z, float sc) {
+          const std::uint32_t c = extract_pair<B>(w, q);
+          return Ops::pack2((static_cast<float>(c & 0xffffu) - z) * sc, (static_cast<float>(c >> 16) - z) * sc);
+        };
+        a[ks][0] = pair(q0, f0, sf0);
+        a[ks][1] = pair(q0 + 2, f1, sf1);
+        a[ks][2] = pair(q0 + 1, f0, sf0);
+        a[ks][3] = pair(q0 + 3, f1, sf1);
+      }
+    }
   }
 }
 
 /// midm_wgmma_fragments_w for the warp `wq` of its warpgroup known only at run time (warp-uniform).
 template <int B, class T, int GPT>
-LOWBIT_DEVICE void midm_wgmma_fragments(std::uint32_t (&a)[4][4], int wq, const unsigned char* wsrc,
+LOWBIT_DEVICE void midm_wgmma_fragments(std::uint32_t (&a)[4][4], int wq, const std::uint32_t* wsrc,
                                         const unsigned char* prm, int lane, bool sym) {
   switch (wq) {
     case 0: midm_wgmma_fragments_w<B, T, 0, GPT>(a, wsrc, prm, lane, sym); break;
@@ -272,6 +309,14 @@ LOWBIT_DEVICE void midm_wgmma_epilogue(const float (&acc)[P::n_tile / 2], unsign
 #endif
 
 /// The wgmma mid-M kernel. Grid (ceil(M / NT), ceil(N / (64·WG)), splits), 128·WG threads.
+///
+/// Main loop, one k-step (KS k-tiles) per iteration: wait for the step's copies, one CTA barrier, issue
+/// the copies of step + S - 2, then for each k-tile a warpgroup waits until at most one wgmma group (the
+/// previous k-tile's) is pending, dequantizes its A fragments into the register set that group does not
+/// read, and issues its wgmmas as one group: the dequantization of a k-tile overlaps the wgmmas of the
+/// one before. The copy distance is S - 2 so that the stage a copy overwrites was read by wgmmas
+/// already waited for. Copy sources and destinations are computed once per thread; a step adds its
+/// offset.
 /// @tparam B code width.  @tparam T element type.  @tparam P MidmWgmmaPolicy.
 /// @tparam GPT groups per 64-row k-tile (2 for group size 32, else 1).
 template <int B, class T, class P, int GPT>
@@ -279,23 +324,21 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using L = TiledLayout<B>;
   using Tile = ATile<P::block_m, 64>;
-  using Ops = ElementOps<T>;
   constexpr int S = P::stages, WG = P::warpgroups, NT = P::n_tile, KS = P::k_tiles;
+  static_assert(S >= 3, "two stages stay in use (one step's wgmmas in flight): the ring needs three");
   constexpr int kThreads = P::threads;
   constexpr int kTileBytes = L::words_per_tile * 4;
-  constexpr int kWOff = KS * NT * 128;               // KS activation tiles (each 128-byte swizzled)
+  constexpr int kWOff = KS * NT * 128;                 // KS activation tiles (each 128-byte swizzled)
   constexpr int kPOff = kWOff + KS * WG * kTileBytes;  // then KS x WG weight tiles, then parameters
   constexpr int kStageBytes = static_cast<int>(P::template stage_bytes<B>(GPT));
   extern __shared__ unsigned char smem_raw[];
-  unsigned char* smem = reinterpret_cast<unsigned char*>((reinterpret_cast<std::uintptr_t>(smem_raw) + 1023) &
-                                                         ~static_cast<std::uintptr_t>(1023));
+  unsigned char* smem = ptx::align_shared<1024>(smem_raw);
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
   const int wg = warp / 4, wq = warp % 4;
   const int m0 = blockIdx.x * P::block_m;
   const int slab0 = blockIdx.y * WG;
   const int slabs = args.N / TileGeometry::tile_n;
-  const int slab = slab0 + wg;
-  const bool slab_ok = slab < slabs;  // warpgroup-uniform
+  const bool slab_ok = slab0 + wg < slabs;  // warpgroup-uniform
   const int KT = args.K / TileGeometry::tile_k;
   const int kt_begin = blockIdx.z * args.kt_per_split;
   const int kt_end = min(KT, kt_begin + args.kt_per_split);
@@ -304,39 +347,87 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(
   const std::size_t K = static_cast<std::size_t>(args.K), N = static_cast<std::size_t>(args.N);
   const bool sym = args.sym != 0;
 
+  // ---- copy roles of this thread: chunk i = tid + j * kThreads of each part, kept as 32-bit offsets
+  // in 16-byte chunks from the argument pointers at step 0 (registers are the limit: 512 threads at
+  // 128 each; offsets reach 64 GB) and 4-bit k-tile fields (KS: no chunk) ----
+  // activations: KS tiles [NT rows, 64 k] (rows past M zero-filled, reading row m0, which exists)
+  constexpr int kAChunks = KS * P::block_m * Tile::chunks_per_row;
+  constexpr int kAPer = (kAChunks + kThreads - 1) / kThreads;
+  static_assert(kAPer <= 8, "4-bit fields of one word");
+  std::uint32_t a_off[kAPer];
+  int a_dst[kAPer];
+  unsigned a_kk = 0, a_ok = 0;
+#pragma unroll
+  for (int j = 0; j < kAPer; ++j) {
+    const int i = tid + j * kThreads;
+    const int kk = i / (P::block_m * Tile::chunks_per_row), r = (i / Tile::chunks_per_row) % P::block_m,
+              c = i % Tile::chunks_per_row;
+    const bool ok = r < rows_valid;
+    a_ok |= ok ? 1u << j : 0u;
+    a_kk |= static_cast<unsigned>(i < kAChunks ? kk : KS) << (4 * j);
+    a_off[j] = static_cast<std::uint32_t>((static_cast<std::size_t>(m0 + (ok ? r : 0)) * K +
+                                           static_cast<std::size_t>(kt_begin + kk) * TileGeometry::tile_k) / 8 + c);
+    a_dst[j] = kk * Tile::elems * 2 + Tile::chunk_offset(r, c) * 2;
+  }
+  // weights: KS x WG tiles (a slab's tiles are contiguous along K: a step advances KS tiles)
+  constexpr int kWChunksTile = kTileBytes / 16;
+  constexpr int kWChunks = KS * WG * kWChunksTile;
+  constexpr int kWPer = (kWChunks + kThreads - 1) / kThreads;
+  static_assert(kWPer <= 8, "4-bit fields of one word");
+  std::uint32_t w_off[kWPer];
+  int w_dst[kWPer];
+  unsigned w_kk = 0;
+#pragma unroll
+  for (int j = 0; j < kWPer; ++j) {
+    const int i = tid + j * kThreads;
+    const int ti = i / kWChunksTile, c = i % kWChunksTile;  // ti = kk * WG + slab
+    const int sl = slab0 + ti % WG, kk = ti / WG;
+    w_kk |= static_cast<unsigned>(i < kWChunks && sl < slabs ? kk : KS) << (4 * j);
+    w_off[j] = static_cast<std::uint32_t>(L::tile_offset(K, kt_begin + kk, sl < slabs ? sl : 0) / 4 + c);
+    w_dst[j] = kWOff + ti * kTileBytes + 16 * c;
+  }
+  // group parameters: 12 chunks per (k-tile, slab, group): 8 of scales, 4 of zeros (none when sym)
+  constexpr int kPChunks = KS * WG * GPT * 12;
+  static_assert(kPChunks <= kThreads, "one parameter chunk per thread at most");
+  const int p_pi = tid / 12, p_c = tid % 12, p_ti = p_pi / GPT, p_gi = p_pi % GPT;
+  const int p_kk = p_ti / WG, p_s = slab0 + p_ti % WG;
+  const int p_kn = tid < kPChunks && p_s < slabs && !(p_c >= 8 && sym) ? p_kk : KS;  // KS: no chunk
+  const int p_dst = kPOff + p_pi * kMidmParamBytes + 16 * p_c;
+  // chunk offsets: scales rows are 2N bytes (N / 8 chunks), zero rows N bytes (N / 16 chunks)
+  const std::uint32_t p_off = p_c < 8 ? static_cast<std::uint32_t>(p_s) * 8 + p_c : static_cast<std::uint32_t>(p_s) * 4 + (p_c - 8);
+  const std::uint32_t p_stride = static_cast<std::uint32_t>(p_c < 8 ? N / 8 : N / 16);
+  const uint4* p_base = p_c < 8 ? reinterpret_cast<const uint4*>(args.scales) : reinterpret_cast<const uint4*>(args.zeros);
+  // group of this thread's k-tile at the next issued step (GPT = 1: kt / tiles-per-group, tracked)
+  const int tpg = GPT == 2 ? 1 : args.group_size / TileGeometry::tile_k;
+  int p_grp = GPT == 2 ? 2 * (kt_begin + p_kk) + p_gi : (kt_begin + p_kk) / tpg;
+  int p_rem = GPT == 2 ? 0 : (kt_begin + p_kk) % tpg;
+
+  const std::uint32_t smem_s = ptx::smem_addr(smem);
+  // Issues the copies of k-step `step` (steps are issued in order, once each) into stage `st`.
   auto issue = [&](int step, int st) {
     if (step >= steps) return;  // CTA-uniform
-    unsigned char* stage = smem + static_cast<std::size_t>(st) * kStageBytes;
-    const int kt0 = kt_begin + step * KS;
-    std::uint16_t* a_dst = reinterpret_cast<std::uint16_t*>(stage);
-    constexpr int a_chunks = P::block_m * Tile::chunks_per_row;
-#pragma unroll 2
-    for (int i = tid; i < KS * a_chunks; i += kThreads) {
-      const int kk = i / a_chunks, r = (i % a_chunks) / Tile::chunks_per_row, c = i % Tile::chunks_per_row;
-      const int kt = kt0 + kk;
-      const bool ok = r < rows_valid && kt < kt_end;
-      const std::uint16_t* src = ok ? args.A + static_cast<std::size_t>(m0 + r) * K + kt * TileGeometry::tile_k + 8 * c : args.A;
-      ptx::cp_async_16(a_dst + kk * Tile::elems + Tile::chunk_offset(r, c), src, ok);
-    }
-    constexpr int w_chunks = kTileBytes / 16;
-#pragma unroll 2
-    for (int i = tid; i < KS * WG * w_chunks; i += kThreads) {
-      const int ti = i / w_chunks, c = i % w_chunks;  // ti = kk * WG + slab
-      const int s = slab0 + ti % WG, kt = kt0 + ti / WG;
-      if (s < slabs && kt < kt_end)
-        ptx::cp_async_16(stage + kWOff + ti * kTileBytes + 16 * c,
-                         reinterpret_cast<const unsigned char*>(args.qweight + L::tile_offset(K, kt, s)) + 16 * c);
-    }
-    for (int i = tid; i < KS * WG * GPT * 12; i += kThreads) {
-      const int pi = i / 12, c = i % 12;
-      const int ti = pi / GPT, gi = pi % GPT;
-      const int s = slab0 + ti % WG, kt = kt0 + ti / WG;
-      if (s >= slabs || kt >= kt_end || (c >= 8 && sym)) continue;
-      const int grp = GPT == 2 ? 2 * kt + gi : kt * TileGeometry::tile_k / args.group_size;
-      const std::size_t off = static_cast<std::size_t>(grp) * N + static_cast<std::size_t>(s) * TileGeometry::tile_n;
-      const unsigned char* src = c < 8 ? reinterpret_cast<const unsigned char*>(args.scales + off) + 16 * c
-                                       : args.zeros + off + 16 * (c - 8);
-      ptx::cp_async_16(stage + kPOff + pi * kMidmParamBytes + 16 * c, src);
+    unsigned char* stage = smem + st * kStageBytes;
+    const int kn = min(KS, kt_end - (kt_begin + step * KS));  // k-tiles of this step
+    const auto* a_base = reinterpret_cast<const uint4*>(args.A);
+    const auto* w_base = reinterpret_cast<const uint4*>(args.qweight);
+#pragma unroll
+    for (int j = 0; j < kAPer; ++j)
+      if (static_cast<int>((a_kk >> (4 * j)) & 15u) < kn)
+        ptx::cp_async_16(stage + a_dst[j], a_base + (a_off[j] + static_cast<std::uint32_t>(step) * (KS * TileGeometry::tile_k / 8)),
+                         (a_ok >> j) & 1u);
+#pragma unroll
+    for (int j = 0; j < kWPer; ++j)
+      if (static_cast<int>((w_kk >> (4 * j)) & 15u) < kn)
+        ptx::cp_async_16(stage + w_dst[j], w_base + (w_off[j] + static_cast<std::uint32_t>(step) * (KS * kWChunksTile)));
+    if (p_kn < kn) ptx::cp_async_16(stage + p_dst, p_base + (p_off + static_cast<std::uint32_t>(p_grp) * p_stride));
+    if constexpr (GPT == 2) {
+      p_grp += 2 * KS;
+    } else {
+      p_rem += KS;
+      while (p_rem >= tpg) {
+        p_rem -= tpg;
+        ++p_grp;
+      }
     }
   };
 
@@ -345,51 +436,63 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(
   for (int i = 0; i < NT / 2; ++i) acc[i] = 0.f;
 
 #pragma unroll
-  for (int s = 0; s < S - 1; ++s) {
+  for (int s = 0; s < S - 2; ++s) {
     issue(s, s);
     ptx::cp_async_commit();
   }
-  int rs = 0, ws = S - 1;
-#pragma unroll 1
-  for (int step = 0; step < steps; ++step) {
-    ptx::cp_async_wait<S - 2>();
-    midm_fence_proxy_async();  // the landed copies are visible to wgmma (async proxy)
-    __syncthreads();           // for every thread; the stage of step - 1 is free (its wgmma waited for)
-    issue(step + S - 1, ws);
+  // Fragment registers: two sets used in turn by consecutive k-tiles; before a set is refilled,
+  // `wait_group 1` leaves only the previous k-tile's wgmmas pending, so the set's last readers (two
+  // k-tiles back) are done and the dequantization overlaps the previous k-tile's wgmmas.
+  std::uint32_t frag[2][4][4] = {};
+  // One k-step; PAR = step % 2 (with an odd KS the sets alternate between steps as well).
+  auto step_body = [&](int step, auto par) {
+    constexpr int PAR = decltype(par)::value;
+    ptx::cp_async_wait<S - 3>();  // this step's copies have landed (for this thread)
+    midm_fence_proxy_async();     // ... and are visible to wgmma (async proxy)
+    __syncthreads();              // for every thread; the wgmmas of step - 2 are done (waited for in step - 1)
+    issue(step + S - 2, (step + S - 2) % S);
     ptx::cp_async_commit();
-    const unsigned char* stage = smem + static_cast<std::size_t>(rs) * kStageBytes;
-    ws = ws + 1 == S ? 0 : ws + 1;
-    rs = rs + 1 == S ? 0 : rs + 1;
+    const int st = step % S;
     if (slab_ok) {  // warpgroup-uniform
-      // k-tile kk's fragments are dequantized while the wgmmas of k-tile kk - 1 run; every fragment
-      // register stays live (midm_reg_use) until the wait, as wgmma reads them asynchronously
-      std::uint32_t a[KS][4][4];
+      const unsigned char* stage = smem + st * kStageBytes;
+      const std::uint32_t stage_s = smem_s + st * kStageBytes;
 #pragma unroll
       for (int kk = 0; kk < KS; ++kk) {
         if (kt_begin + step * KS + kk < kt_end) {  // CTA-uniform
-          const unsigned char* wsrc = stage + kWOff + (kk * WG + wg) * kTileBytes;
+          std::uint32_t (&a)[4][4] = frag[(PAR * KS + kk) % 2];
+          midm_wgmma_wait1();  // the wgmmas that read `a` (two k-tiles back) are done
+          const auto* wsrc = reinterpret_cast<const std::uint32_t*>(stage + kWOff + (kk * WG + wg) * kTileBytes);
           const unsigned char* prm = stage + kPOff + (kk * WG + wg) * GPT * kMidmParamBytes;
-          midm_wgmma_fragments<B, T, GPT>(a[kk], wq, wsrc, prm, lane, sym);
-          if (kk == 0) {
+          midm_wgmma_fragments<B, T, GPT>(a, wq, wsrc, prm, lane, sym);
 #pragma unroll
-            for (int i = 0; i < NT / 2; ++i) midm_reg_fence(acc[i]);
-          }
+          for (int i = 0; i < NT / 2; ++i) midm_reg_fence(acc[i]);
           midm_wgmma_fence();
-          const unsigned char* at = stage + kk * NT * 128;
+          // k-step ks starts 32 bytes further: +2 in the 14-bit start field of the low word (shared
+          // addresses < 228 KB: no carry out of it), so the high word stays a constant
+          const std::uint64_t desc = sw128_desc(stage_s + kk * NT * 128);
+          const std::uint32_t desc_lo = static_cast<std::uint32_t>(desc);
 #pragma unroll
-          for (int ks = 0; ks < TileGeometry::k_steps; ++ks) midm_wgmma<T, NT>(acc, a[kk][ks], midm_desc_sw128(sw128_kstep_at(at, 0, ks)));
+          for (int ks = 0; ks < TileGeometry::k_steps; ++ks)
+            midm_wgmma<T, NT>(acc, a[ks], (desc & 0xFFFFFFFF00000000ull) | (desc_lo + (kWgmmaKStepBytes >> 4) * ks));
           midm_wgmma_commit();
+#pragma unroll
+          for (int i = 0; i < NT / 2; ++i) midm_reg_fence(acc[i]);
         }
       }
-      midm_wgmma_wait0();
-#pragma unroll
-      for (int kk = 0; kk < KS; ++kk)
-#pragma unroll
-        for (int ks = 0; ks < 4; ++ks) midm_reg_use(a[kk][ks]);
-#pragma unroll
-      for (int i = 0; i < NT / 2; ++i) midm_reg_fence(acc[i]);
     }
+  };
+#pragma unroll 1
+  for (int step = 0; step < steps; step += 2) {
+    step_body(step, std::integral_constant<int, 0>{});
+    if (step + 1 < steps) step_body(step + 1, std::integral_constant<int, 1>{});
+#pragma unroll
+    for (int b = 0; b < 2; ++b)
+#pragma unroll
+      for (int ks = 0; ks < 4; ++ks) midm_reg_use(frag[b][ks]);
   }
+  midm_wgmma_wait0();  // unconditional: a wait in a divergent path serializes every wgmma (ptxas C7518)
+#pragma unroll
+  for (int i = 0; i < NT / 2; ++i) midm_reg_fence(acc[i]);
   ptx::cp_async_wait_all();
   __syncthreads();  // the ring becomes the epilogue staging
 
