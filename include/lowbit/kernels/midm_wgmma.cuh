@@ -81,7 +81,8 @@ struct MidmWgmmaPolicies {
     const std::size_t n = kMidmRingBudget / sb;
     return static_cast<int>(n < 3 ? 3 : n > 12 ? 12 : n);
   }
-  /// 32 < M <= 64: 2 k-tiles per k-step (fragments of one dequantized while the other's wgmmas run).
+  /// 16 < M <= 64 (gemm's choice on sm_90a from M = 17): 1 k-tile per step, 11 stages for 4 bits (with 2
+  /// k-tiles per step the kernel spilled at 128 registers).
   using W64 = MidmWgmmaPolicy<64, 4, stages_fit<64, 1>(), 1, 1>;
   /// 64 < M <= 256 (two row blocks above 128); 1 k-tile per step (128 registers at 512 threads).
   using W128 = MidmWgmmaPolicy<128, 4, stages_fit<128, 1>(), 1, 1>;
