@@ -6,7 +6,7 @@
 // set is >= 4x the L2, each timing is the median over replays of a CUDA graph of `kBatch` launches.
 // Weight bandwidth = packed weight + scale + zero bytes / time, also as a fraction of a measured
 // device-to-device copy (read + write bytes / time).
-// M <= 16 (decode kernel): timed with and without programmatic dependent launch in the same run
+// M <= 256 (decode and mid-M kernels): timed with and without programmatic dependent launch in the same run
 // (lowbit_us_nopdl / lowbit_us_pdl, and each followed by a small plain elementwise kernel,
 // lowbit_plus_eltwise_us_*, for the main 4-bit g128 variant); lowbit_us is gemm's default.
 // decode_planner_ab (not with --quick): the decode planner's busiest-SM cost model against the previous
@@ -459,10 +459,10 @@ int main(int argc, char** argv) {
             }
           });
         };
-        // M <= 16 (decode kernel): with and without programmatic dependent launch, interleaved
-        // (off, on, on, off; the faster of each pair) so that clock drift does not favour one mode.
-        // lowbit_us is what gemm does by default (PdlMode::automatic: PDL where supported).
-        const bool decode = M <= 16;
+        // M <= 256 (decode and wgmma mid-M kernels): with and without programmatic dependent launch,
+        // interleaved (off, on, on, off; the faster of each pair) so that clock drift does not favour one
+        // mode. lowbit_us is what gemm does by default (PdlMode::automatic: PDL where supported).
+        const bool decode = M <= 256;
         GemmOptions off_o, on_o;
         off_o.pdl = PdlMode::off;
         on_o.pdl = PdlMode::on;
@@ -480,7 +480,7 @@ int main(int argc, char** argv) {
           us_pdl = time_gemm(on_o, false);
           us_pdl = std::min(us_pdl, time_gemm(on_o, false));
           us_off = std::min(us_off, time_gemm(off_o, false));
-          if (v.bits == 4 && v.group == 128 && !v.sym && !v.act) {  // the realistic neighbour, main variant only
+          if (M <= 16 && v.bits == 4 && v.group == 128 && !v.sym && !v.act) {  // the realistic neighbour, decode main variant
             el_off = time_gemm(off_o, true);
             el_pdl = time_gemm(on_o, true);
             el_pdl = std::min(el_pdl, time_gemm(on_o, true));
@@ -508,7 +508,7 @@ int main(int argc, char** argv) {
                       us_off - us_pdl);
         if (el_pdl > 0) std::printf(" [+eltwise: no PDL %.2f, PDL %.2f us]", el_off, el_pdl);
         std::printf("\n");
-        // PDL fields (M <= 16): null where not measured
+        // PDL fields (M <= 256): null where not measured
         char pdl_json[512];
         auto num = [](double x, char* b, std::size_t n) {
           if (x > 0) std::snprintf(b, n, "%.3f", x);

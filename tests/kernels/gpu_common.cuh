@@ -397,7 +397,7 @@ void check_pdl_back_to_back(const QuantizedWeight& q, std::size_t M, const GemmO
 }
 
 /// The PDL checks for one width and element type: chains of 20-50 decode GEMMs (M = 1, 3, 9, 16: both
-/// MMA row-block counts; g128 asym, act-order with its pre-gather kernel in the chain, group 32 sym,
+/// MMA row-block counts; and mid-M M = 40, 48, 128; g128 asym, act-order with its pre-gather kernel in the chain, group 32 sym,
 /// hand-made 2 and 4 K splits) eager and in a graph, PDL automatic / on / off; back-to-back launches on
 /// a split-K shape; PdlMode::on reports `unsupported` exactly where PDL is unavailable.
 template <int B, class T>
@@ -418,6 +418,11 @@ void run_pdl_checks() {
   check_pdl_chain<B, T>(q, 1, automatic, 50, false, /*hand_splits=*/2);  // split-K partials + counters in the chain
   check_pdl_chain<B, T>(q, 16, automatic, 30, true, /*hand_splits=*/4);
   if (sm90) check_pdl_chain<B, T>(q, 16, on, 20, true);
+  // mid-M (the sm_90a wgmma kernel launches with PDL in LOWBIT_MIDM_WGMMA builds): both row blocks, and
+  // act-order with its pre-gather kernel in the chain
+  check_pdl_chain<B, T>(q, 48, automatic, 30, false);
+  check_pdl_chain<B, T>(q, 128, automatic, 20, true);
+  check_pdl_chain<B, T>(act, 40, automatic, 20, false);
   // N = 64 is one slab: the planner must split K across CTAs to use the GPU, so the workspace is in play
   const QuantizedWeight tall = random_weight(B, 4096, 64, 128, false, false);
   REQUIRE(lowbit::kernels::detail::plan_gemm<B>(1, 64, 4096, lowbit::kernels::detail::current_sm_count()).splits > 1);

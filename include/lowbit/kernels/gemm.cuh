@@ -52,11 +52,13 @@ struct TiledWeightView {
   const std::int32_t* perm = nullptr;    ///< [K] source column of each kernel row (null unless act_order)
 };
 
-/// How gemm launches the decode kernel (M <= 16) with respect to the kernel before it in the stream.
+/// How gemm launches the decode kernel (M <= 16) and the sm_90a wgmma mid-M kernel (16 < M <= 256)
+/// with respect to the kernel before it in the stream.
 ///
-/// Under programmatic dependent launch (PDL, compute capability 9.0+) the decode kernel may start while
-/// the preceding kernel is still running: each warp fetches its first weight tiles, scales and zeros,
-/// then executes `griddepcontrol.wait` before it reads A or bias or writes Y or the workspace. This hides
+/// Under programmatic dependent launch (PDL, compute capability 9.0+) these kernels may start while
+/// the preceding kernel is still running: each warp (decode) or CTA (mid-M) fetches its first weight
+/// tiles, scales and zeros, then executes `griddepcontrol.wait` before it reads A or bias or writes Y or
+/// the workspace. This hides
 /// part of the per-call fixed cost (launch, pipeline fill) behind the previous kernel's tail; the
 /// results are the same as with a plain launch.
 ///
@@ -65,8 +67,8 @@ struct TiledWeightView {
 /// a stream synchronization, is enough; so is PdlMode::off for that call). Weights uploaded or
 /// converted once at load time (upload, convert_from_gptq, which synchronize) are unaffected. A, bias,
 /// Y and the workspace have no such restriction: chaining GEMMs whose activations come from the
-/// previous call's output is safe. The decode kernel also lets the *next* kernel launch early (right
-/// after its own wait): a kernel launched with PDL after gemm must execute `griddepcontrol.wait`
+/// previous call's output is safe. Both kernels also let the *next* kernel launch early (right
+/// after their own wait): a kernel launched with PDL after gemm must execute `griddepcontrol.wait`
 /// (cudaGridDependencySynchronize) before it reads Y or the workspace or writes anything gemm reads
 /// (A, bias, the weight), as PDL requires of any dependent anyway (lowbit's own PDL-launched kernels
 /// only ever follow a kernel of their own layer).
@@ -78,8 +80,9 @@ enum class PdlMode {
 
 /// Run-time options of gemm / gemm_bits.
 struct GemmOptions {
-  /// Programmatic dependent launch of the decode kernel (M <= 16). The other kernels (M > 16, and the
-  /// act-order pre-gather) always launch plainly, whatever the mode.
+  /// Programmatic dependent launch of the decode kernel (M <= 16) and of the sm_90a wgmma mid-M kernel
+  /// (16 < M <= 256 in LOWBIT_MIDM_WGMMA builds). The other kernels (the mma.sync mid-M and tile kernels,
+  /// and the act-order pre-gather) always launch plainly, whatever the mode.
   PdlMode pdl = PdlMode::automatic;
 };
 
@@ -758,7 +761,7 @@ Status launch_decode(DecodeArgs a, const GemmPlan& plan, bool pdl, cudaStream_t 
 }
 
 template <int B, class T, class P, int GPT>
-cudaError_t launch_midm(const MidmArgs& a, const GemmPlan& plan, cudaStream_t stream) {
+cudaError_t launch_midm(const MidmArgs& a, const GemmPlan& plan, cudaStream_t stream, bool pdl = false) {
   auto kernel = [] {
     if constexpr (P::wgmma) return midm_wgmma_kernel<B, T, P, GPT>;
     else return midm_gemm_kernel<B, T, P, GPT>;
@@ -770,22 +773,39 @@ cudaError_t launch_midm(const MidmArgs& a, const GemmPlan& plan, cudaStream_t st
   static const cudaError_t attr =
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
   if (attr != cudaSuccess) return attr;
-  kernel<<<plan.grid, P::threads, smem, stream>>>(a);
-  return cudaGetLastError();
+  if (!pdl) {
+    kernel<<<plan.grid, P::threads, smem, stream>>>(a);
+    return cudaGetLastError();
+  }
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = plan.grid;
+  cfg.blockDim = dim3(static_cast<unsigned>(P::threads));
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute la[1];
+  la[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  la[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = la;
+  cfg.numAttrs = 1;
+  return cudaLaunchKernelEx(&cfg, kernel, a);
 }
 
 /// Checks the workspace, pre-gathers act-order activations, and launches the mid-M kernel with
 /// policy P (plan from make_midm_plan<B, P>).
+/// The launch follows `opt.pdl` for the wgmma kernel (PdlMode; PDL needs no check beyond the policy: that
+/// kernel exists only in sm_90a code); the mma.sync kernel and the pre-gather kernel launch plainly.
 template <int B, class T, class P>
 Status run_midm(const T* A, std::size_t M, const TiledWeightView& w, const T* bias, T* Y, void* workspace,
-                std::size_t workspace_bytes, const GemmPlan& plan, cudaStream_t stream) {
+                std::size_t workspace_bytes, const GemmPlan& plan, cudaStream_t stream, const GemmOptions& opt = {}) {
+  if (Status o = check_gemm_options(opt); !o.ok()) return o;
   if (Status ws_ok = check_workspace(plan, M, w.meta, workspace, workspace_bytes); !ws_ok.ok()) return ws_ok;
   if (plan.kind != PolicyKind::midm || plan.wgmma != P::wgmma || plan.block_m != P::block_m || plan.block_n != P::block_n ||
       plan.warps_k != P::warps_k || plan.kt_per_split % P::warps_k != 0)
     return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: plan does not match the mid-M policy");
   MidmArgs a{};
   fill_stream_args(a, A, M, w, bias, Y, workspace, plan, stream);
-  const cudaError_t e = a.group_size == 32 ? launch_midm<B, T, P, 2>(a, plan, stream) : launch_midm<B, T, P, 1>(a, plan, stream);
+  const bool pdl = P::wgmma && opt.pdl != PdlMode::off;
+  const cudaError_t e = a.group_size == 32 ? launch_midm<B, T, P, 2>(a, plan, stream, pdl) : launch_midm<B, T, P, 1>(a, plan, stream, pdl);
   if (e != cudaSuccess)
     return lowbit::detail::make_status(StatusCode::cuda_error, "gemm: launch failed: ", cudaGetErrorString(e));
   return Status::success();
@@ -850,7 +870,7 @@ inline Status gemm_workspace_init(void* workspace, std::size_t bytes, cudaStream
 /// @param workspace  at least gemm_workspace_size(M, w.meta) bytes, zeroed once (device).
 /// @param workspace_bytes its size.
 /// @param stream     CUDA stream.
-/// @param opt        options: programmatic dependent launch of the decode kernel (GemmOptions, PdlMode;
+/// @param opt        options: programmatic dependent launch of the decode and wgmma mid-M kernels (GemmOptions, PdlMode;
 ///                   by default on where the device and build support it — read PdlMode's contract on
 ///                   weights written by the immediately preceding kernel).
 /// @return ok, or the first problem (invalid_argument, misaligned, unsupported, workspace_too_small, cuda_error;
@@ -877,8 +897,8 @@ Status gemm_bits(const T* A, std::size_t M, const TiledWeightView& w, const T* b
 #if defined(LOWBIT_MIDM_WGMMA)  // plans ask for wgmma only in such builds (midm_wgmma_available)
       if (plan.wgmma) {
         if (plan.block_m == QW::W64::block_m)
-          return detail::run_midm<B, T, typename QW::W64>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream);
-        return detail::run_midm<B, T, typename QW::W128>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream);
+          return detail::run_midm<B, T, typename QW::W64>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream, opt);
+        return detail::run_midm<B, T, typename QW::W128>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream, opt);
       }
 #else
       (void)sizeof(QW);

@@ -317,7 +317,8 @@ LOWBIT_DEVICE void midm_wgmma_epilogue(const float (&acc)[P::n_tile / 2], unsign
 /// read, and issues its wgmmas as one group: the dequantization of a k-tile overlaps the wgmmas of the
 /// one before. The copy distance is S - 2 so that the stage a copy overwrites was read by wgmmas
 /// already waited for. Copy sources and destinations are computed once per thread; a step adds its
-/// offset.
+/// offset. With programmatic dependent launch the prologue fetches the first stages' weights before
+/// waiting for the preceding kernel (see the prologue).
 /// @tparam B code width.  @tparam T element type.  @tparam P MidmWgmmaPolicy.
 /// @tparam GPT groups per 64-row k-tile (2 for group size 32, else 1).
 template <int B, class T, class P, int GPT>
@@ -404,18 +405,25 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(
   int p_rem = GPT == 2 ? 0 : (kt_begin + p_kk) % tpg;
 
   const std::uint32_t smem_s = ptx::smem_addr(smem);
-  // Issues the copies of k-step `step` (steps are issued in order, once each) into stage `st`.
-  auto issue = [&](int step, int st) {
+  // The copies of k-step `step` (steps are issued in order, once each) into stage `st`: the
+  // activations, and the weights with their group parameters (split for programmatic dependent
+  // launch: only the weights may be fetched before griddepcontrol.wait).
+  auto issue_a = [&](int step, int st) {
     if (step >= steps) return;  // CTA-uniform
     unsigned char* stage = smem + st * kStageBytes;
     const int kn = min(KS, kt_end - (kt_begin + step * KS));  // k-tiles of this step
     const auto* a_base = reinterpret_cast<const uint4*>(args.A);
-    const auto* w_base = reinterpret_cast<const uint4*>(args.qweight);
 #pragma unroll
     for (int j = 0; j < kAPer; ++j)
       if (static_cast<int>((a_kk >> (4 * j)) & 15u) < kn)
         ptx::cp_async_16(stage + a_dst[j], a_base + (a_off[j] + static_cast<std::uint32_t>(step) * (KS * TileGeometry::tile_k / 8)),
                          (a_ok >> j) & 1u);
+  };
+  auto issue_w = [&](int step, int st) {
+    if (step >= steps) return;  // CTA-uniform
+    unsigned char* stage = smem + st * kStageBytes;
+    const int kn = min(KS, kt_end - (kt_begin + step * KS));  // k-tiles of this step
+    const auto* w_base = reinterpret_cast<const uint4*>(args.qweight);
 #pragma unroll
     for (int j = 0; j < kWPer; ++j)
       if (static_cast<int>((w_kk >> (4 * j)) & 15u) < kn)
@@ -432,13 +440,28 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(
     }
   };
 
+  auto issue = [&](int step, int st) {
+    issue_a(step, st);
+    issue_w(step, st);
+  };
+
   float acc[NT / 2];
 #pragma unroll
   for (int i = 0; i < NT / 2; ++i) acc[i] = 0.f;
 
+  // Prologue. Programmatic dependent launch (gemm.cuh, GemmOptions::pdl): the weights and group
+  // parameters of the first S - 2 steps never come from the preceding kernel in the stream (PdlMode's
+  // contract), so they are requested before griddepcontrol.wait; the activations, and everything this
+  // kernel writes (Y, split-K partials and counters), only after it, by every thread. Copy group 0 holds
+  // those weights and step 0's activations, group s step s's activations: wait_group S - 3 at step s
+  // still covers the whole step. Without the launch attribute both instructions are no-ops.
+#pragma unroll
+  for (int s = 0; s < S - 2; ++s) issue_w(s, s);
+  ptx::pdl_wait();
+  ptx::pdl_launch_dependents();
 #pragma unroll
   for (int s = 0; s < S - 2; ++s) {
-    issue(s, s);
+    issue_a(s, s);
     ptx::cp_async_commit();
   }
   // Fragment registers: two sets used in turn by consecutive k-tiles; before a set is refilled,
