@@ -708,6 +708,23 @@ bool pdl_supported(Kernel* kernel) {
   return fa.ptxVersion >= 90;
 }
 
+/// Launches `kernel(arg)` with the programmatic-stream-serialization attribute (PDL: it may start while
+/// the preceding kernel in `stream` runs, and waits for it in griddepcontrol.wait).
+template <class Arg>
+cudaError_t launch_pdl(void (*kernel)(Arg), dim3 grid, dim3 block, std::size_t smem, cudaStream_t stream, const Arg& arg) {
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute la[1];
+  la[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  la[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = la;
+  cfg.numAttrs = 1;
+  return cudaLaunchKernelEx(&cfg, kernel, arg);
+}
+
 /// Whether decode_gemm_kernel<B, T, MT, GPT, Bulk> may be launched with PDL here (pdl_supported, asked
 /// once per instantiation and process: the first device decides).
 template <int B, class T, int MT, int GPT, bool Bulk>
@@ -746,17 +763,7 @@ Status launch_decode(DecodeArgs a, const GemmPlan& plan, bool pdl, cudaStream_t 
     const cudaError_t e = cudaGetLastError();
     return e == cudaSuccess ? Status::success() : failed(e);
   }
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim = plan.grid;
-  cfg.blockDim = dim3(32u * static_cast<unsigned>(plan.warps_k));
-  cfg.dynamicSmemBytes = smem;
-  cfg.stream = stream;
-  cudaLaunchAttribute la[1];
-  la[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  la[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = la;
-  cfg.numAttrs = 1;
-  const cudaError_t e = cudaLaunchKernelEx(&cfg, kernel, a);
+  const cudaError_t e = launch_pdl(kernel, plan.grid, dim3(32u * static_cast<unsigned>(plan.warps_k)), smem, stream, a);
   return e == cudaSuccess ? Status::success() : failed(e);
 }
 
@@ -777,17 +784,7 @@ cudaError_t launch_midm(const MidmArgs& a, const GemmPlan& plan, cudaStream_t st
     kernel<<<plan.grid, P::threads, smem, stream>>>(a);
     return cudaGetLastError();
   }
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim = plan.grid;
-  cfg.blockDim = dim3(static_cast<unsigned>(P::threads));
-  cfg.dynamicSmemBytes = smem;
-  cfg.stream = stream;
-  cudaLaunchAttribute la[1];
-  la[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  la[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = la;
-  cfg.numAttrs = 1;
-  return cudaLaunchKernelEx(&cfg, kernel, a);
+  return launch_pdl(kernel, plan.grid, dim3(static_cast<unsigned>(P::threads)), smem, stream, a);
 }
 
 /// Checks the workspace, pre-gathers act-order activations, and launches the mid-M kernel with
