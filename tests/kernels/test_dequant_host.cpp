@@ -385,6 +385,7 @@ void check_centered() {
       // how the kernels build it (dequant.cuh's contract): nz2 + magic * (1 - 2^-E1), exact
       const std::uint32_t bias = bits_of<T>(static_cast<long long>(magic) - (static_cast<long long>(magic) >> E1));
       REQUIRE(Ops::add2(nz2, pair_of<T>(bias, bias)) == nz2e);
+      REQUIRE(centered_e1_bias2<T, E1>() == pair_of<T>(bias, bias));  // the helper both kernels call
     }
     const float zf = 8388608.0f + static_cast<float>(z);
     std::vector<std::uint32_t> want(mask + 1);  // T bits of c - z
