@@ -180,13 +180,13 @@ Status dequantize_tiled(const TiledWeightView& w, std::size_t n0, std::size_t nc
 }
 
 /// Smallest M from which gemm_dequant beats the fused kernels of gemm.cuh: the first M above the mid-M
-/// kernels' range (kMidmMaxM = 256). H100 SXM, 4-bit g128, fp16, each ratio against cuBLAS fp16 of its
+/// kernels' range (detail::kMidmMaxM = 256). H100 SXM, 4-bit g128, fp16, each ratio against cuBLAS fp16 of its
 /// own run: at M = 256 the wgmma mid-M kernel runs at 0.67-0.70x on the three large shapes (0.59x on
 /// 4096^2; bench/results/kernels_NVIDIA_H100_80GB_HBM3_2026-12-05_s8.json) against 0.43-0.44x (0.60x)
 /// for dequantize + cuBLAS (dequant_gemm_NVIDIA_H100_80GB_HBM3_2026-11-22.json); above it dequantize +
 /// cuBLAS wins everywhere (M = 1024: 0.75-0.77x vs 0.31-0.38x for the tile kernels; M = 4096: 0.92-0.94x
 /// vs 0.34-0.40x).
-inline constexpr std::size_t kDequantGemmMinM = 257;
+inline constexpr std::size_t kDequantGemmMinM = detail::kMidmMaxM + 1;
 
 /// Whether gemm_dequant is the faster path for M rows (see kDequantGemmMinM).
 inline constexpr bool dequant_gemm_preferred(std::size_t M) { return M >= kDequantGemmMinM; }
