@@ -515,7 +515,9 @@ inline Layout make_layout(int M, int N, int K, int max_outliers, const Plan& pla
   l.wslab = l.aq + align_up(static_cast<std::size_t>(M) * K);
   // tiled / wgmma paths: the outlier columns' weights gathered once per call ([max_outliers, N] fp32)
   // and their activation values ([max_outliers, M] fp32)
-  const std::size_t slab_rows = plan.path == Plan::gemv ? 0 : static_cast<std::size_t>(std::max(max_outliers, 1));
+  // (the small-M paths take the outlier weights from their own weight stream: no slabs)
+  const std::size_t slab_rows =
+      plan.path == Plan::gemv || plan.path == Plan::ring ? 0 : static_cast<std::size_t>(std::max(max_outliers, 1));
   l.aslab = l.wslab + align_up(slab_rows * N * sizeof(float));
   l.partmax = l.aslab + align_up(slab_rows * M * sizeof(float));
   // ring path: per-block row absmax and non-finite counts of the two-kernel activation pass
