@@ -565,10 +565,45 @@ int main(int argc, char** argv) {
             layer_tiles.emplace_back(p3.self_act ? "ring_layer_one_kernel_act" : "ring_layer_two_kernel_act", us3);
             std::printf("    ring layer with the %s activation pass: %.1f us\n", p3.self_act ? "one-kernel" : "two-kernel",
                         us3);
+            for (int sp : {1, 2, 3, 4}) {  // other K splits per slab (clusters of sp CTAs), whole layer
+              if (sp == lplan.splits) continue;
+              int8::LinearOptions os = opt;
+              os.force_path = 5;
+              os.ring_splits = sp;
+              const auto sp_plan = int8::detail::make_plan(M, N, K, prop.multiProcessorCount, 5, 0, 0, sp);
+              if (sp_plan.stages < 2) continue;  // does not fit
+              const double us4 = time_graph(s, calls, samples, [&](int i) {
+                dw.codes = W8[i % rot8];
+                if (!int8::linear_forward(reinterpret_cast<const half_t*>(A), M, dw, wscale,
+                                          reinterpret_cast<half_t*>(Y8), ws, ws_bytes, os, s).ok())
+                  std::exit(1);
+              });
+              const std::string name = "ring_layer_splits" + std::to_string(sp);
+              layer_tiles.emplace_back(name, us4);
+              std::printf("    ring layer with %d CTAs per slab (%d stages): %.1f us\n", sp_plan.splits,
+                          sp_plan.stages, us4);
+            }
+          }
+          int clusters = 0;  // resident clusters (of lplan.splits CTAs) the device can hold: one wave?
+          if (lplan.splits > 1) {
+            cudaLaunchConfig_t cfg{};
+            cfg.gridDim = dim3(N / 64, lplan.splits);
+            cfg.blockDim = dim3(kernels::ring::kThreads);
+            cfg.dynamicSmemBytes = lplan.stages * kernels::ring::stage_bytes() + kernels::ring::fixed_smem(K);
+            cudaLaunchAttribute ca{};
+            ca.id = cudaLaunchAttributeClusterDimension;
+            ca.val.clusterDim.x = 1;
+            ca.val.clusterDim.y = lplan.splits;
+            ca.val.clusterDim.z = 1;
+            cfg.attrs = &ca;
+            cfg.numAttrs = 1;
+            if (cudaOccupancyMaxActiveClusters(&clusters, kernels::gemv_ring_kernel<__half>, &cfg) != cudaSuccess)
+              clusters = -1;
           }
           std::printf("  M=%d out=%d: split-K gemv layer %.1f us, ring no PDL %.1f us, ring GEMM alone %.1f us "
-                      "(%d-byte stages x %d, %s act)\n",
-                      M, oc, us_old, us_np, us_g, lplan.sk, lplan.stages, lplan.self_act ? "one-kernel" : "two-kernel");
+                      "(%d-byte stages x %d, %d CTAs per slab, %d of %d clusters resident, %s act)\n",
+                      M, oc, us_old, us_np, us_g, lplan.sk, lplan.stages, lplan.splits, clusters, N / 64,
+                      lplan.self_act ? "one-kernel" : "two-kernel");
         }
         if (M <= 16 && oc == 8 && lplan.path == int8::detail::Plan::gemv) {  // programmatic dependent launch on/off
           int8::LinearOptions o2 = opt;

@@ -56,6 +56,7 @@ struct Case {
   bool capture = true;  // small-M path: outlier weights from the weight stream (false: gathered)
   bool tma = true;      // wgmma paths: the warp-specialized TMA kernel (false: the cp.async kernel)
   int max_blocks = 0;   // TMA kernel: LinearOptions::wgmma_max_blocks (0: one per SM; n: several tiles per block)
+  int ring_splits = 0;  // ring path: LinearOptions::ring_splits (0: by shape)
   float row_fraction = 0.3f;  // rows carrying the outlier values
 };
 
@@ -116,6 +117,7 @@ void run_case(const Case& c, unsigned seed) {
   opt.capture_outliers = c.capture;
   opt.wgmma_tma = c.tma;
   opt.wgmma_max_blocks = c.max_blocks;
+  opt.ring_splits = c.ring_splits;
   const std::size_t bytes = int8::linear_workspace_size(M, N, K, opt);
   DevBuf<std::uint8_t> ws(bytes);
   DevBuf<T> dY(static_cast<std::size_t>(M) * N);
@@ -148,7 +150,7 @@ void run_case(const Case& c, unsigned seed) {
     }
   }
   INFO("M=" << M << " N=" << N << " K=" << K << " path=" << c.force_path << " tma=" << c.tma << " max_blocks="
-            << c.max_blocks << " first bad " << first_bad << " got "
+            << c.max_blocks << " ring_splits=" << c.ring_splits << " first bad " << first_bad << " got "
             << (bad ? static_cast<float>(Y[first_bad]) : 0.f) << " want " << (bad ? ref[first_bad] : 0.0));
   REQUIRE(bad == 0);
 }
@@ -370,6 +372,37 @@ TEMPLATE_TEST_CASE("int8 GPU: small-M ring path (one- and two-kernel activation 
   }
 }
 
+TEMPLATE_TEST_CASE("int8 GPU: ring path with K split across a thread-block cluster", "[int8][gpu][sanitize]", half_t,
+                   bfloat16_t) {
+  if (!int8::ring_available()) {
+    WARN("ring path not available in this build / on this device");
+    return;
+  }
+  unsigned seed = 950;
+  // K = 4160: 22 stages of 192 bytes, the last one partial; 8 splits run 3 stages per CTA and 1 in the
+  // last; 70 outlier columns land in every CTA's range (beyond the 64-entry table, too), 8 in a few
+  for (int splits : {1, 2, 3, 8})
+    for (int M : {1, 16})
+      for (int outliers : {8, 70}) {
+        Case c{M, 192, 4160};
+        c.outliers = outliers;
+        c.force_path = 5;
+        c.ring_splits = splits;
+        c.row_fraction = 0.5f;
+        c.side = splits == 3 && outliers == 8;
+        run_case<TestType>(c, ++seed);
+      }
+  Case w8a8{5, 128, 8192};  // threshold 0 (no decomposition), the two-kernel activation pass (M·K > 65536)
+  w8a8.threshold = 0.f;
+  w8a8.force_path = 5;
+  w8a8.ring_splits = 7;
+  run_case<TestType>(w8a8, ++seed);
+  Case nopdl{3, 64, 2048};  // one slab, auto splits, plain launches
+  nopdl.pdl = false;
+  nopdl.force_path = 5;
+  run_case<TestType>(nopdl, ++seed);
+}
+
 TEST_CASE("int8 GPU ring path reports non-finite activations in both activation modes", "[int8][gpu][sanitize]") {
   if (!int8::ring_available()) return;
   for (auto [M, K] : {std::pair{2, 256}, std::pair{16, 8192}}) {
@@ -481,6 +514,12 @@ TEST_CASE("int8 GPU reports non-finite activations and bad arguments", "[int8][g
   bad_blocks.wgmma_max_blocks = -2;  // neither -1 (one per tile), 0 (one per SM) nor a cap
   REQUIRE(int8::linear_forward(dA.p, M, dw, nullptr, dY.p, wsb.p, bytes, bad_blocks, nullptr).code ==
           StatusCode::invalid_argument);
+  for (int splits : {-1, 9}) {  // ring_splits: 0 (by shape) or a cluster size 1..8
+    int8::LinearOptions bad_splits;
+    bad_splits.ring_splits = splits;
+    REQUIRE(int8::linear_forward(dA.p, M, dw, nullptr, dY.p, wsb.p, bytes, bad_splits, nullptr).code ==
+            StatusCode::invalid_argument);
+  }
 }
 
 TEST_CASE("int8 GEMM core (int32 out) is exact", "[int8][gpu][sanitize]") {

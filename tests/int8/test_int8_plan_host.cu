@@ -26,3 +26,22 @@ TEST_CASE("int8 planner: wgmma K slices are whole k-tiles and cover K", "[int8][
             if (force == 4) REQUIRE(p.splits == 1);  // the fused epilogue needs the whole K in one block
           }
 }
+
+TEST_CASE("int8 planner: ring K splits leave no CTA without stages", "[int8][plan]") {
+  for (int sms : {1, 78, 132})
+    for (long long slabs : {1LL, 2LL, 5LL, 64LL, 128LL, 131LL, 132LL, 448LL})
+      for (int nst = 1; nst <= 160; ++nst)
+        for (int forced : {0, 1, 2, 3, 7, 8}) {
+          INFO("sms " << sms << " slabs " << slabs << " stages " << nst << " forced " << forced);
+          const int s = int8::detail::ring_splits_for(slabs, nst, sms, forced);
+          REQUIRE(s >= 1);
+          REQUIRE(s <= int8::detail::kRingMaxSplits);
+          REQUIRE(s <= nst);
+          const int per = (nst + s - 1) / s;  // the kernel's stages per CTA
+          REQUIRE(static_cast<long long>(s - 1) * per < nst);  // the last CTA has stages
+          REQUIRE(static_cast<long long>(s) * per >= nst);     // K covered
+          if (forced > 0) REQUIRE(s <= forced);
+          if (forced == 0 && slabs >= sms) REQUIRE(s == 1);    // the slabs fill the SMs: no split
+          if (forced == 0 && s > 1) REQUIRE(nst / s >= int8::detail::kRingMinSplitStages - 1);
+        }
+}

@@ -85,6 +85,11 @@ struct LinearOptions {
   /// M = 1024 and 4096 on 8192^2 and 8192 x 28672 and at M = 1024 on 28672 x 8192, 1-8 % slower at
   /// M = 4096 on 28672 x 8192.
   int wgmma_max_blocks = 0;
+  /// Small-M ring path: CTAs that share one 64-row slab of W, each streaming a consecutive run of the
+  /// K stages (one thread-block cluster per slab, partial sums combined through distributed shared
+  /// memory). 0 picks by shape (detail::ring_config); n in 1..8 forces n. Tuning knob; results are the
+  /// same up to the fp32 summation order of the outlier columns' product.
+  int ring_splits = 0;
 };
 
 /// True when this build has the sm_90a wgmma int8 kernels (`LOWBIT_INT8_WGMMA` defined; every CUDA
@@ -351,11 +356,42 @@ inline constexpr int kRingActReserve = 12288;
 /// Largest M·K for which the ring path uses one activation kernel (each block then reads all of A).
 inline constexpr long long kRingSelfMaxElems = 65536;
 
-/// Ring configuration for M <= 16: ring depth such that all N/64 CTAs are resident at once.
-/// Returns false when it does not fit (or the kernels are not available).
-inline bool ring_config(int M, int N, int K, int sms, Plan& p) {
+/// Most CTAs of the ring path that share one slab (a portable thread-block cluster size).
+inline constexpr int kRingMaxSplits = 8;
+/// Fewest K stages per CTA for which the ring path splits a slab by default (3 KB of K: the splits are
+/// measured on K = 8192 and 28672 only; shorter runs stay on the split-K gemv path).
+inline constexpr int kRingMinSplitStages = 16;
+/// CTAs per SM the ring path aims for when it splits slabs. H100 (bench/int8, session 9): at 4 CTAs per
+/// SM only 124 of the 128 clusters of 8192^2 were resident (a second wave: 8 outliers, M = 1, layer 46.9
+/// us against 32.7 us with 2 CTAs per slab and 36.8 us for the split-K gemv layer).
+inline constexpr int kRingCtasPerSm = 2;
+
+/// Ring path: CTAs per 64-row slab for `slabs` slabs of `nst` K stages on `sms` SMs. `forced` > 0 asks
+/// for that many (at most kRingMaxSplits); 0 picks enough for kRingCtasPerSm CTAs per SM when the slabs
+/// alone leave SMs idle, keeping kRingMinSplitStages stages per CTA. Either way the result is the
+/// smallest count with the same stages per CTA, so that no CTA is left without stages.
+inline int ring_splits_for(long long slabs, int nst, int sms, int forced = 0) {
+  int splits = forced;
+  if (splits <= 0) {
+    splits = 1;
+    if (slabs < sms)
+      splits = static_cast<int>(std::min<long long>(kRingMaxSplits, kRingCtasPerSm * sms / std::max(1LL, slabs)));
+    splits = std::min(splits, nst / kRingMinSplitStages);
+  }
+  splits = std::max(1, std::min({splits, kRingMaxSplits, nst}));
+  const int per = (nst + splits - 1) / splits;
+  return (nst + per - 1) / per;
+}
+
+/// Ring configuration for M <= 16: K splits per 64-row slab (ring_splits_for), then the ring depth such
+/// that all CTAs are resident at once. Returns false when it does not fit (or the kernels are not
+/// available).
+inline bool ring_config(int M, int N, int K, int sms, Plan& p, int forced_splits = 0) {
   if (M > kernels::ring::kMaxM || K > kernels::ring::kMaxK || !ring_available()) return false;
-  const long long ctas = N / 64, per_sm = (ctas + sms - 1) / sms;
+  const long long slabs = N / 64;
+  const int nst = (K + kernels::ring::kSK - 1) / kernels::ring::kSK;
+  const int splits = ring_splits_for(slabs, nst, sms, forced_splits);
+  const long long ctas = slabs * splits, per_sm = (ctas + sms - 1) / sms;
   const long long cap = std::min<long long>(kSmemPerBlock, (kSmemPerSm - kRingActReserve) / per_sm - 1024);
   long long S = (cap - kernels::ring::fixed_smem(K)) / kernels::ring::stage_bytes();
   S = std::min<long long>(S, kernels::ring::kMaxStages);
@@ -363,19 +399,24 @@ inline bool ring_config(int M, int N, int K, int sms, Plan& p) {
   p.path = Plan::ring;
   p.sk = kernels::ring::kSK;
   p.stages = static_cast<int>(S);
-  p.splits = 1;
-  p.k_per_split = K;
+  p.splits = splits;
+  p.k_per_split = (nst + splits - 1) / splits * kernels::ring::kSK;
   p.self_act = static_cast<long long>(M) * K <= kRingSelfMaxElems;
   return true;
 }
 
-inline Plan make_plan(int M, int N, int K, int sms, int force_path = -1, int tile_mt = 0, int tile_nt = 0) {
+inline Plan make_plan(int M, int N, int K, int sms, int force_path = -1, int tile_mt = 0, int tile_nt = 0,
+                      int ring_splits = 0) {
   Plan p;
-  // The ring by default only when its N/64 CTAs outnumber the SMs: with one CTA per SM its four consumer
-  // warps cannot drain the stream (H200, same run: 8192^2 M=1 8 outliers ring 34.4 us vs split-K 32.0;
-  // 28672x8192 88.9-94.9 vs 87.6-94.2; 64 outliers much slower), while at 3-4 CTAs per SM it wins
-  // (8192x28672: 68.7-71.3 vs 90.3-96.1 us). See bench/int8/NOTES.md.
-  if ((force_path == 5 || (force_path < 0 && tile_mt == 0 && N / 64 > sms)) && ring_config(M, N, K, sms, p)) return p;
+  // The ring by default when its N/64 slabs outnumber the SMs, or when ring_splits_for splits the slabs'
+  // K over clusters (fewer slabs than SMs, >= 16 stages per CTA): with one CTA per SM its four consumer
+  // warps cannot drain the stream (H200, same run: 8192^2 M=1 8 outliers unsplit ring 34.4 us vs split-K
+  // gemv 32.0), while at 2-4 CTAs per SM it wins (8192x28672: 68.7-71.3 vs 90.3-96.1 us; H100 session 9,
+  // 8192^2 split in 2: 32.7 vs 36.8 us). See bench/int8/NOTES.md.
+  if (force_path == 5 && ring_config(M, N, K, sms, p, ring_splits)) return p;
+  if (force_path < 0 && tile_mt == 0 && ring_config(M, N, K, sms, p, ring_splits) && (N / 64 > sms || p.splits > 1))
+    return p;
+  p = Plan{};
   if (force_path == 5) {  // does not fit / not available: linear_forward reports it
     p.path = Plan::ring;
     p.stages = 0;
@@ -474,7 +515,9 @@ inline Layout make_layout(int M, int N, int K, int max_outliers, const Plan& pla
   l.wslab = l.aq + align_up(static_cast<std::size_t>(M) * K);
   // tiled / wgmma paths: the outlier columns' weights gathered once per call ([max_outliers, N] fp32)
   // and their activation values ([max_outliers, M] fp32)
-  const std::size_t slab_rows = plan.path == Plan::gemv ? 0 : static_cast<std::size_t>(std::max(max_outliers, 1));
+  // (the small-M paths take the outlier weights from their own weight stream: no slabs)
+  const std::size_t slab_rows =
+      plan.path == Plan::gemv || plan.path == Plan::ring ? 0 : static_cast<std::size_t>(std::max(max_outliers, 1));
   l.aslab = l.wslab + align_up(slab_rows * N * sizeof(float));
   l.partmax = l.aslab + align_up(slab_rows * M * sizeof(float));
   // ring path: per-block row absmax and non-finite counts of the two-kernel activation pass
@@ -683,15 +726,26 @@ cudaError_t launch_ring(const CT* A, int M, const DeviceWeight& w, const float* 
       return cudaErrorInvalidValue;
   }
   cudaLaunchConfig_t cfg{};
-  cfg.gridDim = dim3(static_cast<unsigned>(N / 64));
+  cfg.gridDim = dim3(static_cast<unsigned>(N / 64), static_cast<unsigned>(plan.splits));
   cfg.blockDim = dim3(R::kThreads);
   cfg.dynamicSmemBytes = static_cast<std::size_t>(smem);
   cfg.stream = stream;
-  cudaLaunchAttribute la[1];
-  la[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  la[0].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchAttribute la[2];
+  unsigned na = 0;
+  if (plan.splits > 1) {  // the CTAs of one slab form a cluster (partial sums through distributed smem)
+    la[na].id = cudaLaunchAttributeClusterDimension;
+    la[na].val.clusterDim.x = 1;
+    la[na].val.clusterDim.y = static_cast<unsigned>(plan.splits);
+    la[na].val.clusterDim.z = 1;
+    ++na;
+  }
+  if (opt.pdl) {
+    la[na].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    la[na].val.programmaticStreamSerializationAllowed = 1;
+    ++na;
+  }
   cfg.attrs = la;
-  cfg.numAttrs = opt.pdl ? 1 : 0;
+  cfg.numAttrs = na;
   return cudaLaunchKernelEx(&cfg, kernel, tmW, tmA, ep, M, N, K, plan.stages);
 }
 
@@ -716,7 +770,8 @@ inline bool aligned(const void* p, std::size_t a) { return reinterpret_cast<std:
 /// @param K input features
 /// @param opt options (max_outliers sizes the outlier list)
 inline std::size_t linear_workspace_size(int M, int N, int K, const LinearOptions& opt = {}) {
-  const auto plan = detail::make_plan(M, N, K, detail::sm_count(), opt.force_path, opt.tile_mt, opt.tile_nt);
+  const auto plan = detail::make_plan(M, N, K, detail::sm_count(), opt.force_path, opt.tile_mt, opt.tile_nt,
+                                     opt.ring_splits);
   return detail::make_layout(M, N, K, opt.max_outliers, plan).total;
 }
 
@@ -764,6 +819,9 @@ Status linear_forward(const T* A, int M, const DeviceWeight& w, const float* bia
   if (opt.force_path < -1 || opt.force_path > 5)
     return lowbit::detail::make_status(StatusCode::invalid_argument, "int8::linear_forward: force_path ",
                                        opt.force_path, " is not one of -1..5");
+  if (opt.ring_splits < 0 || opt.ring_splits > detail::kRingMaxSplits)
+    return lowbit::detail::make_status(StatusCode::invalid_argument, "int8::linear_forward: ring_splits ",
+                                       opt.ring_splits, " is not 0 (by shape) or 1..", detail::kRingMaxSplits);
   if (opt.wgmma_max_blocks < -1)
     return lowbit::detail::make_status(StatusCode::invalid_argument, "int8::linear_forward: wgmma_max_blocks ",
                                        opt.wgmma_max_blocks, " is not -1 (one block per tile), 0 (one per SM) or a cap");
@@ -775,7 +833,8 @@ Status linear_forward(const T* A, int M, const DeviceWeight& w, const float* bia
     return lowbit::detail::make_status(StatusCode::misaligned,
                                        "int8::linear_forward: A and weight codes need 16-byte, Y 4-byte, workspace ",
                                        detail::kWsAlign, "-byte alignment");
-  auto plan = detail::make_plan(M, N, K, detail::sm_count(), opt.force_path, opt.tile_mt, opt.tile_nt);
+  auto plan = detail::make_plan(M, N, K, detail::sm_count(), opt.force_path, opt.tile_mt, opt.tile_nt,
+                                     opt.ring_splits);
   plan.tma = opt.wgmma_tma;
   plan.max_blocks = opt.wgmma_max_blocks;
   const auto lay = detail::make_layout(M, N, K, opt.max_outliers, plan);

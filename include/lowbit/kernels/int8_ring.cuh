@@ -1,22 +1,24 @@
 /// @file int8_ring.cuh
 /// @brief Small-M (M ≤ 16) LLM.int8() layer for sm_90: two or three kernels, no workspace clear, no
-/// split-K, no atomics.
+/// atomics; K split only inside thread-block clusters (partial sums through distributed shared memory).
 ///
 /// - `act_quant_kernel<T, true>` (M·K small: every block reads the whole of A, a few KB to 128 KB from
 ///   L2) or `act_partial_kernel` + `act_quant_kernel<T, false>`: per-row absmax over the finite
 ///   sub-threshold entries, outlier-column flags, int8 codes with the outlier columns' codes set to 0
 ///   (so the GEMM sums exactly the non-outlier columns, no correction), the ascending outlier list and
 ///   the statistics — every value written by plain stores from the one block that owns it.
-/// - `gemv_ring_kernel`: one CTA per 64 rows of W over the whole K (N/64 CTAs; the plan only uses it when
-///   they fit in one wave), four consumer warps (16 rows each, mma.sync m16n8k32 with the k permutation
-///   of the gemv kernel) and one producer thread that streams W (a 64 × 192-byte TMA box per stage) and
+/// - `gemv_ring_kernel`: one CTA per 64 rows of W over the whole K (N/64 CTAs), or, where that leaves
+///   SMs idle, a cluster of up to 8 CTAs per 64 rows, each over a consecutive run of K (the plan sizes
+///   the ring so that every CTA is resident in one wave); four consumer warps (16 rows each, mma.sync
+///   m16n8k32 with the k permutation of the gemv kernel) and one producer thread that streams W (a 64 × 192-byte TMA box per stage) and
 ///   the activation codes (a 16 × 192 box, rows ≥ M zero-filled) into an S-stage shared-memory ring with
 ///   2-D tensor TMA copies + mbarriers (one copy per operand and stage: per-row 1-D bulk copies cost
 ///   ~34 ns each per CTA on the H200 and made the ring 2.6x slower than the split-K kernel). The weight
 ///   stream starts before `griddepcontrol.wait` (it does not depend on the activation pass), so the ring
 ///   fills while the activation kernels run. Outlier columns are handled when their stage is resident:
 ///   the weights come from the ring (no gather), the activation values from a table built once per CTA.
-///   Every output is written once, by the thread that owns its accumulator.
+///   Every output is written once: by the thread that owns its accumulator, or (split K) by one thread
+///   of the cluster, which sums the CTAs' partials in rank order.
 #pragma once
 
 #include <cub/block/block_scan.cuh>
@@ -104,6 +106,25 @@ LOWBIT_DEVICE void tma_2d_g2s(std::uint32_t dst, const CUtensorMap* map, int c0,
       "l"(reinterpret_cast<std::uint64_t>(map)), "r"(c0), "r"(c1), "r"(smem_u32(bar))
       : "memory");
 #endif
+}
+/// Cluster-wide barrier (release / acquire): every thread of every CTA of the cluster, warps converged.
+LOWBIT_DEVICE void cluster_barrier() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+#endif
+}
+/// 16 bytes at this CTA's shared address `local`, read from the same offset in cluster CTA `rank`.
+LOWBIT_DEVICE uint4 ld_cluster_16(std::uint32_t local, unsigned rank) {
+  uint4 v = make_uint4(0, 0, 0, 0);
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  std::uint32_t remote;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(remote) : "r"(local), "r"(rank));
+  asm volatile("ld.shared::cluster.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "r"(remote)
+               : "memory");
+#endif
+  return v;
 }
 LOWBIT_DEVICE void named_barrier_sync(int id, int threads) {
   asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
@@ -321,7 +342,11 @@ __global__ void __launch_bounds__(ring::kActThreads) act_quant_kernel(const T* _
 }
 
 /// The small-M GEMM with the LLM.int8() epilogue (see the file comment).
-/// Grid: N / 64 CTAs, ring::kThreads threads, dynamic shared memory S · stage_bytes() + fixed_smem(K).
+/// Grid: (N / 64, splits) CTAs, ring::kThreads threads, dynamic shared memory S · stage_bytes() +
+/// fixed_smem(K). With splits > 1 the grid must be launched in clusters of (1, splits, 1): the CTAs of a
+/// cluster share 64 rows of W and take consecutive runs of the K stages, and each CTA finalises an
+/// interleaved share of the outputs from the partial sums of all of them (distributed shared memory,
+/// summed in rank order: deterministic, no workspace, no atomics).
 /// @tparam T __half or __nv_bfloat16 (activations and output)
 /// @param tmW tensor map of the weight codes [N, K] int8, box {kSK, 64}
 /// @param tmA tensor map of the activation codes [M, K] int8 (outlier columns 0), box {kSK, 16}
@@ -348,7 +373,10 @@ __global__ void __launch_bounds__(ring::kThreads, 4) gemv_ring_kernel(const __gr
   std::uint64_t* empty = full + ring::kMaxStages;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int n0 = blockIdx.x * ring::kRows;
-  const int nst = (K + sk - 1) / sk;
+  // this CTA's stages: a consecutive run of the K stages (one run per CTA of the cluster)
+  const int splits = static_cast<int>(gridDim.y), rank = static_cast<int>(blockIdx.y);
+  const int nst_all = (K + sk - 1) / sk, per = (nst_all + splits - 1) / splits;
+  const int it0 = min(nst_all, rank * per), nst = min(nst_all, it0 + per) - it0;
   if (threadIdx.x == 0) {
     for (int s = 0; s < S; ++s) {
       detail::mbar_init(full + s, 1);
@@ -359,47 +387,8 @@ __global__ void __launch_bounds__(ring::kThreads, 4) gemv_ring_kernel(const __gr
   __syncthreads();
   detail::pdl_launch_dependents();
 
-  if (warp == ring::kConsumers) {  // ---------------- producer warp (one thread) ----------------
-    if (lane != 0) return;
-    const std::uint32_t base = detail::smem_u32(smem);
-    auto issue_w = [&](int it) {  // expects the whole stage (both boxes, zero-filled parts included)
-      const int s = it % S;
-      detail::mbar_arrive_expect_tx(full + s, static_cast<unsigned>(stage));
-      detail::tma_2d_g2s(base + s * stage, &tmW, it * sk, n0, full + s);
-    };
-    auto issue_a = [&](int it) {
-      const int s = it % S;
-      detail::tma_2d_g2s(base + s * stage + ring::kRows * sk, &tmA, it * sk, 0, full + s);
-    };
-    const int pro = min(S, nst);
-    for (int it = 0; it < pro; ++it) issue_w(it);  // weights do not depend on the activation kernels
-    detail::pdl_wait();
-    for (int it = 0; it < pro; ++it) issue_a(it);
-    for (int it = S; it < nst; ++it) {
-      detail::mbar_wait(empty + it % S, static_cast<unsigned>((it / S - 1) & 1));
-      issue_w(it);
-      issue_a(it);
-    }
-    return;
-  }
-
-  // ---------------- consumer warps ----------------
-  (void)N;
   const int g = lane >> 2, t = lane & 3;
-  const int ctid = threadIdx.x;  // 0..127
-  detail::pdl_wait();
-  const int count = __ldcg(p.outlier_count);
-  const int listed = min(count, min(p.max_list, ring::kOTable));
-  const T* Aval = static_cast<const T*>(p.A);
-  for (int w = ctid; w < K / 32; w += 32 * ring::kConsumers) s_mask[w] = __ldcg(p.outlier_mask + w);
-  for (int j = ctid; j < ring::kOTable; j += 32 * ring::kConsumers) s_ocol[j] = j < listed ? __ldcg(p.outlier_list + j) : -1;
-  detail::named_barrier_sync(1, 32 * ring::kConsumers);
-  for (int i = ctid; i < ring::kOTable * ring::kMaxM; i += 32 * ring::kConsumers) {
-    const int j = i / ring::kMaxM, m = i % ring::kMaxM;
-    s_oa[i] = (j < listed && m < M) ? detail::Elem<T>::to(Aval[static_cast<std::size_t>(m) * K + s_ocol[j]]) : 0.f;
-  }
-  detail::named_barrier_sync(1, 32 * ring::kConsumers);
-
+  const int ctid = threadIdx.x;  // consumers: 0..127
   int acc[2][4];
   float yo[2][4];
 #pragma unroll
@@ -409,90 +398,169 @@ __global__ void __launch_bounds__(ring::kThreads, 4) gemv_ring_kernel(const __gr
       acc[nt][i] = 0;
       yo[nt][i] = 0.f;
     }
-  const bool a0ok = g < M, a1ok = g + 8 < M;
-  const int wrow0 = (warp * 16 + g) * sk + 16 * t, wrow1 = wrow0 + 8 * sk;
-  const int arow0 = ring::kRows * sk + g * sk + 16 * t, arow1 = arow0 + 8 * sk;
-  for (int it = 0; it < nst; ++it) {
-    const int s = it % S, k0 = it * sk, bytes = min(sk, K - k0);
-    const std::uint8_t* st = smem + s * stage;
-    detail::mbar_wait(full + s, static_cast<unsigned>((it / S) & 1));
-    for (int c = 0; c < bytes; c += 64) {
-      const uint4 w0 = *reinterpret_cast<const uint4*>(st + wrow0 + c);
-      const uint4 w1 = *reinterpret_cast<const uint4*>(st + wrow1 + c);
-      const uint4 x0 = a0ok ? *reinterpret_cast<const uint4*>(st + arow0 + c) : make_uint4(0, 0, 0, 0);
-      const uint4 x1 = a1ok ? *reinterpret_cast<const uint4*>(st + arow1 + c) : make_uint4(0, 0, 0, 0);
-      const std::uint32_t* a0 = reinterpret_cast<const std::uint32_t*>(&x0);
-      const std::uint32_t* a1 = reinterpret_cast<const std::uint32_t*>(&x1);
-      const std::uint32_t* b0 = reinterpret_cast<const std::uint32_t*>(&w0);
-      const std::uint32_t* b1 = reinterpret_cast<const std::uint32_t*>(&w1);
+  // Y for the thread of consumer warp `w` and lane (g, t) from its (summed) accumulators
+  auto store = [&](int w, const int (&ac)[2][4], const float (&yv)[2][4]) {
+    T* Y = static_cast<T*>(p.Y);
 #pragma unroll
-      for (int h = 0; h < 2; ++h) {  // two k32 steps per 64-byte chunk: registers (2h, 2h+1)
-        const std::uint32_t af[4] = {a0[2 * h], a1[2 * h], a0[2 * h + 1], a1[2 * h + 1]};
-        const std::uint32_t bf0[2] = {b0[2 * h], b0[2 * h + 1]};
-        const std::uint32_t bf1[2] = {b1[2 * h], b1[2 * h + 1]};
-        detail::mma_s8_m16n8k32(acc[0], af, bf0);
-        detail::mma_s8_m16n8k32(acc[1], af, bf1);
-      }
-    }
-    // ---- outlier columns of this stage: weights from the ring, activation values from the table ----
-    const int w0 = k0 / 32, nw = bytes / 32;
-    std::uint32_t mw = lane < nw ? s_mask[w0 + lane] : 0u;
-    std::uint32_t any = __ballot_sync(0xffffffffu, mw != 0u);
-    while (any) {  // warp-uniform
-      const int src = __ffs(static_cast<int>(any)) - 1;
-      any &= any - 1;
-      std::uint32_t word = __shfl_sync(0xffffffffu, mw, src);
-      while (word) {
-        const int c = (w0 + src) * 32 + __ffs(static_cast<int>(word)) - 1;
-        word &= word - 1;
-        const std::uint32_t hit0 = __ballot_sync(0xffffffffu, s_ocol[lane] == c);
-        const std::uint32_t hit1 = __ballot_sync(0xffffffffu, s_ocol[32 + lane] == c);
-        const int j = hit0 ? __ffs(static_cast<int>(hit0)) - 1 : hit1 ? 31 + __ffs(static_cast<int>(hit1)) : -1;
-        float av[2];
+    for (int h = 0; h < 2; ++h) {
+      const int m = g + 8 * h;
+      if (m >= M) continue;
+      const float rs = __ldcg(p.row_absmax + m);
 #pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          const int m = g + 8 * h;
-          av[h] = m >= M ? 0.f
-                  : j >= 0 ? s_oa[j * ring::kMaxM + m]
-                           : detail::Elem<T>::to(Aval[static_cast<std::size_t>(m) * K + c]);
+      for (int nt = 0; nt < 2; ++nt) {
+        const int n = n0 + w * 16 + nt * 8 + 2 * t;
+        float y[2];
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const float ws = p.w_absmax[n + e] * detail::kInvCodeMaxSq;
+          const float b = p.bias ? p.bias[n + e] : 0.f;
+          y[e] = static_cast<float>(ac[nt][2 * h + e]) * (rs * ws) + yv[nt][2 * h + e] + b;
         }
-#pragma unroll
-        for (int nt = 0; nt < 2; ++nt)
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const int nl = warp * 16 + nt * 8 + 2 * t + e;
-            const float wq = static_cast<float>(static_cast<std::int8_t>(st[nl * sk + (c - k0)]));
-            const float wo = detail::outlier_weight(p, n0 + nl, c, K, N, wq);
-#pragma unroll
-            for (int h = 0; h < 2; ++h) yo[nt][2 * h + e] = fmaf(av[h], wo, yo[nt][2 * h + e]);
-          }
+        *reinterpret_cast<typename detail::Elem<T>::pair*>(Y + static_cast<std::size_t>(m) * N + n) =
+            detail::Elem<T>::pack(y[0], y[1]);
       }
     }
-    __syncwarp();  // this warp's reads of the stage are done: one arrival for the warp (128 per-thread
-    if (lane == 0) detail::mbar_arrive(empty + s);  // arrivals per stage were 128 shared-memory atomics)
-  }
+  };
 
-  // ---- epilogue: every output written once by the thread owning it ----
-  T* Y = static_cast<T*>(p.Y);
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int m = g + 8 * h;
-    if (m >= M) continue;
-    const float rs = __ldcg(p.row_absmax + m);
-#pragma unroll
-    for (int nt = 0; nt < 2; ++nt) {
-      const int n = n0 + warp * 16 + nt * 8 + 2 * t;
-      float y[2];
-#pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        const float ws = p.w_absmax[n + e] * detail::kInvCodeMaxSq;
-        const float b = p.bias ? p.bias[n + e] : 0.f;
-        y[e] = static_cast<float>(acc[nt][2 * h + e]) * (rs * ws) + yo[nt][2 * h + e] + b;
+  if (warp == ring::kConsumers) {  // ---------------- producer warp (one thread) ----------------
+    if (lane == 0) {
+      const std::uint32_t base = detail::smem_u32(smem);
+      auto issue_w = [&](int li) {  // expects the whole stage (both boxes, zero-filled parts included)
+        const int s = li % S;
+        detail::mbar_arrive_expect_tx(full + s, static_cast<unsigned>(stage));
+        detail::tma_2d_g2s(base + s * stage, &tmW, (it0 + li) * sk, n0, full + s);
+      };
+      auto issue_a = [&](int li) {
+        const int s = li % S;
+        detail::tma_2d_g2s(base + s * stage + ring::kRows * sk, &tmA, (it0 + li) * sk, 0, full + s);
+      };
+      const int pro = min(S, nst);
+      for (int li = 0; li < pro; ++li) issue_w(li);  // weights do not depend on the activation kernels
+      detail::pdl_wait();
+      for (int li = 0; li < pro; ++li) issue_a(li);
+      for (int li = S; li < nst; ++li) {
+        detail::mbar_wait(empty + li % S, static_cast<unsigned>((li / S - 1) & 1));
+        issue_w(li);
+        issue_a(li);
       }
-      *reinterpret_cast<typename detail::Elem<T>::pair*>(Y + static_cast<std::size_t>(m) * N + n) =
-          detail::Elem<T>::pack(y[0], y[1]);
+    }
+    __syncwarp();
+  } else {  // ---------------- consumer warps ----------------
+    detail::pdl_wait();
+    const int count = __ldcg(p.outlier_count);
+    const int listed = min(count, min(p.max_list, ring::kOTable));
+    const T* Aval = static_cast<const T*>(p.A);
+    for (int w = ctid; w < K / 32; w += 32 * ring::kConsumers) s_mask[w] = __ldcg(p.outlier_mask + w);
+    for (int j = ctid; j < ring::kOTable; j += 32 * ring::kConsumers) s_ocol[j] = j < listed ? __ldcg(p.outlier_list + j) : -1;
+    detail::named_barrier_sync(1, 32 * ring::kConsumers);
+    for (int i = ctid; i < ring::kOTable * ring::kMaxM; i += 32 * ring::kConsumers) {
+      const int j = i / ring::kMaxM, m = i % ring::kMaxM;
+      s_oa[i] = (j < listed && m < M) ? detail::Elem<T>::to(Aval[static_cast<std::size_t>(m) * K + s_ocol[j]]) : 0.f;
+    }
+    detail::named_barrier_sync(1, 32 * ring::kConsumers);
+
+    const bool a0ok = g < M, a1ok = g + 8 < M;
+    const int wrow0 = (warp * 16 + g) * sk + 16 * t, wrow1 = wrow0 + 8 * sk;
+    const int arow0 = ring::kRows * sk + g * sk + 16 * t, arow1 = arow0 + 8 * sk;
+    for (int li = 0; li < nst; ++li) {
+      const int s = li % S, k0 = (it0 + li) * sk, bytes = min(sk, K - k0);
+      const std::uint8_t* st = smem + s * stage;
+      detail::mbar_wait(full + s, static_cast<unsigned>((li / S) & 1));
+      for (int c = 0; c < bytes; c += 64) {
+        const uint4 w0 = *reinterpret_cast<const uint4*>(st + wrow0 + c);
+        const uint4 w1 = *reinterpret_cast<const uint4*>(st + wrow1 + c);
+        const uint4 x0 = a0ok ? *reinterpret_cast<const uint4*>(st + arow0 + c) : make_uint4(0, 0, 0, 0);
+        const uint4 x1 = a1ok ? *reinterpret_cast<const uint4*>(st + arow1 + c) : make_uint4(0, 0, 0, 0);
+        const std::uint32_t* a0 = reinterpret_cast<const std::uint32_t*>(&x0);
+        const std::uint32_t* a1 = reinterpret_cast<const std::uint32_t*>(&x1);
+        const std::uint32_t* b0 = reinterpret_cast<const std::uint32_t*>(&w0);
+        const std::uint32_t* b1 = reinterpret_cast<const std::uint32_t*>(&w1);
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {  // two k32 steps per 64-byte chunk: registers (2h, 2h+1)
+          const std::uint32_t af[4] = {a0[2 * h], a1[2 * h], a0[2 * h + 1], a1[2 * h + 1]};
+          const std::uint32_t bf0[2] = {b0[2 * h], b0[2 * h + 1]};
+          const std::uint32_t bf1[2] = {b1[2 * h], b1[2 * h + 1]};
+          detail::mma_s8_m16n8k32(acc[0], af, bf0);
+          detail::mma_s8_m16n8k32(acc[1], af, bf1);
+        }
+      }
+      // ---- outlier columns of this stage: weights from the ring, activation values from the table ----
+      const int w0 = k0 / 32, nw = bytes / 32;
+      std::uint32_t mw = lane < nw ? s_mask[w0 + lane] : 0u;
+      std::uint32_t any = __ballot_sync(0xffffffffu, mw != 0u);
+      while (any) {  // warp-uniform
+        const int src = __ffs(static_cast<int>(any)) - 1;
+        any &= any - 1;
+        std::uint32_t word = __shfl_sync(0xffffffffu, mw, src);
+        while (word) {
+          const int c = (w0 + src) * 32 + __ffs(static_cast<int>(word)) - 1;
+          word &= word - 1;
+          const std::uint32_t hit0 = __ballot_sync(0xffffffffu, s_ocol[lane] == c);
+          const std::uint32_t hit1 = __ballot_sync(0xffffffffu, s_ocol[32 + lane] == c);
+          const int j = hit0 ? __ffs(static_cast<int>(hit0)) - 1 : hit1 ? 31 + __ffs(static_cast<int>(hit1)) : -1;
+          float av[2];
+#pragma unroll
+          for (int h = 0; h < 2; ++h) {
+            const int m = g + 8 * h;
+            av[h] = m >= M ? 0.f
+                    : j >= 0 ? s_oa[j * ring::kMaxM + m]
+                             : detail::Elem<T>::to(Aval[static_cast<std::size_t>(m) * K + c]);
+          }
+#pragma unroll
+          for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+              const int nl = warp * 16 + nt * 8 + 2 * t + e;
+              const float wq = static_cast<float>(static_cast<std::int8_t>(st[nl * sk + (c - k0)]));
+              const float wo = detail::outlier_weight(p, n0 + nl, c, K, N, wq);
+#pragma unroll
+              for (int h = 0; h < 2; ++h) yo[nt][2 * h + e] = fmaf(av[h], wo, yo[nt][2 * h + e]);
+            }
+        }
+      }
+      __syncwarp();  // this warp's reads of the stage are done: one arrival for the warp (128 per-thread
+      if (lane == 0) detail::mbar_arrive(empty + s);  // arrivals per stage were 128 shared-memory atomics)
+    }
+    if (splits == 1) {  // every output written once by the thread owning it
+      store(warp, acc, yo);
+    } else {  // partial sums to this CTA's (consumed) ring: 16 words per consumer thread
+      detail::named_barrier_sync(1, 32 * ring::kConsumers);  // every warp is done reading the ring
+      uint4* part = reinterpret_cast<uint4*>(smem) + 4 * ctid;
+      part[0] = make_uint4(acc[0][0], acc[0][1], acc[0][2], acc[0][3]);
+      part[1] = make_uint4(acc[1][0], acc[1][1], acc[1][2], acc[1][3]);
+      part[2] = make_uint4(__float_as_uint(yo[0][0]), __float_as_uint(yo[0][1]), __float_as_uint(yo[0][2]),
+                           __float_as_uint(yo[0][3]));
+      part[3] = make_uint4(__float_as_uint(yo[1][0]), __float_as_uint(yo[1][1]), __float_as_uint(yo[1][2]),
+                           __float_as_uint(yo[1][3]));
     }
   }
+  if (splits == 1) return;
+  // ---- split K: consumer thread ctid of rank ctid % splits sums the partials of its slot over the
+  // cluster's CTAs (rank order) and writes its outputs; the second barrier keeps every CTA's shared
+  // memory alive until all reads are done ----
+  detail::cluster_barrier();
+  if (warp < ring::kConsumers && ctid % splits == rank) {
+    int ac[2][4] = {};
+    float yv[2][4] = {};
+    const std::uint32_t local = detail::smem_u32(smem) + 64u * static_cast<unsigned>(ctid);
+    for (int q = 0; q < splits; ++q) {
+      uint4 v[4];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) v[i] = detail::ld_cluster_16(local + 16u * i, static_cast<unsigned>(q));
+#pragma unroll
+      for (int nt = 0; nt < 2; ++nt) {
+        const std::uint32_t* iv = reinterpret_cast<const std::uint32_t*>(&v[nt]);
+        const std::uint32_t* fv = reinterpret_cast<const std::uint32_t*>(&v[2 + nt]);
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          ac[nt][i] += static_cast<int>(iv[i]);
+          yv[nt][i] += __uint_as_float(fv[i]);
+        }
+      }
+    }
+    store(warp, ac, yv);
+  }
+  detail::cluster_barrier();
 #else
   (void)tmW, (void)tmA, (void)p, (void)M, (void)N, (void)K, (void)S;
   __trap();  // cp.async.bulk and mbarrier transactions need sm_90
