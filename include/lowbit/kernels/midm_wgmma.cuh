@@ -457,7 +457,9 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(
   // still covers the whole step. Without the launch attribute both instructions are no-ops.
 #pragma unroll
   for (int s = 0; s < S - 2; ++s) issue_w(s, s);
+#if !defined(LOWBIT_TESTING_MIDM_SKIP_PDL_WAIT)  // defined only by the PDL tests' negative control
   ptx::pdl_wait();
+#endif
   ptx::pdl_launch_dependents();
 #pragma unroll
   for (int s = 0; s < S - 2; ++s) {
