@@ -448,9 +448,12 @@ GemmPlan make_plan(PolicyKind kind, std::size_t M, std::size_t N, std::size_t K,
 /// CTAs on 8192 x 28672 that kept 448 CTAs on 528 slots (52 SMs with 16 warps, 80 with 12: the busiest
 /// SM streams 512 tiles against 434 on average), measured 15 % slower (H200, M = 1: 44.3 us) than the
 /// transposed 28672 x 8192 with the same bytes (38.6 us, 16-warp CTAs, 448 tiles per busy SM).
-/// Planned for the cp.async ring that gemm launches.
+/// Planned for the cp.async ring that gemm launches. `force_warps` / `force_splits` (benchmark sweeps
+/// only; 0 = free) restrict the search to that warp count / split count; when no valid plan has them the
+/// result has kt_per_warp == 0.
 template <int B>
-GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_count, bool legacy_waves = false) {
+GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_count, bool legacy_waves = false,
+                          int force_warps = 0, int force_splits = 0) {
   using C = DecodeConfig<B>;
   GemmPlan p{PolicyKind::decode, C::max_m, TileGeometry::tile_n, 4, 1};
   const std::size_t slabs = N / TileGeometry::tile_n, KT = K / TileGeometry::tile_k;
@@ -462,6 +465,7 @@ GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_co
   constexpr double kSplitTailBytes = 6.0e6;  // ~ 2 us at ~3 TB/s
   double best = -1;
   for (int W : {16, 8, 4}) {
+    if (force_warps && W != force_warps) continue;
     // occupancy: registers (16 warps/SM at the 128-register cap), shared memory (worst case: group 32)
     const std::size_t smem = decode_smem_bytes<B>(false, 2, m, W) + kSmemReservedPerCta;
     const std::size_t per_sm = std::min<std::size_t>(static_cast<std::size_t>(C::warps_per_sm / W), kSmemPerSm / smem);
@@ -470,6 +474,7 @@ GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_co
     const std::size_t w = static_cast<std::size_t>(W);
     const std::size_t max_splits = slabs <= kMaxCounters ? std::min<std::size_t>(64, (KT + w - 1) / w) : 1;
     for (std::size_t sp = 1; sp <= max_splits; ++sp) {
+      if (force_splits && sp != static_cast<std::size_t>(force_splits)) continue;
       const std::size_t kpw = (KT + w * sp - 1) / (w * sp);
       if ((KT + w * kpw - 1) / (w * kpw) != sp) continue;  // no empty split
       const std::size_t ctas = slabs * sp, waves = (ctas + slots - 1) / slots;
