@@ -462,7 +462,15 @@ GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_co
   // tile; at 1 MB the model chose 7 waves of 4-tile warps on 8192 x 28672 (72 us) over one wave of
   // 32-tile warps (60 us, H100)
   constexpr double kWaveBytes = 4.0e6;
-  constexpr double kSplitTailBytes = 6.0e6;  // ~ 2 us at ~3 TB/s
+  // split tail: ~2 us measured, charged as ~3 us; and the busiest SM counted as the average CTAs per SM
+  // plus 3/4 of the rounding up (memory-bound CTAs on the less loaded SMs stream faster than an even
+  // share). Session 9 sweep of every plan (warps x splits <= 16) with PDL, 2/3/4/8 bits x 12 shapes x
+  // M = 1, 4, 8, 16 on an H100 (bench/results/decode_sweep_*_s9.json): the chosen plan's time over the
+  // best plan's went from 1.046 (mean) / 1.41 (worst) with 6 MB and the plain busiest SM to 1.026 / 1.34;
+  // 31 of 192 choices changed, 25 faster, e.g. 4-bit 4096^2 M = 1 7.05 -> 5.13 us, 8192 x 28672
+  // (N = 28672) M = 16 73.0 -> 64.5 us; the worst of 6 slower ones 2-bit 8192 x 10240 M = 16 +14 %.
+  constexpr double kSplitTailBytes = 10.0e6;
+  constexpr double kBusiestWeight = 0.75;
   double best = -1;
   for (int W : {16, 8, 4}) {
     if (force_warps && W != force_warps) continue;
@@ -479,8 +487,11 @@ GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_co
       if ((KT + w * kpw - 1) / (w * kpw) != sp) continue;  // no empty split
       const std::size_t ctas = slabs * sp, waves = (ctas + slots - 1) / slots;
       // CTAs of the busiest SM (at least its resident capacity: idle slots are paid)
-      const std::size_t sm_ctas = legacy_waves ? waves * per_sm : std::max((ctas + sms - 1) / sms, per_sm);
-      const double cost = static_cast<double>(sm_ctas * sms * w * kpw) * C::tile_bytes +
+      const double avg = static_cast<double>(ctas) / static_cast<double>(sms);
+      const double busiest = static_cast<double>((ctas + sms - 1) / sms);
+      const double sm_ctas = legacy_waves ? static_cast<double>(waves * per_sm)
+                                          : std::max(avg + kBusiestWeight * (busiest - avg), static_cast<double>(per_sm));
+      const double cost = sm_ctas * static_cast<double>(sms * w * kpw) * C::tile_bytes +
                           (sp > 1 ? 2.0 * static_cast<double>(sp * M * N) * sizeof(float) + kSplitTailBytes : 0.0) +
                           kWaveBytes * static_cast<double>(waves);
       if (best < 0 || cost < best * 0.999) {
