@@ -1,6 +1,9 @@
 // Benchmark of lowbit::kernels::gemm (W{2,3,4,8}A16) against cuBLAS fp16 measured in the same run.
 //
-// usage: bench_gemm_kernels OUT.json [--quick | --decode]   (--decode: M <= 16 only)
+// usage: bench_gemm_kernels OUT.json [--quick | --decode | --decode-sweep[=KxN,...] [all]]
+// (--decode: M <= 16 only; --decode-sweep: only every valid decode plan (warps x splits <= 16) of 4-bit
+// g128 at M = 1 and 16, with and without PDL, on the three large shapes or the listed ones, next to the
+// planner's choice; "all": 2/3/4/8 bits at M = 1, 4, 8, 16, with PDL only)
 // Shapes (K, N) in {(8192,8192), (8192,28672), (28672,8192), (4096,4096)}, M in {1..4096}; 4-bit g128
 // everywhere, other widths at M = 1 (and 16). Weights are rotated over enough buffers that the working
 // set is >= 4x the L2, each timing is the median over replays of a CUDA graph of `kBatch` launches.
@@ -215,6 +218,99 @@ int main(int argc, char** argv) {
   if (quick) Ms = {1, 16, 64, 1024};
   if (decode_only) Ms = {1, 2, 4, 8, 16};
   const std::size_t l2 = static_cast<std::size_t>(prop.l2CacheSize);
+
+  if (argc > 2 && std::strncmp(argv[2], "--decode-sweep", 14) == 0) {
+    namespace kd = lowbit::kernels::detail;
+    std::string rows;
+    std::vector<Shape> sweep_shapes = {{8192, 8192}, {8192, 28672}, {28672, 8192}};
+    if (argv[2][14] == '=') {  // --decode-sweep=KxN,KxN,...
+      sweep_shapes.clear();
+      for (const char* q = argv[2] + 15; *q;) {
+        char* e = nullptr;
+        const unsigned long k = std::strtoul(q, &e, 10);
+        if (!e || *e != 'x') { std::fprintf(stderr, "--decode-sweep=KxN,...: bad list\n"); return 2; }
+        const unsigned long n = std::strtoul(e + 1, &e, 10);
+        if (k == 0 || n == 0 || k % 128 || n % 64) { std::fprintf(stderr, "--decode-sweep: bad shape\n"); return 2; }
+        sweep_shapes.push_back({k, n});
+        q = *e == ',' ? e + 1 : e;
+      }
+    }
+    // widths and rows: argv[3] = "all" sweeps 2/3/4/8 bits at M = 1, 4, 8, 16 (PDL timings only); default
+    // 4-bit at M = 1 and 16 with and without PDL
+    const bool all = argc > 3 && std::strcmp(argv[3], "all") == 0;
+    auto sweep = [&](auto bits_c) {
+      constexpr int B = decltype(bits_c)::value;
+      for (Shape sh : sweep_shapes) {
+        const std::size_t K = sh.K, N = sh.N, G = K / 128, wbytes = K * N * B / 8 + G * N * 3;
+        const int nrot = static_cast<int>(std::max<std::size_t>(2, (4 * l2 + wbytes - 1) / wbytes));
+        std::vector<Weight> ws;
+        for (int r = 0; r < nrot; ++r) ws.push_back(make_weight(B, K, N, 128, false, false, 900 + r));
+        void *A, *Y;
+        CK(cudaMalloc(&A, 16 * K * 2));
+        CK(cudaMalloc(&Y, 16 * N * 2));
+        fill_random_halves<<<256, 256>>>(static_cast<std::uint16_t*>(A), 16 * K, 9, 0x3800);
+        CK(cudaDeviceSynchronize());
+        const std::vector<std::size_t> sweep_ms = all ? std::vector<std::size_t>{1, 4, 8, 16} : std::vector<std::size_t>{1, 16};
+        for (std::size_t M : sweep_ms) {
+          const kd::GemmPlan chosen = kd::make_decode_plan<B>(M, N, K, prop.multiProcessorCount);
+          for (int W : {4, 8, 16})
+            for (int sp = 1; sp <= 16; ++sp) {
+              const kd::GemmPlan p = kd::make_decode_plan<B>(M, N, K, prop.multiProcessorCount, false, W, sp);
+              if (p.kt_per_warp == 0) continue;  // no valid plan with these
+              void* wsp = nullptr;
+              if (p.workspace_bytes) {
+                CK(cudaMalloc(&wsp, p.workspace_bytes));
+                if (!gemm_workspace_init(wsp, p.workspace_bytes, st).ok()) std::exit(1);
+              }
+              double us[2] = {-1, -1};
+              for (int pdl = all ? 1 : 0; pdl < 2; ++pdl) {
+                GemmOptions o;
+                o.pdl = pdl ? PdlMode::on : PdlMode::off;
+                int r = 0;
+                us[pdl] = time_graph_us(st, [&] {
+                  for (int i = 0; i < kBatch; ++i, r = (r + 1) % nrot) {
+                    const Status stt = kd::run_decode<B, half_t, false>(static_cast<const half_t*>(A), M, ws[r].view,
+                                                                        nullptr, static_cast<half_t*>(Y), wsp,
+                                                                        p.workspace_bytes, p, st, o);
+                    if (!stt.ok()) { std::fprintf(stderr, "decode sweep: %s\n", stt.message.c_str()); std::exit(1); }
+                  }
+                });
+              }
+              const bool is_chosen = p.warps_k == chosen.warps_k && p.splits == chosen.splits;
+              std::printf("decode sweep %d-bit K %5zu N %5zu M %2zu: %2d warps x %2d splits x %3d tiles (%d CTAs/SM): %7.2f us, "
+                          "PDL %7.2f us, %.0f GB/s%s\n", B, K, N, M, p.warps_k, p.splits, p.kt_per_warp, p.ctas_per_sm,
+                          us[0], us[1], wbytes / (us[1] * 1e3), is_chosen ? "  <- planner" : "");
+              char buf[352];
+              std::snprintf(buf, sizeof buf,
+                            "%s    {\"bits\": %d, \"K\": %zu, \"N\": %zu, \"M\": %zu, \"warps\": %d, \"splits\": %d, "
+                            "\"tiles_per_warp\": %d, \"us_nopdl\": %.3f, \"us_pdl\": %.3f, \"planner\": %s}",
+                            rows.empty() ? "" : ",\n", B, K, N, M, p.warps_k, p.splits, p.kt_per_warp, us[0], us[1],
+                            is_chosen ? "true" : "false");
+              rows += buf;
+              if (wsp) CK(cudaFree(wsp));
+            }
+        }
+        for (auto& w : ws) CK(cudaFree(w.mem));
+        CK(cudaFree(A));
+        CK(cudaFree(Y));
+      }
+    };
+    if (all) {
+      sweep(std::integral_constant<int, 2>{});
+      sweep(std::integral_constant<int, 3>{});
+    }
+    sweep(std::integral_constant<int, 4>{});
+    if (all) sweep(std::integral_constant<int, 8>{});
+    std::FILE* f = std::fopen(out, "w");
+    if (!f) return 1;
+    char date[32] = "unknown";
+    const std::time_t now = std::time(nullptr);
+    if (const std::tm* u = std::gmtime(&now)) std::strftime(date, sizeof date, "%Y-%m-%d", u);
+    std::fprintf(f, "{\n  \"benchmark\": \"decode plan sweep, 4-bit g128\", \"device\": \"%s\", \"date\": \"%s\", "
+                    "\"d2d_copy_GBps\": %.1f,\n  \"rows\": [\n%s\n  ]\n}\n", prop.name, date, copy_gbs, rows.c_str());
+    std::fclose(f);
+    return 0;
+  }
 
   // ---- small-M comparison: the tile kernel's decode policies (gemm_policy) vs the decode kernel (gemm) ----
   std::string sweep_json;

@@ -91,12 +91,22 @@ TEST_CASE("GEMM planner covers K exactly, fits the counter region and fills wave
   }
   // one slab (N = 64) cannot fill a GPU without splitting K across CTAs: the GPU tests' back-to-back
   // PDL check (gpu_common.cuh) relies on this shape exercising the workspace counters
+  for (int sms : {78, 114, 132})
+    for (std::size_t M : {std::size_t(1), std::size_t(16)}) {
+      CHECK(detail::plan_gemm<2>(M, 64, 16384, sms).splits > 1);
+      CHECK(detail::plan_gemm<3>(M, 64, 16384, sms).splits > 1);
+      CHECK(detail::plan_gemm<4>(M, 64, 16384, sms).splits > 1);
+      CHECK(detail::plan_gemm<8>(M, 64, 16384, sms).splits > 1);
+    }
+  // session 9's plan sweep (bench/results/decode_sweep_*_s9.json, H100, PDL): the fastest plans of
+  // 4-bit 4096^2 (one 16-warp CTA per slab, no split: 5.1 against 7.0 us split in two) and of the 4-bit
+  // 8192 x 28672 (N = 28672) layer at M = 16 (8-warp CTAs: 64.5 against 73.0 us with 4 warps)
   for (std::size_t M : {std::size_t(1), std::size_t(16)}) {
-    CHECK(detail::plan_gemm<2>(M, 64, 4096, 132).splits > 1);
-    CHECK(detail::plan_gemm<3>(M, 64, 4096, 132).splits > 1);
-    CHECK(detail::plan_gemm<4>(M, 64, 4096, 132).splits > 1);
-    CHECK(detail::plan_gemm<8>(M, 64, 4096, 132).splits > 1);
+    CHECK(detail::plan_gemm<4>(M, 4096, 4096, 132).splits == 1);
+    CHECK(detail::plan_gemm<4>(M, 4096, 4096, 132).warps_k == 16);
   }
+  CHECK(detail::plan_gemm<4>(16, 28672, 8192, 132).warps_k == 8);
+  CHECK(detail::plan_gemm<4>(16, 28672, 8192, 132).splits == 1);
   // 8192 x 28672 (448 slabs): the busiest SM must not stream much more than the average. The previous
   // (wave) model kept 448 4-warp CTAs on 528 slots: 52 SMs ran 4 CTAs (512 tiles), 80 ran 3, measured
   // 15 % slower than the transposed shape with the same bytes. (4 and 8 bits: at 2 bits a tile is half

@@ -448,9 +448,12 @@ GemmPlan make_plan(PolicyKind kind, std::size_t M, std::size_t N, std::size_t K,
 /// CTAs on 8192 x 28672 that kept 448 CTAs on 528 slots (52 SMs with 16 warps, 80 with 12: the busiest
 /// SM streams 512 tiles against 434 on average), measured 15 % slower (H200, M = 1: 44.3 us) than the
 /// transposed 28672 x 8192 with the same bytes (38.6 us, 16-warp CTAs, 448 tiles per busy SM).
-/// Planned for the cp.async ring that gemm launches.
+/// Planned for the cp.async ring that gemm launches. `force_warps` / `force_splits` (benchmark sweeps
+/// only; 0 = free) restrict the search to that warp count / split count; when no valid plan has them the
+/// result has kt_per_warp == 0.
 template <int B>
-GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_count, bool legacy_waves = false) {
+GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_count, bool legacy_waves = false,
+                          int force_warps = 0, int force_splits = 0) {
   using C = DecodeConfig<B>;
   GemmPlan p{PolicyKind::decode, C::max_m, TileGeometry::tile_n, 4, 1};
   const std::size_t slabs = N / TileGeometry::tile_n, KT = K / TileGeometry::tile_k;
@@ -459,9 +462,18 @@ GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_co
   // tile; at 1 MB the model chose 7 waves of 4-tile warps on 8192 x 28672 (72 us) over one wave of
   // 32-tile warps (60 us, H100)
   constexpr double kWaveBytes = 4.0e6;
-  constexpr double kSplitTailBytes = 6.0e6;  // ~ 2 us at ~3 TB/s
+  // split tail: ~2 us measured, charged as ~3 us; and the busiest SM counted as the average CTAs per SM
+  // plus 3/4 of the rounding up (memory-bound CTAs on the less loaded SMs stream faster than an even
+  // share). Session 9 sweep of every plan (warps x splits <= 16) with PDL, 2/3/4/8 bits x 12 shapes x
+  // M = 1, 4, 8, 16 on an H100 (bench/results/decode_sweep_*_s9.json): the chosen plan's time over the
+  // best plan's went from 1.046 (mean) / 1.41 (worst) with 6 MB and the plain busiest SM to 1.026 / 1.34;
+  // 31 of 192 choices changed, 25 faster, e.g. 4-bit 4096^2 M = 1 7.05 -> 5.13 us, 8192 x 28672
+  // (N = 28672) M = 16 73.0 -> 64.5 us; the worst of 6 slower ones 2-bit 8192 x 10240 M = 16 +14 %.
+  constexpr double kSplitTailBytes = 10.0e6;
+  constexpr double kBusiestWeight = 0.75;
   double best = -1;
   for (int W : {16, 8, 4}) {
+    if (force_warps && W != force_warps) continue;
     // occupancy: registers (16 warps/SM at the 128-register cap), shared memory (worst case: group 32)
     const std::size_t smem = decode_smem_bytes<B>(false, 2, m, W) + kSmemReservedPerCta;
     const std::size_t per_sm = std::min<std::size_t>(static_cast<std::size_t>(C::warps_per_sm / W), kSmemPerSm / smem);
@@ -470,12 +482,16 @@ GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_co
     const std::size_t w = static_cast<std::size_t>(W);
     const std::size_t max_splits = slabs <= kMaxCounters ? std::min<std::size_t>(64, (KT + w - 1) / w) : 1;
     for (std::size_t sp = 1; sp <= max_splits; ++sp) {
+      if (force_splits && sp != static_cast<std::size_t>(force_splits)) continue;
       const std::size_t kpw = (KT + w * sp - 1) / (w * sp);
       if ((KT + w * kpw - 1) / (w * kpw) != sp) continue;  // no empty split
       const std::size_t ctas = slabs * sp, waves = (ctas + slots - 1) / slots;
       // CTAs of the busiest SM (at least its resident capacity: idle slots are paid)
-      const std::size_t sm_ctas = legacy_waves ? waves * per_sm : std::max((ctas + sms - 1) / sms, per_sm);
-      const double cost = static_cast<double>(sm_ctas * sms * w * kpw) * C::tile_bytes +
+      const double avg = static_cast<double>(ctas) / static_cast<double>(sms);
+      const double busiest = static_cast<double>((ctas + sms - 1) / sms);
+      const double sm_ctas = legacy_waves ? static_cast<double>(waves * per_sm)
+                                          : std::max(avg + kBusiestWeight * (busiest - avg), static_cast<double>(per_sm));
+      const double cost = sm_ctas * static_cast<double>(sms * w * kpw) * C::tile_bytes +
                           (sp > 1 ? 2.0 * static_cast<double>(sp * M * N) * sizeof(float) + kSplitTailBytes : 0.0) +
                           kWaveBytes * static_cast<double>(waves);
       if (best < 0 || cost < best * 0.999) {

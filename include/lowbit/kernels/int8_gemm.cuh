@@ -127,12 +127,19 @@ LOWBIT_DEVICE int next_outlier_chunk(const Int8EpilogueParams& p, int count, int
 }
 
 /// Weight value used with outlier column c of output n: fp16 side copy if present, else int8 dequantized.
-LOWBIT_DEVICE float outlier_weight(const Int8EpilogueParams& p, int n, int c, int K, int N, float wq) {
+/// `absmax(n)` gives w_absmax[n], called only when needed: the split-K gemv kernel passes a global load
+/// (evaluated lazily, as its register allocation needs), the ring kernel a value it holds in a register.
+template <class Absmax>
+LOWBIT_DEVICE float outlier_weight_with(const Int8EpilogueParams& p, int n, int c, int N, float wq, Absmax absmax) {
   if (p.side_index) {
     const int j = p.side_index[c];
     if (j >= 0) return __half2float(__ushort_as_half(p.side_values[static_cast<std::size_t>(j) * N + n]));
   }
-  return wq * p.w_absmax[n] * (1.0f / 127.0f);
+  return wq * absmax(n) * (1.0f / 127.0f);
+}
+LOWBIT_DEVICE float outlier_weight(const Int8EpilogueParams& p, int n, int c, int K, int N, float wq) {
+  (void)K;
+  return outlier_weight_with(p, n, c, N, wq, [&](int r) { return p.w_absmax[r]; });
 }
 
 /// True when the pre-gathered outlier slabs hold every outlier column of this call.

@@ -398,23 +398,25 @@ __global__ void __launch_bounds__(ring::kThreads, 4) gemv_ring_kernel(const __gr
       acc[nt][i] = 0;
       yo[nt][i] = 0.f;
     }
-  // Y for the thread of consumer warp `w` and lane (g, t) from its (summed) accumulators
-  auto store = [&](int w, const int (&ac)[2][4], const float (&yv)[2][4]) {
+  // The consumer thread's per-column and per-row values, loaded before the main loop (the outlier
+  // columns' weights and the epilogue then wait on no global load): weight scales and biases of its 4
+  // columns (n0 + 16·warp + 8·nt + 2t + e), row scales of its rows g and g + 8.
+  float wsc[2][2] = {}, bia[2][2] = {}, rsv[2] = {};
+  // Y for this consumer thread's slot from its (summed) accumulators
+  auto store = [&](const int (&ac)[2][4], const float (&yv)[2][4]) {
     T* Y = static_cast<T*>(p.Y);
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const int m = g + 8 * h;
       if (m >= M) continue;
-      const float rs = __ldcg(p.row_absmax + m);
 #pragma unroll
       for (int nt = 0; nt < 2; ++nt) {
-        const int n = n0 + w * 16 + nt * 8 + 2 * t;
+        const int n = n0 + warp * 16 + nt * 8 + 2 * t;
         float y[2];
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
-          const float ws = p.w_absmax[n + e] * detail::kInvCodeMaxSq;
-          const float b = p.bias ? p.bias[n + e] : 0.f;
-          y[e] = static_cast<float>(ac[nt][2 * h + e]) * (rs * ws) + yv[nt][2 * h + e] + b;
+          const float ws = wsc[nt][e] * detail::kInvCodeMaxSq;
+          y[e] = static_cast<float>(ac[nt][2 * h + e]) * (rsv[h] * ws) + yv[nt][2 * h + e] + bia[nt][e];
         }
         *reinterpret_cast<typename detail::Elem<T>::pair*>(Y + static_cast<std::size_t>(m) * N + n) =
             detail::Elem<T>::pack(y[0], y[1]);
@@ -446,16 +448,59 @@ __global__ void __launch_bounds__(ring::kThreads, 4) gemv_ring_kernel(const __gr
     }
     __syncwarp();
   } else {  // ---------------- consumer warps ----------------
+    // weight-side values do not depend on the activation pass: loaded before griddepcontrol.wait
+#pragma unroll
+    for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int n = n0 + warp * 16 + nt * 8 + 2 * t + e;
+        wsc[nt][e] = p.w_absmax[n];
+        bia[nt][e] = p.bias ? p.bias[n] : 0.f;
+      }
     detail::pdl_wait();
+    // The activation pass's results in two rounds of independent loads (a loop of dependent load-store
+    // pairs cost one L2 round trip per iteration, several microseconds before the first stage):
+    // round 1: outlier count, the thread's 8 list entries (j = ctid/16 + 8r, row m = ctid % 16 of the
+    // table), the mask words of this CTA's K range, its row scales; round 2: the table's activation values.
+    constexpr int kCT = 32 * ring::kConsumers;                        // consumer threads
+    constexpr int kJ = ring::kOTable * ring::kMaxM / kCT;             // table entries per thread
+    constexpr int kMW = (ring::kMaxK / 32 + kCT - 1) / kCT;           // mask words per thread (bound)
+    static_assert(kCT % ring::kMaxM == 0 && kJ * kCT == ring::kOTable * ring::kMaxM, "table rows per thread");
+    const int w_lo = it0 * sk / 32, w_hi = min(K, (it0 + nst) * sk) / 32;  // K % 64 == 0
     const int count = __ldcg(p.outlier_count);
+    const int tm = ctid % ring::kMaxM, tj = ctid / ring::kMaxM;
+    int lj[kJ];
+#pragma unroll
+    for (int r = 0; r < kJ; ++r) {
+      const int j = tj + r * (kCT / ring::kMaxM);
+      lj[r] = j < p.max_list ? __ldcg(p.outlier_list + j) : 0;
+    }
+    std::uint32_t mw[kMW];
+#pragma unroll
+    for (int r = 0; r < kMW; ++r) {
+      const int w = w_lo + ctid + r * kCT;
+      mw[r] = w < w_hi ? __ldcg(p.outlier_mask + w) : 0u;
+    }
+#pragma unroll
+    for (int h = 0; h < 2; ++h) rsv[h] = g + 8 * h < M ? __ldcg(p.row_absmax + g + 8 * h) : 0.f;
     const int listed = min(count, min(p.max_list, ring::kOTable));
     const T* Aval = static_cast<const T*>(p.A);
-    for (int w = ctid; w < K / 32; w += 32 * ring::kConsumers) s_mask[w] = __ldcg(p.outlier_mask + w);
-    for (int j = ctid; j < ring::kOTable; j += 32 * ring::kConsumers) s_ocol[j] = j < listed ? __ldcg(p.outlier_list + j) : -1;
-    detail::named_barrier_sync(1, 32 * ring::kConsumers);
-    for (int i = ctid; i < ring::kOTable * ring::kMaxM; i += 32 * ring::kConsumers) {
-      const int j = i / ring::kMaxM, m = i % ring::kMaxM;
-      s_oa[i] = (j < listed && m < M) ? detail::Elem<T>::to(Aval[static_cast<std::size_t>(m) * K + s_ocol[j]]) : 0.f;
+    float av[kJ];
+#pragma unroll
+    for (int r = 0; r < kJ; ++r) {
+      const int j = tj + r * (kCT / ring::kMaxM);
+      av[r] = (j < listed && tm < M) ? detail::Elem<T>::to(Aval[static_cast<std::size_t>(tm) * K + lj[r]]) : 0.f;
+    }
+#pragma unroll
+    for (int r = 0; r < kMW; ++r) {
+      const int w = w_lo + ctid + r * kCT;
+      if (w < w_hi) s_mask[w] = mw[r];
+    }
+#pragma unroll
+    for (int r = 0; r < kJ; ++r) {
+      const int j = tj + r * (kCT / ring::kMaxM);
+      if (tm == 0) s_ocol[j] = j < listed ? lj[r] : -1;
+      s_oa[j * ring::kMaxM + tm] = av[r];
     }
     detail::named_barrier_sync(1, 32 * ring::kConsumers);
 
@@ -512,7 +557,8 @@ __global__ void __launch_bounds__(ring::kThreads, 4) gemv_ring_kernel(const __gr
             for (int e = 0; e < 2; ++e) {
               const int nl = warp * 16 + nt * 8 + 2 * t + e;
               const float wq = static_cast<float>(static_cast<std::int8_t>(st[nl * sk + (c - k0)]));
-              const float wo = detail::outlier_weight(p, n0 + nl, c, K, N, wq);
+              const float sc = wsc[nt][e];
+              const float wo = detail::outlier_weight_with(p, n0 + nl, c, N, wq, [sc](int) { return sc; });
 #pragma unroll
               for (int h = 0; h < 2; ++h) yo[nt][2 * h + e] = fmaf(av[h], wo, yo[nt][2 * h + e]);
             }
@@ -522,7 +568,7 @@ __global__ void __launch_bounds__(ring::kThreads, 4) gemv_ring_kernel(const __gr
       if (lane == 0) detail::mbar_arrive(empty + s);  // arrivals per stage were 128 shared-memory atomics)
     }
     if (splits == 1) {  // every output written once by the thread owning it
-      store(warp, acc, yo);
+      store(acc, yo);
     } else {  // partial sums to this CTA's (consumed) ring: 16 words per consumer thread
       detail::named_barrier_sync(1, 32 * ring::kConsumers);  // every warp is done reading the ring
       uint4* part = reinterpret_cast<uint4*>(smem) + 4 * ctid;
@@ -558,7 +604,7 @@ __global__ void __launch_bounds__(ring::kThreads, 4) gemv_ring_kernel(const __gr
         }
       }
     }
-    store(warp, ac, yv);
+    store(ac, yv);
   }
   detail::cluster_barrier();
 #else
