@@ -87,8 +87,9 @@ struct LinearOptions {
   int wgmma_max_blocks = 0;
   /// Small-M ring path: CTAs that share one 64-row slab of W, each streaming a consecutive run of the
   /// K stages (one thread-block cluster per slab, partial sums combined through distributed shared
-  /// memory). 0 picks by shape (detail::ring_config); n in 1..8 forces n. Tuning knob; results are the
-  /// same up to the fp32 summation order of the outlier columns' product.
+  /// memory). 0 picks by shape (detail::ring_splits_for); n in 1..8 asks for n, and gets fewer where n
+  /// would leave a CTA without K stages. Tuning knob; results are the same up to the fp32 summation
+  /// order of the outlier columns' product (the int8 sums are exact).
   int ring_splits = 0;
 };
 
