@@ -137,8 +137,7 @@ LOWBIT_DEVICE float outlier_weight_with(const Int8EpilogueParams& p, int n, int 
   }
   return wq * absmax(n) * (1.0f / 127.0f);
 }
-LOWBIT_DEVICE float outlier_weight(const Int8EpilogueParams& p, int n, int c, int K, int N, float wq) {
-  (void)K;
+LOWBIT_DEVICE float outlier_weight(const Int8EpilogueParams& p, int n, int c, int N, float wq) {
   return outlier_weight_with(p, n, c, N, wq, [&](int r) { return p.w_absmax[r]; });
 }
 
@@ -167,7 +166,7 @@ __device__ __noinline__ int gather_outlier_chunk(float* s_a, float* s_wo, const 
     const bool ok = j < jn && bn + r < N;
     const int c = ok ? s_cols[j] : 0;
     const float wq = ok ? static_cast<float>(p.Wq[static_cast<std::size_t>(bn + r) * K + c]) : 0.f;
-    s_wo[r * P + j] = ok ? outlier_weight(p, bn + r, c, K, N, wq) : 0.f;
+    s_wo[r * P + j] = ok ? outlier_weight(p, bn + r, c, N, wq) : 0.f;
   }
   return jn;
 }
@@ -312,7 +311,7 @@ LOWBIT_DEVICE void epilogue_block(const int* C, const Int8EpilogueParams& p, int
           wq[j] = j < jn ? p.Wq[static_cast<std::size_t>(n) * K + s_cols[j]] : 0;
 #pragma unroll
         for (int j = 0; j < kOutlierChunk; ++j)
-          wo[j] = j < jn ? outlier_weight(p, n, s_cols[j], K, N, static_cast<float>(wq[j])) : 0.f;
+          wo[j] = j < jn ? outlier_weight(p, n, s_cols[j], N, static_cast<float>(wq[j])) : 0.f;
       }
 #pragma unroll
       for (int j = 0; j < kOutlierChunk; ++j) {
@@ -606,7 +605,7 @@ __global__ void __launch_bounds__(128, MT == 1 ? 7 : 3) gemv_s8_kernel(const std
         for (int j = 0; j < kBatch; ++j) wq[j] = j0 + j < ne ? s_ewq[j0 + j][nl] : 0;
 #pragma unroll
         for (int j = 0; j < kBatch; ++j)
-          wo[j] = j0 + j < ne ? detail::outlier_weight(p, n_out, s_ecols[0][j0 + j], K, N, static_cast<float>(wq[j]))
+          wo[j] = j0 + j < ne ? detail::outlier_weight(p, n_out, s_ecols[0][j0 + j], N, static_cast<float>(wq[j]))
                               : 0.f;
         __syncthreads();
 #pragma unroll
@@ -680,7 +679,7 @@ __global__ void __launch_bounds__(128, MT == 1 ? 7 : 3) gemv_s8_kernel(const std
               wq[j] = j0 + j < nc ? W[static_cast<std::size_t>(n_out) * K + s_cols[j0 + j]] : 0;
 #pragma unroll
             for (int j = 0; j < kBatch; ++j)
-              wo[j] = j0 + j < nc ? detail::outlier_weight(p, n_out, s_cols[j0 + j], K, N, static_cast<float>(wq[j]))
+              wo[j] = j0 + j < nc ? detail::outlier_weight(p, n_out, s_cols[j0 + j], N, static_cast<float>(wq[j]))
                                   : 0.f;
             __syncthreads();
 #pragma unroll
@@ -809,7 +808,7 @@ __global__ void __launch_bounds__(256) prepare_outliers_kernel(std::int8_t* Aq, 
       if (i < nw) {
         const int j = static_cast<int>(i / N), n = static_cast<int>(i % N);
         const int c = p.outlier_list[j];
-        wslab[i] = detail::outlier_weight(p, n, c, K, N, static_cast<float>(p.Wq[static_cast<std::size_t>(n) * K + c]));
+        wslab[i] = detail::outlier_weight(p, n, c, N, static_cast<float>(p.Wq[static_cast<std::size_t>(n) * K + c]));
       } else {
         const std::size_t ia = i - nw;
         const int j = static_cast<int>(ia / M), m = static_cast<int>(ia % M);

@@ -10,7 +10,8 @@
 /// - `gemv_ring_kernel`: one CTA per 64 rows of W over the whole K (N/64 CTAs), or, where that leaves
 ///   SMs idle, a cluster of up to 8 CTAs per 64 rows, each over a consecutive run of K (the plan sizes
 ///   the ring so that every CTA is resident in one wave); four consumer warps (16 rows each, mma.sync
-///   m16n8k32 with the k permutation of the gemv kernel) and one producer thread that streams W (a 64 × 192-byte TMA box per stage) and
+///   m16n8k32 with the k permutation of the gemv kernel) and one producer thread that streams W (a
+///   64 × 192-byte TMA box per stage) and
 ///   the activation codes (a 16 × 192 box, rows ≥ M zero-filled) into an S-stage shared-memory ring with
 ///   2-D tensor TMA copies + mbarriers (one copy per operand and stage: per-row 1-D bulk copies cost
 ///   ~34 ns each per CTA on the H200 and made the ring 2.6x slower than the split-K kernel). The weight
