@@ -78,12 +78,36 @@ enum class PdlMode {
   on,         ///< PDL; gemm returns `unsupported` where it is not available instead of launching plainly
 };
 
+/// Launch shape of the decode kernel (M <= 16): CTAs of `warps` warps on one 64-column slab, the warps
+/// splitting the CTA's K range, and `splits` CTAs per slab along K (fp32 partials in the workspace).
+/// A zero field is left to the planner (its cost model picks it, given the other field); {0, 0}, the
+/// default, is the planned launch. Set by tune_decode (`lowbit/kernels/tune.cuh`), which times every
+/// shape on the device, or by hand.
+struct DecodeChoice {
+  int warps = 0;   ///< warps per CTA: 4, 8 or 16; 0 = planned
+  int splits = 0;  ///< CTAs per slab along K: 1 .. kMaxDecodeSplits; 0 = planned
+  /// Field-wise equality.
+  friend constexpr bool operator==(const DecodeChoice& a, const DecodeChoice& b) {
+    return a.warps == b.warps && a.splits == b.splits;
+  }
+  /// Whether the planner chooses both fields.
+  [[nodiscard]] constexpr bool planned() const { return warps == 0 && splits == 0; }
+};
+
+/// Most CTAs per slab along K a decode launch may have (the planner's own limit).
+inline constexpr int kMaxDecodeSplits = 64;
+
 /// Run-time options of gemm / gemm_bits.
 struct GemmOptions {
   /// Programmatic dependent launch of the decode kernel (M <= 16) and of the sm_90a wgmma mid-M kernel
   /// (16 < M <= 256 in LOWBIT_MIDM_WGMMA builds). The other kernels (the mma.sync mid-M and tile kernels,
   /// and the act-order pre-gather) always launch plainly, whatever the mode.
   PdlMode pdl = PdlMode::automatic;
+  /// Launch shape of the decode kernel for M <= 16 (ignored for larger M); {0, 0} = planned. A shape the
+  /// weight cannot run (a split that would be empty, a CTA whose shared memory does not fit an SM, more
+  /// than one split on more than kMaxCounters slabs) makes gemm return invalid_argument, as does a
+  /// field out of range. gemm_workspace_size must be asked with the same options.
+  DecodeChoice decode{};
 };
 
 /// A CTA tile configuration.
@@ -480,7 +504,8 @@ GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_co
     if (per_sm == 0) continue;
     const std::size_t sms = static_cast<std::size_t>(std::max(sm_count, 1)), slots = sms * per_sm;
     const std::size_t w = static_cast<std::size_t>(W);
-    const std::size_t max_splits = slabs <= kMaxCounters ? std::min<std::size_t>(64, (KT + w - 1) / w) : 1;
+    const std::size_t max_splits =
+        slabs <= kMaxCounters ? std::min<std::size_t>(kMaxDecodeSplits, (KT + w - 1) / w) : 1;
     for (std::size_t sp = 1; sp <= max_splits; ++sp) {
       if (force_splits && sp != static_cast<std::size_t>(force_splits)) continue;
       const std::size_t kpw = (KT + w * sp - 1) / (w * sp);
@@ -540,13 +565,14 @@ GemmPlan make_midm_plan(std::size_t M, std::size_t N, std::size_t K, int sm_coun
   return p;
 }
 
-/// Plans a launch for width B (policy by M, split-K by SM count).
+/// Plans a launch for width B (policy by M, split-K by SM count). `decode` restricts the decode plan
+/// (M <= 16) to that launch shape; when the weight cannot run it, the plan has kt_per_warp == 0.
 template <int B>
-GemmPlan plan_gemm(std::size_t M, std::size_t N, std::size_t K, int sm_count) {
+GemmPlan plan_gemm(std::size_t M, std::size_t N, std::size_t K, int sm_count, const DecodeChoice& decode = {}) {
   using D = DefaultPolicies<B>;
   using Q = MidmPolicies<B>;
   using QW = MidmWgmmaPolicies<B>;
-  if (M <= DecodeConfig<B>::max_m) return make_decode_plan<B>(M, N, K, sm_count);
+  if (M <= DecodeConfig<B>::max_m) return make_decode_plan<B>(M, N, K, sm_count, false, decode.warps, decode.splits);
   // sm_90a build on an sm_90 device: the wgmma variant from M = 17 (H100, 4-bit g128: W64 at M = 32 was
   // 1.2-1.45x faster than M32 on all four benchmark shapes)
   if (M <= kMidmMaxM && midm_wgmma_available())
@@ -657,6 +683,13 @@ inline Status check_gemm_options(const GemmOptions& opt) {
   if (opt.pdl != PdlMode::off && opt.pdl != PdlMode::automatic && opt.pdl != PdlMode::on)
     return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: GemmOptions::pdl has the invalid value ",
                                        static_cast<int>(opt.pdl), " (off, automatic or on)");
+  const int w = opt.decode.warps, s = opt.decode.splits;
+  if (w != 0 && w != 4 && w != 8 && w != 16)
+    return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: GemmOptions::decode.warps = ", w,
+                                       " (4, 8, 16, or 0 for the planner's)");
+  if (s < 0 || s > kMaxDecodeSplits)
+    return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: GemmOptions::decode.splits = ", s, " (1 .. ",
+                                       kMaxDecodeSplits, ", or 0 for the planner's)");
   return Status::success();
 }
 
@@ -852,14 +885,15 @@ Status run_decode(const T* A, std::size_t M, const TiledWeightView& w, const T* 
 
 }  // namespace detail
 
-/// Workspace bytes `gemm` needs for M rows of `meta` on the current device (0 when no split-K).
+/// Workspace bytes `gemm` needs for M rows of `meta` on the current device (0 when no split-K), with
+/// the decode launch shape of `opt` (a shape the weight cannot run needs none: gemm rejects it).
 /// Allocate once, zero it once with gemm_workspace_init; gemm leaves it ready for the next call.
-inline std::size_t gemm_workspace_size(std::size_t M, const TiledMeta& meta) {
+inline std::size_t gemm_workspace_size(std::size_t M, const TiledMeta& meta, const GemmOptions& opt = {}) {
   if (!is_supported_bits(meta.bits) || M == 0 || meta.K % 64 || meta.N % 64) return 0;
   const int sms = detail::current_sm_count();
   return dispatch_bits(meta.bits, [&](auto Bc) {
-    return detail::workspace_total(detail::plan_gemm<decltype(Bc)::value>(M, meta.N, meta.K, sms > 0 ? sms : 1), M,
-                                   meta);
+    return detail::workspace_total(
+        detail::plan_gemm<decltype(Bc)::value>(M, meta.N, meta.K, sms > 0 ? sms : 1, opt.decode), M, meta);
   });
 }
 
@@ -899,7 +933,13 @@ Status gemm_bits(const T* A, std::size_t M, const TiledWeightView& w, const T* b
   if (M == 0) return Status::success();
   const int sms = detail::current_sm_count();
   if (sms <= 0) return lowbit::detail::make_status(StatusCode::cuda_error, "gemm: no CUDA device");
-  const detail::GemmPlan plan = detail::plan_gemm<B>(M, w.meta.N, w.meta.K, sms);
+  const detail::GemmPlan plan = detail::plan_gemm<B>(M, w.meta.N, w.meta.K, sms, opt.decode);
+  if (plan.kind == detail::PolicyKind::decode && plan.kt_per_warp == 0)
+    return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: GemmOptions::decode = {", opt.decode.warps,
+                                       " warps, ", opt.decode.splits, " splits} is no launch for K = ", w.meta.K,
+                                       ", N = ", w.meta.N, ", M = ", M, " on ", sms,
+                                       " SMs (an empty split, too much shared memory, or a split of more than ",
+                                       detail::kMaxCounters, " slabs)");
   using D = DefaultPolicies<B>;
   switch (plan.kind) {
     case detail::PolicyKind::decode:  // the cp.async ring: measured faster than the bulk-copy one (NOTES.md)
