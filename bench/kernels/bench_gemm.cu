@@ -1,6 +1,6 @@
 // Benchmark of lowbit::kernels::gemm (W{2,3,4,8}A16) against cuBLAS fp16 measured in the same run.
 //
-// usage: bench_gemm_kernels OUT.json [--quick | --decode | --decode-sweep[=KxN,...] [all]]
+// usage: bench_gemm_kernels OUT.json [--quick | --decode | --decode-sweep[=KxN,...] [all] | --tune]
 // (--decode: M <= 16 only; --decode-sweep: only every valid decode plan (warps x splits <= 16) of 4-bit
 // g128 at M = 1 and 16, with and without PDL, on the three large shapes or the listed ones, next to the
 // planner's choice; "all": 2/3/4/8 bits at M = 1, 4, 8, 16, with PDL only)
@@ -12,14 +12,18 @@
 // M <= 256 (decode and mid-M kernels): timed with and without programmatic dependent launch in the same run
 // (lowbit_us_nopdl / lowbit_us_pdl, and each followed by a small plain elementwise kernel,
 // lowbit_plus_eltwise_us_*, for the main 4-bit g128 variant); lowbit_us is gemm's default.
+// --tune: tune_decode (tune.cuh) on 2/3/4/8 bits x six shapes x M = 1, 4, 8, 16; then this program times the
+// planner's and the measured shape with its own loop (as above) next to cuBLAS fp16, all in the same run.
 // decode_planner_ab (not with --quick): the decode planner's busiest-SM cost model against the previous
 // wave model on the shapes where their plans differ, same weights, same run.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <lowbit/kernels/gemm.cuh>
+#include <lowbit/kernels/tune.cuh>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -308,6 +312,107 @@ int main(int argc, char** argv) {
     if (const std::tm* u = std::gmtime(&now)) std::strftime(date, sizeof date, "%Y-%m-%d", u);
     std::fprintf(f, "{\n  \"benchmark\": \"decode plan sweep, 4-bit g128\", \"device\": \"%s\", \"date\": \"%s\", "
                     "\"d2d_copy_GBps\": %.1f,\n  \"rows\": [\n%s\n  ]\n}\n", prop.name, date, copy_gbs, rows.c_str());
+    std::fclose(f);
+    return 0;
+  }
+
+  if (argc > 2 && std::strcmp(argv[2], "--tune") == 0) {
+    namespace kd = lowbit::kernels::detail;
+    std::string rows;
+    const std::vector<Shape> tshapes = {{8192, 8192}, {8192, 28672}, {28672, 8192}, {4096, 4096}, {8192, 10240}, {3584, 18944}};
+    const std::vector<std::size_t> tms = {1, 4, 8, 16};
+    void *A, *Y;
+    CK(cudaMalloc(&A, 16 * 28672 * 2));
+    CK(cudaMalloc(&Y, 16 * 28672 * 2));
+    fill_random_halves<<<256, 256>>>(static_cast<std::uint16_t*>(A), 16 * 28672, 9, 0x3800);
+    CK(cudaDeviceSynchronize());
+    int better = 0, cases = 0;
+    double sum_ratio = 0;
+    for (Shape sh : tshapes) {
+      const std::size_t K = sh.K, N = sh.N;
+      // cuBLAS fp16 baseline, weights rotated
+      const std::size_t wbytes16 = K * N * 2;
+      const int nrot16 = static_cast<int>(std::max<std::size_t>(2, (4 * l2 + wbytes16 - 1) / wbytes16));
+      std::vector<void*> w16(nrot16);
+      for (int r = 0; r < nrot16; ++r) {
+        CK(cudaMalloc(&w16[r], wbytes16));
+        fill_random_halves<<<1024, 256>>>(static_cast<std::uint16_t*>(w16[r]), K * N, 77 + r, 0x2000);
+      }
+      std::vector<double> cublas(tms.size());
+      for (std::size_t i = 0; i < tms.size(); ++i) {
+        const float alpha = 1.f, beta = 0.f;
+        int r = 0;
+        cublas[i] = time_graph_us(st, [&] {
+          for (int b = 0; b < kBatch; ++b, r = (r + 1) % nrot16)
+            CKB(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)N, (int)tms[i], (int)K, &alpha, w16[r], CUDA_R_16F, (int)K, A,
+                             CUDA_R_16F, (int)K, &beta, Y, CUDA_R_16F, (int)N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+        });
+      }
+      for (void* p : w16) CK(cudaFree(p));
+      for (int B : {2, 3, 4, 8}) {
+        const std::size_t G = K / 128, wbytes = K * N * B / 8 + G * N * 3;
+        const int nrot = static_cast<int>(std::max<std::size_t>(2, (4 * l2 + wbytes - 1) / wbytes));
+        std::vector<Weight> ws;
+        for (int r = 0; r < nrot; ++r) ws.push_back(make_weight(B, K, N, 128, false, false, 1300 + r));
+        DecodeTuning tuning;
+        std::vector<DecodeTuneResult> details;
+        const auto t0 = std::chrono::steady_clock::now();
+        const Status ts = tune_decode<half_t>(ws[0].view, tms, st, tuning, TuneOptions{}, &details);
+        const double tune_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (!ts.ok()) { std::fprintf(stderr, "tune_decode: %s\n", ts.message.c_str()); return 1; }
+        for (std::size_t i = 0; i < tms.size(); ++i) {
+          const std::size_t M = tms[i];
+          const DecodeTuneResult& d = details[i];
+          double us[2];
+          for (int tuned = 0; tuned < 2; ++tuned) {
+            GemmOptions o;
+            o.decode = tuned ? d.best : DecodeChoice{};
+            const std::size_t wsb = gemm_workspace_size(M, ws[0].view.meta, o);
+            void* wsp = nullptr;
+            if (wsb) {
+              CK(cudaMalloc(&wsp, wsb));
+              if (!gemm_workspace_init(wsp, wsb, st).ok()) return 1;
+            }
+            int r = 0;
+            us[tuned] = time_graph_us(st, [&] {
+              for (int b = 0; b < kBatch; ++b, r = (r + 1) % nrot) {
+                const Status s2 = gemm<half_t>(static_cast<const half_t*>(A), M, ws[r].view, nullptr, static_cast<half_t*>(Y), wsp,
+                                               wsb, st, o);
+                if (!s2.ok()) { std::fprintf(stderr, "tune bench: %s\n", s2.message.c_str()); std::exit(1); }
+              }
+            });
+            if (wsp) CK(cudaFree(wsp));
+          }
+          ++cases;
+          sum_ratio += us[1] / us[0];
+          better += us[1] < 0.98 * us[0];
+          std::printf("tune %d-bit K %5zu N %5zu M %2zu: planned %2dx%-2d %7.2f us (tuner %7.2f), tuned %2dx%-2d %7.2f us (tuner %7.2f), "
+                      "cuBLAS %7.2f us: %.2fx -> %.2fx  (%zu shapes timed, tuning took %.2f s for all M)\n",
+                      B, K, N, M, d.planned.warps, d.planned.splits, us[0], d.planned_us, d.best.warps, d.best.splits, us[1],
+                      d.best_us, cublas[i], cublas[i] / us[0], cublas[i] / us[1], d.timings.size(), tune_s);
+          char buf[512];
+          std::snprintf(buf, sizeof buf,
+                        "%s    {\"bits\": %d, \"K\": %zu, \"N\": %zu, \"M\": %zu, \"planned\": [%d, %d], \"tuned\": [%d, %d], "
+                        "\"us_planned\": %.3f, \"us_tuned\": %.3f, \"tuner_us_planned\": %.3f, \"tuner_us_tuned\": %.3f, "
+                        "\"cublas_us\": %.3f, \"speedup_planned\": %.3f, \"speedup_tuned\": %.3f, \"shapes_timed\": %zu}",
+                        rows.empty() ? "" : ",\n", B, K, N, M, d.planned.warps, d.planned.splits, d.best.warps, d.best.splits,
+                        us[0], us[1], d.planned_us, d.best_us, cublas[i], cublas[i] / us[0], cublas[i] / us[1], d.timings.size());
+          rows += buf;
+        }
+        for (auto& w : ws) CK(cudaFree(w.mem));
+      }
+    }
+    std::printf("tune: tuned/planned mean %.4f over %d cases, %d faster by > 2 %%\n", sum_ratio / cases, cases, better);
+    CK(cudaFree(A));
+    CK(cudaFree(Y));
+    std::FILE* f = std::fopen(out, "w");
+    if (!f) return 1;
+    char date[32] = "unknown";
+    const std::time_t now = std::time(nullptr);
+    if (const std::tm* u = std::gmtime(&now)) std::strftime(date, sizeof date, "%Y-%m-%d", u);
+    std::fprintf(f, "{\n  \"benchmark\": \"decode tuner (tune_decode) vs planner, g128 asym, PDL, weights rotated\", "
+                    "\"device\": \"%s\", \"date\": \"%s\", \"d2d_copy_GBps\": %.1f,\n  \"baseline\": \"cublasGemmEx fp16\",\n"
+                    "  \"rows\": [\n%s\n  ]\n}\n", prop.name, date, copy_gbs, rows.c_str());
     std::fclose(f);
     return 0;
   }
