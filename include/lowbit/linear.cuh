@@ -203,7 +203,7 @@ class WeightOnlyLinear {
   }
 
   /// Times every launch shape of the decode kernel for this weight on the current device, for each M of
-  /// `Ms` (1 .. 16), and runs the fastest from then on (kernels::tune_decode; roughly 0.1 s per M).
+  /// `Ms` (1 .. 16), and runs the fastest from then on (kernels::tune_decode; 0.05-0.3 s per M, by the layer's size).
   /// Call it at load time, before workspace_size: a measured shape may split K further than the
   /// planner's and need more workspace. Layers of the same weight shape can share the result
   /// (decode_tuning, set_decode_tuning) instead of measuring again.

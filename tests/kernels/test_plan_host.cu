@@ -330,6 +330,8 @@ TEST_CASE("decode tuner: candidates, choice of the best, tuning tables", "[kerne
   CHECK(bad([](TuneOptions& o) { o.reps = 0; }));
   CHECK(bad([](TuneOptions& o) { o.max_splits = 0; }));
   CHECK(bad([](TuneOptions& o) { o.max_splits = kMaxDecodeSplits + 1; }));
+  CHECK(bad([](TuneOptions& o) { o.confirm_top = -1; }));
+  CHECK(bad([](TuneOptions& o) { o.confirm_top = 17; }));
   CHECK(bad([](TuneOptions& o) { o.keep_planned_within = -0.1; }));
   CHECK(bad([](TuneOptions& o) { o.keep_planned_within = std::nan(""); }));
   CHECK(bad([](TuneOptions& o) { o.pdl = static_cast<PdlMode>(7); }));
