@@ -217,15 +217,19 @@ class WeightOnlyLinear {
   }
   /// Runs the launch shapes measured on another layer (or loaded from a file) from now on.
   /// @return ok, or invalid_argument when they were measured for another weight shape or device
-  ///         (kernels::DecodeTuning::applies_to); the layer then keeps its previous shapes.
+  ///         (kernels::DecodeTuning::applies_to: width, K, N, group, symmetry, act-order, device name and
+  ///         SM count); the layer then keeps its previous shapes.
   Status set_decode_tuning(const kernels::DecodeTuning& t) {
     const int sms = kernels::detail::current_sm_count();
-    if (!t.applies_to(w_.view().meta, sms))
-      return lowbit::detail::make_status(StatusCode::invalid_argument, "WeightOnlyLinear: the decode tuning was measured for ",
-                                         t.meta.bits, "-bit K = ", t.meta.K, " N = ", t.meta.N, " group ", t.meta.group_size,
-                                         " on ", t.sm_count, " SMs, not for this ", w_.view().meta.bits, "-bit K = ",
-                                         w_.view().meta.K, " N = ", w_.view().meta.N, " group ", w_.view().meta.group_size,
-                                         " layer on ", sms, " SMs");
+    const std::string dev = kernels::detail::current_device_name();
+    const kernels::TiledMeta& m = w_.view().meta;
+    if (!t.applies_to(m, sms, dev))
+      return lowbit::detail::make_status(
+          StatusCode::invalid_argument, "WeightOnlyLinear: the decode tuning was measured for ", t.meta.bits, "-bit K = ",
+          t.meta.K, " N = ", t.meta.N, " group ", t.meta.group_size, t.meta.sym ? " sym" : " asym",
+          t.meta.act_order ? " act-order" : "", " on '", t.device, "' (", t.sm_count, " SMs), not for this ", m.bits,
+          "-bit K = ", m.K, " N = ", m.N, " group ", m.group_size, m.sym ? " sym" : " asym", m.act_order ? " act-order" : "",
+          " layer on '", dev, "' (", sms, " SMs)");
     tuning_ = t;
     return Status::success();
   }

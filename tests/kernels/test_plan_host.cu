@@ -300,21 +300,27 @@ TEST_CASE("decode tuner: candidates, choice of the best, tuning tables", "[kerne
   // a table applies to one weight shape on one device; M outside 1 .. 16 (or untuned) is planned
   DecodeTuning t;
   const TiledMeta m{4, 8192, 28672, 128, false, false};
-  CHECK_FALSE(t.applies_to(m, 132));  // never measured
+  const std::string h100 = "NVIDIA H100 80GB HBM3";
+  CHECK_FALSE(t.applies_to(m, 132, h100));  // never measured
   t.meta = m;
   t.sm_count = 132;
+  t.device = h100;
   t.by_m[1] = {16, 1};
-  CHECK(t.applies_to(m, 132));
-  CHECK_FALSE(t.applies_to(m, 114));
+  CHECK(t.applies_to(m, 132, h100));
+  CHECK_FALSE(t.applies_to(m, 114, h100));
+  CHECK_FALSE(t.applies_to(m, 132, "NVIDIA H200"));  // same SM count, another device
   TiledMeta other = m;
   other.N = 8192;
-  CHECK_FALSE(t.applies_to(other, 132));
+  CHECK_FALSE(t.applies_to(other, 132, h100));
   other = m;
   other.group_size = 32;
-  CHECK_FALSE(t.applies_to(other, 132));
+  CHECK_FALSE(t.applies_to(other, 132, h100));
   other = m;
   other.act_order = true;
-  CHECK_FALSE(t.applies_to(other, 132));
+  CHECK_FALSE(t.applies_to(other, 132, h100));
+  other = m;
+  other.sym = true;
+  CHECK_FALSE(t.applies_to(other, 132, h100));
   CHECK(t.for_m(1) == DecodeChoice{16, 1});
   CHECK(t.for_m(2).planned());
   CHECK(t.for_m(17).planned());

@@ -144,7 +144,8 @@ TEST_CASE("tune_decode times every shape and records a runnable one per M", "[ke
   const Status st = tune_decode<half_t>(w.view(), {1, 4, 16}, nullptr, t, opt, &details);
   INFO("status " << st.message);
   REQUIRE(st.ok());
-  CHECK(t.applies_to(w.view().meta, sms));
+  CHECK(t.applies_to(w.view().meta, sms, lowbit::kernels::detail::current_device_name()));
+  CHECK_FALSE(t.device.empty());
   REQUIRE(details.size() == 3);
   for (const DecodeTuneResult& r : details) {
     INFO("M " << r.M);

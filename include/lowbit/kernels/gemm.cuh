@@ -40,6 +40,7 @@
 #include "midm_wgmma.cuh"
 #include "ptx.cuh"
 #include "tile.cuh"
+#include "tuning.hpp"
 
 namespace lowbit::kernels {
 
@@ -77,25 +78,6 @@ enum class PdlMode {
   automatic,  ///< PDL where available (sm_90+ device and kernels compiled for sm_90+), else plain (default)
   on,         ///< PDL; gemm returns `unsupported` where it is not available instead of launching plainly
 };
-
-/// Launch shape of the decode kernel (M <= 16): CTAs of `warps` warps on one 64-column slab, the warps
-/// splitting the CTA's K range, and `splits` CTAs per slab along K (fp32 partials in the workspace).
-/// A zero field is left to the planner (its cost model picks it, given the other field); {0, 0}, the
-/// default, is the planned launch. Set by tune_decode (`lowbit/kernels/tune.cuh`), which times every
-/// shape on the device, or by hand.
-struct DecodeChoice {
-  int warps = 0;   ///< warps per CTA: 4, 8 or 16; 0 = planned
-  int splits = 0;  ///< CTAs per slab along K: 1 .. kMaxDecodeSplits; 0 = planned
-  /// Field-wise equality.
-  friend constexpr bool operator==(const DecodeChoice& a, const DecodeChoice& b) {
-    return a.warps == b.warps && a.splits == b.splits;
-  }
-  /// Whether the planner chooses both fields.
-  [[nodiscard]] constexpr bool planned() const { return warps == 0 && splits == 0; }
-};
-
-/// Most CTAs per slab along K a decode launch may have (the planner's own limit).
-inline constexpr int kMaxDecodeSplits = 64;
 
 /// Run-time options of gemm / gemm_bits.
 struct GemmOptions {
@@ -683,13 +665,10 @@ inline Status check_gemm_options(const GemmOptions& opt) {
   if (opt.pdl != PdlMode::off && opt.pdl != PdlMode::automatic && opt.pdl != PdlMode::on)
     return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: GemmOptions::pdl has the invalid value ",
                                        static_cast<int>(opt.pdl), " (off, automatic or on)");
-  const int w = opt.decode.warps, s = opt.decode.splits;
-  if (w != 0 && w != 4 && w != 8 && w != 16)
-    return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: GemmOptions::decode.warps = ", w,
-                                       " (4, 8, 16, or 0 for the planner's)");
-  if (s < 0 || s > kMaxDecodeSplits)
-    return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: GemmOptions::decode.splits = ", s, " (1 .. ",
-                                       kMaxDecodeSplits, ", or 0 for the planner's)");
+  if (!decode_choice_in_range(opt.decode))
+    return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: GemmOptions::decode = {", opt.decode.warps,
+                                       " warps, ", opt.decode.splits, " splits} (warps 4, 8, 16, splits 1 .. ",
+                                       kMaxDecodeSplits, "; 0 for the planner's)");
   return Status::success();
 }
 

@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -30,11 +31,10 @@
 #include "../error.hpp"
 #include "convert.cuh"
 #include "gemm.cuh"
+#include "tuning.hpp"
 
 namespace lowbit::kernels {
 
-/// Most rows the decode kernel serves (DecodeConfig<B>::max_m, the same for every width).
-inline constexpr std::size_t kDecodeMaxM = 16;
 static_assert(DecodeConfig<2>::max_m == kDecodeMaxM && DecodeConfig<3>::max_m == kDecodeMaxM &&
                   DecodeConfig<4>::max_m == kDecodeMaxM && DecodeConfig<8>::max_m == kDecodeMaxM,
               "kDecodeMaxM must match every width's decode kernel");
@@ -72,26 +72,15 @@ struct DecodeTuneResult {
   std::vector<DecodeTiming> timings;  ///< every shape timed, fastest first
 };
 
-/// Measured decode launch shapes of one weight shape on one device, per M (what gemm takes through
-/// GemmOptions::decode; copy it to every layer of the same shape, see applies_to).
-struct DecodeTuning {
-  TiledMeta meta{};  ///< the weight it was measured on
-  int sm_count = 0;  ///< SMs of the device it was measured on (0: not tuned)
-  std::array<DecodeChoice, kDecodeMaxM + 1> by_m{};  ///< shape per M (index 1 .. 16); {0, 0} = planned
-  std::array<double, kDecodeMaxM + 1> us{};          ///< measured time of by_m[M] (0 where not tuned)
-  std::array<double, kDecodeMaxM + 1> planned_us{};  ///< measured time of the planner's shape
-
-  /// Whether these shapes were measured for weights like `m` (width, K, N, group size, symmetry,
-  /// act-order) on a device with `sms` SMs: only then may a layer use them.
-  [[nodiscard]] bool applies_to(const TiledMeta& m, int sms) const {
-    return sm_count > 0 && sms == sm_count && m.bits == meta.bits && m.K == meta.K && m.N == meta.N &&
-           m.group_size == meta.group_size && m.sym == meta.sym && m.act_order == meta.act_order;
-  }
-  /// The shape for M rows ({0, 0}, planned, outside 1 .. 16 or where M was not tuned).
-  [[nodiscard]] DecodeChoice for_m(std::size_t M) const { return M < by_m.size() ? by_m[M] : DecodeChoice{}; }
-};
-
 namespace detail {
+
+/// Name of the current device (cudaDeviceProp::name; empty when there is none).
+inline std::string current_device_name() {
+  int dev = 0;
+  cudaDeviceProp prop{};
+  if (cudaGetDevice(&dev) != cudaSuccess || cudaGetDeviceProperties(&prop, dev) != cudaSuccess) return {};
+  return prop.name;
+}
 
 /// Checks TuneOptions (ok or invalid_argument naming the field).
 inline Status check_tune_options(const TuneOptions& o) {
@@ -381,6 +370,7 @@ Status tune_decode(const TiledWeightView& w, const std::vector<std::size_t>& Ms,
     }
   }
   t.sm_count = detail::current_sm_count();
+  t.device = detail::current_device_name();
   out = t;
   if (details) *details = std::move(all);
   return Status::success();
