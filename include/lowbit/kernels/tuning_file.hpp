@@ -4,7 +4,7 @@
 ///
 /// Format (`"format": "lowbit.decode_tuning"`, `"version": 1`): a list of tunings, each with the device
 /// name and SM count, the weight it applies to (`bits`, `K`, `N`, `group_size`, `sym`, `act_order`) and
-/// one row per tuned M (`M`, `warps`, `splits`, `us`, `planned_us`). Loading validates every field and
+/// one row per tuned M (`M`, `warps`, `splits`, `slabs`, `us`, `planned_us`). Loading validates every field and
 /// refuses duplicates, so a damaged or hand-edited file fails with a message naming the entry; a shape
 /// the weight cannot run is still refused later by gemm. Saving is atomic (temporary file + rename):
 /// an interrupted save leaves the previous file as it was.
@@ -61,9 +61,14 @@ inline nlohmann::json decode_tunings_to_json(std::span<const DecodeTuning> tunin
     for (std::size_t M = 1; M <= kDecodeMaxM; ++M) {
       const DecodeChoice c = t.by_m[M];
       if (c.planned() && t.us[M] == 0 && t.planned_us[M] == 0) continue;  // not tuned
-      LOWBIT_CHECK(decode_choice_in_range(c), "decode tuning ", i, ": M = ", M, " has {", c.warps, ", ", c.splits,
-                   "}, out of range");
-      rows.push_back({{"M", M}, {"warps", c.warps}, {"splits", c.splits}, {"us", t.us[M]}, {"planned_us", t.planned_us[M]}});
+      LOWBIT_CHECK(decode_choice_in_range(c), "decode tuning ", i, ": M = ", M, " has {", c.warps, ", ", c.splits, ", ",
+                   c.slabs, "}, out of range");
+      rows.push_back({{"M", M},
+                      {"warps", c.warps},
+                      {"splits", c.splits},
+                      {"slabs", c.slabs},
+                      {"us", t.us[M]},
+                      {"planned_us", t.planned_us[M]}});
     }
     list.push_back({{"device", t.device},
                     {"sm_count", t.sm_count},
@@ -151,7 +156,8 @@ inline std::vector<DecodeTuning> decode_tunings_from_json(const nlohmann::json& 
       if (seen[M]) bad(rctx, "listed twice");
       seen[M] = true;
       const DecodeChoice c{static_cast<int>(get_int(r, "warps", 0, 16, rctx)),
-                           static_cast<int>(get_int(r, "splits", 0, kMaxDecodeSplits, rctx))};
+                           static_cast<int>(get_int(r, "splits", 0, kMaxDecodeSplits, rctx)),
+                           static_cast<int>(get_int(r, "slabs", 0, 2, rctx))};
       if (!decode_choice_in_range(c)) bad(rctx, "\"warps\" = ", c.warps, " (4, 8, 16, or 0 for the planner's)");
       t.by_m[M] = c;
       t.us[M] = get_time(r, "us", rctx);
@@ -175,16 +181,7 @@ inline void save_decode_tunings(const std::filesystem::path& path, std::span<con
 /// Reads a decode tuning file.
 /// @throws lowbit::Error on I/O, JSON or field errors (message names the file and the entry).
 inline std::vector<DecodeTuning> load_decode_tunings(const std::filesystem::path& path) {
-  auto bytes = safetensors::detail::FileBytes::open(path);
-  LOWBIT_CHECK(bytes.size() <= (64u << 20), path.string(), ": ", bytes.size(), " bytes is too large for a tuning file");
-  nlohmann::json j;
-  try {
-    const char* b = reinterpret_cast<const char*>(bytes.data());
-    j = nlohmann::json::parse(b, b + bytes.size());
-  } catch (const nlohmann::json::exception& e) {
-    lowbit::detail::fail(path.string(), ": invalid JSON: ", e.what());
-  }
-  return decode_tunings_from_json(j, path.string());
+  return decode_tunings_from_json(safetensors::read_json_file(path, 64u << 20), path.string());
 }
 
 }  // namespace lowbit::kernels
