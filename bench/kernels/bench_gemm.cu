@@ -1,7 +1,7 @@
 // Benchmark of lowbit::kernels::gemm (W{2,3,4,8}A16) against cuBLAS fp16 measured in the same run.
 //
 // usage: bench_gemm_kernels OUT.json [--quick | --decode | --decode-sweep[=KxN,...] [all] | --tune]
-// (--decode: M <= 16 only; --decode-sweep: only every valid decode plan (warps x splits <= 16) of 4-bit
+// (--decode: M <= 16 only; --decode-sweep: only every valid decode plan (1-2 slabs x warps x splits <= 16) of 4-bit
 // g128 at M = 1 and 16, with and without PDL, on the three large shapes or the listed ones, next to the
 // planner's choice; "all": 2/3/4/8 bits at M = 1, 4, 8, 16, with PDL only)
 // Shapes (K, N) in {(8192,8192), (8192,28672), (28672,8192), (4096,4096)}, M in {1..4096}; 4-bit g128
@@ -119,6 +119,17 @@ Weight make_weight(int bits, std::size_t K, std::size_t N, std::size_t group, bo
   CK(cudaMemcpy(z.data(), ze, G * N, cudaMemcpyDeviceToHost));
   for (auto& v : z) v &= static_cast<std::uint8_t>((1u << bits) - 1u);
   CK(cudaMemcpy(ze, z.data(), G * N, cudaMemcpyHostToDevice));
+  return w;
+}
+
+/// cuBLAS fp16 weights [N, K] (random values), as many copies as exceed 4x the L2, at least `min_copies`.
+std::vector<void*> make_fp16_weights(std::size_t K, std::size_t N, std::size_t l2, std::size_t min_copies) {
+  const std::size_t bytes = K * N * 2;
+  std::vector<void*> w(std::max<std::size_t>(min_copies, (4 * l2 + bytes - 1) / bytes));
+  for (std::size_t r = 0; r < w.size(); ++r) {
+    CK(cudaMalloc(&w[r], bytes));
+    fill_random_halves<<<1024, 256>>>(static_cast<std::uint16_t*>(w[r]), K * N, static_cast<std::uint32_t>(77 + r), 0x2000);
+  }
   return w;
 }
 
@@ -257,9 +268,10 @@ int main(int argc, char** argv) {
         const std::vector<std::size_t> sweep_ms = all ? std::vector<std::size_t>{1, 4, 8, 16} : std::vector<std::size_t>{1, 16};
         for (std::size_t M : sweep_ms) {
           const kd::GemmPlan chosen = kd::make_decode_plan<B>(M, N, K, prop.multiProcessorCount);
+          for (int ns : {1, 2})
           for (int W : {4, 8, 16})
             for (int sp = 1; sp <= 16; ++sp) {
-              const kd::GemmPlan p = kd::make_decode_plan<B>(M, N, K, prop.multiProcessorCount, false, W, sp);
+              const kd::GemmPlan p = kd::make_decode_plan<B>(M, N, K, prop.multiProcessorCount, false, W, sp, ns);
               if (p.kt_per_warp == 0) continue;  // no valid plan with these
               void* wsp = nullptr;
               if (p.workspace_bytes) {
@@ -280,15 +292,15 @@ int main(int argc, char** argv) {
                   }
                 });
               }
-              const bool is_chosen = p.warps_k == chosen.warps_k && p.splits == chosen.splits;
-              std::printf("decode sweep %d-bit K %5zu N %5zu M %2zu: %2d warps x %2d splits x %3d tiles (%d CTAs/SM): %7.2f us, "
-                          "PDL %7.2f us, %.0f GB/s%s\n", B, K, N, M, p.warps_k, p.splits, p.kt_per_warp, p.ctas_per_sm,
-                          us[0], us[1], wbytes / (us[1] * 1e3), is_chosen ? "  <- planner" : "");
-              char buf[352];
+              const bool is_chosen = p.warps_k == chosen.warps_k && p.splits == chosen.splits && p.slabs == chosen.slabs;
+              std::printf("decode sweep %d-bit K %5zu N %5zu M %2zu: %d slab(s) x %2d warps x %2d splits x %3d tiles (%d CTAs/SM): "
+                          "%7.2f us, PDL %7.2f us, %.0f GB/s%s\n", B, K, N, M, p.slabs, p.warps_k, p.splits, p.kt_per_warp,
+                          p.ctas_per_sm, us[0], us[1], wbytes / (us[1] * 1e3), is_chosen ? "  <- planner" : "");
+              char buf[384];
               std::snprintf(buf, sizeof buf,
                             "%s    {\"bits\": %d, \"K\": %zu, \"N\": %zu, \"M\": %zu, \"warps\": %d, \"splits\": %d, "
-                            "\"tiles_per_warp\": %d, \"us_nopdl\": %.3f, \"us_pdl\": %.3f, \"planner\": %s}",
-                            rows.empty() ? "" : ",\n", B, K, N, M, p.warps_k, p.splits, p.kt_per_warp, us[0], us[1],
+                            "\"slabs\": %d, \"tiles_per_warp\": %d, \"us_nopdl\": %.3f, \"us_pdl\": %.3f, \"planner\": %s}",
+                            rows.empty() ? "" : ",\n", B, K, N, M, p.warps_k, p.splits, p.slabs, p.kt_per_warp, us[0], us[1],
                             is_chosen ? "true" : "false");
               rows += buf;
               if (wsp) CK(cudaFree(wsp));
@@ -331,13 +343,8 @@ int main(int argc, char** argv) {
     for (Shape sh : tshapes) {
       const std::size_t K = sh.K, N = sh.N;
       // cuBLAS fp16 baseline, weights rotated
-      const std::size_t wbytes16 = K * N * 2;
-      const int nrot16 = static_cast<int>(std::max<std::size_t>(2, (4 * l2 + wbytes16 - 1) / wbytes16));
-      std::vector<void*> w16(nrot16);
-      for (int r = 0; r < nrot16; ++r) {
-        CK(cudaMalloc(&w16[r], wbytes16));
-        fill_random_halves<<<1024, 256>>>(static_cast<std::uint16_t*>(w16[r]), K * N, 77 + r, 0x2000);
-      }
+      const std::vector<void*> w16 = make_fp16_weights(K, N, l2, 2);
+      const int nrot16 = static_cast<int>(w16.size());
       std::vector<double> cublas(tms.size());
       for (std::size_t i = 0; i < tms.size(); ++i) {
         const float alpha = 1.f, beta = 0.f;
@@ -386,17 +393,26 @@ int main(int argc, char** argv) {
           ++cases;
           sum_ratio += us[1] / us[0];
           better += us[1] < 0.98 * us[0];
-          std::printf("tune %d-bit K %5zu N %5zu M %2zu: planned %2dx%-2d %7.2f us (tuner %7.2f), tuned %2dx%-2d %7.2f us (tuner %7.2f), "
-                      "cuBLAS %7.2f us: %.2fx -> %.2fx  (%zu shapes timed, tuning took %.2f s for all M)\n",
-                      B, K, N, M, d.planned.warps, d.planned.splits, us[0], d.planned_us, d.best.warps, d.best.splits, us[1],
-                      d.best_us, cublas[i], cublas[i] / us[0], cublas[i] / us[1], d.timings.size(), tune_s);
-          char buf[512];
+          std::printf("tune %d-bit K %5zu N %5zu M %2zu: planned %2dx%-2d %7.2f us (tuner %7.2f), tuned %2dx%-2d%s %7.2f us "
+                      "(tuner %7.2f), cuBLAS %7.2f us: %.2fx -> %.2fx  (%zu shapes timed, tuning took %.2f s for all M)\n",
+                      B, K, N, M, d.planned.warps, d.planned.splits, us[0], d.planned_us, d.best.warps, d.best.splits,
+                      d.best.slabs == 2 ? " 2 slabs" : "", us[1], d.best_us, cublas[i], cublas[i] / us[0], cublas[i] / us[1],
+                      d.timings.size(), tune_s);
+          // the fastest two-slab shape of the tuner's own measurement, next to the best one-slab shape
+          double best1 = 0, best2 = 0;
+          for (const DecodeTiming& x : d.timings) {
+            double& b = x.choice.slabs == 2 ? best2 : best1;
+            if (b == 0 || x.us < b) b = x.us;
+          }
+          char buf[768];
           std::snprintf(buf, sizeof buf,
-                        "%s    {\"bits\": %d, \"K\": %zu, \"N\": %zu, \"M\": %zu, \"planned\": [%d, %d], \"tuned\": [%d, %d], "
+                        "%s    {\"bits\": %d, \"K\": %zu, \"N\": %zu, \"M\": %zu, \"planned\": [%d, %d], \"tuned\": [%d, %d, %d], "
                         "\"us_planned\": %.3f, \"us_tuned\": %.3f, \"tuner_us_planned\": %.3f, \"tuner_us_tuned\": %.3f, "
-                        "\"cublas_us\": %.3f, \"speedup_planned\": %.3f, \"speedup_tuned\": %.3f, \"shapes_timed\": %zu}",
+                        "\"cublas_us\": %.3f, \"speedup_planned\": %.3f, \"speedup_tuned\": %.3f, \"shapes_timed\": %zu, "
+                        "\"tuner_best_one_slab_us\": %.3f, \"tuner_best_two_slab_us\": %.3f}",
                         rows.empty() ? "" : ",\n", B, K, N, M, d.planned.warps, d.planned.splits, d.best.warps, d.best.splits,
-                        us[0], us[1], d.planned_us, d.best_us, cublas[i], cublas[i] / us[0], cublas[i] / us[1], d.timings.size());
+                        d.best.slabs, us[0], us[1], d.planned_us, d.best_us, cublas[i], cublas[i] / us[0], cublas[i] / us[1], d.timings.size(),
+                        best1, best2);
           rows += buf;
         }
         for (auto& w : ws) CK(cudaFree(w.mem));
@@ -588,13 +604,8 @@ int main(int argc, char** argv) {
     const std::size_t K = s.K, N = s.N;
     const std::size_t maxM = *std::max_element(Ms.begin(), Ms.end());
     // cuBLAS fp16 weights [N, K], rotated
-    const std::size_t wbytes16 = K * N * 2;
-    const int nrot16 = static_cast<int>(std::max<std::size_t>(1, (4 * l2 + wbytes16 - 1) / wbytes16));
-    std::vector<void*> w16(nrot16);
-    for (int r = 0; r < nrot16; ++r) {
-      CK(cudaMalloc(&w16[r], wbytes16));
-      fill_random_halves<<<1024, 256>>>(static_cast<std::uint16_t*>(w16[r]), K * N, 77 + r, 0x2000);
-    }
+    const std::vector<void*> w16 = make_fp16_weights(K, N, l2, 1);
+    const int nrot16 = static_cast<int>(w16.size());
     void *A, *Y;
     CK(cudaMalloc(&A, maxM * K * 2));
     CK(cudaMalloc(&Y, maxM * N * 2));

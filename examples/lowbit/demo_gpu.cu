@@ -450,7 +450,7 @@ void wo_gemm_row(const DemoLayer& L, const lowbit::QuantizedWeight& q, cudaStrea
     if (m > K::kDecodeMaxM) continue;
     const K::DecodeChoice c = tuning.for_m(m);
     const K::detail::GemmPlan planned = K::detail::plan_gemm<kBits>(m, kBigN, kBigK, K::detail::current_sm_count());
-    if (c == K::DecodeChoice{planned.warps_k, planned.splits}) {
+    if (c == K::DecodeChoice{planned.warps_k, planned.splits, planned.slabs}) {
       timing += ", M=" + std::to_string(m) + " tuner kept the planned shape";
       continue;
     }
@@ -464,7 +464,9 @@ void wo_gemm_row(const DemoLayer& L, const lowbit::QuantizedWeight& q, cudaStrea
                                                  Y.as<lowbit::half_t>(), ws.get(), wsb, s, o);
     });
     timing += ", tuned " + speedup_text(m, us, blas_us[i]);
-    timings.push_back({"W4A16 g128, tuned " + std::to_string(c.warps) + "x" + std::to_string(c.splits), m, us, blas_us[i]});
+    timings.push_back({"W4A16 g128, tuned " + std::to_string(c.warps) + "x" + std::to_string(c.splits) +
+                           (c.slabs == 2 ? " 2 slabs" : ""),
+                       m, us, blas_us[i]});
   }
 
   const double bytes = static_cast<double>(ht.qweight.size() * 4 + ht.scales.size() * 2 +

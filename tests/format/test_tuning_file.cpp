@@ -23,7 +23,7 @@ k::DecodeTuning make_tuning(const std::string& device, int sms, k::TiledMeta met
   t.meta = meta;
   const int warps[] = {4, 8, 16};
   for (std::size_t M = 1; M <= k::kDecodeMaxM; M += 1 + rng() % 3) {
-    t.by_m[M] = {warps[rng() % 3], static_cast<int>(1 + rng() % 16)};
+    t.by_m[M] = {warps[rng() % 3], static_cast<int>(1 + rng() % 16), static_cast<int>(1 + rng() % 2)};
     t.us[M] = 5.0 + static_cast<double>(rng() % 100000) / 997.0;  // not short decimals: exercises the round trip
     t.planned_us[M] = t.us[M] * (1.0 + static_cast<double>(rng() % 300) / 1000.0);
   }
@@ -117,6 +117,8 @@ TEST_CASE("decode tuning file: damaged or mistyped entries are refused with the 
       {"M twice", [](nlohmann::json& j) { j["tunings"][0]["rows"][1]["M"] = j["tunings"][0]["rows"][0]["M"]; }, "listed twice"},
       {"12 warps", [](nlohmann::json& j) { j["tunings"][0]["rows"][0]["warps"] = 12; }, "\"warps\" = 12"},
       {"65 splits", [](nlohmann::json& j) { j["tunings"][0]["rows"][0]["splits"] = 65; }, "\"splits\" = 65"},
+      {"3 slabs", [](nlohmann::json& j) { j["tunings"][0]["rows"][0]["slabs"] = 3; }, "\"slabs\" = 3"},
+      {"no slabs", [](nlohmann::json& j) { j["tunings"][0]["rows"][0].erase("slabs"); }, "missing \"slabs\""},
       {"fractional warps", [](nlohmann::json& j) { j["tunings"][0]["rows"][0]["warps"] = 8.5; }, "\"warps\" must be an integer"},
       {"negative time", [](nlohmann::json& j) { j["tunings"][0]["rows"][0]["us"] = -1.0; }, "is not a time"},
       {"time as text", [](nlohmann::json& j) { j["tunings"][0]["rows"][0]["planned_us"] = "fast"; }, "\"planned_us\" must be a number"},

@@ -180,14 +180,15 @@ TEST_CASE("gemm options: programmatic dependent launch is automatic by default, 
 TEST_CASE("gemm options: decode launch shapes out of range are rejected", "[kernels][plan]") {
   CHECK(GemmOptions{}.decode.planned());
   for (DecodeChoice c : {DecodeChoice{0, 0}, DecodeChoice{4, 0}, DecodeChoice{0, 3}, DecodeChoice{16, kMaxDecodeSplits},
-                         DecodeChoice{8, 1}}) {
+                         DecodeChoice{8, 1}, DecodeChoice{8, 2, 2}, DecodeChoice{0, 0, 2}}) {
     GemmOptions o;
     o.decode = c;
     INFO("warps " << c.warps << " splits " << c.splits);
     CHECK(detail::check_gemm_options(o).ok());
   }
   for (DecodeChoice c : {DecodeChoice{5, 0}, DecodeChoice{-4, 1}, DecodeChoice{32, 1}, DecodeChoice{2, 1},
-                         DecodeChoice{4, -1}, DecodeChoice{4, kMaxDecodeSplits + 1}}) {
+                         DecodeChoice{4, -1}, DecodeChoice{4, kMaxDecodeSplits + 1}, DecodeChoice{4, 1, 3},
+                         DecodeChoice{8, 1, -1}}) {
     GemmOptions o;
     o.decode = c;
     INFO("warps " << c.warps << " splits " << c.splits);
@@ -198,12 +199,12 @@ TEST_CASE("gemm options: decode launch shapes out of range are rejected", "[kern
 }
 
 namespace {
-// Whether a CTA of W warps fits an SM next to nothing else (registers: warps_per_sm; shared memory of the
-// cp.async ring gemm launches, worst case group 32).
+// Whether a CTA of W warps on ns slabs fits an SM next to nothing else (registers: warps_per_sm, 8 warps
+// for two slabs at 255 registers; shared memory of the cp.async ring gemm launches, worst case group 32).
 template <int B>
-bool decode_cta_fits(std::size_t M, int W) {
-  return W <= DecodeConfig<B>::warps_per_sm &&
-         detail::decode_smem_bytes<B>(false, 2, M, W) + detail::kSmemReservedPerCta <= detail::kSmemPerSm;
+bool decode_cta_fits(std::size_t M, int W, int ns = 1) {
+  return W <= (ns == 1 ? DecodeConfig<B>::warps_per_sm : 8) &&
+         detail::decode_smem_bytes<B>(false, 2, M, W, ns) + detail::kSmemReservedPerCta <= detail::kSmemPerSm;
 }
 
 // Brute force: some tiles-per-warp count gives `s` CTAs of W warps that cover K with none empty.
@@ -218,7 +219,7 @@ bool split_exists(std::size_t KT, int W, int s) {
 template <int B>
 void check_forced_decode(int sms) {
   for (std::size_t K : {std::size_t(64), std::size_t(640), std::size_t(4096), std::size_t(28672)})
-    for (std::size_t N : {std::size_t(64), std::size_t(8192), std::size_t(64) * (detail::kMaxCounters + 1)})
+    for (std::size_t N : {std::size_t(64), std::size_t(192), std::size_t(8192), std::size_t(64) * (detail::kMaxCounters + 2)})
       for (std::size_t M : {std::size_t(1), std::size_t(8), std::size_t(9), std::size_t(16)}) {
         const std::size_t KT = K / 64, slabs = N / 64;
         const detail::GemmPlan planned = detail::plan_gemm<B>(M, N, K, sms);
@@ -227,21 +228,28 @@ void check_forced_decode(int sms) {
         CHECK(same.kt_per_warp == planned.kt_per_warp);
         CHECK(same.ctas_per_sm == planned.ctas_per_sm);
         CHECK(same.workspace_bytes == planned.workspace_bytes);
+        CHECK(planned.slabs == 1);  // the model never picks two slabs by itself
+        for (int ns : {1, 2})
         for (int W : {4, 8, 16})
           for (int s : {1, 2, 3, 5, 16, kMaxDecodeSplits}) {
-            INFO("B " << B << " K " << K << " N " << N << " M " << M << " sms " << sms << " warps " << W << " splits " << s);
-            const detail::GemmPlan p = detail::plan_gemm<B>(M, N, K, sms, DecodeChoice{W, s});
-            const bool runnable = decode_cta_fits<B>(M, W) && (s == 1 || slabs <= detail::kMaxCounters) && split_exists(KT, W, s);
+            INFO("B " << B << " K " << K << " N " << N << " M " << M << " sms " << sms << " slabs " << ns << " warps " << W
+                      << " splits " << s);
+            const detail::GemmPlan p = detail::plan_gemm<B>(M, N, K, sms, DecodeChoice{W, s, ns});
+            const bool runnable = decode_cta_fits<B>(M, W, ns) && slabs % static_cast<std::size_t>(ns) == 0 &&
+                                  (s == 1 || slabs <= detail::kMaxCounters) && split_exists(KT, W, s);
             CHECK((p.kt_per_warp > 0) == runnable);
             if (p.kt_per_warp == 0) continue;
             CHECK(p.warps_k == W);
             CHECK(p.splits == s);
+            CHECK(p.slabs == ns);
             CHECK(p.kt_per_split == p.kt_per_warp * W);
             CHECK(static_cast<std::size_t>(s) * p.kt_per_split >= KT);      // K covered
             CHECK(static_cast<std::size_t>(s - 1) * p.kt_per_split < KT);  // no empty split
-            CHECK(p.grid.y == slabs);
+            CHECK(p.grid.y * static_cast<unsigned>(ns) == slabs);         // every slab once
             CHECK(p.grid.z == static_cast<unsigned>(s));
-            CHECK(p.ctas_per_sm * W <= DecodeConfig<B>::warps_per_sm);
+            CHECK(p.ctas_per_sm * W <= (ns == 1 ? DecodeConfig<B>::warps_per_sm : 8));
+            CHECK(p.ctas_per_sm * (detail::decode_smem_bytes<B>(false, 2, M, W, ns) + detail::kSmemReservedPerCta) <=
+                  detail::kSmemPerSm);
             if (s > 1) CHECK(p.workspace_bytes >= detail::kCounterBytes + s * M * N * sizeof(float));
             else CHECK(p.workspace_bytes == 0);
           }
@@ -272,12 +280,17 @@ TEST_CASE("decode tuner: candidates, choice of the best, tuning tables", "[kerne
       DecodeChoice planned;
       const auto c = detail::decode_candidates<4>(M, N, 8192, 132, 16, planned);
       const detail::GemmPlan p = detail::plan_gemm<4>(M, N, 8192, 132);
-      CHECK(planned == DecodeChoice{p.warps_k, p.splits});
+      CHECK(planned == DecodeChoice{p.warps_k, p.splits, 1});
       CHECK(std::count(c.begin(), c.end(), planned) == 1);
-      std::size_t runnable = 0;
-      for (int W : {4, 8, 16})
-        for (int s = 1; s <= 16; ++s)
-          runnable += detail::plan_gemm<4>(M, N, 8192, 132, DecodeChoice{W, s}).kt_per_warp > 0;
+      std::size_t runnable = 0, two = 0;
+      for (int ns : {1, 2})
+        for (int W : {4, 8, 16})
+          for (int s = 1; s <= 16; ++s) {
+            const bool ok = detail::plan_gemm<4>(M, N, 8192, 132, DecodeChoice{W, s, ns}).kt_per_warp > 0;
+            runnable += ok;
+            two += ok && ns == 2;
+          }
+      CHECK((two > 0) == (N > 64));  // two slabs need an even number of them
       CHECK(c.size() == runnable + (planned.splits > 16 ? 1 : 0));
       for (std::size_t i = 0; i < c.size(); ++i) {
         CHECK(detail::plan_gemm<4>(M, N, 8192, 132, c[i]).kt_per_warp > 0);
@@ -286,15 +299,15 @@ TEST_CASE("decode tuner: candidates, choice of the best, tuning tables", "[kerne
     }
   // the choice: fastest first; the planner's shape is kept when within the tolerance
   DecodeTuneResult r;
-  r.planned = {8, 2};
-  r.timings = {{{4, 1}, 12.0}, {{8, 2}, 10.2}, {{16, 1}, 10.0}, {{4, 3}, 11.0}};
+  r.planned = {8, 2, 1};
+  r.timings = {{{4, 1, 1}, 12.0}, {{8, 2, 1}, 10.2}, {{16, 1, 1}, 10.0}, {{4, 3, 2}, 11.0}};
   detail::pick_decode_best(r, 0.03);
-  CHECK(r.best == DecodeChoice{8, 2});
+  CHECK(r.best == DecodeChoice{8, 2, 1});
   CHECK(r.best_us == 10.2);
   CHECK(r.planned_us == 10.2);
   CHECK(std::is_sorted(r.timings.begin(), r.timings.end(), [](const DecodeTiming& a, const DecodeTiming& b) { return a.us < b.us; }));
   detail::pick_decode_best(r, 0.01);
-  CHECK(r.best == DecodeChoice{16, 1});
+  CHECK(r.best == DecodeChoice{16, 1, 1});
   CHECK(r.best_us == 10.0);
   CHECK(r.planned_us == 10.2);
   // a table applies to one weight shape on one device; M outside 1 .. 16 (or untuned) is planned

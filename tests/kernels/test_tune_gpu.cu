@@ -9,84 +9,85 @@ namespace {
 
 using namespace kt;
 
-/// Runs gemm_bits with every runnable decode shape (warps x splits <= max_splits) at each M and compares
+/// Runs gemm_bits with every runnable decode shape (slabs x warps x splits <= max_splits) at each M and compares
 /// with the double-precision host reference; outputs are poisoned first, the split-K workspace is
 /// filled with garbage past the counters, and every call runs twice (the counters must be left zero).
 template <int B, class T>
 void check_every_shape(const QuantizedWeight& q, const std::vector<std::size_t>& Ms, int max_splits) {
-  const HostTiledWeight ht = tile_weight(q);
-  TiledWeightBuffer w;
-  REQUIRE(upload(ht, w, nullptr).ok());
   const std::size_t Mmax = *std::max_element(Ms.begin(), Ms.end());
-  const auto A = random_activations<T>(Mmax * q.K);
-  const auto bias = random_activations<T>(q.N);
-  const auto Af = to_float(A), biasf = to_float(bias);
-  const auto ref = reference_gemm(q, Af.data(), Mmax, biasf.data());
-  DevBuf dA(A.size() * 2), dB(q.N * 2), dY(Mmax * q.N * 2);
-  KT_CUDA(cudaMemcpy(dA.p, A.data(), A.size() * 2, cudaMemcpyHostToDevice));
-  KT_CUDA(cudaMemcpy(dB.p, bias.data(), q.N * 2, cudaMemcpyHostToDevice));
+  GemmProblem<T> P(q, Mmax, true, Mmax);
+  const TiledWeightBuffer& w = P.w;
+  DevBuf &dA = P.dA, &dB = P.dB, &dY = P.dY;
   const int sms = lowbit::kernels::detail::current_sm_count();
   REQUIRE(sms > 0);
+  std::vector<DecodeChoice> shapes;  // every shape in range: 1-2 slabs x 4/8/16 warps x 1..max_splits
+  for (int ns : {1, 2})
+    for (int W : {4, 8, 16})
+      for (int s = 1; s <= max_splits; ++s) shapes.push_back({W, s, ns});
   std::size_t ws = 0;
   for (std::size_t M : Ms)
-    for (int W : {4, 8, 16})
-      for (int s = 1; s <= max_splits; ++s) {
-        GemmOptions o;
-        o.decode = {W, s};
-        ws = std::max(ws, gemm_workspace_size(M, w.view().meta, o));
-      }
+    for (const DecodeChoice& c : shapes) {
+      GemmOptions o;
+      o.decode = c;
+      ws = std::max(ws, gemm_workspace_size(M, w.view().meta, o));
+    }
   DevBuf dW(ws);
   REQUIRE(gemm_workspace_init(dW.p, ws, nullptr).ok());
-  int runnable = 0;
+  int runnable = 0, two_slabs = 0;
   for (std::size_t M : Ms)
-    for (int W : {4, 8, 16})
-      for (int s = 1; s <= max_splits; ++s) {
-        GemmOptions o;
-        o.decode = {W, s};
-        const auto plan = lowbit::kernels::detail::plan_gemm<B>(M, q.N, q.K, sms, o.decode);
-        INFO("bits " << B << " K " << q.K << " N " << q.N << " group " << q.spec.group_size << " act "
-                     << w.view().meta.act_order << " M " << M << " warps " << W << " splits " << s);
-        constexpr std::size_t cb = lowbit::kernels::detail::kCounterBytes;
-        KT_CUDA(cudaMemset(static_cast<char*>(dW.p) + std::min(ws, cb), 0x5a, ws > cb ? ws - cb : 0));
-        KT_CUDA(cudaMemset(dY.p, 0xff, Mmax * q.N * 2));  // NaN in fp16 and bf16
-        if (plan.kt_per_warp == 0) {  // not runnable: refused, nothing written
-          const Status st = gemm_bits<B, T>(dA.as<T>(), M, w.view(), dB.as<T>(), dY.as<T>(), dW.p, ws, nullptr, o);
-          CHECK(st.code == StatusCode::invalid_argument);
-          CHECK_THAT(st.message, Catch::Contains("GemmOptions::decode"));
-          KT_CUDA(cudaDeviceSynchronize());
-          std::uint16_t first = 0;
-          KT_CUDA(cudaMemcpy(&first, dY.p, 2, cudaMemcpyDeviceToHost));
-          CHECK(first == 0xffffu);
-          continue;
-        }
-        ++runnable;
-        for (int rep = 0; rep < 2; ++rep) {
-          const Status st = gemm_bits<B, T>(dA.as<T>(), M, w.view(), dB.as<T>(), dY.as<T>(), dW.p, ws, nullptr, o);
-          INFO("status: " << st.message << " rep " << rep);
-          REQUIRE(st.ok());
-          KT_CUDA(cudaDeviceSynchronize());
-          std::vector<T> Y(M * q.N);
-          KT_CUDA(cudaMemcpy(Y.data(), dY.p, Y.size() * 2, cudaMemcpyDeviceToHost));
-          const std::vector<float> r(ref.begin(), ref.begin() + static_cast<std::ptrdiff_t>(M * q.N));
-          const double err = relative_error(to_float(Y), r);
-          INFO("relative error " << err);
-          CHECK(err < tolerance<T>());
-        }
-        if (M < Mmax) {  // rows past M untouched
-          std::uint16_t after = 0;
-          KT_CUDA(cudaMemcpy(&after, dY.as<std::uint16_t>() + M * q.N, 2, cudaMemcpyDeviceToHost));
-          CHECK(after == 0xffffu);
-        }
+    for (const DecodeChoice& c : shapes) {
+      GemmOptions o;
+      o.decode = c;
+      const auto plan = lowbit::kernels::detail::plan_gemm<B>(M, q.N, q.K, sms, o.decode);
+      INFO("bits " << B << " K " << q.K << " N " << q.N << " group " << q.spec.group_size << " act "
+                   << w.view().meta.act_order << " M " << M << " slabs " << c.slabs << " warps " << c.warps << " splits "
+                   << c.splits);
+      constexpr std::size_t cb = lowbit::kernels::detail::kCounterBytes;
+      KT_CUDA(cudaMemset(static_cast<char*>(dW.p) + std::min(ws, cb), 0x5a, ws > cb ? ws - cb : 0));
+      KT_CUDA(cudaMemset(dY.p, 0xff, Mmax * q.N * 2));  // NaN in fp16 and bf16
+      if (plan.kt_per_warp == 0) {  // not runnable: refused, nothing written
+        const Status st = gemm_bits<B, T>(dA.as<T>(), M, w.view(), dB.as<T>(), dY.as<T>(), dW.p, ws, nullptr, o);
+        CHECK(st.code == StatusCode::invalid_argument);
+        CHECK_THAT(st.message, Catch::Contains("GemmOptions::decode"));
+        KT_CUDA(cudaDeviceSynchronize());
+        std::uint16_t first = 0;
+        KT_CUDA(cudaMemcpy(&first, dY.p, 2, cudaMemcpyDeviceToHost));
+        CHECK(first == 0xffffu);
+        continue;
       }
+      ++runnable;
+      two_slabs += c.slabs == 2;
+      for (int rep = 0; rep < 2; ++rep) {
+        const Status st = gemm_bits<B, T>(dA.as<T>(), M, w.view(), dB.as<T>(), dY.as<T>(), dW.p, ws, nullptr, o);
+        INFO("status: " << st.message << " rep " << rep);
+        REQUIRE(st.ok());
+        KT_CUDA(cudaDeviceSynchronize());
+        std::vector<T> Y(M * q.N);
+        KT_CUDA(cudaMemcpy(Y.data(), dY.p, Y.size() * 2, cudaMemcpyDeviceToHost));
+        const std::vector<float> r(P.ref.begin(), P.ref.begin() + static_cast<std::ptrdiff_t>(M * q.N));
+        const double err = relative_error(to_float(Y), r);
+        INFO("relative error " << err);
+        CHECK(err < tolerance<T>());
+      }
+      if (M < Mmax) {  // rows past M untouched
+        std::uint16_t after = 0;
+        KT_CUDA(cudaMemcpy(&after, dY.as<std::uint16_t>() + M * q.N, 2, cudaMemcpyDeviceToHost));
+        CHECK(after == 0xffffu);
+      }
+    }
   CHECK(runnable > 0);
+  CHECK((two_slabs > 0) == (q.N % 128 == 0));  // two slabs per CTA need an even number of slabs
 }
 
 }  // namespace
 
 TEST_CASE("gemm with a forced decode shape: every runnable shape matches the host reference", "[kernels][gpu][tune]") {
-  // 4-bit g128, K = 1280 (20 tiles: ragged splits), N = 192, M = 1 / 9 (one and two 8-row blocks)
-  check_every_shape<4, half_t>(random_weight(4, 1280, 192, 128, false, false), {1, 9}, 8);
-  // act-order 3-bit g32 in bf16 (pre-gathered activations, two groups per tile)
+  // 4-bit g128, K = 1280 (20 tiles: ragged splits), N = 256 (4 slabs: one or two per CTA), M = 1 / 9 (one
+  // and two 8-row blocks)
+  check_every_shape<4, half_t>(random_weight(4, 1280, 256, 128, false, false), {1, 9}, 8);
+  // 2-bit per-channel, N = 192 (3 slabs: two per CTA refused), M = 16
+  check_every_shape<2, half_t>(random_weight(2, 768, 192, 768, false, false), {16}, 4);
+  // act-order 3-bit g32 in bf16 (pre-gathered activations, two groups per tile), 2 slabs
   check_every_shape<3, bfloat16_t>(random_weight(3, 640, 128, 32, false, true), {3, 16}, 6);
   // symmetric 8-bit per-channel
   check_every_shape<8, half_t>(random_weight(8, 1024, 64, 1024, true, false), {5}, 16);

@@ -13,20 +13,23 @@
 
 namespace lowbit::kernels {
 
-/// Launch shape of the decode kernel (M <= 16): CTAs of `warps` warps on one 64-column slab, the warps
-/// splitting the CTA's K range, and `splits` CTAs per slab along K (fp32 partials in the workspace).
-/// A zero field is left to the planner (its cost model picks it, given the other field); {0, 0}, the
-/// default, is the planned launch. Set by tune_decode (`lowbit/kernels/tune.cuh`), which times every
-/// shape on the device, or by hand.
+/// Launch shape of the decode kernel (M <= 16): CTAs of `warps` warps on `slabs` adjacent 64-column
+/// slabs, the warps splitting the CTA's K range, and `splits` CTAs per slab along K (fp32 partials in
+/// the workspace). With two slabs every warp streams the tiles of both over its K range and copies the
+/// tile's activation rows once for the two (half the activation traffic at M > 1; at most 8 warps per
+/// SM). A zero field is left to the planner (its cost model picks it, given the others; it never picks
+/// two slabs by itself); {0, 0, 0}, the default, is the planned launch. Set by tune_decode
+/// (`lowbit/kernels/tune.cuh`), which times every shape on the device, or by hand.
 struct DecodeChoice {
-  int warps = 0;   ///< warps per CTA: 4, 8 or 16; 0 = planned
+  int warps = 0;   ///< warps per CTA: 4, 8 or 16 (two slabs: 4 or 8); 0 = planned
   int splits = 0;  ///< CTAs per slab along K: 1 .. kMaxDecodeSplits; 0 = planned
+  int slabs = 0;   ///< 64-column slabs per CTA: 1 or 2 (an even number of slabs); 0 = planned (1)
   /// Field-wise equality.
   friend constexpr bool operator==(const DecodeChoice& a, const DecodeChoice& b) {
-    return a.warps == b.warps && a.splits == b.splits;
+    return a.warps == b.warps && a.splits == b.splits && a.slabs == b.slabs;
   }
-  /// Whether the planner chooses both fields.
-  [[nodiscard]] constexpr bool planned() const { return warps == 0 && splits == 0; }
+  /// Whether the planner chooses every field.
+  [[nodiscard]] constexpr bool planned() const { return warps == 0 && splits == 0 && slabs == 0; }
 };
 
 /// Most CTAs per slab along K a decode launch may have (the planner's own limit).
@@ -35,10 +38,11 @@ inline constexpr int kMaxDecodeSplits = 64;
 /// Most rows the decode kernel serves (DecodeConfig<B>::max_m, the same for every width).
 inline constexpr std::size_t kDecodeMaxM = 16;
 
-/// Whether a choice's fields are in range (warps 0, 4, 8 or 16; splits 0 .. kMaxDecodeSplits); whether
-/// a weight can run it is for the planner to say.
+/// Whether a choice's fields are in range (warps 0, 4, 8 or 16; splits 0 .. kMaxDecodeSplits; slabs 0, 1
+/// or 2); whether a weight can run it is for the planner to say.
 constexpr bool decode_choice_in_range(const DecodeChoice& c) {
-  return (c.warps == 0 || c.warps == 4 || c.warps == 8 || c.warps == 16) && c.splits >= 0 && c.splits <= kMaxDecodeSplits;
+  return (c.warps == 0 || c.warps == 4 || c.warps == 8 || c.warps == 16) && c.splits >= 0 && c.splits <= kMaxDecodeSplits &&
+         c.slabs >= 0 && c.slabs <= 2;
 }
 
 /// Measured decode launch shapes of one weight shape on one device, per M (what gemm takes through
