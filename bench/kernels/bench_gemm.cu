@@ -122,6 +122,22 @@ Weight make_weight(int bits, std::size_t K, std::size_t N, std::size_t group, bo
   return w;
 }
 
+/// Today's UTC date, YYYY-MM-DD (for the JSON records).
+std::string utc_date() {
+  char date[32] = "unknown";
+  const std::time_t now = std::time(nullptr);
+  if (const std::tm* u = std::gmtime(&now)) std::strftime(date, sizeof date, "%Y-%m-%d", u);
+  return date;
+}
+
+/// Writes a JSON record `{header..., "rows": [rows]}` (header: the record's leading fields, JSON text).
+bool write_rows_json(const char* path, const std::string& header, const std::string& rows) {
+  std::FILE* f = std::fopen(path, "w");
+  if (!f) return false;
+  std::fprintf(f, "{\n  %s,\n  \"rows\": [\n%s\n  ]\n}\n", header.c_str(), rows.c_str());
+  return std::fclose(f) == 0;
+}
+
 /// cuBLAS fp16 weights [N, K] (random values), as many copies as exceed 4x the L2, at least `min_copies`.
 std::vector<void*> make_fp16_weights(std::size_t K, std::size_t N, std::size_t l2, std::size_t min_copies) {
   const std::size_t bytes = K * N * 2;
@@ -317,14 +333,10 @@ int main(int argc, char** argv) {
     }
     sweep(std::integral_constant<int, 4>{});
     if (all) sweep(std::integral_constant<int, 8>{});
-    std::FILE* f = std::fopen(out, "w");
-    if (!f) return 1;
-    char date[32] = "unknown";
-    const std::time_t now = std::time(nullptr);
-    if (const std::tm* u = std::gmtime(&now)) std::strftime(date, sizeof date, "%Y-%m-%d", u);
-    std::fprintf(f, "{\n  \"benchmark\": \"decode plan sweep, 4-bit g128\", \"device\": \"%s\", \"date\": \"%s\", "
-                    "\"d2d_copy_GBps\": %.1f,\n  \"rows\": [\n%s\n  ]\n}\n", prop.name, date, copy_gbs, rows.c_str());
-    std::fclose(f);
+    char head[384];
+    std::snprintf(head, sizeof head, "\"benchmark\": \"decode plan sweep, g128\", \"device\": \"%s\", \"date\": \"%s\", "
+                  "\"d2d_copy_GBps\": %.1f", prop.name, utc_date().c_str(), copy_gbs);
+    if (!write_rows_json(out, head, rows)) return 1;
     return 0;
   }
 
@@ -421,15 +433,11 @@ int main(int argc, char** argv) {
     std::printf("tune: tuned/planned mean %.4f over %d cases, %d faster by > 2 %%\n", sum_ratio / cases, cases, better);
     CK(cudaFree(A));
     CK(cudaFree(Y));
-    std::FILE* f = std::fopen(out, "w");
-    if (!f) return 1;
-    char date[32] = "unknown";
-    const std::time_t now = std::time(nullptr);
-    if (const std::tm* u = std::gmtime(&now)) std::strftime(date, sizeof date, "%Y-%m-%d", u);
-    std::fprintf(f, "{\n  \"benchmark\": \"decode tuner (tune_decode) vs planner, g128 asym, PDL, weights rotated\", "
-                    "\"device\": \"%s\", \"date\": \"%s\", \"d2d_copy_GBps\": %.1f,\n  \"baseline\": \"cublasGemmEx fp16\",\n"
-                    "  \"rows\": [\n%s\n  ]\n}\n", prop.name, date, copy_gbs, rows.c_str());
-    std::fclose(f);
+    char head[384];
+    std::snprintf(head, sizeof head, "\"benchmark\": \"decode tuner (tune_decode) vs planner, g128 asym, PDL, weights "
+                  "rotated\", \"device\": \"%s\", \"date\": \"%s\", \"d2d_copy_GBps\": %.1f,\n  \"baseline\": \"cublasGemmEx fp16\"",
+                  prop.name, utc_date().c_str(), copy_gbs);
+    if (!write_rows_json(out, head, rows)) return 1;
     return 0;
   }
 
