@@ -116,7 +116,8 @@ class WeightOnlyLinear {
   WeightOnlyLinear& operator=(const WeightOnlyLinear&) = delete;
   /// Takes over another layer.
   WeightOnlyLinear(WeightOnlyLinear&& o) noexcept
-      : w_(std::move(o.w_)), bias_(std::move(o.bias_)), blas_(std::exchange(o.blas_, nullptr)), tuning_(o.tuning_) {}
+      : w_(std::move(o.w_)), bias_(std::move(o.bias_)), blas_(std::exchange(o.blas_, nullptr)),
+        tuning_(std::move(o.tuning_)) {}
   /// Takes over another layer.
   WeightOnlyLinear& operator=(WeightOnlyLinear&& o) noexcept {
     if (this != &o) {
@@ -124,7 +125,7 @@ class WeightOnlyLinear {
       w_ = std::move(o.w_);
       bias_ = std::move(o.bias_);
       blas_ = std::exchange(o.blas_, nullptr);
-      tuning_ = o.tuning_;
+      tuning_ = std::move(o.tuning_);
     }
     return *this;
   }
@@ -212,7 +213,7 @@ class WeightOnlyLinear {
               const kernels::TuneOptions& opt = {}) {
     kernels::DecodeTuning t;
     const Status s = kernels::tune_decode<T>(w_.view(), Ms, stream, t, opt);
-    if (s.ok()) tuning_ = t;
+    if (s.ok()) tuning_ = std::move(t);
     return s;
   }
   /// Runs the launch shapes measured on another layer (or loaded from a file) from now on.
