@@ -492,7 +492,8 @@ int main(int argc, char** argv) {
           const std::size_t wsb = gemm_workspace_size(M, ws[0].view.meta);
           void* wsp = nullptr;
           if (wsb) { CK(cudaMalloc(&wsp, wsb)); (void)gemm_workspace_init(wsp, wsb, st); }
-          const auto plan = lowbit::kernels::detail::plan_gemm<4>(M, N, K, prop.multiProcessorCount);
+          // one slab per CTA for both rings (the bulk ring has no two-slab variant)
+          const auto plan = lowbit::kernels::detail::plan_gemm<4>(M, N, K, prop.multiProcessorCount, DecodeChoice{0, 0, 1});
           int r = 0;
           const double us = time_graph_us(st, [&] {
             for (int i = 0; i < kBatch; ++i, r = (r + 1) % nrot)

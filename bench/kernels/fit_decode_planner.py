@@ -10,6 +10,9 @@ charged ceil(CTAs of the busiest SM / resident CTAs) times), fits all five terms
 fit by leave-one-shape-out cross-validation: each shape's choices come from the terms fitted on the other
 eleven shapes.
 
+Session 11: the planner also picks two slabs per CTA by a rule (decode_prefers_two_slabs, gemm.cuh); this
+script replays only the one-slab model, so it compares one-slab plans (rows with "slabs": 1).
+
 The shared-memory footprints below are decode_smem_bytes<B>(false, 2, M, W) + kSmemReservedPerCta and
 the tile bytes DecodeConfig<B>::tile_bytes as of session 9 (printed by a small host program from the
 header); refresh them when the decode kernel's ring changes. Splits are capped at 16 as in the sweep.

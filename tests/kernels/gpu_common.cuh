@@ -145,7 +145,9 @@ void check_gemm(const QuantizedWeight& q, const std::vector<std::size_t>& Ms, bo
         if (M <= DecodeConfig<B>::max_m) {
           st = lowbit::kernels::detail::run_decode<B, T, true>(
               dA.as<T>(), M, w.view(), dbias, dY.as<T>(), dW.p, ws,
-              lowbit::kernels::detail::plan_gemm<B>(M, q.N, q.K, lowbit::kernels::detail::current_sm_count()), nullptr);
+              lowbit::kernels::detail::plan_gemm<B>(M, q.N, q.K, lowbit::kernels::detail::current_sm_count(),
+                                                    DecodeChoice{0, 0, 1}),  // the bulk ring has one slab per CTA
+              nullptr);
         } else {
           st = gemm_bits<B, T>(dA.as<T>(), M, w.view(), dbias, dY.as<T>(), dW.p, ws, nullptr);
         }

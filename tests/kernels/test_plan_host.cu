@@ -49,18 +49,20 @@ void check_plans(int sms) {
                                                      : MidmPolicies<B>::M128::template smem_bytes<B>(2);
           REQUIRE(p.ctas_per_sm * (smem + detail::kSmemReservedPerCta) <= detail::kSmemPerSm);
         }
-        if (M <= 16) {  // decode kernel: warps of a CTA split the CTA's K range, one CTA column per slab
+        if (M <= 16) {  // decode kernel: warps of a CTA split the CTA's K range, one CTA column per 1 or 2 slabs
           REQUIRE(p.kind == detail::PolicyKind::decode);
           REQUIRE(p.kt_per_warp >= 1);
           REQUIRE(p.kt_per_split == p.kt_per_warp * p.warps_k);
           REQUIRE(p.grid.x == 1u);
-          REQUIRE(p.grid.y == N / 64);
+          REQUIRE((p.slabs == 1 || p.slabs == 2));
+          REQUIRE(p.grid.y * static_cast<unsigned>(p.slabs) == N / 64);
           REQUIRE(p.ctas_per_sm >= 1);
-          // a CTA's shared memory fits the SM
           REQUIRE((p.warps_k == 4 || p.warps_k == 8 || p.warps_k == 16));
-          // the CTA's shared memory (cp.async ring, as gemm launches it) fits the SM
-          REQUIRE(detail::decode_smem_bytes<B>(false, 2, M, p.warps_k) + detail::kSmemReservedPerCta <= detail::kSmemPerSm);
-          REQUIRE(p.ctas_per_sm * p.warps_k <= DecodeConfig<B>::warps_per_sm);
+          // the CTA's shared memory (cp.async ring, as gemm launches it) fits the SM, and its warps the registers
+          REQUIRE(detail::decode_smem_bytes<B>(false, 2, M, p.warps_k, p.slabs) + detail::kSmemReservedPerCta <=
+                  detail::kSmemPerSm);
+          REQUIRE(p.ctas_per_sm * p.warps_k <=
+                  (p.slabs == 1 ? DecodeConfig<B>::warps_per_sm : DecodeConfig<B>::max_warps_two_slabs));
           for (bool bulk : {false, true}) {
             REQUIRE(detail::decode_stages<B>(bulk, 2, M) >= 3);
             REQUIRE(detail::decode_stages<B>(bulk, 2, M) <= DecodeConfig<B>::max_stages);  // mbarriers in the header
@@ -228,7 +230,12 @@ void check_forced_decode(int sms) {
         CHECK(same.kt_per_warp == planned.kt_per_warp);
         CHECK(same.ctas_per_sm == planned.ctas_per_sm);
         CHECK(same.workspace_bytes == planned.workspace_bytes);
-        CHECK(planned.slabs == 1);  // the model never picks two slabs by itself
+        CHECK(same.slabs == planned.slabs);
+        // two slabs per CTA exactly where the rule asks for them (widths <= 4, M > 8, an even number of
+        // slabs, >= 20480 weight tiles) and a two-slab CTA fits
+        const bool two = B <= 4 && M > 8 && slabs % 2 == 0 && slabs * KT >= 20480 &&
+                         (decode_cta_fits<B>(M, 4, 2) || decode_cta_fits<B>(M, 8, 2));
+        CHECK(planned.slabs == (two ? 2 : 1));
         for (int ns : {1, 2})
         for (int W : {4, 8, 16})
           for (int s : {1, 2, 3, 5, 16, kMaxDecodeSplits}) {
@@ -259,6 +266,7 @@ void check_forced_decode(int sms) {
           if (decode_cta_fits<B>(M, W)) {
             CHECK(p.kt_per_warp > 0);
             CHECK(p.warps_k == W);
+            if (W == 16) CHECK(p.slabs == 1);  // no two-slab CTA of 16 warps: one slab, whatever the rule says
           }
         }
       }
@@ -280,7 +288,8 @@ TEST_CASE("decode tuner: candidates, choice of the best, tuning tables", "[kerne
       DecodeChoice planned;
       const auto c = detail::decode_candidates<4>(M, N, 8192, 132, 16, planned);
       const detail::GemmPlan p = detail::plan_gemm<4>(M, N, 8192, 132);
-      CHECK(planned == DecodeChoice{p.warps_k, p.splits, 1});
+      CHECK(planned == DecodeChoice{p.warps_k, p.splits, p.slabs});
+      CHECK(p.slabs == (M == 16 && N == 28672 ? 2 : 1));  // 448 x 128 tiles at M = 16: two slabs
       CHECK(std::count(c.begin(), c.end(), planned) == 1);
       std::size_t runnable = 0, two = 0;
       for (int ns : {1, 2})

@@ -151,7 +151,7 @@ TEST_CASE("tune_decode times every shape and records a runnable one per M", "[ke
   for (const DecodeTuneResult& r : details) {
     INFO("M " << r.M);
     const auto plan = lowbit::kernels::detail::plan_gemm<4>(r.M, q.N, q.K, sms);
-    CHECK(r.planned == DecodeChoice{plan.warps_k, plan.splits});
+    CHECK(r.planned == DecodeChoice{plan.warps_k, plan.splits, plan.slabs});
     CHECK(t.by_m[r.M] == r.best);
     CHECK(lowbit::kernels::detail::plan_gemm<4>(r.M, q.N, q.K, sms, r.best).kt_per_warp > 0);
     CHECK(r.timings.size() >= 3);

@@ -438,7 +438,27 @@ GemmPlan make_plan(PolicyKind kind, std::size_t M, std::size_t N, std::size_t K,
   return p;
 }
 
-/// Plans the decode kernel (M <= 16): CTAs of 4, 8 or 16 warps on one slab, K split across the warps
+/// Weight tiles (64 x 64) from which the planner gives M > 8 rows two slabs per CTA (width <= 4 bits).
+inline constexpr std::size_t kTwoSlabMinTiles = 20480;
+
+/// Whether the decode planner runs the two-slab variant (each warp streams two adjacent slabs and copies
+/// the activation rows once for both) when the slabs per CTA are left to it. At M = 16 a 4-bit tile's
+/// activation rows are as many bytes as the tile, so one copy for two slabs cuts the L2-to-SM traffic
+/// from 2x to 1.5x the weight bytes; the price is 8 warps per SM (225 registers) and half the CTAs,
+/// which only long streams amortise. The rule is read off tune_decode on an H100 (session 11, bench/results/
+/// kernels_tune_NVIDIA_H100_80GB_HBM3_2026-12-06_s11.json: 4 widths x 6 shapes x M = 1, 4, 8, 16; K x N): at M = 16,
+/// 2-4 bits, the best one-slab plan took 1.12-1.24x the best two-slab plan's time on 8192 x 28672 and
+/// 8192 x 10240 and 1.05-1.07x on 28672 x 8192 (the shapes of >= 20480 tiles), but 0.82-0.95x on 8192^2,
+/// 0.82-0.86x on 4096^2 and 0.97-1.05x on 3584 x 18944; 8-bit tiles are twice the activation bytes and
+/// two slabs tied or lost on every shape; at M = 8 (the one-row-block kernel) results were mixed
+/// (0.81-1.07x).
+template <int B>
+constexpr bool decode_prefers_two_slabs(std::size_t M, std::size_t N, std::size_t K) {
+  const std::size_t slabs = N / TileGeometry::tile_n, KT = K / TileGeometry::tile_k;
+  return B <= 4 && M > 8 && slabs % 2 == 0 && slabs * KT >= kTwoSlabMinTiles;
+}
+
+/// Plans the decode kernel (M <= 16): CTAs of 4, 8 or 16 warps on one slab (or two), K split across the warps
 /// (reduced in shared memory) and, if that does not fill the GPU, across `splits` CTAs (fp32 partials
 /// in the workspace). Warps and splits minimise a byte-cost model: the busiest SM streams the tiles of
 /// the ceil(CTAs / SMs) CTAs it runs (CTAs of equal work go to SMs as slots free up), each warp as
@@ -457,10 +477,9 @@ GemmPlan make_plan(PolicyKind kind, std::size_t M, std::size_t N, std::size_t K,
 /// transposed 28672 x 8192 with the same bytes (38.6 us, 16-warp CTAs, 448 tiles per busy SM).
 /// Planned for the cp.async ring that gemm launches. `force_warps` / `force_splits` / `force_slabs`
 /// (GemmOptions::decode, tune_decode, benchmark sweeps; 0 = free) restrict the search to that warp count /
-/// split count / slabs per CTA; when no valid plan has them the result has kt_per_warp == 0. The model
-/// only ever picks one slab per CTA by itself: the two-slab variant (8 warps per SM at most, each warp
-/// two slabs' tiles with one copy of the activation rows) runs when forced, i.e. where tune_decode
-/// measured it faster.
+/// split count / slabs per CTA; when no valid plan has them the result has kt_per_warp == 0. Slabs per
+/// CTA, when free, follow decode_prefers_two_slabs (then the model picks warps and splits among two-slab
+/// plans, falling back to one slab when the forced fields leave none).
 template <int B>
 GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_count, bool legacy_waves = false,
                           int force_warps = 0, int force_splits = 0, int force_slabs = 0) {
@@ -482,8 +501,11 @@ GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_co
   constexpr double kSplitTailBytes = 10.0e6;
   constexpr double kBusiestWeight = 0.75;
   double best = -1;
-  for (int ns : {1, 2}) {
-    if (ns != (force_slabs ? force_slabs : 1) || slabs % static_cast<std::size_t>(ns)) continue;
+  // slabs per CTA: the forced count, else the rule's, else (no plan with the forced fields) one
+  const int want_slabs = force_slabs ? force_slabs : decode_prefers_two_slabs<B>(M, N, K) ? 2 : 1;
+  for (int ns : {want_slabs, 1}) {
+    if (best >= 0) break;  // the wanted count has a plan
+    if ((force_slabs && ns != force_slabs) || slabs % static_cast<std::size_t>(ns)) continue;
     const std::size_t ctas_n = slabs / static_cast<std::size_t>(ns);  // CTAs along N
     for (int W : {16, 8, 4}) {
       if (force_warps && W != force_warps) continue;
@@ -523,6 +545,7 @@ GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_co
     }
   }
   p.kt_per_split = p.kt_per_warp * p.warps_k;
+  p.block_n = TileGeometry::tile_n * p.slabs;
   p.grid = dim3(1u, static_cast<unsigned>(slabs / static_cast<std::size_t>(p.slabs)), static_cast<unsigned>(p.splits));
   if (p.splits > 1)
     p.workspace_bytes = kCounterBytes + (static_cast<std::size_t>(p.splits) * M * N * sizeof(float) + 255) / 256 * 256;

@@ -17,13 +17,14 @@ namespace lowbit::kernels {
 /// slabs, the warps splitting the CTA's K range, and `splits` CTAs per slab along K (fp32 partials in
 /// the workspace). With two slabs every warp streams the tiles of both over its K range and copies the
 /// tile's activation rows once for the two (half the activation traffic at M > 1; at most 8 warps per
-/// SM). A zero field is left to the planner (its cost model picks it, given the others; it never picks
-/// two slabs by itself); {0, 0, 0}, the default, is the planned launch. Set by tune_decode
-/// (`lowbit/kernels/tune.cuh`), which times every shape on the device, or by hand.
+/// SM). A zero field is left to the planner (slabs by a rule, two for M > 8 on large weights of up to 4
+/// bits, warps and splits by its cost model, given the others); {0, 0, 0}, the default, is the planned
+/// launch. Set by tune_decode (`lowbit/kernels/tune.cuh`), which times every shape on the device, or by
+/// hand.
 struct DecodeChoice {
   int warps = 0;   ///< warps per CTA: 4, 8 or 16 (two slabs: 4 or 8); 0 = planned
   int splits = 0;  ///< CTAs per slab along K: 1 .. kMaxDecodeSplits; 0 = planned
-  int slabs = 0;   ///< 64-column slabs per CTA: 1 or 2 (an even number of slabs); 0 = planned (1)
+  int slabs = 0;   ///< 64-column slabs per CTA: 1 or 2 (an even number of slabs); 0 = planned
   /// Field-wise equality.
   friend constexpr bool operator==(const DecodeChoice& a, const DecodeChoice& b) {
     return a.warps == b.warps && a.splits == b.splits && a.slabs == b.slabs;
