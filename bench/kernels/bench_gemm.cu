@@ -1,7 +1,7 @@
 // Benchmark of lowbit::kernels::gemm (W{2,3,4,8}A16) against cuBLAS fp16 measured in the same run.
 //
-// usage: bench_gemm_kernels OUT.json [--quick | --decode | --decode-sweep[=KxN,...] [all]]
-// (--decode: M <= 16 only; --decode-sweep: only every valid decode plan (warps x splits <= 16) of 4-bit
+// usage: bench_gemm_kernels OUT.json [--quick | --decode | --decode-sweep[=KxN,...] [all] | --tune]
+// (--decode: M <= 16 only; --decode-sweep: only every valid decode plan (1-2 slabs x warps x splits <= 16) of 4-bit
 // g128 at M = 1 and 16, with and without PDL, on the three large shapes or the listed ones, next to the
 // planner's choice; "all": 2/3/4/8 bits at M = 1, 4, 8, 16, with PDL only)
 // Shapes (K, N) in {(8192,8192), (8192,28672), (28672,8192), (4096,4096)}, M in {1..4096}; 4-bit g128
@@ -12,14 +12,18 @@
 // M <= 256 (decode and mid-M kernels): timed with and without programmatic dependent launch in the same run
 // (lowbit_us_nopdl / lowbit_us_pdl, and each followed by a small plain elementwise kernel,
 // lowbit_plus_eltwise_us_*, for the main 4-bit g128 variant); lowbit_us is gemm's default.
+// --tune: tune_decode (tune.cuh) on 2/3/4/8 bits x six shapes x M = 1, 4, 8, 16; then this program times the
+// planner's and the measured shape with its own loop (as above) next to cuBLAS fp16, all in the same run.
 // decode_planner_ab (not with --quick): the decode planner's busiest-SM cost model against the previous
 // wave model on the shapes where their plans differ, same weights, same run.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <lowbit/kernels/gemm.cuh>
+#include <lowbit/kernels/tune.cuh>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -115,6 +119,33 @@ Weight make_weight(int bits, std::size_t K, std::size_t N, std::size_t group, bo
   CK(cudaMemcpy(z.data(), ze, G * N, cudaMemcpyDeviceToHost));
   for (auto& v : z) v &= static_cast<std::uint8_t>((1u << bits) - 1u);
   CK(cudaMemcpy(ze, z.data(), G * N, cudaMemcpyHostToDevice));
+  return w;
+}
+
+/// Today's UTC date, YYYY-MM-DD (for the JSON records).
+std::string utc_date() {
+  char date[32] = "unknown";
+  const std::time_t now = std::time(nullptr);
+  if (const std::tm* u = std::gmtime(&now)) std::strftime(date, sizeof date, "%Y-%m-%d", u);
+  return date;
+}
+
+/// Writes a JSON record `{header..., "rows": [rows]}` (header: the record's leading fields, JSON text).
+bool write_rows_json(const char* path, const std::string& header, const std::string& rows) {
+  std::FILE* f = std::fopen(path, "w");
+  if (!f) return false;
+  std::fprintf(f, "{\n  %s,\n  \"rows\": [\n%s\n  ]\n}\n", header.c_str(), rows.c_str());
+  return std::fclose(f) == 0;
+}
+
+/// cuBLAS fp16 weights [N, K] (random values), as many copies as exceed 4x the L2, at least `min_copies`.
+std::vector<void*> make_fp16_weights(std::size_t K, std::size_t N, std::size_t l2, std::size_t min_copies) {
+  const std::size_t bytes = K * N * 2;
+  std::vector<void*> w(std::max<std::size_t>(min_copies, (4 * l2 + bytes - 1) / bytes));
+  for (std::size_t r = 0; r < w.size(); ++r) {
+    CK(cudaMalloc(&w[r], bytes));
+    fill_random_halves<<<1024, 256>>>(static_cast<std::uint16_t*>(w[r]), K * N, static_cast<std::uint32_t>(77 + r), 0x2000);
+  }
   return w;
 }
 
@@ -253,9 +284,10 @@ int main(int argc, char** argv) {
         const std::vector<std::size_t> sweep_ms = all ? std::vector<std::size_t>{1, 4, 8, 16} : std::vector<std::size_t>{1, 16};
         for (std::size_t M : sweep_ms) {
           const kd::GemmPlan chosen = kd::make_decode_plan<B>(M, N, K, prop.multiProcessorCount);
+          for (int ns : {1, 2})
           for (int W : {4, 8, 16})
             for (int sp = 1; sp <= 16; ++sp) {
-              const kd::GemmPlan p = kd::make_decode_plan<B>(M, N, K, prop.multiProcessorCount, false, W, sp);
+              const kd::GemmPlan p = kd::make_decode_plan<B>(M, N, K, prop.multiProcessorCount, false, W, sp, ns);
               if (p.kt_per_warp == 0) continue;  // no valid plan with these
               void* wsp = nullptr;
               if (p.workspace_bytes) {
@@ -276,15 +308,15 @@ int main(int argc, char** argv) {
                   }
                 });
               }
-              const bool is_chosen = p.warps_k == chosen.warps_k && p.splits == chosen.splits;
-              std::printf("decode sweep %d-bit K %5zu N %5zu M %2zu: %2d warps x %2d splits x %3d tiles (%d CTAs/SM): %7.2f us, "
-                          "PDL %7.2f us, %.0f GB/s%s\n", B, K, N, M, p.warps_k, p.splits, p.kt_per_warp, p.ctas_per_sm,
-                          us[0], us[1], wbytes / (us[1] * 1e3), is_chosen ? "  <- planner" : "");
-              char buf[352];
+              const bool is_chosen = p.warps_k == chosen.warps_k && p.splits == chosen.splits && p.slabs == chosen.slabs;
+              std::printf("decode sweep %d-bit K %5zu N %5zu M %2zu: %d slab(s) x %2d warps x %2d splits x %3d tiles (%d CTAs/SM): "
+                          "%7.2f us, PDL %7.2f us, %.0f GB/s%s\n", B, K, N, M, p.slabs, p.warps_k, p.splits, p.kt_per_warp,
+                          p.ctas_per_sm, us[0], us[1], wbytes / (us[1] * 1e3), is_chosen ? "  <- planner" : "");
+              char buf[384];
               std::snprintf(buf, sizeof buf,
                             "%s    {\"bits\": %d, \"K\": %zu, \"N\": %zu, \"M\": %zu, \"warps\": %d, \"splits\": %d, "
-                            "\"tiles_per_warp\": %d, \"us_nopdl\": %.3f, \"us_pdl\": %.3f, \"planner\": %s}",
-                            rows.empty() ? "" : ",\n", B, K, N, M, p.warps_k, p.splits, p.kt_per_warp, us[0], us[1],
+                            "\"slabs\": %d, \"tiles_per_warp\": %d, \"us_nopdl\": %.3f, \"us_pdl\": %.3f, \"planner\": %s}",
+                            rows.empty() ? "" : ",\n", B, K, N, M, p.warps_k, p.splits, p.slabs, p.kt_per_warp, us[0], us[1],
                             is_chosen ? "true" : "false");
               rows += buf;
               if (wsp) CK(cudaFree(wsp));
@@ -301,14 +333,111 @@ int main(int argc, char** argv) {
     }
     sweep(std::integral_constant<int, 4>{});
     if (all) sweep(std::integral_constant<int, 8>{});
-    std::FILE* f = std::fopen(out, "w");
-    if (!f) return 1;
-    char date[32] = "unknown";
-    const std::time_t now = std::time(nullptr);
-    if (const std::tm* u = std::gmtime(&now)) std::strftime(date, sizeof date, "%Y-%m-%d", u);
-    std::fprintf(f, "{\n  \"benchmark\": \"decode plan sweep, 4-bit g128\", \"device\": \"%s\", \"date\": \"%s\", "
-                    "\"d2d_copy_GBps\": %.1f,\n  \"rows\": [\n%s\n  ]\n}\n", prop.name, date, copy_gbs, rows.c_str());
-    std::fclose(f);
+    char head[384];
+    std::snprintf(head, sizeof head, "\"benchmark\": \"decode plan sweep, g128\", \"device\": \"%s\", \"date\": \"%s\", "
+                  "\"d2d_copy_GBps\": %.1f", prop.name, utc_date().c_str(), copy_gbs);
+    if (!write_rows_json(out, head, rows)) return 1;
+    return 0;
+  }
+
+  if (argc > 2 && std::strcmp(argv[2], "--tune") == 0) {
+    namespace kd = lowbit::kernels::detail;
+    std::string rows;
+    const std::vector<Shape> tshapes = {{8192, 8192}, {8192, 28672}, {28672, 8192}, {4096, 4096}, {8192, 10240}, {3584, 18944}};
+    const std::vector<std::size_t> tms = {1, 4, 8, 16};
+    void *A, *Y;
+    CK(cudaMalloc(&A, 16 * 28672 * 2));
+    CK(cudaMalloc(&Y, 16 * 28672 * 2));
+    fill_random_halves<<<256, 256>>>(static_cast<std::uint16_t*>(A), 16 * 28672, 9, 0x3800);
+    CK(cudaDeviceSynchronize());
+    int better = 0, cases = 0;
+    double sum_ratio = 0;
+    for (Shape sh : tshapes) {
+      const std::size_t K = sh.K, N = sh.N;
+      // cuBLAS fp16 baseline, weights rotated
+      const std::vector<void*> w16 = make_fp16_weights(K, N, l2, 2);
+      const int nrot16 = static_cast<int>(w16.size());
+      std::vector<double> cublas(tms.size());
+      for (std::size_t i = 0; i < tms.size(); ++i) {
+        const float alpha = 1.f, beta = 0.f;
+        int r = 0;
+        cublas[i] = time_graph_us(st, [&] {
+          for (int b = 0; b < kBatch; ++b, r = (r + 1) % nrot16)
+            CKB(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)N, (int)tms[i], (int)K, &alpha, w16[r], CUDA_R_16F, (int)K, A,
+                             CUDA_R_16F, (int)K, &beta, Y, CUDA_R_16F, (int)N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+        });
+      }
+      for (void* p : w16) CK(cudaFree(p));
+      for (int B : {2, 3, 4, 8}) {
+        const std::size_t G = K / 128, wbytes = K * N * B / 8 + G * N * 3;
+        const int nrot = static_cast<int>(std::max<std::size_t>(2, (4 * l2 + wbytes - 1) / wbytes));
+        std::vector<Weight> ws;
+        for (int r = 0; r < nrot; ++r) ws.push_back(make_weight(B, K, N, 128, false, false, 1300 + r));
+        DecodeTuning tuning;
+        std::vector<DecodeTuneResult> details;
+        const auto t0 = std::chrono::steady_clock::now();
+        const Status ts = tune_decode<half_t>(ws[0].view, tms, st, tuning, TuneOptions{}, &details);
+        const double tune_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (!ts.ok()) { std::fprintf(stderr, "tune_decode: %s\n", ts.message.c_str()); return 1; }
+        for (std::size_t i = 0; i < tms.size(); ++i) {
+          const std::size_t M = tms[i];
+          const DecodeTuneResult& d = details[i];
+          double us[2];
+          for (int tuned = 0; tuned < 2; ++tuned) {
+            GemmOptions o;
+            o.decode = tuned ? d.best : DecodeChoice{};
+            const std::size_t wsb = gemm_workspace_size(M, ws[0].view.meta, o);
+            void* wsp = nullptr;
+            if (wsb) {
+              CK(cudaMalloc(&wsp, wsb));
+              if (!gemm_workspace_init(wsp, wsb, st).ok()) return 1;
+            }
+            int r = 0;
+            us[tuned] = time_graph_us(st, [&] {
+              for (int b = 0; b < kBatch; ++b, r = (r + 1) % nrot) {
+                const Status s2 = gemm<half_t>(static_cast<const half_t*>(A), M, ws[r].view, nullptr, static_cast<half_t*>(Y), wsp,
+                                               wsb, st, o);
+                if (!s2.ok()) { std::fprintf(stderr, "tune bench: %s\n", s2.message.c_str()); std::exit(1); }
+              }
+            });
+            if (wsp) CK(cudaFree(wsp));
+          }
+          ++cases;
+          sum_ratio += us[1] / us[0];
+          better += us[1] < 0.98 * us[0];
+          std::printf("tune %d-bit K %5zu N %5zu M %2zu: planned %2dx%-2d %7.2f us (tuner %7.2f), tuned %2dx%-2d%s %7.2f us "
+                      "(tuner %7.2f), cuBLAS %7.2f us: %.2fx -> %.2fx  (%zu shapes timed, tuning took %.2f s for all M)\n",
+                      B, K, N, M, d.planned.warps, d.planned.splits, us[0], d.planned_us, d.best.warps, d.best.splits,
+                      d.best.slabs == 2 ? " 2 slabs" : "", us[1], d.best_us, cublas[i], cublas[i] / us[0], cublas[i] / us[1],
+                      d.timings.size(), tune_s);
+          // the fastest two-slab shape of the tuner's own measurement, next to the best one-slab shape
+          double best1 = 0, best2 = 0;
+          for (const DecodeTiming& x : d.timings) {
+            double& b = x.choice.slabs == 2 ? best2 : best1;
+            if (b == 0 || x.us < b) b = x.us;
+          }
+          char buf[768];
+          std::snprintf(buf, sizeof buf,
+                        "%s    {\"bits\": %d, \"K\": %zu, \"N\": %zu, \"M\": %zu, \"planned\": [%d, %d], \"tuned\": [%d, %d, %d], "
+                        "\"us_planned\": %.3f, \"us_tuned\": %.3f, \"tuner_us_planned\": %.3f, \"tuner_us_tuned\": %.3f, "
+                        "\"cublas_us\": %.3f, \"speedup_planned\": %.3f, \"speedup_tuned\": %.3f, \"shapes_timed\": %zu, "
+                        "\"tuner_best_one_slab_us\": %.3f, \"tuner_best_two_slab_us\": %.3f}",
+                        rows.empty() ? "" : ",\n", B, K, N, M, d.planned.warps, d.planned.splits, d.best.warps, d.best.splits,
+                        d.best.slabs, us[0], us[1], d.planned_us, d.best_us, cublas[i], cublas[i] / us[0], cublas[i] / us[1], d.timings.size(),
+                        best1, best2);
+          rows += buf;
+        }
+        for (auto& w : ws) CK(cudaFree(w.mem));
+      }
+    }
+    std::printf("tune: tuned/planned mean %.4f over %d cases, %d faster by > 2 %%\n", sum_ratio / cases, cases, better);
+    CK(cudaFree(A));
+    CK(cudaFree(Y));
+    char head[384];
+    std::snprintf(head, sizeof head, "\"benchmark\": \"decode tuner (tune_decode) vs planner, g128 asym, PDL, weights "
+                  "rotated\", \"device\": \"%s\", \"date\": \"%s\", \"d2d_copy_GBps\": %.1f,\n  \"baseline\": \"cublasGemmEx fp16\"",
+                  prop.name, utc_date().c_str(), copy_gbs);
+    if (!write_rows_json(out, head, rows)) return 1;
     return 0;
   }
 
@@ -363,7 +492,8 @@ int main(int argc, char** argv) {
           const std::size_t wsb = gemm_workspace_size(M, ws[0].view.meta);
           void* wsp = nullptr;
           if (wsb) { CK(cudaMalloc(&wsp, wsb)); (void)gemm_workspace_init(wsp, wsb, st); }
-          const auto plan = lowbit::kernels::detail::plan_gemm<4>(M, N, K, prop.multiProcessorCount);
+          // one slab per CTA for both rings (the bulk ring has no two-slab variant)
+          const auto plan = lowbit::kernels::detail::plan_gemm<4>(M, N, K, prop.multiProcessorCount, DecodeChoice{0, 0, 1});
           int r = 0;
           const double us = time_graph_us(st, [&] {
             for (int i = 0; i < kBatch; ++i, r = (r + 1) % nrot)
@@ -483,13 +613,8 @@ int main(int argc, char** argv) {
     const std::size_t K = s.K, N = s.N;
     const std::size_t maxM = *std::max_element(Ms.begin(), Ms.end());
     // cuBLAS fp16 weights [N, K], rotated
-    const std::size_t wbytes16 = K * N * 2;
-    const int nrot16 = static_cast<int>(std::max<std::size_t>(1, (4 * l2 + wbytes16 - 1) / wbytes16));
-    std::vector<void*> w16(nrot16);
-    for (int r = 0; r < nrot16; ++r) {
-      CK(cudaMalloc(&w16[r], wbytes16));
-      fill_random_halves<<<1024, 256>>>(static_cast<std::uint16_t*>(w16[r]), K * N, 77 + r, 0x2000);
-    }
+    const std::vector<void*> w16 = make_fp16_weights(K, N, l2, 1);
+    const int nrot16 = static_cast<int>(w16.size());
     void *A, *Y;
     CK(cudaMalloc(&A, maxM * K * 2));
     CK(cudaMalloc(&Y, maxM * N * 2));

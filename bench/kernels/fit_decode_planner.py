@@ -3,7 +3,15 @@
 (bench_gemm_kernels OUT.json --decode-sweep=KxN,... all) and reports, per parameter set, the mean and the
 worst ratio of the chosen plan's time to the fastest plan's time (PDL timings), and which choices change.
 
-usage: fit_decode_planner.py SWEEP.json
+usage: fit_decode_planner.py SWEEP.json [--cv]
+
+--cv (session 10): adds two per-round terms to the model (a fence per split CTA and a fill per CTA round,
+charged ceil(CTAs of the busiest SM / resident CTAs) times), fits all five terms on a grid, and scores the
+fit by leave-one-shape-out cross-validation: each shape's choices come from the terms fitted on the other
+eleven shapes.
+
+Session 11: the planner also picks two slabs per CTA by a rule (decode_prefers_two_slabs, gemm.cuh); this
+script replays only the one-slab model, so it compares one-slab plans (rows with "slabs": 1).
 
 The shared-memory footprints below are decode_smem_bytes<B>(false, 2, M, W) + kSmemReservedPerCta and
 the tile bytes DecodeConfig<B>::tile_bytes as of session 9 (printed by a small host program from the
@@ -67,7 +75,7 @@ SMEM_PER_SM = 233472
 SMS = 132
 
 
-def plan(B, K, N, M, wave, tail, alpha):
+def plan(B, K, N, M, wave, tail, alpha, fence=0.0, fill=0.0):
     slabs, KT = N // 64, K // 64
     best = choice = None
     for W in (16, 8, 4):
@@ -84,6 +92,8 @@ def plan(B, K, N, M, wave, tail, alpha):
             avg, busiest = ctas / SMS, (ctas + SMS - 1) // SMS
             sm_ctas = max(avg + alpha * (busiest - avg), per_sm)
             cost = sm_ctas * SMS * W * kpw * TILE[B] + ((2.0 * sp * M * N * 4 + tail) if sp > 1 else 0) + wave * waves
+            rounds = (-(-ctas // SMS) + per_sm - 1) // per_sm
+            cost += rounds * (fill + (fence if sp > 1 else 0.0))
             if best is None or cost < best * 0.999:
                 best, choice = cost, (W, sp)
     return choice
@@ -91,7 +101,8 @@ def plan(B, K, N, M, wave, tail, alpha):
 
 def main():
     rows = json.load(open(sys.argv[1]))["rows"]
-    t = {(r["bits"], r["K"], r["N"], r["M"], r["warps"], r["splits"]): r["us_pdl"] for r in rows}
+    # one slab per CTA: the model's plans (sweeps since session 10 also time the two-slab variant)
+    t = {(r["bits"], r["K"], r["N"], r["M"], r["warps"], r["splits"]): r["us_pdl"] for r in rows if r.get("slabs", 1) == 1}
     cases = sorted({k[:4] for k in t})
     fastest = {c: min(v for k, v in t.items() if k[:4] == c) for c in cases}
 
@@ -110,6 +121,23 @@ def main():
     print("best of the grid (mean, worst), wave, tail, weight:")
     for g in sorted(grid)[:5]:
         print("  ", g)
+    if "--cv" not in sys.argv:
+        return
+    import itertools
+    prms = list(itertools.product((2e6, 4e6, 6e6), (4e6, 6e6, 10e6, 14e6), (0.5, 0.75, 1.0), (0, 2e6, 4e6, 6e6, 9e6),
+                                  (0, 1e6, 2e6, 4e6)))
+    ratio = {prm: {c: t[c + plan(*c, *prm)] / fastest[c] for c in cases} for prm in prms + [after]}
+    best_in = min(prms, key=lambda prm: sum(ratio[prm].values()))
+    r = list(ratio[best_in].values())
+    print("five terms, fitted on every shape: mean %.4f worst %.3f %s" % (sum(r) / len(r), max(r), best_in))
+    held = []
+    for shape in sorted({c[1:3] for c in cases}):
+        train = [c for c in cases if c[1:3] != shape]
+        prm = min(prms, key=lambda p: sum(ratio[p][c] for c in train))
+        held += [ratio[prm][c] for c in cases if c[1:3] == shape]
+    cur = list(ratio[after].values())
+    print("five terms, leave one shape out: mean %.4f worst %.3f (session 9 model, in sample: %.4f / %.3f)"
+          % (sum(held) / len(held), max(held), sum(cur) / len(cur), max(cur)))
 
 
 if __name__ == "__main__":

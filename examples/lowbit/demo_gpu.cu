@@ -4,7 +4,8 @@
 //                   how closely its weights and output error follow the host result;
 //   GPU W4A16       the weight-only GEMM kernel on that 4-bit g128 weight, checked against the host
 //                   reference on the demo's calibration inputs, then timed against cuBLAS fp16 at
-//                   M = 1 and M = 16 on an 8192 x 8192 layer;
+//                   M = 1 and M = 16 on an 8192 x 8192 layer (and again with the decode launch shape
+//                   tune_decode measures, where it differs from the planner's);
 //   GPU LLM.int8()  the int8 pipeline (fused activation pass + int8 GEMM with the decomposition) checked
 //                   against the host reference on the demo inputs, then timed the same way with 8
 //                   outlier columns.
@@ -43,6 +44,7 @@
 #include <lowbit/kernels/gemm.cuh>
 #include <lowbit/kernels/layout.hpp>
 #include <lowbit/kernels/reference.hpp>
+#include <lowbit/kernels/tune.cuh>
 #define LOWBIT_DEMO_HAVE_WO_GEMM 1
 #endif
 #if __has_include(<lowbit/int8/linear.cuh>)
@@ -435,6 +437,36 @@ void wo_gemm_row(const DemoLayer& L, const lowbit::QuantizedWeight& q, cudaStrea
     });
     timing += (i ? ", " : "") + speedup_text(m, us, blas_us[i]);
     timings.push_back({"W4A16 g128 (GPTQ layout)", m, us, blas_us[i]});
+  }
+  // The decode launch shapes measured on this device (kernels/tune.cuh) instead of the planner's: timed
+  // again only where the tuner chose another shape.
+  K::DecodeTuning tuning;
+  std::vector<std::size_t> decode_ms;
+  for (std::size_t m : kTimedM)
+    if (m <= K::kDecodeMaxM) decode_ms.push_back(m);
+  ckst(K::tune_decode<lowbit::half_t>(Wb[0].view(), decode_ms, s, tuning));
+  for (std::size_t i = 0; i < std::size(kTimedM); ++i) {
+    const std::size_t m = kTimedM[i];
+    if (m > K::kDecodeMaxM) continue;
+    const K::DecodeChoice c = tuning.for_m(m);
+    const K::detail::GemmPlan planned = K::detail::plan_gemm<kBits>(m, kBigN, kBigK, K::detail::current_sm_count());
+    if (c == K::DecodeChoice{planned.warps_k, planned.splits, planned.slabs}) {
+      timing += ", M=" + std::to_string(m) + " tuner kept the planned shape";
+      continue;
+    }
+    K::GemmOptions o;
+    o.decode = c;
+    const std::size_t wsb = K::gemm_workspace_size(m, meta, o);
+    DevMem ws(wsb);
+    ckst(K::gemm_workspace_init(ws.get(), wsb, s));
+    const CallTime us = time_us(s, [&](int k) {
+      return K::gemm_bits<kBits, lowbit::half_t>(A_big.as<lowbit::half_t>(), m, Wb[k % R].view(), nullptr,
+                                                 Y.as<lowbit::half_t>(), ws.get(), wsb, s, o);
+    });
+    timing += ", tuned " + speedup_text(m, us, blas_us[i]);
+    timings.push_back({"W4A16 g128, tuned " + std::to_string(c.warps) + "x" + std::to_string(c.splits) +
+                           (c.slabs == 2 ? " 2 slabs" : ""),
+                       m, us, blas_us[i]});
   }
 
   const double bytes = static_cast<double>(ht.qweight.size() * 4 + ht.scales.size() * 2 +

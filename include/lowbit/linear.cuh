@@ -37,6 +37,7 @@
 #include "kernels/dequant_gemm.cuh"
 #include "kernels/gemm.cuh"
 #include "kernels/layout.hpp"
+#include "kernels/tune.cuh"
 #include "numeric.hpp"
 #include "quant_types.hpp"
 
@@ -115,7 +116,8 @@ class WeightOnlyLinear {
   WeightOnlyLinear& operator=(const WeightOnlyLinear&) = delete;
   /// Takes over another layer.
   WeightOnlyLinear(WeightOnlyLinear&& o) noexcept
-      : w_(std::move(o.w_)), bias_(std::move(o.bias_)), blas_(std::exchange(o.blas_, nullptr)) {}
+      : w_(std::move(o.w_)), bias_(std::move(o.bias_)), blas_(std::exchange(o.blas_, nullptr)),
+        tuning_(std::move(o.tuning_)) {}
   /// Takes over another layer.
   WeightOnlyLinear& operator=(WeightOnlyLinear&& o) noexcept {
     if (this != &o) {
@@ -123,6 +125,7 @@ class WeightOnlyLinear {
       w_ = std::move(o.w_);
       bias_ = std::move(o.bias_);
       blas_ = std::exchange(o.blas_, nullptr);
+      tuning_ = std::move(o.tuning_);
     }
     return *this;
   }
@@ -163,7 +166,7 @@ class WeightOnlyLinear {
     const bool dequant = blas_ && max_M >= kernels::kDequantGemmMinM;
     std::size_t fused = 0;
     for (std::size_t M = 1; M <= (dequant ? kernels::kDequantGemmMinM - 1 : max_M); ++M)
-      fused = std::max(fused, kernels::gemm_workspace_size(M, m));
+      fused = std::max(fused, kernels::gemm_workspace_size(M, m, gemm_options(M)));
     if (!dequant) return fused;
     std::size_t dense = kernels::gemm_dequant_workspace_size<T>(m);
     if (dense_limit) dense = std::max(std::min(dense, dense_limit), kernels::gemm_dequant_min_workspace_size<T>(m));
@@ -197,8 +200,42 @@ class WeightOnlyLinear {
       return kernels::gemm_dequant<T>(blas_, A, M, w_.view(), bias, Y, static_cast<char*>(workspace) + kSkip,
                                       bytes - kSkip, stream);
     }
-    return kernels::gemm<T>(A, M, w_.view(), bias, Y, workspace, bytes, stream);
+    return kernels::gemm<T>(A, M, w_.view(), bias, Y, workspace, bytes, stream, gemm_options(M));
   }
+
+  /// Times every launch shape of the decode kernel for this weight on the current device, for each M of
+  /// `Ms` (1 .. 16), and runs the fastest from then on (kernels::tune_decode; 0.05-0.3 s per M, by the layer's size).
+  /// Call it at load time, before workspace_size: a measured shape may split K further than the
+  /// planner's and need more workspace. Layers of the same weight shape can share the result
+  /// (decode_tuning, set_decode_tuning) instead of measuring again.
+  /// @return ok, or tune_decode's error (the layer then keeps its previous shapes).
+  Status tune(cudaStream_t stream, const std::vector<std::size_t>& Ms = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
+              const kernels::TuneOptions& opt = {}) {
+    kernels::DecodeTuning t;
+    const Status s = kernels::tune_decode<T>(w_.view(), Ms, stream, t, opt);
+    if (s.ok()) tuning_ = std::move(t);
+    return s;
+  }
+  /// Runs the launch shapes measured on another layer (or loaded from a file) from now on.
+  /// @return ok, or invalid_argument when they were measured for another weight shape or device
+  ///         (kernels::DecodeTuning::applies_to: width, K, N, group, symmetry, act-order, device name and
+  ///         SM count); the layer then keeps its previous shapes.
+  Status set_decode_tuning(const kernels::DecodeTuning& t) {
+    const int sms = kernels::detail::current_sm_count();
+    const std::string dev = kernels::detail::current_device_name();
+    const kernels::TiledMeta& m = w_.view().meta;
+    if (!t.applies_to(m, sms, dev))
+      return lowbit::detail::make_status(
+          StatusCode::invalid_argument, "WeightOnlyLinear: the decode tuning was measured for ", t.meta.bits, "-bit K = ",
+          t.meta.K, " N = ", t.meta.N, " group ", t.meta.group_size, t.meta.sym ? " sym" : " asym",
+          t.meta.act_order ? " act-order" : "", " on '", t.device, "' (", t.sm_count, " SMs), not for this ", m.bits,
+          "-bit K = ", m.K, " N = ", m.N, " group ", m.group_size, m.sym ? " sym" : " asym", m.act_order ? " act-order" : "",
+          " layer on '", dev, "' (", sms, " SMs)");
+    tuning_ = t;
+    return Status::success();
+  }
+  /// The decode launch shapes in use (sm_count == 0: none measured, the planner's).
+  [[nodiscard]] const kernels::DecodeTuning& decode_tuning() const { return tuning_; }
 
   /// The device weight in the kernel layout.
   [[nodiscard]] const kernels::TiledWeightView& weight() const { return w_.view(); }
@@ -230,9 +267,17 @@ class WeightOnlyLinear {
     blas_ = nullptr;
   }
 
+  /// The gemm options of a call with M rows: the measured decode shape, if any.
+  [[nodiscard]] kernels::GemmOptions gemm_options(std::size_t M) const {
+    kernels::GemmOptions o;
+    o.decode = tuning_.for_m(M);
+    return o;
+  }
+
   kernels::TiledWeightBuffer w_;
   detail::DeviceBytes bias_;
   cublasHandle_t blas_ = nullptr;
+  kernels::DecodeTuning tuning_;  // measured decode shapes (empty: the planner's)
 };
 
 /// An LLM.int8() linear layer: per-row absmax int8 weights (+ optional calibrated fp16 side copy of

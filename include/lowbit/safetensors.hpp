@@ -314,6 +314,20 @@ class AtomicFile {
 
 }  // namespace detail
 
+/// Reads a small JSON file (a config, an index, a tuning table) of at most `max_bytes`.
+/// @throws lowbit::Error naming the file when it cannot be read, is larger, or is not valid JSON.
+inline nlohmann::json read_json_file(const std::filesystem::path& path, std::uint64_t max_bytes = kMaxHeaderBytes) {
+  auto bytes = detail::FileBytes::open(path);
+  LOWBIT_CHECK(bytes.size() <= max_bytes, path.string(), ": ", bytes.size(), " bytes is too large for this file (limit ",
+               max_bytes, ")");
+  try {
+    const char* b = reinterpret_cast<const char*>(bytes.data());
+    return nlohmann::json::parse(b, b + bytes.size());
+  } catch (const nlohmann::json::exception& e) {
+    lowbit::detail::fail(path.string(), ": invalid JSON: ", e.what());
+  }
+}
+
 /// Writes `text` to `out` atomically (temp file + fsync + rename), refusing to overwrite `inputs`.
 inline void write_text_file_atomic(const std::filesystem::path& out, std::string_view text,
                                    std::span<const std::filesystem::path> inputs = {}) {

@@ -88,6 +88,26 @@ std::vector<float> to_float(const std::vector<T>& v) {
   return f;
 }
 
+/// One random GEMM problem on the device: the weight in the kernel layout, fresh activations for Mmax
+/// rows and a bias (both uploaded), an output of `y_rows` rows, and the double-accumulating host
+/// reference for Mmax rows (with the bias when `with_bias`).
+template <class T>
+struct GemmProblem {
+  TiledWeightBuffer w;     ///< the weight, uploaded
+  std::vector<T> A, bias;  ///< host activations [Mmax, K] and bias [N]
+  std::vector<float> ref;  ///< host reference [Mmax, N]
+  DevBuf dA, dB, dY;       ///< device activations, bias, output
+  GemmProblem(const QuantizedWeight& q, std::size_t Mmax, bool with_bias, std::size_t y_rows)
+      : A(random_activations<T>(Mmax * q.K)), bias(random_activations<T>(q.N)), dA(A.size() * 2), dB(q.N * 2),
+        dY(y_rows * q.N * 2) {
+    REQUIRE(upload(tile_weight(q), w, nullptr).ok());
+    const auto Af = to_float(A), biasf = to_float(bias);
+    ref = reference_gemm(q, Af.data(), Mmax, with_bias ? biasf.data() : nullptr);
+    KT_CUDA(cudaMemcpy(dA.p, A.data(), A.size() * 2, cudaMemcpyHostToDevice));
+    KT_CUDA(cudaMemcpy(dB.p, bias.data(), q.N * 2, cudaMemcpyHostToDevice));
+  }
+};
+
 /// Tolerance on ‖y − ref‖/‖ref‖: fp16 keeps 11 significant bits (weights and output rounded once
 /// each), bf16 keeps 8.
 template <class T>
@@ -101,17 +121,11 @@ constexpr double tolerance() {
 template <int B, class T, bool BulkDecode = false>
 void check_gemm(const QuantizedWeight& q, const std::vector<std::size_t>& Ms, bool with_bias) {
   constexpr bool bulk_decode = BulkDecode;
-  const HostTiledWeight ht = tile_weight(q);
-  TiledWeightBuffer w;
-  REQUIRE(upload(ht, w, nullptr).ok());
   const std::size_t Mmax = *std::max_element(Ms.begin(), Ms.end());
-  const auto A = random_activations<T>(Mmax * q.K);
-  const auto bias = random_activations<T>(q.N);
-  const auto Af = to_float(A), biasf = to_float(bias);
-  const auto ref = reference_gemm(q, Af.data(), Mmax, with_bias ? biasf.data() : nullptr);
-  DevBuf dA(A.size() * 2), dB(q.N * 2), dY(Mmax * q.N * 2);
-  KT_CUDA(cudaMemcpy(dA.p, A.data(), A.size() * 2, cudaMemcpyHostToDevice));
-  KT_CUDA(cudaMemcpy(dB.p, bias.data(), q.N * 2, cudaMemcpyHostToDevice));
+  GemmProblem<T> P(q, Mmax, with_bias, Mmax);
+  const TiledWeightBuffer& w = P.w;
+  const auto& ref = P.ref;
+  DevBuf &dA = P.dA, &dB = P.dB, &dY = P.dY;
   // one workspace for every M, zeroed once: split-K counters must stay valid across calls and shapes
   std::size_t ws = 0;
   for (std::size_t M : Ms) ws = std::max(ws, gemm_workspace_size(M, w.view().meta));
@@ -131,7 +145,9 @@ void check_gemm(const QuantizedWeight& q, const std::vector<std::size_t>& Ms, bo
         if (M <= DecodeConfig<B>::max_m) {
           st = lowbit::kernels::detail::run_decode<B, T, true>(
               dA.as<T>(), M, w.view(), dbias, dY.as<T>(), dW.p, ws,
-              lowbit::kernels::detail::plan_gemm<B>(M, q.N, q.K, lowbit::kernels::detail::current_sm_count()), nullptr);
+              lowbit::kernels::detail::plan_gemm<B>(M, q.N, q.K, lowbit::kernels::detail::current_sm_count(),
+                                                    DecodeChoice{0, 0, 1}),  // the bulk ring has one slab per CTA
+              nullptr);
         } else {
           st = gemm_bits<B, T>(dA.as<T>(), M, w.view(), dbias, dY.as<T>(), dW.p, ws, nullptr);
         }

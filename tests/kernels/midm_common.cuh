@@ -11,14 +11,11 @@ namespace kt {
 template <int B, class T, class P>
 void check_midm(const QuantizedWeight& q, const std::vector<std::size_t>& Ms, bool with_bias, int force_splits = 0) {
   namespace d = lowbit::kernels::detail;
-  const HostTiledWeight ht = tile_weight(q);
-  TiledWeightBuffer w;
-  REQUIRE(upload(ht, w, nullptr).ok());
   const std::size_t Mmax = *std::max_element(Ms.begin(), Ms.end());
-  const auto A = random_activations<T>(Mmax * q.K);
-  const auto bias = random_activations<T>(q.N);
-  const auto Af = to_float(A), biasf = to_float(bias);
-  const auto ref = reference_gemm(q, Af.data(), Mmax, with_bias ? biasf.data() : nullptr);
+  GemmProblem<T> prob(q, Mmax, with_bias, Mmax + 1);  // one row past the largest M: must stay untouched
+  const TiledWeightBuffer& w = prob.w;
+  const auto& ref = prob.ref;
+  DevBuf &dA = prob.dA, &dB = prob.dB, &dY = prob.dY;
   const int sms = d::current_sm_count();
   REQUIRE(sms > 0);
   auto plan_for = [&](std::size_t M) {
@@ -36,9 +33,7 @@ void check_midm(const QuantizedWeight& q, const std::vector<std::size_t>& Ms, bo
   };
   std::size_t ws = 0;
   for (std::size_t M : Ms) ws = std::max(ws, d::workspace_total(plan_for(M), M, w.view().meta));
-  DevBuf dA(A.size() * 2), dB(q.N * 2), dY((Mmax + 1) * q.N * 2), dW(ws);
-  KT_CUDA(cudaMemcpy(dA.p, A.data(), A.size() * 2, cudaMemcpyHostToDevice));
-  KT_CUDA(cudaMemcpy(dB.p, bias.data(), q.N * 2, cudaMemcpyHostToDevice));
+  DevBuf dW(ws);
   REQUIRE(gemm_workspace_init(dW.p, ws, nullptr).ok());
   for (std::size_t M : Ms) {
     const d::GemmPlan p = plan_for(M);

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <lowbit/kernels/gemm.cuh>
+#include <lowbit/kernels/tune.cuh>
 
 #include <cmath>
 
@@ -48,18 +49,20 @@ void check_plans(int sms) {
                                                      : MidmPolicies<B>::M128::template smem_bytes<B>(2);
           REQUIRE(p.ctas_per_sm * (smem + detail::kSmemReservedPerCta) <= detail::kSmemPerSm);
         }
-        if (M <= 16) {  // decode kernel: warps of a CTA split the CTA's K range, one CTA column per slab
+        if (M <= 16) {  // decode kernel: warps of a CTA split the CTA's K range, one CTA column per 1 or 2 slabs
           REQUIRE(p.kind == detail::PolicyKind::decode);
           REQUIRE(p.kt_per_warp >= 1);
           REQUIRE(p.kt_per_split == p.kt_per_warp * p.warps_k);
           REQUIRE(p.grid.x == 1u);
-          REQUIRE(p.grid.y == N / 64);
+          REQUIRE((p.slabs == 1 || p.slabs == 2));
+          REQUIRE(p.grid.y * static_cast<unsigned>(p.slabs) == N / 64);
           REQUIRE(p.ctas_per_sm >= 1);
-          // a CTA's shared memory fits the SM
           REQUIRE((p.warps_k == 4 || p.warps_k == 8 || p.warps_k == 16));
-          // the CTA's shared memory (cp.async ring, as gemm launches it) fits the SM
-          REQUIRE(detail::decode_smem_bytes<B>(false, 2, M, p.warps_k) + detail::kSmemReservedPerCta <= detail::kSmemPerSm);
-          REQUIRE(p.ctas_per_sm * p.warps_k <= DecodeConfig<B>::warps_per_sm);
+          // the CTA's shared memory (cp.async ring, as gemm launches it) fits the SM, and its warps the registers
+          REQUIRE(detail::decode_smem_bytes<B>(false, 2, M, p.warps_k, p.slabs) + detail::kSmemReservedPerCta <=
+                  detail::kSmemPerSm);
+          REQUIRE(p.ctas_per_sm * p.warps_k <=
+                  (p.slabs == 1 ? DecodeConfig<B>::warps_per_sm : DecodeConfig<B>::max_warps_two_slabs));
           for (bool bulk : {false, true}) {
             REQUIRE(detail::decode_stages<B>(bulk, 2, M) >= 3);
             REQUIRE(detail::decode_stages<B>(bulk, 2, M) <= DecodeConfig<B>::max_stages);  // mbarriers in the header
@@ -174,4 +177,204 @@ TEST_CASE("gemm options: programmatic dependent launch is automatic by default, 
   const lowbit::Status s = detail::check_gemm_options(bad);
   CHECK(s.code == StatusCode::invalid_argument);
   CHECK_THAT(s.message, Catch::Contains("GemmOptions::pdl"));
+}
+
+TEST_CASE("gemm options: decode launch shapes out of range are rejected", "[kernels][plan]") {
+  CHECK(GemmOptions{}.decode.planned());
+  for (DecodeChoice c : {DecodeChoice{0, 0}, DecodeChoice{4, 0}, DecodeChoice{0, 3}, DecodeChoice{16, kMaxDecodeSplits},
+                         DecodeChoice{8, 1}, DecodeChoice{8, 2, 2}, DecodeChoice{0, 0, 2}}) {
+    GemmOptions o;
+    o.decode = c;
+    INFO("warps " << c.warps << " splits " << c.splits);
+    CHECK(detail::check_gemm_options(o).ok());
+  }
+  for (DecodeChoice c : {DecodeChoice{5, 0}, DecodeChoice{-4, 1}, DecodeChoice{32, 1}, DecodeChoice{2, 1},
+                         DecodeChoice{4, -1}, DecodeChoice{4, kMaxDecodeSplits + 1}, DecodeChoice{4, 1, 3},
+                         DecodeChoice{8, 1, -1}}) {
+    GemmOptions o;
+    o.decode = c;
+    INFO("warps " << c.warps << " splits " << c.splits);
+    const lowbit::Status s = detail::check_gemm_options(o);
+    CHECK(s.code == StatusCode::invalid_argument);
+    CHECK_THAT(s.message, Catch::Contains("GemmOptions::decode"));
+  }
+}
+
+namespace {
+// Whether a CTA of W warps on ns slabs fits an SM next to nothing else (registers: warps_per_sm, 8 warps
+// for two slabs at 255 registers; shared memory of the cp.async ring gemm launches, worst case group 32).
+template <int B>
+bool decode_cta_fits(std::size_t M, int W, int ns = 1) {
+  return W <= (ns == 1 ? DecodeConfig<B>::warps_per_sm : 8) &&
+         detail::decode_smem_bytes<B>(false, 2, M, W, ns) + detail::kSmemReservedPerCta <= detail::kSmemPerSm;
+}
+
+// Brute force: some tiles-per-warp count gives `s` CTAs of W warps that cover K with none empty.
+bool split_exists(std::size_t KT, int W, int s) {
+  for (std::size_t kpw = 1; kpw <= KT; ++kpw) {
+    const std::size_t per_cta = kpw * static_cast<std::size_t>(W);
+    if (static_cast<std::size_t>(s) * per_cta >= KT && static_cast<std::size_t>(s - 1) * per_cta < KT) return true;
+  }
+  return false;
+}
+
+template <int B>
+void check_forced_decode(int sms) {
+  for (std::size_t K : {std::size_t(64), std::size_t(640), std::size_t(4096), std::size_t(28672)})
+    for (std::size_t N : {std::size_t(64), std::size_t(192), std::size_t(8192), std::size_t(64) * (detail::kMaxCounters + 2)})
+      for (std::size_t M : {std::size_t(1), std::size_t(8), std::size_t(9), std::size_t(16)}) {
+        const std::size_t KT = K / 64, slabs = N / 64;
+        const detail::GemmPlan planned = detail::plan_gemm<B>(M, N, K, sms);
+        // {0, 0} is the planner's plan, and forcing the planner's own shape changes nothing
+        const detail::GemmPlan same = detail::plan_gemm<B>(M, N, K, sms, DecodeChoice{planned.warps_k, planned.splits});
+        CHECK(same.kt_per_warp == planned.kt_per_warp);
+        CHECK(same.ctas_per_sm == planned.ctas_per_sm);
+        CHECK(same.workspace_bytes == planned.workspace_bytes);
+        CHECK(same.slabs == planned.slabs);
+        // two slabs per CTA exactly where the rule asks for them (widths <= 4, M > 8, an even number of
+        // slabs, >= 20480 weight tiles) and a two-slab CTA fits
+        const bool two = B <= 4 && M > 8 && slabs % 2 == 0 && slabs * KT >= 20480 &&
+                         (decode_cta_fits<B>(M, 4, 2) || decode_cta_fits<B>(M, 8, 2));
+        CHECK(planned.slabs == (two ? 2 : 1));
+        for (int ns : {1, 2})
+        for (int W : {4, 8, 16})
+          for (int s : {1, 2, 3, 5, 16, kMaxDecodeSplits}) {
+            INFO("B " << B << " K " << K << " N " << N << " M " << M << " sms " << sms << " slabs " << ns << " warps " << W
+                      << " splits " << s);
+            const detail::GemmPlan p = detail::plan_gemm<B>(M, N, K, sms, DecodeChoice{W, s, ns});
+            const bool runnable = decode_cta_fits<B>(M, W, ns) && slabs % static_cast<std::size_t>(ns) == 0 &&
+                                  (s == 1 || slabs <= detail::kMaxCounters) && split_exists(KT, W, s);
+            CHECK((p.kt_per_warp > 0) == runnable);
+            if (p.kt_per_warp == 0) continue;
+            CHECK(p.warps_k == W);
+            CHECK(p.splits == s);
+            CHECK(p.slabs == ns);
+            CHECK(p.kt_per_split == p.kt_per_warp * W);
+            CHECK(static_cast<std::size_t>(s) * p.kt_per_split >= KT);      // K covered
+            CHECK(static_cast<std::size_t>(s - 1) * p.kt_per_split < KT);  // no empty split
+            CHECK(p.grid.y * static_cast<unsigned>(ns) == slabs);         // every slab once
+            CHECK(p.grid.z == static_cast<unsigned>(s));
+            CHECK(p.ctas_per_sm * W <= (ns == 1 ? DecodeConfig<B>::warps_per_sm : 8));
+            CHECK(p.ctas_per_sm * (detail::decode_smem_bytes<B>(false, 2, M, W, ns) + detail::kSmemReservedPerCta) <=
+                  detail::kSmemPerSm);
+            if (s > 1) CHECK(p.workspace_bytes >= detail::kCounterBytes + s * M * N * sizeof(float));
+            else CHECK(p.workspace_bytes == 0);
+          }
+        // a forced warp count alone: the planner picks the splits for it
+        for (int W : {4, 8, 16}) {
+          const detail::GemmPlan p = detail::plan_gemm<B>(M, N, K, sms, DecodeChoice{W, 0});
+          if (decode_cta_fits<B>(M, W)) {
+            CHECK(p.kt_per_warp > 0);
+            CHECK(p.warps_k == W);
+            if (W == 16) CHECK(p.slabs == 1);  // no two-slab CTA of 16 warps: one slab, whatever the rule says
+          }
+        }
+      }
+}
+}  // namespace
+
+TEST_CASE("forced decode launch shapes: exactly the runnable ones plan, with that shape", "[kernels][plan]") {
+  for (int sms : {78, 132}) {
+    check_forced_decode<2>(sms);
+    check_forced_decode<4>(sms);
+    check_forced_decode<8>(sms);
+  }
+}
+
+TEST_CASE("decode tuner: candidates, choice of the best, tuning tables", "[kernels][plan][tune]") {
+  // candidates: every runnable shape up to max_splits once, and the planner's own
+  for (std::size_t M : {std::size_t(1), std::size_t(16)})
+    for (std::size_t N : {std::size_t(64), std::size_t(28672)}) {
+      DecodeChoice planned;
+      const auto c = detail::decode_candidates<4>(M, N, 8192, 132, 16, planned);
+      const detail::GemmPlan p = detail::plan_gemm<4>(M, N, 8192, 132);
+      CHECK(planned == DecodeChoice{p.warps_k, p.splits, p.slabs});
+      CHECK(p.slabs == (M == 16 && N == 28672 ? 2 : 1));  // 448 x 128 tiles at M = 16: two slabs
+      CHECK(std::count(c.begin(), c.end(), planned) == 1);
+      std::size_t runnable = 0, two = 0;
+      for (int ns : {1, 2})
+        for (int W : {4, 8, 16})
+          for (int s = 1; s <= 16; ++s) {
+            const bool ok = detail::plan_gemm<4>(M, N, 8192, 132, DecodeChoice{W, s, ns}).kt_per_warp > 0;
+            runnable += ok;
+            two += ok && ns == 2;
+          }
+      CHECK((two > 0) == (N > 64));  // two slabs need an even number of them
+      CHECK(c.size() == runnable + (planned.splits > 16 ? 1 : 0));
+      for (std::size_t i = 0; i < c.size(); ++i) {
+        CHECK(detail::plan_gemm<4>(M, N, 8192, 132, c[i]).kt_per_warp > 0);
+        for (std::size_t j = 0; j < i; ++j) CHECK_FALSE(c[i] == c[j]);
+      }
+    }
+  // the choice: fastest first; the planner's shape is kept when within the tolerance
+  DecodeTuneResult r;
+  r.planned = {8, 2, 1};
+  r.timings = {{{4, 1, 1}, 12.0}, {{8, 2, 1}, 10.2}, {{16, 1, 1}, 10.0}, {{4, 3, 2}, 11.0}};
+  detail::pick_decode_best(r, 0.03);
+  CHECK(r.best == DecodeChoice{8, 2, 1});
+  CHECK(r.best_us == 10.2);
+  CHECK(r.planned_us == 10.2);
+  CHECK(std::is_sorted(r.timings.begin(), r.timings.end(), [](const DecodeTiming& a, const DecodeTiming& b) { return a.us < b.us; }));
+  detail::pick_decode_best(r, 0.01);
+  CHECK(r.best == DecodeChoice{16, 1, 1});
+  CHECK(r.best_us == 10.0);
+  CHECK(r.planned_us == 10.2);
+  // a table applies to one weight shape on one device; M outside 1 .. 16 (or untuned) is planned
+  DecodeTuning t;
+  const TiledMeta m{4, 8192, 28672, 128, false, false};
+  const std::string h100 = "NVIDIA H100 80GB HBM3";
+  CHECK_FALSE(t.applies_to(m, 132, h100));  // never measured
+  t.meta = m;
+  t.sm_count = 132;
+  t.device = h100;
+  t.by_m[1] = {16, 1};
+  CHECK(t.applies_to(m, 132, h100));
+  CHECK_FALSE(t.applies_to(m, 114, h100));
+  CHECK_FALSE(t.applies_to(m, 132, "NVIDIA H200"));  // same SM count, another device
+  TiledMeta other = m;
+  other.N = 8192;
+  CHECK_FALSE(t.applies_to(other, 132, h100));
+  other = m;
+  other.group_size = 32;
+  CHECK_FALSE(t.applies_to(other, 132, h100));
+  other = m;
+  other.act_order = true;
+  CHECK_FALSE(t.applies_to(other, 132, h100));
+  other = m;
+  other.sym = true;
+  CHECK_FALSE(t.applies_to(other, 132, h100));
+  CHECK(t.for_m(1) == DecodeChoice{16, 1});
+  CHECK(t.for_m(2).planned());
+  CHECK(t.for_m(17).planned());
+  CHECK(t.for_m(0).planned());
+  // options
+  CHECK(detail::check_tune_options(TuneOptions{}).ok());
+  auto bad = [](auto edit) {
+    TuneOptions o;
+    edit(o);
+    return detail::check_tune_options(o).code == StatusCode::invalid_argument;
+  };
+  CHECK(bad([](TuneOptions& o) { o.batch = 0; }));
+  CHECK(bad([](TuneOptions& o) { o.reps = 0; }));
+  CHECK(bad([](TuneOptions& o) { o.max_splits = 0; }));
+  CHECK(bad([](TuneOptions& o) { o.max_splits = kMaxDecodeSplits + 1; }));
+  CHECK(bad([](TuneOptions& o) { o.confirm_top = -1; }));
+  CHECK(bad([](TuneOptions& o) { o.confirm_top = 17; }));
+  CHECK(bad([](TuneOptions& o) { o.keep_planned_within = -0.1; }));
+  CHECK(bad([](TuneOptions& o) { o.keep_planned_within = std::nan(""); }));
+  CHECK(bad([](TuneOptions& o) { o.pdl = static_cast<PdlMode>(7); }));
+  // requests: M in 1 .. 16, a weight gemm could run
+  TiledWeightView w;
+  w.meta = m;
+  alignas(16) static std::uint32_t dummy[64];
+  w.qweight = dummy;
+  w.scales = reinterpret_cast<const std::uint16_t*>(dummy);
+  w.zeros = reinterpret_cast<const std::uint8_t*>(dummy);
+  CHECK(detail::check_tune_args<half_t>(w, {1, 16}, {}).ok());
+  CHECK(detail::check_tune_args<half_t>(w, {1, 17}, {}).code == StatusCode::invalid_argument);
+  CHECK(detail::check_tune_args<half_t>(w, {0}, {}).code == StatusCode::invalid_argument);
+  CHECK(detail::check_tune_args<half_t>(w, {}, {}).code == StatusCode::invalid_argument);
+  TiledWeightView v = w;
+  v.meta.N = 100;
+  CHECK(detail::check_tune_args<half_t>(v, {1}, {}).code == StatusCode::invalid_argument);
 }

@@ -170,3 +170,49 @@ TEST_CASE("WeightOnlyLinear refuses bad input with a clear error", "[gpu][linear
   CHECK(layer.forward(dA.as<half_t>(), M, dY.as<half_t>(), dW.p, ws, nullptr).ok());
   KT_CUDA(cudaDeviceSynchronize());
 }
+
+TEST_CASE("WeightOnlyLinear::tune: measured decode shapes give the reference's answer and can be shared", "[gpu][linear][tune]") {
+  using T = half_t;
+  const std::size_t K = 1536, N = 256;
+  const QuantizedWeight q = random_weight(4, K, N, 128, false, false);
+  std::vector<float> bias(N, 0.25f);
+  auto layer = WeightOnlyLinear<T>::from_quantized(q, bias.data(), nullptr);
+  CHECK(layer.decode_tuning().sm_count == 0);  // planned until tuned
+  kernels::TuneOptions opt;
+  opt.reps = 3;
+  opt.batch = 4;
+  const Status st = layer.tune(nullptr, {1, 8, 12}, opt);
+  INFO("status " << st.message);
+  REQUIRE(st.ok());
+  const kernels::DecodeTuning& t = layer.decode_tuning();
+  CHECK(t.sm_count == kernels::detail::current_sm_count());
+  for (std::size_t M : {std::size_t(1), std::size_t(8), std::size_t(12)}) CHECK(t.for_m(M).warps > 0);
+  CHECK(t.for_m(2).planned());
+  const std::size_t Mmax = 16;
+  const auto A = random_activations<T>(Mmax * K);
+  const auto Af = to_float(A);
+  const auto ref = reference_gemm(q, Af.data(), Mmax, bias.data());
+  const std::size_t ws = layer.workspace_size(Mmax);  // after tuning: covers the measured shapes
+  for (std::size_t M : {std::size_t(1), std::size_t(2), std::size_t(8), std::size_t(12)}) {
+    INFO("M " << M);
+    const auto y = run_forward(layer, A, M, ws, false);
+    const std::vector<float> r(ref.begin(), ref.begin() + static_cast<std::ptrdiff_t>(M * N));
+    CHECK(relative_error(y, r) < tolerance<T>());
+  }
+  // another layer of the same shape takes the measured shapes; one of another shape refuses them
+  auto same = WeightOnlyLinear<T>::from_quantized(random_weight(4, K, N, 128, false, false), nullptr, nullptr);
+  CHECK(same.set_decode_tuning(t).ok());
+  CHECK(same.decode_tuning().for_m(8) == t.for_m(8));
+  auto other = WeightOnlyLinear<T>::from_quantized(random_weight(4, K, 2 * N, 128, false, false), nullptr, nullptr);
+  const Status refused = other.set_decode_tuning(t);
+  CHECK(refused.code == StatusCode::invalid_argument);
+  CHECK_THAT(refused.message, Catch::Contains("decode tuning"));
+  CHECK(other.decode_tuning().sm_count == 0);
+  // a failed tune keeps the previous shapes
+  CHECK(layer.tune(nullptr, {17}).code == StatusCode::invalid_argument);
+  CHECK(layer.decode_tuning().for_m(8) == t.for_m(8));
+  // moving a layer keeps its shapes
+  const kernels::DecodeChoice at8 = t.for_m(8);
+  WeightOnlyLinear<T> moved = std::move(layer);
+  CHECK(moved.decode_tuning().for_m(8) == at8);
+}

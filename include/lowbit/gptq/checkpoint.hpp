@@ -165,16 +165,7 @@ struct QuantizeConfig {
   /// Reads `quantize_config.json`.
   /// @throws lowbit::Error on I/O, JSON or field errors.
   static QuantizeConfig load(const std::filesystem::path& path) {
-    auto bytes = safetensors::detail::FileBytes::open(path);
-    LOWBIT_CHECK(bytes.size() <= safetensors::kMaxHeaderBytes, path.string(), ": file too large for a config");
-    nlohmann::json j;
-    try {
-      const char* b = reinterpret_cast<const char*>(bytes.data());
-      j = nlohmann::json::parse(b, b + bytes.size());
-    } catch (const nlohmann::json::exception& e) {
-      lowbit::detail::fail(path.string(), ": invalid JSON: ", e.what());
-    }
-    return from_json(j, path.string());
+    return from_json(safetensors::read_json_file(path), path.string());
   }
   /// Writes `quantize_config.json` atomically.
   /// @param path   destination
@@ -552,15 +543,7 @@ class Checkpoint {
       c.config_ = QuantizeConfig::load(qc);
       c.config_path_ = qc;
     } else if (fs::exists(hf, ec)) {
-      auto bytes = safetensors::detail::FileBytes::open(hf);
-      LOWBIT_CHECK(bytes.size() <= safetensors::kMaxHeaderBytes, hf.string(), ": file too large for a config");
-      nlohmann::json j;
-      try {
-        const char* b = reinterpret_cast<const char*>(bytes.data());
-        j = nlohmann::json::parse(b, b + bytes.size());
-      } catch (const nlohmann::json::exception& e) {
-        detail::fail(hf.string(), ": invalid JSON: ", e.what());
-      }
+      const nlohmann::json j = safetensors::read_json_file(hf);
       if (!j.is_object() || !j.contains("quantization_config"))
         detail::fail(path.string(), ": no quantize_config.json, and config.json has no quantization_config");
       c.config_ = QuantizeConfig::from_json(j["quantization_config"], hf.string() + " quantization_config");

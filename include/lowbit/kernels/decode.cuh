@@ -32,6 +32,12 @@
 ///   it; right after the wait `griddepcontrol.launch_dependents` lets the next kernel launch, so the
 ///   next GEMM's CTAs can fill their rings during this one's last tiles and reduction. Without the
 ///   launch attribute both instructions are no-ops.
+/// - two slabs per warp (template `NS = 2`, GemmOptions::decode.slabs; never planned by itself, run
+///   where tune_decode measures it faster): a slot holds the tiles and parameters of two adjacent slabs
+///   and one copy of the activation rows, whose B fragments serve both. Every slab's CTAs otherwise copy
+///   the same activation rows: at M = 16 as many bytes as a 4-bit weight tile, from L2 (the session-7
+///   profile: L2 hit rate 62 %, MIO stalls). The price: 225 registers at M > 8 (two slabs' accumulators
+///   and partial sums), so at most 8 warps per SM.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -69,6 +75,10 @@ struct DecodeConfig {
   /// Warps per SM the registers allow: __launch_bounds__(max_threads, 1) caps a thread at 128
   /// registers (the planner also checks shared memory).
   static constexpr int warps_per_sm = 16;
+  /// Two-slab variant (each warp streams the tiles of two adjacent slabs over its K range and copies
+  /// the activation rows once for both): most warps per CTA, and per SM, at up to 255 registers
+  /// (two slabs' accumulators and partial sums are 128 floats at M > 8).
+  static constexpr int max_warps_two_slabs = 8;
 };
 
 namespace detail {
@@ -90,10 +100,12 @@ inline constexpr std::size_t kSmemReservedPerCta = 1024;
 /// Ring bytes per warp the bulk-copy variant aims for: 4 CTAs of 4 warps share an SM's shared memory.
 inline constexpr std::size_t kDecodeWarpRingBudget = 14 * 1024;
 
-/// Bytes of one ring slot: the weight tile, GPT groups' parameters, M activation rows.
+/// Bytes of one ring slot: the weight tiles of `ns` slabs (1 or 2), their GPT groups' parameters, M
+/// activation rows.
 template <int B>
-constexpr std::size_t decode_slot_bytes(int gpt, std::size_t M) {
-  return static_cast<std::size_t>(DecodeConfig<B>::tile_bytes) + gpt * kDecodeParamBytes + M * kDecodeRowStride;
+constexpr std::size_t decode_slot_bytes(int gpt, std::size_t M, int ns = 1) {
+  return static_cast<std::size_t>(ns) * (static_cast<std::size_t>(DecodeConfig<B>::tile_bytes) + gpt * kDecodeParamBytes) +
+         M * kDecodeRowStride;
 }
 /// Ring depth of the decode kernel: fixed for cp.async, from the slot size for bulk copies (deeper
 /// rings for small slots, 3..max_stages).
@@ -103,13 +115,13 @@ constexpr int decode_stages(bool bulk, int gpt, std::size_t M) {
   const std::size_t s = kDecodeWarpRingBudget / decode_slot_bytes<B>(gpt, M);
   return static_cast<int>(std::min<std::size_t>(DecodeConfig<B>::max_stages, std::max<std::size_t>(3, s)));
 }
-/// Dynamic shared memory of a decode CTA of `warps` warps: per warp its header and ring; the same
-/// memory holds the cross-warp reduction (warps x M x 64 floats) after the loop.
+/// Dynamic shared memory of a decode CTA of `warps` warps on `ns` slabs per warp: per warp its header
+/// and ring; the same memory holds the cross-warp reduction (warps x M x 64·ns floats) after the loop.
 template <int B>
-constexpr std::size_t decode_smem_bytes(bool bulk, int gpt, std::size_t M, int warps) {
-  const std::size_t ring =
-      static_cast<std::size_t>(warps) * (kDecodeWarpHeader + decode_stages<B>(bulk, gpt, M) * decode_slot_bytes<B>(gpt, M));
-  const std::size_t red = static_cast<std::size_t>(warps) * M * 64 * sizeof(float);
+constexpr std::size_t decode_smem_bytes(bool bulk, int gpt, std::size_t M, int warps, int ns = 1) {
+  const std::size_t ring = static_cast<std::size_t>(warps) *
+                           (kDecodeWarpHeader + decode_stages<B>(bulk, gpt, M) * decode_slot_bytes<B>(gpt, M, ns));
+  const std::size_t red = static_cast<std::size_t>(warps) * M * 64 * static_cast<std::size_t>(ns) * sizeof(float);
   return ring > red ? ring : red;
 }
 
@@ -179,9 +191,14 @@ LOWBIT_DEVICE std::uint32_t decode_centered(std::uint32_t codes, std::uint32_t z
 /// @tparam GPT groups per 64-row tile (2 for group size 32, else 1).
 /// @tparam Bulk true: slots are filled by bulk copies (sm_90 TMA) completing on a per-slot mbarrier;
 ///         false: by 16-byte cp.async per lane (sm_80+).
-template <int B, class T, int MT, int GPT, bool Bulk>
-__global__ void __launch_bounds__(DecodeConfig<B>::max_threads, 1)
+/// The decode kernel: CTA (blockIdx.y, blockIdx.z) covers NS adjacent 64-column slabs starting at
+/// NS·blockIdx.y and split blockIdx.z of K; each warp streams its K range of those slabs' tiles (NS = 2:
+/// both slabs' tiles share one ring slot with the tile's activation rows, copied and loaded once).
+template <int B, class T, int MT, int GPT, bool Bulk, int NS = 1>
+__global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * DecodeConfig<B>::max_warps_two_slabs, 1)
     decode_gemm_kernel(const DecodeArgs args) {
+  static_assert(NS == 1 || NS == 2, "one or two slabs per warp");
+  static_assert(NS == 1 || !Bulk, "the two-slab variant has the cp.async ring only");
   using C = DecodeConfig<B>;
   using L = TiledLayout<B>;
   using Ops = ElementOps<T>;
@@ -194,7 +211,7 @@ __global__ void __launch_bounds__(DecodeConfig<B>::max_threads, 1)
   const int M = args.M;
   constexpr int kCpS = C::cp_async_stages_for(MT);
   const int S = Bulk ? args.stages : kCpS;
-  const int slab = blockIdx.y;
+  const int slab = blockIdx.y * NS;  // first slab of this CTA
   const int KT = args.K / TileGeometry::tile_k;
   const int cta_kt0 = blockIdx.z * args.kt_per_split;
   const int cta_kt1 = min(KT, cta_kt0 + args.kt_per_split);
@@ -202,13 +219,14 @@ __global__ void __launch_bounds__(DecodeConfig<B>::max_threads, 1)
   const int kt1 = min(cta_kt1, kt0 + args.kt_per_warp);
   const int ntiles = kt1 - kt0;  // may be 0 for the last warps of a short split
 
-  const int slot_bytes = static_cast<int>(decode_slot_bytes<B>(GPT, static_cast<std::size_t>(M)));
+  const int slot_bytes = static_cast<int>(decode_slot_bytes<B>(GPT, static_cast<std::size_t>(M), NS));
   unsigned char* wbase = smem + static_cast<std::size_t>(warp) * (kDecodeWarpHeader + S * slot_bytes);
   unsigned char* zero_chunk = wbase;
   unsigned char* bars = wbase + 16;  // S mbarriers of 8 bytes (bulk variant)
   unsigned char* ring = wbase + kDecodeWarpHeader;
-  constexpr int kParamOff = C::tile_bytes;
-  constexpr int kAOff = C::tile_bytes + GPT * kDecodeParamBytes;
+  // slot layout: NS weight tiles, then NS x GPT groups' parameters, then the activation rows
+  constexpr int kParamOff = NS * C::tile_bytes;
+  constexpr int kAOff = NS * (C::tile_bytes + GPT * kDecodeParamBytes);
   if (lane == 0) *reinterpret_cast<uint4*>(zero_chunk) = make_uint4(0u, 0u, 0u, 0u);
   // 32-bit shared-window addresses of the ring and the zero chunk (the hot loop uses these)
   const std::uint32_t ring_s = ptx::smem_addr(ring), zero_s = ptx::smem_addr(zero_chunk);
@@ -236,6 +254,8 @@ __global__ void __launch_bounds__(DecodeConfig<B>::max_threads, 1)
   const unsigned char* p_src = p_c < 8 ? reinterpret_cast<const unsigned char*>(args.scales + slab * 64) + 16 * p_c
                                        : args.zeros + slab * 64 + 16 * (p_c - 8);
   const std::size_t p_stride = p_c < 8 ? 2 * N : N;  // bytes per group row
+  const int p_slab = p_c < 8 ? 128 : 64;              // bytes from one slab's parameters to the next's
+  const std::size_t w_slab = static_cast<std::size_t>(KT) * C::tile_bytes;  // bytes from one slab's tiles to the next's
   const int p_dst = kParamOff + p_gi * kDecodeParamBytes + (p_c < 8 ? 16 * p_c : 128 + 16 * (p_c - 8));
   const std::uint16_t* a_src = args.A + static_cast<std::size_t>(lane / 8) * K + 8 * (lane % 8) +
                                static_cast<std::size_t>(kt0) * TileGeometry::tile_k;
@@ -286,8 +306,12 @@ __global__ void __launch_bounds__(DecodeConfig<B>::max_threads, 1)
         const std::uint32_t slot = ring_s + si * slot_bytes, d = slot + 16 * lane;
         if (weights) {
 #pragma unroll
-          for (int v = 0; v < L::vecs_per_lane; ++v) ptx::cp_async_16_s(d + 512 * v, w_run + 512 * v);
-          if (p_active) ptx::cp_async_16_s(slot + p_dst, p_run);
+          for (int sl = 0; sl < NS; ++sl) {
+#pragma unroll
+            for (int v = 0; v < L::vecs_per_lane; ++v)
+              ptx::cp_async_16_s(d + sl * C::tile_bytes + 512 * v, w_run + sl * w_slab + 512 * v);
+            if (p_active) ptx::cp_async_16_s(slot + p_dst + sl * GPT * kDecodeParamBytes, p_run + sl * p_slab);
+          }
           w_run += C::tile_bytes;
           if (GPT == 2) p_run += 2 * p_stride;
         }
@@ -309,19 +333,21 @@ __global__ void __launch_bounds__(DecodeConfig<B>::max_threads, 1)
     }
   };
 
-  float acc[4][MT][4];  // [column pair jp][row block][mma D register]
-  float part[4][MT][4]; // the current group's unscaled partial sums
+  float acc[NS][4][MT][4];  // [slab][column pair jp][row block][mma D register]
+  float part[NS][4][MT][4]; // the current group's unscaled partial sums
 #pragma unroll
-  for (int jp = 0; jp < 4; ++jp)
+  for (int sl = 0; sl < NS; ++sl)
 #pragma unroll
-    for (int mt = 0; mt < MT; ++mt)
+    for (int jp = 0; jp < 4; ++jp)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) acc[jp][mt][e] = part[jp][mt][e] = 0.f;
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc[sl][jp][mt][e] = part[sl][jp][mt][e] = 0.f;
 
   // Folds the partial sums of a group into the accumulators with its scales. The lane's scales are
   // those of columns 8j + g, j = 0..7 (8 consecutive fp16 at position 8g, scale_position); D rows g and
   // g+8 of column pair jp are n8-tiles 2jp and 2jp+1: the low and high half of scale word jp.
-  auto fold = [&](std::uint32_t params) {
+  auto fold = [&](std::uint32_t params, float (&ac)[4][MT][4], float (&pa)[4][MT][4]) {
     const uint4 sv = ptx::ld_shared_16(params + 16 * g);
     const std::uint32_t sw[4] = {sv.x, sv.y, sv.z, sv.w};
 #pragma unroll
@@ -330,12 +356,12 @@ __global__ void __launch_bounds__(DecodeConfig<B>::max_threads, 1)
       const float s1 = __half2float(__ushort_as_half(static_cast<unsigned short>(sw[jp] >> 16)));
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt) {
-        acc[jp][mt][0] = fmaf(s0, part[jp][mt][0], acc[jp][mt][0]);
-        acc[jp][mt][1] = fmaf(s0, part[jp][mt][1], acc[jp][mt][1]);
-        acc[jp][mt][2] = fmaf(s1, part[jp][mt][2], acc[jp][mt][2]);
-        acc[jp][mt][3] = fmaf(s1, part[jp][mt][3], acc[jp][mt][3]);
+        ac[jp][mt][0] = fmaf(s0, pa[jp][mt][0], ac[jp][mt][0]);
+        ac[jp][mt][1] = fmaf(s0, pa[jp][mt][1], ac[jp][mt][1]);
+        ac[jp][mt][2] = fmaf(s1, pa[jp][mt][2], ac[jp][mt][2]);
+        ac[jp][mt][3] = fmaf(s1, pa[jp][mt][3], ac[jp][mt][3]);
 #pragma unroll
-        for (int e = 0; e < 4; ++e) part[jp][mt][e] = 0.f;
+        for (int e = 0; e < 4; ++e) pa[jp][mt][e] = 0.f;
       }
     }
   };
@@ -362,14 +388,14 @@ __global__ void __launch_bounds__(DecodeConfig<B>::max_threads, 1)
   int rs = 0, ws = S - 1;  // slot of tile i, slot tile i + S - 1 goes to
   std::uint32_t phase = 0;  // parity of slot rs's current phase (bulk variant)
   int use_left = GPT == 2 ? 1 : tpg - kt0 % tpg;  // tiles left in the group of tile i, itself included
-  std::uint32_t z2[8];  // negated magic-biased zero pairs -(magic + z) of the current group
+  std::uint32_t z2[NS][8];  // negated magic-biased zero pairs -(magic + z) of the current group, per slab
   // Second decode offset (dequant.cuh, decode_centered_pair): its zero pairs -(magic * 2^-E1 + z) cost
   // 8 registers, so only the M <= 8 kernel (MT = 1) uses it; MT = 2 shifts every code to bit 0.
   constexpr int kE1 = MT == 1 ? centered_e1_v<B, T> : 0;
-  std::uint32_t z2e[8];
+  std::uint32_t z2e[NS][8];
   // magic * (1 - 2^-E1) in both halves: z2e = z2 + this (exact: small integers)
   const std::uint32_t e1_bias2 = centered_e1_bias2<T, kE1>();
-  float zf[8];          // 2^23 + zero (fp32 fallback)
+  float zf[NS][8];          // 2^23 + zero (fp32 fallback)
 
 #pragma unroll 1
   for (int i = 0; i < ntiles; ++i) {
@@ -388,15 +414,6 @@ __global__ void __launch_bounds__(DecodeConfig<B>::max_threads, 1)
       phase ^= 1u;
     }
 
-    std::uint32_t w[WPL];
-#pragma unroll
-    for (int v = 0; v < L::vecs_per_lane; ++v) {
-      const uint4 x = ptx::ld_shared_16(slot + 16 * (v * 32 + lane));
-      w[4 * v + 0] = x.x;
-      w[4 * v + 1] = x.y;
-      w[4 * v + 2] = x.z;
-      w[4 * v + 3] = x.w;
-    }
     // activation fragments (mma B operand): b[mt][ks] = rows 8mt + g, k = 16ks + 2t (+8)
     std::uint32_t b[MT][4][2];
 #pragma unroll
@@ -416,50 +433,63 @@ __global__ void __launch_bounds__(DecodeConfig<B>::max_threads, 1)
     const bool group_start = GPT == 2 || i == 0 || use_left == tpg;
     const bool group_end = GPT == 2 || use_left == 1 || i == ntiles - 1;
     if (--use_left == 0) use_left = tpg;
+    // per slab: its weight tile, its groups' zeros and scales; the activation fragments are shared
 #pragma unroll
-    for (int gi = 0; gi < GPT; ++gi) {
-      const std::uint32_t params = slot + kParamOff + gi * kDecodeParamBytes;
-      if (group_start) {  // zero pairs of the lane's 8 columns: once per group
-        constexpr std::uint32_t sym_zero = 1u << (B - 1);
-        if constexpr (magic_exact_v<B, T>) {
-          if (sym) {
+    for (int sl = 0; sl < NS; ++sl) {
+      std::uint32_t w[WPL];
 #pragma unroll
-            for (int j = 0; j < 8; ++j) z2[j] = neg_biased_zero2<T>(sym_zero);
+      for (int v = 0; v < L::vecs_per_lane; ++v) {
+        const uint4 x = ptx::ld_shared_16(slot + sl * C::tile_bytes + 16 * (v * 32 + lane));
+        w[4 * v + 0] = x.x;
+        w[4 * v + 1] = x.y;
+        w[4 * v + 2] = x.z;
+        w[4 * v + 3] = x.w;
+      }
+#pragma unroll
+      for (int gi = 0; gi < GPT; ++gi) {
+        const std::uint32_t params = slot + kParamOff + (sl * GPT + gi) * kDecodeParamBytes;
+        if (group_start) {  // zero pairs of the lane's 8 columns: once per group
+          constexpr std::uint32_t sym_zero = 1u << (B - 1);
+          if constexpr (magic_exact_v<B, T>) {
+            if (sym) {
+#pragma unroll
+              for (int j = 0; j < 8; ++j) z2[sl][j] = neg_biased_zero2<T>(sym_zero);
+            } else {
+              neg_biased_zero_pairs<T>(ptx::ld_shared_8(params + 128 + 8 * g), z2[sl]);  // -(magic + z) pairs
+            }
+            if constexpr (kE1 > 0) {
+#pragma unroll
+              for (int j = 0; j < 8; ++j) z2e[sl][j] = Ops::add2(z2[sl][j], e1_bias2);
+            }
           } else {
-            neg_biased_zero_pairs<T>(ptx::ld_shared_8(params + 128 + 8 * g), z2);  // -(magic + z) pairs
-          }
-          if constexpr (kE1 > 0) {
+            uint2 zv = make_uint2(0u, 0u);
+            if (!sym) zv = ptx::ld_shared_8(params + 128 + 8 * g);
 #pragma unroll
-            for (int j = 0; j < 8; ++j) z2e[j] = Ops::add2(z2[j], e1_bias2);
-          }
-        } else {
-          uint2 zv = make_uint2(0u, 0u);
-          if (!sym) zv = ptx::ld_shared_8(params + 128 + 8 * g);
-#pragma unroll
-          for (int j = 0; j < 8; ++j) {
-            const std::uint32_t z = sym ? sym_zero : ((j < 4 ? zv.x : zv.y) >> (8 * (j % 4))) & 0xffu;
-            zf[j] = kFloatMagicValue + static_cast<float>(z);
+            for (int j = 0; j < 8; ++j) {
+              const std::uint32_t z = sym ? sym_zero : ((j < 4 ? zv.x : zv.y) >> (8 * (j % 4))) & 0xffu;
+              zf[sl][j] = kFloatMagicValue + static_cast<float>(z);
+            }
           }
         }
-      }
 #pragma unroll
-      for (int kk = 0; kk < 4 / GPT; ++kk) {
-        const int ks = gi * (4 / GPT) + kk;
+        for (int kk = 0; kk < 4 / GPT; ++kk) {
+          const int ks = gi * (4 / GPT) + kk;
 #pragma unroll
-        for (int jp = 0; jp < 4; ++jp) {
-          const int j = 2 * jp;
-          const int q0 = 2 * (TileGeometry::n_tiles * ks + j), q1 = q0 + 2;  // pairs of n8-tiles j, j+1
-          std::uint32_t a[4];
-          a[0] = decode_centered_pair<B, T, kE1>(w, q0, z2[j], z2e[j], zf[j]);
-          a[1] = decode_centered_pair<B, T, kE1>(w, q1, z2[j + 1], z2e[j + 1], zf[j + 1]);
-          a[2] = decode_centered_pair<B, T, kE1>(w, q0 + 1, z2[j], z2e[j], zf[j]);
-          a[3] = decode_centered_pair<B, T, kE1>(w, q1 + 1, z2[j + 1], z2e[j + 1], zf[j + 1]);
+          for (int jp = 0; jp < 4; ++jp) {
+            const int j = 2 * jp;
+            const int q0 = 2 * (TileGeometry::n_tiles * ks + j), q1 = q0 + 2;  // pairs of n8-tiles j, j+1
+            std::uint32_t a[4];
+            a[0] = decode_centered_pair<B, T, kE1>(w, q0, z2[sl][j], z2e[sl][j], zf[sl][j]);
+            a[1] = decode_centered_pair<B, T, kE1>(w, q1, z2[sl][j + 1], z2e[sl][j + 1], zf[sl][j + 1]);
+            a[2] = decode_centered_pair<B, T, kE1>(w, q0 + 1, z2[sl][j], z2e[sl][j], zf[sl][j]);
+            a[3] = decode_centered_pair<B, T, kE1>(w, q1 + 1, z2[sl][j + 1], z2e[sl][j + 1], zf[sl][j + 1]);
 #pragma unroll
-          for (int mt = 0; mt < MT; ++mt) Ops::mma(part[jp][mt], a, b[mt][ks]);
+            for (int mt = 0; mt < MT; ++mt) Ops::mma(part[sl][jp][mt], a, b[mt][ks]);
+          }
         }
+        // fold at the end of a group (group 32: twice per tile) and at the end of the warp's range
+        if (group_end) fold(params, acc[sl], part[sl]);
       }
-      // fold at the end of a group (group 32: twice per tile) and at the end of the warp's range
-      if (group_end) fold(params);
     }
   }
   if constexpr (Bulk) {
@@ -469,26 +499,29 @@ __global__ void __launch_bounds__(DecodeConfig<B>::max_threads, 1)
   if constexpr (!Bulk) ptx::cp_async_wait_all();
   __syncthreads();  // every warp is done with its ring: the memory becomes the reduction buffer
 
-  // Cross-warp reduction: red[warp][m][n] (64 columns of the slab), summed in warp order.
+  // Cross-warp reduction: red[warp][m][n] (the 64·NS columns of the CTA's slabs), summed in warp order.
+  constexpr int kCols = 64 * NS;
   float* red = reinterpret_cast<float*>(smem);
 #pragma unroll
-  for (int jp = 0; jp < 4; ++jp)
+  for (int sl = 0; sl < NS; ++sl)
 #pragma unroll
-    for (int mt = 0; mt < MT; ++mt)
+    for (int jp = 0; jp < 4; ++jp)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int m = 8 * mt + 2 * t + (e % 2), n = 16 * jp + 8 * (e / 2) + g;
-        if (m < M) red[(warp * M + m) * 64 + n] = acc[jp][mt][e];
-      }
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int m = 8 * mt + 2 * t + (e % 2), n = 64 * sl + 16 * jp + 8 * (e / 2) + g;
+          if (m < M) red[(warp * M + m) * kCols + n] = acc[sl][jp][mt][e];
+        }
   __syncthreads();
 
   const int col0 = slab * TileGeometry::tile_n;
-  for (int i = tid; i < M * 32; i += blockDim.x) {
-    const int m = i / 32, n = 2 * (i % 32);
+  for (int i = tid; i < M * 32 * NS; i += blockDim.x) {
+    const int m = i / (32 * NS), n = 2 * (i % (32 * NS));
     float2 s = make_float2(0.f, 0.f);
     for (int wk = 0; wk < nwarps; ++wk) {
-      s.x += red[(wk * M + m) * 64 + n];
-      s.y += red[(wk * M + m) * 64 + n + 1];
+      s.x += red[(wk * M + m) * kCols + n];
+      s.y += red[(wk * M + m) * kCols + n + 1];
     }
     const std::size_t o = static_cast<std::size_t>(m) * N + col0 + n;
     if (args.splits == 1) {
@@ -505,8 +538,8 @@ __global__ void __launch_bounds__(DecodeConfig<B>::max_threads, 1)
 
   // Split-K: the last CTA of this slab to arrive sums the partials in split order (deterministic).
   if (!split_k_last_arrival(args.counters, slab, args.splits, tid, is_last_cta)) return;
-  for (int i = tid; i < M * 32; i += blockDim.x) {
-    const int m = i / 32, n = 2 * (i % 32);
+  for (int i = tid; i < M * 32 * NS; i += blockDim.x) {
+    const int m = i / (32 * NS), n = 2 * (i % (32 * NS));
     const std::size_t o = static_cast<std::size_t>(m) * N + col0 + n;
     float2 s = make_float2(0.f, 0.f);
     for (int z = 0; z < args.splits; ++z) {

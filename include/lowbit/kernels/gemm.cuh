@@ -40,6 +40,7 @@
 #include "midm_wgmma.cuh"
 #include "ptx.cuh"
 #include "tile.cuh"
+#include "tuning.hpp"
 
 namespace lowbit::kernels {
 
@@ -84,6 +85,11 @@ struct GemmOptions {
   /// (16 < M <= 256 in LOWBIT_MIDM_WGMMA builds). The other kernels (the mma.sync mid-M and tile kernels,
   /// and the act-order pre-gather) always launch plainly, whatever the mode.
   PdlMode pdl = PdlMode::automatic;
+  /// Launch shape of the decode kernel for M <= 16 (ignored for larger M); {0, 0} = planned. A shape the
+  /// weight cannot run (a split that would be empty, a CTA whose shared memory does not fit an SM, more
+  /// than one split on more than kMaxCounters slabs) makes gemm return invalid_argument, as does a
+  /// field out of range. gemm_workspace_size must be asked with the same options.
+  DecodeChoice decode{};
 };
 
 /// A CTA tile configuration.
@@ -389,6 +395,7 @@ struct GemmPlan {
   dim3 grid;                ///< launch grid
   std::size_t workspace_bytes = 0;  ///< partials + counters
   int kt_per_warp = 0;      ///< decode kernel: 64-row K tiles per warp
+  int slabs = 1;            ///< decode kernel: 64-column slabs per CTA (2: the two-slab variant)
   bool wgmma = false;       ///< mid-M kernel: the sm_90a wgmma variant (midm_wgmma.cuh)
 };
 
@@ -431,7 +438,27 @@ GemmPlan make_plan(PolicyKind kind, std::size_t M, std::size_t N, std::size_t K,
   return p;
 }
 
-/// Plans the decode kernel (M <= 16): CTAs of 4, 8 or 16 warps on one slab, K split across the warps
+/// Weight tiles (64 x 64) from which the planner gives M > 8 rows two slabs per CTA (width <= 4 bits).
+inline constexpr std::size_t kTwoSlabMinTiles = 20480;
+
+/// Whether the decode planner runs the two-slab variant (each warp streams two adjacent slabs and copies
+/// the activation rows once for both) when the slabs per CTA are left to it. At M = 16 a 4-bit tile's
+/// activation rows are as many bytes as the tile, so one copy for two slabs cuts the L2-to-SM traffic
+/// from 2x to 1.5x the weight bytes; the price is 8 warps per SM (225 registers) and half the CTAs,
+/// which only long streams amortise. The rule is read off tune_decode on an H100 (session 11, bench/results/
+/// kernels_tune_NVIDIA_H100_80GB_HBM3_2026-12-06_s11.json: 4 widths x 6 shapes x M = 1, 4, 8, 16; K x N): at M = 16,
+/// 2-4 bits, the best one-slab plan took 1.12-1.24x the best two-slab plan's time on 8192 x 28672 and
+/// 8192 x 10240 and 1.05-1.07x on 28672 x 8192 (the shapes of >= 20480 tiles), but 0.82-0.95x on 8192^2,
+/// 0.82-0.86x on 4096^2 and 0.97-1.05x on 3584 x 18944; 8-bit tiles are twice the activation bytes and
+/// two slabs tied or lost on every shape; at M = 8 (the one-row-block kernel) results were mixed
+/// (0.81-1.07x).
+template <int B>
+constexpr bool decode_prefers_two_slabs(std::size_t M, std::size_t N, std::size_t K) {
+  const std::size_t slabs = N / TileGeometry::tile_n, KT = K / TileGeometry::tile_k;
+  return B <= 4 && M > 8 && slabs % 2 == 0 && slabs * KT >= kTwoSlabMinTiles;
+}
+
+/// Plans the decode kernel (M <= 16): CTAs of 4, 8 or 16 warps on one slab (or two), K split across the warps
 /// (reduced in shared memory) and, if that does not fill the GPU, across `splits` CTAs (fp32 partials
 /// in the workspace). Warps and splits minimise a byte-cost model: the busiest SM streams the tiles of
 /// the ceil(CTAs / SMs) CTAs it runs (CTAs of equal work go to SMs as slots free up), each warp as
@@ -448,12 +475,14 @@ GemmPlan make_plan(PolicyKind kind, std::size_t M, std::size_t N, std::size_t K,
 /// CTAs on 8192 x 28672 that kept 448 CTAs on 528 slots (52 SMs with 16 warps, 80 with 12: the busiest
 /// SM streams 512 tiles against 434 on average), measured 15 % slower (H200, M = 1: 44.3 us) than the
 /// transposed 28672 x 8192 with the same bytes (38.6 us, 16-warp CTAs, 448 tiles per busy SM).
-/// Planned for the cp.async ring that gemm launches. `force_warps` / `force_splits` (benchmark sweeps
-/// only; 0 = free) restrict the search to that warp count / split count; when no valid plan has them the
-/// result has kt_per_warp == 0.
+/// Planned for the cp.async ring that gemm launches. `force_warps` / `force_splits` / `force_slabs`
+/// (GemmOptions::decode, tune_decode, benchmark sweeps; 0 = free) restrict the search to that warp count /
+/// split count / slabs per CTA; when no valid plan has them the result has kt_per_warp == 0. Slabs per
+/// CTA, when free, follow decode_prefers_two_slabs (then the model picks warps and splits among two-slab
+/// plans, falling back to one slab when the forced fields leave none).
 template <int B>
 GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_count, bool legacy_waves = false,
-                          int force_warps = 0, int force_splits = 0) {
+                          int force_warps = 0, int force_splits = 0, int force_slabs = 0) {
   using C = DecodeConfig<B>;
   GemmPlan p{PolicyKind::decode, C::max_m, TileGeometry::tile_n, 4, 1};
   const std::size_t slabs = N / TileGeometry::tile_n, KT = K / TileGeometry::tile_k;
@@ -472,39 +501,52 @@ GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_co
   constexpr double kSplitTailBytes = 10.0e6;
   constexpr double kBusiestWeight = 0.75;
   double best = -1;
-  for (int W : {16, 8, 4}) {
-    if (force_warps && W != force_warps) continue;
-    // occupancy: registers (16 warps/SM at the 128-register cap), shared memory (worst case: group 32)
-    const std::size_t smem = decode_smem_bytes<B>(false, 2, m, W) + kSmemReservedPerCta;
-    const std::size_t per_sm = std::min<std::size_t>(static_cast<std::size_t>(C::warps_per_sm / W), kSmemPerSm / smem);
-    if (per_sm == 0) continue;
-    const std::size_t sms = static_cast<std::size_t>(std::max(sm_count, 1)), slots = sms * per_sm;
-    const std::size_t w = static_cast<std::size_t>(W);
-    const std::size_t max_splits = slabs <= kMaxCounters ? std::min<std::size_t>(64, (KT + w - 1) / w) : 1;
-    for (std::size_t sp = 1; sp <= max_splits; ++sp) {
-      if (force_splits && sp != static_cast<std::size_t>(force_splits)) continue;
-      const std::size_t kpw = (KT + w * sp - 1) / (w * sp);
-      if ((KT + w * kpw - 1) / (w * kpw) != sp) continue;  // no empty split
-      const std::size_t ctas = slabs * sp, waves = (ctas + slots - 1) / slots;
-      // CTAs of the busiest SM (at least its resident capacity: idle slots are paid)
-      const double avg = static_cast<double>(ctas) / static_cast<double>(sms);
-      const double busiest = static_cast<double>((ctas + sms - 1) / sms);
-      const double sm_ctas = legacy_waves ? static_cast<double>(waves * per_sm)
-                                          : std::max(avg + kBusiestWeight * (busiest - avg), static_cast<double>(per_sm));
-      const double cost = sm_ctas * static_cast<double>(sms * w * kpw) * C::tile_bytes +
-                          (sp > 1 ? 2.0 * static_cast<double>(sp * M * N) * sizeof(float) + kSplitTailBytes : 0.0) +
-                          kWaveBytes * static_cast<double>(waves);
-      if (best < 0 || cost < best * 0.999) {
-        best = cost;
-        p.warps_k = W;
-        p.ctas_per_sm = static_cast<int>(per_sm);
-        p.splits = static_cast<int>(sp);
-        p.kt_per_warp = static_cast<int>(kpw);
+  // slabs per CTA: the forced count, else the rule's, else (no plan with the forced fields) one
+  const int want_slabs = force_slabs ? force_slabs : decode_prefers_two_slabs<B>(M, N, K) ? 2 : 1;
+  for (int ns : {want_slabs, 1}) {
+    if (best >= 0) break;  // the wanted count has a plan
+    if ((force_slabs && ns != force_slabs) || slabs % static_cast<std::size_t>(ns)) continue;
+    const std::size_t ctas_n = slabs / static_cast<std::size_t>(ns);  // CTAs along N
+    for (int W : {16, 8, 4}) {
+      if (force_warps && W != force_warps) continue;
+      // occupancy: registers (16 warps/SM at the 128-register cap; two slabs: 8 at 255), shared memory
+      // (worst case: group 32)
+      const int warps_per_sm = ns == 1 ? C::warps_per_sm : C::max_warps_two_slabs;
+      if (W > warps_per_sm) continue;
+      const std::size_t smem = decode_smem_bytes<B>(false, 2, m, W, ns) + kSmemReservedPerCta;
+      const std::size_t per_sm = std::min<std::size_t>(static_cast<std::size_t>(warps_per_sm / W), kSmemPerSm / smem);
+      if (per_sm == 0) continue;
+      const std::size_t sms = static_cast<std::size_t>(std::max(sm_count, 1)), slots = sms * per_sm;
+      const std::size_t w = static_cast<std::size_t>(W);
+      const std::size_t max_splits =
+          slabs <= kMaxCounters ? std::min<std::size_t>(kMaxDecodeSplits, (KT + w - 1) / w) : 1;
+      for (std::size_t sp = 1; sp <= max_splits; ++sp) {
+        if (force_splits && sp != static_cast<std::size_t>(force_splits)) continue;
+        const std::size_t kpw = (KT + w * sp - 1) / (w * sp);
+        if ((KT + w * kpw - 1) / (w * kpw) != sp) continue;  // no empty split
+        const std::size_t ctas = ctas_n * sp, waves = (ctas + slots - 1) / slots;
+        // CTAs of the busiest SM (at least its resident capacity: idle slots are paid)
+        const double avg = static_cast<double>(ctas) / static_cast<double>(sms);
+        const double busiest = static_cast<double>((ctas + sms - 1) / sms);
+        const double sm_ctas = legacy_waves ? static_cast<double>(waves * per_sm)
+                                            : std::max(avg + kBusiestWeight * (busiest - avg), static_cast<double>(per_sm));
+        const double cost = sm_ctas * static_cast<double>(sms * w * kpw) * C::tile_bytes * ns +
+                            (sp > 1 ? 2.0 * static_cast<double>(sp * M * N) * sizeof(float) + kSplitTailBytes : 0.0) +
+                            kWaveBytes * static_cast<double>(waves);
+        if (best < 0 || cost < best * 0.999) {
+          best = cost;
+          p.warps_k = W;
+          p.ctas_per_sm = static_cast<int>(per_sm);
+          p.splits = static_cast<int>(sp);
+          p.kt_per_warp = static_cast<int>(kpw);
+          p.slabs = ns;
+        }
       }
     }
   }
   p.kt_per_split = p.kt_per_warp * p.warps_k;
-  p.grid = dim3(1u, static_cast<unsigned>(slabs), static_cast<unsigned>(p.splits));
+  p.block_n = TileGeometry::tile_n * p.slabs;
+  p.grid = dim3(1u, static_cast<unsigned>(slabs / static_cast<std::size_t>(p.slabs)), static_cast<unsigned>(p.splits));
   if (p.splits > 1)
     p.workspace_bytes = kCounterBytes + (static_cast<std::size_t>(p.splits) * M * N * sizeof(float) + 255) / 256 * 256;
   return p;
@@ -540,13 +582,15 @@ GemmPlan make_midm_plan(std::size_t M, std::size_t N, std::size_t K, int sm_coun
   return p;
 }
 
-/// Plans a launch for width B (policy by M, split-K by SM count).
+/// Plans a launch for width B (policy by M, split-K by SM count). `decode` restricts the decode plan
+/// (M <= 16) to that launch shape; when the weight cannot run it, the plan has kt_per_warp == 0.
 template <int B>
-GemmPlan plan_gemm(std::size_t M, std::size_t N, std::size_t K, int sm_count) {
+GemmPlan plan_gemm(std::size_t M, std::size_t N, std::size_t K, int sm_count, const DecodeChoice& decode = {}) {
   using D = DefaultPolicies<B>;
   using Q = MidmPolicies<B>;
   using QW = MidmWgmmaPolicies<B>;
-  if (M <= DecodeConfig<B>::max_m) return make_decode_plan<B>(M, N, K, sm_count);
+  if (M <= DecodeConfig<B>::max_m)
+    return make_decode_plan<B>(M, N, K, sm_count, false, decode.warps, decode.splits, decode.slabs);
   // sm_90a build on an sm_90 device: the wgmma variant from M = 17 (H100, 4-bit g128: W64 at M = 32 was
   // 1.2-1.45x faster than M32 on all four benchmark shapes)
   if (M <= kMidmMaxM && midm_wgmma_available())
@@ -657,6 +701,11 @@ inline Status check_gemm_options(const GemmOptions& opt) {
   if (opt.pdl != PdlMode::off && opt.pdl != PdlMode::automatic && opt.pdl != PdlMode::on)
     return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: GemmOptions::pdl has the invalid value ",
                                        static_cast<int>(opt.pdl), " (off, automatic or on)");
+  if (!decode_choice_in_range(opt.decode))
+    return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: GemmOptions::decode = {", opt.decode.warps,
+                                       " warps, ", opt.decode.splits, " splits, ", opt.decode.slabs,
+                                       " slabs} (warps 4, 8, 16, splits 1 .. ", kMaxDecodeSplits,
+                                       ", slabs 1 or 2; 0 for the planner's)");
   return Status::success();
 }
 
@@ -745,15 +794,15 @@ cudaError_t launch_pdl(void (*kernel)(Arg), dim3 grid, dim3 block, std::size_t s
 /// once per instantiation and process: the first device decides).
 template <int B, class T, int MT, int GPT, bool Bulk>
 bool decode_pdl_supported() {
-  static const bool ok = pdl_supported(decode_gemm_kernel<B, T, MT, GPT, Bulk>);
+  static const bool ok = pdl_supported(decode_gemm_kernel<B, T, MT, GPT, Bulk, 1>);
   return ok;
 }
 
 /// Launches the decode kernel for `plan`: with the programmatic-stream-serialization attribute when
 /// `pdl` (resolved by run_decode: requested and supported), else exactly as before PDL existed.
-template <int B, class T, int MT, int GPT, bool Bulk>
+template <int B, class T, int MT, int GPT, bool Bulk, int NS = 1>
 Status launch_decode(DecodeArgs a, const GemmPlan& plan, bool pdl, cudaStream_t stream) {
-  auto kernel = decode_gemm_kernel<B, T, MT, GPT, Bulk>;
+  auto kernel = decode_gemm_kernel<B, T, MT, GPT, Bulk, NS>;
   auto failed = [](cudaError_t e) {
     return lowbit::detail::make_status(StatusCode::cuda_error, "gemm: launch failed: ", cudaGetErrorString(e));
   };
@@ -762,7 +811,8 @@ Status launch_decode(DecodeArgs a, const GemmPlan& plan, bool pdl, cudaStream_t 
     std::size_t r = 0;
     for (int m = 1; m <= 8 * MT; ++m)
       for (int w : {4, 8, 16}) {
-        const std::size_t b = decode_smem_bytes<B>(Bulk, GPT, static_cast<std::size_t>(m), w);
+        if (NS == 2 && w > DecodeConfig<B>::max_warps_two_slabs) continue;
+        const std::size_t b = decode_smem_bytes<B>(Bulk, GPT, static_cast<std::size_t>(m), w, NS);
         if (b + kSmemReservedPerCta <= kSmemPerSm) r = std::max(r, b);
       }
     return r;
@@ -771,8 +821,9 @@ Status launch_decode(DecodeArgs a, const GemmPlan& plan, bool pdl, cudaStream_t 
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(most));
   if (attr != cudaSuccess) return failed(attr);
   const std::size_t M = static_cast<std::size_t>(a.M);
-  const std::size_t smem = decode_smem_bytes<B>(Bulk, GPT, M, plan.warps_k);
-  if (smem > most) return failed(cudaErrorInvalidConfiguration);  // a plan for another variant: refuse, never overrun
+  const std::size_t smem = decode_smem_bytes<B>(Bulk, GPT, M, plan.warps_k, NS);
+  if (plan.slabs != NS || smem > most)  // a plan for another variant: refuse, never overrun
+    return failed(cudaErrorInvalidConfiguration);
   a.stages = decode_stages<B>(Bulk, GPT, M);
   if (!pdl) {  // exactly the launch of builds before PDL (sm_80, or pdl = off)
     kernel<<<plan.grid, 32 * plan.warps_k, smem, stream>>>(a);
@@ -846,20 +897,28 @@ Status run_decode(const T* A, std::size_t M, const TiledWeightView& w, const T* 
   DecodeArgs a{};
   fill_stream_args(a, A, M, w, bias, Y, workspace, plan, stream);
   a.kt_per_warp = plan.kt_per_warp;
+  if constexpr (!Bulk) {  // the two-slab variant (cp.async ring only)
+    if (plan.slabs == 2)
+      return M <= 8 ? (g32 ? launch_decode<B, T, 1, 2, false, 2>(a, plan, pdl, stream)
+                           : launch_decode<B, T, 1, 1, false, 2>(a, plan, pdl, stream))
+                    : (g32 ? launch_decode<B, T, 2, 2, false, 2>(a, plan, pdl, stream)
+                           : launch_decode<B, T, 2, 1, false, 2>(a, plan, pdl, stream));
+  }
   return M <= 8 ? (g32 ? launch_decode<B, T, 1, 2, Bulk>(a, plan, pdl, stream) : launch_decode<B, T, 1, 1, Bulk>(a, plan, pdl, stream))
                 : (g32 ? launch_decode<B, T, 2, 2, Bulk>(a, plan, pdl, stream) : launch_decode<B, T, 2, 1, Bulk>(a, plan, pdl, stream));
 }
 
 }  // namespace detail
 
-/// Workspace bytes `gemm` needs for M rows of `meta` on the current device (0 when no split-K).
+/// Workspace bytes `gemm` needs for M rows of `meta` on the current device (0 when no split-K), with
+/// the decode launch shape of `opt` (a shape the weight cannot run needs none: gemm rejects it).
 /// Allocate once, zero it once with gemm_workspace_init; gemm leaves it ready for the next call.
-inline std::size_t gemm_workspace_size(std::size_t M, const TiledMeta& meta) {
+inline std::size_t gemm_workspace_size(std::size_t M, const TiledMeta& meta, const GemmOptions& opt = {}) {
   if (!is_supported_bits(meta.bits) || M == 0 || meta.K % 64 || meta.N % 64) return 0;
   const int sms = detail::current_sm_count();
   return dispatch_bits(meta.bits, [&](auto Bc) {
-    return detail::workspace_total(detail::plan_gemm<decltype(Bc)::value>(M, meta.N, meta.K, sms > 0 ? sms : 1), M,
-                                   meta);
+    return detail::workspace_total(
+        detail::plan_gemm<decltype(Bc)::value>(M, meta.N, meta.K, sms > 0 ? sms : 1, opt.decode), M, meta);
   });
 }
 
@@ -899,7 +958,13 @@ Status gemm_bits(const T* A, std::size_t M, const TiledWeightView& w, const T* b
   if (M == 0) return Status::success();
   const int sms = detail::current_sm_count();
   if (sms <= 0) return lowbit::detail::make_status(StatusCode::cuda_error, "gemm: no CUDA device");
-  const detail::GemmPlan plan = detail::plan_gemm<B>(M, w.meta.N, w.meta.K, sms);
+  const detail::GemmPlan plan = detail::plan_gemm<B>(M, w.meta.N, w.meta.K, sms, opt.decode);
+  if (plan.kind == detail::PolicyKind::decode && plan.kt_per_warp == 0)
+    return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: GemmOptions::decode = {", opt.decode.warps,
+                                       " warps, ", opt.decode.splits, " splits, ", opt.decode.slabs,
+                                       " slabs} is no launch for K = ", w.meta.K, ", N = ", w.meta.N, ", M = ", M, " on ",
+                                       sms, " SMs (an empty split, too much shared memory, an odd number of slabs for two "
+                                       "per CTA, or a split of more than ", detail::kMaxCounters, " slabs)");
   using D = DefaultPolicies<B>;
   switch (plan.kind) {
     case detail::PolicyKind::decode:  // the cp.async ring: measured faster than the bulk-copy one (NOTES.md)
