@@ -16,6 +16,8 @@
 
 #include <lowbit/int8/linear.cuh>
 
+#include "common/bench_util.cuh"
+
 #if !defined(LOWBIT_INT8_TRACE)
 #error "build with -DLOWBIT_INT8_TRACE=1"
 #endif
@@ -23,35 +25,11 @@
 using namespace lowbit;
 namespace tr = lowbit::kernels::trace;
 
-#define CK(x)                                                                                 \
-  do {                                                                                        \
-    cudaError_t e_ = (x);                                                                     \
-    if (e_ != cudaSuccess) {                                                                  \
-      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-      std::exit(1);                                                                           \
-    }                                                                                         \
-  } while (0)
+#define CK(x) LB_CUDA(x)
 
 namespace {
 
-__global__ void fill_half(__half* p, std::size_t n, unsigned seed, float scale) {
-  for (std::size_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
-    unsigned x = static_cast<unsigned>(i) * 2654435761u ^ seed;
-    x ^= x >> 13;
-    x *= 0x5bd1e995u;
-    x ^= x >> 15;
-    p[i] = __float2half(((x & 0xffffff) / 16777216.0f - 0.5f) * scale);
-  }
-}
-__global__ void fill_s8(std::int8_t* p, std::size_t n, unsigned seed) {
-  for (std::size_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
-    unsigned x = static_cast<unsigned>(i) * 2246822519u ^ seed;
-    x ^= x >> 15;
-    x *= 0x2c1b3c6du;
-    p[i] = static_cast<std::int8_t>(static_cast<int>(x % 255u) - 127);
-  }
-}
-/// Eight outlier columns (|a| 20-60) in every row.
+/// Eight outlier columns (|a| 20-55) in every row.
 __global__ void plant(__half* A, int M, int K) {
   const int m = blockIdx.x, j = threadIdx.x;
   if (j < 8) A[static_cast<std::size_t>(m) * K + (K / 8) * j + 3 * j] = __float2half(((m + j) & 1) ? 20.f + 5.f * j : -30.f);
@@ -105,16 +83,15 @@ int main(int argc, char** argv) {
   std::printf("device %s; %d calls per row; globaltimer resolution as the device provides it\n", prop.name, reps);
   cudaStream_t s;
   CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
-  const std::size_t l2 = static_cast<std::size_t>(prop.l2CacheSize);
   struct Shape { int K, N; };
   for (Shape sh : {Shape{8192, 8192}, Shape{28672, 8192}, Shape{8192, 28672}}) {
     const int K = sh.K, N = sh.N;
     const std::size_t wbytes = static_cast<std::size_t>(N) * K;
-    const int rot = static_cast<int>(std::max<std::size_t>(2, (4 * l2 + wbytes - 1) / wbytes));
+    const int rot = lowbit_bench::rotation_count(wbytes);
     std::vector<std::int8_t*> W(rot);
     for (int r = 0; r < rot; ++r) {
       CK(cudaMalloc(&W[r], wbytes));
-      fill_s8<<<1024, 256, 0, s>>>(W[r], wbytes, 11u + r);
+      lowbit_bench::fill_words(W[r], wbytes / 4, 11u + static_cast<unsigned>(r));  // random codes
     }
     float* wscale;
     CK(cudaMalloc(&wscale, N * 4));
@@ -124,8 +101,9 @@ int main(int argc, char** argv) {
     CK(cudaMalloc(&A, 16ull * K * 2));
     CK(cudaMalloc(&Y, 16ull * N * 2));
     for (int M : {1, 4, 16}) {
-      fill_half<<<256, 256, 0, s>>>(A, static_cast<std::size_t>(M) * K, 5u + M, 4.0f);
-      plant<<<M, 32, 0, s>>>(A, M, K);
+      lowbit_bench::fill_fp16(A, static_cast<std::size_t>(M) * K, 5u + static_cast<unsigned>(M), 0x3c00);  // |a| in [1, 2)
+      plant<<<M, 32>>>(A, M, K);
+      CK(cudaDeviceSynchronize());  // the fills ran on the default stream
       int8::LinearOptions opt;
       const std::size_t wsb = int8::linear_workspace_size(M, N, K, opt);
       void* ws;
