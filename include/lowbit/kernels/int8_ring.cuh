@@ -34,6 +34,45 @@
 
 namespace lowbit::kernels {
 
+#if defined(LOWBIT_INT8_TRACE)
+/// Timeline probe of the small-M layer (compiled only with LOWBIT_INT8_TRACE; `bench/probe/trace_int8.cu`):
+/// kernels record `%globaltimer` (ns) at fixed points, the earliest and the latest over the CTAs that
+/// pass each point, into a device array the host resets and reads around one layer call.
+namespace trace {
+/// The recorded points.
+enum Event : int {
+  kAct1Start,           ///< act_partial_kernel: a block starts
+  kAct1End,             ///< act_partial_kernel: a block ends
+  kAct2Start,           ///< act_quant_kernel: a block starts
+  kAct2End,             ///< act_quant_kernel: a block ends (block 0 after the outlier list)
+  kRingStart,           ///< gemv_ring_kernel: a CTA starts
+  kRingProducerWaited,  ///< the producer passed griddepcontrol.wait (weights of the first stages requested)
+  kRingConsumersReady,  ///< the consumers loaded the activation pass's results
+  kRingFirstStage,      ///< the consumers found the first stage landed
+  kRingLoopDone,        ///< the consumers finished their stages
+  kRingEnd,             ///< a CTA ends
+  kEvents
+};
+/// [2e]: earliest, [2e + 1]: latest time of event e (ns).
+__device__ unsigned long long g_times[2 * kEvents];
+/// Records event `e` now.
+LOWBIT_DEVICE void mark(int e) {
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  atomicMin(&g_times[2 * e], t);
+  atomicMax(&g_times[2 * e + 1], t);
+}
+}  // namespace trace
+#define LOWBIT_INT8_MARK(cond, e)                                       \
+  do {                                                                  \
+    if (cond) ::lowbit::kernels::trace::mark(::lowbit::kernels::trace::e); \
+  } while (0)
+#else
+#define LOWBIT_INT8_MARK(cond, e) \
+  do {                            \
+  } while (0)
+#endif
+
 namespace ring {
 
 inline constexpr int kRows = 64;           ///< W rows per CTA (4 consumer warps × 16)
@@ -190,6 +229,7 @@ __global__ void __launch_bounds__(ring::kActThreads) act_partial_kernel(const T*
   __shared__ std::uint32_t s_bits[ring::kActCols / 32];
   __shared__ int s_nf[ring::kActThreads / 32];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  LOWBIT_INT8_MARK(threadIdx.x == 0, kAct1Start);
   detail::pdl_launch_dependents();  // the quantization kernel (and through it the GEMM) may launch
   if (threadIdx.x < ring::kActCols / 32) s_bits[threadIdx.x] = 0u;
   __syncthreads();
@@ -224,6 +264,7 @@ __global__ void __launch_bounds__(ring::kActThreads) act_partial_kernel(const T*
     for (int i = 0; i < ring::kActThreads / 32; ++i) t += s_nf[i];
     o.part_nf[blockIdx.x] = t;
   }
+  LOWBIT_INT8_MARK(threadIdx.x == 0, kAct1End);
 }
 
 /// Second activation kernel (kSelf = false: after act_partial_kernel) or the only one (kSelf = true:
@@ -241,6 +282,7 @@ __global__ void __launch_bounds__(ring::kActThreads) act_quant_kernel(const T* _
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int nvec = K / 8, words = (K + 31) / 32;
   const int vb = blockIdx.x * (ring::kActCols / 8);  // first vector of this block's columns
+  LOWBIT_INT8_MARK(threadIdx.x == 0, kAct2Start);
   detail::pdl_launch_dependents();  // the GEMM may start streaming weights
   if (threadIdx.x == 0) s_nf = 0ull;
   __syncthreads();
@@ -319,6 +361,7 @@ __global__ void __launch_bounds__(ring::kActThreads) act_quant_kernel(const T* _
     }
     *reinterpret_cast<uint2*>(o.Aq + static_cast<std::size_t>(m) * K + v * 8) = make_uint2(wv[0], wv[1]);
   }
+  LOWBIT_INT8_MARK(threadIdx.x == 0 && blockIdx.x != 0, kAct2End);
   if (blockIdx.x != 0) return;
   // ---- block 0: row scales, mask (kSelf), outlier list, statistics ----
   if (threadIdx.x < M) o.row_absmax[threadIdx.x] = s_amax[threadIdx.x];
@@ -340,6 +383,7 @@ __global__ void __launch_bounds__(ring::kActThreads) act_quant_kernel(const T* _
     *o.overflow = count > o.max_list ? 1 : 0;
     *o.nonfinite = nf_total;
   }
+  LOWBIT_INT8_MARK(threadIdx.x == 0, kAct2End);
 }
 
 /// The small-M GEMM with the LLM.int8() epilogue (see the file comment).
@@ -378,6 +422,7 @@ __global__ void __launch_bounds__(ring::kThreads, 4) gemv_ring_kernel(const __gr
   const int splits = static_cast<int>(gridDim.y), rank = static_cast<int>(blockIdx.y);
   const int nst_all = (K + sk - 1) / sk, per = (nst_all + splits - 1) / splits;
   const int it0 = min(nst_all, rank * per), nst = min(nst_all, it0 + per) - it0;
+  LOWBIT_INT8_MARK(threadIdx.x == 0, kRingStart);
   if (threadIdx.x == 0) {
     for (int s = 0; s < S; ++s) {
       detail::mbar_init(full + s, 1);
@@ -440,6 +485,7 @@ __global__ void __launch_bounds__(ring::kThreads, 4) gemv_ring_kernel(const __gr
       const int pro = min(S, nst);
       for (int li = 0; li < pro; ++li) issue_w(li);  // weights do not depend on the activation kernels
       detail::pdl_wait();
+      LOWBIT_INT8_MARK(true, kRingProducerWaited);
       for (int li = 0; li < pro; ++li) issue_a(li);
       for (int li = S; li < nst; ++li) {
         detail::mbar_wait(empty + li % S, static_cast<unsigned>((li / S - 1) & 1));
@@ -504,6 +550,7 @@ __global__ void __launch_bounds__(ring::kThreads, 4) gemv_ring_kernel(const __gr
       s_oa[j * ring::kMaxM + tm] = av[r];
     }
     detail::named_barrier_sync(1, 32 * ring::kConsumers);
+    LOWBIT_INT8_MARK(ctid == 0, kRingConsumersReady);
 
     const bool a0ok = g < M, a1ok = g + 8 < M;
     const int wrow0 = (warp * 16 + g) * sk + 16 * t, wrow1 = wrow0 + 8 * sk;
@@ -512,6 +559,7 @@ __global__ void __launch_bounds__(ring::kThreads, 4) gemv_ring_kernel(const __gr
       const int s = li % S, k0 = (it0 + li) * sk, bytes = min(sk, K - k0);
       const std::uint8_t* st = smem + s * stage;
       detail::mbar_wait(full + s, static_cast<unsigned>((li / S) & 1));
+      LOWBIT_INT8_MARK(ctid == 0 && li == 0, kRingFirstStage);
       for (int c = 0; c < bytes; c += 64) {
         const uint4 w0 = *reinterpret_cast<const uint4*>(st + wrow0 + c);
         const uint4 w1 = *reinterpret_cast<const uint4*>(st + wrow1 + c);
@@ -568,6 +616,7 @@ __global__ void __launch_bounds__(ring::kThreads, 4) gemv_ring_kernel(const __gr
       __syncwarp();  // this warp's reads of the stage are done: one arrival for the warp (128 per-thread
       if (lane == 0) detail::mbar_arrive(empty + s);  // arrivals per stage were 128 shared-memory atomics)
     }
+    LOWBIT_INT8_MARK(ctid == 0, kRingLoopDone);
     if (splits == 1) {  // every output written once by the thread owning it
       store(acc, yo);
     } else {  // partial sums to this CTA's (consumed) ring: 16 words per consumer thread
@@ -581,6 +630,7 @@ __global__ void __launch_bounds__(ring::kThreads, 4) gemv_ring_kernel(const __gr
                            __float_as_uint(yo[1][3]));
     }
   }
+  LOWBIT_INT8_MARK(threadIdx.x == 0 && splits == 1, kRingEnd);
   if (splits == 1) return;
   // ---- split K: consumer thread ctid of rank ctid % splits sums the partials of its slot over the
   // cluster's CTAs (rank order) and writes its outputs; the second barrier keeps every CTA's shared
@@ -608,6 +658,7 @@ __global__ void __launch_bounds__(ring::kThreads, 4) gemv_ring_kernel(const __gr
     store(ac, yv);
   }
   detail::cluster_barrier();
+  LOWBIT_INT8_MARK(threadIdx.x == 0, kRingEnd);
 #else
   (void)tmW, (void)tmA, (void)p, (void)M, (void)N, (void)K, (void)S;
   __trap();  // cp.async.bulk and mbarrier transactions need sm_90
