@@ -63,11 +63,13 @@ LOWBIT_DEVICE void mark(int e) {
   atomicMax(&g_times[2 * e + 1], t);
 }
 }  // namespace trace
+/// Records trace event `e` (a trace::Event name) where `cond` holds.
 #define LOWBIT_INT8_MARK(cond, e)                                       \
   do {                                                                  \
     if (cond) ::lowbit::kernels::trace::mark(::lowbit::kernels::trace::e); \
   } while (0)
 #else
+/// Timeline probe point of the small-M layer: nothing unless LOWBIT_INT8_TRACE is defined.
 #define LOWBIT_INT8_MARK(cond, e) \
   do {                            \
   } while (0)
