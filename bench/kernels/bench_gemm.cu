@@ -12,7 +12,7 @@
 // M <= 256 (decode and mid-M kernels): timed with and without programmatic dependent launch in the same run
 // (lowbit_us_nopdl / lowbit_us_pdl, and each followed by a small plain elementwise kernel,
 // lowbit_plus_eltwise_us_*, for the main 4-bit g128 variant); lowbit_us is gemm's default.
-// --tune: tune_decode (tune.cuh) on 2/3/4/8 bits x six shapes x M = 1, 4, 8, 16; then this program times the
+// --tune: tune_decode (tune.cuh) on 2/3/4/8 bits x six shapes x M = 1, 4, 8, 12, 16; then this program times the
 // planner's and the measured shape with its own loop (as above) next to cuBLAS fp16, all in the same run.
 // decode_planner_ab (not with --quick): the decode planner's busiest-SM cost model against the previous
 // wave model on the shapes where their plans differ, same weights, same run.
@@ -344,7 +344,7 @@ int main(int argc, char** argv) {
     namespace kd = lowbit::kernels::detail;
     std::string rows;
     const std::vector<Shape> tshapes = {{8192, 8192}, {8192, 28672}, {28672, 8192}, {4096, 4096}, {8192, 10240}, {3584, 18944}};
-    const std::vector<std::size_t> tms = {1, 4, 8, 16};
+    const std::vector<std::size_t> tms = {1, 4, 8, 12, 16};  // 12: the two-slab rule covers M = 9-16
     void *A, *Y;
     CK(cudaMalloc(&A, 16 * 28672 * 2));
     CK(cudaMalloc(&Y, 16 * 28672 * 2));
