@@ -455,7 +455,10 @@ inline constexpr std::size_t kTwoSlabMinTiles = 20480;
 template <int B>
 constexpr bool decode_prefers_two_slabs(std::size_t M, std::size_t N, std::size_t K) {
   const std::size_t slabs = N / TileGeometry::tile_n, KT = K / TileGeometry::tile_k;
-  return B <= 4 && M > 8 && slabs % 2 == 0 && slabs * KT >= kTwoSlabMinTiles;
+  // widths whose weight tile is no more bytes than its activation rows at M = 16 (2-4 bits; not 8)
+  constexpr bool small_tile = static_cast<std::size_t>(DecodeConfig<B>::tile_bytes) <=
+                              kDecodeMaxM * TileGeometry::tile_k * sizeof(std::uint16_t);
+  return small_tile && M > 8 && slabs % 2 == 0 && slabs * KT >= kTwoSlabMinTiles;
 }
 
 /// Plans the decode kernel (M <= 16): CTAs of 4, 8 or 16 warps on one slab (or two), K split across the warps
@@ -501,11 +504,12 @@ GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_co
   constexpr double kSplitTailBytes = 10.0e6;
   constexpr double kBusiestWeight = 0.75;
   double best = -1;
-  // slabs per CTA: the forced count, else the rule's, else (no plan with the forced fields) one
+  // slabs per CTA: the forced count, else the rule's, else (no two-slab plan with the forced fields) one
   const int want_slabs = force_slabs ? force_slabs : decode_prefers_two_slabs<B>(M, N, K) ? 2 : 1;
-  for (int ns : {want_slabs, 1}) {
-    if (best >= 0) break;  // the wanted count has a plan
-    if ((force_slabs && ns != force_slabs) || slabs % static_cast<std::size_t>(ns)) continue;
+  const int tries = force_slabs == 0 && want_slabs == 2 ? 2 : 1;
+  for (int i = 0; i < tries && best < 0; ++i) {
+    const int ns = i == 0 ? want_slabs : 1;
+    if (slabs % static_cast<std::size_t>(ns)) continue;
     const std::size_t ctas_n = slabs / static_cast<std::size_t>(ns);  // CTAs along N
     for (int W : {16, 8, 4}) {
       if (force_warps && W != force_warps) continue;
@@ -897,7 +901,12 @@ Status run_decode(const T* A, std::size_t M, const TiledWeightView& w, const T* 
   DecodeArgs a{};
   fill_stream_args(a, A, M, w, bias, Y, workspace, plan, stream);
   a.kt_per_warp = plan.kt_per_warp;
-  if constexpr (!Bulk) {  // the two-slab variant (cp.async ring only)
+  if constexpr (Bulk) {
+    if (plan.slabs != 1)
+      return lowbit::detail::make_status(StatusCode::invalid_argument,
+                                         "gemm: the bulk-copy decode ring has one slab per CTA; plan it with "
+                                         "DecodeChoice::slabs = 1 (this plan has ", plan.slabs, ")");
+  } else {  // the two-slab variant (cp.async ring only)
     if (plan.slabs == 2)
       return M <= 8 ? (g32 ? launch_decode<B, T, 1, 2, false, 2>(a, plan, pdl, stream)
                            : launch_decode<B, T, 1, 1, false, 2>(a, plan, pdl, stream))
