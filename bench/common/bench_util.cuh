@@ -70,6 +70,17 @@ inline void fill_words(void* p, std::size_t words, std::uint32_t seed, std::uint
   fill_words_kernel<<<1024, 256>>>(static_cast<std::uint32_t*>(p), words, seed, mask);
   LB_CUDA(cudaGetLastError());
 }
+/// Streams `n` 16-byte vectors once (evict-first loads) and keeps a checksum so the loads stay: the plain
+/// read that weight-streaming kernels are compared with.
+__global__ void stream_read_kernel(const uint4* __restrict__ p, std::size_t n, unsigned* sink) {
+  unsigned x = 0;
+  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
+    const uint4 v = __ldcs(p + i);
+    x ^= v.x ^ v.y ^ v.z ^ v.w;
+  }
+  if (x == 0x12345678u) *sink = x;
+}
 /// fp16 values of magnitude in [2^(e-15), 2^(e-14)) where e = exp_bits >> 10.
 inline void fill_fp16(void* p, std::size_t n, std::uint32_t seed, std::uint16_t exp_bits) {
   fill_halves_kernel<<<1024, 256>>>(static_cast<std::uint16_t*>(p), n, seed, exp_bits, 0x3ffu);

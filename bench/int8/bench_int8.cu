@@ -20,6 +20,8 @@
 
 #include <lowbit/int8/linear.cuh>
 
+#include "common/bench_util.cuh"
+
 using namespace lowbit;
 
 #define CK(x)                                                                                   \
@@ -111,16 +113,6 @@ __global__ void plant(__half* A, int M, int K, const int* cols, int n) {
     const float mag = 20.f + 40.f * ((m * 7 + j * 13) % 41) / 40.f;
     A[static_cast<std::size_t>(m) * K + cols[j]] = __float2half(((m + j) & 1) ? mag : -mag);
   }
-}
-
-/// Streams a buffer once (16-byte loads) and keeps a checksum so the loads are not removed.
-__global__ void read_kernel(const uint4* p, std::size_t n, unsigned* sink) {
-  unsigned acc = 0;
-  for (std::size_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
-    const uint4 v = __ldcs(p + i);
-    acc ^= v.x ^ v.y ^ v.z ^ v.w;
-  }
-  if (acc == 0x12345678u) *sink = acc;
 }
 
 /// Host accuracy study (double-precision reference): plain vector-wise int8 vs the decomposition with
@@ -216,7 +208,8 @@ int main(int argc, char** argv) {
     unsigned* sink;
     CK(cudaMalloc(&sink, 4));
     const double rus = time_graph(s, 5, 7, [&](int) {
-      read_kernel<<<prop.multiProcessorCount * 8, 512, 0, s>>>(static_cast<const uint4*>(x), bytes / 16, sink);
+      lowbit_bench::stream_read_kernel<<<prop.multiProcessorCount * 8, 512, 0, s>>>(static_cast<const uint4*>(x),
+                                                                                  bytes / 16, sink);
     });
     read_gbs = 1.0 * bytes / (rus * 1e-6) / 1e9;
     CK(cudaFree(sink));
@@ -357,8 +350,8 @@ int main(int argc, char** argv) {
       unsigned* sink;
       CK(cudaMalloc(&sink, 4));
       wread_us = time_graph(s, 20, 15, [&](int i) {
-        read_kernel<<<prop.multiProcessorCount * 8, 512, 0, s>>>(reinterpret_cast<const uint4*>(W8[i % rot8]), wn / 16,
-                                                                 sink);
+        lowbit_bench::stream_read_kernel<<<prop.multiProcessorCount * 8, 512, 0, s>>>(
+            reinterpret_cast<const uint4*>(W8[i % rot8]), wn / 16, sink);
       });
       CK(cudaFree(sink));
       std::printf("K=%d N=%d: read-only stream of the %.0f MB of int8 weights: %.1f us (%.0f GB/s)\n", K, N, wn / 1e6,

@@ -95,16 +95,6 @@ __global__ void __launch_bounds__(kThreads) stream_kernel(const __grid_constant_
 #endif
 }
 
-__global__ void read_kernel(const uint4* __restrict__ p, std::size_t n, unsigned* sink) {
-  unsigned x = 0;
-  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
-    const uint4 v = __ldcs(p + i);
-    x ^= v.x ^ v.y ^ v.z ^ v.w;
-  }
-  if (x == 0x12345678u) sink[0] = x;
-}
-
 cudaError_t encode_3d(CUtensorMap& map, const void* base, std::size_t N, std::size_t K, int chunk, int box_chunks) {
   auto enc = ld::tensor_map_encoder();
   if (!enc) return cudaErrorNotSupported;
@@ -157,7 +147,8 @@ int main(int argc, char** argv) {
       lb::fill_words(w, bytes / 4, 7u);
     }
     const double read_us = lb::time_stream_us(st, 20, 15, [&](int i) {
-      read_kernel<<<prop.multiProcessorCount * 8, 512, 0, st>>>(reinterpret_cast<const uint4*>(W[i % R]), bytes / 16, sink);
+      lb::stream_read_kernel<<<prop.multiProcessorCount * 8, 512, 0, st>>>(reinterpret_cast<const uint4*>(W[i % R]),
+                                                                         bytes / 16, sink);
     });
     std::printf("K %5d N %5d (%.1f MB): plain read %.2f us (%.0f GB/s)\n", K, N, bytes / 1e6, read_us, bytes / read_us / 1e3);
     const int slabs = N / 64;
