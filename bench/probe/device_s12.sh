@@ -5,13 +5,8 @@
 # (3) wip/int8-fused-act: int8 GPU tests, memcheck [sanitize], bench M = 1, 4, 16 (fused vs unfused in the
 # same run), racecheck (build-fused); (4) session 11's waiting branches: wip/int8-act-rows (build-i8)
 # and wip/int8-warp (build-ring): tests + bench. Deadline 380 s (budget).
-set -u
-O=$OUT; L=/tmp/l; mkdir -p $L; T0=$(date +%s)
-st() { echo "[$(( $(date +%s) - T0 )) s] $*" | tee -a $O/summary.txt; tar czf $O/logs.tgz -C $L . 2>/dev/null; }
-left() { local l=$(( 380 - ($(date +%s) - T0) )); (( l > $1 )) && l=$1; (( l < 1 )) && l=1; echo $l; }
-last() { grep -E 'test cases|All tests' "$1" | tail -1; }
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee $O/summary.txt
-for d in build-tune build-fused build-i8 build-ring; do echo "$d: $(cat $d/COMMIT)" >> $O/summary.txt; done
+DEADLINE=380 DIRS="build-tune build-fused build-i8 build-ring"
+source bench/probe/device_lib.sh
 timeout $(left 40) build-probe/ring_access $O/ring_access.json > $L/ring_access.log 2>&1; st "ring_access rc=$?"
 cat $L/ring_access.log
 F=build-fused

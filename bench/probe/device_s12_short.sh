@@ -4,13 +4,8 @@
 # (the two-slab rule's default path). From binaries in git-ignored build-fused/, build-probe/, build-tune/:
 #   run(command="bash bench/probe/device_s12_short.sh", carry=["build-fused", "build-probe", "build-tune"])
 # Deadline 230 s.
-set -u
-O=$OUT; L=/tmp/l; mkdir -p $L; T0=$(date +%s)
-st() { echo "[$(( $(date +%s) - T0 )) s] $*" | tee -a $O/summary.txt; tar czf $O/logs.tgz -C $L . 2>/dev/null; }
-left() { local l=$(( 230 - ($(date +%s) - T0) )); (( l > $1 )) && l=$1; (( l < 1 )) && l=1; echo $l; }
-last() { grep -E 'test cases|All tests' "$1" | tail -1; }
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee $O/summary.txt
-for d in build-fused build-probe build-tune; do echo "$d: $(cat $d/COMMIT)" >> $O/summary.txt; done
+DEADLINE=230 DIRS="build-fused build-probe build-tune"
+source bench/probe/device_lib.sh
 F=build-fused
 timeout $(left 70) $F/test_int8_gpu > $L/fused_tests.log 2>&1; st "fused int8 tests rc=$? $(last $L/fused_tests.log)"
 grep -B5 -A15 "FAILED" $L/fused_tests.log | head -40
