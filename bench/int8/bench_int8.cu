@@ -525,31 +525,63 @@ int main(int argc, char** argv) {
               std::exit(1);
           });
           layer_tiles.emplace_back("ring_no_pdl", us_np);
-          layer(0);  // activation results of this A in the workspace
-          const auto lay = int8::detail::make_layout(M, N, K, opt.max_outliers, lplan);
+          // the activation pass inside the ring kernel (M <= 4) against the separate activation kernels,
+          // both forced, same run
+          const int sep_act = static_cast<long long>(M) * K <= 65536 ? 1 : 2;
+          int8::LinearOptions ou = opt;
+          ou.ring_act = sep_act;
+          auto time_opts = [&](const int8::LinearOptions& o) {
+            return time_graph(s, calls, samples, [&](int i) {
+              dw.codes = W8[i % rot8];
+              if (!int8::linear_forward(reinterpret_cast<const half_t*>(A), M, dw, wscale,
+                                        reinterpret_cast<half_t*>(Y8), ws, ws_bytes, o, s).ok())
+                std::exit(1);
+            });
+          };
+          const double us_unfused = time_opts(ou);
+          layer_tiles.emplace_back("ring_layer_unfused_act", us_unfused);
+          double us_fused = -1;
+          if (M <= kernels::ring::kFusedMaxM) {
+            int8::LinearOptions of = opt;
+            of.ring_act = 3;
+            of.force_path = 5;
+            const auto fplan = int8::detail::make_plan(M, N, K, prop.multiProcessorCount, 5, 0, 0, 0, 3);
+            if (fplan.fused_act) {
+              us_fused = time_opts(of);
+              layer_tiles.emplace_back("ring_layer_fused_act", us_fused);
+            }
+          }
+          std::printf("    ring layer, activation pass fused: %.1f us, separate kernels: %.1f us (default: %s)\n",
+                      us_fused, us_unfused, lplan.fused_act ? "fused" : "separate");
+          // the GEMM alone (the separate-pass plan; its activation results of this A in the workspace)
+          const auto gplan = int8::detail::make_plan(M, N, K, prop.multiProcessorCount, -1, 0, 0, 0, sep_act);
+          if (!int8::linear_forward(reinterpret_cast<const half_t*>(A), M, dw, wscale, reinterpret_cast<half_t*>(Y8), ws,
+                                    ws_bytes, ou, s).ok())
+            std::exit(1);
+          const auto lay = int8::detail::make_layout(M, N, K, opt.max_outliers, gplan);
           const double us_g = time_graph(s, calls, samples, [&](int i) {
             dw.codes = W8[i % rot8];
-            CK(int8::detail::launch_ring<__half>(A, M, dw, wscale, Y8, static_cast<std::uint8_t*>(ws), lay, lplan, opt,
+            CK(int8::detail::launch_ring<__half>(A, M, dw, wscale, Y8, static_cast<std::uint8_t*>(ws), lay, gplan, ou,
                                                  s, true));
           });
           layer_tiles.emplace_back("ring_gemm_only", us_g);
           layer_tiles.emplace_back("weight_bytes_read_kernel", wread_us);
           if (oc == 8) {  // ring depth / stage size sensitivity of the GEMM alone
             auto alt = [&](int stages, const char* name) {
-              auto p2 = lplan;
+              auto p2 = gplan;
               p2.stages = stages;
               const double us2 = time_graph(s, calls, samples, [&](int i) {
                 dw.codes = W8[i % rot8];
                 CK(int8::detail::launch_ring<__half>(A, M, dw, wscale, Y8, static_cast<std::uint8_t*>(ws), lay, p2,
-                                                     opt, s, true));
+                                                     ou, s, true));
               });
               layer_tiles.emplace_back(name, us2);
               std::printf("    ring GEMM alone with %d stages: %.1f us\n", stages, us2);
             };
             alt(2, "ring_gemm_2stages");
-            alt(std::max(2, lplan.stages / 2), "ring_gemm_half_stages");
-            auto p3 = lplan;  // the other activation mode (one kernel reading all of A per block / two kernels)
-            p3.self_act = !lplan.self_act;
+            alt(std::max(2, gplan.stages / 2), "ring_gemm_half_stages");
+            auto p3 = gplan;  // the other separate mode (one kernel reading all of A per block / two kernels)
+            p3.self_act = !gplan.self_act;
             const double us3 = time_graph(s, calls, samples, [&](int i) {
               dw.codes = W8[i % rot8];
               CK(int8::detail::launch_ring<__half>(A, M, dw, wscale, Y8, static_cast<std::uint8_t*>(ws), lay, p3, opt,
@@ -582,7 +614,8 @@ int main(int argc, char** argv) {
             cudaLaunchConfig_t cfg{};
             cfg.gridDim = dim3(N / 64, lplan.splits);
             cfg.blockDim = dim3(kernels::ring::kThreads);
-            cfg.dynamicSmemBytes = lplan.stages * kernels::ring::stage_bytes() + kernels::ring::fixed_smem(K);
+            cfg.dynamicSmemBytes = kernels::ring::kernel_smem(lplan.stages, lplan.fused_act, M,
+                                                              std::min(lplan.k_per_split, K), K);
             cudaLaunchAttribute ca{};
             ca.id = cudaLaunchAttributeClusterDimension;
             ca.val.clusterDim.x = 1;
@@ -590,13 +623,14 @@ int main(int argc, char** argv) {
             ca.val.clusterDim.z = 1;
             cfg.attrs = &ca;
             cfg.numAttrs = 1;
-            if (cudaOccupancyMaxActiveClusters(&clusters, kernels::gemv_ring_kernel<__half>, &cfg) != cudaSuccess)
+            auto kern = lplan.fused_act ? kernels::gemv_ring_kernel<__half, true> : kernels::gemv_ring_kernel<__half, false>;
+            if (cudaOccupancyMaxActiveClusters(&clusters, kern, &cfg) != cudaSuccess)
               clusters = -1;
           }
           std::printf("  M=%d out=%d: split-K gemv layer %.1f us, ring no PDL %.1f us, ring GEMM alone %.1f us "
                       "(%d-byte stages x %d, %d CTAs per slab, %d of %d clusters resident, %s act)\n",
                       M, oc, us_old, us_np, us_g, lplan.sk, lplan.stages, lplan.splits, clusters, N / 64,
-                      lplan.self_act ? "one-kernel" : "two-kernel");
+                      lplan.fused_act ? "fused" : lplan.self_act ? "one-kernel" : "two-kernel");
         }
         if (M <= 16 && oc == 8 && lplan.path == int8::detail::Plan::gemv) {  // programmatic dependent launch on/off
           int8::LinearOptions o2 = opt;

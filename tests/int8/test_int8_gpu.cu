@@ -57,6 +57,8 @@ struct Case {
   bool tma = true;      // wgmma paths: the warp-specialized TMA kernel (false: the cp.async kernel)
   int max_blocks = 0;   // TMA kernel: LinearOptions::wgmma_max_blocks (0: one per SM; n: several tiles per block)
   int ring_splits = 0;  // ring path: LinearOptions::ring_splits (0: by shape)
+  int ring_act = 0;     // ring path: LinearOptions::ring_act (0: by shape; 1, 2 separate kernels; 3 fused)
+  bool expect_fused = false;  // the plan must run the activation pass inside the ring kernel
   float row_fraction = 0.3f;  // rows carrying the outlier values
 };
 
@@ -118,6 +120,11 @@ void run_case(const Case& c, unsigned seed) {
   opt.wgmma_tma = c.tma;
   opt.wgmma_max_blocks = c.max_blocks;
   opt.ring_splits = c.ring_splits;
+  opt.ring_act = c.ring_act;
+  const auto plan = int8::detail::make_plan(M, N, K, int8::detail::sm_count(), opt.force_path, opt.tile_mt,
+                                            opt.tile_nt, opt.ring_splits, opt.ring_act);
+  if (c.expect_fused) REQUIRE((plan.path == int8::detail::Plan::ring && plan.fused_act));
+  if (c.ring_act == 1 || c.ring_act == 2) REQUIRE(!plan.fused_act);
   const std::size_t bytes = int8::linear_workspace_size(M, N, K, opt);
   DevBuf<std::uint8_t> ws(bytes);
   DevBuf<T> dY(static_cast<std::size_t>(M) * N);
@@ -150,12 +157,17 @@ void run_case(const Case& c, unsigned seed) {
     }
   }
   INFO("M=" << M << " N=" << N << " K=" << K << " path=" << c.force_path << " tma=" << c.tma << " max_blocks="
-            << c.max_blocks << " ring_splits=" << c.ring_splits << " first bad " << first_bad << " got "
+            << c.max_blocks << " ring_splits=" << c.ring_splits << " ring_act=" << c.ring_act
+            << " fused=" << plan.fused_act << " first bad " << first_bad << " got "
             << (bad ? static_cast<float>(Y[first_bad]) : 0.f) << " want " << (bad ? ref[first_bad] : 0.0));
   REQUIRE(bad == 0);
 }
 
 }  // namespace
+
+/// The separate activation kernels that the ring path used by shape before the fused pass (one kernel
+/// while M·K <= 65536): tests that cover them force it where M <= 4 would now fuse.
+int separate_act(int M, int K) { return static_cast<long long>(M) * K <= 65536 ? 1 : 2; }
 
 /// Paths to sweep: the portable ones, plus the wgmma ones where this build and device have them.
 std::vector<int> test_paths() {
@@ -343,31 +355,38 @@ TEMPLATE_TEST_CASE("int8 GPU: small-M ring path (one- and two-kernel activation 
         c.outliers = outliers;
         c.force_path = 5;
         c.row_fraction = 0.5f;
+        c.ring_act = separate_act(M, K);
         run_case<TestType>(c, ++seed);
       }
   for (int M : {3, 16}) {  // side copy, list overflow, no PDL, threshold 0, all outliers in the two modes
     const int K = M == 16 ? 8192 : 1024;
+    const int act = separate_act(M, K);
     Case side{M, 192, K};
     side.side = true;
     side.force_path = 5;
+    side.ring_act = act;
     run_case<TestType>(side, ++seed);
     Case over{M, 192, K};
     over.max_outliers = 2;
     over.force_path = 5;
+    over.ring_act = act;
     run_case<TestType>(over, ++seed);
     Case nopdl{M, 192, K};
     nopdl.pdl = false;
     nopdl.force_path = 5;
+    nopdl.ring_act = act;
     run_case<TestType>(nopdl, ++seed);
     Case w8a8{M, 192, K};
     w8a8.threshold = 0.f;
     w8a8.force_path = 5;
+    w8a8.ring_act = act;
     run_case<TestType>(w8a8, ++seed);
     Case all{M, 64, 512};
     all.outliers = 0;
     all.threshold = 1e-30f;
     all.max_outliers = 16;
     all.force_path = 5;
+    all.ring_act = separate_act(M, 512);
     run_case<TestType>(all, ++seed);
   }
 }
@@ -390,6 +409,7 @@ TEMPLATE_TEST_CASE("int8 GPU: ring path with K split across a thread-block clust
         c.ring_splits = splits;
         c.row_fraction = 0.5f;
         c.side = splits == 3 && outliers == 8;
+        c.ring_act = separate_act(M, 4160);
         run_case<TestType>(c, ++seed);
       }
   Case w8a8{5, 128, 8192};  // threshold 0 (no decomposition), the two-kernel activation pass (M·K > 65536)
@@ -400,12 +420,64 @@ TEMPLATE_TEST_CASE("int8 GPU: ring path with K split across a thread-block clust
   Case nopdl{3, 64, 2048};  // one slab, auto splits, plain launches
   nopdl.pdl = false;
   nopdl.force_path = 5;
+  nopdl.ring_act = separate_act(3, 2048);
   run_case<TestType>(nopdl, ++seed);
 }
 
-TEST_CASE("int8 GPU ring path reports non-finite activations in both activation modes", "[int8][gpu][sanitize]") {
+TEMPLATE_TEST_CASE("int8 GPU: ring path with the activation pass inside the ring kernel", "[int8][gpu][sanitize]",
+                   half_t, bfloat16_t) {
+  if (!int8::ring_available()) {
+    WARN("ring path not available in this build / on this device");
+    return;
+  }
+  unsigned seed = 1300;
+  // K = 4160: a partial last stage; 70 outlier columns: past the 64-entry table of a CTA's range; 8 CTAs
+  // per slab at K = 4160 run 3 stages each and 1 in the last; K = 256: one stage, split or not
+  for (int M : {1, 3, 4})
+    for (int K : {256, 4160, 8192})
+      for (int outliers : {0, 8, 70})
+        for (int splits : {1, 2, 8}) {
+          if (outliers > K / 4 || (K == 8192 && splits == 8 && M != 4)) continue;
+          Case c{M, 192, K};
+          c.outliers = outliers;
+          c.force_path = 5;
+          c.ring_splits = splits;
+          c.ring_act = 3;
+          c.expect_fused = true;
+          c.row_fraction = 0.5f;
+          run_case<TestType>(c, ++seed);
+        }
+  for (int M : {1, 4}) {  // side copy, list overflow (statistics only), plain launches, threshold 0, all outliers
+    Case side{M, 128, 4160};
+    side.side = true;
+    side.ring_splits = 2;
+    Case over{M, 128, 4160};
+    over.max_outliers = 2;
+    Case nopdl{M, 128, 4160};
+    nopdl.pdl = false;
+    Case w8a8{M, 128, 4160};
+    w8a8.threshold = 0.f;
+    Case all{M, 64, 512};
+    all.outliers = 0;
+    all.threshold = 1e-30f;
+    all.max_outliers = 16;
+    for (Case* c : {&side, &over, &nopdl, &w8a8, &all}) {
+      c->force_path = 5;
+      c->ring_act = 3;
+      c->expect_fused = true;
+      run_case<TestType>(*c, ++seed);
+    }
+  }
+  // the default plan of an issue shape's small-M layer is the fused pass (N = 8192 fills the SMs)
+  Case by_shape{1, 8192, 8192};
+  by_shape.expect_fused = true;
+  run_case<TestType>(by_shape, ++seed);
+}
+
+TEST_CASE("int8 GPU ring path reports non-finite activations in every activation mode", "[int8][gpu][sanitize]") {
   if (!int8::ring_available()) return;
-  for (auto [M, K] : {std::pair{2, 256}, std::pair{16, 8192}}) {
+  // (M, K, ring_act): one kernel, two kernels, inside the ring kernel (one slab; K split over a cluster)
+  for (auto [M, K, act] : {std::tuple{2, 256, 1}, std::tuple{16, 8192, 0}, std::tuple{2, 256, 3}, std::tuple{4, 8192, 3}}) {
     const int N = 64;
     std::vector<half_t> A(static_cast<std::size_t>(M) * K, half_t(0.5f));
     A[3] = half_t(std::nanf(""));
@@ -419,6 +491,7 @@ TEST_CASE("int8 GPU ring path reports non-finite activations in both activation 
     int8::DeviceWeight dw{dW.p, dS.p, N, K};
     int8::LinearOptions opt;
     opt.force_path = 5;
+    opt.ring_act = act;
     const std::size_t bytes = int8::linear_workspace_size(M, N, K, opt);
     DevBuf<std::uint8_t> wsb(bytes);
     CUDA_OK(cudaMemset(wsb.p, 0x5a, bytes));
@@ -427,7 +500,7 @@ TEST_CASE("int8 GPU ring path reports non-finite activations in both activation 
     CUDA_OK(cudaDeviceSynchronize());
     int8::Int8Stats stats;
     CUDA_OK(cudaMemcpy(&stats, int8::workspace_stats(wsb.p), sizeof stats, cudaMemcpyDeviceToHost));
-    INFO("M=" << M << " K=" << K);
+    INFO("M=" << M << " K=" << K << " ring_act=" << act);
     REQUIRE(stats.nonfinite == 2);
     REQUIRE(stats.outlier_count == 2);  // -inf and 10 reach the threshold
     REQUIRE(stats.overflow == 0);
@@ -443,6 +516,13 @@ TEST_CASE("int8 GPU ring path reports non-finite activations in both activation 
   opt.force_path = 5;
   int8::DeviceWeight dw{dW.p, dS.p, N, K};
   REQUIRE(int8::linear_forward(dA.p, M, dw, nullptr, dY.p, wsb.p, wsb.n, opt, nullptr).code == StatusCode::unsupported);
+  // the fused activation pass is refused above 4 rows, and an unknown ring_act is named
+  opt.ring_act = 3;
+  REQUIRE(int8::linear_forward(dA.p, 9, dw, nullptr, dY.p, wsb.p, wsb.n, opt, nullptr).code == StatusCode::unsupported);
+  opt.ring_act = 4;
+  const Status bad = int8::linear_forward(dA.p, 2, dw, nullptr, dY.p, wsb.p, wsb.n, opt, nullptr);
+  REQUIRE(bad.code == StatusCode::invalid_argument);
+  REQUIRE(bad.message.find("ring_act") != std::string::npos);
 }
 
 TEST_CASE("int8 GPU activation pass is bit-exact with the host reference", "[int8][gpu][sanitize]") {

@@ -45,3 +45,73 @@ TEST_CASE("int8 planner: ring K splits leave no CTA without stages", "[int8][pla
           if (forced == 0 && s > 1) REQUIRE(nst / s >= int8::detail::kRingMinSplitStages - 1);
         }
 }
+
+TEST_CASE("int8 planner: ring depth keeps every CTA resident, is maximal, and fuses by the rule", "[int8][plan]") {
+  namespace R = kernels::ring;
+  namespace D = int8::detail;
+  for (int sms : {78, 132})
+    for (int N : {64, 192, 4096, 8192, 28672, 57344})
+      for (int K : {256, 4160, 8192, 28672, 65536})
+        for (int M : {1, 2, 3, 4, 5, 16})
+          for (int act : {0, 1, 2, 3})
+            for (int forced : {0, 2, 8}) {
+              INFO("sms " << sms << " N " << N << " K " << K << " M " << M << " ring_act " << act << " splits "
+                          << forced);
+              D::Plan p;
+              const bool ok = D::ring_plan(M, N, K, sms, p, forced, act);
+              const int splits = D::ring_splits_for(N / 64, (K + R::kSK - 1) / R::kSK, sms, forced);
+              const long long per_sm = (static_cast<long long>(N / 64) * splits + sms - 1) / sms;
+              if (per_sm > D::kRingMaxCtasPerSm) {  // a fifth CTA has no registers: no ring
+                REQUIRE(!ok);
+                continue;
+              }
+              if (!ok) continue;
+              REQUIRE(p.splits == splits);
+              REQUIRE(p.stages >= 2);
+              REQUIRE(p.stages <= R::kMaxStages);
+              const int range = std::min(p.k_per_split, K);
+              // the kernel's own carve-up of its dynamic shared memory (gemv_ring_kernel): 127 bytes of
+              // alignment slack, the ring, the code buffer (fused), mask, outlier table and values,
+              // barriers, reduction scratch
+              const int cs = R::code_stride(range);
+              REQUIRE(cs % 128 == 64);
+              REQUIRE(cs >= range);
+              const long long used = 127 + static_cast<long long>(p.stages) * (p.fused_act ? 64 : 80) * R::kSK +
+                                     (p.fused_act ? static_cast<long long>(M) * cs : 0) + ((K / 32) * 4 + 15) / 16 * 16 +
+                                     R::kOTable * 4 + R::kOTable * R::kMaxM * 4 + 2 * R::kMaxStages * 8 +
+                                     (R::kConsumers * R::kFusedMaxM + 2 * R::kConsumers) * 4;
+              const long long smem = R::kernel_smem(p.stages, p.fused_act, M, range, K);
+              REQUIRE(used <= smem);
+              REQUIRE(smem <= D::kSmemPerBlock);
+              // every CTA resident at once (1 KB reserved per CTA), beside one activation block when separate
+              const long long reserve = p.fused_act ? 0 : D::kRingActReserve;
+              REQUIRE(per_sm * (smem + 1024) + reserve <= D::kSmemPerSm);
+              if (p.stages < R::kMaxStages) {  // maximal: one more stage would not fit
+                const long long more = R::kernel_smem(p.stages + 1, p.fused_act, M, range, K);
+                REQUIRE((more > D::kSmemPerBlock || per_sm * (more + 1024) + reserve > D::kSmemPerSm));
+              }
+              // the activation mode
+              const int fused = D::ring_depth(true, M, K, per_sm, p.k_per_split);
+              const int separate = D::ring_depth(false, M, K, per_sm, p.k_per_split);
+              if (p.fused_act) REQUIRE(M <= R::kFusedMaxM);
+              if (act == 1 || act == 2) REQUIRE(!p.fused_act);
+              if (act == 1) REQUIRE(p.self_act);
+              if (act == 2) REQUIRE(!p.self_act);
+              if (act == 3 && M <= R::kFusedMaxM && fused >= 2) REQUIRE(p.fused_act);
+              if (act == 0 && M <= R::kFusedMaxM)
+                REQUIRE(p.fused_act == (static_cast<long long>(M) * K <= D::kRingFusedMaxElems && fused >= separate &&
+                                        fused >= 2));
+              REQUIRE(p.stages == (p.fused_act ? fused : separate));
+            }
+  // Worked example (H100: 132 SMs, 228 KB per SM): 8192^2 runs 2 CTAs per slab (256 CTAs, 2 per SM) over
+  // 22 stages of 192 bytes each. Separate: (233472 - 12288) / 2 - 1024 = 109568 bytes per CTA, of which
+  // 5888 are fixed: 6 stages of 15360. Fused at M = 1: 115712 - 5888 - 4288 (one row of codes) = 105536:
+  // 8 stages of 12288; at M = 4 (four rows, forced): 7.
+  D::Plan p1, p4, p4f;
+  REQUIRE(D::ring_plan(1, 8192, 8192, 132, p1));
+  REQUIRE(D::ring_plan(4, 8192, 8192, 132, p4));
+  REQUIRE(D::ring_plan(4, 8192, 8192, 132, p4f, 0, 3));
+  REQUIRE((p1.fused_act && p1.splits == 2 && p1.stages == 8));
+  REQUIRE((!p4.fused_act && p4.stages == 6));
+  REQUIRE((p4f.fused_act && p4f.stages == 7));
+}

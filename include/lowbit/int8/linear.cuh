@@ -91,6 +91,12 @@ struct LinearOptions {
   /// would leave a CTA without K stages. Tuning knob; results are the same up to the fp32 summation
   /// order of the outlier columns' product (the int8 sums are exact).
   int ring_splits = 0;
+  /// Small-M ring path, activation pass: 0 picks by shape; 1 one activation kernel (every block reads all
+  /// of A); 2 two activation kernels; 3 inside the ring kernel (M <= 4: each CTA reads A from L2 while its
+  /// weight stream fills; no activation kernel and no dependent-launch hop). By shape: inside the ring
+  /// kernel where M·K <= 8192 (detail::kRingFusedMaxElems) and that keeps at least as many ring stages as
+  /// the separate kernels, else one kernel while M·K <= 65536, else two. Tuning knob; identical results.
+  int ring_act = 0;
 };
 
 /// True when this build has the sm_90a wgmma int8 kernels (`LOWBIT_INT8_WGMMA` defined; every CUDA
@@ -296,6 +302,7 @@ struct Plan {
   int sk = 0;           ///< ring path: K bytes per stage
   int stages = 0;       ///< ring path: stages
   bool self_act = false;  ///< ring path: one activation kernel (every block reads all of A; small M·K)
+  bool fused_act = false;  ///< ring path: the activation pass inside the ring kernel (no activation kernels)
   /// wgmma paths: the warp-specialized kernel fed by tensor TMA (gemm_s8_wgmma_ws_kernel; needs the
   /// tensor-map encoder and, when split, K slices of whole 128-byte k-tiles); false: the cp.async kernel.
   bool tma = true;
@@ -366,6 +373,39 @@ inline constexpr int kRingMinSplitStages = 16;
 /// SM only 124 of the 128 clusters of 8192^2 were resident (a second wave: 8 outliers, M = 1, layer 46.9
 /// us against 32.7 us with 2 CTAs per slab and 36.8 us for the split-K gemv layer).
 inline constexpr int kRingCtasPerSm = 2;
+/// Most ring CTAs one SM holds: gemv_ring_kernel's __launch_bounds__ (160 threads, 4 blocks) caps its
+/// registers at 96, so a fifth CTA would not fit beside four (a second wave), whatever the shared memory.
+inline constexpr int kRingMaxCtasPerSm = 4;
+
+/// Ring depth: the most stages (at most ring::kMaxStages; < 2 means it does not fit) with which
+/// `per_sm` CTAs of the ring kernel are resident on one SM together, plus, unless the activation pass
+/// is fused, one activation block (kRingActReserve). `k_per_split`: K bytes of one CTA's stages.
+inline int ring_depth(bool fused, int M, int K, long long per_sm, int k_per_split) {
+  namespace R = kernels::ring;
+  if (per_sm < 1 || per_sm > kRingMaxCtasPerSm) return 0;
+  const long long reserve = fused ? 0 : kRingActReserve;
+  const long long cap = std::min<long long>(kSmemPerBlock, (kSmemPerSm - reserve) / per_sm - 1024);
+  const long long S = (cap - R::kernel_smem(0, fused, M, std::min(k_per_split, K), K)) / R::stage_bytes(fused);
+  return static_cast<int>(std::max(0LL, std::min<long long>(S, R::kMaxStages)));
+}
+
+/// Largest M·K for which the ring runs the activation pass inside its kernel by default. H100 (session
+/// 13, bench/int8, layer µs fused vs separate, same run, 0 / 8 / 64 outlier columns): M = 1, K = 8192:
+/// N = 8192 32.2 / 33.3 / 40.5 vs 33.3 / 33.8 / 40.1, N = 28672 88.7 / 89.4 / 96.3 vs 91.0 / 91.4 / 97.2;
+/// but M = 1, K = 28672: 96.7 / 97.2 / 99.6 vs 95.7 / 95.4 / 95.5, and M = 4: 43.6-53.2 vs 35.0-41.8 at
+/// 8192^2, 133.5-137.5 vs 93.8-97.0 at K = 28672. Every CTA reads all of A from L2 while the ring fill
+/// keeps the memory system busy, so each round of its loads waits behind the weight stream.
+inline constexpr long long kRingFusedMaxElems = 8192;
+
+/// Whether the ring runs the activation pass inside its kernel, given the depths of the two modes and
+/// LinearOptions::ring_act: forced (3) where the fused ring fits; by default where M·K is at most
+/// kRingFusedMaxElems and the fused ring keeps at least as many stages (as many weight bytes in flight
+/// or more: its stages are the weight box only).
+inline bool ring_fuses(int M, int K, int depth_fused, int depth_separate, int ring_act) {
+  if (M > kernels::ring::kFusedMaxM || depth_fused < 2) return false;
+  if (ring_act == 3) return true;
+  return ring_act == 0 && static_cast<long long>(M) * K <= kRingFusedMaxElems && depth_fused >= depth_separate;
+}
 
 /// Ring path: CTAs per 64-row slab for `slabs` slabs of `nst` K stages on `sms` SMs. `forced` > 0 asks
 /// for that many (at most kRingMaxSplits); 0 picks enough for kRingCtasPerSm CTAs per SM when the slabs
@@ -384,38 +424,48 @@ inline int ring_splits_for(long long slabs, int nst, int sms, int forced = 0) {
   return (nst + per - 1) / per;
 }
 
-/// Ring configuration for M <= 16: K splits per 64-row slab (ring_splits_for), then the ring depth such
-/// that all CTAs are resident at once. Returns false when it does not fit (or the kernels are not
-/// available).
-inline bool ring_config(int M, int N, int K, int sms, Plan& p, int forced_splits = 0) {
-  if (M > kernels::ring::kMaxM || K > kernels::ring::kMaxK || !ring_available()) return false;
+/// The ring plan's arithmetic (no device query; ring_config checks availability first): K splits per
+/// slab, the activation mode and the ring depth. Returns false when the ring does not fit.
+inline bool ring_plan(int M, int N, int K, int sms, Plan& p, int forced_splits = 0, int ring_act = 0) {
   const long long slabs = N / 64;
   const int nst = (K + kernels::ring::kSK - 1) / kernels::ring::kSK;
   const int splits = ring_splits_for(slabs, nst, sms, forced_splits);
   const long long ctas = slabs * splits, per_sm = (ctas + sms - 1) / sms;
-  const long long cap = std::min<long long>(kSmemPerBlock, (kSmemPerSm - kRingActReserve) / per_sm - 1024);
-  long long S = (cap - kernels::ring::fixed_smem(K)) / kernels::ring::stage_bytes();
-  S = std::min<long long>(S, kernels::ring::kMaxStages);
+  const int k_per_split = (nst + splits - 1) / splits * kernels::ring::kSK;
+  const int separate = ring_depth(false, M, K, per_sm, k_per_split);
+  const int fused = M <= kernels::ring::kFusedMaxM ? ring_depth(true, M, K, per_sm, k_per_split) : 0;
+  const bool fuse = ring_fuses(M, K, fused, separate, ring_act);
+  const int S = fuse ? fused : separate;
   if (S < 2) return false;
   p.path = Plan::ring;
   p.sk = kernels::ring::kSK;
-  p.stages = static_cast<int>(S);
+  p.stages = S;
   p.splits = splits;
-  p.k_per_split = (nst + splits - 1) / splits * kernels::ring::kSK;
-  p.self_act = static_cast<long long>(M) * K <= kRingSelfMaxElems;
+  p.k_per_split = k_per_split;
+  p.fused_act = fuse;
+  p.self_act = ring_act == 1 || (ring_act != 2 && static_cast<long long>(M) * K <= kRingSelfMaxElems);
   return true;
 }
 
+/// Ring configuration for M <= 16: K splits per 64-row slab (ring_splits_for), then the ring depth such
+/// that all CTAs are resident at once. Returns false when it does not fit (or the kernels are not
+/// available).
+inline bool ring_config(int M, int N, int K, int sms, Plan& p, int forced_splits = 0, int ring_act = 0) {
+  if (M > kernels::ring::kMaxM || K > kernels::ring::kMaxK || !ring_available()) return false;
+  return ring_plan(M, N, K, sms, p, forced_splits, ring_act);
+}
+
 inline Plan make_plan(int M, int N, int K, int sms, int force_path = -1, int tile_mt = 0, int tile_nt = 0,
-                      int ring_splits = 0) {
+                      int ring_splits = 0, int ring_act = 0) {
   Plan p;
   // The ring by default when its N/64 slabs outnumber the SMs, or when ring_splits_for splits the slabs'
   // K over clusters (fewer slabs than SMs, >= 16 stages per CTA): with one CTA per SM its four consumer
   // warps cannot drain the stream (H200, same run: 8192^2 M=1 8 outliers unsplit ring 34.4 us vs split-K
   // gemv 32.0), while at 2-4 CTAs per SM it wins (8192x28672: 68.7-71.3 vs 90.3-96.1 us; H100 session 9,
   // 8192^2 split in 2: 32.7 vs 36.8 us). See bench/int8/NOTES.md.
-  if (force_path == 5 && ring_config(M, N, K, sms, p, ring_splits)) return p;
-  if (force_path < 0 && tile_mt == 0 && ring_config(M, N, K, sms, p, ring_splits) && (N / 64 > sms || p.splits > 1))
+  if (force_path == 5 && ring_config(M, N, K, sms, p, ring_splits, ring_act)) return p;
+  if (force_path < 0 && tile_mt == 0 && ring_config(M, N, K, sms, p, ring_splits, ring_act) &&
+      (N / 64 > sms || p.splits > 1))
     return p;
   p = Plan{};
   if (force_path == 5) {  // does not fit / not available: linear_forward reports it
@@ -651,7 +701,8 @@ inline cudaError_t launch_gemm_i32(const std::int8_t* Aq, const std::int8_t* W, 
   return launch_tiled_plan<kernels::TiledOut::i32, __half>(plan, Aq, W, C, none, M, N, K, stream);
 }
 
-/// The small-M ring path: activation kernel(s), then the ring GEMM (programmatic dependent launches).
+/// The small-M ring path: activation kernel(s), then the ring GEMM (programmatic dependent launches); or,
+/// plan.fused_act, the ring kernel alone with the activation pass inside (a plain launch).
 template <class CT>
 cudaError_t launch_ring(const CT* A, int M, const DeviceWeight& w, const float* bias, CT* Y, std::uint8_t* base,
                         const Layout& lay, const Plan& plan, const LinearOptions& opt, cudaStream_t stream,
@@ -672,7 +723,9 @@ cudaError_t launch_ring(const CT* A, int M, const DeviceWeight& w, const float* 
   o.part_nf = reinterpret_cast<int*>(base + lay.part_nf);
   const int parts = (K + R::kActCols - 1) / R::kActCols;
   cudaError_t e = cudaSuccess;
-  if (gemm_only) {  // (benchmark: the GEMM alone on the activation results already in the workspace)
+  const bool fused = plan.fused_act;
+  if (gemm_only && fused) return cudaErrorInvalidValue;  // no GEMM alone: the pass is inside the kernel
+  if (gemm_only || fused) {  // (gemm_only, benchmark: the GEMM alone on the activation results in the workspace)
   } else if (plan.self_act) {
     kernels::act_quant_kernel<CT, true><<<parts, R::kActThreads, 0, stream>>>(A, M, K, opt.threshold, o, parts);
     e = cudaGetLastError();
@@ -698,14 +751,22 @@ cudaError_t launch_ring(const CT* A, int M, const DeviceWeight& w, const float* 
   ep.max_list = opt.max_outliers;
   ep.Y = Y;
   ep.M = M;
-  auto kernel = kernels::gemv_ring_kernel<CT>;
-  static const cudaError_t attr = [&] {  // once per instantiation and process
-    cudaError_t r = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemPerBlock);
-    if (r == cudaSuccess) r = cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, 100);
+  kernels::RingFusedAct fa;
+  fa.threshold = opt.threshold;
+  fa.max_list = opt.max_outliers;
+  fa.count = o.count;
+  fa.overflow = o.overflow;
+  fa.nonfinite = o.nonfinite;
+  auto kernel = fused ? kernels::gemv_ring_kernel<CT, true> : kernels::gemv_ring_kernel<CT, false>;
+  auto set_attrs = [](auto k) {
+    cudaError_t r = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemPerBlock);
+    if (r == cudaSuccess) r = cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout, 100);
     return r;
-  }();
-  if (attr != cudaSuccess) return attr;
-  const int smem = plan.stages * R::stage_bytes() + R::fixed_smem(K);
+  };
+  static const cudaError_t attr_separate = set_attrs(kernels::gemv_ring_kernel<CT, false>);  // once per process
+  static const cudaError_t attr_fused = set_attrs(kernels::gemv_ring_kernel<CT, true>);
+  if (const cudaError_t a = fused ? attr_fused : attr_separate; a != cudaSuccess) return a;
+  const int smem = R::kernel_smem(plan.stages, fused, M, std::min(plan.k_per_split, K), K);
   // tensor maps (host-side encode, passed by value): W [N, K] box {kSK, 64}, Aq [M, K] box {kSK, 16}
   CUtensorMap tmW{}, tmA{};
   {
@@ -740,14 +801,14 @@ cudaError_t launch_ring(const CT* A, int M, const DeviceWeight& w, const float* 
     la[na].val.clusterDim.z = 1;
     ++na;
   }
-  if (opt.pdl) {
+  if (opt.pdl && !fused) {  // fused: the layer's first kernel, which must not overlap the one before
     la[na].id = cudaLaunchAttributeProgrammaticStreamSerialization;
     la[na].val.programmaticStreamSerializationAllowed = 1;
     ++na;
   }
   cfg.attrs = la;
   cfg.numAttrs = na;
-  return cudaLaunchKernelEx(&cfg, kernel, tmW, tmA, ep, M, N, K, plan.stages);
+  return cudaLaunchKernelEx(&cfg, kernel, tmW, tmA, ep, fa, M, N, K, plan.stages);
 }
 
 inline Status check_shapes(int M, int N, int K) {
@@ -772,7 +833,7 @@ inline bool aligned(const void* p, std::size_t a) { return reinterpret_cast<std:
 /// @param opt options (max_outliers sizes the outlier list)
 inline std::size_t linear_workspace_size(int M, int N, int K, const LinearOptions& opt = {}) {
   const auto plan = detail::make_plan(M, N, K, detail::sm_count(), opt.force_path, opt.tile_mt, opt.tile_nt,
-                                     opt.ring_splits);
+                                     opt.ring_splits, opt.ring_act);
   return detail::make_layout(M, N, K, opt.max_outliers, plan).total;
 }
 
@@ -823,6 +884,9 @@ Status linear_forward(const T* A, int M, const DeviceWeight& w, const float* bia
   if (opt.ring_splits < 0 || opt.ring_splits > detail::kRingMaxSplits)
     return lowbit::detail::make_status(StatusCode::invalid_argument, "int8::linear_forward: ring_splits ",
                                        opt.ring_splits, " is not 0 (by shape) or 1..", detail::kRingMaxSplits);
+  if (opt.ring_act < 0 || opt.ring_act > 3)
+    return lowbit::detail::make_status(StatusCode::invalid_argument, "int8::linear_forward: ring_act ", opt.ring_act,
+                                       " is not 0 (by shape), 1 (one activation kernel), 2 (two) or 3 (fused)");
   if (opt.wgmma_max_blocks < -1)
     return lowbit::detail::make_status(StatusCode::invalid_argument, "int8::linear_forward: wgmma_max_blocks ",
                                        opt.wgmma_max_blocks, " is not -1 (one block per tile), 0 (one per SM) or a cap");
@@ -835,7 +899,7 @@ Status linear_forward(const T* A, int M, const DeviceWeight& w, const float* bia
                                        "int8::linear_forward: A and weight codes need 16-byte, Y 4-byte, workspace ",
                                        detail::kWsAlign, "-byte alignment");
   auto plan = detail::make_plan(M, N, K, detail::sm_count(), opt.force_path, opt.tile_mt, opt.tile_nt,
-                                     opt.ring_splits);
+                                opt.ring_splits, opt.ring_act);
   plan.tma = opt.wgmma_tma;
   plan.max_blocks = opt.wgmma_max_blocks;
   const auto lay = detail::make_layout(M, N, K, opt.max_outliers, plan);
@@ -859,6 +923,10 @@ Status linear_forward(const T* A, int M, const DeviceWeight& w, const float* bia
     if (plan.stages < 2)
       return lowbit::detail::make_status(StatusCode::unsupported,
                                          "int8::linear_forward: the ring path does not fit this shape (N too large)");
+    if (opt.ring_act == 3 && !plan.fused_act)
+      return lowbit::detail::make_status(StatusCode::unsupported, "int8::linear_forward: ring_act 3 (activation pass "
+                                         "inside the ring kernel) needs M <= ", kernels::ring::kFusedMaxM,
+                                         " and room for two stages beside the codes (M = ", M, ", K = ", K, ")");
     const cudaError_t e = detail::launch_ring<CT>(reinterpret_cast<const CT*>(A), M, w, bias, reinterpret_cast<CT*>(Y),
                                                   base, lay, plan, opt, stream);
     if (e != cudaSuccess) return fail(e, "ring path");

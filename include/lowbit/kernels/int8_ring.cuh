@@ -20,6 +20,9 @@
 ///   the weights come from the ring (no gather), the activation values from a table built once per CTA.
 ///   Every output is written once: by the thread that owns its accumulator, or (split K) by one thread
 ///   of the cluster, which sums the CTAs' partials in rank order.
+/// - `gemv_ring_kernel<T, true>` (M <= 4): the same ring with the activation pass inside, and no
+///   activation kernel. Its stages carry weights only; each CTA reads A from L2 for the row scales and the
+///   outlier flags and quantizes its own K range into shared memory (see the kernel's comment).
 #pragma once
 
 #include <cub/block/block_scan.cuh>
@@ -90,12 +93,29 @@ inline constexpr int kMaxStages = 16;      ///< ring depth bound
 /// 192 bytes apart and the fragment reads of rows g and g+1 fall into different bank halves).
 inline constexpr int kSK = 192;
 
-/// Shared memory of gemv_ring_kernel besides the ring (alignment slack, mask, outlier table, barriers).
+/// Rows of A up to which the activation pass can run inside the ring kernel (`gemv_ring_kernel<T, true>`:
+/// every CTA reads all of A from L2, so the pass is cheap only for a few rows).
+inline constexpr int kFusedMaxM = 4;
+/// Bytes of the fused kernel's reduction scratch (row maxima, non-finite and outlier counts per warp).
+inline constexpr int kFusedScratch = 128;
+
+/// Shared memory of gemv_ring_kernel besides the ring and the code buffer (alignment slack, mask,
+/// outlier table, barriers, reduction scratch).
 LOWBIT_HOST_DEVICE constexpr int fixed_smem(int K) {
-  return 128 + ((K / 32) * 4 + 15) / 16 * 16 + kOTable * 4 + kOTable * kMaxM * 4 + 2 * kMaxStages * 8;
+  return 128 + ((K / 32) * 4 + 15) / 16 * 16 + kOTable * 4 + kOTable * kMaxM * 4 + 2 * kMaxStages * 8 +
+         kFusedScratch;
 }
-/// Bytes of one ring stage: the W box (64 rows) then the activation box (16 rows), kSK bytes per row.
-LOWBIT_HOST_DEVICE constexpr int stage_bytes() { return (kRows + kMaxM) * kSK; }
+/// Bytes of one ring stage: the W box (64 rows), then (unless the activation pass is fused) the
+/// activation box (16 rows), kSK bytes per row.
+LOWBIT_HOST_DEVICE constexpr int stage_bytes(bool fused = false) { return (kRows + (fused ? 0 : kMaxM)) * kSK; }
+/// Fused kernel: row stride of the shared-memory activation codes of a K range of `range` bytes (64 mod
+/// 128, so that the fragment reads of rows g and g + 1 fall into different halves of the banks).
+LOWBIT_HOST_DEVICE constexpr int code_stride(int range) { return (range + 127) / 128 * 128 + 64; }
+/// Dynamic shared memory of gemv_ring_kernel: S stages, the fused kernel's code buffer (M rows of the
+/// CTA's K range, `range` bytes), the fixed part.
+LOWBIT_HOST_DEVICE constexpr int kernel_smem(int S, bool fused, int M, int range, int K) {
+  return S * stage_bytes(fused) + (fused ? M * code_stride(range) : 0) + fixed_smem(K);
+}
 
 }  // namespace ring
 
@@ -221,6 +241,15 @@ struct RingActOut {
   unsigned long long* nonfinite = nullptr;  ///< statistics: NaN / inf activations
   float* partmax = nullptr;        ///< [blocks, kMaxM] per-block row absmax (two-kernel mode)
   int* part_nf = nullptr;          ///< [blocks] per-block non-finite counts (two-kernel mode)
+};
+
+/// What the fused kernel (`gemv_ring_kernel<T, true>`) needs in place of the activation kernels' results.
+struct RingFusedAct {
+  float threshold = 0.f;                    ///< outlier threshold (<= 0: no decomposition)
+  int max_list = 0;                         ///< the layer's outlier-list capacity (for the overflow flag)
+  int* count = nullptr;                     ///< statistics: outlier columns found (written by CTA (0, 0))
+  int* overflow = nullptr;                  ///< statistics: 1 when count > max_list
+  unsigned long long* nonfinite = nullptr;  ///< statistics: NaN / inf activations
 };
 
 /// First of the two activation kernels for larger M·K: block b owns columns [256b, 256b + 256) of every
@@ -389,41 +418,60 @@ __global__ void __launch_bounds__(ring::kActThreads) act_quant_kernel(const T* _
 }
 
 /// The small-M GEMM with the LLM.int8() epilogue (see the file comment).
-/// Grid: (N / 64, splits) CTAs, ring::kThreads threads, dynamic shared memory S · stage_bytes() +
-/// fixed_smem(K). With splits > 1 the grid must be launched in clusters of (1, splits, 1): the CTAs of a
-/// cluster share 64 rows of W and take consecutive runs of the K stages, and each CTA finalises an
-/// interleaved share of the outputs from the partial sums of all of them (distributed shared memory,
-/// summed in rank order: deterministic, no workspace, no atomics).
+/// Grid: (N / 64, splits) CTAs, ring::kThreads threads, dynamic shared memory
+/// ring::kernel_smem(S, kFused, M, range, K), range = the K bytes of one CTA's stages (at most K). With
+/// splits > 1 the grid must be launched in clusters of (1, splits, 1): the CTAs of a cluster share 64 rows
+/// of W and take consecutive runs of the K stages, and each CTA finalises an interleaved share of the
+/// outputs from the partial sums of all of them (distributed shared memory, summed in rank order:
+/// deterministic, no workspace, no atomics).
+///
+/// kFused (M <= ring::kFusedMaxM): no activation kernels. The producer streams weight-only stages from
+/// the start; meanwhile the consumers read A from L2 (row absmax over all of K, outlier flags, counts),
+/// quantize the CTA's own K range into a shared-memory code buffer that the MMA loop reads instead of an
+/// activation box, and table the range's outlier columns; CTA (0, 0) writes the statistics. Launch it
+/// without programmatic dependent launch: it is the layer's first kernel, and its weight stream must not
+/// overlap the kernel before it.
 /// @tparam T __half or __nv_bfloat16 (activations and output)
+/// @tparam kFused the activation pass inside the kernel (see above); false: after the activation kernels
 /// @param tmW tensor map of the weight codes [N, K] int8, box {kSK, 64}
-/// @param tmA tensor map of the activation codes [M, K] int8 (outlier columns 0), box {kSK, 16}
+/// @param tmA tensor map of the activation codes [M, K] int8 (outlier columns 0), box {kSK, 16} (unused
+/// when kFused)
 /// @param p epilogue inputs: A, row_absmax, w_absmax, bias, side copy, outlier_count / list / mask, Y
-/// @param M rows (1..16)
+/// (kFused: A, w_absmax, bias, side copy, Y)
+/// @param fa kFused: threshold and statistics outputs (unused otherwise)
+/// @param M rows (1..16; kFused 1..ring::kFusedMaxM)
 /// @param N output features (multiple of 64)
 /// @param K input features (multiple of 64, ≤ ring::kMaxK)
 /// @param S stages (2..ring::kMaxStages)
-template <class T>
+template <class T, bool kFused = false>
 __global__ void __launch_bounds__(ring::kThreads, 4) gemv_ring_kernel(const __grid_constant__ CUtensorMap tmW,
                                                                        const __grid_constant__ CUtensorMap tmA,
-                                                                       Int8EpilogueParams p, int M, int N, int K,
-                                                                       int S) {
+                                                                       Int8EpilogueParams p, RingFusedAct fa, int M,
+                                                                       int N, int K, int S) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   extern __shared__ __align__(128) std::uint8_t smem_raw[];
   // TMA boxes need 128-byte aligned destinations
   std::uint8_t* smem = smem_raw + ((128u - (detail::smem_u32(smem_raw) & 127u)) & 127u);
   constexpr int sk = ring::kSK;
-  constexpr int stage = ring::stage_bytes();
-  std::uint32_t* s_mask = reinterpret_cast<std::uint32_t*>(smem + S * stage);
-  int* s_ocol = reinterpret_cast<int*>(smem + S * stage + ((K / 32) * 4 + 15) / 16 * 16);
-  float* s_oa = reinterpret_cast<float*>(s_ocol + ring::kOTable);  // [kOTable][kMaxM]
-  std::uint64_t* full = reinterpret_cast<std::uint64_t*>(s_oa + ring::kOTable * ring::kMaxM);
-  std::uint64_t* empty = full + ring::kMaxStages;
+  constexpr int stage = ring::stage_bytes(kFused);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int n0 = blockIdx.x * ring::kRows;
   // this CTA's stages: a consecutive run of the K stages (one run per CTA of the cluster)
   const int splits = static_cast<int>(gridDim.y), rank = static_cast<int>(blockIdx.y);
   const int nst_all = (K + sk - 1) / sk, per = (nst_all + splits - 1) / splits;
   const int it0 = min(nst_all, rank * per), nst = min(nst_all, it0 + per) - it0;
+  // K range [k_lo, k_hi) of this CTA's stages; kFused: its codes, rows cs bytes apart, after the ring
+  const int k_lo = it0 * sk, k_hi = min(K, (it0 + nst) * sk), cs = ring::code_stride(per * sk < K ? per * sk : K);
+  std::uint8_t* s_code = smem + S * stage;
+  std::uint32_t* s_mask = reinterpret_cast<std::uint32_t*>(s_code + (kFused ? M * cs : 0));
+  int* s_ocol = reinterpret_cast<int*>(reinterpret_cast<std::uint8_t*>(s_mask) + ((K / 32) * 4 + 15) / 16 * 16);
+  float* s_oa = reinterpret_cast<float*>(s_ocol + ring::kOTable);  // [kOTable][kMaxM]
+  std::uint64_t* full = reinterpret_cast<std::uint64_t*>(s_oa + ring::kOTable * ring::kMaxM);
+  std::uint64_t* empty = full + ring::kMaxStages;
+  float* s_red = reinterpret_cast<float*>(empty + ring::kMaxStages);  // kFused: [kConsumers][kFusedMaxM]
+  int* s_cnt = reinterpret_cast<int*>(s_red + ring::kConsumers * ring::kFusedMaxM);  // [2][kConsumers]
+  static_assert((ring::kConsumers * ring::kFusedMaxM + 2 * ring::kConsumers) * 4 <= ring::kFusedScratch,
+                "fused scratch");
   LOWBIT_INT8_MARK(threadIdx.x == 0, kRingStart);
   if (threadIdx.x == 0) {
     for (int s = 0; s < S; ++s) {
@@ -481,14 +529,18 @@ __global__ void __launch_bounds__(ring::kThreads, 4) gemv_ring_kernel(const __gr
         detail::tma_2d_g2s(base + s * stage, &tmW, (it0 + li) * sk, n0, full + s);
       };
       auto issue_a = [&](int li) {
-        const int s = li % S;
-        detail::tma_2d_g2s(base + s * stage + ring::kRows * sk, &tmA, (it0 + li) * sk, 0, full + s);
+        if constexpr (!kFused) {
+          const int s = li % S;
+          detail::tma_2d_g2s(base + s * stage + ring::kRows * sk, &tmA, (it0 + li) * sk, 0, full + s);
+        }
       };
       const int pro = min(S, nst);
       for (int li = 0; li < pro; ++li) issue_w(li);  // weights do not depend on the activation kernels
-      detail::pdl_wait();
-      LOWBIT_INT8_MARK(true, kRingProducerWaited);
-      for (int li = 0; li < pro; ++li) issue_a(li);
+      if constexpr (!kFused) {
+        detail::pdl_wait();
+        LOWBIT_INT8_MARK(true, kRingProducerWaited);
+        for (int li = 0; li < pro; ++li) issue_a(li);
+      }
       for (int li = S; li < nst; ++li) {
         detail::mbar_wait(empty + li % S, static_cast<unsigned>((li / S - 1) & 1));
         issue_w(li);
@@ -506,67 +558,191 @@ __global__ void __launch_bounds__(ring::kThreads, 4) gemv_ring_kernel(const __gr
         wsc[nt][e] = p.w_absmax[n];
         bia[nt][e] = p.bias ? p.bias[n] : 0.f;
       }
-    detail::pdl_wait();
-    // The activation pass's results in two rounds of independent loads (a loop of dependent load-store
-    // pairs cost one L2 round trip per iteration, several microseconds before the first stage):
-    // round 1: outlier count, the thread's 8 list entries (j = ctid/16 + 8r, row m = ctid % 16 of the
-    // table), the mask words of this CTA's K range, its row scales; round 2: the table's activation values.
-    constexpr int kCT = 32 * ring::kConsumers;                        // consumer threads
-    constexpr int kJ = ring::kOTable * ring::kMaxM / kCT;             // table entries per thread
-    constexpr int kMW = (ring::kMaxK / 32 + kCT - 1) / kCT;           // mask words per thread (bound)
-    static_assert(kCT % ring::kMaxM == 0 && kJ * kCT == ring::kOTable * ring::kMaxM, "table rows per thread");
-    const int w_lo = it0 * sk / 32, w_hi = min(K, (it0 + nst) * sk) / 32;  // K % 64 == 0
-    const int count = __ldcg(p.outlier_count);
-    const int tm = ctid % ring::kMaxM, tj = ctid / ring::kMaxM;
-    int lj[kJ];
-#pragma unroll
-    for (int r = 0; r < kJ; ++r) {
-      const int j = tj + r * (kCT / ring::kMaxM);
-      lj[r] = j < p.max_list ? __ldcg(p.outlier_list + j) : 0;
-    }
-    std::uint32_t mw[kMW];
-#pragma unroll
-    for (int r = 0; r < kMW; ++r) {
-      const int w = w_lo + ctid + r * kCT;
-      mw[r] = w < w_hi ? __ldcg(p.outlier_mask + w) : 0u;
-    }
-#pragma unroll
-    for (int h = 0; h < 2; ++h) rsv[h] = g + 8 * h < M ? __ldcg(p.row_absmax + g + 8 * h) : 0.f;
-    const int listed = min(count, min(p.max_list, ring::kOTable));
     const T* Aval = static_cast<const T*>(p.A);
-    float av[kJ];
+    detail::pdl_wait();
+    constexpr int kCT = 32 * ring::kConsumers;  // consumer threads
+    if constexpr (kFused) {
+      // (1) all of A, 4 vectors of a row per thread and round (L2 only: every CTA reads it): row absmax
+      // over the in-scale entries, outlier bits of 8 columns per mask byte (vector v's byte is owned by
+      // the thread that loads v, for every row), non-finite count.
+      const int nvec = K / 8;
+      const uint4* A4 = reinterpret_cast<const uint4*>(Aval);
+      std::uint8_t* s_b8 = reinterpret_cast<std::uint8_t*>(s_mask);
+      float amax[ring::kFusedMaxM];
+      int nf = 0;
 #pragma unroll
-    for (int r = 0; r < kJ; ++r) {
-      const int j = tj + r * (kCT / ring::kMaxM);
-      av[r] = (j < listed && tm < M) ? detail::Elem<T>::to(Aval[static_cast<std::size_t>(tm) * K + lj[r]]) : 0.f;
-    }
+      for (int m = 0; m < ring::kFusedMaxM; ++m) {
+        amax[m] = 0.f;
+        if (m >= M) continue;
+        for (int v0 = ctid; v0 < nvec; v0 += 4 * kCT) {
+          uint4 xs[4];
 #pragma unroll
-    for (int r = 0; r < kMW; ++r) {
-      const int w = w_lo + ctid + r * kCT;
-      if (w < w_hi) s_mask[w] = mw[r];
-    }
+          for (int u = 0; u < 4; ++u) {
+            const int v = v0 + u * kCT;
+            xs[u] = v < nvec ? __ldcg(A4 + static_cast<std::size_t>(m) * nvec + v) : make_uint4(0, 0, 0, 0);
+          }
 #pragma unroll
-    for (int r = 0; r < kJ; ++r) {
-      const int j = tj + r * (kCT / ring::kMaxM);
-      if (tm == 0) s_ocol[j] = j < listed ? lj[r] : -1;
-      s_oa[j * ring::kMaxM + tm] = av[r];
+          for (int u = 0; u < 4; ++u) {
+            const int v = v0 + u * kCT;
+            if (v >= nvec) continue;
+            const T* e = reinterpret_cast<const T*>(&xs[u]);
+#pragma unroll
+            for (int i = 0; i < 8; ++i) {
+              const float f = detail::Elem<T>::to(e[i]);
+              nf += !isfinite(f);
+              if (lowbit::int8::detail::in_row_scale(f, fa.threshold)) amax[m] = fmaxf(amax[m], fabsf(f));
+            }
+            const std::uint32_t bits = detail::outlier_bits8<T>(xs[u], fa.threshold);
+            s_b8[v] = static_cast<std::uint8_t>((m == 0 ? 0u : s_b8[v]) | bits);
+          }
+        }
+#pragma unroll
+        for (int off = 16; off; off >>= 1) amax[m] = fmaxf(amax[m], __shfl_xor_sync(0xffffffffu, amax[m], off));
+        if (lane == 0) s_red[warp * ring::kFusedMaxM + m] = amax[m];
+      }
+#pragma unroll
+      for (int off = 16; off; off >>= 1) nf += __shfl_xor_sync(0xffffffffu, nf, off);
+      if (lane == 0) s_cnt[warp] = nf;
+      detail::named_barrier_sync(1, kCT);
+      // (2) row scales; codes of this CTA's K range into s_code (outlier columns and non-finite values 0)
+      const int v_lo = k_lo / 8, nv = (k_hi - k_lo) / 8;
+#pragma unroll
+      for (int m = 0; m < ring::kFusedMaxM; ++m) {
+        float a = 0.f;
+#pragma unroll
+        for (int w = 0; w < ring::kConsumers; ++w) a = fmaxf(a, s_red[w * ring::kFusedMaxM + m]);
+        amax[m] = a;
+        if (m >= M) continue;
+        if (m == g) rsv[0] = a;
+        const float inv = lowbit::int8::detail::inv_scale(a);
+        for (int vl = ctid; vl < nv; vl += kCT) {
+          const int v = v_lo + vl;
+          const uint4 x = __ldcg(A4 + static_cast<std::size_t>(m) * nvec + v);
+          const T* e = reinterpret_cast<const T*>(&x);
+          const std::uint32_t ob = s_b8[v];
+          std::uint32_t wv[2] = {0u, 0u};
+#pragma unroll
+          for (int j = 0; j < 8; ++j) {
+            const float f = detail::Elem<T>::to(e[j]);
+            const bool keep = !((ob >> j) & 1u) && lowbit::int8::detail::in_row_scale(f, fa.threshold);
+            const std::int8_t c = keep ? lowbit::int8::detail::quantize_code(f, inv) : 0;
+            wv[j / 4] |= static_cast<std::uint32_t>(static_cast<std::uint8_t>(c)) << (8 * (j % 4));
+          }
+          *reinterpret_cast<uint2*>(s_code + m * cs + vl * 8) = make_uint2(wv[0], wv[1]);
+        }
+      }
+      // (3) warp 0: the first kOTable outlier columns of the range, in order (ballot scan over the mask
+      // words), -1 in the unused entries; CTA (0, 0): the layer's statistics over all of K
+      const int w_lo = k_lo / 32, w_hi = k_hi / 32;  // K % 64 == 0
+      if (warp == 0) {
+        int listed = 0;
+        for (int wb = w_lo; wb < w_hi && listed < ring::kOTable; wb += 32) {
+          const int w = wb + lane;
+          std::uint32_t word = w < w_hi ? s_mask[w] : 0u;
+          const int c = __popc(word);
+          int incl = c;
+#pragma unroll
+          for (int off = 1; off < 32; off <<= 1) {
+            const int o = __shfl_up_sync(0xffffffffu, incl, off);
+            if (lane >= off) incl += o;
+          }
+          int j = listed + incl - c;
+          while (word) {
+            if (j < ring::kOTable) s_ocol[j] = w * 32 + __ffs(static_cast<int>(word)) - 1;
+            word &= word - 1;
+            ++j;
+          }
+          listed += __shfl_sync(0xffffffffu, incl, 31);
+        }
+        for (int j = min(listed, ring::kOTable) + lane; j < ring::kOTable; j += 32) s_ocol[j] = -1;
+      }
+      const bool stats_cta = blockIdx.x == 0 && blockIdx.y == 0;
+      if (stats_cta) {
+        int oc = 0;
+        for (int w = ctid; w < K / 32; w += kCT) oc += __popc(s_mask[w]);
+#pragma unroll
+        for (int off = 16; off; off >>= 1) oc += __shfl_xor_sync(0xffffffffu, oc, off);
+        if (lane == 0) s_cnt[ring::kConsumers + warp] = oc;
+      }
+      detail::named_barrier_sync(1, kCT);
+      if (stats_cta && ctid == 0) {
+        int count = 0;
+        unsigned long long nft = 0;
+        for (int w = 0; w < ring::kConsumers; ++w) {
+          count += s_cnt[ring::kConsumers + w];
+          nft += static_cast<unsigned long long>(s_cnt[w]);
+        }
+        *fa.count = count;
+        *fa.overflow = count > fa.max_list ? 1 : 0;
+        *fa.nonfinite = nft;
+      }
+      // (4) the table's activation values (rows < M; the loop reads no others)
+      for (int i = ctid; i < ring::kOTable * ring::kFusedMaxM; i += kCT) {
+        const int j = i / ring::kFusedMaxM, m = i % ring::kFusedMaxM, col = s_ocol[j];
+        if (m < M && col >= 0) s_oa[j * ring::kMaxM + m] = detail::Elem<T>::to(Aval[static_cast<std::size_t>(m) * K + col]);
+      }
+    } else {
+      // The activation pass's results in two rounds of independent loads (a loop of dependent load-store
+      // pairs cost one L2 round trip per iteration, several microseconds before the first stage):
+      // round 1: outlier count, the thread's 8 list entries (j = ctid/16 + 8r, row m = ctid % 16 of the
+      // table), the mask words of this CTA's K range, its row scales; round 2: the table's activation values.
+      constexpr int kJ = ring::kOTable * ring::kMaxM / kCT;             // table entries per thread
+      constexpr int kMW = (ring::kMaxK / 32 + kCT - 1) / kCT;           // mask words per thread (bound)
+      static_assert(kCT % ring::kMaxM == 0 && kJ * kCT == ring::kOTable * ring::kMaxM, "table rows per thread");
+      const int w_lo = it0 * sk / 32, w_hi = min(K, (it0 + nst) * sk) / 32;  // K % 64 == 0
+      const int count = __ldcg(p.outlier_count);
+      const int tm = ctid % ring::kMaxM, tj = ctid / ring::kMaxM;
+      int lj[kJ];
+#pragma unroll
+      for (int r = 0; r < kJ; ++r) {
+        const int j = tj + r * (kCT / ring::kMaxM);
+        lj[r] = j < p.max_list ? __ldcg(p.outlier_list + j) : 0;
+      }
+      std::uint32_t mw[kMW];
+#pragma unroll
+      for (int r = 0; r < kMW; ++r) {
+        const int w = w_lo + ctid + r * kCT;
+        mw[r] = w < w_hi ? __ldcg(p.outlier_mask + w) : 0u;
+      }
+#pragma unroll
+      for (int h = 0; h < 2; ++h) rsv[h] = g + 8 * h < M ? __ldcg(p.row_absmax + g + 8 * h) : 0.f;
+      const int listed = min(count, min(p.max_list, ring::kOTable));
+      float av[kJ];
+#pragma unroll
+      for (int r = 0; r < kJ; ++r) {
+        const int j = tj + r * (kCT / ring::kMaxM);
+        av[r] = (j < listed && tm < M) ? detail::Elem<T>::to(Aval[static_cast<std::size_t>(tm) * K + lj[r]]) : 0.f;
+      }
+#pragma unroll
+      for (int r = 0; r < kMW; ++r) {
+        const int w = w_lo + ctid + r * kCT;
+        if (w < w_hi) s_mask[w] = mw[r];
+      }
+#pragma unroll
+      for (int r = 0; r < kJ; ++r) {
+        const int j = tj + r * (kCT / ring::kMaxM);
+        if (tm == 0) s_ocol[j] = j < listed ? lj[r] : -1;
+        s_oa[j * ring::kMaxM + tm] = av[r];
+      }
     }
-    detail::named_barrier_sync(1, 32 * ring::kConsumers);
+    detail::named_barrier_sync(1, kCT);
     LOWBIT_INT8_MARK(ctid == 0, kRingConsumersReady);
 
-    const bool a0ok = g < M, a1ok = g + 8 < M;
+    const bool a0ok = g < M, a1ok = !kFused && g + 8 < M;
     const int wrow0 = (warp * 16 + g) * sk + 16 * t, wrow1 = wrow0 + 8 * sk;
-    const int arow0 = ring::kRows * sk + g * sk + 16 * t, arow1 = arow0 + 8 * sk;
+    // activation fragments: the stage's activation box, or (kFused) the code buffer at the stage's offset
+    const int arow0 = kFused ? g * cs + 16 * t : ring::kRows * sk + g * sk + 16 * t, arow1 = arow0 + 8 * sk;
     for (int li = 0; li < nst; ++li) {
       const int s = li % S, k0 = (it0 + li) * sk, bytes = min(sk, K - k0);
       const std::uint8_t* st = smem + s * stage;
+      const std::uint8_t* sa = kFused ? s_code + (k0 - k_lo) : st;
       detail::mbar_wait(full + s, static_cast<unsigned>((li / S) & 1));
       LOWBIT_INT8_MARK(ctid == 0 && li == 0, kRingFirstStage);
       for (int c = 0; c < bytes; c += 64) {
         const uint4 w0 = *reinterpret_cast<const uint4*>(st + wrow0 + c);
         const uint4 w1 = *reinterpret_cast<const uint4*>(st + wrow1 + c);
-        const uint4 x0 = a0ok ? *reinterpret_cast<const uint4*>(st + arow0 + c) : make_uint4(0, 0, 0, 0);
-        const uint4 x1 = a1ok ? *reinterpret_cast<const uint4*>(st + arow1 + c) : make_uint4(0, 0, 0, 0);
+        const uint4 x0 = a0ok ? *reinterpret_cast<const uint4*>(sa + arow0 + c) : make_uint4(0, 0, 0, 0);
+        const uint4 x1 = a1ok ? *reinterpret_cast<const uint4*>(sa + arow1 + c) : make_uint4(0, 0, 0, 0);
         const std::uint32_t* a0 = reinterpret_cast<const std::uint32_t*>(&x0);
         const std::uint32_t* a1 = reinterpret_cast<const std::uint32_t*>(&x1);
         const std::uint32_t* b0 = reinterpret_cast<const std::uint32_t*>(&w0);
@@ -662,7 +838,7 @@ __global__ void __launch_bounds__(ring::kThreads, 4) gemv_ring_kernel(const __gr
   detail::cluster_barrier();
   LOWBIT_INT8_MARK(threadIdx.x == 0, kRingEnd);
 #else
-  (void)tmW, (void)tmA, (void)p, (void)M, (void)N, (void)K, (void)S;
+  (void)tmW, (void)tmA, (void)p, (void)fa, (void)M, (void)N, (void)K, (void)S;
   __trap();  // cp.async.bulk and mbarrier transactions need sm_90
 #endif
 }
