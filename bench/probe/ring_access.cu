@@ -95,6 +95,77 @@ __global__ void __launch_bounds__(kThreads) stream_kernel(const __grid_constant_
 #endif
 }
 
+/// Dynamic variant (row-major W, 64 x sk boxes, no activation box): a persistent grid whose producers
+/// take work units of `U` consecutive stages of one slab from a global counter (unit u: slab u % slabs,
+/// stages U·(u / slabs) ...), so that CTAs on faster SMs stream more units. Each stage carries its unit
+/// in a header word (-1 ends the consumers' loop). ctr[0] hands out units, ctr[1] counts finished
+/// producers; the last one resets both for the next launch.
+__global__ void __launch_bounds__(kThreads) stream_dynamic_kernel(const __grid_constant__ CUtensorMap tmW, int K,
+                                                                  int slabs, int sk, int U, int S, unsigned* ctr,
+                                                                  unsigned* sink) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  extern __shared__ __align__(128) std::uint8_t raw[];
+  std::uint8_t* smem = raw + ((128u - (ld::smem_u32(raw) & 127u)) & 127u);
+  const int stage = kRows * sk;
+  __shared__ std::uint64_t full[kMaxS], empty[kMaxS];
+  __shared__ int hdr[kMaxS];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int nst_all = K / sk, per_slab = (nst_all + U - 1) / U, units = per_slab * slabs;
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < S; ++s) {
+      ld::mbar_init(full + s, 1);
+      ld::mbar_init(empty + s, kConsumers);
+    }
+    ld::mbar_fence_init();
+  }
+  __syncthreads();
+  if (warp == kConsumers) {
+    if (lane == 0) {
+      const std::uint32_t base = ld::smem_u32(smem);
+      int li = 0;
+      for (;;) {
+        const int u = static_cast<int>(atomicAdd(ctr, 1u));
+        const bool done = u >= units;
+        const int slab = u % slabs, st0 = (u / slabs) * U, n = done ? 1 : min(U, nst_all - st0);
+        for (int j = 0; j < n; ++j, ++li) {
+          const int s = li % S;
+          if (li >= S) ld::mbar_wait(empty + s, static_cast<unsigned>((li / S - 1) & 1));
+          hdr[s] = done ? -1 : u;
+          if (done) {
+            ld::mbar_arrive(full + s);
+          } else {
+            ld::mbar_arrive_expect_tx(full + s, static_cast<unsigned>(stage));
+            ld::tma_2d_g2s(base + s * stage, &tmW, (st0 + j) * sk, slab * kRows, full + s);
+          }
+        }
+        if (done) break;
+      }
+      if (atomicAdd(ctr + 1, 1u) == gridDim.x - 1) {  // every producer is past the counter: reset it
+        atomicExch(ctr, 0u);
+        atomicExch(ctr + 1, 0u);
+      }
+    }
+  } else {
+    unsigned x = 0;
+    const int g = lane >> 2, t = lane & 3;
+    for (int li = 0;; ++li) {
+      const int s = li % S;
+      ld::mbar_wait(full + s, static_cast<unsigned>((li / S) & 1));
+      if (hdr[s] < 0) break;
+      const std::uint8_t* st = smem + s * stage;
+      for (int c = 0; c < sk; c += 64) {
+        const uint4 a = *reinterpret_cast<const uint4*>(st + (warp * 16 + g) * sk + c + 16 * t);
+        const uint4 b = *reinterpret_cast<const uint4*>(st + (warp * 16 + g + 8) * sk + c + 16 * t);
+        x ^= a.x ^ a.y ^ a.z ^ a.w ^ b.x ^ b.y ^ b.z ^ b.w;
+      }
+      __syncwarp();
+      if (lane == 0) ld::mbar_arrive(empty + s);
+    }
+    if (x == 0x12345678u) sink[blockIdx.x] = x;  // keeps the reads
+  }
+#endif
+}
+
 cudaError_t encode_3d(CUtensorMap& map, const void* base, std::size_t N, std::size_t K, int chunk, int box_chunks) {
   auto enc = ld::tensor_map_encoder();
   if (!enc) return cudaErrorNotSupported;
@@ -181,6 +252,33 @@ int main(int argc, char** argv) {
         first = false;
       }
     }
+    // the dynamic variant: 2 persistent CTAs per SM, units of U stages of 192 bytes (S = 6, as main)
+    unsigned* ctr;
+    LB_CUDA(cudaMalloc(&ctr, 8));
+    LB_CUDA(cudaMemset(ctr, 0, 8));
+    for (int U : {1, 2, 4, 8}) {
+      for (int per_sm : {2, 3}) {
+        const int sk = 192, S = per_sm == 2 ? 6 : 4;
+        std::vector<CUtensorMap> mw(R);
+        for (int r = 0; r < R; ++r) LB_CUDA(ld::encode_2d(mw[r], 1, W[r], N, K, 64, sk, false));
+        const int smem = S * 64 * sk + 128;
+        LB_CUDA(cudaFuncSetAttribute(stream_dynamic_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+        const int grid = per_sm * prop.multiProcessorCount;
+        const double us = lb::time_stream_us(st, 20, 15, [&](int i) {
+          stream_dynamic_kernel<<<grid, kThreads, smem, st>>>(mw[i % R], K, slabs, sk, U, S, ctr, sink);
+        });
+        LB_CUDA(cudaGetLastError());
+        char name[64];
+        std::snprintf(name, sizeof name, "dynamic units of %d stages", U);
+        std::printf("  %-28s act 0  S %2d  grid %3d    : %7.2f us (%.0f GB/s, %.2fx the plain read)\n", name, S, grid,
+                    us, bytes / us / 1e3, us / read_us);
+        json += std::string(",\n") + "    {\"K\": " + std::to_string(K) + ", \"N\": " + std::to_string(N) +
+                ", \"config\": \"" + name + "\", \"act\": 0, \"stages\": " + std::to_string(S) +
+                ", \"persistent_ctas\": " + std::to_string(grid) + ", \"us\": " + std::to_string(us) +
+                ", \"plain_read_us\": " + std::to_string(read_us) + "}";
+      }
+    }
+    LB_CUDA(cudaFree(ctr));
     for (auto w : W) LB_CUDA(cudaFree(w));
   }
   json += "\n  ]\n}\n";

@@ -203,6 +203,62 @@ LOWBIT_DEVICE std::uint32_t outlier_bits8(const uint4& x, float threshold) {
   return bits;
 }
 
+/// One pass over whole rows of A [M, K] by `nthreads` threads (this one is `tid`): the absmax of every
+/// row over its in-scale entries, handed to `row_max(m, amax)` on every lane of each warp after a warp
+/// reduction (the caller combines its warps); the outlier bits of 8 columns into byte v of `s_b8`,
+/// owned by the thread that loads vector v of every row; returns the thread's count of non-finite
+/// values. Rows go kR at a time, kU vectors of each per thread and round: kR·kU 16-byte loads in flight
+/// (the L2 round trips, not the bytes, bound this pass).
+template <class T, int kR, int kU, class RowMax>
+LOWBIT_DEVICE int scan_act_rows(const T* A, int M, int K, int tid, int nthreads, float threshold, std::uint8_t* s_b8,
+                                RowMax row_max) {
+  const int nvec = K / 8;
+  const uint4* A4 = reinterpret_cast<const uint4*>(A);
+  int nf = 0;
+  for (int m0 = 0; m0 < M; m0 += kR) {
+    float amax[kR];
+#pragma unroll
+    for (int r = 0; r < kR; ++r) amax[r] = 0.f;
+    for (int v0 = tid; v0 < nvec; v0 += kU * nthreads) {
+      uint4 xs[kR][kU];
+#pragma unroll
+      for (int r = 0; r < kR; ++r)
+#pragma unroll
+        for (int u = 0; u < kU; ++u) {
+          const int v = v0 + u * nthreads;
+          xs[r][u] = v < nvec && m0 + r < M ? __ldcg(A4 + static_cast<std::size_t>(m0 + r) * nvec + v)
+                                            : make_uint4(0, 0, 0, 0);
+        }
+#pragma unroll
+      for (int u = 0; u < kU; ++u) {
+        const int v = v0 + u * nthreads;
+        if (v >= nvec) continue;
+        std::uint32_t bits = m0 == 0 ? 0u : s_b8[v];
+#pragma unroll
+        for (int r = 0; r < kR; ++r) {
+          if (m0 + r >= M) continue;
+          const T* e = reinterpret_cast<const T*>(&xs[r][u]);
+#pragma unroll
+          for (int i = 0; i < 8; ++i) {
+            const float f = detail::Elem<T>::to(e[i]);
+            nf += !isfinite(f);
+            if (lowbit::int8::detail::in_row_scale(f, threshold)) amax[r] = fmaxf(amax[r], fabsf(f));
+          }
+          bits |= detail::outlier_bits8<T>(xs[r][u], threshold);
+        }
+        s_b8[v] = static_cast<std::uint8_t>(bits);
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < kR; ++r) {
+#pragma unroll
+      for (int off = 16; off; off >>= 1) amax[r] = fmaxf(amax[r], __shfl_xor_sync(0xffffffffu, amax[r], off));
+      if (m0 + r < M) row_max(m0 + r, amax[r]);
+    }
+  }
+  return nf;
+}
+
 /// Ascending list of the set bits of `word(w)`, w < words, by one block (kThreads threads): writes the
 /// first max_list columns to `list` and returns the total count (valid in thread 0 only).
 template <int kThreads, class WordFn>
@@ -318,37 +374,10 @@ __global__ void __launch_bounds__(ring::kActThreads) act_quant_kernel(const T* _
   if (threadIdx.x == 0) s_nf = 0ull;
   __syncthreads();
   if constexpr (kSelf) {
-    // whole rows: absmax per row, outlier flags per 8 columns (thread-owned slots of s_b8)
-    int nf = 0;
-    for (int m = 0; m < M; ++m) {
-      float amax = 0.f;
-      for (int v0 = threadIdx.x; v0 < nvec; v0 += 4 * kT) {
-        uint4 xs[4];
-#pragma unroll
-        for (int u = 0; u < 4; ++u) {
-          const int v = v0 + u * kT;
-          xs[u] = v < nvec ? __ldg(reinterpret_cast<const uint4*>(A + static_cast<std::size_t>(m) * K) + v)
-                           : make_uint4(0, 0, 0, 0);
-        }
-#pragma unroll
-        for (int u = 0; u < 4; ++u) {
-          const int v = v0 + u * kT;
-          if (v >= nvec) continue;
-          const T* e = reinterpret_cast<const T*>(&xs[u]);
-#pragma unroll
-          for (int i = 0; i < 8; ++i) {
-            const float f = detail::Elem<T>::to(e[i]);
-            nf += !isfinite(f);
-            if (lowbit::int8::detail::in_row_scale(f, threshold)) amax = fmaxf(amax, fabsf(f));
-          }
-          const std::uint32_t bits = detail::outlier_bits8<T>(xs[u], threshold);
-          s_b8[v] = static_cast<std::uint8_t>((m == 0 ? 0u : s_b8[v]) | bits);
-        }
-      }
-#pragma unroll
-      for (int off = 16; off; off >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, off));
-      if (lane == 0) s_red[warp][m] = amax;
-    }
+    // whole rows, 4 at a time: absmax per row, outlier flags per 8 columns (thread-owned slots of s_b8)
+    int nf = detail::scan_act_rows<T, 4, 4>(A, M, K, threadIdx.x, kT, threshold, s_b8, [&](int m, float a) {
+      if (lane == 0) s_red[warp][m] = a;
+    });
 #pragma unroll
     for (int off = 16; off; off >>= 1) nf += __shfl_xor_sync(0xffffffffu, nf, off);
     if (lane == 0 && nf) atomicAdd(&s_nf, static_cast<unsigned long long>(nf));
@@ -568,38 +597,9 @@ __global__ void __launch_bounds__(ring::kThreads, 4) gemv_ring_kernel(const __gr
       const int nvec = K / 8;
       const uint4* A4 = reinterpret_cast<const uint4*>(Aval);
       std::uint8_t* s_b8 = reinterpret_cast<std::uint8_t*>(s_mask);
-      float amax[ring::kFusedMaxM];
-      int nf = 0;
-#pragma unroll
-      for (int m = 0; m < ring::kFusedMaxM; ++m) {
-        amax[m] = 0.f;
-        if (m >= M) continue;
-        for (int v0 = ctid; v0 < nvec; v0 += 4 * kCT) {
-          uint4 xs[4];
-#pragma unroll
-          for (int u = 0; u < 4; ++u) {
-            const int v = v0 + u * kCT;
-            xs[u] = v < nvec ? __ldcg(A4 + static_cast<std::size_t>(m) * nvec + v) : make_uint4(0, 0, 0, 0);
-          }
-#pragma unroll
-          for (int u = 0; u < 4; ++u) {
-            const int v = v0 + u * kCT;
-            if (v >= nvec) continue;
-            const T* e = reinterpret_cast<const T*>(&xs[u]);
-#pragma unroll
-            for (int i = 0; i < 8; ++i) {
-              const float f = detail::Elem<T>::to(e[i]);
-              nf += !isfinite(f);
-              if (lowbit::int8::detail::in_row_scale(f, fa.threshold)) amax[m] = fmaxf(amax[m], fabsf(f));
-            }
-            const std::uint32_t bits = detail::outlier_bits8<T>(xs[u], fa.threshold);
-            s_b8[v] = static_cast<std::uint8_t>((m == 0 ? 0u : s_b8[v]) | bits);
-          }
-        }
-#pragma unroll
-        for (int off = 16; off; off >>= 1) amax[m] = fmaxf(amax[m], __shfl_xor_sync(0xffffffffu, amax[m], off));
-        if (lane == 0) s_red[warp * ring::kFusedMaxM + m] = amax[m];
-      }
+      int nf = detail::scan_act_rows<T, 1, 4>(Aval, M, K, ctid, kCT, fa.threshold, s_b8, [&](int m, float a) {
+        if (lane == 0) s_red[warp * ring::kFusedMaxM + m] = a;
+      });
 #pragma unroll
       for (int off = 16; off; off >>= 1) nf += __shfl_xor_sync(0xffffffffu, nf, off);
       if (lane == 0) s_cnt[warp] = nf;
@@ -608,11 +608,10 @@ __global__ void __launch_bounds__(ring::kThreads, 4) gemv_ring_kernel(const __gr
       const int v_lo = k_lo / 8, nv = (k_hi - k_lo) / 8;
 #pragma unroll
       for (int m = 0; m < ring::kFusedMaxM; ++m) {
+        if (m >= M) continue;
         float a = 0.f;
 #pragma unroll
         for (int w = 0; w < ring::kConsumers; ++w) a = fmaxf(a, s_red[w * ring::kFusedMaxM + m]);
-        amax[m] = a;
-        if (m >= M) continue;
         if (m == g) rsv[0] = a;
         const float inv = lowbit::int8::detail::inv_scale(a);
         for (int vl = ctid; vl < nv; vl += kCT) {
