@@ -503,12 +503,24 @@ GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_co
   // (N = 28672) M = 16 73.0 -> 64.5 us; the worst of 6 slower ones 2-bit 8192 x 10240 M = 16 +14 %.
   constexpr double kSplitTailBytes = 10.0e6;
   constexpr double kBusiestWeight = 0.75;
+  // per-CTA overhead: a CTA streams as if it had kCtaWarps more warps (its busiest-SM bytes are charged
+  // for W + kCtaWarps warps), so 4-warp CTAs pay 5 %, 8-warp 2.5 %, 16-warp 1.25 %. Fitted offline on the
+  // session-9 sweep (0.18-0.22 give the same choices): chosen/best 1.026 -> 1.021 mean, 1.34 -> 1.25
+  // worst, 8 of 192 choices faster (4-bit 3584 x 18944 M = 8: 4 x 1 25.1 us -> 8 x 1 18.7 us; 4-bit
+  // 8192 x 28672 M = 4: 4 x 2 53.9 -> 8 x 1 49.5 us), none more than 1 % slower; on the session-11
+  // two-slab sweep 1.013 -> 1.009 mean. One-slab plans only: charged on two-slab CTAs (M > 8, twice the
+  // bytes per CTA) it moved 2-bit 8192 x 28672 M = 12 / 16 from 4 x 1 to 8 x 1, measured 14 % / 11 %
+  // slower (session-13 tune, H100: bench/results/kernels_tune_*_s13*). Tuned over planned on that run's
+  // 120 cases: 1.036 -> 1.031 mean; the one measured loss left is 8-bit 3584 x 18944 M = 12 (4 x 1 ->
+  // 4 x 2, +9 %; a three-way tie within 0.3 % in the model).
+  constexpr double kCtaWarps = 0.2;
   double best = -1;
   // slabs per CTA: the forced count, else the rule's, else (no two-slab plan with the forced fields) one
   const int want_slabs = force_slabs ? force_slabs : decode_prefers_two_slabs<B>(M, N, K) ? 2 : 1;
   const int tries = force_slabs == 0 && want_slabs == 2 ? 2 : 1;
   for (int i = 0; i < tries && best < 0; ++i) {
     const int ns = i == 0 ? want_slabs : 1;
+    const double cta_warps = legacy_waves || ns != 1 ? 0.0 : kCtaWarps;
     if (slabs % static_cast<std::size_t>(ns)) continue;
     const std::size_t ctas_n = slabs / static_cast<std::size_t>(ns);  // CTAs along N
     for (int W : {16, 8, 4}) {
@@ -534,7 +546,8 @@ GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_co
         const double busiest = static_cast<double>((ctas + sms - 1) / sms);
         const double sm_ctas = legacy_waves ? static_cast<double>(waves * per_sm)
                                             : std::max(avg + kBusiestWeight * (busiest - avg), static_cast<double>(per_sm));
-        const double cost = sm_ctas * static_cast<double>(sms * w * kpw) * C::tile_bytes * ns +
+        const double cost = sm_ctas * static_cast<double>(sms * kpw) * (static_cast<double>(w) + cta_warps) *
+                                C::tile_bytes * ns +
                             (sp > 1 ? 2.0 * static_cast<double>(sp * M * N) * sizeof(float) + kSplitTailBytes : 0.0) +
                             kWaveBytes * static_cast<double>(waves);
         if (best < 0 || cost < best * 0.999) {
