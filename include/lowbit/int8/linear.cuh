@@ -714,7 +714,6 @@ cudaError_t launch_ring(const CT* A, int M, const DeviceWeight& w, const float* 
   o.Aq = reinterpret_cast<std::int8_t*>(base + lay.aq);
   o.row_absmax = reinterpret_cast<float*>(base + lay.rows);
   o.mask = reinterpret_cast<std::uint32_t*>(base + lay.mask);
-  o.list = reinterpret_cast<int*>(base + lay.list);
   o.max_list = opt.max_outliers;
   o.count = &stats->outlier_count;
   o.overflow = &stats->overflow;
@@ -745,10 +744,7 @@ cudaError_t launch_ring(const CT* A, int M, const DeviceWeight& w, const float* 
   ep.bias = bias;
   ep.side_values = reinterpret_cast<const std::uint16_t*>(w.side_values);
   ep.side_index = w.side_index;
-  ep.outlier_count = o.count;
-  ep.outlier_list = o.list;
   ep.outlier_mask = o.mask;
-  ep.max_list = opt.max_outliers;
   ep.Y = Y;
   ep.M = M;
   kernels::RingFusedAct fa;

@@ -5,8 +5,9 @@
 /// - `act_quant_kernel<T, true>` (M·K small: every block reads the whole of A, a few KB to 128 KB from
 ///   L2) or `act_partial_kernel` + `act_quant_kernel<T, false>`: per-row absmax over the finite
 ///   sub-threshold entries, outlier-column flags, int8 codes with the outlier columns' codes set to 0
-///   (so the GEMM sums exactly the non-outlier columns, no correction), the ascending outlier list and
-///   the statistics — every value written by plain stores from the one block that owns it.
+///   (so the GEMM sums exactly the non-outlier columns, no correction), the outlier bitmask and the
+///   statistics — every value written by plain stores from the one block that owns it. (No column list:
+///   its block-wide compaction in block 0 gated the ring's start by up to 10 µs at K = 28672.)
 /// - `gemv_ring_kernel`: one CTA per 64 rows of W over the whole K (N/64 CTAs), or, where that leaves
 ///   SMs idle, a cluster of up to 8 CTAs per 64 rows, each over a consecutive run of K (the plan sizes
 ///   the ring so that every CTA is resident in one wave); four consumer warps (16 rows each, mma.sync
@@ -17,7 +18,9 @@
 ///   ~34 ns each per CTA on the H200 and made the ring 2.6x slower than the split-K kernel). The weight
 ///   stream starts before `griddepcontrol.wait` (it does not depend on the activation pass), so the ring
 ///   fills while the activation kernels run. Outlier columns are handled when their stage is resident:
-///   the weights come from the ring (no gather), the activation values from a table built once per CTA.
+///   the weights come from the ring (no gather), the activation values from a table that each CTA
+///   builds once from the mask of its own K range (its first 64 outlier columns; any beyond are read
+///   from A when their stage comes).
 ///   Every output is written once: by the thread that owns its accumulator, or (split K) by one thread
 ///   of the cluster, which sums the CTAs' partials in rank order.
 /// - `gemv_ring_kernel<T, true>` (M <= 4): the same ring with the activation pass inside, and no
@@ -25,7 +28,6 @@
 ///   outlier flags and quantizes its own K range into shared memory (see the kernel's comment).
 #pragma once
 
-#include <cub/block/block_scan.cuh>
 #include <cuda.h>  // CUtensorMap (the encoder is fetched through the runtime's driver entry point)
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -259,28 +261,30 @@ LOWBIT_DEVICE int scan_act_rows(const T* A, int M, int K, int tid, int nthreads,
   return nf;
 }
 
-/// Ascending list of the set bits of `word(w)`, w < words, by one block (kThreads threads): writes the
-/// first max_list columns to `list` and returns the total count (valid in thread 0 only).
-template <int kThreads, class WordFn>
-LOWBIT_DEVICE int compact_mask(WordFn word, int words, int* list, int max_list) {
-  using Scan = cub::BlockScan<int, kThreads>;
-  __shared__ typename Scan::TempStorage scan;
-  const int per = (words + kThreads - 1) / kThreads;
-  const int w0 = min(words, static_cast<int>(threadIdx.x) * per), w1 = min(words, w0 + per);
-  int mine = 0;
-  for (int w = w0; w < w1; ++w) mine += __popc(word(w));
-  int offset = 0, total = 0;
-  Scan(scan).ExclusiveSum(mine, offset, total);
-  for (int w = w0; w < w1; ++w) {
-    std::uint32_t b = word(w);
-    while (b) {
-      const int c = w * 32 + __ffs(static_cast<int>(b)) - 1;
-      b &= b - 1;
-      if (offset < max_list) list[offset] = c;
-      ++offset;
+/// One warp (all 32 lanes call it): the first `cap` outlier columns of mask words [w_lo, w_hi) in
+/// ascending order into `cols` (ballot-free prefix sum of the words' popcounts, 32 words per round), -1 in
+/// the entries past them.
+LOWBIT_DEVICE void list_range_outliers(const std::uint32_t* s_mask, int w_lo, int w_hi, int* cols, int cap, int lane) {
+  int listed = 0;
+  for (int wb = w_lo; wb < w_hi && listed < cap; wb += 32) {
+    const int w = wb + lane;
+    std::uint32_t word = w < w_hi ? s_mask[w] : 0u;
+    const int c = __popc(word);
+    int incl = c;
+#pragma unroll
+    for (int off = 1; off < 32; off <<= 1) {
+      const int o = __shfl_up_sync(0xffffffffu, incl, off);
+      if (lane >= off) incl += o;
     }
+    int j = listed + incl - c;
+    while (word) {
+      if (j < cap) cols[j] = w * 32 + __ffs(static_cast<int>(word)) - 1;
+      word &= word - 1;
+      ++j;
+    }
+    listed += __shfl_sync(0xffffffffu, incl, 31);
   }
-  return total;
+  for (int j = min(listed, cap) + lane; j < cap; j += 32) cols[j] = -1;
 }
 
 }  // namespace detail
@@ -290,8 +294,7 @@ struct RingActOut {
   std::int8_t* Aq = nullptr;       ///< [M, K] codes, 0 in the outlier columns
   float* row_absmax = nullptr;     ///< [M]
   std::uint32_t* mask = nullptr;   ///< [ceil(K/32)] outlier bitmask
-  int* list = nullptr;             ///< [max_list] ascending outlier columns
-  int max_list = 0;                ///< capacity of `list` (columns past it are counted, not listed)
+  int max_list = 0;                ///< the layer's outlier-list capacity (for the overflow flag)
   int* count = nullptr;            ///< statistics: outlier columns found
   int* overflow = nullptr;         ///< statistics: 1 when count > max_list
   unsigned long long* nonfinite = nullptr;  ///< statistics: NaN / inf activations
@@ -423,25 +426,42 @@ __global__ void __launch_bounds__(ring::kActThreads) act_quant_kernel(const T* _
   }
   LOWBIT_INT8_MARK(threadIdx.x == 0 && blockIdx.x != 0, kAct2End);
   if (blockIdx.x != 0) return;
-  // ---- block 0: row scales, mask (kSelf), outlier list, statistics ----
+  // ---- block 0: row scales, mask (kSelf), statistics. Its end gates the ring's griddepcontrol.wait, so
+  // it does one round of independent loads: the outlier count as a popcount of the mask words, the
+  // non-finite count as a sum over the first kernel's blocks (the ring lists its own range's outlier
+  // columns from the mask) ----
+  __shared__ int s_cnt[kW];
+  __shared__ unsigned long long s_nfw[kW];
   if (threadIdx.x < M) o.row_absmax[threadIdx.x] = s_amax[threadIdx.x];
-  unsigned long long nf_total = 0;
-  int count;
-  if constexpr (kSelf) {
-    __syncthreads();
-    for (int w = threadIdx.x; w < words; w += kT) o.mask[w] = reinterpret_cast<const std::uint32_t*>(s_b8)[w];
-    count = detail::compact_mask<kT>([&](int w) { return reinterpret_cast<const std::uint32_t*>(s_b8)[w]; }, words,
-                                     o.list, o.max_list);
-    nf_total = s_nf;
-  } else {
-    count = detail::compact_mask<kT>([&](int w) { return __ldcg(o.mask + w); }, words, o.list, o.max_list);
-    if (threadIdx.x == 0)
-      for (int b = 0; b < nparts; ++b) nf_total += static_cast<unsigned long long>(__ldcg(o.part_nf + b));
+  int count = 0;
+  unsigned long long nf_part = 0;
+  for (int w = threadIdx.x; w < words; w += kT) {
+    const std::uint32_t b = kSelf ? reinterpret_cast<const std::uint32_t*>(s_b8)[w] : __ldcg(o.mask + w);
+    if constexpr (kSelf) o.mask[w] = b;
+    count += __popc(b);
   }
+  if constexpr (!kSelf)
+    for (int b = threadIdx.x; b < nparts; b += kT) nf_part += static_cast<unsigned long long>(__ldcg(o.part_nf + b));
+#pragma unroll
+  for (int off = 16; off; off >>= 1) {
+    count += __shfl_xor_sync(0xffffffffu, count, off);
+    nf_part += __shfl_xor_sync(0xffffffffu, nf_part, off);
+  }
+  if (lane == 0) {
+    s_cnt[warp] = count;
+    s_nfw[warp] = nf_part;
+  }
+  __syncthreads();
   if (threadIdx.x == 0) {
-    *o.count = count;
-    *o.overflow = count > o.max_list ? 1 : 0;
-    *o.nonfinite = nf_total;
+    int total = 0;
+    unsigned long long nf_total = 0;
+    for (int w = 0; w < kW; ++w) {
+      total += s_cnt[w];
+      nf_total += s_nfw[w];
+    }
+    *o.count = total;
+    *o.overflow = total > o.max_list ? 1 : 0;
+    *o.nonfinite = kSelf ? s_nf : nf_total;
   }
   LOWBIT_INT8_MARK(threadIdx.x == 0, kAct2End);
 }
@@ -465,8 +485,8 @@ __global__ void __launch_bounds__(ring::kActThreads) act_quant_kernel(const T* _
 /// @param tmW tensor map of the weight codes [N, K] int8, box {kSK, 64}
 /// @param tmA tensor map of the activation codes [M, K] int8 (outlier columns 0), box {kSK, 16} (unused
 /// when kFused)
-/// @param p epilogue inputs: A, row_absmax, w_absmax, bias, side copy, outlier_count / list / mask, Y
-/// (kFused: A, w_absmax, bias, side copy, Y)
+/// @param p epilogue inputs: A, row_absmax, w_absmax, bias, side copy, outlier_mask, Y (kFused: A,
+/// w_absmax, bias, side copy, Y)
 /// @param fa kFused: threshold and statistics outputs (unused otherwise)
 /// @param M rows (1..16; kFused 1..ring::kFusedMaxM)
 /// @param N output features (multiple of 64)
@@ -630,73 +650,32 @@ __global__ void __launch_bounds__(ring::kThreads, 4) gemv_ring_kernel(const __gr
           *reinterpret_cast<uint2*>(s_code + m * cs + vl * 8) = make_uint2(wv[0], wv[1]);
         }
       }
-      // (3) warp 0: the first kOTable outlier columns of the range, in order (ballot scan over the mask
-      // words), -1 in the unused entries; CTA (0, 0): the layer's statistics over all of K
-      const int w_lo = k_lo / 32, w_hi = k_hi / 32;  // K % 64 == 0
-      if (warp == 0) {
-        int listed = 0;
-        for (int wb = w_lo; wb < w_hi && listed < ring::kOTable; wb += 32) {
-          const int w = wb + lane;
-          std::uint32_t word = w < w_hi ? s_mask[w] : 0u;
-          const int c = __popc(word);
-          int incl = c;
-#pragma unroll
-          for (int off = 1; off < 32; off <<= 1) {
-            const int o = __shfl_up_sync(0xffffffffu, incl, off);
-            if (lane >= off) incl += o;
-          }
-          int j = listed + incl - c;
-          while (word) {
-            if (j < ring::kOTable) s_ocol[j] = w * 32 + __ffs(static_cast<int>(word)) - 1;
-            word &= word - 1;
-            ++j;
-          }
-          listed += __shfl_sync(0xffffffffu, incl, 31);
-        }
-        for (int j = min(listed, ring::kOTable) + lane; j < ring::kOTable; j += 32) s_ocol[j] = -1;
-      }
-      const bool stats_cta = blockIdx.x == 0 && blockIdx.y == 0;
-      if (stats_cta) {
+      // CTA (0, 0): the layer's statistics over all of K
+      if (blockIdx.x == 0 && blockIdx.y == 0) {
         int oc = 0;
         for (int w = ctid; w < K / 32; w += kCT) oc += __popc(s_mask[w]);
 #pragma unroll
         for (int off = 16; off; off >>= 1) oc += __shfl_xor_sync(0xffffffffu, oc, off);
         if (lane == 0) s_cnt[ring::kConsumers + warp] = oc;
-      }
-      detail::named_barrier_sync(1, kCT);
-      if (stats_cta && ctid == 0) {
-        int count = 0;
-        unsigned long long nft = 0;
-        for (int w = 0; w < ring::kConsumers; ++w) {
-          count += s_cnt[ring::kConsumers + w];
-          nft += static_cast<unsigned long long>(s_cnt[w]);
+        detail::named_barrier_sync(1, kCT);
+        if (ctid == 0) {
+          int count = 0;
+          unsigned long long nft = 0;
+          for (int w = 0; w < ring::kConsumers; ++w) {
+            count += s_cnt[ring::kConsumers + w];
+            nft += static_cast<unsigned long long>(s_cnt[w]);
+          }
+          *fa.count = count;
+          *fa.overflow = count > fa.max_list ? 1 : 0;
+          *fa.nonfinite = nft;
         }
-        *fa.count = count;
-        *fa.overflow = count > fa.max_list ? 1 : 0;
-        *fa.nonfinite = nft;
-      }
-      // (4) the table's activation values (rows < M; the loop reads no others)
-      for (int i = ctid; i < ring::kOTable * ring::kFusedMaxM; i += kCT) {
-        const int j = i / ring::kFusedMaxM, m = i % ring::kFusedMaxM, col = s_ocol[j];
-        if (m < M && col >= 0) s_oa[j * ring::kMaxM + m] = detail::Elem<T>::to(Aval[static_cast<std::size_t>(m) * K + col]);
       }
     } else {
-      // The activation pass's results in two rounds of independent loads (a loop of dependent load-store
-      // pairs cost one L2 round trip per iteration, several microseconds before the first stage):
-      // round 1: outlier count, the thread's 8 list entries (j = ctid/16 + 8r, row m = ctid % 16 of the
-      // table), the mask words of this CTA's K range, its row scales; round 2: the table's activation values.
-      constexpr int kJ = ring::kOTable * ring::kMaxM / kCT;             // table entries per thread
-      constexpr int kMW = (ring::kMaxK / 32 + kCT - 1) / kCT;           // mask words per thread (bound)
-      static_assert(kCT % ring::kMaxM == 0 && kJ * kCT == ring::kOTable * ring::kMaxM, "table rows per thread");
-      const int w_lo = it0 * sk / 32, w_hi = min(K, (it0 + nst) * sk) / 32;  // K % 64 == 0
-      const int count = __ldcg(p.outlier_count);
-      const int tm = ctid % ring::kMaxM, tj = ctid / ring::kMaxM;
-      int lj[kJ];
-#pragma unroll
-      for (int r = 0; r < kJ; ++r) {
-        const int j = tj + r * (kCT / ring::kMaxM);
-        lj[r] = j < p.max_list ? __ldcg(p.outlier_list + j) : 0;
-      }
+      // the activation kernels' results in one round of independent loads: the mask words of this CTA's
+      // K range and the thread's row scales (a loop of dependent loads cost an L2 round trip each, and the
+      // loads queue behind the ring fill)
+      constexpr int kMW = (ring::kMaxK / 32 + kCT - 1) / kCT;  // mask words per thread (bound)
+      const int w_lo = k_lo / 32, w_hi = k_hi / 32;            // K % 64 == 0
       std::uint32_t mw[kMW];
 #pragma unroll
       for (int r = 0; r < kMW; ++r) {
@@ -705,24 +684,30 @@ __global__ void __launch_bounds__(ring::kThreads, 4) gemv_ring_kernel(const __gr
       }
 #pragma unroll
       for (int h = 0; h < 2; ++h) rsv[h] = g + 8 * h < M ? __ldcg(p.row_absmax + g + 8 * h) : 0.f;
-      const int listed = min(count, min(p.max_list, ring::kOTable));
-      float av[kJ];
-#pragma unroll
-      for (int r = 0; r < kJ; ++r) {
-        const int j = tj + r * (kCT / ring::kMaxM);
-        av[r] = (j < listed && tm < M) ? detail::Elem<T>::to(Aval[static_cast<std::size_t>(tm) * K + lj[r]]) : 0.f;
-      }
 #pragma unroll
       for (int r = 0; r < kMW; ++r) {
         const int w = w_lo + ctid + r * kCT;
         if (w < w_hi) s_mask[w] = mw[r];
       }
+    }
+    // the first kOTable outlier columns of this CTA's K range (warp 0, from the mask), then their
+    // activation values (rows < M: the loop reads no others) in one round of loads
+    detail::named_barrier_sync(1, kCT);
+    if (warp == 0) detail::list_range_outliers(s_mask, k_lo / 32, k_hi / 32, s_ocol, ring::kOTable, lane);
+    detail::named_barrier_sync(1, kCT);
+    constexpr int kJ = ring::kOTable * ring::kMaxM / kCT;  // table entries per thread (bound)
+    static_assert(kJ * kCT == ring::kOTable * ring::kMaxM, "table entries per thread");
+    float av[kJ];
 #pragma unroll
-      for (int r = 0; r < kJ; ++r) {
-        const int j = tj + r * (kCT / ring::kMaxM);
-        if (tm == 0) s_ocol[j] = j < listed ? lj[r] : -1;
-        s_oa[j * ring::kMaxM + tm] = av[r];
-      }
+    for (int r = 0; r < kJ; ++r) {
+      const int i = ctid + r * kCT, j = i / M, m = i % M;
+      const int col = i < ring::kOTable * M ? s_ocol[j] : -1;
+      av[r] = col >= 0 ? detail::Elem<T>::to(Aval[static_cast<std::size_t>(m) * K + col]) : 0.f;
+    }
+#pragma unroll
+    for (int r = 0; r < kJ; ++r) {
+      const int i = ctid + r * kCT;
+      if (i < ring::kOTable * M) s_oa[(i / M) * ring::kMaxM + i % M] = av[r];
     }
     detail::named_barrier_sync(1, kCT);
     LOWBIT_INT8_MARK(ctid == 0, kRingConsumersReady);
