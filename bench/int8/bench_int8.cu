@@ -545,7 +545,7 @@ int main(int argc, char** argv) {
             int8::LinearOptions of = opt;
             of.ring_act = 3;
             of.force_path = 5;
-            const auto fplan = int8::detail::make_plan(M, N, K, prop.multiProcessorCount, 5, 0, 0, 0, 3);
+            const auto fplan = int8::detail::make_plan(M, N, K, prop.multiProcessorCount, 5, 0, 0, of.ring_splits, 3);
             if (fplan.fused_act) {
               us_fused = time_opts(of);
               layer_tiles.emplace_back("ring_layer_fused_act", us_fused);

@@ -33,6 +33,35 @@ __device__ void tma_3d(std::uint32_t dst, const CUtensorMap* map, int c0, int c1
 #endif
 }
 
+/// The ring's barriers: `full` completes on the producer's arrival and the stage's bytes, `empty` on one
+/// arrival per consumer warp; the whole block waits for the initialisation.
+__device__ void init_ring(std::uint64_t* full, std::uint64_t* empty, int S) {
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < S; ++s) {
+      ld::mbar_init(full + s, 1);
+      ld::mbar_init(empty + s, kConsumers);
+    }
+    ld::mbar_fence_init();
+  }
+  __syncthreads();
+}
+
+/// A consumer warp reads its 16 rows of a landed stage, rows (16 warp + g) and (+8), 16 bytes at 16t per
+/// 64-byte step, as the MMA loop does (chunk 0: row-major rows of sk bytes; else the chunked layout's
+/// 64 x chunk blocks), folds them into `x`, and releases the stage.
+__device__ void read_and_release(const std::uint8_t* st, int sk, int chunk, std::uint64_t* empty_s, unsigned& x) {
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  for (int c = 0; c < sk; c += 64) {
+    const int cc = chunk ? (c % chunk) + (c / chunk) * kRows * chunk : c;
+    const int rs = chunk ? chunk : sk;
+    const uint4 a = *reinterpret_cast<const uint4*>(st + (warp * 16 + g) * rs + cc + 16 * t);
+    const uint4 b = *reinterpret_cast<const uint4*>(st + (warp * 16 + g + 8) * rs + cc + 16 * t);
+    x ^= a.x ^ a.y ^ a.z ^ a.w ^ b.x ^ b.y ^ b.z ^ b.w;
+  }
+  __syncwarp();
+  if (lane == 0) ld::mbar_arrive(empty_s);
+}
+
 /// kChunked = false: stage = 2-D box {sk, 64} of row-major W at (k0, n0). true: stage = 3-D box
 /// {C, 64, sk / C} of the chunked layout at (0, n0, k0 / C). Activation box {sk, 16} of a [16, K] buffer
 /// per stage when `act` (the ring's second operand: L2-resident).
@@ -49,14 +78,7 @@ __global__ void __launch_bounds__(kThreads) stream_kernel(const __grid_constant_
   const int n0 = blockIdx.x * kRows, splits = gridDim.y, rank = blockIdx.y;
   const int nst_all = K / sk, per = (nst_all + splits - 1) / splits;
   const int it0 = min(nst_all, rank * per), nst = min(nst_all, it0 + per) - it0;
-  if (threadIdx.x == 0) {
-    for (int s = 0; s < S; ++s) {
-      ld::mbar_init(full + s, 1);
-      ld::mbar_init(empty + s, kConsumers);
-    }
-    ld::mbar_fence_init();
-  }
-  __syncthreads();
+  init_ring(full, empty, S);
   if (warp == kConsumers) {
     if (lane == 0) {
       const std::uint32_t base = ld::smem_u32(smem);
@@ -74,21 +96,10 @@ __global__ void __launch_bounds__(kThreads) stream_kernel(const __grid_constant_
     }
   } else {
     unsigned x = 0;
-    const int g = lane >> 2, t = lane & 3;
     for (int li = 0; li < nst; ++li) {
       const int s = li % S;
-      const std::uint8_t* st = smem + s * stage;
       ld::mbar_wait(full + s, static_cast<unsigned>((li / S) & 1));
-      // each warp reads its 16 rows: rows (16 warp + g) and (+8), 16 bytes at 16t per 64-byte step
-      for (int c = 0; c < sk; c += 64) {
-        const int cc = kChunked ? (c % chunk) + (c / chunk) * kRows * chunk : c;
-        const int rs = kChunked ? chunk : sk;
-        const uint4 a = *reinterpret_cast<const uint4*>(st + (warp * 16 + g) * rs + cc + 16 * t);
-        const uint4 b = *reinterpret_cast<const uint4*>(st + (warp * 16 + g + 8) * rs + cc + 16 * t);
-        x ^= a.x ^ a.y ^ a.z ^ a.w ^ b.x ^ b.y ^ b.z ^ b.w;
-      }
-      __syncwarp();
-      if (lane == 0) ld::mbar_arrive(empty + s);
+      read_and_release(smem + s * stage, sk, kChunked ? chunk : 0, empty + s, x);
     }
     if (x == 0x12345678u) sink[blockIdx.x] = x;  // keeps the reads
   }
@@ -111,14 +122,7 @@ __global__ void __launch_bounds__(kThreads) stream_dynamic_kernel(const __grid_c
   __shared__ int hdr[kMaxS];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int nst_all = K / sk, per_slab = (nst_all + U - 1) / U, units = per_slab * slabs;
-  if (threadIdx.x == 0) {
-    for (int s = 0; s < S; ++s) {
-      ld::mbar_init(full + s, 1);
-      ld::mbar_init(empty + s, kConsumers);
-    }
-    ld::mbar_fence_init();
-  }
-  __syncthreads();
+  init_ring(full, empty, S);
   if (warp == kConsumers) {
     if (lane == 0) {
       const std::uint32_t base = ld::smem_u32(smem);
@@ -147,19 +151,11 @@ __global__ void __launch_bounds__(kThreads) stream_dynamic_kernel(const __grid_c
     }
   } else {
     unsigned x = 0;
-    const int g = lane >> 2, t = lane & 3;
     for (int li = 0;; ++li) {
       const int s = li % S;
       ld::mbar_wait(full + s, static_cast<unsigned>((li / S) & 1));
       if (hdr[s] < 0) break;
-      const std::uint8_t* st = smem + s * stage;
-      for (int c = 0; c < sk; c += 64) {
-        const uint4 a = *reinterpret_cast<const uint4*>(st + (warp * 16 + g) * sk + c + 16 * t);
-        const uint4 b = *reinterpret_cast<const uint4*>(st + (warp * 16 + g + 8) * sk + c + 16 * t);
-        x ^= a.x ^ a.y ^ a.z ^ a.w ^ b.x ^ b.y ^ b.z ^ b.w;
-      }
-      __syncwarp();
-      if (lane == 0) ld::mbar_arrive(empty + s);
+      read_and_release(smem + s * stage, sk, 0, empty + s, x);
     }
     if (x == 0x12345678u) sink[blockIdx.x] = x;  // keeps the reads
   }

@@ -147,7 +147,8 @@ int main(int argc, char** argv) {
         CK(cudaStreamSynchronize(s));
         if (i >= 3) collect(gemm);
       }
-      std::printf("K %d N %d M %d: ring, %d CTA(s) per slab, %d stages\n", K, N, M, plan.splits, plan.stages);
+      std::printf("K %d N %d M %d: ring, %d CTA(s) per slab, %d stages (GEMM alone: %d)\n", K, N, M, plan.splits,
+                  plan.stages, gplan.stages);
       print("layer", layer);
       print("GEMM alone", gemm);
       CK(cudaFree(ws));

@@ -412,6 +412,15 @@ TEMPLATE_TEST_CASE("int8 GPU: ring path with K split across a thread-block clust
         c.ring_act = separate_act(M, 4160);
         run_case<TestType>(c, ++seed);
       }
+  for (int M : {1, 16}) {  // about 75 outlier columns in each CTA's range: past its 64-entry table
+    Case many{M, 128, 4160};
+    many.outliers = 150;
+    many.force_path = 5;
+    many.ring_splits = 2;
+    many.row_fraction = 0.5f;
+    many.ring_act = separate_act(M, 4160);
+    run_case<TestType>(many, ++seed);
+  }
   Case w8a8{5, 128, 8192};  // threshold 0 (no decomposition), the two-kernel activation pass (M·K > 65536)
   w8a8.threshold = 0.f;
   w8a8.force_path = 5;
@@ -447,6 +456,16 @@ TEMPLATE_TEST_CASE("int8 GPU: ring path with the activation pass inside the ring
           c.row_fraction = 0.5f;
           run_case<TestType>(c, ++seed);
         }
+  for (int M : {1, 4}) {  // about 75 outlier columns in each CTA's range: past its 64-entry table
+    Case many{M, 128, 4160};
+    many.outliers = 150;
+    many.force_path = 5;
+    many.ring_splits = 2;
+    many.ring_act = 3;
+    many.expect_fused = true;
+    many.row_fraction = 0.5f;
+    run_case<TestType>(many, ++seed);
+  }
   for (int M : {1, 4}) {  // side copy, list overflow (statistics only), plain launches, threshold 0, all outliers
     Case side{M, 128, 4160};
     side.side = true;

@@ -72,14 +72,14 @@ TEST_CASE("int8 planner: ring depth keeps every CTA resident, is maximal, and fu
               const int range = std::min(p.k_per_split, K);
               // the kernel's own carve-up of its dynamic shared memory (gemv_ring_kernel): 127 bytes of
               // alignment slack, the ring, the code buffer (fused), mask, outlier table and values,
-              // barriers, reduction scratch
+              // barriers, reduction scratch (fused)
               const int cs = R::code_stride(range);
               REQUIRE(cs % 128 == 64);
               REQUIRE(cs >= range);
               const long long used = 127 + static_cast<long long>(p.stages) * (p.fused_act ? 64 : 80) * R::kSK +
                                      (p.fused_act ? static_cast<long long>(M) * cs : 0) + ((K / 32) * 4 + 15) / 16 * 16 +
                                      R::kOTable * 4 + R::kOTable * R::kMaxM * 4 + 2 * R::kMaxStages * 8 +
-                                     (R::kConsumers * R::kFusedMaxM + 2 * R::kConsumers) * 4;
+                                     (p.fused_act ? (R::kConsumers * R::kFusedMaxM + 2 * R::kConsumers) * 4 : 0);
               const long long smem = R::kernel_smem(p.stages, p.fused_act, M, range, K);
               REQUIRE(used <= smem);
               REQUIRE(smem <= D::kSmemPerBlock);
@@ -105,8 +105,8 @@ TEST_CASE("int8 planner: ring depth keeps every CTA resident, is maximal, and fu
             }
   // Worked example (H100: 132 SMs, 228 KB per SM): 8192^2 runs 2 CTAs per slab (256 CTAs, 2 per SM) over
   // 22 stages of 192 bytes each. Separate: (233472 - 12288) / 2 - 1024 = 109568 bytes per CTA, of which
-  // 5888 are fixed: 6 stages of 15360. Fused at M = 1: 115712 - 5888 - 4288 (one row of codes) = 105536:
-  // 8 stages of 12288; at M = 4 (four rows, forced): 7.
+  // 5760 are fixed: 6 stages of 15360. Fused at M = 1: 115712 - 5760 - 128 (scratch) - 4288 (one row of
+  // codes) = 105536: 8 stages of 12288; at M = 4 (four rows, forced): 7.
   D::Plan p1, p4, p4f;
   REQUIRE(D::ring_plan(1, 8192, 8192, 132, p1));
   REQUIRE(D::ring_plan(4, 8192, 8192, 132, p4));

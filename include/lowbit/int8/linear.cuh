@@ -41,7 +41,8 @@ namespace lowbit::int8 {
 /// reaches the end of the call; never needed by the call itself).
 struct Int8Stats {
   int outlier_count;              ///< outlier columns found (all of them, even beyond max_outliers)
-  int overflow;                   ///< 1 when outlier_count > max_outliers: the slower mask walk was used
+  int overflow;                   ///< 1 when outlier_count > max_outliers (list paths: the slower mask walk was
+                                  ///< used; the ring path keeps no list and only reports it)
   unsigned int blocks_done;       ///< internal: last-block detection of the activation pass
   int reserved;                   ///< padding
   unsigned long long nonfinite;   ///< NaN / ±inf activations seen (the output is then meaningless)
@@ -60,7 +61,9 @@ struct DeviceWeight {
 /// Run-time options.
 struct LinearOptions {
   float threshold = kDefaultThreshold;  ///< outlier threshold (<= 0: plain W8A8, no decomposition)
-  int max_outliers = 256;  ///< capacity of the compacted outlier list; more columns fall back to a mask walk
+  /// capacity of the compacted outlier list; more columns fall back to a mask walk (the small-M ring path
+  /// lists each CTA's own columns from the mask and uses it only for Int8Stats::overflow)
+  int max_outliers = 256;
   /// Testing/tuning knob: -1 picks by shape; 0 small-M split-K kernel (M <= 32 only), 1 tiled split-K +
   /// epilogue kernel, 2 tiled with the fused epilogue, 3 wgmma split-K + epilogue kernel, 4 wgmma with the
   /// fused epilogue (3 and 4 only when built with LOWBIT_INT8_WGMMA for sm_90a; see wgmma_available()),
@@ -71,7 +74,8 @@ struct LinearOptions {
   int tile_mt = 0;  ///< m16 tiles per warp (0: by policy)
   int tile_nt = 0;  ///< n8 tiles per warp (0: by policy)
   /// Programmatic dependent launch: the activation pass launches while the workspace is being cleared,
-  /// and on the small-M path the GEMM starts streaming weights while the activation pass runs.
+  /// and on the small-M path the GEMM starts streaming weights while the activation pass runs. (The ring
+  /// kernel with the activation pass inside is the layer's only kernel and launches without it.)
   bool pdl = true;
   /// Small-M path: take the outlier columns' weights from the GEMM's own weight stream (false: gather
   /// them after the main loop). Testing / tuning knob; both give identical results.
@@ -92,8 +96,9 @@ struct LinearOptions {
   /// order of the outlier columns' product (the int8 sums are exact).
   int ring_splits = 0;
   /// Small-M ring path, activation pass: 0 picks by shape; 1 one activation kernel (every block reads all
-  /// of A); 2 two activation kernels; 3 inside the ring kernel (M <= 4: each CTA reads A from L2 while its
-  /// weight stream fills; no activation kernel and no dependent-launch hop). By shape: inside the ring
+  /// of A); 2 two activation kernels; 3 inside the ring kernel where it fits (M <= 4: each CTA reads A
+  /// from L2 while its weight stream fills; no activation kernel and no dependent-launch hop; with
+  /// force_path 5 a shape where it does not fit is refused, otherwise the plan falls back). By shape: inside the ring
   /// kernel where M·K <= 8192 (detail::kRingFusedMaxElems) and that keeps at least as many ring stages as
   /// the separate kernels, else one kernel while M·K <= 65536, else two. Tuning knob; identical results.
   int ring_act = 0;
@@ -778,9 +783,10 @@ cudaError_t launch_ring(const CT* A, int M, const DeviceWeight& w, const float* 
       return cudaErrorInvalidValue;
     const cuuint64_t ga[2] = {static_cast<cuuint64_t>(K), static_cast<cuuint64_t>(M)};
     const cuuint32_t ba[2] = {static_cast<cuuint32_t>(R::kSK), static_cast<cuuint32_t>(R::kMaxM)};
-    if (enc(&tmA, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, o.Aq, ga, sw, ba, estr, CU_TENSOR_MAP_INTERLEAVE_NONE,
+    if (!fused &&  // (the fused kernel takes no activation box)
+        enc(&tmA, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, o.Aq, ga, sw, ba, estr, CU_TENSOR_MAP_INTERLEAVE_NONE,
             CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) !=
-        CUDA_SUCCESS)
+            CUDA_SUCCESS)
       return cudaErrorInvalidValue;
   }
   cudaLaunchConfig_t cfg{};
@@ -826,7 +832,7 @@ inline bool aligned(const void* p, std::size_t a) { return reinterpret_cast<std:
 /// @param M rows of A
 /// @param N output features
 /// @param K input features
-/// @param opt options (max_outliers sizes the outlier list)
+/// @param opt options (max_outliers sizes the outlier list; force_path, ring_splits, ring_act pick the plan)
 inline std::size_t linear_workspace_size(int M, int N, int K, const LinearOptions& opt = {}) {
   const auto plan = detail::make_plan(M, N, K, detail::sm_count(), opt.force_path, opt.tile_mt, opt.tile_nt,
                                      opt.ring_splits, opt.ring_act);
@@ -919,7 +925,7 @@ Status linear_forward(const T* A, int M, const DeviceWeight& w, const float* bia
     if (plan.stages < 2)
       return lowbit::detail::make_status(StatusCode::unsupported,
                                          "int8::linear_forward: the ring path does not fit this shape (N too large)");
-    if (opt.ring_act == 3 && !plan.fused_act)
+    if (opt.force_path == 5 && opt.ring_act == 3 && !plan.fused_act)
       return lowbit::detail::make_status(StatusCode::unsupported, "int8::linear_forward: ring_act 3 (activation pass "
                                          "inside the ring kernel) needs M <= ", kernels::ring::kFusedMaxM,
                                          " and room for two stages beside the codes (M = ", M, ", K = ", K, ")");

@@ -470,11 +470,13 @@ constexpr bool decode_prefers_two_slabs(std::size_t M, std::size_t N, std::size_
 /// the copy latency); plus the partials written and read back and a fixed tail for the cross-CTA
 /// reduction (a fence, an atomic and a dependent read after the last tile: about 2 us, measured as the
 /// difference between 4 x 4-warp splits and 1 x 16-warp CTAs), plus a fixed cost per wave of resident
-/// CTAs (pipeline fill).
+/// CTAs (pipeline fill), plus, on one-slab plans, a per-CTA overhead charged as kCtaWarps extra warps of
+/// streaming (it ends a preference for many 4-warp CTAs that measured slower than 8- and 16-warp ones).
 /// H100 (4-bit g128, M = 1): 8192 x 8192 19.3 us with 16 warps x 1 split vs 20.8 us with 4 warps x 4
 /// splits; 28672 x 8192 53.0 us vs 59.4 us.
-/// `legacy_waves` (benchmark A/B only): the model before the busiest-SM term, which charged every
-/// warp slot of every wave (CTAs per SM rounded up to a multiple of the resident capacity). With 4-warp
+/// `legacy_waves` (benchmark A/B only): the model before the busiest-SM term (and without the per-CTA
+/// term), which charged every warp slot of every wave (CTAs per SM rounded up to a multiple of the
+/// resident capacity). With 4-warp
 /// CTAs on 8192 x 28672 that kept 448 CTAs on 528 slots (52 SMs with 16 warps, 80 with 12: the busiest
 /// SM streams 512 tiles against 434 on average), measured 15 % slower (H200, M = 1: 44.3 us) than the
 /// transposed 28672 x 8192 with the same bytes (38.6 us, 16-warp CTAs, 448 tiles per busy SM).

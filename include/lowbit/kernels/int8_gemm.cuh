@@ -66,6 +66,16 @@ inline constexpr int kGemvOutlierBatch = 4;
 /// (more in one split: the tail gathers them instead).
 inline constexpr int kGemvEarlyCap = 32;
 
+/// Inclusive prefix sum of `v` over the lanes of a full warp (lane i gets the sum of lanes 0..i).
+LOWBIT_DEVICE int warp_inclusive_sum(int v, int lane) {
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    const int u = __shfl_up_sync(0xffffffffu, v, o);
+    if (lane >= o) v += u;
+  }
+  return v;
+}
+
 /// Element type helpers for fp16 / bf16 activations and outputs.
 template <class T>
 struct Elem;
@@ -416,13 +426,7 @@ __global__ void __launch_bounds__(128, MT == 1 ? 7 : 3) gemv_s8_kernel(const std
 #pragma unroll
       for (int i = 0; i < kEarlyWords; ++i) {
         std::uint32_t bits = mw[i];
-        const int c = __popc(bits);
-        int incl = c;
-#pragma unroll
-        for (int o = 1; o < 32; o <<= 1) {
-          const int v = __shfl_up_sync(0xffffffffu, incl, o);
-          if (lane >= o) incl += v;
-        }
+        const int c = __popc(bits), incl = detail::warp_inclusive_sum(c, lane);
         for (int off = base + incl - c; bits; ++off) {
           if (off < kEarlyCap) s_ecols[warp][off] = (w_begin + lane + 32 * i) * 32 + __ffs(static_cast<int>(bits)) - 1;
           bits &= bits - 1;

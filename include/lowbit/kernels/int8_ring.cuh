@@ -1,5 +1,5 @@
 /// @file int8_ring.cuh
-/// @brief Small-M (M ≤ 16) LLM.int8() layer for sm_90: two or three kernels, no workspace clear, no
+/// @brief Small-M (M ≤ 16) LLM.int8() layer for sm_90: one, two or three kernels, no workspace clear, no
 /// atomics; K split only inside thread-block clusters (partial sums through distributed shared memory).
 ///
 /// - `act_quant_kernel<T, true>` (M·K small: every block reads the whole of A, a few KB to 128 KB from
@@ -49,7 +49,7 @@ enum Event : int {
   kAct1Start,           ///< act_partial_kernel: a block starts
   kAct1End,             ///< act_partial_kernel: a block ends
   kAct2Start,           ///< act_quant_kernel: a block starts
-  kAct2End,             ///< act_quant_kernel: a block ends (block 0 after the outlier list)
+  kAct2End,             ///< act_quant_kernel: a block ends (block 0 after the statistics)
   kRingStart,           ///< gemv_ring_kernel: a CTA starts
   kRingProducerWaited,  ///< the producer passed griddepcontrol.wait (weights of the first stages requested)
   kRingConsumersReady,  ///< the consumers loaded the activation pass's results
@@ -101,11 +101,10 @@ inline constexpr int kFusedMaxM = 4;
 /// Bytes of the fused kernel's reduction scratch (row maxima, non-finite and outlier counts per warp).
 inline constexpr int kFusedScratch = 128;
 
-/// Shared memory of gemv_ring_kernel besides the ring and the code buffer (alignment slack, mask,
-/// outlier table, barriers, reduction scratch).
+/// Shared memory of gemv_ring_kernel besides the ring and the fused kernel's code buffer and scratch
+/// (alignment slack, mask, outlier table, barriers).
 LOWBIT_HOST_DEVICE constexpr int fixed_smem(int K) {
-  return 128 + ((K / 32) * 4 + 15) / 16 * 16 + kOTable * 4 + kOTable * kMaxM * 4 + 2 * kMaxStages * 8 +
-         kFusedScratch;
+  return 128 + ((K / 32) * 4 + 15) / 16 * 16 + kOTable * 4 + kOTable * kMaxM * 4 + 2 * kMaxStages * 8;
 }
 /// Bytes of one ring stage: the W box (64 rows), then (unless the activation pass is fused) the
 /// activation box (16 rows), kSK bytes per row.
@@ -114,9 +113,9 @@ LOWBIT_HOST_DEVICE constexpr int stage_bytes(bool fused = false) { return (kRows
 /// 128, so that the fragment reads of rows g and g + 1 fall into different halves of the banks).
 LOWBIT_HOST_DEVICE constexpr int code_stride(int range) { return (range + 127) / 128 * 128 + 64; }
 /// Dynamic shared memory of gemv_ring_kernel: S stages, the fused kernel's code buffer (M rows of the
-/// CTA's K range, `range` bytes), the fixed part.
+/// CTA's K range, `range` bytes) and reduction scratch, the fixed part.
 LOWBIT_HOST_DEVICE constexpr int kernel_smem(int S, bool fused, int M, int range, int K) {
-  return S * stage_bytes(fused) + (fused ? M * code_stride(range) : 0) + fixed_smem(K);
+  return S * stage_bytes(fused) + (fused ? M * code_stride(range) + kFusedScratch : 0) + fixed_smem(K);
 }
 
 }  // namespace ring
@@ -262,20 +261,14 @@ LOWBIT_DEVICE int scan_act_rows(const T* A, int M, int K, int tid, int nthreads,
 }
 
 /// One warp (all 32 lanes call it): the first `cap` outlier columns of mask words [w_lo, w_hi) in
-/// ascending order into `cols` (ballot-free prefix sum of the words' popcounts, 32 words per round), -1 in
+/// ascending order into `cols` (a warp prefix sum of the words' popcounts, 32 words per round), -1 in
 /// the entries past them.
 LOWBIT_DEVICE void list_range_outliers(const std::uint32_t* s_mask, int w_lo, int w_hi, int* cols, int cap, int lane) {
   int listed = 0;
   for (int wb = w_lo; wb < w_hi && listed < cap; wb += 32) {
     const int w = wb + lane;
     std::uint32_t word = w < w_hi ? s_mask[w] : 0u;
-    const int c = __popc(word);
-    int incl = c;
-#pragma unroll
-    for (int off = 1; off < 32; off <<= 1) {
-      const int o = __shfl_up_sync(0xffffffffu, incl, off);
-      if (lane >= off) incl += o;
-    }
+    const int c = __popc(word), incl = warp_inclusive_sum(c, lane);
     int j = listed + incl - c;
     while (word) {
       if (j < cap) cols[j] = w * 32 + __ffs(static_cast<int>(word)) - 1;
@@ -360,7 +353,7 @@ __global__ void __launch_bounds__(ring::kActThreads) act_partial_kernel(const T*
 /// Second activation kernel (kSelf = false: after act_partial_kernel) or the only one (kSelf = true:
 /// every block reads the whole of A itself; used when M·K is small). Block b quantizes columns
 /// [256b, 256b + 256) of every row with the final row scales, zeroing the outlier columns' codes;
-/// block 0 also writes the row scales, the outlier list and the statistics (and, kSelf, the mask).
+/// block 0 also writes the row scales and the statistics (and, kSelf, the mask).
 template <class T, bool kSelf>
 __global__ void __launch_bounds__(ring::kActThreads) act_quant_kernel(const T* __restrict__ A, int M, int K,
                                                                         float threshold, RingActOut o, int nparts) {
