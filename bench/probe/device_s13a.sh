@@ -7,18 +7,12 @@
 DEADLINE=420 DIRS="build-s13"
 source bench/probe/device_lib.sh
 B=build-s13
-timeout $(left 60) $B/test_int8_gpu "*inside the ring kernel*,*non-finite activations in every*" > $L/fused_tests.log 2>&1
-st "fused tests rc=$? $(last $L/fused_tests.log)"
-grep -B5 -A20 "FAILED" $L/fused_tests.log | head -50
+tests fused_tests 60 $B/test_int8_gpu "*inside the ring kernel*,*non-finite activations in every*"
 timeout $(left 110) stdbuf -oL $B/bench_int8 $O/int8_s13.json --ms=1,4 > $L/int8_bench.log 2>&1; st "int8 bench rc=$?"
 grep -E "^K=|layer|M=|fused" $L/int8_bench.log | head -60
 timeout $(left 45) $B/ring_access $O/ring_access.json > $L/ring_access.log 2>&1; st "ring_access rc=$?"
 cat $L/ring_access.log
-timeout $(left 90) $B/test_int8_gpu > $L/int8_tests.log 2>&1; st "all int8 tests rc=$? $(last $L/int8_tests.log)"
-grep -B5 -A20 "FAILED" $L/int8_tests.log | head -40
-timeout $(left 80) compute-sanitizer --tool memcheck --error-exitcode 9 $B/test_int8_gpu "[sanitize]" > $L/memcheck.log 2>&1
-st "memcheck rc=$? $(grep -E 'ERROR SUMMARY|test cases' $L/memcheck.log | tail -2 | tr '\n' ' ')"
-if [ -x $B/test_kernels_gemm_b4_f16 ]; then
-  timeout $(left 50) $B/test_kernels_gemm_b4_f16 > $L/gemm_b4.log 2>&1; st "gemm_b4_f16 rc=$? $(last $L/gemm_b4.log)"
-fi
+tests int8_tests 90 $B/test_int8_gpu
+san memcheck int8 80 $B/test_int8_gpu "[sanitize]"
+[ -x $B/test_kernels_gemm_b4_f16 ] && tests gemm_b4 50 $B/test_kernels_gemm_b4_f16
 st done

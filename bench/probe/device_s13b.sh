@@ -11,6 +11,5 @@ timeout $(left 70) stdbuf -oL $B/bench_int8 $O/int8_s13_small.json --ms=1,4,16 >
 grep -E "^K=" $L/int8_small.log
 timeout $(left 100) $B/bench_gemm_kernels $O/kernels_tune_s13.json --tune > $L/kernels_tune.log 2>&1; st "--tune rc=$?"
 tail -40 $L/kernels_tune.log
-timeout $(left 120) compute-sanitizer --tool racecheck --error-exitcode 9 $B/test_int8_gpu "[sanitize]" > $L/racecheck.log 2>&1
-st "racecheck rc=$? $(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY|test cases' $L/racecheck.log | tail -2 | tr '\n' ' ')"
+san racecheck int8 120 $B/test_int8_gpu "[sanitize]"
 st done

@@ -8,14 +8,12 @@
 DEADLINE=330 DIRS="build-s13"
 source bench/probe/device_lib.sh
 B=build-s13
-timeout $(left 90) $B/test_int8_gpu > $L/int8_tests.log 2>&1; st "int8 tests rc=$? $(last $L/int8_tests.log)"
-grep -B5 -A20 "FAILED" $L/int8_tests.log | head -40
+tests int8_tests 90 $B/test_int8_gpu
 timeout $(left 70) stdbuf -oL $B/bench_int8 $O/int8_s13_rows.json --ms=1,4,16 > $L/int8_rows.log 2>&1; st "int8 bench rc=$?"
 grep -E "^K=|fused" $L/int8_rows.log
 timeout $(left 60) $B/ring_access $O/ring_access_dyn.json > $L/ring_access.log 2>&1; st "ring_access rc=$?"
 grep -E "plain|main|dynamic" $L/ring_access.log
-timeout $(left 80) compute-sanitizer --tool memcheck --error-exitcode 9 $B/test_int8_gpu "[sanitize]" > $L/memcheck.log 2>&1
-st "memcheck rc=$? $(grep -E 'ERROR SUMMARY|test cases' $L/memcheck.log | tail -2 | tr '\n' ' ')"
+san memcheck int8 80 $B/test_int8_gpu "[sanitize]"
 timeout $(left 60) $B/bench_gemm_kernels $O/kernels_tune_cta.json --tune > $L/kernels_tune.log 2>&1; st "--tune rc=$?"
 grep -E "^tune .*(8192|28672|3584)" $L/kernels_tune.log | head -80; tail -1 $L/kernels_tune.log
 st done

@@ -10,13 +10,9 @@ source bench/probe/device_lib.sh
 B=build-s13
 for t in test_kernels_gemm_b4_f16 test_kernels_gemm_b4_bf16 test_kernels_gemm_b2_f16 test_kernels_gemm_b3_f16 \
          test_kernels_gemm_b8_f16 test_kernels_tune test_linear; do
-  timeout $(left 90) $B/$t > $L/$t.log 2>&1; st "$t rc=$? $(last $L/$t.log)"
-  grep -B3 -A12 "FAILED" $L/$t.log | head -30
+  tests $t 90 $B/$t
 done
 timeout $(left 60) $B/bench_gemm_kernels $O/kernels_tune_final.json --tune > $L/kernels_tune.log 2>&1; st "--tune rc=$?"
 tail -1 $L/kernels_tune.log
-for tool in memcheck racecheck; do
-  timeout $(left 100) compute-sanitizer --tool $tool --error-exitcode 9 $B/test_kernels_sanitize > $L/${tool}.log 2>&1
-  st "$tool kernels rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|test cases' $L/${tool}.log | tail -2 | tr '\n' ' ')"
-done
+for tool in memcheck racecheck; do san $tool kernels 100 $B/test_kernels_sanitize; done
 st done

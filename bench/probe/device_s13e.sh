@@ -6,15 +6,11 @@
 DEADLINE=420 DIRS="build-s13"
 source bench/probe/device_lib.sh
 B=build-s13
-timeout $(left 90) $B/test_int8_gpu > $L/int8_tests.log 2>&1; st "int8 tests rc=$? $(last $L/int8_tests.log)"
-grep -B5 -A20 "FAILED" $L/int8_tests.log | head -40
+tests int8_tests 90 $B/test_int8_gpu
 timeout $(left 70) stdbuf -oL $B/bench_int8 $O/int8_nolist.json --ms=1,4,16 > $L/int8_nolist.log 2>&1; st "bench rc=$?"
 timeout $(left 70) stdbuf -oL $B/bench_int8_base $O/int8_base.json --ms=1,4,16 > $L/int8_base.log 2>&1; st "bench base rc=$?"
 paste -d'\n' <(grep -E "^K=" $L/int8_base.log | sed 's/^/base  /') <(grep -E "^K=" $L/int8_nolist.log | sed 's/^/new   /') | cut -c1-90
 timeout $(left 60) $B/trace_int8 > $L/trace.log 2>&1; st "trace rc=$?"
 grep -A12 "M 16" $L/trace.log | head -60
-for tool in memcheck racecheck; do
-  timeout $(left 80) compute-sanitizer --tool $tool --error-exitcode 9 $B/test_int8_gpu "[sanitize]" > $L/$tool.log 2>&1
-  st "$tool rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|test cases' $L/$tool.log | tail -2 | tr '\n' ' ')"
-done
+for tool in memcheck racecheck; do san $tool int8 80 $B/test_int8_gpu "[sanitize]"; done
 st done

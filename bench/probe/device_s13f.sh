@@ -6,14 +6,10 @@
 DEADLINE=400 DIRS="build-s13"
 source bench/probe/device_lib.sh
 B=build-s13
-timeout $(left 150) $B/test_int8_gpu > $L/int8_tests.log 2>&1; st "int8 tests rc=$? $(last $L/int8_tests.log)"
-grep -B5 -A20 "FAILED" $L/int8_tests.log | head -40
+tests int8_tests 150 $B/test_int8_gpu
 timeout $(left 40) stdbuf -oL $B/bench_int8 $O/int8_final.json --ms=1,4,16 > $L/int8_final.log 2>&1; st "bench rc=$?"
 grep -E "^K=" $L/int8_final.log | cut -c1-90
-for tool in memcheck racecheck; do
-  timeout $(left 80) compute-sanitizer --tool $tool --error-exitcode 9 $B/test_int8_gpu "[sanitize]" > $L/$tool.log 2>&1
-  st "$tool rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|test cases' $L/$tool.log | tail -2 | tr '\n' ' ')"
-done
+for tool in memcheck racecheck; do san $tool int8 80 $B/test_int8_gpu "[sanitize]"; done
 timeout $(left 40) $B/ring_access $O/ring_access_final.json > $L/ring_access.log 2>&1; st "ring_access rc=$?"
 grep -E "plain|main|dynamic units of 2" $L/ring_access.log
 st done

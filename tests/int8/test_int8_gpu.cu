@@ -169,6 +169,20 @@ void run_case(const Case& c, unsigned seed) {
 /// while M·K <= 65536): tests that cover them force it where M <= 4 would now fuse.
 int separate_act(int M, int K) { return static_cast<long long>(M) * K <= 65536 ? 1 : 2; }
 
+/// The ring path with about 75 outlier columns in each of two CTAs' K ranges (150 over K = 4160, split in
+/// two): past a CTA's 64-entry table, so the rest are read from A when their stage comes. `ring_act` 3
+/// asks for the fused activation pass (and the test asserts the plan has it).
+Case past_ring_table(int M, int ring_act) {
+  Case c{M, 128, 4160};
+  c.outliers = 150;
+  c.force_path = 5;
+  c.ring_splits = 2;
+  c.row_fraction = 0.5f;
+  c.ring_act = ring_act;
+  c.expect_fused = ring_act == 3;
+  return c;
+}
+
 /// Paths to sweep: the portable ones, plus the wgmma ones where this build and device have them.
 std::vector<int> test_paths() {
   std::vector<int> v{-1, 0, 1, 2};
@@ -412,15 +426,7 @@ TEMPLATE_TEST_CASE("int8 GPU: ring path with K split across a thread-block clust
         c.ring_act = separate_act(M, 4160);
         run_case<TestType>(c, ++seed);
       }
-  for (int M : {1, 16}) {  // about 75 outlier columns in each CTA's range: past its 64-entry table
-    Case many{M, 128, 4160};
-    many.outliers = 150;
-    many.force_path = 5;
-    many.ring_splits = 2;
-    many.row_fraction = 0.5f;
-    many.ring_act = separate_act(M, 4160);
-    run_case<TestType>(many, ++seed);
-  }
+  for (int M : {1, 16}) run_case<TestType>(past_ring_table(M, separate_act(M, 4160)), ++seed);
   Case w8a8{5, 128, 8192};  // threshold 0 (no decomposition), the two-kernel activation pass (M·K > 65536)
   w8a8.threshold = 0.f;
   w8a8.force_path = 5;
@@ -456,16 +462,7 @@ TEMPLATE_TEST_CASE("int8 GPU: ring path with the activation pass inside the ring
           c.row_fraction = 0.5f;
           run_case<TestType>(c, ++seed);
         }
-  for (int M : {1, 4}) {  // about 75 outlier columns in each CTA's range: past its 64-entry table
-    Case many{M, 128, 4160};
-    many.outliers = 150;
-    many.force_path = 5;
-    many.ring_splits = 2;
-    many.ring_act = 3;
-    many.expect_fused = true;
-    many.row_fraction = 0.5f;
-    run_case<TestType>(many, ++seed);
-  }
+  for (int M : {1, 4}) run_case<TestType>(past_ring_table(M, 3), ++seed);
   for (int M : {1, 4}) {  // side copy, list overflow (statistics only), plain launches, threshold 0, all outliers
     Case side{M, 128, 4160};
     side.side = true;

@@ -83,12 +83,15 @@ TEST_CASE("int8 planner: ring depth keeps every CTA resident, is maximal, and fu
               const long long smem = R::kernel_smem(p.stages, p.fused_act, M, range, K);
               REQUIRE(used <= smem);
               REQUIRE(smem <= D::kSmemPerBlock);
-              // every CTA resident at once (1 KB reserved per CTA), beside one activation block when separate
+              // every CTA resident at once (the runtime's reserve per CTA), beside one activation block
+              // when separate
               const long long reserve = p.fused_act ? 0 : D::kRingActReserve;
-              REQUIRE(per_sm * (smem + 1024) + reserve <= D::kSmemPerSm);
+              const long long per_cta = smem + static_cast<long long>(kernels::detail::kSmemReservedPerCta);
+              REQUIRE(per_sm * per_cta + reserve <= D::kSmemPerSm);
               if (p.stages < R::kMaxStages) {  // maximal: one more stage would not fit
                 const long long more = R::kernel_smem(p.stages + 1, p.fused_act, M, range, K);
-                REQUIRE((more > D::kSmemPerBlock || per_sm * (more + 1024) + reserve > D::kSmemPerSm));
+                const long long more_cta = more + static_cast<long long>(kernels::detail::kSmemReservedPerCta);
+                REQUIRE((more > D::kSmemPerBlock || per_sm * more_cta + reserve > D::kSmemPerSm));
               }
               // the activation mode
               const int fused = D::ring_depth(true, M, K, per_sm, p.k_per_split);

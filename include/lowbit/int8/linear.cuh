@@ -98,9 +98,10 @@ struct LinearOptions {
   /// Small-M ring path, activation pass: 0 picks by shape; 1 one activation kernel (every block reads all
   /// of A); 2 two activation kernels; 3 inside the ring kernel where it fits (M <= 4: each CTA reads A
   /// from L2 while its weight stream fills; no activation kernel and no dependent-launch hop; with
-  /// force_path 5 a shape where it does not fit is refused, otherwise the plan falls back). By shape: inside the ring
-  /// kernel where M·K <= 8192 (detail::kRingFusedMaxElems) and that keeps at least as many ring stages as
-  /// the separate kernels, else one kernel while M·K <= 65536, else two. Tuning knob; identical results.
+  /// force_path 5 a shape where it does not fit is refused, otherwise the plan falls back). By shape:
+  /// inside the ring kernel where M·K <= 8192 (detail::kRingFusedMaxElems) and that keeps at least as
+  /// many ring stages as the separate kernels, else one kernel while M·K <= 65536, else two. Tuning knob;
+  /// identical results.
   int ring_act = 0;
 };
 
@@ -389,7 +390,8 @@ inline int ring_depth(bool fused, int M, int K, long long per_sm, int k_per_spli
   namespace R = kernels::ring;
   if (per_sm < 1 || per_sm > kRingMaxCtasPerSm) return 0;
   const long long reserve = fused ? 0 : kRingActReserve;
-  const long long cap = std::min<long long>(kSmemPerBlock, (kSmemPerSm - reserve) / per_sm - 1024);
+  constexpr long long kReserved = static_cast<long long>(kernels::detail::kSmemReservedPerCta);
+  const long long cap = std::min<long long>(kSmemPerBlock, (kSmemPerSm - reserve) / per_sm - kReserved);
   const long long S = (cap - R::kernel_smem(0, fused, M, std::min(k_per_split, K), K)) / R::stage_bytes(fused);
   return static_cast<int>(std::max(0LL, std::min<long long>(S, R::kMaxStages)));
 }

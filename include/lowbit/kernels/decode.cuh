@@ -95,8 +95,6 @@ inline constexpr int kDecodeWarpHeader = 16 + 8 * 8;
 /// Shared memory an SM offers to resident CTAs (H100; A100 has 164 KB: the planner only over-estimates
 /// occupancy there, which costs speed, never correctness).
 inline constexpr std::size_t kSmemPerSm = kSm90SmemPerSm;
-/// Shared memory the runtime reserves per CTA.
-inline constexpr std::size_t kSmemReservedPerCta = 1024;
 /// Ring bytes per warp the bulk-copy variant aims for: 4 CTAs of 4 warps share an SM's shared memory.
 inline constexpr std::size_t kDecodeWarpRingBudget = 14 * 1024;
 

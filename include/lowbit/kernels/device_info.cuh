@@ -12,6 +12,9 @@ namespace lowbit::kernels::detail {
 /// Shared memory of one sm_90 streaming multiprocessor (228 KB) and the most dynamic shared memory one
 /// CTA may opt in to there (227 KB): the budgets the Hopper kernels' policies and planners size against.
 inline constexpr std::size_t kSm90SmemPerSm = 228 * 1024, kSm90SmemPerCta = 227 * 1024;
+/// Shared memory the runtime reserves per resident CTA (sm_80 / sm_90): what residency arithmetic adds
+/// to each CTA's dynamic shared memory.
+inline constexpr std::size_t kSmemReservedPerCta = 1024;
 
 /// Compute capability of the current device as 10 * major + minor (90 for Hopper); 0 when there is no
 /// usable device.

@@ -108,7 +108,7 @@ LOWBIT_HOST_DEVICE constexpr int fixed_smem(int K) {
 }
 /// Bytes of one ring stage: the W box (64 rows), then (unless the activation pass is fused) the
 /// activation box (16 rows), kSK bytes per row.
-LOWBIT_HOST_DEVICE constexpr int stage_bytes(bool fused = false) { return (kRows + (fused ? 0 : kMaxM)) * kSK; }
+LOWBIT_HOST_DEVICE constexpr int stage_bytes(bool fused) { return (kRows + (fused ? 0 : kMaxM)) * kSK; }
 /// Fused kernel: row stride of the shared-memory activation codes of a K range of `range` bytes (64 mod
 /// 128, so that the fragment reads of rows g and g + 1 fall into different halves of the banks).
 LOWBIT_HOST_DEVICE constexpr int code_stride(int range) { return (range + 127) / 128 * 128 + 64; }
