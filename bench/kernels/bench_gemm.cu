@@ -405,26 +405,35 @@ int main(int argc, char** argv) {
           ++cases;
           sum_ratio += us[1] / us[0];
           better += us[1] < 0.98 * us[0];
-          std::printf("tune %d-bit K %5zu N %5zu M %2zu: planned %2dx%-2d %7.2f us (tuner %7.2f), tuned %2dx%-2d%s %7.2f us "
-                      "(tuner %7.2f), cuBLAS %7.2f us: %.2fx -> %.2fx  (%zu shapes timed, tuning took %.2f s for all M)\n",
-                      B, K, N, M, d.planned.warps, d.planned.splits, us[0], d.planned_us, d.best.warps, d.best.splits,
-                      d.best.slabs == 2 ? " 2 slabs" : "", us[1], d.best_us, cublas[i], cublas[i] / us[0], cublas[i] / us[1],
-                      d.timings.size(), tune_s);
-          // the fastest two-slab shape of the tuner's own measurement, next to the best one-slab shape
-          double best1 = 0, best2 = 0;
+          // the fastest two-slab and persistent shapes of the tuner's own measurement, next to the best
+          // one-slab shape that is not persistent
+          double best1 = 0, best2 = 0, bestp = 0;
+          DecodeChoice cp{};
           for (const DecodeTiming& x : d.timings) {
-            double& b = x.choice.slabs == 2 ? best2 : best1;
-            if (b == 0 || x.us < b) b = x.us;
+            double& b = x.choice.persist == 2 ? bestp : x.choice.slabs == 2 ? best2 : best1;
+            if (b == 0 || x.us < b) {
+              b = x.us;
+              if (x.choice.persist == 2) cp = x.choice;
+            }
           }
-          char buf[768];
+          std::printf("tune %d-bit K %5zu N %5zu M %2zu: planned %2dx%-2d%s %7.2f us (tuner %7.2f), tuned %2dx%-2d%s%s %7.2f us "
+                      "(tuner %7.2f), cuBLAS %7.2f us: %.2fx -> %.2fx  (%zu shapes timed, tuning took %.2f s for all M; "
+                      "tuner's best: one slab %.2f, two %.2f, persistent %.2f us (%dx1))\n",
+                      B, K, N, M, d.planned.warps, d.planned.splits, d.planned.persist == 2 ? " persistent" : "", us[0],
+                      d.planned_us, d.best.warps, d.best.splits, d.best.slabs == 2 ? " 2 slabs" : "",
+                      d.best.persist == 2 ? " persistent" : "", us[1], d.best_us, cublas[i], cublas[i] / us[0], cublas[i] / us[1],
+                      d.timings.size(), tune_s, best1, best2, bestp, cp.warps);
+          char buf[1024];
           std::snprintf(buf, sizeof buf,
-                        "%s    {\"bits\": %d, \"K\": %zu, \"N\": %zu, \"M\": %zu, \"planned\": [%d, %d], \"tuned\": [%d, %d, %d], "
+                        "%s    {\"bits\": %d, \"K\": %zu, \"N\": %zu, \"M\": %zu, \"planned\": [%d, %d, %d, %d], "
+                        "\"tuned\": [%d, %d, %d, %d], "
                         "\"us_planned\": %.3f, \"us_tuned\": %.3f, \"tuner_us_planned\": %.3f, \"tuner_us_tuned\": %.3f, "
                         "\"cublas_us\": %.3f, \"speedup_planned\": %.3f, \"speedup_tuned\": %.3f, \"shapes_timed\": %zu, "
-                        "\"tuner_best_one_slab_us\": %.3f, \"tuner_best_two_slab_us\": %.3f}",
-                        rows.empty() ? "" : ",\n", B, K, N, M, d.planned.warps, d.planned.splits, d.best.warps, d.best.splits,
-                        d.best.slabs, us[0], us[1], d.planned_us, d.best_us, cublas[i], cublas[i] / us[0], cublas[i] / us[1], d.timings.size(),
-                        best1, best2);
+                        "\"tuner_best_one_slab_us\": %.3f, \"tuner_best_two_slab_us\": %.3f, \"tuner_best_persistent_us\": %.3f, "
+                        "\"tuner_best_persistent_warps\": %d}",
+                        rows.empty() ? "" : ",\n", B, K, N, M, d.planned.warps, d.planned.splits, d.planned.slabs,
+                        d.planned.persist, d.best.warps, d.best.splits, d.best.slabs, d.best.persist, us[0], us[1], d.planned_us,
+                        d.best_us, cublas[i], cublas[i] / us[0], cublas[i] / us[1], d.timings.size(), best1, best2, bestp, cp.warps);
           rows += buf;
         }
         for (auto& w : ws) CK(cudaFree(w.mem));
@@ -493,7 +502,7 @@ int main(int argc, char** argv) {
           void* wsp = nullptr;
           if (wsb) { CK(cudaMalloc(&wsp, wsb)); (void)gemm_workspace_init(wsp, wsb, st); }
           // one slab per CTA for both rings (the bulk ring has no two-slab variant)
-          const auto plan = lowbit::kernels::detail::plan_gemm<4>(M, N, K, prop.multiProcessorCount, DecodeChoice{0, 0, 1});
+          const auto plan = lowbit::kernels::detail::plan_gemm<4>(M, N, K, prop.multiProcessorCount, DecodeChoice{0, 0, 1, 1});
           int r = 0;
           const double us = time_graph_us(st, [&] {
             for (int i = 0; i < kBatch; ++i, r = (r + 1) % nrot)

@@ -450,7 +450,7 @@ void wo_gemm_row(const DemoLayer& L, const lowbit::QuantizedWeight& q, cudaStrea
     if (m > K::kDecodeMaxM) continue;
     const K::DecodeChoice c = tuning.for_m(m);
     const K::detail::GemmPlan planned = K::detail::plan_gemm<kBits>(m, kBigN, kBigK, K::detail::current_sm_count());
-    if (c == K::DecodeChoice{planned.warps_k, planned.splits, planned.slabs}) {
+    if (c == K::detail::decode_choice_of(planned)) {
       timing += ", M=" + std::to_string(m) + " tuner kept the planned shape";
       continue;
     }
@@ -465,7 +465,7 @@ void wo_gemm_row(const DemoLayer& L, const lowbit::QuantizedWeight& q, cudaStrea
     });
     timing += ", tuned " + speedup_text(m, us, blas_us[i]);
     timings.push_back({"W4A16 g128, tuned " + std::to_string(c.warps) + "x" + std::to_string(c.splits) +
-                           (c.slabs == 2 ? " 2 slabs" : ""),
+                           (c.slabs == 2 ? " 2 slabs" : "") + (c.persist == 2 ? " persistent" : ""),
                        m, us, blas_us[i]});
   }
 

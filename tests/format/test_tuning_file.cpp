@@ -23,7 +23,8 @@ k::DecodeTuning make_tuning(const std::string& device, int sms, k::TiledMeta met
   t.meta = meta;
   const int warps[] = {4, 8, 16};
   for (std::size_t M = 1; M <= k::kDecodeMaxM; M += 1 + rng() % 3) {
-    t.by_m[M] = {warps[rng() % 3], static_cast<int>(1 + rng() % 16), static_cast<int>(1 + rng() % 2)};
+    t.by_m[M] = {warps[rng() % 3], static_cast<int>(1 + rng() % 16), static_cast<int>(1 + rng() % 2),
+                 static_cast<int>(rng() % 3)};
     t.us[M] = 5.0 + static_cast<double>(rng() % 100000) / 997.0;  // not short decimals: exercises the round trip
     t.planned_us[M] = t.us[M] * (1.0 + static_cast<double>(rng() % 300) / 1000.0);
   }
@@ -119,6 +120,8 @@ TEST_CASE("decode tuning file: damaged or mistyped entries are refused with the 
       {"65 splits", [](nlohmann::json& j) { j["tunings"][0]["rows"][0]["splits"] = 65; }, "\"splits\" = 65"},
       {"3 slabs", [](nlohmann::json& j) { j["tunings"][0]["rows"][0]["slabs"] = 3; }, "\"slabs\" = 3"},
       {"no slabs", [](nlohmann::json& j) { j["tunings"][0]["rows"][0].erase("slabs"); }, "missing \"slabs\""},
+      {"persist 3", [](nlohmann::json& j) { j["tunings"][0]["rows"][0]["persist"] = 3; }, "\"persist\" = 3"},
+      {"persist as text", [](nlohmann::json& j) { j["tunings"][0]["rows"][0]["persist"] = "on"; }, "\"persist\" must be an integer"},
       {"fractional warps", [](nlohmann::json& j) { j["tunings"][0]["rows"][0]["warps"] = 8.5; }, "\"warps\" must be an integer"},
       {"negative time", [](nlohmann::json& j) { j["tunings"][0]["rows"][0]["us"] = -1.0; }, "is not a time"},
       {"time as text", [](nlohmann::json& j) { j["tunings"][0]["rows"][0]["planned_us"] = "fast"; }, "\"planned_us\" must be a number"},
@@ -129,6 +132,17 @@ TEST_CASE("decode tuning file: damaged or mistyped entries are refused with the 
     nlohmann::json j = good;
     c.edit(j);
     CHECK_THROWS_WITH(k::decode_tunings_from_json(j, "cache.json"), Catch::Contains(c.message) && Catch::Contains("cache.json"));
+  }
+  // rows of files written before persistent CTAs existed have no "persist": they load as planned (0)
+  nlohmann::json old = good;
+  for (auto& row : old["tunings"][0]["rows"]) row.erase("persist");
+  const auto back = k::decode_tunings_from_json(old);
+  const auto orig = sample();
+  for (std::size_t M = 1; M <= k::kDecodeMaxM; ++M) {
+    INFO("M " << M);
+    k::DecodeChoice want = orig[0].by_m[M];
+    want.persist = 0;
+    CHECK(back[0].by_m[M] == want);
   }
 }
 

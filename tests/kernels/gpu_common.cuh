@@ -117,9 +117,9 @@ constexpr double tolerance() {
 
 /// Runs Y = A·W (+bias) on the GPU for each M and compares with the host reference. With
 /// `BulkDecode`, M <= 16 runs the decode kernel's bulk-copy (sm_90 TMA) variant instead of the
-/// cp.async one gemm uses, through the same planner and workspace.
+/// cp.async one gemm uses, through the same planner and workspace. `opt`: gemm's options (e.g. a forced decode shape).
 template <int B, class T, bool BulkDecode = false>
-void check_gemm(const QuantizedWeight& q, const std::vector<std::size_t>& Ms, bool with_bias) {
+void check_gemm(const QuantizedWeight& q, const std::vector<std::size_t>& Ms, bool with_bias, const GemmOptions& opt = {}) {
   constexpr bool bulk_decode = BulkDecode;
   const std::size_t Mmax = *std::max_element(Ms.begin(), Ms.end());
   GemmProblem<T> P(q, Mmax, with_bias, Mmax);
@@ -128,7 +128,7 @@ void check_gemm(const QuantizedWeight& q, const std::vector<std::size_t>& Ms, bo
   DevBuf &dA = P.dA, &dB = P.dB, &dY = P.dY;
   // one workspace for every M, zeroed once: split-K counters must stay valid across calls and shapes
   std::size_t ws = 0;
-  for (std::size_t M : Ms) ws = std::max(ws, gemm_workspace_size(M, w.view().meta));
+  for (std::size_t M : Ms) ws = std::max(ws, gemm_workspace_size(M, w.view().meta, opt));
   DevBuf dW(ws);
   REQUIRE(gemm_workspace_init(dW.p, ws, nullptr).ok());
   for (std::size_t M : Ms) {
@@ -146,13 +146,13 @@ void check_gemm(const QuantizedWeight& q, const std::vector<std::size_t>& Ms, bo
           st = lowbit::kernels::detail::run_decode<B, T, true>(
               dA.as<T>(), M, w.view(), dbias, dY.as<T>(), dW.p, ws,
               lowbit::kernels::detail::plan_gemm<B>(M, q.N, q.K, lowbit::kernels::detail::current_sm_count(),
-                                                    DecodeChoice{0, 0, 1}),  // the bulk ring has one slab per CTA
+                                                    DecodeChoice{0, 0, 1, 1}),  // the bulk ring: one slab per CTA, not persistent
               nullptr);
         } else {
-          st = gemm_bits<B, T>(dA.as<T>(), M, w.view(), dbias, dY.as<T>(), dW.p, ws, nullptr);
+          st = gemm_bits<B, T>(dA.as<T>(), M, w.view(), dbias, dY.as<T>(), dW.p, ws, nullptr, opt);
         }
       } else {
-        st = gemm_bits<B, T>(dA.as<T>(), M, w.view(), dbias, dY.as<T>(), dW.p, ws, nullptr);
+        st = gemm_bits<B, T>(dA.as<T>(), M, w.view(), dbias, dY.as<T>(), dW.p, ws, nullptr, opt);
       }
       INFO("status: " << st.message << " rep " << rep);
       CHECK(st.ok());

@@ -27,7 +27,7 @@ void check_plans(int sms) {
         REQUIRE(static_cast<std::size_t>(p.splits - 1) * p.kt_per_split < KT);    // no empty split
         REQUIRE(p.grid.z == static_cast<unsigned>(p.splits));
         REQUIRE(static_cast<std::size_t>(p.grid.x) * p.block_m >= M);
-        REQUIRE(static_cast<std::size_t>(p.grid.y) * p.block_n >= N);
+        if (!p.persist) REQUIRE(static_cast<std::size_t>(p.grid.y) * p.block_n >= N);  // persistent: CTAs loop over slabs
         if (p.splits > 1) {
           REQUIRE(static_cast<std::size_t>(p.grid.x) * p.grid.y <= detail::kMaxCounters);
           REQUIRE(p.workspace_bytes >= detail::kCounterBytes + p.splits * M * N * sizeof(float));
@@ -55,11 +55,20 @@ void check_plans(int sms) {
           REQUIRE(p.kt_per_split == p.kt_per_warp * p.warps_k);
           REQUIRE(p.grid.x == 1u);
           REQUIRE((p.slabs == 1 || p.slabs == 2));
-          REQUIRE(p.grid.y * static_cast<unsigned>(p.slabs) == N / 64);
           REQUIRE(p.ctas_per_sm >= 1);
+          if (p.persist) {  // one generation of CTAs, each looping over slabs; equal warp K ranges
+            REQUIRE(p.slabs == 1);
+            REQUIRE(p.splits == 1);
+            REQUIRE(M <= 8);
+            REQUIRE(static_cast<std::size_t>(p.kt_per_warp * p.warps_k) == KT);
+            REQUIRE(p.grid.y == std::min<std::size_t>(N / 64, static_cast<std::size_t>(sms) * p.ctas_per_sm));
+          } else {
+            REQUIRE(p.grid.y * static_cast<unsigned>(p.slabs) == N / 64);
+          }
           REQUIRE((p.warps_k == 4 || p.warps_k == 8 || p.warps_k == 16));
           // the CTA's shared memory (cp.async ring, as gemm launches it) fits the SM, and its warps the registers
-          REQUIRE(detail::decode_smem_bytes<B>(false, 2, M, p.warps_k, p.slabs) + detail::kSmemReservedPerCta <=
+          REQUIRE(p.ctas_per_sm * (detail::decode_smem_bytes<B>(false, 2, M, p.warps_k, p.slabs, p.persist) +
+                                   detail::kSmemReservedPerCta) <=
                   detail::kSmemPerSm);
           REQUIRE(p.ctas_per_sm * p.warps_k <=
                   (p.slabs == 1 ? DecodeConfig<B>::warps_per_sm : DecodeConfig<B>::max_warps_two_slabs));
@@ -244,6 +253,7 @@ void check_forced_decode(int sms) {
         const bool two = B <= 4 && M > 8 && slabs % 2 == 0 && slabs * KT >= 20480 &&
                          (decode_cta_fits<B>(M, 4, 2) || decode_cta_fits<B>(M, 8, 2));
         CHECK(planned.slabs == (two ? 2 : 1));
+        CHECK_FALSE(planned.persist);  // persistent CTAs only where forced (tune_decode measures them)
         for (int ns : {1, 2})
         for (int W : {4, 8, 16})
           for (int s : {1, 2, 3, 5, 16, kMaxDecodeSplits}) {
@@ -260,10 +270,11 @@ void check_forced_decode(int sms) {
             CHECK(p.kt_per_split == p.kt_per_warp * W);
             CHECK(static_cast<std::size_t>(s) * p.kt_per_split >= KT);      // K covered
             CHECK(static_cast<std::size_t>(s - 1) * p.kt_per_split < KT);  // no empty split
-            CHECK(p.grid.y * static_cast<unsigned>(ns) == slabs);         // every slab once
+            if (!p.persist) CHECK(p.grid.y * static_cast<unsigned>(ns) == slabs);  // every slab once
+            else CHECK(p.grid.y == std::min<std::size_t>(slabs, static_cast<std::size_t>(sms) * p.ctas_per_sm));
             CHECK(p.grid.z == static_cast<unsigned>(s));
             CHECK(p.ctas_per_sm * W <= (ns == 1 ? DecodeConfig<B>::warps_per_sm : 8));
-            CHECK(p.ctas_per_sm * (detail::decode_smem_bytes<B>(false, 2, M, W, ns) + detail::kSmemReservedPerCta) <=
+            CHECK(p.ctas_per_sm * (detail::decode_smem_bytes<B>(false, 2, M, W, ns, p.persist) + detail::kSmemReservedPerCta) <=
                   detail::kSmemPerSm);
             if (s > 1) CHECK(p.workspace_bytes >= detail::kCounterBytes + s * M * N * sizeof(float));
             else CHECK(p.workspace_bytes == 0);
@@ -289,6 +300,31 @@ TEST_CASE("forced decode launch shapes: exactly the runnable ones plan, with tha
   }
 }
 
+TEST_CASE("decode planner: persistent CTAs where forced, with every slab covered", "[kernels][plan]") {
+  // 3584 x 18944 (K x N): 296 slabs of 56 k-tiles on 132 SMs x 2 CTAs of 8 warps: 264 CTAs, 32 with two slabs
+  for (std::size_t M : {std::size_t(1), std::size_t(4), std::size_t(8)}) {
+    CHECK_FALSE(detail::plan_gemm<4>(M, 18944, 3584, 132).persist);
+    const detail::GemmPlan p = detail::plan_gemm<4>(M, 18944, 3584, 132, DecodeChoice{8, 1, 1, 2});
+    CHECK(p.persist);
+    CHECK(p.grid.y == static_cast<unsigned>(std::min<std::size_t>(296, 132u * p.ctas_per_sm)));
+    CHECK(p.kt_per_warp == 7);
+  }
+  // fewer slabs than resident CTAs: one slab each
+  const detail::GemmPlan on = detail::plan_gemm<4>(1, 8192, 28672, 132, DecodeChoice{16, 1, 1, 2});
+  CHECK(on.persist);
+  CHECK(on.grid.y == 128u);
+  CHECK(on.kt_per_warp == 28);
+  // the planner's warps and splits with persistence forced: one split of equal warp ranges
+  const detail::GemmPlan free = detail::plan_gemm<4>(1, 28672, 8192, 132, DecodeChoice{0, 0, 0, 2});
+  CHECK(free.persist);
+  CHECK(free.splits == 1);
+  CHECK(static_cast<std::size_t>(free.kt_per_warp * free.warps_k) == 8192 / 64);
+  // forced on where no persistent plan exists: 16 warps do not divide 56 k-tiles; two splits; M = 9
+  CHECK(detail::plan_gemm<4>(1, 18944, 3584, 132, DecodeChoice{16, 0, 0, 2}).kt_per_warp == 0);
+  CHECK(detail::plan_gemm<4>(1, 28672, 8192, 132, DecodeChoice{8, 2, 1, 2}).kt_per_warp == 0);
+  CHECK(detail::plan_gemm<4>(9, 28672, 8192, 132, DecodeChoice{8, 1, 1, 2}).kt_per_warp == 0);
+}
+
 TEST_CASE("decode tuner: candidates, choice of the best, tuning tables", "[kernels][plan][tune]") {
   // candidates: every runnable shape up to max_splits once, and the planner's own
   for (std::size_t M : {std::size_t(1), std::size_t(16)})
@@ -296,18 +332,24 @@ TEST_CASE("decode tuner: candidates, choice of the best, tuning tables", "[kerne
       DecodeChoice planned;
       const auto c = detail::decode_candidates<4>(M, N, 8192, 132, 16, planned);
       const detail::GemmPlan p = detail::plan_gemm<4>(M, N, 8192, 132);
-      CHECK(planned == DecodeChoice{p.warps_k, p.splits, p.slabs});
+      CHECK(planned == detail::decode_choice_of(p));
       CHECK(p.slabs == (M == 16 && N == 28672 ? 2 : 1));  // 448 x 128 tiles at M = 16: two slabs
       CHECK(std::count(c.begin(), c.end(), planned) == 1);
-      std::size_t runnable = 0, two = 0;
+      std::size_t runnable = 0, two = 0, persistent = 0;
       for (int ns : {1, 2})
         for (int W : {4, 8, 16})
-          for (int s = 1; s <= 16; ++s) {
-            const bool ok = detail::plan_gemm<4>(M, N, 8192, 132, DecodeChoice{W, s, ns}).kt_per_warp > 0;
-            runnable += ok;
-            two += ok && ns == 2;
-          }
+          for (int s = 1; s <= 16; ++s)
+            for (int pe : {1, 2}) {
+              const detail::GemmPlan q = detail::plan_gemm<4>(M, N, 8192, 132, DecodeChoice{W, s, ns, pe});
+              const bool ok = q.kt_per_warp > 0;
+              runnable += ok;
+              two += ok && ns == 2;
+              persistent += ok && pe == 2;
+              if (ok) CHECK(q.persist == (pe == 2));
+            }
       CHECK((two > 0) == (N > 64));  // two slabs need an even number of them
+      // persistent CTAs: M <= 8, one slab, one split, any warp count here (4, 8 and 16 divide 128 k-tiles)
+      CHECK(persistent == (M == 16 ? 0u : 3u));
       CHECK(c.size() == runnable + (planned.splits > 16 ? 1 : 0));
       for (std::size_t i = 0; i < c.size(); ++i) {
         CHECK(detail::plan_gemm<4>(M, N, 8192, 132, c[i]).kt_per_warp > 0);

@@ -2,16 +2,18 @@
 // split-K with the last-CTA reduction, act-order gather, group 32, a partial CTA column, multi-M-tile;
 // the decode kernel (M <= 16) with per-warp cp.async and bulk-copy (TMA) rings, both MMA row-block
 // counts, group 32, the fp32 dequantization fallback (8-bit bf16), and hand-made plans whose warp K
-// ranges start inside groups, span several groups and leave a warp without tiles; short PDL chains.
+// ranges start inside groups, span several groups and leave a warp without tiles; persistent CTAs that
+// loop over several slabs (hand-made grids smaller than the slab count); short PDL chains.
 #include "gpu_common.cuh"
 
 namespace {
 using namespace kt;
 
 // Runs the decode kernel with W warps per CTA and `kpw` tiles per warp (planner bypassed) and compares
-// with the host reference; rows past M stay poisoned.
+// with the host reference; rows past M stay poisoned. `persist_ctas` > 0: persistent CTAs (W x kpw must
+// be K/64), that many of them, each looping over the slabs y, y + persist_ctas, ...
 template <int B, class T>
-void check_decode_plan(const QuantizedWeight& q, std::size_t M, int W, int kpw) {
+void check_decode_plan(const QuantizedWeight& q, std::size_t M, int W, int kpw, int persist_ctas = 0) {
   const HostTiledWeight ht = tile_weight(q);
   TiledWeightBuffer w;
   REQUIRE(upload(ht, w, nullptr).ok());
@@ -21,7 +23,9 @@ void check_decode_plan(const QuantizedWeight& q, std::size_t M, int W, int kpw) 
   p.kt_per_warp = kpw;
   p.kt_per_split = W * kpw;
   p.splits = static_cast<int>((KT + p.kt_per_split - 1) / p.kt_per_split);
-  p.grid = dim3(1u, static_cast<unsigned>(q.N / 64), static_cast<unsigned>(p.splits));
+  p.persist = persist_ctas > 0;
+  p.grid = dim3(1u, static_cast<unsigned>(p.persist ? persist_ctas : q.N / 64), static_cast<unsigned>(p.splits));
+  if (p.persist) REQUIRE(p.splits == 1);
   p.workspace_bytes = p.splits > 1 ? lowbit::kernels::detail::kCounterBytes + p.splits * M * q.N * 4 : 0;
   const std::size_t ws = lowbit::kernels::detail::workspace_total(p, M, w.view().meta);
   const auto A = random_activations<T>(M * q.K);
@@ -33,8 +37,9 @@ void check_decode_plan(const QuantizedWeight& q, std::size_t M, int W, int kpw) 
   KT_CUDA(cudaMemcpy(dB.p, bias.data(), q.N * 2, cudaMemcpyHostToDevice));
   REQUIRE(gemm_workspace_init(dW.p, ws, nullptr).ok());
   KT_CUDA(cudaMemset(dY.p, 0xff, (M + 1) * q.N * 2));
-  INFO("bits " << B << " K " << q.K << " group " << w.view().meta.group_size << " sym " << w.view().meta.sym
-               << " act " << w.view().meta.act_order << " M " << M << " W " << W << " kpw " << kpw << " splits " << p.splits);
+  INFO("bits " << B << " K " << q.K << " N " << q.N << " group " << w.view().meta.group_size << " sym " << w.view().meta.sym
+               << " act " << w.view().meta.act_order << " M " << M << " W " << W << " kpw " << kpw << " splits " << p.splits
+               << " persistent CTAs " << persist_ctas);
   const Status st = lowbit::kernels::detail::run_decode<B, T, false>(dA.as<T>(), M, w.view(), dB.as<T>(), dY.as<T>(),
                                                                      dW.p, ws, p, nullptr);
   INFO("status: " << st.message);
@@ -70,6 +75,24 @@ TEST_CASE("decode kernel: warp K ranges inside and across groups", "[kernels][gp
       check_decode_plan<4, half_t>(random_weight(4, 1280, 128, group, sym, false), 9, 4, 3);
     }
   check_decode_plan<3, bfloat16_t>(random_weight(3, 1280, 128, 256, false, true), 5, 8, 1);
+}
+
+TEST_CASE("decode kernel: persistent CTAs loop over slabs", "[kernels][gpu][sanitize]") {
+  // N = 320 (5 slabs) on 1, 2 or 3 CTAs: 5, 3/2 or 2/2/1 slabs each, so the rings run on across slabs and
+  // CTAs reduce different numbers of slabs; K = 1280 (20 tiles) as 4 warps x 5 tiles: warps start inside
+  // groups of 128 and 256 and span groups
+  for (std::size_t group : {std::size_t(32), std::size_t(128), std::size_t(256), std::size_t(1280)})
+    for (bool sym : {false, true})
+      for (int ctas : {1, 2, 3}) {
+        const QuantizedWeight q = random_weight(4, 1280, 320, group, sym, false);
+        check_decode_plan<4, half_t>(q, 1, 4, 5, ctas);
+        check_decode_plan<4, half_t>(q, 8, 4, 5, ctas);
+      }
+  // 16 warps of one tile each (the ring deeper than a warp's range in a slab), act-order bf16, the fp32
+  // path of 8-bit bf16, 2-bit g64
+  check_decode_plan<3, bfloat16_t>(random_weight(3, 1024, 384, 256, false, true), 5, 16, 1, 4);
+  check_decode_plan<8, bfloat16_t>(random_weight(8, 512, 256, 32, false, false), 2, 8, 1, 3);
+  check_decode_plan<2, half_t>(random_weight(2, 768, 448, 64, false, false), 3, 4, 3, 5);
 }
 
 TEST_CASE("decode kernel with programmatic dependent launch: short chains for the sanitizers", "[kernels][gpu][sanitize][pdl]") {

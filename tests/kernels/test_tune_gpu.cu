@@ -9,7 +9,7 @@ namespace {
 
 using namespace kt;
 
-/// Runs gemm_bits with every runnable decode shape (slabs x warps x splits <= max_splits) at each M and compares
+/// Runs gemm_bits with every runnable decode shape (slabs x warps x splits <= max_splits x persistent or not) at each M and compares
 /// with the double-precision host reference; outputs are poisoned first, the split-K workspace is
 /// filled with garbage past the counters, and every call runs twice (the counters must be left zero).
 template <int B, class T>
@@ -20,10 +20,11 @@ void check_every_shape(const QuantizedWeight& q, const std::vector<std::size_t>&
   DevBuf &dA = P.dA, &dB = P.dB, &dY = P.dY;
   const int sms = lowbit::kernels::detail::current_sm_count();
   REQUIRE(sms > 0);
-  std::vector<DecodeChoice> shapes;  // every shape in range: 1-2 slabs x 4/8/16 warps x 1..max_splits
+  std::vector<DecodeChoice> shapes;  // every shape in range: 1-2 slabs x 4/8/16 warps x 1..max_splits x persist 1/2
   for (int ns : {1, 2})
     for (int W : {4, 8, 16})
-      for (int s = 1; s <= max_splits; ++s) shapes.push_back({W, s, ns});
+      for (int s = 1; s <= max_splits; ++s)
+        for (int pe : {1, 2}) shapes.push_back({W, s, ns, pe});
   std::size_t ws = 0;
   for (std::size_t M : Ms)
     for (const DecodeChoice& c : shapes) {
@@ -33,7 +34,7 @@ void check_every_shape(const QuantizedWeight& q, const std::vector<std::size_t>&
     }
   DevBuf dW(ws);
   REQUIRE(gemm_workspace_init(dW.p, ws, nullptr).ok());
-  int runnable = 0, two_slabs = 0;
+  int runnable = 0, two_slabs = 0, persistent = 0;
   for (std::size_t M : Ms)
     for (const DecodeChoice& c : shapes) {
       GemmOptions o;
@@ -41,7 +42,7 @@ void check_every_shape(const QuantizedWeight& q, const std::vector<std::size_t>&
       const auto plan = lowbit::kernels::detail::plan_gemm<B>(M, q.N, q.K, sms, o.decode);
       INFO("bits " << B << " K " << q.K << " N " << q.N << " group " << q.spec.group_size << " act "
                    << w.view().meta.act_order << " M " << M << " slabs " << c.slabs << " warps " << c.warps << " splits "
-                   << c.splits);
+                   << c.splits << " persist " << c.persist);
       constexpr std::size_t cb = lowbit::kernels::detail::kCounterBytes;
       KT_CUDA(cudaMemset(static_cast<char*>(dW.p) + std::min(ws, cb), 0x5a, ws > cb ? ws - cb : 0));
       KT_CUDA(cudaMemset(dY.p, 0xff, Mmax * q.N * 2));  // NaN in fp16 and bf16
@@ -57,6 +58,7 @@ void check_every_shape(const QuantizedWeight& q, const std::vector<std::size_t>&
       }
       ++runnable;
       two_slabs += c.slabs == 2;
+      persistent += c.persist == 2;
       for (int rep = 0; rep < 2; ++rep) {
         const Status st = gemm_bits<B, T>(dA.as<T>(), M, w.view(), dB.as<T>(), dY.as<T>(), dW.p, ws, nullptr, o);
         INFO("status: " << st.message << " rep " << rep);
@@ -77,6 +79,8 @@ void check_every_shape(const QuantizedWeight& q, const std::vector<std::size_t>&
     }
   CHECK(runnable > 0);
   CHECK((two_slabs > 0) == (q.N % 128 == 0));  // two slabs per CTA need an even number of slabs
+  // persistent CTAs: M <= 8 and a warp count that divides K/64 (4 does when any does)
+  CHECK((persistent > 0) == (*std::min_element(Ms.begin(), Ms.end()) <= 8 && (q.K / 64) % 4 == 0));
 }
 
 }  // namespace
@@ -91,6 +95,19 @@ TEST_CASE("gemm with a forced decode shape: every runnable shape matches the hos
   check_every_shape<3, bfloat16_t>(random_weight(3, 640, 128, 32, false, true), {3, 16}, 6);
   // symmetric 8-bit per-channel
   check_every_shape<8, half_t>(random_weight(8, 1024, 64, 1024, true, false), {5}, 16);
+}
+
+TEST_CASE("persistent decode CTAs on the device's own grid match the host reference", "[kernels][gpu][tune]") {
+  // 3584 x 18944 (K x N, 296 slabs) with 8-warp persistent CTAs: on an H100 264 CTAs, 32 of them with a
+  // second slab (on other SM counts some other split of the slabs); M = 9 runs the planned kernel
+  const int sms = lowbit::kernels::detail::current_sm_count();
+  const auto p = lowbit::kernels::detail::plan_gemm<4>(1, 18944, 3584, sms, DecodeChoice{8, 1, 1, 2});
+  REQUIRE(p.persist);
+  INFO("persistent CTAs " << p.grid.y << " for 296 slabs");
+  GemmOptions o;
+  o.decode = {8, 1, 1, 2};
+  check_gemm<4, half_t>(random_weight(4, 3584, 18944, 128, false, false), {1, 4, 8}, true, o);
+  check_gemm<2, bfloat16_t>(random_weight(2, 3584, 18944, 64, true, true), {3}, false, o);
 }
 
 TEST_CASE("gemm with a forced decode shape: refusals name the problem", "[kernels][gpu][tune]") {
@@ -118,6 +135,19 @@ TEST_CASE("gemm with a forced decode shape: refusals name the problem", "[kernel
   CHECK(st.code == StatusCode::workspace_too_small);
   st = gemm_bits<4, half_t>(dA.as<half_t>(), 1, w.view(), nullptr, dY.as<half_t>(), ws.p, need, nullptr, o);
   CHECK(st.ok());
+  // persistent CTAs: one split only, M <= 8 only
+  o.decode = {4, 2, 1, 2};
+  st = gemm_bits<4, half_t>(dA.as<half_t>(), 1, w.view(), nullptr, dY.as<half_t>(), ws.p, need, nullptr, o);
+  CHECK(st.code == StatusCode::invalid_argument);
+  CHECK_THAT(st.message, Catch::Contains("persist 2"));
+  o.decode = {4, 1, 1, 2};
+  st = gemm_bits<4, half_t>(dA.as<half_t>(), 9, w.view(), nullptr, dY.as<half_t>(), ws.p, need, nullptr, o);
+  CHECK(st.code == StatusCode::invalid_argument);
+  st = gemm_bits<4, half_t>(dA.as<half_t>(), 8, w.view(), nullptr, dY.as<half_t>(), ws.p, need, nullptr, o);
+  CHECK(st.ok());
+  o.decode = {4, 1, 1, 3};  // out of range
+  st = gemm_bits<4, half_t>(dA.as<half_t>(), 1, w.view(), nullptr, dY.as<half_t>(), ws.p, need, nullptr, o);
+  CHECK(st.code == StatusCode::invalid_argument);
   // M = 16 is still the decode kernel's: refused; M = 17 (mid-M kernel) ignores the decode shape
   o.decode = {4, 3};
   const std::size_t ws17 = gemm_workspace_size(17, w.view().meta, o);
@@ -151,7 +181,7 @@ TEST_CASE("tune_decode times every shape and records a runnable one per M", "[ke
   for (const DecodeTuneResult& r : details) {
     INFO("M " << r.M);
     const auto plan = lowbit::kernels::detail::plan_gemm<4>(r.M, q.N, q.K, sms);
-    CHECK(r.planned == DecodeChoice{plan.warps_k, plan.splits, plan.slabs});
+    CHECK(r.planned == lowbit::kernels::detail::decode_choice_of(plan));
     CHECK(t.by_m[r.M] == r.best);
     CHECK(lowbit::kernels::detail::plan_gemm<4>(r.M, q.N, q.K, sms, r.best).kt_per_warp > 0);
     CHECK(r.timings.size() >= 3);

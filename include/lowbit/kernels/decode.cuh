@@ -115,12 +115,14 @@ constexpr int decode_stages(bool bulk, int gpt, std::size_t M) {
 }
 /// Dynamic shared memory of a decode CTA of `warps` warps on `ns` slabs per warp: per warp its header
 /// and ring; the same memory holds the cross-warp reduction (warps x M x 64·ns floats) after the loop.
+/// A persistent CTA (`persist`: it loops over slabs, its rings stay live across them) keeps the
+/// reduction buffer beside the rings.
 template <int B>
-constexpr std::size_t decode_smem_bytes(bool bulk, int gpt, std::size_t M, int warps, int ns = 1) {
+constexpr std::size_t decode_smem_bytes(bool bulk, int gpt, std::size_t M, int warps, int ns = 1, bool persist = false) {
   const std::size_t ring = static_cast<std::size_t>(warps) *
                            (kDecodeWarpHeader + decode_stages<B>(bulk, gpt, M) * decode_slot_bytes<B>(gpt, M, ns));
   const std::size_t red = static_cast<std::size_t>(warps) * M * 64 * static_cast<std::size_t>(ns) * sizeof(float);
-  return ring > red ? ring : red;
+  return persist ? ring + red : ring > red ? ring : red;
 }
 
 /// Arguments shared by the kernels that stream TiledLayout weights through shared memory (decode and
@@ -192,11 +194,19 @@ LOWBIT_DEVICE std::uint32_t decode_centered(std::uint32_t codes, std::uint32_t z
 /// The decode kernel: CTA (blockIdx.y, blockIdx.z) covers NS adjacent 64-column slabs starting at
 /// NS·blockIdx.y and split blockIdx.z of K; each warp streams its K range of those slabs' tiles (NS = 2:
 /// both slabs' tiles share one ring slot with the tile's activation rows, copied and loaded once).
-template <int B, class T, int MT, int GPT, bool Bulk, int NS = 1>
+/// @tparam Persist persistent CTAs (M <= 8, one slab per CTA, one split; at M > 8 the variant spilled
+///         registers): CTA y takes slabs y, y + gridDim.y, ...
+///         and its warps' rings run on from one slab into the next, so the copies of the next slab's
+///         first tiles are in flight while the current slab is reduced; a grid of one generation of
+///         resident CTAs then has no fill bubble between CTA generations (N-heavy weights have 3-4
+///         of them). Every warp must have the same number of tiles per slab (kt_per_warp x warps = K/64):
+///         the warps meet at two CTA barriers per slab.
+template <int B, class T, int MT, int GPT, bool Bulk, int NS = 1, bool Persist = false>
 __global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * DecodeConfig<B>::max_warps_two_slabs, 1)
     decode_gemm_kernel(const DecodeArgs args) {
   static_assert(NS == 1 || NS == 2, "one or two slabs per warp");
   static_assert(NS == 1 || !Bulk, "the two-slab variant has the cp.async ring only");
+  static_assert(!Persist || (NS == 1 && !Bulk && MT == 1), "the persistent variant: M <= 8, one slab per CTA, cp.async ring");
   using C = DecodeConfig<B>;
   using L = TiledLayout<B>;
   using Ops = ElementOps<T>;
@@ -216,6 +226,11 @@ __global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * 
   const int kt0 = min(cta_kt1, cta_kt0 + warp * args.kt_per_warp);
   const int kt1 = min(cta_kt1, kt0 + args.kt_per_warp);
   const int ntiles = kt1 - kt0;  // may be 0 for the last warps of a short split
+  // persistent: this CTA's slabs (units) and the tiles a warp streams over all of them
+  const int units = Persist ? (args.N / TileGeometry::tile_n - static_cast<int>(blockIdx.y) + static_cast<int>(gridDim.y) - 1) /
+                                  static_cast<int>(gridDim.y)
+                            : 1;
+  const int total = ntiles * units;
 
   const int slot_bytes = static_cast<int>(decode_slot_bytes<B>(GPT, static_cast<std::size_t>(M), NS));
   unsigned char* wbase = smem + static_cast<std::size_t>(warp) * (kDecodeWarpHeader + S * slot_bytes);
@@ -264,6 +279,14 @@ __global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * 
   const unsigned char* p_run = p_src + static_cast<std::size_t>(iss_grp + p_gi) * p_stride;
   const std::uint16_t* a_run = a_src;
   const std::size_t a_rstride = 4 * K;  // elements between a lane's activation chunks (4 rows)
+  // persistent: where the current unit's weight and parameter runs began, the step to the next unit's,
+  // and the tiles of the current unit whose weights / activations are issued
+  const unsigned char* w_unit = w_run;
+  const unsigned char* p_unit = p_run;
+  const std::size_t w_next = static_cast<std::size_t>(gridDim.y) * w_slab;
+  const std::size_t p_next = static_cast<std::size_t>(gridDim.y) * p_slab;
+  const int iss_grp0 = iss_grp, iss_left0 = iss_left;
+  int iss_wt = 0, iss_at = 0;
 
   // Issues the copies of tile `i` of this warp into slot `si` (tiles are issued in order, each part
   // at most once per tile): `weights` the weight tile and its groups' scales/zeros, `acts` the M
@@ -271,7 +294,7 @@ __global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * 
   // dependent launch: weights never come from the preceding kernel in the stream (gemm.cuh, PdlMode),
   // so the prologue issues them before griddepcontrol.wait; activations may, so they wait.
   auto issue = [&](int i, int si, bool weights, bool acts) {
-    if (i < ntiles) {
+    if (i < total) {
       if constexpr (Bulk) {
         unsigned char* slot = ring + si * slot_bytes;
         void* bar = bars + 8 * si;
@@ -324,6 +347,21 @@ __global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * 
         ++iss_grp;
         iss_left = tpg;
         if constexpr (!Bulk) p_run += p_stride;
+      }
+      if constexpr (Persist) {  // the unit's last tile: the next unit's runs start at its first tile
+        if (weights && ++iss_wt == ntiles) {
+          iss_wt = 0;
+          w_unit += w_next;
+          p_unit += p_next;
+          w_run = w_unit;
+          p_run = p_unit;
+          iss_grp = iss_grp0;
+          iss_left = iss_left0;
+        }
+        if (acts && ++iss_at == ntiles) {
+          iss_at = 0;
+          a_run = a_src;
+        }
       }
     }
     if constexpr (!Bulk) {
@@ -385,7 +423,10 @@ __global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * 
   for (int i = 0; i < S - 1; ++i) issue(i, i, false, true);
   int rs = 0, ws = S - 1;  // slot of tile i, slot tile i + S - 1 goes to
   std::uint32_t phase = 0;  // parity of slot rs's current phase (bulk variant)
-  int use_left = GPT == 2 ? 1 : tpg - kt0 % tpg;  // tiles left in the group of tile i, itself included
+  const int use_left0 = GPT == 2 ? 1 : tpg - kt0 % tpg;
+  int use_left = use_left0;  // tiles left in the group of tile i, itself included
+  int ui = 0;                // persistent: tile i's index in its unit (else i itself)
+  int unit_slab = slab;      // persistent: the current unit's slab
   std::uint32_t z2[NS][8];  // negated magic-biased zero pairs -(magic + z) of the current group, per slab
   // Second decode offset (dequant.cuh, decode_centered_pair): its zero pairs -(magic * 2^-E1 + z) cost
   // 8 registers, so only the M <= 8 kernel (MT = 1) uses it; MT = 2 shifts every code to bit 0.
@@ -395,8 +436,47 @@ __global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * 
   const std::uint32_t e1_bias2 = centered_e1_bias2<T, kE1>();
   float zf[NS][8];          // 2^23 + zero (fp32 fallback)
 
+  // Cross-warp reduction: red[warp][m][n] (the 64·NS columns of the CTA's slabs), summed in warp order
+  // into Y (or this split's partials) at columns col0...
+  constexpr int kCols = 64 * NS;
+  auto stage_acc = [&](float* red) {
+#pragma unroll
+    for (int sl = 0; sl < NS; ++sl)
+#pragma unroll
+      for (int jp = 0; jp < 4; ++jp)
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int m = 8 * mt + 2 * t + (e % 2), n = 64 * sl + 16 * jp + 8 * (e / 2) + g;
+            if (m < M) red[(warp * M + m) * kCols + n] = acc[sl][jp][mt][e];
+          }
+  };
+  auto reduce_out = [&](const float* red, int col0) {
+    for (int i = tid; i < M * 32 * NS; i += blockDim.x) {
+      const int m = i / (32 * NS), n = 2 * (i % (32 * NS));
+      float2 s = make_float2(0.f, 0.f);
+      for (int wk = 0; wk < nwarps; ++wk) {
+        s.x += red[(wk * M + m) * kCols + n];
+        s.y += red[(wk * M + m) * kCols + n + 1];
+      }
+      const std::size_t o = static_cast<std::size_t>(m) * N + col0 + n;
+      if (args.splits == 1) {
+        if (args.bias) {
+          s.x += Ops::to_float(args.bias[col0 + n]);
+          s.y += Ops::to_float(args.bias[col0 + n + 1]);
+        }
+        args.Y[o / 2] = Ops::pack2(s.x, s.y);
+      } else {
+        __stcg(reinterpret_cast<float2*>(args.partials + blockIdx.z * static_cast<std::size_t>(M) * N + o), s);
+      }
+    }
+  };
+  // persistent: the reduction buffer sits after the rings (they stay live across units)
+  float* red_p = reinterpret_cast<float*>(smem + static_cast<std::size_t>(nwarps) * (kDecodeWarpHeader + S * slot_bytes));
+
 #pragma unroll 1
-  for (int i = 0; i < ntiles; ++i) {
+  for (int i = 0; i < total; ++i) {
     if constexpr (Bulk) {
       ptx::mbarrier_wait_parity(bars + 8 * rs, phase);
       __syncwarp();  // every lane is done with the slot read in step i-1 before it is refilled
@@ -428,8 +508,9 @@ __global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * 
         b[mt][2 * p + 1][1] = r[3];
       }
 
-    const bool group_start = GPT == 2 || i == 0 || use_left == tpg;
-    const bool group_end = GPT == 2 || use_left == 1 || i == ntiles - 1;
+    const int it = Persist ? ui : i;  // index in the unit
+    const bool group_start = GPT == 2 || it == 0 || use_left == tpg;
+    const bool group_end = GPT == 2 || use_left == 1 || it == ntiles - 1;
     if (--use_left == 0) use_left = tpg;
     // per slab: its weight tile, its groups' zeros and scales; the activation fragments are shared
 #pragma unroll
@@ -489,7 +570,25 @@ __global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * 
         if (group_end) fold(params, acc[sl], part[sl]);
       }
     }
+    if constexpr (Persist) {  // the unit's last tile: reduce its slab (the rings keep streaming)
+      if (++ui == ntiles) {
+        ui = 0;
+        use_left = use_left0;
+        __syncthreads();  // the previous unit's sums have read red_p
+        stage_acc(red_p);
+        __syncthreads();
+        reduce_out(red_p, unit_slab * TileGeometry::tile_n);
+        unit_slab += gridDim.y;
+#pragma unroll
+        for (int jp = 0; jp < 4; ++jp)
+#pragma unroll
+          for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) acc[0][jp][mt][e] = 0.f;
+      }
+    }
   }
+  if constexpr (Persist) return;  // every unit is stored; no copy is left in flight
   if constexpr (Bulk) {
     __syncwarp();
     if (lane < S) ptx::mbarrier_inval(bars + 8 * lane);  // every issued copy was waited for
@@ -497,41 +596,12 @@ __global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * 
   if constexpr (!Bulk) ptx::cp_async_wait_all();
   __syncthreads();  // every warp is done with its ring: the memory becomes the reduction buffer
 
-  // Cross-warp reduction: red[warp][m][n] (the 64·NS columns of the CTA's slabs), summed in warp order.
-  constexpr int kCols = 64 * NS;
+  // the ring's memory becomes the reduction buffer
   float* red = reinterpret_cast<float*>(smem);
-#pragma unroll
-  for (int sl = 0; sl < NS; ++sl)
-#pragma unroll
-    for (int jp = 0; jp < 4; ++jp)
-#pragma unroll
-      for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int m = 8 * mt + 2 * t + (e % 2), n = 64 * sl + 16 * jp + 8 * (e / 2) + g;
-          if (m < M) red[(warp * M + m) * kCols + n] = acc[sl][jp][mt][e];
-        }
+  stage_acc(red);
   __syncthreads();
-
   const int col0 = slab * TileGeometry::tile_n;
-  for (int i = tid; i < M * 32 * NS; i += blockDim.x) {
-    const int m = i / (32 * NS), n = 2 * (i % (32 * NS));
-    float2 s = make_float2(0.f, 0.f);
-    for (int wk = 0; wk < nwarps; ++wk) {
-      s.x += red[(wk * M + m) * kCols + n];
-      s.y += red[(wk * M + m) * kCols + n + 1];
-    }
-    const std::size_t o = static_cast<std::size_t>(m) * N + col0 + n;
-    if (args.splits == 1) {
-      if (args.bias) {
-        s.x += Ops::to_float(args.bias[col0 + n]);
-        s.y += Ops::to_float(args.bias[col0 + n + 1]);
-      }
-      args.Y[o / 2] = Ops::pack2(s.x, s.y);
-    } else {
-      __stcg(reinterpret_cast<float2*>(args.partials + blockIdx.z * static_cast<std::size_t>(M) * N + o), s);
-    }
-  }
+  reduce_out(red, col0);
   if (args.splits == 1) return;
 
   // Split-K: the last CTA of this slab to arrive sums the partials in split order (deterministic).

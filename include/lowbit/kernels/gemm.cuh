@@ -396,6 +396,7 @@ struct GemmPlan {
   std::size_t workspace_bytes = 0;  ///< partials + counters
   int kt_per_warp = 0;      ///< decode kernel: 64-row K tiles per warp
   int slabs = 1;            ///< decode kernel: 64-column slabs per CTA (2: the two-slab variant)
+  bool persist = false;     ///< decode kernel: persistent CTAs (grid.y <= slabs, each CTA loops over slabs)
   bool wgmma = false;       ///< mid-M kernel: the sm_90a wgmma variant (midm_wgmma.cuh)
 };
 
@@ -487,7 +488,7 @@ constexpr bool decode_prefers_two_slabs(std::size_t M, std::size_t N, std::size_
 /// plans, falling back to one slab when the forced fields leave none).
 template <int B>
 GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_count, bool legacy_waves = false,
-                          int force_warps = 0, int force_splits = 0, int force_slabs = 0) {
+                          int force_warps = 0, int force_splits = 0, int force_slabs = 0, int force_persist = 0) {
   using C = DecodeConfig<B>;
   GemmPlan p{PolicyKind::decode, C::max_m, TileGeometry::tile_n, 4, 1};
   const std::size_t slabs = N / TileGeometry::tile_n, KT = K / TileGeometry::tile_k;
@@ -534,7 +535,7 @@ GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_co
       const std::size_t smem = decode_smem_bytes<B>(false, 2, m, W, ns) + kSmemReservedPerCta;
       const std::size_t per_sm = std::min<std::size_t>(static_cast<std::size_t>(warps_per_sm / W), kSmemPerSm / smem);
       if (per_sm == 0) continue;
-      const std::size_t sms = static_cast<std::size_t>(std::max(sm_count, 1)), slots = sms * per_sm;
+      const std::size_t sms = static_cast<std::size_t>(std::max(sm_count, 1));
       const std::size_t w = static_cast<std::size_t>(W);
       const std::size_t max_splits =
           slabs <= kMaxCounters ? std::min<std::size_t>(kMaxDecodeSplits, (KT + w - 1) / w) : 1;
@@ -542,30 +543,49 @@ GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_co
         if (force_splits && sp != static_cast<std::size_t>(force_splits)) continue;
         const std::size_t kpw = (KT + w * sp - 1) / (w * sp);
         if ((KT + w * kpw - 1) / (w * kpw) != sp) continue;  // no empty split
-        const std::size_t ctas = ctas_n * sp, waves = (ctas + slots - 1) / slots;
-        // CTAs of the busiest SM (at least its resident capacity: idle slots are paid)
-        const double avg = static_cast<double>(ctas) / static_cast<double>(sms);
-        const double busiest = static_cast<double>((ctas + sms - 1) / sms);
-        const double sm_ctas = legacy_waves ? static_cast<double>(waves * per_sm)
-                                            : std::max(avg + kBusiestWeight * (busiest - avg), static_cast<double>(per_sm));
-        const double cost = sm_ctas * static_cast<double>(sms * kpw) * (static_cast<double>(w) + cta_warps) *
-                                C::tile_bytes * ns +
-                            (sp > 1 ? 2.0 * static_cast<double>(sp * M * N) * sizeof(float) + kSplitTailBytes : 0.0) +
-                            kWaveBytes * static_cast<double>(waves);
-        if (best < 0 || cost < best * 0.999) {
-          best = cost;
-          p.warps_k = W;
-          p.ctas_per_sm = static_cast<int>(per_sm);
-          p.splits = static_cast<int>(sp);
-          p.kt_per_warp = static_cast<int>(kpw);
-          p.slabs = ns;
+        for (const bool pe : {false, true}) {
+          // persistent CTAs (DecodeChoice::persist): M <= 8, one slab and one split per CTA, every warp the
+          // same tiles (they meet at two barriers per slab), the reduction buffer beside the rings; one
+          // generation of resident CTAs, so one wave's fill. Never planned by itself: measured on an H100
+          // (session 14, bench/results/kernels_tune_*_s14.json: 2/3/4/8 bits x 6 shapes x M = 1, 4, 8)
+          // the best persistent shape beat the best other one in 12 of 72 cases, by 3-8 % on 3584 x 18944
+          // (296 slabs on 264 resident CTAs) and at 2-8 bits lost up to 27 % elsewhere (1.07x for 8-bit on
+          // that same shape at M = 1); tune_decode measures it.
+          if (pe != (force_persist == 2)) continue;
+          if (pe && (ns != 1 || sp != 1 || kpw * w != KT || M > 8)) continue;
+          const std::size_t pcta =
+              pe ? std::min<std::size_t>(static_cast<std::size_t>(warps_per_sm / W),
+                                         kSmemPerSm / (decode_smem_bytes<B>(false, 2, m, W, 1, true) + kSmemReservedPerCta))
+                 : per_sm;
+          if (pcta == 0) continue;
+          const std::size_t ctas = ctas_n * sp, waves = pe ? 1 : (ctas + sms * pcta - 1) / (sms * pcta);
+          // CTAs of the busiest SM (at least its resident capacity: idle slots are paid)
+          const double avg = static_cast<double>(ctas) / static_cast<double>(sms);
+          const double busiest = static_cast<double>((ctas + sms - 1) / sms);
+          const double sm_ctas = legacy_waves ? static_cast<double>(waves * pcta)
+                                              : std::max(avg + kBusiestWeight * (busiest - avg), static_cast<double>(pcta));
+          const double cost = sm_ctas * static_cast<double>(sms * kpw) * (static_cast<double>(w) + cta_warps) *
+                                  C::tile_bytes * ns +
+                              (sp > 1 ? 2.0 * static_cast<double>(sp * M * N) * sizeof(float) + kSplitTailBytes : 0.0) +
+                              kWaveBytes * static_cast<double>(waves);
+          if (best < 0 || cost < best * 0.999) {
+            best = cost;
+            p.warps_k = W;
+            p.ctas_per_sm = static_cast<int>(pcta);
+            p.splits = static_cast<int>(sp);
+            p.kt_per_warp = static_cast<int>(kpw);
+            p.slabs = ns;
+            p.persist = pe;
+          }
         }
       }
     }
   }
   p.kt_per_split = p.kt_per_warp * p.warps_k;
   p.block_n = TileGeometry::tile_n * p.slabs;
-  p.grid = dim3(1u, static_cast<unsigned>(slabs / static_cast<std::size_t>(p.slabs)), static_cast<unsigned>(p.splits));
+  const std::size_t ctas_y = slabs / static_cast<std::size_t>(p.slabs);
+  const std::size_t resident = static_cast<std::size_t>(std::max(sm_count, 1)) * static_cast<std::size_t>(p.ctas_per_sm);
+  p.grid = dim3(1u, static_cast<unsigned>(p.persist ? std::min(ctas_y, resident) : ctas_y), static_cast<unsigned>(p.splits));
   if (p.splits > 1)
     p.workspace_bytes = kCounterBytes + (static_cast<std::size_t>(p.splits) * M * N * sizeof(float) + 255) / 256 * 256;
   return p;
@@ -609,7 +629,7 @@ GemmPlan plan_gemm(std::size_t M, std::size_t N, std::size_t K, int sm_count, co
   using Q = MidmPolicies<B>;
   using QW = MidmWgmmaPolicies<B>;
   if (M <= DecodeConfig<B>::max_m)
-    return make_decode_plan<B>(M, N, K, sm_count, false, decode.warps, decode.splits, decode.slabs);
+    return make_decode_plan<B>(M, N, K, sm_count, false, decode.warps, decode.splits, decode.slabs, decode.persist);
   // sm_90a build on an sm_90 device: the wgmma variant from M = 17 (H100, 4-bit g128: W64 at M = 32 was
   // 1.2-1.45x faster than M32 on all four benchmark shapes)
   if (M <= kMidmMaxM && midm_wgmma_available())
@@ -722,9 +742,9 @@ inline Status check_gemm_options(const GemmOptions& opt) {
                                        static_cast<int>(opt.pdl), " (off, automatic or on)");
   if (!decode_choice_in_range(opt.decode))
     return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: GemmOptions::decode = {", opt.decode.warps,
-                                       " warps, ", opt.decode.splits, " splits, ", opt.decode.slabs,
-                                       " slabs} (warps 4, 8, 16, splits 1 .. ", kMaxDecodeSplits,
-                                       ", slabs 1 or 2; 0 for the planner's)");
+                                       " warps, ", opt.decode.splits, " splits, ", opt.decode.slabs, " slabs, persist ",
+                                       opt.decode.persist, "} (warps 4, 8, 16, splits 1 .. ", kMaxDecodeSplits,
+                                       ", slabs 1 or 2, persist 1 (off) or 2 (on); 0 for the planner's)");
   return Status::success();
 }
 
@@ -819,9 +839,9 @@ bool decode_pdl_supported() {
 
 /// Launches the decode kernel for `plan`: with the programmatic-stream-serialization attribute when
 /// `pdl` (resolved by run_decode: requested and supported), else exactly as before PDL existed.
-template <int B, class T, int MT, int GPT, bool Bulk, int NS = 1>
+template <int B, class T, int MT, int GPT, bool Bulk, int NS = 1, bool Persist = false>
 Status launch_decode(DecodeArgs a, const GemmPlan& plan, bool pdl, cudaStream_t stream) {
-  auto kernel = decode_gemm_kernel<B, T, MT, GPT, Bulk, NS>;
+  auto kernel = decode_gemm_kernel<B, T, MT, GPT, Bulk, NS, Persist>;
   auto failed = [](cudaError_t e) {
     return lowbit::detail::make_status(StatusCode::cuda_error, "gemm: launch failed: ", cudaGetErrorString(e));
   };
@@ -831,7 +851,7 @@ Status launch_decode(DecodeArgs a, const GemmPlan& plan, bool pdl, cudaStream_t 
     for (int m = 1; m <= 8 * MT; ++m)
       for (int w : {4, 8, 16}) {
         if (NS == 2 && w > DecodeConfig<B>::max_warps_two_slabs) continue;
-        const std::size_t b = decode_smem_bytes<B>(Bulk, GPT, static_cast<std::size_t>(m), w, NS);
+        const std::size_t b = decode_smem_bytes<B>(Bulk, GPT, static_cast<std::size_t>(m), w, NS, Persist);
         if (b + kSmemReservedPerCta <= kSmemPerSm) r = std::max(r, b);
       }
     return r;
@@ -840,8 +860,11 @@ Status launch_decode(DecodeArgs a, const GemmPlan& plan, bool pdl, cudaStream_t 
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(most));
   if (attr != cudaSuccess) return failed(attr);
   const std::size_t M = static_cast<std::size_t>(a.M);
-  const std::size_t smem = decode_smem_bytes<B>(Bulk, GPT, M, plan.warps_k, NS);
-  if (plan.slabs != NS || smem > most)  // a plan for another variant: refuse, never overrun
+  const std::size_t smem = decode_smem_bytes<B>(Bulk, GPT, M, plan.warps_k, NS, Persist);
+  // a plan for another variant: refuse, never overrun (a persistent plan whose warps had unequal K
+  // ranges would never meet at the per-slab barriers)
+  if (plan.slabs != NS || plan.persist != Persist || smem > most ||
+      (Persist && (plan.splits != 1 || plan.kt_per_warp * plan.warps_k * TileGeometry::tile_k != a.K)))
     return failed(cudaErrorInvalidConfiguration);
   a.stages = decode_stages<B>(Bulk, GPT, M);
   if (!pdl) {  // exactly the launch of builds before PDL (sm_80, or pdl = off)
@@ -917,11 +940,18 @@ Status run_decode(const T* A, std::size_t M, const TiledWeightView& w, const T* 
   fill_stream_args(a, A, M, w, bias, Y, workspace, plan, stream);
   a.kt_per_warp = plan.kt_per_warp;
   if constexpr (Bulk) {
-    if (plan.slabs != 1)
+    if (plan.slabs != 1 || plan.persist)
       return lowbit::detail::make_status(StatusCode::invalid_argument,
-                                         "gemm: the bulk-copy decode ring has one slab per CTA; plan it with "
-                                         "DecodeChoice::slabs = 1 (this plan has ", plan.slabs, ")");
-  } else {  // the two-slab variant (cp.async ring only)
+                                         "gemm: the bulk-copy decode ring has one slab per CTA and no persistent variant; plan "
+                                         "it with DecodeChoice::slabs = 1, persist = 1 (this plan has ", plan.slabs, " slabs",
+                                         plan.persist ? ", persistent" : "", ")");
+  } else {  // the two-slab and persistent variants (cp.async ring only)
+    if (plan.persist) {  // M <= 8 only (at M > 8 the variant spilled registers)
+      if (M > 8)
+        return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: persistent decode CTAs serve M <= 8 (M = ", M, ")");
+      return g32 ? launch_decode<B, T, 1, 2, false, 1, true>(a, plan, pdl, stream)
+                 : launch_decode<B, T, 1, 1, false, 1, true>(a, plan, pdl, stream);
+    }
     if (plan.slabs == 2)
       return M <= 8 ? (g32 ? launch_decode<B, T, 1, 2, false, 2>(a, plan, pdl, stream)
                            : launch_decode<B, T, 1, 1, false, 2>(a, plan, pdl, stream))
@@ -986,9 +1016,10 @@ Status gemm_bits(const T* A, std::size_t M, const TiledWeightView& w, const T* b
   if (plan.kind == detail::PolicyKind::decode && plan.kt_per_warp == 0)
     return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: GemmOptions::decode = {", opt.decode.warps,
                                        " warps, ", opt.decode.splits, " splits, ", opt.decode.slabs,
-                                       " slabs} is no launch for K = ", w.meta.K, ", N = ", w.meta.N, ", M = ", M, " on ",
+                                       " slabs, persist ", opt.decode.persist, "} is no launch for K = ", w.meta.K, ", N = ", w.meta.N, ", M = ", M, " on ",
                                        sms, " SMs (an empty split, too much shared memory, an odd number of slabs for two "
-                                       "per CTA, or a split of more than ", detail::kMaxCounters, " slabs)");
+                                       "per CTA, a split of more than ", detail::kMaxCounters, " slabs, or persistent CTAs "
+                                       "with more than one slab or split, or with warps that do not divide K/64)");
   using D = DefaultPolicies<B>;
   switch (plan.kind) {
     case detail::PolicyKind::decode:  // the cp.async ring: measured faster than the bulk-copy one (NOTES.md)

@@ -102,19 +102,22 @@ inline Status check_tune_options(const TuneOptions& o) {
   return check_gemm_options(g);
 }
 
+/// The explicit choice a plan is (persist 1 = off, 2 = on).
+inline DecodeChoice decode_choice_of(const GemmPlan& p) { return DecodeChoice{p.warps_k, p.splits, p.slabs, p.persist ? 2 : 1}; }
+
 /// The launch shapes width B can run for M rows of an N x K weight on `sms` SMs: every valid
-/// (slabs, warps, splits <= max_splits), then the planner's own if it splits further. `planned`
-/// receives the planner's shape.
+/// (slabs, warps, splits <= max_splits, persistent or not), then the planner's own if it splits further.
+/// `planned` receives the planner's shape.
 template <int B>
 std::vector<DecodeChoice> decode_candidates(std::size_t M, std::size_t N, std::size_t K, int sms, int max_splits,
                                             DecodeChoice& planned) {
-  const GemmPlan p = make_decode_plan<B>(M, N, K, sms);
-  planned = DecodeChoice{p.warps_k, p.splits, p.slabs};
+  planned = decode_choice_of(make_decode_plan<B>(M, N, K, sms));
   std::vector<DecodeChoice> c;
   for (int ns : {1, 2})
     for (int W : {16, 8, 4})
       for (int s = 1; s <= max_splits; ++s)
-        if (make_decode_plan<B>(M, N, K, sms, false, W, s, ns).kt_per_warp > 0) c.push_back({W, s, ns});
+        for (int pe : {1, 2})
+          if (make_decode_plan<B>(M, N, K, sms, false, W, s, ns, pe).kt_per_warp > 0) c.push_back({W, s, ns, pe});
   if (std::find(c.begin(), c.end(), planned) == c.end()) c.push_back(planned);
   return c;
 }

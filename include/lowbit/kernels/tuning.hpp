@@ -25,12 +25,16 @@ struct DecodeChoice {
   int warps = 0;   ///< warps per CTA: 4, 8 or 16 (two slabs: 4 or 8); 0 = planned
   int splits = 0;  ///< CTAs per slab along K: 1 .. kMaxDecodeSplits; 0 = planned
   int slabs = 0;   ///< 64-column slabs per CTA: 1 or 2 (an even number of slabs); 0 = planned
+  /// Persistent CTAs: 2 = on (one generation of resident CTAs, each looping over slabs, its warps' copy
+  /// rings running on from one slab into the next; needs M <= 8, one slab and one split per CTA and
+  /// warps that divide the weight's K/64 tiles), 1 = off, 0 = planned.
+  int persist = 0;
   /// Field-wise equality.
   friend constexpr bool operator==(const DecodeChoice& a, const DecodeChoice& b) {
-    return a.warps == b.warps && a.splits == b.splits && a.slabs == b.slabs;
+    return a.warps == b.warps && a.splits == b.splits && a.slabs == b.slabs && a.persist == b.persist;
   }
   /// Whether the planner chooses every field.
-  [[nodiscard]] constexpr bool planned() const { return warps == 0 && splits == 0 && slabs == 0; }
+  [[nodiscard]] constexpr bool planned() const { return warps == 0 && splits == 0 && slabs == 0 && persist == 0; }
 };
 
 /// Most CTAs per slab along K a decode launch may have (the planner's own limit).
@@ -40,10 +44,10 @@ inline constexpr int kMaxDecodeSplits = 64;
 inline constexpr std::size_t kDecodeMaxM = 16;
 
 /// Whether a choice's fields are in range (warps 0, 4, 8 or 16; splits 0 .. kMaxDecodeSplits; slabs 0, 1
-/// or 2); whether a weight can run it is for the planner to say.
+/// or 2; persist 0, 1 or 2); whether a weight can run it is for the planner to say.
 constexpr bool decode_choice_in_range(const DecodeChoice& c) {
   return (c.warps == 0 || c.warps == 4 || c.warps == 8 || c.warps == 16) && c.splits >= 0 && c.splits <= kMaxDecodeSplits &&
-         c.slabs >= 0 && c.slabs <= 2;
+         c.slabs >= 0 && c.slabs <= 2 && c.persist >= 0 && c.persist <= 2;
 }
 
 /// Measured decode launch shapes of one weight shape on one device, per M (what gemm takes through

@@ -4,7 +4,7 @@
 ///
 /// Format (`"format": "lowbit.decode_tuning"`, `"version": 1`): a list of tunings, each with the device
 /// name and SM count, the weight it applies to (`bits`, `K`, `N`, `group_size`, `sym`, `act_order`) and
-/// one row per tuned M (`M`, `warps`, `splits`, `slabs`, `us`, `planned_us`). Loading validates every field and
+/// one row per tuned M (`M`, `warps`, `splits`, `slabs`, `persist` (optional, 0), `us`, `planned_us`). Loading validates every field and
 /// refuses duplicates, so a damaged or hand-edited file fails with a message naming the entry; a shape
 /// the weight cannot run is still refused later by gemm. Saving is atomic (temporary file + rename):
 /// an interrupted save leaves the previous file as it was.
@@ -62,11 +62,12 @@ inline nlohmann::json decode_tunings_to_json(std::span<const DecodeTuning> tunin
       const DecodeChoice c = t.by_m[M];
       if (c.planned() && t.us[M] == 0 && t.planned_us[M] == 0) continue;  // not tuned
       LOWBIT_CHECK(decode_choice_in_range(c), "decode tuning ", i, ": M = ", M, " has {", c.warps, ", ", c.splits, ", ",
-                   c.slabs, "}, out of range");
+                   c.slabs, ", ", c.persist, "}, out of range");
       rows.push_back({{"M", M},
                       {"warps", c.warps},
                       {"splits", c.splits},
                       {"slabs", c.slabs},
+                      {"persist", c.persist},
                       {"us", t.us[M]},
                       {"planned_us", t.planned_us[M]}});
     }
@@ -157,7 +158,9 @@ inline std::vector<DecodeTuning> decode_tunings_from_json(const nlohmann::json& 
       seen[M] = true;
       const DecodeChoice c{static_cast<int>(get_int(r, "warps", 0, 16, rctx)),
                            static_cast<int>(get_int(r, "splits", 0, kMaxDecodeSplits, rctx)),
-                           static_cast<int>(get_int(r, "slabs", 0, 2, rctx))};
+                           static_cast<int>(get_int(r, "slabs", 0, 2, rctx)),
+                           // absent in files written before persistent CTAs existed: planned
+                           r.contains("persist") ? static_cast<int>(get_int(r, "persist", 0, 2, rctx)) : 0};
       if (!decode_choice_in_range(c)) bad(rctx, "\"warps\" = ", c.warps, " (4, 8, 16, or 0 for the planner's)");
       t.by_m[M] = c;
       t.us[M] = get_time(r, "us", rctx);
