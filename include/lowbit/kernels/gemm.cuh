@@ -505,7 +505,17 @@ GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_co
   // 31 of 192 choices changed, 25 faster, e.g. 4-bit 4096^2 M = 1 7.05 -> 5.13 us, 8192 x 28672
   // (N = 28672) M = 16 73.0 -> 64.5 us; the worst of 6 slower ones 2-bit 8192 x 10240 M = 16 +14 %.
   constexpr double kSplitTailBytes = 10.0e6;
-  constexpr double kBusiestWeight = 0.75;
+  // The memory-bound width (8 bits: a tile of more bytes than 16 activation rows, the complement of
+  // decode_prefers_two_slabs' small_tile) streams at 2.6-2.9 TB/s on the large shapes, where lightly loaded
+  // SMs take more of the bandwidth, so an uneven load costs it less (weight 0.4), and 4-warp CTAs lose
+  // more often (kCtaWarps 0.6 below). Fitted offline on the session-9 sweep (session 14,
+  // fit_decode_planner.py --mem-bound): 8-bit chosen/best 1.0218 -> 1.0075 (1.0091 leave-one-shape-out),
+  // a plateau over 0.35-0.4 x 0.45-0.8; 12 of 48 8-bit sweep cases > 1 % faster (8192 x 28672 M = 1 / 4 / 8 /
+  // 16: 4 x 2 87.1 / 94.3 / 98.3 / 103.8 us -> 16 x 1 84.5, 8 x 1 87.9 / 90.0 / 96.3; 3584 x 18944 M = 4 / 8:
+  // 8 % faster), one 3.9 % slower (13824 x 5120 M = 16: 4 x 3 -> 8 x 3). For 2-4 bits no change of these
+  // constants or added term held up under leave-one-shape-out cross-validation.
+  constexpr bool kMemBound = static_cast<std::size_t>(C::tile_bytes) > kDecodeMaxM * TileGeometry::tile_k * sizeof(std::uint16_t);
+  constexpr double kBusiestWeight = kMemBound ? 0.4 : 0.75;
   // per-CTA overhead: a CTA streams as if it had kCtaWarps more warps (its busiest-SM bytes are charged
   // for W + kCtaWarps warps), so 4-warp CTAs pay 5 %, 8-warp 2.5 %, 16-warp 1.25 %. Fitted offline on the
   // session-9 sweep (0.18-0.22 give the same choices): chosen/best 1.026 -> 1.021 mean, 1.34 -> 1.25
@@ -516,7 +526,7 @@ GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_co
   // slower (session-13 tune, H100: bench/results/kernels_tune_*_s13*). Tuned over planned on that run's
   // 120 cases: 1.036 -> 1.031 mean; the one measured loss left is 8-bit 3584 x 18944 M = 12 (4 x 1 ->
   // 4 x 2, +9 %; a three-way tie within 0.3 % in the model).
-  constexpr double kCtaWarps = 0.2;
+  constexpr double kCtaWarps = kMemBound ? 0.6 : 0.2;
   double best = -1;
   // slabs per CTA: the forced count, else the rule's, else (no two-slab plan with the forced fields) one
   const int want_slabs = force_slabs ? force_slabs : decode_prefers_two_slabs<B>(M, N, K) ? 2 : 1;
