@@ -77,6 +77,23 @@ TEST_CASE("decode kernel: warp K ranges inside and across groups", "[kernels][gp
   check_decode_plan<3, bfloat16_t>(random_weight(3, 1280, 128, 256, false, true), 5, 8, 1);
 }
 
+TEST_CASE("decode kernel: two tiles per step at 2 and 3 bits", "[kernels][gpu][sanitize]") {
+  // K = 1280 (20 tiles). Pairs run where the group is an even number of tiles that the warp's range
+  // starts on and the range is an even number of tiles (and, at 3 bits, M <= 4): groups of 128 and 256 and
+  // per-channel (20 tiles) with 2 or 4 tiles per warp (warp ranges start inside groups of 256 at 2 tiles);
+  // single steps for 3 tiles per warp, group 64 (one tile), group 32, and 3 bits at M = 8
+  for (std::size_t group : {std::size_t(32), std::size_t(64), std::size_t(128), std::size_t(256), std::size_t(1280)})
+    for (int kpw : {2, 3, 4}) {
+      const bool sym = kpw == 3;
+      check_decode_plan<2, half_t>(random_weight(2, 1280, 128, group, sym, false), 1, 4, kpw);
+      check_decode_plan<2, half_t>(random_weight(2, 1280, 64, group, !sym, false), 8, 4, kpw);
+      check_decode_plan<3, half_t>(random_weight(3, 1280, 128, group, !sym, false), 2, 4, kpw);
+    }
+  check_decode_plan<3, half_t>(random_weight(3, 1280, 128, 128, false, false), 8, 4, 2);
+  check_decode_plan<2, bfloat16_t>(random_weight(2, 1280, 192, 256, false, true), 5, 8, 2);
+  check_decode_plan<3, bfloat16_t>(random_weight(3, 1280, 64, 128, true, false), 3, 16, 2);
+}
+
 TEST_CASE("decode kernel: persistent CTAs loop over slabs", "[kernels][gpu][sanitize]") {
   // N = 320 (5 slabs) on 1, 2 or 3 CTAs: 5, 3/2 or 2/2/1 slabs each, so the rings run on across slabs and
   // CTAs reduce different numbers of slabs; K = 1280 (20 tiles) as 4 warps x 5 tiles: warps start inside

@@ -371,14 +371,18 @@ __global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * 
 
   float acc[NS][4][MT][4];  // [slab][column pair jp][row block][mma D register]
   float part[NS][4][MT][4]; // the current group's unscaled partial sums
+  // Calls f(sl, jp, mt, e) for every accumulator register (constant indices once unrolled).
+  auto for_each_acc = [&](auto&& f) {
 #pragma unroll
-  for (int sl = 0; sl < NS; ++sl)
+    for (int sl = 0; sl < NS; ++sl)
 #pragma unroll
-    for (int jp = 0; jp < 4; ++jp)
+      for (int jp = 0; jp < 4; ++jp)
 #pragma unroll
-      for (int mt = 0; mt < MT; ++mt)
+        for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) acc[sl][jp][mt][e] = part[sl][jp][mt][e] = 0.f;
+          for (int e = 0; e < 4; ++e) f(sl, jp, mt, e);
+  };
+  for_each_acc([&](int sl, int jp, int mt, int e) { acc[sl][jp][mt][e] = part[sl][jp][mt][e] = 0.f; });
 
   // Folds the partial sums of a group into the accumulators with its scales. The lane's scales are
   // those of columns 8j + g, j = 0..7 (8 consecutive fp16 at position 8g, scale_position); D rows g and
@@ -440,17 +444,10 @@ __global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * 
   // into Y (or this split's partials) at columns col0...
   constexpr int kCols = 64 * NS;
   auto stage_acc = [&](float* red) {
-#pragma unroll
-    for (int sl = 0; sl < NS; ++sl)
-#pragma unroll
-      for (int jp = 0; jp < 4; ++jp)
-#pragma unroll
-        for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            const int m = 8 * mt + 2 * t + (e % 2), n = 64 * sl + 16 * jp + 8 * (e / 2) + g;
-            if (m < M) red[(warp * M + m) * kCols + n] = acc[sl][jp][mt][e];
-          }
+    for_each_acc([&](int sl, int jp, int mt, int e) {
+      const int m = 8 * mt + 2 * t + (e % 2), n = 64 * sl + 16 * jp + 8 * (e / 2) + g;
+      if (m < M) red[(warp * M + m) * kCols + n] = acc[sl][jp][mt][e];
+    });
   };
   auto reduce_out = [&](const float* red, int col0) {
     for (int i = tid; i < M * 32 * NS; i += blockDim.x) {
@@ -475,23 +472,10 @@ __global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * 
   // persistent: the reduction buffer sits after the rings (they stay live across units)
   float* red_p = reinterpret_cast<float*>(smem + static_cast<std::size_t>(nwarps) * (kDecodeWarpHeader + S * slot_bytes));
 
-#pragma unroll 1
-  for (int i = 0; i < total; ++i) {
-    if constexpr (Bulk) {
-      ptx::mbarrier_wait_parity(bars + 8 * rs, phase);
-      __syncwarp();  // every lane is done with the slot read in step i-1 before it is refilled
-    } else {
-      ptx::cp_async_wait<kCpS - 2>();
-      __syncwarp();  // tile i has landed for every lane; slot (i-1) % S is free again
-    }
-    issue(i + S - 1, ws, true, true);
-    const std::uint32_t slot = ring_s + rs * slot_bytes;
-    ws = ws + 1 == S ? 0 : ws + 1;
-    if (++rs == S) {
-      rs = 0;
-      phase ^= 1u;
-    }
-
+  // One tile's work once it has landed in ring slot `slot`: its activation fragments, then per slab the
+  // weight tile's dequantization and MMAs, the group's zeros at its first tile (`group_start`) and the
+  // fold of the group's partial sums at its last (`group_end`).
+  auto consume = [&](std::uint32_t slot, bool group_start, bool group_end) {
     // activation fragments (mma B operand): b[mt][ks] = rows 8mt + g, k = 16ks + 2t (+8)
     std::uint32_t b[MT][4][2];
 #pragma unroll
@@ -508,10 +492,6 @@ __global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * 
         b[mt][2 * p + 1][1] = r[3];
       }
 
-    const int it = Persist ? ui : i;  // index in the unit
-    const bool group_start = GPT == 2 || it == 0 || use_left == tpg;
-    const bool group_end = GPT == 2 || use_left == 1 || it == ntiles - 1;
-    if (--use_left == 0) use_left = tpg;
     // per slab: its weight tile, its groups' zeros and scales; the activation fragments are shared
 #pragma unroll
     for (int sl = 0; sl < NS; ++sl) {
@@ -570,6 +550,70 @@ __global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * 
         if (group_end) fold(params, acc[sl], part[sl]);
       }
     }
+  };
+
+  // Two tiles per step (2 bits at M <= 8, 3 bits at M <= 4; one slab, groups of an even number of tiles
+  // that the warp's range starts on, an even number of tiles): one ring wait, one pass of the step's
+  // bookkeeping and group flags known for both tiles (a pair never straddles a group), so fewer
+  // instructions per tile where these widths are bound by issue (session 14's profile: 320 per 2-bit
+  // tile, ~90 of them bookkeeping). H100, planned shapes, same run against one tile per step (bench/
+  // results/kernels_tune_*_s14_pair2_*.json): 2-bit 0.5-4 % faster at M = 1, 4 and 8 (mean 2 %); 3-bit
+  // 2 % faster at M = 1, even at M = 4, and at M = 8 mixed (-5 % to +7 %), so 3 bits pair only to M = 4.
+  // The next pair's copies go out before the wait, so S - 2 tiles are in flight beyond the pair waited for,
+  // as in the one-tile loop (S >= 5 at these widths).
+  constexpr bool kPairable = !Bulk && NS == 1 && !Persist && MT == 1 && GPT == 1 && B <= 3 && kCpS >= 4;
+  bool paired = false;
+  if constexpr (kPairable) paired = tpg % 2 == 0 && kt0 % 2 == 0 && ntiles % 2 == 0 && (B == 2 || M <= 4);
+  if (paired) {
+#pragma unroll 1
+    for (int i = 0; i < ntiles; i += 2) {
+      // every lane is done with the slots of tiles i - 2 and i - 1: they take tiles i + S - 2 and i + S - 1
+      // (at i = 0 only tile S - 1, to the ring's last slot: the prologue issued tiles 0 .. S - 2)
+      __syncwarp();
+      if (i > 0) {
+        issue(i + S - 2, ws, true, true);
+        ws = ws + 1 == S ? 0 : ws + 1;
+      }
+      issue(i + S - 1, ws, true, true);
+      ws = ws + 1 == S ? 0 : ws + 1;
+      // tiles i and i + 1 have landed for every lane (the copy groups left in flight are those of tiles
+      // i + 2 .. i + S - 1)
+      ptx::cp_async_wait<kCpS - 2>();
+      __syncwarp();
+      const std::uint32_t slot0 = ring_s + rs * slot_bytes;
+      rs = rs + 1 == S ? 0 : rs + 1;
+      const std::uint32_t slot1 = ring_s + rs * slot_bytes;
+      rs = rs + 1 == S ? 0 : rs + 1;
+      const bool group_start = i == 0 || use_left == tpg;
+      const bool group_end = use_left == 2 || i + 2 == ntiles;
+      use_left = use_left == 2 ? tpg : use_left - 2;
+      consume(slot0, group_start, false);
+      consume(slot1, false, group_end);
+    }
+  }
+
+#pragma unroll 1
+  for (int i = 0; i < (paired ? 0 : total); ++i) {
+    if constexpr (Bulk) {
+      ptx::mbarrier_wait_parity(bars + 8 * rs, phase);
+      __syncwarp();  // every lane is done with the slot read in step i-1 before it is refilled
+    } else {
+      ptx::cp_async_wait<kCpS - 2>();
+      __syncwarp();  // tile i has landed for every lane; slot (i-1) % S is free again
+    }
+    issue(i + S - 1, ws, true, true);
+    const std::uint32_t slot = ring_s + rs * slot_bytes;
+    ws = ws + 1 == S ? 0 : ws + 1;
+    if (++rs == S) {
+      rs = 0;
+      phase ^= 1u;
+    }
+
+    const int it = Persist ? ui : i;  // index in the unit
+    const bool group_start = GPT == 2 || it == 0 || use_left == tpg;
+    const bool group_end = GPT == 2 || use_left == 1 || it == ntiles - 1;
+    if (--use_left == 0) use_left = tpg;
+    consume(slot, group_start, group_end);
     if constexpr (Persist) {  // the unit's last tile: reduce its slab (the rings keep streaming)
       if (++ui == ntiles) {
         ui = 0;
@@ -579,12 +623,7 @@ __global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * 
         __syncthreads();
         reduce_out(red_p, unit_slab * TileGeometry::tile_n);
         unit_slab += gridDim.y;
-#pragma unroll
-        for (int jp = 0; jp < 4; ++jp)
-#pragma unroll
-          for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) acc[0][jp][mt][e] = 0.f;
+        for_each_acc([&](int sl, int jp, int mt, int e) { acc[sl][jp][mt][e] = 0.f; });
       }
     }
   }
