@@ -81,17 +81,46 @@ TEST_CASE("decode kernel: two tiles per step at 2 and 3 bits", "[kernels][gpu][s
   // K = 1280 (20 tiles). Pairs run where the group is an even number of tiles that the warp's range
   // starts on and the range is an even number of tiles (and, at 3 bits, M <= 4): groups of 128 and 256 and
   // per-channel (20 tiles) with 2 or 4 tiles per warp (warp ranges start inside groups of 256 at 2 tiles);
-  // single steps for 3 tiles per warp, group 64 (one tile), group 32, and 3 bits at M = 8
+  // single steps for 3 tiles per warp, group 64 (one tile), group 32, 3 bits at M = 8 and 4 bits
   for (std::size_t group : {std::size_t(32), std::size_t(64), std::size_t(128), std::size_t(256), std::size_t(1280)})
     for (int kpw : {2, 3, 4}) {
       const bool sym = kpw == 3;
       check_decode_plan<2, half_t>(random_weight(2, 1280, 128, group, sym, false), 1, 4, kpw);
       check_decode_plan<2, half_t>(random_weight(2, 1280, 64, group, !sym, false), 8, 4, kpw);
       check_decode_plan<3, half_t>(random_weight(3, 1280, 128, group, !sym, false), 2, 4, kpw);
+      check_decode_plan<4, half_t>(random_weight(4, 1280, 64, group, sym, false), 4, 4, kpw);  // one tile per step
     }
   check_decode_plan<3, half_t>(random_weight(3, 1280, 128, 128, false, false), 8, 4, 2);
+  // longer ranges, so that pairs wrap around the ring (S = 6 at 2 bits: a warp's 10 tiles; S = 5 at 3 bits:
+  // 8 tiles, the pair of tiles 4 and 5 straddles the ring's end)
+  check_decode_plan<2, half_t>(random_weight(2, 2560, 128, 128, false, false), 1, 4, 10);
+  check_decode_plan<3, half_t>(random_weight(3, 2048, 128, 256, true, false), 4, 4, 8);
   check_decode_plan<2, bfloat16_t>(random_weight(2, 1280, 192, 256, false, true), 5, 8, 2);
   check_decode_plan<3, bfloat16_t>(random_weight(3, 1280, 64, 128, true, false), 3, 16, 2);
+}
+
+TEST_CASE("decode kernel: a persistent plan whose warps would not meet at its barriers is refused", "[kernels][gpu][sanitize]") {
+  const QuantizedWeight q = random_weight(4, 1024, 128, 128, false, false);
+  TiledWeightBuffer w;
+  REQUIRE(upload(tile_weight(q), w, nullptr).ok());
+  DevBuf dA(q.K * 2), dY(q.N * 2);
+  KT_CUDA(cudaMemset(dA.p, 0, q.K * 2));
+  KT_CUDA(cudaMemset(dY.p, 0xff, q.N * 2));
+  const auto good = lowbit::kernels::detail::plan_gemm<4>(1, q.N, q.K, 132, DecodeChoice{4, 1, 1, 2});
+  REQUIRE(good.persist);
+  auto bad = good;
+  bad.kt_per_split -= 1;  // the last warp would have fewer tiles than the others
+  auto two = good;
+  two.grid.z = 2;  // a second split
+  for (const auto& p : {bad, two}) {
+    const Status st = lowbit::kernels::detail::run_decode<4, half_t, false>(dA.as<half_t>(), 1, w.view(), nullptr,
+                                                                            dY.as<half_t>(), nullptr, 0, p, nullptr);
+    CHECK(st.code == StatusCode::cuda_error);
+  }
+  KT_CUDA(cudaDeviceSynchronize());
+  std::uint16_t first = 0;
+  KT_CUDA(cudaMemcpy(&first, dY.p, 2, cudaMemcpyDeviceToHost));
+  CHECK(first == 0xffffu);  // nothing launched
 }
 
 TEST_CASE("decode kernel: persistent CTAs loop over slabs", "[kernels][gpu][sanitize]") {

@@ -99,7 +99,7 @@ TEST_CASE("gemm with a forced decode shape: every runnable shape matches the hos
 
 TEST_CASE("persistent decode CTAs on the device's own grid match the host reference", "[kernels][gpu][tune]") {
   // 3584 x 18944 (K x N, 296 slabs) with 8-warp persistent CTAs: on an H100 264 CTAs, 32 of them with a
-  // second slab (on other SM counts some other split of the slabs); M = 9 runs the planned kernel
+  // second slab (on other SM counts some other split of the slabs); M <= 8 (persistent CTAs serve no more)
   const int sms = lowbit::kernels::detail::current_sm_count();
   const auto p = lowbit::kernels::detail::plan_gemm<4>(1, 18944, 3584, sms, DecodeChoice{8, 1, 1, 2});
   REQUIRE(p.persist);

@@ -1,7 +1,8 @@
 /// @file decode.cuh
 /// @brief The small-M (decode, M <= 16) weight-only GEMM: every warp runs its own copy pipeline over a
 ///        contiguous run of 64x64 weight tiles of one 64-column slab, with no CTA-wide barrier in the
-///        main loop; the 4, 8 or 16 warps of a CTA split K and meet once at the end.
+///        main loop; the 4, 8 or 16 warps of a CTA split K and meet once at the end (a persistent CTA,
+///        which loops over slabs, meets at two barriers per slab).
 ///
 /// ## Why a separate kernel
 /// At M <= 16 the GEMM streams packed weights (bytes / bandwidth) and dequantizes them (instructions
@@ -186,7 +187,7 @@ LOWBIT_DEVICE std::uint32_t decode_centered(std::uint32_t codes, std::uint32_t z
   }
 }
 
-/// The decode kernel. Grid (1, N/64, splits), 32 x (4, 8 or 16) threads.
+/// The decode kernel. Grid (1, N/(64·NS), splits), or (1, <= N/64, 1) persistent; 32 x (4, 8 or 16) threads.
 /// @tparam B code width.  @tparam T element type.  @tparam MT 8-row column blocks of the MMA (M <= 8*MT).
 /// @tparam GPT groups per 64-row tile (2 for group size 32, else 1).
 /// @tparam Bulk true: slots are filled by bulk copies (sm_90 TMA) completing on a per-slot mbarrier;

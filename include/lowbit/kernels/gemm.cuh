@@ -485,7 +485,9 @@ constexpr bool decode_prefers_two_slabs(std::size_t M, std::size_t N, std::size_
 /// (GemmOptions::decode, tune_decode, benchmark sweeps; 0 = free) restrict the search to that warp count /
 /// split count / slabs per CTA; when no valid plan has them the result has kt_per_warp == 0. Slabs per
 /// CTA, when free, follow decode_prefers_two_slabs (then the model picks warps and splits among two-slab
-/// plans, falling back to one slab when the forced fields leave none).
+/// plans, falling back to one slab when the forced fields leave none). `force_persist` (DecodeChoice::persist):
+/// 2 plans persistent CTAs only (grid.y = min(slabs, SMs x the CTAs per SM that group 32's shared memory
+/// allows): for larger groups the grid may be one CTA per SM where two would fit), 0 and 1 never.
 template <int B>
 GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_count, bool legacy_waves = false,
                           int force_warps = 0, int force_splits = 0, int force_slabs = 0, int force_persist = 0) {
@@ -517,7 +519,8 @@ GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_co
   constexpr bool kMemBound = static_cast<std::size_t>(C::tile_bytes) > kDecodeMaxM * TileGeometry::tile_k * sizeof(std::uint16_t);
   constexpr double kBusiestWeight = kMemBound ? 0.4 : 0.75;
   // per-CTA overhead: a CTA streams as if it had kCtaWarps more warps (its busiest-SM bytes are charged
-  // for W + kCtaWarps warps), so 4-warp CTAs pay 5 %, 8-warp 2.5 %, 16-warp 1.25 %. Fitted offline on the
+  // for W + kCtaWarps warps), so 4-warp CTAs pay 5 %, 8-warp 2.5 %, 16-warp 1.25 % (8 bits, 0.6: 15 / 7.5 /
+  // 3.75 %). Fitted offline on the
   // session-9 sweep (0.18-0.22 give the same choices): chosen/best 1.026 -> 1.021 mean, 1.34 -> 1.25
   // worst, 8 of 192 choices faster (4-bit 3584 x 18944 M = 8: 4 x 1 25.1 us -> 8 x 1 18.7 us; 4-bit
   // 8192 x 28672 M = 4: 4 x 2 53.9 -> 8 x 1 49.5 us), none more than 1 % slower; on the session-11
@@ -872,9 +875,10 @@ Status launch_decode(DecodeArgs a, const GemmPlan& plan, bool pdl, cudaStream_t 
   const std::size_t M = static_cast<std::size_t>(a.M);
   const std::size_t smem = decode_smem_bytes<B>(Bulk, GPT, M, plan.warps_k, NS, Persist);
   // a plan for another variant: refuse, never overrun (a persistent plan whose warps had unequal K
-  // ranges would never meet at the per-slab barriers)
+  // ranges would never meet at the per-slab barriers: one split, the CTA's range the warps' ranges, K)
   if (plan.slabs != NS || plan.persist != Persist || smem > most ||
-      (Persist && (plan.splits != 1 || plan.kt_per_warp * plan.warps_k * TileGeometry::tile_k != a.K)))
+      (Persist && (plan.splits != 1 || plan.grid.z != 1u || plan.kt_per_split != plan.kt_per_warp * plan.warps_k ||
+                   plan.kt_per_split * TileGeometry::tile_k != a.K)))
     return failed(cudaErrorInvalidConfiguration);
   a.stages = decode_stages<B>(Bulk, GPT, M);
   if (!pdl) {  // exactly the launch of builds before PDL (sm_80, or pdl = off)
