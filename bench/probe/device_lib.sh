@@ -6,6 +6,7 @@
 #   last LOG      a Catch2 log's summary line
 #   tests NAME CAP BIN [ARGS...]        a Catch2 binary, at most CAP s: log $L/NAME.log, its summary, failures
 #   san TOOL NAME CAP BIN [ARGS...]     the same under compute-sanitizer TOOL (memcheck / racecheck)
+#   tests_list CAP DIR NAME...          `tests` for each DIR/NAME that exists (at most CAP s each)
 set -u
 O=$OUT; L=/tmp/l; mkdir -p $L; T0=$(date +%s)
 st() { echo "[$(( $(date +%s) - T0 )) s] $*" | tee -a $O/summary.txt; tar czf $O/logs.tgz -C $L . 2>/dev/null; }
@@ -20,6 +21,10 @@ san() {
   local tool=$1 name=$2 cap=$3; shift 3
   timeout $(left $cap) compute-sanitizer --tool $tool --error-exitcode 9 "$@" > $L/${tool}_$name.log 2>&1
   st "$tool $name rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|test cases' $L/${tool}_$name.log | tail -2 | tr '\n' ' ')"
+}
+tests_list() {
+  local cap=$1 dir=$2 t; shift 2
+  for t in "$@"; do [[ -x $dir/$t ]] && tests $t $cap $dir/$t; done
 }
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee $O/summary.txt
 for d in $DIRS; do echo "$d: $(cat $d/COMMIT)" >> $O/summary.txt; done

@@ -13,9 +13,7 @@ DEADLINE=${DEADLINE:-480} DIRS="build-s14"
 source bench/probe/device_lib.sh
 B=build-s14
 TAG=${TAG:-pair}
-for t in ${TESTS:-test_kernels_sanitize test_kernels_gemm_b2_f16 test_kernels_gemm_b3_f16 test_kernels_gemm_b2_bf16 test_kernels_gemm_b3_bf16 test_kernels_tune}; do
-  [[ -x $B/$t ]] && tests $t 90 $B/$t
-done
+tests_list 90 $B ${TESTS:-test_kernels_sanitize test_kernels_gemm_b2_f16 test_kernels_gemm_b3_f16 test_kernels_gemm_b2_bf16 test_kernels_gemm_b3_bf16 test_kernels_tune}
 for v in base new; do
   bin=$B/bench_gemm_kernels; [[ $v == base ]] && bin=$B/bench_gemm_kernels_base
   timeout $(left 80) $bin $O/kernels_tune_s14_${TAG}_$v.json --tune > $L/tune_$v.log 2>&1; st "--tune $v rc=$?"

@@ -8,8 +8,6 @@
 DEADLINE=${DEADLINE:-360} DIRS="build-s14"
 source bench/probe/device_lib.sh
 B=build-s14
-for t in ${TESTS:-test_kernels_sanitize test_kernels_gemm_b2_f16 test_kernels_gemm_b3_f16 test_kernels_gemm_b3_bf16 test_kernels_gemm_b4_f16 test_kernels_gemm_b8_bf16 test_kernels_tune}; do
-  [[ -x $B/$t ]] && tests $t 90 $B/$t
-done
+tests_list 90 $B ${TESTS:-test_kernels_sanitize test_kernels_gemm_b2_f16 test_kernels_gemm_b3_f16 test_kernels_gemm_b3_bf16 test_kernels_gemm_b4_f16 test_kernels_gemm_b8_bf16 test_kernels_tune}
 for tool in memcheck racecheck; do san $tool kernels 120 $B/test_kernels_sanitize; done
 st done
