@@ -198,10 +198,11 @@ LOWBIT_DEVICE std::uint32_t decode_centered(std::uint32_t codes, std::uint32_t z
 /// @tparam Persist persistent CTAs (M <= 8, one slab per CTA, one split; at M > 8 the variant spilled
 ///         registers): CTA y takes slabs y, y + gridDim.y, ...
 ///         and its warps' rings run on from one slab into the next, so the copies of the next slab's
-///         first tiles are in flight while the current slab is reduced; a grid of one generation of
-///         resident CTAs then has no fill bubble between CTA generations (N-heavy weights have 3-4
-///         of them). Every warp must have the same number of tiles per slab (kt_per_warp x warps = K/64):
-///         the warps meet at two CTA barriers per slab.
+///         first tiles are in flight while the current slab is reduced: one generation of resident
+///         CTAs, no ring fill per CTA generation. Measured (H100, session 14) it wins only where the
+///         last generation is short (3-8 % on 3584 x 18944: 296 slabs on 264 CTAs) and loses on the
+///         N-heavy shapes it was meant for, so only tune_decode chooses it. Every warp must have the same
+///         number of tiles per slab (kt_per_warp x warps = K/64): the warps meet at two CTA barriers per slab.
 template <int B, class T, int MT, int GPT, bool Bulk, int NS = 1, bool Persist = false>
 __global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * DecodeConfig<B>::max_warps_two_slabs, 1)
     decode_gemm_kernel(const DecodeArgs args) {
