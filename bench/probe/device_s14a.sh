@@ -5,6 +5,8 @@
 # The fourth call (the 8-bit planner constants) ran it as
 #   TAG=s14d SAN=0 GREP="^tune 8-bit|^tune 4-bit .*M  1:" TESTS="test_kernels_plan test_kernels_tune
 #   test_kernels_sanitize test_kernels_gemm_b8_f16 test_kernels_gemm_b8_bf16 test_kernels_gemm_b4_f16" bash ...
+# and the eleventh (the final state) as TAG=s14_final GREP="M  1:" TESTS="test_kernels_plan test_kernels_sanitize
+#   test_kernels_tune test_kernels_gemm_b2_f16 test_kernels_gemm_b3_bf16 test_kernels_gemm_b4_f16" bash ...
 # (1) tests: the planner host test, forced shapes (every runnable one, persistent included) and tuner,
 # persistent hand-made grids (sanitize set), GEMM suites through gemm's default path (the decode epilogue
 # was refactored for the persistent variant); (2) bench_gemm_kernels --tune: the tuner's best persistent

@@ -563,29 +563,38 @@ __global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * 
   // 2 % faster at M = 1, even at M = 4, and at M = 8 mixed (-5 % to +7 %), so 3 bits pair only to M = 4.
   // The next pair's copies go out before the wait, so S - 2 tiles are in flight beyond the pair waited for,
   // as in the one-tile loop (S >= 5 at these widths).
-  constexpr bool kPairable = !Bulk && NS == 1 && !Persist && MT == 1 && GPT == 1 && B <= 3 && kCpS >= 4;
+  constexpr bool kPairable = !Bulk && NS == 1 && !Persist && MT == 1 && GPT == 1 && B <= 3;
+  constexpr int kPairMaxM = B == 2 ? 8 : 4;  // most rows that pair
+  static_assert(!kPairable || kCpS >= 4, "a pair and the copies beyond it need a ring of 4 slots or more");
   bool paired = false;
-  if constexpr (kPairable) paired = tpg % 2 == 0 && kt0 % 2 == 0 && ntiles % 2 == 0 && (B == 2 || M <= 4);
+  if constexpr (kPairable) paired = tpg % 2 == 0 && kt0 % 2 == 0 && ntiles % 2 == 0 && M <= kPairMaxM;
+  // Ring bookkeeping of both loops: issue tile i into the next slot to fill, and take the slot of the next
+  // tile to consume (its wrap flips the bulk variant's mbarrier phase)
+  auto issue_next = [&](int i) {
+    issue(i, ws, true, true);
+    ws = ws + 1 == S ? 0 : ws + 1;
+  };
+  auto take_slot = [&]() {
+    const std::uint32_t slot = ring_s + rs * slot_bytes;
+    if (++rs == S) {
+      rs = 0;
+      phase ^= 1u;
+    }
+    return slot;
+  };
   if (paired) {
 #pragma unroll 1
     for (int i = 0; i < ntiles; i += 2) {
       // every lane is done with the slots of tiles i - 2 and i - 1: they take tiles i + S - 2 and i + S - 1
       // (at i = 0 only tile S - 1, to the ring's last slot: the prologue issued tiles 0 .. S - 2)
       __syncwarp();
-      if (i > 0) {
-        issue(i + S - 2, ws, true, true);
-        ws = ws + 1 == S ? 0 : ws + 1;
-      }
-      issue(i + S - 1, ws, true, true);
-      ws = ws + 1 == S ? 0 : ws + 1;
+      if (i > 0) issue_next(i + S - 2);
+      issue_next(i + S - 1);
       // tiles i and i + 1 have landed for every lane (the copy groups left in flight are those of tiles
       // i + 2 .. i + S - 1)
       ptx::cp_async_wait<kCpS - 2>();
       __syncwarp();
-      const std::uint32_t slot0 = ring_s + rs * slot_bytes;
-      rs = rs + 1 == S ? 0 : rs + 1;
-      const std::uint32_t slot1 = ring_s + rs * slot_bytes;
-      rs = rs + 1 == S ? 0 : rs + 1;
+      const std::uint32_t slot0 = take_slot(), slot1 = take_slot();
       const bool group_start = i == 0 || use_left == tpg;
       const bool group_end = use_left == 2 || i + 2 == ntiles;
       use_left = use_left == 2 ? tpg : use_left - 2;
@@ -603,13 +612,8 @@ __global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * 
       ptx::cp_async_wait<kCpS - 2>();
       __syncwarp();  // tile i has landed for every lane; slot (i-1) % S is free again
     }
-    issue(i + S - 1, ws, true, true);
-    const std::uint32_t slot = ring_s + rs * slot_bytes;
-    ws = ws + 1 == S ? 0 : ws + 1;
-    if (++rs == S) {
-      rs = 0;
-      phase ^= 1u;
-    }
+    issue_next(i + S - 1);
+    const std::uint32_t slot = take_slot();
 
     const int it = Persist ? ui : i;  // index in the unit
     const bool group_start = GPT == 2 || it == 0 || use_left == tpg;
