@@ -58,6 +58,7 @@ struct Case {
   int max_blocks = 0;   // TMA kernel: LinearOptions::wgmma_max_blocks (0: one per SM; n: several tiles per block)
   int ring_splits = 0;  // ring path: LinearOptions::ring_splits (0: by shape)
   int ring_act = 0;     // ring path: LinearOptions::ring_act (0: by shape; 1, 2 separate kernels; 3 fused)
+  int midm_act = 0;     // tiled / wgmma paths: LinearOptions::midm_act (0: two column-block kernels; 1: per row)
   bool expect_fused = false;  // the plan must run the activation pass inside the ring kernel
   float row_fraction = 0.3f;  // rows carrying the outlier values
 };
@@ -121,6 +122,7 @@ void run_case(const Case& c, unsigned seed) {
   opt.wgmma_max_blocks = c.max_blocks;
   opt.ring_splits = c.ring_splits;
   opt.ring_act = c.ring_act;
+  opt.midm_act = c.midm_act;
   const auto plan = int8::detail::make_plan(M, N, K, int8::detail::sm_count(), opt.force_path, opt.tile_mt,
                                             opt.tile_nt, opt.ring_splits, opt.ring_act);
   if (c.expect_fused) REQUIRE((plan.path == int8::detail::Plan::ring && plan.fused_act));
@@ -255,6 +257,7 @@ TEMPLATE_TEST_CASE("int8 GPU: several chunks of outlier columns in the tiled and
         c.tma = tma;
         c.force_path = path;
         c.row_fraction = 0.5f;
+        c.midm_act = side ? 1 : 0;  // (both activation schemes; the earlier one with the side copy)
         run_case<TestType>(c, ++seed);
       }
   }
@@ -307,6 +310,13 @@ TEMPLATE_TEST_CASE("int8 GPU: threshold 0, no outliers, all outliers, overflow f
       all.force_path = path;
       run_case<TestType>(all, ++seed);
 
+      if (M > 32 && path != 0 && path != 5) {  // the same two with the one-block-per-row activation pass
+        over.midm_act = 1;
+        run_case<TestType>(over, ++seed);
+        all.midm_act = 1;
+        run_case<TestType>(all, ++seed);
+      }
+
       Case side{M, 128, 256};
       side.side = true;
       side.force_path = path;
@@ -337,6 +347,12 @@ TEMPLATE_TEST_CASE("int8 GPU: every path once (compute-sanitizer subset)", "[int
     w8a8.threshold = 0.f;
     w8a8.force_path = path;
     run_case<TestType>(w8a8, ++seed);
+    if (path >= 1 && path <= 4) {  // the one-block-per-row activation pass and prepare_outliers
+      Case per_row{M, 320, 576};
+      per_row.midm_act = 1;
+      per_row.force_path = path;
+      run_case<TestType>(per_row, ++seed);
+    }
     if (path == 5) {  // ring: the two-kernel activation pass (M·K > 65536), a partial last stage, 70 outliers
       Case two{16, 128, 4160};
       two.outliers = 70;
@@ -554,9 +570,14 @@ TEST_CASE("int8 GPU activation pass is bit-exact with the host reference", "[int
   DevBuf<std::int8_t> dW(wc);
   DevBuf<float> dS(ws);
   int8::DeviceWeight dw{dW.p, dS.p, N, K};
+  // both activation schemes of the tiled and wgmma paths (which zero the outlier columns' codes before
+  // their GEMM): two column-block kernels, and one block per row + prepare_outliers
+  const int midm_act = GENERATE(0, 1);
+  INFO("midm_act " << midm_act);
   int8::LinearOptions opt;
   opt.max_outliers = 1000;
-  opt.force_path = 1;  // (every path but the small-M one zeroes the outlier columns' codes before its GEMM)
+  opt.force_path = 1;
+  opt.midm_act = midm_act;
   const std::size_t bytes = int8::linear_workspace_size(M, N, K, opt);
   DevBuf<std::uint8_t> wsb(bytes);
   DevBuf<half_t> dY(M * N);
@@ -615,6 +636,45 @@ TEST_CASE("int8 GPU reports non-finite activations and bad arguments", "[int8][g
     bad_splits.ring_splits = splits;
     REQUIRE(int8::linear_forward(dA.p, M, dw, nullptr, dY.p, wsb.p, bytes, bad_splits, nullptr).code ==
             StatusCode::invalid_argument);
+  }
+  for (int act : {-1, 2}) {  // midm_act: 0 (two kernels) or 1 (one block per row)
+    int8::LinearOptions bad_act;
+    bad_act.midm_act = act;
+    const Status st = int8::linear_forward(dA.p, M, dw, nullptr, dY.p, wsb.p, bytes, bad_act, nullptr);
+    REQUIRE(st.code == StatusCode::invalid_argument);
+    REQUIRE(st.message.find("midm_act") != std::string::npos);
+  }
+}
+
+TEST_CASE("int8 GPU reports non-finite activations on the tiled and wgmma paths", "[int8][gpu][sanitize]") {
+  // 40 rows (three row blocks of the two-kernel pass, the last one partial), K = 640 (a partial column
+  // block): NaN and -inf in different blocks, counted once each; both activation schemes
+  const int M = 40, N = 64, K = 640;
+  std::vector<half_t> A(M * K, half_t(0.25f));
+  A[17 * K + 3] = half_t(std::nanf(""));
+  A[39 * K + 600] = half_t(-INFINITY);
+  std::vector<std::int8_t> wc(N * K, 2);
+  std::vector<float> ws(N, 1.f);
+  DevBuf<half_t> dA(A);
+  DevBuf<std::int8_t> dW(wc);
+  DevBuf<float> dS(ws);
+  int8::DeviceWeight dw{dW.p, dS.p, N, K};
+  for (int act : {0, 1}) {
+    INFO("midm_act " << act);
+    int8::LinearOptions opt;
+    opt.force_path = 1;
+    opt.midm_act = act;
+    const std::size_t bytes = int8::linear_workspace_size(M, N, K, opt);
+    DevBuf<std::uint8_t> wsb(bytes);
+    CUDA_OK(cudaMemset(wsb.p, 0x5a, bytes));  // garbage workspace
+    DevBuf<half_t> dY(M * N);
+    REQUIRE(int8::linear_forward(dA.p, M, dw, nullptr, dY.p, wsb.p, bytes, opt, nullptr).ok());
+    CUDA_OK(cudaDeviceSynchronize());
+    int8::Int8Stats stats;
+    CUDA_OK(cudaMemcpy(&stats, int8::workspace_stats(wsb.p), sizeof stats, cudaMemcpyDeviceToHost));
+    REQUIRE(stats.nonfinite == 2);
+    REQUIRE(stats.outlier_count == 1);  // -inf reaches the threshold
+    REQUIRE(stats.overflow == 0);
   }
 }
 
