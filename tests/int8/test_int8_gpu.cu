@@ -58,7 +58,7 @@ struct Case {
   int max_blocks = 0;   // TMA kernel: LinearOptions::wgmma_max_blocks (0: one per SM; n: several tiles per block)
   int ring_splits = 0;  // ring path: LinearOptions::ring_splits (0: by shape)
   int ring_act = 0;     // ring path: LinearOptions::ring_act (0: by shape; 1, 2 separate kernels; 3 fused)
-  int midm_act = 0;     // tiled / wgmma paths: LinearOptions::midm_act (0: two column-block kernels; 1: per row)
+  int midm_act = 0;     // tiled / wgmma paths: LinearOptions::midm_act (0: by shape; 1: two kernels; 2: per row)
   bool expect_fused = false;  // the plan must run the activation pass inside the ring kernel
   float row_fraction = 0.3f;  // rows carrying the outlier values
 };
@@ -257,7 +257,7 @@ TEMPLATE_TEST_CASE("int8 GPU: several chunks of outlier columns in the tiled and
         c.tma = tma;
         c.force_path = path;
         c.row_fraction = 0.5f;
-        c.midm_act = side ? 1 : 0;  // (both activation schemes; the earlier one with the side copy)
+        c.midm_act = side ? 2 : 1;  // (both activation schemes; one block per row with the side copy)
         run_case<TestType>(c, ++seed);
       }
   }
@@ -311,9 +311,9 @@ TEMPLATE_TEST_CASE("int8 GPU: threshold 0, no outliers, all outliers, overflow f
       run_case<TestType>(all, ++seed);
 
       if (M > 32 && path != 0 && path != 5) {  // the same two with the one-block-per-row activation pass
-        over.midm_act = 1;
+        over.midm_act = 2;
         run_case<TestType>(over, ++seed);
-        all.midm_act = 1;
+        all.midm_act = 2;
         run_case<TestType>(all, ++seed);
       }
 
@@ -349,7 +349,7 @@ TEMPLATE_TEST_CASE("int8 GPU: every path once (compute-sanitizer subset)", "[int
     run_case<TestType>(w8a8, ++seed);
     if (path >= 1 && path <= 4) {  // the one-block-per-row activation pass and prepare_outliers
       Case per_row{M, 320, 576};
-      per_row.midm_act = 1;
+      per_row.midm_act = 2;
       per_row.force_path = path;
       run_case<TestType>(per_row, ++seed);
     }
@@ -572,7 +572,7 @@ TEST_CASE("int8 GPU activation pass is bit-exact with the host reference", "[int
   int8::DeviceWeight dw{dW.p, dS.p, N, K};
   // both activation schemes of the tiled and wgmma paths (which zero the outlier columns' codes before
   // their GEMM): two column-block kernels, and one block per row + prepare_outliers
-  const int midm_act = GENERATE(0, 1);
+  const int midm_act = GENERATE(1, 2);
   INFO("midm_act " << midm_act);
   int8::LinearOptions opt;
   opt.max_outliers = 1000;
@@ -637,7 +637,7 @@ TEST_CASE("int8 GPU reports non-finite activations and bad arguments", "[int8][g
     REQUIRE(int8::linear_forward(dA.p, M, dw, nullptr, dY.p, wsb.p, bytes, bad_splits, nullptr).code ==
             StatusCode::invalid_argument);
   }
-  for (int act : {-1, 2}) {  // midm_act: 0 (two kernels) or 1 (one block per row)
+  for (int act : {-1, 3}) {  // midm_act: 0 (by shape), 1 (two kernels) or 2 (one block per row)
     int8::LinearOptions bad_act;
     bad_act.midm_act = act;
     const Status st = int8::linear_forward(dA.p, M, dw, nullptr, dY.p, wsb.p, bytes, bad_act, nullptr);
@@ -659,7 +659,7 @@ TEST_CASE("int8 GPU reports non-finite activations on the tiled and wgmma paths"
   DevBuf<std::int8_t> dW(wc);
   DevBuf<float> dS(ws);
   int8::DeviceWeight dw{dW.p, dS.p, N, K};
-  for (int act : {0, 1}) {
+  for (int act : {1, 2}) {
     INFO("midm_act " << act);
     int8::LinearOptions opt;
     opt.force_path = 1;

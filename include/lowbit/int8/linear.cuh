@@ -103,12 +103,13 @@ struct LinearOptions {
   /// many ring stages as the separate kernels, else one kernel while M·K <= 65536, else two. Tuning knob;
   /// identical results.
   int ring_act = 0;
-  /// Tiled and wgmma paths (M > 16, or M > 32 without the sm_90 ring), activation pass: 0 two kernels over
-  /// blocks of 256 columns x 16 rows (row absmax partials and the outlier mask, then the codes with the
-  /// outlier columns zeroed and the outlier list at each column's rank), then a gather of the outlier
-  /// columns, each a programmatic dependent of the one before; 1 one block per row, whose last block
-  /// compacts the mask, then one kernel that zeroes the outlier columns' codes and gathers them (the
-  /// scheme before session 15). Testing / tuning knob; identical results.
+  /// Tiled and wgmma paths (M > 16, or M > 32 without the sm_90 ring), activation pass: 1 two kernels over
+  /// blocks of 256 columns x 16 rows (row maxima by atomicMax and the outlier mask, then the codes with
+  /// the outlier columns zeroed and the outlier list written at each column's rank), then a gather of the
+  /// outlier columns, each a programmatic dependent of the one before; 2 one block per row, whose last
+  /// block compacts the mask, then one kernel that zeroes the outlier columns' codes and gathers them;
+  /// 0 picks by shape (two kernels while M·K <= detail::kTwoKernelActMaxElems: the second kernel reads A
+  /// again, from L2 while A fits there). Testing / tuning knob; identical results.
   int midm_act = 0;
 };
 
@@ -564,9 +565,16 @@ inline std::size_t align_up(std::size_t x) { return (x + kWsAlign - 1) / kWsAlig
 inline int act_parts(int K) { return (K + kernels::ring::kActCols - 1) / kernels::ring::kActCols; }
 /// Row blocks of the two-kernel activation pass.
 inline int act_row_blocks(int M) { return (M + kernels::ring::kMaxM - 1) / kernels::ring::kMaxM; }
+/// Largest M·K for which the tiled and wgmma paths take the two-kernel activation pass by default (its
+/// second kernel reads A again: 16 MB of fp16 stays in the L2). See LinearOptions::midm_act.
+inline constexpr long long kTwoKernelActMaxElems = 8LL << 20;
+/// Whether the tiled / wgmma paths take the two-kernel activation pass (LinearOptions::midm_act).
+inline bool two_kernel_act(int M, int K, int midm_act) {
+  return midm_act == 1 || (midm_act == 0 && static_cast<long long>(M) * K <= kTwoKernelActMaxElems);
+}
 
 struct Layout {
-  std::size_t stats = 0, mask = 0, counters = 0, tiles = 0, c32 = 0, oacc = 0, zero_end = 0, list = 0, rows = 0,
+  std::size_t stats = 0, mask = 0, counters = 0, tiles = 0, c32 = 0, oacc = 0, rowmax = 0, zero_end = 0, list = 0, rows = 0,
               aq = 0, wslab = 0, aslab = 0, partmax = 0, part_nf = 0, total = 0;
 };
 inline Layout make_layout(int M, int N, int K, int max_outliers, const Plan& plan) {
@@ -578,7 +586,10 @@ inline Layout make_layout(int M, int N, int K, int max_outliers, const Plan& pla
   l.c32 = l.tiles + align_up(sizeof(int));
   l.oacc = l.c32 + (plan.needs_c32() ? align_up(static_cast<std::size_t>(M) * N * 4) : 0);
   // small-M kernel: fp32 accumulator of the outlier columns' product
-  l.zero_end = l.oacc + (plan.path == Plan::gemv ? align_up(static_cast<std::size_t>(M) * N * 4) : 0);
+  l.rowmax = l.oacc + (plan.path == Plan::gemv ? align_up(static_cast<std::size_t>(M) * N * 4) : 0);
+  // tiled / wgmma paths, two-kernel activation pass: row maxima (float bits, atomicMax)
+  const bool midm = plan.path != Plan::gemv && plan.path != Plan::ring;
+  l.zero_end = l.rowmax + (midm ? align_up(static_cast<std::size_t>(M) * 4) : 0);
   l.list = l.zero_end;
   l.rows = l.list + align_up(static_cast<std::size_t>(std::max(max_outliers, 1)) * 4);
   l.aq = l.rows + align_up(static_cast<std::size_t>(M) * 4);
@@ -590,9 +601,8 @@ inline Layout make_layout(int M, int N, int K, int max_outliers, const Plan& pla
       plan.path == Plan::gemv || plan.path == Plan::ring ? 0 : static_cast<std::size_t>(std::max(max_outliers, 1));
   l.aslab = l.wslab + align_up(slab_rows * N * sizeof(float));
   l.partmax = l.aslab + align_up(slab_rows * M * sizeof(float));
-  // ring, tiled and wgmma paths: per-block row absmax and non-finite counts of the two-kernel activation
-  // pass (column blocks x row blocks)
-  const std::size_t parts = plan.path == Plan::gemv ? 0 : static_cast<std::size_t>(act_parts(K)) * act_row_blocks(M);
+  // ring path: per-block row absmax and non-finite counts of the two-kernel activation pass
+  const std::size_t parts = plan.path == Plan::ring ? static_cast<std::size_t>(act_parts(K)) : 0;
   l.part_nf = l.partmax + align_up(parts * kernels::ring::kMaxM * sizeof(float));
   l.total = l.part_nf + align_up(parts * sizeof(int));
   return l;
@@ -909,9 +919,9 @@ Status linear_forward(const T* A, int M, const DeviceWeight& w, const float* bia
   if (opt.ring_act < 0 || opt.ring_act > 3)
     return lowbit::detail::make_status(StatusCode::invalid_argument, "int8::linear_forward: ring_act ", opt.ring_act,
                                        " is not 0 (by shape), 1 (one activation kernel), 2 (two) or 3 (fused)");
-  if (opt.midm_act < 0 || opt.midm_act > 1)
+  if (opt.midm_act < 0 || opt.midm_act > 2)
     return lowbit::detail::make_status(StatusCode::invalid_argument, "int8::linear_forward: midm_act ", opt.midm_act,
-                                       " is not 0 (two activation kernels) or 1 (one block per row)");
+                                       " is not 0 (by shape), 1 (two activation kernels) or 2 (one block per row)");
   if (opt.wgmma_max_blocks < -1)
     return lowbit::detail::make_status(StatusCode::invalid_argument, "int8::linear_forward: wgmma_max_blocks ",
                                        opt.wgmma_max_blocks, " is not -1 (one block per tile), 0 (one per SM) or a cap");
@@ -967,8 +977,8 @@ Status linear_forward(const T* A, int M, const DeviceWeight& w, const float* bia
   }
   cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess) return fail(e, "workspace clear");
-  // tiled / wgmma paths: the two-kernel activation pass (midm_act 0) or one block per row (1; the gemv path)
-  const bool two_kernel_act = plan.path != detail::Plan::gemv && opt.midm_act == 0;
+  // tiled / wgmma paths: the two-kernel activation pass or one block per row (always on the gemv path)
+  const bool two_kernel_act = plan.path != detail::Plan::gemv && detail::two_kernel_act(M, K, opt.midm_act);
   if (two_kernel_act) {
     namespace R = kernels::ring;
     kernels::RingActOut o;
@@ -979,8 +989,7 @@ Status linear_forward(const T* A, int M, const DeviceWeight& w, const float* bia
     o.count = &stats->outlier_count;
     o.overflow = &stats->overflow;
     o.nonfinite = &stats->nonfinite;
-    o.partmax = reinterpret_cast<float*>(base + lay.partmax);
-    o.part_nf = reinterpret_cast<int*>(base + lay.part_nf);
+    o.rowmax_bits = reinterpret_cast<unsigned*>(base + lay.rowmax);
     o.list = list;
     const dim3 grid(static_cast<unsigned>(detail::act_parts(K)), static_cast<unsigned>(detail::act_row_blocks(M)));
     e = detail::launch_maybe_pdl(opt.pdl, kernels::act_partial_kernel<CT>, grid, dim3(R::kActThreads), stream,
@@ -1022,9 +1031,9 @@ Status linear_forward(const T* A, int M, const DeviceWeight& w, const float* bia
     auto* wslab = reinterpret_cast<float*>(base + lay.wslab);
     auto* aslab = reinterpret_cast<float*>(base + lay.aslab);
     if (two_kernel_act) {  // (the codes are zeroed already)
-      constexpr int kThreads = 256;  // gather_outlier_slabs_kernel: one feature or row per thread
+      constexpr int kThreads = 64;  // gather_outlier_slabs_kernel: one feature or row per thread
       const int w_blocks = (N + kThreads - 1) / kThreads, a_blocks = (M + kThreads - 1) / kThreads;
-      e = detail::launch_maybe_pdl(opt.pdl, kernels::gather_outlier_slabs_kernel<CT>, dim3(w_blocks + a_blocks),
+      e = detail::launch_maybe_pdl(opt.pdl, kernels::gather_outlier_slabs_kernel<CT, kThreads>, dim3(w_blocks + a_blocks),
                                    dim3(kThreads), stream, ep, wslab, aslab, M, N, K, w_blocks);
       gemm_pdl = opt.pdl;
     } else {  // zero the outlier columns' codes too

@@ -845,18 +845,20 @@ __global__ void __launch_bounds__(256) prepare_outliers_kernel(std::int8_t* Aq, 
 /// round trip per chunk; 32-bit index arithmetic, no division). Launched as a programmatic dependent of
 /// the activation pass, it waits before reading anything.
 /// @tparam T __half or __nv_bfloat16 (activations)
-template <class T>
-__global__ void __launch_bounds__(256) gather_outlier_slabs_kernel(Int8EpilogueParams p, float* __restrict__ wslab,
-                                                                   float* __restrict__ aslab, int M, int N, int K,
-                                                                   int w_blocks) {
+/// @tparam kThreads threads per block (small blocks: the scattered weight loads spread over more SMs)
+template <class T, int kThreads>
+__global__ void __launch_bounds__(kThreads) gather_outlier_slabs_kernel(Int8EpilogueParams p, float* __restrict__ wslab,
+                                                                        float* __restrict__ aslab, int M, int N, int K,
+                                                                        int w_blocks) {
   constexpr int J = detail::kOutlierChunk;
+  static_assert(kThreads >= J, "one thread per column of a chunk loads the list");
   __shared__ int s_cols[J];
   detail::pdl_wait();  // the list, the count and (for the GEMM after us) the codes are complete
   detail::pdl_launch_dependents();
   const int count = *p.outlier_count;
   if (count > p.max_list) return;  // (block-uniform) no slabs: the epilogues walk the mask
   const bool weights = static_cast<int>(blockIdx.x) < w_blocks;
-  const int i = (weights ? static_cast<int>(blockIdx.x) : static_cast<int>(blockIdx.x) - w_blocks) * 256 +
+  const int i = (weights ? static_cast<int>(blockIdx.x) : static_cast<int>(blockIdx.x) - w_blocks) * kThreads +
                 static_cast<int>(threadIdx.x);  // n (weights) or m (activations)
   const bool live = i < (weights ? N : M);
   const std::int8_t* wrow = p.Wq + static_cast<std::size_t>(live && weights ? i : 0) * K;

@@ -291,10 +291,13 @@ struct RingActOut {
   int* count = nullptr;            ///< statistics: outlier columns found
   int* overflow = nullptr;         ///< statistics: 1 when count > max_list
   unsigned long long* nonfinite = nullptr;  ///< statistics: NaN / inf activations
-  /// [column blocks, row blocks · kMaxM] per-block row absmax (two-kernel mode): entry
-  /// b · (gridDim.y · kMaxM) + m for column block b and row m
-  float* partmax = nullptr;
-  int* part_nf = nullptr;          ///< [row blocks, column blocks] per-block non-finite counts (two-kernel mode)
+  float* partmax = nullptr;        ///< [blocks, kMaxM] per-block row absmax (two-kernel mode, ring path)
+  int* part_nf = nullptr;          ///< [blocks] per-block non-finite counts (two-kernel mode, ring path)
+  /// Tiled / wgmma paths (row blocks of 16; the layer clears the workspace first): [M] row absmax as
+  /// float bits, zeroed, combined by atomicMax (non-negative floats order as their bits do); the
+  /// non-finite count goes straight into `nonfinite` (zeroed) and the mask words by atomicOr. Null: the
+  /// ring path's plain per-block partials (one row block).
+  unsigned* rowmax_bits = nullptr;
   /// [max_list] ascending outlier columns, written by act_quant_kernel<T, false> (each block lists its own
   /// columns at their rank in the whole mask, the first max_list of them); null: no list (the ring path)
   int* list = nullptr;
@@ -310,10 +313,10 @@ struct RingFusedAct {
 };
 
 /// First of the two activation kernels for larger M·K: block (b, r) owns columns [256b, 256b + 256) of
-/// rows [16r, 16r + 16); it writes its per-row absmax, its non-finite count and those columns' mask words
-/// (plain stores with one row block, as on the ring path, where nothing clears the workspace; with
-/// several, atomicOr into a mask that the layer's workspace clear zeroed). Where it is launched as a
-/// programmatic dependent of that clear, it reads A first and waits before its first workspace write.
+/// rows [16r, 16r + 16) (one row block on the ring path); it writes its per-row absmax, its non-finite
+/// count and those columns' mask words: plain per-block stores on the ring path, where nothing clears the
+/// workspace, atomics into cleared ones with `o.rowmax_bits` (tiled / wgmma paths). Where it is launched
+/// as a programmatic dependent of that clear, it reads A first and waits before its first workspace write.
 template <class T>
 __global__ void __launch_bounds__(ring::kActThreads) act_partial_kernel(const T* __restrict__ A, int M, int K,
                                                                           float threshold, RingActOut o) {
@@ -325,7 +328,7 @@ __global__ void __launch_bounds__(ring::kActThreads) act_partial_kernel(const T*
   if (threadIdx.x < ring::kActCols / 32) s_bits[threadIdx.x] = 0u;
   __syncthreads();
   const int nvec = K / 8, v = blockIdx.x * (ring::kActCols / 8) + lane;
-  const int m0 = blockIdx.y * ring::kMaxM, m1 = min(M, m0 + ring::kMaxM), ld = gridDim.y * ring::kMaxM;
+  const int m0 = blockIdx.y * ring::kMaxM, m1 = min(M, m0 + ring::kMaxM);
   constexpr int kRowsPerWarp = ring::kMaxM / (ring::kActThreads / 32);
   uint4 xs[kRowsPerWarp];  // one row per warp and step, 32 vectors of 8 columns; every load in flight first
 #pragma unroll
@@ -359,17 +362,22 @@ __global__ void __launch_bounds__(ring::kActThreads) act_partial_kernel(const T*
   if (lane == 0) s_nf[warp] = nf;
   __syncthreads();
   detail::pdl_wait();  // (a dependent of the workspace clear) the workspace is ours from here on
+  const bool shared_rows = o.rowmax_bits != nullptr;  // tiled / wgmma paths: atomics into cleared outputs
   if (lane == 0) {
 #pragma unroll
     for (int r = 0; r < kRowsPerWarp; ++r) {
       const int m = m0 + warp + r * (ring::kActThreads / 32);
-      if (m < m1) o.partmax[blockIdx.x * ld + m] = amaxes[r];
+      if (m >= m1) continue;
+      if (shared_rows)
+        atomicMax(o.rowmax_bits + m, __float_as_uint(amaxes[r]));
+      else
+        o.partmax[blockIdx.x * ring::kMaxM + m] = amaxes[r];
     }
   }
   const int words = (K + 31) / 32, w = blockIdx.x * (ring::kActCols / 32) + static_cast<int>(threadIdx.x);
   if (threadIdx.x < ring::kActCols / 32 && w < words) {
     const std::uint32_t b = s_bits[threadIdx.x];
-    if (gridDim.y == 1)
+    if (!shared_rows)
       o.mask[w] = b;
     else if (b)
       atomicOr(o.mask + w, b);
@@ -377,7 +385,10 @@ __global__ void __launch_bounds__(ring::kActThreads) act_partial_kernel(const T*
   if (threadIdx.x == 0) {
     int t = 0;
     for (int i = 0; i < ring::kActThreads / 32; ++i) t += s_nf[i];
-    o.part_nf[blockIdx.y * gridDim.x + blockIdx.x] = t;
+    if (!shared_rows)
+      o.part_nf[blockIdx.x] = t;
+    else if (t)
+      atomicAdd(o.nonfinite, static_cast<unsigned long long>(t));
   }
   LOWBIT_INT8_MARK(threadIdx.x == 0, kAct1End);
 }
@@ -402,7 +413,7 @@ __global__ void __launch_bounds__(ring::kActThreads) act_quant_kernel(const T* _
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int nvec = K / 8, words = (K + 31) / 32;
   const int vb = blockIdx.x * (ring::kActCols / 8);  // first vector of this block's columns
-  const int m0 = blockIdx.y * ring::kMaxM, rows = min(ring::kMaxM, M - m0), ld = gridDim.y * ring::kMaxM;
+  const int m0 = blockIdx.y * ring::kMaxM, rows = min(ring::kMaxM, M - m0);
   LOWBIT_INT8_MARK(threadIdx.x == 0, kAct2Start);
   detail::pdl_launch_dependents();  // the GEMM may start streaming weights
   if (threadIdx.x == 0) s_nf = 0ull;
@@ -424,12 +435,16 @@ __global__ void __launch_bounds__(ring::kActThreads) act_quant_kernel(const T* _
     __syncthreads();
   } else {
     detail::pdl_wait();  // partial results of act_partial_kernel
-    for (int r = warp; r < rows; r += kW) {
-      float a = 0.f;
-      for (int b = lane; b < nparts; b += 32) a = fmaxf(a, __ldcg(o.partmax + b * ld + m0 + r));
+    if (o.rowmax_bits != nullptr) {
+      if (static_cast<int>(threadIdx.x) < rows) s_amax[threadIdx.x] = __uint_as_float(__ldcg(o.rowmax_bits + m0 + threadIdx.x));
+    } else {
+      for (int r = warp; r < rows; r += kW) {
+        float a = 0.f;
+        for (int b = lane; b < nparts; b += 32) a = fmaxf(a, __ldcg(o.partmax + b * ring::kMaxM + r));
 #pragma unroll
-      for (int off = 16; off; off >>= 1) a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, off));
-      if (lane == 0) s_amax[r] = a;
+        for (int off = 16; off; off >>= 1) a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, off));
+        if (lane == 0) s_amax[r] = a;
+      }
     }
     if (threadIdx.x < kBlockWords) {
       const int w = blockIdx.x * kBlockWords + static_cast<int>(threadIdx.x);
@@ -437,12 +452,22 @@ __global__ void __launch_bounds__(ring::kActThreads) act_quant_kernel(const T* _
     }
     __syncthreads();
   }
-  // ---- codes of this block's columns (outlier columns: 0) ----
-  for (int i = threadIdx.x; i < rows * (ring::kActCols / 8); i += kT) {
+  // ---- codes of this block's columns (outlier columns: 0); every load of the thread in flight first ----
+  constexpr int kPer = ring::kMaxM * (ring::kActCols / 8) / kT;  // 16-byte vectors per thread
+  static_assert(ring::kMaxM * (ring::kActCols / 8) % kT == 0, "whole rounds");
+  uint4 xs[kPer];
+#pragma unroll
+  for (int u = 0; u < kPer; ++u) {
+    const int i = threadIdx.x + u * kT, r = i / (ring::kActCols / 8), v = vb + i % (ring::kActCols / 8);
+    xs[u] = r < rows && v < nvec ? __ldg(reinterpret_cast<const uint4*>(A + static_cast<std::size_t>(m0 + r) * K) + v)
+                                 : make_uint4(0, 0, 0, 0);
+  }
+#pragma unroll
+  for (int u = 0; u < kPer; ++u) {
+    const int i = threadIdx.x + u * kT;
     const int r = i / (ring::kActCols / 8), vl = i % (ring::kActCols / 8), v = vb + vl, m = m0 + r;
-    if (v >= nvec) continue;
-    const uint4 x = __ldg(reinterpret_cast<const uint4*>(A + static_cast<std::size_t>(m) * K) + v);
-    const T* e = reinterpret_cast<const T*>(&x);
+    if (r >= rows || v >= nvec) continue;
+    const T* e = reinterpret_cast<const T*>(&xs[u]);
     const std::uint32_t ob = kSelf ? s_b8[v] : s_b8[vl];
     const float inv = lowbit::int8::detail::inv_scale(s_amax[r]);
     std::uint32_t wv[2] = {0u, 0u};
@@ -493,14 +518,15 @@ __global__ void __launch_bounds__(ring::kActThreads) act_quant_kernel(const T* _
   // the mask) ----
   int count = 0;
   unsigned long long nf_part = 0;
+#pragma unroll 4
   for (int w = threadIdx.x; w < words; w += kT) {
     const std::uint32_t b = kSelf ? reinterpret_cast<const std::uint32_t*>(s_b8)[w] : __ldcg(o.mask + w);
     if constexpr (kSelf) o.mask[w] = b;
     count += __popc(b);
   }
   if constexpr (!kSelf)
-    for (int b = threadIdx.x; b < nparts * static_cast<int>(gridDim.y); b += kT)
-      nf_part += static_cast<unsigned long long>(__ldcg(o.part_nf + b));
+    if (o.rowmax_bits == nullptr)
+      for (int b = threadIdx.x; b < nparts; b += kT) nf_part += static_cast<unsigned long long>(__ldcg(o.part_nf + b));
 #pragma unroll
   for (int off = 16; off; off >>= 1) {
     count += __shfl_xor_sync(0xffffffffu, count, off);
@@ -520,7 +546,7 @@ __global__ void __launch_bounds__(ring::kActThreads) act_quant_kernel(const T* _
     }
     *o.count = total;
     *o.overflow = total > o.max_list ? 1 : 0;
-    *o.nonfinite = kSelf ? s_nf : nf_total;
+    if (o.rowmax_bits == nullptr) *o.nonfinite = kSelf ? s_nf : nf_total;  // (else act_partial_kernel added it)
   }
   LOWBIT_INT8_MARK(threadIdx.x == 0, kAct2End);
 }
