@@ -662,17 +662,12 @@ int main(int argc, char** argv) {
             variants.emplace_back(0, 0, 3, "wgmma_split");
             variants.emplace_back(0, 0, 4, "wgmma_fused_1tile");  // one block per tile (not persistent)
           }
-          variants.emplace_back(0, 0, -1, "two_kernel_act");  // the plan's path, each activation pass
-          variants.emplace_back(0, 0, -1, "per_row_act");
-          variants.emplace_back(0, 0, -1, "no_pdl");       // the plan's path, plain launches
           for (const auto& [mt, nt, fp, name] : variants) {
             int8::LinearOptions o2 = opt;
             o2.tile_mt = mt;
             o2.tile_nt = nt;
             o2.force_path = fp;
             o2.wgmma_max_blocks = name == "wgmma_fused_1tile" ? -1 : 0;
-            o2.midm_act = name == "two_kernel_act" ? 1 : name == "per_row_act" ? 2 : 0;
-            o2.pdl = name != "no_pdl";
             const double us = time_graph(s, calls, samples, [&](int i) {
               dw.codes = W8[i % rot8];
               const Status st2 = int8::linear_forward(reinterpret_cast<const half_t*>(A), M, dw, wscale,

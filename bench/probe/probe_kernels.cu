@@ -1,9 +1,8 @@
 // Profiling probe: one kernel configuration, launched `calls` times after two warm-up calls, so that a
 // profiler (ncu with --launch-skip / --launch-count) sees exactly the launches it should.
 //
-// usage: probe_kernels int8 K N M OUTLIERS [CALLS] [MIDM_ACT]   LLM.int8() layer (linear_forward), fp16,
-//                                                      planted outlier columns (|a| 20..60) in every row;
-//                                                      MIDM_ACT: LinearOptions::midm_act (default 0)
+// usage: probe_kernels int8 K N M OUTLIERS [CALLS]     LLM.int8() layer (linear_forward), fp16, planted
+//                                                      outlier columns (|a| 20..60) in every row
 //        probe_kernels w BITS K N M [CALLS] [nopdl]    weight-only gemm, g128 asym, fp16
 #include <cuda_runtime.h>
 
@@ -33,11 +32,11 @@ __global__ void plant_outliers(std::uint16_t* A, int M, int K, const int* cols, 
 }
 
 int usage() {
-  std::fprintf(stderr, "usage: probe_kernels int8 K N M OUTLIERS [CALLS] [MIDM_ACT] | w BITS K N M [CALLS] [nopdl]\n");
+  std::fprintf(stderr, "usage: probe_kernels int8 K N M OUTLIERS [CALLS] | w BITS K N M [CALLS] [nopdl]\n");
   return 2;
 }
 
-int run_int8(int K, int N, int M, int outliers, int calls, int midm_act) {
+int run_int8(int K, int N, int M, int outliers, int calls) {
   void *A, *Y, *W, *scales;
   LB_CUDA(cudaMalloc(&A, static_cast<std::size_t>(M) * K * 2));
   LB_CUDA(cudaMalloc(&Y, static_cast<std::size_t>(M) * N * 2));
@@ -64,7 +63,6 @@ int run_int8(int K, int N, int M, int outliers, int calls, int midm_act) {
   }
   int8::DeviceWeight dw{static_cast<const std::int8_t*>(W), static_cast<const float*>(scales), N, K};
   int8::LinearOptions opt;
-  opt.midm_act = midm_act;
   const std::size_t ws_bytes = int8::linear_workspace_size(M, N, K, opt);
   void* ws;
   LB_CUDA(cudaMalloc(&ws, ws_bytes));
@@ -125,7 +123,7 @@ int main(int argc, char** argv) {
   if (argc < 2) return usage();
   if (!std::strcmp(argv[1], "int8") && argc >= 6)
     return run_int8(std::atoi(argv[2]), std::atoi(argv[3]), std::atoi(argv[4]), std::atoi(argv[5]),
-                    argc > 6 ? std::atoi(argv[6]) : 1, argc > 7 ? std::atoi(argv[7]) : 0);
+                    argc > 6 ? std::atoi(argv[6]) : 1);
   if (!std::strcmp(argv[1], "w") && argc >= 6)
     return run_weight_only(std::atoi(argv[2]), std::atoi(argv[3]), std::atoi(argv[4]), std::atoi(argv[5]),
                            argc > 6 ? std::atoi(argv[6]) : 1, !(argc > 7 && !std::strcmp(argv[7], "nopdl")));

@@ -58,7 +58,6 @@ struct Case {
   int max_blocks = 0;   // TMA kernel: LinearOptions::wgmma_max_blocks (0: one per SM; n: several tiles per block)
   int ring_splits = 0;  // ring path: LinearOptions::ring_splits (0: by shape)
   int ring_act = 0;     // ring path: LinearOptions::ring_act (0: by shape; 1, 2 separate kernels; 3 fused)
-  int midm_act = 0;     // tiled / wgmma paths: LinearOptions::midm_act (0: by shape; 1: two kernels; 2: per row)
   bool expect_fused = false;  // the plan must run the activation pass inside the ring kernel
   float row_fraction = 0.3f;  // rows carrying the outlier values
 };
@@ -122,7 +121,6 @@ void run_case(const Case& c, unsigned seed) {
   opt.wgmma_max_blocks = c.max_blocks;
   opt.ring_splits = c.ring_splits;
   opt.ring_act = c.ring_act;
-  opt.midm_act = c.midm_act;
   const auto plan = int8::detail::make_plan(M, N, K, int8::detail::sm_count(), opt.force_path, opt.tile_mt,
                                             opt.tile_nt, opt.ring_splits, opt.ring_act);
   if (c.expect_fused) REQUIRE((plan.path == int8::detail::Plan::ring && plan.fused_act));
@@ -257,7 +255,6 @@ TEMPLATE_TEST_CASE("int8 GPU: several chunks of outlier columns in the tiled and
         c.tma = tma;
         c.force_path = path;
         c.row_fraction = 0.5f;
-        c.midm_act = side ? 2 : 1;  // (both activation schemes; one block per row with the side copy)
         run_case<TestType>(c, ++seed);
       }
   }
@@ -310,13 +307,6 @@ TEMPLATE_TEST_CASE("int8 GPU: threshold 0, no outliers, all outliers, overflow f
       all.force_path = path;
       run_case<TestType>(all, ++seed);
 
-      if (M > 32 && path != 0 && path != 5) {  // the same two with the one-block-per-row activation pass
-        over.midm_act = 2;
-        run_case<TestType>(over, ++seed);
-        all.midm_act = 2;
-        run_case<TestType>(all, ++seed);
-      }
-
       Case side{M, 128, 256};
       side.side = true;
       side.force_path = path;
@@ -347,12 +337,6 @@ TEMPLATE_TEST_CASE("int8 GPU: every path once (compute-sanitizer subset)", "[int
     w8a8.threshold = 0.f;
     w8a8.force_path = path;
     run_case<TestType>(w8a8, ++seed);
-    if (path >= 1 && path <= 4) {  // the one-block-per-row activation pass and prepare_outliers
-      Case per_row{M, 320, 576};
-      per_row.midm_act = 2;
-      per_row.force_path = path;
-      run_case<TestType>(per_row, ++seed);
-    }
     if (path == 5) {  // ring: the two-kernel activation pass (M·K > 65536), a partial last stage, 70 outliers
       Case two{16, 128, 4160};
       two.outliers = 70;
@@ -570,14 +554,9 @@ TEST_CASE("int8 GPU activation pass is bit-exact with the host reference", "[int
   DevBuf<std::int8_t> dW(wc);
   DevBuf<float> dS(ws);
   int8::DeviceWeight dw{dW.p, dS.p, N, K};
-  // both activation schemes of the tiled and wgmma paths (which zero the outlier columns' codes before
-  // their GEMM): two column-block kernels, and one block per row + prepare_outliers
-  const int midm_act = GENERATE(1, 2);
-  INFO("midm_act " << midm_act);
   int8::LinearOptions opt;
   opt.max_outliers = 1000;
-  opt.force_path = 1;
-  opt.midm_act = midm_act;
+  opt.force_path = 1;  // (every path but the small-M one zeroes the outlier columns' codes before its GEMM)
   const std::size_t bytes = int8::linear_workspace_size(M, N, K, opt);
   DevBuf<std::uint8_t> wsb(bytes);
   DevBuf<half_t> dY(M * N);
@@ -637,18 +616,10 @@ TEST_CASE("int8 GPU reports non-finite activations and bad arguments", "[int8][g
     REQUIRE(int8::linear_forward(dA.p, M, dw, nullptr, dY.p, wsb.p, bytes, bad_splits, nullptr).code ==
             StatusCode::invalid_argument);
   }
-  for (int act : {-1, 3}) {  // midm_act: 0 (by shape), 1 (two kernels) or 2 (one block per row)
-    int8::LinearOptions bad_act;
-    bad_act.midm_act = act;
-    const Status st = int8::linear_forward(dA.p, M, dw, nullptr, dY.p, wsb.p, bytes, bad_act, nullptr);
-    REQUIRE(st.code == StatusCode::invalid_argument);
-    REQUIRE(st.message.find("midm_act") != std::string::npos);
-  }
 }
 
 TEST_CASE("int8 GPU reports non-finite activations on the tiled and wgmma paths", "[int8][gpu][sanitize]") {
-  // 40 rows (three row blocks of the two-kernel pass, the last one partial), K = 640 (a partial column
-  // block): NaN and -inf in different blocks, counted once each; both activation schemes
+  // 40 rows, K = 640: NaN and -inf in different rows, counted once each by the one-block-per-row pass
   const int M = 40, N = 64, K = 640;
   std::vector<half_t> A(M * K, half_t(0.25f));
   A[17 * K + 3] = half_t(std::nanf(""));
@@ -659,14 +630,13 @@ TEST_CASE("int8 GPU reports non-finite activations on the tiled and wgmma paths"
   DevBuf<std::int8_t> dW(wc);
   DevBuf<float> dS(ws);
   int8::DeviceWeight dw{dW.p, dS.p, N, K};
-  for (int act : {1, 2}) {
-    INFO("midm_act " << act);
+  for (int path : {1, 2}) {
+    INFO("path " << path);
     int8::LinearOptions opt;
-    opt.force_path = 1;
-    opt.midm_act = act;
+    opt.force_path = path;
     const std::size_t bytes = int8::linear_workspace_size(M, N, K, opt);
     DevBuf<std::uint8_t> wsb(bytes);
-    CUDA_OK(cudaMemset(wsb.p, 0x5a, bytes));  // garbage workspace
+    CUDA_OK(cudaMemset(wsb.p, 0x5a, bytes));  // garbage workspace: the call must clear what it needs
     DevBuf<half_t> dY(M * N);
     REQUIRE(int8::linear_forward(dA.p, M, dw, nullptr, dY.p, wsb.p, bytes, opt, nullptr).ok());
     CUDA_OK(cudaDeviceSynchronize());

@@ -103,14 +103,6 @@ struct LinearOptions {
   /// many ring stages as the separate kernels, else one kernel while M·K <= 65536, else two. Tuning knob;
   /// identical results.
   int ring_act = 0;
-  /// Tiled and wgmma paths (M > 16, or M > 32 without the sm_90 ring), activation pass: 1 two kernels over
-  /// blocks of 256 columns x 16 rows (row maxima by atomicMax and the outlier mask, then the codes with
-  /// the outlier columns zeroed and the outlier list written at each column's rank), then a gather of the
-  /// outlier columns, each a programmatic dependent of the one before; 2 one block per row, whose last
-  /// block compacts the mask, then one kernel that zeroes the outlier columns' codes and gathers them;
-  /// 0 picks by shape (two kernels while M·K <= detail::kTwoKernelActMaxElems: the second kernel reads A
-  /// again, from L2 while A fits there). Testing / tuning knob; identical results.
-  int midm_act = 0;
 };
 
 /// True when this build has the sm_90a wgmma int8 kernels (`LOWBIT_INT8_WGMMA` defined; every CUDA
@@ -561,20 +553,8 @@ inline int sm_count() {
 inline std::size_t align_up(std::size_t x) { return (x + kWsAlign - 1) / kWsAlign * kWsAlign; }
 
 /// Workspace regions (byte offsets); stats, mask and C32 are contiguous so one memset clears them.
-/// Column blocks of the two-kernel activation pass (act_partial_kernel / act_quant_kernel).
-inline int act_parts(int K) { return (K + kernels::ring::kActCols - 1) / kernels::ring::kActCols; }
-/// Row blocks of the two-kernel activation pass.
-inline int act_row_blocks(int M) { return (M + kernels::ring::kMaxM - 1) / kernels::ring::kMaxM; }
-/// Largest M·K for which the tiled and wgmma paths take the two-kernel activation pass by default (its
-/// second kernel reads A again: 16 MB of fp16 stays in the L2). See LinearOptions::midm_act.
-inline constexpr long long kTwoKernelActMaxElems = 8LL << 20;
-/// Whether the tiled / wgmma paths take the two-kernel activation pass (LinearOptions::midm_act).
-inline bool two_kernel_act(int M, int K, int midm_act) {
-  return midm_act == 1 || (midm_act == 0 && static_cast<long long>(M) * K <= kTwoKernelActMaxElems);
-}
-
 struct Layout {
-  std::size_t stats = 0, mask = 0, counters = 0, tiles = 0, c32 = 0, oacc = 0, rowmax = 0, zero_end = 0, list = 0, rows = 0,
+  std::size_t stats = 0, mask = 0, counters = 0, tiles = 0, c32 = 0, oacc = 0, zero_end = 0, list = 0, rows = 0,
               aq = 0, wslab = 0, aslab = 0, partmax = 0, part_nf = 0, total = 0;
 };
 inline Layout make_layout(int M, int N, int K, int max_outliers, const Plan& plan) {
@@ -586,10 +566,7 @@ inline Layout make_layout(int M, int N, int K, int max_outliers, const Plan& pla
   l.c32 = l.tiles + align_up(sizeof(int));
   l.oacc = l.c32 + (plan.needs_c32() ? align_up(static_cast<std::size_t>(M) * N * 4) : 0);
   // small-M kernel: fp32 accumulator of the outlier columns' product
-  l.rowmax = l.oacc + (plan.path == Plan::gemv ? align_up(static_cast<std::size_t>(M) * N * 4) : 0);
-  // tiled / wgmma paths, two-kernel activation pass: row maxima (float bits, atomicMax)
-  const bool midm = plan.path != Plan::gemv && plan.path != Plan::ring;
-  l.zero_end = l.rowmax + (midm ? align_up(static_cast<std::size_t>(M) * 4) : 0);
+  l.zero_end = l.oacc + (plan.path == Plan::gemv ? align_up(static_cast<std::size_t>(M) * N * 4) : 0);
   l.list = l.zero_end;
   l.rows = l.list + align_up(static_cast<std::size_t>(std::max(max_outliers, 1)) * 4);
   l.aq = l.rows + align_up(static_cast<std::size_t>(M) * 4);
@@ -602,34 +579,12 @@ inline Layout make_layout(int M, int N, int K, int max_outliers, const Plan& pla
   l.aslab = l.wslab + align_up(slab_rows * N * sizeof(float));
   l.partmax = l.aslab + align_up(slab_rows * M * sizeof(float));
   // ring path: per-block row absmax and non-finite counts of the two-kernel activation pass
-  const std::size_t parts = plan.path == Plan::ring ? static_cast<std::size_t>(act_parts(K)) : 0;
+  const std::size_t parts = plan.path == Plan::ring ? static_cast<std::size_t>((K + kernels::ring::kActCols - 1) /
+                                                                             kernels::ring::kActCols)
+                                                    : 0;
   l.part_nf = l.partmax + align_up(parts * kernels::ring::kMaxM * sizeof(float));
   l.total = l.part_nf + align_up(parts * sizeof(int));
   return l;
-}
-
-/// Launches `kernel` with `smem` bytes of dynamic shared memory and, when `pdl` is set, the
-/// programmatic-stream-serialization attribute.
-template <class... KArgs, class... Args>
-cudaError_t launch_maybe_pdl_smem(bool pdl, void (*kernel)(KArgs...), dim3 grid, dim3 block, std::size_t smem,
-                                  cudaStream_t stream, Args... args) {
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim = grid;
-  cfg.blockDim = block;
-  cfg.dynamicSmemBytes = smem;
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = pdl ? 1 : 0;
-  return cudaLaunchKernelEx(&cfg, kernel, static_cast<KArgs>(args)...);
-}
-/// launch_maybe_pdl_smem without dynamic shared memory.
-template <class... KArgs, class... Args>
-cudaError_t launch_maybe_pdl(bool pdl, void (*kernel)(KArgs...), dim3 grid, dim3 block, cudaStream_t stream,
-                             Args... args) {
-  return launch_maybe_pdl_smem(pdl, kernel, grid, block, 0, stream, args...);
 }
 
 /// Launches the tiled kernel for tile (MT, NT).
@@ -663,12 +618,11 @@ cudaError_t launch_tiled_plan(const Plan& plan, const std::int8_t* Aq, const std
 
 /// Launches an sm_90a wgmma kernel (cudaErrorNotSupported when the build does not have them): the
 /// warp-specialized TMA kernel when `tma` is set, the encoder is there and every split is whole 128-byte
-/// k-tiles (with `pdl`: as a programmatic dependent of the kernel before it), else the cp.async kernel
-/// (a plain launch).
+/// k-tiles, else the cp.async kernel.
 template <kernels::TiledOut Out, class CT>
 cudaError_t launch_wgmma(const std::int8_t* Aq, const std::int8_t* W, int* C, const kernels::Int8EpilogueParams& ep,
                          int M, int N, int K, int splits, int kps, bool tma, int max_blocks,
-                         cudaStream_t stream, int* tile_counter = nullptr, bool pdl = false) {
+                         cudaStream_t stream, int* tile_counter = nullptr) {
 #if defined(LOWBIT_INT8_WGMMA)
   if (tma && tensor_map_encoder() != nullptr && (splits == 1 || kps % kernels::WgmmaShape::BK == 0)) {
     using S = kernels::WgmmaWsShape;
@@ -693,8 +647,9 @@ cudaError_t launch_wgmma(const std::int8_t* Aq, const std::int8_t* W, int* C, co
     const dim3 grid(static_cast<unsigned>(blocks), splits);
     // the blocks take tiles from the counter (launch order, no drift between blocks) when there is one
     // K split; the counter must be zero
-    return launch_maybe_pdl_smem(pdl, kernel, grid, dim3(S::kThreads), S::kSmemBytes, stream, tmA, tmW, C, ep, M, N,
-                                 K, kps, splits == 1 ? tile_counter : nullptr);
+    kernel<<<grid, S::kThreads, S::kSmemBytes, stream>>>(tmA, tmW, C, ep, M, N, K, kps,
+                                                          splits == 1 ? tile_counter : nullptr);
+    return cudaGetLastError();
   }
   using S = kernels::WgmmaShape;
   auto kernel = kernels::gemm_s8_wgmma_kernel<Out, CT>;
@@ -706,9 +661,26 @@ cudaError_t launch_wgmma(const std::int8_t* Aq, const std::int8_t* W, int* C, co
   return cudaGetLastError();
 #else
   (void)Aq, (void)W, (void)C, (void)ep, (void)M, (void)N, (void)K, (void)splits, (void)kps, (void)tma, (void)max_blocks,
-      (void)stream, (void)tile_counter, (void)pdl;
+      (void)stream, (void)tile_counter;
   return cudaErrorNotSupported;
 #endif
+}
+
+/// Launches `kernel` with the programmatic-stream-serialization attribute when `pdl` is set.
+template <class... KArgs, class... Args>
+cudaError_t launch_maybe_pdl(bool pdl, void (*kernel)(KArgs...), dim3 grid, dim3 block, cudaStream_t stream,
+                             Args... args) {
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = 0;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = pdl ? 1 : 0;
+  return cudaLaunchKernelEx(&cfg, kernel, static_cast<KArgs>(args)...);
 }
 
 /// Small-M GEMM: int32 output only (T = void) or with the fused epilogue (T = __half / __nv_bfloat16).
@@ -727,12 +699,12 @@ cudaError_t launch_gemv(const std::int8_t* Aq, const std::int8_t* W, int* C, int
 
 /// int32 GEMM through the plan (no epilogue); C must be zeroed when plan.needs_c32().
 inline cudaError_t launch_gemm_i32(const std::int8_t* Aq, const std::int8_t* W, int* C, int M, int N, int K,
-                                   const Plan& plan, cudaStream_t stream, bool pdl = false) {
+                                   const Plan& plan, cudaStream_t stream) {
   if (plan.path == Plan::gemv) return launch_gemv(Aq, W, C, M, N, K, plan, stream);
   const kernels::Int8EpilogueParams none{};
   if (plan.wgmma())
     return launch_wgmma<kernels::TiledOut::i32, __half>(Aq, W, C, none, M, N, K, plan.splits, plan.k_per_split, plan.tma,
-                                                        plan.max_blocks, stream, nullptr, pdl);
+                                                        plan.max_blocks, stream);
   return launch_tiled_plan<kernels::TiledOut::i32, __half>(plan, Aq, W, C, none, M, N, K, stream);
 }
 
@@ -919,9 +891,6 @@ Status linear_forward(const T* A, int M, const DeviceWeight& w, const float* bia
   if (opt.ring_act < 0 || opt.ring_act > 3)
     return lowbit::detail::make_status(StatusCode::invalid_argument, "int8::linear_forward: ring_act ", opt.ring_act,
                                        " is not 0 (by shape), 1 (one activation kernel), 2 (two) or 3 (fused)");
-  if (opt.midm_act < 0 || opt.midm_act > 2)
-    return lowbit::detail::make_status(StatusCode::invalid_argument, "int8::linear_forward: midm_act ", opt.midm_act,
-                                       " is not 0 (by shape), 1 (two activation kernels) or 2 (one block per row)");
   if (opt.wgmma_max_blocks < -1)
     return lowbit::detail::make_status(StatusCode::invalid_argument, "int8::linear_forward: wgmma_max_blocks ",
                                        opt.wgmma_max_blocks, " is not -1 (one block per tile), 0 (one per SM) or a cap");
@@ -977,35 +946,14 @@ Status linear_forward(const T* A, int M, const DeviceWeight& w, const float* bia
   }
   cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess) return fail(e, "workspace clear");
-  // tiled / wgmma paths: the two-kernel activation pass or one block per row (always on the gemv path)
-  const bool two_kernel_act = plan.path != detail::Plan::gemv && detail::two_kernel_act(M, K, opt.midm_act);
-  if (two_kernel_act) {
-    namespace R = kernels::ring;
-    kernels::RingActOut o;
-    o.Aq = aq;
-    o.row_absmax = rows;
-    o.mask = mask;
-    o.max_list = opt.max_outliers;
-    o.count = &stats->outlier_count;
-    o.overflow = &stats->overflow;
-    o.nonfinite = &stats->nonfinite;
-    o.rowmax_bits = reinterpret_cast<unsigned*>(base + lay.rowmax);
-    o.list = list;
-    const dim3 grid(static_cast<unsigned>(detail::act_parts(K)), static_cast<unsigned>(detail::act_row_blocks(M)));
-    e = detail::launch_maybe_pdl(opt.pdl, kernels::act_partial_kernel<CT>, grid, dim3(R::kActThreads), stream,
-                                 reinterpret_cast<const CT*>(A), M, K, opt.threshold, o);
-    if (e == cudaSuccess)
-      e = detail::launch_maybe_pdl(opt.pdl, kernels::act_quant_kernel<CT, false>, grid, dim3(R::kActThreads), stream,
-                                   reinterpret_cast<const CT*>(A), M, K, opt.threshold, o, detail::act_parts(K));
-  } else if (M <= detail::kActWideMaxRowsPerSm * detail::sm_count()) {
+  if (M <= detail::kActWideMaxRowsPerSm * detail::sm_count())
     e = detail::launch_maybe_pdl(opt.pdl, detail::activation_pass_kernel<CT, detail::kActThreadsWide>, dim3(M),
                                  dim3(detail::kActThreadsWide), stream, reinterpret_cast<const CT*>(A), M, K,
                                  opt.threshold, aq, rows, mask, list, opt.max_outliers, stats);
-  } else {
+  else
     e = detail::launch_maybe_pdl(opt.pdl, detail::activation_pass_kernel<CT, detail::kActThreads>, dim3(M),
                                  dim3(detail::kActThreads), stream, reinterpret_cast<const CT*>(A), M, K,
                                  opt.threshold, aq, rows, mask, list, opt.max_outliers, stats);
-  }
   if (e != cudaSuccess) return fail(e, "activation pass");
 
   kernels::Int8EpilogueParams ep;
@@ -1026,33 +974,25 @@ Status linear_forward(const T* A, int M, const DeviceWeight& w, const float* bia
   ep.capture_outliers = opt.capture_outliers;
   ep.outlier_acc = plan.path == detail::Plan::gemv ? reinterpret_cast<float*>(base + lay.oacc) : nullptr;
 
-  bool gemm_pdl = false;  // whether the GEMM may be a programmatic dependent of the kernel before it
-  if (plan.path != detail::Plan::gemv) {  // the outlier columns' weights and activations, gathered once
+  if (plan.path != detail::Plan::gemv) {  // zero the outlier columns' codes, gather their weights once
+    constexpr int kZeroRows = 32;          // prepare_outliers_kernel's rows per zeroing block
+    constexpr int kGatherBlocksPerSm = 2;  // blocks gathering the weight slab (grid-stride)
     auto* wslab = reinterpret_cast<float*>(base + lay.wslab);
     auto* aslab = reinterpret_cast<float*>(base + lay.aslab);
-    if (two_kernel_act) {  // (the codes are zeroed already)
-      constexpr int kThreads = 64;  // gather_outlier_slabs_kernel: one feature or row per thread
-      const int w_blocks = (N + kThreads - 1) / kThreads, a_blocks = (M + kThreads - 1) / kThreads;
-      e = detail::launch_maybe_pdl(opt.pdl, kernels::gather_outlier_slabs_kernel<CT, kThreads>, dim3(w_blocks + a_blocks),
-                                   dim3(kThreads), stream, ep, wslab, aslab, M, N, K, w_blocks);
-      gemm_pdl = opt.pdl;
-    } else {  // zero the outlier columns' codes too
-      constexpr int kZeroRows = 32;          // prepare_outliers_kernel's rows per zeroing block
-      constexpr int kGatherBlocksPerSm = 2;  // blocks gathering the weight slab (grid-stride)
-      const int zero_blocks = (M + kZeroRows - 1) / kZeroRows;
-      const int gather_blocks = detail::sm_count() * kGatherBlocksPerSm;
-      kernels::prepare_outliers_kernel<CT, kZeroRows>
-          <<<zero_blocks + gather_blocks, 256, 0, stream>>>(aq, ep, wslab, aslab, M, N, K, zero_blocks);
-      e = cudaGetLastError();
-    }
-    if (e != cudaSuccess) return fail(e, "prepare outliers");
+    const int zero_blocks = (M + kZeroRows - 1) / kZeroRows;
+    const int gather_blocks = detail::sm_count() * kGatherBlocksPerSm;
+    kernels::prepare_outliers_kernel<CT, kZeroRows>
+        <<<zero_blocks + gather_blocks, 256, 0, stream>>>(aq, ep, wslab, aslab, M, N, K, zero_blocks);
+    if ((e = cudaGetLastError()) != cudaSuccess) return fail(e, "prepare outliers");
     ep.outlier_wslab = wslab;
     ep.outlier_aslab = aslab;
   }
   if (plan.path == detail::Plan::tiled_fused || plan.path == detail::Plan::wgmma_fused) {
-    e = plan.wgmma() ? detail::launch_wgmma<kernels::TiledOut::fused, CT>(
-                           aq, w.codes, nullptr, ep, M, N, K, 1, K, plan.tma, plan.max_blocks, stream,
-                           plan.max_blocks == -1 ? nullptr : reinterpret_cast<int*>(base + lay.tiles), gemm_pdl)
+    e = plan.wgmma() ? detail::launch_wgmma<kernels::TiledOut::fused, CT>(aq, w.codes, nullptr, ep, M, N, K, 1, K, plan.tma,
+                                                                          plan.max_blocks, stream,
+                                                                          plan.max_blocks == -1
+                                                                              ? nullptr
+                                                                              : reinterpret_cast<int*>(base + lay.tiles))
                      : detail::launch_tiled_plan<kernels::TiledOut::fused, CT>(plan, aq, w.codes, nullptr, ep, M, N, K,
                                                                               stream);
     if (e != cudaSuccess) return fail(e, "int8 GEMM");
@@ -1063,11 +1003,11 @@ Status linear_forward(const T* A, int M, const DeviceWeight& w, const float* bia
     if (e != cudaSuccess) return fail(e, "int8 GEMM");
     return Status::success();
   }
-  if ((e = detail::launch_gemm_i32(aq, w.codes, c32, M, N, K, plan, stream, gemm_pdl)) != cudaSuccess)
+  if ((e = detail::launch_gemm_i32(aq, w.codes, c32, M, N, K, plan, stream)) != cudaSuccess)
     return fail(e, "int8 GEMM");
   constexpr int kEpiRows = 8;  // rows per epilogue thread (int8_epilogue_kernel's kRows)
   const dim3 grid((N + 255) / 256, (M + kEpiRows - 1) / kEpiRows);
-  e = detail::launch_maybe_pdl(opt.pdl, kernels::int8_epilogue_kernel<CT>, grid, dim3(256), stream,
+  e = detail::launch_maybe_pdl(false, kernels::int8_epilogue_kernel<CT>, grid, dim3(256), stream,
                                static_cast<const int*>(c32), ep, M, N, K);
   if (e != cudaSuccess) return fail(e, "epilogue");
   return Status::success();

@@ -836,59 +836,6 @@ __global__ void __launch_bounds__(256) prepare_outliers_kernel(std::int8_t* Aq, 
   }
 }
 
-/// Gathers the listed outlier columns for the tiled and wgmma epilogues, after the two-kernel activation
-/// pass (act_partial_kernel + act_quant_kernel, which zeroes the columns' codes and writes the list):
-/// the weights into `wslab` [count, N] fp32 (dequantized int8 or the fp16 side copy) and the activation
-/// values into `aslab` [count, M] fp32, nothing when the list overflowed (count > max_list: the epilogues
-/// walk the mask). The first `w_blocks` blocks take one output feature n per thread, the others one row
-/// m: each thread issues the loads of a chunk of kOutlierChunk columns before its first store (one memory
-/// round trip per chunk; 32-bit index arithmetic, no division). Launched as a programmatic dependent of
-/// the activation pass, it waits before reading anything.
-/// @tparam T __half or __nv_bfloat16 (activations)
-/// @tparam kThreads threads per block (small blocks: the scattered weight loads spread over more SMs)
-template <class T, int kThreads>
-__global__ void __launch_bounds__(kThreads) gather_outlier_slabs_kernel(Int8EpilogueParams p, float* __restrict__ wslab,
-                                                                        float* __restrict__ aslab, int M, int N, int K,
-                                                                        int w_blocks) {
-  constexpr int J = detail::kOutlierChunk;
-  static_assert(kThreads >= J, "one thread per column of a chunk loads the list");
-  __shared__ int s_cols[J];
-  detail::pdl_wait();  // the list, the count and (for the GEMM after us) the codes are complete
-  detail::pdl_launch_dependents();
-  const int count = *p.outlier_count;
-  if (count > p.max_list) return;  // (block-uniform) no slabs: the epilogues walk the mask
-  const bool weights = static_cast<int>(blockIdx.x) < w_blocks;
-  const int i = (weights ? static_cast<int>(blockIdx.x) : static_cast<int>(blockIdx.x) - w_blocks) * kThreads +
-                static_cast<int>(threadIdx.x);  // n (weights) or m (activations)
-  const bool live = i < (weights ? N : M);
-  const std::int8_t* wrow = p.Wq + static_cast<std::size_t>(live && weights ? i : 0) * K;
-  const T* arow = static_cast<const T*>(p.A) + static_cast<std::size_t>(live && !weights ? i : 0) * K;
-  for (int j0 = 0; j0 < count; j0 += J) {
-    const int jn = min(J, count - j0);
-    if (j0 > 0) __syncthreads();  // every thread is done with the previous chunk's columns
-    if (static_cast<int>(threadIdx.x) < jn) s_cols[threadIdx.x] = p.outlier_list[j0 + threadIdx.x];
-    __syncthreads();
-    if (!live) continue;
-    float v[J];
-    if (weights) {
-      int q[J];
-#pragma unroll
-      for (int j = 0; j < J; ++j) q[j] = j < jn ? wrow[s_cols[j]] : 0;
-#pragma unroll
-      for (int j = 0; j < J; ++j) v[j] = j < jn ? detail::outlier_weight(p, i, s_cols[j], N, static_cast<float>(q[j])) : 0.f;
-#pragma unroll
-      for (int j = 0; j < J; ++j)
-        if (j < jn) wslab[static_cast<std::size_t>(j0 + j) * N + i] = v[j];
-    } else {
-#pragma unroll
-      for (int j = 0; j < J; ++j) v[j] = j < jn ? detail::Elem<T>::to(arow[s_cols[j]]) : 0.f;
-#pragma unroll
-      for (int j = 0; j < J; ++j)
-        if (j < jn) aslab[static_cast<std::size_t>(j0 + j) * M + i] = v[j];
-    }
-  }
-}
-
 /// Tiled int8 GEMM with the LLM.int8() epilogue (or int32 output).
 /// Grid: x = ceil(N / BN), y = ceil(M / BM), z = K splits (`k_per_split`, multiple of 64; z > 1 only
 /// for TiledOut::i32). Dynamic shared memory TiledShape<MT, NT>::kSmemBytes.

@@ -291,16 +291,8 @@ struct RingActOut {
   int* count = nullptr;            ///< statistics: outlier columns found
   int* overflow = nullptr;         ///< statistics: 1 when count > max_list
   unsigned long long* nonfinite = nullptr;  ///< statistics: NaN / inf activations
-  float* partmax = nullptr;        ///< [blocks, kMaxM] per-block row absmax (two-kernel mode, ring path)
-  int* part_nf = nullptr;          ///< [blocks] per-block non-finite counts (two-kernel mode, ring path)
-  /// Tiled / wgmma paths (row blocks of 16; the layer clears the workspace first): [M] row absmax as
-  /// float bits, zeroed, combined by atomicMax (non-negative floats order as their bits do); the
-  /// non-finite count goes straight into `nonfinite` (zeroed) and the mask words by atomicOr. Null: the
-  /// ring path's plain per-block partials (one row block).
-  unsigned* rowmax_bits = nullptr;
-  /// [max_list] ascending outlier columns, written by act_quant_kernel<T, false> (each block lists its own
-  /// columns at their rank in the whole mask, the first max_list of them); null: no list (the ring path)
-  int* list = nullptr;
+  float* partmax = nullptr;        ///< [blocks, kMaxM] per-block row absmax (two-kernel mode)
+  int* part_nf = nullptr;          ///< [blocks] per-block non-finite counts (two-kernel mode)
 };
 
 /// What the fused kernel (`gemv_ring_kernel<T, true>`) needs in place of the activation kernels' results.
@@ -312,11 +304,8 @@ struct RingFusedAct {
   unsigned long long* nonfinite = nullptr;  ///< statistics: NaN / inf activations
 };
 
-/// First of the two activation kernels for larger M·K: block (b, r) owns columns [256b, 256b + 256) of
-/// rows [16r, 16r + 16) (one row block on the ring path); it writes its per-row absmax, its non-finite
-/// count and those columns' mask words: plain per-block stores on the ring path, where nothing clears the
-/// workspace, atomics into cleared ones with `o.rowmax_bits` (tiled / wgmma paths). Where it is launched
-/// as a programmatic dependent of that clear, it reads A first and waits before its first workspace write.
+/// First of the two activation kernels for larger M·K: block b owns columns [256b, 256b + 256) of every
+/// row; it writes those columns' mask words, its per-row absmax and its non-finite count (plain stores).
 template <class T>
 __global__ void __launch_bounds__(ring::kActThreads) act_partial_kernel(const T* __restrict__ A, int M, int K,
                                                                           float threshold, RingActOut o) {
@@ -328,92 +317,54 @@ __global__ void __launch_bounds__(ring::kActThreads) act_partial_kernel(const T*
   if (threadIdx.x < ring::kActCols / 32) s_bits[threadIdx.x] = 0u;
   __syncthreads();
   const int nvec = K / 8, v = blockIdx.x * (ring::kActCols / 8) + lane;
-  const int m0 = blockIdx.y * ring::kMaxM, m1 = min(M, m0 + ring::kMaxM);
-  constexpr int kRowsPerWarp = ring::kMaxM / (ring::kActThreads / 32);
-  uint4 xs[kRowsPerWarp];  // one row per warp and step, 32 vectors of 8 columns; every load in flight first
-#pragma unroll
-  for (int r = 0; r < kRowsPerWarp; ++r) {
-    const int m = m0 + warp + r * (ring::kActThreads / 32);
-    xs[r] = m < m1 && v < nvec ? __ldg(reinterpret_cast<const uint4*>(A + static_cast<std::size_t>(m) * K) + v)
-                               : make_uint4(0, 0, 0, 0);
-  }
-  float amaxes[kRowsPerWarp];  // this warp's rows, stored after the wait
   int nf = 0;
-#pragma unroll
-  for (int r = 0; r < kRowsPerWarp; ++r) {
+  for (int m = warp; m < M; m += ring::kActThreads / 32) {  // one warp per row: 32 vectors of 8 columns
     float amax = 0.f;
-    if (m0 + warp + r * (ring::kActThreads / 32) < m1 && v < nvec) {
-      const T* e = reinterpret_cast<const T*>(&xs[r]);
+    if (v < nvec) {
+      const uint4 x = __ldg(reinterpret_cast<const uint4*>(A + static_cast<std::size_t>(m) * K) + v);
+      const T* e = reinterpret_cast<const T*>(&x);
 #pragma unroll
       for (int i = 0; i < 8; ++i) {
         const float f = detail::Elem<T>::to(e[i]);
         nf += !isfinite(f);
         if (lowbit::int8::detail::in_row_scale(f, threshold)) amax = fmaxf(amax, fabsf(f));
       }
-      const std::uint32_t bits = detail::outlier_bits8<T>(xs[r], threshold);
+      const std::uint32_t bits = detail::outlier_bits8<T>(x, threshold);
       if (bits) atomicOr(&s_bits[lane / 4], bits << (8 * (lane % 4)));
     }
 #pragma unroll
     for (int off = 16; off; off >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, off));
-    amaxes[r] = amax;
+    if (lane == 0) o.partmax[blockIdx.x * ring::kMaxM + m] = amax;
   }
 #pragma unroll
   for (int off = 16; off; off >>= 1) nf += __shfl_xor_sync(0xffffffffu, nf, off);
   if (lane == 0) s_nf[warp] = nf;
   __syncthreads();
-  detail::pdl_wait();  // (a dependent of the workspace clear) the workspace is ours from here on
-  const bool shared_rows = o.rowmax_bits != nullptr;  // tiled / wgmma paths: atomics into cleared outputs
-  if (lane == 0) {
-#pragma unroll
-    for (int r = 0; r < kRowsPerWarp; ++r) {
-      const int m = m0 + warp + r * (ring::kActThreads / 32);
-      if (m >= m1) continue;
-      if (shared_rows)
-        atomicMax(o.rowmax_bits + m, __float_as_uint(amaxes[r]));
-      else
-        o.partmax[blockIdx.x * ring::kMaxM + m] = amaxes[r];
-    }
-  }
   const int words = (K + 31) / 32, w = blockIdx.x * (ring::kActCols / 32) + static_cast<int>(threadIdx.x);
-  if (threadIdx.x < ring::kActCols / 32 && w < words) {
-    const std::uint32_t b = s_bits[threadIdx.x];
-    if (!shared_rows)
-      o.mask[w] = b;
-    else if (b)
-      atomicOr(o.mask + w, b);
-  }
+  if (threadIdx.x < ring::kActCols / 32 && w < words) o.mask[w] = s_bits[threadIdx.x];
   if (threadIdx.x == 0) {
     int t = 0;
     for (int i = 0; i < ring::kActThreads / 32; ++i) t += s_nf[i];
-    if (!shared_rows)
-      o.part_nf[blockIdx.x] = t;
-    else if (t)
-      atomicAdd(o.nonfinite, static_cast<unsigned long long>(t));
+    o.part_nf[blockIdx.x] = t;
   }
   LOWBIT_INT8_MARK(threadIdx.x == 0, kAct1End);
 }
 
 /// Second activation kernel (kSelf = false: after act_partial_kernel) or the only one (kSelf = true:
-/// every block reads the whole of A itself; used when M·K is small, M <= 16, one row block). Block (b, r)
-/// quantizes columns [256b, 256b + 256) of rows [16r, 16r + 16) with the final row scales, zeroing the
-/// outlier columns' codes; the blocks of column 0 write their rows' scales, block (0, 0) the statistics
-/// (and, kSelf, the mask). With `o.list` (kSelf = false) each block holding outlier columns also writes
-/// them into the list at their rank in the whole mask (a popcount of the mask words before its columns):
-/// no block waits for another to compact the mask.
+/// every block reads the whole of A itself; used when M·K is small). Block b quantizes columns
+/// [256b, 256b + 256) of every row with the final row scales, zeroing the outlier columns' codes;
+/// block 0 also writes the row scales and the statistics (and, kSelf, the mask).
 template <class T, bool kSelf>
 __global__ void __launch_bounds__(ring::kActThreads) act_quant_kernel(const T* __restrict__ A, int M, int K,
                                                                         float threshold, RingActOut o, int nparts) {
-  constexpr int kT = ring::kActThreads, kW = kT / 32, kBlockWords = ring::kActCols / 32;
+  constexpr int kT = ring::kActThreads, kW = kT / 32;
   __shared__ float s_red[kW][ring::kMaxM];
   __shared__ float s_amax[ring::kMaxM];
   __shared__ __align__(16) std::uint8_t s_b8[kSelf ? ring::kMaxK / 8 : ring::kActCols / 8];  // bits of 8 columns
   __shared__ unsigned long long s_nf;
-  __shared__ int s_cnt[kW];
-  __shared__ unsigned long long s_nfw[kW];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int nvec = K / 8, words = (K + 31) / 32;
   const int vb = blockIdx.x * (ring::kActCols / 8);  // first vector of this block's columns
-  const int m0 = blockIdx.y * ring::kMaxM, rows = min(ring::kMaxM, M - m0);
   LOWBIT_INT8_MARK(threadIdx.x == 0, kAct2Start);
   detail::pdl_launch_dependents();  // the GEMM may start streaming weights
   if (threadIdx.x == 0) s_nf = 0ull;
@@ -435,41 +386,27 @@ __global__ void __launch_bounds__(ring::kActThreads) act_quant_kernel(const T* _
     __syncthreads();
   } else {
     detail::pdl_wait();  // partial results of act_partial_kernel
-    if (o.rowmax_bits != nullptr) {
-      if (static_cast<int>(threadIdx.x) < rows) s_amax[threadIdx.x] = __uint_as_float(__ldcg(o.rowmax_bits + m0 + threadIdx.x));
-    } else {
-      for (int r = warp; r < rows; r += kW) {
-        float a = 0.f;
-        for (int b = lane; b < nparts; b += 32) a = fmaxf(a, __ldcg(o.partmax + b * ring::kMaxM + r));
+    for (int m = warp; m < M; m += kW) {
+      float a = 0.f;
+      for (int b = lane; b < nparts; b += 32) a = fmaxf(a, __ldcg(o.partmax + b * ring::kMaxM + m));
 #pragma unroll
-        for (int off = 16; off; off >>= 1) a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, off));
-        if (lane == 0) s_amax[r] = a;
-      }
+      for (int off = 16; off; off >>= 1) a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, off));
+      if (lane == 0) s_amax[m] = a;
     }
-    if (threadIdx.x < kBlockWords) {
-      const int w = blockIdx.x * kBlockWords + static_cast<int>(threadIdx.x);
+    if (threadIdx.x < ring::kActCols / 32) {
+      const int w = blockIdx.x * (ring::kActCols / 32) + static_cast<int>(threadIdx.x);
       reinterpret_cast<std::uint32_t*>(s_b8)[threadIdx.x] = w < words ? __ldcg(o.mask + w) : 0u;
     }
     __syncthreads();
   }
-  // ---- codes of this block's columns (outlier columns: 0); every load of the thread in flight first ----
-  constexpr int kPer = ring::kMaxM * (ring::kActCols / 8) / kT;  // 16-byte vectors per thread
-  static_assert(ring::kMaxM * (ring::kActCols / 8) % kT == 0, "whole rounds");
-  uint4 xs[kPer];
-#pragma unroll
-  for (int u = 0; u < kPer; ++u) {
-    const int i = threadIdx.x + u * kT, r = i / (ring::kActCols / 8), v = vb + i % (ring::kActCols / 8);
-    xs[u] = r < rows && v < nvec ? __ldg(reinterpret_cast<const uint4*>(A + static_cast<std::size_t>(m0 + r) * K) + v)
-                                 : make_uint4(0, 0, 0, 0);
-  }
-#pragma unroll
-  for (int u = 0; u < kPer; ++u) {
-    const int i = threadIdx.x + u * kT;
-    const int r = i / (ring::kActCols / 8), vl = i % (ring::kActCols / 8), v = vb + vl, m = m0 + r;
-    if (r >= rows || v >= nvec) continue;
-    const T* e = reinterpret_cast<const T*>(&xs[u]);
+  // ---- codes of this block's columns (outlier columns: 0) ----
+  for (int i = threadIdx.x; i < M * (ring::kActCols / 8); i += kT) {
+    const int m = i / (ring::kActCols / 8), vl = i % (ring::kActCols / 8), v = vb + vl;
+    if (v >= nvec) continue;
+    const uint4 x = __ldg(reinterpret_cast<const uint4*>(A + static_cast<std::size_t>(m) * K) + v);
+    const T* e = reinterpret_cast<const T*>(&x);
     const std::uint32_t ob = kSelf ? s_b8[v] : s_b8[vl];
-    const float inv = lowbit::int8::detail::inv_scale(s_amax[r]);
+    const float inv = lowbit::int8::detail::inv_scale(s_amax[m]);
     std::uint32_t wv[2] = {0u, 0u};
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
@@ -480,53 +417,24 @@ __global__ void __launch_bounds__(ring::kActThreads) act_quant_kernel(const T* _
     }
     *reinterpret_cast<uint2*>(o.Aq + static_cast<std::size_t>(m) * K + v * 8) = make_uint2(wv[0], wv[1]);
   }
-  if (blockIdx.x == 0 && static_cast<int>(threadIdx.x) < rows) o.row_absmax[m0 + threadIdx.x] = s_amax[threadIdx.x];
-  if constexpr (!kSelf) {
-    // ---- this block's outlier columns into the list, at their ranks (row block 0 only) ----
-    const std::uint32_t* bw = reinterpret_cast<const std::uint32_t*>(s_b8);
-    std::uint32_t any = 0;
-#pragma unroll
-    for (int i = 0; i < kBlockWords; ++i) any |= bw[i];
-    if (o.list != nullptr && blockIdx.y == 0 && any != 0u) {  // block-uniform
-      int before = 0;  // outlier columns left of this block's: a popcount of the final mask words
-      const int w_end = static_cast<int>(blockIdx.x) * kBlockWords;
-      for (int w = threadIdx.x; w < w_end; w += kT) before += __popc(__ldcg(o.mask + w));
-#pragma unroll
-      for (int off = 16; off; off >>= 1) before += __shfl_xor_sync(0xffffffffu, before, off);
-      if (lane == 0) s_cnt[warp] = before;
-      __syncthreads();
-      if (warp == 0) {
-        int base = 0;
-        for (int i = 0; i < kW; ++i) base += s_cnt[i];
-        std::uint32_t word = lane < kBlockWords ? bw[lane] : 0u;
-        const int c = __popc(word);
-        int j = base + detail::warp_inclusive_sum(c, lane) - c;
-        while (word) {
-          if (j < o.max_list) o.list[j] = (blockIdx.x * kBlockWords + lane) * 32 + __ffs(static_cast<int>(word)) - 1;
-          word &= word - 1;
-          ++j;
-        }
-      }
-      __syncthreads();  // s_cnt is reused below
-    }
-  }
-  LOWBIT_INT8_MARK(threadIdx.x == 0 && (blockIdx.x != 0 || blockIdx.y != 0), kAct2End);
-  if (blockIdx.x != 0 || blockIdx.y != 0) return;
-  // ---- block (0, 0): mask (kSelf), statistics. Its end gates the ring's griddepcontrol.wait, so it does
-  // one round of independent loads: the outlier count as a popcount of the mask words, the non-finite
-  // count as a sum over the first kernel's blocks (the ring lists its own range's outlier columns from
-  // the mask) ----
+  LOWBIT_INT8_MARK(threadIdx.x == 0 && blockIdx.x != 0, kAct2End);
+  if (blockIdx.x != 0) return;
+  // ---- block 0: row scales, mask (kSelf), statistics. Its end gates the ring's griddepcontrol.wait, so
+  // it does one round of independent loads: the outlier count as a popcount of the mask words, the
+  // non-finite count as a sum over the first kernel's blocks (the ring lists its own range's outlier
+  // columns from the mask) ----
+  __shared__ int s_cnt[kW];
+  __shared__ unsigned long long s_nfw[kW];
+  if (threadIdx.x < M) o.row_absmax[threadIdx.x] = s_amax[threadIdx.x];
   int count = 0;
   unsigned long long nf_part = 0;
-#pragma unroll 4
   for (int w = threadIdx.x; w < words; w += kT) {
     const std::uint32_t b = kSelf ? reinterpret_cast<const std::uint32_t*>(s_b8)[w] : __ldcg(o.mask + w);
     if constexpr (kSelf) o.mask[w] = b;
     count += __popc(b);
   }
   if constexpr (!kSelf)
-    if (o.rowmax_bits == nullptr)
-      for (int b = threadIdx.x; b < nparts; b += kT) nf_part += static_cast<unsigned long long>(__ldcg(o.part_nf + b));
+    for (int b = threadIdx.x; b < nparts; b += kT) nf_part += static_cast<unsigned long long>(__ldcg(o.part_nf + b));
 #pragma unroll
   for (int off = 16; off; off >>= 1) {
     count += __shfl_xor_sync(0xffffffffu, count, off);
@@ -546,7 +454,7 @@ __global__ void __launch_bounds__(ring::kActThreads) act_quant_kernel(const T* _
     }
     *o.count = total;
     *o.overflow = total > o.max_list ? 1 : 0;
-    if (o.rowmax_bits == nullptr) *o.nonfinite = kSelf ? s_nf : nf_total;  // (else act_partial_kernel added it)
+    *o.nonfinite = kSelf ? s_nf : nf_total;
   }
   LOWBIT_INT8_MARK(threadIdx.x == 0, kAct2End);
 }

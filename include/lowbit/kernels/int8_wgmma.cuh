@@ -391,14 +391,11 @@ __global__ void __launch_bounds__(WgmmaShape::kThreads, 1)
 /// Persistent: a block loops over output tiles (grid.x may be smaller than the tile count, one block per
 /// SM), and the ring runs on across its tiles: the producer loads the next tile's first stages while the
 /// consumers run the epilogue of the current one, whose outlier staging has its own shared memory
-/// (WgmmaWsShape::kStagingBytes). The producer picks the tiles — block b first tile b, then gridDim.x +
-/// `tile_counter` (atomicAdd: tiles in launch order, whichever block is free; zeroed before the launch,
-/// only with one K split), else b + gridDim.x, ... — and tells the consumers through the tile index it
-/// stores with each stage; -1 (on a stage armed without bytes) ends the block. With grid.x = the tile
-/// count it is one tile per block.
-/// Programmatic dependent launch (sm_90): the producer requests the weight boxes of its first tile's first
-/// stages before `griddepcontrol.wait` and everything else after it; the consumers wait before the main
-/// loop. Without the launch attribute both are no-ops.
+/// (WgmmaWsShape::kStagingBytes). The producer picks the tiles — from `tile_counter` (atomicAdd: tiles
+/// in launch order, whichever block is free; zeroed before the launch, only with one K split), else
+/// b, b + gridDim.x, ... — and tells the consumers through the tile index it stores with each stage; -1
+/// (on a stage armed without bytes) ends the block. With grid.x = the tile count and no counter it is one
+/// tile per block.
 /// @tparam Out output mode (fused epilogue or int32)
 /// @tparam T __half or __nv_bfloat16 (fused mode output)
 /// @param tmA tensor map of the activation codes [M, K] int8 (encode_2d, box 128 x 128, 128-byte swizzle)
@@ -442,26 +439,12 @@ __global__ void __launch_bounds__(WgmmaWsShape::kThreads, 1)
   if (tid >= S::kConsumers) {  // ----------------------- producer warpgroup -----------------------
     ptx::setmaxnreg<false, S::kProducerRegs>();
     if (tid == S::kConsumers) {
-      // Block b's first tile is b; later ones come from the counter (after the grid's first tiles) or
-      // stride the grid. Programmatic dependent launch: the weight boxes of the first tile's first
-      // stages are requested before griddepcontrol.wait (the kernels before this one do not write W),
-      // their activation boxes and everything in the workspace (the counter) after it.
-      int t = static_cast<int>(blockIdx.x);
-      const int pre = t < tiles ? min(NS, ktiles) : 0;
-      for (int kt = 0; kt < pre; ++kt) {
-        stage_tile[kt] = t;  // published by the arrive below (release), read after the consumers' wait
-        ptx::mbarrier_arrive_expect_tx(full + kt, S::kStageBytes);  // both boxes, zero-filled parts included
-        ptx::tma_load_2d(smem + kt * S::kStageBytes + S::kStageA, &tmW, k_begin + kt * BK, (t / tiles_m) * BN,
-                         full + kt);
-      }
-      detail::pdl_wait();
-      for (int kt = 0; kt < pre; ++kt)
-        ptx::tma_load_2d(smem + kt * S::kStageBytes, &tmA, k_begin + kt * BK, (t % tiles_m) * BM, full + kt);
-      int g = pre;
-      for (int kt0 = pre;; kt0 = 0) {
+      int g = 0;
+      int t = tile_counter ? atomicAdd(tile_counter, 1) : static_cast<int>(blockIdx.x);
+      for (;;) {
         const bool done = t >= tiles || ktiles == 0;
         const int bm = (t % tiles_m) * BM, bn = (t / tiles_m) * BN;
-        for (int kt = kt0; kt < (done ? 1 : ktiles); ++kt, ++g) {
+        for (int kt = 0; kt < (done ? 1 : ktiles); ++kt, ++g) {
           const int s = g % NS;
           if (g >= NS) ptx::mbarrier_wait_parity(empty + s, static_cast<std::uint32_t>(((g / NS) - 1) & 1));
           stage_tile[s] = done ? -1 : t;  // published by the arrive below (release), read after the wait
@@ -476,7 +459,7 @@ __global__ void __launch_bounds__(WgmmaWsShape::kThreads, 1)
           ptx::tma_load_2d(sa + S::kStageA, &tmW, k0, bn, full + s);
         }
         if (done) break;
-        t = (tile_counter ? atomicAdd(tile_counter, 1) : t) + static_cast<int>(gridDim.x);
+        t = tile_counter ? atomicAdd(tile_counter, 1) : t + static_cast<int>(gridDim.x);
       }
     }
     return;
@@ -484,8 +467,6 @@ __global__ void __launch_bounds__(WgmmaWsShape::kThreads, 1)
 
   // ------------------------------- two consumer warpgroups -------------------------------
   ptx::setmaxnreg<true, S::kConsumerRegs>();
-  detail::pdl_wait();                // the epilogue reads the activation pass's results and writes Y / C
-  detail::pdl_launch_dependents();  // (the split path's epilogue kernel waits for this grid to complete)
   const int wg = tid >> 7;
   std::uint8_t* staging = smem + S::kStagingOffset;
   auto release = [&](int g) {  // this warp is done with stage g % NS
