@@ -65,10 +65,9 @@ struct LinearOptions {
   /// lists each CTA's own columns from the mask and uses it only for Int8Stats::overflow)
   int max_outliers = 256;
   /// Testing/tuning knob: -1 picks by shape; 0 small-M split-K kernel (M <= 32 only), 1 tiled split-K +
-  /// epilogue kernel, 2 tiled with the fused epilogue, 3 wgmma split-K (the TMA kernel: each output tile's
-  /// last split runs the fused epilogue; the cp.async kernel: + epilogue kernel), 4 wgmma with the fused
-  /// epilogue (3 and 4 only when built with LOWBIT_INT8_WGMMA for sm_90a; see wgmma_available()), 5 small-M
-  /// ring kernel (M <= 16, sm_90; see ring_available()).
+  /// epilogue kernel, 2 tiled with the fused epilogue, 3 wgmma split-K + epilogue kernel, 4 wgmma with the
+  /// fused epilogue (3 and 4 only when built with LOWBIT_INT8_WGMMA for sm_90a; see wgmma_available()),
+  /// 5 small-M ring kernel (M <= 16, sm_90; see ring_available()).
   int force_path = -1;
   /// Testing/tuning knob: tiled-kernel tile (m16 tiles, n8 tiles per warp); 0 picks kTiledPolicies.
   /// Instantiated tiles: (2,4), (4,4), (2,8), (4,8).
@@ -562,12 +561,9 @@ inline Layout make_layout(int M, int N, int K, int max_outliers, const Plan& pla
   Layout l;
   l.stats = 0;
   l.mask = align_up(sizeof(Int8Stats));
-  l.counters = l.mask + align_up(static_cast<std::size_t>((K + 31) / 32) * 4);
-  // arrival counters: per 64-column slab (gemv) or per 128 x 256 output tile (split wgmma, fused epilogue)
-  using WS = kernels::WgmmaShape;
-  const std::size_t wgmma_tiles = static_cast<std::size_t>((M + WS::BM - 1) / WS::BM) * ((N + WS::BN - 1) / WS::BN);
-  l.tiles = l.counters + align_up(std::max<std::size_t>((N + 63) / 64, wgmma_tiles) * 4);
-  l.c32 = l.tiles + align_up(sizeof(int));  // (tiles: the persistent wgmma kernel's next-tile counter)
+  l.counters = l.mask + align_up(static_cast<std::size_t>((K + 31) / 32) * 4);  // per 64-column slab (gemv)
+  l.tiles = l.counters + align_up(static_cast<std::size_t>((N + 63) / 64) * 4);  // persistent wgmma: next tile
+  l.c32 = l.tiles + align_up(sizeof(int));
   l.oacc = l.c32 + (plan.needs_c32() ? align_up(static_cast<std::size_t>(M) * N * 4) : 0);
   // small-M kernel: fp32 accumulator of the outlier columns' product
   l.zero_end = l.oacc + (plan.path == Plan::gemv ? align_up(static_cast<std::size_t>(M) * N * 4) : 0);
@@ -620,22 +616,15 @@ cudaError_t launch_tiled_plan(const Plan& plan, const std::int8_t* Aq, const std
   return cudaErrorInvalidConfiguration;
 }
 
-/// Whether launch_wgmma takes the warp-specialized TMA kernel: `tma` asked for, the tensor-map encoder
-/// there, and every K split whole 128-byte k-tiles.
-inline bool wgmma_ws_usable(bool tma, int splits, int kps) {
-  return tma && tensor_map_encoder() != nullptr && (splits == 1 || kps % kernels::WgmmaShape::BK == 0);
-}
-
 /// Launches an sm_90a wgmma kernel (cudaErrorNotSupported when the build does not have them): the
-/// warp-specialized TMA kernel where wgmma_ws_usable, else the cp.async kernel (which takes the fused
-/// output only with one K split). `tile_counter`: see gemm_s8_wgmma_ws_kernel (zeroed; one int with one
-/// split, one per output tile with several and the fused output).
+/// warp-specialized TMA kernel when `tma` is set, the encoder is there and every split is whole 128-byte
+/// k-tiles, else the cp.async kernel.
 template <kernels::TiledOut Out, class CT>
 cudaError_t launch_wgmma(const std::int8_t* Aq, const std::int8_t* W, int* C, const kernels::Int8EpilogueParams& ep,
                          int M, int N, int K, int splits, int kps, bool tma, int max_blocks,
                          cudaStream_t stream, int* tile_counter = nullptr) {
 #if defined(LOWBIT_INT8_WGMMA)
-  if (wgmma_ws_usable(tma, splits, kps)) {
+  if (tma && tensor_map_encoder() != nullptr && (splits == 1 || kps % kernels::WgmmaShape::BK == 0)) {
     using S = kernels::WgmmaWsShape;
     auto kernel = kernels::gemm_s8_wgmma_ws_kernel<Out, CT>;
     static const cudaError_t attr =
@@ -656,12 +645,12 @@ cudaError_t launch_wgmma(const std::int8_t* Aq, const std::int8_t* W, int* C, co
     const long long cap = max_blocks == 0 ? sm_count() : max_blocks < 0 ? tiles : max_blocks;
     const long long blocks = std::min<long long>(tiles, cap);
     const dim3 grid(static_cast<unsigned>(blocks), splits);
-    // one K split: the blocks take tiles from the counter (launch order, no drift between blocks);
-    // several, fused output: the counters of the tiles' arrivals
-    kernel<<<grid, S::kThreads, S::kSmemBytes, stream>>>(tmA, tmW, C, ep, M, N, K, kps, tile_counter);
+    // the blocks take tiles from the counter (launch order, no drift between blocks) when there is one
+    // K split; the counter must be zero
+    kernel<<<grid, S::kThreads, S::kSmemBytes, stream>>>(tmA, tmW, C, ep, M, N, K, kps,
+                                                          splits == 1 ? tile_counter : nullptr);
     return cudaGetLastError();
   }
-  if (Out == kernels::TiledOut::fused && splits > 1) return cudaErrorInvalidValue;  // (TMA kernel only)
   using S = kernels::WgmmaShape;
   auto kernel = kernels::gemm_s8_wgmma_kernel<Out, CT>;
   static const cudaError_t attr =  // once per instantiation and process
@@ -1011,14 +1000,6 @@ Status linear_forward(const T* A, int M, const DeviceWeight& w, const float* bia
   }
   if (plan.path == detail::Plan::gemv) {  // fused: the last block of each column slab finishes it
     e = detail::launch_gemv<CT>(aq, w.codes, c32, M, N, K, plan, stream, opt.pdl, ep, counters);
-    if (e != cudaSuccess) return fail(e, "int8 GEMM");
-    return Status::success();
-  }
-  if (plan.path == detail::Plan::wgmma_split && detail::wgmma_ws_usable(plan.tma, plan.splits, plan.k_per_split)) {
-    // the splits add into the cleared c32; each tile's last split runs the fused epilogue (no epilogue kernel)
-    e = detail::launch_wgmma<kernels::TiledOut::fused, CT>(aq, w.codes, c32, ep, M, N, K, plan.splits,
-                                                           plan.k_per_split, plan.tma, plan.max_blocks, stream,
-                                                           reinterpret_cast<int*>(counters));
     if (e != cudaSuccess) return fail(e, "int8 GEMM");
     return Status::success();
   }

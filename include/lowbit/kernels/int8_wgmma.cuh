@@ -205,57 +205,6 @@ LOWBIT_DEVICE void wgmma_outliers_from_slabs(int (&acc)[WgmmaShape::kAcc], std::
   }
 }
 
-/// Row and column of accumulator 0 of consumer thread `tid` (0..255) in the 128 x 256 block at (bm, bn):
-/// accumulator i is at row + 8·((i / 2) % 2), column + 8·(i / 4) + i % 2.
-LOWBIT_DEVICE int2 wgmma_acc_origin(int bm, int bn, int tid) {
-  const int wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
-  return make_int2(bm + wg * 64 + warp * 16 + (lane >> 2), bn + 2 * (lane & 3));
-}
-/// Calls `f(i, offset)` for every accumulator pair (i, i + 1) of a thread whose outputs lie inside M x N
-/// (`offset`: element offset of accumulator i in a row-major [M, N] array; i + 1 is the next element).
-template <class F>
-LOWBIT_DEVICE void for_each_acc_pair(int2 origin, int M, int N, F f) {
-#pragma unroll
-  for (int i = 0; i < WgmmaShape::kAcc; i += 2) {
-    const int m = origin.x + ((i >> 1) & 1) * 8, n = origin.y + (i >> 2) * 8;
-    if (m < M && n < N) f(i, static_cast<std::size_t>(m) * N + n);
-  }
-}
-
-/// K split with the fused output (warp-specialized TMA kernel): adds this split's sums of a 128 x 256
-/// block into C (zeroed before the launch; red.global.add) and returns true in the last of the tile's
-/// gridDim.y splits to arrive, whose `acc` then holds the whole sums, read back from C (exact: int32).
-/// `counter` counts the arrivals (zero between launches: the last one resets it). Called by the 256
-/// consumer threads (`tid`); `sync` synchronises them; `flag` is a shared int of the kernel.
-template <class Sync>
-LOWBIT_DEVICE bool wgmma_split_k_reduce(int (&acc)[WgmmaShape::kAcc], int* C, int* counter, int M, int N, int bm,
-                                        int bn, int tid, int& flag, Sync sync) {
-  const int2 origin = wgmma_acc_origin(bm, bn, tid);
-  for_each_acc_pair(origin, M, N, [&](int i, std::size_t off) {
-    atomicAdd(C + off, acc[i]);
-    atomicAdd(C + off + 1, acc[i + 1]);
-  });
-  __threadfence();  // the sums before the arrival
-  sync();
-  if (tid == 0) {
-    const int prev = atomicAdd(counter, 1);
-    flag = prev == static_cast<int>(gridDim.y) - 1;
-    if (flag) *counter = 0;  // every split has arrived: ready for the next launch
-  }
-  sync();
-  if (!flag) return false;
-  __threadfence();
-  // every accumulator is rewritten (0 outside M x N): none stays live across the arrival
-#pragma unroll
-  for (int i = 0; i < WgmmaShape::kAcc; ++i) acc[i] = 0;
-  for_each_acc_pair(origin, M, N, [&](int i, std::size_t off) {
-    const int2 v = __ldcg(reinterpret_cast<const int2*>(C + off));
-    acc[i] = v.x;
-    acc[i + 1] = v.y;
-  });
-  return true;
-}
-
 /// The epilogue of the wgmma int8 kernels for a 128 x 256 block at (bm, bn), run by its 256 consumer
 /// threads (`tid` 0..255; the two warpgroups' accumulators `acc`): int32 stores (or red.global.add when
 /// split along K), or the fused LLM.int8() epilogue (row ⊗ column dequantization, bias, the outlier
@@ -269,18 +218,23 @@ LOWBIT_DEVICE void wgmma_s8_epilogue(int (&acc)[WgmmaShape::kAcc], std::uint8_t*
   constexpr int BM = S::BM, BN = S::BN;
   const int wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
   // accumulator i: n8 tile i / 4, rows (lane / 4) + 8·((i / 2) % 2), columns 2·(lane % 4) + i % 2
-  const int2 origin = wgmma_acc_origin(bm, bn, tid);
-  const int row0 = origin.x, col0 = origin.y;
+  const int row0 = bm + wg * 64 + warp * 16 + (lane >> 2);
+  const int col0 = bn + 2 * (lane & 3);
   if constexpr (Out == TiledOut::i32) {
     const bool split = gridDim.y > 1;
-    for_each_acc_pair(origin, M, N, [&](int i, std::size_t off) {
-      if (split) {
-        atomicAdd(C + off, acc[i]);
-        atomicAdd(C + off + 1, acc[i + 1]);
-      } else {
-        *reinterpret_cast<int2*>(C + off) = make_int2(acc[i], acc[i + 1]);
+#pragma unroll
+    for (int i = 0; i < S::kAcc; i += 2) {
+      const int m = row0 + ((i >> 1) & 1) * 8, n = col0 + (i >> 2) * 8;
+      if (m < M && n < N) {
+        int* dst = C + static_cast<std::size_t>(m) * N + n;
+        if (split) {
+          atomicAdd(dst, acc[i]);
+          atomicAdd(dst + 1, acc[i + 1]);
+        } else {
+          *reinterpret_cast<int2*>(dst) = make_int2(acc[i], acc[i + 1]);
+        }
       }
-    });
+    }
   } else {
     // ---- fused LLM.int8() epilogue; the float results replace the accumulators in place ----
     float rs[2];
@@ -325,10 +279,13 @@ LOWBIT_DEVICE void wgmma_s8_epilogue(int (&acc)[WgmmaShape::kAcc], std::uint8_t*
       }
     }
     T* Y = static_cast<T*>(p.Y);
-    for_each_acc_pair(origin, M, N, [&](int i, std::size_t off) {
-      *reinterpret_cast<typename detail::Elem<T>::pair*>(Y + off) =
-          detail::Elem<T>::pack(__int_as_float(acc[i]), __int_as_float(acc[i + 1]));
-    });
+#pragma unroll
+    for (int i = 0; i < S::kAcc; i += 2) {
+      const int m = row0 + ((i >> 1) & 1) * 8, n = col0 + (i >> 2) * 8;
+      if (m < M && n < N)
+        *reinterpret_cast<typename detail::Elem<T>::pair*>(Y + static_cast<std::size_t>(m) * N + n) =
+            detail::Elem<T>::pack(__int_as_float(acc[i]), __int_as_float(acc[i + 1]));
+    }
   }
 }
 #endif
@@ -443,16 +400,13 @@ __global__ void __launch_bounds__(WgmmaShape::kThreads, 1)
 /// @tparam T __half or __nv_bfloat16 (fused mode output)
 /// @param tmA tensor map of the activation codes [M, K] int8 (encode_2d, box 128 x 128, 128-byte swizzle)
 /// @param tmW tensor map of the weight codes [N, K] int8 (box 256 x 128, 128-byte swizzle)
-/// @param C int32 [M, N]: the output (TiledOut::i32), or, with several K splits (i32 or fused), zeroed
-///        before the launch, where the splits add their sums; unused for the fused output of one split
+/// @param C int32 [M, N] (TiledOut::i32; zeroed first when split), unused otherwise
 /// @param p epilogue inputs and the output (fused mode)
 /// @param M rows of A
 /// @param N output features (multiple of 64)
 /// @param K input features (multiple of 64)
 /// @param k_per_split K bytes per split (a multiple of 128 when there are several splits)
-/// @param tile_counter one K split: a zeroed int the blocks take tiles from, or null; several (fused
-///        output): the tiles' arrival counters (zero between launches), the last split of a tile to add its
-///        sums into C runs the fused epilogue on them (detail::wgmma_split_k_reduce)
+/// @param tile_counter zeroed int the blocks take tiles from (gridDim.y == 1 only), or null
 template <TiledOut Out, class T>
 __global__ void __launch_bounds__(WgmmaWsShape::kThreads, 1)
     gemm_s8_wgmma_ws_kernel(const __grid_constant__ CUtensorMap tmA, const __grid_constant__ CUtensorMap tmW,
@@ -467,7 +421,6 @@ __global__ void __launch_bounds__(WgmmaWsShape::kThreads, 1)
   std::uint64_t* full = reinterpret_cast<std::uint64_t*>(smem + NS * S::kStageBytes);
   std::uint64_t* empty = full + NS;
   volatile int* stage_tile = reinterpret_cast<int*>(smem + S::kTileIdOffset);
-  __shared__ int s_last_split;  // (fused output, K split) this block is the tile's last split to arrive
   const int tid = threadIdx.x, lane = tid & 31;
   const int tiles_m = (M + BM - 1) / BM, tiles = tiles_m * ((N + BN - 1) / BN);
   const int k_begin = blockIdx.y * k_per_split;
@@ -487,8 +440,7 @@ __global__ void __launch_bounds__(WgmmaWsShape::kThreads, 1)
     ptx::setmaxnreg<false, S::kProducerRegs>();
     if (tid == S::kConsumers) {
       int g = 0;
-      int* const next_tile = gridDim.y == 1 ? tile_counter : nullptr;  // (split: per-tile arrival counters)
-      int t = next_tile ? atomicAdd(next_tile, 1) : static_cast<int>(blockIdx.x);
+      int t = tile_counter ? atomicAdd(tile_counter, 1) : static_cast<int>(blockIdx.x);
       for (;;) {
         const bool done = t >= tiles || ktiles == 0;
         const int bm = (t % tiles_m) * BM, bn = (t / tiles_m) * BN;
@@ -507,7 +459,7 @@ __global__ void __launch_bounds__(WgmmaWsShape::kThreads, 1)
           ptx::tma_load_2d(sa + S::kStageA, &tmW, k0, bn, full + s);
         }
         if (done) break;
-        t = next_tile ? atomicAdd(next_tile, 1) : t + static_cast<int>(gridDim.x);
+        t = tile_counter ? atomicAdd(tile_counter, 1) : t + static_cast<int>(gridDim.x);
       }
     }
     return;
@@ -555,12 +507,8 @@ __global__ void __launch_bounds__(WgmmaWsShape::kThreads, 1)
 #pragma unroll
     for (int i = 0; i < S::kAcc; ++i) detail::reg_fence(acc[i]);
     release(g - 1);  // the tile's last stage: the producer may refill it during the epilogue
-    auto consumers_sync = [] { ptx::named_barrier_sync(1, S::kConsumers); };
-    if constexpr (Out == TiledOut::fused)
-      if (gridDim.y > 1 &&  // K split: the tile's last split to arrive runs the epilogue on the whole sums
-          !detail::wgmma_split_k_reduce(acc, C, tile_counter + t, M, N, bm, bn, tid, s_last_split, consumers_sync))
-        continue;
-    detail::wgmma_s8_epilogue<Out, T>(acc, staging, C, p, M, N, K, bm, bn, tid, consumers_sync);
+    detail::wgmma_s8_epilogue<Out, T>(acc, staging, C, p, M, N, K, bm, bn, tid,
+                                      [] { ptx::named_barrier_sync(1, S::kConsumers); });
   }
 #else
   (void)tmA, (void)tmW, (void)C, (void)p, (void)M, (void)N, (void)K, (void)k_per_split, (void)tile_counter;
