@@ -490,32 +490,37 @@ TEMPLATE_TEST_CASE("int8 GPU: ring path with the activation pass inside the ring
   run_case<TestType>(by_shape, ++seed);
 }
 
+/// Runs the layer once with `opt` on activations `A` [M, K] (weight codes all 3, scales 1), on a garbage
+/// workspace, and returns the call's statistics.
+template <class T>
+int8::Int8Stats nonfinite_case_stats(const std::vector<T>& A, int M, int N, int K, const int8::LinearOptions& opt) {
+  DevBuf<T> dA(A);
+  DevBuf<std::int8_t> dW(std::vector<std::int8_t>(static_cast<std::size_t>(N) * K, 3));
+  DevBuf<float> dS(std::vector<float>(N, 1.f));
+  const int8::DeviceWeight dw{dW.p, dS.p, N, K};
+  const std::size_t bytes = int8::linear_workspace_size(M, N, K, opt);
+  DevBuf<std::uint8_t> wsb(bytes);
+  CUDA_OK(cudaMemset(wsb.p, 0x5a, bytes));  // the call must clear what it needs
+  DevBuf<T> dY(static_cast<std::size_t>(M) * N);
+  REQUIRE(int8::linear_forward(dA.p, M, dw, nullptr, dY.p, wsb.p, bytes, opt, nullptr).ok());
+  CUDA_OK(cudaDeviceSynchronize());
+  int8::Int8Stats stats;
+  CUDA_OK(cudaMemcpy(&stats, int8::workspace_stats(wsb.p), sizeof stats, cudaMemcpyDeviceToHost));
+  return stats;
+}
+
 TEST_CASE("int8 GPU ring path reports non-finite activations in every activation mode", "[int8][gpu][sanitize]") {
   if (!int8::ring_available()) return;
   // (M, K, ring_act): one kernel, two kernels, inside the ring kernel (one slab; K split over a cluster)
   for (auto [M, K, act] : {std::tuple{2, 256, 1}, std::tuple{16, 8192, 0}, std::tuple{2, 256, 3}, std::tuple{4, 8192, 3}}) {
-    const int N = 64;
     std::vector<half_t> A(static_cast<std::size_t>(M) * K, half_t(0.5f));
     A[3] = half_t(std::nanf(""));
     A[static_cast<std::size_t>(K) + 5] = half_t(-INFINITY);
     A[static_cast<std::size_t>(K) + 7] = half_t(10.f);  // a finite outlier
-    std::vector<std::int8_t> wc(static_cast<std::size_t>(N) * K, 3);
-    std::vector<float> ws(N, 1.f);
-    DevBuf<half_t> dA(A);
-    DevBuf<std::int8_t> dW(wc);
-    DevBuf<float> dS(ws);
-    int8::DeviceWeight dw{dW.p, dS.p, N, K};
     int8::LinearOptions opt;
     opt.force_path = 5;
     opt.ring_act = act;
-    const std::size_t bytes = int8::linear_workspace_size(M, N, K, opt);
-    DevBuf<std::uint8_t> wsb(bytes);
-    CUDA_OK(cudaMemset(wsb.p, 0x5a, bytes));
-    DevBuf<half_t> dY(static_cast<std::size_t>(M) * N);
-    REQUIRE(int8::linear_forward(dA.p, M, dw, nullptr, dY.p, wsb.p, bytes, opt, nullptr).ok());
-    CUDA_OK(cudaDeviceSynchronize());
-    int8::Int8Stats stats;
-    CUDA_OK(cudaMemcpy(&stats, int8::workspace_stats(wsb.p), sizeof stats, cudaMemcpyDeviceToHost));
+    const auto stats = nonfinite_case_stats(A, M, 64, K, opt);
     INFO("M=" << M << " K=" << K << " ring_act=" << act);
     REQUIRE(stats.nonfinite == 2);
     REQUIRE(stats.outlier_count == 2);  // -inf and 10 reach the threshold
@@ -618,30 +623,17 @@ TEST_CASE("int8 GPU reports non-finite activations and bad arguments", "[int8][g
   }
 }
 
-TEST_CASE("int8 GPU reports non-finite activations on the tiled and wgmma paths", "[int8][gpu][sanitize]") {
+TEST_CASE("int8 GPU reports non-finite activations on the tiled paths", "[int8][gpu][sanitize]") {
   // 40 rows, K = 640: NaN and -inf in different rows, counted once each by the one-block-per-row pass
-  const int M = 40, N = 64, K = 640;
-  std::vector<half_t> A(M * K, half_t(0.25f));
+  const int M = 40, K = 640;
+  std::vector<half_t> A(static_cast<std::size_t>(M) * K, half_t(0.25f));
   A[17 * K + 3] = half_t(std::nanf(""));
   A[39 * K + 600] = half_t(-INFINITY);
-  std::vector<std::int8_t> wc(N * K, 2);
-  std::vector<float> ws(N, 1.f);
-  DevBuf<half_t> dA(A);
-  DevBuf<std::int8_t> dW(wc);
-  DevBuf<float> dS(ws);
-  int8::DeviceWeight dw{dW.p, dS.p, N, K};
   for (int path : {1, 2}) {
     INFO("path " << path);
     int8::LinearOptions opt;
     opt.force_path = path;
-    const std::size_t bytes = int8::linear_workspace_size(M, N, K, opt);
-    DevBuf<std::uint8_t> wsb(bytes);
-    CUDA_OK(cudaMemset(wsb.p, 0x5a, bytes));  // garbage workspace: the call must clear what it needs
-    DevBuf<half_t> dY(M * N);
-    REQUIRE(int8::linear_forward(dA.p, M, dw, nullptr, dY.p, wsb.p, bytes, opt, nullptr).ok());
-    CUDA_OK(cudaDeviceSynchronize());
-    int8::Int8Stats stats;
-    CUDA_OK(cudaMemcpy(&stats, int8::workspace_stats(wsb.p), sizeof stats, cudaMemcpyDeviceToHost));
+    const auto stats = nonfinite_case_stats(A, M, 64, K, opt);
     REQUIRE(stats.nonfinite == 2);
     REQUIRE(stats.outlier_count == 1);  // -inf reaches the threshold
     REQUIRE(stats.overflow == 0);
