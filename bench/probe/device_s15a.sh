@@ -1,8 +1,9 @@
 #!/bin/bash
 # Session 15: the int8 mid-M layer (two column-block activation kernels with the outlier list written at
 # each column's rank, a batched gather of the outlier slabs, programmatic dependent launch into the
-# wgmma TMA kernel and the split path's epilogue). Binaries prebuilt for sm_90a in git-ignored build-s15/
-# (bench_int8_base: the same bench at the session's first commit):
+# wgmma TMA kernel and the split path's epilogue; later the split-K fused epilogue and a batched
+# prepare_outliers gather). All three were measured and not kept (bench/int8/NOTES.md, session 15). Binaries
+# prebuilt for sm_90a in git-ignored build-s15/ (bench_int8_base: the same bench at the session's base):
 #   run(command="bash bench/probe/device_s15a.sh", carry=["build-s15"])
 # env: TAG (result names), MS (bench M list), BASE_MS (M list of the base binary; empty: not run), SAN (0: no
 # sanitizers), TESTS (0: no tests).
@@ -18,6 +19,7 @@ bench() {  # NAME BIN MS
   grep -E "^K=|layer tiles" $L/$1.log | cut -c1-200
 }
 bench $TAG $B/bench_int8 ${MS:-64,256,1024,4096}
-if [[ -n ${BASE_MS:-64,256} && -x $B/bench_int8_base ]]; then bench ${TAG}_base $B/bench_int8_base ${BASE_MS:-64,256}; fi
+BASE_MS=${BASE_MS-64,256}  # (set but empty: no base run)
+if [[ -n $BASE_MS && -x $B/bench_int8_base ]]; then bench ${TAG}_base $B/bench_int8_base $BASE_MS; fi
 if [[ ${SAN:-1} == 1 ]]; then for tool in memcheck racecheck; do san $tool int8 90 $B/test_int8_gpu "[sanitize]"; done; fi
 st done

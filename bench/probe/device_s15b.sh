@@ -2,6 +2,7 @@
 # Session 15, second call: ncu duration of every kernel of one LLM.int8() layer call (8 outlier columns),
 # the two-kernel activation pass (midm_act 1) against one block per row (2), at the shapes where the first
 # call measured the new pass slower (K = 28672) and equal (8192^2). Isolated launches (ncu serializes).
+# (LinearOptions::midm_act and probe_kernels' MIDM_ACT argument existed in bae5e44-63af634, since reverted.)
 #   run(command="bash bench/probe/device_s15b.sh", carry=["build-s15"])
 DEADLINE=${DEADLINE:-300} DIRS="build-s15"
 source bench/probe/device_lib.sh
