@@ -442,6 +442,14 @@ GemmPlan make_plan(PolicyKind kind, std::size_t M, std::size_t N, std::size_t K,
 /// Weight tiles (64 x 64) from which the planner gives M > 8 rows two slabs per CTA (width <= 4 bits).
 inline constexpr std::size_t kTwoSlabMinTiles = 20480;
 
+/// Whether width B's 64 x 64 weight tile is no more bytes than the tile's activation rows at M = 16 (2-4
+/// bits; not 8). Such widths are bound by instructions per tile; a wider tile makes the decode kernel
+/// memory-bound. Both the two-slab rule and the planner's constants split on it.
+template <int B>
+constexpr bool decode_tile_within_rows() {
+  return static_cast<std::size_t>(DecodeConfig<B>::tile_bytes) <= kDecodeMaxM * TileGeometry::tile_k * sizeof(std::uint16_t);
+}
+
 /// Whether the decode planner runs the two-slab variant (each warp streams two adjacent slabs and copies
 /// the activation rows once for both) when the slabs per CTA are left to it. At M = 16 a 4-bit tile's
 /// activation rows are as many bytes as the tile, so one copy for two slabs cuts the L2-to-SM traffic
@@ -456,10 +464,7 @@ inline constexpr std::size_t kTwoSlabMinTiles = 20480;
 template <int B>
 constexpr bool decode_prefers_two_slabs(std::size_t M, std::size_t N, std::size_t K) {
   const std::size_t slabs = N / TileGeometry::tile_n, KT = K / TileGeometry::tile_k;
-  // widths whose weight tile is no more bytes than its activation rows at M = 16 (2-4 bits; not 8)
-  constexpr bool small_tile = static_cast<std::size_t>(DecodeConfig<B>::tile_bytes) <=
-                              kDecodeMaxM * TileGeometry::tile_k * sizeof(std::uint16_t);
-  return small_tile && M > 8 && slabs % 2 == 0 && slabs * KT >= kTwoSlabMinTiles;
+  return decode_tile_within_rows<B>() && M > 8 && slabs % 2 == 0 && slabs * KT >= kTwoSlabMinTiles;
 }
 
 /// Plans the decode kernel (M <= 16): CTAs of 4, 8 or 16 warps on one slab (or two), K split across the warps
@@ -507,16 +512,16 @@ GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_co
   // 31 of 192 choices changed, 25 faster, e.g. 4-bit 4096^2 M = 1 7.05 -> 5.13 us, 8192 x 28672
   // (N = 28672) M = 16 73.0 -> 64.5 us; the worst of 6 slower ones 2-bit 8192 x 10240 M = 16 +14 %.
   constexpr double kSplitTailBytes = 10.0e6;
-  // The memory-bound width (8 bits: a tile of more bytes than 16 activation rows, the complement of
-  // decode_prefers_two_slabs' small_tile) streams at 2.6-2.9 TB/s on the large shapes, where lightly loaded
-  // SMs take more of the bandwidth, so an uneven load costs it less (weight 0.4), and 4-warp CTAs lose
-  // more often (kCtaWarps 0.6 below). Fitted offline on the session-9 sweep (session 14,
-  // fit_decode_planner.py --mem-bound): 8-bit chosen/best 1.0218 -> 1.0075 (1.0091 leave-one-shape-out),
-  // a plateau over 0.35-0.4 x 0.45-0.8; 12 of 48 8-bit sweep cases > 1 % faster (8192 x 28672 M = 1 / 4 / 8 /
-  // 16: 4 x 2 87.1 / 94.3 / 98.3 / 103.8 us -> 16 x 1 84.5, 8 x 1 87.9 / 90.0 / 96.3; 3584 x 18944 M = 4 / 8:
-  // 8 % faster), one 3.9 % slower (13824 x 5120 M = 16: 4 x 3 -> 8 x 3). For 2-4 bits no change of these
-  // constants or added term held up under leave-one-shape-out cross-validation.
-  constexpr bool kMemBound = static_cast<std::size_t>(C::tile_bytes) > kDecodeMaxM * TileGeometry::tile_k * sizeof(std::uint16_t);
+  // The memory-bound width (8 bits: a tile of more bytes than 16 activation rows, !decode_tile_within_rows)
+  // streams at 2.6-2.9 TB/s on the large shapes, where lightly loaded SMs take more of the bandwidth, so
+  // an uneven load costs it less (weight 0.4), and 4-warp CTAs lose more often (kCtaWarps 0.6 below).
+  // Fitted offline on the session-9 sweep (session 14, fit_decode_planner.py --mem-bound): 8-bit
+  // chosen/best 1.0218 -> 1.0075 (1.0091 leave-one-shape-out), a plateau over 0.35-0.4 x 0.45-0.8; 12 of
+  // 48 8-bit sweep cases > 1 % faster (8192 x 28672 M = 1 / 4 / 8 / 16: 4 x 2 87.1 / 94.3 / 98.3 / 103.8 us
+  // -> 16 x 1 84.5, 8 x 1 87.9 / 90.0 / 96.3; 3584 x 18944 M = 4 / 8: 8 % faster), one 3.9 % slower
+  // (13824 x 5120 M = 16: 4 x 3 -> 8 x 3). For 2-4 bits no change of these constants or added term held
+  // up under leave-one-shape-out cross-validation.
+  constexpr bool kMemBound = !decode_tile_within_rows<B>();
   constexpr double kBusiestWeight = kMemBound ? 0.4 : 0.75;
   // per-CTA overhead: a CTA streams as if it had kCtaWarps more warps (its busiest-SM bytes are charged
   // for W + kCtaWarps warps), so 4-warp CTAs pay 5 %, 8-warp 2.5 %, 16-warp 1.25 % (8 bits, 0.6: 15 / 7.5 /
