@@ -109,34 +109,19 @@ constexpr std::size_t decode_slot_bytes(int gpt, std::size_t M, int ns = 1) {
 /// Ring depth of the decode kernel: fixed for cp.async, from the slot size for bulk copies (deeper
 /// rings for small slots, 3..max_stages).
 template <int B>
-constexpr int decode_stages(bool bulk, int gpt, std::size_t M, int cs = 1) {
-  if (!bulk) return cs > 1 ? DecodeConfig<B>::cp_async_stages : DecodeConfig<B>::cp_async_stages_for(M > 8 ? 2 : 1);
+constexpr int decode_stages(bool bulk, int gpt, std::size_t M) {
+  if (!bulk) return DecodeConfig<B>::cp_async_stages_for(M > 8 ? 2 : 1);
   const std::size_t s = kDecodeWarpRingBudget / decode_slot_bytes<B>(gpt, M);
   return static_cast<int>(std::min<std::size_t>(DecodeConfig<B>::max_stages, std::max<std::size_t>(3, s)));
-}
-/// Tiles per activation chunk of the shared-activation variant (`cs` > 1 slabs per CTA): one fewer than
-/// the ring's slots, so the copy group that carries chunk c + 1 (issued with tile cC + S - 1's weights)
-/// has landed when the loop's wait for tile (c + 1)C returns.
-template <int B>
-constexpr int decode_chunk_tiles() {
-  return DecodeConfig<B>::cp_async_stages - 1;
-}
-/// Bytes of one k-range group's activation buffer in the shared-activation variant: two chunks (the one
-/// read and the one in flight) of decode_chunk_tiles tiles x M rows.
-template <int B>
-constexpr std::size_t decode_chunk_bytes(std::size_t M) {
-  return 2 * static_cast<std::size_t>(decode_chunk_tiles<B>()) * M * kDecodeRowStride;
 }
 /// Dynamic shared memory of a decode CTA of `warps` warps on `ns` slabs per warp: per warp its header
 /// and ring; the same memory holds the cross-warp reduction (warps x M x 64·ns floats) after the loop.
 /// A persistent CTA (`persist`: it loops over slabs, its rings stay live across them) keeps the
 /// reduction buffer beside the rings.
 template <int B>
-constexpr std::size_t decode_smem_bytes(bool bulk, int gpt, std::size_t M, int warps, int ns = 1, bool persist = false, int cs = 1) {
-  const std::size_t ring =
-      static_cast<std::size_t>(warps) *
-          (kDecodeWarpHeader + decode_stages<B>(bulk, gpt, M, cs) * decode_slot_bytes<B>(gpt, cs > 1 ? 0 : M, ns)) +
-      (cs > 1 ? static_cast<std::size_t>(warps / cs) * decode_chunk_bytes<B>(M) : 0);
+constexpr std::size_t decode_smem_bytes(bool bulk, int gpt, std::size_t M, int warps, int ns = 1, bool persist = false) {
+  const std::size_t ring = static_cast<std::size_t>(warps) *
+                           (kDecodeWarpHeader + decode_stages<B>(bulk, gpt, M) * decode_slot_bytes<B>(gpt, M, ns));
   const std::size_t red = static_cast<std::size_t>(warps) * M * 64 * static_cast<std::size_t>(ns) * sizeof(float);
   return persist ? ring + red : ring > red ? ring : red;
 }
@@ -218,12 +203,10 @@ LOWBIT_DEVICE std::uint32_t decode_centered(std::uint32_t codes, std::uint32_t z
 ///         last generation is short (3-8 % on 3584 x 18944: 296 slabs on 264 CTAs) and loses on the
 ///         N-heavy shapes it was meant for, so only tune_decode chooses it. Every warp must have the same
 ///         number of tiles per slab (kt_per_warp x warps = K/64): the warps meet at two CTA barriers per slab.
-template <int B, class T, int MT, int GPT, bool Bulk, int NS = 1, bool Persist = false, int CS = 1>
+template <int B, class T, int MT, int GPT, bool Bulk, int NS = 1, bool Persist = false>
 __global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * DecodeConfig<B>::max_warps_two_slabs, 1)
     decode_gemm_kernel(const DecodeArgs args) {
   static_assert(NS == 1 || NS == 2, "one or two slabs per warp");
-  static_assert(CS == 1 || (NS == 1 && !Bulk && !Persist), "shared activations: one slab per warp, cp.async ring, not persistent");
-  constexpr bool kShared = CS > 1;
   static_assert(NS == 1 || !Bulk, "the two-slab variant has the cp.async ring only");
   static_assert(!Persist || (NS == 1 && !Bulk && MT == 1), "the persistent variant: M <= 8, one slab per CTA, cp.async ring");
   using C = DecodeConfig<B>;
@@ -236,18 +219,13 @@ __global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * 
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32, nwarps = blockDim.x / 32;
   const int g = lane / 4, t = lane % 4;
   const int M = args.M;
-  constexpr int kCpS = kShared ? C::cp_async_stages : C::cp_async_stages_for(MT);
+  constexpr int kCpS = C::cp_async_stages_for(MT);
   const int S = Bulk ? args.stages : kCpS;
-  // shared activations (CS > 1): warp w streams slab lane w % CS over k range w / CS; the CS warps of a
-  // k range read the same activation chunks from one buffer
-  const int cs_lane = kShared ? warp % CS : 0;
-  const int krange = kShared ? warp / CS : warp;
-  const int cta_slab = blockIdx.y * NS * CS;  // first slab of this CTA
-  const int slab = cta_slab + cs_lane;        // first slab of this warp
+  const int slab = blockIdx.y * NS;  // first slab of this CTA
   const int KT = args.K / TileGeometry::tile_k;
   const int cta_kt0 = blockIdx.z * args.kt_per_split;
   const int cta_kt1 = min(KT, cta_kt0 + args.kt_per_split);
-  const int kt0 = min(cta_kt1, cta_kt0 + krange * args.kt_per_warp);
+  const int kt0 = min(cta_kt1, cta_kt0 + warp * args.kt_per_warp);
   const int kt1 = min(cta_kt1, kt0 + args.kt_per_warp);
   const int ntiles = kt1 - kt0;  // may be 0 for the last warps of a short split
   // persistent: this CTA's slabs (units) and the tiles a warp streams over all of them
@@ -256,7 +234,7 @@ __global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * 
                             : 1;
   const int total = ntiles * units;
 
-  const int slot_bytes = static_cast<int>(decode_slot_bytes<B>(GPT, kShared ? 0 : static_cast<std::size_t>(M), NS));
+  const int slot_bytes = static_cast<int>(decode_slot_bytes<B>(GPT, static_cast<std::size_t>(M), NS));
   unsigned char* wbase = smem + static_cast<std::size_t>(warp) * (kDecodeWarpHeader + S * slot_bytes);
   unsigned char* zero_chunk = wbase;
   unsigned char* bars = wbase + 16;  // S mbarriers of 8 bytes (bulk variant)
@@ -311,23 +289,6 @@ __global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * 
   const std::size_t p_next = static_cast<std::size_t>(gridDim.y) * p_slab;
   const int iss_grp0 = iss_grp, iss_left0 = iss_left;
   int iss_wt = 0, iss_at = 0;
-  // shared activations: this k range's buffer of two chunks (after every warp's ring) and the copy of
-  // chunk c (tiles [c·kChunk, (c + 1)·kChunk) of the range) into half c % 2, shared out over the CS warps
-  // of the range (it joins the copy group of the next commit)
-  constexpr int kChunk = decode_chunk_tiles<B>();
-  const int chunk_bytes = kChunk * M * kDecodeRowStride;
-  const std::uint32_t abuf_s =
-      ptx::smem_addr(smem) + nwarps * (kDecodeWarpHeader + S * slot_bytes) + krange * 2 * chunk_bytes;
-  auto issue_chunk = [&](int c) {
-    const int t0 = c * kChunk, nt = min(kChunk, ntiles - t0);
-    const std::uint32_t dst = abuf_s + (c & 1) * chunk_bytes;
-    for (int q = cs_lane * 32 + lane; q < nt * M * 8; q += 32 * CS) {
-      const int row = q / 8, t = row / M, m = row - t * M;  // row = t·M + m of the chunk
-      ptx::cp_async_16_s(dst + row * kDecodeRowStride + 16 * (q % 8),
-                         args.A + static_cast<std::size_t>(m) * K + static_cast<std::size_t>(kt0 + t0 + t) * TileGeometry::tile_k +
-                             8 * (q % 8));
-    }
-  };
 
   // Issues the copies of tile `i` of this warp into slot `si` (tiles are issued in order, each part
   // at most once per tile): `weights` the weight tile and its groups' scales/zeros, `acts` the M
@@ -377,11 +338,7 @@ __global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * 
           w_run += C::tile_bytes;
           if (GPT == 2) p_run += 2 * p_stride;
         }
-#if defined(LOWBIT_PROBE_DECODE_NO_ACTS)
-        if (false) {
-#else
-        if (acts && !kShared) {
-#endif
+        if (acts) {
 #pragma unroll
           for (int r = 0; r < 2 * MT; ++r)
             if (r < a_chunks) ptx::cp_async_16_s(slot + a_dst + r * 4 * kDecodeRowStride, a_run + r * a_rstride);
@@ -469,7 +426,6 @@ __global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * 
   // cost 1-5 SASS instructions per tile, and after the wait at most two grids share the SMs (a trigger
   // before it would let a third prefetch while the grid everyone waits for still runs).
   ptx::pdl_launch_dependents();
-  if constexpr (kShared) issue_chunk(0);  // in copy group 0
   for (int i = 0; i < S - 1; ++i) issue(i, i, false, true);
   int rs = 0, ws = S - 1;  // slot of tile i, slot tile i + S - 1 goes to
   std::uint32_t phase = 0;  // parity of slot rs's current phase (bulk variant)
@@ -488,19 +444,18 @@ __global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * 
 
   // Cross-warp reduction: red[warp][m][n] (the 64·NS columns of the CTA's slabs), summed in warp order
   // into Y (or this split's partials) at columns col0...
-  // (shared activations: red[k range][m][n] over the CS slabs' columns, summed over the k ranges)
-  constexpr int kCols = 64 * NS * CS;
+  constexpr int kCols = 64 * NS;
   auto stage_acc = [&](float* red) {
     for_each_acc([&](int sl, int jp, int mt, int e) {
-      const int m = 8 * mt + 2 * t + (e % 2), n = 64 * (sl + cs_lane) + 16 * jp + 8 * (e / 2) + g;
-      if (m < M) red[(krange * M + m) * kCols + n] = acc[sl][jp][mt][e];
+      const int m = 8 * mt + 2 * t + (e % 2), n = 64 * sl + 16 * jp + 8 * (e / 2) + g;
+      if (m < M) red[(warp * M + m) * kCols + n] = acc[sl][jp][mt][e];
     });
   };
   auto reduce_out = [&](const float* red, int col0) {
-    for (int i = tid; i < M * (kCols / 2); i += blockDim.x) {
-      const int m = i / (kCols / 2), n = 2 * (i % (kCols / 2));
+    for (int i = tid; i < M * 32 * NS; i += blockDim.x) {
+      const int m = i / (32 * NS), n = 2 * (i % (32 * NS));
       float2 s = make_float2(0.f, 0.f);
-      for (int wk = 0; wk < nwarps / CS; ++wk) {
+      for (int wk = 0; wk < nwarps; ++wk) {
         s.x += red[(wk * M + m) * kCols + n];
         s.y += red[(wk * M + m) * kCols + n + 1];
       }
@@ -522,8 +477,7 @@ __global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * 
   // One tile's work once it has landed in ring slot `slot`: its activation fragments, then per slab the
   // weight tile's dequantization and MMAs, the group's zeros at its first tile (`group_start`) and the
   // fold of the group's partial sums at its last (`group_end`).
-  // (`arows`: the tile's first activation row, in the slot or, shared activations, in the k range's chunk)
-  auto consume = [&](std::uint32_t slot, std::uint32_t arows, bool group_start, bool group_end) {
+  auto consume = [&](std::uint32_t slot, bool group_start, bool group_end) {
     // activation fragments (mma B operand): b[mt][ks] = rows 8mt + g, k = 16ks + 2t (+8)
     std::uint32_t b[MT][4][2];
 #pragma unroll
@@ -531,7 +485,7 @@ __global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * 
 #pragma unroll
       for (int p = 0; p < 2; ++p) {
         const int m = 8 * mt + lane % 8, c = 4 * p + lane / 8;
-        const std::uint32_t row = m < M ? arows + m * kDecodeRowStride + 16 * c : zero_s;
+        const std::uint32_t row = m < M ? slot + kAOff + m * kDecodeRowStride + 16 * c : zero_s;
         std::uint32_t r[4];
         ptx::ldmatrix_x4_s(r, row);
         b[mt][2 * p][0] = r[0];
@@ -591,11 +545,7 @@ __global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * 
             a[2] = decode_centered_pair<B, T, kE1>(w, q0 + 1, z2[sl][j], z2e[sl][j], zf[sl][j]);
             a[3] = decode_centered_pair<B, T, kE1>(w, q1 + 1, z2[sl][j + 1], z2e[sl][j + 1], zf[sl][j + 1]);
 #pragma unroll
-            #if defined(LOWBIT_PROBE_DECODE_ONE_MT)
-            for (int mt = 0; mt < 1; ++mt) Ops::mma(part[sl][jp][mt], a, b[mt][ks]);
-#else
             for (int mt = 0; mt < MT; ++mt) Ops::mma(part[sl][jp][mt], a, b[mt][ks]);
-#endif
           }
         }
         // fold at the end of a group (group 32: twice per tile) and at the end of the warp's range
@@ -613,7 +563,7 @@ __global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * 
   // 2 % faster at M = 1, even at M = 4, and at M = 8 mixed (-5 % to +7 %), so 3 bits pair only to M = 4.
   // The next pair's copies go out before the wait, so S - 2 tiles are in flight beyond the pair waited for,
   // as in the one-tile loop (S >= 5 at these widths).
-  constexpr bool kPairable = !Bulk && NS == 1 && !Persist && !kShared && MT == 1 && GPT == 1 && B <= 3;
+  constexpr bool kPairable = !Bulk && NS == 1 && !Persist && MT == 1 && GPT == 1 && B <= 3;
   constexpr int kPairMaxM = B == 2 ? 8 : 4;  // most rows that pair
   static_assert(!kPairable || kCpS >= 4, "a pair and the copies beyond it need a ring of 4 slots or more");
   bool paired = false;
@@ -648,8 +598,8 @@ __global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * 
       const bool group_start = i == 0 || use_left == tpg;
       const bool group_end = use_left == 2 || i + 2 == ntiles;
       use_left = use_left == 2 ? tpg : use_left - 2;
-      consume(slot0, slot0 + kAOff, group_start, false);
-      consume(slot1, slot1 + kAOff, false, group_end);
+      consume(slot0, group_start, false);
+      consume(slot1, false, group_end);
     }
   }
 
@@ -662,26 +612,14 @@ __global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * 
       ptx::cp_async_wait<kCpS - 2>();
       __syncwarp();  // tile i has landed for every lane; slot (i-1) % S is free again
     }
-    std::uint32_t arows = 0;
-    if constexpr (kShared) {
-      const int c = i / kChunk, ti = i - c * kChunk;
-      if (ti == 0) {
-        // chunk c has landed for every warp of the k range (each waited for its own copies above), and
-        // every one is done with chunk c - 1, whose half now takes chunk c + 1
-        ptx::named_barrier_sync(1 + krange, 32 * CS);
-        issue_chunk(c + 1);
-      }
-      arows = abuf_s + (c & 1) * chunk_bytes + ti * M * kDecodeRowStride;
-    }
     issue_next(i + S - 1);
     const std::uint32_t slot = take_slot();
-    if constexpr (!kShared) arows = slot + kAOff;
 
     const int it = Persist ? ui : i;  // index in the unit
     const bool group_start = GPT == 2 || it == 0 || use_left == tpg;
     const bool group_end = GPT == 2 || use_left == 1 || it == ntiles - 1;
     if (--use_left == 0) use_left = tpg;
-    consume(slot, arows, group_start, group_end);
+    consume(slot, group_start, group_end);
     if constexpr (Persist) {  // the unit's last tile: reduce its slab (the rings keep streaming)
       if (++ui == ntiles) {
         ui = 0;
@@ -707,14 +645,14 @@ __global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * 
   float* red = reinterpret_cast<float*>(smem);
   stage_acc(red);
   __syncthreads();
-  const int col0 = cta_slab * TileGeometry::tile_n;
+  const int col0 = slab * TileGeometry::tile_n;
   reduce_out(red, col0);
   if (args.splits == 1) return;
 
   // Split-K: the last CTA of this slab to arrive sums the partials in split order (deterministic).
-  if (!split_k_last_arrival(args.counters, cta_slab, args.splits, tid, is_last_cta)) return;
-  for (int i = tid; i < M * (kCols / 2); i += blockDim.x) {
-    const int m = i / (kCols / 2), n = 2 * (i % (kCols / 2));
+  if (!split_k_last_arrival(args.counters, slab, args.splits, tid, is_last_cta)) return;
+  for (int i = tid; i < M * 32 * NS; i += blockDim.x) {
+    const int m = i / (32 * NS), n = 2 * (i % (32 * NS));
     const std::size_t o = static_cast<std::size_t>(m) * N + col0 + n;
     float2 s = make_float2(0.f, 0.f);
     for (int z = 0; z < args.splits; ++z) {

@@ -28,7 +28,6 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <type_traits>
 #include <cstddef>
 #include <cstdint>
 
@@ -398,9 +397,6 @@ struct GemmPlan {
   int kt_per_warp = 0;      ///< decode kernel: 64-row K tiles per warp
   int slabs = 1;            ///< decode kernel: 64-column slabs per CTA (2: the two-slab variant)
   bool persist = false;     ///< decode kernel: persistent CTAs (grid.y <= slabs, each CTA loops over slabs)
-  /// decode kernel: slabs whose warps share the CTA's activation chunks (1: none; 2 or 4: warp w streams
-  /// slab w % cta_slabs over k range w / cta_slabs, and the warps of a k range read one copy of its rows)
-  int cta_slabs = 1;
   bool wgmma = false;       ///< mid-M kernel: the sm_90a wgmma variant (midm_wgmma.cuh)
 };
 
@@ -499,8 +495,7 @@ constexpr bool decode_prefers_two_slabs(std::size_t M, std::size_t N, std::size_
 /// allows): for larger groups the grid may be one CTA per SM where two would fit), 0 and 1 never.
 template <int B>
 GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_count, bool legacy_waves = false,
-                          int force_warps = 0, int force_splits = 0, int force_slabs = 0, int force_persist = 0,
-                          int force_share = 0) {
+                          int force_warps = 0, int force_splits = 0, int force_slabs = 0, int force_persist = 0) {
   using C = DecodeConfig<B>;
   GemmPlan p{PolicyKind::decode, C::max_m, TileGeometry::tile_n, 4, 1};
   const std::size_t slabs = N / TileGeometry::tile_n, KT = K / TileGeometry::tile_k;
@@ -544,32 +539,28 @@ GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_co
   // slabs per CTA: the forced count, else the rule's, else (no two-slab plan with the forced fields) one
   const int want_slabs = force_slabs ? force_slabs : decode_prefers_two_slabs<B>(M, N, K) ? 2 : 1;
   const int tries = force_slabs == 0 && want_slabs == 2 ? 2 : 1;
-  // shared activations (cta_slabs): only when forced, one slab per warp
-  const int cs = force_share > 1 ? force_share : 1;
   for (int i = 0; i < tries && best < 0; ++i) {
     const int ns = i == 0 ? want_slabs : 1;
     const double cta_warps = legacy_waves || ns != 1 ? 0.0 : kCtaWarps;
-    if (slabs % static_cast<std::size_t>(ns * cs) || (cs > 1 && ns != 1)) continue;
-    const std::size_t ctas_n = slabs / static_cast<std::size_t>(ns * cs);  // CTAs along N
+    if (slabs % static_cast<std::size_t>(ns)) continue;
+    const std::size_t ctas_n = slabs / static_cast<std::size_t>(ns);  // CTAs along N
     for (int W : {16, 8, 4}) {
       if (force_warps && W != force_warps) continue;
-      if (W % cs || W == cs) continue;  // shared activations: at least two k ranges
       // occupancy: registers (16 warps/SM at the 128-register cap; two slabs: 8 at 255), shared memory
       // (worst case: group 32)
       const int warps_per_sm = ns == 1 ? C::warps_per_sm : C::max_warps_two_slabs;
       if (W > warps_per_sm) continue;
-      const std::size_t smem = decode_smem_bytes<B>(false, 2, m, W, ns, false, cs) + kSmemReservedPerCta;
+      const std::size_t smem = decode_smem_bytes<B>(false, 2, m, W, ns) + kSmemReservedPerCta;
       const std::size_t per_sm = std::min<std::size_t>(static_cast<std::size_t>(warps_per_sm / W), kSmemPerSm / smem);
       if (per_sm == 0) continue;
       const std::size_t sms = static_cast<std::size_t>(std::max(sm_count, 1));
       const std::size_t w = static_cast<std::size_t>(W);
-      const std::size_t wk = w / static_cast<std::size_t>(cs);  // k ranges of a CTA
       const std::size_t max_splits =
-          slabs <= kMaxCounters ? std::min<std::size_t>(kMaxDecodeSplits, (KT + wk - 1) / wk) : 1;
+          slabs <= kMaxCounters ? std::min<std::size_t>(kMaxDecodeSplits, (KT + w - 1) / w) : 1;
       for (std::size_t sp = 1; sp <= max_splits; ++sp) {
         if (force_splits && sp != static_cast<std::size_t>(force_splits)) continue;
-        const std::size_t kpw = (KT + wk * sp - 1) / (wk * sp);
-        if ((KT + wk * kpw - 1) / (wk * kpw) != sp) continue;  // no empty split
+        const std::size_t kpw = (KT + w * sp - 1) / (w * sp);
+        if ((KT + w * kpw - 1) / (w * kpw) != sp) continue;  // no empty split
         for (const bool pe : {false, true}) {
           // persistent CTAs (DecodeChoice::persist): M <= 8, one slab and one split per CTA, every warp the
           // same tiles (they meet at two barriers per slab), the reduction buffer beside the rings; one
@@ -579,7 +570,7 @@ GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_co
           // (296 slabs on 264 resident CTAs) and at 2-8 bits lost up to 27 % elsewhere (1.07x for 8-bit on
           // that same shape at M = 1); tune_decode measures it.
           if (pe != (force_persist == 2)) continue;
-          if (pe && (ns != 1 || cs != 1 || sp != 1 || kpw * w != KT || M > 8)) continue;
+          if (pe && (ns != 1 || sp != 1 || kpw * w != KT || M > 8)) continue;
           const std::size_t pcta =
               pe ? std::min<std::size_t>(static_cast<std::size_t>(warps_per_sm / W),
                                          kSmemPerSm / (decode_smem_bytes<B>(false, 2, m, W, 1, true) + kSmemReservedPerCta))
@@ -603,15 +594,14 @@ GemmPlan make_decode_plan(std::size_t M, std::size_t N, std::size_t K, int sm_co
             p.kt_per_warp = static_cast<int>(kpw);
             p.slabs = ns;
             p.persist = pe;
-            p.cta_slabs = cs;
           }
         }
       }
     }
   }
-  p.kt_per_split = p.kt_per_warp * (p.warps_k / p.cta_slabs);
-  p.block_n = TileGeometry::tile_n * p.slabs * p.cta_slabs;
-  const std::size_t ctas_y = slabs / static_cast<std::size_t>(p.slabs * p.cta_slabs);
+  p.kt_per_split = p.kt_per_warp * p.warps_k;
+  p.block_n = TileGeometry::tile_n * p.slabs;
+  const std::size_t ctas_y = slabs / static_cast<std::size_t>(p.slabs);
   const std::size_t resident = static_cast<std::size_t>(std::max(sm_count, 1)) * static_cast<std::size_t>(p.ctas_per_sm);
   p.grid = dim3(1u, static_cast<unsigned>(p.persist ? std::min(ctas_y, resident) : ctas_y), static_cast<unsigned>(p.splits));
   if (p.splits > 1)
@@ -867,9 +857,9 @@ bool decode_pdl_supported() {
 
 /// Launches the decode kernel for `plan`: with the programmatic-stream-serialization attribute when
 /// `pdl` (resolved by run_decode: requested and supported), else exactly as before PDL existed.
-template <int B, class T, int MT, int GPT, bool Bulk, int NS = 1, bool Persist = false, int CS = 1>
+template <int B, class T, int MT, int GPT, bool Bulk, int NS = 1, bool Persist = false>
 Status launch_decode(DecodeArgs a, const GemmPlan& plan, bool pdl, cudaStream_t stream) {
-  auto kernel = decode_gemm_kernel<B, T, MT, GPT, Bulk, NS, Persist, CS>;
+  auto kernel = decode_gemm_kernel<B, T, MT, GPT, Bulk, NS, Persist>;
   auto failed = [](cudaError_t e) {
     return lowbit::detail::make_status(StatusCode::cuda_error, "gemm: launch failed: ", cudaGetErrorString(e));
   };
@@ -879,8 +869,7 @@ Status launch_decode(DecodeArgs a, const GemmPlan& plan, bool pdl, cudaStream_t 
     for (int m = 1; m <= 8 * MT; ++m)
       for (int w : {4, 8, 16}) {
         if (NS == 2 && w > DecodeConfig<B>::max_warps_two_slabs) continue;
-        if (w % CS || w == CS) continue;
-        const std::size_t b = decode_smem_bytes<B>(Bulk, GPT, static_cast<std::size_t>(m), w, NS, Persist, CS);
+        const std::size_t b = decode_smem_bytes<B>(Bulk, GPT, static_cast<std::size_t>(m), w, NS, Persist);
         if (b + kSmemReservedPerCta <= kSmemPerSm) r = std::max(r, b);
       }
     return r;
@@ -889,16 +878,14 @@ Status launch_decode(DecodeArgs a, const GemmPlan& plan, bool pdl, cudaStream_t 
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(most));
   if (attr != cudaSuccess) return failed(attr);
   const std::size_t M = static_cast<std::size_t>(a.M);
-  const std::size_t smem = decode_smem_bytes<B>(Bulk, GPT, M, plan.warps_k, NS, Persist, CS);
+  const std::size_t smem = decode_smem_bytes<B>(Bulk, GPT, M, plan.warps_k, NS, Persist);
   // a plan for another variant: refuse, never overrun (a persistent plan whose warps had unequal K
-  // ranges would never meet at the per-slab barriers: one split, the CTA's range the warps' ranges, K;
-  // shared activations: every k range a whole number of warps, the CTA's range theirs)
-  if (plan.slabs != NS || plan.persist != Persist || plan.cta_slabs != CS || smem > most ||
-      (CS > 1 && (plan.warps_k % CS != 0 || plan.warps_k == CS || plan.kt_per_split != plan.kt_per_warp * (plan.warps_k / CS))) ||
+  // ranges would never meet at the per-slab barriers: one split, the CTA's range the warps' ranges, K)
+  if (plan.slabs != NS || plan.persist != Persist || smem > most ||
       (Persist && (plan.splits != 1 || plan.grid.z != 1u || plan.kt_per_split != plan.kt_per_warp * plan.warps_k ||
                    plan.kt_per_split * TileGeometry::tile_k != a.K)))
     return failed(cudaErrorInvalidConfiguration);
-  a.stages = decode_stages<B>(Bulk, GPT, M, CS);
+  a.stages = decode_stages<B>(Bulk, GPT, M);
   if (!pdl) {  // exactly the launch of builds before PDL (sm_80, or pdl = off)
     kernel<<<plan.grid, 32 * plan.warps_k, smem, stream>>>(a);
     const cudaError_t e = cudaGetLastError();
@@ -972,7 +959,7 @@ Status run_decode(const T* A, std::size_t M, const TiledWeightView& w, const T* 
   fill_stream_args(a, A, M, w, bias, Y, workspace, plan, stream);
   a.kt_per_warp = plan.kt_per_warp;
   if constexpr (Bulk) {
-    if (plan.slabs != 1 || plan.persist || plan.cta_slabs != 1)
+    if (plan.slabs != 1 || plan.persist)
       return lowbit::detail::make_status(StatusCode::invalid_argument,
                                          "gemm: the bulk-copy decode ring has one slab per CTA and no persistent variant; plan "
                                          "it with DecodeChoice::slabs = 1, persist = 1 (this plan has ", plan.slabs, " slabs",
@@ -983,16 +970,6 @@ Status run_decode(const T* A, std::size_t M, const TiledWeightView& w, const T* 
         return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: persistent decode CTAs serve M <= 8 (M = ", M, ")");
       return g32 ? launch_decode<B, T, 1, 2, false, 1, true>(a, plan, pdl, stream)
                  : launch_decode<B, T, 1, 1, false, 1, true>(a, plan, pdl, stream);
-    }
-    if (plan.cta_slabs == 2 || plan.cta_slabs == 4) {  // shared activations
-      auto go = [&](auto cs_c) {
-        constexpr int CSv = decltype(cs_c)::value;
-        return M <= 8 ? (g32 ? launch_decode<B, T, 1, 2, false, 1, false, CSv>(a, plan, pdl, stream)
-                             : launch_decode<B, T, 1, 1, false, 1, false, CSv>(a, plan, pdl, stream))
-                      : (g32 ? launch_decode<B, T, 2, 2, false, 1, false, CSv>(a, plan, pdl, stream)
-                             : launch_decode<B, T, 2, 1, false, 1, false, CSv>(a, plan, pdl, stream));
-      };
-      return plan.cta_slabs == 2 ? go(std::integral_constant<int, 2>{}) : go(std::integral_constant<int, 4>{});
     }
     if (plan.slabs == 2)
       return M <= 8 ? (g32 ? launch_decode<B, T, 1, 2, false, 2>(a, plan, pdl, stream)
