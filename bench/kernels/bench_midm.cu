@@ -103,6 +103,7 @@ int main(int argc, char** argv) {
   using QW4 = MidmWgmmaPolicies<4>;
   resources(kd::midm_wgmma_kernel<4, half_t, QW4::W64, 1>, "wgmma-W64", QW4::W64::threads, QW4::W64::smem_bytes<4>(1));
   resources(kd::midm_wgmma_kernel<4, half_t, QW4::W128, 1>, "wgmma-W128", QW4::W128::threads, QW4::W128::smem_bytes<4>(1));
+  resources(kd::midm_wgmma_kernel<4, half_t, QW4::W256, 1>, "wgmma-W256", QW4::W256::threads, QW4::W256::smem_bytes<4>(1));
 #endif
 
   struct Shape { std::size_t K, N; };
@@ -251,6 +252,7 @@ int main(int argc, char** argv) {
             using QW = MidmWgmmaPolicies<B>;
             if (M <= 64) run_p(typename QW::W64{}, "wgmma-W64");
             if (M >= 64) run_p(typename QW::W128{}, "wgmma-W128");
+            if (M > 128) run_p(typename QW::W256{}, "wgmma-W256");
             if constexpr (B == 4) {  // two CTAs of two warpgroups per SM (barriers of one overlap the other)
               if (M <= 64) run_p(MidmWgmmaPolicy<64, 2, 8, 2, 1>{}, "w<64,2,8,2,1>");
               if (M >= 64) run_p(MidmWgmmaPolicy<128, 2, 5, 2, 1>{}, "w<128,2,5,2,1>");

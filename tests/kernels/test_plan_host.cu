@@ -37,13 +37,14 @@ void check_plans(int sms) {
         // policy by M
         // mid-M: 32-row (M <= 32) and 64-row mma.sync CTAs; the wgmma variant (sm_90a builds on an sm_90
         // device) 64 rows up to M = 64 (from M = 17), 128 rows above
-        const std::size_t midm_rows = p.wgmma ? (M > 64 ? 128 : 64) : M <= 32 ? 32 : 64;
+        const std::size_t midm_rows = p.wgmma ? (M <= 64 ? 64 : detail::midm_prefers_w256<B>(M, N, K) ? 256 : 128) : M <= 32 ? 32 : 64;
         REQUIRE(p.block_m == (M <= 16 ? 16 : M <= detail::kMidmMaxM ? midm_rows : 64));
         if (M > 16 && M <= detail::kMidmMaxM) {  // mid-M kernel: its shared memory fits the SM at the planned occupancy
           REQUIRE(p.kind == detail::PolicyKind::midm);
           REQUIRE(p.ctas_per_sm >= 1);
-          const std::size_t smem = p.wgmma ? (p.block_m == 64 ? MidmWgmmaPolicies<B>::W64::template smem_bytes<B>(2)
-                                                             : MidmWgmmaPolicies<B>::W128::template smem_bytes<B>(2))
+          const std::size_t smem = p.wgmma ? (p.block_m == 64    ? MidmWgmmaPolicies<B>::W64::template smem_bytes<B>(2)
+                                              : p.block_m == 256 ? MidmWgmmaPolicies<B>::W256::template smem_bytes<B>(2)
+                                                                 : MidmWgmmaPolicies<B>::W128::template smem_bytes<B>(2))
                                    : p.block_m == 32 ? MidmPolicies<B>::M32::template smem_bytes<B>(2)
                                    : p.block_m == 64 ? MidmPolicies<B>::M64::template smem_bytes<B>(2)
                                                      : MidmPolicies<B>::M128::template smem_bytes<B>(2);
@@ -155,6 +156,29 @@ TEST_CASE("GEMM planner covers K exactly, fits the counter region and fills wave
   // M = 1: 16 warps per CTA cover K = 8192 (8 tiles each) without a cross-CTA split
   CHECK(detail::plan_gemm<4>(1, 8192, 8192, 132).splits == 1);
   CHECK(detail::plan_gemm<4>(1, 8192, 8192, 132).warps_k == 16);
+}
+
+TEST_CASE("wgmma mid-M: 256-row CTAs from M = 129 on the measured winners, 128-row ones elsewhere", "[kernels][plan]") {
+  // bench/results/large_probe_*_s16*.log (H100, M = 192 and 256, against the 128-row policy): faster on 8192^2,
+  // 8192 x 28672 and 28672 x 8192 at every width, on 4096^2 only at 8 bits
+  for (std::size_t M : {std::size_t(129), std::size_t(192), std::size_t(256)}) {
+    CHECK(detail::midm_prefers_w256<2>(M, 8192, 8192));
+    CHECK(detail::midm_prefers_w256<3>(M, 28672, 8192));
+    CHECK(detail::midm_prefers_w256<4>(M, 8192, 28672));
+    CHECK(detail::midm_prefers_w256<8>(M, 4096, 4096));
+    CHECK_FALSE(detail::midm_prefers_w256<4>(M, 4096, 4096));
+    CHECK_FALSE(detail::midm_prefers_w256<2>(M, 4096, 4096));
+  }
+  // outside 128 < M <= 256 never (M = 128 is one 128-row block; above 256 the mid-M kernel does not run)
+  for (std::size_t M : {std::size_t(17), std::size_t(64), std::size_t(128), std::size_t(257), std::size_t(1024)}) {
+    CHECK_FALSE(detail::midm_prefers_w256<4>(M, 8192, 8192));
+    CHECK_FALSE(detail::midm_prefers_w256<8>(M, 8192, 8192));
+  }
+  // the policy's footprint: its ring or its epilogue staging fits one CTA's shared memory at every width
+  CHECK(MidmWgmmaPolicies<2>::W256::smem_bytes<2>(2) <= detail::kSm90SmemPerCta);
+  CHECK(MidmWgmmaPolicies<3>::W256::smem_bytes<3>(2) <= detail::kSm90SmemPerCta);
+  CHECK(MidmWgmmaPolicies<4>::W256::smem_bytes<4>(2) <= detail::kSm90SmemPerCta);
+  CHECK(MidmWgmmaPolicies<8>::W256::smem_bytes<8>(2) <= detail::kSm90SmemPerCta);
 }
 
 TEST_CASE("gemm argument checks report the problem without touching the device", "[kernels][plan]") {

@@ -18,6 +18,7 @@ TEST_CASE("mid-M kernel: small cases for compute-sanitizer", "[kernels][gpu][san
   if (midm_wgmma_available()) {  // the sm_90a wgmma variant
     check_midm<4, half_t, MidmWgmmaPolicies<4>::W64>(a, {40, 64}, true, 3);
     check_midm<4, half_t, MidmWgmmaPolicies<4>::W128>(a, {100, 200}, true);
+    check_midm<4, half_t, MidmWgmmaPolicies<4>::W256>(a, {160}, true, 3);
     check_midm<8, bfloat16_t, MidmWgmmaPolicies<8>::W64>(random_weight(8, 576, 192, 32, false, false), {48}, true, 2);
   }
 #endif

@@ -82,6 +82,7 @@ TEST_CASE("wgmma model: reproduces the GPU-verified midm_wgmma ATile layout", "[
   };
   one(typename MidmWgmmaPolicies<B>::W64{});
   one(typename MidmWgmmaPolicies<B>::W128{});
+  one(typename MidmWgmmaPolicies<B>::W256{});
 }
 
 TEST_CASE("int8 wgmma: TMA boxes, cp.async swz128 stores, expect_tx and the s8 k32 descriptors agree", "[kernels][wgmma_layout]") {

@@ -639,6 +639,22 @@ GemmPlan make_midm_plan(std::size_t M, std::size_t N, std::size_t K, int sm_coun
   return p;
 }
 
+/// Weight tiles (64 x 64) from which the wgmma mid-M kernel serves 128 < M <= 256 rows of 2-4-bit weights
+/// with one 256-row block (MidmWgmmaPolicies::W256) instead of two 128-row blocks.
+inline constexpr std::size_t kMidmW256MinTiles = 16384;
+
+/// Whether the wgmma mid-M kernel takes the 256-row policy (MidmWgmmaPolicies::W256) for M rows of a K x N
+/// weight of width B: 128 < M <= 256, and 8 bits or at least kMidmW256MinTiles tiles. H100, g128, M = 192 and
+/// 256, same run against W128 (bench/results/large_probe_*_s16*.log): 3-9 % faster at 2-4 bits on 8192^2
+/// (16384 tiles), 8192 x 28672 and 28672 x 8192 (57344), 0-8 % slower on 4096^2 (4096 tiles: 16 k-steps per
+/// CTA, where the two-warpgroup CTA's fill shows); 8 bits (its dequantization the costliest, now done once
+/// per 256 rows) 16-20 % faster on the large shapes and 7-12 % on 4096^2.
+template <int B>
+constexpr bool midm_prefers_w256(std::size_t M, std::size_t N, std::size_t K) {
+  return M > 128 && M <= kMidmMaxM &&
+         (B == 8 || (N / TileGeometry::tile_n) * (K / TileGeometry::tile_k) >= kMidmW256MinTiles);
+}
+
 /// Plans a launch for width B (policy by M, split-K by SM count). `decode` restricts the decode plan
 /// (M <= 16) to that launch shape; when the weight cannot run it, the plan has kt_per_warp == 0.
 template <int B>
@@ -649,9 +665,13 @@ GemmPlan plan_gemm(std::size_t M, std::size_t N, std::size_t K, int sm_count, co
   if (M <= DecodeConfig<B>::max_m)
     return make_decode_plan<B>(M, N, K, sm_count, false, decode.warps, decode.splits, decode.slabs, decode.persist);
   // sm_90a build on an sm_90 device: the wgmma variant from M = 17 (H100, 4-bit g128: W64 at M = 32 was
-  // 1.2-1.45x faster than M32 on all four benchmark shapes)
-  if (M <= kMidmMaxM && midm_wgmma_available())
-    return M <= 64 ? make_midm_plan<B, typename QW::W64>(M, N, K, sm_count) : make_midm_plan<B, typename QW::W128>(M, N, K, sm_count);
+  // 1.2-1.45x faster than M32 on all four benchmark shapes); 64-row CTAs to M = 64, then 128-row ones, and
+  // 256-row ones above M = 128 where midm_prefers_w256
+  if (M <= kMidmMaxM && midm_wgmma_available()) {
+    if (M <= 64) return make_midm_plan<B, typename QW::W64>(M, N, K, sm_count);
+    if (midm_prefers_w256<B>(M, N, K)) return make_midm_plan<B, typename QW::W256>(M, N, K, sm_count);
+    return make_midm_plan<B, typename QW::W128>(M, N, K, sm_count);
+  }
   if (M <= 32) return make_midm_plan<B, typename Q::M32>(M, N, K, sm_count);
   // mma.sync: 64-row CTAs up to M = 256 (H200: faster than the tile kernels on all four benchmark
   // shapes at M = 64-256; the 128-row M128 policy was slower than them on 4096^2 at M = 128 and 256)
@@ -1050,6 +1070,8 @@ Status gemm_bits(const T* A, std::size_t M, const TiledWeightView& w, const T* b
       if (plan.wgmma) {
         if (plan.block_m == QW::W64::block_m)
           return detail::run_midm<B, T, typename QW::W64>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream, opt);
+        if (plan.block_m == QW::W256::block_m)
+          return detail::run_midm<B, T, typename QW::W256>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream, opt);
         return detail::run_midm<B, T, typename QW::W128>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream, opt);
       }
 #else

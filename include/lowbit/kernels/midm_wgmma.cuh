@@ -73,19 +73,30 @@ struct MidmWgmmaPolicy {
 /// @tparam B code width.
 template <int B>
 struct MidmWgmmaPolicies {
-  /// Ring depth that fits `kMidmRingBudget` bytes for rows NT and KS k-tiles per step (3..12: the
+  /// Ring depth that fits `kMidmRingBudget` bytes for rows NT and KS k-tiles per step (3..Cap: the
   /// kernel keeps two stages in use).
-  template <int NT, int KS>
+  template <int NT, int KS, int Cap = 12>
   static constexpr int stages_fit() {
     const std::size_t sb = MidmWgmmaPolicy<NT, 4, 2, 1, KS>::template stage_bytes<B>(2);
     const std::size_t n = kMidmRingBudget / sb;
-    return static_cast<int>(n < 3 ? 3 : n > 12 ? 12 : n);
+    return static_cast<int>(n < 3 ? 3 : n > Cap ? Cap : n);
   }
-  /// 16 < M <= 64 (gemm's choice on sm_90a from M = 17): 1 k-tile per step, 11 stages for 4 bits (with 2
-  /// k-tiles per step the kernel spilled at 128 registers).
-  using W64 = MidmWgmmaPolicy<64, 4, stages_fit<64, 1>(), 1, 1>;
+  /// 16 < M <= 64 (gemm's choice on sm_90a from M = 17): 1 k-tile per step (with 2 k-tiles per step the
+  /// kernel spilled at 128 registers), at most 8 stages: H100, 4-bit g128 M = 64, same run
+  /// (bench/probe/large_probe.cu, bench/results/large_probe_*_s16*.log), 8 stages against the 11 that fit:
+  /// 35.6 / 101.3 / 96.4 / 18.3 us against 36.3 / 104.9 / 99.7 / 18.4 us on 8192^2 / 8192 x 28672 /
+  /// 28672 x 8192 / 4096^2.
+  using W64 = MidmWgmmaPolicy<64, 4, stages_fit<64, 1, 8>(), 1, 1>;
   /// 64 < M <= 256 (two row blocks above 128); 1 k-tile per step (128 registers at 512 threads).
   using W128 = MidmWgmmaPolicy<128, 4, stages_fit<128, 1>(), 1, 1>;
+  /// 128 < M <= 256 where gemm's midm_prefers_w256 says so (large weights; 8 bits always): one 256-row
+  /// block, so each weight tile is dequantized once instead of once per 128-row block; two warpgroups
+  /// (block_n = 128) with 128 fp32 accumulators a thread (up to 255 registers at 256 threads, no spills at
+  /// any width), 4 stages. H100, 4-bit g128, same run against W128 (us, M = 192 / 256): 8192^2 74.1 / 76.7
+  /// against 80.4 / 80.1; 8192 x 28672 264.7 / 269.2 against 287.2 / 287.8; 28672 x 8192 230.7 / 235.2
+  /// against 250.9 / 252.8; but 4096^2 30.3 / 33.8 against 30.7 / 32.1. 5 stages were slower than 4
+  /// (81.8 against 78.1 us at 8192^2, M = 256), 3 slower still.
+  using W256 = MidmWgmmaPolicy<256, 2, 4, 1, 1>;
 };
 
 namespace detail {
