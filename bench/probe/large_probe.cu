@@ -1,0 +1,143 @@
+// Probe: policies of the wgmma mid-M kernel (midm_wgmma.cuh): ring depths, and 256-row CTAs (wgmma N = 256,
+// two warpgroups) against the default policies, next to dequantize + cuBLAS and cuBLAS fp16 on [N, K] weights
+// (the benchmarks' baseline), same run. g128 asym fp16; median of 7 samples of 5 calls; each output compared with
+// gemm_dequant's (the same dequantized values, cuBLAS's summation).
+#include <cuda_fp16.h>
+
+#include <lowbit/kernels/dequant_gemm.cuh>
+#include <lowbit/kernels/gemm.cuh>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "common/bench_util.cuh"
+
+using namespace lowbit;
+using namespace lowbit::kernels;
+using namespace lowbit_bench;
+namespace kd = lowbit::kernels::detail;
+
+template <int B, class P>
+void run_policy(const char* name, const half_t* A, std::size_t M, const TiledWeightView& w, half_t* Y, cudaStream_t st,
+                int sms, double t_blas, const std::vector<std::uint16_t>& yref) {
+  const kd::GemmPlan p = kd::make_midm_plan<B, P>(M, w.meta.N, w.meta.K, sms);
+  void* ws = nullptr;
+  if (p.workspace_bytes) {
+    LB_CUDA(cudaMalloc(&ws, p.workspace_bytes));
+    if (!gemm_workspace_init(ws, p.workspace_bytes, st).ok()) std::exit(1);
+  }
+  GemmOptions o;
+  auto call = [&] {
+    const Status s = kd::run_midm<B, half_t, P>(A, M, w, nullptr, Y, ws, p.workspace_bytes, p, st, o);
+    if (!s.ok()) { std::fprintf(stderr, "%s: %s\n", name, s.message.c_str()); std::exit(1); }
+  };
+  LB_CUDA(cudaMemsetAsync(Y, 0xff, M * w.meta.N * 2, st));
+  call();
+  LB_CUDA(cudaStreamSynchronize(st));
+  std::vector<std::uint16_t> y(M * w.meta.N);
+  LB_CUDA(cudaMemcpy(y.data(), Y, y.size() * 2, cudaMemcpyDeviceToHost));
+  double md = 0, mr = 0;
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    const double r = __half2float(__ushort_as_half(yref[i])), v = __half2float(__ushort_as_half(y[i]));
+    md = std::isfinite(v) ? std::max(md, std::abs(v - r)) : 1e30;
+    mr = std::max(mr, std::abs(r));
+  }
+  const double t = time_stream_us(st, 5, 7, [&](int) { call(); });
+  std::printf("    %-6s grid %3ux%3ux%2u: %8.1f us (%.3fx cuBLAS), rel diff %.1e%s\n", name, p.grid.x, p.grid.y, p.grid.z, t,
+              t_blas / t, md / mr, md / mr > 4e-3 ? " MISMATCH" : "");
+  if (ws) LB_CUDA(cudaFree(ws));
+}
+
+template <int B>
+void sweep(cudaStream_t st, cublasHandle_t blas, const cudaDeviceProp& prop, const std::vector<std::size_t>& Ms, bool all) {
+  std::printf("== %d-bit g128\n", B);
+  using QW = MidmWgmmaPolicies<B>;
+  using W256s3 = MidmWgmmaPolicy<256, 2, 3, 1, 1>;
+  using W256s4 = MidmWgmmaPolicy<256, 2, 4, 1, 1>;
+  using W128s4 = MidmWgmmaPolicy<128, 4, 4, 1, 1>;
+  using W128s5 = MidmWgmmaPolicy<128, 4, 5, 1, 1>;
+  using W64s5 = MidmWgmmaPolicy<64, 4, 5, 1, 1>;
+  using W64s8 = MidmWgmmaPolicy<64, 4, 8, 1, 1>;
+  struct Shape { std::size_t K, N; };
+  for (Shape sh : {Shape{8192, 8192}, Shape{8192, 28672}, Shape{28672, 8192}, Shape{4096, 4096}}) {
+    const std::size_t K = sh.K, N = sh.N, G = K / 128, words = K * N * B / 32;
+    void* wm;
+    LB_CUDA(cudaMalloc(&wm, words * 4 + G * N * 3));
+    auto* base = static_cast<unsigned char*>(wm);
+    fill_words(base, words, 1);
+    fill_fp16(base + words * 4, G * N, 2, 0x1800);
+    fill_words(base + words * 4 + G * N * 2, G * N / 4, 3, ((1u << B) - 1u) * 0x01010101u);
+    TiledWeightView w;
+    w.meta = {B, K, N, 128, false, false};
+    w.qweight = reinterpret_cast<const std::uint32_t*>(base);
+    w.scales = reinterpret_cast<const std::uint16_t*>(base + words * 4);
+    w.zeros = base + words * 4 + G * N * 2;
+    void *A, *Y, *dense;
+    LB_CUDA(cudaMalloc(&A, 4096 * K * 2));
+    LB_CUDA(cudaMalloc(&Y, 4096 * N * 2));
+    LB_CUDA(cudaMalloc(&dense, K * N * 2));
+    fill_fp16(A, 4096 * K, 4, 0x3800);
+    for (std::size_t M : Ms) {
+      const float one = 1.f, zero = 0.f;
+      fill_fp16(dense, K * N, 5, 0x1800);
+      const double t_blas = time_stream_us(st, 5, 7, [&](int) {
+        LB_CUBLAS(cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)N, (int)M, (int)K, &one, dense, CUDA_R_16F, (int)K, A,
+                               CUDA_R_16F, (int)K, &zero, Y, CUDA_R_16F, (int)N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+      });
+      auto deq = [&] {
+        if (!gemm_dequant<half_t>(blas, static_cast<const half_t*>(A), M, w, nullptr, static_cast<half_t*>(Y), dense, K * N * 2, st).ok())
+          std::exit(1);
+      };
+      deq();
+      LB_CUDA(cudaStreamSynchronize(st));
+      std::vector<std::uint16_t> yref(M * N);
+      LB_CUDA(cudaMemcpy(yref.data(), Y, yref.size() * 2, cudaMemcpyDeviceToHost));
+      const double t_deq = time_stream_us(st, 5, 7, [&](int) { deq(); });
+      std::printf("K %5zu N %5zu M %4zu: cuBLAS fp16 %8.1f us, dequant+cuBLAS %8.1f us (%.3fx); W64 stages %d, W128 stages %d\n",
+                  K, N, M, t_blas, t_deq, t_blas / t_deq, QW::W64::stages, QW::W128::stages);
+      const auto* Ah = static_cast<const half_t*>(A);
+      auto* Yh = static_cast<half_t*>(Y);
+      if (M <= 64 && all) {
+        run_policy<B, typename QW::W64>("W64", Ah, M, w, Yh, st, prop.multiProcessorCount, t_blas, yref);
+        run_policy<B, W64s5>("W64s5", Ah, M, w, Yh, st, prop.multiProcessorCount, t_blas, yref);
+        run_policy<B, W64s8>("W64s8", Ah, M, w, Yh, st, prop.multiProcessorCount, t_blas, yref);
+      }
+      run_policy<B, typename QW::W128>("W128", Ah, M, w, Yh, st, prop.multiProcessorCount, t_blas, yref);
+      if (all) {
+        run_policy<B, W128s4>("W128s4", Ah, M, w, Yh, st, prop.multiProcessorCount, t_blas, yref);
+        run_policy<B, W128s5>("W128s5", Ah, M, w, Yh, st, prop.multiProcessorCount, t_blas, yref);
+      }
+      if (M > 128) {
+        if (all) run_policy<B, W256s3>("W256s3", Ah, M, w, Yh, st, prop.multiProcessorCount, t_blas, yref);
+        run_policy<B, W256s4>("W256s4", Ah, M, w, Yh, st, prop.multiProcessorCount, t_blas, yref);
+      }
+    }
+    LB_CUDA(cudaFree(wm));
+    LB_CUDA(cudaFree(A));
+    LB_CUDA(cudaFree(Y));
+    LB_CUDA(cudaFree(dense));
+  }
+}
+
+// usage: large_probe [widths]   (default: 4-bit at M = 64, 128, 192, 256 with every policy variant; "widths": 2, 3, 8
+// bits at M = 192, 256, W128 against W256)
+int main(int argc, char** argv) {
+  cudaDeviceProp prop{};
+  LB_CUDA(cudaGetDeviceProperties(&prop, 0));
+  std::printf("device %s\n", prop.name);
+  cudaStream_t st;
+  LB_CUDA(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+  cublasHandle_t blas;
+  LB_CUBLAS(cublasCreate(&blas));
+  LB_CUBLAS(cublasSetStream(blas, st));
+  if (argc > 1 && !std::strcmp(argv[1], "widths")) {
+    sweep<2>(st, blas, prop, {192, 256}, false);
+    sweep<3>(st, blas, prop, {192, 256}, false);
+    sweep<8>(st, blas, prop, {192, 256}, false);
+  } else {
+    sweep<4>(st, blas, prop, {64, 128, 192, 256}, true);
+  }
+  return 0;
+}
