@@ -17,7 +17,7 @@
 
 #include <lowbit/kernels/gemm.cuh>
 
-#include "common/bench_util.cuh"
+#include "common/tiled_weight.cuh"
 
 using namespace lowbit;
 using namespace lowbit::kernels;
@@ -43,20 +43,13 @@ int main(int argc, char** argv) {
   struct Shape { std::size_t K, N; };
   for (Shape sh : {Shape{8192, 8192}, Shape{8192, 28672}, Shape{28672, 8192}}) {
     const std::size_t K = sh.K, N = sh.N, G = K / 128;
-    const std::size_t words = K * N * B / 32, wbytes = words * 4 + G * N * 3;
-    const int nrot = lb::rotation_count(wbytes);
+    const int nrot = lb::rotation_count(K * N * B / 8 + G * N * 3);
     std::vector<TiledWeightView> ws(nrot);
     std::vector<void*> mem(nrot);
     for (int r = 0; r < nrot; ++r) {
-      LB_CUDA(cudaMalloc(&mem[r], wbytes));
-      auto* base = static_cast<unsigned char*>(mem[r]);
-      lb::fill_words(base, words, 100 + r);
-      lb::fill_fp16(base + words * 4, G * N, 200 + r, 0x1800);
-      lb::fill_words(base + words * 4 + G * N * 2, G * N / 4, 300 + r, 0x0f0f0f0fu);
-      ws[r].meta = {B, K, N, 128, false, false};
-      ws[r].qweight = reinterpret_cast<std::uint32_t*>(base);
-      ws[r].scales = reinterpret_cast<std::uint16_t*>(base + words * 4);
-      ws[r].zeros = base + words * 4 + G * N * 2;
+      const lb::RandomTiledWeight rw = lb::random_tiled_weight(B, K, N, 100 + 3 * r);
+      ws[r] = rw.view;
+      mem[r] = rw.mem;
     }
     void *A, *Y;
     // kACopies identical copies of A (LOWBIT_PROBE_DECODE_A_COPIES makes CTA y read copy y % copies)

@@ -12,7 +12,7 @@
 #include <cstring>
 #include <vector>
 
-#include "common/bench_util.cuh"
+#include "common/tiled_weight.cuh"
 
 using namespace lowbit;
 using namespace lowbit::kernels;
@@ -60,25 +60,9 @@ void sweep(cudaStream_t st, cublasHandle_t blas, const cudaDeviceProp& prop, con
   using W128s5 = MidmWgmmaPolicy<128, 4, 5, 1, 1>;
   using W64s5 = MidmWgmmaPolicy<64, 4, 5, 1, 1>;
   using W64s8 = MidmWgmmaPolicy<64, 4, 8, 1, 1>;
-  struct Shape { std::size_t K, N; };
-  for (Shape sh : {Shape{8192, 8192}, Shape{8192, 28672}, Shape{28672, 8192}, Shape{4096, 4096}}) {
-    const std::size_t K = sh.K, N = sh.N, G = K / 128, words = K * N * B / 32;
-    void* wm;
-    LB_CUDA(cudaMalloc(&wm, words * 4 + G * N * 3));
-    auto* base = static_cast<unsigned char*>(wm);
-    fill_words(base, words, 1);
-    fill_fp16(base + words * 4, G * N, 2, 0x1800);
-    fill_words(base + words * 4 + G * N * 2, G * N / 4, 3, ((1u << B) - 1u) * 0x01010101u);
-    TiledWeightView w;
-    w.meta = {B, K, N, 128, false, false};
-    w.qweight = reinterpret_cast<const std::uint32_t*>(base);
-    w.scales = reinterpret_cast<const std::uint16_t*>(base + words * 4);
-    w.zeros = base + words * 4 + G * N * 2;
-    void *A, *Y, *dense;
-    LB_CUDA(cudaMalloc(&A, 4096 * K * 2));
-    LB_CUDA(cudaMalloc(&Y, 4096 * N * 2));
-    LB_CUDA(cudaMalloc(&dense, K * N * 2));
-    fill_fp16(A, 4096 * K, 4, 0x3800);
+  for_each_bench_shape(B, 4096, [&](std::size_t K, std::size_t N, const LargeProblem& prob) {
+    const TiledWeightView& w = prob.w.view;
+    void *A = prob.A, *Y = prob.Y, *dense = prob.dense;
     for (std::size_t M : Ms) {
       const float one = 1.f, zero = 0.f;
       fill_fp16(dense, K * N, 5, 0x1800);
@@ -114,11 +98,7 @@ void sweep(cudaStream_t st, cublasHandle_t blas, const cudaDeviceProp& prop, con
         run_policy<B, W256s4>("W256s4", Ah, M, w, Yh, st, prop.multiProcessorCount, t_blas, yref);
       }
     }
-    LB_CUDA(cudaFree(wm));
-    LB_CUDA(cudaFree(A));
-    LB_CUDA(cudaFree(Y));
-    LB_CUDA(cudaFree(dense));
-  }
+  });
 }
 
 // usage: large_probe [widths]   (default: 4-bit at M = 64, 128, 192, 256 with every policy variant; "widths": 2, 3, 8

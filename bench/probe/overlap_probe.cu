@@ -9,7 +9,7 @@
 #include <cstdio>
 #include <vector>
 
-#include "common/bench_util.cuh"
+#include "common/tiled_weight.cuh"
 
 using namespace lowbit;
 using namespace lowbit::kernels;
@@ -29,26 +29,9 @@ int main() {
   LB_CUBLAS(cublasCreate(&blas));
   LB_CUBLAS(cublasSetStream(blas, st));
   constexpr int B = 4;
-  struct Shape { std::size_t K, N; };
-  for (Shape sh : {Shape{8192, 8192}, Shape{8192, 28672}, Shape{28672, 8192}, Shape{4096, 4096}}) {
-    const std::size_t K = sh.K, N = sh.N, G = K / 128, words = K * N * B / 32;
-    void* wm;
-    LB_CUDA(cudaMalloc(&wm, words * 4 + G * N * 3));
-    auto* base = static_cast<unsigned char*>(wm);
-    fill_words(base, words, 1);
-    fill_fp16(base + words * 4, G * N, 2, 0x1800);
-    fill_words(base + words * 4 + G * N * 2, G * N / 4, 3, 0x0f0f0f0fu);
-    TiledWeightView w;
-    w.meta = {B, K, N, 128, false, false};
-    w.qweight = reinterpret_cast<const std::uint32_t*>(base);
-    w.scales = reinterpret_cast<const std::uint16_t*>(base + words * 4);
-    w.zeros = base + words * 4 + G * N * 2;
-    void *A, *Y, *dense;
-    LB_CUDA(cudaMalloc(&A, 4096 * K * 2));
-    LB_CUDA(cudaMalloc(&Y, 4096 * N * 2));
-    LB_CUDA(cudaMalloc(&dense, K * N * 2));
-    fill_fp16(A, 4096 * K, 4, 0x3800);
-    fill_fp16(dense, K * N, 5, 0x1800);
+  for_each_bench_shape(B, 4096, [&](std::size_t K, std::size_t N, const LargeProblem& prob) {
+    const TiledWeightView& w = prob.w.view;
+    void *A = prob.A, *Y = prob.Y, *dense = prob.dense;
     std::vector<cudaEvent_t> ev(64);
     for (auto& e : ev) LB_CUDA(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
     for (std::size_t M : {1024, 4096}) {
@@ -88,10 +71,6 @@ int main() {
       }
     }
     for (auto& e : ev) LB_CUDA(cudaEventDestroy(e));
-    LB_CUDA(cudaFree(wm));
-    LB_CUDA(cudaFree(A));
-    LB_CUDA(cudaFree(Y));
-    LB_CUDA(cudaFree(dense));
-  }
+  });
   return 0;
 }
