@@ -79,6 +79,52 @@ double time_graph(cudaStream_t s, int calls, int samples, const std::function<vo
   return t[t.size() / 2];
 }
 
+/// Per-call medians of several launch sequences timed against each other: each is captured as a graph of
+/// `calls` launches, then the replays alternate (A, B, A, B, ...; `samples` each), so that a drift or a step
+/// of the clocks falls on all of them alike. At M >= 1024 the GEMMs are power-bound: in session 15's run one
+/// int8 kernel timed 449.7 us right after the fp16 GEMMs and 374.6 us later in the same run, with cuBLASLt
+/// (409.7 us) timed between them, so sequential timings let the order decide the comparison.
+std::vector<double> time_graphs_interleaved(cudaStream_t s, int calls, int samples,
+                                            const std::vector<std::function<void(int)>>& fns) {
+  const std::size_t n = fns.size();
+  std::vector<cudaGraphExec_t> ge(n);
+  for (std::size_t j = 0; j < n; ++j) {
+    for (int i = 0; i < 3; ++i) fns[j](i);  // warm-up outside capture
+    CK(cudaStreamSynchronize(s));
+    cudaGraph_t g;
+    CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+    for (int i = 0; i < calls; ++i) fns[j](i);
+    CK(cudaStreamEndCapture(s, &g));
+    CK(cudaGraphInstantiate(&ge[j], g, 0));
+    CK(cudaGraphDestroy(g));
+    CK(cudaGraphLaunch(ge[j], s));  // warm the graph
+  }
+  CK(cudaStreamSynchronize(s));
+  cudaEvent_t a, b;
+  CK(cudaEventCreate(&a));
+  CK(cudaEventCreate(&b));
+  std::vector<std::vector<double>> t(n);
+  for (int r = 0; r < samples; ++r)
+    for (std::size_t j = 0; j < n; ++j) {
+      CK(cudaEventRecord(a, s));
+      CK(cudaGraphLaunch(ge[j], s));
+      CK(cudaEventRecord(b, s));
+      CK(cudaEventSynchronize(b));
+      float ms = 0;
+      CK(cudaEventElapsedTime(&ms, a, b));
+      t[j].push_back(1000.0 * ms / calls);
+    }
+  CK(cudaEventDestroy(a));
+  CK(cudaEventDestroy(b));
+  std::vector<double> med(n);
+  for (std::size_t j = 0; j < n; ++j) {
+    CK(cudaGraphExecDestroy(ge[j]));
+    std::sort(t[j].begin(), t[j].end());
+    med[j] = t[j][t[j].size() / 2];
+  }
+  return med;
+}
+
 __global__ void fill_half(__half* p, std::size_t n, unsigned seed, float scale) {
   for (std::size_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
     unsigned x = static_cast<unsigned>(i) * 2654435761u ^ seed;
@@ -156,8 +202,6 @@ Accuracy accuracy_study(int outliers, double row_fraction, unsigned seed) {
 struct Row {
   int K, N, M, outliers;
   double fp16_us, layer_us, core_us, lt_us;
-  // the ABBA pairs behind each figure above (first and second measurement of the same thing)
-  double fp16_pair[2], layer_pair[2], core_pair[2], lt_pair[2];
   double roof_fp16_us, roof_int8_us;
   double rel_err;
   int path;
@@ -244,7 +288,7 @@ int main(int argc, char** argv) {
   std::fprintf(f, "  \"wgmma_kernels_built\": %s,\n", int8::wgmma_available() ? "true" : "false");
   std::fprintf(f, "  \"copy_bandwidth_GBps\": %.1f,\n  \"read_bandwidth_GBps\": %.1f,\n", copy_gbs, read_gbs);
   std::fprintf(f, "  \"roofline_note\": \"roofline_*_us = minimum bytes (weights once, activations, output) / max(copy, read) bandwidth\",\n");
-  std::fprintf(f, "  \"method\": \"per-call median over CUDA-graph samples (20 calls x 15 samples; 6 x 7 for M>=1024); weights rotated over >=200 MB; layer = workspace-clear kernel + activation pass (PDL) + GEMM (+ epilogue kernel on split paths); threshold 6, outlier columns planted at |a| 20..60 in every row; fp16 baseline cublasGemmEx fp16 in/out fp32 compute; core = int8 in int32 out incl. memset of C on accumulating paths; cuBLASLt = CUBLAS_COMPUTE_32I TN int8 in int32 out, heuristic algo, 64 MB workspace; each comparison timed in ABBA order (core, cuBLASLt, cuBLASLt, core; fp16, layer, layer, fp16 with the first fp16 taken before the core) and reported as the mean of each pair (abba_pairs_us), so a drift of the clocks cancels\",\n");
+  std::fprintf(f, "  \"method\": \"per-call median over CUDA-graph samples (20 calls x 15 samples; 6 x 7 for M>=1024); weights rotated over >=200 MB; layer = workspace-clear kernel + activation pass (PDL) + GEMM (+ epilogue kernel on split paths); threshold 6, outlier columns planted at |a| 20..60 in every row; fp16 baseline cublasGemmEx fp16 in/out fp32 compute; core = int8 in int32 out incl. memset of C on accumulating paths; cuBLASLt = CUBLAS_COMPUTE_32I TN int8 in int32 out, heuristic algo, 64 MB workspace; each comparison (core against cuBLASLt, layer against fp16 on the same activations) timed with interleaved graph replays (A, B, A, B, ...), so a drift of the clocks falls on both\",\n");
   std::fprintf(f, "  \"core_matches_cublaslt_exactly\": %s,\n  \"core_vs_cublaslt_checks\": %d,\n",
                lt_exact ? "true" : "false", lt_checked);
   std::fprintf(f, "  \"accuracy_study\": [\n");
@@ -271,10 +315,6 @@ int main(int argc, char** argv) {
                  r.K, r.N, r.M, r.outliers, r.fp16_us, r.layer_us, r.fp16_us / r.layer_us, r.core_us, r.lt_us,
                  r.lt_us > 0 ? r.lt_us / r.core_us : 0.0, r.roof_fp16_us, r.roof_int8_us, r.roof_int8_us / r.layer_us,
                  r.rel_err, path);
-    std::fprintf(f, ", \"abba_pairs_us\": {\"cublas_fp16\": [%.2f, %.2f], \"int8_layer\": [%.2f, %.2f], \"int8_core\": [%.2f, %.2f], "
-                 "\"cublaslt_int8\": [%.2f, %.2f]}",
-                 r.fp16_pair[0], r.fp16_pair[1], r.layer_pair[0], r.layer_pair[1], r.core_pair[0], r.core_pair[1], r.lt_pair[0],
-                 r.lt_pair[1]);
     auto tiles = [&](const char* key, const std::vector<std::pair<std::string, double>>& v) {
       if (v.empty()) return;
       std::fprintf(f, ", \"%s\": {", key);
@@ -373,7 +413,6 @@ int main(int argc, char** argv) {
                         CUDA_R_16F, K, &beta, Y16, CUDA_R_16F, N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
       };
       fill_half<<<1024, 256, 0, s>>>(A, static_cast<std::size_t>(M) * K, 77u + M, 4.0f);  // |a| < 2: below 6
-      const double fp16_first = time_graph(s, calls, samples, fp16);
 
       // ---- int8 GEMM core vs cuBLASLt int8 (int32 out) ----
       auto core = [&](int i) {
@@ -383,12 +422,9 @@ int main(int argc, char** argv) {
           std::exit(1);
         }
       };
-      // Order ABBA (core, cuBLASLt, cuBLASLt, core) and the mean of each pair: a drift of the clocks cancels.
-      // At M >= 1024 both kernels are power-bound, and one measurement taken right after the fp16 GEMMs read
-      // up to 20 % slower than the same kernel timed later in the same run (session 16).
-      double core_pair[2] = {time_graph(s, calls, samples, core), -1};
-      double lt_pair[2] = {-1, -1};
-      double lt_us = -1;
+      // the core against cuBLASLt: interleaved replays (time_graphs_interleaved); the core alone if cuBLASLt
+      // has no algorithm
+      double core_us = -1, lt_us = -1;
       {
         cublasLtMatmulDesc_t op;
         CB(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32I, CUDA_R_32I));
@@ -412,9 +448,9 @@ int main(int argc, char** argv) {
             CB(cublasLtMatmul(lt, op, &ia, W8[i % rot8], la, Aq, lb, &ib, Clt, lc, Clt, lc, &heur.algo, lt_ws,
                               lt_ws_bytes, s));
           };
-          lt_pair[0] = time_graph(s, calls, samples, ltf);
-          lt_pair[1] = time_graph(s, calls, samples, ltf);
-          lt_us = 0.5 * (lt_pair[0] + lt_pair[1]);
+          const std::vector<double> t = time_graphs_interleaved(s, calls, samples, {core, ltf});
+          core_us = t[0];
+          lt_us = t[1];
           // exactness cross-check of our core against cuBLASLt on the same operands
           core(0);
           ltf(0);
@@ -434,8 +470,7 @@ int main(int argc, char** argv) {
         cublasLtMatrixLayoutDestroy(lc);
         cublasLtMatmulDescDestroy(op);
       }
-      core_pair[1] = time_graph(s, calls, samples, core);  // the second A of ABBA
-      const double core_us = 0.5 * (core_pair[0] + core_pair[1]);
+      if (core_us < 0) core_us = time_graph(s, calls, samples, core);
 
       // tile variants of the core (int32 out, no split) — tuning data for kTiledPolicies;
       // small-M kernel variants (unroll depth, K splits) — tuning data for the gemv plan
@@ -515,12 +550,9 @@ int main(int argc, char** argv) {
             std::exit(1);
           }
         };
-        // ABBA against cuBLAS fp16 as for the core: fp16 (first taken before the core's timings), layer, layer,
-        // fp16; the speedup is the ratio of the pairs' means
-        const double layer_pair[2] = {time_graph(s, calls, samples, layer), time_graph(s, calls, samples, layer)};
-        const double fp16_pair[2] = {fp16_first, time_graph(s, calls, samples, fp16)};
-        const double layer_us = 0.5 * (layer_pair[0] + layer_pair[1]);
-        const double fp16_us = 0.5 * (fp16_pair[0] + fp16_pair[1]);
+        // the layer against cuBLAS fp16 on the same activations, interleaved as the core against cuBLASLt
+        const std::vector<double> tl = time_graphs_interleaved(s, calls, samples, {fp16, layer});
+        const double fp16_us = tl[0], layer_us = tl[1];
         std::vector<std::pair<std::string, double>> layer_tiles;
         const auto lplan = int8::detail::make_plan(M, N, K, prop.multiProcessorCount, -1);
         if (M <= 16 && lplan.path == int8::detail::Plan::ring) {
@@ -728,9 +760,8 @@ int main(int argc, char** argv) {
         const auto plan = int8::detail::make_plan(M, N, K, prop.multiProcessorCount, -1);
         const double bytes16 = 2.0 * wn + 2.0 * M * K + 2.0 * M * N;
         const double bytes8 = 1.0 * wn + 4.0 * N + 2.0 * M * K + 1.0 * M * K + 2.0 * M * N;
-        Row r{K, N, M, oc, fp16_us, layer_us, core_us, lt_us,
-              {fp16_pair[0], fp16_pair[1]}, {layer_pair[0], layer_pair[1]}, {core_pair[0], core_pair[1]}, {lt_pair[0], lt_pair[1]},
-              bytes16 / (roof_gbs * 1e3), bytes8 / (roof_gbs * 1e3), rel, static_cast<int>(plan.path), core_tiles, layer_tiles};
+        Row r{K, N, M, oc, fp16_us, layer_us, core_us, lt_us, bytes16 / (roof_gbs * 1e3), bytes8 / (roof_gbs * 1e3),
+              rel, static_cast<int>(plan.path), core_tiles, layer_tiles};
         rows.push_back(r);
         std::printf("K=%5d N=%5d M=%4d out=%2d | fp16 %8.1f us | int8 layer %8.1f us  x%.2f | core %8.1f  lt %8.1f  "
                     "core/lt x%.2f | roof16 %.1f roof8 %.1f | rel %.2e | path %d\n",
