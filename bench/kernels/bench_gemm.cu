@@ -6,7 +6,8 @@
 // planner's choice; "all": 2/3/4/8 bits at M = 1, 4, 8, 16, with PDL only)
 // Shapes (K, N) in {(8192,8192), (8192,28672), (28672,8192), (4096,4096)}, M in {1..4096}; 4-bit g128
 // everywhere, other widths at M = 1 (and 16). Weights are rotated over enough buffers that the working
-// set is >= 4x the L2, each timing is the median over replays of a CUDA graph of `kBatch` launches.
+// set is >= 4x the L2, each timing is the median over replays of a CUDA graph of `kBatch` launches; in the
+// main table cuBLAS and gemm (PDL off and on) alternate replay by replay, so clock drift falls on all alike.
 // Weight bandwidth = packed weight + scale + zero bytes / time, also as a fraction of a measured
 // device-to-device copy (read + write bytes / time).
 // M <= 256 (decode and mid-M kernels): timed with and without programmatic dependent launch in the same run
@@ -28,6 +29,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <functional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -188,6 +190,57 @@ double time_graph_us(cudaStream_t st, F&& launch_batch) {
   CK(cudaEventDestroy(a));
   CK(cudaEventDestroy(b));
   return t[t.size() / 2];
+}
+
+/// Per-launch medians of several launch batches timed against each other: each batch is captured as a graph
+/// (direct launches where capture fails) and the replays alternate (A, B, C, A, B, C, ...; kReplays each), so
+/// that a drift or a step of the clocks falls on all of them alike. Session 16: timed one after the other, the
+/// first kernel after a run of cuBLAS GEMMs read several per cent slower than the same kernel later.
+std::vector<double> time_graphs_interleaved_us(cudaStream_t st, const std::vector<std::function<void()>>& batches) {
+  const std::size_t n = batches.size();
+  std::vector<cudaGraphExec_t> ge(n, nullptr);
+  for (std::size_t j = 0; j < n; ++j) {
+    for (int w = 0; w < 3; ++w) batches[j]();  // warm-up outside the graph
+    CK(cudaStreamSynchronize(st));
+    cudaGraph_t g;
+    if (cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal) == cudaSuccess) {
+      batches[j]();
+      if (cudaStreamEndCapture(st, &g) == cudaSuccess) {
+        if (cudaGraphInstantiate(&ge[j], g, 0) != cudaSuccess) ge[j] = nullptr;
+        CK(cudaGraphDestroy(g));
+      }
+    }
+    if (!ge[j]) {
+      (void)cudaGetLastError();
+      std::fprintf(stderr, "note: graph capture failed, timing direct launches\n");
+    } else {
+      CK(cudaGraphLaunch(ge[j], st));
+    }
+  }
+  CK(cudaStreamSynchronize(st));
+  cudaEvent_t a, b;
+  CK(cudaEventCreate(&a));
+  CK(cudaEventCreate(&b));
+  std::vector<std::vector<double>> t(n);
+  for (int r = 0; r < kReplays; ++r)
+    for (std::size_t j = 0; j < n; ++j) {
+      CK(cudaEventRecord(a, st));
+      if (ge[j]) CK(cudaGraphLaunch(ge[j], st)); else batches[j]();
+      CK(cudaEventRecord(b, st));
+      CK(cudaEventSynchronize(b));
+      float ms = 0;
+      CK(cudaEventElapsedTime(&ms, a, b));
+      t[j].push_back(ms * 1000.0 / kBatch);
+    }
+  CK(cudaEventDestroy(a));
+  CK(cudaEventDestroy(b));
+  std::vector<double> med(n);
+  for (std::size_t j = 0; j < n; ++j) {
+    if (ge[j]) CK(cudaGraphExecDestroy(ge[j]));
+    std::sort(t[j].begin(), t[j].end());
+    med[j] = t[j][t[j].size() / 2];
+  }
+  return med;
 }
 
 double copy_bandwidth_gbs(cudaStream_t st) {
@@ -640,24 +693,7 @@ int main(int argc, char** argv) {
     }
     for (int b : {2, 3, 8}) variants.push_back({b, 128, false, false, "asym", {1, 16}});
 
-    std::vector<std::pair<std::size_t, double>> cublas_us;
-    for (std::size_t M : Ms) {
-      const __half one = __float2half(1.f), zero = __float2half(0.f);
-      (void)one; (void)zero;
-      const float alpha = 1.f, beta = 0.f;
-      int r = 0;
-      const double us = time_graph_us(st, [&] {
-        for (int i = 0; i < kBatch; ++i, r = (r + 1) % nrot16)
-          CKB(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)N, (int)M, (int)K, &alpha, w16[r], CUDA_R_16F, (int)K, A,
-                           CUDA_R_16F, (int)K, &beta, Y, CUDA_R_16F, (int)N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-      });
-      cublas_us.push_back({M, us});
-    }
-    auto cublas_at = [&](std::size_t M) {
-      for (auto& p : cublas_us) if (p.first == M) return p.second;
-      return 0.0;
-    };
-
+    // cuBLAS fp16 is timed with each variant and M below, interleaved with gemm (time_graphs_interleaved_us)
     for (const Variant& v : variants) {
       const std::size_t group = v.group ? v.group : K;
       const std::size_t G = K / group;
@@ -704,12 +740,30 @@ int main(int argc, char** argv) {
           if (!pdl_ok) std::fprintf(stderr, "note: no PDL here (%s)\n", probe.message.c_str());
         }
         double us_off = -1, us_pdl = -1, el_off = -1, el_pdl = -1;
-        double us;
+        double us, cb;
+        // cuBLAS fp16 at this M and gemm (with and without PDL where it applies) timed against each other
+        // with interleaved replays; the speedup divides medians of the same samples' span
+        auto batch_gemm = [&](const GemmOptions& o) {
+          return [&, o] {
+            for (int i = 0; i < kBatch; ++i, r = (r + 1) % nrot) {
+              const Status stt = gemm<half_t>(static_cast<const half_t*>(A), M, ws[r].view, nullptr,
+                                              static_cast<half_t*>(Y), wsp, wsb, st, o);
+              if (!stt.ok()) { std::fprintf(stderr, "gemm failed: %s\n", stt.message.c_str()); ok = false; }
+            }
+          };
+        };
+        int r16 = 0;
+        auto batch_cublas = [&] {
+          const float alpha = 1.f, beta = 0.f;
+          for (int i = 0; i < kBatch; ++i, r16 = (r16 + 1) % nrot16)
+            CKB(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)N, (int)M, (int)K, &alpha, w16[r16], CUDA_R_16F, (int)K, A,
+                             CUDA_R_16F, (int)K, &beta, Y, CUDA_R_16F, (int)N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+        };
         if (decode && pdl_ok) {
-          us_off = time_gemm(off_o, false);
-          us_pdl = time_gemm(on_o, false);
-          us_pdl = std::min(us_pdl, time_gemm(on_o, false));
-          us_off = std::min(us_off, time_gemm(off_o, false));
+          const std::vector<double> t3 = time_graphs_interleaved_us(st, {batch_cublas, batch_gemm(off_o), batch_gemm(on_o)});
+          cb = t3[0];
+          us_off = t3[1];
+          us_pdl = t3[2];
           if (M <= 16 && v.bits == 4 && v.group == 128 && !v.sym && !v.act) {  // the realistic neighbour, decode main variant
             el_off = time_gemm(off_o, true);
             el_pdl = time_gemm(on_o, true);
@@ -718,12 +772,14 @@ int main(int argc, char** argv) {
           }
           us = us_pdl;
         } else {
-          us = time_gemm(GemmOptions{}, false);
+          const std::vector<double> t2 = time_graphs_interleaved_us(st, {batch_cublas, batch_gemm(GemmOptions{})});
+          cb = t2[0];
+          us = t2[1];
           if (decode) us_off = us;
         }
         if (!ok) return 1;
         if (wsp) CK(cudaFree(wsp));
-        const double cb = cublas_at(M), speedup = cb / us;
+        const double speedup = cb / us;
         const double gbs = wbytes / (us * 1e-6) / 1e9;
         // roofline: fewest bytes (packed weights + metadata + A + Y) at the measured copy bandwidth
         const double min_bytes = wbytes + M * K * 2.0 + M * N * 2.0;
