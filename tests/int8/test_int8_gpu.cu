@@ -643,8 +643,9 @@ TEST_CASE("int8 GPU reports non-finite activations on the tiled paths", "[int8][
 TEST_CASE("int8 GEMM core (int32 out) is exact", "[int8][gpu][sanitize]") {
   std::mt19937 rng(9);
   std::uniform_int_distribution<int> d(-127, 127);
-  // (M = 300: split wgmma where available; 1024 x 4352: 136 wgmma tiles, no split on 132 SMs; K = 576:
-  // a half 128-byte k-tile at the end of the last split, zero-filled by the TMA kernel's boxes)
+  // (M = 300: split wgmma where available; 1024 x 4352: 136 wgmma tiles, no split, on at most one block per SM,
+  // so on 132 SMs four blocks take a second tile; K = 576: a half 128-byte k-tile at the end of the last split,
+  // zero-filled by the TMA kernel's boxes)
   for (auto [M, N, K] : {std::tuple{3, 192, 1024}, std::tuple{32, 192, 1024}, std::tuple{64, 192, 1024},
                          std::tuple{300, 192, 1024}, std::tuple{1024, 4352, 128}, std::tuple{200, 320, 576}}) {
     std::vector<std::int8_t> A(M * K), W(N * K);

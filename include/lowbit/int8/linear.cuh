@@ -313,8 +313,7 @@ struct Plan {
   /// tensor-map encoder and, when split, K slices of whole 128-byte k-tiles); false: the cp.async kernel.
   bool tma = true;
   /// wgmma TMA kernel, blocks launched (as LinearOptions::wgmma_max_blocks). linear_forward takes the
-  /// option (default: persistent); the int32 GEMM (gemm_s8_s32) keeps one block per tile, which measured
-  /// 1-15 % faster than the persistent grid for the int32 output on the two 28672 shapes (H100, session 7).
+  /// option, the int32 GEMM (gemm_s8_s32) sets 0: at most one block per SM, each looping over tiles.
   int max_blocks = -1;
   [[nodiscard]] bool needs_c32() const { return path != tiled_fused && path != wgmma_fused && path != ring; }
   [[nodiscard]] bool wgmma() const { return path == wgmma_split || path == wgmma_fused; }
@@ -1030,7 +1029,13 @@ inline Status gemm_s8_s32(const std::int8_t* A, const std::int8_t* W, std::int32
   if (!detail::aligned(A, 16) || !detail::aligned(W, 16) || !detail::aligned(C, 8))
     return lowbit::detail::make_status(StatusCode::misaligned, "int8::gemm_s8_s32: A, W need 16-byte alignment");
   // (the small-M split-K kernel for M <= 32: the ring path is a fused layer, not an int32 GEMM)
-  const auto plan = detail::make_plan(M, N, K, detail::sm_count(), M <= 32 ? 0 : -1);
+  auto plan = detail::make_plan(M, N, K, detail::sm_count(), M <= 32 ? 0 : -1);
+  // wgmma TMA kernel: the persistent grid (blocks take tiles b, b + grid, ...). H100, session 16, the variants
+  // timed against each other with interleaved replays (bench/results/int8_*_s16.json, core_variant_us): faster
+  // than one block per tile at M = 1024 and 4096 on 8192^2, 8192 x 28672 and 28672 x 8192 (370.3 / 1365.6 /
+  // 1203.8 against 377.7 / 1417.0 / 1235.8 us at M = 4096), equal within 1 % at M = 64 and 256. (Session 7's
+  // sequential timings had favoured one block per tile on the 28672 shapes.)
+  plan.max_blocks = 0;
   cudaError_t e = cudaSuccess;
   if (plan.needs_c32()) e = cudaMemsetAsync(C, 0, static_cast<std::size_t>(M) * N * 4, stream);
   if (e == cudaSuccess) e = detail::launch_gemm_i32(A, W, C, M, N, K, plan, stream);
