@@ -112,6 +112,39 @@ inline double time_stream_us(cudaStream_t s, int calls, int samples, const std::
   return t[t.size() / 2];
 }
 
+/// time_stream_us for several functions timed against each other: after a warm-up of each, the samples
+/// alternate (fn 0, fn 1, ..., fn 0, ...), so that a drift or a step of the clocks falls on all of them alike
+/// (at large M the GEMMs are power-bound and the clocks follow what ran just before). Medians, in order.
+inline std::vector<double> time_stream_interleaved_us(cudaStream_t s, int calls, int samples,
+                                                      const std::vector<std::function<void(int)>>& fns) {
+  for (const auto& fn : fns)
+    for (int i = 0; i < 3; ++i) fn(i);
+  LB_CUDA(cudaStreamSynchronize(s));
+  cudaEvent_t a, b;
+  LB_CUDA(cudaEventCreate(&a));
+  LB_CUDA(cudaEventCreate(&b));
+  std::vector<std::vector<double>> t(fns.size());
+  int i = 0;
+  for (int r = 0; r < samples; ++r)
+    for (std::size_t j = 0; j < fns.size(); ++j) {
+      LB_CUDA(cudaEventRecord(a, s));
+      for (int c = 0; c < calls; ++c) fns[j](i++);
+      LB_CUDA(cudaEventRecord(b, s));
+      LB_CUDA(cudaEventSynchronize(b));
+      float ms = 0;
+      LB_CUDA(cudaEventElapsedTime(&ms, a, b));
+      t[j].push_back(1000.0 * ms / calls);
+    }
+  LB_CUDA(cudaEventDestroy(a));
+  LB_CUDA(cudaEventDestroy(b));
+  std::vector<double> med(fns.size());
+  for (std::size_t j = 0; j < fns.size(); ++j) {
+    std::sort(t[j].begin(), t[j].end());
+    med[j] = t[j][t[j].size() / 2];
+  }
+  return med;
+}
+
 /// Device-to-device copy bandwidth in GB/s (read + write counted), 1 GiB copies, median of 10.
 inline double copy_bandwidth_gbs(cudaStream_t s) {
   constexpr std::size_t kBytes = 1ull << 30;

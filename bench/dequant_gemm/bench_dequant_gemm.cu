@@ -2,7 +2,7 @@
 // pass and in 32 MB slabs) against the fused mma.sync kernels (kernels/gemm.cuh) and cuBLAS fp16 on
 // dense weights, all in the same run; 4-bit g128 asymmetric weights, fp16 activations; weights rotated
 // over > 200 MB so the 50 MB L2 never holds them; median of 7 samples of 10 back-to-back calls;
-// cuBLAS timed before and after the lowbit variants of each M and averaged (clock drift at large M).
+// cuBLAS and the lowbit paths of each M timed with interleaved samples (clock drift at large M).
 // Also the dequantization alone, as achieved bandwidth vs the measured device-to-device copy.
 //
 //   bench_dequant_gemm OUT.json [--quick]
@@ -148,32 +148,29 @@ int main(int argc, char** argv) {
     dq_json += buf;
 
     for (std::size_t M : Ms) {
-      auto time_blas = [&] {
-        return time_stream_us(st, kCalls, kSamples, [&](int i) {
-          LB_CUBLAS(cublasGemmEx(blas, CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(N), static_cast<int>(M),
-                                 static_cast<int>(K), &one, dense[i % Rd], CUDA_R_16F, static_cast<int>(N), A, CUDA_R_16F,
-                                 static_cast<int>(K), &zero, Y, CUDA_R_16F, static_cast<int>(N), CUBLAS_COMPUTE_32F,
-                                 CUBLAS_GEMM_DEFAULT));
-        });
-      };
-      // cuBLAS timed before and after lowbit's variants, and the mean taken: at large M both are power-bound
-      // and the clocks drift over a run (session 16: up to 20 % between two timings of one int8 kernel)
-      const double blas_first = time_blas();
-      const double fused_us = time_stream_us(st, kCalls, kSamples, [&](int i) {
-        ok(gemm_bits<kBits, half_t>(Ah, M, packed[i % Rq].view, nullptr, Yh, wsf, wsf_bytes, st));
-      });
-      const double deq_us = time_stream_us(st, kCalls, kSamples, [&](int i) {
-        ok(gemm_dequant_bits<kBits, half_t>(blas, Ah, M, packed[i % Rq].view, nullptr, Yh, wsd, ws_full, st));
-      });
-      const double slab_us = time_stream_us(st, kCalls, kSamples, [&](int i) {
-        ok(gemm_dequant_bits<kBits, half_t>(blas, Ah, M, packed[i % Rq].view, nullptr, Yh, wsd,
-                                            std::min(ws_full, kSlabWorkspace), st));
-      });
+      // cuBLAS and the three lowbit paths timed against each other, samples interleaved: at large M all are
+      // power-bound and the clocks follow what ran just before (session 16: sequential timings of one int8
+      // kernel differed by 20 % within a run)
+      const std::vector<double> tt = time_stream_interleaved_us(
+          st, kCalls, kSamples,
+          {[&](int i) {
+             LB_CUBLAS(cublasGemmEx(blas, CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(N), static_cast<int>(M),
+                                    static_cast<int>(K), &one, dense[i % Rd], CUDA_R_16F, static_cast<int>(N), A,
+                                    CUDA_R_16F, static_cast<int>(K), &zero, Y, CUDA_R_16F, static_cast<int>(N),
+                                    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+           },
+           [&](int i) { ok(gemm_bits<kBits, half_t>(Ah, M, packed[i % Rq].view, nullptr, Yh, wsf, wsf_bytes, st)); },
+           [&](int i) {
+             ok(gemm_dequant_bits<kBits, half_t>(blas, Ah, M, packed[i % Rq].view, nullptr, Yh, wsd, ws_full, st));
+           },
+           [&](int i) {
+             ok(gemm_dequant_bits<kBits, half_t>(blas, Ah, M, packed[i % Rq].view, nullptr, Yh, wsd,
+                                                 std::min(ws_full, kSlabWorkspace), st));
+           }});
+      const double blas_us = tt[0], fused_us = tt[1], deq_us = tt[2], slab_us = tt[3];
       const double act_us = M == 1024 ? time_stream_us(st, kCalls, kSamples, [&](int) {
         ok(gemm_dequant_bits<kBits, half_t>(blas, Ah, M, act.view, nullptr, Yh, wsd, ws_full, st));
       }) : 0.0;
-      const double blas_last = time_blas();
-      const double blas_us = 0.5 * (blas_first + blas_last);
       const double tflops = 2.0 * M * N * K / (blas_us * 1e6);
       std::printf("%6zu %6zu %5zu | %9.1f %9.1f %9.1f %9.1f | %6.2fx %6.2fx %6.2fx%s\n", K, N, M, blas_us, fused_us,
                   deq_us, slab_us, blas_us / fused_us, blas_us / deq_us, blas_us / slab_us,
@@ -182,9 +179,9 @@ int main(int argc, char** argv) {
                    "%s    {\"K\": %zu, \"N\": %zu, \"M\": %zu, \"cublas_fp16_us\": %.2f, \"cublas_tflops\": %.1f, "
                    "\"fused_us\": %.2f, \"dequant_cublas_us\": %.2f, \"dequant_cublas_slab_us\": %.2f, "
                    "\"speedup_fused\": %.3f, \"speedup_dequant_cublas\": %.3f, \"speedup_dequant_cublas_slab\": %.3f, "
-                   "\"dequant_share\": %.3f, \"cublas_fp16_us_before_after\": [%.2f, %.2f]%s}",
+                   "\"dequant_share\": %.3f%s}",
                    first ? "" : ",\n", K, N, M, blas_us, tflops, fused_us, deq_us, slab_us, blas_us / fused_us,
-                   blas_us / deq_us, blas_us / slab_us, dq_us / deq_us, blas_first, blas_last,
+                   blas_us / deq_us, blas_us / slab_us, dq_us / deq_us,
                    act_us > 0 ? (", \"act_order_dequant_cublas_us\": " + std::to_string(act_us)).c_str() : "");
       first = false;
     }

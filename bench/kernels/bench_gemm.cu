@@ -665,7 +665,8 @@ int main(int argc, char** argv) {
   std::fprintf(f, "{\n  \"device\": \"%s\",\n  \"date\": \"%s\",\n  \"sm_count\": %d,\n  \"l2_bytes\": %zu,\n",
                prop.name, date, prop.multiProcessorCount, l2);
   std::fprintf(f, "  \"d2d_copy_GBps\": %.1f,\n  \"baseline\": \"cublasGemmEx fp16 in/out, fp32 compute, TN (W [N,K] row-major)\",\n", copy_gbs);
-  std::fprintf(f, "  \"timing\": \"median over %d replays of a CUDA graph of %d launches, weights rotated over >= 4x L2\",\n  \"results\": [\n",
+  std::fprintf(f, "  \"timing\": \"median over %d replays of a CUDA graph of %d launches, weights rotated over >= 4x L2; "
+                 "cuBLAS and gemm (PDL off and on) replays interleaved for each row\",\n  \"results\": [\n",
                kReplays, kBatch);
   bool first = true;
   std::printf("%-6s %-5s %-4s %6s %6s %6s %10s %10s %8s %8s %7s\n", "bits", "group", "var", "K", "N", "M", "lowbit_us",
