@@ -112,9 +112,14 @@ inline double time_stream_us(cudaStream_t s, int calls, int samples, const std::
   return t[t.size() / 2];
 }
 
+/// Index of the function that goes k-th in round r of an interleaved timing of n functions: the order
+/// rotates by one each round, so every function follows every other one equally often (the clocks follow
+/// what ran just before, and a fixed order would always give a function the same neighbour).
+inline std::size_t interleaved_slot(int r, std::size_t k, std::size_t n) { return (static_cast<std::size_t>(r) + k) % n; }
+
 /// time_stream_us for several functions timed against each other: after a warm-up of each, the samples
-/// alternate (fn 0, fn 1, ..., fn 0, ...), so that a drift or a step of the clocks falls on all of them alike
-/// (at large M the GEMMs are power-bound and the clocks follow what ran just before). Medians, in order.
+/// alternate (interleaved_slot), so that a drift or a step of the clocks falls on all of them alike (at large
+/// M the GEMMs are power-bound and the clocks follow what ran just before). Medians, in the given order.
 inline std::vector<double> time_stream_interleaved_us(cudaStream_t s, int calls, int samples,
                                                       const std::vector<std::function<void(int)>>& fns) {
   for (const auto& fn : fns)
@@ -126,7 +131,8 @@ inline std::vector<double> time_stream_interleaved_us(cudaStream_t s, int calls,
   std::vector<std::vector<double>> t(fns.size());
   int i = 0;
   for (int r = 0; r < samples; ++r)
-    for (std::size_t j = 0; j < fns.size(); ++j) {
+    for (std::size_t k = 0; k < fns.size(); ++k) {
+      const std::size_t j = interleaved_slot(r, k, fns.size());
       LB_CUDA(cudaEventRecord(a, s));
       for (int c = 0; c < calls; ++c) fns[j](i++);
       LB_CUDA(cudaEventRecord(b, s));
@@ -139,6 +145,58 @@ inline std::vector<double> time_stream_interleaved_us(cudaStream_t s, int calls,
   LB_CUDA(cudaEventDestroy(b));
   std::vector<double> med(fns.size());
   for (std::size_t j = 0; j < fns.size(); ++j) {
+    std::sort(t[j].begin(), t[j].end());
+    med[j] = t[j][t[j].size() / 2];
+  }
+  return med;
+}
+
+/// The same with CUDA graphs: `batches[j]` issues `launches` launches, captured once as a graph (launched
+/// directly where capture fails); the replays alternate as in time_stream_interleaved_us, `samples` each.
+/// Per-launch medians, in the given order.
+inline std::vector<double> time_graphs_interleaved_us(cudaStream_t s, int launches, int samples,
+                                                      const std::vector<std::function<void()>>& batches) {
+  const std::size_t n = batches.size();
+  std::vector<cudaGraphExec_t> ge(n, nullptr);
+  for (std::size_t j = 0; j < n; ++j) {
+    for (int w = 0; w < 3; ++w) batches[j]();  // warm-up outside the graph (module load, handles, attributes)
+    LB_CUDA(cudaStreamSynchronize(s));
+    cudaGraph_t g;
+    if (cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal) == cudaSuccess) {
+      batches[j]();
+      if (cudaStreamEndCapture(s, &g) == cudaSuccess) {
+        if (cudaGraphInstantiate(&ge[j], g, 0) != cudaSuccess) ge[j] = nullptr;
+        LB_CUDA(cudaGraphDestroy(g));
+      }
+    }
+    if (!ge[j]) {
+      (void)cudaGetLastError();
+      std::fprintf(stderr, "note: graph capture failed, timing direct launches\n");
+    } else {
+      LB_CUDA(cudaGraphLaunch(ge[j], s));  // warm the graph
+    }
+  }
+  LB_CUDA(cudaStreamSynchronize(s));
+  cudaEvent_t a, b;
+  LB_CUDA(cudaEventCreate(&a));
+  LB_CUDA(cudaEventCreate(&b));
+  std::vector<std::vector<double>> t(n);
+  for (int r = 0; r < samples; ++r)
+    for (std::size_t k = 0; k < n; ++k) {
+      const std::size_t j = interleaved_slot(r, k, n);
+      LB_CUDA(cudaEventRecord(a, s));
+      if (ge[j]) LB_CUDA(cudaGraphLaunch(ge[j], s)); else batches[j]();
+      LB_CUDA(cudaEventRecord(b, s));
+      LB_CUDA(cudaEventSynchronize(b));
+      float ms = 0;
+      LB_CUDA(cudaEventElapsedTime(&ms, a, b));
+      t[j].push_back(1000.0 * ms / launches);
+    }
+  LB_CUDA(cudaEventDestroy(a));
+  LB_CUDA(cudaEventDestroy(b));
+  std::vector<double> med(n);
+  for (std::size_t j = 0; j < n; ++j) {
+    if (ge[j]) LB_CUDA(cudaGraphExecDestroy(ge[j]));
     std::sort(t[j].begin(), t[j].end());
     med[j] = t[j][t[j].size() / 2];
   }

@@ -80,49 +80,18 @@ double time_graph(cudaStream_t s, int calls, int samples, const std::function<vo
 }
 
 /// Per-call medians of several launch sequences timed against each other: each is captured as a graph of
-/// `calls` launches, then the replays alternate (A, B, A, B, ...; `samples` each), so that a drift or a step
-/// of the clocks falls on all of them alike. At M >= 1024 the GEMMs are power-bound: in session 15's run one
-/// int8 kernel timed 449.7 us right after the fp16 GEMMs and 374.6 us later in the same run, with cuBLASLt
-/// (409.7 us) timed between them, so sequential timings let the order decide the comparison.
+/// `calls` launches fn(0..calls-1), and their replays alternate (lowbit_bench::time_graphs_interleaved_us), so
+/// that a drift or a step of the clocks falls on all of them alike. At M >= 1024 the GEMMs are power-bound: in
+/// session 15's run one int8 kernel timed 449.7 us right after the fp16 GEMMs and 374.6 us later in the same
+/// run, with cuBLASLt (409.7 us) timed between them, so sequential timings let the order decide.
 std::vector<double> time_graphs_interleaved(cudaStream_t s, int calls, int samples,
                                             const std::vector<std::function<void(int)>>& fns) {
-  const std::size_t n = fns.size();
-  std::vector<cudaGraphExec_t> ge(n);
-  for (std::size_t j = 0; j < n; ++j) {
-    for (int i = 0; i < 3; ++i) fns[j](i);  // warm-up outside capture
-    CK(cudaStreamSynchronize(s));
-    cudaGraph_t g;
-    CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
-    for (int i = 0; i < calls; ++i) fns[j](i);
-    CK(cudaStreamEndCapture(s, &g));
-    CK(cudaGraphInstantiate(&ge[j], g, 0));
-    CK(cudaGraphDestroy(g));
-    CK(cudaGraphLaunch(ge[j], s));  // warm the graph
-  }
-  CK(cudaStreamSynchronize(s));
-  cudaEvent_t a, b;
-  CK(cudaEventCreate(&a));
-  CK(cudaEventCreate(&b));
-  std::vector<std::vector<double>> t(n);
-  for (int r = 0; r < samples; ++r)
-    for (std::size_t j = 0; j < n; ++j) {
-      CK(cudaEventRecord(a, s));
-      CK(cudaGraphLaunch(ge[j], s));
-      CK(cudaEventRecord(b, s));
-      CK(cudaEventSynchronize(b));
-      float ms = 0;
-      CK(cudaEventElapsedTime(&ms, a, b));
-      t[j].push_back(1000.0 * ms / calls);
-    }
-  CK(cudaEventDestroy(a));
-  CK(cudaEventDestroy(b));
-  std::vector<double> med(n);
-  for (std::size_t j = 0; j < n; ++j) {
-    CK(cudaGraphExecDestroy(ge[j]));
-    std::sort(t[j].begin(), t[j].end());
-    med[j] = t[j][t[j].size() / 2];
-  }
-  return med;
+  std::vector<std::function<void()>> batches;
+  for (const auto& fn : fns)
+    batches.push_back([&fn, calls] {
+      for (int i = 0; i < calls; ++i) fn(i);
+    });
+  return lowbit_bench::time_graphs_interleaved_us(s, calls, samples, batches);
 }
 
 __global__ void fill_half(__half* p, std::size_t n, unsigned seed, float scale) {

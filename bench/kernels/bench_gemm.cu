@@ -23,6 +23,8 @@
 #include <lowbit/kernels/gemm.cuh>
 #include <lowbit/kernels/tune.cuh>
 
+#include "common/bench_util.cuh"  // time_graphs_interleaved_us
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -190,57 +192,6 @@ double time_graph_us(cudaStream_t st, F&& launch_batch) {
   CK(cudaEventDestroy(a));
   CK(cudaEventDestroy(b));
   return t[t.size() / 2];
-}
-
-/// Per-launch medians of several launch batches timed against each other: each batch is captured as a graph
-/// (direct launches where capture fails) and the replays alternate (A, B, C, A, B, C, ...; kReplays each), so
-/// that a drift or a step of the clocks falls on all of them alike. Session 16: timed one after the other, the
-/// first kernel after a run of cuBLAS GEMMs read several per cent slower than the same kernel later.
-std::vector<double> time_graphs_interleaved_us(cudaStream_t st, const std::vector<std::function<void()>>& batches) {
-  const std::size_t n = batches.size();
-  std::vector<cudaGraphExec_t> ge(n, nullptr);
-  for (std::size_t j = 0; j < n; ++j) {
-    for (int w = 0; w < 3; ++w) batches[j]();  // warm-up outside the graph
-    CK(cudaStreamSynchronize(st));
-    cudaGraph_t g;
-    if (cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal) == cudaSuccess) {
-      batches[j]();
-      if (cudaStreamEndCapture(st, &g) == cudaSuccess) {
-        if (cudaGraphInstantiate(&ge[j], g, 0) != cudaSuccess) ge[j] = nullptr;
-        CK(cudaGraphDestroy(g));
-      }
-    }
-    if (!ge[j]) {
-      (void)cudaGetLastError();
-      std::fprintf(stderr, "note: graph capture failed, timing direct launches\n");
-    } else {
-      CK(cudaGraphLaunch(ge[j], st));
-    }
-  }
-  CK(cudaStreamSynchronize(st));
-  cudaEvent_t a, b;
-  CK(cudaEventCreate(&a));
-  CK(cudaEventCreate(&b));
-  std::vector<std::vector<double>> t(n);
-  for (int r = 0; r < kReplays; ++r)
-    for (std::size_t j = 0; j < n; ++j) {
-      CK(cudaEventRecord(a, st));
-      if (ge[j]) CK(cudaGraphLaunch(ge[j], st)); else batches[j]();
-      CK(cudaEventRecord(b, st));
-      CK(cudaEventSynchronize(b));
-      float ms = 0;
-      CK(cudaEventElapsedTime(&ms, a, b));
-      t[j].push_back(ms * 1000.0 / kBatch);
-    }
-  CK(cudaEventDestroy(a));
-  CK(cudaEventDestroy(b));
-  std::vector<double> med(n);
-  for (std::size_t j = 0; j < n; ++j) {
-    if (ge[j]) CK(cudaGraphExecDestroy(ge[j]));
-    std::sort(t[j].begin(), t[j].end());
-    med[j] = t[j][t[j].size() / 2];
-  }
-  return med;
 }
 
 double copy_bandwidth_gbs(cudaStream_t st) {
@@ -743,7 +694,7 @@ int main(int argc, char** argv) {
         double us_off = -1, us_pdl = -1, el_off = -1, el_pdl = -1;
         double us, cb;
         // cuBLAS fp16 at this M and gemm (with and without PDL where it applies) timed against each other
-        // with interleaved replays; the speedup divides medians of the same samples' span
+        // with interleaved replays (lowbit_bench::time_graphs_interleaved_us: the order rotates each round)
         auto batch_gemm = [&](const GemmOptions& o) {
           return [&, o] {
             for (int i = 0; i < kBatch; ++i, r = (r + 1) % nrot) {
@@ -761,7 +712,7 @@ int main(int argc, char** argv) {
                              CUDA_R_16F, (int)K, &beta, Y, CUDA_R_16F, (int)N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
         };
         if (decode && pdl_ok) {
-          const std::vector<double> t3 = time_graphs_interleaved_us(st, {batch_cublas, batch_gemm(off_o), batch_gemm(on_o)});
+          const std::vector<double> t3 = lowbit_bench::time_graphs_interleaved_us(st, kBatch, kReplays, {batch_cublas, batch_gemm(off_o), batch_gemm(on_o)});
           cb = t3[0];
           us_off = t3[1];
           us_pdl = t3[2];
@@ -773,7 +724,7 @@ int main(int argc, char** argv) {
           }
           us = us_pdl;
         } else {
-          const std::vector<double> t2 = time_graphs_interleaved_us(st, {batch_cublas, batch_gemm(GemmOptions{})});
+          const std::vector<double> t2 = lowbit_bench::time_graphs_interleaved_us(st, kBatch, kReplays, {batch_cublas, batch_gemm(GemmOptions{})});
           cb = t2[0];
           us = t2[1];
           if (decode) us_off = us;

@@ -67,9 +67,9 @@ struct MidmWgmmaPolicy {
   }
 };
 
-/// Default wgmma policies (4 warpgroups: block_n = 256 keeps the activation re-reads at M·K·2·N/256),
-/// rings as deep as ~208 KB of shared memory allow (the first H200 run, 4-5 stages, streamed only
-/// ~13 GB/s per SM).
+/// Default wgmma policies. W64 and W128: 4 warpgroups (block_n = 256 keeps the activation re-reads at
+/// M·K·2·N/256), rings as deep as ~208 KB of shared memory allow (the first H200 run, 4-5 stages, streamed
+/// only ~13 GB/s per SM), W64's capped at 8 stages. W256: 2 warpgroups, 4 stages (measured, below).
 /// @tparam B code width.
 template <int B>
 struct MidmWgmmaPolicies {
@@ -87,7 +87,8 @@ struct MidmWgmmaPolicies {
   /// 35.6 / 101.3 / 96.4 / 18.3 us against 36.3 / 104.9 / 99.7 / 18.4 us on 8192^2 / 8192 x 28672 /
   /// 28672 x 8192 / 4096^2.
   using W64 = MidmWgmmaPolicy<64, 4, stages_fit<64, 1, 8>(), 1, 1>;
-  /// 64 < M <= 256 (two row blocks above 128); 1 k-tile per step (128 registers at 512 threads).
+  /// 64 < M <= 256 where W256 is not taken (two row blocks above 128); 1 k-tile per step (128 registers at
+  /// 512 threads).
   using W128 = MidmWgmmaPolicy<128, 4, stages_fit<128, 1>(), 1, 1>;
   /// 128 < M <= 256 where gemm's midm_prefers_w256 says so (large weights; 8 bits always): one 256-row
   /// block, so each weight tile is dequantized once instead of once per 128-row block; two warpgroups
