@@ -117,6 +117,36 @@ inline double time_stream_us(cudaStream_t s, int calls, int samples, const std::
 /// what ran just before, and a fixed order would always give a function the same neighbour).
 inline std::size_t interleaved_slot(int r, std::size_t k, std::size_t n) { return (static_cast<std::size_t>(r) + k) % n; }
 
+/// The sampling loop of the interleaved timers: `samples` rounds, in each of which issue(j) enqueues one sample
+/// of function j, for every j in the rotating order of interleaved_slot, timed between two events; returns the
+/// median of each function's samples divided by `per` (its launches per sample), in µs.
+inline std::vector<double> interleaved_medians_us(cudaStream_t s, std::size_t n, int per, int samples,
+                                                  const std::function<void(std::size_t)>& issue) {
+  cudaEvent_t a, b;
+  LB_CUDA(cudaEventCreate(&a));
+  LB_CUDA(cudaEventCreate(&b));
+  std::vector<std::vector<double>> t(n);
+  for (int r = 0; r < samples; ++r)
+    for (std::size_t k = 0; k < n; ++k) {
+      const std::size_t j = interleaved_slot(r, k, n);
+      LB_CUDA(cudaEventRecord(a, s));
+      issue(j);
+      LB_CUDA(cudaEventRecord(b, s));
+      LB_CUDA(cudaEventSynchronize(b));
+      float ms = 0;
+      LB_CUDA(cudaEventElapsedTime(&ms, a, b));
+      t[j].push_back(1000.0 * ms / per);
+    }
+  LB_CUDA(cudaEventDestroy(a));
+  LB_CUDA(cudaEventDestroy(b));
+  std::vector<double> med(n);
+  for (std::size_t j = 0; j < n; ++j) {
+    std::sort(t[j].begin(), t[j].end());
+    med[j] = t[j][t[j].size() / 2];
+  }
+  return med;
+}
+
 /// time_stream_us for several functions timed against each other: after a warm-up of each, the samples
 /// alternate (interleaved_slot), so that a drift or a step of the clocks falls on all of them alike (at large
 /// M the GEMMs are power-bound and the clocks follow what ran just before). Medians, in the given order.
@@ -125,30 +155,10 @@ inline std::vector<double> time_stream_interleaved_us(cudaStream_t s, int calls,
   for (const auto& fn : fns)
     for (int i = 0; i < 3; ++i) fn(i);
   LB_CUDA(cudaStreamSynchronize(s));
-  cudaEvent_t a, b;
-  LB_CUDA(cudaEventCreate(&a));
-  LB_CUDA(cudaEventCreate(&b));
-  std::vector<std::vector<double>> t(fns.size());
   int i = 0;
-  for (int r = 0; r < samples; ++r)
-    for (std::size_t k = 0; k < fns.size(); ++k) {
-      const std::size_t j = interleaved_slot(r, k, fns.size());
-      LB_CUDA(cudaEventRecord(a, s));
-      for (int c = 0; c < calls; ++c) fns[j](i++);
-      LB_CUDA(cudaEventRecord(b, s));
-      LB_CUDA(cudaEventSynchronize(b));
-      float ms = 0;
-      LB_CUDA(cudaEventElapsedTime(&ms, a, b));
-      t[j].push_back(1000.0 * ms / calls);
-    }
-  LB_CUDA(cudaEventDestroy(a));
-  LB_CUDA(cudaEventDestroy(b));
-  std::vector<double> med(fns.size());
-  for (std::size_t j = 0; j < fns.size(); ++j) {
-    std::sort(t[j].begin(), t[j].end());
-    med[j] = t[j][t[j].size() / 2];
-  }
-  return med;
+  return interleaved_medians_us(s, fns.size(), calls, samples, [&](std::size_t j) {
+    for (int c = 0; c < calls; ++c) fns[j](i++);
+  });
 }
 
 /// The same with CUDA graphs: `batches[j]` issues `launches` launches, captured once as a graph (launched
@@ -177,29 +187,11 @@ inline std::vector<double> time_graphs_interleaved_us(cudaStream_t s, int launch
     }
   }
   LB_CUDA(cudaStreamSynchronize(s));
-  cudaEvent_t a, b;
-  LB_CUDA(cudaEventCreate(&a));
-  LB_CUDA(cudaEventCreate(&b));
-  std::vector<std::vector<double>> t(n);
-  for (int r = 0; r < samples; ++r)
-    for (std::size_t k = 0; k < n; ++k) {
-      const std::size_t j = interleaved_slot(r, k, n);
-      LB_CUDA(cudaEventRecord(a, s));
-      if (ge[j]) LB_CUDA(cudaGraphLaunch(ge[j], s)); else batches[j]();
-      LB_CUDA(cudaEventRecord(b, s));
-      LB_CUDA(cudaEventSynchronize(b));
-      float ms = 0;
-      LB_CUDA(cudaEventElapsedTime(&ms, a, b));
-      t[j].push_back(1000.0 * ms / launches);
-    }
-  LB_CUDA(cudaEventDestroy(a));
-  LB_CUDA(cudaEventDestroy(b));
-  std::vector<double> med(n);
-  for (std::size_t j = 0; j < n; ++j) {
-    if (ge[j]) LB_CUDA(cudaGraphExecDestroy(ge[j]));
-    std::sort(t[j].begin(), t[j].end());
-    med[j] = t[j][t[j].size() / 2];
-  }
+  const std::vector<double> med = interleaved_medians_us(s, n, launches, samples, [&](std::size_t j) {
+    if (ge[j]) LB_CUDA(cudaGraphLaunch(ge[j], s)); else batches[j]();
+  });
+  for (cudaGraphExec_t x : ge)
+    if (x) LB_CUDA(cudaGraphExecDestroy(x));
   return med;
 }
 
