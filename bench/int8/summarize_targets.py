@@ -120,9 +120,11 @@ d["why_targets_are_missed"] = {
         "cuBLASLt's 1.3-1.5 POPS needs less L2 traffic per op: 2-CTA clusters sharing operand tiles through TMA "
         "multicast, not implemented here. Without outliers the layer takes ~%.0f us more than the best core "
         "timing at 4096x8192: the activation pass (64 MB fp16 read + 32 MB int8 written, >= 31 us at the read "
-        "bandwidth), the outlier preparation kernel, the fused epilogue, and the noise noted next. Note: the same kernel timed twice in one run (the core column and the 'wgmma' entry of "
-        "core_variant_us) differs by up to ~25 %% at M=4096 (clock/power state), so smaller differences there "
-        "are noise." % (
+        "bandwidth), the outlier preparation kernel, the fused epilogue, and the clock state noted next. Note: "
+        "at M=4096 the clocks depend on what ran just before (power-bound GEMMs), so the benchmark times each "
+        "comparison with interleaved replays: the core against cuBLASLt, the layer against cuBLAS fp16, and "
+        "the variants of core_variant_us / layer_variant_us among themselves. Times from different groups are "
+        "not comparable (session 15's sequential timings read one kernel 20 %% apart within a run)." % (
             min(best_tops(r) for r in big), max(best_tops(r) for r in big),
             min(r["cublaslt_int8_TOPS"] for r in big), max(r["cublaslt_int8_TOPS"] for r in big),
             min(r["cublas_fp16_TFLOPS"] for r in big), max(r["cublas_fp16_TFLOPS"] for r in big),
