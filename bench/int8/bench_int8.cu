@@ -46,39 +46,6 @@ namespace {
 
 constexpr std::size_t kL2RotateBytes = 200ull << 20;  // ≥ 4× the 50 MB L2: rotate among this many bytes
 
-/// Median per-call time (µs) of `calls` invocations of fn(i) captured in one graph, over `samples`.
-double time_graph(cudaStream_t s, int calls, int samples, const std::function<void(int)>& fn) {
-  for (int i = 0; i < 3; ++i) fn(i);  // warm-up outside capture (module load, handles, attributes)
-  CK(cudaStreamSynchronize(s));
-  cudaGraph_t g;
-  cudaGraphExec_t ge;
-  CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
-  for (int i = 0; i < calls; ++i) fn(i);
-  CK(cudaStreamEndCapture(s, &g));
-  CK(cudaGraphInstantiate(&ge, g, 0));
-  CK(cudaGraphLaunch(ge, s));  // warm the graph
-  CK(cudaStreamSynchronize(s));
-  cudaEvent_t a, b;
-  CK(cudaEventCreate(&a));
-  CK(cudaEventCreate(&b));
-  std::vector<double> t;
-  for (int r = 0; r < samples; ++r) {
-    CK(cudaEventRecord(a, s));
-    CK(cudaGraphLaunch(ge, s));
-    CK(cudaEventRecord(b, s));
-    CK(cudaEventSynchronize(b));
-    float ms = 0;
-    CK(cudaEventElapsedTime(&ms, a, b));
-    t.push_back(1000.0 * ms / calls);
-  }
-  CK(cudaEventDestroy(a));
-  CK(cudaEventDestroy(b));
-  CK(cudaGraphExecDestroy(ge));
-  CK(cudaGraphDestroy(g));
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
-
 /// Per-call medians of several launch sequences timed against each other: each is captured as a graph of
 /// `calls` launches fn(0..calls-1), and their replays alternate (lowbit_bench::time_graphs_interleaved_us), so
 /// that a drift or a step of the clocks falls on all of them alike. At M >= 1024 the GEMMs are power-bound: in
@@ -92,6 +59,12 @@ std::vector<double> time_graphs_interleaved(cudaStream_t s, int calls, int sampl
       for (int i = 0; i < calls; ++i) fn(i);
     });
   return lowbit_bench::time_graphs_interleaved_us(s, calls, samples, batches);
+}
+
+/// Median per-call time (µs) of `calls` invocations of fn(i) captured in one graph, over `samples` (the
+/// one-function case of time_graphs_interleaved).
+double time_graph(cudaStream_t s, int calls, int samples, const std::function<void(int)>& fn) {
+  return time_graphs_interleaved(s, calls, samples, {fn})[0];
 }
 
 __global__ void fill_half(__half* p, std::size_t n, unsigned seed, float scale) {

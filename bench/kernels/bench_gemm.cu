@@ -153,45 +153,11 @@ std::vector<void*> make_fp16_weights(std::size_t K, std::size_t N, std::size_t l
   return w;
 }
 
+/// Median per-launch time of `launch_batch` (kBatch launches) captured in one graph, over kReplays replays
+/// (the one-function case of lowbit_bench::time_graphs_interleaved_us).
 template <class F>
 double time_graph_us(cudaStream_t st, F&& launch_batch) {
-  cudaGraph_t g;
-  cudaGraphExec_t ge;
-  for (int w = 0; w < 3; ++w) launch_batch();  // warm-up outside the graph (module load, handles, clocks)
-  CK(cudaStreamSynchronize(st));
-  bool graph = cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal) == cudaSuccess;
-  if (graph) {
-    launch_batch();
-    graph = cudaStreamEndCapture(st, &g) == cudaSuccess && cudaGraphInstantiate(&ge, g, 0) == cudaSuccess;
-  }
-  if (!graph) {  // fall back to timing plain launches
-    (void)cudaGetLastError();
-    std::fprintf(stderr, "note: graph capture failed, timing direct launches\n");
-  } else {
-    CK(cudaGraphLaunch(ge, st));
-  }
-  CK(cudaStreamSynchronize(st));
-  cudaEvent_t a, b;
-  CK(cudaEventCreate(&a));
-  CK(cudaEventCreate(&b));
-  std::vector<double> t;
-  for (int r = 0; r < kReplays; ++r) {
-    CK(cudaEventRecord(a, st));
-    if (graph) CK(cudaGraphLaunch(ge, st)); else launch_batch();
-    CK(cudaEventRecord(b, st));
-    CK(cudaEventSynchronize(b));
-    float ms = 0;
-    CK(cudaEventElapsedTime(&ms, a, b));
-    t.push_back(ms * 1000.0 / kBatch);
-  }
-  std::sort(t.begin(), t.end());
-  if (graph) {
-    CK(cudaGraphExecDestroy(ge));
-    CK(cudaGraphDestroy(g));
-  }
-  CK(cudaEventDestroy(a));
-  CK(cudaEventDestroy(b));
-  return t[t.size() / 2];
+  return lowbit_bench::time_graphs_interleaved_us(st, kBatch, kReplays, {std::function<void()>(launch_batch)})[0];
 }
 
 double copy_bandwidth_gbs(cudaStream_t st) {
@@ -666,8 +632,8 @@ int main(int argc, char** argv) {
         bool ok = true;
         // gemm with options `o`; `eltwise`: a small plain-launched kernel after each call (the usual
         // neighbour of a decode GEMM in a model, which does not trigger PDL early)
-        auto time_gemm = [&](const GemmOptions& o, bool eltwise) {
-          return time_graph_us(st, [&] {
+        auto batch_gemm = [&](const GemmOptions& o, bool eltwise = false) {
+          return [&, o, eltwise] {
             for (int i = 0; i < kBatch; ++i, r = (r + 1) % nrot) {
               const Status stt = gemm<half_t>(static_cast<const half_t*>(A), M, ws[r].view, nullptr,
                                               static_cast<half_t*>(Y), wsp, wsb, st, o);
@@ -675,11 +641,12 @@ int main(int argc, char** argv) {
               if (eltwise) eltwise_kernel<<<(M * K / 2 + 255) / 256, 256, 0, st>>>(static_cast<const std::uint32_t*>(Y),
                                                                                    static_cast<std::uint32_t*>(A), M * std::min(K, N) / 2);
             }
-          });
+          };
         };
-        // M <= 256 (decode and wgmma mid-M kernels): with and without programmatic dependent launch,
-        // interleaved (off, on, on, off; the faster of each pair) so that clock drift does not favour one
-        // mode. lowbit_us is what gemm does by default (PdlMode::automatic: PDL where supported).
+        auto time_gemm = [&](const GemmOptions& o, bool eltwise) { return time_graph_us(st, batch_gemm(o, eltwise)); };
+        // M <= 256 (decode and wgmma mid-M kernels): with and without programmatic dependent launch, timed
+        // with cuBLAS below; the "+eltwise" figures interleave (off, on, on, off; the faster of each pair).
+        // lowbit_us is what gemm does by default (PdlMode::automatic: PDL where supported).
         const bool decode = M <= 256;
         GemmOptions off_o, on_o;
         off_o.pdl = PdlMode::off;
@@ -695,15 +662,6 @@ int main(int argc, char** argv) {
         double us, cb;
         // cuBLAS fp16 at this M and gemm (with and without PDL where it applies) timed against each other
         // with interleaved replays (lowbit_bench::time_graphs_interleaved_us: the order rotates each round)
-        auto batch_gemm = [&](const GemmOptions& o) {
-          return [&, o] {
-            for (int i = 0; i < kBatch; ++i, r = (r + 1) % nrot) {
-              const Status stt = gemm<half_t>(static_cast<const half_t*>(A), M, ws[r].view, nullptr,
-                                              static_cast<half_t*>(Y), wsp, wsb, st, o);
-              if (!stt.ok()) { std::fprintf(stderr, "gemm failed: %s\n", stt.message.c_str()); ok = false; }
-            }
-          };
-        };
         int r16 = 0;
         auto batch_cublas = [&] {
           const float alpha = 1.f, beta = 0.f;
