@@ -4,8 +4,6 @@
 // read into the next slice's K range).
 #include <catch2/catch.hpp>
 
-#include <vector>
-
 #include <lowbit/int8/linear.cuh>
 
 using namespace lowbit;
@@ -27,39 +25,6 @@ TEST_CASE("int8 planner: wgmma K slices are whole k-tiles and cover K", "[int8][
             if (p.splits > 1) REQUIRE(p.k_per_split % kernels::WgmmaShape::BK == 0);
             if (force == 4) REQUIRE(p.splits == 1);  // the fused epilogue needs the whole K in one block
           }
-}
-
-TEST_CASE("int8 wgmma tile order: every band order visits each tile once, band by band", "[int8][plan]") {
-  for (int tiles_m : {1, 2, 3, 8, 17, 32})
-    for (int tiles_n : {1, 5, 32, 112})
-      for (int group : {0, 1, 4, 8, 16, 40}) {
-        INFO("tiles " << tiles_m << " x " << tiles_n << " group_m " << group);
-        std::vector<int> seen(static_cast<std::size_t>(tiles_m) * tiles_n, 0);
-        const int g = group <= 0 || group >= tiles_m ? tiles_m : group;  // band height
-        int prev_band = 0;
-        for (int t = 0; t < tiles_m * tiles_n; ++t) {
-          const int2 c = kernels::detail::wgmma_tile_coords(t, tiles_m, tiles_n, group);
-          REQUIRE(c.x >= 0);
-          REQUIRE(c.x < tiles_m);
-          REQUIRE(c.y >= 0);
-          REQUIRE(c.y < tiles_n);
-          ++seen[static_cast<std::size_t>(c.y) * tiles_m + c.x];
-          REQUIRE(c.x / g >= prev_band);  // bands in order: a band's tiles all come before the next band's
-          prev_band = c.x / g;
-          if (c.x % g != 0) {  // inside a band, consecutive tiles are consecutive M tiles of one N tile
-            const int2 p = kernels::detail::wgmma_tile_coords(t - 1, tiles_m, tiles_n, group);
-            REQUIRE(p.x == c.x - 1);
-            REQUIRE(p.y == c.y);
-          }
-        }
-        for (int v : seen) REQUIRE(v == 1);
-        if (group <= 0 || group >= tiles_m)  // one band: the plain M-fastest order
-          for (int t = 0; t < tiles_m * tiles_n; ++t) {
-            const int2 c = kernels::detail::wgmma_tile_coords(t, tiles_m, tiles_n, group);
-            REQUIRE(c.x == t % tiles_m);
-            REQUIRE(c.y == t / tiles_m);
-          }
-      }
 }
 
 TEST_CASE("int8 planner: ring K splits leave no CTA without stages", "[int8][plan]") {

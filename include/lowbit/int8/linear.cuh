@@ -621,7 +621,7 @@ cudaError_t launch_tiled_plan(const Plan& plan, const std::int8_t* Aq, const std
 template <kernels::TiledOut Out, class CT>
 cudaError_t launch_wgmma(const std::int8_t* Aq, const std::int8_t* W, int* C, const kernels::Int8EpilogueParams& ep,
                          int M, int N, int K, int splits, int kps, bool tma, int max_blocks,
-                         cudaStream_t stream, int* tile_counter = nullptr, int group_m = 0) {
+                         cudaStream_t stream, int* tile_counter = nullptr) {
 #if defined(LOWBIT_INT8_WGMMA)
   if (tma && tensor_map_encoder() != nullptr && (splits == 1 || kps % kernels::WgmmaShape::BK == 0)) {
     using S = kernels::WgmmaWsShape;
@@ -647,7 +647,7 @@ cudaError_t launch_wgmma(const std::int8_t* Aq, const std::int8_t* W, int* C, co
     // the blocks take tiles from the counter (launch order, no drift between blocks) when there is one
     // K split; the counter must be zero
     kernel<<<grid, S::kThreads, S::kSmemBytes, stream>>>(tmA, tmW, C, ep, M, N, K, kps,
-                                                          splits == 1 ? tile_counter : nullptr, group_m);
+                                                          splits == 1 ? tile_counter : nullptr);
     return cudaGetLastError();
   }
   using S = kernels::WgmmaShape;
@@ -660,7 +660,7 @@ cudaError_t launch_wgmma(const std::int8_t* Aq, const std::int8_t* W, int* C, co
   return cudaGetLastError();
 #else
   (void)Aq, (void)W, (void)C, (void)ep, (void)M, (void)N, (void)K, (void)splits, (void)kps, (void)tma, (void)max_blocks,
-      (void)stream, (void)tile_counter, (void)group_m;
+      (void)stream, (void)tile_counter;
   return cudaErrorNotSupported;
 #endif
 }

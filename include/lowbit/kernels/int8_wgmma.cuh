@@ -381,19 +381,6 @@ __global__ void __launch_bounds__(WgmmaShape::kThreads, 1)
 #endif
 }
 
-namespace detail {
-/// Output tile `t` of a `tiles_m` x `tiles_n` grid of tiles in the order the persistent wgmma kernel takes them:
-/// M tiles fastest (consecutive tiles share one W tile, which concurrent blocks then read from L2), in bands of
-/// `group_m` M tiles (all N tiles of a band before the next band: the band's rows of A stay in L2 while its
-/// blocks sweep N); `group_m` <= 0 or >= tiles_m is one band (plain M-fastest order). Returns (m tile, n tile).
-LOWBIT_HOST_DEVICE int2 wgmma_tile_coords(int t, int tiles_m, int tiles_n, int group_m) {
-  if (group_m <= 0 || group_m >= tiles_m) return make_int2(t % tiles_m, t / tiles_m);
-  const int band_tiles = group_m * tiles_n, band = t / band_tiles, r = t % band_tiles;
-  const int first = band * group_m, rows = tiles_m - first < group_m ? tiles_m - first : group_m;  // the last band may be narrower
-  return make_int2(first + r % rows, r / rows);
-}
-}  // namespace detail
-
 /// int8 GEMM on wgmma (sm_90a), warp-specialized: the same block tile, grid, K splits and epilogue as
 /// gemm_s8_wgmma_kernel, but one producer thread (of a third warpgroup) fills a WgmmaWsShape::kStages-deep ring with two
 /// 2-D tensor TMA copies per stage (the A box `[128 rows, 128 k]` and the W box `[256 rows, 128 k]`, both
@@ -420,12 +407,11 @@ LOWBIT_HOST_DEVICE int2 wgmma_tile_coords(int t, int tiles_m, int tiles_n, int g
 /// @param K input features (multiple of 64)
 /// @param k_per_split K bytes per split (a multiple of 128 when there are several splits)
 /// @param tile_counter zeroed int the blocks take tiles from (gridDim.y == 1 only), or null
-/// @param group_m the tile order's band of M tiles (detail::wgmma_tile_coords; 0: M tiles fastest over all N)
 template <TiledOut Out, class T>
 __global__ void __launch_bounds__(WgmmaWsShape::kThreads, 1)
     gemm_s8_wgmma_ws_kernel(const __grid_constant__ CUtensorMap tmA, const __grid_constant__ CUtensorMap tmW,
                             int* __restrict__ C, Int8EpilogueParams p, int M, int N, int K, int k_per_split,
-                            int* tile_counter, int group_m = 0) {
+                            int* tile_counter) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using S = WgmmaWsShape;
   constexpr int BM = S::BM, BN = S::BN, BK = S::BK, NS = S::kStages;
@@ -436,7 +422,7 @@ __global__ void __launch_bounds__(WgmmaWsShape::kThreads, 1)
   std::uint64_t* empty = full + NS;
   volatile int* stage_tile = reinterpret_cast<int*>(smem + S::kTileIdOffset);
   const int tid = threadIdx.x, lane = tid & 31;
-  const int tiles_m = (M + BM - 1) / BM, tiles_n = (N + BN - 1) / BN, tiles = tiles_m * tiles_n;
+  const int tiles_m = (M + BM - 1) / BM, tiles = tiles_m * ((N + BN - 1) / BN);
   const int k_begin = blockIdx.y * k_per_split;
   const int k_end = min(K, k_begin + k_per_split);
   const int ktiles = max(0, (k_end - k_begin + BK - 1) / BK);
@@ -457,8 +443,7 @@ __global__ void __launch_bounds__(WgmmaWsShape::kThreads, 1)
       int t = tile_counter ? atomicAdd(tile_counter, 1) : static_cast<int>(blockIdx.x);
       for (;;) {
         const bool done = t >= tiles || ktiles == 0;
-        const int2 tc = detail::wgmma_tile_coords(done ? 0 : t, tiles_m, tiles_n, group_m);
-        const int bm = tc.x * BM, bn = tc.y * BN;
+        const int bm = (t % tiles_m) * BM, bn = (t / tiles_m) * BN;
         for (int kt = 0; kt < (done ? 1 : ktiles); ++kt, ++g) {
           const int s = g % NS;
           if (g >= NS) ptx::mbarrier_wait_parity(empty + s, static_cast<std::uint32_t>(((g / NS) - 1) & 1));
@@ -497,8 +482,7 @@ __global__ void __launch_bounds__(WgmmaWsShape::kThreads, 1)
     if (lane == 0) t = stage_tile[g % NS];
     t = __shfl_sync(0xffffffffu, t, 0);
     if (t < 0) break;
-    const int2 tc = detail::wgmma_tile_coords(t, tiles_m, tiles_n, group_m);
-    const int bm = tc.x * BM, bn = tc.y * BN;
+    const int bm = (t % tiles_m) * BM, bn = (t / tiles_m) * BN;
     int acc[S::kAcc];
 #pragma unroll
     for (int i = 0; i < S::kAcc; ++i) acc[i] = 0;
@@ -527,7 +511,7 @@ __global__ void __launch_bounds__(WgmmaWsShape::kThreads, 1)
                                       [] { ptx::named_barrier_sync(1, S::kConsumers); });
   }
 #else
-  (void)tmA, (void)tmW, (void)C, (void)p, (void)M, (void)N, (void)K, (void)k_per_split, (void)tile_counter, (void)group_m;
+  (void)tmA, (void)tmW, (void)C, (void)p, (void)M, (void)N, (void)K, (void)k_per_split, (void)tile_counter;
   __trap();  // wgmma and TMA need sm_90a; the host dispatch only selects this kernel when LOWBIT_INT8_WGMMA is set
 #endif
 }
