@@ -1,8 +1,13 @@
-// A random g128 asymmetric TiledLayout weight on the device, for the probes (bench/probe): codes, fp16
-// scales of magnitude 2^-9..2^-8 and zero codes below 2^bits, in one allocation that the caller frees.
+// A random TiledLayout weight on the device, for the benchmarks and probes: codes, fp16 scales of magnitude
+// 2^-9..2^-8, zero codes below 2^bits and, for act-order, a pseudo-random permutation of K, in one allocation
+// that the caller frees.
 #pragma once
 
-#include <lowbit/kernels/layout.hpp>
+#include <lowbit/kernels/gemm.cuh>  // TiledWeightView
+
+#include <cstdint>
+#include <utility>
+#include <vector>
 
 #include "bench_util.cuh"
 
@@ -14,19 +19,33 @@ struct RandomTiledWeight {
   void* mem = nullptr;
 };
 
-/// Random `bits`-wide g128 asymmetric weight of K x N (K a multiple of 128, N of 64); `seed` varies the values.
-inline RandomTiledWeight random_tiled_weight(int bits, std::size_t K, std::size_t N, std::uint32_t seed) {
-  const std::size_t G = K / 128, words = K * N * static_cast<std::size_t>(bits) / 32;
+/// Random `bits`-wide weight of K x N (K a multiple of `group`, N of 64) with groups of `group` rows, symmetric
+/// or not, act-order or not; `seed` varies the values (codes, scales and zeros use seed, seed + 1, seed + 2).
+inline RandomTiledWeight random_tiled_weight(int bits, std::size_t K, std::size_t N, std::uint32_t seed,
+                                             std::size_t group = 128, bool sym = false, bool act = false) {
+  const std::size_t G = K / group, words = K * N * static_cast<std::size_t>(bits) / 32;
+  const std::size_t zoff = words * 4 + G * N * 2, poff = (zoff + G * N + 15) / 16 * 16;
   RandomTiledWeight w;
-  LB_CUDA(cudaMalloc(&w.mem, words * 4 + G * N * 3));
+  LB_CUDA(cudaMalloc(&w.mem, poff + (act ? K * 4 : 0)));
   auto* base = static_cast<unsigned char*>(w.mem);
   fill_words(base, words, seed);
-  fill_fp16(base + words * 4, G * N, seed + 1, 0x1800);
-  fill_words(base + words * 4 + G * N * 2, G * N / 4, seed + 2, ((1u << bits) - 1u) * 0x01010101u);
-  w.view.meta = {bits, K, N, 128, false, false};
+  fill_fp16(base + words * 4, G * N, seed + 1, 0x1800);                            // scales ~ 2^-9 .. 2^-8
+  fill_words(base + zoff, G * N / 4, seed + 2, ((1u << bits) - 1u) * 0x01010101u);  // zero codes < 2^bits
+  if (act) {  // a fixed pseudo-random permutation of K
+    std::vector<std::int32_t> p(K);
+    for (std::size_t k = 0; k < K; ++k) p[k] = static_cast<std::int32_t>(k);
+    std::uint64_t s = seed;
+    for (std::size_t k = K - 1; k > 0; --k) {
+      s = s * 6364136223846793005ull + 1442695040888963407ull;
+      std::swap(p[k], p[(s >> 33) % (k + 1)]);
+    }
+    LB_CUDA(cudaMemcpy(base + poff, p.data(), K * 4, cudaMemcpyHostToDevice));
+  }
+  w.view.meta = {bits, K, N, group, sym, act};
   w.view.qweight = reinterpret_cast<const std::uint32_t*>(base);
   w.view.scales = reinterpret_cast<const std::uint16_t*>(base + words * 4);
-  w.view.zeros = base + words * 4 + G * N * 2;
+  w.view.zeros = base + zoff;
+  w.view.perm = act ? reinterpret_cast<const std::int32_t*>(base + poff) : nullptr;
   return w;
 }
 

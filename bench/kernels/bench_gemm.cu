@@ -23,7 +23,8 @@
 #include <lowbit/kernels/gemm.cuh>
 #include <lowbit/kernels/tune.cuh>
 
-#include "common/bench_util.cuh"  // time_graphs_interleaved_us
+#include "common/bench_util.cuh"    // time_graphs_interleaved_us, fill_fp16, utc_date
+#include "common/tiled_weight.cuh"  // random_tiled_weight
 
 #include <algorithm>
 #include <chrono>
@@ -60,78 +61,12 @@ namespace {
 constexpr int kBatch = 20;    // launches per graph
 constexpr int kReplays = 15;  // graph replays; the median per-launch time is reported
 
-__global__ void fill_random_words(std::uint32_t* p, std::size_t n, std::uint32_t seed) {
-  for (std::size_t i = blockIdx.x * (std::size_t)blockDim.x + threadIdx.x; i < n; i += (std::size_t)gridDim.x * blockDim.x) {
-    std::uint32_t x = static_cast<std::uint32_t>(i) * 2654435761u ^ seed;
-    x ^= x >> 13; x *= 0x5bd1e995u; x ^= x >> 15;
-    p[i] = x;
-  }
-}
-// fp16 values in [-1, 1) (never zeros/NaN): sign + exponent 14 (0.5..1) + random mantissa
-__global__ void fill_random_halves(std::uint16_t* p, std::size_t n, std::uint32_t seed, std::uint16_t exp_bits) {
-  for (std::size_t i = blockIdx.x * (std::size_t)blockDim.x + threadIdx.x; i < n; i += (std::size_t)gridDim.x * blockDim.x) {
-    std::uint32_t x = static_cast<std::uint32_t>(i) * 2246822519u ^ seed;
-    x ^= x >> 15; x *= 0x2c1b3c6du; x ^= x >> 12;
-    p[i] = static_cast<std::uint16_t>((x & 0x8000u) | exp_bits | (x & 0x3ffu));
-  }
-}
-
 // The neighbour of a decode GEMM in a model (residual add / activation): next A from Y, plainly launched
 // and without an early PDL trigger, as framework kernels are.
 __global__ void eltwise_kernel(const std::uint32_t* Y, std::uint32_t* A, std::size_t pairs) {
   const std::size_t i = blockIdx.x * (std::size_t)blockDim.x + threadIdx.x;
   // sign and mantissa of y with the exponent of 0.5..1 (bounded however often it is applied)
   if (i < pairs) A[i] = (Y[i] & 0x83ff83ffu) | 0x38003800u;
-}
-
-struct Weight {
-  TiledWeightView view;
-  void* mem = nullptr;
-};
-
-Weight make_weight(int bits, std::size_t K, std::size_t N, std::size_t group, bool sym, bool act, std::uint32_t seed) {
-  Weight w;
-  const std::size_t words = K * N * bits / 32, G = K / group;
-  const std::size_t bytes = words * 4 + G * N * 2 + G * N + K * 4 + 64;
-  CK(cudaMalloc(&w.mem, bytes));
-  auto* base = static_cast<unsigned char*>(w.mem);
-  auto* qw = reinterpret_cast<std::uint32_t*>(base);
-  auto* sc = reinterpret_cast<std::uint16_t*>(base + words * 4);
-  auto* ze = base + words * 4 + G * N * 2;
-  auto* pe = reinterpret_cast<std::int32_t*>(base + ((words * 4 + G * N * 3 + 15) / 16 * 16));
-  fill_random_words<<<1024, 256>>>(qw, words, seed);
-  fill_random_halves<<<1024, 256>>>(sc, G * N, seed + 1, 0x1800);  // scales ~ 2^-9 .. 2^-8
-  fill_random_words<<<64, 256>>>(reinterpret_cast<std::uint32_t*>(ze), G * N / 4, seed + 2);
-  CK(cudaGetLastError());
-  if (act) {  // a fixed pseudo-random permutation of K (the gather cost is what matters here)
-    std::vector<std::int32_t> p(K);
-    for (std::size_t k = 0; k < K; ++k) p[k] = static_cast<std::int32_t>(k);
-    std::uint64_t s = seed;
-    for (std::size_t k = K - 1; k > 0; --k) {
-      s = s * 6364136223846793005ull + 1442695040888963407ull;
-      std::swap(p[k], p[(s >> 33) % (k + 1)]);
-    }
-    CK(cudaMemcpy(pe, p.data(), K * 4, cudaMemcpyHostToDevice));
-  }
-  w.view.meta = {bits, K, N, group, sym, act};
-  w.view.qweight = qw;
-  w.view.scales = sc;
-  w.view.zeros = ze;
-  w.view.perm = act ? pe : nullptr;
-  // zero codes must be < 2^bits: mask them
-  std::vector<std::uint8_t> z(G * N);
-  CK(cudaMemcpy(z.data(), ze, G * N, cudaMemcpyDeviceToHost));
-  for (auto& v : z) v &= static_cast<std::uint8_t>((1u << bits) - 1u);
-  CK(cudaMemcpy(ze, z.data(), G * N, cudaMemcpyHostToDevice));
-  return w;
-}
-
-/// Today's UTC date, YYYY-MM-DD (for the JSON records).
-std::string utc_date() {
-  char date[32] = "unknown";
-  const std::time_t now = std::time(nullptr);
-  if (const std::tm* u = std::gmtime(&now)) std::strftime(date, sizeof date, "%Y-%m-%d", u);
-  return date;
 }
 
 /// Writes a JSON record `{header..., "rows": [rows]}` (header: the record's leading fields, JSON text).
@@ -148,7 +83,7 @@ std::vector<void*> make_fp16_weights(std::size_t K, std::size_t N, std::size_t l
   std::vector<void*> w(std::max<std::size_t>(min_copies, (4 * l2 + bytes - 1) / bytes));
   for (std::size_t r = 0; r < w.size(); ++r) {
     CK(cudaMalloc(&w[r], bytes));
-    fill_random_halves<<<1024, 256>>>(static_cast<std::uint16_t*>(w[r]), K * N, static_cast<std::uint32_t>(77 + r), 0x2000);
+    lowbit_bench::fill_fp16(static_cast<std::uint16_t*>(w[r]), K * N, static_cast<std::uint32_t>(77 + r), 0x2000);
   }
   return w;
 }
@@ -244,12 +179,12 @@ int main(int argc, char** argv) {
       for (Shape sh : sweep_shapes) {
         const std::size_t K = sh.K, N = sh.N, G = K / 128, wbytes = K * N * B / 8 + G * N * 3;
         const int nrot = static_cast<int>(std::max<std::size_t>(2, (4 * l2 + wbytes - 1) / wbytes));
-        std::vector<Weight> ws;
-        for (int r = 0; r < nrot; ++r) ws.push_back(make_weight(B, K, N, 128, false, false, 900 + r));
+        std::vector<lowbit_bench::RandomTiledWeight> ws;
+        for (int r = 0; r < nrot; ++r) ws.push_back(lowbit_bench::random_tiled_weight(B, K, N, 900 + r));
         void *A, *Y;
         CK(cudaMalloc(&A, 16 * K * 2));
         CK(cudaMalloc(&Y, 16 * N * 2));
-        fill_random_halves<<<256, 256>>>(static_cast<std::uint16_t*>(A), 16 * K, 9, 0x3800);
+        lowbit_bench::fill_fp16(static_cast<std::uint16_t*>(A), 16 * K, 9, 0x3800);
         CK(cudaDeviceSynchronize());
         const std::vector<std::size_t> sweep_ms = all ? std::vector<std::size_t>{1, 4, 8, 16} : std::vector<std::size_t>{1, 16};
         for (std::size_t M : sweep_ms) {
@@ -305,7 +240,7 @@ int main(int argc, char** argv) {
     if (all) sweep(std::integral_constant<int, 8>{});
     char head[384];
     std::snprintf(head, sizeof head, "\"benchmark\": \"decode plan sweep, g128\", \"device\": \"%s\", \"date\": \"%s\", "
-                  "\"d2d_copy_GBps\": %.1f", prop.name, utc_date().c_str(), copy_gbs);
+                  "\"d2d_copy_GBps\": %.1f", prop.name, lowbit_bench::utc_date().c_str(), copy_gbs);
     if (!write_rows_json(out, head, rows)) return 1;
     return 0;
   }
@@ -318,7 +253,7 @@ int main(int argc, char** argv) {
     void *A, *Y;
     CK(cudaMalloc(&A, 16 * 28672 * 2));
     CK(cudaMalloc(&Y, 16 * 28672 * 2));
-    fill_random_halves<<<256, 256>>>(static_cast<std::uint16_t*>(A), 16 * 28672, 9, 0x3800);
+    lowbit_bench::fill_fp16(static_cast<std::uint16_t*>(A), 16 * 28672, 9, 0x3800);
     CK(cudaDeviceSynchronize());
     int better = 0, cases = 0;
     double sum_ratio = 0;
@@ -341,8 +276,8 @@ int main(int argc, char** argv) {
       for (int B : {2, 3, 4, 8}) {
         const std::size_t G = K / 128, wbytes = K * N * B / 8 + G * N * 3;
         const int nrot = static_cast<int>(std::max<std::size_t>(2, (4 * l2 + wbytes - 1) / wbytes));
-        std::vector<Weight> ws;
-        for (int r = 0; r < nrot; ++r) ws.push_back(make_weight(B, K, N, 128, false, false, 1300 + r));
+        std::vector<lowbit_bench::RandomTiledWeight> ws;
+        for (int r = 0; r < nrot; ++r) ws.push_back(lowbit_bench::random_tiled_weight(B, K, N, 1300 + r));
         DecodeTuning tuning;
         std::vector<DecodeTuneResult> details;
         const auto t0 = std::chrono::steady_clock::now();
@@ -415,7 +350,7 @@ int main(int argc, char** argv) {
     char head[384];
     std::snprintf(head, sizeof head, "\"benchmark\": \"decode tuner (tune_decode) vs planner, g128 asym, PDL, weights "
                   "rotated\", \"device\": \"%s\", \"date\": \"%s\", \"d2d_copy_GBps\": %.1f,\n  \"baseline\": \"cublasGemmEx fp16\"",
-                  prop.name, utc_date().c_str(), copy_gbs);
+                  prop.name, lowbit_bench::utc_date().c_str(), copy_gbs);
     if (!write_rows_json(out, head, rows)) return 1;
     return 0;
   }
@@ -428,12 +363,12 @@ int main(int argc, char** argv) {
       const std::size_t K = sh.K, N = sh.N, G = K / 128;
       const std::size_t wbytes = K * N / 2 + G * N * 3;
       const int nrot = static_cast<int>(std::max<std::size_t>(2, (4 * l2 + wbytes - 1) / wbytes));
-      std::vector<Weight> ws;
-      for (int r = 0; r < nrot; ++r) ws.push_back(make_weight(4, K, N, 128, false, false, 500 + r));
+      std::vector<lowbit_bench::RandomTiledWeight> ws;
+      for (int r = 0; r < nrot; ++r) ws.push_back(lowbit_bench::random_tiled_weight(4, K, N, 500 + r));
       void *A, *Y;
       CK(cudaMalloc(&A, 16 * K * 2));
       CK(cudaMalloc(&Y, 16 * N * 2));
-      fill_random_halves<<<256, 256>>>(static_cast<std::uint16_t*>(A), 16 * K, 9, 0x3800);
+      lowbit_bench::fill_fp16(static_cast<std::uint16_t*>(A), 16 * K, 9, 0x3800);
       CK(cudaDeviceSynchronize());
       auto run = [&](auto pol, const char* name) {
         using P = decltype(pol);
@@ -510,7 +445,7 @@ int main(int argc, char** argv) {
       constexpr int B = decltype(bits_c)::value;
       namespace kd = lowbit::kernels::detail;
       const std::size_t G = K / 128, wbytes = K * N * B / 8 + G * N * 3;
-      std::vector<Weight> ws;
+      std::vector<lowbit_bench::RandomTiledWeight> ws;
       for (std::size_t M : {std::size_t(1), std::size_t(16)}) {
         const kd::GemmPlan pn = kd::make_decode_plan<B>(M, N, K, prop.multiProcessorCount);
         const kd::GemmPlan po = kd::make_decode_plan<B>(M, N, K, prop.multiProcessorCount, /*legacy_waves=*/true);
@@ -521,13 +456,13 @@ int main(int argc, char** argv) {
         }
         if (ws.empty()) {
           const int nrot = static_cast<int>(std::max<std::size_t>(2, (4 * l2 + wbytes - 1) / wbytes));
-          for (int r = 0; r < nrot; ++r) ws.push_back(make_weight(B, K, N, 128, false, false, 700 + r));
+          for (int r = 0; r < nrot; ++r) ws.push_back(lowbit_bench::random_tiled_weight(B, K, N, 700 + r));
         }
         const int nrot = static_cast<int>(ws.size());
         void *A, *Y, *wsp = nullptr;
         CK(cudaMalloc(&A, M * K * 2));
         CK(cudaMalloc(&Y, M * N * 2));
-        fill_random_halves<<<256, 256>>>(static_cast<std::uint16_t*>(A), M * K, 9, 0x3800);
+        lowbit_bench::fill_fp16(static_cast<std::uint16_t*>(A), M * K, 9, 0x3800);
         const std::size_t wsb = std::max(pn.workspace_bytes, po.workspace_bytes);
         if (wsb) {
           CK(cudaMalloc(&wsp, wsb));
@@ -598,7 +533,7 @@ int main(int argc, char** argv) {
     void *A, *Y;
     CK(cudaMalloc(&A, maxM * K * 2));
     CK(cudaMalloc(&Y, maxM * N * 2));
-    fill_random_halves<<<1024, 256>>>(static_cast<std::uint16_t*>(A), maxM * K, 5, 0x3800);
+    lowbit_bench::fill_fp16(static_cast<std::uint16_t*>(A), maxM * K, 5, 0x3800);
     CK(cudaDeviceSynchronize());
 
     struct Variant { int bits; std::size_t group; bool sym, act; const char* name; std::vector<std::size_t> ms; };
@@ -617,8 +552,8 @@ int main(int argc, char** argv) {
       const std::size_t G = K / group;
       const std::size_t wbytes = K * N * v.bits / 8 + G * N * 2 + (v.sym ? 0 : G * N);
       const int nrot = static_cast<int>(std::max<std::size_t>(2, (4 * l2 + wbytes - 1) / wbytes));
-      std::vector<Weight> ws;
-      for (int r = 0; r < nrot; ++r) ws.push_back(make_weight(v.bits, K, N, group, v.sym, v.act, 1000 + 17 * r));
+      std::vector<lowbit_bench::RandomTiledWeight> ws;
+      for (int r = 0; r < nrot; ++r) ws.push_back(lowbit_bench::random_tiled_weight(v.bits, K, N, 1000 + 17 * r, group, v.sym, v.act));
       CK(cudaDeviceSynchronize());
       for (std::size_t M : v.ms) {
         if (std::find(Ms.begin(), Ms.end(), M) == Ms.end()) continue;

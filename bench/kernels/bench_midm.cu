@@ -14,6 +14,7 @@
 #include <lowbit/kernels/gemm.cuh>
 
 #include "common/bench_util.cuh"
+#include "common/tiled_weight.cuh"  // random_tiled_weight
 
 #include <cstdio>
 #include <cstring>
@@ -27,38 +28,6 @@ namespace kd = lowbit::kernels::detail;
 
 namespace {
 constexpr int kCalls = 20, kSamples = 15;
-
-struct Weight {
-  TiledWeightView view;
-  void* mem = nullptr;
-};
-
-Weight make_weight(int bits, std::size_t K, std::size_t N, std::size_t group, bool sym, bool act, std::uint32_t seed) {
-  Weight w;
-  const std::size_t words = K * N * bits / 32, G = K / group;
-  const std::size_t zoff = words * 4 + G * N * 2, poff = (zoff + G * N + 15) / 16 * 16;
-  LB_CUDA(cudaMalloc(&w.mem, poff + K * 4));
-  auto* base = static_cast<unsigned char*>(w.mem);
-  lb::fill_words(base, words, seed);
-  lb::fill_fp16(base + words * 4, G * N, seed + 1, 0x1800);  // scales ~ 2^-9 .. 2^-8
-  lb::fill_words(base + zoff, G * N / 4, seed + 2, ((1u << bits) - 1u) * 0x01010101u);  // zero codes < 2^bits
-  if (act) {  // a fixed pseudo-random permutation of K
-    std::vector<std::int32_t> p(K);
-    for (std::size_t k = 0; k < K; ++k) p[k] = static_cast<std::int32_t>(k);
-    std::uint64_t s = seed;
-    for (std::size_t k = K - 1; k > 0; --k) {
-      s = s * 6364136223846793005ull + 1442695040888963407ull;
-      std::swap(p[k], p[(s >> 33) % (k + 1)]);
-    }
-    LB_CUDA(cudaMemcpy(base + poff, p.data(), K * 4, cudaMemcpyHostToDevice));
-  }
-  w.view.meta = {bits, K, N, group, sym, act};
-  w.view.qweight = reinterpret_cast<std::uint32_t*>(base);
-  w.view.scales = reinterpret_cast<std::uint16_t*>(base + words * 4);
-  w.view.zeros = base + zoff;
-  w.view.perm = act ? reinterpret_cast<std::int32_t*>(base + poff) : nullptr;
-  return w;
-}
 
 std::string json;
 void add_json(const char* buf) {
@@ -152,8 +121,9 @@ int main(int argc, char** argv) {
       const std::size_t group = v.group ? v.group : K, G = K / group;
       const std::size_t wbytes = K * N * v.bits / 8 + G * N * 2 + (v.sym ? 0 : G * N);
       const int nrot = lb::rotation_count(wbytes);
-      std::vector<Weight> ws;
-      for (int r = 0; r < nrot; ++r) ws.push_back(make_weight(v.bits, K, N, group, v.sym, v.act, 1000 + 17 * r));
+      std::vector<lb::RandomTiledWeight> ws;
+      for (int r = 0; r < nrot; ++r)
+        ws.push_back(lb::random_tiled_weight(v.bits, K, N, 1000 + 17 * r, group, v.sym, v.act));
       LB_CUDA(cudaDeviceSynchronize());
       for (std::size_t M : v.ms) {
         const std::size_t mi = static_cast<std::size_t>(std::find(Ms.begin(), Ms.end(), M) - Ms.begin());

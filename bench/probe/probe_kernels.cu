@@ -16,6 +16,7 @@
 #include <lowbit/kernels/gemm.cuh>
 
 #include "common/bench_util.cuh"
+#include "common/tiled_weight.cuh"  // random_tiled_weight
 
 using namespace lowbit;
 namespace lb = lowbit_bench;
@@ -80,23 +81,13 @@ int run_int8(int K, int N, int M, int outliers, int calls) {
 }
 
 int run_weight_only(int bits, int K, int N, int M, int calls, bool pdl) {
-  using kernels::TiledWeightView;
-  const std::size_t words = static_cast<std::size_t>(K) * N * bits / 32, G = K / 128;
-  const std::size_t zoff = words * 4 + G * N * 2;
-  void *mem, *A, *Y;
-  LB_CUDA(cudaMalloc(&mem, zoff + G * N));
-  auto* base = static_cast<unsigned char*>(mem);
-  lb::fill_words(base, words, 1u);
-  lb::fill_fp16(base + words * 4, G * N, 2u, 0x1800);
-  lb::fill_words(base + zoff, G * N / 4, 3u, ((1u << bits) - 1u) * 0x01010101u);
+  // the benchmarks' random g128 asymmetric weight (codes, scales and zeros from seeds 1, 2, 3)
+  const lb::RandomTiledWeight w = lb::random_tiled_weight(bits, static_cast<std::size_t>(K), static_cast<std::size_t>(N), 1u);
+  const kernels::TiledWeightView& v = w.view;
+  void *A, *Y;
   LB_CUDA(cudaMalloc(&A, static_cast<std::size_t>(M) * K * 2));
   LB_CUDA(cudaMalloc(&Y, static_cast<std::size_t>(M) * N * 2));
   lb::fill_fp16(A, static_cast<std::size_t>(M) * K, 4u, 0x3800);
-  TiledWeightView v;
-  v.meta = {bits, static_cast<std::size_t>(K), static_cast<std::size_t>(N), 128, false, false};
-  v.qweight = reinterpret_cast<std::uint32_t*>(base);
-  v.scales = reinterpret_cast<std::uint16_t*>(base + words * 4);
-  v.zeros = base + zoff;
   kernels::GemmOptions opt;
   opt.pdl = pdl ? kernels::PdlMode::on : kernels::PdlMode::off;
   const std::size_t ws_bytes = kernels::gemm_workspace_size(static_cast<std::size_t>(M), v.meta);
