@@ -616,14 +616,16 @@ cudaError_t launch_tiled_plan(const Plan& plan, const std::int8_t* Aq, const std
 }
 
 /// Launches an sm_90a wgmma kernel (cudaErrorNotSupported when the build does not have them): the
-/// warp-specialized TMA kernel when `tma` is set, the encoder is there and every split is whole 128-byte
-/// k-tiles, else the cp.async kernel.
+/// warp-specialized TMA kernel when `tma` is set, the encoder is there, every split is whole 128-byte
+/// k-tiles and the output (C, or ep.Y when fused) is 16-byte aligned (its tensor stores), else the cp.async kernel.
 template <kernels::TiledOut Out, class CT>
 cudaError_t launch_wgmma(const std::int8_t* Aq, const std::int8_t* W, int* C, const kernels::Int8EpilogueParams& ep,
                          int M, int N, int K, int splits, int kps, bool tma, int max_blocks,
                          cudaStream_t stream, int* tile_counter = nullptr) {
 #if defined(LOWBIT_INT8_WGMMA)
-  if (tma && tensor_map_encoder() != nullptr && (splits == 1 || kps % kernels::WgmmaShape::BK == 0)) {
+  const void* out = Out == kernels::TiledOut::i32 ? static_cast<const void*>(C) : ep.Y;
+  if (tma && tensor_map_encoder() != nullptr && (splits == 1 || kps % kernels::WgmmaShape::BK == 0) &&
+      reinterpret_cast<std::uintptr_t>(out) % 16 == 0) {
     using S = kernels::WgmmaWsShape;
     auto kernel = kernels::gemm_s8_wgmma_ws_kernel<Out, CT>;
     static const cudaError_t attr =
@@ -638,6 +640,17 @@ cudaError_t launch_wgmma(const std::int8_t* Aq, const std::int8_t* W, int* C, co
     if (e == cudaSuccess)
       e = kernels::detail::encode_2d(tmW, 1, W, static_cast<std::size_t>(N), static_cast<std::size_t>(K), S::BN, S::BK,
                                      true);
+    // the output's tensor map: 64-row boxes of 128-byte rows (32 int32 or 64 16-bit columns), 128-byte swizzle
+    CUtensorMap tmO;
+    if (e == cudaSuccess) {
+      if constexpr (Out == kernels::TiledOut::i32)
+        e = kernels::detail::encode_2d(tmO, CU_TENSOR_MAP_DATA_TYPE_INT32, 4, C, static_cast<std::size_t>(M),
+                                       static_cast<std::size_t>(N), 64, 32, true);
+      else
+        e = kernels::detail::encode_2d(tmO, std::is_same_v<CT, __half> ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16
+                                                                       : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16,
+                                       2, ep.Y, static_cast<std::size_t>(M), static_cast<std::size_t>(N), 64, 64, true);
+    }
     if (e != cudaSuccess) return e;
     const long long tiles = static_cast<long long>((M + S::BM - 1) / S::BM) * ((N + S::BN - 1) / S::BN);
     // the kernel loops over the tiles; one block fits an SM
@@ -646,7 +659,7 @@ cudaError_t launch_wgmma(const std::int8_t* Aq, const std::int8_t* W, int* C, co
     const dim3 grid(static_cast<unsigned>(blocks), splits);
     // the blocks take tiles from the counter (launch order, no drift between blocks) when there is one
     // K split; the counter must be zero
-    kernel<<<grid, S::kThreads, S::kSmemBytes, stream>>>(tmA, tmW, C, ep, M, N, K, kps,
+    kernel<<<grid, S::kThreads, S::kSmemBytes, stream>>>(tmA, tmW, tmO, C, ep, M, N, K, kps,
                                                           splits == 1 ? tile_counter : nullptr);
     return cudaGetLastError();
   }

@@ -62,18 +62,20 @@ struct WgmmaWsShape : WgmmaShape {
   // multiple of 8, per thread: 168 x 384): asking for more would block the consumers forever
   static_assert(kProducerRegs * 128 + kConsumerRegs * kConsumers <= (65536 / kThreads) / 8 * 8 * kThreads,
                 "setmaxnreg budgets exceed the CTA's launch register allocation");
-  /// Epilogue staging of the outlier columns, beside the ring (the producer refills the ring with the
-  /// next tile's stages while the consumers run a tile's epilogue): the larger of the slab path's
-  /// WgmmaOutlierStage and the fallback's (BM + BN) x kPad floats.
-  static constexpr int kStagingBytes = (BM + BN) * kPad * 4;
+  /// Epilogue staging beside the ring (the producer refills the ring with the next tile's stages while the
+  /// consumers run a tile's epilogue): the outlier columns' staging (the larger of the slab path's
+  /// WgmmaOutlierStage and the fallback's (BM + BN) x kPad floats), and afterwards the tensor stores' buffers
+  /// (two 8 KB chunks per consumer warpgroup, detail::wgmma_store_tma).
+  static constexpr int kStagingBytes = (BM + BN) * kPad * 4 > 4 * 8192 ? (BM + BN) * kPad * 4 : 4 * 8192;
   /// Byte offset of the stages' tile indices (one int per stage, written by the producer before it arms
   /// the stage's full barrier) in the (aligned) dynamic shared memory: after the ring and the mbarriers.
   static constexpr int kTileIdOffset = kStages * kStageBytes + 2 * kStages * 8;
-  /// Byte offset of the staging area: after the tile indices, 16-byte aligned.
-  static constexpr int kStagingOffset = (kTileIdOffset + kStages * 4 + 15) / 16 * 16;
+  /// Byte offset of the staging area: after the tile indices, on a 1024-byte swizzle atom (the store buffers).
+  static constexpr int kStagingOffset = (kTileIdOffset + kStages * 4 + kAlign - 1) / kAlign * kAlign;
   /// Dynamic shared memory: the ring, the mbarriers, the staging area, alignment slack.
   static constexpr int kSmemBytes = kStagingOffset + kStagingBytes + kAlign;
-  static_assert(kStagingOffset % 16 == 0, "16-byte aligned staging (float4 reads)");
+  static_assert(kStagingOffset % kAlign == 0, "staging on a swizzle atom (float4 reads, 128-byte-swizzled stores)");
+  static_assert(kSmemBytes <= 227 * 1024, "one block per SM: at most 227 KB of dynamic shared memory");
 };
 
 namespace detail {
@@ -205,22 +207,76 @@ LOWBIT_DEVICE void wgmma_outliers_from_slabs(int (&acc)[WgmmaShape::kAcc], std::
   }
 }
 
+/// Bytes of one tensor-store chunk of wgmma_store_tma: 64 rows of 128 bytes (32 int32 or 64 16-bit columns).
+inline constexpr int kWgmmaStoreChunkBytes = 64 * 128;
+
+/// The stores of a 128 x 256 block's results through tensor stores (TMA), each consumer warpgroup its 64 rows:
+/// per chunk of 128-byte row pieces (`Cols` columns of 4 bytes (int32) or 2 bytes (pairs packed by `pack`)),
+/// the warpgroup writes its accumulators into one of its two `stage` buffers (kWgmmaStoreChunkBytes each,
+/// 1024-byte aligned, 128-byte swizzled as the map `map` says), and its thread 0 issues the tensor store (or,
+/// `Add`, the tensor reduce-add) and commits it as a bulk async-group. A buffer is rewritten only after the
+/// store two chunks back has read it (`cp.async.bulk.wait_group.read 1`): the warpgroup goes on to its next
+/// chunk, and then to the next tile's main loop, while the stores drain. Rows past M are not written (the map's
+/// bounds). Named barriers 2 and 3 (one per warpgroup).
+template <int Cols, bool Add, class Pack>
+LOWBIT_DEVICE void wgmma_store_tma(const int (&acc)[WgmmaShape::kAcc], std::uint8_t* stage, const CUtensorMap* map,
+                                   int bm, int bn, int tid, Pack pack) {
+  static_assert(Cols == 32 || Cols == 64, "128-byte rows of int32 or of 16-bit values");
+  constexpr int kChunks = WgmmaShape::BN / Cols, kTiles = Cols / 8;  // n8 tiles per chunk
+  const int wg = tid >> 7, wt = tid & 127, lane = tid & 31;
+  const int r0 = ((tid >> 5) & 3) * 16 + (lane >> 2);  // the thread's rows r0, r0 + 8 of the warpgroup's 64
+  std::uint8_t* own = stage + wg * 2 * kWgmmaStoreChunkBytes;
+#pragma unroll
+  for (int c = 0; c < kChunks; ++c) {
+    std::uint8_t* buf = own + (c & 1) * kWgmmaStoreChunkBytes;
+    if (wt == 0) ptx::bulk_wait_group<1, true>();  // the store that last read `buf` (two chunks back) is done reading
+    ptx::named_barrier_sync(2 + wg, 128);
+#pragma unroll
+    for (int j = 0; j < kTiles; ++j)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int i = 4 * (c * kTiles + j) + 2 * h, r = r0 + 8 * h;
+        const int b = (8 * j + 2 * (lane & 3)) * (Cols == 32 ? 4 : 2);  // byte of the pair in the 128-byte row
+        std::uint8_t* dst = buf + r * 128 + ((((b >> 4) ^ (r & 7)) << 4) | (b & 15));
+        if constexpr (Cols == 32)
+          *reinterpret_cast<int2*>(dst) = make_int2(acc[i], acc[i + 1]);
+        else
+          *reinterpret_cast<std::uint32_t*>(dst) = pack(acc[i], acc[i + 1]);
+      }
+    fence_proxy_async();  // the writes, visible to the tensor store (async proxy)
+    ptx::named_barrier_sync(2 + wg, 128);
+    if (wt == 0) {
+      ptx::tma_store_2d<Add>(map, buf, bn + c * Cols, bm + wg * 64);
+      ptx::bulk_commit_group();
+    }
+  }
+}
+
 /// The epilogue of the wgmma int8 kernels for a 128 x 256 block at (bm, bn), run by its 256 consumer
 /// threads (`tid` 0..255; the two warpgroups' accumulators `acc`): int32 stores (or red.global.add when
 /// split along K), or the fused LLM.int8() epilogue (row ⊗ column dequantization, bias, the outlier
 /// columns' product staged through `smem`, which the main loop must be done with). `sync` synchronises
 /// the 256 threads (`__syncthreads`, or a named barrier where a producer warp has left).
-template <TiledOut Out, class T, class Sync>
+/// With `Tma` (the warp-specialized kernel) the results leave through wgmma_store_tma into `smem` (its store
+/// buffers) and the map `tm_out` (int32 C, or Y); every consumer warpgroup's thread 0 must wait for its bulk
+/// async-groups before the block exits.
+template <TiledOut Out, class T, bool Tma = false, class Sync>
 LOWBIT_DEVICE void wgmma_s8_epilogue(int (&acc)[WgmmaShape::kAcc], std::uint8_t* smem, int* __restrict__ C,
                                      const Int8EpilogueParams& p, int M, int N, int K, int bm, int bn, int tid,
-                                     Sync sync) {
+                                     Sync sync, const CUtensorMap* tm_out = nullptr) {
   using S = WgmmaShape;
   constexpr int BM = S::BM, BN = S::BN;
   const int wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
   // accumulator i: n8 tile i / 4, rows (lane / 4) + 8·((i / 2) % 2), columns 2·(lane % 4) + i % 2
   const int row0 = bm + wg * 64 + warp * 16 + (lane >> 2);
   const int col0 = bn + 2 * (lane & 3);
-  if constexpr (Out == TiledOut::i32) {
+  if constexpr (Out == TiledOut::i32 && Tma) {
+    (void)C, (void)p, (void)M, (void)N, (void)K, (void)sync;
+    if (gridDim.y > 1)  // split along K: add into the zeroed C (exact)
+      wgmma_store_tma<32, true>(acc, smem, tm_out, bm, bn, tid, [](int, int) { return 0u; });
+    else
+      wgmma_store_tma<32, false>(acc, smem, tm_out, bm, bn, tid, [](int, int) { return 0u; });
+  } else if constexpr (Out == TiledOut::i32) {
     const bool split = gridDim.y > 1;
 #pragma unroll
     for (int i = 0; i < S::kAcc; i += 2) {
@@ -251,6 +307,8 @@ LOWBIT_DEVICE void wgmma_s8_epilogue(int (&acc)[WgmmaShape::kAcc], std::uint8_t*
     const int count = *p.outlier_count;
     // each branch first waits until no thread still reads the staging memory `smem` (the cp.async
     // kernel's ring, or the TMA kernel's staging area from the block's previous tile)
+    // the staging memory is also the tensor stores' buffers: the previous tile's stores must have read them
+    if (Tma && count > 0 && (tid & 127) == 0) ptx::bulk_wait_group<0, true>();
     if (count > 0 && use_outlier_slabs(p, count)) {
       sync();
       wgmma_outliers_from_slabs(acc, smem, p, count, M, N, bm, bn, tid, sync);
@@ -278,13 +336,21 @@ LOWBIT_DEVICE void wgmma_s8_epilogue(int (&acc)[WgmmaShape::kAcc], std::uint8_t*
         sync();
       }
     }
-    T* Y = static_cast<T*>(p.Y);
+    if constexpr (Tma) {
+      if (count > 0) sync();  // every thread is done reading the outlier staging (the store buffers)
+      wgmma_store_tma<64, false>(acc, smem, tm_out, bm, bn, tid, [](int a, int b) {
+        const auto v = detail::Elem<T>::pack(__int_as_float(a), __int_as_float(b));
+        return *reinterpret_cast<const std::uint32_t*>(&v);
+      });
+    } else {
+      T* Y = static_cast<T*>(p.Y);
 #pragma unroll
-    for (int i = 0; i < S::kAcc; i += 2) {
-      const int m = row0 + ((i >> 1) & 1) * 8, n = col0 + (i >> 2) * 8;
-      if (m < M && n < N)
-        *reinterpret_cast<typename detail::Elem<T>::pair*>(Y + static_cast<std::size_t>(m) * N + n) =
-            detail::Elem<T>::pack(__int_as_float(acc[i]), __int_as_float(acc[i + 1]));
+      for (int i = 0; i < S::kAcc; i += 2) {
+        const int m = row0 + ((i >> 1) & 1) * 8, n = col0 + (i >> 2) * 8;
+        if (m < M && n < N)
+          *reinterpret_cast<typename detail::Elem<T>::pair*>(Y + static_cast<std::size_t>(m) * N + n) =
+              detail::Elem<T>::pack(__int_as_float(acc[i]), __int_as_float(acc[i + 1]));
+      }
     }
   }
 }
@@ -395,12 +461,16 @@ __global__ void __launch_bounds__(WgmmaShape::kThreads, 1)
 /// in launch order, whichever block is free; zeroed before the launch, only with one K split), else
 /// b, b + gridDim.x, ... — and tells the consumers through the tile index it stores with each stage; -1
 /// (on a stage armed without bytes) ends the block. With grid.x = the tile count and no counter it is one
-/// tile per block.
+/// tile per block. The results leave through tensor stores (detail::wgmma_store_tma; a reduce-add into the
+/// zeroed C when split), which drain while the consumers run the next tile: plain stores from the
+/// accumulators held the tensor cores idle for 4-14 % of the kernel at M = 1024-4096 (H100, session 17).
 /// @tparam Out output mode (fused epilogue or int32)
 /// @tparam T __half or __nv_bfloat16 (fused mode output)
 /// @param tmA tensor map of the activation codes [M, K] int8 (encode_2d, box 128 x 128, 128-byte swizzle)
 /// @param tmW tensor map of the weight codes [N, K] int8 (box 256 x 128, 128-byte swizzle)
-/// @param C int32 [M, N] (TiledOut::i32; zeroed first when split), unused otherwise
+/// @param tmOut tensor map of the output the epilogue stores through (int32 C: INT32 elements, box 64 x 32; fused:
+///        Y, box 64 x 64 of T; 128-byte swizzle): detail::wgmma_store_tma
+/// @param C int32 [M, N] (TiledOut::i32; zeroed first when split; written through tmOut), unused otherwise
 /// @param p epilogue inputs and the output (fused mode)
 /// @param M rows of A
 /// @param N output features (multiple of 64)
@@ -410,8 +480,8 @@ __global__ void __launch_bounds__(WgmmaShape::kThreads, 1)
 template <TiledOut Out, class T>
 __global__ void __launch_bounds__(WgmmaWsShape::kThreads, 1)
     gemm_s8_wgmma_ws_kernel(const __grid_constant__ CUtensorMap tmA, const __grid_constant__ CUtensorMap tmW,
-                            int* __restrict__ C, Int8EpilogueParams p, int M, int N, int K, int k_per_split,
-                            int* tile_counter) {
+                            const __grid_constant__ CUtensorMap tmOut, int* __restrict__ C, Int8EpilogueParams p, int M,
+                            int N, int K, int k_per_split, int* tile_counter) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using S = WgmmaWsShape;
   constexpr int BM = S::BM, BN = S::BN, BK = S::BK, NS = S::kStages;
@@ -507,11 +577,13 @@ __global__ void __launch_bounds__(WgmmaWsShape::kThreads, 1)
 #pragma unroll
     for (int i = 0; i < S::kAcc; ++i) detail::reg_fence(acc[i]);
     release(g - 1);  // the tile's last stage: the producer may refill it during the epilogue
-    detail::wgmma_s8_epilogue<Out, T>(acc, staging, C, p, M, N, K, bm, bn, tid,
-                                      [] { ptx::named_barrier_sync(1, S::kConsumers); });
+    detail::wgmma_s8_epilogue<Out, T, true>(acc, staging, C, p, M, N, K, bm, bn, tid,
+                                            [] { ptx::named_barrier_sync(1, S::kConsumers); }, &tmOut);
   }
+  // the tensor stores of the last tile: complete before the block's shared memory goes
+  if ((tid & 127) == 0) ptx::bulk_wait_group<0, false>();
 #else
-  (void)tmA, (void)tmW, (void)C, (void)p, (void)M, (void)N, (void)K, (void)k_per_split, (void)tile_counter;
+  (void)tmA, (void)tmW, (void)tmOut, (void)C, (void)p, (void)M, (void)N, (void)K, (void)k_per_split, (void)tile_counter;
   __trap();  // wgmma and TMA need sm_90a; the host dispatch only selects this kernel when LOWBIT_INT8_WGMMA is set
 #endif
 }

@@ -174,6 +174,52 @@ LOWBIT_DEVICE void tma_load_2d(void* smem, const void* map, int c0, int c1, void
 #endif
 }
 
+/// 2-D tensor store (TMA) of the box at coordinates (`c0` inner, `c1` outer) of `map` from shared memory at
+/// `smem` (laid out as the map's swizzle says); the parts of the box past the tensor are not written. With
+/// `Add` the box is added to global memory element-wise instead (`cp.reduce.async.bulk.tensor ... .add`,
+/// the map's element type: exact for integers). The copy joins the calling thread's current bulk async-group
+/// (bulk_commit_group); the shared memory must have been written before a `fence.proxy.async`.
+template <bool Add = false>
+LOWBIT_DEVICE void tma_store_2d(const void* map, const void* smem, int c0, int c1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  if constexpr (Add)
+    asm volatile("cp.reduce.async.bulk.tensor.2d.global.shared::cta.add.tile.bulk_group [%0, {%1, %2}], [%3];\n" ::"l"(
+                     reinterpret_cast<std::uint64_t>(map)),
+                 "r"(c0), "r"(c1), "r"(smem_addr(smem))
+                 : "memory");
+  else
+    asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%1, %2}], [%3];\n" ::"l"(
+                     reinterpret_cast<std::uint64_t>(map)),
+                 "r"(c0), "r"(c1), "r"(smem_addr(smem))
+                 : "memory");
+#else
+  (void)map; (void)smem; (void)c0; (void)c1; __trap();
+#endif
+}
+
+/// Closes the calling thread's current bulk async-group (the tensor stores issued since the last commit).
+LOWBIT_DEVICE void bulk_commit_group() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
+#else
+  __trap();
+#endif
+}
+
+/// Waits until at most `N` of the calling thread's bulk async-groups are pending: with `Read` only until
+/// their shared-memory sources have been read (the buffers may be rewritten), else until the writes are done.
+template <int N, bool Read>
+LOWBIT_DEVICE void bulk_wait_group() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  if constexpr (Read)
+    asm volatile("cp.async.bulk.wait_group.read %0;\n" ::"n"(N) : "memory");
+  else
+    asm volatile("cp.async.bulk.wait_group %0;\n" ::"n"(N) : "memory");
+#else
+  __trap();
+#endif
+}
+
 /// Raises (Inc) or lowers the per-thread register budget of the calling warpgroup to `Regs` (a multiple of 8,
 /// 24..256); every thread of the warpgroup must execute it (`setmaxnreg`, sm_90a only: warp-specialized
 /// kernels hand the producer's registers to the consumers).
