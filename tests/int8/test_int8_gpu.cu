@@ -554,6 +554,84 @@ TEST_CASE("int8 GPU ring path reports non-finite activations in every activation
   REQUIRE(bad.message.find("ring_act") != std::string::npos);
 }
 
+TEST_CASE("int8 GPU ring layers chained under programmatic dependent launch equal plain launches",
+          "[int8][gpu][sanitize]") {
+  // Layer 2 reads layer 1's output, both share one workspace, and layer 1's output buffer is rewritten by
+  // the next pair while nothing synchronizes: every layer's first kernel (fused ring, one or two activation
+  // kernels) starts under PDL during the previous layer's tail, so a read of A, Y or the workspace before
+  // its griddepcontrol.wait would see the other input's values. Inputs alternate between two activations;
+  // each pair's layer-2 output must equal, bit for bit, the same layers run with plain launches and a
+  // synchronization between them.
+  if (!int8::ring_available()) {
+    WARN("ring path not available in this build / on this device");
+    return;
+  }
+  using T = half_t;
+  std::mt19937 rng(4242);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  const int K1 = 512, N1 = 2048, N2 = 256;  // layer 2: K = N1, its K split over a 2-CTA cluster
+  auto weight = [&](int N, int K, float sd) {
+    std::vector<T> W(static_cast<std::size_t>(N) * K);
+    for (auto& w : W) w = T(sd * nd(rng));
+    return int8::quantize_weight(W.data(), N, K);
+  };
+  const auto w1 = weight(N1, K1, 0.1f), w2 = weight(N2, N1, 0.05f);
+  DevBuf<std::int8_t> dW1(w1.codes), dW2(w2.codes);
+  DevBuf<float> dS1(w1.scales), dS2(w2.scales);
+  const int8::DeviceWeight dw1{dW1.p, dS1.p, N1, K1}, dw2{dW2.p, dS2.p, N2, N1};
+  cudaStream_t st;
+  CUDA_OK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+  // (M, ring_act): the activation pass inside the ring kernel, one activation kernel, two
+  for (auto [M, act] : {std::pair{1, 3}, std::pair{4, 3}, std::pair{3, 1}, std::pair{16, 2}}) {
+    std::vector<T> in[2];
+    for (auto& a : in) {
+      a.resize(static_cast<std::size_t>(M) * K1);
+      for (auto& v : a) v = T(nd(rng));
+      for (int m = 0; m < M; ++m) a[static_cast<std::size_t>(m) * K1 + 37] = T(25.f);  // one outlier column
+    }
+    DevBuf<T> dA0(in[0]), dA1(in[1]);
+    const T* dA[2] = {dA0.p, dA1.p};
+    int8::LinearOptions o1, o2;
+    o1.force_path = o2.force_path = 5;
+    o1.ring_act = o2.ring_act = act;
+    o2.ring_splits = 2;
+    const std::size_t bytes = std::max(int8::linear_workspace_size(M, N1, K1, o1),
+                                       int8::linear_workspace_size(M, N2, N1, o2));
+    DevBuf<std::uint8_t> ws(bytes);
+    DevBuf<T> dY1(static_cast<std::size_t>(M) * N1);
+    constexpr int kPairs = 6;
+    DevBuf<T> dY2(static_cast<std::size_t>(kPairs) * M * N2);
+    auto pair = [&](int i, bool pdl) {
+      o1.pdl = o2.pdl = pdl;
+      REQUIRE(int8::linear_forward(dA[i % 2], M, dw1, nullptr, dY1.p, ws.p, bytes, o1, st).ok());
+      if (!pdl) CUDA_OK(cudaStreamSynchronize(st));
+      REQUIRE(int8::linear_forward(dY1.p, M, dw2, nullptr, dY2.p + static_cast<std::size_t>(i) * M * N2, ws.p, bytes,
+                                   o2, st).ok());
+      if (!pdl) CUDA_OK(cudaStreamSynchronize(st));
+    };
+    // references: each input once, plain launches
+    pair(0, false);
+    pair(1, false);
+    const auto ref = dY2.get();
+    const std::vector<T> ref2[2] = {std::vector<T>(ref.begin(), ref.begin() + M * N2),
+                                    std::vector<T>(ref.begin() + M * N2, ref.begin() + 2 * M * N2)};
+    CUDA_OK(cudaMemset(dY2.p, 0xff, dY2.n * sizeof(T)));  // poison
+    for (int i = 0; i < kPairs; ++i) pair(i, true);
+    CUDA_OK(cudaStreamSynchronize(st));
+    CUDA_OK(cudaGetLastError());
+    const auto got = dY2.get();
+    for (int i = 0; i < kPairs; ++i) {
+      INFO("M=" << M << " ring_act=" << act << " pair " << i);
+      REQUIRE(std::memcmp(got.data() + static_cast<std::size_t>(i) * M * N2, ref2[i % 2].data(),
+                          sizeof(T) * M * N2) == 0);
+    }
+    int8::Int8Stats stats;  // the last layer 2's statistics: its input (layer 1's output) is finite
+    CUDA_OK(cudaMemcpy(&stats, int8::workspace_stats(ws.p), sizeof stats, cudaMemcpyDeviceToHost));
+    REQUIRE(stats.nonfinite == 0);
+  }
+  CUDA_OK(cudaStreamDestroy(st));
+}
+
 TEST_CASE("int8 GPU activation pass is bit-exact with the host reference", "[int8][gpu][sanitize]") {
   std::mt19937 rng(7);
   std::normal_distribution<float> nd(0.f, 2.f);

@@ -74,8 +74,14 @@ struct LinearOptions {
   int tile_mt = 0;  ///< m16 tiles per warp (0: by policy)
   int tile_nt = 0;  ///< n8 tiles per warp (0: by policy)
   /// Programmatic dependent launch: the activation pass launches while the workspace is being cleared,
-  /// and on the small-M path the GEMM starts streaming weights while the activation pass runs. (The ring
-  /// kernel with the activation pass inside is the layer's only kernel and launches without it.)
+  /// and on the small-M path the GEMM starts streaming weights while the activation pass runs. On the
+  /// small-M ring path (sm_90) the layer's first kernel is PDL-launched too: its weight stream starts
+  /// while the kernel before the layer finishes (in a chain of layers, the previous layer's tail), and it
+  /// waits for that kernel (`griddepcontrol.wait`) before it reads A or touches Y or the workspace. The
+  /// contract is gemm's (kernels::PdlMode): the weight (codes, scales, bias, side copy) must not be
+  /// written by the kernel launched immediately before the layer in the same stream (weights prepared
+  /// at load time, followed by a synchronization, are unaffected); A, Y and the workspace have no such
+  /// restriction. false: every kernel launches plainly.
   bool pdl = true;
   /// Small-M path: take the outlier columns' weights from the GEMM's own weight stream (false: gather
   /// them after the main loop). Testing / tuning knob; both give identical results.
@@ -744,12 +750,12 @@ cudaError_t launch_ring(const CT* A, int M, const DeviceWeight& w, const float* 
   const bool fused = plan.fused_act;
   if (gemm_only && fused) return cudaErrorInvalidValue;  // no GEMM alone: the pass is inside the kernel
   if (gemm_only || fused) {  // (gemm_only, benchmark: the GEMM alone on the activation results in the workspace)
-  } else if (plan.self_act) {
-    kernels::act_quant_kernel<CT, true><<<parts, R::kActThreads, 0, stream>>>(A, M, K, opt.threshold, o, parts);
-    e = cudaGetLastError();
+  } else if (plan.self_act) {  // (the layer's first kernel: it waits for the one before, see LinearOptions::pdl)
+    e = launch_maybe_pdl(opt.pdl, kernels::act_quant_kernel<CT, true>, dim3(parts), dim3(R::kActThreads), stream, A,
+                         M, K, opt.threshold, o, parts);
   } else {
-    kernels::act_partial_kernel<CT><<<parts, R::kActThreads, 0, stream>>>(A, M, K, opt.threshold, o);
-    e = cudaGetLastError();
+    e = launch_maybe_pdl(opt.pdl, kernels::act_partial_kernel<CT>, dim3(parts), dim3(R::kActThreads), stream, A, M, K,
+                         opt.threshold, o);
     if (e == cudaSuccess)
       e = launch_maybe_pdl(opt.pdl, kernels::act_quant_kernel<CT, false>, dim3(parts), dim3(R::kActThreads), stream, A,
                            M, K, opt.threshold, o, parts);
@@ -817,7 +823,7 @@ cudaError_t launch_ring(const CT* A, int M, const DeviceWeight& w, const float* 
     la[na].val.clusterDim.z = 1;
     ++na;
   }
-  if (opt.pdl && !fused) {  // fused: the layer's first kernel, which must not overlap the one before
+  if (opt.pdl) {  // fused: the layer's first kernel, overlapping the tail of the kernel before the layer
     la[na].id = cudaLaunchAttributeProgrammaticStreamSerialization;
     la[na].val.programmaticStreamSerializationAllowed = 1;
     ++na;

@@ -17,7 +17,9 @@
 ///   2-D tensor TMA copies + mbarriers (one copy per operand and stage: per-row 1-D bulk copies cost
 ///   ~34 ns each per CTA on the H200 and made the ring 2.6x slower than the split-K kernel). The weight
 ///   stream starts before `griddepcontrol.wait` (it does not depend on the activation pass), so the ring
-///   fills while the activation kernels run. Outlier columns are handled when their stage is resident:
+///   fills while the activation kernels run. The layer's first kernel (an activation kernel, or the fused
+///   ring below) waits in turn for the kernel before the layer, so under programmatic dependent launch a
+///   chain of layers overlaps each layer's launch with the previous one's tail. Outlier columns are handled when their stage is resident:
 ///   the weights come from the ring (no gather), the activation values from a table that each CTA
 ///   builds once from the mask of its own K range (its first 64 outlier columns; any beyond are read
 ///   from A when their stage comes).
@@ -315,6 +317,9 @@ __global__ void __launch_bounds__(ring::kActThreads) act_partial_kernel(const T*
   LOWBIT_INT8_MARK(threadIdx.x == 0, kAct1Start);
   detail::pdl_launch_dependents();  // the quantization kernel (and through it the GEMM) may launch
   if (threadIdx.x < ring::kActCols / 32) s_bits[threadIdx.x] = 0u;
+  // the layer's first kernel: under PDL the kernel before it (which may write A, or be the previous layer
+  // still reading this workspace) has finished from here on
+  detail::pdl_wait();
   __syncthreads();
   const int nvec = K / 8, v = blockIdx.x * (ring::kActCols / 8) + lane;
   int nf = 0;
@@ -370,6 +375,7 @@ __global__ void __launch_bounds__(ring::kActThreads) act_quant_kernel(const T* _
   if (threadIdx.x == 0) s_nf = 0ull;
   __syncthreads();
   if constexpr (kSelf) {
+    detail::pdl_wait();  // the layer's first kernel: the kernel before it has finished (A, workspace)
     // whole rows, 4 at a time: absmax per row, outlier flags per 8 columns (thread-owned slots of s_b8)
     int nf = detail::scan_act_rows<T, 4, 4>(A, M, K, threadIdx.x, kT, threshold, s_b8, [&](int m, float a) {
       if (lane == 0) s_red[warp][m] = a;
@@ -470,9 +476,11 @@ __global__ void __launch_bounds__(ring::kActThreads) act_quant_kernel(const T* _
 /// kFused (M <= ring::kFusedMaxM): no activation kernels. The producer streams weight-only stages from
 /// the start; meanwhile the consumers read A from L2 (row absmax over all of K, outlier flags, counts),
 /// quantize the CTA's own K range into a shared-memory code buffer that the MMA loop reads instead of an
-/// activation box, and table the range's outlier columns; CTA (0, 0) writes the statistics. Launch it
-/// without programmatic dependent launch: it is the layer's first kernel, and its weight stream must not
-/// overlap the kernel before it.
+/// activation box, and table the range's outlier columns; CTA (0, 0) writes the statistics. It is the
+/// layer's first kernel: under programmatic dependent launch its weight stream (and the consumers' loads
+/// of weight scales and biases) starts while the kernel before it runs; everything else (A, Y, the
+/// statistics) comes after the consumers' `griddepcontrol.wait`, and the producer touches nothing but
+/// the weight codes.
 /// @tparam T __half or __nv_bfloat16 (activations and output)
 /// @tparam kFused the activation pass inside the kernel (see above); false: after the activation kernels
 /// @param tmW tensor map of the weight codes [N, K] int8, box {kSK, 64}
