@@ -514,14 +514,18 @@ int main(int argc, char** argv) {
               std::exit(1);
           });
           layer_tiles.emplace_back("splitk_gemv_layer", us_old);
+          // the layer with and without programmatic dependent launch (chained calls: with it, each layer's
+          // first kernel starts during the previous one's tail), interleaved with each other
           int8::LinearOptions on = opt;
           on.pdl = false;
-          const double us_np = time_graph(s, calls, samples, [&](int i) {
+          const std::vector<double> tp = time_graphs_interleaved(s, calls, samples, {layer, [&](int i) {
             dw.codes = W8[i % rot8];
             if (!int8::linear_forward(reinterpret_cast<const half_t*>(A), M, dw, wscale, reinterpret_cast<half_t*>(Y8),
                                       ws, ws_bytes, on, s).ok())
               std::exit(1);
-          });
+          }});
+          const double us_np = tp[1];
+          layer_tiles.emplace_back("ring_pdl_pair", tp[0]);
           layer_tiles.emplace_back("ring_no_pdl", us_np);
           // the activation pass inside the ring kernel (M <= 4) against the separate activation kernels,
           // both forced, same run
@@ -625,9 +629,9 @@ int main(int argc, char** argv) {
             if (cudaOccupancyMaxActiveClusters(&clusters, kern, &cfg) != cudaSuccess)
               clusters = -1;
           }
-          std::printf("  M=%d out=%d: split-K gemv layer %.1f us, ring no PDL %.1f us, ring GEMM alone %.1f us "
-                      "(%d-byte stages x %d, %d CTAs per slab, %d of %d clusters resident, %s act)\n",
-                      M, oc, us_old, us_np, us_g, lplan.sk, lplan.stages, lplan.splits, clusters, N / 64,
+          std::printf("  M=%d out=%d: split-K gemv layer %.1f us, ring %.1f us with PDL / %.1f us without (interleaved), "
+                      "ring GEMM alone %.1f us (%d-byte stages x %d, %d CTAs per slab, %d of %d clusters resident, %s act)\n",
+                      M, oc, us_old, tp[0], us_np, us_g, lplan.sk, lplan.stages, lplan.splits, clusters, N / 64,
                       lplan.fused_act ? "fused" : lplan.self_act ? "one-kernel" : "two-kernel");
         }
         if (M <= 16 && oc == 8 && lplan.path == int8::detail::Plan::gemv) {  // programmatic dependent launch on/off
