@@ -225,8 +225,8 @@ int main(int argc, char** argv) {
   FILE* f = std::fopen(out_path, "w");
   if (!f) return;
   std::fprintf(f, "{\n  \"benchmark\": \"lowbit int8 (LLM.int8) layer vs cuBLAS fp16; int8 GEMM core vs cuBLASLt int8\",\n");
-  std::fprintf(f, "  \"device\": \"%s\",\n  \"sm_count\": %d,\n  \"date\": \"2026-12-05\",\n", prop.name,
-               prop.multiProcessorCount);
+  std::fprintf(f, "  \"device\": \"%s\",\n  \"sm_count\": %d,\n  \"date\": \"%s\",\n", prop.name,
+               prop.multiProcessorCount, lowbit_bench::utc_date().c_str());
   std::fprintf(f, "  \"wgmma_kernels_built\": %s,\n", int8::wgmma_available() ? "true" : "false");
   std::fprintf(f, "  \"copy_bandwidth_GBps\": %.1f,\n  \"read_bandwidth_GBps\": %.1f,\n", copy_gbs, read_gbs);
   std::fprintf(f, "  \"roofline_note\": \"roofline_*_us = minimum bytes (weights once, activations, output) / max(copy, read) bandwidth\",\n");
