@@ -16,6 +16,11 @@
 /// @endcode
 ///
 /// Load-time factories (host, may synchronize) throw lowbit::Error on bad input; `forward` never throws.
+///
+/// On sm_90 the small-M kernels of both layers launch under programmatic dependent launch
+/// (kernels::PdlMode, int8::LinearOptions::pdl): they stream the layer's own weights while the kernel
+/// before them finishes, and wait for it before they read A or write Y or the workspace. The weights are
+/// written only by the factories, which synchronize, so chaining layers needs nothing more.
 #pragma once
 
 #include <cublas_v2.h>

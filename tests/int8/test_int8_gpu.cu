@@ -615,6 +615,8 @@ TEST_CASE("int8 GPU ring layers chained under programmatic dependent launch equa
     const auto ref = dY2.get();
     const std::vector<T> ref2[2] = {std::vector<T>(ref.begin(), ref.begin() + M * N2),
                                     std::vector<T>(ref.begin() + M * N2, ref.begin() + 2 * M * N2)};
+    // the two inputs' outputs differ, so a stale read of the other input's values cannot go unnoticed
+    REQUIRE(std::memcmp(ref2[0].data(), ref2[1].data(), sizeof(T) * M * N2) != 0);
     CUDA_OK(cudaMemset(dY2.p, 0xff, dY2.n * sizeof(T)));  // poison
     for (int i = 0; i < kPairs; ++i) pair(i, true);
     CUDA_OK(cudaStreamSynchronize(st));

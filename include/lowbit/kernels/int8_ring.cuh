@@ -19,10 +19,10 @@
 ///   stream starts before `griddepcontrol.wait` (it does not depend on the activation pass), so the ring
 ///   fills while the activation kernels run. The layer's first kernel (an activation kernel, or the fused
 ///   ring below) waits in turn for the kernel before the layer, so under programmatic dependent launch a
-///   chain of layers overlaps each layer's launch with the previous one's tail. Outlier columns are handled when their stage is resident:
-///   the weights come from the ring (no gather), the activation values from a table that each CTA
-///   builds once from the mask of its own K range (its first 64 outlier columns; any beyond are read
-///   from A when their stage comes).
+///   chain of layers overlaps each layer's launch with the previous one's tail. Outlier columns are
+///   handled when their stage is resident: the weights come from the ring (no gather), the activation
+///   values from a table that each CTA builds once from the mask of its own K range (its first 64
+///   outlier columns; any beyond are read from A when their stage comes).
 ///   Every output is written once: by the thread that owns its accumulator, or (split K) by one thread
 ///   of the cluster, which sums the CTAs' partials in rank order.
 /// - `gemv_ring_kernel<T, true>` (M <= 4): the same ring with the activation pass inside, and no
