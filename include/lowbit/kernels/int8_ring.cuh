@@ -531,9 +531,7 @@ __global__ void __launch_bounds__(ring::kThreads, 4) gemv_ring_kernel(const __gr
     detail::mbar_fence_init();
   }
   __syncthreads();
-#if !defined(LOWBIT_INT8_RING_LATE_TRIGGER)
   detail::pdl_launch_dependents();
-#endif
 
   const int g = lane >> 2, t = lane & 3;
   const int ctid = threadIdx.x;  // consumers: 0..127
@@ -600,9 +598,6 @@ __global__ void __launch_bounds__(ring::kThreads, 4) gemv_ring_kernel(const __gr
       }
     }
     __syncwarp();
-#if defined(LOWBIT_INT8_RING_LATE_TRIGGER)
-    detail::pdl_launch_dependents();
-#endif
   } else {  // ---------------- consumer warps ----------------
     // weight-side values do not depend on the activation pass: loaded before griddepcontrol.wait
 #pragma unroll
@@ -785,9 +780,6 @@ __global__ void __launch_bounds__(ring::kThreads, 4) gemv_ring_kernel(const __gr
       if (lane == 0) detail::mbar_arrive(empty + s);  // arrivals per stage were 128 shared-memory atomics)
     }
     LOWBIT_INT8_MARK(ctid == 0, kRingLoopDone);
-#if defined(LOWBIT_INT8_RING_LATE_TRIGGER)
-    detail::pdl_launch_dependents();
-#endif
     if (splits == 1) {  // every output written once by the thread owning it
       store(acc, yo);
     } else {  // partial sums to this CTA's (consumed) ring: 16 words per consumer thread
