@@ -1,12 +1,20 @@
 #!/usr/bin/env python3
-"""Adds a "targets" section (issue 5's targets checked against the measured rows, with the reason for each
-miss) and derived throughput figures to a bench_int8 JSON. Every number comes from the file's own rows.
-Usage: summarize_targets.py RESULTS.json  (rewrites it in place)"""
+"""Checks issue 5's targets against a bench_int8 JSON's measured rows, with the reason for each miss, and
+derives throughput figures. Every number comes from the file's own rows.
+Usage: summarize_targets.py RESULTS.json [--write]
+Prints the targets and the analysis; with --write it also adds them to RESULTS.json (a "targets" section and
+per-row figures), written to a temporary file and renamed over the original, so a failure leaves it intact."""
 import json
+import os
 import sys
 
-path = sys.argv[1]
-d = json.load(open(path))
+args = [a for a in sys.argv[1:] if a != "--write"]
+if len(args) != 1:
+    sys.exit(__doc__)
+path = args[0]
+write = "--write" in sys.argv[1:]
+with open(path) as f:
+    d = json.load(f)
 rows = d["rows"]
 for r in rows:
     ops = 2.0 * r["M"] * r["N"] * r["K"]
@@ -138,7 +146,11 @@ d["why_targets_are_missed"] = {
         "cost at large M. On the small-M path each split handles the columns "
         "in its own K range (see small_M)."),
 }
-json.dump(d, open(path, "w"), indent=1)
+if write:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(d, f, indent=1)
+    os.replace(tmp, path)
 print("targets met: %d / %d" % (d["targets_met"], d["targets_total"]))
 for t in targets:
     print(("MET " if t["met"] else "miss"), t["target"], t["K"], t["N"], t["M"], t["measured"])
