@@ -646,16 +646,19 @@ cudaError_t launch_wgmma(const std::int8_t* Aq, const std::int8_t* W, int* C, co
     if (e == cudaSuccess)
       e = kernels::detail::encode_2d(tmW, 1, W, static_cast<std::size_t>(N), static_cast<std::size_t>(K), S::BN, S::BK,
                                      true);
-    // the output's tensor map: 64-row boxes of 128-byte rows (32 int32 or 64 16-bit columns), 128-byte swizzle
+    // the output's tensor map: boxes of a warpgroup's rows x one 128-byte swizzle row (32 int32 or 64 16-bit
+    // columns), 128-byte swizzle (kernels::detail::wgmma_store_tma)
     CUtensorMap tmO;
     if (e == cudaSuccess) {
+      constexpr int kRow = kernels::detail::kSw128RowBytes;
       if constexpr (Out == kernels::TiledOut::i32)
         e = kernels::detail::encode_2d(tmO, CU_TENSOR_MAP_DATA_TYPE_INT32, 4, C, static_cast<std::size_t>(M),
-                                       static_cast<std::size_t>(N), 64, 32, true);
+                                       static_cast<std::size_t>(N), S::kWgRows, kRow / 4, true);
       else
         e = kernels::detail::encode_2d(tmO, std::is_same_v<CT, __half> ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16
                                                                        : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16,
-                                       2, ep.Y, static_cast<std::size_t>(M), static_cast<std::size_t>(N), 64, 64, true);
+                                       2, ep.Y, static_cast<std::size_t>(M), static_cast<std::size_t>(N), S::kWgRows,
+                                       kRow / 2, true);
     }
     if (e != cudaSuccess) return e;
     const long long tiles = static_cast<long long>((M + S::BM - 1) / S::BM) * ((N + S::BN - 1) / S::BN);
@@ -823,7 +826,7 @@ cudaError_t launch_ring(const CT* A, int M, const DeviceWeight& w, const float* 
     la[na].val.clusterDim.z = 1;
     ++na;
   }
-  if (opt.pdl) {  // fused: the layer's first kernel, overlapping the tail of the kernel before the layer
+  if (opt.pdl) {  // after the activation kernels, or (fused) the layer's first kernel, after the one before it
     la[na].id = cudaLaunchAttributeProgrammaticStreamSerialization;
     la[na].val.programmaticStreamSerializationAllowed = 1;
     ++na;

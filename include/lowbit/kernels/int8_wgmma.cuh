@@ -19,6 +19,7 @@
 /// selected by advancing the descriptor's start address by 32 bytes.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include <cuda.h>  // CUtensorMap
@@ -44,6 +45,10 @@ struct WgmmaShape {
   static constexpr int kSmemBytes = kStages * kStageBytes + kAlign;  ///< dynamic shared memory (+ alignment slack)
   static constexpr int kAcc = BN / 2;                ///< int32 accumulators per thread (64 × 256 / 128)
   static constexpr int kPad = detail::kOutlierChunk + 1;  ///< epilogue staging row stride (odd: no bank conflicts)
+  static constexpr int kWgRows = BM / 2;             ///< rows of one consumer warpgroup (its m64 wgmma tile)
+  /// Bytes of one tensor-store chunk (the TMA kernel's epilogue): the warpgroup's rows, one 128-byte swizzle
+  /// row each (32 int32 or 64 16-bit columns).
+  static constexpr int kStoreChunkBytes = kWgRows * detail::kSw128RowBytes;
   static_assert((BM * kPad + BN * kPad) * 4 <= kStages * kStageBytes, "outlier staging fits in the pipeline smem");
   static_assert(BK == detail::kSw128RowBytes, "one 128-byte swizzle row of K per stage (descriptor offsets)");
 };
@@ -66,7 +71,8 @@ struct WgmmaWsShape : WgmmaShape {
   /// consumers run a tile's epilogue): the outlier columns' staging (the larger of the slab path's
   /// WgmmaOutlierStage and the fallback's (BM + BN) x kPad floats), and afterwards the tensor stores' buffers
   /// (two 8 KB chunks per consumer warpgroup, detail::wgmma_store_tma).
-  static constexpr int kStagingBytes = (BM + BN) * kPad * 4 > 4 * 8192 ? (BM + BN) * kPad * 4 : 4 * 8192;
+  static constexpr int kStoreBytes = kConsumers / 128 * 2 * kStoreChunkBytes;  ///< two chunks per warpgroup
+  static constexpr int kStagingBytes = std::max((BM + BN) * kPad * 4, kStoreBytes);
   /// Byte offset of the stages' tile indices (one int per stage, written by the producer before it arms
   /// the stage's full barrier) in the (aligned) dynamic shared memory: after the ring and the mbarriers.
   static constexpr int kTileIdOffset = kStages * kStageBytes + 2 * kStages * 8;
@@ -207,12 +213,9 @@ LOWBIT_DEVICE void wgmma_outliers_from_slabs(int (&acc)[WgmmaShape::kAcc], std::
   }
 }
 
-/// Bytes of one tensor-store chunk of wgmma_store_tma: 64 rows of 128 bytes (32 int32 or 64 16-bit columns).
-inline constexpr int kWgmmaStoreChunkBytes = 64 * 128;
-
 /// The stores of a 128 x 256 block's results through tensor stores (TMA), each consumer warpgroup its 64 rows:
 /// per chunk of 128-byte row pieces (`Cols` columns of 4 bytes (int32) or 2 bytes (pairs packed by `pack`)),
-/// the warpgroup writes its accumulators into one of its two `stage` buffers (kWgmmaStoreChunkBytes each,
+/// the warpgroup writes its accumulators into one of its two `stage` buffers (WgmmaShape::kStoreChunkBytes each,
 /// 1024-byte aligned, 128-byte swizzled as the map `map` says), and its thread 0 issues the tensor store (or,
 /// `Add`, the tensor reduce-add) and commits it as a bulk async-group. A buffer is rewritten only after the
 /// store two chunks back has read it (`cp.async.bulk.wait_group.read 1`): the warpgroup goes on to its next
@@ -221,14 +224,16 @@ inline constexpr int kWgmmaStoreChunkBytes = 64 * 128;
 template <int Cols, bool Add, class Pack>
 LOWBIT_DEVICE void wgmma_store_tma(const int (&acc)[WgmmaShape::kAcc], std::uint8_t* stage, const CUtensorMap* map,
                                    int bm, int bn, int tid, Pack pack) {
-  static_assert(Cols == 32 || Cols == 64, "128-byte rows of int32 or of 16-bit values");
+  constexpr int kRowBytes = kSw128RowBytes, kElemBytes = kRowBytes / Cols;
+  static_assert(kElemBytes == 4 || kElemBytes == 2, "128-byte rows of int32 or of 16-bit values");
   constexpr int kChunks = WgmmaShape::BN / Cols, kTiles = Cols / 8;  // n8 tiles per chunk
+  constexpr int kChunk = WgmmaShape::kStoreChunkBytes;
   const int wg = tid >> 7, wt = tid & 127, lane = tid & 31;
   const int r0 = ((tid >> 5) & 3) * 16 + (lane >> 2);  // the thread's rows r0, r0 + 8 of the warpgroup's 64
-  std::uint8_t* own = stage + wg * 2 * kWgmmaStoreChunkBytes;
+  std::uint8_t* own = stage + wg * 2 * kChunk;
 #pragma unroll
   for (int c = 0; c < kChunks; ++c) {
-    std::uint8_t* buf = own + (c & 1) * kWgmmaStoreChunkBytes;
+    std::uint8_t* buf = own + (c & 1) * kChunk;
     if (wt == 0) ptx::bulk_wait_group<1, true>();  // the store that last read `buf` (two chunks back) is done reading
     ptx::named_barrier_sync(2 + wg, 128);
 #pragma unroll
@@ -236,9 +241,9 @@ LOWBIT_DEVICE void wgmma_store_tma(const int (&acc)[WgmmaShape::kAcc], std::uint
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int i = 4 * (c * kTiles + j) + 2 * h, r = r0 + 8 * h;
-        const int b = (8 * j + 2 * (lane & 3)) * (Cols == 32 ? 4 : 2);  // byte of the pair in the 128-byte row
-        std::uint8_t* dst = buf + r * 128 + ((((b >> 4) ^ (r & 7)) << 4) | (b & 15));
-        if constexpr (Cols == 32)
+        const int b = (8 * j + 2 * (lane & 3)) * kElemBytes;  // byte of the pair in the 128-byte row
+        std::uint8_t* dst = buf + r * kRowBytes + ((((b >> 4) ^ (r & 7)) << 4) | (b & 15));
+        if constexpr (kElemBytes == 4)
           *reinterpret_cast<int2*>(dst) = make_int2(acc[i], acc[i + 1]);
         else
           *reinterpret_cast<std::uint32_t*>(dst) = pack(acc[i], acc[i + 1]);
@@ -246,7 +251,7 @@ LOWBIT_DEVICE void wgmma_store_tma(const int (&acc)[WgmmaShape::kAcc], std::uint
     fence_proxy_async();  // the writes, visible to the tensor store (async proxy)
     ptx::named_barrier_sync(2 + wg, 128);
     if (wt == 0) {
-      ptx::tma_store_2d<Add>(map, buf, bn + c * Cols, bm + wg * 64);
+      ptx::tma_store_2d<Add>(map, buf, bn + c * Cols, bm + wg * WgmmaShape::kWgRows);
       ptx::bulk_commit_group();
     }
   }
@@ -273,9 +278,9 @@ LOWBIT_DEVICE void wgmma_s8_epilogue(int (&acc)[WgmmaShape::kAcc], std::uint8_t*
   if constexpr (Out == TiledOut::i32 && Tma) {
     (void)C, (void)p, (void)M, (void)N, (void)K, (void)sync;
     if (gridDim.y > 1)  // split along K: add into the zeroed C (exact)
-      wgmma_store_tma<32, true>(acc, smem, tm_out, bm, bn, tid, [](int, int) { return 0u; });
+      wgmma_store_tma<kSw128RowBytes / 4, true>(acc, smem, tm_out, bm, bn, tid, [](int, int) { return 0u; });
     else
-      wgmma_store_tma<32, false>(acc, smem, tm_out, bm, bn, tid, [](int, int) { return 0u; });
+      wgmma_store_tma<kSw128RowBytes / 4, false>(acc, smem, tm_out, bm, bn, tid, [](int, int) { return 0u; });
   } else if constexpr (Out == TiledOut::i32) {
     const bool split = gridDim.y > 1;
 #pragma unroll
@@ -338,7 +343,7 @@ LOWBIT_DEVICE void wgmma_s8_epilogue(int (&acc)[WgmmaShape::kAcc], std::uint8_t*
     }
     if constexpr (Tma) {
       if (count > 0) sync();  // every thread is done reading the outlier staging (the store buffers)
-      wgmma_store_tma<64, false>(acc, smem, tm_out, bm, bn, tid, [](int a, int b) {
+      wgmma_store_tma<kSw128RowBytes / 2, false>(acc, smem, tm_out, bm, bn, tid, [](int a, int b) {
         const auto v = detail::Elem<T>::pack(__int_as_float(a), __int_as_float(b));
         return *reinterpret_cast<const std::uint32_t*>(&v);
       });
