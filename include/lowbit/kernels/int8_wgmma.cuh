@@ -67,11 +67,11 @@ struct WgmmaWsShape : WgmmaShape {
   // multiple of 8, per thread: 168 x 384): asking for more would block the consumers forever
   static_assert(kProducerRegs * 128 + kConsumerRegs * kConsumers <= (65536 / kThreads) / 8 * 8 * kThreads,
                 "setmaxnreg budgets exceed the CTA's launch register allocation");
+  /// The tensor stores' buffers (detail::wgmma_store_tma): two chunks per consumer warpgroup.
+  static constexpr int kStoreBytes = kConsumers / 128 * 2 * kStoreChunkBytes;
   /// Epilogue staging beside the ring (the producer refills the ring with the next tile's stages while the
   /// consumers run a tile's epilogue): the outlier columns' staging (the larger of the slab path's
-  /// WgmmaOutlierStage and the fallback's (BM + BN) x kPad floats), and afterwards the tensor stores' buffers
-  /// (two 8 KB chunks per consumer warpgroup, detail::wgmma_store_tma).
-  static constexpr int kStoreBytes = kConsumers / 128 * 2 * kStoreChunkBytes;  ///< two chunks per warpgroup
+  /// WgmmaOutlierStage and the fallback's (BM + BN) x kPad floats), and afterwards the tensor stores' buffers.
   static constexpr int kStagingBytes = std::max((BM + BN) * kPad * 4, kStoreBytes);
   /// Byte offset of the stages' tile indices (one int per stage, written by the producer before it arms
   /// the stage's full barrier) in the (aligned) dynamic shared memory: after the ring and the mbarriers.
