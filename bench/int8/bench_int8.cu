@@ -247,7 +247,9 @@ int main(int argc, char** argv) {
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const Row& r = rows[i];
     static const char* const kPathNames[] = {"gemv_splitk_fused", "tiled_splitk+epilogue", "tiled_fused",
-                                             "wgmma_splitk+epilogue", "wgmma_fused", "ring_fused"};
+                                             "wgmma_splitk+epilogue", "wgmma_fused", "ring_fused", "stream_fused"};
+    static_assert(sizeof kPathNames / sizeof kPathNames[0] == int8::detail::Plan::stream + 1,
+                  "one name per int8 plan path");
     const char* path = kPathNames[r.path];
     std::fprintf(f,
                  "    {\"K\": %d, \"N\": %d, \"M\": %d, \"outlier_cols\": %d, \"cublas_fp16_us\": %.2f, "
@@ -324,6 +326,10 @@ int main(int argc, char** argv) {
         if (M >= 64) b = std::max(b, int8::linear_workspace_size(M, N, K, o2));
         o2.force_path = 0;  // the split-K small-M layer (timed against the ring path)
         if (M <= 32) b = std::max(b, int8::linear_workspace_size(M, N, K, o2));
+        for (int fp : {5, 6}) {  // the ring and stream layers (timed against each other)
+          o2.force_path = fp;
+          if (M <= 16) b = std::max(b, int8::linear_workspace_size(M, N, K, o2));
+        }
       }
       return b;
     }();
@@ -502,6 +508,81 @@ int main(int argc, char** argv) {
         const double fp16_us = tl[0], layer_us = tl[1];
         std::vector<std::pair<std::string, double>> layer_tiles;
         const auto lplan = int8::detail::make_plan(M, N, K, prop.multiProcessorCount, -1);
+        if (M <= 16 && int8::stream_available() && int8::ring_available()) {
+          // same run: the stream layer against the ring layer (both forced, activation pass by shape) in
+          // interleaved replays, then each GEMM alone on the activation results in the workspace
+          auto with = [&](const int8::LinearOptions& o) {
+            return std::function<void(int)>([&, o](int i) {
+              dw.codes = W8[i % rot8];
+              const Status st2 = int8::linear_forward(reinterpret_cast<const half_t*>(A), M, dw, wscale,
+                                                      reinterpret_cast<half_t*>(Y8), ws, ws_bytes, o, s);
+              if (!st2.ok()) {
+                std::fprintf(stderr, "small-M layer: %s\n", st2.message.c_str());
+                std::exit(1);
+              }
+            });
+          };
+          int8::LinearOptions ost = opt, ori = opt;
+          ost.force_path = 6;
+          ori.force_path = 5;
+          const std::vector<double> tsr = time_graphs_interleaved(s, calls, samples, {with(ost), with(ori)});
+          layer_tiles.emplace_back("stream_layer", tsr[0]);
+          layer_tiles.emplace_back("ring_layer", tsr[1]);
+          const auto splan = int8::detail::make_plan(M, N, K, prop.multiProcessorCount, 6);
+          const auto slay = int8::detail::make_layout(M, N, K, opt.max_outliers, splan);
+          with(ost)(0);  // this A's activation results into the workspace
+          const double us_sg = time_graph(s, calls, samples, [&](int i) {
+            dw.codes = W8[i % rot8];
+            CK(int8::detail::launch_stream<__half>(A, M, dw, wscale, Y8, static_cast<std::uint8_t*>(ws), slay, splan,
+                                                   ost, s, true));
+          });
+          layer_tiles.emplace_back("stream_gemm_only", us_sg);
+          layer_tiles.emplace_back("weight_bytes_read_kernel", wread_us);
+          if (oc == 8) {  // the other K split (one CTA per slab against a 2-CTA cluster), the other activation mode
+            int8::LinearOptions o2 = ost;
+            o2.ring_splits = splan.splits == 1 ? 2 : 1;
+            const auto p2 = int8::detail::make_plan(M, N, K, prop.multiProcessorCount, 6, 0, 0, o2.ring_splits);
+            int8::LinearOptions o3 = ost;
+            o3.ring_act = splan.self_act ? 2 : 1;
+            const std::vector<double> tv = time_graphs_interleaved(s, calls, samples, {with(ost), with(o2), with(o3)});
+            layer_tiles.emplace_back("stream_layer_splits" + std::to_string(p2.splits), tv[1]);
+            layer_tiles.emplace_back(splan.self_act ? "stream_layer_two_kernel_act" : "stream_layer_one_kernel_act",
+                                     tv[2]);
+            std::printf("    stream layer %.1f us, with %d CTAs per slab (%d warps) %.1f us, with the %s activation "
+                        "pass %.1f us\n", tv[0], p2.splits, p2.warps, tv[1], splan.self_act ? "two-kernel" : "one-kernel",
+                        tv[2]);
+            // fewer warps per CTA than the plan's (a 16-warp CTA fills the register file: it cannot start beside
+            // an activation block; fewer warps can): the layer with 4, 8 and 12 warps, interleaved with the plan
+            std::vector<std::function<void(int)>> wf{with(ost)};
+            std::vector<int> wl;
+            const int kps = splan.k_per_split / 64;
+            for (int w : {4, 8, 12}) {
+              if (w >= splan.warps) continue;
+              auto pw = splan;
+              pw.kt_per_warp = (kps + w - 1) / w;
+              pw.warps = (kps + pw.kt_per_warp - 1) / pw.kt_per_warp;
+              wl.push_back(pw.warps);
+              wf.push_back([&, pw](int i) {
+                dw.codes = W8[i % rot8];
+                CK(int8::detail::launch_stream<__half>(A, M, dw, wscale, Y8, static_cast<std::uint8_t*>(ws), slay, pw,
+                                                       ost, s));
+              });
+            }
+            if (wf.size() > 1) {
+              const std::vector<double> tw = time_graphs_interleaved(s, calls, samples, wf);
+              std::printf("    stream layer with %d warps %.1f us;", splan.warps, tw[0]);
+              for (std::size_t j = 0; j < wl.size(); ++j) {
+                layer_tiles.emplace_back("stream_layer_warps" + std::to_string(wl[j]), tw[j + 1]);
+                std::printf(" %d warps %.1f us", wl[j], tw[j + 1]);
+              }
+              std::printf("\n");
+            }
+          }
+          std::printf("  M=%d out=%d: stream layer %.1f us, ring layer %.1f us (interleaved); stream GEMM alone %.1f us "
+                      "(%d CTAs per slab, %d warps x %d tiles, %s act); weights read alone %.1f us\n",
+                      M, oc, tsr[0], tsr[1], us_sg, splan.splits, splan.warps, splan.kt_per_warp,
+                      splan.self_act ? "one-kernel" : "two-kernel", wread_us);
+        }
         if (M <= 16 && lplan.path == int8::detail::Plan::ring) {
           // same run: the previous split-K small-M layer (force_path 0), the ring without PDL, and the ring
           // GEMM kernel alone (activation results already in the workspace: the stream without the act pass)

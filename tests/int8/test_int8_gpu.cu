@@ -199,6 +199,7 @@ std::vector<int> test_paths() {
     v.push_back(4);
   }
   if (int8::ring_available()) v.push_back(5);
+  if (int8::stream_available()) v.push_back(6);
   return v;
 }
 
@@ -209,7 +210,7 @@ TEMPLATE_TEST_CASE("int8 GPU layer matches the host reference across M and paths
     // N = 320 and 2112: partial 256-column wgmma tiles; K = 576: a half 128-byte wgmma stage
     const int N = M >= 1024 ? 2112 : 320, K = M >= 1024 ? 576 : 1024;
     for (int path : test_paths()) {
-      if ((path == 0 && M > 32) || (path == 5 && M > 16)) continue;
+      if ((path == 0 && M > 32) || (path >= 5 && M > 16)) continue;
       Case c{M, N, K};
       c.force_path = path;
       run_case<TestType>(c, ++seed);
@@ -292,7 +293,7 @@ TEMPLATE_TEST_CASE("int8 GPU: threshold 0, no outliers, all outliers, overflow f
   unsigned seed = 300;
   for (int path : test_paths()) {
     for (int M : {5, 40, 130}) {
-      if ((path == 0 && M > 32) || (path == 5 && M > 16)) continue;
+      if ((path == 0 && M > 32) || (path >= 5 && M > 16)) continue;
       Case w8a8{M, 128, 256};
       w8a8.threshold = 0.f;
       w8a8.force_path = path;
@@ -332,7 +333,7 @@ TEMPLATE_TEST_CASE("int8 GPU: every path once (compute-sanitizer subset)", "[int
                    bfloat16_t) {
   unsigned seed = 700;
   for (int path : test_paths()) {
-    const int M = path == 0 || path == 5 ? 5 : path < 0 ? 3 : 130;  // (-1 at M = 3: the plan's small-M path)
+    const int M = path == 0 || path >= 5 ? 5 : path < 0 ? 3 : 130;  // (-1 at M = 3: the plan's small-M path)
     Case side{M, 320, 576};  // planted outliers, fp16 side copy, partial wgmma tiles and a half K stage
     side.side = true;
     side.force_path = path;
@@ -498,6 +499,69 @@ TEMPLATE_TEST_CASE("int8 GPU: ring path with the activation pass inside the ring
   run_case<TestType>(by_shape, ++seed);
 }
 
+TEMPLATE_TEST_CASE("int8 GPU: small-M stream path across M, K, outlier counts and K splits", "[int8][gpu]", half_t,
+                   bfloat16_t) {
+  if (!int8::stream_available()) {
+    WARN("stream path not available in this build / on this device");
+    return;
+  }
+  unsigned seed = 1500;
+  // K = 4160: 65 tiles of 64 bytes, spread unevenly over warps (and over 2, 3 or 8 CTAs of a cluster:
+  // 33 + 32, 22 + 22 + 21, 9 x 7 + 2); an odd tile count puts a tile's mask words in the second half of a
+  // 16-byte mask chunk at the end; 70 outlier columns: several tiles with more than four (two rounds)
+  for (int M : {1, 2, 9, 16})
+    for (int K : {256, 4160, 8192})
+      for (int outliers : {0, 8, 70})
+        for (int splits : {0, 1, 2, 3, 8}) {
+          if (outliers > K / 4 || (splits > 1 && K != 4160) || (splits == 0 && K == 4160 && M == 2)) continue;
+          Case c{M, 320, K};
+          c.outliers = outliers;
+          c.force_path = 6;
+          c.ring_splits = splits;
+          c.row_fraction = 0.5f;
+          c.ring_act = (M + K + outliers) % 2 ? 1 : 2;  // both activation modes over the sweep
+          run_case<TestType>(c, ++seed);
+        }
+}
+
+TEMPLATE_TEST_CASE("int8 GPU: small-M stream path (side copy, list overflow, plain launches, W8A8, all outliers)",
+                   "[int8][gpu][sanitize]", half_t, bfloat16_t) {
+  if (!int8::stream_available()) {
+    WARN("stream path not available in this build / on this device");
+    return;
+  }
+  unsigned seed = 1700;
+  for (int M : {3, 16}) {  // side copy, list overflow, no PDL, threshold 0, all outliers, one slab over 8 CTAs
+    const int K = M == 16 ? 8192 : 1024;
+    Case side{M, 192, K};
+    side.side = true;
+    Case side_split{M, 128, 4160};
+    side_split.side = true;
+    side_split.ring_splits = 3;
+    Case over{M, 192, K};
+    over.max_outliers = 2;
+    Case nopdl{M, 192, K};
+    nopdl.pdl = false;
+    nopdl.ring_splits = 2;
+    Case w8a8{M, 192, K};
+    w8a8.threshold = 0.f;
+    Case all{M, 64, 512};
+    all.outliers = 0;
+    all.threshold = 1e-30f;
+    all.max_outliers = 16;
+    all.ring_splits = 8;
+    for (Case* c : {&side, &side_split, &over, &nopdl, &w8a8, &all}) {
+      c->force_path = 6;
+      run_case<TestType>(*c, ++seed);
+    }
+  }
+  // an issue shape (128 slabs of 16 warps, 28 tiles per warp)
+  Case by_shape{4, 8192, 28672};
+  by_shape.outliers = 8;
+  by_shape.force_path = 6;
+  run_case<TestType>(by_shape, ++seed);
+}
+
 /// Runs the layer once with `opt` on activations `A` [M, K] (weight codes all 3, scales 1), on a garbage
 /// workspace, and returns the call's statistics.
 template <class T>
@@ -517,7 +581,7 @@ int8::Int8Stats nonfinite_case_stats(const std::vector<T>& A, int M, int N, int 
   return stats;
 }
 
-TEST_CASE("int8 GPU ring path reports non-finite activations in every activation mode", "[int8][gpu][sanitize]") {
+TEST_CASE("int8 GPU small-M paths report non-finite activations in every activation mode", "[int8][gpu][sanitize]") {
   if (!int8::ring_available()) return;
   // (M, K, ring_act): one kernel, two kernels, inside the ring kernel (one slab; K split over a cluster)
   for (auto [M, K, act] : {std::tuple{2, 256, 1}, std::tuple{16, 8192, 0}, std::tuple{2, 256, 3}, std::tuple{4, 8192, 3}}) {
@@ -533,6 +597,21 @@ TEST_CASE("int8 GPU ring path reports non-finite activations in every activation
     REQUIRE(stats.nonfinite == 2);
     REQUIRE(stats.outlier_count == 2);  // -inf and 10 reach the threshold
     REQUIRE(stats.overflow == 0);
+  }
+  // the stream path's activation modes (one and two kernels) count them too
+  for (auto [M, K, act] : {std::tuple{2, 256, 1}, std::tuple{16, 8192, 2}}) {
+    if (!int8::stream_available()) break;
+    std::vector<half_t> A(static_cast<std::size_t>(M) * K, half_t(0.5f));
+    A[3] = half_t(std::nanf(""));
+    A[static_cast<std::size_t>(K) + 5] = half_t(-INFINITY);
+    A[static_cast<std::size_t>(K) + 7] = half_t(10.f);
+    int8::LinearOptions opt;
+    opt.force_path = 6;
+    opt.ring_act = act;
+    const auto stats = nonfinite_case_stats(A, M, 64, K, opt);
+    INFO("stream M=" << M << " K=" << K << " ring_act=" << act);
+    REQUIRE(stats.nonfinite == 2);
+    REQUIRE(stats.outlier_count == 2);
   }
   // M > 16 is refused on the ring path with a clear status
   const int M = 17, N = 64, K = 128;
@@ -552,9 +631,22 @@ TEST_CASE("int8 GPU ring path reports non-finite activations in every activation
   const Status bad = int8::linear_forward(dA.p, 2, dw, nullptr, dY.p, wsb.p, wsb.n, opt, nullptr);
   REQUIRE(bad.code == StatusCode::invalid_argument);
   REQUIRE(bad.message.find("ring_act") != std::string::npos);
+  // the stream path: M > 16 and the ring's fused pass are refused, an unknown path is named
+  opt = int8::LinearOptions{};
+  opt.force_path = 6;
+  const Status big = int8::linear_forward(dA.p, M, dw, nullptr, dY.p, wsb.p, wsb.n, opt, nullptr);
+  REQUIRE(big.code == StatusCode::unsupported);
+  REQUIRE(big.message.find("stream") != std::string::npos);
+  opt.ring_act = 3;
+  REQUIRE(int8::linear_forward(dA.p, 2, dw, nullptr, dY.p, wsb.p, wsb.n, opt, nullptr).code == StatusCode::unsupported);
+  opt = int8::LinearOptions{};
+  opt.force_path = 7;
+  const Status unknown = int8::linear_forward(dA.p, 2, dw, nullptr, dY.p, wsb.p, wsb.n, opt, nullptr);
+  REQUIRE(unknown.code == StatusCode::invalid_argument);
+  REQUIRE(unknown.message.find("force_path") != std::string::npos);
 }
 
-TEST_CASE("int8 GPU ring layers chained under programmatic dependent launch equal plain launches",
+TEST_CASE("int8 GPU small-M layers (ring and stream) chained under programmatic dependent launch equal plain launches",
           "[int8][gpu][sanitize]") {
   // Layer 2 reads layer 1's output, both share one workspace, and layer 1's output buffer is rewritten by
   // the next pair while nothing synchronizes: every layer's first kernel (fused ring, one or two activation
@@ -581,8 +673,11 @@ TEST_CASE("int8 GPU ring layers chained under programmatic dependent launch equa
   const int8::DeviceWeight dw1{dW1.p, dS1.p, N1, K1}, dw2{dW2.p, dS2.p, N2, N1};
   cudaStream_t st;
   CUDA_OK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
-  // (M, ring_act): the activation pass inside the ring kernel, one activation kernel, two
-  for (auto [M, act] : {std::pair{1, 3}, std::pair{4, 3}, std::pair{3, 1}, std::pair{16, 2}}) {
+  // (M, ring_act, path): the ring with the activation pass inside its kernel, one activation kernel, two;
+  // the stream kernel after one or two activation kernels
+  for (auto [M, act, path] : {std::tuple{1, 3, 5}, std::tuple{4, 3, 5}, std::tuple{3, 1, 5}, std::tuple{16, 2, 5},
+                              std::tuple{1, 1, 6}, std::tuple{4, 2, 6}, std::tuple{16, 2, 6}}) {
+    if (path == 6 && !int8::stream_available()) continue;
     std::vector<T> in[2];
     for (auto& a : in) {
       a.resize(static_cast<std::size_t>(M) * K1);
@@ -592,7 +687,7 @@ TEST_CASE("int8 GPU ring layers chained under programmatic dependent launch equa
     DevBuf<T> dA0(in[0]), dA1(in[1]);
     const T* dA[2] = {dA0.p, dA1.p};
     int8::LinearOptions o1, o2;
-    o1.force_path = o2.force_path = 5;
+    o1.force_path = o2.force_path = path;
     o1.ring_act = o2.ring_act = act;
     o2.ring_splits = 2;
     const std::size_t bytes = std::max(int8::linear_workspace_size(M, N1, K1, o1),
@@ -623,7 +718,7 @@ TEST_CASE("int8 GPU ring layers chained under programmatic dependent launch equa
     CUDA_OK(cudaGetLastError());
     const auto got = dY2.get();
     for (int i = 0; i < kPairs; ++i) {
-      INFO("M=" << M << " ring_act=" << act << " pair " << i);
+      INFO("M=" << M << " ring_act=" << act << " path=" << path << " pair " << i);
       REQUIRE(std::memcmp(got.data() + static_cast<std::size_t>(i) * M * N2, ref2[i % 2].data(),
                           sizeof(T) * M * N2) == 0);
     }

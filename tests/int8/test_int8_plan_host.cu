@@ -118,3 +118,55 @@ TEST_CASE("int8 planner: ring depth keeps every CTA resident, is maximal, and fu
   REQUIRE((!p4.fused_act && p4.stages == 6));
   REQUIRE((p4f.fused_act && p4f.stages == 7));
 }
+
+TEST_CASE("int8 planner: stream plans cover K with no idle CTA or warp and fit an SM with every CTA resident",
+          "[int8][plan]") {
+  namespace S8 = kernels::stream8;
+  for (int sms : {1, 78, 132})
+    for (int N : {64, 320, 8192, 28672, 1 << 18})
+      for (int K : {64, 256, 4160, 8192, 28672})
+        for (int M : {1, 2, 8, 9, 16})
+          for (bool clusters : {false, true})
+            for (int forced : {0, 1, 3, 8}) {
+              INFO("sms " << sms << " N " << N << " K " << K << " M " << M << " clusters " << clusters << " forced "
+                          << forced);
+              int8::detail::Plan p;
+              REQUIRE(int8::detail::stream_plan(M, N, K, sms, clusters, p, forced));
+              REQUIRE(p.path == int8::detail::Plan::stream);
+              const int KT = K / 64, kps = p.k_per_split / 64;
+              REQUIRE(p.k_per_split % 64 == 0);
+              REQUIRE(p.splits >= 1);
+              REQUIRE(p.splits <= S8::kMaxSplits);
+              if (!clusters) REQUIRE(p.splits == 1);
+              if (forced > 0 && clusters) REQUIRE(p.splits <= forced);
+              REQUIRE(static_cast<long long>(p.splits) * kps >= KT);     // K covered
+              REQUIRE(static_cast<long long>(p.splits - 1) * kps < KT);  // every CTA has tiles
+              REQUIRE(p.warps >= 1);
+              REQUIRE(p.warps <= S8::kMaxWarps);
+              REQUIRE(static_cast<long long>(p.warps) * p.kt_per_warp >= kps);      // the run covered
+              REQUIRE(static_cast<long long>(p.warps - 1) * p.kt_per_warp < kps);   // every warp has tiles
+              // the CTAs of one wave (at most kStreamMaxCtasPerSm per SM) fit an SM's shared memory beside
+              // one activation block, and their warps its registers
+              const long long ctas = static_cast<long long>(N / 64) * p.splits;
+              const long long per_sm =
+                  std::min<long long>(int8::detail::kStreamMaxCtasPerSm, (ctas + sms - 1) / sms);
+              const long long smem = S8::kernel_smem(M, p.warps);
+              REQUIRE(smem <= int8::detail::kSmemPerBlock);
+              REQUIRE(per_sm * (smem + static_cast<long long>(kernels::detail::kSmemReservedPerCta)) +
+                          int8::detail::kRingActReserve <=
+                      int8::detail::kSmemPerSm);
+              REQUIRE(per_sm * p.warps <= int8::detail::kStreamWarpsPerSm);
+              // the reduction buffer fits the rings' memory the kernel allocates
+              REQUIRE(S8::reduce_bytes(M, p.warps) <= smem);
+            }
+  // one CTA per slab where the slabs occupy at least half the SMs; 16 warps at 8192^2 and M = 1
+  int8::detail::Plan p;
+  REQUIRE(int8::detail::stream_plan(1, 8192, 8192, 132, true, p));
+  REQUIRE(p.splits == 1);
+  REQUIRE(p.warps == 16);
+  REQUIRE(p.kt_per_warp == 8);
+  // a few slabs split K over a cluster to cover the SMs
+  REQUIRE(int8::detail::stream_plan(1, 320, 8192, 132, true, p));
+  REQUIRE(p.splits == 8);
+  REQUIRE(!int8::detail::stream_plan(17, 8192, 8192, 132, true, p));  // M > 16
+}

@@ -30,6 +30,7 @@
 #include "../kernels/device_info.cuh"
 #include "../kernels/int8_gemm.cuh"
 #include "../kernels/int8_ring.cuh"
+#include "../kernels/int8_stream.cuh"
 #include "../kernels/int8_wgmma.cuh"
 #include "../kernels/tensor_map.cuh"
 #include "../numeric.hpp"
@@ -67,7 +68,8 @@ struct LinearOptions {
   /// Testing/tuning knob: -1 picks by shape; 0 small-M split-K kernel (M <= 32 only), 1 tiled split-K +
   /// epilogue kernel, 2 tiled with the fused epilogue, 3 wgmma split-K + epilogue kernel, 4 wgmma with the
   /// fused epilogue (3 and 4 only when built with LOWBIT_INT8_WGMMA for sm_90a; see wgmma_available()),
-  /// 5 small-M ring kernel (M <= 16, sm_90; see ring_available()).
+  /// 5 small-M ring kernel (M <= 16, sm_90; see ring_available()), 6 small-M stream kernel (M <= 16; see
+  /// stream_available()).
   int force_path = -1;
   /// Testing/tuning knob: tiled-kernel tile (m16 tiles, n8 tiles per warp); 0 picks kTiledPolicies.
   /// Instantiated tiles: (2,4), (4,4), (2,8), (4,8).
@@ -95,11 +97,11 @@ struct LinearOptions {
   /// M = 1024 and 4096 on 8192^2 and 8192 x 28672 and at M = 1024 on 28672 x 8192, 1-8 % slower at
   /// M = 4096 on 28672 x 8192.
   int wgmma_max_blocks = 0;
-  /// Small-M ring path: CTAs that share one 64-row slab of W, each streaming a consecutive run of the
-  /// K stages (one thread-block cluster per slab, partial sums combined through distributed shared
-  /// memory). 0 picks by shape (detail::ring_splits_for); n in 1..8 asks for n, and gets fewer where n
-  /// would leave a CTA without K stages. Tuning knob; results are the same up to the fp32 summation
-  /// order of the outlier columns' product (the int8 sums are exact).
+  /// Small-M ring and stream paths: CTAs that share one 64-row slab of W, each streaming a consecutive
+  /// run of K (one thread-block cluster per slab, partial sums combined through distributed shared
+  /// memory). 0 picks by shape (detail::ring_splits_for, detail::stream_plan); n in 1..8 asks for n, and
+  /// gets fewer where n would leave a CTA without K to stream. Tuning knob; results are the same up to the
+  /// fp32 summation order of the outlier columns' product (the int8 sums are exact).
   int ring_splits = 0;
   /// Small-M ring path, activation pass: 0 picks by shape; 1 one activation kernel (every block reads all
   /// of A); 2 two activation kernels; 3 inside the ring kernel where it fits (M <= 4: each CTA reads A
@@ -136,6 +138,18 @@ inline bool ring_available() {
     cudaFuncAttributes a{};
     if (cudaFuncGetAttributes(&a, kernels::gemv_ring_kernel<__half>) != cudaSuccess) return false;
     return a.ptxVersion >= 90 && a.binaryVersion >= 90;
+  }();
+  return ok;
+}
+
+/// True when the small-M stream kernel (lowbit/kernels/int8_stream.cuh: per-warp cp.async rings, sm_80+)
+/// is compiled for the current device, compute capability 8.0+. K split over a cluster (LinearOptions::
+/// ring_splits > 1) needs 9.0+ as well: below it the stream plan keeps one CTA per slab.
+inline bool stream_available() {
+  static const bool ok = [] {
+    if (kernels::detail::current_compute_capability() < 80) return false;
+    cudaFuncAttributes a{};
+    return cudaFuncGetAttributes(&a, kernels::gemv_stream_kernel<__half, 1>) == cudaSuccess && a.binaryVersion >= 80;
   }();
   return ok;
 }
@@ -306,7 +320,7 @@ __global__ void __launch_bounds__(256) zero_workspace_kernel(uint4* p, std::size
 
 /// Which kernels a call uses (a pure function of the shape, the SM count and the kernels' occupancy).
 struct Plan {
-  enum Path { gemv, tiled_split, tiled_fused, wgmma_split, wgmma_fused, ring } path = gemv;
+  enum Path { gemv, tiled_split, tiled_fused, wgmma_split, wgmma_fused, ring, stream } path = gemv;
   int mt = 1;           ///< m16 tiles per warp
   int nt = 4;           ///< n8 tiles per warp (tiled paths)
   int splits = 1;       ///< K splits
@@ -315,13 +329,19 @@ struct Plan {
   int stages = 0;       ///< ring path: stages
   bool self_act = false;  ///< ring path: one activation kernel (every block reads all of A; small M·K)
   bool fused_act = false;  ///< ring path: the activation pass inside the ring kernel (no activation kernels)
+  int warps = 0;        ///< stream path: warps per CTA
+  int kt_per_warp = 0;  ///< stream path: 64-byte K tiles per warp
   /// wgmma paths: the warp-specialized kernel fed by tensor TMA (gemm_s8_wgmma_ws_kernel; needs the
   /// tensor-map encoder and, when split, K slices of whole 128-byte k-tiles); false: the cp.async kernel.
   bool tma = true;
   /// wgmma TMA kernel, blocks launched (as LinearOptions::wgmma_max_blocks). linear_forward takes the
   /// option, the int32 GEMM (gemm_s8_s32) sets 0: at most one block per SM, each looping over tiles.
   int max_blocks = -1;
-  [[nodiscard]] bool needs_c32() const { return path != tiled_fused && path != wgmma_fused && path != ring; }
+  [[nodiscard]] bool needs_c32() const {
+    return path != tiled_fused && path != wgmma_fused && path != ring && path != stream;
+  }
+  /// The small-M paths that run the ring's activation kernels (act_partial_kernel, act_quant_kernel).
+  [[nodiscard]] bool ring_act() const { return path == ring || path == stream; }
   [[nodiscard]] bool wgmma() const { return path == wgmma_split || path == wgmma_fused; }
 };
 
@@ -467,6 +487,50 @@ inline bool ring_config(int M, int N, int K, int sms, Plan& p, int forced_splits
   return ring_plan(M, N, K, sms, p, forced_splits, ring_act);
 }
 
+/// Stream path: CTAs per SM up to which a CTA takes as many warps as the SM's share allows; beyond it
+/// (more slabs than 4 per SM) the grid runs in several waves of 4 CTAs per SM.
+inline constexpr int kStreamMaxCtasPerSm = 4;
+/// Most warps an SM runs of the stream kernel: its __launch_bounds__ (512 threads, 1 block) caps a thread
+/// at 128 registers, so 16 warps fill the register file.
+inline constexpr int kStreamWarpsPerSm = kernels::stream8::kMaxWarps;
+
+/// The stream plan's arithmetic (no device query; stream_config checks availability first). One CTA per
+/// 64-row slab over all of K while the slabs occupy at least half the SMs (their warps still keep enough
+/// tiles in flight to stream at the device's rate); else K split over a cluster of up to 8 CTAs per slab
+/// so that the CTAs cover the SMs (`clusters`: the device has them; `forced` > 0 asks for that many).
+/// Then as many warps per CTA as the SM's shared memory (less one activation block, kRingActReserve)
+/// and registers hold with every CTA resident, at most one per 64-byte K tile.
+inline bool stream_plan(int M, int N, int K, int sms, bool clusters, Plan& p, int forced = 0) {
+  namespace S8 = kernels::stream8;
+  if (M < 1 || M > S8::kMaxM) return false;
+  const long long slabs = N / 64;
+  const int KT = K / 64;
+  int splits = forced > 0 ? forced : slabs * 2 >= sms ? 1 : static_cast<int>((sms + slabs - 1) / slabs);
+  splits = clusters ? std::max(1, std::min({splits, S8::kMaxSplits, KT})) : 1;
+  const int kps = (KT + splits - 1) / splits;  // tiles per CTA; no CTA left without tiles:
+  splits = (KT + kps - 1) / kps;
+  const long long per_sm = std::min<long long>(kStreamMaxCtasPerSm, (slabs * splits + sms - 1) / sms);
+  constexpr long long kReserved = static_cast<long long>(kernels::detail::kSmemReservedPerCta);
+  const long long cap = std::min<long long>(kSmemPerBlock, (kSmemPerSm - kRingActReserve) / per_sm - kReserved);
+  int warps = static_cast<int>(std::min<long long>({S8::kMaxWarps, kStreamWarpsPerSm / per_sm, kps}));
+  while (warps > 1 && S8::kernel_smem(M, warps) > cap) --warps;
+  if (warps < 1 || S8::kernel_smem(M, warps) > cap) return false;
+  const int ktw = (kps + warps - 1) / warps;
+  p.path = Plan::stream;
+  p.splits = splits;
+  p.k_per_split = kps * 64;
+  p.kt_per_warp = ktw;
+  p.warps = (kps + ktw - 1) / ktw;  // no warp without tiles
+  p.self_act = static_cast<long long>(M) * K <= kRingSelfMaxElems;
+  return true;
+}
+
+/// Stream configuration for M <= 16 (stream_plan where the kernel is available).
+inline bool stream_config(int M, int N, int K, int sms, Plan& p, int forced_splits = 0) {
+  if (!stream_available()) return false;
+  return stream_plan(M, N, K, sms, kernels::detail::current_compute_capability() >= 90, p, forced_splits);
+}
+
 inline Plan make_plan(int M, int N, int K, int sms, int force_path = -1, int tile_mt = 0, int tile_nt = 0,
                       int ring_splits = 0, int ring_act = 0) {
   Plan p;
@@ -475,6 +539,20 @@ inline Plan make_plan(int M, int N, int K, int sms, int force_path = -1, int til
   // warps cannot drain the stream (H200, same run: 8192^2 M=1 8 outliers unsplit ring 34.4 us vs split-K
   // gemv 32.0), while at 2-4 CTAs per SM it wins (8192x28672: 68.7-71.3 vs 90.3-96.1 us; H100 session 9,
   // 8192^2 split in 2: 32.7 vs 36.8 us). See bench/int8/NOTES.md.
+  //
+  // The stream kernel (force_path 6) is not a default: in session 19's H100 runs its GEMM alone streamed
+  // faster than the ring's (8192^2, M = 1: 24.8 against 27.7-29.2 us), but as a layer it only tied the
+  // ring at M = 1 and lost at M = 16 (39.5 against 34.0 us at 8192^2; bench/int8/NOTES.md, "Session 19").
+  if (force_path == 6) {
+    if (stream_config(M, N, K, sms, p, ring_splits)) {
+      if (ring_act == 1 || ring_act == 2) p.self_act = ring_act == 1;
+      return p;
+    }
+    p = Plan{};  // does not fit / not available: linear_forward reports it
+    p.path = Plan::stream;
+    return p;
+  }
+  p = Plan{};
   if (force_path == 5 && ring_config(M, N, K, sms, p, ring_splits, ring_act)) return p;
   if (force_path < 0 && tile_mt == 0 && ring_config(M, N, K, sms, p, ring_splits, ring_act) &&
       (N / 64 > sms || p.splits > 1))
@@ -566,6 +644,7 @@ inline Layout make_layout(int M, int N, int K, int max_outliers, const Plan& pla
   Layout l;
   l.stats = 0;
   l.mask = align_up(sizeof(Int8Stats));
+  // (the mask's region is padded to kWsAlign: the stream kernel copies it in whole 16-byte chunks)
   l.counters = l.mask + align_up(static_cast<std::size_t>((K + 31) / 32) * 4);  // per 64-column slab (gemv)
   l.tiles = l.counters + align_up(static_cast<std::size_t>((N + 63) / 64) * 4);  // persistent wgmma: next tile
   l.c32 = l.tiles + align_up(sizeof(int));
@@ -580,11 +659,11 @@ inline Layout make_layout(int M, int N, int K, int max_outliers, const Plan& pla
   // and their activation values ([max_outliers, M] fp32)
   // (the small-M paths take the outlier weights from their own weight stream: no slabs)
   const std::size_t slab_rows =
-      plan.path == Plan::gemv || plan.path == Plan::ring ? 0 : static_cast<std::size_t>(std::max(max_outliers, 1));
+      plan.path == Plan::gemv || plan.ring_act() ? 0 : static_cast<std::size_t>(std::max(max_outliers, 1));
   l.aslab = l.wslab + align_up(slab_rows * N * sizeof(float));
   l.partmax = l.aslab + align_up(slab_rows * M * sizeof(float));
-  // ring path: per-block row absmax and non-finite counts of the two-kernel activation pass
-  const std::size_t parts = plan.path == Plan::ring ? static_cast<std::size_t>((K + kernels::ring::kActCols - 1) /
+  // ring and stream paths: per-block row absmax and non-finite counts of the two-kernel activation pass
+  const std::size_t parts = plan.ring_act() ? static_cast<std::size_t>((K + kernels::ring::kActCols - 1) /
                                                                              kernels::ring::kActCols)
                                                     : 0;
   l.part_nf = l.partmax + align_up(parts * kernels::ring::kMaxM * sizeof(float));
@@ -731,12 +810,8 @@ inline cudaError_t launch_gemm_i32(const std::int8_t* Aq, const std::int8_t* W, 
 
 /// The small-M ring path: activation kernel(s), then the ring GEMM (programmatic dependent launches); or,
 /// plan.fused_act, the ring kernel alone with the activation pass inside (a plain launch).
-template <class CT>
-cudaError_t launch_ring(const CT* A, int M, const DeviceWeight& w, const float* bias, CT* Y, std::uint8_t* base,
-                        const Layout& lay, const Plan& plan, const LinearOptions& opt, cudaStream_t stream,
-                        bool gemm_only = false) {
-  namespace R = kernels::ring;
-  const int N = w.N, K = w.K;
+/// Where the ring's activation kernels put their results in the workspace.
+inline kernels::RingActOut ring_act_out(std::uint8_t* base, const Layout& lay, const LinearOptions& opt) {
   auto* stats = reinterpret_cast<Int8Stats*>(base + lay.stats);
   kernels::RingActOut o;
   o.Aq = reinterpret_cast<std::int8_t*>(base + lay.aq);
@@ -748,24 +823,34 @@ cudaError_t launch_ring(const CT* A, int M, const DeviceWeight& w, const float* 
   o.nonfinite = &stats->nonfinite;
   o.partmax = reinterpret_cast<float*>(base + lay.partmax);
   o.part_nf = reinterpret_cast<int*>(base + lay.part_nf);
+  return o;
+}
+
+/// The ring and stream paths' separate activation pass: one kernel (plan.self_act: every block reads all of
+/// A) or two. The first is the layer's first kernel: under PDL it waits for the one before (see
+/// LinearOptions::pdl).
+template <class CT>
+cudaError_t launch_ring_act(const CT* A, int M, int K, const kernels::RingActOut& o, const Plan& plan,
+                            const LinearOptions& opt, cudaStream_t stream) {
+  namespace R = kernels::ring;
   const int parts = (K + R::kActCols - 1) / R::kActCols;
-  cudaError_t e = cudaSuccess;
-  const bool fused = plan.fused_act;
-  if (gemm_only && fused) return cudaErrorInvalidValue;  // no GEMM alone: the pass is inside the kernel
-  if (gemm_only || fused) {  // (gemm_only, benchmark: the GEMM alone on the activation results in the workspace)
-  } else if (plan.self_act) {  // (the layer's first kernel: it waits for the one before, see LinearOptions::pdl)
-    e = launch_maybe_pdl(opt.pdl, kernels::act_quant_kernel<CT, true>, dim3(parts), dim3(R::kActThreads), stream, A,
+  if (plan.self_act)
+    return launch_maybe_pdl(opt.pdl, kernels::act_quant_kernel<CT, true>, dim3(parts), dim3(R::kActThreads), stream,
+                            A, M, K, opt.threshold, o, parts);
+  cudaError_t e = launch_maybe_pdl(opt.pdl, kernels::act_partial_kernel<CT>, dim3(parts), dim3(R::kActThreads), stream,
+                                   A, M, K, opt.threshold, o);
+  if (e == cudaSuccess)
+    e = launch_maybe_pdl(opt.pdl, kernels::act_quant_kernel<CT, false>, dim3(parts), dim3(R::kActThreads), stream, A,
                          M, K, opt.threshold, o, parts);
-  } else {
-    e = launch_maybe_pdl(opt.pdl, kernels::act_partial_kernel<CT>, dim3(parts), dim3(R::kActThreads), stream, A, M, K,
-                         opt.threshold, o);
-    if (e == cudaSuccess)
-      e = launch_maybe_pdl(opt.pdl, kernels::act_quant_kernel<CT, false>, dim3(parts), dim3(R::kActThreads), stream, A,
-                           M, K, opt.threshold, o, parts);
-  }
-  if (e != cudaSuccess) return e;
+  return e;
+}
+
+/// The LLM.int8() epilogue inputs of the small-M ring and stream kernels.
+inline kernels::Int8EpilogueParams small_m_epilogue(const void* A, int M, const DeviceWeight& w, const float* bias,
+                                                    void* Y, const kernels::RingActOut& o) {
   kernels::Int8EpilogueParams ep;
   ep.A = A;
+  ep.Aq = o.Aq;
   ep.row_absmax = o.row_absmax;
   ep.Wq = w.codes;
   ep.w_absmax = w.scales;
@@ -775,6 +860,41 @@ cudaError_t launch_ring(const CT* A, int M, const DeviceWeight& w, const float* 
   ep.outlier_mask = o.mask;
   ep.Y = Y;
   ep.M = M;
+  return ep;
+}
+
+/// Launch attributes of a small-M kernel: a cluster of `splits` CTAs along y when it splits K, and
+/// programmatic dependent launch. Returns the count set in `la`.
+inline unsigned small_m_attrs(cudaLaunchAttribute (&la)[2], int splits, bool pdl) {
+  unsigned na = 0;
+  if (splits > 1) {  // the CTAs of one slab form a cluster (partial sums through distributed smem)
+    la[na].id = cudaLaunchAttributeClusterDimension;
+    la[na].val.clusterDim.x = 1;
+    la[na].val.clusterDim.y = static_cast<unsigned>(splits);
+    la[na].val.clusterDim.z = 1;
+    ++na;
+  }
+  if (pdl) {
+    la[na].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    la[na].val.programmaticStreamSerializationAllowed = 1;
+    ++na;
+  }
+  return na;
+}
+
+template <class CT>
+cudaError_t launch_ring(const CT* A, int M, const DeviceWeight& w, const float* bias, CT* Y, std::uint8_t* base,
+                        const Layout& lay, const Plan& plan, const LinearOptions& opt, cudaStream_t stream,
+                        bool gemm_only = false) {
+  namespace R = kernels::ring;
+  const int N = w.N, K = w.K;
+  const kernels::RingActOut o = ring_act_out(base, lay, opt);
+  const bool fused = plan.fused_act;
+  if (gemm_only && fused) return cudaErrorInvalidValue;  // no GEMM alone: the pass is inside the kernel
+  // (gemm_only, benchmark: the GEMM alone on the activation results in the workspace)
+  if (!gemm_only && !fused)
+    if (const cudaError_t e = launch_ring_act(A, M, K, o, plan, opt, stream); e != cudaSuccess) return e;
+  const kernels::Int8EpilogueParams ep = small_m_epilogue(A, M, w, bias, Y, o);
   kernels::RingFusedAct fa;
   fa.threshold = opt.threshold;
   fa.max_list = opt.max_outliers;
@@ -817,23 +937,45 @@ cudaError_t launch_ring(const CT* A, int M, const DeviceWeight& w, const float* 
   cfg.blockDim = dim3(R::kThreads);
   cfg.dynamicSmemBytes = static_cast<std::size_t>(smem);
   cfg.stream = stream;
+  // PDL: after the activation kernels, or (fused) the layer's first kernel, after the one before it
   cudaLaunchAttribute la[2];
-  unsigned na = 0;
-  if (plan.splits > 1) {  // the CTAs of one slab form a cluster (partial sums through distributed smem)
-    la[na].id = cudaLaunchAttributeClusterDimension;
-    la[na].val.clusterDim.x = 1;
-    la[na].val.clusterDim.y = static_cast<unsigned>(plan.splits);
-    la[na].val.clusterDim.z = 1;
-    ++na;
-  }
-  if (opt.pdl) {  // after the activation kernels, or (fused) the layer's first kernel, after the one before it
-    la[na].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    la[na].val.programmaticStreamSerializationAllowed = 1;
-    ++na;
-  }
   cfg.attrs = la;
-  cfg.numAttrs = na;
+  cfg.numAttrs = small_m_attrs(la, plan.splits, opt.pdl);
   return cudaLaunchKernelEx(&cfg, kernel, tmW, tmA, ep, fa, M, N, K, plan.stages);
+}
+
+/// The small-M stream path: the activation kernel(s), then gemv_stream_kernel (programmatic dependent
+/// launches: its weight stream starts while the activation pass runs). `gemm_only` (benchmark): the
+/// GEMM alone on the activation results already in the workspace.
+template <class CT>
+cudaError_t launch_stream(const CT* A, int M, const DeviceWeight& w, const float* bias, CT* Y, std::uint8_t* base,
+                          const Layout& lay, const Plan& plan, const LinearOptions& opt, cudaStream_t stream,
+                          bool gemm_only = false) {
+  namespace S8 = kernels::stream8;
+  const int N = w.N, K = w.K;
+  const kernels::RingActOut o = ring_act_out(base, lay, opt);
+  if (!gemm_only)
+    if (const cudaError_t e = launch_ring_act(A, M, K, o, plan, opt, stream); e != cudaSuccess) return e;
+  const kernels::Int8EpilogueParams ep = small_m_epilogue(A, M, w, bias, Y, o);
+  auto set_attrs = [](auto k) {
+    cudaError_t r = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemPerBlock);
+    if (r == cudaSuccess) r = cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout, 100);
+    return r;
+  };
+  static const cudaError_t attr1 = set_attrs(kernels::gemv_stream_kernel<CT, 1>);  // once per process
+  static const cudaError_t attr2 = set_attrs(kernels::gemv_stream_kernel<CT, 2>);
+  const bool one = M <= 8;  // one 8-row block of A (half the MMAs and accumulators)
+  if (const cudaError_t a = one ? attr1 : attr2; a != cudaSuccess) return a;
+  auto kernel = one ? kernels::gemv_stream_kernel<CT, 1> : kernels::gemv_stream_kernel<CT, 2>;
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = dim3(static_cast<unsigned>(N / 64), static_cast<unsigned>(plan.splits));
+  cfg.blockDim = dim3(static_cast<unsigned>(32 * plan.warps));
+  cfg.dynamicSmemBytes = static_cast<std::size_t>(S8::kernel_smem(M, plan.warps));
+  cfg.stream = stream;
+  cudaLaunchAttribute la[2];
+  cfg.attrs = la;
+  cfg.numAttrs = small_m_attrs(la, plan.splits, opt.pdl);
+  return cudaLaunchKernelEx(&cfg, kernel, ep, M, N, K, plan.k_per_split / 64, plan.kt_per_warp);
 }
 
 inline Status check_shapes(int M, int N, int K) {
@@ -899,13 +1041,20 @@ Status linear_forward(const T* A, int M, const DeviceWeight& w, const float* bia
     return lowbit::detail::make_status(StatusCode::unsupported,
                                        "int8::linear_forward: the ring path needs M <= 16, K <= 65536 and an sm_90 "
                                        "build on a compute capability 9.0+ device");
+  if (opt.force_path == 6 && (M > kernels::stream8::kMaxM || !stream_available()))
+    return lowbit::detail::make_status(StatusCode::unsupported,
+                                       "int8::linear_forward: the stream path needs M <= 16 and a build for this "
+                                       "device, compute capability 8.0+ (got M = ", M, ")");
+  if (opt.force_path == 6 && opt.ring_act == 3)
+    return lowbit::detail::make_status(StatusCode::unsupported, "int8::linear_forward: ring_act 3 (activation pass "
+                                       "inside the ring kernel) is a ring-path mode; the stream path runs 1 or 2");
   if ((opt.force_path == 3 || opt.force_path == 4) && !wgmma_available())
     return lowbit::detail::make_status(StatusCode::unsupported,
                                        "int8::linear_forward: the wgmma path needs an sm_90a build with "
                                        "LOWBIT_INT8_WGMMA on a compute capability 9.0 device");
-  if (opt.force_path < -1 || opt.force_path > 5)
+  if (opt.force_path < -1 || opt.force_path > 6)
     return lowbit::detail::make_status(StatusCode::invalid_argument, "int8::linear_forward: force_path ",
-                                       opt.force_path, " is not one of -1..5");
+                                       opt.force_path, " is not one of -1..6");
   if (opt.ring_splits < 0 || opt.ring_splits > detail::kRingMaxSplits)
     return lowbit::detail::make_status(StatusCode::invalid_argument, "int8::linear_forward: ring_splits ",
                                        opt.ring_splits, " is not 0 (by shape) or 1..", detail::kRingMaxSplits);
@@ -944,6 +1093,15 @@ Status linear_forward(const T* A, int M, const DeviceWeight& w, const float* bia
     return lowbit::detail::make_status(StatusCode::cuda_error, "int8::linear_forward: ", what, ": ",
                                        cudaGetErrorString(e));
   };
+  if (plan.path == detail::Plan::stream) {
+    if (plan.warps < 1)
+      return lowbit::detail::make_status(StatusCode::unsupported,
+                                         "int8::linear_forward: the stream path does not fit this shape");
+    const cudaError_t e = detail::launch_stream<CT>(reinterpret_cast<const CT*>(A), M, w, bias,
+                                                    reinterpret_cast<CT*>(Y), base, lay, plan, opt, stream);
+    if (e != cudaSuccess) return fail(e, "stream path");
+    return Status::success();
+  }
   if (plan.path == detail::Plan::ring) {
     if (plan.stages < 2)
       return lowbit::detail::make_status(StatusCode::unsupported,

@@ -431,6 +431,20 @@ LOWBIT_DEVICE void cp_async_16_s(std::uint32_t smem, const void* gmem) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem), "l"(gmem) : "memory");
 }
 
+/// 16-byte cp.async (`.cg`) to shared-window address `smem` that asks L2 to fetch the aligned `Bytes`
+/// (128 or 256) around the source from memory (`.L2::128B` / `.L2::256B` prefetch size): a stream that
+/// reads 64 bytes of each row now and the next 64 later gets whole DRAM bursts.
+template <int Bytes>
+LOWBIT_DEVICE void cp_async_16_s_prefetch(std::uint32_t smem, const void* gmem) {
+  static_assert(Bytes == 0 || Bytes == 128 || Bytes == 256, "prefetch size: 0 (none), 128 or 256 bytes");
+  if constexpr (Bytes == 256)
+    asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16;\n" ::"r"(smem), "l"(gmem) : "memory");
+  else if constexpr (Bytes == 128)
+    asm volatile("cp.async.cg.shared.global.L2::128B [%0], [%1], 16;\n" ::"r"(smem), "l"(gmem) : "memory");
+  else
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem), "l"(gmem) : "memory");
+}
+
 /// 16-byte shared load at shared-window address `a` (volatile: stays after earlier waits/barriers).
 LOWBIT_DEVICE uint4 ld_shared_16(std::uint32_t a) {
   uint4 v;
