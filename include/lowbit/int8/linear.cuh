@@ -341,7 +341,7 @@ struct Plan {
     return path != tiled_fused && path != wgmma_fused && path != ring && path != stream;
   }
   /// The small-M paths that run the ring's activation kernels (act_partial_kernel, act_quant_kernel).
-  [[nodiscard]] bool ring_act() const { return path == ring || path == stream; }
+  [[nodiscard]] bool ring_activation_pass() const { return path == ring || path == stream; }
   [[nodiscard]] bool wgmma() const { return path == wgmma_split || path == wgmma_fused; }
 };
 
@@ -552,7 +552,6 @@ inline Plan make_plan(int M, int N, int K, int sms, int force_path = -1, int til
     p.path = Plan::stream;
     return p;
   }
-  p = Plan{};
   if (force_path == 5 && ring_config(M, N, K, sms, p, ring_splits, ring_act)) return p;
   if (force_path < 0 && tile_mt == 0 && ring_config(M, N, K, sms, p, ring_splits, ring_act) &&
       (N / 64 > sms || p.splits > 1))
@@ -659,11 +658,11 @@ inline Layout make_layout(int M, int N, int K, int max_outliers, const Plan& pla
   // and their activation values ([max_outliers, M] fp32)
   // (the small-M paths take the outlier weights from their own weight stream: no slabs)
   const std::size_t slab_rows =
-      plan.path == Plan::gemv || plan.ring_act() ? 0 : static_cast<std::size_t>(std::max(max_outliers, 1));
+      plan.path == Plan::gemv || plan.ring_activation_pass() ? 0 : static_cast<std::size_t>(std::max(max_outliers, 1));
   l.aslab = l.wslab + align_up(slab_rows * N * sizeof(float));
   l.partmax = l.aslab + align_up(slab_rows * M * sizeof(float));
   // ring and stream paths: per-block row absmax and non-finite counts of the two-kernel activation pass
-  const std::size_t parts = plan.ring_act() ? static_cast<std::size_t>((K + kernels::ring::kActCols - 1) /
+  const std::size_t parts = plan.ring_activation_pass() ? static_cast<std::size_t>((K + kernels::ring::kActCols - 1) /
                                                                              kernels::ring::kActCols)
                                                     : 0;
   l.part_nf = l.partmax + align_up(parts * kernels::ring::kMaxM * sizeof(float));
@@ -808,8 +807,6 @@ inline cudaError_t launch_gemm_i32(const std::int8_t* Aq, const std::int8_t* W, 
   return launch_tiled_plan<kernels::TiledOut::i32, __half>(plan, Aq, W, C, none, M, N, K, stream);
 }
 
-/// The small-M ring path: activation kernel(s), then the ring GEMM (programmatic dependent launches); or,
-/// plan.fused_act, the ring kernel alone with the activation pass inside (a plain launch).
 /// Where the ring's activation kernels put their results in the workspace.
 inline kernels::RingActOut ring_act_out(std::uint8_t* base, const Layout& lay, const LinearOptions& opt) {
   auto* stats = reinterpret_cast<Int8Stats*>(base + lay.stats);
@@ -863,6 +860,15 @@ inline kernels::Int8EpilogueParams small_m_epilogue(const void* A, int M, const 
   return ep;
 }
 
+/// Lets a small-M kernel (ring, stream) take an SM's whole shared memory: the opt-in dynamic size and the
+/// largest carveout. Call once per kernel and process.
+template <class Kernel>
+cudaError_t small_m_smem_attrs(Kernel k) {
+  cudaError_t r = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemPerBlock);
+  if (r == cudaSuccess) r = cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout, 100);
+  return r;
+}
+
 /// Launch attributes of a small-M kernel: a cluster of `splits` CTAs along y when it splits K, and
 /// programmatic dependent launch. Returns the count set in `la`.
 inline unsigned small_m_attrs(cudaLaunchAttribute (&la)[2], int splits, bool pdl) {
@@ -882,6 +888,8 @@ inline unsigned small_m_attrs(cudaLaunchAttribute (&la)[2], int splits, bool pdl
   return na;
 }
 
+/// The small-M ring path: activation kernel(s), then the ring GEMM (programmatic dependent launches); or,
+/// plan.fused_act, the ring kernel alone with the activation pass inside (a plain launch).
 template <class CT>
 cudaError_t launch_ring(const CT* A, int M, const DeviceWeight& w, const float* bias, CT* Y, std::uint8_t* base,
                         const Layout& lay, const Plan& plan, const LinearOptions& opt, cudaStream_t stream,
@@ -902,13 +910,8 @@ cudaError_t launch_ring(const CT* A, int M, const DeviceWeight& w, const float* 
   fa.overflow = o.overflow;
   fa.nonfinite = o.nonfinite;
   auto kernel = fused ? kernels::gemv_ring_kernel<CT, true> : kernels::gemv_ring_kernel<CT, false>;
-  auto set_attrs = [](auto k) {
-    cudaError_t r = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemPerBlock);
-    if (r == cudaSuccess) r = cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout, 100);
-    return r;
-  };
-  static const cudaError_t attr_separate = set_attrs(kernels::gemv_ring_kernel<CT, false>);  // once per process
-  static const cudaError_t attr_fused = set_attrs(kernels::gemv_ring_kernel<CT, true>);
+  static const cudaError_t attr_separate = small_m_smem_attrs(kernels::gemv_ring_kernel<CT, false>);  // once per process
+  static const cudaError_t attr_fused = small_m_smem_attrs(kernels::gemv_ring_kernel<CT, true>);
   if (const cudaError_t a = fused ? attr_fused : attr_separate; a != cudaSuccess) return a;
   const int smem = R::kernel_smem(plan.stages, fused, M, std::min(plan.k_per_split, K), K);
   // tensor maps (host-side encode, passed by value): W [N, K] box {kSK, 64}, Aq [M, K] box {kSK, 16}
@@ -957,13 +960,8 @@ cudaError_t launch_stream(const CT* A, int M, const DeviceWeight& w, const float
   if (!gemm_only)
     if (const cudaError_t e = launch_ring_act(A, M, K, o, plan, opt, stream); e != cudaSuccess) return e;
   const kernels::Int8EpilogueParams ep = small_m_epilogue(A, M, w, bias, Y, o);
-  auto set_attrs = [](auto k) {
-    cudaError_t r = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemPerBlock);
-    if (r == cudaSuccess) r = cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout, 100);
-    return r;
-  };
-  static const cudaError_t attr1 = set_attrs(kernels::gemv_stream_kernel<CT, 1>);  // once per process
-  static const cudaError_t attr2 = set_attrs(kernels::gemv_stream_kernel<CT, 2>);
+  static const cudaError_t attr1 = small_m_smem_attrs(kernels::gemv_stream_kernel<CT, 1>);  // once per process
+  static const cudaError_t attr2 = small_m_smem_attrs(kernels::gemv_stream_kernel<CT, 2>);
   const bool one = M <= 8;  // one 8-row block of A (half the MMAs and accumulators)
   if (const cudaError_t a = one ? attr1 : attr2; a != cudaSuccess) return a;
   auto kernel = one ? kernels::gemv_stream_kernel<CT, 1> : kernels::gemv_stream_kernel<CT, 2>;

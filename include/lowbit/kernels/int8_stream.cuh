@@ -42,6 +42,7 @@
 #include <cuda_fp16.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "int8_gemm.cuh"
 #include "int8_ring.cuh"
