@@ -121,7 +121,7 @@ __global__ void __launch_bounds__(stream8::kMaxThreads, 1)
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   namespace S8 = stream8;
   constexpr int S = S8::kStages;
-  extern __shared__ __align__(16) unsigned char smem[];
+  extern __shared__ __align__(128) unsigned char smem[];  // (the alignment of the other int8 kernels' declaration)
   const int tid = static_cast<int>(threadIdx.x), lane = tid & 31, warp = tid >> 5;
   const int nwarps = static_cast<int>(blockDim.x) >> 5;
   const int g = lane >> 2, t = lane & 3;
