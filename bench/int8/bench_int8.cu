@@ -525,20 +525,9 @@ int main(int argc, char** argv) {
           int8::LinearOptions ost = opt, ori = opt;
           ost.force_path = 6;
           ori.force_path = 5;
-          // and, at M <= 4, the stream kernel with the activation pass inside it (ring_act 3)
-          int8::LinearOptions osf = ost;
-          osf.ring_act = 3;
-          const auto fplan = int8::detail::make_plan(M, N, K, prop.multiProcessorCount, 6, 0, 0, 0, 3);
-          std::vector<std::function<void(int)>> lf{with(ost), with(ori)};
-          if (fplan.fused_act) lf.push_back(with(osf));
-          const std::vector<double> tsr = time_graphs_interleaved(s, calls, samples, lf);
+          const std::vector<double> tsr = time_graphs_interleaved(s, calls, samples, {with(ost), with(ori)});
           layer_tiles.emplace_back("stream_layer", tsr[0]);
           layer_tiles.emplace_back("ring_layer", tsr[1]);
-          if (fplan.fused_act) {
-            layer_tiles.emplace_back("stream_layer_fused_act", tsr[2]);
-            std::printf("  M=%d out=%d: stream layer with the activation pass inside %.1f us (%d warps x %d tiles)\n", M,
-                        oc, tsr[2], fplan.warps, fplan.kt_per_warp);
-          }
           const auto splan = int8::detail::make_plan(M, N, K, prop.multiProcessorCount, 6);
           const auto slay = int8::detail::make_layout(M, N, K, opt.max_outliers, splan);
           with(ost)(0);  // this A's activation results into the workspace

@@ -127,17 +127,11 @@ TEST_CASE("int8 planner: stream plans cover K with no idle CTA or warp and fit a
       for (int K : {64, 256, 4160, 8192, 28672})
         for (int M : {1, 2, 8, 9, 16})
           for (bool clusters : {false, true})
-            for (int forced : {0, 1, 3, 8})
-              for (bool fused : {false, true}) {
-              if (fused && M > S8::kFusedMaxM) continue;
+            for (int forced : {0, 1, 3, 8}) {
               INFO("sms " << sms << " N " << N << " K " << K << " M " << M << " clusters " << clusters << " forced "
-                          << forced << " fused " << fused);
+                          << forced);
               int8::detail::Plan p;
-              const bool ok = int8::detail::stream_plan(M, N, K, sms, clusters, p, forced, fused);
-              // (the fused pass keeps each warp's K range of codes: a long K over few warps may not fit)
-              if (!fused) REQUIRE(ok);
-              if (!ok) continue;
-              REQUIRE(p.fused_act == fused);
+              REQUIRE(int8::detail::stream_plan(M, N, K, sms, clusters, p, forced));
               REQUIRE(p.path == int8::detail::Plan::stream);
               const int KT = K / 64, kps = p.k_per_split / 64;
               REQUIRE(p.k_per_split % 64 == 0);
@@ -156,16 +150,14 @@ TEST_CASE("int8 planner: stream plans cover K with no idle CTA or warp and fit a
               const long long ctas = static_cast<long long>(N / 64) * p.splits;
               const long long per_sm =
                   std::min<long long>(int8::detail::kStreamMaxCtasPerSm, (ctas + sms - 1) / sms);
-              const long long smem = fused ? S8::fused_kernel_smem(M, p.warps, p.kt_per_warp, K) : S8::kernel_smem(M, p.warps);
+              const long long smem = S8::kernel_smem(M, p.warps);
               REQUIRE(smem <= int8::detail::kSmemPerBlock);
               REQUIRE(per_sm * (smem + static_cast<long long>(kernels::detail::kSmemReservedPerCta)) +
-                          (fused ? 0 : int8::detail::kRingActReserve) <=
+                          int8::detail::kRingActReserve <=
                       int8::detail::kSmemPerSm);
               REQUIRE(per_sm * p.warps <= int8::detail::kStreamWarpsPerSm);
-              // the reduction buffer fits the rings' memory the kernel allocates (fused: the region before
-              // the codes, bits and scratch); a fused warp's code rows hold its whole K range
-              REQUIRE(S8::reduce_bytes(M, p.warps) <= (fused ? S8::fused_ring_region(M, p.warps) : smem));
-              if (fused) REQUIRE(S8::fused_code_stride(p.kt_per_warp) >= p.kt_per_warp * 64);
+              // the reduction buffer fits the rings' memory the kernel allocates
+              REQUIRE(S8::reduce_bytes(M, p.warps) <= smem);
             }
   // one CTA per slab where the slabs occupy at least half the SMs; 16 warps at 8192^2 and M = 1
   int8::detail::Plan p;
@@ -177,10 +169,4 @@ TEST_CASE("int8 planner: stream plans cover K with no idle CTA or warp and fit a
   REQUIRE(int8::detail::stream_plan(1, 320, 8192, 132, true, p));
   REQUIRE(p.splits == 8);
   REQUIRE(!int8::detail::stream_plan(17, 8192, 8192, 132, true, p));  // M > 16
-  REQUIRE(!int8::detail::stream_plan(5, 8192, 8192, 132, true, p, 0, true));  // the fused pass: M <= 4
-  for (auto [K, N] : {std::pair{8192, 8192}, std::pair{8192, 28672}, std::pair{28672, 8192}})  // the issue shapes
-    for (int M : {1, 4}) {                                                                        // fit the fused pass
-      INFO("fused N " << N << " K " << K << " M " << M);
-      REQUIRE(int8::detail::stream_plan(M, N, K, 132, true, p, 0, true));
-    }
 }

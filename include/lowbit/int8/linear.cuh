@@ -500,11 +500,9 @@ inline constexpr int kStreamWarpsPerSm = kernels::stream8::kMaxWarps;
 /// so that the CTAs cover the SMs (`clusters`: the device has them; `forced` > 0 asks for that many).
 /// Then as many warps per CTA as the SM's shared memory (less one activation block, kRingActReserve)
 /// and registers hold with every CTA resident, at most one per 64-byte K tile.
-/// `fused` (M <= stream8::kFusedMaxM): the activation pass inside the kernel, whose CTAs then share the SM
-/// with no activation block, and whose shared memory adds each warp's codes and the outlier bits of K.
-inline bool stream_plan(int M, int N, int K, int sms, bool clusters, Plan& p, int forced = 0, bool fused = false) {
+inline bool stream_plan(int M, int N, int K, int sms, bool clusters, Plan& p, int forced = 0) {
   namespace S8 = kernels::stream8;
-  if (M < 1 || M > (fused ? S8::kFusedMaxM : S8::kMaxM)) return false;
+  if (M < 1 || M > S8::kMaxM) return false;
   const long long slabs = N / 64;
   const int KT = K / 64;
   int splits = forced > 0 ? forced : slabs * 2 >= sms ? 1 : static_cast<int>((sms + slabs - 1) / slabs);
@@ -513,17 +511,12 @@ inline bool stream_plan(int M, int N, int K, int sms, bool clusters, Plan& p, in
   splits = (KT + kps - 1) / kps;
   const long long per_sm = std::min<long long>(kStreamMaxCtasPerSm, (slabs * splits + sms - 1) / sms);
   constexpr long long kReserved = static_cast<long long>(kernels::detail::kSmemReservedPerCta);
-  const long long cap =
-      std::min<long long>(kSmemPerBlock, (kSmemPerSm - (fused ? 0 : kRingActReserve)) / per_sm - kReserved);
-  auto smem = [&](int w) {
-    return fused ? S8::fused_kernel_smem(M, w, (kps + w - 1) / w, K) : S8::kernel_smem(M, w);
-  };
+  const long long cap = std::min<long long>(kSmemPerBlock, (kSmemPerSm - kRingActReserve) / per_sm - kReserved);
   int warps = static_cast<int>(std::min<long long>({S8::kMaxWarps, kStreamWarpsPerSm / per_sm, kps}));
-  while (warps > 1 && smem(warps) > cap) --warps;
-  if (warps < 1 || smem(warps) > cap) return false;
+  while (warps > 1 && S8::kernel_smem(M, warps) > cap) --warps;
+  if (warps < 1 || S8::kernel_smem(M, warps) > cap) return false;
   const int ktw = (kps + warps - 1) / warps;
   p.path = Plan::stream;
-  p.fused_act = fused;
   p.splits = splits;
   p.k_per_split = kps * 64;
   p.kt_per_warp = ktw;
@@ -533,9 +526,9 @@ inline bool stream_plan(int M, int N, int K, int sms, bool clusters, Plan& p, in
 }
 
 /// Stream configuration for M <= 16 (stream_plan where the kernel is available).
-inline bool stream_config(int M, int N, int K, int sms, Plan& p, int forced_splits = 0, bool fused = false) {
-  if (!stream_available() || K > kernels::ring::kMaxK) return false;
-  return stream_plan(M, N, K, sms, kernels::detail::current_compute_capability() >= 90, p, forced_splits, fused);
+inline bool stream_config(int M, int N, int K, int sms, Plan& p, int forced_splits = 0) {
+  if (!stream_available()) return false;
+  return stream_plan(M, N, K, sms, kernels::detail::current_compute_capability() >= 90, p, forced_splits);
 }
 
 inline Plan make_plan(int M, int N, int K, int sms, int force_path = -1, int tile_mt = 0, int tile_nt = 0,
@@ -550,8 +543,8 @@ inline Plan make_plan(int M, int N, int K, int sms, int force_path = -1, int til
   // The stream kernel (force_path 6) is not a default: in session 19's H100 runs its GEMM alone streamed
   // faster than the ring's (8192^2, M = 1: 24.8 against 27.7-29.2 us), but as a layer it only tied the
   // ring at M = 1 and lost at M = 16 (39.5 against 34.0 us at 8192^2; bench/int8/NOTES.md, "Session 19").
-  if (force_path == 6) {  // ring_act 3: the activation pass inside the stream kernel (M <= 4)
-    if (stream_config(M, N, K, sms, p, ring_splits, ring_act == 3)) {
+  if (force_path == 6) {
+    if (stream_config(M, N, K, sms, p, ring_splits)) {
       if (ring_act == 1 || ring_act == 2) p.self_act = ring_act == 1;
       return p;
     }
@@ -964,36 +957,23 @@ cudaError_t launch_stream(const CT* A, int M, const DeviceWeight& w, const float
   namespace S8 = kernels::stream8;
   const int N = w.N, K = w.K;
   const kernels::RingActOut o = ring_act_out(base, lay, opt);
-  const bool fused = plan.fused_act;
-  if (gemm_only && fused) return cudaErrorInvalidValue;  // no GEMM alone: the pass is inside the kernel
-  if (!gemm_only && !fused)
+  if (!gemm_only)
     if (const cudaError_t e = launch_ring_act(A, M, K, o, plan, opt, stream); e != cudaSuccess) return e;
   const kernels::Int8EpilogueParams ep = small_m_epilogue(A, M, w, bias, Y, o);
-  kernels::RingFusedAct fa;  // (fused: the pass's threshold and statistics)
-  fa.threshold = opt.threshold;
-  fa.max_list = opt.max_outliers;
-  fa.count = o.count;
-  fa.overflow = o.overflow;
-  fa.nonfinite = o.nonfinite;
   static const cudaError_t attr1 = small_m_smem_attrs(kernels::gemv_stream_kernel<CT, 1>);  // once per process
   static const cudaError_t attr2 = small_m_smem_attrs(kernels::gemv_stream_kernel<CT, 2>);
-  static const cudaError_t attr_f = small_m_smem_attrs(kernels::gemv_stream_kernel<CT, 1, true>);
   const bool one = M <= 8;  // one 8-row block of A (half the MMAs and accumulators)
-  if (const cudaError_t a = fused ? attr_f : one ? attr1 : attr2; a != cudaSuccess) return a;
-  auto kernel = fused ? kernels::gemv_stream_kernel<CT, 1, true>
-                : one ? kernels::gemv_stream_kernel<CT, 1> : kernels::gemv_stream_kernel<CT, 2>;
-  const int ktw = plan.kt_per_warp;
+  if (const cudaError_t a = one ? attr1 : attr2; a != cudaSuccess) return a;
+  auto kernel = one ? kernels::gemv_stream_kernel<CT, 1> : kernels::gemv_stream_kernel<CT, 2>;
   cudaLaunchConfig_t cfg{};
   cfg.gridDim = dim3(static_cast<unsigned>(N / 64), static_cast<unsigned>(plan.splits));
   cfg.blockDim = dim3(static_cast<unsigned>(32 * plan.warps));
-  cfg.dynamicSmemBytes = static_cast<std::size_t>(fused ? S8::fused_kernel_smem(M, plan.warps, ktw, K)
-                                                        : S8::kernel_smem(M, plan.warps));
+  cfg.dynamicSmemBytes = static_cast<std::size_t>(S8::kernel_smem(M, plan.warps));
   cfg.stream = stream;
-  // PDL: after the activation kernels, or (fused) the layer's first kernel, after the one before it
   cudaLaunchAttribute la[2];
   cfg.attrs = la;
   cfg.numAttrs = small_m_attrs(la, plan.splits, opt.pdl);
-  return cudaLaunchKernelEx(&cfg, kernel, ep, fa, M, N, K, plan.k_per_split / 64, ktw);
+  return cudaLaunchKernelEx(&cfg, kernel, ep, M, N, K, plan.k_per_split / 64, plan.kt_per_warp);
 }
 
 inline Status check_shapes(int M, int N, int K) {
@@ -1059,14 +1039,13 @@ Status linear_forward(const T* A, int M, const DeviceWeight& w, const float* bia
     return lowbit::detail::make_status(StatusCode::unsupported,
                                        "int8::linear_forward: the ring path needs M <= 16, K <= 65536 and an sm_90 "
                                        "build on a compute capability 9.0+ device");
-  if (opt.force_path == 6 && (M > kernels::stream8::kMaxM || K > kernels::ring::kMaxK || !stream_available()))
+  if (opt.force_path == 6 && (M > kernels::stream8::kMaxM || !stream_available()))
     return lowbit::detail::make_status(StatusCode::unsupported,
-                                       "int8::linear_forward: the stream path needs M <= 16, K <= 65536 and a build "
-                                       "for this device, compute capability 8.0+ (got M = ", M, ", K = ", K, ")");
-  if (opt.force_path == 6 && opt.ring_act == 3 && M > kernels::stream8::kFusedMaxM)
+                                       "int8::linear_forward: the stream path needs M <= 16 and a build for this "
+                                       "device, compute capability 8.0+ (got M = ", M, ")");
+  if (opt.force_path == 6 && opt.ring_act == 3)
     return lowbit::detail::make_status(StatusCode::unsupported, "int8::linear_forward: ring_act 3 (activation pass "
-                                       "inside the stream kernel) needs M <= ", kernels::stream8::kFusedMaxM,
-                                       " (got M = ", M, ")");
+                                       "inside the ring kernel) is a ring-path mode; the stream path runs 1 or 2");
   if ((opt.force_path == 3 || opt.force_path == 4) && !wgmma_available())
     return lowbit::detail::make_status(StatusCode::unsupported,
                                        "int8::linear_forward: the wgmma path needs an sm_90a build with "
