@@ -494,15 +494,19 @@ int main(int argc, char** argv) {
         fill_half<<<1024, 256, 0, s>>>(A, static_cast<std::size_t>(M) * K, 77u + M, 4.0f);
         if (oc) plant<<<M, 64, 0, s>>>(A, M, K, dcols, oc);
         int8::DeviceWeight dw{W8[0], wscale, N, K};
-        auto layer = [&](int i) {
-          dw.codes = W8[i % rot8];
-          const Status st = int8::linear_forward(reinterpret_cast<const half_t*>(A), M, dw, wscale,
-                                                 reinterpret_cast<half_t*>(Y8), ws, ws_bytes, opt, s);
-          if (!st.ok()) {
-            std::fprintf(stderr, "layer: %s\n", st.message.c_str());
-            std::exit(1);
-          }
+        // one layer call with options `o` on the rotated weights: the default layer and every variant below
+        auto layer_with = [&](const int8::LinearOptions& o) {
+          return std::function<void(int)>([&, o](int i) {
+            dw.codes = W8[i % rot8];
+            const Status st = int8::linear_forward(reinterpret_cast<const half_t*>(A), M, dw, wscale,
+                                                   reinterpret_cast<half_t*>(Y8), ws, ws_bytes, o, s);
+            if (!st.ok()) {
+              std::fprintf(stderr, "layer: %s\n", st.message.c_str());
+              std::exit(1);
+            }
+          });
         };
+        const auto layer = layer_with(opt);
         // the layer against cuBLAS fp16 on the same activations, interleaved as the core against cuBLASLt
         const std::vector<double> tl = time_graphs_interleaved(s, calls, samples, {fp16, layer});
         const double fp16_us = tl[0], layer_us = tl[1];
@@ -511,26 +515,16 @@ int main(int argc, char** argv) {
         if (M <= 16 && int8::stream_available() && int8::ring_available()) {
           // same run: the stream layer against the ring layer (both forced, activation pass by shape) in
           // interleaved replays, then each GEMM alone on the activation results in the workspace
-          auto with = [&](const int8::LinearOptions& o) {
-            return std::function<void(int)>([&, o](int i) {
-              dw.codes = W8[i % rot8];
-              const Status st2 = int8::linear_forward(reinterpret_cast<const half_t*>(A), M, dw, wscale,
-                                                      reinterpret_cast<half_t*>(Y8), ws, ws_bytes, o, s);
-              if (!st2.ok()) {
-                std::fprintf(stderr, "small-M layer: %s\n", st2.message.c_str());
-                std::exit(1);
-              }
-            });
-          };
           int8::LinearOptions ost = opt, ori = opt;
           ost.force_path = 6;
           ori.force_path = 5;
-          const std::vector<double> tsr = time_graphs_interleaved(s, calls, samples, {with(ost), with(ori)});
+          const std::vector<double> tsr =
+              time_graphs_interleaved(s, calls, samples, {layer_with(ost), layer_with(ori)});
           layer_tiles.emplace_back("stream_layer", tsr[0]);
           layer_tiles.emplace_back("ring_layer", tsr[1]);
           const auto splan = int8::detail::make_plan(M, N, K, prop.multiProcessorCount, 6);
           const auto slay = int8::detail::make_layout(M, N, K, opt.max_outliers, splan);
-          with(ost)(0);  // this A's activation results into the workspace
+          layer_with(ost)(0);  // this A's activation results into the workspace
           const double us_sg = time_graph(s, calls, samples, [&](int i) {
             dw.codes = W8[i % rot8];
             CK(int8::detail::launch_stream<__half>(A, M, dw, wscale, Y8, static_cast<std::uint8_t*>(ws), slay, splan,
@@ -544,7 +538,8 @@ int main(int argc, char** argv) {
             const auto p2 = int8::detail::make_plan(M, N, K, prop.multiProcessorCount, 6, 0, 0, o2.ring_splits);
             int8::LinearOptions o3 = ost;
             o3.ring_act = splan.self_act ? 2 : 1;
-            const std::vector<double> tv = time_graphs_interleaved(s, calls, samples, {with(ost), with(o2), with(o3)});
+            const std::vector<double> tv =
+                time_graphs_interleaved(s, calls, samples, {layer_with(ost), layer_with(o2), layer_with(o3)});
             layer_tiles.emplace_back("stream_layer_splits" + std::to_string(p2.splits), tv[1]);
             layer_tiles.emplace_back(splan.self_act ? "stream_layer_two_kernel_act" : "stream_layer_one_kernel_act",
                                      tv[2]);
@@ -553,7 +548,7 @@ int main(int argc, char** argv) {
                         tv[2]);
             // fewer warps per CTA than the plan's (a 16-warp CTA fills the register file: it cannot start beside
             // an activation block; fewer warps can): the layer with 4, 8 and 12 warps, interleaved with the plan
-            std::vector<std::function<void(int)>> wf{with(ost)};
+            std::vector<std::function<void(int)>> wf{layer_with(ost)};
             std::vector<int> wl;
             const int kps = splan.k_per_split / 64;
             for (int w : {4, 8, 12}) {
@@ -588,23 +583,13 @@ int main(int argc, char** argv) {
           // GEMM kernel alone (activation results already in the workspace: the stream without the act pass)
           int8::LinearOptions og = opt;
           og.force_path = 0;
-          const double us_old = time_graph(s, calls, samples, [&](int i) {
-            dw.codes = W8[i % rot8];
-            if (!int8::linear_forward(reinterpret_cast<const half_t*>(A), M, dw, wscale, reinterpret_cast<half_t*>(Y8),
-                                      ws, ws_bytes, og, s).ok())
-              std::exit(1);
-          });
+          const double us_old = time_graph(s, calls, samples, layer_with(og));
           layer_tiles.emplace_back("splitk_gemv_layer", us_old);
           // the layer with and without programmatic dependent launch (chained calls: with it, each layer's
           // first kernel starts during the previous one's tail), interleaved with each other
           int8::LinearOptions on = opt;
           on.pdl = false;
-          const std::vector<double> tp = time_graphs_interleaved(s, calls, samples, {layer, [&](int i) {
-            dw.codes = W8[i % rot8];
-            if (!int8::linear_forward(reinterpret_cast<const half_t*>(A), M, dw, wscale, reinterpret_cast<half_t*>(Y8),
-                                      ws, ws_bytes, on, s).ok())
-              std::exit(1);
-          }});
+          const std::vector<double> tp = time_graphs_interleaved(s, calls, samples, {layer, layer_with(on)});
           const double us_np = tp[1];
           layer_tiles.emplace_back("ring_pdl_pair", tp[0]);
           layer_tiles.emplace_back("ring_no_pdl", us_np);
@@ -613,15 +598,8 @@ int main(int argc, char** argv) {
           const int sep_act = static_cast<long long>(M) * K <= 65536 ? 1 : 2;
           int8::LinearOptions ou = opt;
           ou.ring_act = sep_act;
-          auto time_opts = [&](const int8::LinearOptions& o) {
-            return time_graph(s, calls, samples, [&](int i) {
-              dw.codes = W8[i % rot8];
-              if (!int8::linear_forward(reinterpret_cast<const half_t*>(A), M, dw, wscale,
-                                        reinterpret_cast<half_t*>(Y8), ws, ws_bytes, o, s).ok())
-                std::exit(1);
-            });
-          };
-          const double us_unfused = time_opts(ou);
+
+          const double us_unfused = time_graph(s, calls, samples, layer_with(ou));
           layer_tiles.emplace_back("ring_layer_unfused_act", us_unfused);
           double us_fused = -1;
           if (M <= kernels::ring::kFusedMaxM) {
@@ -630,7 +608,7 @@ int main(int argc, char** argv) {
             of.force_path = 5;
             const auto fplan = int8::detail::make_plan(M, N, K, prop.multiProcessorCount, 5, 0, 0, of.ring_splits, 3);
             if (fplan.fused_act) {
-              us_fused = time_opts(of);
+              us_fused = time_graph(s, calls, samples, layer_with(of));
               layer_tiles.emplace_back("ring_layer_fused_act", us_fused);
             }
           }
@@ -638,9 +616,7 @@ int main(int argc, char** argv) {
                       us_fused, us_unfused, lplan.fused_act ? "fused" : "separate");
           // the GEMM alone (the separate-pass plan; its activation results of this A in the workspace)
           const auto gplan = int8::detail::make_plan(M, N, K, prop.multiProcessorCount, -1, 0, 0, 0, sep_act);
-          if (!int8::linear_forward(reinterpret_cast<const half_t*>(A), M, dw, wscale, reinterpret_cast<half_t*>(Y8), ws,
-                                    ws_bytes, ou, s).ok())
-            std::exit(1);
+          layer_with(ou)(0);
           const auto lay = int8::detail::make_layout(M, N, K, opt.max_outliers, gplan);
           const double us_g = time_graph(s, calls, samples, [&](int i) {
             dw.codes = W8[i % rot8];
@@ -680,12 +656,7 @@ int main(int argc, char** argv) {
               os.ring_splits = sp;
               const auto sp_plan = int8::detail::make_plan(M, N, K, prop.multiProcessorCount, 5, 0, 0, sp);
               if (sp_plan.stages < 2) continue;  // does not fit
-              const double us4 = time_graph(s, calls, samples, [&](int i) {
-                dw.codes = W8[i % rot8];
-                if (!int8::linear_forward(reinterpret_cast<const half_t*>(A), M, dw, wscale,
-                                          reinterpret_cast<half_t*>(Y8), ws, ws_bytes, os, s).ok())
-                  std::exit(1);
-              });
+              const double us4 = time_graph(s, calls, samples, layer_with(os));
               const std::string name = "ring_layer_splits" + std::to_string(sp);
               layer_tiles.emplace_back(name, us4);
               std::printf("    ring layer with %d CTAs per slab (%d stages): %.1f us\n", sp_plan.splits,
@@ -718,22 +689,12 @@ int main(int argc, char** argv) {
         if (M <= 16 && oc == 8 && lplan.path == int8::detail::Plan::gemv) {  // programmatic dependent launch on/off
           int8::LinearOptions o2 = opt;
           o2.pdl = false;
-          const double us = time_graph(s, calls, samples, [&](int i) {
-            dw.codes = W8[i % rot8];
-            if (!int8::linear_forward(reinterpret_cast<const half_t*>(A), M, dw, wscale, reinterpret_cast<half_t*>(Y8),
-                                      ws, ws_bytes, o2, s).ok())
-              std::exit(1);
-          });
+          const double us = time_graph(s, calls, samples, layer_with(o2));
           layer_tiles.emplace_back("no_pdl", us);
           std::printf("  layer without PDL M=%d: %.1f us\n", M, us);
           int8::LinearOptions o3 = opt;  // outlier weights gathered after the GEMM main loop
           o3.capture_outliers = false;
-          const double us3 = time_graph(s, calls, samples, [&](int i) {
-            dw.codes = W8[i % rot8];
-            if (!int8::linear_forward(reinterpret_cast<const half_t*>(A), M, dw, wscale, reinterpret_cast<half_t*>(Y8),
-                                      ws, ws_bytes, o3, s).ok())
-              std::exit(1);
-          });
+          const double us3 = time_graph(s, calls, samples, layer_with(o3));
           layer_tiles.emplace_back("gathered_outliers", us3);
           std::printf("  layer with gathered (not captured) outlier weights M=%d: %.1f us\n", M, us3);
         }
@@ -754,15 +715,7 @@ int main(int argc, char** argv) {
             o2.tile_nt = nt;
             o2.force_path = fp;
             o2.wgmma_max_blocks = name == "wgmma_fused_1tile" ? -1 : 0;
-            auto fn = [&, o2](int i) {
-              dw.codes = W8[i % rot8];
-              const Status st2 = int8::linear_forward(reinterpret_cast<const half_t*>(A), M, dw, wscale,
-                                                      reinterpret_cast<half_t*>(Y8), ws, ws_bytes, o2, s);
-              if (!st2.ok()) {
-                std::fprintf(stderr, "layer tile: %s\n", st2.message.c_str());
-                std::exit(1);
-              }
-            };
+            auto fn = layer_with(o2);
             if (name.rfind("wgmma", 0) == 0) {
               wnames.push_back(name);
               wfns.push_back(fn);

@@ -191,6 +191,25 @@ Case past_ring_table(int M, int ring_act) {
   return c;
 }
 
+/// The small-M paths' edge cases, in this order: on an N x K layer the side copy, a 2-entry outlier list
+/// (overflow), plain launches, threshold 0 (W8A8); then every value an outlier on a 64 x 512 layer. The
+/// caller sets the path and its modes.
+std::vector<Case> small_m_edge_cases(int M, int N, int K) {
+  Case side{M, N, K};
+  side.side = true;
+  Case over{M, N, K};
+  over.max_outliers = 2;
+  Case nopdl{M, N, K};
+  nopdl.pdl = false;
+  Case w8a8{M, N, K};
+  w8a8.threshold = 0.f;
+  Case all{M, 64, 512};
+  all.outliers = 0;
+  all.threshold = 1e-30f;
+  all.max_outliers = 16;
+  return {side, over, nopdl, w8a8, all};
+}
+
 /// Paths to sweep: the portable ones, plus the wgmma ones where this build and device have them.
 std::vector<int> test_paths() {
   std::vector<int> v{-1, 0, 1, 2};
@@ -383,34 +402,11 @@ TEMPLATE_TEST_CASE("int8 GPU: small-M ring path (one- and two-kernel activation 
       }
   for (int M : {3, 16}) {  // side copy, list overflow, no PDL, threshold 0, all outliers in the two modes
     const int K = M == 16 ? 8192 : 1024;
-    const int act = separate_act(M, K);
-    Case side{M, 192, K};
-    side.side = true;
-    side.force_path = 5;
-    side.ring_act = act;
-    run_case<TestType>(side, ++seed);
-    Case over{M, 192, K};
-    over.max_outliers = 2;
-    over.force_path = 5;
-    over.ring_act = act;
-    run_case<TestType>(over, ++seed);
-    Case nopdl{M, 192, K};
-    nopdl.pdl = false;
-    nopdl.force_path = 5;
-    nopdl.ring_act = act;
-    run_case<TestType>(nopdl, ++seed);
-    Case w8a8{M, 192, K};
-    w8a8.threshold = 0.f;
-    w8a8.force_path = 5;
-    w8a8.ring_act = act;
-    run_case<TestType>(w8a8, ++seed);
-    Case all{M, 64, 512};
-    all.outliers = 0;
-    all.threshold = 1e-30f;
-    all.max_outliers = 16;
-    all.force_path = 5;
-    all.ring_act = separate_act(M, 512);
-    run_case<TestType>(all, ++seed);
+    for (Case c : small_m_edge_cases(M, 192, K)) {
+      c.force_path = 5;
+      c.ring_act = separate_act(M, c.K);
+      run_case<TestType>(c, ++seed);
+    }
   }
 }
 
@@ -473,24 +469,13 @@ TEMPLATE_TEST_CASE("int8 GPU: ring path with the activation pass inside the ring
         }
   for (int M : {1, 4}) run_case<TestType>(past_ring_table(M, 3), ++seed);
   for (int M : {1, 4}) {  // side copy, list overflow (statistics only), plain launches, threshold 0, all outliers
-    Case side{M, 128, 4160};
-    side.side = true;
-    side.ring_splits = 2;
-    Case over{M, 128, 4160};
-    over.max_outliers = 2;
-    Case nopdl{M, 128, 4160};
-    nopdl.pdl = false;
-    Case w8a8{M, 128, 4160};
-    w8a8.threshold = 0.f;
-    Case all{M, 64, 512};
-    all.outliers = 0;
-    all.threshold = 1e-30f;
-    all.max_outliers = 16;
-    for (Case* c : {&side, &over, &nopdl, &w8a8, &all}) {
-      c->force_path = 5;
-      c->ring_act = 3;
-      c->expect_fused = true;
-      run_case<TestType>(*c, ++seed);
+    std::vector<Case> cases = small_m_edge_cases(M, 128, 4160);
+    cases[0].ring_splits = 2;  // the side copy over a 2-CTA cluster
+    for (Case& c : cases) {
+      c.force_path = 5;
+      c.ring_act = 3;
+      c.expect_fused = true;
+      run_case<TestType>(c, ++seed);
     }
   }
   // the default plan of an issue shape's small-M layer is the fused pass (N = 8192 fills the SMs)
@@ -533,26 +518,16 @@ TEMPLATE_TEST_CASE("int8 GPU: small-M stream path (side copy, list overflow, pla
   unsigned seed = 1700;
   for (int M : {3, 16}) {  // side copy, list overflow, no PDL, threshold 0, all outliers, one slab over 8 CTAs
     const int K = M == 16 ? 8192 : 1024;
-    Case side{M, 192, K};
-    side.side = true;
-    Case side_split{M, 128, 4160};
+    std::vector<Case> cases = small_m_edge_cases(M, 192, K);
+    cases[2].ring_splits = 2;  // plain launches over a 2-CTA cluster
+    cases[4].ring_splits = 8;  // all outliers, one slab over 8 CTAs
+    Case side_split{M, 128, 4160};  // the side copy over a 3-CTA cluster
     side_split.side = true;
     side_split.ring_splits = 3;
-    Case over{M, 192, K};
-    over.max_outliers = 2;
-    Case nopdl{M, 192, K};
-    nopdl.pdl = false;
-    nopdl.ring_splits = 2;
-    Case w8a8{M, 192, K};
-    w8a8.threshold = 0.f;
-    Case all{M, 64, 512};
-    all.outliers = 0;
-    all.threshold = 1e-30f;
-    all.max_outliers = 16;
-    all.ring_splits = 8;
-    for (Case* c : {&side, &side_split, &over, &nopdl, &w8a8, &all}) {
-      c->force_path = 6;
-      run_case<TestType>(*c, ++seed);
+    cases.insert(cases.begin() + 1, side_split);
+    for (Case& c : cases) {
+      c.force_path = 6;
+      run_case<TestType>(c, ++seed);
     }
   }
   // an issue shape (128 slabs of 16 warps, 28 tiles per warp)

@@ -66,6 +66,16 @@ inline constexpr int kWBytes = kRows * kTileK;  ///< bytes of a slot's weight ti
 /// them (4 words; the tile's two are words 0-1 or 2-3 of it).
 inline constexpr int kMaskOff = kWBytes;
 inline constexpr int kActOff = kWBytes + 16;  ///< offset of the activation code rows (64 bytes each)
+/// Bytes one warp-wide 16-byte copy instruction moves: 8 rows of a tile (kTileK / 16 lanes per row).
+inline constexpr int kWarpCopyBytes = 32 * 16;
+/// Rows of a tile one warp-wide copy instruction covers.
+inline constexpr int kWarpCopyRows = kWarpCopyBytes / kTileK;
+/// Outlier-mask words of one tile (one bit per K column).
+inline constexpr int kMaskWordsPerTile = kTileK / 32;
+/// Outlier-mask words of the 16-byte mask chunk a slot receives.
+inline constexpr int kMaskWordsPerChunk = 16 / 4;
+/// Tiles whose mask words share one 16-byte chunk (a power of two).
+inline constexpr int kTilesPerMaskChunk = kMaskWordsPerChunk / kMaskWordsPerTile;
 #if !defined(LOWBIT_INT8_STREAM_PREFETCH)
 /// L2 prefetch size of the weight copies (bytes around each 16-byte source fetched from DRAM at once; 0:
 /// none). A warp reads 64 bytes of each of its 64 rows per tile, rows K bytes apart: without it the
@@ -154,14 +164,17 @@ __global__ void __launch_bounds__(stream8::kMaxThreads, 1)
       const std::uint32_t slot = ring + static_cast<std::uint32_t>(si * slot_bytes);
       if (weights) {
 #pragma unroll
-        for (int v = 0; v < S8::kWBytes / 512; ++v)
-          ptx::cp_async_16_s_prefetch<S8::kPrefetch>(slot + w_dst + 512u * v, w_run + static_cast<std::size_t>(8 * v) * Ks);
+        for (int v = 0; v < S8::kWBytes / S8::kWarpCopyBytes; ++v)
+          ptx::cp_async_16_s_prefetch<S8::kPrefetch>(slot + w_dst + S8::kWarpCopyBytes * v,
+                                                     w_run + static_cast<std::size_t>(S8::kWarpCopyRows * v) * Ks);
         w_run += S8::kTileK;
       }
       if (acts) {
         if (a_row0) ptx::cp_async_16_s(slot + a_dst, a_run);
-        if (a_row1) ptx::cp_async_16_s(slot + a_dst + 512u, a_run + 8 * Ks);
-        if (lane == 0) ptx::cp_async_16_s(slot + S8::kMaskOff, p.outlier_mask + (mask_tile / 2) * 4);
+        if (a_row1) ptx::cp_async_16_s(slot + a_dst + S8::kWarpCopyBytes, a_run + S8::kWarpCopyRows * Ks);
+        if (lane == 0)  // the 16-byte aligned chunk holding the tile's mask words
+          ptx::cp_async_16_s(slot + S8::kMaskOff, p.outlier_mask + (mask_tile / S8::kTilesPerMaskChunk) *
+                                                                       S8::kMaskWordsPerChunk);
         a_run += S8::kTileK;
         ++mask_tile;
       }
@@ -234,7 +247,7 @@ __global__ void __launch_bounds__(stream8::kMaxThreads, 1)
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt) {
       const int m = 8 * mt + g;
-      const uint4 x = m < M ? ptx::ld_shared_16(slot + S8::kActOff + 64u * m + 16u * t) : make_uint4(0, 0, 0, 0);
+      const uint4 x = m < M ? ptx::ld_shared_16(slot + S8::kActOff + S8::kTileK * m + 16u * t) : make_uint4(0, 0, 0, 0);
       xb[mt][0] = x.x;
       xb[mt][1] = x.y;
       xb[mt][2] = x.z;
@@ -242,8 +255,8 @@ __global__ void __launch_bounds__(stream8::kMaxThreads, 1)
     }
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
-      const uint4 w0 = ptx::ld_shared_16(slot + 64u * (16 * i + g) + 16u * t);
-      const uint4 w1 = ptx::ld_shared_16(slot + 64u * (16 * i + g + 8) + 16u * t);
+      const uint4 w0 = ptx::ld_shared_16(slot + S8::kTileK * (16 * i + g) + 16u * t);
+      const uint4 w1 = ptx::ld_shared_16(slot + S8::kTileK * (16 * i + g + 8) + 16u * t);
       const std::uint32_t wa[4] = {w0.x, w0.y, w0.z, w0.w}, wb[4] = {w1.x, w1.y, w1.z, w1.w};
 #pragma unroll
       for (int h = 0; h < 2; ++h) {  // two k32 steps: registers (2h, 2h + 1) of each lane's 16 bytes
@@ -255,7 +268,8 @@ __global__ void __launch_bounds__(stream8::kMaxThreads, 1)
         }
       }
     }
-    const uint2 mw = ptx::ld_shared_8(slot + S8::kMaskOff + 8u * (kt & 1));
+    const uint2 mw =  // the tile's words within the slot's mask chunk
+        ptx::ld_shared_8(slot + S8::kMaskOff + 4u * S8::kMaskWordsPerTile * (kt & (S8::kTilesPerMaskChunk - 1)));
     const unsigned long long bits = (static_cast<unsigned long long>(mw.y) << 32) | mw.x;
     if (bits) outliers(ring_p + si * slot_bytes, kt * S8::kTileK, bits);
   };
