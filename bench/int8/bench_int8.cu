@@ -147,6 +147,7 @@ struct Row {
   double roof_fp16_us, roof_int8_us;
   double rel_err;
   int path;
+  const char* act;  // the activation pass: "in_kernel", "one_kernel", "two_kernels" (ring, stream), "separate"
   std::vector<std::pair<std::string, double>> core_tiles, layer_tiles;  // tile variants (M >= 64)
 };
 
@@ -255,10 +256,11 @@ int main(int argc, char** argv) {
                  "    {\"K\": %d, \"N\": %d, \"M\": %d, \"outlier_cols\": %d, \"cublas_fp16_us\": %.2f, "
                  "\"int8_layer_us\": %.2f, \"speedup_vs_fp16\": %.3f, \"int8_core_us\": %.2f, \"cublaslt_int8_us\": %.2f, "
                  "\"core_speedup_vs_cublaslt\": %.3f, \"roofline_fp16_us\": %.2f, \"roofline_int8_us\": %.2f, "
-                 "\"int8_layer_fraction_of_roofline\": %.3f, \"rel_err_vs_fp16_same_weights\": %.3e, \"path\": \"%s\"",
+                 "\"int8_layer_fraction_of_roofline\": %.3f, \"rel_err_vs_fp16_same_weights\": %.3e, \"path\": \"%s\", "
+                 "\"activation_pass\": \"%s\"",
                  r.K, r.N, r.M, r.outliers, r.fp16_us, r.layer_us, r.fp16_us / r.layer_us, r.core_us, r.lt_us,
                  r.lt_us > 0 ? r.lt_us / r.core_us : 0.0, r.roof_fp16_us, r.roof_int8_us, r.roof_int8_us / r.layer_us,
-                 r.rel_err, path);
+                 r.rel_err, path, r.act);
     auto tiles = [&](const char* key, const std::vector<std::pair<std::string, double>>& v) {
       if (v.empty()) return;
       std::fprintf(f, ", \"%s\": {", key);
@@ -518,10 +520,20 @@ int main(int argc, char** argv) {
           int8::LinearOptions ost = opt, ori = opt;
           ost.force_path = 6;
           ori.force_path = 5;
-          const std::vector<double> tsr =
-              time_graphs_interleaved(s, calls, samples, {layer_with(ost), layer_with(ori)});
+          // and, at M <= 4, the stream kernel with the activation pass inside it (ring_act 3)
+          int8::LinearOptions osf = ost;
+          osf.ring_act = 3;
+          const auto fplan = int8::detail::make_plan(M, N, K, prop.multiProcessorCount, 6, 0, 0, 0, 3);
+          std::vector<std::function<void(int)>> lf{layer_with(ost), layer_with(ori)};
+          if (fplan.fused_act) lf.push_back(layer_with(osf));
+          const std::vector<double> tsr = time_graphs_interleaved(s, calls, samples, lf);
           layer_tiles.emplace_back("stream_layer", tsr[0]);
           layer_tiles.emplace_back("ring_layer", tsr[1]);
+          if (fplan.fused_act) {
+            layer_tiles.emplace_back("stream_layer_fused_act", tsr[2]);
+            std::printf("  M=%d out=%d: stream layer with the activation pass inside %.1f us (%d warps x %d tiles)\n", M,
+                        oc, tsr[2], fplan.warps, fplan.kt_per_warp);
+          }
           const auto splan = int8::detail::make_plan(M, N, K, prop.multiProcessorCount, 6);
           const auto slay = int8::detail::make_layout(M, N, K, opt.max_outliers, splan);
           layer_with(ost)(0);  // this A's activation results into the workspace
@@ -758,7 +770,12 @@ int main(int argc, char** argv) {
         const double bytes16 = 2.0 * wn + 2.0 * M * K + 2.0 * M * N;
         const double bytes8 = 1.0 * wn + 4.0 * N + 2.0 * M * K + 1.0 * M * K + 2.0 * M * N;
         Row r{K, N, M, oc, fp16_us, layer_us, core_us, lt_us, bytes16 / (roof_gbs * 1e3), bytes8 / (roof_gbs * 1e3),
-              rel, static_cast<int>(plan.path), core_tiles, layer_tiles};
+              rel, static_cast<int>(plan.path),
+              !plan.ring_activation_pass() ? "separate"
+              : plan.fused_act             ? "in_kernel"
+              : plan.self_act              ? "one_kernel"
+                                           : "two_kernels",
+              core_tiles, layer_tiles};
         rows.push_back(r);
         std::printf("K=%5d N=%5d M=%4d out=%2d | fp16 %8.1f us | int8 layer %8.1f us  x%.2f | core %8.1f  lt %8.1f  "
                     "core/lt x%.2f | roof16 %.1f roof8 %.1f | rel %.2e | path %d\n",

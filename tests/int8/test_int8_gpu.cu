@@ -59,6 +59,7 @@ struct Case {
   int ring_splits = 0;  // ring path: LinearOptions::ring_splits (0: by shape)
   int ring_act = 0;     // ring path: LinearOptions::ring_act (0: by shape; 1, 2 separate kernels; 3 fused)
   bool expect_fused = false;  // the plan must run the activation pass inside the ring kernel
+  int expect_path = -1;       // >= 0: the plan must take this path (int8::detail::Plan::Path)
   float row_fraction = 0.3f;  // rows carrying the outlier values
 };
 
@@ -123,8 +124,10 @@ void run_case(const Case& c, unsigned seed) {
   opt.ring_act = c.ring_act;
   const auto plan = int8::detail::make_plan(M, N, K, int8::detail::sm_count(), opt.force_path, opt.tile_mt,
                                             opt.tile_nt, opt.ring_splits, opt.ring_act);
-  if (c.expect_fused) REQUIRE((plan.path == int8::detail::Plan::ring && plan.fused_act));
+  if (c.expect_fused)
+    REQUIRE(((plan.path == int8::detail::Plan::ring || plan.path == int8::detail::Plan::stream) && plan.fused_act));
   if (c.ring_act == 1 || c.ring_act == 2) REQUIRE(!plan.fused_act);
+  if (c.expect_path >= 0) REQUIRE(static_cast<int>(plan.path) == c.expect_path);
   const std::size_t bytes = int8::linear_workspace_size(M, N, K, opt);
   DevBuf<std::uint8_t> ws(bytes);
   constexpr std::size_t kGuard = 512;  // poisoned elements after Y: no kernel (tensor stores included) writes past it
@@ -509,6 +512,43 @@ TEMPLATE_TEST_CASE("int8 GPU: small-M stream path across M, K, outlier counts an
         }
 }
 
+TEMPLATE_TEST_CASE("int8 GPU: small-M stream path with the activation pass inside its kernel", "[int8][gpu][sanitize]",
+                   half_t, bfloat16_t) {
+  if (!int8::stream_available()) {
+    WARN("stream path not available in this build / on this device");
+    return;
+  }
+  unsigned seed = 1900;
+  // K = 4160: 65 tiles over warps and 2 or 8 CTAs of a cluster; 70 outlier columns: tiles with more than four
+  for (int M : {1, 3, 4})
+    for (int K : {256, 4160, 8192})
+      for (int outliers : {0, 8, 70})
+        for (int splits : {0, 1, 2, 8}) {
+          if (outliers > K / 4 || (splits > 1 && K != 4160) || (M == 3 && splits == 8)) continue;
+          Case c{M, 192, K};
+          c.outliers = outliers;
+          c.force_path = 6;
+          c.ring_act = 3;
+          c.ring_splits = splits;
+          c.row_fraction = 0.5f;
+          c.expect_fused = true;
+          run_case<TestType>(c, ++seed);
+        }
+  for (int M : {1, 4}) {  // side copy, list overflow (statistics only), plain launches, threshold 0, all outliers
+    std::vector<Case> cases = small_m_edge_cases(M, 128, 4160);
+    cases[0].ring_splits = 2;  // the side copy over a 2-CTA cluster
+    Case big{M, 8192, 8192};   // an issue shape: 128 slabs of up to 16 warps
+    big.outliers = 8;
+    cases.push_back(big);
+    for (Case& c : cases) {
+      c.force_path = 6;
+      c.ring_act = 3;
+      c.expect_fused = true;
+      run_case<TestType>(c, ++seed);
+    }
+  }
+}
+
 TEMPLATE_TEST_CASE("int8 GPU: small-M stream path (side copy, list overflow, plain launches, W8A8, all outliers)",
                    "[int8][gpu][sanitize]", half_t, bfloat16_t) {
   if (!int8::stream_available()) {
@@ -528,6 +568,18 @@ TEMPLATE_TEST_CASE("int8 GPU: small-M stream path (side copy, list overflow, pla
     for (Case& c : cases) {
       c.force_path = 6;
       run_case<TestType>(c, ++seed);
+    }
+  }
+  // by shape, on a device of 128 SMs or more, the issue shapes where the fused stream plan keeps one
+  // 16-warp CTA per SM (detail::stream_fused_default) run it; 8192^2 at M = 4 keeps the ring
+  if (int8::detail::sm_count() >= 128 && int8::ring_available()) {
+    for (auto [M, N, K] : {std::tuple{1, 8192, 8192}, std::tuple{3, 8192, 8192}, std::tuple{1, 8192, 28672},
+                           std::tuple{4, 8192, 8192}}) {
+      Case d{M, N, K};
+      d.outliers = 8;
+      d.expect_path = M == 4 ? int8::detail::Plan::ring : int8::detail::Plan::stream;
+      d.expect_fused = M < 4;
+      run_case<TestType>(d, ++seed);
     }
   }
   // an issue shape (128 slabs of 16 warps, 28 tiles per warp)
@@ -574,7 +626,7 @@ TEST_CASE("int8 GPU small-M paths report non-finite activations in every activat
     REQUIRE(stats.overflow == 0);
   }
   // the stream path's activation modes (one and two kernels) count them too
-  for (auto [M, K, act] : {std::tuple{2, 256, 1}, std::tuple{16, 8192, 2}}) {
+  for (auto [M, K, act] : {std::tuple{2, 256, 1}, std::tuple{16, 8192, 2}, std::tuple{2, 256, 3}, std::tuple{4, 8192, 3}}) {
     if (!int8::stream_available()) break;
     std::vector<half_t> A(static_cast<std::size_t>(M) * K, half_t(0.5f));
     A[3] = half_t(std::nanf(""));
@@ -606,14 +658,14 @@ TEST_CASE("int8 GPU small-M paths report non-finite activations in every activat
   const Status bad = int8::linear_forward(dA.p, 2, dw, nullptr, dY.p, wsb.p, wsb.n, opt, nullptr);
   REQUIRE(bad.code == StatusCode::invalid_argument);
   REQUIRE(bad.message.find("ring_act") != std::string::npos);
-  // the stream path: M > 16 and the ring's fused pass are refused, an unknown path is named
+  // the stream path: M > 16 and the fused pass above 4 rows are refused, an unknown path is named
   opt = int8::LinearOptions{};
   opt.force_path = 6;
   const Status big = int8::linear_forward(dA.p, M, dw, nullptr, dY.p, wsb.p, wsb.n, opt, nullptr);
   REQUIRE(big.code == StatusCode::unsupported);
   REQUIRE(big.message.find("stream") != std::string::npos);
-  opt.ring_act = 3;
-  REQUIRE(int8::linear_forward(dA.p, 2, dw, nullptr, dY.p, wsb.p, wsb.n, opt, nullptr).code == StatusCode::unsupported);
+  opt.ring_act = 3;  // the stream kernel's fused pass: M <= 4
+  REQUIRE(int8::linear_forward(dA.p, 9, dw, nullptr, dY.p, wsb.p, wsb.n, opt, nullptr).code == StatusCode::unsupported);
   opt = int8::LinearOptions{};
   opt.force_path = 7;
   const Status unknown = int8::linear_forward(dA.p, 2, dw, nullptr, dY.p, wsb.p, wsb.n, opt, nullptr);
@@ -651,7 +703,8 @@ TEST_CASE("int8 GPU small-M layers (ring and stream) chained under programmatic 
   // (M, ring_act, path): the ring with the activation pass inside its kernel, one activation kernel, two;
   // the stream kernel after one or two activation kernels
   for (auto [M, act, path] : {std::tuple{1, 3, 5}, std::tuple{4, 3, 5}, std::tuple{3, 1, 5}, std::tuple{16, 2, 5},
-                              std::tuple{1, 1, 6}, std::tuple{4, 2, 6}, std::tuple{16, 2, 6}}) {
+                              std::tuple{1, 1, 6}, std::tuple{4, 2, 6}, std::tuple{16, 2, 6}, std::tuple{1, 3, 6},
+                              std::tuple{4, 3, 6}}) {
     if (path == 6 && !int8::stream_available()) continue;
     std::vector<T> in[2];
     for (auto& a : in) {

@@ -127,11 +127,17 @@ TEST_CASE("int8 planner: stream plans cover K with no idle CTA or warp and fit a
       for (int K : {64, 256, 4160, 8192, 28672})
         for (int M : {1, 2, 8, 9, 16})
           for (bool clusters : {false, true})
-            for (int forced : {0, 1, 3, 8}) {
+            for (int forced : {0, 1, 3, 8})
+              for (bool fused : {false, true}) {
+              if (fused && M > S8::kFusedMaxM) continue;
               INFO("sms " << sms << " N " << N << " K " << K << " M " << M << " clusters " << clusters << " forced "
-                          << forced);
+                          << forced << " fused " << fused);
               int8::detail::Plan p;
-              REQUIRE(int8::detail::stream_plan(M, N, K, sms, clusters, p, forced));
+              const bool ok = int8::detail::stream_plan(M, N, K, sms, clusters, p, forced, fused);
+              // (the fused pass keeps each warp's K range of codes: a long K over few warps may not fit)
+              if (!fused) REQUIRE(ok);
+              if (!ok) continue;
+              REQUIRE(p.fused_act == fused);
               REQUIRE(p.path == int8::detail::Plan::stream);
               const int KT = K / 64, kps = p.k_per_split / 64;
               REQUIRE(p.k_per_split % 64 == 0);
@@ -150,14 +156,16 @@ TEST_CASE("int8 planner: stream plans cover K with no idle CTA or warp and fit a
               const long long ctas = static_cast<long long>(N / 64) * p.splits;
               const long long per_sm =
                   std::min<long long>(int8::detail::kStreamMaxCtasPerSm, (ctas + sms - 1) / sms);
-              const long long smem = S8::kernel_smem(M, p.warps);
+              const long long smem = fused ? S8::fused_kernel_smem(M, p.warps, p.kt_per_warp, K) : S8::kernel_smem(M, p.warps);
               REQUIRE(smem <= int8::detail::kSmemPerBlock);
               REQUIRE(per_sm * (smem + static_cast<long long>(kernels::detail::kSmemReservedPerCta)) +
-                          int8::detail::kRingActReserve <=
+                          (fused ? 0 : int8::detail::kRingActReserve) <=
                       int8::detail::kSmemPerSm);
               REQUIRE(per_sm * p.warps <= int8::detail::kStreamWarpsPerSm);
-              // the reduction buffer fits the rings' memory the kernel allocates
-              REQUIRE(S8::reduce_bytes(M, p.warps) <= smem);
+              // the reduction buffer fits the rings' memory the kernel allocates (fused: the region before
+              // the codes, bits and scratch); a fused warp's code rows hold its whole K range
+              REQUIRE(S8::reduce_bytes(M, p.warps) <= (fused ? S8::fused_ring_region(M, p.warps) : smem));
+              if (fused) REQUIRE(S8::fused_code_stride(p.kt_per_warp) >= p.kt_per_warp * 64);
             }
   // one CTA per slab where the slabs occupy at least half the SMs; 16 warps at 8192^2 and M = 1
   int8::detail::Plan p;
@@ -169,4 +177,45 @@ TEST_CASE("int8 planner: stream plans cover K with no idle CTA or warp and fit a
   REQUIRE(int8::detail::stream_plan(1, 320, 8192, 132, true, p));
   REQUIRE(p.splits == 8);
   REQUIRE(!int8::detail::stream_plan(17, 8192, 8192, 132, true, p));  // M > 16
+  REQUIRE(!int8::detail::stream_plan(5, 8192, 8192, 132, true, p, 0, true));  // the fused pass: M <= 4
+  for (auto [K, N] : {std::pair{8192, 8192}, std::pair{8192, 28672}, std::pair{28672, 8192}})  // the issue shapes
+    for (int M : {1, 4}) {                                                                        // fit the fused pass
+      INFO("fused N " << N << " K " << K << " M " << M);
+      REQUIRE(int8::detail::stream_plan(M, N, K, 132, true, p, 0, true));
+    }
+}
+
+TEST_CASE("int8 planner: the fused stream replaces the ring by default only with one 16-warp CTA per SM",
+          "[int8][plan]") {
+  namespace S8 = kernels::stream8;
+  auto fused_default = [](int M, int N, int K, int sms) {
+    int8::detail::Plan q;
+    return int8::detail::stream_plan(M, N, K, sms, true, q, 0, true) && int8::detail::stream_fused_default(q, N, sms);
+  };
+  // H100 (132 SMs), session 20's measured layers (bench/int8/NOTES.md): the fused stream won at 8192^2 for
+  // M = 1, 2, 3 and at 28672 x 8192 (K x N) for M = 1; it lost at 8192^2 M = 4 (15 warps: four rows of
+  // codes per warp no longer fit beside 16 rings), 28672 x 8192 M = 2 (13 warps) and 8192 x 28672 (448
+  // slabs: 4 CTAs of 3 warps per SM)
+  for (int M : {1, 2, 3}) REQUIRE(fused_default(M, 8192, 8192, 132));
+  REQUIRE(!fused_default(4, 8192, 8192, 132));
+  REQUIRE(fused_default(1, 8192, 28672, 132));
+  REQUIRE(!fused_default(2, 8192, 28672, 132));
+  for (int M : {1, 2, 3, 4}) REQUIRE(!fused_default(M, 28672, 8192, 132));
+  // the rule in general: a default plan is a fused one of kMaxWarps warps whose CTAs are one per SM
+  for (int sms : {78, 132})
+    for (int N : {64, 4096, 8192, 10240})
+      for (int K : {1024, 8192, 28672})
+        for (int M = 1; M <= S8::kFusedMaxM; ++M) {
+          int8::detail::Plan q;
+          if (!int8::detail::stream_plan(M, N, K, sms, true, q, 0, true)) continue;
+          INFO("sms " << sms << " N " << N << " K " << K << " M " << M);
+          const bool d = int8::detail::stream_fused_default(q, N, sms);
+          REQUIRE(d == (q.warps == S8::kMaxWarps && static_cast<long long>(N / 64) * q.splits <= sms));
+          // 16 warps need M rows of codes for each warp's K range beside the 16 rings
+          if (d) REQUIRE(S8::fused_kernel_smem(M, q.warps, q.kt_per_warp, K) <= int8::detail::kSmemPerBlock);
+        }
+  // a non-fused plan is never the fused default
+  int8::detail::Plan p;
+  REQUIRE(int8::detail::stream_plan(1, 8192, 8192, 132, true, p));
+  REQUIRE(!int8::detail::stream_fused_default(p, 8192, 132));
 }

@@ -103,13 +103,15 @@ struct LinearOptions {
   /// gets fewer where n would leave a CTA without K to stream. Tuning knob; results are the same up to the
   /// fp32 summation order of the outlier columns' product (the int8 sums are exact).
   int ring_splits = 0;
-  /// Small-M ring path, activation pass: 0 picks by shape; 1 one activation kernel (every block reads all
-  /// of A); 2 two activation kernels; 3 inside the ring kernel where it fits (M <= 4: each CTA reads A
-  /// from L2 while its weight stream fills; no activation kernel and no dependent-launch hop; with
-  /// force_path 5 a shape where it does not fit is refused, otherwise the plan falls back). By shape:
-  /// inside the ring kernel where M·K <= 8192 (detail::kRingFusedMaxElems) and that keeps at least as
+  /// Small-M ring and stream paths, activation pass: 0 picks by shape; 1 one activation kernel (every
+  /// block reads all of A); 2 two activation kernels; 3 inside the GEMM kernel where it fits (M <= 4: each
+  /// CTA reads A from L2 while its weight stream fills; no activation kernel and no dependent-launch hop;
+  /// with force_path 5 or 6 a shape where it does not fit is refused, otherwise the ring's plan falls
+  /// back). By shape, where the ring path runs: the stream kernel with the pass inside it where that plan
+  /// keeps one 16-warp CTA per SM (detail::stream_fused_default; e.g. 8192^2 at M <= 3); else the ring,
+  /// with the pass inside it where M·K <= 8192 (detail::kRingFusedMaxElems) and that keeps at least as
   /// many ring stages as the separate kernels, else one kernel while M·K <= 65536, else two. Tuning knob;
-  /// identical results.
+  /// identical results up to the fp32 summation order of the outlier columns' product.
   int ring_act = 0;
 };
 
@@ -500,9 +502,11 @@ inline constexpr int kStreamWarpsPerSm = kernels::stream8::kMaxWarps;
 /// so that the CTAs cover the SMs (`clusters`: the device has them; `forced` > 0 asks for that many).
 /// Then as many warps per CTA as the SM's shared memory (less one activation block, kRingActReserve)
 /// and registers hold with every CTA resident, at most one per 64-byte K tile.
-inline bool stream_plan(int M, int N, int K, int sms, bool clusters, Plan& p, int forced = 0) {
+/// `fused` (M <= stream8::kFusedMaxM): the activation pass inside the kernel, whose CTAs then share the SM
+/// with no activation block, and whose shared memory adds each warp's codes and the outlier bits of K.
+inline bool stream_plan(int M, int N, int K, int sms, bool clusters, Plan& p, int forced = 0, bool fused = false) {
   namespace S8 = kernels::stream8;
-  if (M < 1 || M > S8::kMaxM) return false;
+  if (M < 1 || M > (fused ? S8::kFusedMaxM : S8::kMaxM)) return false;
   const long long slabs = N / 64;
   const int KT = K / 64;
   int splits = forced > 0 ? forced : slabs * 2 >= sms ? 1 : static_cast<int>((sms + slabs - 1) / slabs);
@@ -511,12 +515,17 @@ inline bool stream_plan(int M, int N, int K, int sms, bool clusters, Plan& p, in
   splits = (KT + kps - 1) / kps;
   const long long per_sm = std::min<long long>(kStreamMaxCtasPerSm, (slabs * splits + sms - 1) / sms);
   constexpr long long kReserved = static_cast<long long>(kernels::detail::kSmemReservedPerCta);
-  const long long cap = std::min<long long>(kSmemPerBlock, (kSmemPerSm - kRingActReserve) / per_sm - kReserved);
+  const long long cap =
+      std::min<long long>(kSmemPerBlock, (kSmemPerSm - (fused ? 0 : kRingActReserve)) / per_sm - kReserved);
+  auto smem = [&](int w) {
+    return fused ? S8::fused_kernel_smem(M, w, (kps + w - 1) / w, K) : S8::kernel_smem(M, w);
+  };
   int warps = static_cast<int>(std::min<long long>({S8::kMaxWarps, kStreamWarpsPerSm / per_sm, kps}));
-  while (warps > 1 && S8::kernel_smem(M, warps) > cap) --warps;
-  if (warps < 1 || S8::kernel_smem(M, warps) > cap) return false;
+  while (warps > 1 && smem(warps) > cap) --warps;
+  if (warps < 1 || smem(warps) > cap) return false;
   const int ktw = (kps + warps - 1) / warps;
   p.path = Plan::stream;
+  p.fused_act = fused;
   p.splits = splits;
   p.k_per_split = kps * 64;
   p.kt_per_warp = ktw;
@@ -525,10 +534,22 @@ inline bool stream_plan(int M, int N, int K, int sms, bool clusters, Plan& p, in
   return true;
 }
 
+/// Whether a fused stream plan `q` (stream_plan with `fused`) replaces the ring as the default: it keeps one
+/// CTA of kMaxWarps warps per SM, so that its 512 threads read A for the activation pass while the first
+/// weight tiles land. H100, session 20, layer us against the ring (8 outlier columns, interleaved replays;
+/// bench/int8/NOTES.md, "Session 20"): 16-warp plans win, 8192^2 M = 1 / 2 / 3 28.0 / 30.0 / 32.0 against
+/// 31.4 / 32.0 / 32.8 and 28672 x 8192 M = 1 90.0 against 92.7; plans with fewer warps lose, 8192^2 M = 4
+/// (15 warps) 37.8 against 33.2, 28672 x 8192 M = 2 (13) 100.0 against 95.1, 8192 x 28672 M = 1 (3 warps,
+/// 4 CTAs per SM) 95.7 against 90.5.
+inline bool stream_fused_default(const Plan& q, int N, int sms) {
+  return q.path == Plan::stream && q.fused_act && q.warps == kernels::stream8::kMaxWarps &&
+         static_cast<long long>(N / 64) * q.splits <= sms;
+}
+
 /// Stream configuration for M <= 16 (stream_plan where the kernel is available).
-inline bool stream_config(int M, int N, int K, int sms, Plan& p, int forced_splits = 0) {
-  if (!stream_available()) return false;
-  return stream_plan(M, N, K, sms, kernels::detail::current_compute_capability() >= 90, p, forced_splits);
+inline bool stream_config(int M, int N, int K, int sms, Plan& p, int forced_splits = 0, bool fused = false) {
+  if (!stream_available() || K > kernels::ring::kMaxK) return false;
+  return stream_plan(M, N, K, sms, kernels::detail::current_compute_capability() >= 90, p, forced_splits, fused);
 }
 
 inline Plan make_plan(int M, int N, int K, int sms, int force_path = -1, int tile_mt = 0, int tile_nt = 0,
@@ -540,11 +561,13 @@ inline Plan make_plan(int M, int N, int K, int sms, int force_path = -1, int til
   // gemv 32.0), while at 2-4 CTAs per SM it wins (8192x28672: 68.7-71.3 vs 90.3-96.1 us; H100 session 9,
   // 8192^2 split in 2: 32.7 vs 36.8 us). See bench/int8/NOTES.md.
   //
-  // The stream kernel (force_path 6) is not a default: in session 19's H100 runs its GEMM alone streamed
-  // faster than the ring's (8192^2, M = 1: 24.8 against 27.7-29.2 us), but as a layer it only tied the
-  // ring at M = 1 and lost at M = 16 (39.5 against 34.0 us at 8192^2; bench/int8/NOTES.md, "Session 19").
-  if (force_path == 6) {
-    if (stream_config(M, N, K, sms, p, ring_splits)) {
+  // The stream kernel with the separate activation pass (force_path 6) is not a default: in session 19's
+  // H100 runs its GEMM alone streamed faster than the ring's (8192^2, M = 1: 24.8 against 27.7-29.2 us),
+  // but as a layer it only tied the ring at M = 1 and lost at M = 16 (39.5 against 34.0 us at 8192^2;
+  // bench/int8/NOTES.md, "Session 19"). With the pass inside it, it replaces the ring where
+  // stream_fused_default says (below).
+  if (force_path == 6) {  // ring_act 3: the activation pass inside the stream kernel (M <= 4)
+    if (stream_config(M, N, K, sms, p, ring_splits, ring_act == 3)) {
       if (ring_act == 1 || ring_act == 2) p.self_act = ring_act == 1;
       return p;
     }
@@ -554,8 +577,14 @@ inline Plan make_plan(int M, int N, int K, int sms, int force_path = -1, int til
   }
   if (force_path == 5 && ring_config(M, N, K, sms, p, ring_splits, ring_act)) return p;
   if (force_path < 0 && tile_mt == 0 && ring_config(M, N, K, sms, p, ring_splits, ring_act) &&
-      (N / 64 > sms || p.splits > 1))
+      (N / 64 > sms || p.splits > 1)) {
+    // where the ring runs by default (ring_act 0): the stream kernel with the activation pass inside it
+    // when that plan keeps one CTA of 16 warps per SM (stream_fused_default)
+    Plan q;
+    if (ring_act == 0 && stream_config(M, N, K, sms, q, ring_splits, true) && stream_fused_default(q, N, sms))
+      return q;
     return p;
+  }
   p = Plan{};
   if (force_path == 5) {  // does not fit / not available: linear_forward reports it
     p.path = Plan::ring;
@@ -957,23 +986,36 @@ cudaError_t launch_stream(const CT* A, int M, const DeviceWeight& w, const float
   namespace S8 = kernels::stream8;
   const int N = w.N, K = w.K;
   const kernels::RingActOut o = ring_act_out(base, lay, opt);
-  if (!gemm_only)
+  const bool fused = plan.fused_act;
+  if (gemm_only && fused) return cudaErrorInvalidValue;  // no GEMM alone: the pass is inside the kernel
+  if (!gemm_only && !fused)
     if (const cudaError_t e = launch_ring_act(A, M, K, o, plan, opt, stream); e != cudaSuccess) return e;
   const kernels::Int8EpilogueParams ep = small_m_epilogue(A, M, w, bias, Y, o);
+  kernels::RingFusedAct fa;  // (fused: the pass's threshold and statistics)
+  fa.threshold = opt.threshold;
+  fa.max_list = opt.max_outliers;
+  fa.count = o.count;
+  fa.overflow = o.overflow;
+  fa.nonfinite = o.nonfinite;
   static const cudaError_t attr1 = small_m_smem_attrs(kernels::gemv_stream_kernel<CT, 1>);  // once per process
   static const cudaError_t attr2 = small_m_smem_attrs(kernels::gemv_stream_kernel<CT, 2>);
+  static const cudaError_t attr_f = small_m_smem_attrs(kernels::gemv_stream_kernel<CT, 1, true>);
   const bool one = M <= 8;  // one 8-row block of A (half the MMAs and accumulators)
-  if (const cudaError_t a = one ? attr1 : attr2; a != cudaSuccess) return a;
-  auto kernel = one ? kernels::gemv_stream_kernel<CT, 1> : kernels::gemv_stream_kernel<CT, 2>;
+  if (const cudaError_t a = fused ? attr_f : one ? attr1 : attr2; a != cudaSuccess) return a;
+  auto kernel = fused ? kernels::gemv_stream_kernel<CT, 1, true>
+                : one ? kernels::gemv_stream_kernel<CT, 1> : kernels::gemv_stream_kernel<CT, 2>;
+  const int ktw = plan.kt_per_warp;
   cudaLaunchConfig_t cfg{};
   cfg.gridDim = dim3(static_cast<unsigned>(N / 64), static_cast<unsigned>(plan.splits));
   cfg.blockDim = dim3(static_cast<unsigned>(32 * plan.warps));
-  cfg.dynamicSmemBytes = static_cast<std::size_t>(S8::kernel_smem(M, plan.warps));
+  cfg.dynamicSmemBytes = static_cast<std::size_t>(fused ? S8::fused_kernel_smem(M, plan.warps, ktw, K)
+                                                        : S8::kernel_smem(M, plan.warps));
   cfg.stream = stream;
+  // PDL: after the activation kernels, or (fused) the layer's first kernel, after the one before it
   cudaLaunchAttribute la[2];
   cfg.attrs = la;
   cfg.numAttrs = small_m_attrs(la, plan.splits, opt.pdl);
-  return cudaLaunchKernelEx(&cfg, kernel, ep, M, N, K, plan.k_per_split / 64, plan.kt_per_warp);
+  return cudaLaunchKernelEx(&cfg, kernel, ep, fa, M, N, K, plan.k_per_split / 64, ktw);
 }
 
 inline Status check_shapes(int M, int N, int K) {
@@ -1039,13 +1081,14 @@ Status linear_forward(const T* A, int M, const DeviceWeight& w, const float* bia
     return lowbit::detail::make_status(StatusCode::unsupported,
                                        "int8::linear_forward: the ring path needs M <= 16, K <= 65536 and an sm_90 "
                                        "build on a compute capability 9.0+ device");
-  if (opt.force_path == 6 && (M > kernels::stream8::kMaxM || !stream_available()))
+  if (opt.force_path == 6 && (M > kernels::stream8::kMaxM || K > kernels::ring::kMaxK || !stream_available()))
     return lowbit::detail::make_status(StatusCode::unsupported,
-                                       "int8::linear_forward: the stream path needs M <= 16 and a build for this "
-                                       "device, compute capability 8.0+ (got M = ", M, ")");
-  if (opt.force_path == 6 && opt.ring_act == 3)
+                                       "int8::linear_forward: the stream path needs M <= 16, K <= 65536 and a build "
+                                       "for this device, compute capability 8.0+ (got M = ", M, ", K = ", K, ")");
+  if (opt.force_path == 6 && opt.ring_act == 3 && M > kernels::stream8::kFusedMaxM)
     return lowbit::detail::make_status(StatusCode::unsupported, "int8::linear_forward: ring_act 3 (activation pass "
-                                       "inside the ring kernel) is a ring-path mode; the stream path runs 1 or 2");
+                                       "inside the stream kernel) needs M <= ", kernels::stream8::kFusedMaxM,
+                                       " (got M = ", M, ")");
   if ((opt.force_path == 3 || opt.force_path == 4) && !wgmma_available())
     return lowbit::detail::make_status(StatusCode::unsupported,
                                        "int8::linear_forward: the wgmma path needs an sm_90a build with "

@@ -34,8 +34,11 @@
 /// cuBLASLt's int8 GEMM 25.9 us). As a layer it only ties the ring at M = 1 and loses at M = 16 (39.5
 /// against 34.0 us): a CTA of 13-16 warps at up to 128 registers fills the register file, so it cannot
 /// start beside the activation kernels' blocks, and its weight stream waits for them where the ring's
-/// (96 registers, 160 threads) does not. So it is an opt-in path (LinearOptions::force_path 6), not the
-/// default; the step it needs is that overlap (fewer registers, or the activation pass inside it).
+/// (96 registers, 160 threads) does not. With the activation pass inside it (the template's kFused,
+/// M <= 4; session 20) the layer is this one kernel: every CTA reads all of A from L2 while its first
+/// weight tiles land, and at 8192^2, M = 1 with 8 outlier columns it takes 28.0 us against the ring's 31.4.
+/// That form is the default where its plan keeps one 16-warp CTA per SM (detail::stream_fused_default);
+/// the separate-pass form stays an opt-in path (LinearOptions::force_path 6).
 #pragma once
 
 #include <cuda_bf16.h>
@@ -98,6 +101,25 @@ LOWBIT_HOST_DEVICE constexpr int kernel_smem(int M, int warps) {
   return ring_bytes(M, warps) > reduce_bytes(M, warps) ? ring_bytes(M, warps) : reduce_bytes(M, warps);
 }
 
+/// Rows of A up to which the activation pass can run inside the stream kernel (every CTA reads all of A).
+inline constexpr int kFusedMaxM = 4;
+/// Fused kernel: row stride of a warp's activation codes for `kt_per_warp` tiles (64 mod 128: the rows
+/// a fragment load reads fall into different halves of the banks).
+LOWBIT_HOST_DEVICE constexpr int fused_code_stride(int kt_per_warp) { return (kt_per_warp * kTileK + 127) / 128 * 128 + 64; }
+/// Fused kernel: bytes of the weight-only rings (or the reduction buffer, whichever is larger); the warps'
+/// activation codes, the outlier bits of all of K (one byte per 8 columns) and the pass's scratch follow.
+LOWBIT_HOST_DEVICE constexpr int fused_ring_region(int M, int warps) {
+  return warps * kStages * kWBytes > reduce_bytes(M, warps) ? warps * kStages * kWBytes : reduce_bytes(M, warps);
+}
+/// Fused kernel: bytes of the outlier-bit array for K columns (16-byte padded).
+LOWBIT_HOST_DEVICE constexpr int fused_bits_bytes(int K) { return (K / 8 + 15) / 16 * 16; }
+/// Fused kernel: bytes of the pass's scratch (per-warp row maxima, the row scales, per-warp non-finite counts).
+inline constexpr int kFusedScratch = (kMaxWarps * kFusedMaxM + kFusedMaxM + kMaxWarps) * 4;
+/// Dynamic shared memory of gemv_stream_kernel<T, 1, true>.
+LOWBIT_HOST_DEVICE constexpr int fused_kernel_smem(int M, int warps, int kt_per_warp, int K) {
+  return fused_ring_region(M, warps) + warps * M * fused_code_stride(kt_per_warp) + fused_bits_bytes(K) + kFusedScratch;
+}
+
 }  // namespace stream8
 
 namespace detail {
@@ -110,6 +132,22 @@ LOWBIT_DEVICE float load_act_value(const T* A, std::size_t i) {
   else return __bfloat162float(__ushort_as_bfloat16(b));
 }
 
+/// The int8 codes of 8 consecutive activation values `x` (value i in byte i): 0 where outlier bit i of
+/// `ob` is set or the value is outside the row scale, else the row-scaled code (act_quant_kernel's rule).
+template <class T>
+LOWBIT_DEVICE uint2 stream_quantize8(const uint4& x, std::uint32_t ob, float inv, float threshold) {
+  const T* e = reinterpret_cast<const T*>(&x);
+  std::uint32_t wv[2] = {0u, 0u};
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    const float f = Elem<T>::to(e[j]);
+    const bool keep = !((ob >> j) & 1u) && lowbit::int8::detail::in_row_scale(f, threshold);
+    const std::int8_t c = keep ? lowbit::int8::detail::quantize_code(f, inv) : 0;
+    wv[j / 4] |= static_cast<std::uint32_t>(static_cast<std::uint8_t>(c)) << (8 * (j % 4));
+  }
+  return make_uint2(wv[0], wv[1]);
+}
+
 }  // namespace detail
 
 /// The small-M LLM.int8() GEMM with its epilogue (see the file comment), after the ring path's activation
@@ -119,17 +157,24 @@ LOWBIT_DEVICE float load_act_value(const T* A, std::size_t i) {
 /// splits > 1 launched in clusters of (1, splits, 1).
 /// @tparam T __half or __nv_bfloat16 (activations and output)
 /// @tparam MT 8-row blocks of A (1: M <= 8, 2: M <= 16)
+/// @tparam kFused the activation pass inside the kernel (M <= stream8::kFusedMaxM; no activation kernel):
+/// every CTA reads all of A from L2 for the row scales and the outlier bits while its first tiles' weights
+/// land, each warp quantizes its own K range into shared memory, CTA (0, 0) writes the statistics; shared
+/// memory stream8::fused_kernel_smem(M, warps, kt_per_warp, K)
+/// @param fa kFused: threshold and statistics outputs (unused otherwise)
 /// @param p Wq, w_absmax, bias, side copy; Aq, row_absmax, outlier_mask (activation kernels); A, Y
 /// @param M rows (1..16)
 /// @param N output features (multiple of 64)
 /// @param K input features (multiple of 64)
 /// @param kt_per_split 64-byte K tiles of one CTA's run (the cluster's CTAs take consecutive runs)
 /// @param kt_per_warp K tiles of one warp's part of the run (the last warps may have fewer or none)
-template <class T, int MT>
+template <class T, int MT, bool kFused = false>
 __global__ void __launch_bounds__(stream8::kMaxThreads, 1)
-    gemv_stream_kernel(const Int8EpilogueParams p, int M, int N, int K, int kt_per_split, int kt_per_warp) {
+    gemv_stream_kernel(const Int8EpilogueParams p, RingFusedAct fa, int M, int N, int K, int kt_per_split,
+                       int kt_per_warp) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   namespace S8 = stream8;
+  static_assert(!kFused || MT == 1, "the fused activation pass serves M <= 4");
   constexpr int S = S8::kStages;
   extern __shared__ __align__(128) unsigned char smem[];  // (the alignment of the other int8 kernels' declaration)
   const int tid = static_cast<int>(threadIdx.x), lane = tid & 31, warp = tid >> 5;
@@ -141,7 +186,14 @@ __global__ void __launch_bounds__(stream8::kMaxThreads, 1)
   const int c_lo = min(KT, rank * kt_per_split), c_hi = min(KT, c_lo + kt_per_split);
   const int kt0 = min(c_hi, c_lo + warp * kt_per_warp), kt1 = min(c_hi, kt0 + kt_per_warp);
   const int ntiles = kt1 - kt0;
-  const int slot_bytes = S8::slot_bytes(M);
+  const int slot_bytes = kFused ? S8::kWBytes : S8::slot_bytes(M);
+  // fused: each warp's activation codes [M][code_stride], the outlier bits of all of K, the pass's scratch
+  const int code_stride = S8::fused_code_stride(kt_per_warp);
+  unsigned char* s_codes = smem + S8::fused_ring_region(M, nwarps) + static_cast<std::size_t>(warp) * M * code_stride;
+  std::uint8_t* s_b8 = smem + S8::fused_ring_region(M, nwarps) + static_cast<std::size_t>(nwarps) * M * code_stride;
+  float* s_red = reinterpret_cast<float*>(s_b8 + S8::fused_bits_bytes(K));  // [kMaxWarps][kFusedMaxM]
+  float* s_amax = s_red + S8::kMaxWarps * S8::kFusedMaxM;                   // [kFusedMaxM]
+  int* s_nf = reinterpret_cast<int*>(s_amax + S8::kFusedMaxM);              // [kMaxWarps]
   unsigned char* ring_p = smem + static_cast<std::size_t>(warp) * S * slot_bytes;
   const std::uint32_t ring = ptx::smem_addr(ring_p);
   const std::size_t Ks = static_cast<std::size_t>(K);
@@ -169,7 +221,7 @@ __global__ void __launch_bounds__(stream8::kMaxThreads, 1)
                                                      w_run + static_cast<std::size_t>(S8::kWarpCopyRows * v) * Ks);
         w_run += S8::kTileK;
       }
-      if (acts) {
+      if (acts && !kFused) {
         if (a_row0) ptx::cp_async_16_s(slot + a_dst, a_run);
         if (a_row1) ptx::cp_async_16_s(slot + a_dst + S8::kWarpCopyBytes, a_run + S8::kWarpCopyRows * Ks);
         if (lane == 0)  // the 16-byte aligned chunk holding the tile's mask words
@@ -241,13 +293,18 @@ __global__ void __launch_bounds__(stream8::kMaxThreads, 1)
   // One resident tile: its MMAs, then its outlier columns. Each lane reads 16 contiguous bytes of each of
   // its rows (a k permutation applied to both operands alike: bytes 16t + 8h + 0..3 are the k32 step h's
   // k = 4t..4t+3, bytes 16t + 8h + 4..7 its k = 16 + 4t..).
+  const std::uint32_t codes_s = ptx::smem_addr(s_codes);
   auto consume = [&](int si, int kt) {
     const std::uint32_t slot = ring + static_cast<std::uint32_t>(si * slot_bytes);
+    // activation code rows: the slot's, or (fused) the warp's own codes at the tile's offset
+    const std::uint32_t arow = kFused ? codes_s + static_cast<std::uint32_t>((kt - kt0) * S8::kTileK) : slot + S8::kActOff;
+    const int astride = kFused ? code_stride : S8::kTileK;
     std::uint32_t xb[MT][4];
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt) {
       const int m = 8 * mt + g;
-      const uint4 x = m < M ? ptx::ld_shared_16(slot + S8::kActOff + S8::kTileK * m + 16u * t) : make_uint4(0, 0, 0, 0);
+      const uint4 x = m < M ? ptx::ld_shared_16(arow + static_cast<std::uint32_t>(astride * m) + 16u * t)
+                            : make_uint4(0, 0, 0, 0);
       xb[mt][0] = x.x;
       xb[mt][1] = x.y;
       xb[mt][2] = x.z;
@@ -268,8 +325,9 @@ __global__ void __launch_bounds__(stream8::kMaxThreads, 1)
         }
       }
     }
-    const uint2 mw =  // the tile's words within the slot's mask chunk
-        ptx::ld_shared_8(slot + S8::kMaskOff + 4u * S8::kMaskWordsPerTile * (kt & (S8::kTilesPerMaskChunk - 1)));
+    const uint2 mw = kFused ? *reinterpret_cast<const uint2*>(s_b8 + 8 * kt)  // (fused: K's outlier bits)
+                            : ptx::ld_shared_8(slot + S8::kMaskOff +  // the tile's words within the slot's chunk
+                                               4u * S8::kMaskWordsPerTile * (kt & (S8::kTilesPerMaskChunk - 1)));
     const unsigned long long bits = (static_cast<unsigned long long>(mw.y) << 32) | mw.x;
     if (bits) outliers(ring_p + si * slot_bytes, kt * S8::kTileK, bits);
   };
@@ -277,10 +335,54 @@ __global__ void __launch_bounds__(stream8::kMaxThreads, 1)
   // Prologue: weights of tiles 0 .. S-2 before griddepcontrol.wait, then (after it) their activation
   // parts. Copy group 0 holds those weights and tile 0's activations, group i tile i's activations; the
   // main loop's wait_group<S-2> at tile i covers all of tile i.
-  for (int i = 0; i < S - 1; ++i) issue(i, i, true, false);
+  for (int i = 0; i < S - 1; ++i) issue(i, i, true, kFused);  // (fused: one group per tile's weights)
   detail::pdl_wait();
   detail::pdl_launch_dependents();
-  for (int i = 0; i < S - 1; ++i) issue(i, i, false, true);
+  if constexpr (kFused) {
+    // The activation pass (the ring's fused pass, act_quant_kernel's rules): every CTA reads all of A from
+    // L2 while the first tiles' weights land: row absmax over the in-scale values and the outlier bits of
+    // every 8 columns (scan_act_rows); then each warp quantizes its own K range into its code rows.
+    int nf = detail::scan_act_rows<T, 1, 4>(Aval, M, K, tid, static_cast<int>(blockDim.x), fa.threshold, s_b8,
+                                            [&](int m, float a) {
+                                              if (lane == 0) s_red[warp * S8::kFusedMaxM + m] = a;
+                                            });
+#pragma unroll
+    for (int off = 16; off; off >>= 1) nf += __shfl_xor_sync(0xffffffffu, nf, off);
+    if (lane == 0) s_nf[warp] = nf;
+    __syncthreads();
+    if (tid < M) {
+      float a = 0.f;
+      for (int w = 0; w < nwarps; ++w) a = fmaxf(a, s_red[w * S8::kFusedMaxM + tid]);
+      s_amax[tid] = a;
+    }
+    __syncthreads();
+    const uint4* A4 = reinterpret_cast<const uint4*>(Aval);
+    const int nvec = K / 8, v0 = kt0 * (S8::kTileK / 8), nv = ntiles * (S8::kTileK / 8);
+    for (int m = 0; m < M; ++m) {
+      const float inv = lowbit::int8::detail::inv_scale(s_amax[m]);
+      for (int vl = lane; vl < nv; vl += 32) {
+        const uint4 x = __ldcg(A4 + static_cast<std::size_t>(m) * nvec + v0 + vl);
+        *reinterpret_cast<uint2*>(s_codes + m * code_stride + vl * 8) =
+            detail::stream_quantize8<T>(x, s_b8[v0 + vl], inv, fa.threshold);
+      }
+    }
+    __syncwarp();  // the warp's codes are written (only this warp reads them)
+    if (blockIdx.x == 0 && blockIdx.y == 0 && warp == 0) {  // the layer's statistics, over all of K
+      int oc = 0;
+      for (int w = lane; w < K / 32; w += 32) oc += __popc(reinterpret_cast<const std::uint32_t*>(s_b8)[w]);
+#pragma unroll
+      for (int off = 16; off; off >>= 1) oc += __shfl_xor_sync(0xffffffffu, oc, off);
+      if (lane == 0) {
+        unsigned long long nft = 0;
+        for (int w = 0; w < nwarps; ++w) nft += static_cast<unsigned long long>(s_nf[w]);
+        *fa.count = oc;
+        *fa.overflow = oc > fa.max_list ? 1 : 0;
+        *fa.nonfinite = nft;
+      }
+    }
+  } else {
+    for (int i = 0; i < S - 1; ++i) issue(i, i, false, true);
+  }
   int rs = 0, ws = S - 1;
 #pragma unroll 1
   for (int i = 0; i < ntiles; ++i) {
@@ -313,7 +415,7 @@ __global__ void __launch_bounds__(stream8::kMaxThreads, 1)
 
   // Y[m, n0 + n .. n + 1] from summed int32 and fp32 parts (the ring kernel's formula)
   auto store = [&](int m, int n, int2 si, float2 sf) {
-    const float rs_m = __ldcg(p.row_absmax + m);
+    const float rs_m = kFused ? s_amax[m] : __ldcg(p.row_absmax + m);
     float y[2];
 #pragma unroll
     for (int e = 0; e < 2; ++e) {
@@ -361,7 +463,7 @@ __global__ void __launch_bounds__(stream8::kMaxThreads, 1)
   }
   detail::cluster_barrier();
 #else
-  (void)p, (void)M, (void)N, (void)K, (void)kt_per_split, (void)kt_per_warp;
+  (void)p, (void)fa, (void)M, (void)N, (void)K, (void)kt_per_split, (void)kt_per_warp;
   __trap();  // cp.async needs sm_80
 #endif
 }
