@@ -57,8 +57,8 @@ struct Case {
   bool tma = true;      // wgmma paths: the warp-specialized TMA kernel (false: the cp.async kernel)
   int max_blocks = 0;   // TMA kernel: LinearOptions::wgmma_max_blocks (0: one per SM; n: several tiles per block)
   int ring_splits = 0;  // ring path: LinearOptions::ring_splits (0: by shape)
-  int ring_act = 0;     // ring path: LinearOptions::ring_act (0: by shape; 1, 2 separate kernels; 3 fused)
-  bool expect_fused = false;  // the plan must run the activation pass inside the ring kernel
+  int ring_act = 0;     // ring and stream paths: LinearOptions::ring_act (0: by shape; 1, 2 separate kernels; 3 fused)
+  bool expect_fused = false;  // the plan must run the activation pass inside the GEMM kernel (ring or stream)
   int expect_path = -1;       // >= 0: the plan must take this path (int8::detail::Plan::Path)
   float row_fraction = 0.3f;  // rows carrying the outlier values
 };
