@@ -889,6 +889,34 @@ inline kernels::Int8EpilogueParams small_m_epilogue(const void* A, int M, const 
   return ep;
 }
 
+/// The kernel arguments the small-M ring and stream GEMMs share: the epilogue inputs and the fused
+/// activation pass's threshold and statistics outputs.
+struct SmallMArgs {
+  kernels::RingActOut out;         ///< the activation results' places in the workspace (ring_act_out)
+  kernels::Int8EpilogueParams ep;  ///< epilogue inputs (small_m_epilogue)
+  kernels::RingFusedAct fa;        ///< plan.fused_act: the pass's threshold and statistics (unused otherwise)
+};
+
+/// The small-M ring and stream launches' common start: the activation kernel(s) unless the plan runs the
+/// pass inside the GEMM kernel or `gemm_only` (benchmark: the GEMM alone on the activation results in the
+/// workspace; refused with a fused plan, whose pass is inside the kernel), then the GEMM's arguments.
+template <class CT>
+cudaError_t small_m_prelude(const CT* A, int M, const DeviceWeight& w, const float* bias, CT* Y, std::uint8_t* base,
+                            const Layout& lay, const Plan& plan, const LinearOptions& opt, cudaStream_t stream,
+                            bool gemm_only, SmallMArgs& args) {
+  const kernels::RingActOut o = args.out = ring_act_out(base, lay, opt);
+  if (gemm_only && plan.fused_act) return cudaErrorInvalidValue;
+  if (!gemm_only && !plan.fused_act)
+    if (const cudaError_t e = launch_ring_act(A, M, w.K, o, plan, opt, stream); e != cudaSuccess) return e;
+  args.ep = small_m_epilogue(A, M, w, bias, Y, o);
+  args.fa.threshold = opt.threshold;
+  args.fa.max_list = opt.max_outliers;
+  args.fa.count = o.count;
+  args.fa.overflow = o.overflow;
+  args.fa.nonfinite = o.nonfinite;
+  return cudaSuccess;
+}
+
 /// Lets a small-M kernel (ring, stream) take an SM's whole shared memory: the opt-in dynamic size and the
 /// largest carveout. Call once per kernel and process.
 template <class Kernel>
@@ -925,19 +953,11 @@ cudaError_t launch_ring(const CT* A, int M, const DeviceWeight& w, const float* 
                         bool gemm_only = false) {
   namespace R = kernels::ring;
   const int N = w.N, K = w.K;
-  const kernels::RingActOut o = ring_act_out(base, lay, opt);
   const bool fused = plan.fused_act;
-  if (gemm_only && fused) return cudaErrorInvalidValue;  // no GEMM alone: the pass is inside the kernel
-  // (gemm_only, benchmark: the GEMM alone on the activation results in the workspace)
-  if (!gemm_only && !fused)
-    if (const cudaError_t e = launch_ring_act(A, M, K, o, plan, opt, stream); e != cudaSuccess) return e;
-  const kernels::Int8EpilogueParams ep = small_m_epilogue(A, M, w, bias, Y, o);
-  kernels::RingFusedAct fa;
-  fa.threshold = opt.threshold;
-  fa.max_list = opt.max_outliers;
-  fa.count = o.count;
-  fa.overflow = o.overflow;
-  fa.nonfinite = o.nonfinite;
+  SmallMArgs args;
+  if (const cudaError_t e = small_m_prelude(A, M, w, bias, Y, base, lay, plan, opt, stream, gemm_only, args);
+      e != cudaSuccess)
+    return e;
   auto kernel = fused ? kernels::gemv_ring_kernel<CT, true> : kernels::gemv_ring_kernel<CT, false>;
   static const cudaError_t attr_separate = small_m_smem_attrs(kernels::gemv_ring_kernel<CT, false>);  // once per process
   static const cudaError_t attr_fused = small_m_smem_attrs(kernels::gemv_ring_kernel<CT, true>);
@@ -959,7 +979,7 @@ cudaError_t launch_ring(const CT* A, int M, const DeviceWeight& w, const float* 
     const cuuint64_t ga[2] = {static_cast<cuuint64_t>(K), static_cast<cuuint64_t>(M)};
     const cuuint32_t ba[2] = {static_cast<cuuint32_t>(R::kSK), static_cast<cuuint32_t>(R::kMaxM)};
     if (!fused &&  // (the fused kernel takes no activation box)
-        enc(&tmA, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, o.Aq, ga, sw, ba, estr, CU_TENSOR_MAP_INTERLEAVE_NONE,
+        enc(&tmA, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, args.out.Aq, ga, sw, ba, estr, CU_TENSOR_MAP_INTERLEAVE_NONE,
             CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) !=
             CUDA_SUCCESS)
       return cudaErrorInvalidValue;
@@ -973,7 +993,7 @@ cudaError_t launch_ring(const CT* A, int M, const DeviceWeight& w, const float* 
   cudaLaunchAttribute la[2];
   cfg.attrs = la;
   cfg.numAttrs = small_m_attrs(la, plan.splits, opt.pdl);
-  return cudaLaunchKernelEx(&cfg, kernel, tmW, tmA, ep, fa, M, N, K, plan.stages);
+  return cudaLaunchKernelEx(&cfg, kernel, tmW, tmA, args.ep, args.fa, M, N, K, plan.stages);
 }
 
 /// The small-M stream path: the activation kernel(s), then gemv_stream_kernel (programmatic dependent
@@ -985,18 +1005,11 @@ cudaError_t launch_stream(const CT* A, int M, const DeviceWeight& w, const float
                           bool gemm_only = false) {
   namespace S8 = kernels::stream8;
   const int N = w.N, K = w.K;
-  const kernels::RingActOut o = ring_act_out(base, lay, opt);
   const bool fused = plan.fused_act;
-  if (gemm_only && fused) return cudaErrorInvalidValue;  // no GEMM alone: the pass is inside the kernel
-  if (!gemm_only && !fused)
-    if (const cudaError_t e = launch_ring_act(A, M, K, o, plan, opt, stream); e != cudaSuccess) return e;
-  const kernels::Int8EpilogueParams ep = small_m_epilogue(A, M, w, bias, Y, o);
-  kernels::RingFusedAct fa;  // (fused: the pass's threshold and statistics)
-  fa.threshold = opt.threshold;
-  fa.max_list = opt.max_outliers;
-  fa.count = o.count;
-  fa.overflow = o.overflow;
-  fa.nonfinite = o.nonfinite;
+  SmallMArgs args;
+  if (const cudaError_t e = small_m_prelude(A, M, w, bias, Y, base, lay, plan, opt, stream, gemm_only, args);
+      e != cudaSuccess)
+    return e;
   static const cudaError_t attr1 = small_m_smem_attrs(kernels::gemv_stream_kernel<CT, 1>);  // once per process
   static const cudaError_t attr2 = small_m_smem_attrs(kernels::gemv_stream_kernel<CT, 2>);
   static const cudaError_t attr_f = small_m_smem_attrs(kernels::gemv_stream_kernel<CT, 1, true>);
@@ -1015,7 +1028,7 @@ cudaError_t launch_stream(const CT* A, int M, const DeviceWeight& w, const float
   cudaLaunchAttribute la[2];
   cfg.attrs = la;
   cfg.numAttrs = small_m_attrs(la, plan.splits, opt.pdl);
-  return cudaLaunchKernelEx(&cfg, kernel, ep, fa, M, N, K, plan.k_per_split / 64, ktw);
+  return cudaLaunchKernelEx(&cfg, kernel, args.ep, args.fa, M, N, K, plan.k_per_split / 64, ktw);
 }
 
 inline Status check_shapes(int M, int N, int K) {
