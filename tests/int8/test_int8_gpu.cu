@@ -519,12 +519,14 @@ TEMPLATE_TEST_CASE("int8 GPU: small-M stream path with the activation pass insid
     return;
   }
   unsigned seed = 1900;
-  // K = 4160: 65 tiles over warps and 2 or 8 CTAs of a cluster; 70 outlier columns: tiles with more than four
-  for (int M : {1, 3, 4})
+  // K = 4160: 65 tiles over warps and 2 or 8 CTAs of a cluster; 70 outlier columns: tiles with more than four.
+  // One split at M <= 2: the warps keep their ranges of A in registers (K = 256, 4160 and 8192: 1, 5 and 8
+  // tiles a warp)
+  for (int M : {1, 2, 3, 4})
     for (int K : {256, 4160, 8192})
       for (int outliers : {0, 8, 70})
         for (int splits : {0, 1, 2, 8}) {
-          if (outliers > K / 4 || (splits > 1 && K != 4160) || (M == 3 && splits == 8)) continue;
+          if (outliers > K / 4 || (splits > 1 && K != 4160) || ((M == 2 || M == 3) && splits == 8)) continue;
           Case c{M, 192, K};
           c.outliers = outliers;
           c.force_path = 6;
@@ -625,8 +627,10 @@ TEST_CASE("int8 GPU small-M paths report non-finite activations in every activat
     REQUIRE(stats.outlier_count == 2);  // -inf and 10 reach the threshold
     REQUIRE(stats.overflow == 0);
   }
-  // the stream path's activation modes (one and two kernels) count them too
-  for (auto [M, K, act] : {std::tuple{2, 256, 1}, std::tuple{16, 8192, 2}, std::tuple{2, 256, 3}, std::tuple{4, 8192, 3}}) {
+  // the stream path's activation modes (one and two kernels, inside the kernel) count them too; with one
+  // CTA per slab at M <= 2 its warps read their own ranges of A into registers
+  for (auto [M, K, act, splits] : {std::tuple{2, 256, 1, 0}, std::tuple{16, 8192, 2, 0}, std::tuple{2, 256, 3, 0},
+                                   std::tuple{4, 8192, 3, 0}, std::tuple{2, 512, 3, 1}, std::tuple{2, 8192, 3, 1}}) {
     if (!int8::stream_available()) break;
     std::vector<half_t> A(static_cast<std::size_t>(M) * K, half_t(0.5f));
     A[3] = half_t(std::nanf(""));
@@ -635,8 +639,9 @@ TEST_CASE("int8 GPU small-M paths report non-finite activations in every activat
     int8::LinearOptions opt;
     opt.force_path = 6;
     opt.ring_act = act;
+    opt.ring_splits = splits;
     const auto stats = nonfinite_case_stats(A, M, 64, K, opt);
-    INFO("stream M=" << M << " K=" << K << " ring_act=" << act);
+    INFO("stream M=" << M << " K=" << K << " ring_act=" << act << " splits=" << splits);
     REQUIRE(stats.nonfinite == 2);
     REQUIRE(stats.outlier_count == 2);
   }

@@ -103,6 +103,11 @@ LOWBIT_HOST_DEVICE constexpr int kernel_smem(int M, int warps) {
 
 /// Rows of A up to which the activation pass can run inside the stream kernel (every CTA reads all of A).
 inline constexpr int kFusedMaxM = 4;
+/// Fused kernel without a K split: a warp keeps its range of A in registers for the activation pass when
+/// the range is at most this many 16-byte vectors a lane (8 K tiles) ...
+inline constexpr int kFusedRegVecs = 2;
+/// ... of at most this many rows (else every CTA reads all of A and each warp reads its range again).
+inline constexpr int kFusedRegRows = 2;
 /// Fused kernel: row stride of a warp's activation codes for `kt_per_warp` tiles (64 mod 128: the rows
 /// a fragment load reads fall into different halves of the banks).
 LOWBIT_HOST_DEVICE constexpr int fused_code_stride(int kt_per_warp) { return (kt_per_warp * kTileK + 127) / 128 * 128 + 64; }
@@ -339,13 +344,60 @@ __global__ void __launch_bounds__(stream8::kMaxThreads, 1)
   detail::pdl_wait();
   detail::pdl_launch_dependents();
   if constexpr (kFused) {
-    // The activation pass (the ring's fused pass, act_quant_kernel's rules): every CTA reads all of A from
-    // L2 while the first tiles' weights land: row absmax over the in-scale values and the outlier bits of
-    // every 8 columns (scan_act_rows); then each warp quantizes its own K range into its code rows.
-    int nf = detail::scan_act_rows<T, 1, 4>(Aval, M, K, tid, static_cast<int>(blockDim.x), fa.threshold, s_b8,
-                                            [&](int m, float a) {
-                                              if (lane == 0) s_red[warp * S8::kFusedMaxM + m] = a;
-                                            });
+    // The activation pass (the ring's fused pass, act_quant_kernel's rules): row absmax over the in-scale
+    // values and the outlier bits of every 8 columns, then each warp quantizes its own K range into its
+    // code rows. With one CTA per slab (no K split) whose warps' ranges are at most kFusedRegVecs vectors a
+    // lane for at most kFusedRegRows rows, each warp reads only its own range of A, keeps it in registers
+    // for the quantization, and the warps' parts make up all of K; otherwise every CTA reads all of A from
+    // L2 (scan_act_rows) and each warp reads its range again to quantize it.
+    const uint4* A4 = reinterpret_cast<const uint4*>(Aval);
+    const int nvec = K / 8, v0 = kt0 * (S8::kTileK / 8), nv = ntiles * (S8::kTileK / 8);
+    constexpr int kRQ = S8::kFusedRegVecs, kRM = S8::kFusedRegRows;
+    const bool in_regs = gridDim.y == 1 && M <= kRM &&
+                         kt_per_warp * (S8::kTileK / 8) <= 32 * kRQ;  // (CTA-uniform)
+    uint4 xv[kRQ][kRM];  // in_regs: vector lane + 32q of row m of the warp's range
+    std::uint32_t ob[kRQ];
+    int nf = 0;
+    if (in_regs) {
+#pragma unroll
+      for (int q = 0; q < kRQ; ++q)
+#pragma unroll
+        for (int m = 0; m < kRM; ++m) {
+          const int vl = lane + 32 * q;
+          xv[q][m] = m < M && vl < nv ? __ldcg(A4 + static_cast<std::size_t>(m) * nvec + v0 + vl) : make_uint4(0, 0, 0, 0);
+        }
+      float am[kRM];
+#pragma unroll
+      for (int m = 0; m < kRM; ++m) am[m] = 0.f;
+#pragma unroll
+      for (int q = 0; q < kRQ; ++q) {
+        ob[q] = 0u;
+#pragma unroll
+        for (int m = 0; m < kRM; ++m) {
+          if (m >= M || lane + 32 * q >= nv) continue;
+          const T* e = reinterpret_cast<const T*>(&xv[q][m]);
+#pragma unroll
+          for (int j = 0; j < 8; ++j) {
+            const float f = detail::Elem<T>::to(e[j]);
+            nf += !isfinite(f);
+            if (lowbit::int8::detail::in_row_scale(f, fa.threshold)) am[m] = fmaxf(am[m], fabsf(f));
+          }
+          ob[q] |= detail::outlier_bits8<T>(xv[q][m], fa.threshold);
+        }
+        if (lane + 32 * q < nv) s_b8[v0 + lane + 32 * q] = static_cast<std::uint8_t>(ob[q]);
+      }
+#pragma unroll
+      for (int m = 0; m < kRM; ++m) {
+#pragma unroll
+        for (int off = 16; off; off >>= 1) am[m] = fmaxf(am[m], __shfl_xor_sync(0xffffffffu, am[m], off));
+        if (lane == 0 && m < M) s_red[warp * S8::kFusedMaxM + m] = am[m];
+      }
+    } else {
+      nf = detail::scan_act_rows<T, 1, 4>(Aval, M, K, tid, static_cast<int>(blockDim.x), fa.threshold, s_b8,
+                                          [&](int m, float a) {
+                                            if (lane == 0) s_red[warp * S8::kFusedMaxM + m] = a;
+                                          });
+    }
 #pragma unroll
     for (int off = 16; off; off >>= 1) nf += __shfl_xor_sync(0xffffffffu, nf, off);
     if (lane == 0) s_nf[warp] = nf;
@@ -356,14 +408,27 @@ __global__ void __launch_bounds__(stream8::kMaxThreads, 1)
       s_amax[tid] = a;
     }
     __syncthreads();
-    const uint4* A4 = reinterpret_cast<const uint4*>(Aval);
-    const int nvec = K / 8, v0 = kt0 * (S8::kTileK / 8), nv = ntiles * (S8::kTileK / 8);
-    for (int m = 0; m < M; ++m) {
-      const float inv = lowbit::int8::detail::inv_scale(s_amax[m]);
-      for (int vl = lane; vl < nv; vl += 32) {
-        const uint4 x = __ldcg(A4 + static_cast<std::size_t>(m) * nvec + v0 + vl);
-        *reinterpret_cast<uint2*>(s_codes + m * code_stride + vl * 8) =
-            detail::stream_quantize8<T>(x, s_b8[v0 + vl], inv, fa.threshold);
+    if (in_regs) {
+#pragma unroll
+      for (int m = 0; m < kRM; ++m) {
+        if (m >= M) continue;
+        const float inv = lowbit::int8::detail::inv_scale(s_amax[m]);
+#pragma unroll
+        for (int q = 0; q < kRQ; ++q) {
+          const int vl = lane + 32 * q;
+          if (vl < nv)
+            *reinterpret_cast<uint2*>(s_codes + m * code_stride + vl * 8) =
+                detail::stream_quantize8<T>(xv[q][m], ob[q], inv, fa.threshold);
+        }
+      }
+    } else {
+      for (int m = 0; m < M; ++m) {
+        const float inv = lowbit::int8::detail::inv_scale(s_amax[m]);
+        for (int vl = lane; vl < nv; vl += 32) {
+          const uint4 x = __ldcg(A4 + static_cast<std::size_t>(m) * nvec + v0 + vl);
+          *reinterpret_cast<uint2*>(s_codes + m * code_stride + vl * 8) =
+              detail::stream_quantize8<T>(x, s_b8[v0 + vl], inv, fa.threshold);
+        }
       }
     }
     __syncwarp();  // the warp's codes are written (only this warp reads them)
