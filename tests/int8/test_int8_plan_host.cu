@@ -102,8 +102,8 @@ TEST_CASE("int8 planner: ring depth keeps every CTA resident, is maximal, and fu
               if (act == 2) REQUIRE(!p.self_act);
               if (act == 3 && M <= R::kFusedMaxM && fused >= 2) REQUIRE(p.fused_act);
               if (act == 0 && M <= R::kFusedMaxM)
-                REQUIRE(p.fused_act == (static_cast<long long>(M) * K <= D::kRingFusedMaxElems && fused >= separate &&
-                                        fused >= 2));
+                REQUIRE(p.fused_act == (static_cast<long long>(M) * K <= D::kRingFusedMaxElems &&
+                                        per_sm <= D::kRingFusedMaxCtasPerSm && fused >= separate && fused >= 2));
               REQUIRE(p.stages == (p.fused_act ? fused : separate));
             }
   // Worked example (H100: 132 SMs, 228 KB per SM): 8192^2 runs 2 CTAs per slab (256 CTAs, 2 per SM) over
@@ -117,6 +117,14 @@ TEST_CASE("int8 planner: ring depth keeps every CTA resident, is maximal, and fu
   REQUIRE((p1.fused_act && p1.splits == 2 && p1.stages == 8));
   REQUIRE((!p4.fused_act && p4.stages == 6));
   REQUIRE((p4f.fused_act && p4f.stages == 7));
+  // 8192 x 28672 (K x N) at M = 1: 448 slabs, 4 CTAs per SM, each of which would read all of A: the
+  // separate activation kernel by default (H100, sessions 18 and 21: 85.2 against 88.2-88.5 us with 8
+  // outlier columns), the pass inside only when asked for
+  D::Plan w1, w1f;
+  REQUIRE(D::ring_plan(1, 28672, 8192, 132, w1));
+  REQUIRE(D::ring_plan(1, 28672, 8192, 132, w1f, 0, 3));
+  REQUIRE((!w1.fused_act && w1.self_act && w1.splits == 1));
+  REQUIRE(w1f.fused_act);
 }
 
 TEST_CASE("int8 planner: stream plans cover K with no idle CTA or warp and fit an SM with every CTA resident",

@@ -109,8 +109,9 @@ struct LinearOptions {
   /// with force_path 5 or 6 a shape where it does not fit is refused, otherwise the ring's plan falls
   /// back). By shape, where the ring path runs: the stream kernel with the pass inside it where that plan
   /// keeps one 16-warp CTA per SM (detail::stream_fused_default; e.g. 8192^2 at M <= 3); else the ring,
-  /// with the pass inside it where M·K <= 8192 (detail::kRingFusedMaxElems) and that keeps at least as
-  /// many ring stages as the separate kernels, else one kernel while M·K <= 65536, else two. Tuning knob;
+  /// with the pass inside it where M·K <= 8192 (detail::kRingFusedMaxElems), at most 2 ring CTAs share
+  /// an SM (kRingFusedMaxCtasPerSm) and that keeps at least as many ring stages as the separate kernels,
+  /// else one kernel while M·K <= 65536, else two. Tuning knob;
   /// identical results up to the fp32 summation order of the outlier columns' product.
   int ring_act = 0;
 };
@@ -430,15 +431,25 @@ inline int ring_depth(bool fused, int M, int K, long long per_sm, int k_per_spli
 /// 8192^2, 133.5-137.5 vs 93.8-97.0 at K = 28672. Every CTA reads all of A from L2 while the ring fill
 /// keeps the memory system busy, so each round of its loads waits behind the weight stream.
 inline constexpr long long kRingFusedMaxElems = 8192;
+/// Most ring CTAs per SM with which the ring runs the activation pass inside its kernel by default: each
+/// CTA reads all of A, and with more CTAs per SM those reads multiply. H100, layer us fused vs separate
+/// (one activation kernel), 8192 x 28672 at M = 1 (448 slabs: 4 CTAs per SM), 0 / 8 / 64 outlier columns:
+/// session 18 87.6 / 88.2 / 93.1 vs 84.4 / 85.2 / 90.6, its second run 90.0 / 90.5 / 94.8 vs 87.4 / 87.9 /
+/// 93.5, session 21 87.7 / 88.5 / 93.0 vs 84.5 / 85.2 / 90.6 (session 17, before the ring's first kernel
+/// was PDL-launched: 89.0 / 89.5 / 97.8 vs 90.7 / 91.3 / 98.2); 8192^2 at M = 1 (2 CTAs per SM) still
+/// favours the pass inside, session 18 30.3 / 30.6 vs 31.0 / 31.4 (0 / 8 columns).
+inline constexpr long long kRingFusedMaxCtasPerSm = 2;
 
 /// Whether the ring runs the activation pass inside its kernel, given the depths of the two modes and
 /// LinearOptions::ring_act: forced (3) where the fused ring fits; by default where M·K is at most
-/// kRingFusedMaxElems and the fused ring keeps at least as many stages (as many weight bytes in flight
-/// or more: its stages are the weight box only).
-inline bool ring_fuses(int M, int K, int depth_fused, int depth_separate, int ring_act) {
+/// kRingFusedMaxElems, the SM holds at most kRingFusedMaxCtasPerSm of its CTAs (`per_sm`) and the fused
+/// ring keeps at least as many stages (as many weight bytes in flight or more: its stages are the weight
+/// box only).
+inline bool ring_fuses(int M, int K, long long per_sm, int depth_fused, int depth_separate, int ring_act) {
   if (M > kernels::ring::kFusedMaxM || depth_fused < 2) return false;
   if (ring_act == 3) return true;
-  return ring_act == 0 && static_cast<long long>(M) * K <= kRingFusedMaxElems && depth_fused >= depth_separate;
+  return ring_act == 0 && static_cast<long long>(M) * K <= kRingFusedMaxElems && per_sm <= kRingFusedMaxCtasPerSm &&
+         depth_fused >= depth_separate;
 }
 
 /// Ring path: CTAs per 64-row slab for `slabs` slabs of `nst` K stages on `sms` SMs. `forced` > 0 asks
@@ -468,7 +479,7 @@ inline bool ring_plan(int M, int N, int K, int sms, Plan& p, int forced_splits =
   const int k_per_split = (nst + splits - 1) / splits * kernels::ring::kSK;
   const int separate = ring_depth(false, M, K, per_sm, k_per_split);
   const int fused = M <= kernels::ring::kFusedMaxM ? ring_depth(true, M, K, per_sm, k_per_split) : 0;
-  const bool fuse = ring_fuses(M, K, fused, separate, ring_act);
+  const bool fuse = ring_fuses(M, K, per_sm, fused, separate, ring_act);
   const int S = fuse ? fused : separate;
   if (S < 2) return false;
   p.path = Plan::ring;
