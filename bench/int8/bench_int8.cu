@@ -607,7 +607,7 @@ int main(int argc, char** argv) {
           layer_tiles.emplace_back("ring_no_pdl", us_np);
           // the activation pass inside the ring kernel (M <= 4) against the separate activation kernels,
           // both forced, same run
-          const int sep_act = static_cast<long long>(M) * K <= 65536 ? 1 : 2;
+          const int sep_act = int8::detail::ring_self_act(M, K) ? 1 : 2;
           int8::LinearOptions ou = opt;
           ou.ring_act = sep_act;
 

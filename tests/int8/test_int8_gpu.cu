@@ -435,7 +435,7 @@ TEMPLATE_TEST_CASE("int8 GPU: ring path with K split across a thread-block clust
         run_case<TestType>(c, ++seed);
       }
   for (int M : {1, 16}) run_case<TestType>(past_ring_table(M, separate_act(M, 4160)), ++seed);
-  Case w8a8{5, 128, 8192};  // threshold 0 (no decomposition), the two-kernel activation pass (M·K > 65536)
+  Case w8a8{5, 128, 8192};  // threshold 0 (no decomposition), the one-kernel activation pass at M = 5
   w8a8.threshold = 0.f;
   w8a8.force_path = 5;
   w8a8.ring_splits = 7;

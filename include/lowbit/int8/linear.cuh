@@ -111,7 +111,7 @@ struct LinearOptions {
   /// keeps one 16-warp CTA per SM (detail::stream_fused_default; e.g. 8192^2 at M <= 3); else the ring,
   /// with the pass inside it where M·K <= 8192 (detail::kRingFusedMaxElems), at most 2 ring CTAs share
   /// an SM (kRingFusedMaxCtasPerSm) and that keeps at least as many ring stages as the separate kernels,
-  /// else one kernel while M·K <= 65536, else two. Tuning knob;
+  /// else one kernel while M·K <= 65536 and K <= 8192 (detail::ring_self_act), else two. Tuning knob;
   /// identical results up to the fp32 summation order of the outlier columns' product.
   int ring_act = 0;
 };
@@ -397,6 +397,17 @@ inline constexpr int kSmemPerSm = static_cast<int>(kernels::detail::kSm90SmemPer
 inline constexpr int kRingActReserve = 12288;
 /// Largest M·K for which the ring path uses one activation kernel (each block then reads all of A).
 inline constexpr long long kRingSelfMaxElems = 65536;
+/// Largest K for which it does: every block of the one kernel reads all of A's K columns (four rows a
+/// round), so its cost grows with K. H100, ring layer with 8 outlier columns at 28672 x 8192 (K x N), one
+/// kernel (the default then) against two, us: M = 1 90.3-92.7 against 87.5-90.3 in eleven runs of sessions
+/// 15-20, M = 2 92.8-95.1 against 88.6-90.9 in five runs of sessions 20-21 (bench/int8/NOTES.md,
+/// "Session 21"); at K = 8192 one kernel ties or wins (8192 x 28672, M = 2: 86.5 both; 8192^2, M = 4: 33.2
+/// against 33.8, session 13).
+inline constexpr int kRingSelfMaxK = 8192;
+/// Whether the separate activation pass of the ring and stream paths is one kernel (else two).
+inline bool ring_self_act(int M, int K) {
+  return static_cast<long long>(M) * K <= kRingSelfMaxElems && K <= kRingSelfMaxK;
+}
 
 /// Most CTAs of the ring path that share one slab (a portable thread-block cluster size).
 inline constexpr int kRingMaxSplits = 8;
@@ -488,7 +499,7 @@ inline bool ring_plan(int M, int N, int K, int sms, Plan& p, int forced_splits =
   p.splits = splits;
   p.k_per_split = k_per_split;
   p.fused_act = fuse;
-  p.self_act = ring_act == 1 || (ring_act != 2 && static_cast<long long>(M) * K <= kRingSelfMaxElems);
+  p.self_act = ring_act == 1 || (ring_act != 2 && ring_self_act(M, K));
   return true;
 }
 
@@ -541,7 +552,7 @@ inline bool stream_plan(int M, int N, int K, int sms, bool clusters, Plan& p, in
   p.k_per_split = kps * 64;
   p.kt_per_warp = ktw;
   p.warps = (kps + ktw - 1) / ktw;  // no warp without tiles
-  p.self_act = static_cast<long long>(M) * K <= kRingSelfMaxElems;
+  p.self_act = ring_self_act(M, K);
   return true;
 }
 
