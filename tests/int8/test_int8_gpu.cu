@@ -177,7 +177,8 @@ void run_case(const Case& c, unsigned seed) {
 }  // namespace
 
 /// The separate activation kernels that the ring path used by shape before the fused pass (one kernel
-/// while M·K <= 65536): tests that cover them force it where M <= 4 would now fuse.
+/// while M·K <= 65536, the rule until session 21): tests that cover them force it where M <= 4 would now
+/// fuse, so that both modes stay covered.
 int separate_act(int M, int K) { return static_cast<long long>(M) * K <= 65536 ? 1 : 2; }
 
 /// The ring path with about 75 outlier columns in each of two CTAs' K ranges (150 over K = 4160, split in
@@ -368,7 +369,7 @@ TEMPLATE_TEST_CASE("int8 GPU: every path once (compute-sanitizer subset)", "[int
     w8a8.threshold = 0.f;
     w8a8.force_path = path;
     run_case<TestType>(w8a8, ++seed);
-    if (path == 5) {  // ring: the two-kernel activation pass (M·K > 65536), a partial last stage, 70 outliers
+    if (path == 5) {  // ring: the two-kernel activation pass (M·K > 16384), a partial last stage, 70 outliers
       Case two{16, 128, 4160};
       two.outliers = 70;
       two.force_path = 5;
@@ -435,7 +436,7 @@ TEMPLATE_TEST_CASE("int8 GPU: ring path with K split across a thread-block clust
         run_case<TestType>(c, ++seed);
       }
   for (int M : {1, 16}) run_case<TestType>(past_ring_table(M, separate_act(M, 4160)), ++seed);
-  Case w8a8{5, 128, 8192};  // threshold 0 (no decomposition), the one-kernel activation pass at M = 5
+  Case w8a8{5, 128, 8192};  // threshold 0 (no decomposition), the two-kernel activation pass (M·K > 16384)
   w8a8.threshold = 0.f;
   w8a8.force_path = 5;
   w8a8.ring_splits = 7;

@@ -101,8 +101,7 @@ TEST_CASE("int8 planner: ring depth keeps every CTA resident, is maximal, and fu
               if (act == 1) REQUIRE(p.self_act);
               if (act == 2) REQUIRE(!p.self_act);
               // by shape, one activation kernel only while each block's read of all of A stays short
-              if (act == 0) REQUIRE(p.self_act == (static_cast<long long>(M) * K <= D::kRingSelfMaxElems &&
-                                                   K <= D::kRingSelfMaxK));
+              if (act == 0) REQUIRE(p.self_act == (static_cast<long long>(M) * K <= D::kRingSelfMaxElems));
               if (act == 3 && M <= R::kFusedMaxM && fused >= 2) REQUIRE(p.fused_act);
               if (act == 0 && M <= R::kFusedMaxM)
                 REQUIRE(p.fused_act == (static_cast<long long>(M) * K <= D::kRingFusedMaxElems &&
@@ -128,14 +127,18 @@ TEST_CASE("int8 planner: ring depth keeps every CTA resident, is maximal, and fu
   REQUIRE(D::ring_plan(1, 28672, 8192, 132, w1f, 0, 3));
   REQUIRE((!w1.fused_act && w1.self_act && w1.splits == 1));
   REQUIRE(w1f.fused_act);
-  // 28672 x 8192 at M = 1 and 2: two activation kernels (H100: 87.5-90.9 us against 90.3-95.1 with the one
-  // kernel whose blocks each read all 28672 columns of A); 8192 x 28672 at M = 2 keeps the one kernel
-  D::Plan k1, k2, n2;
+  // two activation kernels where M·K > 16384: 28672 x 8192 at M = 1 and 2, 8192 x 28672 and 8192^2 at M = 3
+  // and 4 (H100: 0.4-4.5 us faster than one kernel whose blocks each read all of A); 8192 x 28672 at M = 2
+  // keeps the one kernel (a tie)
+  D::Plan k1, k2, n2, n4, s4;
   REQUIRE(D::ring_plan(1, 8192, 28672, 132, k1));
   REQUIRE(D::ring_plan(2, 8192, 28672, 132, k2));
   REQUIRE(D::ring_plan(2, 28672, 8192, 132, n2));
+  REQUIRE(D::ring_plan(4, 28672, 8192, 132, n4));
+  REQUIRE(D::ring_plan(4, 8192, 8192, 132, s4));
   REQUIRE((!k1.fused_act && !k1.self_act && !k2.fused_act && !k2.self_act));
   REQUIRE((!n2.fused_act && n2.self_act));
+  REQUIRE((!n4.fused_act && !n4.self_act && !s4.fused_act && !s4.self_act));
 }
 
 TEST_CASE("int8 planner: stream plans cover K with no idle CTA or warp and fit an SM with every CTA resident",

@@ -111,7 +111,7 @@ struct LinearOptions {
   /// keeps one 16-warp CTA per SM (detail::stream_fused_default; e.g. 8192^2 at M <= 3); else the ring,
   /// with the pass inside it where M·K <= 8192 (detail::kRingFusedMaxElems), at most 2 ring CTAs share
   /// an SM (kRingFusedMaxCtasPerSm) and that keeps at least as many ring stages as the separate kernels,
-  /// else one kernel while M·K <= 65536 and K <= 8192 (detail::ring_self_act), else two. Tuning knob;
+  /// else one kernel while M·K <= 16384 (detail::ring_self_act), else two. Tuning knob;
   /// identical results up to the fp32 summation order of the outlier columns' product.
   int ring_act = 0;
 };
@@ -395,19 +395,16 @@ inline constexpr int kSmemPerSm = static_cast<int>(kernels::detail::kSm90SmemPer
                      kSmemPerBlock = static_cast<int>(kernels::detail::kSm90SmemPerCta);
 /// Shared memory left on each SM for one activation block running beside the ring CTAs (its 8 KB mask).
 inline constexpr int kRingActReserve = 12288;
-/// Largest M·K for which the ring path uses one activation kernel (each block then reads all of A).
-inline constexpr long long kRingSelfMaxElems = 65536;
-/// Largest K for which it does: every block of the one kernel reads all of A's K columns (four rows a
-/// round), so its cost grows with K. H100, ring layer with 8 outlier columns at 28672 x 8192 (K x N), one
-/// kernel (the default then) against two, us: M = 1 90.3-92.7 against 87.5-90.3 in eleven runs of sessions
-/// 15-20, M = 2 92.8-95.1 against 88.6-90.9 in five runs of sessions 20-21 (bench/int8/NOTES.md,
-/// "Session 21"); at K = 8192 one kernel ties or wins (8192 x 28672, M = 2: 86.5 both; 8192^2, M = 4: 33.2
-/// against 33.8, session 13).
-inline constexpr int kRingSelfMaxK = 8192;
+/// Largest M·K for which the separate activation pass of the ring and stream paths is one kernel: every
+/// block of it reads all of A (four rows a round), so its cost grows with M·K. H100, ring layer with 8
+/// outlier columns, one kernel against two, us, in the runs since the ring's first kernel is PDL-launched
+/// (sessions 18-21; bench/int8/NOTES.md, "Session 21"): M·K = 8192 (8192 x 28672, M = 1) 85.2 against
+/// 85.9-88.1; 16384 (M = 2, K = 8192) ties, -0.4 to +0.3; 24576 (M = 3) 0.4-2.4 slower; 28672 (M = 1,
+/// K = 28672) 2.4-3.1 slower in eleven runs; 32768 (M = 4) 0.6-3.2 slower; 57344 (M = 2, K = 28672) 4.2-4.5
+/// slower. (Sessions 9-13 had set 65536, when one kernel still won at 8192^2 M = 4 by 0.5-1.1 us.)
+inline constexpr long long kRingSelfMaxElems = 16384;
 /// Whether the separate activation pass of the ring and stream paths is one kernel (else two).
-inline bool ring_self_act(int M, int K) {
-  return static_cast<long long>(M) * K <= kRingSelfMaxElems && K <= kRingSelfMaxK;
-}
+inline bool ring_self_act(int M, int K) { return static_cast<long long>(M) * K <= kRingSelfMaxElems; }
 
 /// Most CTAs of the ring path that share one slab (a portable thread-block cluster size).
 inline constexpr int kRingMaxSplits = 8;
