@@ -397,11 +397,11 @@ inline constexpr int kSmemPerSm = static_cast<int>(kernels::detail::kSm90SmemPer
 inline constexpr int kRingActReserve = 12288;
 /// Largest M·K for which the separate activation pass of the ring and stream paths is one kernel: every
 /// block of it reads all of A (four rows a round), so its cost grows with M·K. H100, ring layer with 8
-/// outlier columns, one kernel against two, us, in the runs since the ring's first kernel is PDL-launched
-/// (sessions 18-21; bench/int8/NOTES.md, "Session 21"): M·K = 8192 (8192 x 28672, M = 1) 85.2 against
-/// 85.9-88.1; 16384 (M = 2, K = 8192) ties, -0.4 to +0.3; 24576 (M = 3) 0.4-2.4 slower; 28672 (M = 1,
-/// K = 28672) 2.4-3.1 slower in eleven runs; 32768 (M = 4) 0.6-3.2 slower; 57344 (M = 2, K = 28672) 4.2-4.5
-/// slower. (Sessions 9-13 had set 65536, when one kernel still won at 8192^2 M = 4 by 0.5-1.1 us.)
+/// outlier columns, one kernel minus two, us, in the runs since the ring's first kernel is PDL-launched
+/// (sessions 18-21; bench/int8/NOTES.md, "Session 21"): M·K = 8192 (8192 x 28672, M = 1) -0.7 and -2.9;
+/// 16384 (M = 2, K = 8192) -0.3 to +0.4, a tie; 24576 (M = 3) +0.4 and +2.4; 28672 (M = 1, K = 28672)
+/// +2.4 to +3.1 (eleven runs, sessions 15-20); 32768 (M = 4) +0.6 to +3.2; 57344 (M = 2, K = 28672) +4.2
+/// to +4.5. (Sessions 9-13 had set 65536, when one kernel still won at 8192^2 M = 4 by 0.5-1.1 us.)
 inline constexpr long long kRingSelfMaxElems = 16384;
 /// Whether the separate activation pass of the ring and stream paths is one kernel (else two).
 inline bool ring_self_act(int M, int K) { return static_cast<long long>(M) * K <= kRingSelfMaxElems; }
