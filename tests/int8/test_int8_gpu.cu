@@ -537,6 +537,20 @@ TEMPLATE_TEST_CASE("int8 GPU: small-M stream path with the activation pass insid
           c.expect_fused = true;
           run_case<TestType>(c, ++seed);
         }
+  // every column an outlier: a warp's range (5 or 9 tiles) has more outlier columns than the list slots in
+  // its code rows' padding, so the products read the rest from A (in registers at one split, M <= 2)
+  for (int M : {1, 2, 4})
+    for (int splits : {1, 2}) {
+      Case all{M, 192, 4160};
+      all.outliers = 0;
+      all.threshold = 1e-30f;
+      all.max_outliers = 16;
+      all.force_path = 6;
+      all.ring_act = 3;
+      all.ring_splits = splits;
+      all.expect_fused = true;
+      run_case<TestType>(all, ++seed);
+    }
   for (int M : {1, 4}) {  // side copy, list overflow (statistics only), plain launches, threshold 0, all outliers
     std::vector<Case> cases = small_m_edge_cases(M, 128, 4160);
     cases[0].ring_splits = 2;  // the side copy over a 2-CTA cluster

@@ -24,7 +24,8 @@
 ///   permutation applied to both operands alike, so no ldmatrix);
 /// - outlier columns (their codes are 0, so the int8 sums exclude them) are added in fp32 when their tile
 ///   is resident: weights from the slot (or the side copy), activation values from A, four columns per
-///   round of loads;
+///   round of loads (with the activation pass inside the kernel, the values of a warp's first 32-64
+///   outlier columns and the weight scales come from shared memory: no L2 round trip in the main loop);
 /// - after the loop the warps' int32 sums (exact) and fp32 outlier sums meet in shared memory, summed in
 ///   warp order; with splits > 1 the CTAs of a cluster then sum each other's partials in rank order
 ///   through distributed shared memory. Deterministic; no workspace, no atomics.
@@ -40,6 +41,7 @@
 /// That form is the default where its plan keeps one 16-warp CTA per SM (detail::stream_fused_default);
 /// the separate-pass form stays an opt-in path (LinearOptions::force_path 6).
 #pragma once
+
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -109,8 +111,14 @@ inline constexpr int kFusedRegVecs = 2;
 /// ... of at most this many rows (else every CTA reads all of A and each warp reads its range again).
 inline constexpr int kFusedRegRows = 2;
 /// Fused kernel: row stride of a warp's activation codes for `kt_per_warp` tiles (64 mod 128: the rows
-/// a fragment load reads fall into different halves of the banks).
+/// a fragment load reads fall into different halves of the banks). The 64 or 128 bytes past the codes of
+/// a row hold the values of the row at the warp's first outlier columns (fused_outlier_slots).
 LOWBIT_HOST_DEVICE constexpr int fused_code_stride(int kt_per_warp) { return (kt_per_warp * kTileK + 127) / 128 * 128 + 64; }
+/// Fused kernel: activation values (2 bytes each) a warp keeps per row for its first outlier columns, in
+/// column order, in the code row's padding; the outlier products read them there instead of from A.
+LOWBIT_HOST_DEVICE constexpr int fused_outlier_slots(int kt_per_warp) {
+  return (fused_code_stride(kt_per_warp) - kt_per_warp * kTileK) / 2;
+}
 /// Fused kernel: bytes of the weight-only rings (or the reduction buffer, whichever is larger); the warps'
 /// activation codes, the outlier bits of all of K (one byte per 8 columns) and the pass's scratch follow.
 LOWBIT_HOST_DEVICE constexpr int fused_ring_region(int M, int warps) {
@@ -118,8 +126,9 @@ LOWBIT_HOST_DEVICE constexpr int fused_ring_region(int M, int warps) {
 }
 /// Fused kernel: bytes of the outlier-bit array for K columns (16-byte padded).
 LOWBIT_HOST_DEVICE constexpr int fused_bits_bytes(int K) { return (K / 8 + 15) / 16 * 16; }
-/// Fused kernel: bytes of the pass's scratch (per-warp row maxima, the row scales, per-warp non-finite counts).
-inline constexpr int kFusedScratch = (kMaxWarps * kFusedMaxM + kFusedMaxM + kMaxWarps) * 4;
+/// Fused kernel: bytes of the pass's scratch (per-warp row maxima, the row scales, per-warp non-finite
+/// counts, the slab's weight row scales).
+inline constexpr int kFusedScratch = (kMaxWarps * kFusedMaxM + kFusedMaxM + kMaxWarps + kRows) * 4;
 /// Dynamic shared memory of gemv_stream_kernel<T, 1, true>.
 LOWBIT_HOST_DEVICE constexpr int fused_kernel_smem(int M, int warps, int kt_per_warp, int K) {
   return fused_ring_region(M, warps) + warps * M * fused_code_stride(kt_per_warp) + fused_bits_bytes(K) + kFusedScratch;
@@ -164,7 +173,8 @@ LOWBIT_DEVICE uint2 stream_quantize8(const uint4& x, std::uint32_t ob, float inv
 /// @tparam MT 8-row blocks of A (1: M <= 8, 2: M <= 16)
 /// @tparam kFused the activation pass inside the kernel (M <= stream8::kFusedMaxM; no activation kernel):
 /// every CTA reads all of A from L2 for the row scales and the outlier bits while its first tiles' weights
-/// land, each warp quantizes its own K range into shared memory, CTA (0, 0) writes the statistics; shared
+/// land, each warp quantizes its own K range into shared memory and keeps the values of its first outlier
+/// columns beside the codes (stream8::fused_outlier_slots), CTA (0, 0) writes the statistics; shared
 /// memory stream8::fused_kernel_smem(M, warps, kt_per_warp, K)
 /// @param fa kFused: threshold and statistics outputs (unused otherwise)
 /// @param p Wq, w_absmax, bias, side copy; Aq, row_absmax, outlier_mask (activation kernels); A, Y
@@ -199,6 +209,10 @@ __global__ void __launch_bounds__(stream8::kMaxThreads, 1)
   float* s_red = reinterpret_cast<float*>(s_b8 + S8::fused_bits_bytes(K));  // [kMaxWarps][kFusedMaxM]
   float* s_amax = s_red + S8::kMaxWarps * S8::kFusedMaxM;                   // [kFusedMaxM]
   int* s_nf = reinterpret_cast<int*>(s_amax + S8::kFusedMaxM);              // [kMaxWarps]
+  float* s_wabs = reinterpret_cast<float*>(s_nf + S8::kMaxWarps);           // [kRows]: w_absmax of the slab
+  // fused: the warp's outlier values of row m, in column order (the code row's padding)
+  const int oslots = S8::fused_outlier_slots(kt_per_warp);
+  auto oval_row = [&](int m) { return reinterpret_cast<T*>(s_codes + m * code_stride + kt_per_warp * S8::kTileK); };
   unsigned char* ring_p = smem + static_cast<std::size_t>(warp) * S * slot_bytes;
   const std::uint32_t ring = ptx::smem_addr(ring_p);
   const std::size_t Ks = static_cast<std::size_t>(K);
@@ -255,9 +269,13 @@ __global__ void __launch_bounds__(stream8::kMaxThreads, 1)
   const T* Aval = static_cast<const T*>(p.A);
 
   // The fp32 product of the outlier columns of a resident tile (bits: its 64 columns' mask bits; warp
-  // uniform), four columns per round of activation loads.
+  // uniform), four columns per round of activation loads. Fused: the values of the warp's first
+  // `oslots` outlier columns and the weight row scales come from shared memory (oj: the warp's outlier
+  // columns done so far, warp uniform), the rest from A in L2.
+  int oj = 0;
   auto outliers = [&](const unsigned char* slot_p, int k0, unsigned long long bits) {
     while (bits) {
+      const int nround = min(4, __popcll(bits));  // columns of this round
       int cs[4];
 #pragma unroll
       for (int q = 0; q < 4; ++q) {
@@ -272,9 +290,11 @@ __global__ void __launch_bounds__(stream8::kMaxThreads, 1)
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
             const int m = 8 * mt + 2 * t + e;
-            av[q][mt][e] =
-                cs[q] >= 0 && m < M ? detail::load_act_value(Aval, static_cast<std::size_t>(m) * Ks + k0 + cs[q]) : 0.f;
+            if (cs[q] < 0 || m >= M) av[q][mt][e] = 0.f;
+            else if (kFused && oj + q < oslots) av[q][mt][e] = detail::Elem<T>::to(oval_row(m)[oj + q]);
+            else av[q][mt][e] = detail::load_act_value(Aval, static_cast<std::size_t>(m) * Ks + k0 + cs[q]);
           }
+      oj += nround;
 #pragma unroll
       for (int q = 0; q < 4; ++q) {
         if (cs[q] < 0) break;  // warp uniform
@@ -284,8 +304,10 @@ __global__ void __launch_bounds__(stream8::kMaxThreads, 1)
           for (int r = 0; r < 2; ++r) {
             const int nl = 16 * i + g + 8 * r;
             const float wq = static_cast<float>(static_cast<std::int8_t>(slot_p[nl * S8::kTileK + cs[q]]));
-            const float wo = detail::outlier_weight_with(p, n0 + nl, k0 + cs[q], N, wq,
-                                                         [&](int n) { return __ldg(p.w_absmax + n); });
+            const float wo = detail::outlier_weight_with(p, n0 + nl, k0 + cs[q], N, wq, [&](int n) {
+              if constexpr (kFused) return s_wabs[n - n0];
+              else return __ldg(p.w_absmax + n);
+            });
 #pragma unroll
             for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
@@ -341,6 +363,7 @@ __global__ void __launch_bounds__(stream8::kMaxThreads, 1)
   // parts. Copy group 0 holds those weights and tile 0's activations, group i tile i's activations; the
   // main loop's wait_group<S-2> at tile i covers all of tile i.
   for (int i = 0; i < S - 1; ++i) issue(i, i, true, kFused);  // (fused: one group per tile's weights)
+  if (kFused && tid < S8::kRows) s_wabs[tid] = __ldg(p.w_absmax + n0 + tid);  // (a weight: before the wait)
   detail::pdl_wait();
   detail::pdl_launch_dependents();
   if constexpr (kFused) {
@@ -355,6 +378,30 @@ __global__ void __launch_bounds__(stream8::kMaxThreads, 1)
     constexpr int kRQ = S8::kFusedRegVecs, kRM = S8::kFusedRegRows;
     const bool in_regs = gridDim.y == 1 && M <= kRM &&
                          kt_per_warp * (S8::kTileK / 8) <= 32 * kRQ;  // (CTA-uniform)
+    // Outlier values: the lane's 8 columns from vector x (bits ob) go to the row's list from index `idx`
+    // (the outlier columns of the warp's range before them; rank_base gives it, warp-wide, per 32 vectors)
+    auto stash = [&](int m, const uint4& x, std::uint32_t ob, int idx) {
+      const T* e = reinterpret_cast<const T*>(&x);
+      T* list = oval_row(m);
+#pragma unroll
+      for (int j = 0; j < 8; ++j)
+        if ((ob >> j) & 1u) {
+          if (idx < oslots) list[idx] = e[j];
+          ++idx;
+        }
+    };
+    auto rank_base = [&](std::uint32_t ob, int& running) {
+      const int c = __popc(ob);
+      int inc = c;
+#pragma unroll
+      for (int off = 1; off < 32; off <<= 1) {
+        const int y = __shfl_up_sync(0xffffffffu, inc, off);
+        if (lane >= off) inc += y;
+      }
+      const int base = running + inc - c;
+      running += __shfl_sync(0xffffffffu, inc, 31);
+      return base;
+    };
     uint4 xv[kRQ][kRM];  // in_regs: vector lane + 32q of row m of the warp's range
     std::uint32_t ob[kRQ];
     int nf = 0;
@@ -409,6 +456,9 @@ __global__ void __launch_bounds__(stream8::kMaxThreads, 1)
     }
     __syncthreads();
     if (in_regs) {
+      int base[kRQ], running = 0;
+#pragma unroll
+      for (int q = 0; q < kRQ; ++q) base[q] = rank_base(ob[q], running);
 #pragma unroll
       for (int m = 0; m < kRM; ++m) {
         if (m >= M) continue;
@@ -416,18 +466,26 @@ __global__ void __launch_bounds__(stream8::kMaxThreads, 1)
 #pragma unroll
         for (int q = 0; q < kRQ; ++q) {
           const int vl = lane + 32 * q;
-          if (vl < nv)
+          if (vl < nv) {
             *reinterpret_cast<uint2*>(s_codes + m * code_stride + vl * 8) =
                 detail::stream_quantize8<T>(xv[q][m], ob[q], inv, fa.threshold);
+            stash(m, xv[q][m], ob[q], base[q]);
+          }
         }
       }
     } else {
       for (int m = 0; m < M; ++m) {
         const float inv = lowbit::int8::detail::inv_scale(s_amax[m]);
-        for (int vl = lane; vl < nv; vl += 32) {
+        int running = 0;
+        for (int c0 = 0; c0 < nv; c0 += 32) {  // (warp uniform: rank_base shuffles)
+          const int vl = c0 + lane;
+          const std::uint32_t obv = vl < nv ? s_b8[v0 + vl] : 0u;
+          const int b = rank_base(obv, running);
+          if (vl >= nv) continue;
           const uint4 x = __ldcg(A4 + static_cast<std::size_t>(m) * nvec + v0 + vl);
           *reinterpret_cast<uint2*>(s_codes + m * code_stride + vl * 8) =
-              detail::stream_quantize8<T>(x, s_b8[v0 + vl], inv, fa.threshold);
+              detail::stream_quantize8<T>(x, obv, inv, fa.threshold);
+          stash(m, x, obv, b);
         }
       }
     }
@@ -485,7 +543,7 @@ __global__ void __launch_bounds__(stream8::kMaxThreads, 1)
 #pragma unroll
     for (int e = 0; e < 2; ++e) {
       const int nn = n0 + n + e;
-      const float wsc = __ldg(p.w_absmax + nn) * detail::kInvCodeMaxSq;
+      const float wsc = (kFused ? s_wabs[n + e] : __ldg(p.w_absmax + nn)) * detail::kInvCodeMaxSq;
       y[e] = static_cast<float>(e ? si.y : si.x) * (rs_m * wsc) + (e ? sf.y : sf.x) + (p.bias ? __ldg(p.bias + nn) : 0.f);
     }
     *reinterpret_cast<typename detail::Elem<T>::pair*>(static_cast<T*>(p.Y) + static_cast<std::size_t>(m) * N + n0 + n) =
