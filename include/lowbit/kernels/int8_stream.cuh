@@ -363,7 +363,8 @@ __global__ void __launch_bounds__(stream8::kMaxThreads, 1)
   // parts. Copy group 0 holds those weights and tile 0's activations, group i tile i's activations; the
   // main loop's wait_group<S-2> at tile i covers all of tile i.
   for (int i = 0; i < S - 1; ++i) issue(i, i, true, kFused);  // (fused: one group per tile's weights)
-  if (kFused && tid < S8::kRows) s_wabs[tid] = __ldg(p.w_absmax + n0 + tid);  // (a weight: before the wait)
+  if constexpr (kFused)  // (a weight: before the wait; a CTA may have a single warp)
+    for (int r = tid; r < S8::kRows; r += static_cast<int>(blockDim.x)) s_wabs[r] = __ldg(p.w_absmax + n0 + r);
   detail::pdl_wait();
   detail::pdl_launch_dependents();
   if constexpr (kFused) {
