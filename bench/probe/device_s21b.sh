@@ -2,7 +2,7 @@
 # Session 21's second probe: the fused stream kernel keeps the activation values of each warp's first
 # outlier columns (and the slab's weight scales) in shared memory, so the main loop's outlier products
 # make no L2 round trip. build-s21b: test_int8_gpu and bench_int8 of that build (CMake, sm_90a Release);
-# bench_int8_base = the build before it (wip/fused-regs with REGS=1 EARLY=2, session 21's first probe).
+# bench_int8_base = main 56bcc95, the same build without the change (see build-s21b/COMMIT).
 #   run(command="bash bench/probe/device_s21b.sh", carry=["build-s21b"])
 DEADLINE=${DEADLINE:-330} DIRS="build-s21b"
 source bench/probe/device_lib.sh
