@@ -1,26 +1,35 @@
 #!/bin/bash
-# Session 21's second probe: the fused stream kernel keeps the activation values of each warp's first
-# outlier columns (and the slab's weight scales) in shared memory, so the main loop's outlier products
-# make no L2 round trip. build-s21b: test_int8_gpu and bench_int8 of that build (CMake, sm_90a Release);
-# bench_int8_base = main 56bcc95, the same build without the change (see build-s21b/COMMIT).
+# Probe for the session after 21 (branch wip/fused-olist, not run on a GPU when written):
+#  - the fused stream kernel keeps the activation values of each warp's first outlier columns (and the
+#    slab's weight scales) in shared memory, so the main loop's outlier products make no L2 round trip;
+#  - LOWBIT_INT8_STREAM_FUSED_REG_ROWS=4 (the rows build): the register path of the fused pass for M <= 4
+#    (8192^2 at M = 3 then reads A once).
+# build-s21b (git-ignored; see its COMMIT): bench_int8 / test_int8_gpu = the branch (CMake, sm_90a Release),
+# bench_int8_rows4 / test_int8_gpu_rows4 = the same with REG_ROWS=4 (nvcc, the CMake flags),
+# bench_int8_base = main 56bcc95 without either change. Then, from a checkout of the branch,
 #   run(command="bash bench/probe/device_s21b.sh", carry=["build-s21b"])
-DEADLINE=${DEADLINE:-330} DIRS="build-s21b"
+# Goal: 8192^2, M = 1, 8 outlier columns at or under 26.5 us (1.7x); base 27.0 in session 21.
+# Also records main's int8 bench at M = 1, 4, 16 (the base binary): session 21's two planner changes
+# (8192 x 28672 M = 1: the ring with the separate pass; 28672 x 8192 M <= 2: two activation kernels)
+# never ran as defaults.
+DEADLINE=${DEADLINE:-540} DIRS="build-s21b"
 source bench/probe/device_lib.sh
 B=build-s21b
 D=$(date -u +%F); DEV=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr ' ' '_' | tr -cd 'A-Za-z0-9_-')
 for round in 1 2; do
-  for v in base new; do
-    bin=$B/bench_int8; [[ $v == base ]] && bin=$B/bench_int8_base
-    timeout $(left 30) $bin $L/int8_${DEV}_${D}_s21_${v}_r$round.json --ms=1,2 > $L/bench_${v}_r$round.log 2>&1
+  for v in base new rows4; do
+    bin=$B/bench_int8; [[ $v == base ]] && bin=$B/bench_int8_base; [[ $v == rows4 ]] && bin=$B/bench_int8_rows4
+    timeout $(left 40) $bin $L/int8_${DEV}_${D}_${v}_r$round.json --ms=1,2,3 > $L/bench_${v}_r$round.log 2>&1
     st "bench $v round $round rc=$?"
   done
 done
-for v in base new; do
-  cp $L/int8_${DEV}_${D}_s21_${v}_r2.json $O/; cp $L/bench_${v}_r2.log $O/int8_${DEV}_${D}_s21_${v}_r2.log
-done
-grep -H -E "activation pass inside|^K=" $L/bench_*.log | grep -E "out=(0|8|64)" | grep -v "M=   2" | head -60
+for v in base new rows4; do cp $L/bench_${v}_r2.log $O/int8_${DEV}_${D}_${v}_r2.log; done
+grep -H -E "activation pass inside" $L/bench_*.log | grep -E "out=(0|8):" | head -60
 tests test_fused 120 $B/test_int8_gpu "*stream path with the activation*,*non-finite*,*PDL*"
+tests test_fused_rows4 120 $B/test_int8_gpu_rows4 "*stream path with the activation*,*non-finite*"
 san memcheck fused 90 $B/test_int8_gpu "*stream path with the activation*"
 san racecheck fused 130 $B/test_int8_gpu "*stream path with the activation*"
+timeout $(left 120) $B/bench_int8_base $O/int8_${DEV}_${D}_main_m1_4_16.json --ms=1,4,16 > $L/bench_main.log 2>&1
+st "bench main rc=$?"; cp $L/bench_main.log $O/int8_${DEV}_${D}_main_m1_4_16.log
 (( $(left 999) > 200 )) && tests test_all 200 $B/test_int8_gpu  # (the non-fused kernels' PTX is unchanged)
 st done

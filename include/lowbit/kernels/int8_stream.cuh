@@ -108,8 +108,13 @@ inline constexpr int kFusedMaxM = 4;
 /// Fused kernel without a K split: a warp keeps its range of A in registers for the activation pass when
 /// the range is at most this many 16-byte vectors a lane (8 K tiles) ...
 inline constexpr int kFusedRegVecs = 2;
+#if !defined(LOWBIT_INT8_STREAM_FUSED_REG_ROWS)
+/// (probe knob for kFusedRegRows: 2 on main; 4 compiles at 128 registers with no spill beside the outlier
+/// list and would take 8192^2 at M = 3 onto the register path)
+#define LOWBIT_INT8_STREAM_FUSED_REG_ROWS 2
+#endif
 /// ... of at most this many rows (else every CTA reads all of A and each warp reads its range again).
-inline constexpr int kFusedRegRows = 2;
+inline constexpr int kFusedRegRows = LOWBIT_INT8_STREAM_FUSED_REG_ROWS;
 /// Fused kernel: row stride of a warp's activation codes for `kt_per_warp` tiles (64 mod 128: the rows
 /// a fragment load reads fall into different halves of the banks). The 64 or 128 bytes past the codes of
 /// a row hold the values of the row at the warp's first outlier columns (fused_outlier_slots).
