@@ -6,7 +6,7 @@
 #    (8192^2 at M = 3 then reads A once).
 # build-s21b (git-ignored; see its COMMIT): bench_int8 / test_int8_gpu = the branch (CMake, sm_90a Release),
 # bench_int8_rows4 / test_int8_gpu_rows4 = the same with REG_ROWS=4 (nvcc, the CMake flags),
-# bench_int8_base = main 56bcc95 without either change. Then, from a checkout of the branch,
+# bench_int8_base = main without either change (build-s21b/COMMIT names the commit). Then, from a checkout of the branch,
 #   run(command="bash bench/probe/device_s21b.sh", carry=["build-s21b"])
 # Goal: 8192^2, M = 1, 8 outlier columns at or under 26.5 us (1.7x); base 27.0 in session 21.
 # Also records main's int8 bench at M = 1, 4, 16 (the base binary): session 21's two planner changes
