@@ -206,6 +206,20 @@ LOWBIT_DEVICE std::uint32_t outlier_bits8(const uint4& x, float threshold) {
   return bits;
 }
 
+/// The activation pass's look at 8 consecutive values `x` of one row: adds their non-finite count to `nf`,
+/// raises `amax` to the largest in-scale magnitude among them, and returns their outlier bits.
+template <class T>
+LOWBIT_DEVICE std::uint32_t scan_vec8(const uint4& x, float threshold, int& nf, float& amax) {
+  const T* e = reinterpret_cast<const T*>(&x);
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const float f = detail::Elem<T>::to(e[i]);
+    nf += !isfinite(f);
+    if (lowbit::int8::detail::in_row_scale(f, threshold)) amax = fmaxf(amax, fabsf(f));
+  }
+  return outlier_bits8<T>(x, threshold);
+}
+
 /// One pass over whole rows of A [M, K] by `nthreads` threads (this one is `tid`): the absmax of every
 /// row over its in-scale entries, handed to `row_max(m, amax)` on every lane of each warp after a warp
 /// reduction (the caller combines its warps); the outlier bits of 8 columns into byte v of `s_b8`,
@@ -240,14 +254,7 @@ LOWBIT_DEVICE int scan_act_rows(const T* A, int M, int K, int tid, int nthreads,
 #pragma unroll
         for (int r = 0; r < kR; ++r) {
           if (m0 + r >= M) continue;
-          const T* e = reinterpret_cast<const T*>(&xs[r][u]);
-#pragma unroll
-          for (int i = 0; i < 8; ++i) {
-            const float f = detail::Elem<T>::to(e[i]);
-            nf += !isfinite(f);
-            if (lowbit::int8::detail::in_row_scale(f, threshold)) amax[r] = fmaxf(amax[r], fabsf(f));
-          }
-          bits |= detail::outlier_bits8<T>(xs[r][u], threshold);
+          bits |= scan_vec8<T>(xs[r][u], threshold, nf, amax[r]);
         }
         s_b8[v] = static_cast<std::uint8_t>(bits);
       }

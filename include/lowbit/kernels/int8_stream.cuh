@@ -428,14 +428,7 @@ __global__ void __launch_bounds__(stream8::kMaxThreads, 1)
 #pragma unroll
         for (int m = 0; m < kRM; ++m) {
           if (m >= M || lane + 32 * q >= nv) continue;
-          const T* e = reinterpret_cast<const T*>(&xv[q][m]);
-#pragma unroll
-          for (int j = 0; j < 8; ++j) {
-            const float f = detail::Elem<T>::to(e[j]);
-            nf += !isfinite(f);
-            if (lowbit::int8::detail::in_row_scale(f, fa.threshold)) am[m] = fmaxf(am[m], fabsf(f));
-          }
-          ob[q] |= detail::outlier_bits8<T>(xv[q][m], fa.threshold);
+          ob[q] |= detail::scan_vec8<T>(xv[q][m], fa.threshold, nf, am[m]);
         }
         if (lane + 32 * q < nv) s_b8[v0 + lane + 32 * q] = static_cast<std::uint8_t>(ob[q]);
       }
