@@ -7,7 +7,7 @@
 # build-s21b (git-ignored; see its COMMIT): bench_int8 / test_int8_gpu = the branch (CMake, sm_90a Release),
 # bench_int8_rows4 / test_int8_gpu_rows4 = the same with REG_ROWS=4 (nvcc, the CMake flags),
 # bench_int8_base = main without either change (build-s21b/COMMIT names the commit). Then, from a checkout of the branch,
-#   run(command="bash bench/probe/device_s21b.sh", carry=["build-s21b"])
+#   run(command="bash bench/probe/device_s21b.sh", carry=["build-s21b"]), then the same with "PART=2 bash ..."
 # Goal: 8192^2, M = 1, 8 outlier columns at or under 26.5 us (1.7x); base 27.0 in session 21.
 # Also records main's int8 bench at M = 1, 4, 16 (the base binary): session 21's two planner changes
 # (8192 x 28672 M = 1: the ring with the separate pass; 28672 x 8192 M <= 2: two activation kernels)
@@ -25,11 +25,14 @@ for round in 1 2; do
 done
 for v in base new rows4; do cp $L/bench_${v}_r2.log $O/int8_${DEV}_${D}_${v}_r2.log; done
 grep -H -E "activation pass inside" $L/bench_*.log | grep -E "out=(0|8):" | head -60
-tests test_fused 120 $B/test_int8_gpu "*stream path with the activation*,*non-finite*,*PDL*"
-tests test_fused_rows4 120 $B/test_int8_gpu_rows4 "*stream path with the activation*,*non-finite*"
-san memcheck fused 90 $B/test_int8_gpu "*stream path with the activation*"
-san racecheck fused 130 $B/test_int8_gpu "*stream path with the activation*"
-timeout $(left 120) $B/bench_int8_base $O/int8_${DEV}_${D}_main_m1_4_16.json --ms=1,4,16 > $L/bench_main.log 2>&1
-st "bench main rc=$?"; cp $L/bench_main.log $O/int8_${DEV}_${D}_main_m1_4_16.log
-(( $(left 999) > 200 )) && tests test_all 200 $B/test_int8_gpu  # (the non-fused kernels' PTX is unchanged)
+if [[ ${PART:-1} == 1 ]]; then  # part 1 (about 400 s): the A/B above, every int8 GPU test (the branch also
+  # changes the shared activation scan, scan_vec8: ring and one-kernel paths too), the rows-4 fused tests
+  tests test_all 240 $B/test_int8_gpu
+  tests test_fused_rows4 120 $B/test_int8_gpu_rows4 "*stream path with the activation*,*non-finite*"
+else  # part 2 (PART=2, about 250 s; the benches above run again): sanitizers, main's bench at M = 1, 4, 16
+  san memcheck fused 90 $B/test_int8_gpu "*stream path with the activation*,*ring path*"
+  san racecheck fused 130 $B/test_int8_gpu "*stream path with the activation*"
+  timeout $(left 120) $B/bench_int8_base $O/int8_${DEV}_${D}_main_m1_4_16.json --ms=1,4,16 > $L/bench_main.log 2>&1
+  st "bench main rc=$?"; cp $L/bench_main.log $O/int8_${DEV}_${D}_main_m1_4_16.log
+fi
 st done
