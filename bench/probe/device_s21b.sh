@@ -16,7 +16,7 @@ DEADLINE=${DEADLINE:-540} DIRS="build-s21b"
 source bench/probe/device_lib.sh
 B=build-s21b
 D=$(date -u +%F); DEV=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr ' ' '_' | tr -cd 'A-Za-z0-9_-')
-if [[ ${PART:-1} == 1 ]]; then for round in 1 2; do
+if [[ ${PART:-1} == 1 ]]; then for round in 1 2; do  # PART=3: tests only (part 1 without the benches)
   for v in base new rows4; do
     bin=$B/bench_int8; [[ $v == base ]] && bin=$B/bench_int8_base; [[ $v == rows4 ]] && bin=$B/bench_int8_rows4
     timeout $(left 40) $bin $L/int8_${DEV}_${D}_${v}_r$round.json --ms=1,2,3 > $L/bench_${v}_r$round.log 2>&1
@@ -26,11 +26,11 @@ done
 for v in base new rows4; do cp $L/bench_${v}_r2.log $O/int8_${DEV}_${D}_${v}_r2.log; done
 grep -H -E "activation pass inside" $L/bench_*.log | grep -E "out=(0|8):" | head -60
 fi
-if [[ ${PART:-1} == 1 ]]; then  # part 1 (about 400 s): the A/B above, every int8 GPU test (the branch also
+if [[ ( ${PART:-1} == 1 && -z ${BENCH_ONLY:-} ) || ${PART:-1} == 3 ]]; then  # part 1 (about 400 s; BENCH_ONLY=1: the A/B benches only): the A/B above, every int8 GPU test (the branch also
   # changes the shared activation scan, scan_vec8: ring and one-kernel paths too), the rows-4 fused tests
   tests test_all 240 $B/test_int8_gpu
   tests test_fused_rows4 120 $B/test_int8_gpu_rows4 "*stream path with the activation*,*non-finite*"
-else  # part 2 (PART=2, about 250 s): sanitizers, main's bench at M = 1, 4, 16
+elif [[ ${PART:-1} == 2 ]]; then  # part 2 (PART=2, about 250 s): sanitizers, main's bench at M = 1, 4, 16
   san memcheck fused 90 $B/test_int8_gpu "*stream path with the activation*,*ring path*"
   san racecheck fused 130 $B/test_int8_gpu "*stream path with the activation*"
   timeout $(left 120) $B/bench_int8_base $O/int8_${DEV}_${D}_main_m1_4_16.json --ms=1,4,16 > $L/bench_main.log 2>&1
