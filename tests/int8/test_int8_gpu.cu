@@ -521,8 +521,8 @@ TEMPLATE_TEST_CASE("int8 GPU: small-M stream path with the activation pass insid
   }
   unsigned seed = 1900;
   // K = 4160: 65 tiles over warps and 2 or 8 CTAs of a cluster; 70 outlier columns: tiles with more than four.
-  // One split at M <= 2: the warps keep their ranges of A in registers (K = 256, 4160 and 8192: 1, 5 and 8
-  // tiles a warp)
+  // One split: the warps keep their ranges of A in registers (K = 256, 4160 and 8192: 1, 5 and 8 tiles a
+  // warp; the 2-row kernel at M <= 2, the 4-row one at M = 3, 4)
   for (int M : {1, 2, 3, 4})
     for (int K : {256, 4160, 8192})
       for (int outliers : {0, 8, 70})
@@ -538,8 +538,8 @@ TEMPLATE_TEST_CASE("int8 GPU: small-M stream path with the activation pass insid
           run_case<TestType>(c, ++seed);
         }
   // every column an outlier: a warp's range (5 or 9 tiles) has more outlier columns than the list slots in
-  // its code rows' padding, so the products read the rest from A (in registers at one split, M <= 2)
-  for (int M : {1, 2, 4})
+  // its code rows' padding, so the products read the rest from A (in registers at one split)
+  for (int M : {1, 2, 3, 4})
     for (int splits : {1, 2}) {
       Case all{M, 192, 4160};
       all.outliers = 0;

@@ -1032,9 +1032,12 @@ cudaError_t launch_stream(const CT* A, int M, const DeviceWeight& w, const float
   static const cudaError_t attr1 = small_m_smem_attrs(kernels::gemv_stream_kernel<CT, 1>);  // once per process
   static const cudaError_t attr2 = small_m_smem_attrs(kernels::gemv_stream_kernel<CT, 2>);
   static const cudaError_t attr_f = small_m_smem_attrs(kernels::gemv_stream_kernel<CT, 1, true>);
+  static const cudaError_t attr_f4 = small_m_smem_attrs(kernels::gemv_stream_kernel<CT, 1, true, S8::kFusedMaxM>);
   const bool one = M <= 8;  // one 8-row block of A (half the MMAs and accumulators)
-  if (const cudaError_t a = fused ? attr_f : one ? attr1 : attr2; a != cudaSuccess) return a;
-  auto kernel = fused ? kernels::gemv_stream_kernel<CT, 1, true>
+  const bool rows4 = S8::fused_reg_rows(M) == S8::kFusedMaxM;  // fused at M = 3, 4: the 4-row register path
+  if (const cudaError_t a = fused ? (rows4 ? attr_f4 : attr_f) : one ? attr1 : attr2; a != cudaSuccess) return a;
+  auto kernel = fused ? (rows4 ? kernels::gemv_stream_kernel<CT, 1, true, S8::kFusedMaxM>
+                               : kernels::gemv_stream_kernel<CT, 1, true>)
                 : one ? kernels::gemv_stream_kernel<CT, 1> : kernels::gemv_stream_kernel<CT, 2>;
   const int ktw = plan.kt_per_warp;
   cudaLaunchConfig_t cfg{};

@@ -108,13 +108,12 @@ inline constexpr int kFusedMaxM = 4;
 /// Fused kernel without a K split: a warp keeps its range of A in registers for the activation pass when
 /// the range is at most this many 16-byte vectors a lane (8 K tiles) ...
 inline constexpr int kFusedRegVecs = 2;
-#if !defined(LOWBIT_INT8_STREAM_FUSED_REG_ROWS)
-/// (probe knob for kFusedRegRows: 2 on main; 4 compiles at 128 registers with no spill beside the outlier
-/// list and would take 8192^2 at M = 3 onto the register path)
-#define LOWBIT_INT8_STREAM_FUSED_REG_ROWS 2
-#endif
-/// ... of at most this many rows (else every CTA reads all of A and each warp reads its range again).
-inline constexpr int kFusedRegRows = LOWBIT_INT8_STREAM_FUSED_REG_ROWS;
+/// ... of at most this many rows (else every CTA reads all of A and each warp reads its range again): the
+/// kernel's kRegRows, 2 for M <= 2 and kFusedMaxM (4) for M = 3, 4. The 4-row register arrays compile at
+/// 128 registers with no spill but cost 0.6 us at M = 1 on 8192^2 (H100), so M <= 2 keeps the 2-row form.
+inline constexpr int kFusedRegRows = 2;
+/// The register-path row count the fused kernel is launched with for M rows.
+LOWBIT_HOST_DEVICE constexpr int fused_reg_rows(int M) { return M <= kFusedRegRows ? kFusedRegRows : kFusedMaxM; }
 /// Fused kernel: row stride of a warp's activation codes for `kt_per_warp` tiles (64 mod 128: the rows
 /// a fragment load reads fall into different halves of the banks). The 64 or 128 bytes past the codes of
 /// a row hold the values of the row at the warp's first outlier columns (fused_outlier_slots).
@@ -181,6 +180,8 @@ LOWBIT_DEVICE uint2 stream_quantize8(const uint4& x, std::uint32_t ob, float inv
 /// land, each warp quantizes its own K range into shared memory and keeps the values of its first outlier
 /// columns beside the codes (stream8::fused_outlier_slots), CTA (0, 0) writes the statistics; shared
 /// memory stream8::fused_kernel_smem(M, warps, kt_per_warp, K)
+/// @tparam kRegRows kFused: rows up to which a warp may keep its range of A in registers
+/// (stream8::fused_reg_rows(M); the host launches the instantiation for M)
 /// @param fa kFused: threshold and statistics outputs (unused otherwise)
 /// @param p Wq, w_absmax, bias, side copy; Aq, row_absmax, outlier_mask (activation kernels); A, Y
 /// @param M rows (1..16)
@@ -188,7 +189,7 @@ LOWBIT_DEVICE uint2 stream_quantize8(const uint4& x, std::uint32_t ob, float inv
 /// @param K input features (multiple of 64)
 /// @param kt_per_split 64-byte K tiles of one CTA's run (the cluster's CTAs take consecutive runs)
 /// @param kt_per_warp K tiles of one warp's part of the run (the last warps may have fewer or none)
-template <class T, int MT, bool kFused = false>
+template <class T, int MT, bool kFused = false, int kRegRows = stream8::kFusedRegRows>
 __global__ void __launch_bounds__(stream8::kMaxThreads, 1)
     gemv_stream_kernel(const Int8EpilogueParams p, RingFusedAct fa, int M, int N, int K, int kt_per_split,
                        int kt_per_warp) {
@@ -376,12 +377,12 @@ __global__ void __launch_bounds__(stream8::kMaxThreads, 1)
     // The activation pass (the ring's fused pass, act_quant_kernel's rules): row absmax over the in-scale
     // values and the outlier bits of every 8 columns, then each warp quantizes its own K range into its
     // code rows. With one CTA per slab (no K split) whose warps' ranges are at most kFusedRegVecs vectors a
-    // lane for at most kFusedRegRows rows, each warp reads only its own range of A, keeps it in registers
+    // lane for at most kRegRows rows, each warp reads only its own range of A, keeps it in registers
     // for the quantization, and the warps' parts make up all of K; otherwise every CTA reads all of A from
     // L2 (scan_act_rows) and each warp reads its range again to quantize it.
     const uint4* A4 = reinterpret_cast<const uint4*>(Aval);
     const int nvec = K / 8, v0 = kt0 * (S8::kTileK / 8), nv = ntiles * (S8::kTileK / 8);
-    constexpr int kRQ = S8::kFusedRegVecs, kRM = S8::kFusedRegRows;
+    constexpr int kRQ = S8::kFusedRegVecs, kRM = kRegRows;
     const bool in_regs = gridDim.y == 1 && M <= kRM &&
                          kt_per_warp * (S8::kTileK / 8) <= 32 * kRQ;  // (CTA-uniform)
     // Outlier values: the lane's 8 columns from vector x (bits ob) go to the row's list from index `idx`
