@@ -11,9 +11,9 @@ timeout $(left 40) $B/bench_int8 $L/ab_new.json --ms=1,2,3,4 > $L/bench_new.log 
 timeout $(left 40) build-s21b/bench_int8_base $L/ab_base.json --ms=3,4 > $L/bench_base.log 2>&1; st "bench base rc=$?"
 grep -hE "^K=.*out= 8 \|" $L/bench_new.log $L/bench_base.log
 grep -hE "M=4 out=8: stream layer with the activation" $L/bench_new.log $L/bench_base.log
-tests test_all 330 $B/test_int8_gpu
-san memcheck fused 100 $B/test_int8_gpu "*stream path with the activation*"
-san racecheck fused 130 $B/test_int8_gpu "*stream path with the activation*"
+tests test_all 250 $B/test_int8_gpu
+san memcheck fused 60 $B/test_int8_gpu "*stream path with the activation*"
+san racecheck fused 80 $B/test_int8_gpu "*stream path with the activation*"
 timeout $(left 160) $B/bench_int8 $O/int8_${DEV}_${D}_s23.json --ms=1,2,3,4,8,16,64,256,1024,4096 > $L/bench_full.log 2>&1
 st "bench full rc=$?"; cp $L/bench_full.log $O/int8_${DEV}_${D}_s23.log
 st done
