@@ -108,14 +108,24 @@ if "ring_layer_us" in sq1:  # results with the ring path (2026-12-05 and later)
             min(layer(8192, 28672, m, 8)["ring_speedup_vs_fp16"] for m in (1, 4, 16)),
             max(layer(8192, 28672, m, 8)["ring_speedup_vs_fp16"] for m in (1, 4, 16))))
 else:
+    sq_ms = sorted({r["M"] for r in rows if r["K"] == 8192 and r["N"] == 8192 and r["M"] <= 16})
+    sq_rows = [layer(8192, 8192, m, 8) for m in sq_ms]
+    read_us = lv(sq_rows[0], "weight_bytes_read_kernel")
     small_text = (
-        "Memory bound: the bytes roofline (fp16 bytes / int8 bytes) is ~2.0x. The int8 GEMM core streams the "
-        "weights at %.2f-%.2fx of cuBLASLt int8's speed. At K=N=8192 the 1.7x target means a %.1f us layer, "
-        "but the core alone takes %.1f us and cuBLASLt int8 %.1f us for the 64 MB weight stream, so the "
-        "target is out of reach there whatever the layer overhead; on the 28672 shapes the fixed costs over "
-        "the core are the workspace clear, the activation pass and the last block's finish." % (
-            min(r["core_speedup_vs_cublaslt"] for r in small), max(r["core_speedup_vs_cublaslt"] for r in small),
-            sq1["cublas_fp16_us"] / 1.7, sq1["int8_core_us"], sq1["cublaslt_int8_us"]))
+        "Memory bound: the bytes roofline (fp16 bytes / int8 bytes) is ~2.0x. At K=N=8192 the 1.7x target "
+        "means a layer of about %.1f us (cuBLAS fp16 / 1.7 at M=1)%s. The layer with 8 outlier columns takes %s "
+        "(path / activation pass: %s). The time over the weight stream grows with M: inside the stream "
+        "kernel the pass reads all of A in every CTA once a warp cannot keep its range in registers, and "
+        "where the plan is the ring its GEMM alone takes %s and its activation kernels come on top. The "
+        "28672 shapes spread the same fixed costs over 3.5x the weight bytes. (int8_core_us is the generic "
+        "split-K core, not the layer's kernel: %.2f-%.2fx of cuBLASLt int8 at M <= 16.)" % (
+            sq_rows[0]["cublas_fp16_us"] / 1.7,
+            "; the weights alone stream in %.1f us" % read_us if read_us else "",
+            ", ".join("%.1f us at M=%d (%.2fx)" % (r["int8_layer_us"], r["M"], r["speedup_vs_fp16"]) for r in sq_rows),
+            ", ".join("%s / %s" % (r["path"], r.get("activation_pass", "?")) for r in sq_rows),
+            ", ".join("%.1f us at M=%d" % (lv(r, "ring_gemm_only"), r["M"]) for r in sq_rows
+                      if lv(r, "ring_gemm_only")) or "n/a",
+            min(r["core_speedup_vs_cublaslt"] for r in small), max(r["core_speedup_vs_cublaslt"] for r in small)))
 d["why_targets_are_missed"] = {
     "small_M": small_text,
     "large_M": (
