@@ -42,7 +42,6 @@
 /// the separate-pass form stays an opt-in path (LinearOptions::force_path 6).
 #pragma once
 
-
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
