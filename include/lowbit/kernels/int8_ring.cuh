@@ -334,14 +334,7 @@ __global__ void __launch_bounds__(ring::kActThreads) act_partial_kernel(const T*
     float amax = 0.f;
     if (v < nvec) {
       const uint4 x = __ldg(reinterpret_cast<const uint4*>(A + static_cast<std::size_t>(m) * K) + v);
-      const T* e = reinterpret_cast<const T*>(&x);
-#pragma unroll
-      for (int i = 0; i < 8; ++i) {
-        const float f = detail::Elem<T>::to(e[i]);
-        nf += !isfinite(f);
-        if (lowbit::int8::detail::in_row_scale(f, threshold)) amax = fmaxf(amax, fabsf(f));
-      }
-      const std::uint32_t bits = detail::outlier_bits8<T>(x, threshold);
+      const std::uint32_t bits = detail::scan_vec8<T>(x, threshold, nf, amax);
       if (bits) atomicOr(&s_bits[lane / 4], bits << (8 * (lane % 4)));
     }
 #pragma unroll

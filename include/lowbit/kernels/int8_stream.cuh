@@ -397,13 +397,7 @@ __global__ void __launch_bounds__(stream8::kMaxThreads, 1)
         }
     };
     auto rank_base = [&](std::uint32_t ob, int& running) {
-      const int c = __popc(ob);
-      int inc = c;
-#pragma unroll
-      for (int off = 1; off < 32; off <<= 1) {
-        const int y = __shfl_up_sync(0xffffffffu, inc, off);
-        if (lane >= off) inc += y;
-      }
+      const int c = __popc(ob), inc = detail::warp_inclusive_sum(c, lane);
       const int base = running + inc - c;
       running += __shfl_sync(0xffffffffu, inc, 31);
       return base;
