@@ -188,7 +188,7 @@ inline constexpr int kActThreads = 256;       ///< threads of the activation pas
 /// row is 56 KB: 3.5 rounds of 256 threads × kActBatch × 16 bytes, one round of 1024).
 inline constexpr int kActThreadsWide = 1024;
 inline constexpr int kActWideMaxRowsPerSm = 1;  ///< (see kActThreadsWide)
-inline constexpr int kVec = 8;                ///< fp16/bf16 values per 16-byte load
+inline constexpr int kVec = 8;                ///< fp16/bf16 values per 16-byte load (scan_vec8's count)
 inline constexpr int kActBatch = 4;           ///< 16-byte loads per thread in flight in the activation pass
 inline constexpr std::size_t kWsAlign = 256;  ///< alignment of every workspace region
 inline constexpr int kKAlign = 64;            ///< K and N must be multiples of this (GEMM k-chunk)
@@ -241,15 +241,8 @@ __global__ void __launch_bounds__(kThreads) activation_pass_kernel(const T* __re
       xs[u] = v < nvec ? a[v] : make_uint4(0, 0, 0, 0);
     }
 #pragma unroll
-    for (int u = 0; u < kActBatch; ++u) {
-      const T* e = reinterpret_cast<const T*>(&xs[u]);
-#pragma unroll
-      for (int i = 0; i < kVec; ++i) {
-        const float f = E::to(e[i]);
-        nonfinite += !isfinite(f);
-        if (lowbit::int8::detail::in_row_scale(f, threshold)) amax = fmaxf(amax, fabsf(f));
-      }
-    }
+    for (int u = 0; u < kActBatch; ++u)  // 8 values each (kVec); the outlier bits are the second loop's
+      (void)kernels::detail::scan_vec8<T>(xs[u], threshold, nonfinite, amax);
   }
   amax = Reduce(tmp.r).Reduce(amax, MaxOp{});
   if (threadIdx.x == 0) s_amax = amax;
