@@ -101,7 +101,54 @@ void sweep(cudaStream_t st, cublasHandle_t blas, const cudaDeviceProp& prop, con
   });
 }
 
-// usage: large_probe [widths]   (default: 4-bit at M = 64, 128, 192, 256 with every policy variant; "widths": 2, 3, 8
+// Session 24: the warp-specialized wgmma kernel (midm_wgmma_ws_kernel) against the lock-step one, 4-bit g128,
+// M = 17-256, same policies' row blocks; every output checked against dequantize + cuBLAS.
+template <int B>
+void sweep_ws(cudaStream_t st, cublasHandle_t blas, const cudaDeviceProp& prop, const std::vector<std::size_t>& Ms) {
+  std::printf("== %d-bit g128, warp-specialized\n", B);
+  using QW = MidmWgmmaPolicies<B>;
+  using W64ws8 = MidmWgmmaPolicy<64, 4, 8, 1, 1, true>;
+  using W64ws3 = MidmWgmmaPolicy<64, 3, QW::template stages_fit<64, 1, 12, 3>(), 1, 1, true>;
+  using W128ws6 = MidmWgmmaPolicy<128, 3, 6, 1, 1, true>;
+  for_each_bench_shape(B, 4096, [&](std::size_t K, std::size_t N, const LargeProblem& prob) {
+    const TiledWeightView& w = prob.w.view;
+    void *A = prob.A, *Y = prob.Y, *dense = prob.dense;
+    for (std::size_t M : Ms) {
+      const float one = 1.f, zero = 0.f;
+      fill_fp16(dense, K * N, 5, 0x1800);
+      const double t_blas = time_stream_us(st, 5, 7, [&](int) {
+        LB_CUBLAS(cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)N, (int)M, (int)K, &one, dense, CUDA_R_16F, (int)K, A,
+                               CUDA_R_16F, (int)K, &zero, Y, CUDA_R_16F, (int)N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+      });
+      if (!gemm_dequant<half_t>(blas, static_cast<const half_t*>(A), M, w, nullptr, static_cast<half_t*>(Y), dense, K * N * 2, st).ok())
+        std::exit(1);
+      LB_CUDA(cudaStreamSynchronize(st));
+      std::vector<std::uint16_t> yref(M * N);
+      LB_CUDA(cudaMemcpy(yref.data(), Y, yref.size() * 2, cudaMemcpyDeviceToHost));
+      std::printf("K %5zu N %5zu M %4zu: cuBLAS fp16 %8.1f us; stages W64 (ws) %d, W64ws3 %d, W128 (ws) %d\n", K, N, M,
+                  t_blas, QW::W64::stages, W64ws3::stages, QW::W128::stages);
+      const auto* Ah = static_cast<const half_t*>(A);
+      auto* Yh = static_cast<half_t*>(Y);
+      const int sms = prop.multiProcessorCount;
+      if (M <= 64) {
+        run_policy<B, typename QW::W64ls>("W64ls", Ah, M, w, Yh, st, sms, t_blas, yref);
+        run_policy<B, typename QW::W64>("W64", Ah, M, w, Yh, st, sms, t_blas, yref);
+        run_policy<B, W64ws8>("W64ws8", Ah, M, w, Yh, st, sms, t_blas, yref);
+        run_policy<B, W64ws3>("W64ws3", Ah, M, w, Yh, st, sms, t_blas, yref);
+      }
+      if (M > 32) {
+        run_policy<B, typename QW::W128ls>("W128ls", Ah, M, w, Yh, st, sms, t_blas, yref);
+        run_policy<B, typename QW::W128>("W128", Ah, M, w, Yh, st, sms, t_blas, yref);
+        run_policy<B, W128ws6>("W128ws6", Ah, M, w, Yh, st, sms, t_blas, yref);
+      }
+      if (M > 128) {
+        run_policy<B, typename QW::W256>("W256", Ah, M, w, Yh, st, sms, t_blas, yref);
+      }
+    }
+  });
+}
+
+// usage: large_probe [widths | ws]   (default: 4-bit at M = 64, 128, 192, 256 with every policy variant; "widths": 2, 3, 8
 // bits at M = 192, 256, W128 against W256)
 int main(int argc, char** argv) {
   cudaDeviceProp prop{};
@@ -112,7 +159,11 @@ int main(int argc, char** argv) {
   cublasHandle_t blas;
   LB_CUBLAS(cublasCreate(&blas));
   LB_CUBLAS(cublasSetStream(blas, st));
-  if (argc > 1 && !std::strcmp(argv[1], "widths")) {
+  if (argc > 1 && !std::strcmp(argv[1], "ws")) {
+    sweep_ws<4>(st, blas, prop, {32, 64, 128, 256});
+    sweep_ws<2>(st, blas, prop, {64, 128});
+    sweep_ws<8>(st, blas, prop, {64, 128});
+  } else if (argc > 1 && !std::strcmp(argv[1], "widths")) {
     sweep<2>(st, blas, prop, {192, 256}, false);
     sweep<3>(st, blas, prop, {192, 256}, false);
     sweep<8>(st, blas, prop, {192, 256}, false);

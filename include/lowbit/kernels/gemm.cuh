@@ -915,12 +915,17 @@ Status launch_decode(DecodeArgs a, const GemmPlan& plan, bool pdl, cudaStream_t 
   return e == cudaSuccess ? Status::success() : failed(e);
 }
 
+/// The mid-M kernel of policy P: mma.sync (midm.cuh), wgmma lock-step or warp-specialized (midm_wgmma.cuh).
+template <int B, class T, class P, int GPT>
+constexpr auto midm_kernel() {
+  if constexpr (P::wgmma && P::ws) return midm_wgmma_ws_kernel<B, T, P, GPT>;
+  else if constexpr (P::wgmma) return midm_wgmma_kernel<B, T, P, GPT>;
+  else return midm_gemm_kernel<B, T, P, GPT>;
+}
+
 template <int B, class T, class P, int GPT>
 cudaError_t launch_midm(const MidmArgs& a, const GemmPlan& plan, cudaStream_t stream, bool pdl = false) {
-  auto kernel = [] {
-    if constexpr (P::wgmma) return midm_wgmma_kernel<B, T, P, GPT>;
-    else return midm_gemm_kernel<B, T, P, GPT>;
-  }();
+  auto kernel = midm_kernel<B, T, P, GPT>();
   constexpr std::size_t smem = P::template smem_bytes<B>(GPT);
   // A deeper ring than one CTA may hold on sm_90 is a policy error, caught here at compile time (sm_80
   // allows 163 KB, which the portable mma.sync policies stay under).

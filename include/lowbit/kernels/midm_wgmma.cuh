@@ -35,10 +35,15 @@ inline constexpr std::size_t kMidmRingBudget = 208 * 1024;
 /// @tparam CtasPerSm CTAs per SM the planner assumes (also the __launch_bounds__ minimum).
 /// @tparam KS        k-tiles per k-step (one barrier per k-step; a warpgroup dequantizes k-tile i + 1
 ///                   while the wgmmas of k-tile i run).
-template <int NT, int WG, int Stages, int CtasPerSm, int KS = 1>
+/// @tparam WS        warp-specialized (midm_wgmma_ws_kernel): one extra producer warp fills the ring and
+///                   each stage completes on a full/empty mbarrier pair, so the warpgroups never meet at
+///                   a CTA barrier in the main loop (KS = 1 only).
+template <int NT, int WG, int Stages, int CtasPerSm, int KS = 1, bool WS = false>
 struct MidmWgmmaPolicy {
   static_assert(NT == 64 || NT == 128 || NT == 256, "wgmma N of the mid-M kernel: 64, 128 or 256");
+  static_assert(!WS || KS == 1, "the warp-specialized mid-M kernel takes one k-tile per stage");
   static constexpr bool wgmma = true;            ///< the wgmma kernel (midm_wgmma.cuh)
+  static constexpr bool ws = WS;                 ///< warp-specialized variant (producer warp + mbarriers)
   static constexpr int n_tile = NT;              ///< rows per CTA = wgmma N
   static constexpr int warpgroups = WG;          ///< warpgroups (slabs) per CTA
   static constexpr int warps_n = WG;             ///< slabs per CTA (planner)
@@ -46,7 +51,8 @@ struct MidmWgmmaPolicy {
   static constexpr int k_tiles = KS;             ///< k-tiles per k-step
   static constexpr int stages = Stages;          ///< ring depth
   static constexpr int ctas_per_sm = CtasPerSm;  ///< occupancy the planner assumes
-  static constexpr int threads = 128 * WG;       ///< threads per CTA
+  static constexpr int consumer_threads = 128 * WG;  ///< the warpgroups' threads (they run the epilogue)
+  static constexpr int threads = consumer_threads + (WS ? 32 : 0);  ///< threads per CTA (+ the producer warp)
   static constexpr int block_m = NT;             ///< CTA rows
   static constexpr int block_n = 64 * WG;        ///< CTA columns
   static constexpr int block_k = 64 * KS;        ///< CTA k-step
@@ -59,11 +65,18 @@ struct MidmWgmmaPolicy {
                           std::size_t(WG) * (std::size_t(TiledLayout<B>::words_per_tile) * 4 + std::size_t(gpt) * kMidmParamBytes));
     return (b + 1023) / 1024 * 1024;
   }
-  /// Dynamic shared memory: the ring (or the epilogue staging) plus 1024 bytes of alignment slack.
+  /// Offset of the warp-specialized variant's mbarriers (full[Stages], then empty[Stages]): past both the
+  /// ring and the epilogue staging, which reuses the ring's bytes.
+  template <int B>
+  static constexpr std::size_t barrier_offset(int gpt) {
+    return (std::max<std::size_t>(std::size_t(Stages) * stage_bytes<B>(gpt),
+                                  std::size_t(WG) * NT * stage_stride * sizeof(float)) + 7) / 8 * 8;
+  }
+  /// Dynamic shared memory: the ring (or the epilogue staging), the mbarriers of the warp-specialized
+  /// variant, and 1024 bytes of alignment slack.
   template <int B>
   static constexpr std::size_t smem_bytes(int gpt) {
-    return std::max<std::size_t>(std::size_t(Stages) * stage_bytes<B>(gpt),
-                                 std::size_t(WG) * NT * stage_stride * sizeof(float)) + 1024;
+    return barrier_offset<B>(gpt) + (WS ? std::size_t(Stages) * 16 : 0) + 1024;
   }
 };
 
@@ -75,9 +88,9 @@ template <int B>
 struct MidmWgmmaPolicies {
   /// Ring depth that fits `kMidmRingBudget` bytes for rows NT and KS k-tiles per step (3..Cap: the
   /// kernel keeps two stages in use).
-  template <int NT, int KS, int Cap = 12>
+  template <int NT, int KS, int Cap = 12, int WG = 4>
   static constexpr int stages_fit() {
-    const std::size_t sb = MidmWgmmaPolicy<NT, 4, 2, 1, KS>::template stage_bytes<B>(2);
+    const std::size_t sb = MidmWgmmaPolicy<NT, WG, 2, 1, KS>::template stage_bytes<B>(2);
     const std::size_t n = kMidmRingBudget / sb;
     return static_cast<int>(n < 3 ? 3 : n > Cap ? Cap : n);
   }
@@ -86,10 +99,16 @@ struct MidmWgmmaPolicies {
   /// (bench/probe/large_probe.cu, bench/results/large_probe_*_s16*.log), 8 stages against the 11 that fit:
   /// 35.6 / 101.3 / 96.4 / 18.3 us against 36.3 / 104.9 / 99.7 / 18.4 us on 8192^2 / 8192 x 28672 /
   /// 28672 x 8192 / 4096^2.
-  using W64 = MidmWgmmaPolicy<64, 4, stages_fit<64, 1, 8>(), 1, 1>;
+  using W64ls = MidmWgmmaPolicy<64, 4, stages_fit<64, 1, 8>(), 1, 1>;
+  /// Warp-specialized W64 (midm_wgmma_ws_kernel): 4 warpgroups and a producer warp (17 warps: 96 registers a
+  /// thread, no spills at any width), the ring as deep as fits (12 stages at 4 bits).
+  using W64 = MidmWgmmaPolicy<64, 4, stages_fit<64, 1, 12>(), 1, 1, true>;
   /// 64 < M <= 256 where W256 is not taken (two row blocks above 128); 1 k-tile per step (128 registers at
   /// 512 threads).
-  using W128 = MidmWgmmaPolicy<128, 4, stages_fit<128, 1>(), 1, 1>;
+  using W128ls = MidmWgmmaPolicy<128, 4, stages_fit<128, 1>(), 1, 1>;
+  /// Warp-specialized W128: 3 warpgroups and a producer warp (13 warps: 128 registers a thread; with 4
+  /// warpgroups the 96 registers of 17 warps spilled 552 bytes), block_n = 192.
+  using W128 = MidmWgmmaPolicy<128, 3, stages_fit<128, 1, 12, 3>(), 1, 1, true>;
   /// 128 < M <= 256 where gemm's midm_prefers_w256 says so (large weights; 8 bits always): one 256-row
   /// block, so each weight tile is dequantized once instead of once per 128-row block; two warpgroups
   /// (block_n = 128) with 128 fp32 accumulators a thread (up to 255 registers at 256 threads, no spills at
@@ -101,6 +120,15 @@ struct MidmWgmmaPolicies {
 };
 
 namespace detail {
+
+/// The warp-specialized kernel's activation copies: lane `lane` of the producer warp copies, for j = 0 ..
+/// NT / 4 - 1, the 16-byte chunk `lane % 8` of tile row `lane / 8 + 4j`. Returns that chunk's byte offset in
+/// the stage's ATile<NT, 64> (128-byte swizzle): the swizzled position depends on the row only through
+/// r % 8 = lane / 8 + 4 (j % 2), so it is one of two per-lane offsets plus 512 j (constant under unrolling).
+LOWBIT_HOST_DEVICE constexpr int midm_ws_act_dst(int lane, int j) {
+  const int c = lane % 8, r0 = lane / 8 + 4 * (j % 2);
+  return r0 * 128 + ((c ^ r0) & 7) * 16 + (j / 2) * 1024;
+}
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 // The register-A wgmma wrappers below differ only in N (64/128/256) and the element type, so their
@@ -266,8 +294,9 @@ LOWBIT_DEVICE void midm_wgmma_fragments(std::uint32_t (&a)[4][4], int wq, const 
   }
 }
 
-/// Epilogue of the wgmma mid-M kernel, run by all its P::threads threads (four warps per slab) once the
-/// main loop is done with the shared-memory ring: the accumulators go through
+/// Epilogue of the wgmma mid-M kernels, run by all their P::threads threads (four warps per slab; the
+/// warp-specialized kernel's producer warp joins the barriers only) once the main loop is done with the
+/// shared-memory ring: the accumulators go through
 /// `smem` once (skipped by warpgroups without `stage_acc`) so that Y (+ bias) or the fp32 split-K
 /// partials are written coalesced; with split-K the last-arriving CTA of the tile sums the partials in
 /// split order (midm_split_fixup) and resets the tile's counter.
@@ -275,9 +304,10 @@ LOWBIT_DEVICE void midm_wgmma_fragments(std::uint32_t (&a)[4][4], int wq, const 
 template <class T, class P>
 LOWBIT_DEVICE void midm_wgmma_epilogue(const float (&acc)[P::n_tile / 2], unsigned char* smem, const MidmArgs& args,
                                        int tid, bool stage_acc) {
-  constexpr int Threads = P::threads;
+  constexpr int Threads = P::consumer_threads;
   using Ops = ElementOps<T>;
   constexpr int NT = P::n_tile, SS = P::stage_stride;
+  const bool worker = !P::ws || tid < Threads;  // the producer warp (tid >= Threads) only meets the barriers
   const int lane = tid % 32, warp = tid / 32, wg = warp / 4, wq = warp % 4, g = lane / 4, t = lane % 4;
   const int m0 = blockIdx.x * P::block_m;
   const int rows_valid = min(P::block_m, args.M - m0);
@@ -295,7 +325,7 @@ LOWBIT_DEVICE void midm_wgmma_epilogue(const float (&acc)[P::n_tile / 2], unsign
   __syncthreads();
   constexpr int half_cols = P::block_n / 2;
   const int n0 = blockIdx.y * P::block_n;
-  for (int i = tid; i < rows_valid * half_cols; i += Threads) {
+  for (int i = worker ? tid : rows_valid * half_cols; i < rows_valid * half_cols; i += Threads) {
     const int r = i / half_cols, cl = 2 * (i % half_cols);
     const int col = n0 + cl;
     if (col >= args.N) continue;
@@ -317,7 +347,7 @@ LOWBIT_DEVICE void midm_wgmma_epilogue(const float (&acc)[P::n_tile / 2], unsign
 
   if (!split_k_last_arrival(args.counters, blockIdx.y * gridDim.x + blockIdx.x, args.splits, tid, is_last_cta))
     return;
-  midm_split_fixup<T, Threads, P::block_n>(args, m0, n0, rows_valid, tid);
+  if (worker) midm_split_fixup<T, Threads, P::block_n>(args, m0, n0, rows_valid, tid);
 }
 #endif
 
@@ -336,6 +366,7 @@ LOWBIT_DEVICE void midm_wgmma_epilogue(const float (&acc)[P::n_tile / 2], unsign
 template <int B, class T, class P, int GPT>
 __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(const MidmArgs args) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  static_assert(!P::ws, "a lock-step policy (warp-specialized ones run midm_wgmma_ws_kernel)");
   using L = TiledLayout<B>;
   using Tile = ATile<P::block_m, 64>;
   constexpr int S = P::stages, WG = P::warpgroups, NT = P::n_tile, KS = P::k_tiles;
@@ -533,6 +564,193 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(
   for (int i = 0; i < NT / 2; ++i) midm_reg_fence(acc[i]);
   ptx::cp_async_wait_all();
   __syncthreads();  // the ring becomes the epilogue staging
+
+  midm_wgmma_epilogue<T, P>(acc, smem, args, tid, slab_ok);
+#else
+  (void)args;
+  __trap();  // wgmma needs sm_90a: gemm selects this kernel only when midm_wgmma_available()
+#endif
+}
+
+/// The warp-specialized wgmma mid-M kernel. Grid as midm_wgmma_kernel, 128·WG + 32 threads: the WG
+/// warpgroups (consumers) and one producer warp.
+///
+/// The lock-step kernel above meets at a CTA barrier every k-step and has every thread issue copies; here
+/// the last warp alone fills the S-stage ring and each stage s has two mbarriers:
+/// - `full[s]` (33 arrivals): the producer's lane 0 arrives with the weight tiles' byte count (one bulk
+///   copy per slab, `cp.async.bulk`, completing as transactions), and each of its 32 lanes arrives through
+///   `cp.async.mbarrier.arrive.noinc` once its 16-byte copies of the stage (the activation tile, swizzled as
+///   in the other kernel, and the group parameters) have landed;
+/// - `empty[s]` (4·WG arrivals): lane 0 of every consumer warp arrives once the wgmmas that read the stage
+///   are done, i.e. after `wgmma.wait_group 1` in the next k-step.
+/// A warpgroup waits on `full`, makes the cp.async data visible to wgmma (`fence.proxy.async`),
+/// dequantizes its fragments (the same midm_wgmma_fragments) into the register set the previous k-tile's
+/// wgmmas do not read, issues its wgmmas and waits until only those are pending: the dequantization of a
+/// k-tile overlaps the previous k-tile's wgmmas, and warpgroups drift apart freely. The epilogue
+/// (midm_wgmma_epilogue, split-K included) is the other kernel's; the producer only meets its barriers.
+///
+/// Programmatic dependent launch: the producer requests the first S stages' weights and group parameters
+/// before `griddepcontrol.wait` (they never come from the preceding kernel: PdlMode's contract), the
+/// activations after it; the consumers wait before anything else, so all writes follow it.
+/// @tparam B code width.  @tparam T element type.  @tparam P MidmWgmmaPolicy with WS = true.
+/// @tparam GPT groups per 64-row k-tile (2 for group size 32, else 1).
+template <int B, class T, class P, int GPT>
+__global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_ws_kernel(const MidmArgs args) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  static_assert(P::ws && P::k_tiles == 1, "a warp-specialized policy (one k-tile per stage)");
+  using L = TiledLayout<B>;
+  using Tile = ATile<P::block_m, 64>;
+  constexpr int S = P::stages, WG = P::warpgroups, NT = P::n_tile;
+  constexpr int kTileBytes = L::words_per_tile * 4;
+  constexpr int kWOff = NT * 128;                // the activation tile (128-byte swizzled)
+  constexpr int kPOff = kWOff + WG * kTileBytes;  // then WG weight tiles, then the parameters
+  constexpr int kStageBytes = static_cast<int>(P::template stage_bytes<B>(GPT));
+  constexpr int kBarOff = static_cast<int>(P::template barrier_offset<B>(GPT));
+  static_assert(kTileBytes % 16 == 0, "bulk copies move multiples of 16 bytes");
+  extern __shared__ unsigned char smem_raw[];
+  unsigned char* smem = ptx::align_shared<1024>(smem_raw);
+  std::uint64_t* full = reinterpret_cast<std::uint64_t*>(smem + kBarOff);
+  std::uint64_t* empty = full + S;
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+  const int wg = warp / 4, wq = warp % 4;
+  const int m0 = blockIdx.x * P::block_m;
+  const int slab0 = blockIdx.y * WG;
+  const int slabs = args.N / TileGeometry::tile_n;
+  const bool producer = warp == 4 * WG;
+  const bool slab_ok = !producer && slab0 + wg < slabs;  // warpgroup-uniform
+  const int KT = args.K / TileGeometry::tile_k;
+  const int kt_begin = blockIdx.z * args.kt_per_split;
+  const int kt_end = min(KT, kt_begin + args.kt_per_split);
+  const int steps = kt_end - kt_begin;
+  const int rows_valid = min(P::block_m, args.M - m0);
+  const std::size_t K = static_cast<std::size_t>(args.K), N = static_cast<std::size_t>(args.N);
+  const bool sym = args.sym != 0;
+
+  if (tid == 0) {
+    for (int s = 0; s < S; ++s) {
+      ptx::mbarrier_init(&full[s], 32 + 1);
+      ptx::mbarrier_init(&empty[s], 4 * WG);
+    }
+    ptx::fence_mbarrier_init();
+  }
+  __syncthreads();
+
+  float acc[NT / 2];
+#pragma unroll
+  for (int i = 0; i < NT / 2; ++i) acc[i] = 0.f;
+
+  if (producer) {
+    const int nvalid = min(WG, slabs - slab0);  // slabs of this CTA inside N (>= 1)
+    const std::uint32_t w_bytes = static_cast<std::uint32_t>(nvalid * kTileBytes);
+    // activation chunks of this lane: rows r = lane / 8 + 4j, 16-byte column chunk lane % 8 (NT / 4 per
+    // stage); the swizzled chunk position depends on r % 8 = lane / 8 + 4 (j % 2) only
+    static_assert(Tile::chunks_per_row == 8, "64-column activation tiles");
+    constexpr int kAPer = NT * Tile::chunks_per_row / 32;
+    const int a_c = lane % 8, a_r0 = lane / 8;
+    const auto* a_row0 = reinterpret_cast<const uint4*>(args.A) + (static_cast<std::size_t>(m0 + a_r0) * K) / 8 + a_c;
+    const std::size_t a_rstride = K / 2;  // 4 rows, in 16-byte chunks
+    // group parameters: item i = lane + 32j of WG x GPT x 12 chunks (8 of scales, 4 of zeros)
+    constexpr int kPItems = WG * GPT * 12;
+    constexpr int kPPer = (kPItems + 31) / 32;
+    const int tpg = GPT == 2 ? 1 : args.group_size / TileGeometry::tile_k;
+    const auto* scales = reinterpret_cast<const uint4*>(args.scales);
+    const auto* zeros = reinterpret_cast<const uint4*>(args.zeros);
+
+    auto issue_w = [&](int step) {  // weights and group parameters of k-tile kt_begin + step
+      const int st = step % S, kt = kt_begin + step;
+      unsigned char* stage = smem + st * kStageBytes;
+      if (lane == 0) ptx::mbarrier_arrive_expect_tx(&full[st], w_bytes);
+      __syncwarp();
+      if (lane < nvalid)
+        ptx::bulk_copy_g2s(stage + kWOff + lane * kTileBytes, args.qweight + L::tile_offset(K, kt, slab0 + lane),
+                           kTileBytes, &full[st]);
+#pragma unroll
+      for (int j = 0; j < kPPer; ++j) {
+        const int i = lane + 32 * j;
+        const int s = i / (GPT * 12), gi = (i / 12) % GPT, c = i % 12;
+        if (i < kPItems && s < nvalid && !(c >= 8 && sym)) {
+          const std::size_t grp = GPT == 2 ? 2 * static_cast<std::size_t>(kt) + gi : static_cast<std::size_t>(kt / tpg);
+          const uint4* src = c < 8 ? scales + grp * (N / 8) + static_cast<std::size_t>(slab0 + s) * 8 + c
+                                   : zeros + grp * (N / 16) + static_cast<std::size_t>(slab0 + s) * 4 + (c - 8);
+          ptx::cp_async_16(stage + kPOff + (s * GPT + gi) * kMidmParamBytes + 16 * c, src);
+        }
+      }
+    };
+    auto issue_a = [&](int step) {  // activations of k-tile kt_begin + step (rows past M zero-filled)
+      const int st = step % S;
+      unsigned char* stage = smem + st * kStageBytes;
+      const uint4* src0 = a_row0 + static_cast<std::size_t>(kt_begin + step) * (TileGeometry::tile_k / 8);
+      const uint4* src = src0;
+      // rows past M: zero-filled from row m0 + a_r0's address (it exists: a_r0 < 4 <= rows_valid or r is
+      // never valid); partial unrolling keeps the row pointers out of the registers the consumers need
+#pragma unroll 8
+      for (int j = 0; j < kAPer; ++j) {
+        const bool ok = a_r0 + 4 * j < rows_valid;
+        ptx::cp_async_16(stage + midm_ws_act_dst(lane, j), ok ? src : src0, ok);
+        src += a_rstride;
+      }
+      ptx::cp_async_mbarrier_arrive_noinc(&full[st]);
+    };
+
+    const int pre = min(S, steps);
+    for (int s = 0; s < pre; ++s) issue_w(s);
+#if !defined(LOWBIT_TESTING_MIDM_SKIP_PDL_WAIT)  // defined only by the PDL tests' negative control
+    ptx::pdl_wait();
+#endif
+    ptx::pdl_launch_dependents();
+    for (int s = 0; s < pre; ++s) issue_a(s);
+#pragma unroll 1
+    for (int step = pre; step < steps; ++step) {
+      ptx::mbarrier_wait_parity(&empty[step % S], static_cast<std::uint32_t>((step / S - 1) & 1));
+      issue_w(step);
+      issue_a(step);
+    }
+  } else {
+#if !defined(LOWBIT_TESTING_MIDM_SKIP_PDL_WAIT)
+    ptx::pdl_wait();
+#endif
+    ptx::pdl_launch_dependents();
+    const std::uint32_t smem_s = ptx::smem_addr(smem);
+    std::uint32_t frag[2][4][4] = {};
+    auto step_body = [&](int step, auto par) {
+      constexpr int PAR = decltype(par)::value;
+      const int st = step % S;
+      ptx::mbarrier_wait_parity(&full[st], static_cast<std::uint32_t>((step / S) & 1));
+      midm_fence_proxy_async();  // the producer's cp.async data, now visible to this thread, for wgmma
+      if (slab_ok) {             // warpgroup-uniform
+        const unsigned char* stage = smem + st * kStageBytes;
+        std::uint32_t (&a)[4][4] = frag[PAR];  // last read by the wgmmas of step - 2: done
+        midm_wgmma_fragments<B, T, GPT>(a, wq, reinterpret_cast<const std::uint32_t*>(stage + kWOff + wg * kTileBytes),
+                                        stage + kPOff + wg * GPT * kMidmParamBytes, lane, sym);
+#pragma unroll
+        for (int i = 0; i < NT / 2; ++i) midm_reg_fence(acc[i]);
+        midm_wgmma_fence();
+        const std::uint64_t desc = sw128_desc(smem_s + st * kStageBytes);
+        const std::uint32_t desc_lo = static_cast<std::uint32_t>(desc);
+#pragma unroll
+        for (int ks = 0; ks < TileGeometry::k_steps; ++ks)
+          midm_wgmma<T, NT>(acc, a[ks], (desc & 0xFFFFFFFF00000000ull) | (desc_lo + (kWgmmaKStepBytes >> 4) * ks));
+        midm_wgmma_commit();
+#pragma unroll
+        for (int i = 0; i < NT / 2; ++i) midm_reg_fence(acc[i]);
+        midm_wgmma_wait1();  // the previous step's wgmmas are done: its stage may be refilled
+      }
+      if (step > 0 && lane == 0) ptx::mbarrier_arrive(&empty[(step - 1) % S]);
+    };
+#pragma unroll 1
+    for (int step = 0; step < steps; step += 2) {
+      step_body(step, std::integral_constant<int, 0>{});
+      if (step + 1 < steps) step_body(step + 1, std::integral_constant<int, 1>{});
+#pragma unroll
+      for (int b = 0; b < 2; ++b)
+#pragma unroll
+        for (int ks = 0; ks < 4; ++ks) midm_reg_use(frag[b][ks]);
+    }
+  }
+  midm_wgmma_wait0();  // unconditional (ptxas C7518); a no-op in the producer
+#pragma unroll
+  for (int i = 0; i < NT / 2; ++i) midm_reg_fence(acc[i]);
+  __syncthreads();  // every stage was waited for (all copies landed) and read: the ring becomes the staging
 
   midm_wgmma_epilogue<T, P>(acc, smem, args, tid, slab_ok);
 #else

@@ -1,0 +1,25 @@
+#!/bin/bash
+# Session 24, first call: the warp-specialized wgmma mid-M kernel (midm_wgmma_ws_kernel, now the W64 / W128
+# policies) against the lock-step one (W64ls / W128ls) in large_probe (every output checked against
+# dequantize + cuBLAS), the mid-M GPU tests of every width (they run W64 / W128, so the new kernel), the PDL
+# negative control, memcheck and racecheck on the mid-M sanitizer set, then bench_gemm for the record.
+#   run(command="bash bench/probe/device_s24a.sh", carry=["build-s24"])
+DEADLINE=${DEADLINE:-570} DIRS="build-s24"
+source bench/probe/device_lib.sh
+B=build-s24
+D=$(date -u +%F); DEV=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr ' ' '_' | tr -cd 'A-Za-z0-9_-')
+timeout $(left 150) $B/large_probe ws > $L/probe_ws.log 2>&1; st "large_probe ws rc=$?"
+cp $L/probe_ws.log $O/large_probe_${DEV}_${D}_s24_ws.log
+grep -E "^K |^==|MISMATCH" $L/probe_ws.log | head -5
+grep -c MISMATCH $L/probe_ws.log
+tests midm_b4 120 $B/test_kernels_midm_b4
+tests midm_b8 120 $B/test_kernels_midm_b8
+tests midm_b2 120 $B/test_kernels_midm_b2
+tests midm_b3 120 $B/test_kernels_midm_b3
+timeout $(left 60) $B/test_kernels_pdl_negative "[pdl]" > $L/pdl_negative.log 2>&1
+st "PDL negative control rc=$? (must be nonzero) $(last $L/pdl_negative.log)"
+san memcheck midm 90 $B/test_kernels_sanitize "[midm]"
+san racecheck midm 120 $B/test_kernels_sanitize "[midm]"
+timeout $(left 200) $B/bench_gemm_kernels $O/kernels_${DEV}_${D}_s24.json > $L/bench_gemm.log 2>&1; st "bench_gemm rc=$?"
+cp $L/bench_gemm.log $O/kernels_${DEV}_${D}_s24.log
+st done
