@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 24, first call: the warp-specialized wgmma mid-M kernel (midm_wgmma_ws_kernel, now the W64 / W128
+# Session 24 (first call: the one-warp producer; second: the producer warpgroup, bulk or cp.async weights): the warp-specialized wgmma mid-M kernel (midm_wgmma_ws_kernel, now the W64 / W128
 # policies) against the lock-step one (W64ls / W128ls) in large_probe (every output checked against
 # dequantize + cuBLAS), the mid-M GPU tests of every width (they run W64 / W128, so the new kernel), the PDL
 # negative control, memcheck and racecheck on the mid-M sanitizer set, then bench_gemm for the record.
@@ -9,9 +9,12 @@ source bench/probe/device_lib.sh
 B=build-s24
 D=$(date -u +%F); DEV=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr ' ' '_' | tr -cd 'A-Za-z0-9_-')
 timeout $(left 150) $B/large_probe ws > $L/probe_ws.log 2>&1; st "large_probe ws rc=$?"
-cp $L/probe_ws.log $O/large_probe_${DEV}_${D}_s24_ws.log
+cp $L/probe_ws.log $O/large_probe_${DEV}_${D}_s24_ws${TAG:-}.log
 grep -E "^K |^==|MISMATCH" $L/probe_ws.log | head -5
 grep -c MISMATCH $L/probe_ws.log
+timeout $(left 60) ncu --clock-control none -k regex:midm_wgmma_ws --launch-skip 2 --launch-count 1 --section SpeedOfLight \
+  --section WarpStateStats --section SchedulerStats $B/probe_kernels w 4 8192 8192 64 > $L/ncu_ws_m64.txt 2>&1; st "ncu rc=$?"
+grep -E "Duration|Throughput|Issue Slots|Issued Warp|Eligible|Stall|Warp Cycles" $L/ncu_ws_m64.txt | head -30
 tests midm_b4 120 $B/test_kernels_midm_b4
 tests midm_b8 120 $B/test_kernels_midm_b8
 tests midm_b2 120 $B/test_kernels_midm_b2
@@ -20,6 +23,6 @@ timeout $(left 60) $B/test_kernels_pdl_negative "[pdl]" > $L/pdl_negative.log 2>
 st "PDL negative control rc=$? (must be nonzero) $(last $L/pdl_negative.log)"
 san memcheck midm 90 $B/test_kernels_sanitize "[midm]"
 san racecheck midm 120 $B/test_kernels_sanitize "[midm]"
-timeout $(left 200) $B/bench_gemm_kernels $O/kernels_${DEV}_${D}_s24.json > $L/bench_gemm.log 2>&1; st "bench_gemm rc=$?"
-cp $L/bench_gemm.log $O/kernels_${DEV}_${D}_s24.log
+timeout $(left 200) $B/bench_gemm_kernels $O/kernels_${DEV}_${D}_s24${TAG:-}.json > $L/bench_gemm.log 2>&1; st "bench_gemm rc=$?"
+cp $L/bench_gemm.log $O/kernels_${DEV}_${D}_s24${TAG:-}.log
 st done

@@ -107,9 +107,9 @@ template <int B>
 void sweep_ws(cudaStream_t st, cublasHandle_t blas, const cudaDeviceProp& prop, const std::vector<std::size_t>& Ms) {
   std::printf("== %d-bit g128, warp-specialized\n", B);
   using QW = MidmWgmmaPolicies<B>;
-  using W64ws8 = MidmWgmmaPolicy<64, 4, 8, 1, 1, true>;
-  using W64ws3 = MidmWgmmaPolicy<64, 3, QW::template stages_fit<64, 1, 12, 3>(), 1, 1, true>;
-  using W128ws6 = MidmWgmmaPolicy<128, 3, 6, 1, 1, true>;
+  using W64ws8 = MidmWgmmaPolicy<64, 4, 8, 1, 1, 2>;
+  using W64b = MidmWgmmaPolicy<64, 4, QW::W64::stages, 1, 1, 1>;
+  using W128b = MidmWgmmaPolicy<128, 3, QW::W128::stages, 1, 1, 1>;
   for_each_bench_shape(B, 4096, [&](std::size_t K, std::size_t N, const LargeProblem& prob) {
     const TiledWeightView& w = prob.w.view;
     void *A = prob.A, *Y = prob.Y, *dense = prob.dense;
@@ -125,8 +125,8 @@ void sweep_ws(cudaStream_t st, cublasHandle_t blas, const cudaDeviceProp& prop, 
       LB_CUDA(cudaStreamSynchronize(st));
       std::vector<std::uint16_t> yref(M * N);
       LB_CUDA(cudaMemcpy(yref.data(), Y, yref.size() * 2, cudaMemcpyDeviceToHost));
-      std::printf("K %5zu N %5zu M %4zu: cuBLAS fp16 %8.1f us; stages W64 (ws) %d, W64ws3 %d, W128 (ws) %d\n", K, N, M,
-                  t_blas, QW::W64::stages, W64ws3::stages, QW::W128::stages);
+      std::printf("K %5zu N %5zu M %4zu: cuBLAS fp16 %8.1f us; stages W64 (ws) %d, W128 (ws) %d\n", K, N, M, t_blas,
+                  QW::W64::stages, QW::W128::stages);
       const auto* Ah = static_cast<const half_t*>(A);
       auto* Yh = static_cast<half_t*>(Y);
       const int sms = prop.multiProcessorCount;
@@ -134,12 +134,12 @@ void sweep_ws(cudaStream_t st, cublasHandle_t blas, const cudaDeviceProp& prop, 
         run_policy<B, typename QW::W64ls>("W64ls", Ah, M, w, Yh, st, sms, t_blas, yref);
         run_policy<B, typename QW::W64>("W64", Ah, M, w, Yh, st, sms, t_blas, yref);
         run_policy<B, W64ws8>("W64ws8", Ah, M, w, Yh, st, sms, t_blas, yref);
-        run_policy<B, W64ws3>("W64ws3", Ah, M, w, Yh, st, sms, t_blas, yref);
+        run_policy<B, W64b>("W64b", Ah, M, w, Yh, st, sms, t_blas, yref);
       }
       if (M > 32) {
         run_policy<B, typename QW::W128ls>("W128ls", Ah, M, w, Yh, st, sms, t_blas, yref);
         run_policy<B, typename QW::W128>("W128", Ah, M, w, Yh, st, sms, t_blas, yref);
-        run_policy<B, W128ws6>("W128ws6", Ah, M, w, Yh, st, sms, t_blas, yref);
+        run_policy<B, W128b>("W128b", Ah, M, w, Yh, st, sms, t_blas, yref);
       }
       if (M > 128) {
         run_policy<B, typename QW::W256>("W256", Ah, M, w, Yh, st, sms, t_blas, yref);

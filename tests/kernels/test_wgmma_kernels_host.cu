@@ -188,20 +188,20 @@ TEST_CASE("int8 wgmma epilogue: the outlier staging layout matches the accumulat
       }
 }
 
-// The warp-specialized mid-M kernel (midm_wgmma_ws_kernel) fills the activation tile from one producer warp:
-// lane l copies chunk l % 8 of rows l / 8 + 4j. Its destinations must be exactly the lock-step kernel's
-// (ATile::chunk_offset, anchored above), every chunk once; its mbarriers must sit past both the ring and the
-// epilogue staging, 8-byte aligned, inside one CTA's shared memory.
+// The warp-specialized mid-M kernel (midm_wgmma_ws_kernel) fills the activation tile from its producer
+// warpgroup: thread t copies chunk t % 8 of rows t / 8 + 16j. Its destinations must be exactly the lock-step
+// kernel's (ATile::chunk_offset, anchored above), every chunk once; its mbarriers must sit past both the ring
+// and the epilogue staging, 8-byte aligned, inside one CTA's shared memory.
 TEST_CASE("midm wgmma ws: producer activation chunks and barrier placement", "[kernels][wgmma_layout]") {
   auto tile = [](auto nt) {
     constexpr int NT = decltype(nt)::value;
     using Tile = ATile<NT, 64>;
     std::vector<int> hits(NT * 8, 0);
-    for (int lane = 0; lane < 32; ++lane)
-      for (int j = 0; j < NT / 4; ++j) {
-        const int r = lane / 8 + 4 * j, c = lane % 8;
-        INFO("NT " << NT << " lane " << lane << " j " << j);
-        const int dst = midm_ws_act_dst(lane, j);
+    for (int t = 0; t < kMidmWsProducerThreads; ++t)
+      for (int j = 0; j < NT * 8 / kMidmWsProducerThreads; ++j) {
+        const int r = t / 8 + 16 * j, c = t % 8;
+        INFO("NT " << NT << " producer thread " << t << " j " << j);
+        const int dst = midm_ws_act_dst(t, j);
         REQUIRE(dst == 2 * Tile::chunk_offset(r, c));
         REQUIRE(dst % 16 == 0);
         ++hits[dst / 16];
@@ -223,7 +223,7 @@ TEST_CASE("midm wgmma ws: producer activation chunks and barrier placement", "[k
       REQUIRE(off >= static_cast<std::size_t>(P::warpgroups) * P::n_tile * P::stage_stride * sizeof(float));
       REQUIRE(P::template smem_bytes<B>(gpt) >= off + 16 * static_cast<std::size_t>(P::stages) + 1023);
       REQUIRE(P::template smem_bytes<B>(gpt) <= kSm90SmemPerCta);
-      REQUIRE(P::threads == 128 * P::warpgroups + 32);
+      REQUIRE(P::threads == 128 * P::warpgroups + kMidmWsProducerThreads);
     }
   };
   bars(MidmWgmmaPolicies<2>::W64{}, std::integral_constant<int, 2>{});

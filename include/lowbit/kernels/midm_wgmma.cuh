@@ -35,15 +35,18 @@ inline constexpr std::size_t kMidmRingBudget = 208 * 1024;
 /// @tparam CtasPerSm CTAs per SM the planner assumes (also the __launch_bounds__ minimum).
 /// @tparam KS        k-tiles per k-step (one barrier per k-step; a warpgroup dequantizes k-tile i + 1
 ///                   while the wgmmas of k-tile i run).
-/// @tparam WS        warp-specialized (midm_wgmma_ws_kernel): one extra producer warp fills the ring and
-///                   each stage completes on a full/empty mbarrier pair, so the warpgroups never meet at
-///                   a CTA barrier in the main loop (KS = 1 only).
-template <int NT, int WG, int Stages, int CtasPerSm, int KS = 1, bool WS = false>
+/// @tparam WS        0: lock-step (midm_wgmma_kernel). 1, 2: warp-specialized (midm_wgmma_ws_kernel): an extra
+///                   producer warpgroup fills the ring and each stage completes on a full/empty mbarrier pair,
+///                   so the warpgroups never meet at a CTA barrier in the main loop (KS = 1 only); 1 copies
+///                   the weight tiles with one bulk copy per slab, 2 with 16-byte cp.async like the rest.
+template <int NT, int WG, int Stages, int CtasPerSm, int KS = 1, int WS = 0>
 struct MidmWgmmaPolicy {
   static_assert(NT == 64 || NT == 128 || NT == 256, "wgmma N of the mid-M kernel: 64, 128 or 256");
   static_assert(!WS || KS == 1, "the warp-specialized mid-M kernel takes one k-tile per stage");
   static constexpr bool wgmma = true;            ///< the wgmma kernel (midm_wgmma.cuh)
-  static constexpr bool ws = WS;                 ///< warp-specialized variant (producer warp + mbarriers)
+  static_assert(WS >= 0 && WS <= 2, "WS: 0 lock-step, 1 or 2 warp-specialized");
+  static constexpr bool ws = WS != 0;            ///< warp-specialized variant (producer warpgroup + mbarriers)
+  static constexpr bool ws_bulk_weights = WS == 1;  ///< its weight tiles by bulk copy (else cp.async)
   static constexpr int n_tile = NT;              ///< rows per CTA = wgmma N
   static constexpr int warpgroups = WG;          ///< warpgroups (slabs) per CTA
   static constexpr int warps_n = WG;             ///< slabs per CTA (planner)
@@ -52,7 +55,7 @@ struct MidmWgmmaPolicy {
   static constexpr int stages = Stages;          ///< ring depth
   static constexpr int ctas_per_sm = CtasPerSm;  ///< occupancy the planner assumes
   static constexpr int consumer_threads = 128 * WG;  ///< the warpgroups' threads (they run the epilogue)
-  static constexpr int threads = consumer_threads + (WS ? 32 : 0);  ///< threads per CTA (+ the producer warp)
+  static constexpr int threads = consumer_threads + (WS ? 128 : 0);  ///< threads per CTA (+ the producer warpgroup)
   static constexpr int block_m = NT;             ///< CTA rows
   static constexpr int block_n = 64 * WG;        ///< CTA columns
   static constexpr int block_k = 64 * KS;        ///< CTA k-step
@@ -102,13 +105,13 @@ struct MidmWgmmaPolicies {
   using W64ls = MidmWgmmaPolicy<64, 4, stages_fit<64, 1, 8>(), 1, 1>;
   /// Warp-specialized W64 (midm_wgmma_ws_kernel): 4 warpgroups and a producer warp (17 warps: 96 registers a
   /// thread, no spills at any width), the ring as deep as fits (12 stages at 4 bits).
-  using W64 = MidmWgmmaPolicy<64, 4, stages_fit<64, 1, 12>(), 1, 1, true>;
+  using W64 = MidmWgmmaPolicy<64, 4, stages_fit<64, 1, 12>(), 1, 1, 2>;
   /// 64 < M <= 256 where W256 is not taken (two row blocks above 128); 1 k-tile per step (128 registers at
   /// 512 threads).
   using W128ls = MidmWgmmaPolicy<128, 4, stages_fit<128, 1>(), 1, 1>;
   /// Warp-specialized W128: 3 warpgroups and a producer warp (13 warps: 128 registers a thread; with 4
   /// warpgroups the 96 registers of 17 warps spilled 552 bytes), block_n = 192.
-  using W128 = MidmWgmmaPolicy<128, 3, stages_fit<128, 1, 12, 3>(), 1, 1, true>;
+  using W128 = MidmWgmmaPolicy<128, 3, stages_fit<128, 1, 12, 3>(), 1, 1, 2>;
   /// 128 < M <= 256 where gemm's midm_prefers_w256 says so (large weights; 8 bits always): one 256-row
   /// block, so each weight tile is dequantized once instead of once per 128-row block; two warpgroups
   /// (block_n = 128) with 128 fp32 accumulators a thread (up to 255 registers at 256 threads, no spills at
@@ -121,13 +124,16 @@ struct MidmWgmmaPolicies {
 
 namespace detail {
 
-/// The warp-specialized kernel's activation copies: lane `lane` of the producer warp copies, for j = 0 ..
-/// NT / 4 - 1, the 16-byte chunk `lane % 8` of tile row `lane / 8 + 4j`. Returns that chunk's byte offset in
-/// the stage's ATile<NT, 64> (128-byte swizzle): the swizzled position depends on the row only through
-/// r % 8 = lane / 8 + 4 (j % 2), so it is one of two per-lane offsets plus 512 j (constant under unrolling).
-LOWBIT_HOST_DEVICE constexpr int midm_ws_act_dst(int lane, int j) {
-  const int c = lane % 8, r0 = lane / 8 + 4 * (j % 2);
-  return r0 * 128 + ((c ^ r0) & 7) * 16 + (j / 2) * 1024;
+/// Threads of the warp-specialized kernel's producer warpgroup.
+inline constexpr int kMidmWsProducerThreads = 128;
+
+/// The warp-specialized kernel's activation copies: producer thread `t` (0..127) copies, for j = 0 .. NT / 16 - 1,
+/// the 16-byte chunk `t % 8` of tile row `t / 8 + 16j`. Returns that chunk's byte offset in the stage's
+/// ATile<NT, 64> (128-byte swizzle): the swizzled position depends on the row only through r % 8 = (t / 8) % 8,
+/// so it is one per-thread offset plus 2048 j (constant under unrolling).
+LOWBIT_HOST_DEVICE constexpr int midm_ws_act_dst(int t, int j) {
+  const int c = t % 8, r = t / 8;
+  return r * 128 + ((c ^ r) & 7) * 16 + j * 2048;
 }
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -616,7 +622,7 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_ws_kern
   const int m0 = blockIdx.x * P::block_m;
   const int slab0 = blockIdx.y * WG;
   const int slabs = args.N / TileGeometry::tile_n;
-  const bool producer = warp == 4 * WG;
+  const bool producer = warp >= 4 * WG;
   const bool slab_ok = !producer && slab0 + wg < slabs;  // warpgroup-uniform
   const int KT = args.K / TileGeometry::tile_k;
   const int kt_begin = blockIdx.z * args.kt_per_split;
@@ -628,7 +634,7 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_ws_kern
 
   if (tid == 0) {
     for (int s = 0; s < S; ++s) {
-      ptx::mbarrier_init(&full[s], 32 + 1);
+      ptx::mbarrier_init(&full[s], kMidmWsProducerThreads + (P::ws_bulk_weights ? 1 : 0));
       ptx::mbarrier_init(&empty[s], 4 * WG);
     }
     ptx::fence_mbarrier_init();
@@ -640,53 +646,66 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_ws_kern
   for (int i = 0; i < NT / 2; ++i) acc[i] = 0.f;
 
   if (producer) {
-    const int nvalid = min(WG, slabs - slab0);  // slabs of this CTA inside N (>= 1)
-    const std::uint32_t w_bytes = static_cast<std::uint32_t>(nvalid * kTileBytes);
-    // activation chunks of this lane: rows r = lane / 8 + 4j, 16-byte column chunk lane % 8 (NT / 4 per
-    // stage); the swizzled chunk position depends on r % 8 = lane / 8 + 4 (j % 2) only
+    const int pt = tid - P::consumer_threads, pw = pt / 32;  // producer thread 0..127, its warp
+    const int nvalid = min(WG, slabs - slab0);              // slabs of this CTA inside N (>= 1)
+    // activation chunks of this thread: rows pt / 8 + 16j, 16-byte column chunk pt % 8 (NT / 16 per stage)
     static_assert(Tile::chunks_per_row == 8, "64-column activation tiles");
-    constexpr int kAPer = NT * Tile::chunks_per_row / 32;
-    const int a_c = lane % 8, a_r0 = lane / 8;
-    const auto* a_row0 = reinterpret_cast<const uint4*>(args.A) + (static_cast<std::size_t>(m0 + a_r0) * K) / 8 + a_c;
-    const std::size_t a_rstride = K / 2;  // 4 rows, in 16-byte chunks
-    // group parameters: item i = lane + 32j of WG x GPT x 12 chunks (8 of scales, 4 of zeros)
+    constexpr int kAPer = NT * Tile::chunks_per_row / kMidmWsProducerThreads;
+    const int a_r0 = pt / 8;
+    const auto* a_m0 = reinterpret_cast<const uint4*>(args.A) + (static_cast<std::size_t>(m0) * K) / 8 + pt % 8;
+    const auto* a_row0 = a_m0 + (a_r0 < rows_valid ? static_cast<std::size_t>(a_r0) * (K / 8) : 0);
+    const std::size_t a_rstride = 2 * K;  // 16 rows, in 16-byte chunks
+    // weight chunks (cp.async mode): item i = pt + 128j of WG tiles x kTileBytes / 16
+    constexpr int kWChunksTile = kTileBytes / 16;
+    constexpr int kWPer = (WG * kWChunksTile + kMidmWsProducerThreads - 1) / kMidmWsProducerThreads;
+    // group parameters: item pt of WG x GPT x 12 chunks (8 of scales, 4 of zeros)
     constexpr int kPItems = WG * GPT * 12;
-    constexpr int kPPer = (kPItems + 31) / 32;
+    static_assert(kPItems <= kMidmWsProducerThreads, "one parameter chunk per producer thread");
+    const int p_s = pt / (GPT * 12), p_gi = (pt / 12) % GPT, p_c = pt % 12;
+    const bool p_on = pt < kPItems && p_s < nvalid && !(p_c >= 8 && sym);
     const int tpg = GPT == 2 ? 1 : args.group_size / TileGeometry::tile_k;
-    const auto* scales = reinterpret_cast<const uint4*>(args.scales);
-    const auto* zeros = reinterpret_cast<const uint4*>(args.zeros);
+    const uint4* p_src = p_c < 8 ? reinterpret_cast<const uint4*>(args.scales) + static_cast<std::size_t>(slab0 + p_s) * 8 + p_c
+                                 : reinterpret_cast<const uint4*>(args.zeros) + static_cast<std::size_t>(slab0 + p_s) * 4 + (p_c - 8);
+    const std::size_t p_stride = p_c < 8 ? N / 8 : N / 16;  // one group's row, in 16-byte chunks
+    const int p_dst = kPOff + (p_s * GPT + p_gi) * kMidmParamBytes + 16 * p_c;
 
     auto issue_w = [&](int step) {  // weights and group parameters of k-tile kt_begin + step
       const int st = step % S, kt = kt_begin + step;
       unsigned char* stage = smem + st * kStageBytes;
-      if (lane == 0) ptx::mbarrier_arrive_expect_tx(&full[st], w_bytes);
-      __syncwarp();
-      if (lane < nvalid)
-        ptx::bulk_copy_g2s(stage + kWOff + lane * kTileBytes, args.qweight + L::tile_offset(K, kt, slab0 + lane),
-                           kTileBytes, &full[st]);
-#pragma unroll
-      for (int j = 0; j < kPPer; ++j) {
-        const int i = lane + 32 * j;
-        const int s = i / (GPT * 12), gi = (i / 12) % GPT, c = i % 12;
-        if (i < kPItems && s < nvalid && !(c >= 8 && sym)) {
-          const std::size_t grp = GPT == 2 ? 2 * static_cast<std::size_t>(kt) + gi : static_cast<std::size_t>(kt / tpg);
-          const uint4* src = c < 8 ? scales + grp * (N / 8) + static_cast<std::size_t>(slab0 + s) * 8 + c
-                                   : zeros + grp * (N / 16) + static_cast<std::size_t>(slab0 + s) * 4 + (c - 8);
-          ptx::cp_async_16(stage + kPOff + (s * GPT + gi) * kMidmParamBytes + 16 * c, src);
+      if constexpr (P::ws_bulk_weights) {  // one bulk copy per slab, by warp 0
+        if (pw == 0) {
+          if (pt == 0) ptx::mbarrier_arrive_expect_tx(&full[st], static_cast<std::uint32_t>(nvalid * kTileBytes));
+          __syncwarp();
+          if (pt < nvalid)
+            ptx::bulk_copy_g2s(stage + kWOff + pt * kTileBytes, args.qweight + L::tile_offset(K, kt, slab0 + pt), kTileBytes,
+                               &full[st]);
         }
+      } else {  // a slab's tiles are K / 64 tiles apart: chunk c of slab ts at w_src + ts * w_slab + c
+        const auto* w_src = reinterpret_cast<const uint4*>(args.qweight + L::tile_offset(K, kt, slab0));
+        const std::size_t w_slab = (K / TileGeometry::tile_k) * kWChunksTile;
+#pragma unroll 4
+        for (int j = 0; j < kWPer; ++j) {
+          const int i = pt + kMidmWsProducerThreads * j, ts = i / kWChunksTile, c = i % kWChunksTile;
+          if (i < WG * kWChunksTile && ts < nvalid)
+            ptx::cp_async_16(stage + kWOff + 16 * i, w_src + ts * w_slab + c);
+        }
+      }
+      if (p_on) {
+        const std::size_t grp = GPT == 2 ? 2 * static_cast<std::size_t>(kt) + p_gi : static_cast<std::size_t>(kt / tpg);
+        ptx::cp_async_16(stage + p_dst, p_src + grp * p_stride);
       }
     };
     auto issue_a = [&](int step) {  // activations of k-tile kt_begin + step (rows past M zero-filled)
       const int st = step % S;
       unsigned char* stage = smem + st * kStageBytes;
-      const uint4* src0 = a_row0 + static_cast<std::size_t>(kt_begin + step) * (TileGeometry::tile_k / 8);
-      const uint4* src = src0;
-      // rows past M: zero-filled from row m0 + a_r0's address (it exists: a_r0 < 4 <= rows_valid or r is
-      // never valid); partial unrolling keeps the row pointers out of the registers the consumers need
-#pragma unroll 8
+      const std::size_t kofs = static_cast<std::size_t>(kt_begin + step) * (TileGeometry::tile_k / 8);
+      const uint4* src = a_row0 + kofs;
+      // rows past M: zero-filled (source size 0) from row m0's address, which exists; partial unrolling
+      // keeps the row pointers out of the registers
+#pragma unroll 4
       for (int j = 0; j < kAPer; ++j) {
-        const bool ok = a_r0 + 4 * j < rows_valid;
-        ptx::cp_async_16(stage + midm_ws_act_dst(lane, j), ok ? src : src0, ok);
+        const bool ok = a_r0 + 16 * j < rows_valid;
+        ptx::cp_async_16(stage + midm_ws_act_dst(pt, j), ok ? src : a_m0 + kofs, ok);
         src += a_rstride;
       }
       ptx::cp_async_mbarrier_arrive_noinc(&full[st]);
