@@ -7,6 +7,7 @@
 DEADLINE=${DEADLINE:-570} DIRS="build-s24"
 source bench/probe/device_lib.sh
 B=build-s24
+[ -f $B/bins.tar.xz ] && tar xJf $B/bins.tar.xz -C $B
 D=$(date -u +%F); DEV=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr ' ' '_' | tr -cd 'A-Za-z0-9_-')
 timeout $(left 150) $B/large_probe ws > $L/probe_ws.log 2>&1; st "large_probe ws rc=$?"
 cp $L/probe_ws.log $O/large_probe_${DEV}_${D}_s24_ws${TAG:-}.log

@@ -110,6 +110,8 @@ void sweep_ws(cudaStream_t st, cublasHandle_t blas, const cudaDeviceProp& prop, 
   using W64ws8 = MidmWgmmaPolicy<64, 4, 8, 1, 1, 2>;
   using W64b = MidmWgmmaPolicy<64, 4, QW::W64::stages, 1, 1, 1>;
   using W128b = MidmWgmmaPolicy<128, 3, QW::W128::stages, 1, 1, 1>;
+  using W64t = MidmWgmmaPolicy<64, 4, QW::W64::stages, 1, 1, 3>;
+  using W128t = MidmWgmmaPolicy<128, 3, QW::W128::stages, 1, 1, 3>;
   for_each_bench_shape(B, 4096, [&](std::size_t K, std::size_t N, const LargeProblem& prob) {
     const TiledWeightView& w = prob.w.view;
     void *A = prob.A, *Y = prob.Y, *dense = prob.dense;
@@ -135,11 +137,13 @@ void sweep_ws(cudaStream_t st, cublasHandle_t blas, const cudaDeviceProp& prop, 
         run_policy<B, typename QW::W64>("W64", Ah, M, w, Yh, st, sms, t_blas, yref);
         run_policy<B, W64ws8>("W64ws8", Ah, M, w, Yh, st, sms, t_blas, yref);
         run_policy<B, W64b>("W64b", Ah, M, w, Yh, st, sms, t_blas, yref);
+        run_policy<B, W64t>("W64t", Ah, M, w, Yh, st, sms, t_blas, yref);
       }
       if (M > 32) {
         run_policy<B, typename QW::W128ls>("W128ls", Ah, M, w, Yh, st, sms, t_blas, yref);
         run_policy<B, typename QW::W128>("W128", Ah, M, w, Yh, st, sms, t_blas, yref);
         run_policy<B, W128b>("W128b", Ah, M, w, Yh, st, sms, t_blas, yref);
+        run_policy<B, W128t>("W128t", Ah, M, w, Yh, st, sms, t_blas, yref);
       }
       if (M > 128) {
         run_policy<B, typename QW::W256>("W256", Ah, M, w, Yh, st, sms, t_blas, yref);

@@ -39,6 +39,7 @@
 #include "midm.cuh"
 #include "midm_wgmma.cuh"
 #include "ptx.cuh"
+#include "tensor_map.cuh"
 #include "tile.cuh"
 #include "tuning.hpp"
 
@@ -933,11 +934,25 @@ cudaError_t launch_midm(const MidmArgs& a, const GemmPlan& plan, cudaStream_t st
   static const cudaError_t attr =
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
   if (attr != cudaSuccess) return attr;
-  if (!pdl) {
-    kernel<<<plan.grid, P::threads, smem, stream>>>(a);
-    return cudaGetLastError();
+  auto launch = [&](const auto& arg) {
+    if (!pdl) {
+      kernel<<<plan.grid, P::threads, smem, stream>>>(arg);
+      return cudaGetLastError();
+    }
+    return launch_pdl(kernel, plan.grid, dim3(static_cast<unsigned>(P::threads)), smem, stream, arg);
+  };
+  if constexpr (P::ws) {
+    MidmWsArgs wa{};
+    wa.a = a;
+    if constexpr (P::ws_tma_acts) {  // [M, K] activations, boxes of NT rows x 64 k, 128-byte swizzled
+      const cudaError_t e = encode_2d(wa.amap, 2, a.A, static_cast<std::size_t>(a.M), static_cast<std::size_t>(a.K),
+                                      P::n_tile, TileGeometry::tile_k, true);
+      if (e != cudaSuccess) return e;
+    }
+    return launch(wa);
+  } else {
+    return launch(a);
   }
-  return launch_pdl(kernel, plan.grid, dim3(static_cast<unsigned>(P::threads)), smem, stream, a);
 }
 
 /// Checks the workspace, pre-gathers act-order activations, and launches the mid-M kernel with

@@ -19,6 +19,8 @@
 
 #include <type_traits>
 
+#include <cuda.h>  // CUtensorMap
+
 #include "device_info.cuh"
 #include "midm.cuh"
 #include "wgmma_layout.hpp"
@@ -38,15 +40,17 @@ inline constexpr std::size_t kMidmRingBudget = 208 * 1024;
 /// @tparam WS        0: lock-step (midm_wgmma_kernel). 1, 2: warp-specialized (midm_wgmma_ws_kernel): an extra
 ///                   producer warpgroup fills the ring and each stage completes on a full/empty mbarrier pair,
 ///                   so the warpgroups never meet at a CTA barrier in the main loop (KS = 1 only); 1 copies
-///                   the weight tiles with one bulk copy per slab, 2 with 16-byte cp.async like the rest.
+///                   the weight tiles with one bulk copy per slab, 2 with 16-byte cp.async like the rest, 3 as
+///                   1 and the activation tile with one tensor copy (TMA, MidmWsArgs::amap).
 template <int NT, int WG, int Stages, int CtasPerSm, int KS = 1, int WS = 0>
 struct MidmWgmmaPolicy {
   static_assert(NT == 64 || NT == 128 || NT == 256, "wgmma N of the mid-M kernel: 64, 128 or 256");
   static_assert(!WS || KS == 1, "the warp-specialized mid-M kernel takes one k-tile per stage");
   static constexpr bool wgmma = true;            ///< the wgmma kernel (midm_wgmma.cuh)
-  static_assert(WS >= 0 && WS <= 2, "WS: 0 lock-step, 1 or 2 warp-specialized");
+  static_assert(WS >= 0 && WS <= 3, "WS: 0 lock-step, 1-3 warp-specialized");
   static constexpr bool ws = WS != 0;            ///< warp-specialized variant (producer warpgroup + mbarriers)
-  static constexpr bool ws_bulk_weights = WS == 1;  ///< its weight tiles by bulk copy (else cp.async)
+  static constexpr bool ws_bulk_weights = WS == 1 || WS == 3;  ///< its weight tiles by bulk copy (else cp.async)
+  static constexpr bool ws_tma_acts = WS == 3;   ///< its activation tile by tensor copy (else cp.async)
   static constexpr int n_tile = NT;              ///< rows per CTA = wgmma N
   static constexpr int warpgroups = WG;          ///< warpgroups (slabs) per CTA
   static constexpr int warps_n = WG;             ///< slabs per CTA (planner)
@@ -578,6 +582,13 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(
 #endif
 }
 
+/// Arguments of the warp-specialized kernel: the mid-M ones and, for policies with `ws_tma_acts`, a tensor map
+/// over the activations `[M, K]` with boxes of 64 k x NT rows, 128-byte swizzled (rows past M zero-filled).
+struct MidmWsArgs {
+  MidmArgs a;        ///< the mid-M kernel arguments
+  CUtensorMap amap;  ///< activation map (ws_tma_acts only; else unused)
+};
+
 /// The warp-specialized wgmma mid-M kernel. Grid as midm_wgmma_kernel, 128·WG + 32 threads: the WG
 /// warpgroups (consumers) and one producer warp.
 ///
@@ -601,8 +612,9 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(
 /// @tparam B code width.  @tparam T element type.  @tparam P MidmWgmmaPolicy with WS = true.
 /// @tparam GPT groups per 64-row k-tile (2 for group size 32, else 1).
 template <int B, class T, class P, int GPT>
-__global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_ws_kernel(const MidmArgs args) {
+__global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_ws_kernel(const __grid_constant__ MidmWsArgs wargs) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  const MidmArgs& args = wargs.a;
   static_assert(P::ws && P::k_tiles == 1, "a warp-specialized policy (one k-tile per stage)");
   using L = TiledLayout<B>;
   using Tile = ATile<P::block_m, 64>;
@@ -674,7 +686,9 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_ws_kern
       unsigned char* stage = smem + st * kStageBytes;
       if constexpr (P::ws_bulk_weights) {  // one bulk copy per slab, by warp 0
         if (pw == 0) {
-          if (pt == 0) ptx::mbarrier_arrive_expect_tx(&full[st], static_cast<std::uint32_t>(nvalid * kTileBytes));
+          if (pt == 0)
+            ptx::mbarrier_arrive_expect_tx(&full[st], static_cast<std::uint32_t>(nvalid * kTileBytes +
+                                                                               (P::ws_tma_acts ? NT * 128 : 0)));
           __syncwarp();
           if (pt < nvalid)
             ptx::bulk_copy_g2s(stage + kWOff + pt * kTileBytes, args.qweight + L::tile_offset(K, kt, slab0 + pt), kTileBytes,
@@ -698,6 +712,11 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_ws_kern
     auto issue_a = [&](int step) {  // activations of k-tile kt_begin + step (rows past M zero-filled)
       const int st = step % S;
       unsigned char* stage = smem + st * kStageBytes;
+      if constexpr (P::ws_tma_acts) {  // one box; its bytes were expected with the weights'
+        if (pt == 0) ptx::tma_load_2d(stage, &wargs.amap, (kt_begin + step) * TileGeometry::tile_k, m0, &full[st]);
+        ptx::cp_async_mbarrier_arrive_noinc(&full[st]);  // the parameters' copies
+        return;
+      }
       const std::size_t kofs = static_cast<std::size_t>(kt_begin + step) * (TileGeometry::tile_k / 8);
       const uint4* src = a_row0 + kofs;
       // rows past M: zero-filled (source size 0) from row m0's address, which exists; partial unrolling
@@ -773,7 +792,7 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_ws_kern
 
   midm_wgmma_epilogue<T, P>(acc, smem, args, tid, slab_ok);
 #else
-  (void)args;
+  (void)wargs;
   __trap();  // wgmma needs sm_90a: gemm selects this kernel only when midm_wgmma_available()
 #endif
 }
