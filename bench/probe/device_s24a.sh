@@ -3,7 +3,12 @@
 # policies) against the lock-step one (W64ls / W128ls) in large_probe (every output checked against
 # dequantize + cuBLAS), the mid-M GPU tests of every width (they run W64 / W128, so the new kernel), the PDL
 # negative control, memcheck and racecheck on the mid-M sanitizer set, then bench_gemm for the record.
-#   run(command="bash bench/probe/device_s24a.sh", carry=["build-s24"])
+# Build (workstation, sm_90a build dir as bench/make_pack.sh configures it), then pack (the carry limit is 64 MiB):
+#   for t in large_probe test_kernels_midm_b2 test_kernels_midm_b3 test_kernels_midm_b4 test_kernels_midm_b8 \
+#            test_kernels_sanitize test_kernels_pdl_negative bench_gemm_kernels probe_kernels; do
+#     cmake --build build-pack --target $t -j2; cp $(find build-pack -type f -name $t -perm -u+x) /tmp/b24/; done
+#   strip /tmp/b24/*; mkdir -p build-s24; tar cJf build-s24/bins.tar.xz -C /tmp/b24 .
+#   run(command="TAG=_wg bash bench/probe/device_s24a.sh", carry=["build-s24"])
 DEADLINE=${DEADLINE:-570} DIRS="build-s24"
 source bench/probe/device_lib.sh
 B=build-s24
