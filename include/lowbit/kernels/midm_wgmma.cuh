@@ -304,6 +304,42 @@ LOWBIT_DEVICE void midm_wgmma_fragments(std::uint32_t (&a)[4][4], int wq, const 
   }
 }
 
+/// One k-tile's wgmmas of a warpgroup: the four k16-steps of the A fragments `a` against the activation tile
+/// at shared address `tile_s` (128-byte swizzled), as one committed group; the accumulators are fenced on
+/// both sides so the compiler keeps their accesses out of the asynchronous window.
+template <class T, int NT>
+LOWBIT_DEVICE void midm_wgmma_ktile(float (&acc)[NT / 2], const std::uint32_t (&a)[4][4], std::uint32_t tile_s) {
+#pragma unroll
+  for (int i = 0; i < NT / 2; ++i) midm_reg_fence(acc[i]);
+  midm_wgmma_fence();
+  // k-step ks starts 32 bytes further: +2 in the 14-bit start field of the low word (shared addresses
+  // < 228 KB: no carry out of it), so the high word stays a constant
+  const std::uint64_t desc = sw128_desc(tile_s);
+  const std::uint32_t desc_lo = static_cast<std::uint32_t>(desc);
+#pragma unroll
+  for (int ks = 0; ks < TileGeometry::k_steps; ++ks)
+    midm_wgmma<T, NT>(acc, a[ks], (desc & 0xFFFFFFFF00000000ull) | (desc_lo + (kWgmmaKStepBytes >> 4) * ks));
+  midm_wgmma_commit();
+#pragma unroll
+  for (int i = 0; i < NT / 2; ++i) midm_reg_fence(acc[i]);
+}
+
+/// The main loops' step pairs: `body(step, parity)` for steps 0 .. steps - 1 with the compile-time parity
+/// step % 2 (it picks the fragment register set), then both sets kept live to the end of each pair
+/// (wgmma reads them asynchronously).
+template <class Body>
+LOWBIT_DEVICE void midm_step_pairs(int steps, std::uint32_t (&frag)[2][4][4], Body&& body) {
+#pragma unroll 1
+  for (int step = 0; step < steps; step += 2) {
+    body(step, std::integral_constant<int, 0>{});
+    if (step + 1 < steps) body(step + 1, std::integral_constant<int, 1>{});
+#pragma unroll
+    for (int b = 0; b < 2; ++b)
+#pragma unroll
+      for (int ks = 0; ks < 4; ++ks) midm_reg_use(frag[b][ks]);
+  }
+}
+
 /// Epilogue of the wgmma mid-M kernels, run by all their P::threads threads (four warps per slab; the
 /// warp-specialized kernel's producer warp joins the barriers only) once the main loop is done with the
 /// shared-memory ring: the accumulators go through
@@ -543,32 +579,12 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(
           const auto* wsrc = reinterpret_cast<const std::uint32_t*>(stage + kWOff + (kk * WG + wg) * kTileBytes);
           const unsigned char* prm = stage + kPOff + (kk * WG + wg) * GPT * kMidmParamBytes;
           midm_wgmma_fragments<B, T, GPT>(a, wq, wsrc, prm, lane, sym);
-#pragma unroll
-          for (int i = 0; i < NT / 2; ++i) midm_reg_fence(acc[i]);
-          midm_wgmma_fence();
-          // k-step ks starts 32 bytes further: +2 in the 14-bit start field of the low word (shared
-          // addresses < 228 KB: no carry out of it), so the high word stays a constant
-          const std::uint64_t desc = sw128_desc(stage_s + kk * NT * 128);
-          const std::uint32_t desc_lo = static_cast<std::uint32_t>(desc);
-#pragma unroll
-          for (int ks = 0; ks < TileGeometry::k_steps; ++ks)
-            midm_wgmma<T, NT>(acc, a[ks], (desc & 0xFFFFFFFF00000000ull) | (desc_lo + (kWgmmaKStepBytes >> 4) * ks));
-          midm_wgmma_commit();
-#pragma unroll
-          for (int i = 0; i < NT / 2; ++i) midm_reg_fence(acc[i]);
+          midm_wgmma_ktile<T, NT>(acc, a, stage_s + kk * NT * 128);
         }
       }
     }
   };
-#pragma unroll 1
-  for (int step = 0; step < steps; step += 2) {
-    step_body(step, std::integral_constant<int, 0>{});
-    if (step + 1 < steps) step_body(step + 1, std::integral_constant<int, 1>{});
-#pragma unroll
-    for (int b = 0; b < 2; ++b)
-#pragma unroll
-      for (int ks = 0; ks < 4; ++ks) midm_reg_use(frag[b][ks]);
-  }
+  midm_step_pairs(steps, frag, step_body);
   midm_wgmma_wait0();  // unconditional: a wait in a divergent path serializes every wgmma (ptxas C7518)
 #pragma unroll
   for (int i = 0; i < NT / 2; ++i) midm_reg_fence(acc[i]);
@@ -760,30 +776,12 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_ws_kern
         std::uint32_t (&a)[4][4] = frag[PAR];  // last read by the wgmmas of step - 2: done
         midm_wgmma_fragments<B, T, GPT>(a, wq, reinterpret_cast<const std::uint32_t*>(stage + kWOff + wg * kTileBytes),
                                         stage + kPOff + wg * GPT * kMidmParamBytes, lane, sym);
-#pragma unroll
-        for (int i = 0; i < NT / 2; ++i) midm_reg_fence(acc[i]);
-        midm_wgmma_fence();
-        const std::uint64_t desc = sw128_desc(smem_s + st * kStageBytes);
-        const std::uint32_t desc_lo = static_cast<std::uint32_t>(desc);
-#pragma unroll
-        for (int ks = 0; ks < TileGeometry::k_steps; ++ks)
-          midm_wgmma<T, NT>(acc, a[ks], (desc & 0xFFFFFFFF00000000ull) | (desc_lo + (kWgmmaKStepBytes >> 4) * ks));
-        midm_wgmma_commit();
-#pragma unroll
-        for (int i = 0; i < NT / 2; ++i) midm_reg_fence(acc[i]);
+        midm_wgmma_ktile<T, NT>(acc, a, smem_s + st * kStageBytes);
         midm_wgmma_wait1();  // the previous step's wgmmas are done: its stage may be refilled
       }
       if (step > 0 && lane == 0) ptx::mbarrier_arrive(&empty[(step - 1) % S]);
     };
-#pragma unroll 1
-    for (int step = 0; step < steps; step += 2) {
-      step_body(step, std::integral_constant<int, 0>{});
-      if (step + 1 < steps) step_body(step + 1, std::integral_constant<int, 1>{});
-#pragma unroll
-      for (int b = 0; b < 2; ++b)
-#pragma unroll
-        for (int ks = 0; ks < 4; ++ks) midm_reg_use(frag[b][ks]);
-    }
+    midm_step_pairs(steps, frag, step_body);
   }
   midm_wgmma_wait0();  // unconditional (ptxas C7518); a no-op in the producer
 #pragma unroll
