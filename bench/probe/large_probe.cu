@@ -50,6 +50,26 @@ void run_policy(const char* name, const half_t* A, std::size_t M, const TiledWei
   if (ws) LB_CUDA(cudaFree(ws));
 }
 
+/// cuBLAS fp16 on fresh dense [N, K] weights (the benchmarks' baseline; median us), then gemm_dequant's output
+/// for M rows into `yref`: the same dequantized values, cuBLAS's summation (prob.dense then holds them).
+double blas_and_reference(cudaStream_t st, cublasHandle_t blas, const LargeProblem& prob, std::size_t K, std::size_t N,
+                          std::size_t M, std::vector<std::uint16_t>& yref) {
+  void *A = prob.A, *Y = prob.Y, *dense = prob.dense;
+  const float one = 1.f, zero = 0.f;
+  fill_fp16(dense, K * N, 5, 0x1800);
+  const double t_blas = time_stream_us(st, 5, 7, [&](int) {
+    LB_CUBLAS(cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)N, (int)M, (int)K, &one, dense, CUDA_R_16F, (int)K, A,
+                           CUDA_R_16F, (int)K, &zero, Y, CUDA_R_16F, (int)N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  });
+  if (!gemm_dequant<half_t>(blas, static_cast<const half_t*>(A), M, prob.w.view, nullptr, static_cast<half_t*>(Y), dense,
+                            K * N * 2, st).ok())
+    std::exit(1);
+  LB_CUDA(cudaStreamSynchronize(st));
+  yref.resize(M * N);
+  LB_CUDA(cudaMemcpy(yref.data(), Y, yref.size() * 2, cudaMemcpyDeviceToHost));
+  return t_blas;
+}
+
 template <int B>
 void sweep(cudaStream_t st, cublasHandle_t blas, const cudaDeviceProp& prop, const std::vector<std::size_t>& Ms, bool all) {
   std::printf("== %d-bit g128\n", B);
@@ -64,20 +84,12 @@ void sweep(cudaStream_t st, cublasHandle_t blas, const cudaDeviceProp& prop, con
     const TiledWeightView& w = prob.w.view;
     void *A = prob.A, *Y = prob.Y, *dense = prob.dense;
     for (std::size_t M : Ms) {
-      const float one = 1.f, zero = 0.f;
-      fill_fp16(dense, K * N, 5, 0x1800);
-      const double t_blas = time_stream_us(st, 5, 7, [&](int) {
-        LB_CUBLAS(cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)N, (int)M, (int)K, &one, dense, CUDA_R_16F, (int)K, A,
-                               CUDA_R_16F, (int)K, &zero, Y, CUDA_R_16F, (int)N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-      });
+      std::vector<std::uint16_t> yref;
+      const double t_blas = blas_and_reference(st, blas, prob, K, N, M, yref);
       auto deq = [&] {
         if (!gemm_dequant<half_t>(blas, static_cast<const half_t*>(A), M, w, nullptr, static_cast<half_t*>(Y), dense, K * N * 2, st).ok())
           std::exit(1);
       };
-      deq();
-      LB_CUDA(cudaStreamSynchronize(st));
-      std::vector<std::uint16_t> yref(M * N);
-      LB_CUDA(cudaMemcpy(yref.data(), Y, yref.size() * 2, cudaMemcpyDeviceToHost));
       const double t_deq = time_stream_us(st, 5, 7, [&](int) { deq(); });
       std::printf("K %5zu N %5zu M %4zu: cuBLAS fp16 %8.1f us, dequant+cuBLAS %8.1f us (%.3fx); W64 stages %d, W128 stages %d\n",
                   K, N, M, t_blas, t_deq, t_blas / t_deq, QW::W64::stages, QW::W128::stages);
@@ -114,19 +126,10 @@ void sweep_ws(cudaStream_t st, cublasHandle_t blas, const cudaDeviceProp& prop, 
   using W128t = MidmWgmmaPolicy<128, 3, QW::W128::stages, 1, 1, 3>;
   for_each_bench_shape(B, 4096, [&](std::size_t K, std::size_t N, const LargeProblem& prob) {
     const TiledWeightView& w = prob.w.view;
-    void *A = prob.A, *Y = prob.Y, *dense = prob.dense;
+    void *A = prob.A, *Y = prob.Y;
     for (std::size_t M : Ms) {
-      const float one = 1.f, zero = 0.f;
-      fill_fp16(dense, K * N, 5, 0x1800);
-      const double t_blas = time_stream_us(st, 5, 7, [&](int) {
-        LB_CUBLAS(cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)N, (int)M, (int)K, &one, dense, CUDA_R_16F, (int)K, A,
-                               CUDA_R_16F, (int)K, &zero, Y, CUDA_R_16F, (int)N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-      });
-      if (!gemm_dequant<half_t>(blas, static_cast<const half_t*>(A), M, w, nullptr, static_cast<half_t*>(Y), dense, K * N * 2, st).ok())
-        std::exit(1);
-      LB_CUDA(cudaStreamSynchronize(st));
-      std::vector<std::uint16_t> yref(M * N);
-      LB_CUDA(cudaMemcpy(yref.data(), Y, yref.size() * 2, cudaMemcpyDeviceToHost));
+      std::vector<std::uint16_t> yref;
+      const double t_blas = blas_and_reference(st, blas, prob, K, N, M, yref);
       std::printf("K %5zu N %5zu M %4zu: cuBLAS fp16 %8.1f us; stages W64 (ws) %d, W128 (ws) %d\n", K, N, M, t_blas,
                   QW::W64::stages, QW::W128::stages);
       const auto* Ah = static_cast<const half_t*>(A);
