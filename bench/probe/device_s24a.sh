@@ -21,6 +21,13 @@ grep -c MISMATCH $L/probe_ws.log
 timeout $(left 60) ncu --clock-control none -k regex:midm_wgmma_ws --launch-skip 2 --launch-count 1 --section SpeedOfLight \
   --section WarpStateStats --section SchedulerStats $B/probe_kernels w 4 8192 8192 64 > $L/ncu_ws_m64.txt 2>&1; st "ncu rc=$?"
 grep -E "Duration|Throughput|Issue Slots|Issued Warp|Eligible|Stall|Warp Cycles" $L/ncu_ws_m64.txt | head -30
+# session 25: the same probe built with the consumers' proxy fence skipped under WS = 3 (build-s24/nf.tar.xz, if packed)
+if [ -f $B/nf.tar.xz ]; then
+  tar xJf $B/nf.tar.xz -C $B
+  timeout $(left 150) $B/large_probe_nf ws > $L/probe_ws_nf.log 2>&1; st "large_probe_nf ws rc=$?"
+  cp $L/probe_ws_nf.log $O/large_probe_${DEV}_${D}_s25_ws_nofence.log
+  grep -c MISMATCH $L/probe_ws_nf.log
+fi
 tests midm_b4 120 $B/test_kernels_midm_b4
 tests midm_b8 120 $B/test_kernels_midm_b8
 tests midm_b2 120 $B/test_kernels_midm_b2

@@ -770,7 +770,9 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_ws_kern
       constexpr int PAR = decltype(par)::value;
       const int st = step % S;
       ptx::mbarrier_wait_parity(&full[st], static_cast<std::uint32_t>((step / S) & 1));
-      midm_fence_proxy_async();  // the producer's cp.async data, now visible to this thread, for wgmma
+      // the producer's cp.async activation data, now visible to this thread, for wgmma (a TMA box needs no
+      // fence: it is written by the async proxy that wgmma reads through)
+      if constexpr (!P::ws_tma_acts) midm_fence_proxy_async();
       if (slab_ok) {             // warpgroup-uniform
         const unsigned char* stage = smem + st * kStageBytes;
         std::uint32_t (&a)[4][4] = frag[PAR];  // last read by the wgmmas of step - 2: done
