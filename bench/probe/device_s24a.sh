@@ -9,6 +9,9 @@
 #     cmake --build build-pack --target $t -j2; cp $(find build-pack -type f -name $t -perm -u+x) /tmp/b24/; done
 #   strip /tmp/b24/*; mkdir -p build-s24; tar cJf build-s24/bins.tar.xz -C /tmp/b24 .
 #   run(command="TAG=_wg bash bench/probe/device_s24a.sh", carry=["build-s24"])
+# Session 25 adds two optional packs beside bins.tar.xz: nf.tar.xz (large_probe_nf: large_probe of 04647b9, WS = 3
+# without the consumers' proxy fence) and diag.tar.xz (large_probe_d1 / _d2: large_probe built in build-diag1/2,
+# configured like build-pack plus -DCMAKE_CUDA_FLAGS=-DLOWBIT_TESTING_MIDM_WS_DIAG=1 or 2).
 DEADLINE=${DEADLINE:-570} DIRS="build-s24"
 source bench/probe/device_lib.sh
 B=build-s24
@@ -27,6 +30,16 @@ if [ -f $B/nf.tar.xz ]; then
   timeout $(left 150) $B/large_probe_nf ws > $L/probe_ws_nf.log 2>&1; st "large_probe_nf ws rc=$?"
   cp $L/probe_ws_nf.log $O/large_probe_${DEV}_${D}_s25_ws_nofence.log
   grep -c MISMATCH $L/probe_ws_nf.log
+fi
+# session 25: where the warp-specialized kernel's time goes (build-s24/diag.tar.xz, if packed): large_probe_d1 has the
+# producer stop copying after the first S stages (the consumers' rate alone), large_probe_d2 has the consumers only
+# wait for and release the stages (the producer's rate alone); both are wrong by design (MISMATCH lines expected)
+if [ -f $B/diag.tar.xz ]; then
+  tar xJf $B/diag.tar.xz -C $B
+  for d in 1 2; do
+    timeout $(left 90) $B/large_probe_d$d ws4 > $L/probe_ws_d$d.log 2>&1; st "large_probe_d$d ws4 rc=$?"
+    cp $L/probe_ws_d$d.log $O/large_probe_${DEV}_${D}_s25_ws_diag$d.log
+  done
 fi
 tests midm_b4 120 $B/test_kernels_midm_b4
 tests midm_b8 120 $B/test_kernels_midm_b8

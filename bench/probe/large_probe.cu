@@ -155,7 +155,7 @@ void sweep_ws(cudaStream_t st, cublasHandle_t blas, const cudaDeviceProp& prop, 
   });
 }
 
-// usage: large_probe [widths | ws]   (default: 4-bit at M = 64, 128, 192, 256 with every policy variant; "widths": 2, 3, 8
+// usage: large_probe [widths | ws | ws4]   (default: 4-bit at M = 64, 128, 192, 256 with every policy variant; "widths": 2, 3, 8
 // bits at M = 192, 256, W128 against W256)
 int main(int argc, char** argv) {
   cudaDeviceProp prop{};
@@ -170,6 +170,8 @@ int main(int argc, char** argv) {
     sweep_ws<4>(st, blas, prop, {32, 64, 128, 256});
     sweep_ws<2>(st, blas, prop, {64, 128});
     sweep_ws<8>(st, blas, prop, {64, 128});
+  } else if (argc > 1 && !std::strcmp(argv[1], "ws4")) {  // the diagnostic builds: 4 bits at M = 64, 128 only
+    sweep_ws<4>(st, blas, prop, {64, 128});
   } else if (argc > 1 && !std::strcmp(argv[1], "widths")) {
     sweep<2>(st, blas, prop, {192, 256}, false);
     sweep<3>(st, blas, prop, {192, 256}, false);

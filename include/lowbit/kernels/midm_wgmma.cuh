@@ -131,6 +131,14 @@ namespace detail {
 /// Threads of the warp-specialized kernel's producer warpgroup.
 inline constexpr int kMidmWsProducerThreads = 128;
 
+#if !defined(LOWBIT_TESTING_MIDM_WS_DIAG)
+#define LOWBIT_TESTING_MIDM_WS_DIAG 0
+#endif
+/// Probe builds only (bench/probe/large_probe.cu, wrong results by design): 1 = the producer copies only the
+/// first S stages and then just completes the barriers (the consumers' rate alone); 2 = the consumers only
+/// wait for and release the stages (the producer's rate alone). 0 in every other build.
+inline constexpr int kMidmWsDiag = LOWBIT_TESTING_MIDM_WS_DIAG;
+
 /// The warp-specialized kernel's activation copies: producer thread `t` (0..127) copies, for j = 0 .. NT / 16 - 1,
 /// the 16-byte chunk `t % 8` of tile row `t / 8 + 16j`. Returns that chunk's byte offset in the stage's
 /// ATile<NT, 64> (128-byte swizzle): the swizzled position depends on the row only through r % 8 = (t / 8) % 8,
@@ -700,6 +708,10 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_ws_kern
     auto issue_w = [&](int step) {  // weights and group parameters of k-tile kt_begin + step
       const int st = step % S, kt = kt_begin + step;
       unsigned char* stage = smem + st * kStageBytes;
+      if (kMidmWsDiag == 1 && step >= S) {  // probe: no copies past the first S stages, the arrivals only
+        if (P::ws_bulk_weights && pt == 0) ptx::mbarrier_arrive(&full[st]);
+        return;
+      }
       if constexpr (P::ws_bulk_weights) {  // one bulk copy per slab, by warp 0
         if (pw == 0) {
           if (pt == 0)
@@ -728,6 +740,10 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_ws_kern
     auto issue_a = [&](int step) {  // activations of k-tile kt_begin + step (rows past M zero-filled)
       const int st = step % S;
       unsigned char* stage = smem + st * kStageBytes;
+      if (kMidmWsDiag == 1 && step >= S) {
+        ptx::mbarrier_arrive(&full[st]);
+        return;
+      }
       if constexpr (P::ws_tma_acts) {  // one box; its bytes were expected with the weights'
         if (pt == 0) ptx::tma_load_2d(stage, &wargs.amap, (kt_begin + step) * TileGeometry::tile_k, m0, &full[st]);
         ptx::cp_async_mbarrier_arrive_noinc(&full[st]);  // the parameters' copies
@@ -773,7 +789,7 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_ws_kern
       // the producer's cp.async activation data, now visible to this thread, for wgmma (a TMA box needs no
       // fence: it is written by the async proxy that wgmma reads through)
       if constexpr (!P::ws_tma_acts) midm_fence_proxy_async();
-      if (slab_ok) {             // warpgroup-uniform
+      if (slab_ok && kMidmWsDiag != 2) {  // warpgroup-uniform
         const unsigned char* stage = smem + st * kStageBytes;
         std::uint32_t (&a)[4][4] = frag[PAR];  // last read by the wgmmas of step - 2: done
         midm_wgmma_fragments<B, T, GPT>(a, wq, reinterpret_cast<const std::uint32_t*>(stage + kWOff + wg * kTileBytes),
