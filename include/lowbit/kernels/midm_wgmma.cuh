@@ -37,7 +37,7 @@ inline constexpr std::size_t kMidmRingBudget = 208 * 1024;
 /// @tparam CtasPerSm CTAs per SM the planner assumes (also the __launch_bounds__ minimum).
 /// @tparam KS        k-tiles per k-step (one barrier per k-step; a warpgroup dequantizes k-tile i + 1
 ///                   while the wgmmas of k-tile i run).
-/// @tparam WS        0: lock-step (midm_wgmma_kernel). 1, 2: warp-specialized (midm_wgmma_ws_kernel): an extra
+/// @tparam WS        0: lock-step (midm_wgmma_kernel). 1-3: warp-specialized (midm_wgmma_ws_kernel): an extra
 ///                   producer warpgroup fills the ring and each stage completes on a full/empty mbarrier pair,
 ///                   so the warpgroups never meet at a CTA barrier in the main loop (KS = 1 only); 1 copies
 ///                   the weight tiles with one bulk copy per slab, 2 with 16-byte cp.async like the rest, 3 as
@@ -107,15 +107,25 @@ struct MidmWgmmaPolicies {
   /// 35.6 / 101.3 / 96.4 / 18.3 us against 36.3 / 104.9 / 99.7 / 18.4 us on 8192^2 / 8192 x 28672 /
   /// 28672 x 8192 / 4096^2.
   using W64ls = MidmWgmmaPolicy<64, 4, stages_fit<64, 1, 8>(), 1, 1>;
-  /// Warp-specialized W64 (midm_wgmma_ws_kernel): 4 warpgroups and a producer warp (17 warps: 96 registers a
-  /// thread, no spills at any width), the ring as deep as fits (12 stages at 4 bits).
-  using W64 = MidmWgmmaPolicy<64, 4, stages_fit<64, 1, 12>(), 1, 1, 2>;
+  /// Warp-specialized W64 (midm_wgmma_ws_kernel): 4 warpgroups and a producer warpgroup (20 warps: 96 registers
+  /// a thread, no spills at any width), 8 stages, weights by cp.async at 2-4 bits (WS = 2) and by one bulk copy
+  /// per slab at 8 bits (WS = 1). gemm takes it where a CTA streams at least kMidmWsMinKTiles k-tiles, else
+  /// W64ls. H100, g128, M = 64, same run against W64ls (us, 8192^2 / 8192 x 28672 / 28672 x 8192 / 4096^2;
+  /// bench/results/large_probe_*_2026-12-07_s24_ws_wg.log): 4 bits 33.8 / 91.8 / 86.9 / 19.2 against 35.2 /
+  /// 101.1 / 93.7 / 18.3; 2 bits 32.8 / 88.8 / 83.8 / 18.9 against 34.4 / 100.7 / 92.8 / 17.6; 8 bits (bulk)
+  /// 38.9 / 104.7 / 99.1 / 20.8 against 40.2 / 115.5 / 108.4 / 20.1 (cp.async: 43.2 / 129.8 / 121.7). 11
+  /// stages were 2-6 % slower than 8.
+  using W64 = MidmWgmmaPolicy<64, 4, stages_fit<64, 1, 8>(), 1, 1, B == 8 ? 1 : 2>;
   /// 64 < M <= 256 where W256 is not taken (two row blocks above 128); 1 k-tile per step (128 registers at
   /// 512 threads).
   using W128ls = MidmWgmmaPolicy<128, 4, stages_fit<128, 1>(), 1, 1>;
-  /// Warp-specialized W128: 3 warpgroups and a producer warp (13 warps: 128 registers a thread; with 4
-  /// warpgroups the 96 registers of 17 warps spilled 552 bytes), block_n = 192.
-  using W128 = MidmWgmmaPolicy<128, 3, stages_fit<128, 1, 12, 3>(), 1, 1, 2>;
+  /// Warp-specialized W128: 3 warpgroups and a producer warpgroup (16 warps: 128 registers a thread; with 4
+  /// warpgroups the 96 registers of 17 warps spilled 552 bytes), block_n = 192, weights by bulk copy and the
+  /// activation tile by one TMA box (WS = 3). gemm takes it unless its plan splits K more than W128ls's
+  /// (block_n 256). H100, g128, M = 128, same run, against W128ls (us, 8192^2 / 28672 x 8192 / 4096^2): 4 bits
+  /// 45.9 / 120.2 / 26.8 against 50.4 / 134.9 / 27.8; 8 bits 49.4 / 133.5 / 27.6 against 62.4 / 170.1 / 32.8;
+  /// on 8192 x 28672 (150 column blocks, split 4, against 112 unsplit) 180.9 against 141.4.
+  using W128 = MidmWgmmaPolicy<128, 3, stages_fit<128, 1, 12, 3>(), 1, 1, 3>;
   /// 128 < M <= 256 where gemm's midm_prefers_w256 says so (large weights; 8 bits always): one 256-row
   /// block, so each weight tile is dequantized once instead of once per 128-row block; two warpgroups
   /// (block_n = 128) with 128 fp32 accumulators a thread (up to 255 registers at 256 threads, no spills at
@@ -349,7 +359,7 @@ LOWBIT_DEVICE void midm_step_pairs(int steps, std::uint32_t (&frag)[2][4][4], Bo
 }
 
 /// Epilogue of the wgmma mid-M kernels, run by all their P::threads threads (four warps per slab; the
-/// warp-specialized kernel's producer warp joins the barriers only) once the main loop is done with the
+/// warp-specialized kernel's producer warpgroup joins the barriers only) once the main loop is done with the
 /// shared-memory ring: the accumulators go through
 /// `smem` once (skipped by warpgroups without `stage_acc`) so that Y (+ bias) or the fp32 split-K
 /// partials are written coalesced; with split-K the last-arriving CTA of the tile sums the partials in
@@ -361,7 +371,7 @@ LOWBIT_DEVICE void midm_wgmma_epilogue(const float (&acc)[P::n_tile / 2], unsign
   constexpr int Threads = P::consumer_threads;
   using Ops = ElementOps<T>;
   constexpr int NT = P::n_tile, SS = P::stage_stride;
-  const bool worker = !P::ws || tid < Threads;  // the producer warp (tid >= Threads) only meets the barriers
+  const bool worker = !P::ws || tid < Threads;  // the producer warpgroup (tid >= Threads) only meets the barriers
   const int lane = tid % 32, warp = tid / 32, wg = warp / 4, wq = warp % 4, g = lane / 4, t = lane % 4;
   const int m0 = blockIdx.x * P::block_m;
   const int rows_valid = min(P::block_m, args.M - m0);
@@ -613,22 +623,28 @@ struct MidmWsArgs {
   CUtensorMap amap;  ///< activation map (ws_tma_acts only; else unused)
 };
 
-/// The warp-specialized wgmma mid-M kernel. Grid as midm_wgmma_kernel, 128·WG + 32 threads: the WG
-/// warpgroups (consumers) and one producer warp.
+/// The warp-specialized wgmma mid-M kernel. Grid as midm_wgmma_kernel, 128·(WG + 1) threads: the WG
+/// warpgroups (consumers) and one producer warpgroup.
 ///
 /// The lock-step kernel above meets at a CTA barrier every k-step and has every thread issue copies; here
-/// the last warp alone fills the S-stage ring and each stage s has two mbarriers:
-/// - `full[s]` (33 arrivals): the producer's lane 0 arrives with the weight tiles' byte count (one bulk
-///   copy per slab, `cp.async.bulk`, completing as transactions), and each of its 32 lanes arrives through
-///   `cp.async.mbarrier.arrive.noinc` once its 16-byte copies of the stage (the activation tile, swizzled as
-///   in the other kernel, and the group parameters) have landed;
+/// the last warpgroup alone fills the S-stage ring and each stage s has two mbarriers:
+/// - `full[s]` (128 arrivals, + 1 with bulk weights): each producer thread arrives through
+///   `cp.async.mbarrier.arrive.noinc` once its 16-byte copies of the stage have landed (the activation tile,
+///   swizzled as in the other kernel, the group parameters, and with WS = 2 the weight tiles); with WS = 1 or 3
+///   producer thread 0 also arrives with the byte count of the weight tiles (one bulk copy per slab) and, with
+///   WS = 3, of the activation box (one TMA copy), which complete as transactions;
 /// - `empty[s]` (4·WG arrivals): lane 0 of every consumer warp arrives once the wgmmas that read the stage
 ///   are done, i.e. after `wgmma.wait_group 1` in the next k-step.
-/// A warpgroup waits on `full`, makes the cp.async data visible to wgmma (`fence.proxy.async`),
-/// dequantizes its fragments (the same midm_wgmma_fragments) into the register set the previous k-tile's
-/// wgmmas do not read, issues its wgmmas and waits until only those are pending: the dequantization of a
-/// k-tile overlaps the previous k-tile's wgmmas, and warpgroups drift apart freely. The epilogue
-/// (midm_wgmma_epilogue, split-K included) is the other kernel's; the producer only meets its barriers.
+/// A warpgroup waits on `full`, makes cp.async activation data visible to wgmma (`fence.proxy.async`; not
+/// needed for a TMA box), dequantizes its fragments (the same midm_wgmma_fragments) into the register set the
+/// previous k-tile's wgmmas do not read, issues its wgmmas and waits until only those are pending: the
+/// dequantization of a k-tile overlaps the previous k-tile's wgmmas, and warpgroups drift apart freely. The
+/// epilogue (midm_wgmma_epilogue, split-K included) is the other kernel's; the producer only meets its barriers.
+///
+/// Where the time goes (H100, 4-bit g128, M = 64, bench/results/large_probe_*_s25_ws_diag*.log): with the
+/// producer's copies removed after the first S stages the consumers alone take 31.4 / 81.5 us on 8192^2 /
+/// 8192 x 28672 (33.8 / 91.8 with them), with the consumers' work removed the producer alone 23.0 / 47.4 us:
+/// the dequantization and wgmma issue set the rate.
 ///
 /// Programmatic dependent launch: the producer requests the first S stages' weights and group parameters
 /// before `griddepcontrol.wait` (they never come from the preceding kernel: PdlMode's contract), the
