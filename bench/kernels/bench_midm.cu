@@ -70,9 +70,9 @@ int main(int argc, char** argv) {
   resources(kd::midm_gemm_kernel<4, half_t, Q::M128, 1>, "midm-M128", Q::M128::threads, Q::M128::smem_bytes<4>(1));
 #if defined(LOWBIT_MIDM_WGMMA)
   using QW4 = MidmWgmmaPolicies<4>;
-  resources(kd::midm_wgmma_kernel<4, half_t, QW4::W64, 1>, "wgmma-W64", QW4::W64::threads, QW4::W64::smem_bytes<4>(1));
-  resources(kd::midm_wgmma_kernel<4, half_t, QW4::W128, 1>, "wgmma-W128", QW4::W128::threads, QW4::W128::smem_bytes<4>(1));
-  resources(kd::midm_wgmma_kernel<4, half_t, QW4::W256, 1>, "wgmma-W256", QW4::W256::threads, QW4::W256::smem_bytes<4>(1));
+  resources(kd::midm_kernel<4, half_t, QW4::W64, 1>(), "wgmma-W64", QW4::W64::threads, QW4::W64::smem_bytes<4>(1));
+  resources(kd::midm_kernel<4, half_t, QW4::W128, 1>(), "wgmma-W128", QW4::W128::threads, QW4::W128::smem_bytes<4>(1));
+  resources(kd::midm_kernel<4, half_t, QW4::W256, 1>(), "wgmma-W256", QW4::W256::threads, QW4::W256::smem_bytes<4>(1));
 #endif
 
   struct Shape { std::size_t K, N; };

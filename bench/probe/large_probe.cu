@@ -50,6 +50,26 @@ void run_policy(const char* name, const half_t* A, std::size_t M, const TiledWei
   if (ws) LB_CUDA(cudaFree(ws));
 }
 
+/// cuBLAS fp16 on fresh dense [N, K] weights (the benchmarks' baseline; median us), then gemm_dequant's output
+/// for M rows into `yref`: the same dequantized values, cuBLAS's summation (prob.dense then holds them).
+double blas_and_reference(cudaStream_t st, cublasHandle_t blas, const LargeProblem& prob, std::size_t K, std::size_t N,
+                          std::size_t M, std::vector<std::uint16_t>& yref) {
+  void *A = prob.A, *Y = prob.Y, *dense = prob.dense;
+  const float one = 1.f, zero = 0.f;
+  fill_fp16(dense, K * N, 5, 0x1800);
+  const double t_blas = time_stream_us(st, 5, 7, [&](int) {
+    LB_CUBLAS(cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)N, (int)M, (int)K, &one, dense, CUDA_R_16F, (int)K, A,
+                           CUDA_R_16F, (int)K, &zero, Y, CUDA_R_16F, (int)N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  });
+  if (!gemm_dequant<half_t>(blas, static_cast<const half_t*>(A), M, prob.w.view, nullptr, static_cast<half_t*>(Y), dense,
+                            K * N * 2, st).ok())
+    std::exit(1);
+  LB_CUDA(cudaStreamSynchronize(st));
+  yref.resize(M * N);
+  LB_CUDA(cudaMemcpy(yref.data(), Y, yref.size() * 2, cudaMemcpyDeviceToHost));
+  return t_blas;
+}
+
 template <int B>
 void sweep(cudaStream_t st, cublasHandle_t blas, const cudaDeviceProp& prop, const std::vector<std::size_t>& Ms, bool all) {
   std::printf("== %d-bit g128\n", B);
@@ -64,20 +84,12 @@ void sweep(cudaStream_t st, cublasHandle_t blas, const cudaDeviceProp& prop, con
     const TiledWeightView& w = prob.w.view;
     void *A = prob.A, *Y = prob.Y, *dense = prob.dense;
     for (std::size_t M : Ms) {
-      const float one = 1.f, zero = 0.f;
-      fill_fp16(dense, K * N, 5, 0x1800);
-      const double t_blas = time_stream_us(st, 5, 7, [&](int) {
-        LB_CUBLAS(cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)N, (int)M, (int)K, &one, dense, CUDA_R_16F, (int)K, A,
-                               CUDA_R_16F, (int)K, &zero, Y, CUDA_R_16F, (int)N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-      });
+      std::vector<std::uint16_t> yref;
+      const double t_blas = blas_and_reference(st, blas, prob, K, N, M, yref);
       auto deq = [&] {
         if (!gemm_dequant<half_t>(blas, static_cast<const half_t*>(A), M, w, nullptr, static_cast<half_t*>(Y), dense, K * N * 2, st).ok())
           std::exit(1);
       };
-      deq();
-      LB_CUDA(cudaStreamSynchronize(st));
-      std::vector<std::uint16_t> yref(M * N);
-      LB_CUDA(cudaMemcpy(yref.data(), Y, yref.size() * 2, cudaMemcpyDeviceToHost));
       const double t_deq = time_stream_us(st, 5, 7, [&](int) { deq(); });
       std::printf("K %5zu N %5zu M %4zu: cuBLAS fp16 %8.1f us, dequant+cuBLAS %8.1f us (%.3fx); W64 stages %d, W128 stages %d\n",
                   K, N, M, t_blas, t_deq, t_blas / t_deq, QW::W64::stages, QW::W128::stages);
@@ -101,7 +113,49 @@ void sweep(cudaStream_t st, cublasHandle_t blas, const cudaDeviceProp& prop, con
   });
 }
 
-// usage: large_probe [widths]   (default: 4-bit at M = 64, 128, 192, 256 with every policy variant; "widths": 2, 3, 8
+// Session 24: the warp-specialized wgmma kernel (midm_wgmma_ws_kernel) against the lock-step one, 4-bit g128,
+// M = 17-256, same policies' row blocks; every output checked against dequantize + cuBLAS.
+template <int B>
+void sweep_ws(cudaStream_t st, cublasHandle_t blas, const cudaDeviceProp& prop, const std::vector<std::size_t>& Ms) {
+  std::printf("== %d-bit g128, warp-specialized\n", B);
+  using QW = MidmWgmmaPolicies<B>;
+  using W64ws8 = MidmWgmmaPolicy<64, 4, 8, 1, 1, 2>;
+  using W64b = MidmWgmmaPolicy<64, 4, QW::W64::stages, 1, 1, 1>;
+  using W128b = MidmWgmmaPolicy<128, 3, QW::W128::stages, 1, 1, 1>;
+  using W64t = MidmWgmmaPolicy<64, 4, QW::W64::stages, 1, 1, 3>;
+  using W128t = MidmWgmmaPolicy<128, 3, QW::W128::stages, 1, 1, 3>;
+  for_each_bench_shape(B, 4096, [&](std::size_t K, std::size_t N, const LargeProblem& prob) {
+    const TiledWeightView& w = prob.w.view;
+    void *A = prob.A, *Y = prob.Y;
+    for (std::size_t M : Ms) {
+      std::vector<std::uint16_t> yref;
+      const double t_blas = blas_and_reference(st, blas, prob, K, N, M, yref);
+      std::printf("K %5zu N %5zu M %4zu: cuBLAS fp16 %8.1f us; stages W64 (ws) %d, W128 (ws) %d\n", K, N, M, t_blas,
+                  QW::W64::stages, QW::W128::stages);
+      const auto* Ah = static_cast<const half_t*>(A);
+      auto* Yh = static_cast<half_t*>(Y);
+      const int sms = prop.multiProcessorCount;
+      if (M <= 64) {
+        run_policy<B, typename QW::W64ls>("W64ls", Ah, M, w, Yh, st, sms, t_blas, yref);
+        run_policy<B, typename QW::W64>("W64", Ah, M, w, Yh, st, sms, t_blas, yref);
+        run_policy<B, W64ws8>("W64ws8", Ah, M, w, Yh, st, sms, t_blas, yref);
+        run_policy<B, W64b>("W64b", Ah, M, w, Yh, st, sms, t_blas, yref);
+        run_policy<B, W64t>("W64t", Ah, M, w, Yh, st, sms, t_blas, yref);
+      }
+      if (M > 32) {
+        run_policy<B, typename QW::W128ls>("W128ls", Ah, M, w, Yh, st, sms, t_blas, yref);
+        run_policy<B, typename QW::W128>("W128", Ah, M, w, Yh, st, sms, t_blas, yref);
+        run_policy<B, W128b>("W128b", Ah, M, w, Yh, st, sms, t_blas, yref);
+        run_policy<B, W128t>("W128t", Ah, M, w, Yh, st, sms, t_blas, yref);
+      }
+      if (M > 128) {
+        run_policy<B, typename QW::W256>("W256", Ah, M, w, Yh, st, sms, t_blas, yref);
+      }
+    }
+  });
+}
+
+// usage: large_probe [widths | ws | ws4]   (default: 4-bit at M = 64, 128, 192, 256 with every policy variant; "widths": 2, 3, 8
 // bits at M = 192, 256, W128 against W256)
 int main(int argc, char** argv) {
   cudaDeviceProp prop{};
@@ -112,7 +166,13 @@ int main(int argc, char** argv) {
   cublasHandle_t blas;
   LB_CUBLAS(cublasCreate(&blas));
   LB_CUBLAS(cublasSetStream(blas, st));
-  if (argc > 1 && !std::strcmp(argv[1], "widths")) {
+  if (argc > 1 && !std::strcmp(argv[1], "ws")) {
+    sweep_ws<4>(st, blas, prop, {32, 64, 128, 256});
+    sweep_ws<2>(st, blas, prop, {64, 128});
+    sweep_ws<8>(st, blas, prop, {64, 128});
+  } else if (argc > 1 && !std::strcmp(argv[1], "ws4")) {  // the diagnostic builds: 4 bits at M = 64, 128 only
+    sweep_ws<4>(st, blas, prop, {64, 128});
+  } else if (argc > 1 && !std::strcmp(argv[1], "widths")) {
     sweep<2>(st, blas, prop, {192, 256}, false);
     sweep<3>(st, blas, prop, {192, 256}, false);
     sweep<8>(st, blas, prop, {192, 256}, false);

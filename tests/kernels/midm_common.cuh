@@ -65,7 +65,8 @@ void check_midm(const QuantizedWeight& q, const std::vector<std::size_t>& Ms, bo
 
 /// Every group x sym x act-order on odd shapes (K = 7x64 or 6x64, N = 5x64: the last 256-column CTA
 /// block is partial) for M in {17, 32, 64, 100, 128, 200, 256}, with each default policy (the wgmma
-/// 256-row policy from M = 129), plus long-K split-K cases (planner's and hand-made uneven splits).
+/// 256-row policy from M = 129; both the warp-specialized and the lock-step wgmma ones), plus long-K split-K
+/// cases (planner's and hand-made uneven splits).
 template <int B, class T>
 void run_midm_sweep() {
   using Q = MidmPolicies<B>;
@@ -84,6 +85,9 @@ void run_midm_sweep() {
         if (midm_wgmma_available()) {
           check_midm<B, T, typename MidmWgmmaPolicies<B>::W64>(q, {17, 32, 64, 100}, !sym);
           check_midm<B, T, typename MidmWgmmaPolicies<B>::W128>(q, Ms, !sym);
+          // the lock-step policies gemm takes where the warp-specialized ones lose (plan_midm_wgmma)
+          check_midm<B, T, typename MidmWgmmaPolicies<B>::W64ls>(q, {17, 64}, !sym);
+          check_midm<B, T, typename MidmWgmmaPolicies<B>::W128ls>(q, {100, 256}, !sym);
           check_midm<B, T, typename MidmWgmmaPolicies<B>::W256>(q, {129, 200, 256}, !sym);
         }
 #endif
@@ -100,6 +104,8 @@ void run_midm_sweep() {
     check_midm<B, T, typename MidmWgmmaPolicies<B>::W64>(q, {33, 64}, true);
     check_midm<B, T, typename MidmWgmmaPolicies<B>::W128>(q, {65, 128, 256}, true);
     check_midm<B, T, typename MidmWgmmaPolicies<B>::W128>(q, {130}, true, 7);
+    check_midm<B, T, typename MidmWgmmaPolicies<B>::W64ls>(q, {33, 64}, true);
+    check_midm<B, T, typename MidmWgmmaPolicies<B>::W128ls>(q, {130}, true, 7);
     check_midm<B, T, typename MidmWgmmaPolicies<B>::W256>(q, {150, 256}, true);
     check_midm<B, T, typename MidmWgmmaPolicies<B>::W256>(q, {240}, true, 7);
   }

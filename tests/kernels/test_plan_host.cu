@@ -42,9 +42,12 @@ void check_plans(int sms) {
         if (M > 16 && M <= detail::kMidmMaxM) {  // mid-M kernel: its shared memory fits the SM at the planned occupancy
           REQUIRE(p.kind == detail::PolicyKind::midm);
           REQUIRE(p.ctas_per_sm >= 1);
-          const std::size_t smem = p.wgmma ? (p.block_m == 64    ? MidmWgmmaPolicies<B>::W64::template smem_bytes<B>(2)
-                                              : p.block_m == 256 ? MidmWgmmaPolicies<B>::W256::template smem_bytes<B>(2)
-                                                                 : MidmWgmmaPolicies<B>::W128::template smem_bytes<B>(2))
+          using QW = MidmWgmmaPolicies<B>;
+          const std::size_t smem = p.wgmma ? (p.block_m == 64    ? (p.midm_ws ? QW::W64::template smem_bytes<B>(2)
+                                                                              : QW::W64ls::template smem_bytes<B>(2))
+                                              : p.block_m == 256 ? QW::W256::template smem_bytes<B>(2)
+                                              : p.midm_ws        ? QW::W128::template smem_bytes<B>(2)
+                                                                 : QW::W128ls::template smem_bytes<B>(2))
                                    : p.block_m == 32 ? MidmPolicies<B>::M32::template smem_bytes<B>(2)
                                    : p.block_m == 64 ? MidmPolicies<B>::M64::template smem_bytes<B>(2)
                                                      : MidmPolicies<B>::M128::template smem_bytes<B>(2);
@@ -179,6 +182,64 @@ TEST_CASE("wgmma mid-M: 256-row CTAs from M = 129 on the measured winners, 128-r
   CHECK(MidmWgmmaPolicies<3>::W256::smem_bytes<3>(2) <= detail::kSm90SmemPerCta);
   CHECK(MidmWgmmaPolicies<4>::W256::smem_bytes<4>(2) <= detail::kSm90SmemPerCta);
   CHECK(MidmWgmmaPolicies<8>::W256::smem_bytes<8>(2) <= detail::kSm90SmemPerCta);
+}
+
+namespace {
+// plan_midm_wgmma's choice between the warp-specialized and the lock-step policies, against its two rules
+// recomputed from the candidate plans
+template <int B>
+void check_ws_choice(std::size_t M, std::size_t N, std::size_t K, int sms) {
+  using QW = MidmWgmmaPolicies<B>;
+  INFO("B " << B << " M " << M << " N " << N << " K " << K << " sms " << sms);
+  const detail::GemmPlan p = detail::plan_midm_wgmma<B>(M, N, K, sms);
+  REQUIRE(p.wgmma);
+  if (M <= 64) {
+    const detail::GemmPlan ws = detail::make_midm_plan<B, typename QW::W64>(M, N, K, sms);
+    const detail::GemmPlan ls = detail::make_midm_plan<B, typename QW::W64ls>(M, N, K, sms);
+    CHECK(ws.grid.y == ls.grid.y);  // the same CTAs either way
+    CHECK(ws.splits == ls.splits);
+    CHECK(p.midm_ws == (ws.kt_per_split >= detail::kMidmWsMinKTiles));
+    CHECK(p.block_m == 64);
+  } else if (!detail::midm_prefers_w256<B>(M, N, K)) {
+    const detail::GemmPlan ws = detail::make_midm_plan<B, typename QW::W128>(M, N, K, sms);
+    const detail::GemmPlan ls = detail::make_midm_plan<B, typename QW::W128ls>(M, N, K, sms);
+    CHECK(p.midm_ws == (ws.splits <= ls.splits));
+    CHECK(p.block_n == (p.midm_ws ? 192 : 256));
+    CHECK(p.splits == (p.midm_ws ? ws.splits : ls.splits));
+  } else {
+    CHECK(p.block_m == 256);
+    CHECK_FALSE(p.midm_ws);
+  }
+}
+}  // namespace
+
+TEST_CASE("wgmma mid-M: warp-specialized CTAs where they were measured faster, lock-step ones elsewhere", "[kernels][plan]") {
+  for (int sms : {114, 132}) {
+    for (std::size_t M : {std::size_t(17), std::size_t(32), std::size_t(64), std::size_t(65), std::size_t(128),
+                          std::size_t(200), std::size_t(256)})
+      for (std::size_t K : {std::size_t(1024), std::size_t(4096), std::size_t(8192), std::size_t(28672)})
+        for (std::size_t N : {std::size_t(192), std::size_t(4096), std::size_t(8192), std::size_t(28672)}) {
+          check_ws_choice<2>(M, N, K, sms);
+          check_ws_choice<3>(M, N, K, sms);
+          check_ws_choice<4>(M, N, K, sms);
+          check_ws_choice<8>(M, N, K, sms);
+        }
+  }
+  // the H100 (132 SMs) cases of bench/results/large_probe_*_2026-12-07_s24_ws_wg.log: the warp-specialized W64
+  // won on the three large shapes (32-128 k-tiles a CTA) and lost on 4096^2 (8)
+  for (std::size_t M : {std::size_t(32), std::size_t(64)}) {
+    CHECK(detail::plan_midm_wgmma<4>(M, 8192, 8192, 132).midm_ws);
+    CHECK(detail::plan_midm_wgmma<4>(M, 28672, 8192, 132).midm_ws);
+    CHECK(detail::plan_midm_wgmma<8>(M, 8192, 28672, 132).midm_ws);
+    CHECK_FALSE(detail::plan_midm_wgmma<4>(M, 4096, 4096, 132).midm_ws);
+  }
+  // W128 won on 8192^2, 28672 x 8192 and 4096^2, lost on 8192 x 28672 (150 column blocks split 4 ways
+  // against 112 unsplit)
+  CHECK(detail::plan_midm_wgmma<4>(128, 8192, 8192, 132).midm_ws);
+  CHECK(detail::plan_midm_wgmma<4>(128, 8192, 28672, 132).midm_ws);
+  CHECK(detail::plan_midm_wgmma<4>(128, 4096, 4096, 132).midm_ws);
+  CHECK_FALSE(detail::plan_midm_wgmma<4>(128, 28672, 8192, 132).midm_ws);
+  CHECK_FALSE(detail::plan_midm_wgmma<8>(128, 28672, 8192, 132).midm_ws);
 }
 
 TEST_CASE("gemm argument checks report the problem without touching the device", "[kernels][plan]") {

@@ -19,6 +19,8 @@ TEST_CASE("mid-M kernel: small cases for compute-sanitizer", "[kernels][gpu][san
     check_midm<4, half_t, MidmWgmmaPolicies<4>::W64>(a, {40, 64}, true, 3);
     check_midm<4, half_t, MidmWgmmaPolicies<4>::W128>(a, {100, 200}, true);
     check_midm<4, half_t, MidmWgmmaPolicies<4>::W256>(a, {160}, true, 3);
+    check_midm<4, half_t, MidmWgmmaPolicies<4>::W64ls>(a, {40}, true, 3);
+    check_midm<4, half_t, MidmWgmmaPolicies<4>::W128ls>(a, {100}, true);
     check_midm<8, bfloat16_t, MidmWgmmaPolicies<8>::W64>(random_weight(8, 576, 192, 32, false, false), {48}, true, 2);
   }
 #endif

@@ -187,3 +187,49 @@ TEST_CASE("int8 wgmma epilogue: the outlier staging layout matches the accumulat
         REQUIRE(b1 != b2);
       }
 }
+
+// The warp-specialized mid-M kernel (midm_wgmma_ws_kernel) fills the activation tile from its producer
+// warpgroup: thread t copies chunk t % 8 of rows t / 8 + 16j. Its destinations must be exactly the lock-step
+// kernel's (ATile::chunk_offset, anchored above), every chunk once; its mbarriers must sit past both the ring
+// and the epilogue staging, 8-byte aligned, inside one CTA's shared memory.
+TEST_CASE("midm wgmma ws: producer activation chunks and barrier placement", "[kernels][wgmma_layout]") {
+  auto tile = [](auto nt) {
+    constexpr int NT = decltype(nt)::value;
+    using Tile = ATile<NT, 64>;
+    std::vector<int> hits(NT * 8, 0);
+    for (int t = 0; t < kMidmWsProducerThreads; ++t)
+      for (int j = 0; j < NT * 8 / kMidmWsProducerThreads; ++j) {
+        const int r = t / 8 + 16 * j, c = t % 8;
+        INFO("NT " << NT << " producer thread " << t << " j " << j);
+        const int dst = midm_ws_act_dst(t, j);
+        REQUIRE(dst == 2 * Tile::chunk_offset(r, c));
+        REQUIRE(dst % 16 == 0);
+        ++hits[dst / 16];
+      }
+    for (int h : hits) REQUIRE(h == 1);
+  };
+  tile(std::integral_constant<int, 64>{});
+  tile(std::integral_constant<int, 128>{});
+  tile(std::integral_constant<int, 256>{});
+
+  auto bars = [](auto policy, auto bits) {
+    using P = decltype(policy);
+    constexpr int B = decltype(bits)::value;
+    for (int gpt : {1, 2}) {
+      INFO("B " << B << " NT " << P::n_tile << " WG " << P::warpgroups << " gpt " << gpt);
+      const std::size_t off = P::template barrier_offset<B>(gpt);
+      REQUIRE(off % 8 == 0);
+      REQUIRE(off >= static_cast<std::size_t>(P::stages) * P::template stage_bytes<B>(gpt));
+      REQUIRE(off >= static_cast<std::size_t>(P::warpgroups) * P::n_tile * P::stage_stride * sizeof(float));
+      REQUIRE(P::template smem_bytes<B>(gpt) >= off + 16 * static_cast<std::size_t>(P::stages) + 1023);
+      REQUIRE(P::template smem_bytes<B>(gpt) <= kSm90SmemPerCta);
+      REQUIRE(P::threads == 128 * P::warpgroups + kMidmWsProducerThreads);
+    }
+  };
+  bars(MidmWgmmaPolicies<2>::W64{}, std::integral_constant<int, 2>{});
+  bars(MidmWgmmaPolicies<3>::W64{}, std::integral_constant<int, 3>{});
+  bars(MidmWgmmaPolicies<4>::W64{}, std::integral_constant<int, 4>{});
+  bars(MidmWgmmaPolicies<8>::W64{}, std::integral_constant<int, 8>{});
+  bars(MidmWgmmaPolicies<4>::W128{}, std::integral_constant<int, 4>{});
+  bars(MidmWgmmaPolicies<8>::W128{}, std::integral_constant<int, 8>{});
+}

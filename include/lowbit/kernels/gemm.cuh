@@ -39,6 +39,7 @@
 #include "midm.cuh"
 #include "midm_wgmma.cuh"
 #include "ptx.cuh"
+#include "tensor_map.cuh"
 #include "tile.cuh"
 #include "tuning.hpp"
 
@@ -398,6 +399,7 @@ struct GemmPlan {
   int slabs = 1;            ///< decode kernel: 64-column slabs per CTA (2: the two-slab variant)
   bool persist = false;     ///< decode kernel: persistent CTAs (grid.y <= slabs, each CTA loops over slabs)
   bool wgmma = false;       ///< mid-M kernel: the sm_90a wgmma variant (midm_wgmma.cuh)
+  bool midm_ws = false;     ///< wgmma mid-M kernel: the warp-specialized variant (midm_wgmma_ws_kernel)
 };
 
 /// Split-K arrival counters live at the start of the workspace in a region of fixed size, so they stay
@@ -628,6 +630,7 @@ GemmPlan make_midm_plan(std::size_t M, std::size_t N, std::size_t K, int sm_coun
   const int per_sm = midm_ctas_per_sm<B, P>(2);  // worst case (group 32) for the shared memory
   GemmPlan p{PolicyKind::midm, P::block_m, P::block_n, P::warps_k, per_sm};
   p.wgmma = P::wgmma;
+  p.midm_ws = P::ws;
   const std::size_t mt = (M + P::block_m - 1) / P::block_m, nt = (N + P::block_n - 1) / P::block_n;
   const std::size_t KT = K / TileGeometry::tile_k;
   const std::size_t slots = static_cast<std::size_t>(std::max(sm_count, 1)) * static_cast<std::size_t>(per_sm);
@@ -638,6 +641,12 @@ GemmPlan make_midm_plan(std::size_t M, std::size_t N, std::size_t K, int sm_coun
     p.workspace_bytes = kCounterBytes + (static_cast<std::size_t>(p.splits) * M * N * sizeof(float) + 255) / 256 * 256;
   return p;
 }
+
+/// k-tiles per CTA (plan.kt_per_split) from which M <= 64 runs the warp-specialized W64 instead of the lock-step
+/// W64ls (same grid). H100, g128, same run (bench/results/large_probe_*_2026-12-07_s24_ws_wg.log): 32-128
+/// k-tiles a CTA (8192^2, 8192 x 28672, 28672 x 8192) 4-11 % faster at 2, 4 and 8 bits and M = 32, 64; 8 (4096^2)
+/// 3-7 % slower, the producer's fill and the barrier setup no longer hidden.
+inline constexpr int kMidmWsMinKTiles = 16;
 
 /// Weight tiles (64 x 64) from which the wgmma mid-M kernel serves 128 < M <= 256 rows of 2-4-bit weights
 /// with one 256-row block (MidmWgmmaPolicies::W256) instead of two 128-row blocks.
@@ -655,23 +664,34 @@ constexpr bool midm_prefers_w256(std::size_t M, std::size_t N, std::size_t K) {
          (B == 8 || (N / TileGeometry::tile_n) * (K / TileGeometry::tile_k) >= kMidmW256MinTiles);
 }
 
+/// Plans the wgmma mid-M kernel (16 < M <= kMidmMaxM on sm_90a): 64-row CTAs to M = 64, warp-specialized (W64)
+/// where a CTA streams at least kMidmWsMinKTiles k-tiles, else lock-step (W64ls, same grid); 256-row ones where
+/// midm_prefers_w256; else 128-row ones, warp-specialized (W128, block_n 192) unless that plan splits K more than
+/// the lock-step W128ls (block_n 256) does: the split-K partials then cost more than the faster CTAs save.
+template <int B>
+GemmPlan plan_midm_wgmma(std::size_t M, std::size_t N, std::size_t K, int sm_count) {
+  using QW = MidmWgmmaPolicies<B>;
+  if (M <= 64) {
+    const GemmPlan ws = make_midm_plan<B, typename QW::W64>(M, N, K, sm_count);
+    return ws.kt_per_split >= kMidmWsMinKTiles ? ws : make_midm_plan<B, typename QW::W64ls>(M, N, K, sm_count);
+  }
+  if (midm_prefers_w256<B>(M, N, K)) return make_midm_plan<B, typename QW::W256>(M, N, K, sm_count);
+  const GemmPlan ws = make_midm_plan<B, typename QW::W128>(M, N, K, sm_count);
+  const GemmPlan ls = make_midm_plan<B, typename QW::W128ls>(M, N, K, sm_count);
+  return ws.splits <= ls.splits ? ws : ls;
+}
+
 /// Plans a launch for width B (policy by M, split-K by SM count). `decode` restricts the decode plan
 /// (M <= 16) to that launch shape; when the weight cannot run it, the plan has kt_per_warp == 0.
 template <int B>
 GemmPlan plan_gemm(std::size_t M, std::size_t N, std::size_t K, int sm_count, const DecodeChoice& decode = {}) {
   using D = DefaultPolicies<B>;
   using Q = MidmPolicies<B>;
-  using QW = MidmWgmmaPolicies<B>;
   if (M <= DecodeConfig<B>::max_m)
     return make_decode_plan<B>(M, N, K, sm_count, false, decode.warps, decode.splits, decode.slabs, decode.persist);
   // sm_90a build on an sm_90 device: the wgmma variant from M = 17 (H100, 4-bit g128: W64 at M = 32 was
-  // 1.2-1.45x faster than M32 on all four benchmark shapes); 64-row CTAs to M = 64, then 128-row ones, and
-  // 256-row ones above M = 128 where midm_prefers_w256
-  if (M <= kMidmMaxM && midm_wgmma_available()) {
-    if (M <= 64) return make_midm_plan<B, typename QW::W64>(M, N, K, sm_count);
-    if (midm_prefers_w256<B>(M, N, K)) return make_midm_plan<B, typename QW::W256>(M, N, K, sm_count);
-    return make_midm_plan<B, typename QW::W128>(M, N, K, sm_count);
-  }
+  // 1.2-1.45x faster than M32 on all four benchmark shapes); plan_midm_wgmma picks its policy
+  if (M <= kMidmMaxM && midm_wgmma_available()) return plan_midm_wgmma<B>(M, N, K, sm_count);
   if (M <= 32) return make_midm_plan<B, typename Q::M32>(M, N, K, sm_count);
   // mma.sync: 64-row CTAs up to M = 256 (H200: faster than the tile kernels on all four benchmark
   // shapes at M = 64-256; the 128-row M128 policy was slower than them on 4096^2 at M = 128 and 256)
@@ -915,12 +935,17 @@ Status launch_decode(DecodeArgs a, const GemmPlan& plan, bool pdl, cudaStream_t 
   return e == cudaSuccess ? Status::success() : failed(e);
 }
 
+/// The mid-M kernel of policy P: mma.sync (midm.cuh), wgmma lock-step or warp-specialized (midm_wgmma.cuh).
+template <int B, class T, class P, int GPT>
+constexpr auto midm_kernel() {
+  if constexpr (P::wgmma && P::ws) return midm_wgmma_ws_kernel<B, T, P, GPT>;
+  else if constexpr (P::wgmma) return midm_wgmma_kernel<B, T, P, GPT>;
+  else return midm_gemm_kernel<B, T, P, GPT>;
+}
+
 template <int B, class T, class P, int GPT>
 cudaError_t launch_midm(const MidmArgs& a, const GemmPlan& plan, cudaStream_t stream, bool pdl = false) {
-  auto kernel = [] {
-    if constexpr (P::wgmma) return midm_wgmma_kernel<B, T, P, GPT>;
-    else return midm_gemm_kernel<B, T, P, GPT>;
-  }();
+  auto kernel = midm_kernel<B, T, P, GPT>();
   constexpr std::size_t smem = P::template smem_bytes<B>(GPT);
   // A deeper ring than one CTA may hold on sm_90 is a policy error, caught here at compile time (sm_80
   // allows 163 KB, which the portable mma.sync policies stay under).
@@ -928,11 +953,25 @@ cudaError_t launch_midm(const MidmArgs& a, const GemmPlan& plan, cudaStream_t st
   static const cudaError_t attr =
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
   if (attr != cudaSuccess) return attr;
-  if (!pdl) {
-    kernel<<<plan.grid, P::threads, smem, stream>>>(a);
-    return cudaGetLastError();
+  auto launch = [&](const auto& arg) {
+    if (!pdl) {
+      kernel<<<plan.grid, P::threads, smem, stream>>>(arg);
+      return cudaGetLastError();
+    }
+    return launch_pdl(kernel, plan.grid, dim3(static_cast<unsigned>(P::threads)), smem, stream, arg);
+  };
+  if constexpr (P::ws) {
+    MidmWsArgs wa{};
+    wa.a = a;
+    if constexpr (P::ws_tma_acts) {  // [M, K] activations, boxes of NT rows x 64 k, 128-byte swizzled
+      const cudaError_t e = encode_2d(wa.amap, 2, a.A, static_cast<std::size_t>(a.M), static_cast<std::size_t>(a.K),
+                                      P::n_tile, TileGeometry::tile_k, true);
+      if (e != cudaSuccess) return e;
+    }
+    return launch(wa);
+  } else {
+    return launch(a);
   }
-  return launch_pdl(kernel, plan.grid, dim3(static_cast<unsigned>(P::threads)), smem, stream, a);
 }
 
 /// Checks the workspace, pre-gathers act-order activations, and launches the mid-M kernel with
@@ -944,8 +983,8 @@ Status run_midm(const T* A, std::size_t M, const TiledWeightView& w, const T* bi
                 std::size_t workspace_bytes, const GemmPlan& plan, cudaStream_t stream, const GemmOptions& opt = {}) {
   if (Status o = check_gemm_options(opt); !o.ok()) return o;
   if (Status ws_ok = check_workspace(plan, M, w.meta, workspace, workspace_bytes); !ws_ok.ok()) return ws_ok;
-  if (plan.kind != PolicyKind::midm || plan.wgmma != P::wgmma || plan.block_m != P::block_m || plan.block_n != P::block_n ||
-      plan.warps_k != P::warps_k || plan.kt_per_split % P::warps_k != 0)
+  if (plan.kind != PolicyKind::midm || plan.wgmma != P::wgmma || plan.midm_ws != P::ws || plan.block_m != P::block_m ||
+      plan.block_n != P::block_n || plan.warps_k != P::warps_k || plan.kt_per_split % P::warps_k != 0)
     return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: plan does not match the mid-M policy");
   MidmArgs a{};
   fill_stream_args(a, A, M, w, bias, Y, workspace, plan, stream);
@@ -1069,10 +1108,12 @@ Status gemm_bits(const T* A, std::size_t M, const TiledWeightView& w, const T* b
 #if defined(LOWBIT_MIDM_WGMMA)  // plans ask for wgmma only in such builds (midm_wgmma_available)
       if (plan.wgmma) {
         if (plan.block_m == QW::W64::block_m)
-          return detail::run_midm<B, T, typename QW::W64>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream, opt);
+          return plan.midm_ws ? detail::run_midm<B, T, typename QW::W64>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream, opt)
+                              : detail::run_midm<B, T, typename QW::W64ls>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream, opt);
         if (plan.block_m == QW::W256::block_m)
           return detail::run_midm<B, T, typename QW::W256>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream, opt);
-        return detail::run_midm<B, T, typename QW::W128>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream, opt);
+        return plan.midm_ws ? detail::run_midm<B, T, typename QW::W128>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream, opt)
+                            : detail::run_midm<B, T, typename QW::W128ls>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream, opt);
       }
 #else
       (void)sizeof(QW);

@@ -56,6 +56,7 @@ template <int MI, int WN, int WM, int WK, int Stages, int CtasPerSm>
 struct MidmPolicy {
   static_assert(MI >= 1 && WN >= 1 && WM >= 1 && WK >= 1 && Stages >= 2, "invalid mid-M policy");
   static constexpr bool wgmma = false;                   ///< the mma.sync kernel (midm_wgmma.cuh has the other)
+  static constexpr bool ws = false;                      ///< not the warp-specialized wgmma kernel
   static constexpr int mi = MI;                          ///< m16 tiles per warp
   static constexpr int warps_n = WN;                     ///< warps along N
   static constexpr int warps_m = WM;                     ///< warps along M

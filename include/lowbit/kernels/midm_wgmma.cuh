@@ -19,6 +19,8 @@
 
 #include <type_traits>
 
+#include <cuda.h>  // CUtensorMap
+
 #include "device_info.cuh"
 #include "midm.cuh"
 #include "wgmma_layout.hpp"
@@ -35,10 +37,20 @@ inline constexpr std::size_t kMidmRingBudget = 208 * 1024;
 /// @tparam CtasPerSm CTAs per SM the planner assumes (also the __launch_bounds__ minimum).
 /// @tparam KS        k-tiles per k-step (one barrier per k-step; a warpgroup dequantizes k-tile i + 1
 ///                   while the wgmmas of k-tile i run).
-template <int NT, int WG, int Stages, int CtasPerSm, int KS = 1>
+/// @tparam WS        0: lock-step (midm_wgmma_kernel). 1-3: warp-specialized (midm_wgmma_ws_kernel): an extra
+///                   producer warpgroup fills the ring and each stage completes on a full/empty mbarrier pair,
+///                   so the warpgroups never meet at a CTA barrier in the main loop (KS = 1 only); 1 copies
+///                   the weight tiles with one bulk copy per slab, 2 with 16-byte cp.async like the rest, 3 as
+///                   1 and the activation tile with one tensor copy (TMA, MidmWsArgs::amap).
+template <int NT, int WG, int Stages, int CtasPerSm, int KS = 1, int WS = 0>
 struct MidmWgmmaPolicy {
   static_assert(NT == 64 || NT == 128 || NT == 256, "wgmma N of the mid-M kernel: 64, 128 or 256");
+  static_assert(!WS || KS == 1, "the warp-specialized mid-M kernel takes one k-tile per stage");
   static constexpr bool wgmma = true;            ///< the wgmma kernel (midm_wgmma.cuh)
+  static_assert(WS >= 0 && WS <= 3, "WS: 0 lock-step, 1-3 warp-specialized");
+  static constexpr bool ws = WS != 0;            ///< warp-specialized variant (producer warpgroup + mbarriers)
+  static constexpr bool ws_bulk_weights = WS == 1 || WS == 3;  ///< its weight tiles by bulk copy (else cp.async)
+  static constexpr bool ws_tma_acts = WS == 3;   ///< its activation tile by tensor copy (else cp.async)
   static constexpr int n_tile = NT;              ///< rows per CTA = wgmma N
   static constexpr int warpgroups = WG;          ///< warpgroups (slabs) per CTA
   static constexpr int warps_n = WG;             ///< slabs per CTA (planner)
@@ -46,7 +58,8 @@ struct MidmWgmmaPolicy {
   static constexpr int k_tiles = KS;             ///< k-tiles per k-step
   static constexpr int stages = Stages;          ///< ring depth
   static constexpr int ctas_per_sm = CtasPerSm;  ///< occupancy the planner assumes
-  static constexpr int threads = 128 * WG;       ///< threads per CTA
+  static constexpr int consumer_threads = 128 * WG;  ///< the warpgroups' threads (they run the epilogue)
+  static constexpr int threads = consumer_threads + (WS ? 128 : 0);  ///< threads per CTA (+ the producer warpgroup)
   static constexpr int block_m = NT;             ///< CTA rows
   static constexpr int block_n = 64 * WG;        ///< CTA columns
   static constexpr int block_k = 64 * KS;        ///< CTA k-step
@@ -59,11 +72,18 @@ struct MidmWgmmaPolicy {
                           std::size_t(WG) * (std::size_t(TiledLayout<B>::words_per_tile) * 4 + std::size_t(gpt) * kMidmParamBytes));
     return (b + 1023) / 1024 * 1024;
   }
-  /// Dynamic shared memory: the ring (or the epilogue staging) plus 1024 bytes of alignment slack.
+  /// Offset of the warp-specialized variant's mbarriers (full[Stages], then empty[Stages]): past both the
+  /// ring and the epilogue staging, which reuses the ring's bytes.
+  template <int B>
+  static constexpr std::size_t barrier_offset(int gpt) {
+    return (std::max<std::size_t>(std::size_t(Stages) * stage_bytes<B>(gpt),
+                                  std::size_t(WG) * NT * stage_stride * sizeof(float)) + 7) / 8 * 8;
+  }
+  /// Dynamic shared memory: the ring (or the epilogue staging), the mbarriers of the warp-specialized
+  /// variant, and 1024 bytes of alignment slack.
   template <int B>
   static constexpr std::size_t smem_bytes(int gpt) {
-    return std::max<std::size_t>(std::size_t(Stages) * stage_bytes<B>(gpt),
-                                 std::size_t(WG) * NT * stage_stride * sizeof(float)) + 1024;
+    return barrier_offset<B>(gpt) + (WS ? std::size_t(Stages) * 16 : 0) + 1024;
   }
 };
 
@@ -75,9 +95,9 @@ template <int B>
 struct MidmWgmmaPolicies {
   /// Ring depth that fits `kMidmRingBudget` bytes for rows NT and KS k-tiles per step (3..Cap: the
   /// kernel keeps two stages in use).
-  template <int NT, int KS, int Cap = 12>
+  template <int NT, int KS, int Cap = 12, int WG = 4>
   static constexpr int stages_fit() {
-    const std::size_t sb = MidmWgmmaPolicy<NT, 4, 2, 1, KS>::template stage_bytes<B>(2);
+    const std::size_t sb = MidmWgmmaPolicy<NT, WG, 2, 1, KS>::template stage_bytes<B>(2);
     const std::size_t n = kMidmRingBudget / sb;
     return static_cast<int>(n < 3 ? 3 : n > Cap ? Cap : n);
   }
@@ -86,10 +106,26 @@ struct MidmWgmmaPolicies {
   /// (bench/probe/large_probe.cu, bench/results/large_probe_*_s16*.log), 8 stages against the 11 that fit:
   /// 35.6 / 101.3 / 96.4 / 18.3 us against 36.3 / 104.9 / 99.7 / 18.4 us on 8192^2 / 8192 x 28672 /
   /// 28672 x 8192 / 4096^2.
-  using W64 = MidmWgmmaPolicy<64, 4, stages_fit<64, 1, 8>(), 1, 1>;
+  using W64ls = MidmWgmmaPolicy<64, 4, stages_fit<64, 1, 8>(), 1, 1>;
+  /// Warp-specialized W64 (midm_wgmma_ws_kernel): 4 warpgroups and a producer warpgroup (20 warps: 96 registers
+  /// a thread, no spills at any width), 8 stages, weights by cp.async at 2-4 bits (WS = 2) and by one bulk copy
+  /// per slab at 8 bits (WS = 1). gemm takes it where a CTA streams at least kMidmWsMinKTiles k-tiles, else
+  /// W64ls. H100, g128, M = 64, same run against W64ls (us, 8192^2 / 8192 x 28672 / 28672 x 8192 / 4096^2;
+  /// bench/results/large_probe_*_2026-12-07_s24_ws_wg.log): 4 bits 33.8 / 91.8 / 86.9 / 19.2 against 35.2 /
+  /// 101.1 / 93.7 / 18.3; 2 bits 32.8 / 88.8 / 83.8 / 18.9 against 34.4 / 100.7 / 92.8 / 17.6; 8 bits (bulk)
+  /// 38.9 / 104.7 / 99.1 / 20.8 against 40.2 / 115.5 / 108.4 / 20.1 (cp.async: 43.2 / 129.8 / 121.7). 11
+  /// stages were 2-6 % slower than 8.
+  using W64 = MidmWgmmaPolicy<64, 4, stages_fit<64, 1, 8>(), 1, 1, B == 8 ? 1 : 2>;
   /// 64 < M <= 256 where W256 is not taken (two row blocks above 128); 1 k-tile per step (128 registers at
   /// 512 threads).
-  using W128 = MidmWgmmaPolicy<128, 4, stages_fit<128, 1>(), 1, 1>;
+  using W128ls = MidmWgmmaPolicy<128, 4, stages_fit<128, 1>(), 1, 1>;
+  /// Warp-specialized W128: 3 warpgroups and a producer warpgroup (16 warps: 128 registers a thread; with 4
+  /// warpgroups the 96 registers of 17 warps spilled 552 bytes), block_n = 192, weights by bulk copy and the
+  /// activation tile by one TMA box (WS = 3). gemm takes it unless its plan splits K more than W128ls's
+  /// (block_n 256). H100, g128, M = 128, same run, against W128ls (us, 8192^2 / 28672 x 8192 / 4096^2): 4 bits
+  /// 45.9 / 120.2 / 26.8 against 50.4 / 134.9 / 27.8; 8 bits 49.4 / 133.5 / 27.6 against 62.4 / 170.1 / 32.8;
+  /// on 8192 x 28672 (150 column blocks, split 4, against 112 unsplit) 180.9 against 141.4.
+  using W128 = MidmWgmmaPolicy<128, 3, stages_fit<128, 1, 12, 3>(), 1, 1, 3>;
   /// 128 < M <= 256 where gemm's midm_prefers_w256 says so (large weights; 8 bits always): one 256-row
   /// block, so each weight tile is dequantized once instead of once per 128-row block; two warpgroups
   /// (block_n = 128) with 128 fp32 accumulators a thread (up to 255 registers at 256 threads, no spills at
@@ -101,6 +137,26 @@ struct MidmWgmmaPolicies {
 };
 
 namespace detail {
+
+/// Threads of the warp-specialized kernel's producer warpgroup.
+inline constexpr int kMidmWsProducerThreads = 128;
+
+#if !defined(LOWBIT_TESTING_MIDM_WS_DIAG)
+#define LOWBIT_TESTING_MIDM_WS_DIAG 0
+#endif
+/// Probe builds only (bench/probe/large_probe.cu, wrong results by design): 1 = the producer copies only the
+/// first S stages and then just completes the barriers (the consumers' rate alone); 2 = the consumers only
+/// wait for and release the stages (the producer's rate alone). 0 in every other build.
+inline constexpr int kMidmWsDiag = LOWBIT_TESTING_MIDM_WS_DIAG;
+
+/// The warp-specialized kernel's activation copies: producer thread `t` (0..127) copies, for j = 0 .. NT / 16 - 1,
+/// the 16-byte chunk `t % 8` of tile row `t / 8 + 16j`. Returns that chunk's byte offset in the stage's
+/// ATile<NT, 64> (128-byte swizzle): the swizzled position depends on the row only through r % 8 = (t / 8) % 8,
+/// so it is one per-thread offset plus 2048 j (constant under unrolling).
+LOWBIT_HOST_DEVICE constexpr int midm_ws_act_dst(int t, int j) {
+  const int c = t % 8, r = t / 8;
+  return r * 128 + ((c ^ r) & 7) * 16 + j * 2048;
+}
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 // The register-A wgmma wrappers below differ only in N (64/128/256) and the element type, so their
@@ -266,8 +322,45 @@ LOWBIT_DEVICE void midm_wgmma_fragments(std::uint32_t (&a)[4][4], int wq, const 
   }
 }
 
-/// Epilogue of the wgmma mid-M kernel, run by all its P::threads threads (four warps per slab) once the
-/// main loop is done with the shared-memory ring: the accumulators go through
+/// One k-tile's wgmmas of a warpgroup: the four k16-steps of the A fragments `a` against the activation tile
+/// at shared address `tile_s` (128-byte swizzled), as one committed group; the accumulators are fenced on
+/// both sides so the compiler keeps their accesses out of the asynchronous window.
+template <class T, int NT>
+LOWBIT_DEVICE void midm_wgmma_ktile(float (&acc)[NT / 2], const std::uint32_t (&a)[4][4], std::uint32_t tile_s) {
+#pragma unroll
+  for (int i = 0; i < NT / 2; ++i) midm_reg_fence(acc[i]);
+  midm_wgmma_fence();
+  // k-step ks starts 32 bytes further: +2 in the 14-bit start field of the low word (shared addresses
+  // < 228 KB: no carry out of it), so the high word stays a constant
+  const std::uint64_t desc = sw128_desc(tile_s);
+  const std::uint32_t desc_lo = static_cast<std::uint32_t>(desc);
+#pragma unroll
+  for (int ks = 0; ks < TileGeometry::k_steps; ++ks)
+    midm_wgmma<T, NT>(acc, a[ks], (desc & 0xFFFFFFFF00000000ull) | (desc_lo + (kWgmmaKStepBytes >> 4) * ks));
+  midm_wgmma_commit();
+#pragma unroll
+  for (int i = 0; i < NT / 2; ++i) midm_reg_fence(acc[i]);
+}
+
+/// The main loops' step pairs: `body(step, parity)` for steps 0 .. steps - 1 with the compile-time parity
+/// step % 2 (it picks the fragment register set), then both sets kept live to the end of each pair
+/// (wgmma reads them asynchronously).
+template <class Body>
+LOWBIT_DEVICE void midm_step_pairs(int steps, std::uint32_t (&frag)[2][4][4], Body&& body) {
+#pragma unroll 1
+  for (int step = 0; step < steps; step += 2) {
+    body(step, std::integral_constant<int, 0>{});
+    if (step + 1 < steps) body(step + 1, std::integral_constant<int, 1>{});
+#pragma unroll
+    for (int b = 0; b < 2; ++b)
+#pragma unroll
+      for (int ks = 0; ks < 4; ++ks) midm_reg_use(frag[b][ks]);
+  }
+}
+
+/// Epilogue of the wgmma mid-M kernels, run by all their P::threads threads (four warps per slab; the
+/// warp-specialized kernel's producer warpgroup joins the barriers only) once the main loop is done with the
+/// shared-memory ring: the accumulators go through
 /// `smem` once (skipped by warpgroups without `stage_acc`) so that Y (+ bias) or the fp32 split-K
 /// partials are written coalesced; with split-K the last-arriving CTA of the tile sums the partials in
 /// split order (midm_split_fixup) and resets the tile's counter.
@@ -275,9 +368,10 @@ LOWBIT_DEVICE void midm_wgmma_fragments(std::uint32_t (&a)[4][4], int wq, const 
 template <class T, class P>
 LOWBIT_DEVICE void midm_wgmma_epilogue(const float (&acc)[P::n_tile / 2], unsigned char* smem, const MidmArgs& args,
                                        int tid, bool stage_acc) {
-  constexpr int Threads = P::threads;
+  constexpr int Threads = P::consumer_threads;
   using Ops = ElementOps<T>;
   constexpr int NT = P::n_tile, SS = P::stage_stride;
+  const bool worker = !P::ws || tid < Threads;  // the producer warpgroup (tid >= Threads) only meets the barriers
   const int lane = tid % 32, warp = tid / 32, wg = warp / 4, wq = warp % 4, g = lane / 4, t = lane % 4;
   const int m0 = blockIdx.x * P::block_m;
   const int rows_valid = min(P::block_m, args.M - m0);
@@ -295,7 +389,7 @@ LOWBIT_DEVICE void midm_wgmma_epilogue(const float (&acc)[P::n_tile / 2], unsign
   __syncthreads();
   constexpr int half_cols = P::block_n / 2;
   const int n0 = blockIdx.y * P::block_n;
-  for (int i = tid; i < rows_valid * half_cols; i += Threads) {
+  for (int i = worker ? tid : rows_valid * half_cols; i < rows_valid * half_cols; i += Threads) {
     const int r = i / half_cols, cl = 2 * (i % half_cols);
     const int col = n0 + cl;
     if (col >= args.N) continue;
@@ -317,7 +411,7 @@ LOWBIT_DEVICE void midm_wgmma_epilogue(const float (&acc)[P::n_tile / 2], unsign
 
   if (!split_k_last_arrival(args.counters, blockIdx.y * gridDim.x + blockIdx.x, args.splits, tid, is_last_cta))
     return;
-  midm_split_fixup<T, Threads, P::block_n>(args, m0, n0, rows_valid, tid);
+  if (worker) midm_split_fixup<T, Threads, P::block_n>(args, m0, n0, rows_valid, tid);
 }
 #endif
 
@@ -336,6 +430,7 @@ LOWBIT_DEVICE void midm_wgmma_epilogue(const float (&acc)[P::n_tile / 2], unsign
 template <int B, class T, class P, int GPT>
 __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(const MidmArgs args) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  static_assert(!P::ws, "a lock-step policy (warp-specialized ones run midm_wgmma_ws_kernel)");
   using L = TiledLayout<B>;
   using Tile = ATile<P::block_m, 64>;
   constexpr int S = P::stages, WG = P::warpgroups, NT = P::n_tile, KS = P::k_tiles;
@@ -502,32 +597,12 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(
           const auto* wsrc = reinterpret_cast<const std::uint32_t*>(stage + kWOff + (kk * WG + wg) * kTileBytes);
           const unsigned char* prm = stage + kPOff + (kk * WG + wg) * GPT * kMidmParamBytes;
           midm_wgmma_fragments<B, T, GPT>(a, wq, wsrc, prm, lane, sym);
-#pragma unroll
-          for (int i = 0; i < NT / 2; ++i) midm_reg_fence(acc[i]);
-          midm_wgmma_fence();
-          // k-step ks starts 32 bytes further: +2 in the 14-bit start field of the low word (shared
-          // addresses < 228 KB: no carry out of it), so the high word stays a constant
-          const std::uint64_t desc = sw128_desc(stage_s + kk * NT * 128);
-          const std::uint32_t desc_lo = static_cast<std::uint32_t>(desc);
-#pragma unroll
-          for (int ks = 0; ks < TileGeometry::k_steps; ++ks)
-            midm_wgmma<T, NT>(acc, a[ks], (desc & 0xFFFFFFFF00000000ull) | (desc_lo + (kWgmmaKStepBytes >> 4) * ks));
-          midm_wgmma_commit();
-#pragma unroll
-          for (int i = 0; i < NT / 2; ++i) midm_reg_fence(acc[i]);
+          midm_wgmma_ktile<T, NT>(acc, a, stage_s + kk * NT * 128);
         }
       }
     }
   };
-#pragma unroll 1
-  for (int step = 0; step < steps; step += 2) {
-    step_body(step, std::integral_constant<int, 0>{});
-    if (step + 1 < steps) step_body(step + 1, std::integral_constant<int, 1>{});
-#pragma unroll
-    for (int b = 0; b < 2; ++b)
-#pragma unroll
-      for (int ks = 0; ks < 4; ++ks) midm_reg_use(frag[b][ks]);
-  }
+  midm_step_pairs(steps, frag, step_body);
   midm_wgmma_wait0();  // unconditional: a wait in a divergent path serializes every wgmma (ptxas C7518)
 #pragma unroll
   for (int i = 0; i < NT / 2; ++i) midm_reg_fence(acc[i]);
@@ -537,6 +612,219 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(
   midm_wgmma_epilogue<T, P>(acc, smem, args, tid, slab_ok);
 #else
   (void)args;
+  __trap();  // wgmma needs sm_90a: gemm selects this kernel only when midm_wgmma_available()
+#endif
+}
+
+/// Arguments of the warp-specialized kernel: the mid-M ones and, for policies with `ws_tma_acts`, a tensor map
+/// over the activations `[M, K]` with boxes of 64 k x NT rows, 128-byte swizzled (rows past M zero-filled).
+struct MidmWsArgs {
+  MidmArgs a;        ///< the mid-M kernel arguments
+  CUtensorMap amap;  ///< activation map (ws_tma_acts only; else unused)
+};
+
+/// The warp-specialized wgmma mid-M kernel. Grid as midm_wgmma_kernel, 128·(WG + 1) threads: the WG
+/// warpgroups (consumers) and one producer warpgroup.
+///
+/// The lock-step kernel above meets at a CTA barrier every k-step and has every thread issue copies; here
+/// the last warpgroup alone fills the S-stage ring and each stage s has two mbarriers:
+/// - `full[s]` (128 arrivals, + 1 with bulk weights): each producer thread arrives through
+///   `cp.async.mbarrier.arrive.noinc` once its 16-byte copies of the stage have landed (the activation tile,
+///   swizzled as in the other kernel, the group parameters, and with WS = 2 the weight tiles); with WS = 1 or 3
+///   producer thread 0 also arrives with the byte count of the weight tiles (one bulk copy per slab) and, with
+///   WS = 3, of the activation box (one TMA copy), which complete as transactions;
+/// - `empty[s]` (4·WG arrivals): lane 0 of every consumer warp arrives once the wgmmas that read the stage
+///   are done, i.e. after `wgmma.wait_group 1` in the next k-step.
+/// A warpgroup waits on `full`, makes cp.async activation data visible to wgmma (`fence.proxy.async`; not
+/// needed for a TMA box), dequantizes its fragments (the same midm_wgmma_fragments) into the register set the
+/// previous k-tile's wgmmas do not read, issues its wgmmas and waits until only those are pending: the
+/// dequantization of a k-tile overlaps the previous k-tile's wgmmas, and warpgroups drift apart freely. The
+/// epilogue (midm_wgmma_epilogue, split-K included) is the other kernel's; the producer only meets its barriers.
+///
+/// Where the time goes (H100, 4-bit g128, M = 64, bench/results/large_probe_*_s25_ws_diag*.log): with the
+/// producer's copies removed after the first S stages the consumers alone take 31.4 / 81.5 us on 8192^2 /
+/// 8192 x 28672 (33.8 / 91.8 with them), with the consumers' work removed the producer alone 23.0 / 47.4 us:
+/// the dequantization and wgmma issue set the rate.
+///
+/// Programmatic dependent launch: the producer requests the first S stages' weights and group parameters
+/// before `griddepcontrol.wait` (they never come from the preceding kernel: PdlMode's contract), the
+/// activations after it; the consumers wait before anything else, so all writes follow it.
+/// @tparam B code width.  @tparam T element type.  @tparam P MidmWgmmaPolicy with WS = true.
+/// @tparam GPT groups per 64-row k-tile (2 for group size 32, else 1).
+template <int B, class T, class P, int GPT>
+__global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_ws_kernel(const __grid_constant__ MidmWsArgs wargs) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  const MidmArgs& args = wargs.a;
+  static_assert(P::ws && P::k_tiles == 1, "a warp-specialized policy (one k-tile per stage)");
+  using L = TiledLayout<B>;
+  using Tile = ATile<P::block_m, 64>;
+  constexpr int S = P::stages, WG = P::warpgroups, NT = P::n_tile;
+  constexpr int kTileBytes = L::words_per_tile * 4;
+  constexpr int kWOff = NT * 128;                // the activation tile (128-byte swizzled)
+  constexpr int kPOff = kWOff + WG * kTileBytes;  // then WG weight tiles, then the parameters
+  constexpr int kStageBytes = static_cast<int>(P::template stage_bytes<B>(GPT));
+  constexpr int kBarOff = static_cast<int>(P::template barrier_offset<B>(GPT));
+  static_assert(kTileBytes % 16 == 0, "bulk copies move multiples of 16 bytes");
+  extern __shared__ unsigned char smem_raw[];
+  unsigned char* smem = ptx::align_shared<1024>(smem_raw);
+  std::uint64_t* full = reinterpret_cast<std::uint64_t*>(smem + kBarOff);
+  std::uint64_t* empty = full + S;
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+  const int wg = warp / 4, wq = warp % 4;
+  const int m0 = blockIdx.x * P::block_m;
+  const int slab0 = blockIdx.y * WG;
+  const int slabs = args.N / TileGeometry::tile_n;
+  const bool producer = warp >= 4 * WG;
+  const bool slab_ok = !producer && slab0 + wg < slabs;  // warpgroup-uniform
+  const int KT = args.K / TileGeometry::tile_k;
+  const int kt_begin = blockIdx.z * args.kt_per_split;
+  const int kt_end = min(KT, kt_begin + args.kt_per_split);
+  const int steps = kt_end - kt_begin;
+  const int rows_valid = min(P::block_m, args.M - m0);
+  const std::size_t K = static_cast<std::size_t>(args.K), N = static_cast<std::size_t>(args.N);
+  const bool sym = args.sym != 0;
+
+  if (tid == 0) {
+    for (int s = 0; s < S; ++s) {
+      ptx::mbarrier_init(&full[s], kMidmWsProducerThreads + (P::ws_bulk_weights ? 1 : 0));
+      ptx::mbarrier_init(&empty[s], 4 * WG);
+    }
+    ptx::fence_mbarrier_init();
+  }
+  __syncthreads();
+
+  float acc[NT / 2];
+#pragma unroll
+  for (int i = 0; i < NT / 2; ++i) acc[i] = 0.f;
+
+  if (producer) {
+    const int pt = tid - P::consumer_threads, pw = pt / 32;  // producer thread 0..127, its warp
+    const int nvalid = min(WG, slabs - slab0);              // slabs of this CTA inside N (>= 1)
+    // activation chunks of this thread: rows pt / 8 + 16j, 16-byte column chunk pt % 8 (NT / 16 per stage)
+    static_assert(Tile::chunks_per_row == 8, "64-column activation tiles");
+    constexpr int kAPer = NT * Tile::chunks_per_row / kMidmWsProducerThreads;
+    const int a_r0 = pt / 8;
+    const auto* a_m0 = reinterpret_cast<const uint4*>(args.A) + (static_cast<std::size_t>(m0) * K) / 8 + pt % 8;
+    const auto* a_row0 = a_m0 + (a_r0 < rows_valid ? static_cast<std::size_t>(a_r0) * (K / 8) : 0);
+    const std::size_t a_rstride = 2 * K;  // 16 rows, in 16-byte chunks
+    // weight chunks (cp.async mode): item i = pt + 128j of WG tiles x kTileBytes / 16
+    constexpr int kWChunksTile = kTileBytes / 16;
+    constexpr int kWPer = (WG * kWChunksTile + kMidmWsProducerThreads - 1) / kMidmWsProducerThreads;
+    // group parameters: item pt of WG x GPT x 12 chunks (8 of scales, 4 of zeros)
+    constexpr int kPItems = WG * GPT * 12;
+    static_assert(kPItems <= kMidmWsProducerThreads, "one parameter chunk per producer thread");
+    const int p_s = pt / (GPT * 12), p_gi = (pt / 12) % GPT, p_c = pt % 12;
+    const bool p_on = pt < kPItems && p_s < nvalid && !(p_c >= 8 && sym);
+    const int tpg = GPT == 2 ? 1 : args.group_size / TileGeometry::tile_k;
+    const uint4* p_src = p_c < 8 ? reinterpret_cast<const uint4*>(args.scales) + static_cast<std::size_t>(slab0 + p_s) * 8 + p_c
+                                 : reinterpret_cast<const uint4*>(args.zeros) + static_cast<std::size_t>(slab0 + p_s) * 4 + (p_c - 8);
+    const std::size_t p_stride = p_c < 8 ? N / 8 : N / 16;  // one group's row, in 16-byte chunks
+    const int p_dst = kPOff + (p_s * GPT + p_gi) * kMidmParamBytes + 16 * p_c;
+
+    auto issue_w = [&](int step) {  // weights and group parameters of k-tile kt_begin + step
+      const int st = step % S, kt = kt_begin + step;
+      unsigned char* stage = smem + st * kStageBytes;
+      if (kMidmWsDiag == 1 && step >= S) {  // probe: no copies past the first S stages, the arrivals only
+        if (P::ws_bulk_weights && pt == 0) ptx::mbarrier_arrive(&full[st]);
+        return;
+      }
+      if constexpr (P::ws_bulk_weights) {  // one bulk copy per slab, by warp 0
+        if (pw == 0) {
+          if (pt == 0)
+            ptx::mbarrier_arrive_expect_tx(&full[st], static_cast<std::uint32_t>(nvalid * kTileBytes +
+                                                                               (P::ws_tma_acts ? NT * 128 : 0)));
+          __syncwarp();
+          if (pt < nvalid)
+            ptx::bulk_copy_g2s(stage + kWOff + pt * kTileBytes, args.qweight + L::tile_offset(K, kt, slab0 + pt), kTileBytes,
+                               &full[st]);
+        }
+      } else {  // a slab's tiles are K / 64 tiles apart: chunk c of slab ts at w_src + ts * w_slab + c
+        const auto* w_src = reinterpret_cast<const uint4*>(args.qweight + L::tile_offset(K, kt, slab0));
+        const std::size_t w_slab = (K / TileGeometry::tile_k) * kWChunksTile;
+#pragma unroll 4
+        for (int j = 0; j < kWPer; ++j) {
+          const int i = pt + kMidmWsProducerThreads * j, ts = i / kWChunksTile, c = i % kWChunksTile;
+          if (i < WG * kWChunksTile && ts < nvalid)
+            ptx::cp_async_16(stage + kWOff + 16 * i, w_src + ts * w_slab + c);
+        }
+      }
+      if (p_on) {
+        const std::size_t grp = GPT == 2 ? 2 * static_cast<std::size_t>(kt) + p_gi : static_cast<std::size_t>(kt / tpg);
+        ptx::cp_async_16(stage + p_dst, p_src + grp * p_stride);
+      }
+    };
+    auto issue_a = [&](int step) {  // activations of k-tile kt_begin + step (rows past M zero-filled)
+      const int st = step % S;
+      unsigned char* stage = smem + st * kStageBytes;
+      if (kMidmWsDiag == 1 && step >= S) {
+        ptx::mbarrier_arrive(&full[st]);
+        return;
+      }
+      if constexpr (P::ws_tma_acts) {  // one box; its bytes were expected with the weights'
+        if (pt == 0) ptx::tma_load_2d(stage, &wargs.amap, (kt_begin + step) * TileGeometry::tile_k, m0, &full[st]);
+        ptx::cp_async_mbarrier_arrive_noinc(&full[st]);  // the parameters' copies
+        return;
+      }
+      const std::size_t kofs = static_cast<std::size_t>(kt_begin + step) * (TileGeometry::tile_k / 8);
+      const uint4* src = a_row0 + kofs;
+      // rows past M: zero-filled (source size 0) from row m0's address, which exists; partial unrolling
+      // keeps the row pointers out of the registers
+#pragma unroll 4
+      for (int j = 0; j < kAPer; ++j) {
+        const bool ok = a_r0 + 16 * j < rows_valid;
+        ptx::cp_async_16(stage + midm_ws_act_dst(pt, j), ok ? src : a_m0 + kofs, ok);
+        src += a_rstride;
+      }
+      ptx::cp_async_mbarrier_arrive_noinc(&full[st]);
+    };
+
+    const int pre = min(S, steps);
+    for (int s = 0; s < pre; ++s) issue_w(s);
+#if !defined(LOWBIT_TESTING_MIDM_SKIP_PDL_WAIT)  // defined only by the PDL tests' negative control
+    ptx::pdl_wait();
+#endif
+    ptx::pdl_launch_dependents();
+    for (int s = 0; s < pre; ++s) issue_a(s);
+#pragma unroll 1
+    for (int step = pre; step < steps; ++step) {
+      ptx::mbarrier_wait_parity(&empty[step % S], static_cast<std::uint32_t>((step / S - 1) & 1));
+      issue_w(step);
+      issue_a(step);
+    }
+  } else {
+#if !defined(LOWBIT_TESTING_MIDM_SKIP_PDL_WAIT)
+    ptx::pdl_wait();
+#endif
+    ptx::pdl_launch_dependents();
+    const std::uint32_t smem_s = ptx::smem_addr(smem);
+    std::uint32_t frag[2][4][4] = {};
+    auto step_body = [&](int step, auto par) {
+      constexpr int PAR = decltype(par)::value;
+      const int st = step % S;
+      ptx::mbarrier_wait_parity(&full[st], static_cast<std::uint32_t>((step / S) & 1));
+      // the producer's cp.async activation data, now visible to this thread, for wgmma (a TMA box needs no
+      // fence: it is written by the async proxy that wgmma reads through)
+      if constexpr (!P::ws_tma_acts) midm_fence_proxy_async();
+      if (slab_ok && kMidmWsDiag != 2) {  // warpgroup-uniform
+        const unsigned char* stage = smem + st * kStageBytes;
+        std::uint32_t (&a)[4][4] = frag[PAR];  // last read by the wgmmas of step - 2: done
+        midm_wgmma_fragments<B, T, GPT>(a, wq, reinterpret_cast<const std::uint32_t*>(stage + kWOff + wg * kTileBytes),
+                                        stage + kPOff + wg * GPT * kMidmParamBytes, lane, sym);
+        midm_wgmma_ktile<T, NT>(acc, a, smem_s + st * kStageBytes);
+        midm_wgmma_wait1();  // the previous step's wgmmas are done: its stage may be refilled
+      }
+      if (step > 0 && lane == 0) ptx::mbarrier_arrive(&empty[(step - 1) % S]);
+    };
+    midm_step_pairs(steps, frag, step_body);
+  }
+  midm_wgmma_wait0();  // unconditional (ptxas C7518); a no-op in the producer
+#pragma unroll
+  for (int i = 0; i < NT / 2; ++i) midm_reg_fence(acc[i]);
+  __syncthreads();  // every stage was waited for (all copies landed) and read: the ring becomes the staging
+
+  midm_wgmma_epilogue<T, P>(acc, smem, args, tid, slab_ok);
+#else
+  (void)wargs;
   __trap();  // wgmma needs sm_90a: gemm selects this kernel only when midm_wgmma_available()
 #endif
 }

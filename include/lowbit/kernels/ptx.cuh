@@ -158,6 +158,17 @@ LOWBIT_DEVICE void mbarrier_arrive(void* bar) {
 #endif
 }
 
+/// Arrives on `bar` once every cp.async the calling thread issued before this has completed, without
+/// raising the phase's expected arrival count (`.noinc`: the arrival is one of those `bar` was initialised
+/// with). Lets a producer's plain cp.async copies complete a stage's mbarrier.
+LOWBIT_DEVICE void cp_async_mbarrier_arrive_noinc(void* bar) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(smem_addr(bar)) : "memory");
+#else
+  (void)bar; __trap();
+#endif
+}
+
 /// 2-D tensor copy (TMA) of the box at coordinates (`c0` inner, `c1` outer) of the tensor map `map`
 /// (a `__grid_constant__` kernel parameter) into shared memory at `smem` (aligned as the map's swizzle
 /// requires: 1024 bytes for 128-byte swizzling); elements outside the tensor are zero-filled and the
