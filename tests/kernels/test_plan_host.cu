@@ -225,7 +225,7 @@ TEST_CASE("wgmma mid-M: warp-specialized CTAs where they were measured faster, l
           check_ws_choice<8>(M, N, K, sms);
         }
   }
-  // the H100 (132 SMs) cases of bench/results/large_probe_*_2026-12-07_s24_ws_wg.log: the warp-specialized W64
+  // the H100 (132 SMs) cases of bench/results/large_probe_*_2026-12-07_s25_ws_wg.log: the warp-specialized W64
   // won on the three large shapes (32-128 k-tiles a CTA) and lost on 4096^2 (8)
   for (std::size_t M : {std::size_t(32), std::size_t(64)}) {
     CHECK(detail::plan_midm_wgmma<4>(M, 8192, 8192, 132).midm_ws);

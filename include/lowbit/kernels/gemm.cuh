@@ -643,7 +643,7 @@ GemmPlan make_midm_plan(std::size_t M, std::size_t N, std::size_t K, int sm_coun
 }
 
 /// k-tiles per CTA (plan.kt_per_split) from which M <= 64 runs the warp-specialized W64 instead of the lock-step
-/// W64ls (same grid). H100, g128, same run (bench/results/large_probe_*_2026-12-07_s24_ws_wg.log): 32-128
+/// W64ls (same grid). H100, g128, same run (bench/results/large_probe_*_2026-12-07_s25_ws_wg.log): 32-128
 /// k-tiles a CTA (8192^2, 8192 x 28672, 28672 x 8192) 4-11 % faster at 2, 4 and 8 bits and M = 32, 64; 8 (4096^2)
 /// 3-7 % slower, the producer's fill and the barrier setup no longer hidden.
 inline constexpr int kMidmWsMinKTiles = 16;

@@ -111,7 +111,7 @@ struct MidmWgmmaPolicies {
   /// a thread, no spills at any width), 8 stages, weights by cp.async at 2-4 bits (WS = 2) and by one bulk copy
   /// per slab at 8 bits (WS = 1). gemm takes it where a CTA streams at least kMidmWsMinKTiles k-tiles, else
   /// W64ls. H100, g128, M = 64, same run against W64ls (us, 8192^2 / 8192 x 28672 / 28672 x 8192 / 4096^2;
-  /// bench/results/large_probe_*_2026-12-07_s24_ws_wg.log): 4 bits 33.8 / 91.8 / 86.9 / 19.2 against 35.2 /
+  /// bench/results/large_probe_*_2026-12-07_s25_ws_wg.log): 4 bits 33.8 / 91.8 / 86.9 / 19.2 against 35.2 /
   /// 101.1 / 93.7 / 18.3; 2 bits 32.8 / 88.8 / 83.8 / 18.9 against 34.4 / 100.7 / 92.8 / 17.6; 8 bits (bulk)
   /// 38.9 / 104.7 / 99.1 / 20.8 against 40.2 / 115.5 / 108.4 / 20.1 (cp.async: 43.2 / 129.8 / 121.7). 11
   /// stages were 2-6 % slower than 8.
