@@ -144,9 +144,11 @@ inline constexpr int kMidmWsProducerThreads = 128;
 #if !defined(LOWBIT_TESTING_MIDM_WS_DIAG)
 #define LOWBIT_TESTING_MIDM_WS_DIAG 0
 #endif
-/// Probe builds only (bench/probe/large_probe.cu, wrong results by design): 1 = the producer copies only the
+/// Probe builds only (bench/probe/large_probe.cu, wrong results by design), bits: 1 = the producer copies only the
 /// first S stages and then just completes the barriers (the consumers' rate alone); 2 = the consumers only
-/// wait for and release the stages (the producer's rate alone). 0 in every other build.
+/// wait for and release the stages (the producer's rate alone); 4 = the consumers skip the dequantization (their
+/// wgmmas read the fragment registers as they are); 8 = the consumers skip the wgmmas (the fragments are still
+/// computed: the step loop keeps them live). 0 in every other build.
 inline constexpr int kMidmWsDiag = LOWBIT_TESTING_MIDM_WS_DIAG;
 
 /// The warp-specialized kernel's activation copies: producer thread `t` (0..127) copies, for j = 0 .. NT / 16 - 1,
@@ -724,7 +726,7 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_ws_kern
     auto issue_w = [&](int step) {  // weights and group parameters of k-tile kt_begin + step
       const int st = step % S, kt = kt_begin + step;
       unsigned char* stage = smem + st * kStageBytes;
-      if (kMidmWsDiag == 1 && step >= S) {  // probe: no copies past the first S stages, the arrivals only
+      if ((kMidmWsDiag & 1) && step >= S) {  // probe: no copies past the first S stages, the arrivals only
         if (P::ws_bulk_weights && pt == 0) ptx::mbarrier_arrive(&full[st]);
         return;
       }
@@ -756,7 +758,7 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_ws_kern
     auto issue_a = [&](int step) {  // activations of k-tile kt_begin + step (rows past M zero-filled)
       const int st = step % S;
       unsigned char* stage = smem + st * kStageBytes;
-      if (kMidmWsDiag == 1 && step >= S) {
+      if ((kMidmWsDiag & 1) && step >= S) {
         ptx::mbarrier_arrive(&full[st]);
         return;
       }
@@ -805,13 +807,16 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_ws_kern
       // the producer's cp.async activation data, now visible to this thread, for wgmma (a TMA box needs no
       // fence: it is written by the async proxy that wgmma reads through)
       if constexpr (!P::ws_tma_acts) midm_fence_proxy_async();
-      if (slab_ok && kMidmWsDiag != 2) {  // warpgroup-uniform
+      if (slab_ok && !(kMidmWsDiag & 2)) {  // warpgroup-uniform
         const unsigned char* stage = smem + st * kStageBytes;
         std::uint32_t (&a)[4][4] = frag[PAR];  // last read by the wgmmas of step - 2: done
-        midm_wgmma_fragments<B, T, GPT>(a, wq, reinterpret_cast<const std::uint32_t*>(stage + kWOff + wg * kTileBytes),
-                                        stage + kPOff + wg * GPT * kMidmParamBytes, lane, sym);
-        midm_wgmma_ktile<T, NT>(acc, a, smem_s + st * kStageBytes);
-        midm_wgmma_wait1();  // the previous step's wgmmas are done: its stage may be refilled
+        if constexpr (!(kMidmWsDiag & 4))
+          midm_wgmma_fragments<B, T, GPT>(a, wq, reinterpret_cast<const std::uint32_t*>(stage + kWOff + wg * kTileBytes),
+                                          stage + kPOff + wg * GPT * kMidmParamBytes, lane, sym);
+        if constexpr (!(kMidmWsDiag & 8)) {
+          midm_wgmma_ktile<T, NT>(acc, a, smem_s + st * kStageBytes);
+          midm_wgmma_wait1();  // the previous step's wgmmas are done: its stage may be refilled
+        }
       }
       if (step > 0 && lane == 0) ptx::mbarrier_arrive(&empty[(step - 1) % S]);
     };
