@@ -144,9 +144,12 @@ inline constexpr int kMidmWsProducerThreads = 128;
 #if !defined(LOWBIT_TESTING_MIDM_WS_DIAG)
 #define LOWBIT_TESTING_MIDM_WS_DIAG 0
 #endif
-/// Probe builds only (bench/probe/large_probe.cu, wrong results by design): 1 = the producer copies only the
+/// Probe builds only (bench/probe/large_probe.cu, wrong results by design), bits: 1 = the producer copies only the
 /// first S stages and then just completes the barriers (the consumers' rate alone); 2 = the consumers only
-/// wait for and release the stages (the producer's rate alone). 0 in every other build.
+/// wait for and release the stages (the producer's rate alone); 4 = the consumers skip the dequantization (their
+/// wgmmas read the fragment registers as they are); 8 = the consumers skip the wgmmas (the fragments are still
+/// computed: the step loop keeps them live); 16 = 64-row fp16 policies issue their wgmmas with both operands
+/// from shared memory (midm_wgmma_ktile_ss_probe), the fragments still computed. 0 in every other build.
 inline constexpr int kMidmWsDiag = LOWBIT_TESTING_MIDM_WS_DIAG;
 
 /// The warp-specialized kernel's activation copies: producer thread `t` (0..127) copies, for j = 0 .. NT / 16 - 1,
@@ -206,6 +209,7 @@ LOWBIT_WG_RS(wgmma_m64n256k16_bf16_rs, 256, "bf16", 128, "{%128, %129, %130, %13
                  : LOWBIT_WG_D##ND                                                                          \
                  : "l"(desc_a), "l"(desc_b), "r"(accumulate));                                              \
   }
+LOWBIT_WG_SS(wgmma_m64n64k16_f16_ss, 64, "f16", 32, "%32, %33", "%34")
 LOWBIT_WG_SS(wgmma_m64n256k16_f16_ss, 256, "f16", 128, "%128, %129", "%130")
 LOWBIT_WG_SS(wgmma_m64n256k16_bf16_ss, 256, "bf16", 128, "%128, %129", "%130")
 #undef LOWBIT_WG_SS
@@ -340,6 +344,25 @@ LOWBIT_DEVICE void midm_wgmma_ktile(float (&acc)[NT / 2], const std::uint32_t (&
   midm_wgmma_commit();
 #pragma unroll
   for (int i = 0; i < NT / 2; ++i) midm_reg_fence(acc[i]);
+}
+
+/// Probe builds only (kMidmWsDiag bit 16): one k-tile's tensor work of a 64-row fp16 warpgroup with both operands
+/// from shared memory, the activation tile serving as A (its 64 rows, K-major) and as B: the same wgmma count
+/// and shape as midm_wgmma_ktile without the register A operand. Wrong results by design.
+LOWBIT_DEVICE void midm_wgmma_ktile_ss_probe(float (&acc)[32], std::uint32_t tile_s) {
+#pragma unroll
+  for (int i = 0; i < 32; ++i) midm_reg_fence(acc[i]);
+  midm_wgmma_fence();
+  const std::uint64_t desc = sw128_desc(tile_s);
+  const std::uint32_t desc_lo = static_cast<std::uint32_t>(desc);
+#pragma unroll
+  for (int ks = 0; ks < TileGeometry::k_steps; ++ks) {
+    const std::uint64_t d = (desc & 0xFFFFFFFF00000000ull) | (desc_lo + (kWgmmaKStepBytes >> 4) * ks);
+    wgmma_m64n64k16_f16_ss(acc, d, d, 1);
+  }
+  midm_wgmma_commit();
+#pragma unroll
+  for (int i = 0; i < 32; ++i) midm_reg_fence(acc[i]);
 }
 
 /// The main loops' step pairs: `body(step, parity)` for steps 0 .. steps - 1 with the compile-time parity
@@ -724,7 +747,7 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_ws_kern
     auto issue_w = [&](int step) {  // weights and group parameters of k-tile kt_begin + step
       const int st = step % S, kt = kt_begin + step;
       unsigned char* stage = smem + st * kStageBytes;
-      if (kMidmWsDiag == 1 && step >= S) {  // probe: no copies past the first S stages, the arrivals only
+      if ((kMidmWsDiag & 1) && step >= S) {  // probe: no copies past the first S stages, the arrivals only
         if (P::ws_bulk_weights && pt == 0) ptx::mbarrier_arrive(&full[st]);
         return;
       }
@@ -756,7 +779,7 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_ws_kern
     auto issue_a = [&](int step) {  // activations of k-tile kt_begin + step (rows past M zero-filled)
       const int st = step % S;
       unsigned char* stage = smem + st * kStageBytes;
-      if (kMidmWsDiag == 1 && step >= S) {
+      if ((kMidmWsDiag & 1) && step >= S) {
         ptx::mbarrier_arrive(&full[st]);
         return;
       }
@@ -805,13 +828,21 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_ws_kern
       // the producer's cp.async activation data, now visible to this thread, for wgmma (a TMA box needs no
       // fence: it is written by the async proxy that wgmma reads through)
       if constexpr (!P::ws_tma_acts) midm_fence_proxy_async();
-      if (slab_ok && kMidmWsDiag != 2) {  // warpgroup-uniform
+      if (slab_ok && !(kMidmWsDiag & 2)) {  // warpgroup-uniform
         const unsigned char* stage = smem + st * kStageBytes;
         std::uint32_t (&a)[4][4] = frag[PAR];  // last read by the wgmmas of step - 2: done
-        midm_wgmma_fragments<B, T, GPT>(a, wq, reinterpret_cast<const std::uint32_t*>(stage + kWOff + wg * kTileBytes),
-                                        stage + kPOff + wg * GPT * kMidmParamBytes, lane, sym);
-        midm_wgmma_ktile<T, NT>(acc, a, smem_s + st * kStageBytes);
-        midm_wgmma_wait1();  // the previous step's wgmmas are done: its stage may be refilled
+        (void)stage;  // unused only in probe builds (kMidmWsDiag)
+        (void)a;
+        if constexpr (!(kMidmWsDiag & 4))
+          midm_wgmma_fragments<B, T, GPT>(a, wq, reinterpret_cast<const std::uint32_t*>(stage + kWOff + wg * kTileBytes),
+                                          stage + kPOff + wg * GPT * kMidmParamBytes, lane, sym);
+        if constexpr (!(kMidmWsDiag & 8)) {
+          if constexpr ((kMidmWsDiag & 16) && NT == 64 && std::is_same_v<T, half_t>)
+            midm_wgmma_ktile_ss_probe(acc, smem_s + st * kStageBytes);
+          else
+            midm_wgmma_ktile<T, NT>(acc, a, smem_s + st * kStageBytes);
+          midm_wgmma_wait1();  // the previous step's wgmmas are done: its stage may be refilled
+        }
       }
       if (step > 0 && lane == 0) ptx::mbarrier_arrive(&empty[(step - 1) % S]);
     };
