@@ -142,6 +142,8 @@ namespace detail {
 inline constexpr int kMidmWsProducerThreads = 128;
 
 #if !defined(LOWBIT_TESTING_MIDM_WS_DIAG)
+/// Diagnostic bits of the warp-specialized mid-M kernel (kMidmWsDiag): defined only by probe builds of
+/// bench/probe/large_probe.cu; 0 everywhere else.
 #define LOWBIT_TESTING_MIDM_WS_DIAG 0
 #endif
 /// Probe builds only (bench/probe/large_probe.cu, wrong results by design), bits: 1 = the producer copies only the
