@@ -240,6 +240,15 @@ TEST_CASE("wgmma mid-M: warp-specialized CTAs where they were measured faster, l
   CHECK(detail::plan_midm_wgmma<4>(128, 4096, 4096, 132).midm_ws);
   CHECK_FALSE(detail::plan_midm_wgmma<4>(128, 28672, 8192, 132).midm_ws);
   CHECK_FALSE(detail::plan_midm_wgmma<8>(128, 28672, 8192, 132).midm_ws);
+  // without the driver's tensor-map encoder the 128-row CTAs are the lock-step ones (W128 is fed by TMA)
+  for (std::size_t M : {std::size_t(65), std::size_t(128), std::size_t(200)}) {  // 4096^2: no 256-row CTAs
+    const detail::GemmPlan p = detail::plan_midm_wgmma<4>(M, 4096, 4096, 132, false);
+    CHECK_FALSE(p.midm_ws);
+    CHECK(p.block_m == 128);
+    CHECK(p.block_n == 256);
+    CHECK(detail::plan_midm_wgmma<4>(M, 4096, 4096, 132, true).midm_ws);
+  }
+  CHECK(detail::plan_midm_wgmma<4>(64, 8192, 8192, 132, false).midm_ws);  // W64 uses no tensor map
 }
 
 TEST_CASE("gemm argument checks report the problem without touching the device", "[kernels][plan]") {

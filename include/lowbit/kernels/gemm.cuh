@@ -668,16 +668,20 @@ constexpr bool midm_prefers_w256(std::size_t M, std::size_t N, std::size_t K) {
 /// where a CTA streams at least kMidmWsMinKTiles k-tiles, else lock-step (W64ls, same grid); 256-row ones where
 /// midm_prefers_w256; else 128-row ones, warp-specialized (W128, block_n 192) unless that plan splits K more than
 /// the lock-step W128ls (block_n 256) does: the split-K partials then cost more than the faster CTAs save.
+/// `tma`: the driver's tensor-map encoder is available (W128 copies its activation tiles by TMA); without it
+/// the 128-row CTAs are W128ls.
 template <int B>
-GemmPlan plan_midm_wgmma(std::size_t M, std::size_t N, std::size_t K, int sm_count) {
+GemmPlan plan_midm_wgmma(std::size_t M, std::size_t N, std::size_t K, int sm_count, bool tma = true) {
   using QW = MidmWgmmaPolicies<B>;
   if (M <= 64) {
     const GemmPlan ws = make_midm_plan<B, typename QW::W64>(M, N, K, sm_count);
     return ws.kt_per_split >= kMidmWsMinKTiles ? ws : make_midm_plan<B, typename QW::W64ls>(M, N, K, sm_count);
   }
   if (midm_prefers_w256<B>(M, N, K)) return make_midm_plan<B, typename QW::W256>(M, N, K, sm_count);
-  const GemmPlan ws = make_midm_plan<B, typename QW::W128>(M, N, K, sm_count);
+  static_assert(!QW::W128::ws_tma_acts || QW::W128::ws, "a TMA-fed W128 is warp-specialized");
   const GemmPlan ls = make_midm_plan<B, typename QW::W128ls>(M, N, K, sm_count);
+  if (QW::W128::ws_tma_acts && !tma) return ls;
+  const GemmPlan ws = make_midm_plan<B, typename QW::W128>(M, N, K, sm_count);
   return ws.splits <= ls.splits ? ws : ls;
 }
 
@@ -691,7 +695,8 @@ GemmPlan plan_gemm(std::size_t M, std::size_t N, std::size_t K, int sm_count, co
     return make_decode_plan<B>(M, N, K, sm_count, false, decode.warps, decode.splits, decode.slabs, decode.persist);
   // sm_90a build on an sm_90 device: the wgmma variant from M = 17 (H100, 4-bit g128: W64 at M = 32 was
   // 1.2-1.45x faster than M32 on all four benchmark shapes); plan_midm_wgmma picks its policy
-  if (M <= kMidmMaxM && midm_wgmma_available()) return plan_midm_wgmma<B>(M, N, K, sm_count);
+  if (M <= kMidmMaxM && midm_wgmma_available())
+    return plan_midm_wgmma<B>(M, N, K, sm_count, tensor_map_encoder() != nullptr);
   if (M <= 32) return make_midm_plan<B, typename Q::M32>(M, N, K, sm_count);
   // mma.sync: 64-row CTAs up to M = 256 (H200: faster than the tile kernels on all four benchmark
   // shapes at M = 64-256; the 128-row M128 policy was slower than them on 4096^2 at M = 128 and 256)
