@@ -7,5 +7,5 @@ source bench/probe/device_lib.sh
 B=build-s25f
 [ -f $B/bins.tar.xz ] && tar xJf $B/bins.tar.xz -C $B
 tests gemm_b4_f16 150 $B/test_kernels_gemm_b4_f16
-tests gemm_b8_bf16 150 $B/test_kernels_gemm_b8_bf16
+[ -x $B/test_kernels_gemm_b8_bf16 ] && tests gemm_b8_bf16 150 $B/test_kernels_gemm_b8_bf16
 st done

@@ -1111,14 +1111,14 @@ Status gemm_bits(const T* A, std::size_t M, const TiledWeightView& w, const T* b
       using Q = MidmPolicies<B>;
       using QW = MidmWgmmaPolicies<B>;
 #if defined(LOWBIT_MIDM_WGMMA)  // plans ask for wgmma only in such builds (midm_wgmma_available)
-      if (plan.wgmma) {
+      if (plan.wgmma) {  // the policy by the plan's row block and kernel kind (plan_midm_wgmma)
+        const auto run = [&](auto policy) {
+          return detail::run_midm<B, T, decltype(policy)>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream, opt);
+        };
         if (plan.block_m == QW::W64::block_m)
-          return plan.midm_ws ? detail::run_midm<B, T, typename QW::W64>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream, opt)
-                              : detail::run_midm<B, T, typename QW::W64ls>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream, opt);
-        if (plan.block_m == QW::W256::block_m)
-          return detail::run_midm<B, T, typename QW::W256>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream, opt);
-        return plan.midm_ws ? detail::run_midm<B, T, typename QW::W128>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream, opt)
-                            : detail::run_midm<B, T, typename QW::W128ls>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream, opt);
+          return plan.midm_ws ? run(typename QW::W64{}) : run(typename QW::W64ls{});
+        if (plan.block_m == QW::W256::block_m) return run(typename QW::W256{});
+        return plan.midm_ws ? run(typename QW::W128{}) : run(typename QW::W128ls{});
       }
 #else
       (void)sizeof(QW);

@@ -328,11 +328,11 @@ LOWBIT_DEVICE void midm_wgmma_fragments(std::uint32_t (&a)[4][4], int wq, const 
   }
 }
 
-/// One k-tile's wgmmas of a warpgroup: the four k16-steps of the A fragments `a` against the activation tile
-/// at shared address `tile_s` (128-byte swizzled), as one committed group; the accumulators are fenced on
-/// both sides so the compiler keeps their accesses out of the asynchronous window.
-template <class T, int NT>
-LOWBIT_DEVICE void midm_wgmma_ktile(float (&acc)[NT / 2], const std::uint32_t (&a)[4][4], std::uint32_t tile_s) {
+/// One k-tile's wgmmas of a warpgroup as one committed group: `issue(ks, desc_b)` for the four k16-steps, where
+/// `desc_b` addresses k16-step ks of the activation tile at shared address `tile_s` (128-byte swizzled); the
+/// accumulators are fenced on both sides so the compiler keeps their accesses out of the asynchronous window.
+template <int NT, class Issue>
+LOWBIT_DEVICE void midm_wgmma_group(float (&acc)[NT / 2], std::uint32_t tile_s, Issue&& issue) {
 #pragma unroll
   for (int i = 0; i < NT / 2; ++i) midm_reg_fence(acc[i]);
   midm_wgmma_fence();
@@ -342,29 +342,23 @@ LOWBIT_DEVICE void midm_wgmma_ktile(float (&acc)[NT / 2], const std::uint32_t (&
   const std::uint32_t desc_lo = static_cast<std::uint32_t>(desc);
 #pragma unroll
   for (int ks = 0; ks < TileGeometry::k_steps; ++ks)
-    midm_wgmma<T, NT>(acc, a[ks], (desc & 0xFFFFFFFF00000000ull) | (desc_lo + (kWgmmaKStepBytes >> 4) * ks));
+    issue(ks, (desc & 0xFFFFFFFF00000000ull) | (desc_lo + (kWgmmaKStepBytes >> 4) * ks));
   midm_wgmma_commit();
 #pragma unroll
   for (int i = 0; i < NT / 2; ++i) midm_reg_fence(acc[i]);
+}
+
+/// One k-tile's wgmmas of a warpgroup: the A fragments `a` (registers) against the activation tile at `tile_s`.
+template <class T, int NT>
+LOWBIT_DEVICE void midm_wgmma_ktile(float (&acc)[NT / 2], const std::uint32_t (&a)[4][4], std::uint32_t tile_s) {
+  midm_wgmma_group<NT>(acc, tile_s, [&](int ks, std::uint64_t desc_b) { midm_wgmma<T, NT>(acc, a[ks], desc_b); });
 }
 
 /// Probe builds only (kMidmWsDiag bit 16): one k-tile's tensor work of a 64-row fp16 warpgroup with both operands
 /// from shared memory, the activation tile serving as A (its 64 rows, K-major) and as B: the same wgmma count
 /// and shape as midm_wgmma_ktile without the register A operand. Wrong results by design.
 LOWBIT_DEVICE void midm_wgmma_ktile_ss_probe(float (&acc)[32], std::uint32_t tile_s) {
-#pragma unroll
-  for (int i = 0; i < 32; ++i) midm_reg_fence(acc[i]);
-  midm_wgmma_fence();
-  const std::uint64_t desc = sw128_desc(tile_s);
-  const std::uint32_t desc_lo = static_cast<std::uint32_t>(desc);
-#pragma unroll
-  for (int ks = 0; ks < TileGeometry::k_steps; ++ks) {
-    const std::uint64_t d = (desc & 0xFFFFFFFF00000000ull) | (desc_lo + (kWgmmaKStepBytes >> 4) * ks);
-    wgmma_m64n64k16_f16_ss(acc, d, d, 1);
-  }
-  midm_wgmma_commit();
-#pragma unroll
-  for (int i = 0; i < 32; ++i) midm_reg_fence(acc[i]);
+  midm_wgmma_group<64>(acc, tile_s, [&](int, std::uint64_t desc) { wgmma_m64n64k16_f16_ss(acc, desc, desc, 1); });
 }
 
 /// The main loops' step pairs: `body(step, parity)` for steps 0 .. steps - 1 with the compile-time parity
