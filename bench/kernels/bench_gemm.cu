@@ -540,7 +540,7 @@ int main(int argc, char** argv) {
     std::vector<Variant> variants = {{4, 128, false, false, "asym", Ms}};
     if (K == 8192 && N == 8192) {
       variants.push_back({4, 128, true, false, "sym", {1, 16}});
-      variants.push_back({4, 128, false, true, "act", {1, 16, 1024}});
+      variants.push_back({4, 128, false, true, "act", {1, 16, 64, 1024}});
       variants.push_back({4, 32, false, false, "asym", {1, 16}});
       variants.push_back({4, 0, false, false, "asym", {1, 16}});
     }

@@ -62,10 +62,12 @@ struct TiledWeightView {
 /// tiles, scales and zeros, then executes `griddepcontrol.wait` before it reads A or bias or writes Y or
 /// the workspace. This hides
 /// part of the per-call fixed cost (launch, pipeline fill) behind the previous kernel's tail; the
-/// results are the same as with a plain launch.
+/// results are the same as with a plain launch. For act-order weights the pre-gather kernel in front of
+/// them is launched the same way: it lets the GEMM launch at once and waits before it reads A, so the
+/// GEMM's weight prefetch still overlaps the preceding kernel.
 ///
-/// **Contract under PDL:** the weight (`qweight`, `scales`, `zeros`) must not be written by the kernel
-/// launched immediately before gemm in the same stream (one kernel launched without PDL in between, or
+/// **Contract under PDL:** the weight (`qweight`, `scales`, `zeros`, and `perm` for act-order) must not
+/// be written by the kernel launched immediately before gemm in the same stream (one kernel launched without PDL in between, or
 /// a stream synchronization, is enough; so is PdlMode::off for that call). Weights uploaded or
 /// converted once at load time (upload, convert_from_gptq, which synchronize) are unaffected. A, bias,
 /// Y and the workspace have no such restriction: chaining GEMMs whose activations come from the
@@ -83,8 +85,9 @@ enum class PdlMode {
 /// Run-time options of gemm / gemm_bits.
 struct GemmOptions {
   /// Programmatic dependent launch of the decode kernel (M <= 16) and of the sm_90a wgmma mid-M kernel
-  /// (16 < M <= 256 in LOWBIT_MIDM_WGMMA builds). The other kernels (the mma.sync mid-M and tile kernels,
-  /// and the act-order pre-gather) always launch plainly, whatever the mode.
+  /// (16 < M <= 256 in LOWBIT_MIDM_WGMMA builds), and of the act-order pre-gather before either. The
+  /// other kernels (the mma.sync mid-M and tile kernels, and the pre-gather before them) always launch
+  /// plainly, whatever the mode.
   PdlMode pdl = PdlMode::automatic;
   /// Launch shape of the decode kernel for M <= 16 (ignored for larger M); {0, 0} = planned. A shape the
   /// weight cannot run (a split that would be empty, a CTA whose shared memory does not fit an SM, more
@@ -362,21 +365,74 @@ __global__ void __launch_bounds__(P::threads) wo_gemm_kernel(const GemmArgs args
   }
 }
 
-/// Act-order pre-gather: Ag[m, k'] = A[m, perm[k']] (8 columns per thread, one 16-byte store).
+/// Whether `kernel` may be launched with programmatic dependent launch on the current device: compute
+/// capability 9.0+ and code compiled for a virtual architecture 9.0+ (only then does it contain
+/// `griddepcontrol.wait`; code JIT-compiled from older PTX has none and would race with the preceding
+/// kernel).
+template <class Kernel>
+bool pdl_supported(Kernel* kernel) {
+  if (current_compute_capability() < 90) return false;
+  cudaFuncAttributes fa{};
+  if (cudaFuncGetAttributes(&fa, kernel) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  return fa.ptxVersion >= 90;
+}
+
+/// Launches `kernel(args...)` with the programmatic-stream-serialization attribute (PDL: it may start while
+/// the preceding kernel in `stream` runs, and waits for it in griddepcontrol.wait).
+template <class... KArgs, class... Args>
+cudaError_t launch_pdl(void (*kernel)(KArgs...), dim3 grid, dim3 block, std::size_t smem, cudaStream_t stream,
+                       const Args&... args) {
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute la[1];
+  la[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  la[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = la;
+  cfg.numAttrs = 1;
+  return cudaLaunchKernelEx(&cfg, kernel, static_cast<KArgs>(args)...);
+}
+
+/// Act-order pre-gather: Ag[m, k'] = A[m, perm[k']] (8 columns per thread and step, one 16-byte store;
+/// a grid-stride loop, so the grid may be smaller than the M * K / 8 chunks).
+///
+/// Under programmatic dependent launch (the GEMM after it launched with PDL too: run_decode, run_midm) it
+/// lets that GEMM launch at once, so the GEMM's CTAs fetch their first weight tiles while this grid waits
+/// for the kernel before it; it reads the permutation (part of the weight, under PdlMode's contract)
+/// before `griddepcontrol.wait`, and A (which that kernel may write) and Ag (which the previous GEMM on
+/// the same workspace may still read) only after it. Launched plainly, both instructions are no-ops.
 template <class = void>
 __global__ void gather_columns_kernel(const std::uint16_t* A, const std::int32_t* perm, int M, int K,
                                       std::uint16_t* Ag) {
-  const std::size_t i = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;  // chunk of 8
-  if (i >= static_cast<std::size_t>(M) * K / 8) return;
-  const std::size_t m = i / (K / 8), k0 = (i % (K / 8)) * 8;
-  const int4 p0 = __ldg(reinterpret_cast<const int4*>(perm + k0));
-  const int4 p1 = __ldg(reinterpret_cast<const int4*>(perm + k0 + 4));
-  const std::uint16_t* row = A + m * K;
-  const int idx[8] = {p0.x, p0.y, p0.z, p0.w, p1.x, p1.y, p1.z, p1.w};
-  alignas(16) std::uint16_t v[8];
+  ptx::pdl_launch_dependents();
+  const std::size_t kc = static_cast<std::size_t>(K) / 8, chunks = static_cast<std::size_t>(M) * kc;
+  const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;
+  std::size_t i = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;  // chunk of 8 columns
+  int4 p0{}, p1{};
+  const auto load_perm = [&](std::size_t c) {
+    const std::size_t k0 = (c % kc) * 8;
+    p0 = __ldg(reinterpret_cast<const int4*>(perm + k0));
+    p1 = __ldg(reinterpret_cast<const int4*>(perm + k0 + 4));
+  };
+  if (i < chunks) load_perm(i);
+#if !defined(LOWBIT_TESTING_GATHER_SKIP_PDL_WAIT)  // defined only by the PDL tests' negative control
+  ptx::pdl_wait();
+#endif
+  for (; i < chunks; i += stride) {
+    const std::size_t m = i / kc, k0 = (i % kc) * 8;
+    const std::uint16_t* row = A + m * K;
+    const int idx[8] = {p0.x, p0.y, p0.z, p0.w, p1.x, p1.y, p1.z, p1.w};
+    alignas(16) std::uint16_t v[8];
 #pragma unroll
-  for (int e = 0; e < 8; ++e) v[e] = __ldg(row + idx[e]);
-  *reinterpret_cast<uint4*>(Ag + m * K + k0) = *reinterpret_cast<const uint4*>(v);
+    for (int e = 0; e < 8; ++e) v[e] = __ldg(row + idx[e]);
+    if (i + stride < chunks) load_perm(i + stride);
+    *reinterpret_cast<uint4*>(Ag + m * K + k0) = *reinterpret_cast<const uint4*>(v);
+  }
 }
 
 /// Largest M for which the tile kernels (gemm_policy) gather act-order A inside the GEMM; above it a
@@ -727,15 +783,25 @@ inline Status check_workspace(const GemmPlan& plan, std::size_t M, const TiledMe
 }
 
 /// Launches the act-order pre-gather of A `[M, K]` into the gather area of `plan`'s workspace `ws` and
-/// returns the gathered activations (row m, kernel column k' = A[m, perm[k']]).
+/// points `Ag` at the gathered activations (row m, kernel column k' = A[m, perm[k']]). `pdl`: with the
+/// programmatic-stream-serialization attribute (the GEMM after it is launched so too; see
+/// gather_columns_kernel) where the gather kernel's code supports it, else plainly.
+/// @return the launch's error (cudaSuccess when it went out).
 template <class T>
-std::uint16_t* gather_act_order(const T* A, const std::int32_t* perm, std::size_t M, std::size_t K, unsigned char* ws,
-                                const GemmPlan& plan, cudaStream_t stream) {
-  auto* Ag = reinterpret_cast<std::uint16_t*>(ws + gather_offset(plan));
+cudaError_t gather_act_order(const T* A, const std::int32_t* perm, std::size_t M, std::size_t K, unsigned char* ws,
+                             const GemmPlan& plan, cudaStream_t stream, const std::uint16_t*& Ag, bool pdl = false) {
+  auto* out = reinterpret_cast<std::uint16_t*>(ws + gather_offset(plan));
+  Ag = out;
+  auto kernel = gather_columns_kernel<>;
   const std::size_t chunks = M * K / 8;
-  gather_columns_kernel<><<<static_cast<unsigned>((chunks + 255) / 256), 256, 0, stream>>>(
-      reinterpret_cast<const std::uint16_t*>(A), perm, static_cast<int>(M), static_cast<int>(K), Ag);
-  return Ag;
+  // at most 1024 CTAs (about 8 per SM), looping beyond: at M <= 16 every chunk has its own thread
+  const unsigned grid = static_cast<unsigned>(std::min<std::size_t>((chunks + 255) / 256, 1024));
+  static const bool pdl_ok = pdl_supported(kernel);
+  const auto* a16 = reinterpret_cast<const std::uint16_t*>(A);
+  const int m = static_cast<int>(M), k = static_cast<int>(K);
+  if (pdl && pdl_ok) return launch_pdl(kernel, dim3(grid), dim3(256u), 0, stream, a16, perm, m, k, out);
+  kernel<<<grid, 256, 0, stream>>>(a16, perm, m, k, out);
+  return cudaGetLastError();
 }
 
 /// The fields GemmArgs (tile kernels) and StreamGemmArgs (decode, mid-M) share: the weight tensors,
@@ -760,18 +826,23 @@ void fill_common_args(Args& a, std::size_t M, const TiledWeightView& w, void* wo
 }
 
 /// Fills the arguments every streaming kernel (decode, mid-M) shares from the public call, points the
-/// split-K counters/partials into the workspace, and pre-gathers act-order activations into it.
+/// split-K counters/partials into the workspace, and pre-gathers act-order activations into it (with
+/// PDL when `pdl`: the kernel launched next must be launched with PDL too).
+/// @return the pre-gather's launch error (cudaSuccess without act-order).
 template <class T>
-void fill_stream_args(StreamGemmArgs& a, const T* A, std::size_t M, const TiledWeightView& w, const T* bias, T* Y,
-                      void* workspace, const GemmPlan& plan, cudaStream_t stream) {
+cudaError_t fill_stream_args(StreamGemmArgs& a, const T* A, std::size_t M, const TiledWeightView& w, const T* bias, T* Y,
+                             void* workspace, const GemmPlan& plan, cudaStream_t stream, bool pdl = false) {
   a.A = reinterpret_cast<const std::uint16_t*>(A);
   a.Y = reinterpret_cast<std::uint32_t*>(Y);
   a.bias = reinterpret_cast<const std::uint16_t*>(bias);
   fill_common_args(a, M, w, workspace, plan);
-  auto* ws = static_cast<unsigned char*>(workspace);
-  if (w.meta.act_order) {
-    a.A = gather_act_order(A, w.perm, M, w.meta.K, ws, plan, stream);
-  }
+  if (!w.meta.act_order) return cudaSuccess;
+  return gather_act_order(A, w.perm, M, w.meta.K, static_cast<unsigned char*>(workspace), plan, stream, a.A, pdl);
+}
+
+/// The status gemm returns when the act-order pre-gather could not be launched.
+inline Status gather_failed(cudaError_t e) {
+  return lowbit::detail::make_status(StatusCode::cuda_error, "gemm: act-order pre-gather launch failed: ", cudaGetErrorString(e));
 }
 
 /// SM count of the current device (0 when there is none).
@@ -851,45 +922,16 @@ Status run_plan(const T* A, std::size_t M, const TiledWeightView& w, const T* bi
   fill_common_args(a, M, w, workspace, plan);
   auto* ws = static_cast<unsigned char*>(workspace);
   if (a.perm && M > kInKernelGatherMaxM) {
-    a.A = gather_act_order(A, a.perm, M, w.meta.K, ws, plan, stream);
+    const std::uint16_t* Ag = nullptr;
+    if (const cudaError_t g = gather_act_order(A, a.perm, M, w.meta.K, ws, plan, stream, Ag); g != cudaSuccess)
+      return gather_failed(g);
+    a.A = Ag;
     a.perm = nullptr;
   }
   const cudaError_t e = launch_groups<B, T, P>(a, plan, stream);
   if (e != cudaSuccess)
     return lowbit::detail::make_status(StatusCode::cuda_error, "gemm: launch failed: ", cudaGetErrorString(e));
   return Status::success();
-}
-
-/// Whether `kernel` may be launched with programmatic dependent launch on the current device: compute
-/// capability 9.0+ and code compiled for a virtual architecture 9.0+ (only then does it contain
-/// `griddepcontrol.wait`; code JIT-compiled from older PTX has none and would race with the preceding
-/// kernel).
-template <class Kernel>
-bool pdl_supported(Kernel* kernel) {
-  if (current_compute_capability() < 90) return false;
-  cudaFuncAttributes fa{};
-  if (cudaFuncGetAttributes(&fa, kernel) != cudaSuccess) {
-    (void)cudaGetLastError();
-    return false;
-  }
-  return fa.ptxVersion >= 90;
-}
-
-/// Launches `kernel(arg)` with the programmatic-stream-serialization attribute (PDL: it may start while
-/// the preceding kernel in `stream` runs, and waits for it in griddepcontrol.wait).
-template <class Arg>
-cudaError_t launch_pdl(void (*kernel)(Arg), dim3 grid, dim3 block, std::size_t smem, cudaStream_t stream, const Arg& arg) {
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim = grid;
-  cfg.blockDim = block;
-  cfg.dynamicSmemBytes = smem;
-  cfg.stream = stream;
-  cudaLaunchAttribute la[1];
-  la[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  la[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = la;
-  cfg.numAttrs = 1;
-  return cudaLaunchKernelEx(&cfg, kernel, arg);
 }
 
 /// Whether decode_gemm_kernel<B, T, MT, GPT, Bulk> may be launched with PDL here (pdl_supported, asked
@@ -982,7 +1024,8 @@ cudaError_t launch_midm(const MidmArgs& a, const GemmPlan& plan, cudaStream_t st
 /// Checks the workspace, pre-gathers act-order activations, and launches the mid-M kernel with
 /// policy P (plan from make_midm_plan<B, P>).
 /// The launch follows `opt.pdl` for the wgmma kernel (PdlMode; PDL needs no check beyond the policy: that
-/// kernel exists only in sm_90a code); the mma.sync kernel and the pre-gather kernel launch plainly.
+/// kernel exists only in sm_90a code), as does the act-order pre-gather before it; the mma.sync kernel and
+/// the pre-gather before it launch plainly.
 template <int B, class T, class P>
 Status run_midm(const T* A, std::size_t M, const TiledWeightView& w, const T* bias, T* Y, void* workspace,
                 std::size_t workspace_bytes, const GemmPlan& plan, cudaStream_t stream, const GemmOptions& opt = {}) {
@@ -991,9 +1034,10 @@ Status run_midm(const T* A, std::size_t M, const TiledWeightView& w, const T* bi
   if (plan.kind != PolicyKind::midm || plan.wgmma != P::wgmma || plan.midm_ws != P::ws || plan.block_m != P::block_m ||
       plan.block_n != P::block_n || plan.warps_k != P::warps_k || plan.kt_per_split % P::warps_k != 0)
     return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: plan does not match the mid-M policy");
-  MidmArgs a{};
-  fill_stream_args(a, A, M, w, bias, Y, workspace, plan, stream);
   const bool pdl = P::wgmma && opt.pdl != PdlMode::off;
+  MidmArgs a{};
+  if (const cudaError_t g = fill_stream_args(a, A, M, w, bias, Y, workspace, plan, stream, pdl); g != cudaSuccess)
+    return gather_failed(g);
   const cudaError_t e = a.group_size == 32 ? launch_midm<B, T, P, 2>(a, plan, stream, pdl) : launch_midm<B, T, P, 1>(a, plan, stream, pdl);
   if (e != cudaSuccess)
     return lowbit::detail::make_status(StatusCode::cuda_error, "gemm: launch failed: ", cudaGetErrorString(e));
@@ -1002,7 +1046,7 @@ Status run_midm(const T* A, std::size_t M, const TiledWeightView& w, const T* bi
 
 /// Checks the workspace, pre-gathers act-order activations, and launches the decode kernel (M <= 16).
 /// @tparam Bulk bulk-copy (sm_90 only) or cp.async (sm_80+) ring; gemm uses cp.async.
-/// The launch follows `opt.pdl` (PdlMode; the pre-gather kernel always launches plainly).
+/// The launch follows `opt.pdl` (PdlMode), and so does the act-order pre-gather's before it.
 template <int B, class T, bool Bulk>
 Status run_decode(const T* A, std::size_t M, const TiledWeightView& w, const T* bias, T* Y, void* workspace,
                   std::size_t workspace_bytes, const GemmPlan& plan, cudaStream_t stream, const GemmOptions& opt = {}) {
@@ -1020,7 +1064,8 @@ Status run_decode(const T* A, std::size_t M, const TiledWeightView& w, const T* 
                                          "compute capability 9.0+ and kernels compiled for sm_90 or newer; use automatic or off");
   }
   DecodeArgs a{};
-  fill_stream_args(a, A, M, w, bias, Y, workspace, plan, stream);
+  if (const cudaError_t g = fill_stream_args(a, A, M, w, bias, Y, workspace, plan, stream, pdl); g != cudaSuccess)
+    return gather_failed(g);
   a.kt_per_warp = plan.kt_per_warp;
   if constexpr (Bulk) {
     if (plan.slabs != 1 || plan.persist)
