@@ -7,7 +7,7 @@
 # rows at M = 1 / 16 / 64 / 1024 next to the plain asym rows of the same run).
 # Build (workstation, build-pack = sm_90a Release), then pack (the carry limit is 64 MiB):
 #   for t in test_kernels_gemm_b4_f16 test_kernels_gemm_b4_bf16 test_kernels_gemm_b8_bf16 test_kernels_gemm_b2_f16 \
-#            test_kernels_midm_b4 test_kernels_sanitize test_kernels_pdl_negative_gather bench_gemm_kernels; do
+#            test_kernels_midm_b4 test_kernels_sanitize test_kernels_pdl_negative_gather bench_gemm_kernels bench_dequant_gemm; do
 #     cmake --build build-pack --target $t -j2; cp $(find build-pack -type f -name $t -perm -u+x) /tmp/b26/; done
 #   strip /tmp/b26/*; mkdir -p build-s26; tar cJf build-s26/bins.tar.xz -C /tmp/b26 .
 #   run(command="bash bench/probe/device_s26a.sh", carry=["build-s26"])
@@ -30,4 +30,6 @@ tests gemm_b4_bf16 120 $B/test_kernels_gemm_b4_bf16
 tests gemm_b8_bf16 120 $B/test_kernels_gemm_b8_bf16
 tests gemm_b2_f16 120 $B/test_kernels_gemm_b2_f16
 san racecheck midm 120 $B/test_kernels_sanitize "[midm]"
+timeout $(left 200) $B/bench_dequant_gemm $O/dequant_gemm_${DEV}_${D}_s26.json > $L/bench_dequant_gemm.log 2>&1
+st "bench_dequant_gemm rc=$?"; cp $L/bench_dequant_gemm.log $O/dequant_gemm_${DEV}_${D}_s26.log
 st done
