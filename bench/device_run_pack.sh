@@ -40,6 +40,8 @@ if [ $rc = 0 ] && grep -q "GPU W4A16" "$L/demo.log" && ! grep -qE "MISMATCH|none
   stamp "PASS test_demo_cli_gpu (lowbit demo)"; else stamp "FAIL test_demo_cli_gpu rc=$rc"; fails=$((fails+1)); fi
 neg=$(bin test_kernels_pdl_negative); timeout 60 $neg "[pdl]" > "$L/pdl_negative.log" 2>&1; rc=$?
 stamp "PDL negative control rc=$rc ($( [ $rc != 0 ] && echo 'fails as it must' || echo 'PASSED: the PDL tests prove nothing'))"
+neg=$(bin test_kernels_pdl_negative_gather); timeout 90 $neg "[pdl]" > "$L/pdl_negative_gather.log" 2>&1; rc=$?
+stamp "act-order pre-gather PDL negative control rc=$rc, act-order failures $(grep -c ' act 1' "$L/pdl_negative_gather.log") ($( [ $rc != 0 ] && echo 'fails as it must' || echo 'PASSED: the act-order PDL tests prove nothing'))"
 san() {  # san TOOL NAME BINARY [ARGS...]
   local tool=$1 name=$2 b; b=$(bin $3); shift 3
   timeout 120 compute-sanitizer --tool $tool --error-exitcode 9 $b "$@" > "$L/${tool}_$name.log" 2>&1; local rc=$?

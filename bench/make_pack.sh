@@ -14,9 +14,10 @@ ALL_TARGETS="test_kernels_convert test_kernels_sanitize test_linear test_dequant
   test_kernels_gemm_b2_f16 test_kernels_gemm_b2_bf16 test_kernels_gemm_b3_f16 test_kernels_gemm_b3_bf16
   test_kernels_gemm_b4_f16 test_kernels_gemm_b4_bf16 test_kernels_gemm_b8_f16 test_kernels_gemm_b8_bf16
   test_kernels_midm_b2 test_kernels_midm_b3 test_kernels_midm_b4 test_kernels_midm_b8 test_int8_gpu
-  test_kernels_pdl_negative bench_midm_kernels bench_int8 bench_dequant_gemm bench_gemm_kernels"
+  test_kernels_pdl_negative test_kernels_pdl_negative_gather bench_midm_kernels bench_int8 bench_dequant_gemm bench_gemm_kernels"
 TARGETS="test_kernels_plan test_int8_plan test_kernels_sanitize test_kernels_midm_b4 test_kernels_midm_b8
-         test_kernels_gemm_b4_f16 test_int8_gpu test_kernels_pdl_negative bench_midm_kernels bench_int8 bench_gemm_kernels"
+         test_kernels_gemm_b4_f16 test_int8_gpu test_kernels_pdl_negative test_kernels_pdl_negative_gather bench_midm_kernels
+         bench_int8 bench_gemm_kernels"
 [ "${ALL:-0}" = 1 ] && TARGETS=$ALL_TARGETS
 cmake -S . -B "$BUILD" -DCMAKE_CUDA_ARCHITECTURES=90a -DCMAKE_BUILD_TYPE=Release -DLOWBIT_BUILD_DOCS=OFF > /dev/null
 # one target at a time: CMake's Makefiles serialize several --target goals anyway

@@ -345,15 +345,20 @@ void check_pdl_chain(const QuantizedWeight& q, std::size_t M, const GemmOptions&
 /// activation buffers (nothing in between: with PDL each one may start during the previous one's tail,
 /// and its split-K partials and counters must not mix with it). The last output must match the host
 /// reference of its activations and the counters must be zero afterwards; then once more in a graph.
+/// `every_output`: each launch writes its own Y, and every one is checked. For act-order weights that
+/// is the test of the pre-gather's wait on the overwrite side: the gather before launch i + 1 rewrites
+/// the workspace's gathered activations that launch i reads.
 template <int B, class T>
-void check_pdl_back_to_back(const QuantizedWeight& q, std::size_t M, const GemmOptions& opt, int launches) {
+void check_pdl_back_to_back(const QuantizedWeight& q, std::size_t M, const GemmOptions& opt, int launches,
+                            bool every_output = false) {
   const HostTiledWeight ht = tile_weight(q);
   TiledWeightBuffer w;
   REQUIRE(upload(ht, w, nullptr).ok());
   const auto A = random_activations<T>(2 * M * q.K);
   const auto bias = random_activations<T>(q.N);
   const auto Af = to_float(A), biasf = to_float(bias);
-  DevBuf dA(A.size() * 2), dB(q.N * 2), dY(M * q.N * 2);
+  const std::size_t MN = M * q.N, outs = every_output ? static_cast<std::size_t>(launches) : 1;
+  DevBuf dA(A.size() * 2), dB(q.N * 2), dY(outs * MN * 2);
   KT_CUDA(cudaMemcpy(dA.p, A.data(), A.size() * 2, cudaMemcpyHostToDevice));
   KT_CUDA(cudaMemcpy(dB.p, bias.data(), q.N * 2, cudaMemcpyHostToDevice));
   const std::size_t ws = gemm_workspace_size(M, w.view().meta);
@@ -361,18 +366,23 @@ void check_pdl_back_to_back(const QuantizedWeight& q, std::size_t M, const GemmO
   REQUIRE(gemm_workspace_init(dW.p, ws, nullptr).ok());
   KT_CUDA(cudaDeviceSynchronize());  // the upload and the zeroed counters: st below does not wait for the legacy stream
   const auto plan = lowbit::kernels::detail::plan_gemm<B>(M, q.N, q.K, lowbit::kernels::detail::current_sm_count());
-  INFO("PDL back-to-back: bits " << B << " K " << q.K << " N " << q.N << " M " << M << " pdl mode "
-                                 << static_cast<int>(opt.pdl) << " launches " << launches << " splits " << plan.splits);
+  INFO("PDL back-to-back: bits " << B << " K " << q.K << " N " << q.N << " M " << M << " act " << w.view().meta.act_order
+                                 << " pdl mode " << static_cast<int>(opt.pdl) << " launches " << launches << " splits "
+                                 << plan.splits << " every output " << every_output);
+  // the host references of the two activation buffers
+  const std::vector<float> ref[2] = {reference_gemm(q, Af.data(), M, biasf.data()),
+                                     reference_gemm(q, Af.data() + M * q.K, M, biasf.data())};
   cudaStream_t st;
   KT_CUDA(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
   for (bool graph : {false, true}) {
     INFO("graph " << graph);
-    KT_CUDA(cudaMemsetAsync(dY.p, 0xff, M * q.N * 2, st));
+    KT_CUDA(cudaMemsetAsync(dY.p, 0xff, outs * MN * 2, st));
     bool ok = true;
     auto loop = [&] {
       for (int i = 0; i < launches && ok; ++i) {
         const T* a = dA.as<T>() + (i % 2) * M * q.K;
-        const Status s = gemm_bits<B, T>(a, M, w.view(), dB.as<T>(), dY.as<T>(), dW.p, ws, st, opt);
+        T* y = dY.as<T>() + (every_output ? i : 0) * MN;
+        const Status s = gemm_bits<B, T>(a, M, w.view(), dB.as<T>(), y, dW.p, ws, st, opt);
         if (!s.ok()) {
           UNSCOPED_INFO("launch " << i << ": " << s.message);
           ok = false;
@@ -396,13 +406,22 @@ void check_pdl_back_to_back(const QuantizedWeight& q, std::size_t M, const GemmO
       REQUIRE(ok);
     }
     KT_CUDA(cudaStreamSynchronize(st));
-    std::vector<T> Y(M * q.N);
+    std::vector<T> Y(outs * MN);
     KT_CUDA(cudaMemcpy(Y.data(), dY.p, Y.size() * 2, cudaMemcpyDeviceToHost));
-    const std::size_t last = static_cast<std::size_t>((launches - 1) % 2);
-    const auto ref = reference_gemm(q, Af.data() + last * M * q.K, M, biasf.data());
-    const double err = relative_error(to_float(Y), ref);
-    INFO("relative error " << err);
-    CHECK(err < tolerance<T>());
+    int bad = 0;
+    double worst = 0;
+    for (std::size_t o = 0; o < outs; ++o) {
+      const std::size_t launch = every_output ? o : static_cast<std::size_t>(launches - 1);
+      const std::vector<T> y(Y.begin() + static_cast<std::ptrdiff_t>(o * MN), Y.begin() + static_cast<std::ptrdiff_t>((o + 1) * MN));
+      const double err = relative_error(to_float(y), ref[launch % 2]);
+      if (!(err < tolerance<T>())) {
+        if (bad < 3) UNSCOPED_INFO("launch " << launch << " relative error " << err);
+        ++bad;
+      }
+      worst = std::max(worst, err == err ? err : 1e30);
+    }
+    INFO("outputs off the reference: " << bad << " of " << outs << ", worst relative error " << worst);
+    CHECK(bad == 0);
     if (plan.splits > 1) {
       std::vector<unsigned> cnt(plan.grid.y);
       KT_CUDA(cudaMemcpy(cnt.data(), dW.p, cnt.size() * sizeof(unsigned), cudaMemcpyDeviceToHost));
@@ -415,7 +434,8 @@ void check_pdl_back_to_back(const QuantizedWeight& q, std::size_t M, const GemmO
 /// The PDL checks for one width and element type: chains of 20-50 decode GEMMs (M = 1, 3, 9, 16: both
 /// MMA row-block counts; and mid-M M = 40, 48, 128; g128 asym, act-order with its pre-gather kernel in the chain, group 32 sym,
 /// hand-made 2 and 4 K splits) eager and in a graph, PDL automatic / on / off; back-to-back launches on
-/// a split-K shape; PdlMode::on reports `unsupported` exactly where PDL is unavailable.
+/// a split-K shape, and on act-order weights with every output checked; PdlMode::on reports
+/// `unsupported` exactly where PDL is unavailable.
 template <int B, class T>
 void run_pdl_checks() {
   const bool sm90 = lowbit::kernels::detail::current_compute_capability() >= 90;
@@ -446,6 +466,10 @@ void run_pdl_checks() {
   REQUIRE(lowbit::kernels::detail::plan_gemm<B>(16, 64, 16384, lowbit::kernels::detail::current_sm_count()).splits > 1);
   check_pdl_back_to_back<B, T>(tall, 1, automatic, 50);
   check_pdl_back_to_back<B, T>(tall, 16, automatic, 50);
+  // act-order: GEMM, pre-gather, GEMM, ... on one workspace, every output checked (decode and mid-M)
+  const QuantizedWeight act_wide = random_weight(B, 2048, 1024, 128, false, true);
+  check_pdl_back_to_back<B, T>(act_wide, 16, automatic, 40, true);
+  check_pdl_back_to_back<B, T>(act_wide, 64, automatic, 20, true);
   // PdlMode::on: launches where PDL is available, else a clear `unsupported` (never a silent plain launch)
   {
     TiledWeightBuffer w;

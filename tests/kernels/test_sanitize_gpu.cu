@@ -149,4 +149,5 @@ TEST_CASE("decode kernel with programmatic dependent launch: short chains for th
   check_pdl_chain<4, half_t>(random_weight(4, 256, 256, 128, false, false), 1, automatic, 3, false);
   check_pdl_chain<4, half_t>(random_weight(4, 256, 256, 32, false, true), 9, automatic, 3, true);
   check_pdl_back_to_back<4, half_t>(random_weight(4, 2048, 64, 128, false, false), 16, automatic, 4);
+  check_pdl_back_to_back<4, half_t>(random_weight(4, 512, 256, 128, false, true), 9, automatic, 4, true);  // act-order
 }

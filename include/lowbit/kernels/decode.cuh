@@ -424,7 +424,9 @@ __global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * 
   // prefetch their first weight tiles during this grid's last tiles and reduction, then wait for this
   // grid's completion. Here, not when the warp issues its last tile: a trigger inside the main loop
   // cost 1-5 SASS instructions per tile, and after the wait at most two grids share the SMs (a trigger
-  // before it would let a third prefetch while the grid everyone waits for still runs).
+  // before it would let a third prefetch while the grid everyone waits for still runs). The act-order
+  // pre-gather (gemm.cuh, gather_columns_kernel) is the one kernel that triggers first: it is small, and
+  // the GEMM behind it must prefetch while it waits.
   ptx::pdl_launch_dependents();
   for (int i = 0; i < S - 1; ++i) issue(i, i, false, true);
   int rs = 0, ws = S - 1;  // slot of tile i, slot tile i + S - 1 goes to

@@ -365,6 +365,14 @@ __global__ void __launch_bounds__(P::threads) wo_gemm_kernel(const GemmArgs args
   }
 }
 
+/// SM count of the current device (0 when there is none).
+inline int current_sm_count() {
+  int dev = 0, sms = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess) return 0;
+  if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) return 0;
+  return sms;
+}
+
 /// Whether `kernel` may be launched with programmatic dependent launch on the current device: compute
 /// capability 9.0+ and code compiled for a virtual architecture 9.0+ (only then does it contain
 /// `griddepcontrol.wait`; code JIT-compiled from older PTX has none and would race with the preceding
@@ -429,7 +437,7 @@ __global__ void gather_columns_kernel(const std::uint16_t* A, const std::int32_t
     const int idx[8] = {p0.x, p0.y, p0.z, p0.w, p1.x, p1.y, p1.z, p1.w};
     alignas(16) std::uint16_t v[8];
 #pragma unroll
-    for (int e = 0; e < 8; ++e) v[e] = __ldg(row + idx[e]);
+    for (int e = 0; e < 8; ++e) v[e] = row[idx[e]];  // plain loads: A is not read-only over this grid's life under PDL
     if (i + stride < chunks) load_perm(i + stride);
     *reinterpret_cast<uint4*>(Ag + m * K + k0) = *reinterpret_cast<const uint4*>(v);
   }
@@ -794,12 +802,18 @@ cudaError_t gather_act_order(const T* A, const std::int32_t* perm, std::size_t M
   Ag = out;
   auto kernel = gather_columns_kernel<>;
   const std::size_t chunks = M * K / 8;
-  // at most 1024 CTAs (about 8 per SM), looping beyond: at M <= 16 every chunk has its own thread
-  const unsigned grid = static_cast<unsigned>(std::min<std::size_t>((chunks + 255) / 256, 1024));
-  static const bool pdl_ok = pdl_supported(kernel);
+  // At most 2 CTAs of 256 threads per SM, looping beyond (at M <= 16 on the benchmark shapes every chunk
+  // still has its own thread). Under PDL the whole grid is resident at once, waiting, and leaves most of
+  // each SM's registers and threads to the GEMM CTAs that launch behind it; a full-SM grid of waiting
+  // gather CTAs would keep them out until it ends.
+  const std::size_t cap = 2 * static_cast<std::size_t>(std::max(current_sm_count(), 1));
+  const unsigned grid = static_cast<unsigned>(std::min<std::size_t>((chunks + 255) / 256, cap));
   const auto* a16 = reinterpret_cast<const std::uint16_t*>(A);
   const int m = static_cast<int>(M), k = static_cast<int>(K);
-  if (pdl && pdl_ok) return launch_pdl(kernel, dim3(grid), dim3(256u), 0, stream, a16, perm, m, k, out);
+  if (pdl) {
+    static const bool pdl_ok = pdl_supported(kernel);  // asked only where PDL was requested
+    if (pdl_ok) return launch_pdl(kernel, dim3(grid), dim3(256u), 0, stream, a16, perm, m, k, out);
+  }
   kernel<<<grid, 256, 0, stream>>>(a16, perm, m, k, out);
   return cudaGetLastError();
 }
@@ -843,14 +857,6 @@ cudaError_t fill_stream_args(StreamGemmArgs& a, const T* A, std::size_t M, const
 /// The status gemm returns when the act-order pre-gather could not be launched.
 inline Status gather_failed(cudaError_t e) {
   return lowbit::detail::make_status(StatusCode::cuda_error, "gemm: act-order pre-gather launch failed: ", cudaGetErrorString(e));
-}
-
-/// SM count of the current device (0 when there is none).
-inline int current_sm_count() {
-  int dev = 0, sms = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess) return 0;
-  if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) return 0;
-  return sms;
 }
 
 template <int B, class T, class P, int GPT>
@@ -1063,20 +1069,22 @@ Status run_decode(const T* A, std::size_t M, const TiledWeightView& w, const T* 
                                          "gemm: programmatic dependent launch (GemmOptions::pdl = on) needs a device of "
                                          "compute capability 9.0+ and kernels compiled for sm_90 or newer; use automatic or off");
   }
-  DecodeArgs a{};
-  if (const cudaError_t g = fill_stream_args(a, A, M, w, bias, Y, workspace, plan, stream, pdl); g != cudaSuccess)
-    return gather_failed(g);
-  a.kt_per_warp = plan.kt_per_warp;
+  // the plan's own refusals come before anything is launched (the act-order pre-gather included)
   if constexpr (Bulk) {
     if (plan.slabs != 1 || plan.persist)
       return lowbit::detail::make_status(StatusCode::invalid_argument,
                                          "gemm: the bulk-copy decode ring has one slab per CTA and no persistent variant; plan "
                                          "it with DecodeChoice::slabs = 1, persist = 1 (this plan has ", plan.slabs, " slabs",
                                          plan.persist ? ", persistent" : "", ")");
-  } else {  // the two-slab and persistent variants (cp.async ring only)
-    if (plan.persist) {  // M <= 8 only (at M > 8 the variant spilled registers)
-      if (M > 8)
-        return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: persistent decode CTAs serve M <= 8 (M = ", M, ")");
+  } else if (plan.persist && M > 8) {  // M <= 8 only (at M > 8 the variant spilled registers)
+    return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: persistent decode CTAs serve M <= 8 (M = ", M, ")");
+  }
+  DecodeArgs a{};
+  if (const cudaError_t g = fill_stream_args(a, A, M, w, bias, Y, workspace, plan, stream, pdl); g != cudaSuccess)
+    return gather_failed(g);
+  a.kt_per_warp = plan.kt_per_warp;
+  if constexpr (!Bulk) {  // the two-slab and persistent variants (cp.async ring only)
+    if (plan.persist) {
       return g32 ? launch_decode<B, T, 1, 2, false, 1, true>(a, plan, pdl, stream)
                  : launch_decode<B, T, 1, 1, false, 1, true>(a, plan, pdl, stream);
     }
