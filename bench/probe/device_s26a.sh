@@ -20,11 +20,12 @@ tests gemm_b4_f16 150 $B/test_kernels_gemm_b4_f16
 timeout $(left 60) $B/test_kernels_pdl_negative_gather "[pdl]" > $L/pdl_negative_gather.log 2>&1
 st "gather PDL negative control rc=$? (must be nonzero) $(last $L/pdl_negative_gather.log)"
 st "  failed assertions' context lines naming act-order weights: $(grep -c ' act 1' $L/pdl_negative_gather.log), others: $(grep -c ' act 0' $L/pdl_negative_gather.log)"
+# --quick: M = 1 / 16 / 64 / 1024, every variant (act-order next to asym at each M)
+timeout $(left 150) $B/bench_gemm_kernels $O/kernels_${DEV}_${D}_s26_quick.json --quick > $L/bench_gemm.log 2>&1
+st "bench_gemm --quick rc=$?"; cp $L/bench_gemm.log $O/kernels_${DEV}_${D}_s26_quick.log
 san memcheck pdl 90 $B/test_kernels_sanitize "[pdl]"
 san racecheck pdl 120 $B/test_kernels_sanitize "[pdl]"
 san memcheck midm 90 $B/test_kernels_sanitize "[midm]"
-timeout $(left 220) $B/bench_gemm_kernels $O/kernels_${DEV}_${D}_s26.json > $L/bench_gemm.log 2>&1; st "bench_gemm rc=$?"
-cp $L/bench_gemm.log $O/kernels_${DEV}_${D}_s26.log
 tests midm_b4 100 $B/test_kernels_midm_b4
 tests gemm_b4_bf16 120 $B/test_kernels_gemm_b4_bf16
 tests gemm_b8_bf16 120 $B/test_kernels_gemm_b8_bf16
