@@ -67,8 +67,8 @@ struct TiledWeightView {
 /// GEMM's weight prefetch still overlaps the preceding kernel.
 ///
 /// **Contract under PDL:** the weight (`qweight`, `scales`, `zeros`, and `perm` for act-order) must not
-/// be written by the kernel launched immediately before gemm in the same stream (one kernel launched without PDL in between, or
-/// a stream synchronization, is enough; so is PdlMode::off for that call). Weights uploaded or
+/// be written by the kernel launched immediately before gemm in the same stream (one kernel launched
+/// without PDL in between, or a stream synchronization, is enough; so is PdlMode::off for that call). Weights uploaded or
 /// converted once at load time (upload, convert_from_gptq, which synchronize) are unaffected. A, bias,
 /// Y and the workspace have no such restriction: chaining GEMMs whose activations come from the
 /// previous call's output is safe. Both kernels also let the *next* kernel launch early (right
@@ -803,9 +803,10 @@ cudaError_t gather_act_order(const T* A, const std::int32_t* perm, std::size_t M
   auto kernel = gather_columns_kernel<>;
   const std::size_t chunks = M * K / 8;
   // At most 2 CTAs of 256 threads per SM, looping beyond (at M <= 16 on the benchmark shapes every chunk
-  // still has its own thread). Under PDL the whole grid is resident at once, waiting, and leaves most of
-  // each SM's registers and threads to the GEMM CTAs that launch behind it; a full-SM grid of waiting
-  // gather CTAs would keep them out until it ends.
+  // still has its own thread). Under PDL the GEMM behind the gather launches only once every gather CTA
+  // has started, and while the previous GEMM fills the SMs only its idle SMs take them: 64 CTAs at M = 16,
+  // K = 8192 did not fit on the 4 SMs an 8192^2 decode grid leaves idle, and the overlap was lost there
+  // (bench/kernels/NOTES.md, session 26). A grid above 2 CTAs per SM would hold the GEMM's CTAs out longer.
   const std::size_t cap = 2 * static_cast<std::size_t>(std::max(current_sm_count(), 1));
   const unsigned grid = static_cast<unsigned>(std::min<std::size_t>((chunks + 255) / 256, cap));
   const auto* a16 = reinterpret_cast<const std::uint16_t*>(A);
