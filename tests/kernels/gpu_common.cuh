@@ -221,6 +221,36 @@ __global__ void chain_next_kernel(const std::uint32_t* Y, std::uint32_t* A, std:
   }
 }
 
+/// Checks `outputs` consecutive [M, N] blocks of `Y` (`MN` elements each) against `ref_of(o)` (a
+/// std::vector<float>): every block within tolerance<T>(), NaN counting as off. `what` and `label_of(o)`
+/// name a block in the messages ("step" 3, "launch" 7).
+template <class T, class RefOf, class LabelOf>
+void check_outputs(const std::vector<T>& Y, std::size_t MN, std::size_t outputs, const char* what, RefOf&& ref_of,
+                   LabelOf&& label_of) {
+  int bad = 0;
+  double worst = 0;
+  for (std::size_t o = 0; o < outputs; ++o) {
+    const std::vector<T> y(Y.begin() + static_cast<std::ptrdiff_t>(o * MN), Y.begin() + static_cast<std::ptrdiff_t>((o + 1) * MN));
+    const double err = relative_error(to_float(y), ref_of(o));
+    if (!(err < tolerance<T>())) {
+      if (bad < 3) UNSCOPED_INFO(what << " " << label_of(o) << " relative error " << err);
+      ++bad;
+    }
+    worst = std::max(worst, err == err ? err : 1e30);
+  }
+  INFO(what << "s off the reference: " << bad << " of " << outputs << ", worst relative error " << worst);
+  CHECK(bad == 0);
+}
+
+/// The split-K counters at the start of workspace `ws` are back to zero for the next call (a plan
+/// without splits has none).
+inline void check_counters_zero(const void* ws, const lowbit::kernels::detail::GemmPlan& plan) {
+  if (plan.splits <= 1) return;
+  std::vector<unsigned> cnt(plan.grid.y);
+  KT_CUDA(cudaMemcpy(cnt.data(), ws, cnt.size() * sizeof(unsigned), cudaMemcpyDeviceToHost));
+  CHECK(std::all_of(cnt.begin(), cnt.end(), [](unsigned c) { return c == 0u; }));
+}
+
 /// Chained decode GEMMs on one stream: `steps` times Y = A·W + bias (gemm_bits with `opt`, the same A,
 /// Y and workspace buffers every step), then A = chain_next(Y) by a kernel launched plainly. With PDL
 /// each GEMM may start while chain_next still runs; every step's output is compared with the host
@@ -310,32 +340,17 @@ void check_pdl_chain(const QuantizedWeight& q, std::size_t M, const GemmOptions&
     std::vector<T> Ah((steps + 1) * MN), Yh(steps * MN);
     KT_CUDA(cudaMemcpy(Ah.data(), dAh.p, Ah.size() * 2, cudaMemcpyDeviceToHost));
     KT_CUDA(cudaMemcpy(Yh.data(), dYh.p, Yh.size() * 2, cudaMemcpyDeviceToHost));
-    int bad = 0;
-    double worst = 0;
     // one reference call for all steps (row block i = the activations step i read): K = N, so the
     // history [steps + 1, M, K] is also [steps * M, K] rows followed by the last step's output
     const std::vector<float> a_all = to_float(Ah);
     const auto ref_all = reference_gemm(q, a_all.data(), static_cast<std::size_t>(steps) * M, biasf.data());
-    for (int i = 0; i < steps; ++i) {
-      const std::vector<float> y = to_float(std::vector<T>(Yh.begin() + static_cast<std::ptrdiff_t>(i * MN),
-                                                           Yh.begin() + static_cast<std::ptrdiff_t>((i + 1) * MN)));
-      const std::vector<float> ref(ref_all.begin() + static_cast<std::ptrdiff_t>(i * MN),
-                                   ref_all.begin() + static_cast<std::ptrdiff_t>((i + 1) * MN));
-      const double err = relative_error(y, ref);
-      if (!(err < tolerance<T>())) {
-        if (bad < 3) UNSCOPED_INFO("step " << i << " relative error " << err);
-        ++bad;
-      }
-      worst = std::max(worst, err == err ? err : 1e30);
-    }
-    INFO("steps off the reference: " << bad << " of " << steps << ", worst relative error " << worst);
-    CHECK(bad == 0);
-    // the split-K counters are back to zero for the next call
-    if (plan.splits > 1) {
-      std::vector<unsigned> cnt(plan.grid.y);
-      KT_CUDA(cudaMemcpy(cnt.data(), dW.p, cnt.size() * sizeof(unsigned), cudaMemcpyDeviceToHost));
-      CHECK(std::all_of(cnt.begin(), cnt.end(), [](unsigned c) { return c == 0u; }));
-    }
+    check_outputs(Yh, MN, static_cast<std::size_t>(steps), "step",
+                  [&](std::size_t i) {
+                    return std::vector<float>(ref_all.begin() + static_cast<std::ptrdiff_t>(i * MN),
+                                              ref_all.begin() + static_cast<std::ptrdiff_t>((i + 1) * MN));
+                  },
+                  [](std::size_t i) { return i; });
+    check_counters_zero(dW.p, plan);
   }
   if (ge) KT_CUDA(cudaGraphExecDestroy(ge));
   KT_CUDA(cudaStreamDestroy(st));
@@ -408,25 +423,9 @@ void check_pdl_back_to_back(const QuantizedWeight& q, std::size_t M, const GemmO
     KT_CUDA(cudaStreamSynchronize(st));
     std::vector<T> Y(outs * MN);
     KT_CUDA(cudaMemcpy(Y.data(), dY.p, Y.size() * 2, cudaMemcpyDeviceToHost));
-    int bad = 0;
-    double worst = 0;
-    for (std::size_t o = 0; o < outs; ++o) {
-      const std::size_t launch = every_output ? o : static_cast<std::size_t>(launches - 1);
-      const std::vector<T> y(Y.begin() + static_cast<std::ptrdiff_t>(o * MN), Y.begin() + static_cast<std::ptrdiff_t>((o + 1) * MN));
-      const double err = relative_error(to_float(y), ref[launch % 2]);
-      if (!(err < tolerance<T>())) {
-        if (bad < 3) UNSCOPED_INFO("launch " << launch << " relative error " << err);
-        ++bad;
-      }
-      worst = std::max(worst, err == err ? err : 1e30);
-    }
-    INFO("outputs off the reference: " << bad << " of " << outs << ", worst relative error " << worst);
-    CHECK(bad == 0);
-    if (plan.splits > 1) {
-      std::vector<unsigned> cnt(plan.grid.y);
-      KT_CUDA(cudaMemcpy(cnt.data(), dW.p, cnt.size() * sizeof(unsigned), cudaMemcpyDeviceToHost));
-      CHECK(std::all_of(cnt.begin(), cnt.end(), [](unsigned c) { return c == 0u; }));
-    }
+    const auto launch_of = [&](std::size_t o) { return every_output ? o : static_cast<std::size_t>(launches - 1); };
+    check_outputs(Y, MN, outs, "launch", [&](std::size_t o) { return ref[launch_of(o) % 2]; }, launch_of);
+    check_counters_zero(dW.p, plan);
   }
   KT_CUDA(cudaStreamDestroy(st));
 }
