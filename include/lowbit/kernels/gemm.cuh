@@ -406,13 +406,8 @@ cudaError_t launch_pdl(void (*kernel)(KArgs...), dim3 grid, dim3 block, std::siz
   return cudaLaunchKernelEx(&cfg, kernel, static_cast<KArgs>(args)...);
 }
 
-/// Chunks of 8 columns a thread of the act-order pre-gather handles per step (kGatherBatch x 8 loads in
-/// flight before its stores).
-inline constexpr int kGatherBatch = 4;
-
-/// Act-order pre-gather: Ag[m, k'] = A[m, perm[k']]. A thread handles kGatherBatch chunks of 8 columns per
-/// step (chunks c, c + stride, ...: all their loads issued before the 16-byte stores), in a grid-stride
-/// loop, so the grid may be smaller than the M * K / (8 kGatherBatch) steps.
+/// Act-order pre-gather: Ag[m, k'] = A[m, perm[k']] (8 columns per thread and step, one 16-byte store;
+/// a grid-stride loop, so the grid may be smaller than the M * K / 8 chunks).
 ///
 /// Under programmatic dependent launch (the GEMM after it launched with PDL too: run_decode, run_midm) it
 /// lets that GEMM launch at once, so the GEMM's CTAs fetch their first weight tiles while this grid waits
@@ -420,48 +415,31 @@ inline constexpr int kGatherBatch = 4;
 /// before `griddepcontrol.wait`, and A (which that kernel may write) and Ag (which the previous GEMM on
 /// the same workspace may still read) only after it. Launched plainly, both instructions are no-ops.
 template <class = void>
-__global__ void gather_columns_kernel(const std::uint16_t* __restrict__ A, const std::int32_t* __restrict__ perm, int M,
-                                      int K, std::uint16_t* __restrict__ Ag) {
-  constexpr int R = kGatherBatch;
+__global__ void gather_columns_kernel(const std::uint16_t* A, const std::int32_t* perm, int M, int K,
+                                      std::uint16_t* Ag) {
   ptx::pdl_launch_dependents();
   const std::size_t kc = static_cast<std::size_t>(K) / 8, chunks = static_cast<std::size_t>(M) * kc;
-  const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;  // between a step's chunks
-  std::size_t c0 = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;  // first chunk of the step
-  int4 p[R][2];
-  const auto load_perm = [&](std::size_t first) {
-#pragma unroll
-    for (int r = 0; r < R; ++r) {
-      const std::size_t c = first + r * stride;
-      if (c < chunks) {
-        const std::size_t k0 = (c % kc) * 8;
-        p[r][0] = __ldg(reinterpret_cast<const int4*>(perm + k0));
-        p[r][1] = __ldg(reinterpret_cast<const int4*>(perm + k0 + 4));
-      }
-    }
+  const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;
+  std::size_t i = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;  // chunk of 8 columns
+  int4 p0{}, p1{};
+  const auto load_perm = [&](std::size_t c) {
+    const std::size_t k0 = (c % kc) * 8;
+    p0 = __ldg(reinterpret_cast<const int4*>(perm + k0));
+    p1 = __ldg(reinterpret_cast<const int4*>(perm + k0 + 4));
   };
-  if (c0 < chunks) load_perm(c0);
+  if (i < chunks) load_perm(i);
 #if !defined(LOWBIT_TESTING_GATHER_SKIP_PDL_WAIT)  // defined only by the PDL tests' negative control
   ptx::pdl_wait();
 #endif
-  for (; c0 < chunks; c0 += R * stride) {
-    alignas(16) std::uint16_t v[R][8];
+  for (; i < chunks; i += stride) {
+    const std::size_t m = i / kc, k0 = (i % kc) * 8;
+    const std::uint16_t* row = A + m * K;
+    const int idx[8] = {p0.x, p0.y, p0.z, p0.w, p1.x, p1.y, p1.z, p1.w};
+    alignas(16) std::uint16_t v[8];
 #pragma unroll
-    for (int r = 0; r < R; ++r) {
-      const std::size_t c = c0 + r * stride;
-      if (c < chunks) {
-        const std::uint16_t* row = A + (c / kc) * K;
-        const int idx[8] = {p[r][0].x, p[r][0].y, p[r][0].z, p[r][0].w, p[r][1].x, p[r][1].y, p[r][1].z, p[r][1].w};
-#pragma unroll
-        for (int e = 0; e < 8; ++e) v[r][e] = row[idx[e]];  // plain loads: A is not read-only over this grid's life under PDL
-      }
-    }
-    const std::size_t next = c0 + R * stride;
-    if (next < chunks) load_perm(next);
-#pragma unroll
-    for (int r = 0; r < R; ++r) {
-      const std::size_t c = c0 + r * stride;
-      if (c < chunks) *reinterpret_cast<uint4*>(Ag + (c / kc) * K + (c % kc) * 8) = *reinterpret_cast<const uint4*>(v[r]);
-    }
+    for (int e = 0; e < 8; ++e) v[e] = row[idx[e]];  // plain loads: A is not read-only over this grid's life under PDL
+    if (i + stride < chunks) load_perm(i + stride);
+    *reinterpret_cast<uint4*>(Ag + m * K + k0) = *reinterpret_cast<const uint4*>(v);
   }
 }
 
@@ -824,14 +802,13 @@ cudaError_t gather_act_order(const T* A, const std::int32_t* perm, std::size_t M
   Ag = out;
   auto kernel = gather_columns_kernel<>;
   const std::size_t chunks = M * K / 8;
-  // One step (kGatherBatch chunks) per thread where that takes at most 2 CTAs of 256 threads per SM, else
-  // a loop. Under PDL the GEMM behind the gather launches only once every gather CTA has started; while
-  // the previous GEMM fills the SMs, only its idle SMs take gather CTAs, so the grid is kept small (16
-  // CTAs at M = 16, K = 8192: with one chunk a thread 64 CTAs did not fit on 8192^2's 4 idle SMs, and the
-  // next GEMM's prefetch lost its overlap, H100 session 26).
+  // At most 2 CTAs of 256 threads per SM, looping beyond (at M <= 16 on the benchmark shapes every chunk
+  // still has its own thread). Under PDL the GEMM behind the gather launches only once every gather CTA
+  // has started, and while the previous GEMM fills the SMs only its idle SMs take them: 64 CTAs at M = 16,
+  // K = 8192 did not fit on the 4 SMs an 8192^2 decode grid leaves idle, and the overlap was lost there
+  // (bench/kernels/NOTES.md, session 26). A grid above 2 CTAs per SM would hold the GEMM's CTAs out longer.
   const std::size_t cap = 2 * static_cast<std::size_t>(std::max(current_sm_count(), 1));
-  const std::size_t steps = (chunks + kGatherBatch - 1) / kGatherBatch;
-  const unsigned grid = static_cast<unsigned>(std::min<std::size_t>((steps + 255) / 256, cap));
+  const unsigned grid = static_cast<unsigned>(std::min<std::size_t>((chunks + 255) / 256, cap));
   const auto* a16 = reinterpret_cast<const std::uint16_t*>(A);
   const int m = static_cast<int>(M), k = static_cast<int>(K);
   if (pdl) {
