@@ -1,6 +1,6 @@
 // Benchmark of lowbit::kernels::gemm (W{2,3,4,8}A16) against cuBLAS fp16 measured in the same run.
 //
-// usage: bench_gemm_kernels OUT.json [--quick | --decode | --decode-sweep[=KxN,...] [all] | --tune]
+// usage: bench_gemm_kernels OUT.json [--quick | --decode | --decode-sweep[=KxN,...] [all] | --tune | --gather-sweep]
 // (--decode: M <= 16 only; --decode-sweep: only every valid decode plan (1-2 slabs x warps x splits <= 16) of 4-bit
 // g128 at M = 1 and 16, with and without PDL, on the three large shapes or the listed ones, next to the
 // planner's choice; "all": 2/3/4/8 bits at M = 1, 4, 8, 16, with PDL only)
@@ -15,6 +15,9 @@
 // lowbit_plus_eltwise_us_*, for the main 4-bit g128 variant); lowbit_us is gemm's default.
 // --tune: tune_decode (tune.cuh) on 2/3/4/8 bits x six shapes x M = 1, 4, 8, 12, 16; then this program times the
 // planner's and the measured shape with its own loop (as above) next to cuBLAS fp16, all in the same run.
+// --gather-sweep: 4-bit g128 act-order on 8192^2 and 28672 x 8192 at M = 1, 16, 64 (PDL on) with the act-order
+// pre-gather's CTA target (kernels::detail::gather_rows_target_ctas; 0 = the column kernel) swept, each next to the
+// same weights without act-order, interleaved.
 // decode_planner_ab (not with --quick): the decode planner's busiest-SM cost model against the previous
 // wave model on the shapes where their plans differ, same weights, same run.
 #include <cublas_v2.h>
@@ -68,6 +71,19 @@ __global__ void eltwise_kernel(const std::uint32_t* Y, std::uint32_t* A, std::si
   // sign and mantissa of y with the exponent of 0.5..1 (bounded however often it is applied)
   if (i < pairs) A[i] = (Y[i] & 0x83ff83ffu) | 0x38003800u;
 }
+
+// A neighbour that reuses data through the L2: reads `n` 16-byte words of a buffer that fits the L2 (a model's
+// KV-cache block, residual stream or a large activation) and folds them into one word per thread. Between two
+// GEMMs it shows what the weight stream left of the buffer in the L2 (GemmOptions::l2_evict_first).
+__global__ void l2_reader_kernel(const uint4* buf, std::size_t n, unsigned* out) {
+  unsigned x = 0;
+  for (std::size_t i = blockIdx.x * (std::size_t)blockDim.x + threadIdx.x; i < n; i += (std::size_t)gridDim.x * blockDim.x) {
+    const uint4 v = buf[i];
+    x ^= v.x ^ v.y ^ v.z ^ v.w;
+  }
+  if (x == 0x9e3779b9u) out[0] = x;  // keeps the loads; practically never taken
+}
+constexpr std::size_t kReaderBytes = 16u << 20;  // the reused buffer: 16 MB (a third of the H100's L2)
 
 /// Writes a JSON record `{header..., "rows": [rows]}` (header: the record's leading fields, JSON text).
 bool write_rows_json(const char* path, const std::string& header, const std::string& rows) {
@@ -243,6 +259,71 @@ int main(int argc, char** argv) {
                   "\"d2d_copy_GBps\": %.1f", prop.name, lowbit_bench::utc_date().c_str(), copy_gbs);
     if (!write_rows_json(out, head, rows)) return 1;
     return 0;
+  }
+
+  if (argc > 2 && std::strcmp(argv[2], "--gather-sweep") == 0) {
+    namespace kd = lowbit::kernels::detail;
+    std::string rows;
+    void *A, *Y;
+    CK(cudaMalloc(&A, 64 * 28672 * 2));
+    CK(cudaMalloc(&Y, 64 * 28672 * 2));
+    lowbit_bench::fill_fp16(static_cast<std::uint16_t*>(A), 64 * 28672, 9, 0x3800);
+    const std::vector<int> targets = {0, 4, 8, 16, 32, 64, 128};
+    for (Shape sh : {Shape{8192, 8192}, Shape{28672, 8192}}) {
+      const std::size_t K = sh.K, N = sh.N;
+      const std::size_t wbytes = K * N / 2 + (K / 128) * N * 3;
+      const int nrot = static_cast<int>(std::max<std::size_t>(2, (4 * l2 + wbytes - 1) / wbytes));
+      std::vector<lowbit_bench::RandomTiledWeight> wa, wp;  // act-order, plain
+      for (int r = 0; r < nrot; ++r) {
+        wa.push_back(lowbit_bench::random_tiled_weight(4, K, N, 3000 + 17 * r, 128, false, true));
+        wp.push_back(lowbit_bench::random_tiled_weight(4, K, N, 3000 + 17 * r, 128, false, false));
+      }
+      for (std::size_t M : {std::size_t(1), std::size_t(16), std::size_t(64)}) {
+        const std::size_t wsb = std::max(gemm_workspace_size(M, wa[0].view.meta), gemm_workspace_size(M, wp[0].view.meta));
+        void* wsp = nullptr;
+        CK(cudaMalloc(&wsp, std::max<std::size_t>(wsb, 16)));
+        if (!gemm_workspace_init(wsp, wsb, st).ok()) return 1;
+        GemmOptions on_o;
+        on_o.pdl = PdlMode::on;
+        int r = 0;
+        auto batch = [&](std::vector<lowbit_bench::RandomTiledWeight>& w, int target) {
+          return [&, target] {
+            kd::gather_rows_target_ctas = target;
+            for (int i = 0; i < kBatch; ++i, r = (r + 1) % nrot) {
+              const Status stt = gemm<half_t>(static_cast<const half_t*>(A), M, w[r].view, nullptr, static_cast<half_t*>(Y),
+                                              wsp, wsb, st, on_o);
+              if (!stt.ok()) { std::fprintf(stderr, "gemm failed: %s\n", stt.message.c_str()); std::exit(1); }
+            }
+          };
+        };
+        std::vector<std::function<void()>> fs = {batch(wp, 16)};
+        for (int t : targets) fs.push_back(batch(wa, t));
+        const std::vector<double> us = lowbit_bench::time_graphs_interleaved_us(st, kBatch, kReplays, fs);
+        kd::gather_rows_target_ctas = 16;
+        std::printf("gather sweep K %6zu N %6zu M %3zu: plain %.2f us | act-order by target CTAs (0 = column kernel):", K, N, M, us[0]);
+        std::string ts;
+        for (std::size_t i = 0; i < targets.size(); ++i) {
+          std::printf(" %d: %.2f", targets[i], us[i + 1]);
+          char b[64];
+          std::snprintf(b, sizeof b, "%s\"%d\": %.3f", i ? ", " : "", targets[i], us[i + 1]);
+          ts += b;
+        }
+        std::printf(" us\n");
+        char buf[256];
+        std::snprintf(buf, sizeof buf, "%s    {\"K\": %zu, \"N\": %zu, \"M\": %zu, \"plain_us\": %.3f, \"act_order_us_by_target\": {",
+                      rows.empty() ? "" : ",\n", K, N, M, us[0]);
+        rows += buf + ts + "}}";
+        CK(cudaFree(wsp));
+      }
+      for (auto& w : wa) CK(cudaFree(w.mem));
+      for (auto& w : wp) CK(cudaFree(w.mem));
+    }
+    CK(cudaFree(A));
+    CK(cudaFree(Y));
+    char head[384];
+    std::snprintf(head, sizeof head, "\"benchmark\": \"act-order pre-gather CTA target sweep, 4-bit g128, PDL on\", \"device\": \"%s\", "
+                  "\"date\": \"%s\", \"d2d_copy_GBps\": %.1f", prop.name, lowbit_bench::utc_date().c_str(), copy_gbs);
+    return write_rows_json(out, head, rows) ? 0 : 1;
   }
 
   if (argc > 2 && std::strcmp(argv[2], "--tune") == 0) {
@@ -518,7 +599,7 @@ int main(int argc, char** argv) {
                prop.name, date, prop.multiProcessorCount, l2);
   std::fprintf(f, "  \"d2d_copy_GBps\": %.1f,\n  \"baseline\": \"cublasGemmEx fp16 in/out, fp32 compute, TN (W [N,K] row-major)\",\n", copy_gbs);
   std::fprintf(f, "  \"timing\": \"median over %d replays of a CUDA graph of %d launches, weights rotated over >= 4x L2; "
-                 "cuBLAS and gemm (PDL off and on) replays interleaved for each row\",\n  \"results\": [\n",
+                 "cuBLAS and gemm (PDL off, PDL on, PDL on with the normal L2 policy for the weights) replays interleaved for each row; l2_reuse_*: gemm + a reader of a 16 MB buffer, 20 times, weights evict-first (default) or normal\",\n  \"results\": [\n",
                kReplays, kBatch);
   bool first = true;
   std::printf("%-6s %-5s %-4s %6s %6s %6s %10s %10s %8s %8s %7s\n", "bits", "group", "var", "K", "N", "M", "lowbit_us",
@@ -534,6 +615,11 @@ int main(int argc, char** argv) {
     CK(cudaMalloc(&A, maxM * K * 2));
     CK(cudaMalloc(&Y, maxM * N * 2));
     lowbit_bench::fill_fp16(static_cast<std::uint16_t*>(A), maxM * K, 5, 0x3800);
+    void* reader_buf = nullptr;  // l2_reader_kernel's buffer (its contents do not matter)
+    unsigned* reader_out = nullptr;
+    CK(cudaMalloc(&reader_buf, kReaderBytes));
+    CK(cudaMalloc(&reader_out, sizeof(unsigned)));
+    CK(cudaMemset(reader_buf, 0x5a, kReaderBytes));
     CK(cudaDeviceSynchronize());
 
     struct Variant { int bits; std::size_t group; bool sym, act; const char* name; std::vector<std::size_t> ms; };
@@ -593,7 +679,8 @@ int main(int argc, char** argv) {
           pdl_ok = probe.ok();
           if (!pdl_ok) std::fprintf(stderr, "note: no PDL here (%s)\n", probe.message.c_str());
         }
-        double us_off = -1, us_pdl = -1, el_off = -1, el_pdl = -1;
+        double us_off = -1, us_pdl = -1, el_off = -1, el_pdl = -1, us_nohint = -1;
+        double reuse_first = -1, reuse_normal = -1, reader_alone = -1;  // gemm + l2_reader_kernel, and the reader alone
         double us, cb;
         // cuBLAS fp16 at this M and gemm (with and without PDL where it applies) timed against each other
         // with interleaved replays (lowbit_bench::time_graphs_interleaved_us: the order rotates each round)
@@ -605,10 +692,36 @@ int main(int argc, char** argv) {
                              CUDA_R_16F, (int)K, &beta, Y, CUDA_R_16F, (int)N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
         };
         if (decode && pdl_ok) {
-          const std::vector<double> t3 = lowbit_bench::time_graphs_interleaved_us(st, kBatch, kReplays, {batch_cublas, batch_gemm(off_o), batch_gemm(on_o)});
+          GemmOptions nohint_o = on_o;  // PDL, weights under the normal L2 policy
+          nohint_o.l2_evict_first = false;
+          const std::vector<double> t3 = lowbit_bench::time_graphs_interleaved_us(
+              st, kBatch, kReplays, {batch_cublas, batch_gemm(off_o), batch_gemm(on_o), batch_gemm(nohint_o)});
           cb = t3[0];
           us_off = t3[1];
           us_pdl = t3[2];
+          us_nohint = t3[3];
+          if (v.bits == 4 && v.group == 128 && !v.sym && !v.act) {
+            // gemm, then a kernel that reads a 16 MB buffer, 20 times: with evict-first weights the buffer should
+            // still be in the L2 when the reader comes back to it
+            auto batch_reuse = [&](const GemmOptions& o, bool with_gemm) {
+              return [&, o, with_gemm] {
+                for (int i = 0; i < kBatch; ++i, r = (r + 1) % nrot) {
+                  if (with_gemm) {
+                    const Status stt = gemm<half_t>(static_cast<const half_t*>(A), M, ws[r].view, nullptr,
+                                                    static_cast<half_t*>(Y), wsp, wsb, st, o);
+                    if (!stt.ok()) { std::fprintf(stderr, "gemm failed: %s\n", stt.message.c_str()); ok = false; }
+                  }
+                  l2_reader_kernel<<<2 * prop.multiProcessorCount, 512, 0, st>>>(static_cast<const uint4*>(reader_buf),
+                                                                                  kReaderBytes / 16, reader_out);
+                }
+              };
+            };
+            const std::vector<double> tr = lowbit_bench::time_graphs_interleaved_us(
+                st, kBatch, kReplays, {batch_reuse(on_o, true), batch_reuse(nohint_o, true), batch_reuse(on_o, false)});
+            reuse_first = tr[0];
+            reuse_normal = tr[1];
+            reader_alone = tr[2];
+          }
           if (M <= 16 && v.bits == 4 && v.group == 128 && !v.sym && !v.act) {  // the realistic neighbour, decode main variant
             el_off = time_gemm(off_o, true);
             el_pdl = time_gemm(on_o, true);
@@ -638,20 +751,28 @@ int main(int argc, char** argv) {
           std::printf("   [no PDL %.2f us %.2fx, PDL %.2f us %.2fx, gain %.2f us]", us_off, cb / us_off, us_pdl, cb / us_pdl,
                       us_off - us_pdl);
         if (el_pdl > 0) std::printf(" [+eltwise: no PDL %.2f, PDL %.2f us]", el_off, el_pdl);
+        if (us_nohint > 0) std::printf(" [L2 normal policy %.2f us]", us_nohint);
+        if (reuse_first > 0)
+          std::printf(" [+16 MB reader: evict-first %.2f, normal %.2f, reader alone %.2f us]", reuse_first, reuse_normal,
+                      reader_alone);
         std::printf("\n");
         // PDL fields (M <= 256): null where not measured
-        char pdl_json[512];
+        char pdl_json[1024];
         auto num = [](double x, char* b, std::size_t n) {
           if (x > 0) std::snprintf(b, n, "%.3f", x);
           else std::snprintf(b, n, "null");
           return b;
         };
-        char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32];
+        char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32], b7[32], b8[32], b9[32], b10[32];
         std::snprintf(pdl_json, sizeof pdl_json,
                       ", \"lowbit_us_nopdl\": %s, \"lowbit_us_pdl\": %s, \"speedup_nopdl\": %s, \"speedup_pdl\": %s, "
-                      "\"lowbit_plus_eltwise_us_nopdl\": %s, \"lowbit_plus_eltwise_us_pdl\": %s",
+                      "\"lowbit_plus_eltwise_us_nopdl\": %s, \"lowbit_plus_eltwise_us_pdl\": %s, "
+                      "\"lowbit_us_pdl_l2_normal\": %s, \"l2_reuse_16MB_us_evict_first\": %s, "
+                      "\"l2_reuse_16MB_us_evict_normal\": %s, \"l2_reader_16MB_alone_us\": %s",
                       num(us_off, b1, sizeof b1), num(us_pdl, b2, sizeof b2), num(us_off > 0 ? cb / us_off : -1, b3, sizeof b3),
-                      num(us_pdl > 0 ? cb / us_pdl : -1, b4, sizeof b4), num(el_off, b5, sizeof b5), num(el_pdl, b6, sizeof b6));
+                      num(us_pdl > 0 ? cb / us_pdl : -1, b4, sizeof b4), num(el_off, b5, sizeof b5), num(el_pdl, b6, sizeof b6),
+                      num(us_nohint, b7, sizeof b7), num(reuse_first, b8, sizeof b8), num(reuse_normal, b9, sizeof b9),
+                      num(reader_alone, b10, sizeof b10));
         std::fprintf(f,
                      "%s    {\"bits\": %d, \"group\": %zu, \"variant\": \"%s\", \"K\": %zu, \"N\": %zu, \"M\": %zu, "
                      "\"lowbit_us\": %.3f, \"cublas_fp16_us\": %.3f, \"speedup\": %.3f, \"weight_bytes\": %zu, "
@@ -668,6 +789,8 @@ int main(int argc, char** argv) {
     for (void* p : w16) CK(cudaFree(p));
     CK(cudaFree(A));
     CK(cudaFree(Y));
+    CK(cudaFree(reader_buf));
+    CK(cudaFree(reader_out));
   }
   std::fprintf(f, "\n  ],\n  \"small_m_kernels_4bit_g128\": [\n%s\n  ],\n", sweep_json.c_str());
   // plans as [warps per CTA, K splits, K tiles per warp]; PDL off; the faster of two interleaved timings

@@ -191,6 +191,21 @@ void run_sweep() {
       }
   check_gemm<B, T>(random_weight(B, 3200, 192, 128, false, true), {1, 5, 16, 17, 32, 33, 64, 200}, true);
   check_gemm<B, T>(random_weight(B, 3200, 192, 32, true, false), {1, 16, 40}, false);
+  // the weights under the normal L2 policy instead of evict-first (the decode kernel's two row blocks, mid-M)
+  GemmOptions normal_l2;
+  normal_l2.l2_evict_first = false;
+  check_gemm<B, T>(random_weight(B, 3200, 192, 128, false, false), {1, 9, 16, 64, 200}, true, normal_l2);
+  // act-order through the column-wise pre-gather (gemm takes it where the row-wise one's shared memory does not
+  // fit, K above ~34000), and the row-wise one split into 8 parts of K at every M
+  struct Restore {  // the knob's default back, even when a REQUIRE throws
+    int saved = lowbit::kernels::detail::gather_rows_target_ctas;
+    ~Restore() { lowbit::kernels::detail::gather_rows_target_ctas = saved; }
+  } restore;
+  for (int t : {0, 1 << 20}) {
+    lowbit::kernels::detail::gather_rows_target_ctas = t;
+    INFO("pre-gather CTA target " << t);
+    check_gemm<B, T>(random_weight(B, 1088, 128, 64, false, true), {1, 5, 16, 33, 200}, true);
+  }
 }
 
 // ---- programmatic dependent launch (PDL) of the decode kernel: chained and back-to-back calls ----

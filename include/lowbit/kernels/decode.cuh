@@ -142,6 +142,7 @@ struct StreamGemmArgs {
   unsigned* counters;            ///< one arrival counter per output tile, zero between launches
   int splits;                    ///< CTAs along K (grid.z)
   int kt_per_split;              ///< 64-row K tiles per split
+  int weight_evict_first;        ///< nonzero: weight tiles and group parameters copied with an L2 evict-first policy
 };
 
 /// Split-K arrival, called by every thread of a CTA once its fp32 partials are written: makes them
@@ -289,6 +290,8 @@ __global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * 
   const std::size_t p_next = static_cast<std::size_t>(gridDim.y) * p_slab;
   const int iss_grp0 = iss_grp, iss_left0 = iss_left;
   int iss_wt = 0, iss_at = 0;
+  // L2 policy of the weight tiles and group parameters (GemmOptions::l2_evict_first)
+  const std::uint64_t w_pol = ptx::l2_policy_weights(args.weight_evict_first != 0);
 
   // Issues the copies of tile `i` of this warp into slot `si` (tiles are issued in order, each part
   // at most once per tile): `weights` the weight tile and its groups' scales/zeros, `acts` the M
@@ -308,13 +311,13 @@ __global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * 
           const int grp0 = GPT == 2 ? 2 * (kt0 + i) : iss_grp;
           if (lane == 0) {
             ptx::mbarrier_arrive_expect_tx(bar, slot_tx);
-            ptx::bulk_copy_g2s(slot, wsrc, C::tile_bytes, bar);
+            ptx::bulk_copy_g2s_hint(slot, wsrc, C::tile_bytes, bar, w_pol);
           } else if (lane <= 2 * GPT) {
             const int gi = (lane - 1) / 2;
             const std::size_t off = static_cast<std::size_t>(grp0 + gi) * N + static_cast<std::size_t>(slab) * 64;
             unsigned char* pdst = slot + kParamOff + gi * kDecodeParamBytes;
-            if ((lane - 1) % 2 == 0) ptx::bulk_copy_g2s(pdst, args.scales + off, 128, bar);
-            else if (!sym) ptx::bulk_copy_g2s(pdst + 128, args.zeros + off, 64, bar);
+            if ((lane - 1) % 2 == 0) ptx::bulk_copy_g2s_hint(pdst, args.scales + off, 128, bar, w_pol);
+            else if (!sym) ptx::bulk_copy_g2s_hint(pdst + 128, args.zeros + off, 64, bar, w_pol);
           }
         }
         if (acts && lane >= 8 && lane - 8 < M) {
@@ -332,8 +335,8 @@ __global__ void __launch_bounds__(NS == 1 ? DecodeConfig<B>::max_threads : 32 * 
           for (int sl = 0; sl < NS; ++sl) {
 #pragma unroll
             for (int v = 0; v < L::vecs_per_lane; ++v)
-              ptx::cp_async_16_s(d + sl * C::tile_bytes + 512 * v, w_run + sl * w_slab + 512 * v);
-            if (p_active) ptx::cp_async_16_s(slot + p_dst + sl * GPT * kDecodeParamBytes, p_run + sl * p_slab);
+              ptx::cp_async_16_s_hint(d + sl * C::tile_bytes + 512 * v, w_run + sl * w_slab + 512 * v, w_pol);
+            if (p_active) ptx::cp_async_16_s_hint(slot + p_dst + sl * GPT * kDecodeParamBytes, p_run + sl * p_slab, w_pol);
           }
           w_run += C::tile_bytes;
           if (GPT == 2) p_run += 2 * p_stride;

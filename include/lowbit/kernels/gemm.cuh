@@ -94,6 +94,11 @@ struct GemmOptions {
   /// than one split on more than kMaxCounters slabs) makes gemm return invalid_argument, as does a
   /// field out of range. gemm_workspace_size must be asked with the same options.
   DecodeChoice decode{};
+  /// The streaming kernels (decode, mid-M) copy the packed weights and their scales and zeros with an L2
+  /// evict-first policy: read once per call, they then give way before the data other kernels reuse (a
+  /// model's activations, residual stream and KV cache) instead of flushing the L2 every layer. false: the
+  /// normal policy (bench_gemm times both).
+  bool l2_evict_first = true;
 };
 
 /// A CTA tile configuration.
@@ -440,6 +445,57 @@ __global__ void gather_columns_kernel(const std::uint16_t* A, const std::int32_t
     for (int e = 0; e < 8; ++e) v[e] = row[idx[e]];  // plain loads: A is not read-only over this grid's life under PDL
     if (i + stride < chunks) load_perm(i + stride);
     *reinterpret_cast<uint4*>(Ag + m * K + k0) = *reinterpret_cast<const uint4*>(v);
+  }
+}
+
+/// Most dynamic shared memory the row-wise pre-gather (gather_rows_kernel) takes: one row of A (2K bytes) and
+/// its CTA's share of the permutation (4K / parts bytes). Larger K (above ~34000 at one part) falls back to
+/// gather_columns_kernel.
+inline constexpr std::size_t kGatherRowsMaxSmem = 200 * 1024;
+
+/// CTAs the row-wise pre-gather aims for (M rows x parts of K, parts = ceil(this / M), at most 8); 0 or less:
+/// the column kernel. A tuning knob: bench/kernels/bench_gemm.cu sweeps it (`--gather-sweep`); nothing else
+/// should change it.
+inline int gather_rows_target_ctas = 16;
+
+/// Act-order pre-gather through shared memory, Ag[m, k'] = A[m, perm[k']]. CTA b takes part b % parts of the
+/// kernel columns (16-byte chunks [c0, c1) of K / 8) and rows b / parts, b / parts + gridDim.x / parts, ...
+/// (gridDim.x is a multiple of parts). It copies its share of the permutation into shared memory before
+/// `griddepcontrol.wait` (part of the weight, PdlMode's contract), then for each row copies the row of A whole
+/// into shared memory with 16-byte loads and writes its chunks of Ag with 16-byte stores: the random reads go to
+/// shared memory instead of costing one L2 sector each, as gather_columns_kernel's do. PDL as in
+/// gather_columns_kernel: dependents launched at once, A and Ag touched only after the wait.
+template <class = void>
+__global__ void gather_rows_kernel(const std::uint16_t* A, const std::int32_t* perm, int M, int K, int parts,
+                                   std::uint16_t* Ag) {
+  extern __shared__ __align__(16) unsigned char gather_smem[];
+  ptx::pdl_launch_dependents();
+  const int kc = K / 8, part = static_cast<int>(blockIdx.x) % parts;
+  const int c0 = static_cast<int>(static_cast<long long>(part) * kc / parts);
+  const int c1 = static_cast<int>(static_cast<long long>(part + 1) * kc / parts);
+  auto* srow = reinterpret_cast<uint4*>(gather_smem);            // the row: K values
+  auto* sperm = reinterpret_cast<int4*>(gather_smem + 2 * K);    // perm[8 c0 .. 8 c1)
+  const auto* s16 = reinterpret_cast<const std::uint16_t*>(gather_smem);
+  const auto* p4 = reinterpret_cast<const int4*>(perm) + 2 * c0;
+  for (int i = threadIdx.x; i < 2 * (c1 - c0); i += blockDim.x) sperm[i] = __ldg(p4 + i);
+#if !defined(LOWBIT_TESTING_GATHER_SKIP_PDL_WAIT)  // defined only by the PDL tests' negative control
+  ptx::pdl_wait();
+#endif
+  const auto* a4 = reinterpret_cast<const uint4*>(A);
+  for (int m = static_cast<int>(blockIdx.x) / parts; m < M; m += static_cast<int>(gridDim.x) / parts) {
+    __syncthreads();  // the previous row's reads are done (the first time: the permutation is in place)
+    const uint4* row = a4 + static_cast<std::size_t>(m) * kc;
+    for (int i = threadIdx.x; i < kc; i += blockDim.x) srow[i] = row[i];  // plain loads: A may be written under PDL
+    __syncthreads();
+    std::uint16_t* out = Ag + static_cast<std::size_t>(m) * K;
+    for (int c = c0 + static_cast<int>(threadIdx.x); c < c1; c += blockDim.x) {
+      const int4 q0 = sperm[2 * (c - c0)], q1 = sperm[2 * (c - c0) + 1];
+      const int idx[8] = {q0.x, q0.y, q0.z, q0.w, q1.x, q1.y, q1.z, q1.w};
+      alignas(16) std::uint16_t v[8];
+#pragma unroll
+      for (int e = 0; e < 8; ++e) v[e] = s16[idx[e]];
+      *reinterpret_cast<uint4*>(out + 8 * c) = *reinterpret_cast<const uint4*>(v);
+    }
   }
 }
 
@@ -800,6 +856,30 @@ cudaError_t gather_act_order(const T* A, const std::int32_t* perm, std::size_t M
                              const GemmPlan& plan, cudaStream_t stream, const std::uint16_t*& Ag, bool pdl = false) {
   auto* out = reinterpret_cast<std::uint16_t*>(ws + gather_offset(plan));
   Ag = out;
+  const auto* a16 = reinterpret_cast<const std::uint16_t*>(A);
+  const int m = static_cast<int>(M), k = static_cast<int>(K);
+  const int sms = std::max(current_sm_count(), 1);
+  // Row-wise through shared memory where the row and the permutation share fit (bench/kernels/NOTES.md,
+  // session 27: the column kernel's random 2-byte loads cost act-order 6 us at M = 16 on 8192^2)
+  if (const int target = gather_rows_target_ctas; target > 0) {
+    const int parts = static_cast<int>(std::clamp<std::size_t>((static_cast<std::size_t>(target) + M - 1) / M, 1, 8));
+    const std::size_t smem = 2 * K + (K / 8 + parts - 1) / parts * 32;
+    if (smem <= kGatherRowsMaxSmem) {
+      auto rk = gather_rows_kernel<>;
+      static const cudaError_t attr =
+          cudaFuncSetAttribute(rk, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kGatherRowsMaxSmem));
+      if (attr != cudaSuccess) return attr;
+      // rows per wave: at most 2 CTAs per SM in all
+      const std::size_t rows = std::min<std::size_t>(M, std::max<std::size_t>(1, 2 * static_cast<std::size_t>(sms) / parts));
+      const unsigned grid = static_cast<unsigned>(rows * parts);
+      if (pdl) {
+        static const bool pdl_ok = pdl_supported(rk);
+        if (pdl_ok) return launch_pdl(rk, dim3(grid), dim3(256u), smem, stream, a16, perm, m, k, parts, out);
+      }
+      rk<<<grid, 256, smem, stream>>>(a16, perm, m, k, parts, out);
+      return cudaGetLastError();
+    }
+  }
   auto kernel = gather_columns_kernel<>;
   const std::size_t chunks = M * K / 8;
   // At most 2 CTAs of 256 threads per SM, looping beyond (at M <= 16 on the benchmark shapes every chunk
@@ -807,10 +887,8 @@ cudaError_t gather_act_order(const T* A, const std::int32_t* perm, std::size_t M
   // has started, and while the previous GEMM fills the SMs only its idle SMs take them: 64 CTAs at M = 16,
   // K = 8192 did not fit on the 4 SMs an 8192^2 decode grid leaves idle, and the overlap was lost there
   // (bench/kernels/NOTES.md, session 26). A grid above 2 CTAs per SM would hold the GEMM's CTAs out longer.
-  const std::size_t cap = 2 * static_cast<std::size_t>(std::max(current_sm_count(), 1));
+  const std::size_t cap = 2 * static_cast<std::size_t>(sms);
   const unsigned grid = static_cast<unsigned>(std::min<std::size_t>((chunks + 255) / 256, cap));
-  const auto* a16 = reinterpret_cast<const std::uint16_t*>(A);
-  const int m = static_cast<int>(M), k = static_cast<int>(K);
   if (pdl) {
     static const bool pdl_ok = pdl_supported(kernel);  // asked only where PDL was requested
     if (pdl_ok) return launch_pdl(kernel, dim3(grid), dim3(256u), 0, stream, a16, perm, m, k, out);
@@ -1045,6 +1123,7 @@ Status run_midm(const T* A, std::size_t M, const TiledWeightView& w, const T* bi
   MidmArgs a{};
   if (const cudaError_t g = fill_stream_args(a, A, M, w, bias, Y, workspace, plan, stream, pdl); g != cudaSuccess)
     return gather_failed(g);
+  a.weight_evict_first = opt.l2_evict_first ? 1 : 0;
   const cudaError_t e = a.group_size == 32 ? launch_midm<B, T, P, 2>(a, plan, stream, pdl) : launch_midm<B, T, P, 1>(a, plan, stream, pdl);
   if (e != cudaSuccess)
     return lowbit::detail::make_status(StatusCode::cuda_error, "gemm: launch failed: ", cudaGetErrorString(e));
@@ -1083,6 +1162,7 @@ Status run_decode(const T* A, std::size_t M, const TiledWeightView& w, const T* 
   DecodeArgs a{};
   if (const cudaError_t g = fill_stream_args(a, A, M, w, bias, Y, workspace, plan, stream, pdl); g != cudaSuccess)
     return gather_failed(g);
+  a.weight_evict_first = opt.l2_evict_first ? 1 : 0;
   a.kt_per_warp = plan.kt_per_warp;
   if constexpr (!Bulk) {  // the two-slab and persistent variants (cp.async ring only)
     if (plan.persist) {
@@ -1178,8 +1258,8 @@ Status gemm_bits(const T* A, std::size_t M, const TiledWeightView& w, const T* b
       (void)sizeof(QW);
 #endif
       if (plan.block_m == Q::M32::block_m)
-        return detail::run_midm<B, T, typename Q::M32>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream);
-      return detail::run_midm<B, T, typename Q::M64>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream);
+        return detail::run_midm<B, T, typename Q::M32>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream, opt);
+      return detail::run_midm<B, T, typename Q::M64>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream, opt);
     }
     case detail::PolicyKind::small: return detail::run_plan<B, T, typename D::Small>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream);
     case detail::PolicyKind::medium: return detail::run_plan<B, T, typename D::Medium>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream);

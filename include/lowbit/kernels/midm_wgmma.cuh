@@ -531,6 +531,7 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(
   int p_rem = GPT == 2 ? 0 : (kt_begin + p_kk) % tpg;
 
   const std::uint32_t smem_s = ptx::smem_addr(smem);
+  const std::uint64_t w_pol = ptx::l2_policy_weights(args.weight_evict_first != 0);  // GemmOptions::l2_evict_first
   // The copies of k-step `step` (steps are issued in order, once each) into stage `st`: the
   // activations, and the weights with their group parameters (split for programmatic dependent
   // launch: only the weights may be fetched before griddepcontrol.wait).
@@ -553,8 +554,8 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(
 #pragma unroll
     for (int j = 0; j < kWPer; ++j)
       if (static_cast<int>((w_kk >> (4 * j)) & 15u) < kn)
-        ptx::cp_async_16(stage + w_dst[j], w_base + (w_off[j] + static_cast<std::uint32_t>(step) * (KS * kWChunksTile)));
-    if (p_kn < kn) ptx::cp_async_16(stage + p_dst, p_base + (p_off + static_cast<std::uint32_t>(p_grp) * p_stride));
+        ptx::cp_async_16_hint(stage + w_dst[j], w_base + (w_off[j] + static_cast<std::uint32_t>(step) * (KS * kWChunksTile)), w_pol);
+    if (p_kn < kn) ptx::cp_async_16_hint(stage + p_dst, p_base + (p_off + static_cast<std::uint32_t>(p_grp) * p_stride), w_pol);
     if constexpr (GPT == 2) {
       p_grp += 2 * KS;
     } else {
@@ -733,6 +734,7 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_ws_kern
     constexpr int kPItems = WG * GPT * 12;
     static_assert(kPItems <= kMidmWsProducerThreads, "one parameter chunk per producer thread");
     const int p_s = pt / (GPT * 12), p_gi = (pt / 12) % GPT, p_c = pt % 12;
+    const std::uint64_t w_pol = ptx::l2_policy_weights(args.weight_evict_first != 0);  // GemmOptions::l2_evict_first
     const bool p_on = pt < kPItems && p_s < nvalid && !(p_c >= 8 && sym);
     const int tpg = GPT == 2 ? 1 : args.group_size / TileGeometry::tile_k;
     const uint4* p_src = p_c < 8 ? reinterpret_cast<const uint4*>(args.scales) + static_cast<std::size_t>(slab0 + p_s) * 8 + p_c
@@ -754,8 +756,8 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_ws_kern
                                                                                (P::ws_tma_acts ? NT * 128 : 0)));
           __syncwarp();
           if (pt < nvalid)
-            ptx::bulk_copy_g2s(stage + kWOff + pt * kTileBytes, args.qweight + L::tile_offset(K, kt, slab0 + pt), kTileBytes,
-                               &full[st]);
+            ptx::bulk_copy_g2s_hint(stage + kWOff + pt * kTileBytes, args.qweight + L::tile_offset(K, kt, slab0 + pt), kTileBytes,
+                                    &full[st], w_pol);
         }
       } else {  // a slab's tiles are K / 64 tiles apart: chunk c of slab ts at w_src + ts * w_slab + c
         const auto* w_src = reinterpret_cast<const uint4*>(args.qweight + L::tile_offset(K, kt, slab0));
@@ -764,12 +766,12 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_ws_kern
         for (int j = 0; j < kWPer; ++j) {
           const int i = pt + kMidmWsProducerThreads * j, ts = i / kWChunksTile, c = i % kWChunksTile;
           if (i < WG * kWChunksTile && ts < nvalid)
-            ptx::cp_async_16(stage + kWOff + 16 * i, w_src + ts * w_slab + c);
+            ptx::cp_async_16_hint(stage + kWOff + 16 * i, w_src + ts * w_slab + c, w_pol);
         }
       }
       if (p_on) {
         const std::size_t grp = GPT == 2 ? 2 * static_cast<std::size_t>(kt) + p_gi : static_cast<std::size_t>(kt / tpg);
-        ptx::cp_async_16(stage + p_dst, p_src + grp * p_stride);
+        ptx::cp_async_16_hint(stage + p_dst, p_src + grp * p_stride, w_pol);
       }
     };
     auto issue_a = [&](int step) {  // activations of k-tile kt_begin + step (rows past M zero-filled)

@@ -149,6 +149,20 @@ LOWBIT_DEVICE void bulk_copy_g2s(void* smem, const void* gmem, std::uint32_t byt
 #endif
 }
 
+/// bulk_copy_g2s with an L2 cache policy (`createpolicy` result, from a separate asm statement: see
+/// cp_async_16_hint), e.g. evict-first for a weight stream read once.
+LOWBIT_DEVICE void bulk_copy_g2s_hint(void* smem, const void* gmem, std::uint32_t bytes, void* bar, std::uint64_t policy) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile(
+      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1], %2, [%3], %4;\n" ::"r"(
+          smem_addr(smem)),
+      "l"(gmem), "r"(bytes), "r"(smem_addr(bar)), "l"(policy)
+      : "memory");
+#else
+  (void)smem; (void)gmem; (void)bytes; (void)bar; (void)policy; __trap();
+#endif
+}
+
 /// Plain arrival on `bar` (counts one of the arrivals its phase expects; release semantics).
 LOWBIT_DEVICE void mbarrier_arrive(void* bar) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -262,6 +276,19 @@ LOWBIT_DEVICE std::uint64_t l2_policy_evict_first() {
   std::uint64_t policy;
   asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(policy));
   return policy;
+}
+
+/// An L2 policy with the normal eviction priority: a copy hinted with it is treated as an unhinted one.
+LOWBIT_DEVICE std::uint64_t l2_policy_evict_normal() {
+  std::uint64_t policy;
+  asm volatile("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;\n" : "=l"(policy));
+  return policy;
+}
+
+/// The policy of a weight stream: evict-first when `evict_first` (GemmOptions::l2_evict_first: the packed
+/// weights, read once per call, then give way before the data other kernels reuse), else evict-normal.
+LOWBIT_DEVICE std::uint64_t l2_policy_weights(bool evict_first) {
+  return evict_first ? l2_policy_evict_first() : l2_policy_evict_normal();
 }
 
 /// An L2 policy that marks lines evict-last (data reused across CTAs, e.g. activations).
@@ -440,6 +467,11 @@ LOWBIT_HOST_DEVICE std::uint32_t prmt(std::uint32_t a, std::uint32_t b, std::uin
 /// 16-byte cp.async (`.cg`) to shared-window address `smem` (from smem_addr).
 LOWBIT_DEVICE void cp_async_16_s(std::uint32_t smem, const void* gmem) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem), "l"(gmem) : "memory");
+}
+
+/// cp_async_16_s with an L2 cache policy (`createpolicy` result, from a separate asm statement).
+LOWBIT_DEVICE void cp_async_16_s_hint(std::uint32_t smem, const void* gmem, std::uint64_t policy) {
+  asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2;\n" ::"r"(smem), "l"(gmem), "l"(policy) : "memory");
 }
 
 /// 16-byte cp.async (`.cg`) to shared-window address `smem` that asks L2 to fetch the aligned `Bytes`
