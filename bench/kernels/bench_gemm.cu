@@ -296,10 +296,10 @@ int main(int argc, char** argv) {
             }
           };
         };
-        std::vector<std::function<void()>> fs = {batch(wp, 16)};
+        std::vector<std::function<void()>> fs = {batch(wp, -1)};
         for (int t : targets) fs.push_back(batch(wa, t));
         const std::vector<double> us = lowbit_bench::time_graphs_interleaved_us(st, kBatch, kReplays, fs);
-        kd::gather_rows_target_ctas = 16;
+        kd::gather_rows_target_ctas = -1;  // back to the automatic choice
         std::printf("gather sweep K %6zu N %6zu M %3zu: plain %.2f us | act-order by target CTAs (0 = column kernel):", K, N, M, us[0]);
         std::string ts;
         for (std::size_t i = 0; i < targets.size(); ++i) {

@@ -453,10 +453,17 @@ __global__ void gather_columns_kernel(const std::uint16_t* A, const std::int32_t
 /// gather_columns_kernel.
 inline constexpr std::size_t kGatherRowsMaxSmem = 200 * 1024;
 
-/// CTAs the row-wise pre-gather aims for (M rows x parts of K, parts = ceil(this / M), at most 8); 0 or less:
-/// the column kernel. A tuning knob: bench/kernels/bench_gemm.cu sweeps it (`--gather-sweep`); nothing else
-/// should change it.
-inline int gather_rows_target_ctas = 16;
+/// Which act-order pre-gather runs. -1 (the default): the column kernel at M <= kGatherRowsMinM, else the row
+/// kernel aiming at kGatherRowsAutoCtas CTAs; 0: the column kernel; n > 0: the row kernel aiming at n CTAs (M rows
+/// x parts of K, parts = ceil(n / M), at most 8). A tuning knob: bench/kernels/bench_gemm.cu sweeps it
+/// (`--gather-sweep`) and the tests force both kernels; nothing else should change it.
+inline int gather_rows_target_ctas = -1;
+/// Largest M the automatic choice gives the column kernel, and the row kernel's CTA target above it. H100,
+/// 4-bit g128, PDL (bench/results/gather_sweep_*_s27b.log), us, column kernel against the row kernel at 128 CTAs:
+/// 8192^2 M = 1 13.99 against 15.00, M = 16 24.48 against 22.36, M = 64 36.08 against 35.97; 28672 x 8192 M = 1
+/// 46.74 against 48.13, M = 16 59.98 against 60.21, M = 64 121.61 against 99.59.
+inline constexpr std::size_t kGatherRowsMinM = 8;
+inline constexpr int kGatherRowsAutoCtas = 128;
 
 /// Act-order pre-gather through shared memory, Ag[m, k'] = A[m, perm[k']]. CTA b takes part b % parts of the
 /// kernel columns (16-byte chunks [c0, c1) of K / 8) and rows b / parts, b / parts + gridDim.x / parts, ...
@@ -859,9 +866,10 @@ cudaError_t gather_act_order(const T* A, const std::int32_t* perm, std::size_t M
   const auto* a16 = reinterpret_cast<const std::uint16_t*>(A);
   const int m = static_cast<int>(M), k = static_cast<int>(K);
   const int sms = std::max(current_sm_count(), 1);
-  // Row-wise through shared memory where the row and the permutation share fit (bench/kernels/NOTES.md,
-  // session 27: the column kernel's random 2-byte loads cost act-order 6 us at M = 16 on 8192^2)
-  if (const int target = gather_rows_target_ctas; target > 0) {
+  // Row-wise through shared memory above M = 8 where the row and the permutation share fit (the column
+  // kernel's random 2-byte loads, one L2 sector each, cost most there: bench/kernels/NOTES.md, session 27)
+  const int target = gather_rows_target_ctas < 0 ? (M <= kGatherRowsMinM ? 0 : kGatherRowsAutoCtas) : gather_rows_target_ctas;
+  if (target > 0) {
     const int parts = static_cast<int>(std::clamp<std::size_t>((static_cast<std::size_t>(target) + M - 1) / M, 1, 8));
     const std::size_t smem = 2 * K + (K / 8 + parts - 1) / parts * 32;
     if (smem <= kGatherRowsMaxSmem) {

@@ -285,10 +285,17 @@ LOWBIT_DEVICE std::uint64_t l2_policy_evict_normal() {
   return policy;
 }
 
+/// The 64-bit L2 cache-policy values sm_90 copies take for "evict first" and "evict normal" (the encodings
+/// CUTLASS passes to its TMA copies, cute/arch/copy_sm90_desc.hpp CacheHintSm90): constants, so a kernel needs no
+/// `createpolicy`. On the H100 with nvcc 13.0 a `createpolicy` result feeding the hinted cp.async of the mid-M
+/// kernels raised "illegal instruction" (bench/kernels/NOTES.md, session 27), as it had once before in one asm block.
+inline constexpr std::uint64_t kL2PolicyEvictFirst = 0x12F0000000000000ull;
+inline constexpr std::uint64_t kL2PolicyEvictNormal = 0x1000000000000000ull;
+
 /// The policy of a weight stream: evict-first when `evict_first` (GemmOptions::l2_evict_first: the packed
 /// weights, read once per call, then give way before the data other kernels reuse), else evict-normal.
 LOWBIT_DEVICE std::uint64_t l2_policy_weights(bool evict_first) {
-  return evict_first ? l2_policy_evict_first() : l2_policy_evict_normal();
+  return evict_first ? kL2PolicyEvictFirst : kL2PolicyEvictNormal;
 }
 
 /// An L2 policy that marks lines evict-last (data reused across CTAs, e.g. activations).
