@@ -94,10 +94,11 @@ struct GemmOptions {
   /// than one split on more than kMaxCounters slabs) makes gemm return invalid_argument, as does a
   /// field out of range. gemm_workspace_size must be asked with the same options.
   DecodeChoice decode{};
-  /// The streaming kernels (decode, mid-M) copy the packed weights and their scales and zeros with an L2
-  /// evict-first policy: read once per call, they then give way before the data other kernels reuse (a
-  /// model's activations, residual stream and KV cache) instead of flushing the L2 every layer. false: the
-  /// normal policy (bench_gemm times both).
+  /// The decode kernel (M <= 16) and the warp-specialized wgmma mid-M kernel copy the packed weights and
+  /// their scales and zeros with an L2 evict-first policy: read once per call, they then give way before the
+  /// data that is reused (the decode kernel's activation rows, which every CTA re-reads, and a model's
+  /// activations, residual stream and KV cache between kernels). false: the normal policy (bench_gemm times
+  /// both; the other kernels always copy under it).
   bool l2_evict_first = true;
 };
 

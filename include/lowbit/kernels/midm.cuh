@@ -184,7 +184,6 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_gemm_kernel(c
   const std::size_t K = static_cast<std::size_t>(args.K), N = static_cast<std::size_t>(args.N);
   const bool sym = args.sym != 0;
 
-  const std::uint64_t w_pol = ptx::l2_policy_weights(args.weight_evict_first != 0);  // GemmOptions::l2_evict_first
   // Copies of CTA k-step `step` into stage `st`: activations (rows past M and k past the split are
   // zero-filled), the WN x WK weight tiles verbatim, and their groups' scales (and zeros).
   auto issue = [&](int step, int st) {
@@ -208,8 +207,8 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_gemm_kernel(c
       const int ti = i / w_chunks, c = i % w_chunks;
       const int kt = kt0 + ti / WN, s = slab0 + ti % WN;
       if (kt < kt_end && s < slabs)
-        ptx::cp_async_16_hint(stage + kWOff + ti * kTileBytes + 16 * c,
-                              reinterpret_cast<const unsigned char*>(args.qweight + L::tile_offset(K, kt, s)) + 16 * c, w_pol);
+        ptx::cp_async_16(stage + kWOff + ti * kTileBytes + 16 * c,
+                         reinterpret_cast<const unsigned char*>(args.qweight + L::tile_offset(K, kt, s)) + 16 * c);
     }
     // per (tile, group): 8 chunks of scales, 4 of zeros
     for (int i = tid; i < WN * WK * GPT * 12; i += kThreads) {
@@ -221,7 +220,7 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_gemm_kernel(c
       const std::size_t off = static_cast<std::size_t>(grp) * N + static_cast<std::size_t>(s) * TileGeometry::tile_n;
       const unsigned char* src = c < 8 ? reinterpret_cast<const unsigned char*>(args.scales + off) + 16 * c
                                        : args.zeros + off + 16 * (c - 8);
-      ptx::cp_async_16_hint(stage + kPOff + pi * kMidmParamBytes + 16 * c, src, w_pol);
+      ptx::cp_async_16(stage + kPOff + pi * kMidmParamBytes + 16 * c, src);
     }
   };
 

@@ -531,7 +531,9 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(
   int p_rem = GPT == 2 ? 0 : (kt_begin + p_kk) % tpg;
 
   const std::uint32_t smem_s = ptx::smem_addr(smem);
-  const std::uint64_t w_pol = ptx::l2_policy_weights(args.weight_evict_first != 0);  // GemmOptions::l2_evict_first
+  // No L2 policy on this kernel's weight copies (GemmOptions::l2_evict_first): with hinted copies beside its
+  // zero-filling activation copies, nvcc 13.0's code for it (and for midm.cuh's kernel) raised "illegal
+  // instruction" on the H100 (bench/kernels/NOTES.md, session 27).
   // The copies of k-step `step` (steps are issued in order, once each) into stage `st`: the
   // activations, and the weights with their group parameters (split for programmatic dependent
   // launch: only the weights may be fetched before griddepcontrol.wait).
@@ -554,8 +556,8 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(
 #pragma unroll
     for (int j = 0; j < kWPer; ++j)
       if (static_cast<int>((w_kk >> (4 * j)) & 15u) < kn)
-        ptx::cp_async_16_hint(stage + w_dst[j], w_base + (w_off[j] + static_cast<std::uint32_t>(step) * (KS * kWChunksTile)), w_pol);
-    if (p_kn < kn) ptx::cp_async_16_hint(stage + p_dst, p_base + (p_off + static_cast<std::uint32_t>(p_grp) * p_stride), w_pol);
+        ptx::cp_async_16(stage + w_dst[j], w_base + (w_off[j] + static_cast<std::uint32_t>(step) * (KS * kWChunksTile)));
+    if (p_kn < kn) ptx::cp_async_16(stage + p_dst, p_base + (p_off + static_cast<std::uint32_t>(p_grp) * p_stride));
     if constexpr (GPT == 2) {
       p_grp += 2 * KS;
     } else {
