@@ -268,7 +268,7 @@ int main(int argc, char** argv) {
     CK(cudaMalloc(&A, 64 * 28672 * 2));
     CK(cudaMalloc(&Y, 64 * 28672 * 2));
     lowbit_bench::fill_fp16(static_cast<std::uint16_t*>(A), 64 * 28672, 9, 0x3800);
-    const std::vector<int> targets = {0, 4, 8, 16, 32, 64, 128};
+    const std::vector<int> targets = {0, 4, 8, 16, 32, 64, 128, 256};
     for (Shape sh : {Shape{8192, 8192}, Shape{28672, 8192}}) {
       const std::size_t K = sh.K, N = sh.N;
       const std::size_t wbytes = K * N / 2 + (K / 128) * N * 3;

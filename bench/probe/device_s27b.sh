@@ -8,7 +8,9 @@
 # Pack: test_kernels_gemm_b4_f16 test_kernels_pdl_negative_gather test_kernels_sanitize test_kernels_midm_b4
 #   test_kernels_midm_b8 bench_gemm_kernels test_kernels_gemm_b8_bf16 (stripped) -> build-s27b/bins.tar.xz
 #   run(command="bash bench/probe/device_s27b.sh", carry=["build-s27b"])
-DEADLINE=${DEADLINE:-420} DIRS="build-s27b"
+# Calls 3 and 4 ran this script again on rebuilt binaries in the same folder (TAG names their result files:
+# device_s27c.sh, device_s27d.sh).
+DEADLINE=${DEADLINE:-420} DIRS="build-s27b" TAG=${TAG:-s27b}
 source bench/probe/device_lib.sh
 B=build-s27b
 [ -f $B/bins.tar.xz ] && tar xJf $B/bins.tar.xz -C $B
@@ -17,10 +19,10 @@ tests gemm_b4_f16 90 $B/test_kernels_gemm_b4_f16
 timeout $(left 40) $B/test_kernels_pdl_negative_gather "[pdl]" > $L/pdl_negative_gather.log 2>&1
 st "gather PDL negative control rc=$? (must be nonzero) $(last $L/pdl_negative_gather.log)"
 st "  failed assertions' context lines naming act-order weights: $(grep -c ' act 1' $L/pdl_negative_gather.log), others: $(grep -c ' act 0' $L/pdl_negative_gather.log)"
-timeout $(left 60) $B/bench_gemm_kernels $O/gather_sweep_${DEV}_${D}_s27b.json --gather-sweep > $L/gather_sweep.log 2>&1
-st "bench_gemm --gather-sweep rc=$?"; cp $L/gather_sweep.log $O/gather_sweep_${DEV}_${D}_s27b.log
-timeout $(left 100) $B/bench_gemm_kernels $O/kernels_${DEV}_${D}_s27b_quick.json --quick > $L/bench_gemm.log 2>&1
-st "bench_gemm --quick rc=$?"; cp $L/bench_gemm.log $O/kernels_${DEV}_${D}_s27b_quick.log
+timeout $(left 60) $B/bench_gemm_kernels $O/gather_sweep_${DEV}_${D}_${TAG}.json --gather-sweep > $L/gather_sweep.log 2>&1
+st "bench_gemm --gather-sweep rc=$?"; cp $L/gather_sweep.log $O/gather_sweep_${DEV}_${D}_${TAG}.log
+timeout $(left 100) $B/bench_gemm_kernels $O/kernels_${DEV}_${D}_${TAG}_quick.json --quick > $L/bench_gemm.log 2>&1
+st "bench_gemm --quick rc=$?"; cp $L/bench_gemm.log $O/kernels_${DEV}_${D}_${TAG}_quick.log
 tests midm_b4 60 $B/test_kernels_midm_b4
 tests midm_b8 60 $B/test_kernels_midm_b8
 tests gemm_b8_bf16 90 $B/test_kernels_gemm_b8_bf16

@@ -1,31 +1,5 @@
 #!/bin/bash
-# Session 27, call 3 (call 2 hit "illegal instruction" in the mma.sync and lock-step wgmma mid-M kernels: their policy now
-# comes from constants instead of createpolicy; the gather picks the column kernel at M <= 8, the row kernel above): L2 evict-first policy on the weight streams (decode cp.async and bulk rings, the mid-M
-# kernels; GemmOptions::l2_evict_first, default on) and the row-wise act-order pre-gather (gather_rows_kernel:
-# each row of A through shared memory). The 4-bit f16 gemm tests (with the normal-policy and the column-gather
-# cases), the mid-M 4/8-bit tests (the 8-bit ones copy weights by bulk copy), the 8-bit bf16 gemm tests, the
-# gather's negative control (must fail, on act-order weights only), memcheck on every sanitizer case and racecheck
-# on the PDL and mid-M sets, then bench_gemm --gather-sweep and --quick (the L2 policy A/B and the 16 MB reader).
-# Pack: test_kernels_gemm_b4_f16 test_kernels_pdl_negative_gather test_kernels_sanitize test_kernels_midm_b4
-#   test_kernels_midm_b8 bench_gemm_kernels test_kernels_gemm_b8_bf16 (stripped) -> build-s27b/bins.tar.xz
-#   run(command="bash bench/probe/device_s27c.sh", carry=["build-s27b"])  (the folder holds the call-3 binaries)
-DEADLINE=${DEADLINE:-420} DIRS="build-s27b"
-source bench/probe/device_lib.sh
-B=build-s27b
-[ -f $B/bins.tar.xz ] && tar xJf $B/bins.tar.xz -C $B
-D=$(date -u +%F); DEV=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr ' ' '_' | tr -cd 'A-Za-z0-9_-')
-tests gemm_b4_f16 90 $B/test_kernels_gemm_b4_f16
-timeout $(left 40) $B/test_kernels_pdl_negative_gather "[pdl]" > $L/pdl_negative_gather.log 2>&1
-st "gather PDL negative control rc=$? (must be nonzero) $(last $L/pdl_negative_gather.log)"
-st "  failed assertions' context lines naming act-order weights: $(grep -c ' act 1' $L/pdl_negative_gather.log), others: $(grep -c ' act 0' $L/pdl_negative_gather.log)"
-timeout $(left 60) $B/bench_gemm_kernels $O/gather_sweep_${DEV}_${D}_s27c.json --gather-sweep > $L/gather_sweep.log 2>&1
-st "bench_gemm --gather-sweep rc=$?"; cp $L/gather_sweep.log $O/gather_sweep_${DEV}_${D}_s27c.log
-timeout $(left 100) $B/bench_gemm_kernels $O/kernels_${DEV}_${D}_s27c_quick.json --quick > $L/bench_gemm.log 2>&1
-st "bench_gemm --quick rc=$?"; cp $L/bench_gemm.log $O/kernels_${DEV}_${D}_s27c_quick.log
-tests midm_b4 60 $B/test_kernels_midm_b4
-tests midm_b8 60 $B/test_kernels_midm_b8
-tests gemm_b8_bf16 90 $B/test_kernels_gemm_b8_bf16
-san memcheck all 120 $B/test_kernels_sanitize
-san racecheck pdl 60 $B/test_kernels_sanitize "[pdl]"
-san racecheck midm 90 $B/test_kernels_sanitize "[midm]"
-st done
+# Session 27, call 3: device_s27b.sh on rebuilt binaries (call 2 hit "illegal instruction" in the mma.sync and
+# lock-step wgmma mid-M kernels; here the policies came from constants instead of createpolicy: the same failure).
+#   run(command="bash bench/probe/device_s27c.sh", carry=["build-s27b"])
+TAG=s27c exec bash "$(dirname "$0")/device_s27b.sh"

@@ -456,7 +456,7 @@ inline constexpr std::size_t kGatherRowsMaxSmem = 200 * 1024;
 
 /// Which act-order pre-gather runs. -1 (the default): the column kernel at M <= kGatherRowsMinM, else the row
 /// kernel aiming at kGatherRowsAutoCtas CTAs; 0: the column kernel; n > 0: the row kernel aiming at n CTAs (M rows
-/// x parts of K, parts = ceil(n / M), at most 8). A tuning knob: bench/kernels/bench_gemm.cu sweeps it
+/// x parts of K, parts = ceil(n / M), at most kGatherRowsMaxParts). A tuning knob: bench/kernels/bench_gemm.cu sweeps it
 /// (`--gather-sweep`) and the tests force both kernels; nothing else should change it.
 inline int gather_rows_target_ctas = -1;
 /// Largest M the automatic choice gives the column kernel, and the row kernel's CTA target above it. H100,
@@ -464,6 +464,8 @@ inline int gather_rows_target_ctas = -1;
 /// 8192^2 M = 1 13.99 against 15.00, M = 16 24.48 against 22.36, M = 64 36.08 against 35.97; 28672 x 8192 M = 1
 /// 46.74 against 48.13, M = 16 59.98 against 60.21, M = 64 121.61 against 99.59.
 inline constexpr std::size_t kGatherRowsMinM = 8;
+/// Most parts the row-wise pre-gather splits K into (each part's CTAs copy the whole row).
+inline constexpr std::size_t kGatherRowsMaxParts = 16;
 inline constexpr int kGatherRowsAutoCtas = 128;
 
 /// Act-order pre-gather through shared memory, Ag[m, k'] = A[m, perm[k']]. CTA b takes part b % parts of the
@@ -871,7 +873,7 @@ cudaError_t gather_act_order(const T* A, const std::int32_t* perm, std::size_t M
   // kernel's random 2-byte loads, one L2 sector each, cost most there: bench/kernels/NOTES.md, session 27)
   const int target = gather_rows_target_ctas < 0 ? (M <= kGatherRowsMinM ? 0 : kGatherRowsAutoCtas) : gather_rows_target_ctas;
   if (target > 0) {
-    const int parts = static_cast<int>(std::clamp<std::size_t>((static_cast<std::size_t>(target) + M - 1) / M, 1, 8));
+    const int parts = static_cast<int>(std::clamp<std::size_t>((static_cast<std::size_t>(target) + M - 1) / M, 1, kGatherRowsMaxParts));
     const std::size_t smem = 2 * K + (K / 8 + parts - 1) / parts * 32;
     if (smem <= kGatherRowsMaxSmem) {
       auto rk = gather_rows_kernel<>;
