@@ -142,7 +142,7 @@ struct StreamGemmArgs {
   unsigned* counters;            ///< one arrival counter per output tile, zero between launches
   int splits;                    ///< CTAs along K (grid.z)
   int kt_per_split;              ///< 64-row K tiles per split
-  int weight_evict_first;        ///< nonzero: weight tiles and group parameters copied with an L2 evict-first policy
+  int weight_evict_first;        ///< decode kernel: nonzero copies weight tiles and group parameters under L2 evict-first
 };
 
 /// Split-K arrival, called by every thread of a CTA once its fp32 partials are written: makes them

@@ -94,11 +94,12 @@ struct GemmOptions {
   /// than one split on more than kMaxCounters slabs) makes gemm return invalid_argument, as does a
   /// field out of range. gemm_workspace_size must be asked with the same options.
   DecodeChoice decode{};
-  /// The decode kernel (M <= 16) and the warp-specialized wgmma mid-M kernel copy the packed weights and
-  /// their scales and zeros with an L2 evict-first policy: read once per call, they then give way before the
-  /// data that is reused (the decode kernel's activation rows, which every CTA re-reads, and a model's
-  /// activations, residual stream and KV cache between kernels). false: the normal policy (bench_gemm times
-  /// both; the other kernels always copy under it).
+  /// The decode kernel (M <= 16) copies the packed weights and their scales and zeros with an L2
+  /// evict-first policy: read once per call, they then give way before the data that is reused (its own
+  /// activation rows, which every CTA re-reads, and a model's activations, residual stream and KV cache
+  /// between kernels). false: the normal policy (bench_gemm times both). The other kernels copy under the
+  /// normal policy: hinted copies in the mid-M kernels raised "illegal instruction" with nvcc 13.0
+  /// (bench/kernels/NOTES.md, session 27).
   bool l2_evict_first = true;
 };
 
@@ -464,8 +465,9 @@ inline int gather_rows_target_ctas = -1;
 /// 8192^2 M = 1 13.99 against 15.00, M = 16 24.48 against 22.36, M = 64 36.08 against 35.97; 28672 x 8192 M = 1
 /// 46.74 against 48.13, M = 16 59.98 against 60.21, M = 64 121.61 against 99.59.
 inline constexpr std::size_t kGatherRowsMinM = 8;
-/// Most parts the row-wise pre-gather splits K into (each part's CTAs copy the whole row).
-inline constexpr std::size_t kGatherRowsMaxParts = 16;
+/// Most parts the row-wise pre-gather splits K into (each part's CTAs copy the whole row; 16 parts, a 256-CTA target
+/// at M = 16, were no faster: bench/results/gather_sweep_*_s27e.log).
+inline constexpr std::size_t kGatherRowsMaxParts = 8;
 inline constexpr int kGatherRowsAutoCtas = 128;
 
 /// Act-order pre-gather through shared memory, Ag[m, k'] = A[m, perm[k']]. CTA b takes part b % parts of the
@@ -1134,7 +1136,6 @@ Status run_midm(const T* A, std::size_t M, const TiledWeightView& w, const T* bi
   MidmArgs a{};
   if (const cudaError_t g = fill_stream_args(a, A, M, w, bias, Y, workspace, plan, stream, pdl); g != cudaSuccess)
     return gather_failed(g);
-  a.weight_evict_first = opt.l2_evict_first ? 1 : 0;
   const cudaError_t e = a.group_size == 32 ? launch_midm<B, T, P, 2>(a, plan, stream, pdl) : launch_midm<B, T, P, 1>(a, plan, stream, pdl);
   if (e != cudaSuccess)
     return lowbit::detail::make_status(StatusCode::cuda_error, "gemm: launch failed: ", cudaGetErrorString(e));

@@ -531,9 +531,9 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_kernel(
   int p_rem = GPT == 2 ? 0 : (kt_begin + p_kk) % tpg;
 
   const std::uint32_t smem_s = ptx::smem_addr(smem);
-  // No L2 policy on this kernel's weight copies (GemmOptions::l2_evict_first): with hinted copies beside its
-  // zero-filling activation copies, nvcc 13.0's code for it (and for midm.cuh's kernel) raised "illegal
-  // instruction" on the H100 (bench/kernels/NOTES.md, session 27).
+  // No L2 policy on the mid-M kernels' weight copies (GemmOptions::l2_evict_first): with hinted copies beside
+  // their zero-filling activation copies, nvcc 13.0's code for this kernel, midm.cuh's and the 3-bit
+  // warp-specialized one raised "illegal instruction" on the H100 (bench/kernels/NOTES.md, session 27).
   // The copies of k-step `step` (steps are issued in order, once each) into stage `st`: the
   // activations, and the weights with their group parameters (split for programmatic dependent
   // launch: only the weights may be fetched before griddepcontrol.wait).
@@ -736,7 +736,6 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_ws_kern
     constexpr int kPItems = WG * GPT * 12;
     static_assert(kPItems <= kMidmWsProducerThreads, "one parameter chunk per producer thread");
     const int p_s = pt / (GPT * 12), p_gi = (pt / 12) % GPT, p_c = pt % 12;
-    const std::uint64_t w_pol = ptx::l2_policy_weights(args.weight_evict_first != 0);  // GemmOptions::l2_evict_first
     const bool p_on = pt < kPItems && p_s < nvalid && !(p_c >= 8 && sym);
     const int tpg = GPT == 2 ? 1 : args.group_size / TileGeometry::tile_k;
     const uint4* p_src = p_c < 8 ? reinterpret_cast<const uint4*>(args.scales) + static_cast<std::size_t>(slab0 + p_s) * 8 + p_c
@@ -758,8 +757,8 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_ws_kern
                                                                                (P::ws_tma_acts ? NT * 128 : 0)));
           __syncwarp();
           if (pt < nvalid)
-            ptx::bulk_copy_g2s_hint(stage + kWOff + pt * kTileBytes, args.qweight + L::tile_offset(K, kt, slab0 + pt), kTileBytes,
-                                    &full[st], w_pol);
+            ptx::bulk_copy_g2s(stage + kWOff + pt * kTileBytes, args.qweight + L::tile_offset(K, kt, slab0 + pt), kTileBytes,
+                               &full[st]);
         }
       } else {  // a slab's tiles are K / 64 tiles apart: chunk c of slab ts at w_src + ts * w_slab + c
         const auto* w_src = reinterpret_cast<const uint4*>(args.qweight + L::tile_offset(K, kt, slab0));
@@ -768,12 +767,12 @@ __global__ void __launch_bounds__(P::threads, P::ctas_per_sm) midm_wgmma_ws_kern
         for (int j = 0; j < kWPer; ++j) {
           const int i = pt + kMidmWsProducerThreads * j, ts = i / kWChunksTile, c = i % kWChunksTile;
           if (i < WG * kWChunksTile && ts < nvalid)
-            ptx::cp_async_16_hint(stage + kWOff + 16 * i, w_src + ts * w_slab + c, w_pol);
+            ptx::cp_async_16(stage + kWOff + 16 * i, w_src + ts * w_slab + c);
         }
       }
       if (p_on) {
         const std::size_t grp = GPT == 2 ? 2 * static_cast<std::size_t>(kt) + p_gi : static_cast<std::size_t>(kt / tpg);
-        ptx::cp_async_16_hint(stage + p_dst, p_src + grp * p_stride, w_pol);
+        ptx::cp_async_16(stage + p_dst, p_src + grp * p_stride);
       }
     };
     auto issue_a = [&](int step) {  // activations of k-tile kt_begin + step (rows past M zero-filled)

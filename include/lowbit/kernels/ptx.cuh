@@ -288,9 +288,10 @@ LOWBIT_DEVICE std::uint64_t l2_policy_evict_normal() {
 /// The 64-bit L2 cache-policy values sm_90 copies take for "evict first" and "evict normal" (the encodings
 /// CUTLASS passes to its TMA copies, cute/arch/copy_sm90_desc.hpp CacheHintSm90): constants, so a kernel needs no
 /// `createpolicy`. Test hinted copies on the device: with nvcc 13.0 on the H100, hinted weight copies beside the
-/// zero-filling activation copies of the mma.sync and lock-step wgmma mid-M kernels raised "illegal instruction"
-/// with either source of the policy (their SASS moves the copies' memory descriptors through uniform registers;
-/// bench/kernels/NOTES.md, session 27), while the decode and warp-specialized mid-M kernels run them.
+/// zero-filling activation copies of the mid-M kernels (mma.sync, lock-step wgmma, and the 3-bit warp-specialized
+/// wgmma one) raised "illegal instruction" with either source of the policy (their SASS moves the copies' memory
+/// descriptors through uniform registers; bench/kernels/NOTES.md, session 27), while the decode kernel, whose
+/// activation copies do not zero-fill, runs them at every width.
 inline constexpr std::uint64_t kL2PolicyEvictFirst = 0x12F0000000000000ull;
 inline constexpr std::uint64_t kL2PolicyEvictNormal = 0x1000000000000000ull;
 
