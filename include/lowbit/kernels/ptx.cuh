@@ -48,7 +48,8 @@ LOWBIT_DEVICE void cp_async_16(void* smem, const void* gmem, bool pred = true) {
                : "memory");
 }
 
-/// 16-byte cp.async with an explicit L2 cache policy (`createpolicy` result, see l2_policy_*).
+/// 16-byte cp.async with an explicit L2 cache policy (kL2PolicyEvictFirst / kL2PolicyEvictNormal, or a
+/// `createpolicy` result: see l2_policy_*).
 /// The policy must come from a separate asm statement (fusing createpolicy and the copy in one asm
 /// block was seen to fault with nvcc 13.0).
 LOWBIT_DEVICE void cp_async_16_hint(void* smem, const void* gmem, std::uint64_t policy) {
@@ -149,8 +150,8 @@ LOWBIT_DEVICE void bulk_copy_g2s(void* smem, const void* gmem, std::uint32_t byt
 #endif
 }
 
-/// bulk_copy_g2s with an L2 cache policy (`createpolicy` result, from a separate asm statement: see
-/// cp_async_16_hint), e.g. evict-first for a weight stream read once.
+/// bulk_copy_g2s with an L2 cache policy (kL2PolicyEvictFirst / kL2PolicyEvictNormal, or a `createpolicy` result
+/// from a separate asm statement), e.g. evict-first for a weight stream read once.
 LOWBIT_DEVICE void bulk_copy_g2s_hint(void* smem, const void* gmem, std::uint32_t bytes, void* bar, std::uint64_t policy) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile(
@@ -275,13 +276,6 @@ LOWBIT_DEVICE void named_barrier_sync(int id, int threads) {
 LOWBIT_DEVICE std::uint64_t l2_policy_evict_first() {
   std::uint64_t policy;
   asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(policy));
-  return policy;
-}
-
-/// An L2 policy with the normal eviction priority: a copy hinted with it is treated as an unhinted one.
-LOWBIT_DEVICE std::uint64_t l2_policy_evict_normal() {
-  std::uint64_t policy;
-  asm volatile("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;\n" : "=l"(policy));
   return policy;
 }
 
@@ -479,7 +473,7 @@ LOWBIT_DEVICE void cp_async_16_s(std::uint32_t smem, const void* gmem) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem), "l"(gmem) : "memory");
 }
 
-/// cp_async_16_s with an L2 cache policy (`createpolicy` result, from a separate asm statement).
+/// cp_async_16_s with an L2 cache policy (kL2PolicyEvictFirst / kL2PolicyEvictNormal, or a `createpolicy` result).
 LOWBIT_DEVICE void cp_async_16_s_hint(std::uint32_t smem, const void* gmem, std::uint64_t policy) {
   asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2;\n" ::"r"(smem), "l"(gmem), "l"(policy) : "memory");
 }
