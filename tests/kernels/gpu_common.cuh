@@ -196,15 +196,16 @@ void run_sweep() {
   normal_l2.l2_evict_first = false;
   check_gemm<B, T>(random_weight(B, 3200, 192, 128, false, false), {1, 9, 16, 64, 200}, true, normal_l2);
   // act-order through the column-wise pre-gather (gemm takes it where the row-wise one's shared memory does not
-  // fit, K above ~34000), and the row-wise one split into 8 parts of K at every M
+  // fit, K above ~34000), and the row-wise one split into 8 parts of K at every M, and into 7 (K / 8 = 136
+  // chunks: parts of 19 and 20), with the automatic choice's uneven splits at M = 19 (7 parts) and 48 (3)
   struct Restore {  // the knob's default back, even when a REQUIRE throws
     int saved = lowbit::kernels::detail::gather_rows_target_ctas;
     ~Restore() { lowbit::kernels::detail::gather_rows_target_ctas = saved; }
   } restore;
-  for (int t : {0, 1 << 20}) {
+  for (int t : {0, 1 << 20, 7, -1}) {
     lowbit::kernels::detail::gather_rows_target_ctas = t;
     INFO("pre-gather CTA target " << t);
-    check_gemm<B, T>(random_weight(B, 1088, 128, 64, false, true), {1, 5, 16, 33, 200}, true);
+    check_gemm<B, T>(random_weight(B, 1088, 128, 64, false, true), {1, 5, 16, 19, 33, 48, 200}, true);
   }
 }
 
@@ -464,6 +465,7 @@ void run_pdl_checks() {
   const QuantizedWeight act = random_weight(B, 512, 512, 64, false, true);  // act-order: pre-gather kernel in the chain
   check_pdl_chain<B, T>(act, 3, automatic, 50, false);
   check_pdl_chain<B, T>(act, 3, automatic, 30, true);
+  check_pdl_chain<B, T>(act, 16, automatic, 30, false);  // the row-wise pre-gather (M > 8) reading A written just before
   check_pdl_chain<B, T>(random_weight(B, 768, 768, 32, true, false), 9, automatic, 30, false);
   check_pdl_chain<B, T>(q, 1, automatic, 50, false, /*hand_splits=*/2);  // split-K partials + counters in the chain
   check_pdl_chain<B, T>(q, 16, automatic, 30, true, /*hand_splits=*/4);

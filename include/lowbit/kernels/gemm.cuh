@@ -97,7 +97,8 @@ struct GemmOptions {
   /// The decode kernel (M <= 16) copies the packed weights and their scales and zeros with an L2
   /// evict-first policy: read once per call, they then give way before the data that is reused (its own
   /// activation rows, which every CTA re-reads, and a model's activations, residual stream and KV cache
-  /// between kernels). false: the normal policy (bench_gemm times both). The other kernels copy under the
+  /// between kernels). false: the normal policy, still given as a policy operand of the copies (bench_gemm
+  /// times both). The other kernels copy under the
   /// normal policy: hinted copies in the mid-M kernels raised "illegal instruction" with nvcc 13.0
   /// (bench/kernels/NOTES.md, session 27).
   bool l2_evict_first = true;
@@ -451,8 +452,8 @@ __global__ void gather_columns_kernel(const std::uint16_t* A, const std::int32_t
 }
 
 /// Most dynamic shared memory the row-wise pre-gather (gather_rows_kernel) takes: one row of A (2K bytes) and
-/// its CTA's share of the permutation (4K / parts bytes). Larger K (above ~34000 at one part) falls back to
-/// gather_columns_kernel.
+/// its CTA's share of the permutation (4K / parts bytes), capped further by the device's opt-in limit
+/// (gather_rows_smem_limit). Larger K (above ~34000 at one part on an H100) falls back to gather_columns_kernel.
 inline constexpr std::size_t kGatherRowsMaxSmem = 200 * 1024;
 
 /// Which act-order pre-gather runs. -1 (the default): the column kernel at M <= kGatherRowsMinM, else the row
@@ -509,6 +510,30 @@ __global__ void gather_rows_kernel(const std::uint16_t* A, const std::int32_t* p
       *reinterpret_cast<uint4*>(out + 8 * c) = *reinterpret_cast<const uint4*>(v);
     }
   }
+}
+
+/// Dynamic shared memory gather_rows_kernel may use on the current device: kGatherRowsMaxSmem or the device's
+/// opt-in limit per CTA, whichever is smaller, raised once per process (48 KB, which needs no opt-in, where the
+/// query or the attribute fails; a failed call's error is cleared so it cannot surface later).
+inline std::size_t gather_rows_smem_limit() {
+  static const std::size_t limit = [] {
+    constexpr std::size_t kDefault = 48 * 1024;
+    int dev = 0, optin = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess || optin <= 0) {
+      (void)cudaGetLastError();
+      return kDefault;
+    }
+    const std::size_t lim = std::min(kGatherRowsMaxSmem, static_cast<std::size_t>(optin));
+    if (lim <= kDefault) return lim;
+    if (cudaFuncSetAttribute(gather_rows_kernel<>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(lim)) !=
+        cudaSuccess) {
+      (void)cudaGetLastError();
+      return kDefault;
+    }
+    return lim;
+  }();
+  return limit;
 }
 
 /// Largest M for which the tile kernels (gemm_policy) gather act-order A inside the GEMM; above it a
@@ -877,11 +902,8 @@ cudaError_t gather_act_order(const T* A, const std::int32_t* perm, std::size_t M
   if (target > 0) {
     const int parts = static_cast<int>(std::clamp<std::size_t>((static_cast<std::size_t>(target) + M - 1) / M, 1, kGatherRowsMaxParts));
     const std::size_t smem = 2 * K + (K / 8 + parts - 1) / parts * 32;
-    if (smem <= kGatherRowsMaxSmem) {
+    if (smem <= gather_rows_smem_limit()) {  // else the column kernel below
       auto rk = gather_rows_kernel<>;
-      static const cudaError_t attr =
-          cudaFuncSetAttribute(rk, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kGatherRowsMaxSmem));
-      if (attr != cudaSuccess) return attr;
       // rows per wave: at most 2 CTAs per SM in all
       const std::size_t rows = std::min<std::size_t>(M, std::max<std::size_t>(1, 2 * static_cast<std::size_t>(sms) / parts));
       const unsigned grid = static_cast<unsigned>(rows * parts);

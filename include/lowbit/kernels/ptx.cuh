@@ -290,9 +290,19 @@ inline constexpr std::uint64_t kL2PolicyEvictFirst = 0x12F0000000000000ull;
 inline constexpr std::uint64_t kL2PolicyEvictNormal = 0x1000000000000000ull;
 
 /// The policy of a weight stream: evict-first when `evict_first` (GemmOptions::l2_evict_first: the packed
-/// weights, read once per call, then give way before the data other kernels reuse), else evict-normal.
+/// weights, read once per call, then give way before the data other kernels reuse), else evict-normal. The
+/// constants are sm_90 encodings; below sm_90 the policy comes from `createpolicy` (the value is opaque in PTX).
 LOWBIT_DEVICE std::uint64_t l2_policy_weights(bool evict_first) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
+  std::uint64_t policy;
+  if (evict_first)
+    asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(policy));
+  else
+    asm volatile("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;\n" : "=l"(policy));
+  return policy;
+#else
   return evict_first ? kL2PolicyEvictFirst : kL2PolicyEvictNormal;
+#endif
 }
 
 /// An L2 policy that marks lines evict-last (data reused across CTAs, e.g. activations).
