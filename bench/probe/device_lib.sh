@@ -7,6 +7,9 @@
 #   tests NAME CAP BIN [ARGS...]        a Catch2 binary, at most CAP s: log $L/NAME.log, its summary, failures
 #   san TOOL NAME CAP BIN [ARGS...]     the same under compute-sanitizer TOOL (memcheck / racecheck)
 #   tests_list CAP DIR NAME...          `tests` for each DIR/NAME that exists (at most CAP s each)
+#   unpack DIR                          extract DIR/bins.tar.xz (the carried binaries) into DIR
+#   neg_gather CAP BIN                  the act-order gather's PDL negative control (must fail, on act-order only)
+# Also defined: D (UTC date) and DEV (the GPU's name, for result file names).
 set -u
 O=$OUT; L=/tmp/l; mkdir -p $L; T0=$(date +%s)
 st() { echo "[$(( $(date +%s) - T0 )) s] $*" | tee -a $O/summary.txt; tar czf $O/logs.tgz -C $L . 2>/dev/null; }
@@ -26,5 +29,12 @@ tests_list() {
   local cap=$1 dir=$2 t; shift 2
   for t in "$@"; do [[ -x $dir/$t ]] && tests $t $cap $dir/$t; done
 }
+unpack() { [ -f "$1/bins.tar.xz" ] && tar xJf "$1/bins.tar.xz" -C "$1"; }
+neg_gather() {
+  timeout $(left $1) $2 "[pdl]" > $L/pdl_negative_gather.log 2>&1
+  st "gather PDL negative control rc=$? (must be nonzero) $(last $L/pdl_negative_gather.log)"
+  st "  failed assertions' context lines naming act-order weights: $(grep -c ' act 1' $L/pdl_negative_gather.log), others: $(grep -c ' act 0' $L/pdl_negative_gather.log)"
+}
+D=$(date -u +%F); DEV=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr ' ' '_' | tr -cd 'A-Za-z0-9_-')
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee $O/summary.txt
 for d in $DIRS; do echo "$d: $(cat $d/COMMIT)" >> $O/summary.txt; done

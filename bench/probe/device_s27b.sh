@@ -13,12 +13,9 @@
 DEADLINE=${DEADLINE:-420} DIRS="build-s27b" TAG=${TAG:-s27b}
 source bench/probe/device_lib.sh
 B=build-s27b
-[ -f $B/bins.tar.xz ] && tar xJf $B/bins.tar.xz -C $B
-D=$(date -u +%F); DEV=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr ' ' '_' | tr -cd 'A-Za-z0-9_-')
+unpack $B
 tests gemm_b4_f16 90 $B/test_kernels_gemm_b4_f16
-timeout $(left 40) $B/test_kernels_pdl_negative_gather "[pdl]" > $L/pdl_negative_gather.log 2>&1
-st "gather PDL negative control rc=$? (must be nonzero) $(last $L/pdl_negative_gather.log)"
-st "  failed assertions' context lines naming act-order weights: $(grep -c ' act 1' $L/pdl_negative_gather.log), others: $(grep -c ' act 0' $L/pdl_negative_gather.log)"
+neg_gather 40 $B/test_kernels_pdl_negative_gather
 timeout $(left 60) $B/bench_gemm_kernels $O/gather_sweep_${DEV}_${D}_${TAG}.json --gather-sweep > $L/gather_sweep.log 2>&1
 st "bench_gemm --gather-sweep rc=$?"; cp $L/gather_sweep.log $O/gather_sweep_${DEV}_${D}_${TAG}.log
 timeout $(left 100) $B/bench_gemm_kernels $O/kernels_${DEV}_${D}_${TAG}_quick.json --quick > $L/bench_gemm.log 2>&1

@@ -7,8 +7,7 @@
 DEADLINE=${DEADLINE:-400} DIRS="build-s27e"
 source bench/probe/device_lib.sh
 B=build-s27e
-[ -f $B/bins.tar.xz ] && tar xJf $B/bins.tar.xz -C $B
-D=$(date -u +%F); DEV=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr ' ' '_' | tr -cd 'A-Za-z0-9_-')
+unpack $B
 tests gemm_b4_f16 60 $B/test_kernels_gemm_b4_f16
 timeout $(left 60) $B/bench_gemm_kernels $O/gather_sweep_${DEV}_${D}_s27e.json --gather-sweep > $L/gather_sweep.log 2>&1
 st "bench_gemm --gather-sweep rc=$?"; cp $L/gather_sweep.log $O/gather_sweep_${DEV}_${D}_s27e.log

@@ -7,8 +7,7 @@
 DEADLINE=${DEADLINE:-400} DIRS="build-s27f"
 source bench/probe/device_lib.sh
 B=build-s27f
-[ -f $B/bins.tar.xz ] && tar xJf $B/bins.tar.xz -C $B
-D=$(date -u +%F); DEV=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr ' ' '_' | tr -cd 'A-Za-z0-9_-')
+unpack $B
 for t in midm_b3 midm_b2 midm_b4 midm_b8 gemm_b4_f16 gemm_b8_bf16; do tests $t 60 $B/test_kernels_$t; done
 san memcheck all 90 $B/test_kernels_sanitize
 san racecheck midm 60 $B/test_kernels_sanitize "[midm]"

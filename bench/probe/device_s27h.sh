@@ -7,13 +7,10 @@
 DEADLINE=${DEADLINE:-420} DIRS="build-s27h"
 source bench/probe/device_lib.sh
 B=build-s27h
-[ -f $B/bins.tar.xz ] && tar xJf $B/bins.tar.xz -C $B
-D=$(date -u +%F); DEV=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr ' ' '_' | tr -cd 'A-Za-z0-9_-')
+unpack $B
 tests gemm_b4_f16 60 $B/test_kernels_gemm_b4_f16
 tests gemm_b3_bf16 60 $B/test_kernels_gemm_b3_bf16
-timeout $(left 40) $B/test_kernels_pdl_negative_gather "[pdl]" > $L/pdl_negative_gather.log 2>&1
-st "gather PDL negative control rc=$? (must be nonzero) $(last $L/pdl_negative_gather.log)"
-st "  failed assertions' context lines naming act-order weights: $(grep -c ' act 1' $L/pdl_negative_gather.log), others: $(grep -c ' act 0' $L/pdl_negative_gather.log)"
+neg_gather 40 $B/test_kernels_pdl_negative_gather
 san memcheck all 90 $B/test_kernels_sanitize
 san racecheck pdl 60 $B/test_kernels_sanitize "[pdl]"
 timeout $(left 240) $B/bench_gemm_kernels $O/kernels_${DEV}_${D}_s27.json > $L/bench_gemm.log 2>&1
