@@ -469,7 +469,7 @@ inline constexpr std::size_t kGatherRowsMinM = 8;
 /// Most parts the row-wise pre-gather splits K into (each part's CTAs copy the whole row; 16 parts, a 256-CTA target
 /// at M = 16, were no faster: bench/results/gather_sweep_*_s27e.log).
 inline constexpr std::size_t kGatherRowsMaxParts = 8;
-inline constexpr int kGatherRowsAutoCtas = 128;
+inline constexpr int kGatherRowsAutoCtas = 128;  ///< the row kernel's CTA target in the automatic choice (M > kGatherRowsMinM)
 
 /// Act-order pre-gather through shared memory, Ag[m, k'] = A[m, perm[k']]. CTA b takes part b % parts of the
 /// kernel columns (16-byte chunks [c0, c1) of K / 8) and rows b / parts, b / parts + gridDim.x / parts, ...

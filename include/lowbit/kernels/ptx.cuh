@@ -286,8 +286,8 @@ LOWBIT_DEVICE std::uint64_t l2_policy_evict_first() {
 /// wgmma one) raised "illegal instruction" with either source of the policy (their SASS moves the copies' memory
 /// descriptors through uniform registers; bench/kernels/NOTES.md, session 27), while the decode kernel, whose
 /// activation copies do not zero-fill, runs them at every width.
-inline constexpr std::uint64_t kL2PolicyEvictFirst = 0x12F0000000000000ull;
-inline constexpr std::uint64_t kL2PolicyEvictNormal = 0x1000000000000000ull;
+inline constexpr std::uint64_t kL2PolicyEvictFirst = 0x12F0000000000000ull;   ///< evict first (a stream read once)
+inline constexpr std::uint64_t kL2PolicyEvictNormal = 0x1000000000000000ull;  ///< the normal eviction priority
 
 /// The policy of a weight stream: evict-first when `evict_first` (GemmOptions::l2_evict_first: the packed
 /// weights, read once per call, then give way before the data other kernels reuse), else evict-normal. The
