@@ -27,6 +27,26 @@ inline int current_compute_capability() {
   return 10 * major + minor;
 }
 
+/// SM count of the current device (0 when there is none).
+inline int current_sm_count() {
+  int dev = 0, sms = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess) return 0;
+  if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) return 0;
+  return sms;
+}
+
+/// Most dynamic shared memory one CTA may opt in to on the current device, in bytes (0 when there is no
+/// usable device; the failed query's error is cleared).
+inline int current_smem_optin() {
+  int dev = 0, optin = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess ||
+      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  return optin;
+}
+
 /// Registers per thread a warp-specialized kernel must be launched with so that `setmaxnreg` can hand the
 /// producer warpgroup's registers to the consumers: `producer_regs` for 128 producer threads plus
 /// `consumer_regs` for `consumers` threads, averaged over all of them (rounded up).

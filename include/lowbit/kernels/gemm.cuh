@@ -373,14 +373,6 @@ __global__ void __launch_bounds__(P::threads) wo_gemm_kernel(const GemmArgs args
   }
 }
 
-/// SM count of the current device (0 when there is none).
-inline int current_sm_count() {
-  int dev = 0, sms = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess) return 0;
-  if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) return 0;
-  return sms;
-}
-
 /// Whether `kernel` may be launched with programmatic dependent launch on the current device: compute
 /// capability 9.0+ and code compiled for a virtual architecture 9.0+ (only then does it contain
 /// `griddepcontrol.wait`; code JIT-compiled from older PTX has none and would race with the preceding
@@ -412,6 +404,15 @@ cudaError_t launch_pdl(void (*kernel)(KArgs...), dim3 grid, dim3 block, std::siz
   cfg.attrs = la;
   cfg.numAttrs = 1;
   return cudaLaunchKernelEx(&cfg, kernel, static_cast<KArgs>(args)...);
+}
+
+/// launch_pdl when `pdl`, else a plain launch; returns the launch's error either way.
+template <class... KArgs, class... Args>
+cudaError_t launch_pdl_or_plain(bool pdl, void (*kernel)(KArgs...), dim3 grid, dim3 block, std::size_t smem,
+                                cudaStream_t stream, const Args&... args) {
+  if (pdl) return launch_pdl(kernel, grid, block, smem, stream, args...);
+  kernel<<<grid, block, smem, stream>>>(static_cast<KArgs>(args)...);
+  return cudaGetLastError();
 }
 
 /// Act-order pre-gather: Ag[m, k'] = A[m, perm[k']] (8 columns per thread and step, one 16-byte store;
@@ -512,18 +513,20 @@ __global__ void gather_rows_kernel(const std::uint16_t* A, const std::int32_t* p
   }
 }
 
+/// Dynamic shared memory of gather_rows_kernel for rows of K values split into `parts`: the row, then the
+/// largest part's share of the permutation (8 int32 per 16-byte chunk of the row).
+constexpr std::size_t gather_rows_smem_bytes(std::size_t K, std::size_t parts) {
+  return 2 * K + (K / 8 + parts - 1) / parts * 32;
+}
+
 /// Dynamic shared memory gather_rows_kernel may use on the current device: kGatherRowsMaxSmem or the device's
 /// opt-in limit per CTA, whichever is smaller, raised once per process (48 KB, which needs no opt-in, where the
 /// query or the attribute fails; a failed call's error is cleared so it cannot surface later).
 inline std::size_t gather_rows_smem_limit() {
   static const std::size_t limit = [] {
     constexpr std::size_t kDefault = 48 * 1024;
-    int dev = 0, optin = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess || optin <= 0) {
-      (void)cudaGetLastError();
-      return kDefault;
-    }
+    const int optin = current_smem_optin();
+    if (optin <= 0) return kDefault;
     const std::size_t lim = std::min(kGatherRowsMaxSmem, static_cast<std::size_t>(optin));
     if (lim <= kDefault) return lim;
     if (cudaFuncSetAttribute(gather_rows_kernel<>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(lim)) !=
@@ -901,18 +904,17 @@ cudaError_t gather_act_order(const T* A, const std::int32_t* perm, std::size_t M
   const int target = gather_rows_target_ctas < 0 ? (M <= kGatherRowsMinM ? 0 : kGatherRowsAutoCtas) : gather_rows_target_ctas;
   if (target > 0) {
     const int parts = static_cast<int>(std::clamp<std::size_t>((static_cast<std::size_t>(target) + M - 1) / M, 1, kGatherRowsMaxParts));
-    const std::size_t smem = 2 * K + (K / 8 + parts - 1) / parts * 32;
+    const std::size_t smem = gather_rows_smem_bytes(K, static_cast<std::size_t>(parts));
     if (smem <= gather_rows_smem_limit()) {  // else the column kernel below
       auto rk = gather_rows_kernel<>;
       // rows per wave: at most 2 CTAs per SM in all
       const std::size_t rows = std::min<std::size_t>(M, std::max<std::size_t>(1, 2 * static_cast<std::size_t>(sms) / parts));
       const unsigned grid = static_cast<unsigned>(rows * parts);
-      if (pdl) {
-        static const bool pdl_ok = pdl_supported(rk);
-        if (pdl_ok) return launch_pdl(rk, dim3(grid), dim3(256u), smem, stream, a16, perm, m, k, parts, out);
-      }
-      rk<<<grid, 256, smem, stream>>>(a16, perm, m, k, parts, out);
-      return cudaGetLastError();
+      const bool use_pdl = pdl && [&] {
+        static const bool ok = pdl_supported(rk);  // asked only where PDL was requested
+        return ok;
+      }();
+      return launch_pdl_or_plain(use_pdl, rk, dim3(grid), dim3(256u), smem, stream, a16, perm, m, k, parts, out);
     }
   }
   auto kernel = gather_columns_kernel<>;
@@ -924,12 +926,11 @@ cudaError_t gather_act_order(const T* A, const std::int32_t* perm, std::size_t M
   // (bench/kernels/NOTES.md, session 26). A grid above 2 CTAs per SM would hold the GEMM's CTAs out longer.
   const std::size_t cap = 2 * static_cast<std::size_t>(sms);
   const unsigned grid = static_cast<unsigned>(std::min<std::size_t>((chunks + 255) / 256, cap));
-  if (pdl) {
-    static const bool pdl_ok = pdl_supported(kernel);  // asked only where PDL was requested
-    if (pdl_ok) return launch_pdl(kernel, dim3(grid), dim3(256u), 0, stream, a16, perm, m, k, out);
-  }
-  kernel<<<grid, 256, 0, stream>>>(a16, perm, m, k, out);
-  return cudaGetLastError();
+  const bool use_pdl = pdl && [&] {
+    static const bool ok = pdl_supported(kernel);  // asked only where PDL was requested
+    return ok;
+  }();
+  return launch_pdl_or_plain(use_pdl, kernel, dim3(grid), dim3(256u), 0, stream, a16, perm, m, k, out);
 }
 
 /// The fields GemmArgs (tile kernels) and StreamGemmArgs (decode, mid-M) share: the weight tensors,

@@ -294,11 +294,9 @@ inline constexpr std::uint64_t kL2PolicyEvictNormal = 0x1000000000000000ull;  //
 /// constants are sm_90 encodings; below sm_90 the policy comes from `createpolicy` (the value is opaque in PTX).
 LOWBIT_DEVICE std::uint64_t l2_policy_weights(bool evict_first) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
+  if (evict_first) return l2_policy_evict_first();
   std::uint64_t policy;
-  if (evict_first)
-    asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(policy));
-  else
-    asm volatile("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;\n" : "=l"(policy));
+  asm volatile("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;\n" : "=l"(policy));
   return policy;
 #else
   return evict_first ? kL2PolicyEvictFirst : kL2PolicyEvictNormal;
