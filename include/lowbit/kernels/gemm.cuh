@@ -35,6 +35,7 @@
 #include "../numeric.hpp"
 #include "decode.cuh"
 #include "dequant.cuh"
+#include "large_wgmma.cuh"
 #include "layout.hpp"
 #include "midm.cuh"
 #include "midm_wgmma.cuh"
@@ -560,6 +561,7 @@ struct GemmPlan {
   bool persist = false;     ///< decode kernel: persistent CTAs (grid.y <= slabs, each CTA loops over slabs)
   bool wgmma = false;       ///< mid-M kernel: the sm_90a wgmma variant (midm_wgmma.cuh)
   bool midm_ws = false;     ///< wgmma mid-M kernel: the warp-specialized variant (midm_wgmma_ws_kernel)
+  bool large_wgmma = false; ///< the sm_90a large-M kernel (large_wgmma.cuh; make_large_wgmma_plan)
 };
 
 /// Split-K arrival counters live at the start of the workspace in a region of fixed size, so they stay
@@ -869,7 +871,8 @@ inline std::size_t gather_offset(const GemmPlan& plan) { return std::max(plan.wo
 
 /// Total workspace: the plan's split-K part, then the pre-gathered activations for act-order.
 inline std::size_t workspace_total(const GemmPlan& plan, std::size_t M, const TiledMeta& meta) {
-  const bool pregather = meta.act_order && (plan.kind == PolicyKind::decode || M > kInKernelGatherMaxM);
+  const bool pregather =
+      meta.act_order && (plan.kind == PolicyKind::decode || plan.large_wgmma || M > kInKernelGatherMaxM);
   return pregather ? gather_offset(plan) + M * meta.K * 2 : plan.workspace_bytes;
 }
 
@@ -1142,6 +1145,35 @@ cudaError_t launch_midm(const MidmArgs& a, const GemmPlan& plan, cudaStream_t st
   }
 }
 
+/// Launches large_wgmma_kernel for the arguments `a` (a.splits must be 1), with programmatic dependent launch
+/// when `pdl`. Returns cudaErrorNotSupported without the driver's tensor-map encoder.
+template <int B, class T>
+cudaError_t launch_large_wgmma(const MidmArgs& a, cudaStream_t stream, bool pdl) {
+  if (a.splits != 1) return cudaErrorInvalidValue;
+  auto go = [&](auto gpt) -> cudaError_t {
+    constexpr int GPT = decltype(gpt)::value;
+    using C = LargeWgmmaConfig<B, GPT>;
+    auto kernel = large_wgmma_kernel<B, T, GPT>;
+    static_assert(C::smem_bytes <= kSm90SmemPerCta, "large-M kernel: shared memory of one CTA exceeded");
+    static const cudaError_t attr =
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(C::smem_bytes));
+    if (attr != cudaSuccess) return attr;
+    static const cudaError_t regs =
+        check_setmaxnreg_regs(kernel, setmaxnreg_launch_regs(C::producer_regs, C::consumer_regs, C::consumer_threads));
+    if (regs != cudaSuccess) return regs;
+    MidmWsArgs wa{};
+    wa.a = a;
+    if (const cudaError_t e = encode_2d(wa.amap, 2, a.A, static_cast<std::size_t>(a.M), static_cast<std::size_t>(a.K),
+                                        C::block_m, TileGeometry::tile_k, true);
+        e != cudaSuccess)
+      return e;
+    const dim3 grid(static_cast<unsigned>((a.M + C::block_m - 1) / C::block_m),
+                    static_cast<unsigned>((a.N + C::block_n - 1) / C::block_n), 1u);
+    return launch_pdl_or_plain(pdl, kernel, grid, dim3(C::threads), C::smem_bytes, stream, wa);
+  };
+  return a.group_size == 32 ? go(std::integral_constant<int, 2>{}) : go(std::integral_constant<int, 1>{});
+}
+
 /// Checks the workspace, pre-gathers act-order activations, and launches the mid-M kernel with
 /// policy P (plan from make_midm_plan<B, P>).
 /// The launch follows `opt.pdl` for the wgmma kernel (PdlMode; PDL needs no check beyond the policy: that
@@ -1152,7 +1184,7 @@ Status run_midm(const T* A, std::size_t M, const TiledWeightView& w, const T* bi
                 std::size_t workspace_bytes, const GemmPlan& plan, cudaStream_t stream, const GemmOptions& opt = {}) {
   if (Status o = check_gemm_options(opt); !o.ok()) return o;
   if (Status ws_ok = check_workspace(plan, M, w.meta, workspace, workspace_bytes); !ws_ok.ok()) return ws_ok;
-  if (plan.kind != PolicyKind::midm || plan.wgmma != P::wgmma || plan.midm_ws != P::ws || plan.block_m != P::block_m ||
+  if (plan.kind != PolicyKind::midm || plan.large_wgmma || plan.wgmma != P::wgmma || plan.midm_ws != P::ws || plan.block_m != P::block_m ||
       plan.block_n != P::block_n || plan.warps_k != P::warps_k || plan.kt_per_split % P::warps_k != 0)
     return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: plan does not match the mid-M policy");
   const bool pdl = P::wgmma && opt.pdl != PdlMode::off;
@@ -1160,6 +1192,40 @@ Status run_midm(const T* A, std::size_t M, const TiledWeightView& w, const T* bi
   if (const cudaError_t g = fill_stream_args(a, A, M, w, bias, Y, workspace, plan, stream, pdl); g != cudaSuccess)
     return gather_failed(g);
   const cudaError_t e = a.group_size == 32 ? launch_midm<B, T, P, 2>(a, plan, stream, pdl) : launch_midm<B, T, P, 1>(a, plan, stream, pdl);
+  if (e != cudaSuccess)
+    return lowbit::detail::make_status(StatusCode::cuda_error, "gemm: launch failed: ", cudaGetErrorString(e));
+  return Status::success();
+}
+
+/// Plan of the sm_90a large-M kernel (large_wgmma.cuh) for width B: one CTA per 128 rows x 256 columns, K not
+/// split, no split-K workspace (act-order weights need the pre-gather's M x K activations: workspace_total).
+template <int B>
+GemmPlan make_large_wgmma_plan(std::size_t M, std::size_t N, std::size_t K) {
+  using C = LargeWgmmaConfig<B, 1>;
+  GemmPlan p{PolicyKind::midm, C::block_m, C::block_n, 1, 1};
+  p.splits = 1;
+  p.kt_per_split = static_cast<int>(K / TileGeometry::tile_k);
+  p.grid = dim3(static_cast<unsigned>((M + C::block_m - 1) / C::block_m), static_cast<unsigned>((N + C::block_n - 1) / C::block_n), 1u);
+  p.wgmma = true;
+  p.large_wgmma = true;
+  return p;
+}
+
+/// Checks the workspace, pre-gathers act-order activations, and launches the large-M kernel (plan from
+/// make_large_wgmma_plan<B>). The launch follows `opt.pdl` (PdlMode), as does the pre-gather before it; the caller
+/// must have checked midm_wgmma_available() (the kernel exists only in sm_90a code).
+template <int B, class T>
+Status run_large_wgmma(const T* A, std::size_t M, const TiledWeightView& w, const T* bias, T* Y, void* workspace,
+                       std::size_t workspace_bytes, const GemmPlan& plan, cudaStream_t stream, const GemmOptions& opt = {}) {
+  if (Status o = check_gemm_options(opt); !o.ok()) return o;
+  if (Status ws_ok = check_workspace(plan, M, w.meta, workspace, workspace_bytes); !ws_ok.ok()) return ws_ok;
+  if (!plan.large_wgmma || plan.splits != 1)
+    return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: plan is not the large-M kernel's");
+  const bool pdl = opt.pdl != PdlMode::off;
+  MidmArgs a{};
+  if (const cudaError_t g = fill_stream_args(a, A, M, w, bias, Y, workspace, plan, stream, pdl); g != cudaSuccess)
+    return gather_failed(g);
+  const cudaError_t e = launch_large_wgmma<B, T>(a, stream, pdl);
   if (e != cudaSuccess)
     return lowbit::detail::make_status(StatusCode::cuda_error, "gemm: launch failed: ", cudaGetErrorString(e));
   return Status::success();
