@@ -62,6 +62,9 @@ void run_large_sweep() {
         const std::size_t K = group == 128 ? 384 : 448, N = 320;
         check_large<B, T>(kt::random_weight(B, K, N, group == 0 ? K : group, sym, act), Ms, !sym);
       }
+  // CTAs with 2 and 3 slabs inside N (the second warpgroup's half empty or partial)
+  check_large<B, T>(kt::random_weight(B, 256, 128, 64, false, false), {1, 130}, true);
+  check_large<B, T>(kt::random_weight(B, 256, 448, 128, true, false), {65, 257}, false);
   // longer K (the ring wraps many times), several 256-column blocks, act-order with bias
   check_large<B, T>(kt::random_weight(B, 3200, 576, 128, false, true), {256, 520}, true);
   // PDL launches (the chain's producer side: the previous call in the stream wrote Y before)

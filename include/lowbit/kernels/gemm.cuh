@@ -847,6 +847,28 @@ GemmPlan plan_midm_wgmma(std::size_t M, std::size_t N, std::size_t K, int sm_cou
   return ws.splits <= ls.splits ? ws : ls;
 }
 
+/// Plan of the sm_90a large-M kernel (large_wgmma.cuh) for width B: one CTA per 128 rows x 256 columns, K not
+/// split, no split-K workspace (act-order weights need the pre-gather's M x K activations: workspace_total).
+template <int B>
+GemmPlan make_large_wgmma_plan(std::size_t M, std::size_t N, std::size_t K) {
+  using C = LargeWgmmaConfig<B, 1>;
+  GemmPlan p{PolicyKind::midm, C::block_m, C::block_n, 1, 1};
+  p.splits = 1;
+  p.kt_per_split = static_cast<int>(K / TileGeometry::tile_k);
+  p.grid = dim3(static_cast<unsigned>((M + C::block_m - 1) / C::block_m), static_cast<unsigned>((N + C::block_n - 1) / C::block_n), 1u);
+  p.wgmma = true;
+  p.large_wgmma = true;
+  return p;
+}
+
+/// Smallest M that gemm gives the large-M kernel (large_wgmma.cuh) where it exists (large_wgmma_available): above
+/// the mid-M kernels' range. Measured: bench/kernels/NOTES.md, session 28.
+inline constexpr std::size_t kLargeWgmmaMinM = kMidmMaxM + 1;
+
+/// Whether this build and device run the large-M kernel: an sm_90a build with the wgmma kernels on a compute
+/// capability 9.0 device (midm_wgmma_available) whose driver encodes tensor maps (its activation boxes).
+inline bool large_wgmma_available() { return midm_wgmma_available() && tensor_map_encoder() != nullptr; }
+
 /// Plans a launch for width B (policy by M, split-K by SM count). `decode` restricts the decode plan
 /// (M <= 16) to that launch shape; when the weight cannot run it, the plan has kt_per_warp == 0.
 template <int B>
@@ -863,6 +885,7 @@ GemmPlan plan_gemm(std::size_t M, std::size_t N, std::size_t K, int sm_count, co
   // mma.sync: 64-row CTAs up to M = 256 (H200: faster than the tile kernels on all four benchmark
   // shapes at M = 64-256; the 128-row M128 policy was slower than them on 4096^2 at M = 128 and 256)
   if (M <= kMidmMaxM) return make_midm_plan<B, typename Q::M64>(M, N, K, sm_count);
+  if (M >= kLargeWgmmaMinM && large_wgmma_available()) return make_large_wgmma_plan<B>(M, N, K);
   return make_plan<typename D::Large>(PolicyKind::large, M, N, K, sm_count);
 }
 
@@ -1024,8 +1047,9 @@ Status check_gemm_args(const T* A, std::size_t M, const TiledWeightView& w, cons
     return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: weight view has a null tensor");
   if (M > 0 && (!A || !Y)) return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: A or Y is null");
   auto misaligned = [](const void* p, std::size_t a) { return reinterpret_cast<std::uintptr_t>(p) % a != 0; };
-  if (misaligned(A, 16) || misaligned(w.qweight, 16) || misaligned(w.scales, 16) || misaligned(w.zeros, 8))
-    return lowbit::detail::make_status(StatusCode::misaligned, "gemm: A, qweight and scales must be 16-byte aligned, zeros 8-byte");
+  // zeros: 16 bytes since the mid-M and large-M kernels copy them in 16-byte chunks (cp.async, bulk copies)
+  if (misaligned(A, 16) || misaligned(w.qweight, 16) || misaligned(w.scales, 16) || misaligned(w.zeros, 16))
+    return lowbit::detail::make_status(StatusCode::misaligned, "gemm: A, qweight, scales and zeros must be 16-byte aligned");
   if (m.act_order && misaligned(w.perm, 16))
     return lowbit::detail::make_status(StatusCode::misaligned, "gemm: perm must be 16-byte aligned");
   if (misaligned(Y, 4) || misaligned(bias, 4))
@@ -1197,23 +1221,9 @@ Status run_midm(const T* A, std::size_t M, const TiledWeightView& w, const T* bi
   return Status::success();
 }
 
-/// Plan of the sm_90a large-M kernel (large_wgmma.cuh) for width B: one CTA per 128 rows x 256 columns, K not
-/// split, no split-K workspace (act-order weights need the pre-gather's M x K activations: workspace_total).
-template <int B>
-GemmPlan make_large_wgmma_plan(std::size_t M, std::size_t N, std::size_t K) {
-  using C = LargeWgmmaConfig<B, 1>;
-  GemmPlan p{PolicyKind::midm, C::block_m, C::block_n, 1, 1};
-  p.splits = 1;
-  p.kt_per_split = static_cast<int>(K / TileGeometry::tile_k);
-  p.grid = dim3(static_cast<unsigned>((M + C::block_m - 1) / C::block_m), static_cast<unsigned>((N + C::block_n - 1) / C::block_n), 1u);
-  p.wgmma = true;
-  p.large_wgmma = true;
-  return p;
-}
-
 /// Checks the workspace, pre-gathers act-order activations, and launches the large-M kernel (plan from
-/// make_large_wgmma_plan<B>). The launch follows `opt.pdl` (PdlMode), as does the pre-gather before it; the caller
-/// must have checked midm_wgmma_available() (the kernel exists only in sm_90a code).
+/// make_large_wgmma_plan<B>). The launch follows `opt.pdl` (PdlMode), as does the pre-gather before it. Returns
+/// unsupported where large_wgmma_available() is false (the kernel exists only in sm_90a code).
 template <int B, class T>
 Status run_large_wgmma(const T* A, std::size_t M, const TiledWeightView& w, const T* bias, T* Y, void* workspace,
                        std::size_t workspace_bytes, const GemmPlan& plan, cudaStream_t stream, const GemmOptions& opt = {}) {
@@ -1221,6 +1231,10 @@ Status run_large_wgmma(const T* A, std::size_t M, const TiledWeightView& w, cons
   if (Status ws_ok = check_workspace(plan, M, w.meta, workspace, workspace_bytes); !ws_ok.ok()) return ws_ok;
   if (!plan.large_wgmma || plan.splits != 1)
     return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: plan is not the large-M kernel's");
+  if (M == 0) return Status::success();
+  if (!large_wgmma_available())  // its body traps elsewhere: refuse instead of poisoning the context
+    return lowbit::detail::make_status(StatusCode::unsupported, "gemm: the large-M kernel needs an sm_90a build on a "
+                                       "compute capability 9.0 device with the driver's tensor-map encoder");
   const bool pdl = opt.pdl != PdlMode::off;
   MidmArgs a{};
   if (const cudaError_t g = fill_stream_args(a, A, M, w, bias, Y, workspace, plan, stream, pdl); g != cudaSuccess)
@@ -1339,6 +1353,9 @@ Status gemm_bits(const T* A, std::size_t M, const TiledWeightView& w, const T* b
                                        "per CTA, a split of more than ", detail::kMaxCounters, " slabs, or persistent CTAs "
                                        "with more than one slab or split, or with warps that do not divide K/64)");
   using D = DefaultPolicies<B>;
+#if defined(LOWBIT_MIDM_WGMMA)  // plans ask for the large-M kernel only in such builds (large_wgmma_available)
+  if (plan.large_wgmma) return detail::run_large_wgmma<B, T>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream, opt);
+#endif
   switch (plan.kind) {
     case detail::PolicyKind::decode:  // the cp.async ring: measured faster than the bulk-copy one (NOTES.md)
       return detail::run_decode<B, T, false>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream, opt);
