@@ -110,7 +110,8 @@ inline void sync_or_throw(cudaStream_t stream, const char* what) {
 
 /// A weight-only quantized linear layer (2/3/4/8-bit group-quantized weights, T activations): the fused
 /// kernels of kernels/gemm.cuh for small M, dequantize + cuBLAS (kernels/dequant_gemm.cuh) from
-/// kernels::kDequantGemmMinM rows when the workspace has room for it.
+/// kernels::kDequantGemmMinM rows when the workspace has room for it, except where gemm runs the sm_90a large-M
+/// kernel (kernels::dequant_gemm_preferred).
 /// @tparam T lowbit::half_t or lowbit::bfloat16_t.
 template <class T>
 class WeightOnlyLinear {
@@ -168,7 +169,7 @@ class WeightOnlyLinear {
   /// 0 = the whole weight, i.e. one cuBLAS call).
   [[nodiscard]] std::size_t workspace_size(std::size_t max_M, std::size_t dense_limit = 0) const {
     const kernels::TiledMeta& m = w_.view().meta;
-    const bool dequant = blas_ && max_M >= kernels::kDequantGemmMinM;
+    const bool dequant = blas_ && kernels::dequant_gemm_preferred(max_M);
     std::size_t fused = 0;
     for (std::size_t M = 1; M <= (dequant ? kernels::kDequantGemmMinM - 1 : max_M); ++M)
       fused = std::max(fused, kernels::gemm_workspace_size(M, m, gemm_options(M)));
