@@ -169,9 +169,11 @@ class WeightOnlyLinear {
   /// 0 = the whole weight, i.e. one cuBLAS call).
   [[nodiscard]] std::size_t workspace_size(std::size_t max_M, std::size_t dense_limit = 0) const {
     const kernels::TiledMeta& m = w_.view().meta;
-    const bool dequant = blas_ && kernels::dequant_gemm_preferred(max_M);
+    // the dense path takes M rows from kDequantGemmMinM up to where the large-M kernel starts (if it does)
+    const bool dequant = blas_ && max_M >= kernels::kDequantGemmMinM && kernels::dequant_gemm_preferred(kernels::kDequantGemmMinM, m.N);
+    const bool fused_large = !blas_ || !kernels::dequant_gemm_preferred(max_M, m.N);  // some M >= kDequantGemmMinM runs fused
     std::size_t fused = 0;
-    for (std::size_t M = 1; M <= (dequant ? kernels::kDequantGemmMinM - 1 : max_M); ++M)
+    for (std::size_t M = 1; M <= (fused_large ? max_M : kernels::kDequantGemmMinM - 1); ++M)
       fused = std::max(fused, kernels::gemm_workspace_size(M, m, gemm_options(M)));
     if (!dequant) return fused;
     std::size_t dense = kernels::gemm_dequant_workspace_size<T>(m);
@@ -186,7 +188,7 @@ class WeightOnlyLinear {
 
   /// Whether forward(M) with a workspace of `bytes` takes the dequantize + cuBLAS path.
   [[nodiscard]] bool uses_dequant_gemm(std::size_t M, std::size_t bytes) const {
-    return blas_ && kernels::dequant_gemm_preferred(M) &&
+    return blas_ && kernels::dequant_gemm_preferred(M, w_.view().meta.N) &&
            bytes >= kernels::detail::kCounterBytes + kernels::gemm_dequant_min_workspace_size<T>(w_.view().meta);
   }
 

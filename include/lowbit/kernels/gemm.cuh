@@ -12,10 +12,12 @@
 /// the CTA across warps, and across CTAs through a workspace whose last-arriving CTA reduces) so that
 /// all SMs stream weights.
 ///
-/// Large M: from `dequant_gemm_preferred(M)` rows (257: above the mid-M range) dequantizing the weight once and calling cuBLAS
-/// (dequant_gemm.cuh) is faster than these tile kernels (H200, 4-bit g128, M = 4096: 0.93-1.06x of cuBLAS
-/// fp16 against 0.37x); `WeightOnlyLinear` (linear.cuh) makes that choice, gemm does not (it needs a
-/// cuBLAS handle and a K x N fp16 buffer).
+/// Large M (above the mid-M range, 257 rows): on sm_90a builds and sm_90 devices gemm runs the large-M kernel
+/// (large_wgmma.cuh: the weights dequantized once per CTA into a shared-memory wgmma operand) where its grid fills
+/// the GPU (detail::large_wgmma_preferred). Elsewhere dequantizing the weight once and calling cuBLAS
+/// (dequant_gemm.cuh, `dequant_gemm_preferred(M, N)`) is faster than the tile kernels (H200, 4-bit g128, M = 4096:
+/// 0.93-1.06x of cuBLAS fp16 against 0.37x); `WeightOnlyLinear` (linear.cuh) makes that choice, gemm does not
+/// (it needs a cuBLAS handle and a K x N fp16 buffer).
 ///
 /// @code
 /// std::size_t ws = lowbit::kernels::gemm_workspace_size(M, w.meta);       // once, up front
@@ -869,6 +871,16 @@ inline constexpr std::size_t kLargeWgmmaMinM = kMidmMaxM + 1;
 /// capability 9.0 device (midm_wgmma_available) whose driver encodes tensor maps (its activation boxes).
 inline bool large_wgmma_available() { return midm_wgmma_available() && tensor_map_encoder() != nullptr; }
 
+/// Whether gemm gives M x N to the large-M kernel: from kLargeWgmmaMinM rows where the kernel exists
+/// (large_wgmma_available) and its grid, one CTA per 128 x 256 output block and SM, fills at least 90 % of the
+/// `sm_count` SMs. It does not split K, so a smaller grid would leave SMs idle (M = 300 on N = 4096: 48 CTAs);
+/// those shapes keep the other paths (dequantize + cuBLAS in WeightOnlyLinear, the tile kernels in gemm).
+inline bool large_wgmma_preferred(std::size_t M, std::size_t N, int sm_count) {
+  using C = LargeWgmmaConfig<4, 1>;  // every width's CTA covers the same block
+  const std::size_t ctas = ((M + C::block_m - 1) / C::block_m) * ((N + C::block_n - 1) / C::block_n);
+  return M >= kLargeWgmmaMinM && ctas * 10 >= static_cast<std::size_t>(std::max(sm_count, 1)) * 9 && large_wgmma_available();
+}
+
 /// Plans a launch for width B (policy by M, split-K by SM count). `decode` restricts the decode plan
 /// (M <= 16) to that launch shape; when the weight cannot run it, the plan has kt_per_warp == 0.
 template <int B>
@@ -885,7 +897,7 @@ GemmPlan plan_gemm(std::size_t M, std::size_t N, std::size_t K, int sm_count, co
   // mma.sync: 64-row CTAs up to M = 256 (H200: faster than the tile kernels on all four benchmark
   // shapes at M = 64-256; the 128-row M128 policy was slower than them on 4096^2 at M = 128 and 256)
   if (M <= kMidmMaxM) return make_midm_plan<B, typename Q::M64>(M, N, K, sm_count);
-  if (M >= kLargeWgmmaMinM && large_wgmma_available()) return make_large_wgmma_plan<B>(M, N, K);
+  if (large_wgmma_preferred(M, N, sm_count)) return make_large_wgmma_plan<B>(M, N, K);
   return make_plan<typename D::Large>(PolicyKind::large, M, N, K, sm_count);
 }
 
