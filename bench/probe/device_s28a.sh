@@ -4,7 +4,7 @@
 # test_linear of the current rule; session 27's gather PDL negative control (its review mend, 8eb1a42, is in every
 # binary here); then large_probe's 2- and 8-bit rows.
 #   run(command="bash bench/probe/device_s28a.sh", carry=["build-s27j", "build-s28a", "build-s28b", "build-s28c"])
-DEADLINE=${DEADLINE:-540} DIRS="build-s27j build-s28a build-s28b build-s28c"
+DEADLINE=${DEADLINE:-400} DIRS="build-s27j build-s28a build-s28b build-s28c"
 source bench/probe/device_lib.sh
 for d in $DIRS; do unpack $d; done
 timeout $(left 90) build-s28a/large_probe large4 > $L/large4.log 2>&1; st "large_probe large4 rc=$?"
