@@ -1021,8 +1021,9 @@ Status check_gemm_args(const T* A, std::size_t M, const TiledWeightView& w, cons
     return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: weight view has a null tensor");
   if (M > 0 && (!A || !Y)) return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: A or Y is null");
   auto misaligned = [](const void* p, std::size_t a) { return reinterpret_cast<std::uintptr_t>(p) % a != 0; };
-  if (misaligned(A, 16) || misaligned(w.qweight, 16) || misaligned(w.scales, 16) || misaligned(w.zeros, 8))
-    return lowbit::detail::make_status(StatusCode::misaligned, "gemm: A, qweight and scales must be 16-byte aligned, zeros 8-byte");
+  // zeros: 16 bytes since the mid-M kernels copy them in 16-byte chunks (cp.async)
+  if (misaligned(A, 16) || misaligned(w.qweight, 16) || misaligned(w.scales, 16) || misaligned(w.zeros, 16))
+    return lowbit::detail::make_status(StatusCode::misaligned, "gemm: A, qweight, scales and zeros must be 16-byte aligned");
   if (m.act_order && misaligned(w.perm, 16))
     return lowbit::detail::make_status(StatusCode::misaligned, "gemm: perm must be 16-byte aligned");
   if (misaligned(Y, 4) || misaligned(bias, 4))
