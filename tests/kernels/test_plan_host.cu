@@ -266,6 +266,13 @@ TEST_CASE("gemm argument checks report the problem without touching the device",
   half_t* Y = reinterpret_cast<half_t*>(dummy);
   CHECK(detail::check_gemm_args(A, 1, w, static_cast<const half_t*>(nullptr), Y).ok());
   CHECK(detail::check_gemm_args(A + 1, 1, w, static_cast<const half_t*>(nullptr), Y).code == StatusCode::misaligned);
+  {  // zeros 8 bytes past a 16-byte boundary: the mid-M kernels copy them in 16-byte chunks
+    TiledWeightView z = w;
+    z.zeros = reinterpret_cast<const std::uint8_t*>(dummy) + 8;
+    const lowbit::Status s = detail::check_gemm_args(A, 1, z, static_cast<const half_t*>(nullptr), Y);
+    CHECK(s.code == StatusCode::misaligned);
+    CHECK_THAT(s.message, Catch::Contains("zeros"));
+  }
   CHECK(detail::check_gemm_args(static_cast<const half_t*>(nullptr), 1, w, static_cast<const half_t*>(nullptr), Y).code ==
         StatusCode::invalid_argument);
   TiledWeightView v = w;
