@@ -110,8 +110,7 @@ inline void sync_or_throw(cudaStream_t stream, const char* what) {
 
 /// A weight-only quantized linear layer (2/3/4/8-bit group-quantized weights, T activations): the fused
 /// kernels of kernels/gemm.cuh for small M, dequantize + cuBLAS (kernels/dequant_gemm.cuh) from
-/// kernels::kDequantGemmMinM rows when the workspace has room for it, except where gemm runs the sm_90a large-M
-/// kernel (kernels::dequant_gemm_preferred).
+/// kernels::kDequantGemmMinM rows when the workspace has room for it.
 /// @tparam T lowbit::half_t or lowbit::bfloat16_t.
 template <class T>
 class WeightOnlyLinear {
@@ -169,11 +168,9 @@ class WeightOnlyLinear {
   /// 0 = the whole weight, i.e. one cuBLAS call).
   [[nodiscard]] std::size_t workspace_size(std::size_t max_M, std::size_t dense_limit = 0) const {
     const kernels::TiledMeta& m = w_.view().meta;
-    // the dense path takes M rows from kDequantGemmMinM up to where the large-M kernel starts (if it does)
-    const bool dequant = blas_ && max_M >= kernels::kDequantGemmMinM && kernels::dequant_gemm_preferred(kernels::kDequantGemmMinM, m.N);
-    const bool fused_large = !blas_ || !kernels::dequant_gemm_preferred(max_M, m.N);  // some M >= kDequantGemmMinM runs fused
+    const bool dequant = blas_ && max_M >= kernels::kDequantGemmMinM;
     std::size_t fused = 0;
-    for (std::size_t M = 1; M <= (fused_large ? max_M : kernels::kDequantGemmMinM - 1); ++M)
+    for (std::size_t M = 1; M <= (dequant ? kernels::kDequantGemmMinM - 1 : max_M); ++M)
       fused = std::max(fused, kernels::gemm_workspace_size(M, m, gemm_options(M)));
     if (!dequant) return fused;
     std::size_t dense = kernels::gemm_dequant_workspace_size<T>(m);
@@ -188,7 +185,7 @@ class WeightOnlyLinear {
 
   /// Whether forward(M) with a workspace of `bytes` takes the dequantize + cuBLAS path.
   [[nodiscard]] bool uses_dequant_gemm(std::size_t M, std::size_t bytes) const {
-    return blas_ && kernels::dequant_gemm_preferred(M, w_.view().meta.N) &&
+    return blas_ && kernels::dequant_gemm_preferred(M) &&
            bytes >= kernels::detail::kCounterBytes + kernels::gemm_dequant_min_workspace_size<T>(w_.view().meta);
   }
 

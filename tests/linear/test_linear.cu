@@ -46,7 +46,7 @@ void check_weight_only(std::size_t group, bool act) {
   const std::size_t ws_small = layer.workspace_size(kernels::kDequantGemmMinM - 1);
   for (std::size_t M : {std::size_t(1), std::size_t(16), std::size_t(100), Mmax}) {
     INFO("bits " << B << " group " << group << " act " << act << " M " << M);
-    const bool dequant = kernels::dequant_gemm_preferred(M, N);
+    const bool dequant = M >= kernels::kDequantGemmMinM;
     const auto y = run_forward(layer, A, M, ws, dequant);
     const std::vector<float> r(ref.begin(), ref.begin() + static_cast<std::ptrdiff_t>(M * N));
     CHECK(relative_error(y, r) < tolerance<T>());
@@ -121,8 +121,8 @@ TEST_CASE("WeightOnlyLinear from device GPTQ tensors equals the host-loaded laye
   const auto A = random_activations<half_t>(300 * q.K);
   for (std::size_t M : {std::size_t(3), std::size_t(300)}) {
     const std::size_t ws = from_host.workspace_size(M);
-    const auto a = run_forward(from_dev, A, M, ws, kernels::dequant_gemm_preferred(M, q.N));
-    const auto b = run_forward(from_host, A, M, ws, kernels::dequant_gemm_preferred(M, q.N));
+    const auto a = run_forward(from_dev, A, M, ws, M >= kernels::kDequantGemmMinM);
+    const auto b = run_forward(from_host, A, M, ws, M >= kernels::kDequantGemmMinM);
     CHECK(a == b);  // same weights, same kernels: bit-identical outputs
   }
   kernels::GptqDeviceTensors bad = t;

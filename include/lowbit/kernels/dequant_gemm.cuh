@@ -188,14 +188,8 @@ Status dequantize_tiled(const TiledWeightView& w, std::size_t n0, std::size_t nc
 /// vs 0.34-0.40x).
 inline constexpr std::size_t kDequantGemmMinM = detail::kMidmMaxM + 1;
 
-/// Whether gemm_dequant is the faster path for M rows of an N-column weight: from kDequantGemmMinM rows, except
-/// where gemm runs the sm_90a large-M kernel (detail::large_wgmma_preferred: it dequantizes on the fly beside its
-/// wgmmas and is faster than dequantize + cuBLAS there; bench/kernels/NOTES.md, session 28). Monotone in M: once the
-/// large-M kernel takes M rows it takes every larger M (WeightOnlyLinear::workspace_size relies on it).
-static_assert(detail::kLargeWgmmaMinM <= kDequantGemmMinM, "the large-M kernel may take every M the dense path would");
-inline bool dequant_gemm_preferred(std::size_t M, std::size_t N) {
-  return M >= kDequantGemmMinM && !detail::large_wgmma_preferred(M, N, detail::current_sm_count());
-}
+/// Whether gemm_dequant is the faster path for M rows (see kDequantGemmMinM).
+inline constexpr bool dequant_gemm_preferred(std::size_t M) { return M >= kDequantGemmMinM; }
 
 /// Workspace bytes for gemm_dequant to dequantize the whole weight at once (one cuBLAS call). Any
 /// workspace of at least gemm_dequant_min_workspace_size bytes also works, in column slabs.

@@ -14,10 +14,11 @@
 ///
 /// Large M (above the mid-M range, 257 rows): on sm_90a builds and sm_90 devices gemm runs the large-M kernel
 /// (large_wgmma.cuh: the weights dequantized once per CTA into a shared-memory wgmma operand) where its grid fills
-/// the GPU (detail::large_wgmma_preferred). Elsewhere dequantizing the weight once and calling cuBLAS
-/// (dequant_gemm.cuh, `dequant_gemm_preferred(M, N)`) is faster than the tile kernels (H200, 4-bit g128, M = 4096:
-/// 0.93-1.06x of cuBLAS fp16 against 0.37x); `WeightOnlyLinear` (linear.cuh) makes that choice, gemm does not
-/// (it needs a cuBLAS handle and a K x N fp16 buffer).
+/// the GPU (detail::large_wgmma_preferred; H100, 4-bit g128: 0.55-0.67x of cuBLAS fp16 at M = 1024-4096, where the
+/// tile kernels ran at 0.31-0.40x), else the tile kernels. Dequantizing the weight once and calling cuBLAS
+/// (dequant_gemm.cuh, `dequant_gemm_preferred(M)`) is faster still from M = 1024 (0.72-0.92x there; a tie at M =
+/// 512); `WeightOnlyLinear` (linear.cuh) makes that choice where its workspace holds the dense weight, gemm does
+/// not (it needs a cuBLAS handle and a K x N fp16 buffer).
 ///
 /// @code
 /// std::size_t ws = lowbit::kernels::gemm_workspace_size(M, w.meta);       // once, up front
