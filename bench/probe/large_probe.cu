@@ -20,6 +20,24 @@ using namespace lowbit::kernels;
 using namespace lowbit_bench;
 namespace kd = lowbit::kernels::detail;
 
+/// Runs `call` once into a poisoned Y of M x N fp16 and returns the largest |y - yref| over the largest |yref| (1e30 once
+/// an output is not finite).
+template <class Call>
+double rel_diff_of(Call&& call, void* Y, std::size_t M, std::size_t N, cudaStream_t st, const std::vector<std::uint16_t>& yref) {
+  LB_CUDA(cudaMemsetAsync(Y, 0xff, M * N * 2, st));
+  call();
+  LB_CUDA(cudaStreamSynchronize(st));
+  std::vector<std::uint16_t> y(M * N);
+  LB_CUDA(cudaMemcpy(y.data(), Y, y.size() * 2, cudaMemcpyDeviceToHost));
+  double md = 0, mr = 0;
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    const double r = __half2float(__ushort_as_half(yref[i])), v = __half2float(__ushort_as_half(y[i]));
+    md = std::isfinite(v) ? std::max(md, std::abs(v - r)) : 1e30;
+    mr = std::max(mr, std::abs(r));
+  }
+  return md / mr;
+}
+
 template <int B, class P>
 void run_policy(const char* name, const half_t* A, std::size_t M, const TiledWeightView& w, half_t* Y, cudaStream_t st,
                 int sms, double t_blas, const std::vector<std::uint16_t>& yref) {
@@ -34,20 +52,10 @@ void run_policy(const char* name, const half_t* A, std::size_t M, const TiledWei
     const Status s = kd::run_midm<B, half_t, P>(A, M, w, nullptr, Y, ws, p.workspace_bytes, p, st, o);
     if (!s.ok()) { std::fprintf(stderr, "%s: %s\n", name, s.message.c_str()); std::exit(1); }
   };
-  LB_CUDA(cudaMemsetAsync(Y, 0xff, M * w.meta.N * 2, st));
-  call();
-  LB_CUDA(cudaStreamSynchronize(st));
-  std::vector<std::uint16_t> y(M * w.meta.N);
-  LB_CUDA(cudaMemcpy(y.data(), Y, y.size() * 2, cudaMemcpyDeviceToHost));
-  double md = 0, mr = 0;
-  for (std::size_t i = 0; i < y.size(); ++i) {
-    const double r = __half2float(__ushort_as_half(yref[i])), v = __half2float(__ushort_as_half(y[i]));
-    md = std::isfinite(v) ? std::max(md, std::abs(v - r)) : 1e30;
-    mr = std::max(mr, std::abs(r));
-  }
+  const double rd = rel_diff_of(call, Y, M, w.meta.N, st, yref);
   const double t = time_stream_us(st, 5, 7, [&](int) { call(); });
   std::printf("    %-6s grid %3ux%3ux%2u: %8.1f us (%.3fx cuBLAS), rel diff %.1e%s\n", name, p.grid.x, p.grid.y, p.grid.z, t,
-              t_blas / t, md / mr, md / mr > 4e-3 ? " MISMATCH" : "");
+              t_blas / t, rd, rd > 4e-3 ? " MISMATCH" : "");
   if (ws) LB_CUDA(cudaFree(ws));
 }
 
@@ -192,21 +200,11 @@ void sweep_large(cudaStream_t st, cublasHandle_t blas, const std::vector<std::si
                                              : kd::launch_large_wgmma<B, half_t>(a, st, pdl != 0);
           if (e != cudaSuccess) { std::fprintf(stderr, "large: %s\n", cudaGetErrorString(e)); std::exit(1); }
         };
-        LB_CUDA(cudaMemsetAsync(Y, 0xff, M * N * 2, st));
-        call();
-        LB_CUDA(cudaStreamSynchronize(st));
-        std::vector<std::uint16_t> y(M * N);
-        LB_CUDA(cudaMemcpy(y.data(), Y, y.size() * 2, cudaMemcpyDeviceToHost));
-        double md = 0, mr = 0;
-        for (std::size_t i = 0; i < y.size(); ++i) {
-          const double r = __half2float(__ushort_as_half(yref[i])), v = __half2float(__ushort_as_half(y[i]));
-          md = std::isfinite(v) ? std::max(md, std::abs(v - r)) : 1e30;
-          mr = std::max(mr, std::abs(r));
-        }
+        const double rd = rel_diff_of(call, Y, M, N, st, yref);
         const double t = time_stream_us(st, 5, 7, [&](int) { call(); });
         std::printf("    large%s: %8.1f us (%.3fx cuBLAS, %.3fx dequant+cuBLAS), rel diff %.1e%s\n",
                     variant == 2 ? "-split" : pdl ? "-pdl  " : "      ", t,
-                    t_blas / t, t_deq / t, md / mr, md / mr > 4e-3 ? " MISMATCH" : "");
+                    t_blas / t, t_deq / t, rd, rd > 4e-3 ? " MISMATCH" : "");
       }
       if (ws_too && M <= 256) {
         using QW = MidmWgmmaPolicies<B>;

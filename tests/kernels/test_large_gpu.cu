@@ -14,7 +14,6 @@ void check_large(const kt::QuantizedWeight& q, const std::vector<std::size_t>& M
   const std::size_t Mmax = *std::max_element(Ms.begin(), Ms.end());
   GemmProblem<T> prob(q, Mmax, with_bias, Mmax + 1);  // one row past the largest M: must stay untouched
   const TiledWeightBuffer& w = prob.w;
-  const auto& ref = prob.ref;
   std::size_t ws = 0;
   for (std::size_t M : Ms) ws = std::max(ws, d::workspace_total(d::make_large_wgmma_plan<B>(M, q.N, q.K), M, w.view().meta));
   DevBuf dW(std::max<std::size_t>(ws, 16));
@@ -27,24 +26,11 @@ void check_large(const kt::QuantizedWeight& q, const std::vector<std::size_t>& M
     KT_CUDA(cudaMemset(prob.dY.p, 0xff, (Mmax + 1) * q.N * 2));  // all-ones bits: NaN in fp16 and bf16
     lowbit::kernels::GemmOptions o;
     o.pdl = pdl ? lowbit::kernels::PdlMode::on : lowbit::kernels::PdlMode::off;
-    for (int rep = 0; rep < 2; ++rep) {
-      const Status st = d::run_large_wgmma<B, T, Split>(prob.dA.template as<T>(), M, w.view(),
-                                                 with_bias ? prob.dB.template as<T>() : nullptr, prob.dY.template as<T>(),
-                                                 dW.p, ws, p, nullptr, o);
-      INFO("status: " << st.message << " rep " << rep);
-      REQUIRE(st.ok());
-      KT_CUDA(cudaDeviceSynchronize());
-      std::vector<T> Y((M + 1) * q.N);
-      KT_CUDA(cudaMemcpy(Y.data(), prob.dY.p, Y.size() * 2, cudaMemcpyDeviceToHost));
-      const std::vector<float> y = to_float(std::vector<T>(Y.begin(), Y.begin() + static_cast<std::ptrdiff_t>(M * q.N)));
-      const std::vector<float> r(ref.begin(), ref.begin() + static_cast<std::ptrdiff_t>(M * q.N));
-      const double err = relative_error(y, r);
-      INFO("relative error " << err);
-      CHECK(err < tolerance<T>());
-      std::uint16_t after = 0;
-      std::memcpy(&after, &Y[M * q.N], 2);
-      CHECK(after == 0xffffu);  // the row past M is untouched
-    }
+    check_twice_against_reference(prob, M, q.N, [&] {
+      return d::run_large_wgmma<B, T, Split>(prob.dA.template as<T>(), M, w.view(),
+                                             with_bias ? prob.dB.template as<T>() : nullptr, prob.dY.template as<T>(), dW.p,
+                                             ws, p, nullptr, o);
+    });
   }
 }
 
