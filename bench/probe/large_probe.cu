@@ -193,17 +193,14 @@ void sweep_large(cudaStream_t st, cublasHandle_t blas, const std::vector<std::si
       a.A = static_cast<const std::uint16_t*>(A);
       a.Y = static_cast<std::uint32_t*>(Y);
       a.bias = nullptr;
-      for (int variant = 0; variant < 3; ++variant) {  // 0: plain launch, 1: PDL, 2: the split kernel under PDL
-        const int pdl = variant > 0;
+      for (int pdl = 0; pdl < 2; ++pdl) {
         auto call = [&] {
-          const cudaError_t e = variant == 2 ? kd::launch_large_wgmma<B, half_t, true>(a, st, true)
-                                             : kd::launch_large_wgmma<B, half_t>(a, st, pdl != 0);
+          const cudaError_t e = kd::launch_large_wgmma<B, half_t>(a, st, pdl != 0);
           if (e != cudaSuccess) { std::fprintf(stderr, "large: %s\n", cudaGetErrorString(e)); std::exit(1); }
         };
         const double rd = rel_diff_of(call, Y, M, N, st, yref);
         const double t = time_stream_us(st, 5, 7, [&](int) { call(); });
-        std::printf("    large%s: %8.1f us (%.3fx cuBLAS, %.3fx dequant+cuBLAS), rel diff %.1e%s\n",
-                    variant == 2 ? "-split" : pdl ? "-pdl  " : "      ", t,
+        std::printf("    large%s: %8.1f us (%.3fx cuBLAS, %.3fx dequant+cuBLAS), rel diff %.1e%s\n", pdl ? "-pdl" : "    ", t,
                     t_blas / t, t_deq / t, rd, rd > 4e-3 ? " MISMATCH" : "");
       }
       if (ws_too && M <= 256) {

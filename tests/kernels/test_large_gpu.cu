@@ -7,7 +7,7 @@
 
 namespace {
 
-template <int B, class T, bool Split = false>
+template <int B, class T>
 void check_large(const kt::QuantizedWeight& q, const std::vector<std::size_t>& Ms, bool with_bias, bool pdl = false) {
   namespace d = lowbit::kernels::detail;
   using namespace kt;
@@ -21,13 +21,13 @@ void check_large(const kt::QuantizedWeight& q, const std::vector<std::size_t>& M
     const d::GemmPlan p = d::make_large_wgmma_plan<B>(M, q.N, q.K);
     INFO("bits " << B << " K " << q.K << " N " << q.N << " group " << w.view().meta.group_size << " sym "
                  << w.view().meta.sym << " act_order " << w.view().meta.act_order << " M " << M << " bias " << with_bias
-                 << " pdl " << pdl << " split " << Split);
+                 << " pdl " << pdl);
     KT_CUDA(cudaMemset(dW.p, 0x5a, std::max<std::size_t>(ws, 16)));
     KT_CUDA(cudaMemset(prob.dY.p, 0xff, (Mmax + 1) * q.N * 2));  // all-ones bits: NaN in fp16 and bf16
     lowbit::kernels::GemmOptions o;
     o.pdl = pdl ? lowbit::kernels::PdlMode::on : lowbit::kernels::PdlMode::off;
     check_twice_against_reference(prob, M, q.N, [&] {
-      return d::run_large_wgmma<B, T, Split>(prob.dA.template as<T>(), M, w.view(),
+      return d::run_large_wgmma<B, T>(prob.dA.template as<T>(), M, w.view(),
                                              with_bias ? prob.dB.template as<T>() : nullptr, prob.dY.template as<T>(), dW.p,
                                              ws, p, nullptr, o);
     });
@@ -48,18 +48,14 @@ void run_large_sweep() {
         const std::size_t K = group == 128 ? 384 : 448, N = 320;
         const kt::QuantizedWeight q = kt::random_weight(B, K, N, group == 0 ? K : group, sym, act);
         check_large<B, T>(q, Ms, !sym);
-        check_large<B, T, true>(q, Ms, !sym);  // the split variant (a transform warpgroup dequantizes)
       }
   // CTAs with 2 and 3 slabs inside N (the second warpgroup's half empty or partial)
   check_large<B, T>(kt::random_weight(B, 256, 128, 64, false, false), {1, 130}, true);
   check_large<B, T>(kt::random_weight(B, 256, 448, 128, true, false), {65, 257}, false);
-  check_large<B, T, true>(kt::random_weight(B, 256, 128, 64, false, false), {1, 130}, true);
-  check_large<B, T, true>(kt::random_weight(B, 256, 448, 128, true, false), {65, 257}, false);
   // longer K (the ring wraps many times), several 256-column blocks, act-order with bias
   check_large<B, T>(kt::random_weight(B, 3200, 576, 128, false, true), {256, 520}, true);
   // PDL launches (the chain's producer side: the previous call in the stream wrote Y before)
   check_large<B, T>(kt::random_weight(B, 1024, 512, 128, false, false), {200, 384}, true, true);
-  check_large<B, T, true>(kt::random_weight(B, 3200, 576, 128, false, true), {256, 520}, true, true);
 }
 
 }  // namespace

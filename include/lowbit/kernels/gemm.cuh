@@ -1182,22 +1182,21 @@ cudaError_t launch_midm(const MidmArgs& a, const GemmPlan& plan, cudaStream_t st
   }
 }
 
-/// Launches large_wgmma_kernel (`Split`: large_wgmma_split_kernel) for the arguments `a` (a.splits must be 1), with
-/// programmatic dependent launch when `pdl`. Returns cudaErrorNotSupported without the driver's tensor-map encoder.
-template <int B, class T, bool Split = false>
+/// Launches large_wgmma_kernel for the arguments `a` (a.splits must be 1), with programmatic dependent launch
+/// when `pdl`. Returns cudaErrorNotSupported without the driver's tensor-map encoder.
+template <int B, class T>
 cudaError_t launch_large_wgmma(const MidmArgs& a, cudaStream_t stream, bool pdl) {
   if (a.splits != 1) return cudaErrorInvalidValue;
   auto go = [&](auto gpt) -> cudaError_t {
     constexpr int GPT = decltype(gpt)::value;
     using C = LargeWgmmaConfig<B, GPT>;
-    auto kernel = Split ? large_wgmma_split_kernel<B, T, GPT> : large_wgmma_kernel<B, T, GPT>;
+    auto kernel = large_wgmma_kernel<B, T, GPT>;
     static_assert(C::smem_bytes <= kSm90SmemPerCta, "large-M kernel: shared memory of one CTA exceeded");
     static const cudaError_t attr =
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(C::smem_bytes));
     if (attr != cudaSuccess) return attr;
     static const cudaError_t regs =
-        Split ? cudaSuccess
-              : check_setmaxnreg_regs(kernel, setmaxnreg_launch_regs(C::producer_regs, C::consumer_regs, C::consumer_threads));
+        check_setmaxnreg_regs(kernel, setmaxnreg_launch_regs(C::producer_regs, C::consumer_regs, C::consumer_threads));
     if (regs != cudaSuccess) return regs;
     MidmWsArgs wa{};
     wa.a = a;
@@ -1238,7 +1237,7 @@ Status run_midm(const T* A, std::size_t M, const TiledWeightView& w, const T* bi
 /// Checks the workspace, pre-gathers act-order activations, and launches the large-M kernel (plan from
 /// make_large_wgmma_plan<B>). The launch follows `opt.pdl` (PdlMode), as does the pre-gather before it. Returns
 /// unsupported where large_wgmma_available() is false (the kernel exists only in sm_90a code).
-template <int B, class T, bool Split = false>
+template <int B, class T>
 Status run_large_wgmma(const T* A, std::size_t M, const TiledWeightView& w, const T* bias, T* Y, void* workspace,
                        std::size_t workspace_bytes, const GemmPlan& plan, cudaStream_t stream, const GemmOptions& opt = {}) {
   if (Status o = check_gemm_options(opt); !o.ok()) return o;
@@ -1253,7 +1252,7 @@ Status run_large_wgmma(const T* A, std::size_t M, const TiledWeightView& w, cons
   MidmArgs a{};
   if (const cudaError_t g = fill_stream_args(a, A, M, w, bias, Y, workspace, plan, stream, pdl); g != cudaSuccess)
     return gather_failed(g);
-  const cudaError_t e = launch_large_wgmma<B, T, Split>(a, stream, pdl);
+  const cudaError_t e = launch_large_wgmma<B, T>(a, stream, pdl);
   if (e != cudaSuccess)
     return lowbit::detail::make_status(StatusCode::cuda_error, "gemm: launch failed: ", cudaGetErrorString(e));
   return Status::success();

@@ -31,8 +31,8 @@
 /// Measured (H100 SXM, 4-bit g128, bench/kernels/NOTES.md "Session 28"): 0.55-0.67x of cuBLAS fp16 at M = 1024-4096 on
 /// the benchmark shapes (the tile kernels: 0.31-0.40x; dequantize + cuBLAS: 0.70-1.01x), a tie with dequantize +
 /// cuBLAS at M = 512. A CTA spends 1.19 us per k-tile against 0.56 us of tensor work at the peak rate: each k-tile's
-/// wgmmas wait for that k-tile's dequantization, stores, fence and barrier. large_wgmma_split_kernel (below, a probe)
-/// moves the dequantization to the third warpgroup.
+/// wgmmas wait for that k-tile's dequantization, stores, fence and barrier. A split variant that moves the
+/// dequantization to the third warpgroup waits on branch `wip/large-wgmma-split` (not yet run on a GPU).
 ///
 /// Programmatic dependent launch as the other streaming kernels: the producer requests the first S
 /// stages' weights and parameters before `griddepcontrol.wait`, the activations after it; the consumers
@@ -73,15 +73,13 @@ struct LargeWgmmaConfig {
   /// Ring depth: what the 227 KB of a CTA hold after the staging tiles, 1024 bytes of alignment slack and
   /// the mbarriers (at most 8).
   static constexpr int stages = std::min<int>(
-      8, static_cast<int>((detail::kSm90SmemPerCta - 1024 - 16 * (8 + staging_tiles) - std::size_t(staging_tiles) * staging_bytes) /
-                          stage_bytes));
+      8, static_cast<int>((detail::kSm90SmemPerCta - 1024 - 16 * 8 - std::size_t(staging_tiles) * staging_bytes) / stage_bytes));
   static_assert(stages >= 2, "the large-M ring needs two stages");
   /// Offset of the staging tiles (after the ring), then of the mbarriers (full[stages], empty[stages]).
   static constexpr int staging_off = stages * stage_bytes;
-  /// mbarriers: full[stages], empty[stages], then (the split variant) sfull[staging_tiles], sempty[staging_tiles]
-  static constexpr int barrier_off = staging_off + staging_tiles * staging_bytes;
+  static constexpr int barrier_off = staging_off + staging_tiles * staging_bytes;  ///< mbarriers: full[stages], empty[stages]
   /// Dynamic shared memory of a CTA.
-  static constexpr std::size_t smem_bytes = std::size_t(barrier_off) + 16 * (stages + staging_tiles) + 1024;
+  static constexpr std::size_t smem_bytes = std::size_t(barrier_off) + 16 * stages + 1024;
 };
 
 namespace detail {
@@ -251,175 +249,6 @@ __global__ void __launch_bounds__(LargeWgmmaConfig<B, GPT>::threads, 1)
 #else
   (void)wargs;
   __trap();  // wgmma needs sm_90a: gemm selects this kernel only when midm_wgmma_available()
-#endif
-}
-
-/// The split variant of large_wgmma_kernel (same grid, threads, shared memory and results): the third
-/// warpgroup dequantizes instead of only copying. Its four warps dequantize all four slabs of a k-tile into the
-/// staging tile (`stmatrix`, `fence.proxy.async`, then lane 0 of each warp arrives on the tile's `sfull`
-/// mbarrier) as soon as the stage has landed and the staging tile is free (`sempty`: the consumers' wgmmas that
-/// read it are done), up to two k-tiles ahead; the consumer warpgroups only wait for the staging tile, issue
-/// their wgmmas and release the stage and the staging tile. Consumer thread 0 issues the copies (the first S
-/// stages in the prologue, then stage kt - 1 + S once every consumer warp has released k-tile kt - 1). No
-/// setmaxnreg: 128 accumulators fit in the 168 registers of 384 threads once the consumers no longer dequantize.
-template <int B, class T, int GPT>
-__global__ void __launch_bounds__(LargeWgmmaConfig<B, GPT>::threads, 1)
-    large_wgmma_split_kernel(const __grid_constant__ MidmWsArgs wargs) {
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  using C = LargeWgmmaConfig<B, GPT>;
-  using L = TiledLayout<B>;
-  using Ops = ElementOps<T>;
-  const MidmArgs& args = wargs.a;
-  constexpr int S = C::stages, ST = C::staging_tiles;
-  static_assert(S >= 3, "consumer thread 0 refills k-tile kt - 1 + S while the transform warpgroup runs up to two ahead");
-  extern __shared__ unsigned char smem_raw[];
-  unsigned char* smem = ptx::align_shared<1024>(smem_raw);
-  auto* full = reinterpret_cast<std::uint64_t*>(smem + C::barrier_off);
-  std::uint64_t* empty = full + S;
-  std::uint64_t* sfull = empty + S;
-  std::uint64_t* sempty = sfull + ST;
-  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
-  const int m0 = static_cast<int>(blockIdx.x) * C::block_m;
-  const int slab0 = static_cast<int>(blockIdx.y) * C::slabs;
-  const int nvalid = min(C::slabs, args.N / TileGeometry::tile_n - slab0);
-  const int KT = args.K / TileGeometry::tile_k;
-  const std::size_t K = static_cast<std::size_t>(args.K), N = static_cast<std::size_t>(args.N);
-  const bool sym = args.sym != 0;
-
-  if (tid == 0) {
-    for (int s = 0; s < S; ++s) {
-      ptx::mbarrier_init(&full[s], 1u);
-      ptx::mbarrier_init(&empty[s], 8u);  // lane 0 of each consumer warp
-    }
-    for (int s = 0; s < ST; ++s) {
-      ptx::mbarrier_init(&sfull[s], 4u);   // lane 0 of each transform warp
-      ptx::mbarrier_init(&sempty[s], 8u);  // lane 0 of each consumer warp
-    }
-    ptx::fence_mbarrier_init();
-  }
-  __syncthreads();
-  const std::uint32_t smem_s = ptx::smem_addr(smem);
-  const std::uint32_t staging_s = smem_s + C::staging_off;
-
-  if (warp >= C::consumer_threads / 32) {  // the transform warpgroup: dequantize every slab of each k-tile
-    const int tw = warp - C::consumer_threads / 32;
-#pragma unroll 1
-    for (int kt = 0; kt < KT; ++kt) {
-      const int st = kt % S, sb_i = kt % ST;
-      ptx::mbarrier_wait_parity(&full[st], static_cast<std::uint32_t>((kt / S) & 1));
-      if (kt >= ST) ptx::mbarrier_wait_parity(&sempty[sb_i], static_cast<std::uint32_t>((kt / ST - 1) & 1));
-      const unsigned char* stage = smem + st * C::stage_bytes;
-      const std::uint32_t stile = staging_s + sb_i * C::staging_bytes;
-      for (int sb = 0; sb < nvalid; ++sb) {  // columns past N are never stored: their staging rows may hold anything
-        std::uint32_t a[4][4];
-        midm_wgmma_fragments<B, T, GPT>(a, tw, reinterpret_cast<const std::uint32_t*>(stage + C::w_off + sb * C::tile_bytes),
-                                        stage + C::p_off + sb * GPT * kMidmParamBytes, lane, sym);
-#pragma unroll
-        for (int ks = 0; ks < 4; ++ks)
-          ptx::stmatrix_x4(stile + large_stage_dst(lane, tw, sb, ks), a[ks][0], a[ks][1], a[ks][2], a[ks][3]);
-      }
-      midm_fence_proxy_async();  // this thread's staging stores, visible to wgmma (async proxy)
-      __syncwarp();
-      if (lane == 0) ptx::mbarrier_arrive(&sfull[sb_i]);
-    }
-    return;
-  }
-
-  // consumers; thread 0 also issues the copies
-  const std::uint32_t tx = static_cast<std::uint32_t>(C::act_bytes + nvalid * (C::tile_bytes + GPT * (128 + (sym ? 0 : 64))));
-  const int tpg = GPT == 2 ? 1 : args.group_size / TileGeometry::tile_k;
-  auto issue_w = [&](int kt) {
-    const int st = kt % S;
-    unsigned char* stage = smem + st * C::stage_bytes;
-    ptx::mbarrier_arrive_expect_tx(&full[st], tx);
-    for (int s = 0; s < nvalid; ++s) {
-      ptx::bulk_copy_g2s(stage + C::w_off + s * C::tile_bytes, args.qweight + L::tile_offset(K, kt, slab0 + s), C::tile_bytes,
-                         &full[st]);
-#pragma unroll
-      for (int gi = 0; gi < GPT; ++gi) {
-        const std::size_t grp = GPT == 2 ? 2 * static_cast<std::size_t>(kt) + gi : static_cast<std::size_t>(kt / tpg);
-        const std::size_t off = grp * N + static_cast<std::size_t>(slab0 + s) * TileGeometry::tile_n;
-        unsigned char* pdst = stage + C::p_off + (s * GPT + gi) * kMidmParamBytes;
-        ptx::bulk_copy_g2s(pdst, args.scales + off, 128, &full[st]);
-        if (!sym) ptx::bulk_copy_g2s(pdst + 128, args.zeros + off, 64, &full[st]);
-      }
-    }
-  };
-  auto issue_a = [&](int kt) {
-    ptx::tma_load_2d(smem + (kt % S) * C::stage_bytes, &wargs.amap, kt * TileGeometry::tile_k, m0, &full[kt % S]);
-  };
-  const int pre = min(S, KT);
-  if (tid == 0)
-    for (int kt = 0; kt < pre; ++kt) issue_w(kt);
-#if !defined(LOWBIT_TESTING_MIDM_SKIP_PDL_WAIT)
-  ptx::pdl_wait();
-#endif
-  ptx::pdl_launch_dependents();
-  if (tid == 0)
-    for (int kt = 0; kt < pre; ++kt) issue_a(kt);
-
-  const int wg = warp / 4, wq = warp % 4;
-  float acc[128];  // the first wgmma overwrites them (scale-d 0): see large_wgmma_kernel
-#pragma unroll 1
-  for (int kt = 0; kt < KT; ++kt) {
-    const int st = kt % S, sb_i = kt % ST;
-    ptx::mbarrier_wait_parity(&full[st], static_cast<std::uint32_t>((kt / S) & 1));     // the activation box
-    ptx::mbarrier_wait_parity(&sfull[sb_i], static_cast<std::uint32_t>((kt / ST) & 1));  // the dequantized tile
-#pragma unroll
-    for (int i = 0; i < 128; ++i) midm_reg_fence(acc[i]);
-    midm_wgmma_fence();
-    {
-      const std::uint64_t da = sw128_desc(smem_s + st * C::stage_bytes + wg * 64 * detail::kSw128RowBytes);
-      const std::uint64_t db = sw128_desc(staging_s + sb_i * C::staging_bytes);
-#pragma unroll
-      for (int ks = 0; ks < 4; ++ks) {
-        const std::uint64_t step = static_cast<std::uint64_t>((kWgmmaKStepBytes >> 4) * ks);
-        const int accumulate = kt > 0 || ks > 0;
-        if constexpr (std::is_same_v<T, half_t>) wgmma_m64n256k16_f16_ss(acc, da + step, db + step, accumulate);
-        else wgmma_m64n256k16_bf16_ss(acc, da + step, db + step, accumulate);
-      }
-    }
-    midm_wgmma_commit();
-#pragma unroll
-    for (int i = 0; i < 128; ++i) midm_reg_fence(acc[i]);
-    midm_wgmma_wait1();  // k-tile kt - 1's wgmmas are done: its stage and staging tile may be reused
-    if (kt > 0) {
-      if (lane == 0) {
-        ptx::mbarrier_arrive(&empty[(kt - 1) % S]);
-        ptx::mbarrier_arrive(&sempty[(kt - 1) % ST]);
-      }
-      const int next = kt - 1 + S;
-      if (tid == 0 && next < KT) {  // refill stage (kt - 1) % S once every consumer warp has released it
-        ptx::mbarrier_wait_parity(&empty[(kt - 1) % S], static_cast<std::uint32_t>(((kt - 1) / S) & 1));
-        issue_w(next);
-        issue_a(next);
-      }
-    }
-  }
-  midm_wgmma_wait0();
-#pragma unroll
-  for (int i = 0; i < 128; ++i) midm_reg_fence(acc[i]);
-
-  const int g = lane / 4, t = lane % 4;
-  const int r0 = m0 + 64 * wg + 16 * wq + g;
-  const int ncol0 = slab0 * TileGeometry::tile_n;
-#pragma unroll
-  for (int j = 0; j < 32; ++j) {
-    const int n = ncol0 + 8 * j + 2 * t;
-    if (n < args.N) {
-      float b0 = 0.f, b1 = 0.f;
-      if (args.bias) {
-        b0 = Ops::to_float(args.bias[n]);
-        b1 = Ops::to_float(args.bias[n + 1]);
-      }
-      if (r0 < args.M) args.Y[(static_cast<std::size_t>(r0) * N + n) / 2] = Ops::pack2(acc[4 * j] + b0, acc[4 * j + 1] + b1);
-      if (r0 + 8 < args.M)
-        args.Y[(static_cast<std::size_t>(r0 + 8) * N + n) / 2] = Ops::pack2(acc[4 * j + 2] + b0, acc[4 * j + 3] + b1);
-    }
-  }
-#else
-  (void)wargs;
-  __trap();
 #endif
 }
 
