@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <algorithm>
 #include <vector>
 
 #include "common/tiled_weight.cuh"
@@ -18,6 +19,24 @@ using namespace lowbit;
 using namespace lowbit::kernels;
 using namespace lowbit_bench;
 namespace kd = lowbit::kernels::detail;
+
+/// Runs `call` once into a poisoned Y of M x N fp16 and returns the largest |y - yref| over the largest |yref| (1e30 once
+/// an output is not finite).
+template <class Call>
+double rel_diff_of(Call&& call, void* Y, std::size_t M, std::size_t N, cudaStream_t st, const std::vector<std::uint16_t>& yref) {
+  LB_CUDA(cudaMemsetAsync(Y, 0xff, M * N * 2, st));
+  call();
+  LB_CUDA(cudaStreamSynchronize(st));
+  std::vector<std::uint16_t> y(M * N);
+  LB_CUDA(cudaMemcpy(y.data(), Y, y.size() * 2, cudaMemcpyDeviceToHost));
+  double md = 0, mr = 0;
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    const double r = __half2float(__ushort_as_half(yref[i])), v = __half2float(__ushort_as_half(y[i]));
+    md = std::isfinite(v) ? std::max(md, std::abs(v - r)) : 1e30;
+    mr = std::max(mr, std::abs(r));
+  }
+  return md / mr;
+}
 
 template <int B, class P>
 void run_policy(const char* name, const half_t* A, std::size_t M, const TiledWeightView& w, half_t* Y, cudaStream_t st,
@@ -33,20 +52,10 @@ void run_policy(const char* name, const half_t* A, std::size_t M, const TiledWei
     const Status s = kd::run_midm<B, half_t, P>(A, M, w, nullptr, Y, ws, p.workspace_bytes, p, st, o);
     if (!s.ok()) { std::fprintf(stderr, "%s: %s\n", name, s.message.c_str()); std::exit(1); }
   };
-  LB_CUDA(cudaMemsetAsync(Y, 0xff, M * w.meta.N * 2, st));
-  call();
-  LB_CUDA(cudaStreamSynchronize(st));
-  std::vector<std::uint16_t> y(M * w.meta.N);
-  LB_CUDA(cudaMemcpy(y.data(), Y, y.size() * 2, cudaMemcpyDeviceToHost));
-  double md = 0, mr = 0;
-  for (std::size_t i = 0; i < y.size(); ++i) {
-    const double r = __half2float(__ushort_as_half(yref[i])), v = __half2float(__ushort_as_half(y[i]));
-    md = std::isfinite(v) ? std::max(md, std::abs(v - r)) : 1e30;
-    mr = std::max(mr, std::abs(r));
-  }
+  const double rd = rel_diff_of(call, Y, M, w.meta.N, st, yref);
   const double t = time_stream_us(st, 5, 7, [&](int) { call(); });
   std::printf("    %-6s grid %3ux%3ux%2u: %8.1f us (%.3fx cuBLAS), rel diff %.1e%s\n", name, p.grid.x, p.grid.y, p.grid.z, t,
-              t_blas / t, md / mr, md / mr > 4e-3 ? " MISMATCH" : "");
+              t_blas / t, rd, rd > 4e-3 ? " MISMATCH" : "");
   if (ws) LB_CUDA(cudaFree(ws));
 }
 
@@ -155,6 +164,55 @@ void sweep_ws(cudaStream_t st, cublasHandle_t blas, const cudaDeviceProp& prop, 
   });
 }
 
+
+// Session 28: the large-M kernel (large_wgmma.cuh: weights dequantized once per CTA and k-tile into a shared-memory
+// B operand, m64n256k16 wgmmas with both operands in shared memory) against cuBLAS fp16 and dequantize + cuBLAS,
+// g128 asym fp16, every output compared with dequantize + cuBLAS.
+template <int B>
+void sweep_large(cudaStream_t st, cublasHandle_t blas, const std::vector<std::size_t>& Ms, bool ws_too) {
+  std::printf("== %d-bit g128, large-M kernel (stages %d)\n", B, LargeWgmmaConfig<B, 1>::stages);
+  const std::size_t m_max = *std::max_element(Ms.begin(), Ms.end());
+  for_each_bench_shape(B, m_max, [&](std::size_t K, std::size_t N, const LargeProblem& prob) {
+    const TiledWeightView& w = prob.w.view;
+    void *A = prob.A, *Y = prob.Y, *dense = prob.dense;
+    for (std::size_t M : Ms) {
+      std::vector<std::uint16_t> yref;
+      const double t_blas = blas_and_reference(st, blas, prob, K, N, M, yref);
+      auto deq = [&] {
+        if (!gemm_dequant<half_t>(blas, static_cast<const half_t*>(A), M, w, nullptr, static_cast<half_t*>(Y), dense, K * N * 2, st).ok())
+          std::exit(1);
+      };
+      const double t_deq = time_stream_us(st, 5, 7, [&](int) { deq(); });
+      std::printf("K %5zu N %5zu M %4zu: cuBLAS fp16 %8.1f us, dequant+cuBLAS %8.1f us (%.3fx)\n", K, N, M, t_blas, t_deq,
+                  t_blas / t_deq);
+      kd::GemmPlan p{};
+      p.splits = 1;
+      p.kt_per_split = static_cast<int>(K / 64);
+      kd::MidmArgs a{};
+      kd::fill_common_args(a, M, w, nullptr, p);
+      a.A = static_cast<const std::uint16_t*>(A);
+      a.Y = static_cast<std::uint32_t*>(Y);
+      a.bias = nullptr;
+      for (int pdl = 0; pdl < 2; ++pdl) {
+        auto call = [&] {
+          const cudaError_t e = kd::launch_large_wgmma<B, half_t>(a, st, pdl != 0);
+          if (e != cudaSuccess) { std::fprintf(stderr, "large: %s\n", cudaGetErrorString(e)); std::exit(1); }
+        };
+        const double rd = rel_diff_of(call, Y, M, N, st, yref);
+        const double t = time_stream_us(st, 5, 7, [&](int) { call(); });
+        std::printf("    large%s: %8.1f us (%.3fx cuBLAS, %.3fx dequant+cuBLAS), rel diff %.1e%s\n", pdl ? "-pdl" : "    ", t,
+                    t_blas / t, t_deq / t, rd, rd > 4e-3 ? " MISMATCH" : "");
+      }
+      if (ws_too && M <= 256) {
+        using QW = MidmWgmmaPolicies<B>;
+        const int sms = [] { int d = 0, n = 0; cudaGetDevice(&d); cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, d); return n; }();
+        run_policy<B, typename QW::W128>("W128", static_cast<const half_t*>(A), M, w, static_cast<half_t*>(Y), st, sms, t_blas, yref);
+        if (M > 128) run_policy<B, typename QW::W256>("W256", static_cast<const half_t*>(A), M, w, static_cast<half_t*>(Y), st, sms, t_blas, yref);
+      }
+    }
+  });
+}
+
 // usage: large_probe [widths | ws | ws4]   (default: 4-bit at M = 64, 128, 192, 256 with every policy variant; "widths": 2, 3, 8
 // bits at M = 192, 256, W128 against W256)
 int main(int argc, char** argv) {
@@ -166,7 +224,13 @@ int main(int argc, char** argv) {
   cublasHandle_t blas;
   LB_CUBLAS(cublasCreate(&blas));
   LB_CUBLAS(cublasSetStream(blas, st));
-  if (argc > 1 && !std::strcmp(argv[1], "ws")) {
+  if (argc > 1 && !std::strcmp(argv[1], "large")) {  // session 28: the large-M kernel, 4 bits, then 2 and 8
+    sweep_large<4>(st, blas, {128, 256, 512, 1024, 2048, 4096}, true);
+    sweep_large<8>(st, blas, {1024, 4096}, false);
+    sweep_large<2>(st, blas, {1024, 4096}, false);
+  } else if (argc > 1 && !std::strcmp(argv[1], "large4")) {
+    sweep_large<4>(st, blas, {256, 1024, 4096}, false);
+  } else if (argc > 1 && !std::strcmp(argv[1], "ws")) {
     sweep_ws<4>(st, blas, prop, {32, 64, 128, 256});
     sweep_ws<2>(st, blas, prop, {64, 128});
     sweep_ws<8>(st, blas, prop, {64, 128});

@@ -258,6 +258,28 @@ void check_outputs(const std::vector<T>& Y, std::size_t MN, std::size_t outputs,
   CHECK(bad == 0);
 }
 
+/// Calls `run()` (a Status-returning launch of M rows into prob.dY, which holds the all-ones poison in at least
+/// M + 1 rows) twice; after each call the first M rows must match prob.ref and row M must still hold the poison.
+template <class T, class Run>
+void check_twice_against_reference(const GemmProblem<T>& prob, std::size_t M, std::size_t N, Run&& run) {
+  for (int rep = 0; rep < 2; ++rep) {
+    const Status st = run();
+    INFO("status: " << st.message << " rep " << rep);
+    REQUIRE(st.ok());
+    KT_CUDA(cudaDeviceSynchronize());
+    std::vector<T> Y((M + 1) * N);
+    KT_CUDA(cudaMemcpy(Y.data(), prob.dY.p, Y.size() * 2, cudaMemcpyDeviceToHost));
+    const std::vector<float> y = to_float(std::vector<T>(Y.begin(), Y.begin() + static_cast<std::ptrdiff_t>(M * N)));
+    const std::vector<float> r(prob.ref.begin(), prob.ref.begin() + static_cast<std::ptrdiff_t>(M * N));
+    const double err = relative_error(y, r);
+    INFO("relative error " << err);
+    CHECK(err < tolerance<T>());
+    std::uint16_t after = 0;
+    std::memcpy(&after, &Y[M * N], 2);
+    CHECK(after == 0xffffu);  // the row past M is untouched
+  }
+}
+
 /// The split-K counters at the start of workspace `ws` are back to zero for the next call (a plan
 /// without splits has none).
 inline void check_counters_zero(const void* ws, const lowbit::kernels::detail::GemmPlan& plan) {

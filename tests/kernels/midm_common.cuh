@@ -14,7 +14,6 @@ void check_midm(const QuantizedWeight& q, const std::vector<std::size_t>& Ms, bo
   const std::size_t Mmax = *std::max_element(Ms.begin(), Ms.end());
   GemmProblem<T> prob(q, Mmax, with_bias, Mmax + 1);  // one row past the largest M: must stay untouched
   const TiledWeightBuffer& w = prob.w;
-  const auto& ref = prob.ref;
   DevBuf &dA = prob.dA, &dB = prob.dB, &dY = prob.dY;
   const int sms = d::current_sm_count();
   REQUIRE(sms > 0);
@@ -43,23 +42,9 @@ void check_midm(const QuantizedWeight& q, const std::vector<std::size_t>& Ms, bo
     constexpr std::size_t cb = d::kCounterBytes;
     KT_CUDA(cudaMemset(static_cast<char*>(dW.p) + std::min(ws, cb), 0x5a, ws > cb ? ws - cb : 0));
     KT_CUDA(cudaMemset(dY.p, 0xff, (Mmax + 1) * q.N * 2));  // all-ones bits: NaN in fp16 and bf16
-    for (int rep = 0; rep < 2; ++rep) {
-      const Status st = d::run_midm<B, T, P>(dA.as<T>(), M, w.view(), with_bias ? dB.as<T>() : nullptr, dY.as<T>(),
-                                             dW.p, ws, p, nullptr);
-      INFO("status: " << st.message << " rep " << rep);
-      REQUIRE(st.ok());
-      KT_CUDA(cudaDeviceSynchronize());
-      std::vector<T> Y((M + 1) * q.N);
-      KT_CUDA(cudaMemcpy(Y.data(), dY.p, Y.size() * 2, cudaMemcpyDeviceToHost));
-      const std::vector<float> y = to_float(std::vector<T>(Y.begin(), Y.begin() + static_cast<std::ptrdiff_t>(M * q.N)));
-      const std::vector<float> r(ref.begin(), ref.begin() + static_cast<std::ptrdiff_t>(M * q.N));
-      const double err = relative_error(y, r);
-      INFO("relative error " << err);
-      CHECK(err < tolerance<T>());
-      std::uint16_t after = 0;
-      std::memcpy(&after, &Y[M * q.N], 2);
-      CHECK(after == 0xffffu);  // the row past M is untouched
-    }
+    check_twice_against_reference(prob, M, q.N, [&] {
+      return d::run_midm<B, T, P>(dA.as<T>(), M, w.view(), with_bias ? dB.as<T>() : nullptr, dY.as<T>(), dW.p, ws, p, nullptr);
+    });
   }
 }
 

@@ -38,7 +38,11 @@ void check_plans(int sms) {
         // mid-M: 32-row (M <= 32) and 64-row mma.sync CTAs; the wgmma variant (sm_90a builds on an sm_90
         // device) 64 rows up to M = 64 (from M = 17), 128 rows above, 256 rows where midm_prefers_w256
         const std::size_t midm_rows = p.wgmma ? (M <= 64 ? 64 : detail::midm_prefers_w256<B>(M, N, K) ? 256 : 128) : M <= 32 ? 32 : 64;
-        REQUIRE(p.block_m == (M <= 16 ? 16 : M <= detail::kMidmMaxM ? midm_rows : 64));
+        // above the mid-M range: the large-M kernel's 128-row CTAs where it exists (sm_90a build, sm_90 device), else
+        // the 64-row tile kernel
+        const bool large = M > detail::kMidmMaxM && detail::large_wgmma_preferred(M, N, sms);
+        REQUIRE(p.large_wgmma == large);
+        REQUIRE(p.block_m == (M <= 16 ? 16 : M <= detail::kMidmMaxM ? midm_rows : large ? 128 : 64));
         if (M > 16 && M <= detail::kMidmMaxM) {  // mid-M kernel: its shared memory fits the SM at the planned occupancy
           REQUIRE(p.kind == detail::PolicyKind::midm);
           REQUIRE(p.ctas_per_sm >= 1);

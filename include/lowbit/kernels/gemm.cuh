@@ -12,10 +12,13 @@
 /// the CTA across warps, and across CTAs through a workspace whose last-arriving CTA reduces) so that
 /// all SMs stream weights.
 ///
-/// Large M: from `dequant_gemm_preferred(M)` rows (257: above the mid-M range) dequantizing the weight once and calling cuBLAS
-/// (dequant_gemm.cuh) is faster than these tile kernels (H200, 4-bit g128, M = 4096: 0.93-1.06x of cuBLAS
-/// fp16 against 0.37x); `WeightOnlyLinear` (linear.cuh) makes that choice, gemm does not (it needs a
-/// cuBLAS handle and a K x N fp16 buffer).
+/// Large M (above the mid-M range, 257 rows): on sm_90a builds and sm_90 devices gemm runs the large-M kernel
+/// (large_wgmma.cuh: the weights dequantized once per CTA into a shared-memory wgmma operand) where its grid fills
+/// the GPU (detail::large_wgmma_preferred; H100, 4-bit g128: 0.55-0.67x of cuBLAS fp16 at M = 1024-4096, where the
+/// tile kernels ran at 0.31-0.40x), else the tile kernels. Dequantizing the weight once and calling cuBLAS
+/// (dequant_gemm.cuh, `dequant_gemm_preferred(M)`) is faster still from M = 1024 (0.72-0.92x there; a tie at M =
+/// 512); `WeightOnlyLinear` (linear.cuh) makes that choice where its workspace holds the dense weight, gemm does
+/// not (it needs a cuBLAS handle and a K x N fp16 buffer).
 ///
 /// @code
 /// std::size_t ws = lowbit::kernels::gemm_workspace_size(M, w.meta);       // once, up front
@@ -35,6 +38,7 @@
 #include "../numeric.hpp"
 #include "decode.cuh"
 #include "dequant.cuh"
+#include "large_wgmma.cuh"
 #include "layout.hpp"
 #include "midm.cuh"
 #include "midm_wgmma.cuh"
@@ -560,6 +564,7 @@ struct GemmPlan {
   bool persist = false;     ///< decode kernel: persistent CTAs (grid.y <= slabs, each CTA loops over slabs)
   bool wgmma = false;       ///< mid-M kernel: the sm_90a wgmma variant (midm_wgmma.cuh)
   bool midm_ws = false;     ///< wgmma mid-M kernel: the warp-specialized variant (midm_wgmma_ws_kernel)
+  bool large_wgmma = false; ///< the sm_90a large-M kernel (large_wgmma.cuh; make_large_wgmma_plan)
 };
 
 /// Split-K arrival counters live at the start of the workspace in a region of fixed size, so they stay
@@ -845,6 +850,38 @@ GemmPlan plan_midm_wgmma(std::size_t M, std::size_t N, std::size_t K, int sm_cou
   return ws.splits <= ls.splits ? ws : ls;
 }
 
+/// Plan of the sm_90a large-M kernel (large_wgmma.cuh) for width B: one CTA per 128 rows x 256 columns, K not
+/// split, no split-K workspace (act-order weights need the pre-gather's M x K activations: workspace_total).
+template <int B>
+GemmPlan make_large_wgmma_plan(std::size_t M, std::size_t N, std::size_t K) {
+  using C = LargeWgmmaConfig<B, 1>;
+  GemmPlan p{PolicyKind::midm, C::block_m, C::block_n, 1, 1};
+  p.splits = 1;
+  p.kt_per_split = static_cast<int>(K / TileGeometry::tile_k);
+  p.grid = dim3(static_cast<unsigned>((M + C::block_m - 1) / C::block_m), static_cast<unsigned>((N + C::block_n - 1) / C::block_n), 1u);
+  p.wgmma = true;
+  p.large_wgmma = true;
+  return p;
+}
+
+/// Smallest M that gemm gives the large-M kernel (large_wgmma.cuh) where it exists (large_wgmma_available): above
+/// the mid-M kernels' range. Measured: bench/kernels/NOTES.md, session 28.
+inline constexpr std::size_t kLargeWgmmaMinM = kMidmMaxM + 1;
+
+/// Whether this build and device run the large-M kernel: an sm_90a build with the wgmma kernels on a compute
+/// capability 9.0 device (midm_wgmma_available) whose driver encodes tensor maps (its activation boxes).
+inline bool large_wgmma_available() { return midm_wgmma_available() && tensor_map_encoder() != nullptr; }
+
+/// Whether gemm gives M x N to the large-M kernel: from kLargeWgmmaMinM rows where the kernel exists
+/// (large_wgmma_available) and its grid, one CTA per 128 x 256 output block and SM, fills at least 90 % of the
+/// `sm_count` SMs. It does not split K, so a smaller grid would leave SMs idle (M = 300 on N = 4096: 48 CTAs);
+/// those shapes keep the other paths (dequantize + cuBLAS in WeightOnlyLinear, the tile kernels in gemm).
+inline bool large_wgmma_preferred(std::size_t M, std::size_t N, int sm_count) {
+  using C = LargeWgmmaConfig<4, 1>;  // every width's CTA covers the same block
+  const std::size_t ctas = ((M + C::block_m - 1) / C::block_m) * ((N + C::block_n - 1) / C::block_n);
+  return M >= kLargeWgmmaMinM && ctas * 10 >= static_cast<std::size_t>(std::max(sm_count, 1)) * 9 && large_wgmma_available();
+}
+
 /// Plans a launch for width B (policy by M, split-K by SM count). `decode` restricts the decode plan
 /// (M <= 16) to that launch shape; when the weight cannot run it, the plan has kt_per_warp == 0.
 template <int B>
@@ -861,6 +898,7 @@ GemmPlan plan_gemm(std::size_t M, std::size_t N, std::size_t K, int sm_count, co
   // mma.sync: 64-row CTAs up to M = 256 (H200: faster than the tile kernels on all four benchmark
   // shapes at M = 64-256; the 128-row M128 policy was slower than them on 4096^2 at M = 128 and 256)
   if (M <= kMidmMaxM) return make_midm_plan<B, typename Q::M64>(M, N, K, sm_count);
+  if (large_wgmma_preferred(M, N, sm_count)) return make_large_wgmma_plan<B>(M, N, K);
   return make_plan<typename D::Large>(PolicyKind::large, M, N, K, sm_count);
 }
 
@@ -869,7 +907,8 @@ inline std::size_t gather_offset(const GemmPlan& plan) { return std::max(plan.wo
 
 /// Total workspace: the plan's split-K part, then the pre-gathered activations for act-order.
 inline std::size_t workspace_total(const GemmPlan& plan, std::size_t M, const TiledMeta& meta) {
-  const bool pregather = meta.act_order && (plan.kind == PolicyKind::decode || M > kInKernelGatherMaxM);
+  const bool pregather =
+      meta.act_order && (plan.kind == PolicyKind::decode || plan.large_wgmma || M > kInKernelGatherMaxM);
   return pregather ? gather_offset(plan) + M * meta.K * 2 : plan.workspace_bytes;
 }
 
@@ -1021,7 +1060,7 @@ Status check_gemm_args(const T* A, std::size_t M, const TiledWeightView& w, cons
     return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: weight view has a null tensor");
   if (M > 0 && (!A || !Y)) return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: A or Y is null");
   auto misaligned = [](const void* p, std::size_t a) { return reinterpret_cast<std::uintptr_t>(p) % a != 0; };
-  // zeros: 16 bytes since the mid-M kernels copy them in 16-byte chunks (cp.async)
+  // zeros: 16 bytes since the mid-M and large-M kernels copy them in 16-byte chunks (cp.async, bulk copies)
   if (misaligned(A, 16) || misaligned(w.qweight, 16) || misaligned(w.scales, 16) || misaligned(w.zeros, 16))
     return lowbit::detail::make_status(StatusCode::misaligned, "gemm: A, qweight, scales and zeros must be 16-byte aligned");
   if (m.act_order && misaligned(w.perm, 16))
@@ -1143,6 +1182,35 @@ cudaError_t launch_midm(const MidmArgs& a, const GemmPlan& plan, cudaStream_t st
   }
 }
 
+/// Launches large_wgmma_kernel for the arguments `a` (a.splits must be 1), with programmatic dependent launch
+/// when `pdl`. Returns cudaErrorNotSupported without the driver's tensor-map encoder.
+template <int B, class T>
+cudaError_t launch_large_wgmma(const MidmArgs& a, cudaStream_t stream, bool pdl) {
+  if (a.splits != 1) return cudaErrorInvalidValue;
+  auto go = [&](auto gpt) -> cudaError_t {
+    constexpr int GPT = decltype(gpt)::value;
+    using C = LargeWgmmaConfig<B, GPT>;
+    auto kernel = large_wgmma_kernel<B, T, GPT>;
+    static_assert(C::smem_bytes <= kSm90SmemPerCta, "large-M kernel: shared memory of one CTA exceeded");
+    static const cudaError_t attr =
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(C::smem_bytes));
+    if (attr != cudaSuccess) return attr;
+    static const cudaError_t regs =
+        check_setmaxnreg_regs(kernel, setmaxnreg_launch_regs(C::producer_regs, C::consumer_regs, C::consumer_threads));
+    if (regs != cudaSuccess) return regs;
+    MidmWsArgs wa{};
+    wa.a = a;
+    if (const cudaError_t e = encode_2d(wa.amap, 2, a.A, static_cast<std::size_t>(a.M), static_cast<std::size_t>(a.K),
+                                        C::block_m, TileGeometry::tile_k, true);
+        e != cudaSuccess)
+      return e;
+    const dim3 grid(static_cast<unsigned>((a.M + C::block_m - 1) / C::block_m),
+                    static_cast<unsigned>((a.N + C::block_n - 1) / C::block_n), 1u);
+    return launch_pdl_or_plain(pdl, kernel, grid, dim3(C::threads), C::smem_bytes, stream, wa);
+  };
+  return a.group_size == 32 ? go(std::integral_constant<int, 2>{}) : go(std::integral_constant<int, 1>{});
+}
+
 /// Checks the workspace, pre-gathers act-order activations, and launches the mid-M kernel with
 /// policy P (plan from make_midm_plan<B, P>).
 /// The launch follows `opt.pdl` for the wgmma kernel (PdlMode; PDL needs no check beyond the policy: that
@@ -1153,7 +1221,7 @@ Status run_midm(const T* A, std::size_t M, const TiledWeightView& w, const T* bi
                 std::size_t workspace_bytes, const GemmPlan& plan, cudaStream_t stream, const GemmOptions& opt = {}) {
   if (Status o = check_gemm_options(opt); !o.ok()) return o;
   if (Status ws_ok = check_workspace(plan, M, w.meta, workspace, workspace_bytes); !ws_ok.ok()) return ws_ok;
-  if (plan.kind != PolicyKind::midm || plan.wgmma != P::wgmma || plan.midm_ws != P::ws || plan.block_m != P::block_m ||
+  if (plan.kind != PolicyKind::midm || plan.large_wgmma || plan.wgmma != P::wgmma || plan.midm_ws != P::ws || plan.block_m != P::block_m ||
       plan.block_n != P::block_n || plan.warps_k != P::warps_k || plan.kt_per_split % P::warps_k != 0)
     return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: plan does not match the mid-M policy");
   const bool pdl = P::wgmma && opt.pdl != PdlMode::off;
@@ -1161,6 +1229,30 @@ Status run_midm(const T* A, std::size_t M, const TiledWeightView& w, const T* bi
   if (const cudaError_t g = fill_stream_args(a, A, M, w, bias, Y, workspace, plan, stream, pdl); g != cudaSuccess)
     return gather_failed(g);
   const cudaError_t e = a.group_size == 32 ? launch_midm<B, T, P, 2>(a, plan, stream, pdl) : launch_midm<B, T, P, 1>(a, plan, stream, pdl);
+  if (e != cudaSuccess)
+    return lowbit::detail::make_status(StatusCode::cuda_error, "gemm: launch failed: ", cudaGetErrorString(e));
+  return Status::success();
+}
+
+/// Checks the workspace, pre-gathers act-order activations, and launches the large-M kernel (plan from
+/// make_large_wgmma_plan<B>). The launch follows `opt.pdl` (PdlMode), as does the pre-gather before it. Returns
+/// unsupported where large_wgmma_available() is false (the kernel exists only in sm_90a code).
+template <int B, class T>
+Status run_large_wgmma(const T* A, std::size_t M, const TiledWeightView& w, const T* bias, T* Y, void* workspace,
+                       std::size_t workspace_bytes, const GemmPlan& plan, cudaStream_t stream, const GemmOptions& opt = {}) {
+  if (Status o = check_gemm_options(opt); !o.ok()) return o;
+  if (Status ws_ok = check_workspace(plan, M, w.meta, workspace, workspace_bytes); !ws_ok.ok()) return ws_ok;
+  if (!plan.large_wgmma || plan.splits != 1)
+    return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: plan is not the large-M kernel's");
+  if (M == 0) return Status::success();
+  if (!large_wgmma_available())  // its body traps elsewhere: refuse instead of poisoning the context
+    return lowbit::detail::make_status(StatusCode::unsupported, "gemm: the large-M kernel needs an sm_90a build on a "
+                                       "compute capability 9.0 device with the driver's tensor-map encoder");
+  const bool pdl = opt.pdl != PdlMode::off;
+  MidmArgs a{};
+  if (const cudaError_t g = fill_stream_args(a, A, M, w, bias, Y, workspace, plan, stream, pdl); g != cudaSuccess)
+    return gather_failed(g);
+  const cudaError_t e = launch_large_wgmma<B, T>(a, stream, pdl);
   if (e != cudaSuccess)
     return lowbit::detail::make_status(StatusCode::cuda_error, "gemm: launch failed: ", cudaGetErrorString(e));
   return Status::success();
@@ -1274,6 +1366,9 @@ Status gemm_bits(const T* A, std::size_t M, const TiledWeightView& w, const T* b
                                        "per CTA, a split of more than ", detail::kMaxCounters, " slabs, or persistent CTAs "
                                        "with more than one slab or split, or with warps that do not divide K/64)");
   using D = DefaultPolicies<B>;
+#if defined(LOWBIT_MIDM_WGMMA)  // plans ask for the large-M kernel only in such builds (large_wgmma_available)
+  if (plan.large_wgmma) return detail::run_large_wgmma<B, T>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream, opt);
+#endif
   switch (plan.kind) {
     case detail::PolicyKind::decode:  // the cp.async ring: measured faster than the bulk-copy one (NOTES.md)
       return detail::run_decode<B, T, false>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream, opt);

@@ -262,6 +262,20 @@ LOWBIT_DEVICE void setmaxnreg() {
 #endif
 }
 
+/// Stores four 8x8 matrices of 16-bit elements to shared memory (`stmatrix.sync.aligned.m8n8.x4.shared.b16`,
+/// sm_90+): register `ri` of lane l holds row l / 4, elements 2(l % 4) and 2(l % 4) + 1, of matrix i, and lane
+/// 8i + r gives the shared-window address of row r of matrix i (16 bytes). The inverse of ldmatrix.x4: the
+/// m16n8k16 A fragment {a0, a1, a2, a3} stores as rows 0-7 / 8-15 of k 0-7, then of k 8-15.
+LOWBIT_DEVICE void stmatrix_x4(std::uint32_t row_addr, std::uint32_t r0, std::uint32_t r1, std::uint32_t r2, std::uint32_t r3) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1, %2, %3, %4};\n" ::"r"(row_addr), "r"(r0), "r"(r1),
+               "r"(r2), "r"(r3)
+               : "memory");
+#else
+  (void)row_addr; (void)r0; (void)r1; (void)r2; (void)r3; __trap();
+#endif
+}
+
 /// Named barrier `id` (1..15; 0 is __syncthreads) over `threads` threads (a multiple of 32): lets a
 /// subset of a CTA's warps (e.g. the consumers of a warp-specialized kernel) synchronise alone.
 LOWBIT_DEVICE void named_barrier_sync(int id, int threads) {

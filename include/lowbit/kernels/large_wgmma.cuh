@@ -1,0 +1,256 @@
+/// @file large_wgmma.cuh
+/// @brief sm_90a weight-only GEMM for large M: the weights are dequantized once per CTA and k-tile into a
+///        shared-memory operand, and `wgmma.mma_async m64n256k16` reads both operands from shared memory
+///        (activations as A, dequantized weights as B), so the dequantization runs beside the tensor work.
+///
+/// ## Why (the mid-M kernels' limit)
+/// The mid-M kernels (midm_wgmma.cuh) feed the dequantized weights to wgmma as the *register* A operand.
+/// Session 25 measured (H100, bench/kernels/NOTES.md) that a register-A wgmma and the ALU work of the
+/// warps sharing its sub-partition do not overlap: the dequantization adds its whole time, while with
+/// both operands in shared memory it hides under the wgmmas completely. Staging the register fragments
+/// back into shared memory per warpgroup (session 25's design 1) lost 15-20 %: every warpgroup wrote and
+/// read its own 64-column tile. Here the operands are swapped: the output is not transposed, a CTA's 128
+/// activation rows are two m64 A operands, and one 256-column dequantized weight tile is the B operand
+/// both warpgroups read, so each weight is dequantized and staged once per CTA and k-tile.
+///
+/// ## The CTA (384 threads, one per SM)
+/// - a producer warpgroup (a whole one so that `setmaxnreg` can hand its registers to the consumers): its
+///   first thread fills an S-stage ring; a stage holds the activation box (128 rows x 64
+///   k, one TMA copy, 128-byte swizzled, rows past M zero-filled), the four slabs' packed weight tiles
+///   (one bulk copy each, TiledLayout bytes verbatim) and their groups' scales and zeros (bulk copies),
+///   all completing on the stage's `full` mbarrier;
+/// - two consumer warpgroups: per k-tile each dequantizes two of the four slabs (`s·(c − z)`, one
+///   rounding, midm_wgmma_fragments: the other kernels' values) and writes them with `stmatrix` into a
+///   256 x 64 staging tile in the K-major 128-byte-swizzled layout, then, after `fence.proxy.async` and
+///   one 256-thread named barrier, issues four `m64n256k16` wgmmas (its 64 rows against all 256
+///   columns) and waits until only those are pending: the wgmmas of k-tile t run while k-tile t + 1 is
+///   dequantized. Three staging tiles: the one written at step t was last read by the wgmmas of step
+///   t - 3, which both warpgroups have waited for before the barrier of step t - 1.
+/// - accumulators: 64 x 256 fp32 per warpgroup (128 a thread), stored to Y with the bias at the end.
+///
+/// Measured (H100 SXM, 4-bit g128, bench/kernels/NOTES.md "Session 28"): 0.55-0.67x of cuBLAS fp16 at M = 1024-4096 on
+/// the benchmark shapes (the tile kernels: 0.31-0.40x; dequantize + cuBLAS: 0.70-1.01x), a tie with dequantize +
+/// cuBLAS at M = 512. A CTA spends 1.19 us per k-tile against 0.56 us of tensor work at the peak rate: each k-tile's
+/// wgmmas wait for that k-tile's dequantization, stores, fence and barrier. A split variant that moves the
+/// dequantization to the third warpgroup waits on branch `wip/large-wgmma-split` (not yet run on a GPU).
+///
+/// Programmatic dependent launch as the other streaming kernels: the producer requests the first S
+/// stages' weights and parameters before `griddepcontrol.wait`, the activations after it; the consumers
+/// wait before they write anything.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "midm_wgmma.cuh"
+
+namespace lowbit::kernels {
+
+/// Shape and shared-memory layout of the large-M kernel for width B and GPT groups per k-tile.
+/// @tparam B code width.  @tparam GPT groups per 64-row k-tile (2 for group size 32, else 1).
+template <int B, int GPT>
+struct LargeWgmmaConfig {
+  static constexpr int block_m = 128;                 ///< activation rows per CTA (two m64 warpgroups)
+  static constexpr int block_n = 256;                 ///< output columns per CTA (the wgmma N)
+  static constexpr int slabs = block_n / TileGeometry::tile_n;  ///< 64-column weight slabs per CTA
+  static constexpr int consumer_threads = 256;        ///< two warpgroups
+  static constexpr int threads = consumer_threads + 128;  ///< plus the producer warpgroup (one thread issues the copies)
+  static constexpr int producer_regs = 40;            ///< producer registers after setmaxnreg
+  static constexpr int consumer_regs = 232;           ///< consumer registers after setmaxnreg (128 accumulators a thread)
+  // setmaxnreg only moves registers inside the CTA's launch allocation (168 x 384 threads)
+  static_assert(producer_regs * 128 + consumer_regs * consumer_threads <= (65536 / threads) / 8 * 8 * threads,
+                "setmaxnreg budgets exceed the CTA's launch register allocation");
+  static constexpr int tile_bytes = TiledLayout<B>::words_per_tile * 4;  ///< one packed 64 x 64 weight tile
+  static constexpr int act_bytes = block_m * detail::kSw128RowBytes;      ///< the activation box of a stage
+  static constexpr int w_off = act_bytes;                                ///< the weight tiles in a stage
+  static constexpr int p_off = w_off + slabs * tile_bytes;               ///< then the group parameters
+  /// Bytes of one stage (a multiple of 1024: every activation box starts on a swizzle atom).
+  static constexpr int stage_bytes = (p_off + slabs * GPT * kMidmParamBytes + 1023) / 1024 * 1024;
+  static constexpr int staging_bytes = block_n * detail::kSw128RowBytes;  ///< one dequantized 256 x 64 tile
+  static constexpr int staging_tiles = 3;                               ///< staging ring depth
+  /// Ring depth: what the 227 KB of a CTA hold after the staging tiles, 1024 bytes of alignment slack and
+  /// the mbarriers (at most 8).
+  static constexpr int stages = std::min<int>(
+      8, static_cast<int>((detail::kSm90SmemPerCta - 1024 - 16 * 8 - std::size_t(staging_tiles) * staging_bytes) / stage_bytes));
+  static_assert(stages >= 2, "the large-M ring needs two stages");
+  /// Offset of the staging tiles (after the ring), then of the mbarriers (full[stages], empty[stages]).
+  static constexpr int staging_off = stages * stage_bytes;
+  static constexpr int barrier_off = staging_off + staging_tiles * staging_bytes;  ///< mbarriers: full[stages], empty[stages]
+  /// Dynamic shared memory of a CTA.
+  static constexpr std::size_t smem_bytes = std::size_t(barrier_off) + 16 * stages + 1024;
+};
+
+namespace detail {
+
+/// stmatrix row address offset (bytes, from a staging tile's base) of the lane's row for k16-step `ks`,
+/// when warp `wq` of a warpgroup stores the fragments of slab `sb`: the warp's m16k16 fragment of k16-step
+/// ks (midm_wgmma_fragments: rows 16·wq.. of the slab's 64 output columns) is four 8x8 matrices, matrix i
+/// = lane / 8 holding rows 8·(i % 2).. and k 8·(i / 2).. of it; lane 8i + r supplies row r's address.
+/// The staging tile is K-major, 128-byte swizzled (swz128): output column n is row n, and k16-step ks's
+/// two 16-byte chunks are 2ks and 2ks + 1.
+LOWBIT_HOST_DEVICE constexpr int large_stage_dst(int lane, int wq, int sb, int ks) {
+  const int i = lane / 8, r = lane % 8;
+  return swz128(64 * sb + 16 * wq + 8 * (i % 2) + r, 2 * ks + i / 2);
+}
+
+/// The large-M kernel. Grid (ceil(M / 128), ceil(N / 256)); LargeWgmmaConfig::threads threads; one CTA per SM.
+/// `wargs.amap` maps the activations `[M, K]` with boxes of 64 k x 128 rows, 128-byte swizzled. K is not
+/// split (`wargs.a.splits` must be 1).
+/// @tparam B code width.  @tparam T element type.  @tparam GPT groups per 64-row k-tile.
+template <int B, class T, int GPT>
+__global__ void __launch_bounds__(LargeWgmmaConfig<B, GPT>::threads, 1)
+    large_wgmma_kernel(const __grid_constant__ MidmWsArgs wargs) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using C = LargeWgmmaConfig<B, GPT>;
+  using L = TiledLayout<B>;
+  using Ops = ElementOps<T>;
+  const MidmArgs& args = wargs.a;
+  constexpr int S = C::stages;
+  extern __shared__ unsigned char smem_raw[];
+  unsigned char* smem = ptx::align_shared<1024>(smem_raw);
+  auto* full = reinterpret_cast<std::uint64_t*>(smem + C::barrier_off);
+  std::uint64_t* empty = full + S;
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+  const int m0 = static_cast<int>(blockIdx.x) * C::block_m;
+  const int slab0 = static_cast<int>(blockIdx.y) * C::slabs;
+  const int nvalid = min(C::slabs, args.N / TileGeometry::tile_n - slab0);  // slabs of this CTA inside N
+  const int KT = args.K / TileGeometry::tile_k;
+  const std::size_t K = static_cast<std::size_t>(args.K), N = static_cast<std::size_t>(args.N);
+  const bool sym = args.sym != 0;
+
+  if (tid == 0) {
+    for (int s = 0; s < S; ++s) {
+      ptx::mbarrier_init(&full[s], 1u);     // the producer's arrival with the stage's byte count
+      ptx::mbarrier_init(&empty[s], 8u);    // lane 0 of each consumer warp
+    }
+    ptx::fence_mbarrier_init();
+  }
+  __syncthreads();
+
+  if (tid >= C::consumer_threads) {  // the producer warpgroup: its first thread issues every copy
+    ptx::setmaxnreg<false, C::producer_regs>();
+    if (tid == C::consumer_threads) {
+      const std::uint32_t tx = static_cast<std::uint32_t>(
+          C::act_bytes + nvalid * (C::tile_bytes + GPT * (128 + (sym ? 0 : 64))));
+      const int tpg = GPT == 2 ? 1 : args.group_size / TileGeometry::tile_k;
+      auto issue_w = [&](int kt) {  // the stage's byte count, weight tiles and group parameters of k-tile kt
+        const int st = kt % S;
+        unsigned char* stage = smem + st * C::stage_bytes;
+        ptx::mbarrier_arrive_expect_tx(&full[st], tx);
+        for (int s = 0; s < nvalid; ++s) {
+          ptx::bulk_copy_g2s(stage + C::w_off + s * C::tile_bytes, args.qweight + L::tile_offset(K, kt, slab0 + s),
+                             C::tile_bytes, &full[st]);
+#pragma unroll
+          for (int gi = 0; gi < GPT; ++gi) {
+            const std::size_t grp = GPT == 2 ? 2 * static_cast<std::size_t>(kt) + gi : static_cast<std::size_t>(kt / tpg);
+            const std::size_t off = grp * N + static_cast<std::size_t>(slab0 + s) * TileGeometry::tile_n;
+            unsigned char* pdst = stage + C::p_off + (s * GPT + gi) * kMidmParamBytes;
+            ptx::bulk_copy_g2s(pdst, args.scales + off, 128, &full[st]);
+            if (!sym) ptx::bulk_copy_g2s(pdst + 128, args.zeros + off, 64, &full[st]);
+          }
+        }
+      };
+      auto issue_a = [&](int kt) {  // the activation box of k-tile kt (its bytes were expected with the weights')
+        ptx::tma_load_2d(smem + (kt % S) * C::stage_bytes, &wargs.amap, kt * TileGeometry::tile_k, m0, &full[kt % S]);
+      };
+      const int pre = min(S, KT);
+      for (int kt = 0; kt < pre; ++kt) issue_w(kt);
+#if !defined(LOWBIT_TESTING_MIDM_SKIP_PDL_WAIT)  // defined only by the PDL tests' negative control
+      ptx::pdl_wait();
+#endif
+      ptx::pdl_launch_dependents();
+      for (int kt = 0; kt < pre; ++kt) issue_a(kt);
+#pragma unroll 1
+      for (int kt = pre; kt < KT; ++kt) {
+        ptx::mbarrier_wait_parity(&empty[kt % S], static_cast<std::uint32_t>((kt / S - 1) & 1));
+        issue_w(kt);
+        issue_a(kt);
+      }
+    }
+    return;  // no CTA-wide barrier follows
+  }
+
+  ptx::setmaxnreg<true, C::consumer_regs>();
+#if !defined(LOWBIT_TESTING_MIDM_SKIP_PDL_WAIT)
+  ptx::pdl_wait();
+#endif
+  ptx::pdl_launch_dependents();
+  const int wg = warp / 4, wq = warp % 4;
+  const std::uint32_t smem_s = ptx::smem_addr(smem);
+  const std::uint32_t staging_s = smem_s + C::staging_off;
+  // accumulators: the first k-tile's first wgmma overwrites them (scale-d 0); zeroing them instead made ptxas
+  // serialize the wgmmas (C7515: non-wgmma instructions defining accumulator registers)
+  float acc[128];
+
+#pragma unroll 1
+  for (int kt = 0; kt < KT; ++kt) {
+    const int st = kt % S;
+    ptx::mbarrier_wait_parity(&full[st], static_cast<std::uint32_t>((kt / S) & 1));
+    const unsigned char* stage = smem + st * C::stage_bytes;
+    const std::uint32_t stile = staging_s + (kt % C::staging_tiles) * C::staging_bytes;
+#pragma unroll
+    for (int sl = 0; sl < 2; ++sl) {
+      const int sb = 2 * wg + sl;
+      if (sb < nvalid) {  // warp-uniform; columns past N are never stored, so their staging rows may hold anything
+        std::uint32_t a[4][4];
+        midm_wgmma_fragments<B, T, GPT>(a, wq, reinterpret_cast<const std::uint32_t*>(stage + C::w_off + sb * C::tile_bytes),
+                                        stage + C::p_off + sb * GPT * kMidmParamBytes, lane, sym);
+#pragma unroll
+        for (int ks = 0; ks < 4; ++ks)
+          ptx::stmatrix_x4(stile + large_stage_dst(lane, wq, sb, ks), a[ks][0], a[ks][1], a[ks][2], a[ks][3]);
+      }
+    }
+    midm_fence_proxy_async();            // the staging stores, visible to wgmma (async proxy)
+    ptx::named_barrier_sync(1, C::consumer_threads);  // both warpgroups' halves of the staging tile are written
+#pragma unroll
+    for (int i = 0; i < 128; ++i) midm_reg_fence(acc[i]);
+    midm_wgmma_fence();
+    {
+      const std::uint64_t da = sw128_desc(smem_s + st * C::stage_bytes + wg * 64 * kSw128RowBytes);
+      const std::uint64_t db = sw128_desc(stile);
+#pragma unroll
+      for (int ks = 0; ks < 4; ++ks) {
+        const std::uint64_t step = static_cast<std::uint64_t>((kWgmmaKStepBytes >> 4) * ks);
+        const int accumulate = kt > 0 || ks > 0;
+        if constexpr (std::is_same_v<T, half_t>) wgmma_m64n256k16_f16_ss(acc, da + step, db + step, accumulate);
+        else wgmma_m64n256k16_bf16_ss(acc, da + step, db + step, accumulate);
+      }
+    }
+    midm_wgmma_commit();
+#pragma unroll
+    for (int i = 0; i < 128; ++i) midm_reg_fence(acc[i]);
+    midm_wgmma_wait1();  // the previous k-tile's wgmmas are done: its stage may be refilled
+    if (kt > 0 && lane == 0) ptx::mbarrier_arrive(&empty[(kt - 1) % S]);
+  }
+  midm_wgmma_wait0();
+#pragma unroll
+  for (int i = 0; i < 128; ++i) midm_reg_fence(acc[i]);
+
+  // accumulator j of the m64n256 fragment: n8-block j / 4, row 16·wq + g (+8 for the upper two), columns 2t, 2t + 1
+  const int g = lane / 4, t = lane % 4;
+  const int r0 = m0 + 64 * wg + 16 * wq + g;
+  const int ncol0 = slab0 * TileGeometry::tile_n;
+#pragma unroll
+  for (int j = 0; j < 32; ++j) {
+    const int n = ncol0 + 8 * j + 2 * t;
+    if (n < args.N) {
+      float b0 = 0.f, b1 = 0.f;
+      if (args.bias) {
+        b0 = Ops::to_float(args.bias[n]);
+        b1 = Ops::to_float(args.bias[n + 1]);
+      }
+      if (r0 < args.M) args.Y[(static_cast<std::size_t>(r0) * N + n) / 2] = Ops::pack2(acc[4 * j] + b0, acc[4 * j + 1] + b1);
+      if (r0 + 8 < args.M)
+        args.Y[(static_cast<std::size_t>(r0 + 8) * N + n) / 2] = Ops::pack2(acc[4 * j + 2] + b0, acc[4 * j + 3] + b1);
+    }
+  }
+#else
+  (void)wargs;
+  __trap();  // wgmma needs sm_90a: gemm selects this kernel only when midm_wgmma_available()
+#endif
+}
+
+}  // namespace detail
+}  // namespace lowbit::kernels
