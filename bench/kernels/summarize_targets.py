@@ -64,8 +64,8 @@ def why(r, path_name, p):
             cap = p["cublas_fp16_us"] / (p["cublas_fp16_us"] + o["us"])
             s += (f"; the dequantization pass writes K x N fp16 and takes {o['us']:.1f} us alone "
                   f"({o['fraction_of_copy']:.0%} of the copy bandwidth), so the pair can reach at most {cap:.2f}x. "
-                  f"Reaching the target needs a kernel that dequantizes on the fly at cuBLAS's tensor rate; the fused "
-                  f"kernels reach {r['speedup']:.2f}x here")
+                  f"Reaching the target needs a kernel that dequantizes on the fly at cuBLAS's tensor rate; gemm's fused "
+                  f"path (the large-M kernel on sm_90a builds, else the tile kernels) reaches {r['speedup']:.2f}x here")
         return s
     if M <= 16:
         s = (f"memory-bound regime: the decode kernel streams the weights at {r['weight_bw_frac_of_copy']:.0%} of the "
@@ -83,8 +83,9 @@ def why(r, path_name, p):
                 f"warps run the dequantization and the register-A wgmmas one after the other (session 25, 8192 x 28672 "
                 f"M = 64: 81.5 us together against 47.6 us for the wgmmas alone), and staging the dequantized weights "
                 f"through shared memory measured 15-20 % slower (bench/kernels/NOTES.md, session 25)")
-    return (f"compute-bound regime: the fused tile kernels reach {r['speedup']:.2f}x of cuBLAS's time; no "
-            f"dequantize + cuBLAS figure was given (second argument)")
+    return (f"compute-bound regime: gemm's fused path (the large-M kernel on sm_90a builds where its grid fills the "
+            f"GPU, else the tile kernels) reaches {r['speedup']:.2f}x of cuBLAS's time; no dequantize + cuBLAS figure "
+            f"was given (second argument)")
 
 
 targets = []
@@ -123,8 +124,8 @@ if write:
         "M <= 16": "the decode kernel is memory-bound in steady state but pays a per-call fixed cost and is close to "
                    "instruction-issue-bound per tile (see each target's 'why')",
         "16 < M <= 256": "dequantization and register-A wgmmas do not overlap on the consumer warps",
-        "M >= 1024": "dequantize + cuBLAS pays a K x N fp16 pass next to the GEMM; the fused kernels run at a third "
-                     "of cuBLAS's tensor rate",
+        "M >= 1024": "dequantize + cuBLAS pays a K x N fp16 pass next to the GEMM; the fused large-M kernel (session "
+                     "28) runs at 0.52-0.67x of cuBLAS: each k-tile's wgmmas wait for that k-tile's dequantization",
     }
     tmp = path + ".tmp"
     with open(tmp, "w") as f:

@@ -36,8 +36,8 @@ void check_large(const kt::QuantizedWeight& q, const std::vector<std::size_t>& M
 
 template <int B, class T>
 void run_large_sweep() {
-  if (!lowbit::kernels::midm_wgmma_available()) {
-    WARN("no sm_90a wgmma kernels on this device: large-M kernel not tested");
+  if (!lowbit::kernels::detail::large_wgmma_available()) {
+    WARN("no sm_90a wgmma kernels or no tensor-map encoder on this device: large-M kernel not tested");
     return;
   }
   const std::vector<std::size_t> Ms = {1, 17, 128, 129, 300};

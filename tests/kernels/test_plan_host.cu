@@ -255,6 +255,21 @@ TEST_CASE("wgmma mid-M: warp-specialized CTAs where they were measured faster, l
   CHECK(detail::plan_midm_wgmma<4>(64, 8192, 8192, 132, false).midm_ws);  // W64 uses no tensor map
 }
 
+TEST_CASE("large-M kernel: gemm's grid-fill rule", "[kernels][plan]") {
+  // one CTA per 128 rows x 256 columns, taken from M = 257 when the grid is at least 90 % of the SMs (119 of 132)
+  CHECK_FALSE(detail::large_wgmma_fills(256, 28672, 132));  // the mid-M range
+  CHECK_FALSE(detail::large_wgmma_fills(384, 8192, 132));   // 3 x 32 = 96 CTAs
+  CHECK(detail::large_wgmma_fills(385, 8192, 132));         // 4 x 32 = 128
+  CHECK(detail::large_wgmma_fills(257, 28672, 132));        // 3 x 112 = 336
+  CHECK_FALSE(detail::large_wgmma_fills(512, 4096, 132));   // 4 x 16 = 64
+  CHECK(detail::large_wgmma_fills(1024, 4096, 132));        // 8 x 16 = 128
+  CHECK_FALSE(detail::large_wgmma_fills(1024, 4096, 144));  // 128 of 144 SMs: under 90 %
+  CHECK(detail::large_wgmma_fills(1024, 4160, 144));        // 8 x 17 = 136 (the last block partial)
+  // the dispatch is the rule where the kernel exists, never elsewhere
+  CHECK(detail::large_wgmma_preferred(4096, 8192, 132) == detail::large_wgmma_available());
+  CHECK_FALSE(detail::large_wgmma_preferred(384, 8192, 132));
+}
+
 TEST_CASE("gemm argument checks report the problem without touching the device", "[kernels][plan]") {
   TiledWeightView w;
   w.meta = {4, 4096, 4096, 128, false, false};

@@ -184,8 +184,10 @@ Status dequantize_tiled(const TiledWeightView& w, std::size_t n0, std::size_t nc
 /// own run: at M = 256 the wgmma mid-M kernel runs at 0.67-0.70x on the three large shapes (0.59x on
 /// 4096^2; bench/results/kernels_NVIDIA_H100_80GB_HBM3_2026-12-05_s8.json) against 0.43-0.44x (0.60x)
 /// for dequantize + cuBLAS (dequant_gemm_NVIDIA_H100_80GB_HBM3_2026-11-22.json); above it dequantize +
-/// cuBLAS wins everywhere (M = 1024: 0.75-0.77x vs 0.31-0.38x for the tile kernels; M = 4096: 0.92-0.94x
-/// vs 0.34-0.40x).
+/// cuBLAS beats the tile kernels everywhere (M = 1024: 0.75-0.77x vs 0.31-0.38x; M = 4096: 0.92-0.94x vs
+/// 0.34-0.40x). The sm_90a large-M kernel (large_wgmma.cuh, session 28) that gemm runs above M = 256 where its grid
+/// fills the GPU reaches 0.54-0.67x at M = 1024-4096: dequantize + cuBLAS stays ahead there (0.70-1.01x), ties at
+/// M = 512 and is behind at M = 256 on 8192 x 28672 (424 against 300 us).
 inline constexpr std::size_t kDequantGemmMinM = detail::kMidmMaxM + 1;
 
 /// Whether gemm_dequant is the faster path for M rows (see kDequantGemmMinM).

@@ -14,11 +14,12 @@
 ///
 /// Large M (above the mid-M range, 257 rows): on sm_90a builds and sm_90 devices gemm runs the large-M kernel
 /// (large_wgmma.cuh: the weights dequantized once per CTA into a shared-memory wgmma operand) where its grid fills
-/// the GPU (detail::large_wgmma_preferred; H100, 4-bit g128: 0.55-0.67x of cuBLAS fp16 at M = 1024-4096, where the
+/// the GPU (detail::large_wgmma_preferred; H100, 4-bit g128: 0.54-0.67x of cuBLAS fp16 at M = 1024-4096, where the
 /// tile kernels ran at 0.31-0.40x), else the tile kernels. Dequantizing the weight once and calling cuBLAS
-/// (dequant_gemm.cuh, `dequant_gemm_preferred(M)`) is faster still from M = 1024 (0.72-0.92x there; a tie at M =
-/// 512); `WeightOnlyLinear` (linear.cuh) makes that choice where its workspace holds the dense weight, gemm does
-/// not (it needs a cuBLAS handle and a K x N fp16 buffer).
+/// (dequant_gemm.cuh) is faster from M = 1024 (0.70-1.01x there), ties with the large-M kernel at M = 512 and is
+/// slower at M = 256 on the N-heavy shape; `WeightOnlyLinear` (linear.cuh) takes it from M = 257
+/// (`dequant_gemm_preferred(M)`) where its workspace holds a dense slab, gemm does not (it needs a cuBLAS handle and a
+/// K x N fp16 buffer).
 ///
 /// @code
 /// std::size_t ws = lowbit::kernels::gemm_workspace_size(M, w.meta);       // once, up front
@@ -422,7 +423,7 @@ cudaError_t launch_pdl_or_plain(bool pdl, void (*kernel)(KArgs...), dim3 grid, d
 /// Act-order pre-gather: Ag[m, k'] = A[m, perm[k']] (8 columns per thread and step, one 16-byte store;
 /// a grid-stride loop, so the grid may be smaller than the M * K / 8 chunks).
 ///
-/// Under programmatic dependent launch (the GEMM after it launched with PDL too: run_decode, run_midm) it
+/// Under programmatic dependent launch (the GEMM after it launched with PDL too: run_decode, run_midm, run_large_wgmma) it
 /// lets that GEMM launch at once, so the GEMM's CTAs fetch their first weight tiles while this grid waits
 /// for the kernel before it; it reads the permutation (part of the weight, under PdlMode's contract)
 /// before `griddepcontrol.wait`, and A (which that kernel may write) and Ag (which the previous GEMM on
@@ -872,14 +873,21 @@ inline constexpr std::size_t kLargeWgmmaMinM = kMidmMaxM + 1;
 /// capability 9.0 device (midm_wgmma_available) whose driver encodes tensor maps (its activation boxes).
 inline bool large_wgmma_available() { return midm_wgmma_available() && tensor_map_encoder() != nullptr; }
 
+
+/// The shape part of large_wgmma_preferred (below): M >= kLargeWgmmaMinM and a grid of ceil(M / 128) x ceil(N / 256) CTAs that
+/// is at least 90 % of `sm_count` (host-testable without a device).
+inline bool large_wgmma_fills(std::size_t M, std::size_t N, int sm_count) {
+  using C = LargeWgmmaConfig<4, 1>;  // every width's CTA covers the same block
+  const std::size_t ctas = ((M + C::block_m - 1) / C::block_m) * ((N + C::block_n - 1) / C::block_n);
+  return M >= kLargeWgmmaMinM && ctas * 10 >= static_cast<std::size_t>(std::max(sm_count, 1)) * 9;
+}
+
 /// Whether gemm gives M x N to the large-M kernel: from kLargeWgmmaMinM rows where the kernel exists
 /// (large_wgmma_available) and its grid, one CTA per 128 x 256 output block and SM, fills at least 90 % of the
 /// `sm_count` SMs. It does not split K, so a smaller grid would leave SMs idle (M = 300 on N = 4096: 48 CTAs);
 /// those shapes keep the other paths (dequantize + cuBLAS in WeightOnlyLinear, the tile kernels in gemm).
 inline bool large_wgmma_preferred(std::size_t M, std::size_t N, int sm_count) {
-  using C = LargeWgmmaConfig<4, 1>;  // every width's CTA covers the same block
-  const std::size_t ctas = ((M + C::block_m - 1) / C::block_m) * ((N + C::block_n - 1) / C::block_n);
-  return M >= kLargeWgmmaMinM && ctas * 10 >= static_cast<std::size_t>(std::max(sm_count, 1)) * 9 && large_wgmma_available();
+  return large_wgmma_fills(M, N, sm_count) && large_wgmma_available();
 }
 
 /// Plans a launch for width B (policy by M, split-K by SM count). `decode` restricts the decode plan
@@ -972,7 +980,7 @@ cudaError_t gather_act_order(const T* A, const std::int32_t* perm, std::size_t M
   return launch_pdl_or_plain(use_pdl, kernel, dim3(grid), dim3(256u), 0, stream, a16, perm, m, k, out);
 }
 
-/// The fields GemmArgs (tile kernels) and StreamGemmArgs (decode, mid-M) share: the weight tensors,
+/// The fields GemmArgs (tile kernels) and StreamGemmArgs (decode, mid-M, large-M) share: the weight tensors,
 /// the problem shape, the split-K plan and, with splits, the counters and partials in the workspace.
 template <class Args>
 void fill_common_args(Args& a, std::size_t M, const TiledWeightView& w, void* workspace, const GemmPlan& plan) {
@@ -993,7 +1001,7 @@ void fill_common_args(Args& a, std::size_t M, const TiledWeightView& w, void* wo
   }
 }
 
-/// Fills the arguments every streaming kernel (decode, mid-M) shares from the public call, points the
+/// Fills the arguments every streaming kernel (decode, mid-M, large-M) shares from the public call, points the
 /// split-K counters/partials into the workspace, and pre-gathers act-order activations into it (with
 /// PDL when `pdl`: the kernel launched next must be launched with PDL too).
 /// @return the pre-gather's launch error (cudaSuccess without act-order).
@@ -1341,7 +1349,7 @@ inline Status gemm_workspace_init(void* workspace, std::size_t bytes, cudaStream
 /// @param workspace  at least gemm_workspace_size(M, w.meta) bytes, zeroed once (device).
 /// @param workspace_bytes its size.
 /// @param stream     CUDA stream.
-/// @param opt        options: programmatic dependent launch of the decode and wgmma mid-M kernels (GemmOptions, PdlMode;
+/// @param opt        options: programmatic dependent launch of the decode, wgmma mid-M and large-M kernels (GemmOptions, PdlMode;
 ///                   by default on where the device and build support it — read PdlMode's contract on
 ///                   weights written by the immediately preceding kernel).
 /// @return ok, or the first problem (invalid_argument, misaligned, unsupported, workspace_too_small, cuda_error;

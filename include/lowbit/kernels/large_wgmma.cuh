@@ -28,7 +28,7 @@
 ///   t - 3, which both warpgroups have waited for before the barrier of step t - 1.
 /// - accumulators: 64 x 256 fp32 per warpgroup (128 a thread), stored to Y with the bias at the end.
 ///
-/// Measured (H100 SXM, 4-bit g128, bench/kernels/NOTES.md "Session 28"): 0.55-0.67x of cuBLAS fp16 at M = 1024-4096 on
+/// Measured (H100 SXM, 4-bit g128, bench/kernels/NOTES.md "Session 28"): 0.54-0.67x of cuBLAS fp16 at M = 1024-4096 on
 /// the benchmark shapes (the tile kernels: 0.31-0.40x; dequantize + cuBLAS: 0.70-1.01x), a tie with dequantize +
 /// cuBLAS at M = 512. A CTA spends 1.19 us per k-tile against 0.56 us of tensor work at the peak rate: each k-tile's
 /// wgmmas wait for that k-tile's dequantization, stores, fence and barrier. A split variant that moves the
