@@ -79,6 +79,16 @@ double blas_and_reference(cudaStream_t st, cublasHandle_t blas, const LargeProbl
   return t_blas;
 }
 
+/// Median us of dequantize + cuBLAS (gemm_dequant into prob.dense, the whole weight at once) for M rows.
+double time_dequant_cublas(cudaStream_t st, cublasHandle_t blas, const LargeProblem& prob, std::size_t K, std::size_t N,
+                           std::size_t M) {
+  return time_stream_us(st, 5, 7, [&](int) {
+    if (!gemm_dequant<half_t>(blas, static_cast<const half_t*>(prob.A), M, prob.w.view, nullptr, static_cast<half_t*>(prob.Y),
+                              prob.dense, K * N * 2, st).ok())
+      std::exit(1);
+  });
+}
+
 template <int B>
 void sweep(cudaStream_t st, cublasHandle_t blas, const cudaDeviceProp& prop, const std::vector<std::size_t>& Ms, bool all) {
   std::printf("== %d-bit g128\n", B);
@@ -91,15 +101,11 @@ void sweep(cudaStream_t st, cublasHandle_t blas, const cudaDeviceProp& prop, con
   using W64s8 = MidmWgmmaPolicy<64, 4, 8, 1, 1>;
   for_each_bench_shape(B, 4096, [&](std::size_t K, std::size_t N, const LargeProblem& prob) {
     const TiledWeightView& w = prob.w.view;
-    void *A = prob.A, *Y = prob.Y, *dense = prob.dense;
+    void *A = prob.A, *Y = prob.Y;
     for (std::size_t M : Ms) {
       std::vector<std::uint16_t> yref;
       const double t_blas = blas_and_reference(st, blas, prob, K, N, M, yref);
-      auto deq = [&] {
-        if (!gemm_dequant<half_t>(blas, static_cast<const half_t*>(A), M, w, nullptr, static_cast<half_t*>(Y), dense, K * N * 2, st).ok())
-          std::exit(1);
-      };
-      const double t_deq = time_stream_us(st, 5, 7, [&](int) { deq(); });
+      const double t_deq = time_dequant_cublas(st, blas, prob, K, N, M);
       std::printf("K %5zu N %5zu M %4zu: cuBLAS fp16 %8.1f us, dequant+cuBLAS %8.1f us (%.3fx); W64 stages %d, W128 stages %d\n",
                   K, N, M, t_blas, t_deq, t_blas / t_deq, QW::W64::stages, QW::W128::stages);
       const auto* Ah = static_cast<const half_t*>(A);
@@ -174,15 +180,11 @@ void sweep_large(cudaStream_t st, cublasHandle_t blas, const std::vector<std::si
   const std::size_t m_max = *std::max_element(Ms.begin(), Ms.end());
   for_each_bench_shape(B, m_max, [&](std::size_t K, std::size_t N, const LargeProblem& prob) {
     const TiledWeightView& w = prob.w.view;
-    void *A = prob.A, *Y = prob.Y, *dense = prob.dense;
+    void *A = prob.A, *Y = prob.Y;
     for (std::size_t M : Ms) {
       std::vector<std::uint16_t> yref;
       const double t_blas = blas_and_reference(st, blas, prob, K, N, M, yref);
-      auto deq = [&] {
-        if (!gemm_dequant<half_t>(blas, static_cast<const half_t*>(A), M, w, nullptr, static_cast<half_t*>(Y), dense, K * N * 2, st).ok())
-          std::exit(1);
-      };
-      const double t_deq = time_stream_us(st, 5, 7, [&](int) { deq(); });
+      const double t_deq = time_dequant_cublas(st, blas, prob, K, N, M);
       std::printf("K %5zu N %5zu M %4zu: cuBLAS fp16 %8.1f us, dequant+cuBLAS %8.1f us (%.3fx)\n", K, N, M, t_blas, t_deq,
                   t_blas / t_deq);
       kd::GemmPlan p{};

@@ -41,7 +41,7 @@ void check_plans(int sms) {
         // above the mid-M range: the large-M kernel's 128-row CTAs where it exists (sm_90a build, sm_90 device), else
         // the 64-row tile kernel
         const bool large = M > detail::kMidmMaxM && detail::large_wgmma_preferred(M, N, sms);
-        REQUIRE(p.large_wgmma == large);
+        REQUIRE((p.kind == detail::PolicyKind::large_wgmma) == large);
         REQUIRE(p.block_m == (M <= 16 ? 16 : M <= detail::kMidmMaxM ? midm_rows : large ? 128 : 64));
         if (M > 16 && M <= detail::kMidmMaxM) {  // mid-M kernel: its shared memory fits the SM at the planned occupancy
           REQUIRE(p.kind == detail::PolicyKind::midm);

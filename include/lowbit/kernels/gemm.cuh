@@ -549,8 +549,8 @@ inline std::size_t gather_rows_smem_limit() {
 /// M = 1 (plain 33.8 us) but 106 us at M = 16 (plain 35 us). The decode kernel always pre-gathers.
 inline constexpr std::size_t kInKernelGatherMaxM = 4;
 
-/// Which default policy serves M rows.
-enum class PolicyKind { decode, small, medium, large, custom, midm };
+/// Which default policy serves M rows (large_wgmma: the sm_90a large-M kernel, large_wgmma.cuh).
+enum class PolicyKind { decode, small, medium, large, custom, midm, large_wgmma };
 
 /// A launch plan: policy, grid and split-K.
 struct GemmPlan {
@@ -565,7 +565,6 @@ struct GemmPlan {
   bool persist = false;     ///< decode kernel: persistent CTAs (grid.y <= slabs, each CTA loops over slabs)
   bool wgmma = false;       ///< mid-M kernel: the sm_90a wgmma variant (midm_wgmma.cuh)
   bool midm_ws = false;     ///< wgmma mid-M kernel: the warp-specialized variant (midm_wgmma_ws_kernel)
-  bool large_wgmma = false; ///< the sm_90a large-M kernel (large_wgmma.cuh; make_large_wgmma_plan)
 };
 
 /// Split-K arrival counters live at the start of the workspace in a region of fixed size, so they stay
@@ -856,12 +855,10 @@ GemmPlan plan_midm_wgmma(std::size_t M, std::size_t N, std::size_t K, int sm_cou
 template <int B>
 GemmPlan make_large_wgmma_plan(std::size_t M, std::size_t N, std::size_t K) {
   using C = LargeWgmmaConfig<B, 1>;
-  GemmPlan p{PolicyKind::midm, C::block_m, C::block_n, 1, 1};
+  GemmPlan p{PolicyKind::large_wgmma, C::block_m, C::block_n, 1, 1};
   p.splits = 1;
   p.kt_per_split = static_cast<int>(K / TileGeometry::tile_k);
   p.grid = dim3(static_cast<unsigned>((M + C::block_m - 1) / C::block_m), static_cast<unsigned>((N + C::block_n - 1) / C::block_n), 1u);
-  p.wgmma = true;
-  p.large_wgmma = true;
   return p;
 }
 
@@ -916,7 +913,7 @@ inline std::size_t gather_offset(const GemmPlan& plan) { return std::max(plan.wo
 /// Total workspace: the plan's split-K part, then the pre-gathered activations for act-order.
 inline std::size_t workspace_total(const GemmPlan& plan, std::size_t M, const TiledMeta& meta) {
   const bool pregather =
-      meta.act_order && (plan.kind == PolicyKind::decode || plan.large_wgmma || M > kInKernelGatherMaxM);
+      meta.act_order && (plan.kind == PolicyKind::decode || plan.kind == PolicyKind::large_wgmma || M > kInKernelGatherMaxM);
   return pregather ? gather_offset(plan) + M * meta.K * 2 : plan.workspace_bytes;
 }
 
@@ -1229,7 +1226,7 @@ Status run_midm(const T* A, std::size_t M, const TiledWeightView& w, const T* bi
                 std::size_t workspace_bytes, const GemmPlan& plan, cudaStream_t stream, const GemmOptions& opt = {}) {
   if (Status o = check_gemm_options(opt); !o.ok()) return o;
   if (Status ws_ok = check_workspace(plan, M, w.meta, workspace, workspace_bytes); !ws_ok.ok()) return ws_ok;
-  if (plan.kind != PolicyKind::midm || plan.large_wgmma || plan.wgmma != P::wgmma || plan.midm_ws != P::ws || plan.block_m != P::block_m ||
+  if (plan.kind != PolicyKind::midm || plan.wgmma != P::wgmma || plan.midm_ws != P::ws || plan.block_m != P::block_m ||
       plan.block_n != P::block_n || plan.warps_k != P::warps_k || plan.kt_per_split % P::warps_k != 0)
     return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: plan does not match the mid-M policy");
   const bool pdl = P::wgmma && opt.pdl != PdlMode::off;
@@ -1250,7 +1247,7 @@ Status run_large_wgmma(const T* A, std::size_t M, const TiledWeightView& w, cons
                        std::size_t workspace_bytes, const GemmPlan& plan, cudaStream_t stream, const GemmOptions& opt = {}) {
   if (Status o = check_gemm_options(opt); !o.ok()) return o;
   if (Status ws_ok = check_workspace(plan, M, w.meta, workspace, workspace_bytes); !ws_ok.ok()) return ws_ok;
-  if (!plan.large_wgmma || plan.splits != 1)
+  if (plan.kind != PolicyKind::large_wgmma || plan.splits != 1)
     return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: plan is not the large-M kernel's");
   if (M == 0) return Status::success();
   if (!large_wgmma_available())  // its body traps elsewhere: refuse instead of poisoning the context
@@ -1374,10 +1371,13 @@ Status gemm_bits(const T* A, std::size_t M, const TiledWeightView& w, const T* b
                                        "per CTA, a split of more than ", detail::kMaxCounters, " slabs, or persistent CTAs "
                                        "with more than one slab or split, or with warps that do not divide K/64)");
   using D = DefaultPolicies<B>;
-#if defined(LOWBIT_MIDM_WGMMA)  // plans ask for the large-M kernel only in such builds (large_wgmma_available)
-  if (plan.large_wgmma) return detail::run_large_wgmma<B, T>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream, opt);
-#endif
   switch (plan.kind) {
+    case detail::PolicyKind::large_wgmma:  // plans ask for it only in builds that have it (large_wgmma_available)
+#if defined(LOWBIT_MIDM_WGMMA)
+      return detail::run_large_wgmma<B, T>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream, opt);
+#else
+      return lowbit::detail::make_status(StatusCode::unsupported, "gemm: the large-M kernel is not in this build");
+#endif
     case detail::PolicyKind::decode:  // the cp.async ring: measured faster than the bulk-copy one (NOTES.md)
       return detail::run_decode<B, T, false>(A, M, w, bias, Y, workspace, workspace_bytes, plan, stream, opt);
     case detail::PolicyKind::midm: {  // 16 < M <= kMidmMaxM: midm.cuh, policy by the plan's row block
