@@ -1,6 +1,6 @@
 /// @file large_wgmma.cuh
 /// @brief sm_90a weight-only GEMM for large M: the weights are dequantized once per CTA and k-tile into a
-///        shared-memory operand, and `wgmma.mma_async m64n256k16` reads both operands from shared memory
+///        shared-memory operand, and `wgmma.mma_async m64nNk16` reads both operands from shared memory
 ///        (activations as A, dequantized weights as B), so the dequantization runs beside the tensor work.
 ///
 /// ## Why (the mid-M kernels' limit)
@@ -9,34 +9,42 @@
 /// warps sharing its sub-partition do not overlap: the dequantization adds its whole time, while with
 /// both operands in shared memory it hides under the wgmmas completely. Staging the register fragments
 /// back into shared memory per warpgroup (session 25's design 1) lost 15-20 %: every warpgroup wrote and
-/// read its own 64-column tile. Here the operands are swapped: the output is not transposed, a CTA's 128
-/// activation rows are two m64 A operands, and one 256-column dequantized weight tile is the B operand
-/// both warpgroups read, so each weight is dequantized and staged once per CTA and k-tile.
+/// read its own 64-column tile. Here the operands are swapped: the output is not transposed, a CTA's
+/// activation rows are m64 A operands, one per consumer warpgroup, and one dequantized weight tile is the B
+/// operand all of them read, so each weight is dequantized and staged once per CTA and k-tile.
 ///
-/// ## The CTA (384 threads, one per SM)
+/// ## The CTA (one per SM; LargeWgmmaConfig<B, GPT, BM>)
+/// Two shapes with the same output area: BM = 128 rows x 256 columns (two consumer warpgroups, m64n256) or
+/// BM = 256 x 128 (four, m64n128; gemm's, kLargeWgmmaBlockM). Per k-tile the second does the same tensor work
+/// with half the dequantization (128 columns, not 256) over twice the warps.
 /// - a producer warpgroup (a whole one so that `setmaxnreg` can hand its registers to the consumers): its
-///   first thread fills an S-stage ring; a stage holds the activation box (128 rows x 64
-///   k, one TMA copy, 128-byte swizzled, rows past M zero-filled), the four slabs' packed weight tiles
-///   (one bulk copy each, TiledLayout bytes verbatim) and their groups' scales and zeros (bulk copies),
-///   all completing on the stage's `full` mbarrier;
-/// - two consumer warpgroups: per k-tile each dequantizes two of the four slabs (`s·(c − z)`, one
-///   rounding, midm_wgmma_fragments: the other kernels' values) and writes them with `stmatrix` into a
-///   256 x 64 staging tile in the K-major 128-byte-swizzled layout, then, after `fence.proxy.async` and
-///   one 256-thread named barrier, issues four `m64n256k16` wgmmas (its 64 rows against all 256
-///   columns) and waits until only those are pending: the wgmmas of k-tile t run while k-tile t + 1 is
-///   dequantized. Three staging tiles: the one written at step t was last read by the wgmmas of step
-///   t - 3, which both warpgroups have waited for before the barrier of step t - 1.
-/// - accumulators: 64 x 256 fp32 per warpgroup (128 a thread), stored to Y with the bias at the end.
+///   first thread fills an S-stage ring; a stage holds the activation box (BM rows x 64 k, one TMA copy,
+///   128-byte swizzled, rows past M zero-filled), the slabs' packed weight tiles (one bulk copy each,
+///   TiledLayout bytes verbatim) and their groups' scales and zeros (bulk copies), all completing on the
+///   stage's `full` mbarrier;
+/// - the consumer warpgroups: per k-tile each dequantizes its share of the (slab, k16-step) pairs (two whole
+///   slabs at BM = 128, half a slab at BM = 256; `s·(c − z)`, one rounding, midm_wgmma_fragments: the other
+///   kernels' values) and writes it with `stmatrix` into a block_n x 64 staging tile in the K-major
+///   128-byte-swizzled layout, then, after `fence.proxy.async` and one named barrier of all consumers, issues
+///   four `m64nNk16` wgmmas (its 64 rows against all block_n columns) and waits until only those are pending:
+///   the wgmmas of k-tile t run while k-tile t + 1 is dequantized. Three staging tiles: the one written at
+///   step t was last read by the wgmmas of step t - 3, which every warpgroup has waited for before the
+///   barrier of step t - 1.
+/// - accumulators: 64 x block_n fp32 per warpgroup, stored to Y with the bias at the end.
 ///
-/// Measured (H100 SXM, 4-bit g128, bench/kernels/NOTES.md "Session 28"): 0.54-0.67x of cuBLAS fp16 at M = 1024-4096 on
-/// the benchmark shapes (the tile kernels: 0.31-0.40x; dequantize + cuBLAS: 0.70-1.01x), a tie with dequantize +
-/// cuBLAS at M = 512. A CTA spends 1.19 us per k-tile against 0.56 us of tensor work at the peak rate: each k-tile's
-/// wgmmas wait for that k-tile's dequantization, stores, fence and barrier. A split variant that moves the
-/// dequantization to the third warpgroup waits on branch `wip/large-wgmma-split` (not yet run on a GPU).
+/// Measured (H100 SXM, 4-bit g128, bench/kernels/NOTES.md "Session 29"): 256 x 128 CTAs run at 0.64-0.73x of cuBLAS
+/// fp16 at M = 1024-4096 on the benchmark shapes, 128 x 256 ones at 0.55-0.64x (the tile kernels: 0.31-0.40x;
+/// dequantize + cuBLAS: 0.72-1.0x, which the 256-row shape beats at M = 512 by 1.09-1.25x). A split variant that
+/// moved the dequantization to a third warpgroup lost (0.45-0.55x, branch `wip/large-wgmma-split`): one
+/// warpgroup's dequantization is too slow for four slabs.
 ///
 /// Programmatic dependent launch as the other streaming kernels: the producer requests the first S
 /// stages' weights and parameters before `griddepcontrol.wait`, the activations after it; the consumers
 /// wait before they write anything.
+///
+/// compute-sanitizer racecheck reports hazards between the producer's bulk copies and the consumers' loads of
+/// the 128-row shape (none in the 256-row one); it reports the same on a minimal correct bulk-copy ring
+/// (bench/probe/racecheck_bulk.cu, session 29), so those are the tool's. memcheck is clean on both.
 #pragma once
 
 #include <algorithm>
