@@ -32,8 +32,8 @@
 ///   barrier of step t - 1.
 /// - accumulators: 64 x block_n fp32 per warpgroup, stored to Y with the bias at the end.
 ///
-/// Measured (H100 SXM, 4-bit g128, bench/kernels/NOTES.md "Session 29"): 256 x 128 CTAs run at 0.64-0.73x of cuBLAS
-/// fp16 at M = 1024-4096 on the benchmark shapes, 128 x 256 ones at 0.55-0.64x (the tile kernels: 0.31-0.40x;
+/// Measured (H100 SXM, 4-bit g128, bench/kernels/NOTES.md "Session 29"): 256 x 128 CTAs run at 0.63-0.73x of cuBLAS
+/// fp16 at M = 1024-4096 on the benchmark shapes, 128 x 256 ones at 0.56-0.66x (the tile kernels: 0.31-0.40x;
 /// dequantize + cuBLAS: 0.72-1.0x, which the 256-row shape beats at M = 512 by 1.09-1.25x). A split variant that
 /// moved the dequantization to a third warpgroup lost (0.45-0.55x, branch `wip/large-wgmma-split`): one
 /// warpgroup's dequantization is too slow for four slabs.
