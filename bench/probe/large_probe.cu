@@ -221,8 +221,9 @@ void sweep_large(cudaStream_t st, cublasHandle_t blas, const std::vector<std::si
   });
 }
 
-// usage: large_probe [widths | ws | ws4]   (default: 4-bit at M = 64, 128, 192, 256 with every policy variant; "widths": 2, 3, 8
-// bits at M = 192, 256, W128 against W256)
+// usage: large_probe [large | large4 | one | widths | ws | ws4]   (default: 4-bit at M = 64, 128, 192, 256 with every
+// policy variant; "widths": 2, 3, 8 bits at M = 192, 256, W128 against W256; "large" / "large4": the large-M kernel's
+// sweeps; "one": three launches of one large-M configuration, for ncu)
 int main(int argc, char** argv) {
   cudaDeviceProp prop{};
   LB_CUDA(cudaGetDeviceProperties(&prop, 0));
@@ -238,6 +239,21 @@ int main(int argc, char** argv) {
     sweep_large<2>(st, blas, {1024, 4096}, false);
   } else if (argc > 1 && !std::strcmp(argv[1], "large4")) {
     sweep_large<4>(st, blas, {256, 1024, 4096}, false);
+  } else if (argc > 1 && !std::strcmp(argv[1], "one")) {  // session 29: for ncu, 4-bit 8192^2 M = 4096, 256 x 128, 3 launches
+    const std::size_t K = 8192, N = 8192, M = 4096;
+    LargeProblem prob = large_problem(4, K, N, M, 1);
+    kd::GemmPlan p{};
+    p.splits = 1;
+    p.kt_per_split = static_cast<int>(K / 64);
+    kd::MidmArgs a{};
+    kd::fill_common_args(a, M, prob.w.view, nullptr, p);
+    a.A = static_cast<const std::uint16_t*>(prob.A);
+    a.Y = static_cast<std::uint32_t*>(prob.Y);
+    a.bias = nullptr;
+    for (int i = 0; i < 3; ++i)
+      if (kd::launch_large_wgmma<4, half_t, 256>(a, st, false) != cudaSuccess) return 1;
+    LB_CUDA(cudaStreamSynchronize(st));
+    free_problem(prob);
   } else if (argc > 1 && !std::strcmp(argv[1], "ws")) {
     sweep_ws<4>(st, blas, prop, {32, 64, 128, 256});
     sweep_ws<2>(st, blas, prop, {64, 128});
