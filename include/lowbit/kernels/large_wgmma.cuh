@@ -33,8 +33,9 @@
 /// - accumulators: 64 x block_n fp32 per warpgroup, stored to Y with the bias at the end.
 ///
 /// Measured (H100 SXM, 4-bit g128, bench/kernels/NOTES.md "Session 29"): 256 x 128 CTAs run at 0.63-0.73x of cuBLAS
-/// fp16 at M = 1024-4096 on the benchmark shapes, 128 x 256 ones at 0.56-0.66x (the tile kernels: 0.31-0.40x;
-/// dequantize + cuBLAS: 0.72-1.0x, which the 256-row shape beats at M = 512 by 1.09-1.25x). A split variant that
+/// fp16 at M = 1024-4096 on the benchmark shapes in short runs (bench_gemm's sustained graphs: 0.58-0.63x), 128 x 256
+/// ones at 0.56-0.66x (the tile kernels: 0.31-0.40x; dequantize + cuBLAS: 0.72-1.0x, which the 256-row shape beats at
+/// M = 512 by 1.09-1.25x). A split variant that
 /// moved the dequantization to a third warpgroup lost (0.45-0.55x, branch `wip/large-wgmma-split`): one
 /// warpgroup's dequantization is too slow for four slabs.
 ///
@@ -146,7 +147,8 @@ __global__ void __launch_bounds__(LargeWgmmaConfig<B, GPT, BM>::threads, 1)
   if (tid == 0) {
     for (int s = 0; s < S; ++s) {
       ptx::mbarrier_init(&full[s], 1u);     // the producer's arrival with the stage's byte count
-      ptx::mbarrier_init(&empty[s], static_cast<std::uint32_t>(C::consumer_threads / 32));  // lane 0 of each consumer warp
+      // empty: lane 0 of each consumer warp
+      ptx::mbarrier_init(&empty[s], static_cast<std::uint32_t>(C::consumer_threads / 32));
     }
     ptx::fence_mbarrier_init();
   }
@@ -217,8 +219,8 @@ __global__ void __launch_bounds__(LargeWgmmaConfig<B, GPT, BM>::threads, 1)
     auto stage_slab = [&](int sb, auto ks0) {  // k16-steps ks0 .. ks0 + (wg_pairs, at most 4) of slab sb
       constexpr int KS0 = decltype(ks0)::value, KS1 = KS0 + (C::wg_pairs < 4 ? C::wg_pairs : 4);
       std::uint32_t a[4][4];
-      midm_wgmma_fragments<B, T, GPT, KS0, KS1>(a, wq, reinterpret_cast<const std::uint32_t*>(stage + C::w_off + sb * C::tile_bytes),
-                                                stage + C::p_off + sb * GPT * kMidmParamBytes, lane, sym);
+      const auto* wsrc = reinterpret_cast<const std::uint32_t*>(stage + C::w_off + sb * C::tile_bytes);
+      midm_wgmma_fragments<B, T, GPT, KS0, KS1>(a, wq, wsrc, stage + C::p_off + sb * GPT * kMidmParamBytes, lane, sym);
 #pragma unroll
       for (int ks = KS0; ks < KS1; ++ks)
         ptx::stmatrix_x4(stile + large_stage_dst(lane, wq, sb, ks), a[ks][0], a[ks][1], a[ks][2], a[ks][3]);
