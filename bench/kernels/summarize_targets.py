@@ -124,8 +124,10 @@ if write:
         "M <= 16": "the decode kernel is memory-bound in steady state but pays a per-call fixed cost and is close to "
                    "instruction-issue-bound per tile (see each target's 'why')",
         "16 < M <= 256": "dequantization and register-A wgmmas do not overlap on the consumer warps",
-        "M >= 1024": "dequantize + cuBLAS pays a K x N fp16 pass next to the GEMM; the fused large-M kernel (session "
-                     "28) runs at 0.52-0.67x of cuBLAS: each k-tile's wgmmas wait for that k-tile's dequantization",
+        "M >= 1024": "dequantize + cuBLAS pays a K x N fp16 pass next to the GEMM; the fused large-M kernel (sessions "
+                     "28-29, 256 x 128 CTAs) runs at 0.58-0.63x of cuBLAS in bench_gemm (0.63-0.73x in large_probe's "
+                     "short runs): a k-tile moves about 150 KB of shared memory (m64n128 operands, staging stores, "
+                     "ring fills) and waits at one barrier for every warpgroup's dequantization",
     }
     tmp = path + ".tmp"
     with open(tmp, "w") as f:

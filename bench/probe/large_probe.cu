@@ -176,7 +176,8 @@ void sweep_ws(cudaStream_t st, cublasHandle_t blas, const cudaDeviceProp& prop, 
 // g128 asym fp16, every output compared with dequantize + cuBLAS.
 template <int B>
 void sweep_large(cudaStream_t st, cublasHandle_t blas, const std::vector<std::size_t>& Ms, bool ws_too) {
-  std::printf("== %d-bit g128, large-M kernel (stages %d)\n", B, LargeWgmmaConfig<B, 1>::stages);
+  std::printf("== %d-bit g128, large-M kernel (stages %d at 128 x 256, %d at 256 x 128)\n", B, LargeWgmmaConfig<B, 1, 128>::stages,
+              LargeWgmmaConfig<B, 1, 256>::stages);
   const std::size_t m_max = *std::max_element(Ms.begin(), Ms.end());
   for_each_bench_shape(B, m_max, [&](std::size_t K, std::size_t N, const LargeProblem& prob) {
     const TiledWeightView& w = prob.w.view;
@@ -195,15 +196,20 @@ void sweep_large(cudaStream_t st, cublasHandle_t blas, const std::vector<std::si
       a.A = static_cast<const std::uint16_t*>(A);
       a.Y = static_cast<std::uint32_t*>(Y);
       a.bias = nullptr;
-      for (int pdl = 0; pdl < 2; ++pdl) {
+      auto variant = [&](auto bm, int pdl) {  // session 29: 128 x 256 CTAs (m64n256) against 256 x 128 (m64n128)
+        constexpr int BM = decltype(bm)::value;
         auto call = [&] {
-          const cudaError_t e = kd::launch_large_wgmma<B, half_t>(a, st, pdl != 0);
+          const cudaError_t e = kd::launch_large_wgmma<B, half_t, BM>(a, st, pdl != 0);
           if (e != cudaSuccess) { std::fprintf(stderr, "large: %s\n", cudaGetErrorString(e)); std::exit(1); }
         };
         const double rd = rel_diff_of(call, Y, M, N, st, yref);
         const double t = time_stream_us(st, 5, 7, [&](int) { call(); });
-        std::printf("    large%s: %8.1f us (%.3fx cuBLAS, %.3fx dequant+cuBLAS), rel diff %.1e%s\n", pdl ? "-pdl" : "    ", t,
-                    t_blas / t, t_deq / t, rd, rd > 4e-3 ? " MISMATCH" : "");
+        std::printf("    large%d%s: %8.1f us (%.3fx cuBLAS, %.3fx dequant+cuBLAS), rel diff %.1e%s\n", BM, pdl ? "-pdl" : "    ",
+                    t, t_blas / t, t_deq / t, rd, rd > 4e-3 ? " MISMATCH" : "");
+      };
+      for (int pdl = 0; pdl < 2; ++pdl) {
+        variant(std::integral_constant<int, 128>{}, pdl);
+        variant(std::integral_constant<int, 256>{}, pdl);
       }
       if (ws_too && M <= 256) {
         using QW = MidmWgmmaPolicies<B>;
@@ -215,8 +221,9 @@ void sweep_large(cudaStream_t st, cublasHandle_t blas, const std::vector<std::si
   });
 }
 
-// usage: large_probe [widths | ws | ws4]   (default: 4-bit at M = 64, 128, 192, 256 with every policy variant; "widths": 2, 3, 8
-// bits at M = 192, 256, W128 against W256)
+// usage: large_probe [large | large4 | one | widths | ws | ws4]   (default: 4-bit at M = 64, 128, 192, 256 with every
+// policy variant; "widths": 2, 3, 8 bits at M = 192, 256, W128 against W256; "large" / "large4": the large-M kernel's
+// sweeps; "one": three launches of one large-M configuration, for ncu)
 int main(int argc, char** argv) {
   cudaDeviceProp prop{};
   LB_CUDA(cudaGetDeviceProperties(&prop, 0));
@@ -232,6 +239,21 @@ int main(int argc, char** argv) {
     sweep_large<2>(st, blas, {1024, 4096}, false);
   } else if (argc > 1 && !std::strcmp(argv[1], "large4")) {
     sweep_large<4>(st, blas, {256, 1024, 4096}, false);
+  } else if (argc > 1 && !std::strcmp(argv[1], "one")) {  // session 29: for ncu, 4-bit 8192^2 M = 4096, 256 x 128, 3 launches
+    const std::size_t K = 8192, N = 8192, M = 4096;
+    LargeProblem prob = large_problem(4, K, N, M, 1);
+    kd::GemmPlan p{};
+    p.splits = 1;
+    p.kt_per_split = static_cast<int>(K / 64);
+    kd::MidmArgs a{};
+    kd::fill_common_args(a, M, prob.w.view, nullptr, p);
+    a.A = static_cast<const std::uint16_t*>(prob.A);
+    a.Y = static_cast<std::uint32_t*>(prob.Y);
+    a.bias = nullptr;
+    for (int i = 0; i < 3; ++i)
+      if (kd::launch_large_wgmma<4, half_t, 256>(a, st, false) != cudaSuccess) return 1;
+    LB_CUDA(cudaStreamSynchronize(st));
+    free_problem(prob);
   } else if (argc > 1 && !std::strcmp(argv[1], "ws")) {
     sweep_ws<4>(st, blas, prop, {32, 64, 128, 256});
     sweep_ws<2>(st, blas, prop, {64, 128});

@@ -110,7 +110,8 @@ inline void sync_or_throw(cudaStream_t stream, const char* what) {
 
 /// A weight-only quantized linear layer (2/3/4/8-bit group-quantized weights, T activations): the fused
 /// kernels of kernels/gemm.cuh for small M, dequantize + cuBLAS (kernels/dequant_gemm.cuh) from
-/// kernels::kDequantGemmMinM rows when the workspace has room for it.
+/// kernels::kDequantGemmMinM rows when the workspace has room for it, except below
+/// kernels::kDequantGemmOverLargeM rows where gemm runs its sm_90a large-M kernel (kernels::dequant_gemm_preferred).
 /// @tparam T lowbit::half_t or lowbit::bfloat16_t.
 template <class T>
 class WeightOnlyLinear {
@@ -169,9 +170,13 @@ class WeightOnlyLinear {
   [[nodiscard]] std::size_t workspace_size(std::size_t max_M, std::size_t dense_limit = 0) const {
     const kernels::TiledMeta& m = w_.view().meta;
     const bool dequant = blas_ && max_M >= kernels::kDequantGemmMinM;
+    const int sms = kernels::detail::current_sm_count();
     std::size_t fused = 0;
-    for (std::size_t M = 1; M <= (dequant ? kernels::kDequantGemmMinM - 1 : max_M); ++M)
+    for (std::size_t M = 1; M <= max_M; ++M) {  // every M that gemm serves (with a cuBLAS handle, not the dense path's)
+      if (dequant && M >= kernels::kDequantGemmOverLargeM) break;  // dense from here on
+      if (dequant && kernels::dequant_gemm_preferred(M, m.N, sms)) continue;
       fused = std::max(fused, kernels::gemm_workspace_size(M, m, gemm_options(M)));
+    }
     if (!dequant) return fused;
     std::size_t dense = kernels::gemm_dequant_workspace_size<T>(m);
     if (dense_limit) dense = std::max(std::min(dense, dense_limit), kernels::gemm_dequant_min_workspace_size<T>(m));
@@ -185,7 +190,7 @@ class WeightOnlyLinear {
 
   /// Whether forward(M) with a workspace of `bytes` takes the dequantize + cuBLAS path.
   [[nodiscard]] bool uses_dequant_gemm(std::size_t M, std::size_t bytes) const {
-    return blas_ && kernels::dequant_gemm_preferred(M) &&
+    return blas_ && kernels::dequant_gemm_preferred(M, w_.view().meta.N, kernels::detail::current_sm_count()) &&
            bytes >= kernels::detail::kCounterBytes + kernels::gemm_dequant_min_workspace_size<T>(w_.view().meta);
   }
 

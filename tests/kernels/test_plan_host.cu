@@ -256,18 +256,29 @@ TEST_CASE("wgmma mid-M: warp-specialized CTAs where they were measured faster, l
 }
 
 TEST_CASE("large-M kernel: gemm's grid-fill rule", "[kernels][plan]") {
-  // one CTA per 128 rows x 256 columns, taken from M = 257 when the grid is at least 90 % of the SMs (119 of 132)
+  // taken from M = 257 when the grid, one CTA per block_m x block_n outputs, is at least 90 % of the SMs (119 of 132)
+  using C = LargeWgmmaConfig<4, 1>;
   CHECK_FALSE(detail::large_wgmma_fills(256, 28672, 132));  // the mid-M range
-  CHECK_FALSE(detail::large_wgmma_fills(384, 8192, 132));   // 3 x 32 = 96 CTAs
-  CHECK(detail::large_wgmma_fills(385, 8192, 132));         // 4 x 32 = 128
-  CHECK(detail::large_wgmma_fills(257, 28672, 132));        // 3 x 112 = 336
-  CHECK_FALSE(detail::large_wgmma_fills(512, 4096, 132));   // 4 x 16 = 64
-  CHECK(detail::large_wgmma_fills(1024, 4096, 132));        // 8 x 16 = 128
-  CHECK_FALSE(detail::large_wgmma_fills(1024, 4096, 144));  // 128 of 144 SMs: under 90 %
-  CHECK(detail::large_wgmma_fills(1024, 4160, 144));        // 8 x 17 = 136 (the last block partial)
+  CHECK(detail::large_wgmma_fills(257, 28672, 132));        // 3 x 112 = 336 or 2 x 224 = 448 CTAs
+  if constexpr (C::block_m == 128) {  // 128 x 256 CTAs
+    CHECK_FALSE(detail::large_wgmma_fills(384, 8192, 132));   // 3 x 32 = 96 CTAs
+    CHECK(detail::large_wgmma_fills(385, 8192, 132));         // 4 x 32 = 128
+    CHECK_FALSE(detail::large_wgmma_fills(512, 4096, 132));   // 4 x 16 = 64
+    CHECK(detail::large_wgmma_fills(1024, 4096, 132));        // 8 x 16 = 128
+    CHECK_FALSE(detail::large_wgmma_fills(1024, 4096, 144));  // 128 of 144 SMs: under 90 %
+    CHECK(detail::large_wgmma_fills(1024, 4160, 144));        // 8 x 17 = 136 (the last block partial)
+  } else {  // 256 x 128 CTAs
+    CHECK(detail::large_wgmma_fills(257, 8192, 132));         // 2 x 64 = 128
+    CHECK_FALSE(detail::large_wgmma_fills(257, 7552, 132));   // 2 x 59 = 118: under 119
+    CHECK(detail::large_wgmma_fills(257, 7616, 132));         // 2 x 60 = 120 (the last column block half full)
+    CHECK_FALSE(detail::large_wgmma_fills(768, 4096, 132));   // 3 x 32 = 96
+    CHECK(detail::large_wgmma_fills(769, 4096, 132));         // 4 x 32 = 128 (the last block partial)
+    CHECK_FALSE(detail::large_wgmma_fills(1024, 4096, 144));  // 128 of 144 SMs: under 90 %
+    CHECK(detail::large_wgmma_fills(1024, 4224, 144));        // 4 x 33 = 132, the last column block half full
+  }
   // the dispatch is the rule where the kernel exists, never elsewhere
   CHECK(detail::large_wgmma_preferred(4096, 8192, 132) == detail::large_wgmma_available());
-  CHECK_FALSE(detail::large_wgmma_preferred(384, 8192, 132));
+  CHECK_FALSE(detail::large_wgmma_preferred(256, 8192, 132));
 }
 
 TEST_CASE("gemm argument checks report the problem without touching the device", "[kernels][plan]") {

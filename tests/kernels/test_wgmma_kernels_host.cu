@@ -235,86 +235,100 @@ TEST_CASE("midm wgmma ws: producer activation chunks and barrier placement", "[k
   bars(MidmWgmmaPolicies<8>::W128{}, std::integral_constant<int, 8>{});
 }
 
-// The large-M kernel (large_wgmma.cuh): (1) the consumers' stmatrix stores of the dequantized fragments
-// (large_stage_dst: lane 8i + r gives the address of row r of matrix i, whose 8 elements come from lanes 4r..4r+3's
-// register i, 2 each) fill every 16-byte chunk of the 256 x 64 staging tile once, and the B descriptors of the four
-// k16-steps read logical element (output column n, k) back; (2) the activation box (TMA, 128 rows) read as each
-// warpgroup's A operand (rows 64·wg..); (3) the epilogue's accumulator mapping (register 4j + e: row g + 8(e / 2),
-// column 8j + 2t + e % 2) is wgmma's m64n256 D fragment; (4) the stage layout, the expect_tx byte count and the
-// shared-memory budget.
+// The large-M kernel (large_wgmma.cuh), both CTA shapes (128 x 256 and 256 x 128): (1) the consumers' stmatrix stores
+// of the dequantized fragments (large_stage_dst: lane 8i + r gives the address of row r of matrix i, whose 8 elements
+// come from lanes 4r..4r+3's register i, 2 each) fill every 16-byte chunk of the block_n x 64 staging tile once, and
+// the B descriptors of the four k16-steps read logical element (output column n, k) back; the warpgroups' (slab,
+// k16-step) shares cover each pair once; (2) the activation box (TMA, BM rows) read as each warpgroup's A operand
+// (rows 64·wg..); (3) the epilogue's accumulator mapping (register 4j + e: row g + 8(e / 2), column 8j + 2t + e % 2)
+// is wgmma's m64nN D fragment; (4) the stage layout, the expect_tx byte count and the shared-memory budget.
 TEST_CASE("large-M wgmma: stmatrix staging, A boxes, accumulator mapping and stage layout", "[kernels][wgmma_layout]") {
-  using C = LargeWgmmaConfig<4, 1>;
-  // (1) staging: the fragment element of warp wq, slab sb, k16-step ks, register i, lane l: row (l / 4) + 8(i % 2)
-  // of the warp's 16 output columns, k 2(l % 4) + 8(i / 2) (+0, +1) of the step (the m16n8k16 A fragment)
-  emu::Smem smem(static_cast<std::size_t>(C::staging_bytes));
-  auto logical = [](int n, int k) { return static_cast<std::uint32_t>((n * 64 + k) * 7 + 3) & 0xffffu; };
-  for (int wq = 0; wq < 4; ++wq)
-    for (int sb = 0; sb < C::slabs; ++sb)
-      for (int ks = 0; ks < 4; ++ks)
-        for (int l = 0; l < 32; ++l) {  // the row lane l addresses: matrix i = l / 8, row r = l % 8
-          const int i = l / 8, r = l % 8;
-          std::uint8_t row[16];
-          for (int src = 4 * r; src < 4 * r + 4; ++src)  // lanes holding row r of matrix i
-            for (int h = 0; h < 2; ++h) {
-              const int n = 64 * sb + 16 * wq + src / 4 + 8 * (i % 2);
-              const int k = 16 * ks + 2 * (src % 4) + 8 * (i / 2) + h;
-              const std::uint32_t v = logical(n, k);
-              const int e = 2 * (src % 4) + h;  // element e of the 16-byte row
-              row[2 * e] = static_cast<std::uint8_t>(v);
-              row[2 * e + 1] = static_cast<std::uint8_t>(v >> 8);
-            }
-          const int dst = large_stage_dst(l, wq, sb, ks);
-          INFO("wq " << wq << " sb " << sb << " ks " << ks << " lane " << l);
-          REQUIRE(dst % 16 == 0);
-          smem.write(static_cast<std::uint32_t>(dst), row, 16);
+  auto shape = [](auto bm) {
+    constexpr int BM = decltype(bm)::value;
+    using C = LargeWgmmaConfig<4, 1, BM>;
+    INFO("BM " << BM);
+    {  // the warpgroups' shares: wg_pairs consecutive (slab, k16-step) pairs each, slab-major
+      std::vector<int> covered(static_cast<std::size_t>(C::slabs * TileGeometry::k_steps), 0);
+      for (int wg = 0; wg < C::consumer_wgs; ++wg)
+        for (int p = wg * C::wg_pairs; p < (wg + 1) * C::wg_pairs; ++p) ++covered[static_cast<std::size_t>(p)];
+      for (int c : covered) REQUIRE(c == 1);
+      REQUIRE(C::consumer_wgs * 64 == C::block_m);
+      REQUIRE(C::block_m * C::block_n == 128 * 256);
+    }
+    // (1) staging: the fragment element of warp wq, slab sb, k16-step ks, register i, lane l: row (l / 4) + 8(i % 2)
+    // of the warp's 16 output columns, k 2(l % 4) + 8(i / 2) (+0, +1) of the step (the m16n8k16 A fragment)
+    emu::Smem smem(static_cast<std::size_t>(C::staging_bytes));
+    auto logical = [](int n, int k) { return static_cast<std::uint32_t>((n * 64 + k) * 7 + 3) & 0xffffu; };
+    for (int wq = 0; wq < 4; ++wq)
+      for (int sb = 0; sb < C::slabs; ++sb)
+        for (int ks = 0; ks < 4; ++ks)
+          for (int l = 0; l < 32; ++l) {  // the row lane l addresses: matrix i = l / 8, row r = l % 8
+            const int i = l / 8, r = l % 8;
+            std::uint8_t row[16];
+            for (int src = 4 * r; src < 4 * r + 4; ++src)  // lanes holding row r of matrix i
+              for (int h = 0; h < 2; ++h) {
+                const int n = 64 * sb + 16 * wq + src / 4 + 8 * (i % 2);
+                const int k = 16 * ks + 2 * (src % 4) + 8 * (i / 2) + h;
+                const std::uint32_t v = logical(n, k);
+                const int e = 2 * (src % 4) + h;  // element e of the 16-byte row
+                row[2 * e] = static_cast<std::uint8_t>(v);
+                row[2 * e + 1] = static_cast<std::uint8_t>(v >> 8);
+              }
+            const int dst = large_stage_dst(l, wq, sb, ks);
+            INFO("wq " << wq << " sb " << sb << " ks " << ks << " lane " << l);
+            REQUIRE(dst % 16 == 0);
+            smem.write(static_cast<std::uint32_t>(dst), row, 16);
+          }
+    for (int w : smem.writes) REQUIRE(w == 1);
+    check_operand(smem, smem.bytes.data(), 0, C::block_n, TileGeometry::k_steps, 2, [&](int n, int k) { return logical(n, k); });
+
+    // (2) the activation box of a stage (rows past M zero-filled) as the two warpgroups' A operands
+    const int rows_valid = 100;
+    const emu::Global A(static_cast<std::size_t>(rows_valid), 64 * 3, 2);
+    emu::Smem ring(2 * static_cast<std::size_t>(C::stage_bytes));
+    const std::uint32_t st1 = static_cast<std::uint32_t>(C::stage_bytes);  // stage 1
+    REQUIRE(emu::tma_load_2d_sw128(ring, st1, A, C::block_m, 64, 64 * 2, 0) == static_cast<std::size_t>(C::act_bytes));
+    for (int wg = 0; wg < C::consumer_wgs; ++wg)
+      check_operand(ring, ring.bytes.data() + st1, 64 * wg, 64, TileGeometry::k_steps, 2, [&](int m, int k) {
+        return A.at(static_cast<std::size_t>(m), static_cast<std::size_t>(128 + k));
+      });
+
+    // (3) accumulators
+    for (int tid = 0; tid < 128; ++tid)
+      for (int j = 0; j < C::block_n / 8; ++j)
+        for (int e = 0; e < 4; ++e) {
+          const emu::DElem d = emu::wgmma_d_elem(tid, 4 * j + e);
+          const int warp = tid / 32, lane = tid % 32;
+          REQUIRE(d.row == 16 * warp + lane / 4 + 8 * (e / 2));
+          REQUIRE(d.col == 8 * j + 2 * (lane % 4) + e % 2);
         }
-  for (int w : smem.writes) REQUIRE(w == 1);
-  check_operand(smem, smem.bytes.data(), 0, C::block_n, TileGeometry::k_steps, 2, [&](int n, int k) { return logical(n, k); });
 
-  // (2) the activation box of a stage (rows past M zero-filled) as the two warpgroups' A operands
-  const int rows_valid = 100;
-  const emu::Global A(static_cast<std::size_t>(rows_valid), 64 * 3, 2);
-  emu::Smem ring(2 * static_cast<std::size_t>(C::stage_bytes));
-  const std::uint32_t st1 = static_cast<std::uint32_t>(C::stage_bytes);  // stage 1
-  REQUIRE(emu::tma_load_2d_sw128(ring, st1, A, C::block_m, 64, 64 * 2, 0) == static_cast<std::size_t>(C::act_bytes));
-  for (int wg = 0; wg < 2; ++wg)
-    check_operand(ring, ring.bytes.data() + st1, 64 * wg, 64, TileGeometry::k_steps, 2, [&](int m, int k) {
-      return A.at(static_cast<std::size_t>(m), static_cast<std::size_t>(128 + k));
-    });
-
-  // (3) accumulators
-  for (int tid = 0; tid < 128; ++tid)
-    for (int j = 0; j < 32; ++j)
-      for (int e = 0; e < 4; ++e) {
-        const emu::DElem d = emu::wgmma_d_elem(tid, 4 * j + e);
-        const int warp = tid / 32, lane = tid % 32;
-        REQUIRE(d.row == 16 * warp + lane / 4 + 8 * (e / 2));
-        REQUIRE(d.col == 8 * j + 2 * (lane % 4) + e % 2);
-      }
-
-  // (4) layout and budget per width and groups per k-tile
-  auto layout = [](auto bits, auto gpt) {
-    constexpr int B = decltype(bits)::value, GPT = decltype(gpt)::value;
-    using L = LargeWgmmaConfig<B, GPT>;
-    INFO("B " << B << " GPT " << GPT << " stages " << L::stages);
-    REQUIRE(L::stages >= 2);
-    REQUIRE(L::stage_bytes % kSw128AtomBytes == 0);
-    REQUIRE(L::staging_off % kSw128AtomBytes == 0);
-    REQUIRE(L::staging_bytes % kSw128AtomBytes == 0);
-    REQUIRE(L::w_off == L::act_bytes);
-    REQUIRE(L::tile_bytes % 16 == 0);
-    REQUIRE((L::p_off + L::slabs * GPT * kMidmParamBytes) <= L::stage_bytes);
-    REQUIRE(L::barrier_off % 8 == 0);
-    REQUIRE(L::smem_bytes >= static_cast<std::size_t>(L::barrier_off) + 16 * L::stages + 1023);
-    REQUIRE(L::smem_bytes <= kSm90SmemPerCta);
-    // expect_tx of a full CTA: the box, four weight tiles, GPT x (128 bytes of scales + 64 of zeros) per slab
-    const std::size_t tx = static_cast<std::size_t>(L::act_bytes) + 4 * (L::tile_bytes + GPT * (128 + 64));
-    REQUIRE(tx == static_cast<std::size_t>(L::p_off) + 4 * GPT * kMidmParamBytes);
+    // (4) layout and budget per width and groups per k-tile
+    auto layout = [](auto bits, auto gpt) {
+      constexpr int B = decltype(bits)::value, GPT = decltype(gpt)::value;
+      using L = LargeWgmmaConfig<B, GPT, BM>;
+      INFO("B " << B << " GPT " << GPT << " stages " << L::stages);
+      REQUIRE(L::stages >= 2);
+      REQUIRE(L::stage_bytes % kSw128AtomBytes == 0);
+      REQUIRE(L::staging_off % kSw128AtomBytes == 0);
+      REQUIRE(L::staging_bytes % kSw128AtomBytes == 0);
+      REQUIRE(L::w_off == L::act_bytes);
+      REQUIRE(L::tile_bytes % 16 == 0);
+      REQUIRE((L::p_off + L::slabs * GPT * kMidmParamBytes) <= L::stage_bytes);
+      REQUIRE(L::barrier_off % 8 == 0);
+      REQUIRE(L::smem_bytes >= static_cast<std::size_t>(L::barrier_off) + 16 * L::stages + 1023);
+      REQUIRE(L::smem_bytes <= kSm90SmemPerCta);
+      // expect_tx of a full CTA: the box, the slabs' weight tiles, GPT x (128 bytes of scales + 64 of zeros) per slab
+      const std::size_t tx = static_cast<std::size_t>(L::act_bytes) + L::slabs * (L::tile_bytes + GPT * (128 + 64));
+      REQUIRE(tx == static_cast<std::size_t>(L::p_off) + L::slabs * GPT * kMidmParamBytes);
+    };
+    layout(std::integral_constant<int, 2>{}, std::integral_constant<int, 1>{});
+    layout(std::integral_constant<int, 3>{}, std::integral_constant<int, 2>{});
+    layout(std::integral_constant<int, 4>{}, std::integral_constant<int, 1>{});
+    layout(std::integral_constant<int, 4>{}, std::integral_constant<int, 2>{});
+    layout(std::integral_constant<int, 8>{}, std::integral_constant<int, 1>{});
+    layout(std::integral_constant<int, 8>{}, std::integral_constant<int, 2>{});
   };
-  layout(std::integral_constant<int, 2>{}, std::integral_constant<int, 1>{});
-  layout(std::integral_constant<int, 3>{}, std::integral_constant<int, 2>{});
-  layout(std::integral_constant<int, 4>{}, std::integral_constant<int, 1>{});
-  layout(std::integral_constant<int, 4>{}, std::integral_constant<int, 2>{});
-  layout(std::integral_constant<int, 8>{}, std::integral_constant<int, 1>{});
-  layout(std::integral_constant<int, 8>{}, std::integral_constant<int, 2>{});
+  shape(std::integral_constant<int, 128>{});
+  shape(std::integral_constant<int, 256>{});
 }

@@ -96,6 +96,26 @@ TEST_CASE("WeightOnlyLinear matches the host reference on both paths", "[gpu][li
   check_weight_only<2, bfloat16_t>(32, false);
 }
 
+TEST_CASE("WeightOnlyLinear: the large-M kernel below kDequantGemmOverLargeM where its grid fills the GPU", "[gpu][linear]") {
+  // N = 16384: 2 x 128 CTAs of 256 x 128 at M = 300, a full wave on any current GPU; K = 128 keeps the reference small
+  const std::size_t K = 128, N = 16384, M = 300;
+  const QuantizedWeight q = random_weight(4, K, N, 128, false, false);
+  const auto layer = WeightOnlyLinear<half_t>::from_quantized(q, nullptr, nullptr);
+  const int sms = kernels::detail::current_sm_count();
+  const bool large = kernels::detail::large_wgmma_preferred(M, N, sms);
+  if (!large) WARN("no sm_90a large-M kernel on this build or device: the dense path serves M = 300 here");
+  const std::size_t ws = layer.workspace_size(M);
+  // with the kernel, M = 300 needs no dense weight slab: nothing past what M <= 256 needs (the large-M plan of a weight
+  // without act-order takes no workspace); M = 1024 is dense + cuBLAS again
+  if (large) CHECK(ws == layer.workspace_size(kernels::kDequantGemmMinM - 1));
+  CHECK(layer.uses_dequant_gemm(kernels::kDequantGemmOverLargeM, layer.workspace_size(kernels::kDequantGemmOverLargeM)));
+  const auto A = random_activations<half_t>(M * K);
+  const auto Af = to_float(A);
+  const auto ref = reference_gemm(q, Af.data(), M, nullptr);
+  const auto y = run_forward(layer, A, M, ws, !large);
+  CHECK(relative_error(y, ref) < tolerance<half_t>());
+}
+
 TEST_CASE("WeightOnlyLinear from device GPTQ tensors equals the host-loaded layer", "[gpu][linear]") {
   constexpr int B = 4;
   const QuantizedWeight q = random_weight(B, 512, 192, 128, false, true);

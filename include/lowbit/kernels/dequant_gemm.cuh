@@ -185,13 +185,21 @@ Status dequantize_tiled(const TiledWeightView& w, std::size_t n0, std::size_t nc
 /// 4096^2; bench/results/kernels_NVIDIA_H100_80GB_HBM3_2026-12-05_s8.json) against 0.43-0.44x (0.60x)
 /// for dequantize + cuBLAS (dequant_gemm_NVIDIA_H100_80GB_HBM3_2026-11-22.json); above it dequantize +
 /// cuBLAS beats the tile kernels everywhere (M = 1024: 0.75-0.77x vs 0.31-0.38x; M = 4096: 0.92-0.94x vs
-/// 0.34-0.40x). The sm_90a large-M kernel (large_wgmma.cuh, session 28) that gemm runs above M = 256 where its grid
-/// fills the GPU reaches 0.54-0.67x at M = 1024-4096: dequantize + cuBLAS stays ahead there (0.70-1.01x), ties at
-/// M = 512 and is behind at M = 256 on 8192 x 28672 (424 against 300 us).
+/// 0.34-0.40x). Except below kDequantGemmOverLargeM where the sm_90a large-M kernel runs (dequant_gemm_preferred).
 inline constexpr std::size_t kDequantGemmMinM = detail::kMidmMaxM + 1;
 
-/// Whether gemm_dequant is the faster path for M rows (see kDequantGemmMinM).
-inline constexpr bool dequant_gemm_preferred(std::size_t M) { return M >= kDequantGemmMinM; }
+/// Smallest M from which gemm_dequant beats the sm_90a large-M kernel (large_wgmma.cuh) where gemm runs that
+/// kernel (detail::large_wgmma_preferred). H100 SXM, 4-bit g128, 256 x 128 CTAs, against dequantize + cuBLAS of the
+/// same run (bench/results/large_probe_NVIDIA_H100_80GB_HBM3_2026-12-07_s29b.json): 1.09-1.25x as fast at M = 512,
+/// 0.94-1.04x at M = 1024 (0.86x on 4096^2), 0.80-0.90x at M = 2048, 0.67-0.73x at M = 4096.
+inline constexpr std::size_t kDequantGemmOverLargeM = 1024;
+
+/// Whether gemm_dequant is the faster path for M rows of an N-column weight on `sm_count` SMs: from
+/// kDequantGemmMinM rows, except below kDequantGemmOverLargeM where gemm runs the large-M kernel.
+inline bool dequant_gemm_preferred(std::size_t M, std::size_t N, int sm_count) {
+  if (M < kDequantGemmMinM) return false;
+  return M >= kDequantGemmOverLargeM || !detail::large_wgmma_preferred(M, N, sm_count);
+}
 
 /// Workspace bytes for gemm_dequant to dequantize the whole weight at once (one cuBLAS call). Any
 /// workspace of at least gemm_dequant_min_workspace_size bytes also works, in column slabs.

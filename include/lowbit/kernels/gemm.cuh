@@ -13,12 +13,13 @@
 /// all SMs stream weights.
 ///
 /// Large M (above the mid-M range, 257 rows): on sm_90a builds and sm_90 devices gemm runs the large-M kernel
-/// (large_wgmma.cuh: the weights dequantized once per CTA into a shared-memory wgmma operand) where its grid fills
-/// the GPU (detail::large_wgmma_preferred; H100, 4-bit g128: 0.54-0.67x of cuBLAS fp16 at M = 1024-4096, where the
-/// tile kernels ran at 0.31-0.40x), else the tile kernels. Dequantizing the weight once and calling cuBLAS
-/// (dequant_gemm.cuh) is faster from M = 1024 (0.70-1.01x there), ties with the large-M kernel at M = 512 and is
-/// slower at M = 256 on the N-heavy shape; `WeightOnlyLinear` (linear.cuh) takes it from M = 257
-/// (`dequant_gemm_preferred(M)`) where its workspace holds a dense slab, gemm does not (it needs a cuBLAS handle and a
+/// (large_wgmma.cuh: the weights dequantized once per CTA into a shared-memory wgmma operand, 256 x 128 CTAs) where its
+/// grid fills the GPU (detail::large_wgmma_preferred; H100, 4-bit g128: 0.63-0.73x of cuBLAS fp16 at M = 1024-4096
+/// in short runs, 0.58-0.63x in bench_gemm's sustained ones,
+/// where the tile kernels ran at 0.31-0.40x), else the tile kernels. Dequantizing the weight once and calling cuBLAS
+/// (dequant_gemm.cuh) is faster from M = 1024 on most shapes (0.72-1.0x there) and slower below; `WeightOnlyLinear`
+/// (linear.cuh) takes it from M = 257 where gemm has no large-M kernel for the shape and from M = 1024 everywhere
+/// (`dequant_gemm_preferred`), where its workspace holds a dense slab; gemm does not (it needs a cuBLAS handle and a
 /// K x N fp16 buffer).
 ///
 /// @code
@@ -850,11 +851,12 @@ GemmPlan plan_midm_wgmma(std::size_t M, std::size_t N, std::size_t K, int sm_cou
   return ws.splits <= ls.splits ? ws : ls;
 }
 
-/// Plan of the sm_90a large-M kernel (large_wgmma.cuh) for width B: one CTA per 128 rows x 256 columns, K not
-/// split, no split-K workspace (act-order weights need the pre-gather's M x K activations: workspace_total).
-template <int B>
+/// Plan of the sm_90a large-M kernel (large_wgmma.cuh) for width B: one CTA per BM rows x 32768 / BM columns
+/// (LargeWgmmaConfig; gemm's is kLargeWgmmaBlockM), K not split, no split-K workspace (act-order weights need the
+/// pre-gather's M x K activations: workspace_total).
+template <int B, int BM = kLargeWgmmaBlockM>
 GemmPlan make_large_wgmma_plan(std::size_t M, std::size_t N, std::size_t K) {
-  using C = LargeWgmmaConfig<B, 1>;
+  using C = LargeWgmmaConfig<B, 1, BM>;
   GemmPlan p{PolicyKind::large_wgmma, C::block_m, C::block_n, 1, 1};
   p.splits = 1;
   p.kt_per_split = static_cast<int>(K / TileGeometry::tile_k);
@@ -871,8 +873,8 @@ inline constexpr std::size_t kLargeWgmmaMinM = kMidmMaxM + 1;
 inline bool large_wgmma_available() { return midm_wgmma_available() && tensor_map_encoder() != nullptr; }
 
 
-/// The shape part of large_wgmma_preferred (below): M >= kLargeWgmmaMinM and a grid of ceil(M / 128) x ceil(N / 256) CTAs that
-/// is at least 90 % of `sm_count` (host-testable without a device).
+/// The shape part of large_wgmma_preferred (below): M >= kLargeWgmmaMinM and a grid of ceil(M / block_m) x
+/// ceil(N / block_n) CTAs (gemm's LargeWgmmaConfig) that is at least 90 % of `sm_count` (host-testable without a device).
 inline bool large_wgmma_fills(std::size_t M, std::size_t N, int sm_count) {
   using C = LargeWgmmaConfig<4, 1>;  // every width's CTA covers the same block
   const std::size_t ctas = ((M + C::block_m - 1) / C::block_m) * ((N + C::block_n - 1) / C::block_n);
@@ -880,7 +882,7 @@ inline bool large_wgmma_fills(std::size_t M, std::size_t N, int sm_count) {
 }
 
 /// Whether gemm gives M x N to the large-M kernel: from kLargeWgmmaMinM rows where the kernel exists
-/// (large_wgmma_available) and its grid, one CTA per 128 x 256 output block and SM, fills at least 90 % of the
+/// (large_wgmma_available) and its grid, one CTA per output block and SM, fills at least 90 % of the
 /// `sm_count` SMs. It does not split K, so a smaller grid would leave SMs idle (M = 300 on N = 4096: 48 CTAs);
 /// those shapes keep the other paths (dequantize + cuBLAS in WeightOnlyLinear, the tile kernels in gemm).
 inline bool large_wgmma_preferred(std::size_t M, std::size_t N, int sm_count) {
@@ -1187,15 +1189,15 @@ cudaError_t launch_midm(const MidmArgs& a, const GemmPlan& plan, cudaStream_t st
   }
 }
 
-/// Launches large_wgmma_kernel for the arguments `a` (a.splits must be 1), with programmatic dependent launch
-/// when `pdl`. Returns cudaErrorNotSupported without the driver's tensor-map encoder.
-template <int B, class T>
+/// Launches large_wgmma_kernel with BM-row CTAs (LargeWgmmaConfig) for the arguments `a` (a.splits must be 1), with
+/// programmatic dependent launch when `pdl`. Returns cudaErrorNotSupported without the driver's tensor-map encoder.
+template <int B, class T, int BM = kLargeWgmmaBlockM>
 cudaError_t launch_large_wgmma(const MidmArgs& a, cudaStream_t stream, bool pdl) {
   if (a.splits != 1) return cudaErrorInvalidValue;
   auto go = [&](auto gpt) -> cudaError_t {
     constexpr int GPT = decltype(gpt)::value;
-    using C = LargeWgmmaConfig<B, GPT>;
-    auto kernel = large_wgmma_kernel<B, T, GPT>;
+    using C = LargeWgmmaConfig<B, GPT, BM>;
+    auto kernel = large_wgmma_kernel<B, T, GPT, BM>;
     static_assert(C::smem_bytes <= kSm90SmemPerCta, "large-M kernel: shared memory of one CTA exceeded");
     static const cudaError_t attr =
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(C::smem_bytes));
@@ -1239,15 +1241,15 @@ Status run_midm(const T* A, std::size_t M, const TiledWeightView& w, const T* bi
   return Status::success();
 }
 
-/// Checks the workspace, pre-gathers act-order activations, and launches the large-M kernel (plan from
-/// make_large_wgmma_plan<B>). The launch follows `opt.pdl` (PdlMode), as does the pre-gather before it. Returns
-/// unsupported where large_wgmma_available() is false (the kernel exists only in sm_90a code).
-template <int B, class T>
+/// Checks the workspace, pre-gathers act-order activations, and launches the large-M kernel with BM-row CTAs (plan
+/// from make_large_wgmma_plan<B, BM>). The launch follows `opt.pdl` (PdlMode), as does the pre-gather before it.
+/// Returns unsupported where large_wgmma_available() is false (the kernel exists only in sm_90a code).
+template <int B, class T, int BM = kLargeWgmmaBlockM>
 Status run_large_wgmma(const T* A, std::size_t M, const TiledWeightView& w, const T* bias, T* Y, void* workspace,
                        std::size_t workspace_bytes, const GemmPlan& plan, cudaStream_t stream, const GemmOptions& opt = {}) {
   if (Status o = check_gemm_options(opt); !o.ok()) return o;
   if (Status ws_ok = check_workspace(plan, M, w.meta, workspace, workspace_bytes); !ws_ok.ok()) return ws_ok;
-  if (plan.kind != PolicyKind::large_wgmma || plan.splits != 1)
+  if (plan.kind != PolicyKind::large_wgmma || plan.splits != 1 || plan.block_m != BM)
     return lowbit::detail::make_status(StatusCode::invalid_argument, "gemm: plan is not the large-M kernel's");
   if (M == 0) return Status::success();
   if (!large_wgmma_available())  // its body traps elsewhere: refuse instead of poisoning the context
@@ -1257,7 +1259,7 @@ Status run_large_wgmma(const T* A, std::size_t M, const TiledWeightView& w, cons
   MidmArgs a{};
   if (const cudaError_t g = fill_stream_args(a, A, M, w, bias, Y, workspace, plan, stream, pdl); g != cudaSuccess)
     return gather_failed(g);
-  const cudaError_t e = launch_large_wgmma<B, T>(a, stream, pdl);
+  const cudaError_t e = launch_large_wgmma<B, T, BM>(a, stream, pdl);
   if (e != cudaSuccess)
     return lowbit::detail::make_status(StatusCode::cuda_error, "gemm: launch failed: ", cudaGetErrorString(e));
   return Status::success();

@@ -1,6 +1,6 @@
 /// @file large_wgmma.cuh
 /// @brief sm_90a weight-only GEMM for large M: the weights are dequantized once per CTA and k-tile into a
-///        shared-memory operand, and `wgmma.mma_async m64n256k16` reads both operands from shared memory
+///        shared-memory operand, and `wgmma.mma_async m64nNk16` reads both operands from shared memory
 ///        (activations as A, dequantized weights as B), so the dequantization runs beside the tensor work.
 ///
 /// ## Why (the mid-M kernels' limit)
@@ -9,34 +9,43 @@
 /// warps sharing its sub-partition do not overlap: the dequantization adds its whole time, while with
 /// both operands in shared memory it hides under the wgmmas completely. Staging the register fragments
 /// back into shared memory per warpgroup (session 25's design 1) lost 15-20 %: every warpgroup wrote and
-/// read its own 64-column tile. Here the operands are swapped: the output is not transposed, a CTA's 128
-/// activation rows are two m64 A operands, and one 256-column dequantized weight tile is the B operand
-/// both warpgroups read, so each weight is dequantized and staged once per CTA and k-tile.
+/// read its own 64-column tile. Here the operands are swapped: the output is not transposed, a CTA's
+/// activation rows are m64 A operands, one per consumer warpgroup, and one dequantized weight tile is the B
+/// operand all of them read, so each weight is dequantized and staged once per CTA and k-tile.
 ///
-/// ## The CTA (384 threads, one per SM)
+/// ## The CTA (one per SM; LargeWgmmaConfig<B, GPT, BM>)
+/// Two shapes with the same output area: BM = 128 rows x 256 columns (two consumer warpgroups, m64n256) or
+/// BM = 256 x 128 (four, m64n128; gemm's, kLargeWgmmaBlockM). Per k-tile the second does the same tensor work
+/// with half the dequantization (128 columns, not 256) over twice the warps.
 /// - a producer warpgroup (a whole one so that `setmaxnreg` can hand its registers to the consumers): its
-///   first thread fills an S-stage ring; a stage holds the activation box (128 rows x 64
-///   k, one TMA copy, 128-byte swizzled, rows past M zero-filled), the four slabs' packed weight tiles
-///   (one bulk copy each, TiledLayout bytes verbatim) and their groups' scales and zeros (bulk copies),
-///   all completing on the stage's `full` mbarrier;
-/// - two consumer warpgroups: per k-tile each dequantizes two of the four slabs (`s·(c − z)`, one
-///   rounding, midm_wgmma_fragments: the other kernels' values) and writes them with `stmatrix` into a
-///   256 x 64 staging tile in the K-major 128-byte-swizzled layout, then, after `fence.proxy.async` and
-///   one 256-thread named barrier, issues four `m64n256k16` wgmmas (its 64 rows against all 256
-///   columns) and waits until only those are pending: the wgmmas of k-tile t run while k-tile t + 1 is
-///   dequantized. Three staging tiles: the one written at step t was last read by the wgmmas of step
-///   t - 3, which both warpgroups have waited for before the barrier of step t - 1.
-/// - accumulators: 64 x 256 fp32 per warpgroup (128 a thread), stored to Y with the bias at the end.
+///   first thread fills an S-stage ring; a stage holds the activation box (BM rows x 64 k, one TMA copy,
+///   128-byte swizzled, rows past M zero-filled), the slabs' packed weight tiles (one bulk copy each,
+///   TiledLayout bytes verbatim) and their groups' scales and zeros (bulk copies), all completing on the
+///   stage's `full` mbarrier;
+/// - the consumer warpgroups: per k-tile each dequantizes its share of the (slab, k16-step) pairs (two whole
+///   slabs at BM = 128, half a slab at BM = 256; `s·(c − z)`, one rounding, midm_wgmma_fragments: the other
+///   kernels' values) and writes it with `stmatrix` into a block_n x 64 staging tile in the K-major
+///   128-byte-swizzled layout, then, after `fence.proxy.async` and one named barrier of all consumers, issues
+///   four `m64nNk16` wgmmas (its 64 rows against all block_n columns) and waits until only those are pending:
+///   the wgmmas of k-tile t run while k-tile t + 1 is dequantized. Three staging tiles: the one written at
+///   step t was last read by the wgmmas of step t - 3, which every warpgroup has waited for before the
+///   barrier of step t - 1.
+/// - accumulators: 64 x block_n fp32 per warpgroup, stored to Y with the bias at the end.
 ///
-/// Measured (H100 SXM, 4-bit g128, bench/kernels/NOTES.md "Session 28"): 0.54-0.67x of cuBLAS fp16 at M = 1024-4096 on
-/// the benchmark shapes (the tile kernels: 0.31-0.40x; dequantize + cuBLAS: 0.70-1.01x), a tie with dequantize +
-/// cuBLAS at M = 512. A CTA spends 1.19 us per k-tile against 0.56 us of tensor work at the peak rate: each k-tile's
-/// wgmmas wait for that k-tile's dequantization, stores, fence and barrier. A split variant that moves the
-/// dequantization to the third warpgroup waits on branch `wip/large-wgmma-split` (not yet run on a GPU).
+/// Measured (H100 SXM, 4-bit g128, bench/kernels/NOTES.md "Session 29"): 256 x 128 CTAs run at 0.63-0.73x of cuBLAS
+/// fp16 at M = 1024-4096 on the benchmark shapes in short runs (bench_gemm's sustained graphs: 0.58-0.63x), 128 x 256
+/// ones at 0.56-0.66x (the tile kernels: 0.31-0.40x; dequantize + cuBLAS: 0.72-1.0x, which the 256-row shape beats at
+/// M = 512 by 1.09-1.25x). A split variant that
+/// moved the dequantization to a third warpgroup lost (0.45-0.55x, branch `wip/large-wgmma-split`): one
+/// warpgroup's dequantization is too slow for four slabs.
 ///
 /// Programmatic dependent launch as the other streaming kernels: the producer requests the first S
 /// stages' weights and parameters before `griddepcontrol.wait`, the activations after it; the consumers
 /// wait before they write anything.
+///
+/// compute-sanitizer racecheck reports hazards between the producer's bulk copies and the consumers' loads of
+/// the 128-row shape (none in the 256-row one); it reports the same on a minimal correct bulk-copy ring
+/// (bench/probe/racecheck_bulk.cu, session 29), so those are the tool's. memcheck is clean on both.
 #pragma once
 
 #include <algorithm>
@@ -48,18 +57,33 @@
 
 namespace lowbit::kernels {
 
-/// Shape and shared-memory layout of the large-M kernel for width B and GPT groups per k-tile.
-/// @tparam B code width.  @tparam GPT groups per 64-row k-tile (2 for group size 32, else 1).
-template <int B, int GPT>
+/// CTA rows of the large-M kernel that gemm launches (LargeWgmmaConfig: 128 rows x 256 columns or 256 x 128).
+inline constexpr int kLargeWgmmaBlockM = 256;
+
+/// Shape and shared-memory layout of the large-M kernel for width B, GPT groups per k-tile and BM rows a CTA.
+/// A CTA covers BM x (32768 / BM) outputs with BM / 64 consumer warpgroups, each one m64nN wgmma row block:
+/// - BM = 128: 256 columns (four slabs), two consumer warpgroups of m64n256 (128 accumulators a thread), each
+///   dequantizing two slabs a k-tile;
+/// - BM = 256: 128 columns (two slabs), four consumer warpgroups of m64n128 (64 accumulators), each dequantizing
+///   half of one slab's k-tile (two of its four k16-steps): the same tensor work a k-tile with half the
+///   dequantization, spread over twice the warps.
+/// @tparam B code width.  @tparam GPT groups per 64-row k-tile (2 for group size 32, else 1).  @tparam BM CTA rows.
+template <int B, int GPT, int BM = kLargeWgmmaBlockM>
 struct LargeWgmmaConfig {
-  static constexpr int block_m = 128;                 ///< activation rows per CTA (two m64 warpgroups)
-  static constexpr int block_n = 256;                 ///< output columns per CTA (the wgmma N)
+  static_assert(BM == 128 || BM == 256, "the large-M kernel's CTA covers 128 or 256 rows");
+  static constexpr int block_m = BM;                  ///< activation rows per CTA (BM / 64 m64 warpgroups)
+  static constexpr int block_n = 128 * 256 / BM;      ///< output columns per CTA (the wgmma N)
   static constexpr int slabs = block_n / TileGeometry::tile_n;  ///< 64-column weight slabs per CTA
-  static constexpr int consumer_threads = 256;        ///< two warpgroups
+  static constexpr int consumer_wgs = BM / 64;        ///< consumer warpgroups
+  static constexpr int consumer_threads = 128 * consumer_wgs;
   static constexpr int threads = consumer_threads + 128;  ///< plus the producer warpgroup (one thread issues the copies)
-  static constexpr int producer_regs = 40;            ///< producer registers after setmaxnreg
-  static constexpr int consumer_regs = 232;           ///< consumer registers after setmaxnreg (128 accumulators a thread)
-  // setmaxnreg only moves registers inside the CTA's launch allocation (168 x 384 threads)
+  static constexpr int acc_regs = block_n / 2;        ///< fp32 accumulators a consumer thread (64 x block_n / 128)
+  /// (slab, k16-step) pairs a consumer warpgroup dequantizes a k-tile: 8 (two whole slabs) or 2 (half a slab)
+  static constexpr int wg_pairs = TileGeometry::k_steps * slabs / consumer_wgs;
+  static_assert(wg_pairs == 8 || wg_pairs == 2, "a warpgroup dequantizes two whole slabs or half of one");
+  static constexpr int producer_regs = BM == 128 ? 40 : 32;    ///< producer registers after setmaxnreg
+  static constexpr int consumer_regs = BM == 128 ? 232 : 112;  ///< consumer registers after setmaxnreg
+  // setmaxnreg only moves registers inside the CTA's launch allocation (168 x 384 or 96 x 640 threads)
   static_assert(producer_regs * 128 + consumer_regs * consumer_threads <= (65536 / threads) / 8 * 8 * threads,
                 "setmaxnreg budgets exceed the CTA's launch register allocation");
   static constexpr int tile_bytes = TiledLayout<B>::words_per_tile * 4;  ///< one packed 64 x 64 weight tile
@@ -68,7 +92,7 @@ struct LargeWgmmaConfig {
   static constexpr int p_off = w_off + slabs * tile_bytes;               ///< then the group parameters
   /// Bytes of one stage (a multiple of 1024: every activation box starts on a swizzle atom).
   static constexpr int stage_bytes = (p_off + slabs * GPT * kMidmParamBytes + 1023) / 1024 * 1024;
-  static constexpr int staging_bytes = block_n * detail::kSw128RowBytes;  ///< one dequantized 256 x 64 tile
+  static constexpr int staging_bytes = block_n * detail::kSw128RowBytes;  ///< one dequantized block_n x 64 tile
   static constexpr int staging_tiles = 3;                               ///< staging ring depth
   /// Ring depth: what the 227 KB of a CTA hold after the staging tiles, 1024 bytes of alignment slack and
   /// the mbarriers (at most 8).
@@ -95,15 +119,15 @@ LOWBIT_HOST_DEVICE constexpr int large_stage_dst(int lane, int wq, int sb, int k
   return swz128(64 * sb + 16 * wq + 8 * (i % 2) + r, 2 * ks + i / 2);
 }
 
-/// The large-M kernel. Grid (ceil(M / 128), ceil(N / 256)); LargeWgmmaConfig::threads threads; one CTA per SM.
-/// `wargs.amap` maps the activations `[M, K]` with boxes of 64 k x 128 rows, 128-byte swizzled. K is not
+/// The large-M kernel. Grid (ceil(M / BM), ceil(N / block_n)); LargeWgmmaConfig::threads threads; one CTA per SM.
+/// `wargs.amap` maps the activations `[M, K]` with boxes of 64 k x BM rows, 128-byte swizzled. K is not
 /// split (`wargs.a.splits` must be 1).
-/// @tparam B code width.  @tparam T element type.  @tparam GPT groups per 64-row k-tile.
-template <int B, class T, int GPT>
-__global__ void __launch_bounds__(LargeWgmmaConfig<B, GPT>::threads, 1)
+/// @tparam B code width.  @tparam T element type.  @tparam GPT groups per 64-row k-tile.  @tparam BM CTA rows.
+template <int B, class T, int GPT, int BM = kLargeWgmmaBlockM>
+__global__ void __launch_bounds__(LargeWgmmaConfig<B, GPT, BM>::threads, 1)
     large_wgmma_kernel(const __grid_constant__ MidmWsArgs wargs) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  using C = LargeWgmmaConfig<B, GPT>;
+  using C = LargeWgmmaConfig<B, GPT, BM>;
   using L = TiledLayout<B>;
   using Ops = ElementOps<T>;
   const MidmArgs& args = wargs.a;
@@ -123,7 +147,8 @@ __global__ void __launch_bounds__(LargeWgmmaConfig<B, GPT>::threads, 1)
   if (tid == 0) {
     for (int s = 0; s < S; ++s) {
       ptx::mbarrier_init(&full[s], 1u);     // the producer's arrival with the stage's byte count
-      ptx::mbarrier_init(&empty[s], 8u);    // lane 0 of each consumer warp
+      // empty: lane 0 of each consumer warp
+      ptx::mbarrier_init(&empty[s], static_cast<std::uint32_t>(C::consumer_threads / 32));
     }
     ptx::fence_mbarrier_init();
   }
@@ -182,7 +207,7 @@ __global__ void __launch_bounds__(LargeWgmmaConfig<B, GPT>::threads, 1)
   const std::uint32_t staging_s = smem_s + C::staging_off;
   // accumulators: the first k-tile's first wgmma overwrites them (scale-d 0); zeroing them instead made ptxas
   // serialize the wgmmas (C7515: non-wgmma instructions defining accumulator registers)
-  float acc[128];
+  float acc[C::acc_regs];
 
 #pragma unroll 1
   for (int kt = 0; kt < KT; ++kt) {
@@ -190,22 +215,35 @@ __global__ void __launch_bounds__(LargeWgmmaConfig<B, GPT>::threads, 1)
     ptx::mbarrier_wait_parity(&full[st], static_cast<std::uint32_t>((kt / S) & 1));
     const unsigned char* stage = smem + st * C::stage_bytes;
     const std::uint32_t stile = staging_s + (kt % C::staging_tiles) * C::staging_bytes;
+    // slabs past N are skipped (warp-uniform): their columns are never stored, so their staging rows may hold anything
+    auto stage_slab = [&](int sb, auto ks0) {  // k16-steps ks0 .. ks0 + (wg_pairs, at most 4) of slab sb
+      constexpr int KS0 = decltype(ks0)::value, KS1 = KS0 + (C::wg_pairs < 4 ? C::wg_pairs : 4);
+      std::uint32_t a[4][4];
+      const auto* wsrc = reinterpret_cast<const std::uint32_t*>(stage + C::w_off + sb * C::tile_bytes);
+      midm_wgmma_fragments<B, T, GPT, KS0, KS1>(a, wq, wsrc, stage + C::p_off + sb * GPT * kMidmParamBytes, lane, sym);
 #pragma unroll
-    for (int sl = 0; sl < 2; ++sl) {
-      const int sb = 2 * wg + sl;
-      if (sb < nvalid) {  // warp-uniform; columns past N are never stored, so their staging rows may hold anything
-        std::uint32_t a[4][4];
-        midm_wgmma_fragments<B, T, GPT>(a, wq, reinterpret_cast<const std::uint32_t*>(stage + C::w_off + sb * C::tile_bytes),
-                                        stage + C::p_off + sb * GPT * kMidmParamBytes, lane, sym);
+      for (int ks = KS0; ks < KS1; ++ks)
+        ptx::stmatrix_x4(stile + large_stage_dst(lane, wq, sb, ks), a[ks][0], a[ks][1], a[ks][2], a[ks][3]);
+    };
+    // this warpgroup's (slab, k16-step) pairs, slab-major: p0 .. p0 + wg_pairs
+    const int p0 = wg * C::wg_pairs, ks_steps = TileGeometry::k_steps;
+    if constexpr (C::wg_pairs >= 4) {  // whole slabs
 #pragma unroll
-        for (int ks = 0; ks < 4; ++ks)
-          ptx::stmatrix_x4(stile + large_stage_dst(lane, wq, sb, ks), a[ks][0], a[ks][1], a[ks][2], a[ks][3]);
+      for (int sl = 0; sl < C::wg_pairs / 4; ++sl) {
+        const int sb = p0 / ks_steps + sl;
+        if (sb < nvalid) stage_slab(sb, std::integral_constant<int, 0>{});
+      }
+    } else {  // half a slab: k16-steps 0-1 or 2-3
+      const int sb = p0 / ks_steps;
+      if (sb < nvalid) {
+        if (p0 % ks_steps == 0) stage_slab(sb, std::integral_constant<int, 0>{});
+        else stage_slab(sb, std::integral_constant<int, 2>{});
       }
     }
     midm_fence_proxy_async();            // the staging stores, visible to wgmma (async proxy)
     ptx::named_barrier_sync(1, C::consumer_threads);  // both warpgroups' halves of the staging tile are written
 #pragma unroll
-    for (int i = 0; i < 128; ++i) midm_reg_fence(acc[i]);
+    for (int i = 0; i < C::acc_regs; ++i) midm_reg_fence(acc[i]);
     midm_wgmma_fence();
     {
       const std::uint64_t da = sw128_desc(smem_s + st * C::stage_bytes + wg * 64 * kSw128RowBytes);
@@ -214,26 +252,35 @@ __global__ void __launch_bounds__(LargeWgmmaConfig<B, GPT>::threads, 1)
       for (int ks = 0; ks < 4; ++ks) {
         const std::uint64_t step = static_cast<std::uint64_t>((kWgmmaKStepBytes >> 4) * ks);
         const int accumulate = kt > 0 || ks > 0;
-        if constexpr (std::is_same_v<T, half_t>) wgmma_m64n256k16_f16_ss(acc, da + step, db + step, accumulate);
-        else wgmma_m64n256k16_bf16_ss(acc, da + step, db + step, accumulate);
+        constexpr bool f16 = std::is_same_v<T, half_t>;
+        if constexpr (C::block_n == 256) {
+          if constexpr (f16) wgmma_m64n256k16_f16_ss(acc, da + step, db + step, accumulate);
+          else wgmma_m64n256k16_bf16_ss(acc, da + step, db + step, accumulate);
+        } else {
+          if constexpr (f16) wgmma_m64n128k16_f16_ss(acc, da + step, db + step, accumulate);
+          else wgmma_m64n128k16_bf16_ss(acc, da + step, db + step, accumulate);
+        }
       }
     }
     midm_wgmma_commit();
 #pragma unroll
-    for (int i = 0; i < 128; ++i) midm_reg_fence(acc[i]);
+    for (int i = 0; i < C::acc_regs; ++i) midm_reg_fence(acc[i]);
     midm_wgmma_wait1();  // the previous k-tile's wgmmas are done: its stage may be refilled
-    if (kt > 0 && lane == 0) ptx::mbarrier_arrive(&empty[(kt - 1) % S]);
+    if (kt > 0) {
+      __syncwarp();  // the warp's reads of that stage are ordered before its release
+      if (lane == 0) ptx::mbarrier_arrive(&empty[(kt - 1) % S]);
+    }
   }
   midm_wgmma_wait0();
 #pragma unroll
-  for (int i = 0; i < 128; ++i) midm_reg_fence(acc[i]);
+  for (int i = 0; i < C::acc_regs; ++i) midm_reg_fence(acc[i]);
 
-  // accumulator j of the m64n256 fragment: n8-block j / 4, row 16·wq + g (+8 for the upper two), columns 2t, 2t + 1
+  // accumulator j of the m64nN fragment: n8-block j / 4, row 16·wq + g (+8 for the upper two), columns 2t, 2t + 1
   const int g = lane / 4, t = lane % 4;
   const int r0 = m0 + 64 * wg + 16 * wq + g;
   const int ncol0 = slab0 * TileGeometry::tile_n;
 #pragma unroll
-  for (int j = 0; j < 32; ++j) {
+  for (int j = 0; j < C::block_n / 8; ++j) {
     const int n = ncol0 + 8 * j + 2 * t;
     if (n < args.N) {
       float b0 = 0.f, b1 = 0.f;

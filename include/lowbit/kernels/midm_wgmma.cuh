@@ -212,6 +212,8 @@ LOWBIT_WG_RS(wgmma_m64n256k16_bf16_rs, 256, "bf16", 128, "{%128, %129, %130, %13
                  : "l"(desc_a), "l"(desc_b), "r"(accumulate));                                              \
   }
 LOWBIT_WG_SS(wgmma_m64n64k16_f16_ss, 64, "f16", 32, "%32, %33", "%34")
+LOWBIT_WG_SS(wgmma_m64n128k16_f16_ss, 128, "f16", 64, "%64, %65", "%66")
+LOWBIT_WG_SS(wgmma_m64n128k16_bf16_ss, 128, "bf16", 64, "%64, %65", "%66")
 LOWBIT_WG_SS(wgmma_m64n256k16_f16_ss, 256, "f16", 128, "%128, %129", "%130")
 LOWBIT_WG_SS(wgmma_m64n256k16_bf16_ss, 256, "bf16", 128, "%128, %129", "%130")
 #undef LOWBIT_WG_SS
@@ -256,8 +258,11 @@ LOWBIT_DEVICE void midm_wgmma(float (&d)[NT / 2], const std::uint32_t (&a)[4], s
 /// packed multiply applies the scale; only the lane's words and parameters that hold the two n8-tiles
 /// are loaded (32-bit shared loads). `wsrc` is the tile's TiledLayout words in shared memory, `prm` its
 /// GPT groups' parameters (kMidmParamBytes each: 64 scales at position 8g + j, then 64 zero codes).
+/// Only k16-steps KS0 <= ks < KS1 are written (a[ks] of the others is left as it was; the large-M kernel's
+/// 256-row CTA splits a slab's k-tile between two warpgroups), and only their words and groups are loaded.
 /// @tparam B code width.  @tparam T element type.  @tparam W warp of the warpgroup.  @tparam GPT groups per k-tile.
-template <int B, class T, int W, int GPT>
+/// @tparam KS0, KS1 the k16-steps computed.
+template <int B, class T, int W, int GPT, int KS0 = 0, int KS1 = TileGeometry::k_steps>
 LOWBIT_DEVICE void midm_wgmma_fragments_w(std::uint32_t (&a)[4][4], const std::uint32_t* wsrc, const unsigned char* prm,
                                           int lane, bool sym) {
   using L = TiledLayout<B>;
@@ -271,6 +276,7 @@ LOWBIT_DEVICE void midm_wgmma_fragments_w(std::uint32_t (&a)[4][4], const std::u
   for (int i = 0; i < L::words_per_lane; ++i) w[i] = wsrc[L::lane_word_offset(lane, i)];
 #pragma unroll
   for (int gi = 0; gi < GPT; ++gi) {
+    if (gi * ks_per_group >= KS1 || (gi + 1) * ks_per_group <= KS0) continue;  // no step of this group is asked for
     const unsigned char* gp = prm + gi * kMidmParamBytes;
     // scales of columns 8j0 + g and 8j1 + g: positions 8g + j0, 8g + j0 + 1 (one word)
     const std::uint32_t sw = *reinterpret_cast<const std::uint32_t*>(gp + 16 * g + 4 * W);
@@ -296,6 +302,7 @@ LOWBIT_DEVICE void midm_wgmma_fragments_w(std::uint32_t (&a)[4][4], const std::u
 #pragma unroll
     for (int kk = 0; kk < ks_per_group; ++kk) {
       const int ks = gi * ks_per_group + kk;
+      if (ks < KS0 || ks >= KS1) continue;
       const int q0 = 2 * (TileGeometry::n_tiles * ks + j0);  // pairs q0, q0 + 1: tile j0; q0 + 2, q0 + 3: tile j1
       if constexpr (magic_exact_v<B, T>) {
         a[ks][0] = Ops::mul2(decode_centered_pair<B, T, E1>(w, q0, n0, n0e, 0.f), s0);
@@ -317,14 +324,14 @@ LOWBIT_DEVICE void midm_wgmma_fragments_w(std::uint32_t (&a)[4][4], const std::u
 }
 
 /// midm_wgmma_fragments_w for the warp `wq` of its warpgroup known only at run time (warp-uniform).
-template <int B, class T, int GPT>
+template <int B, class T, int GPT, int KS0 = 0, int KS1 = TileGeometry::k_steps>
 LOWBIT_DEVICE void midm_wgmma_fragments(std::uint32_t (&a)[4][4], int wq, const std::uint32_t* wsrc,
                                         const unsigned char* prm, int lane, bool sym) {
   switch (wq) {
-    case 0: midm_wgmma_fragments_w<B, T, 0, GPT>(a, wsrc, prm, lane, sym); break;
-    case 1: midm_wgmma_fragments_w<B, T, 1, GPT>(a, wsrc, prm, lane, sym); break;
-    case 2: midm_wgmma_fragments_w<B, T, 2, GPT>(a, wsrc, prm, lane, sym); break;
-    default: midm_wgmma_fragments_w<B, T, 3, GPT>(a, wsrc, prm, lane, sym); break;
+    case 0: midm_wgmma_fragments_w<B, T, 0, GPT, KS0, KS1>(a, wsrc, prm, lane, sym); break;
+    case 1: midm_wgmma_fragments_w<B, T, 1, GPT, KS0, KS1>(a, wsrc, prm, lane, sym); break;
+    case 2: midm_wgmma_fragments_w<B, T, 2, GPT, KS0, KS1>(a, wsrc, prm, lane, sym); break;
+    default: midm_wgmma_fragments_w<B, T, 3, GPT, KS0, KS1>(a, wsrc, prm, lane, sym); break;
   }
 }
 
