@@ -191,7 +191,7 @@ inline constexpr std::size_t kDequantGemmMinM = detail::kMidmMaxM + 1;
 /// Smallest M from which gemm_dequant beats the sm_90a large-M kernel (large_wgmma.cuh) where gemm runs that
 /// kernel (detail::large_wgmma_preferred). H100 SXM, 4-bit g128, 256 x 128 CTAs, against dequantize + cuBLAS of the
 /// same run (bench/results/large_probe_NVIDIA_H100_80GB_HBM3_2026-12-07_s29b.json): 1.09-1.25x as fast at M = 512,
-/// 0.94-1.04x at M = 1024 (0.86x on 4096^2), 0.80-0.90x at M = 2048, 0.67-0.73x at M = 4096.
+/// 0.93-1.04x at M = 1024 (0.86-0.88x on 4096^2), 0.80-0.91x at M = 2048 (0.74x), 0.66-0.74x at M = 4096.
 inline constexpr std::size_t kDequantGemmOverLargeM = 1024;
 
 /// Whether gemm_dequant is the faster path for M rows of an N-column weight on `sm_count` SMs: from
