@@ -75,7 +75,7 @@ struct LargeWgmmaConfig {
   static constexpr int block_n = 128 * 256 / BM;      ///< output columns per CTA (the wgmma N)
   static constexpr int slabs = block_n / TileGeometry::tile_n;  ///< 64-column weight slabs per CTA
   static constexpr int consumer_wgs = BM / 64;        ///< consumer warpgroups
-  static constexpr int consumer_threads = 128 * consumer_wgs;
+  static constexpr int consumer_threads = 128 * consumer_wgs;  ///< threads of the consumer warpgroups
   static constexpr int threads = consumer_threads + 128;  ///< plus the producer warpgroup (one thread issues the copies)
   static constexpr int acc_regs = block_n / 2;        ///< fp32 accumulators a consumer thread (64 x block_n / 128)
   /// (slab, k16-step) pairs a consumer warpgroup dequantizes a k-tile: 8 (two whole slabs) or 2 (half a slab)
