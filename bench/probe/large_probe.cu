@@ -171,6 +171,19 @@ void sweep_ws(cudaStream_t st, cublasHandle_t blas, const cudaDeviceProp& prop, 
 }
 
 
+/// The large-M kernel's arguments for M rows of `prob` (no bias, K not split): what launch_large_wgmma takes.
+kd::MidmArgs large_args(const LargeProblem& prob, std::size_t M, std::size_t K) {
+  kd::GemmPlan p{};
+  p.splits = 1;
+  p.kt_per_split = static_cast<int>(K / 64);
+  kd::MidmArgs a{};
+  kd::fill_common_args(a, M, prob.w.view, nullptr, p);
+  a.A = static_cast<const std::uint16_t*>(prob.A);
+  a.Y = static_cast<std::uint32_t*>(prob.Y);
+  a.bias = nullptr;
+  return a;
+}
+
 // Session 28: the large-M kernel (large_wgmma.cuh: weights dequantized once per CTA and k-tile into a shared-memory
 // B operand, m64n256k16 wgmmas with both operands in shared memory) against cuBLAS fp16 and dequantize + cuBLAS,
 // g128 asym fp16, every output compared with dequantize + cuBLAS.
@@ -188,14 +201,7 @@ void sweep_large(cudaStream_t st, cublasHandle_t blas, const std::vector<std::si
       const double t_deq = time_dequant_cublas(st, blas, prob, K, N, M);
       std::printf("K %5zu N %5zu M %4zu: cuBLAS fp16 %8.1f us, dequant+cuBLAS %8.1f us (%.3fx)\n", K, N, M, t_blas, t_deq,
                   t_blas / t_deq);
-      kd::GemmPlan p{};
-      p.splits = 1;
-      p.kt_per_split = static_cast<int>(K / 64);
-      kd::MidmArgs a{};
-      kd::fill_common_args(a, M, w, nullptr, p);
-      a.A = static_cast<const std::uint16_t*>(A);
-      a.Y = static_cast<std::uint32_t*>(Y);
-      a.bias = nullptr;
+      const kd::MidmArgs a = large_args(prob, M, K);
       auto variant = [&](auto bm, int pdl) {  // session 29: 128 x 256 CTAs (m64n256) against 256 x 128 (m64n128)
         constexpr int BM = decltype(bm)::value;
         auto call = [&] {
@@ -242,14 +248,7 @@ int main(int argc, char** argv) {
   } else if (argc > 1 && !std::strcmp(argv[1], "one")) {  // session 29: for ncu, 4-bit 8192^2 M = 4096, 256 x 128, 3 launches
     const std::size_t K = 8192, N = 8192, M = 4096;
     LargeProblem prob = large_problem(4, K, N, M, 1);
-    kd::GemmPlan p{};
-    p.splits = 1;
-    p.kt_per_split = static_cast<int>(K / 64);
-    kd::MidmArgs a{};
-    kd::fill_common_args(a, M, prob.w.view, nullptr, p);
-    a.A = static_cast<const std::uint16_t*>(prob.A);
-    a.Y = static_cast<std::uint32_t*>(prob.Y);
-    a.bias = nullptr;
+    const kd::MidmArgs a = large_args(prob, M, K);
     for (int i = 0; i < 3; ++i)
       if (kd::launch_large_wgmma<4, half_t, 256>(a, st, false) != cudaSuccess) return 1;
     LB_CUDA(cudaStreamSynchronize(st));

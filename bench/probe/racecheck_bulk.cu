@@ -5,6 +5,8 @@
 // stage the producer may be filling (a real race). The large-M kernel's racecheck placed its hazards between its
 // producer's copies and its consumers' weight loads; if racecheck flags the correct ring too, those are the tool's.
 // usage: racecheck_bulk [0 = correct ring | 1 = racy control]   (prints the checksum; run it under racecheck)
+// build (not a CMake target: one nvcc line, sm_90a):
+//   nvcc -std=c++20 -Iinclude -gencode=arch=compute_90a,code=sm_90a -O2 -o racecheck_bulk bench/probe/racecheck_bulk.cu
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>

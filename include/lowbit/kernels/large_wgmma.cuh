@@ -81,10 +81,15 @@ struct LargeWgmmaConfig {
   /// (slab, k16-step) pairs a consumer warpgroup dequantizes a k-tile: 8 (two whole slabs) or 2 (half a slab)
   static constexpr int wg_pairs = TileGeometry::k_steps * slabs / consumer_wgs;
   static_assert(wg_pairs == 8 || wg_pairs == 2, "a warpgroup dequantizes two whole slabs or half of one");
-  static constexpr int producer_regs = BM == 128 ? 40 : 32;    ///< producer registers after setmaxnreg
-  static constexpr int consumer_regs = BM == 128 ? 232 : 112;  ///< consumer registers after setmaxnreg
-  // setmaxnreg only moves registers inside the CTA's launch allocation (168 x 384 or 96 x 640 threads)
-  static_assert(producer_regs * 128 + consumer_regs * consumer_threads <= (65536 / threads) / 8 * 8 * threads,
+  /// Registers a thread at launch: the 64 K of the SM over the CTA's threads, in setmaxnreg's steps of 8
+  /// (168 x 384 threads at BM = 128, 96 x 640 at BM = 256).
+  static constexpr int launch_regs = (65536 / threads) / 8 * 8;
+  static constexpr int producer_regs = BM == 128 ? 40 : 32;  ///< producer registers after setmaxnreg
+  /// Consumer registers after setmaxnreg: what the producer warpgroup hands back, shared by the consumers
+  /// (232 at BM = 128: 128 accumulators a thread; 112 at BM = 256: 64).
+  static constexpr int consumer_regs = (launch_regs * threads - producer_regs * 128) / consumer_threads / 8 * 8;
+  // setmaxnreg only moves registers inside the CTA's launch allocation
+  static_assert(producer_regs * 128 + consumer_regs * consumer_threads <= launch_regs * threads,
                 "setmaxnreg budgets exceed the CTA's launch register allocation");
   static constexpr int tile_bytes = TiledLayout<B>::words_per_tile * 4;  ///< one packed 64 x 64 weight tile
   static constexpr int act_bytes = block_m * detail::kSw128RowBytes;      ///< the activation box of a stage
