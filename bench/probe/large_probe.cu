@@ -202,20 +202,23 @@ void sweep_large(cudaStream_t st, cublasHandle_t blas, const std::vector<std::si
       std::printf("K %5zu N %5zu M %4zu: cuBLAS fp16 %8.1f us, dequant+cuBLAS %8.1f us (%.3fx)\n", K, N, M, t_blas, t_deq,
                   t_blas / t_deq);
       const kd::MidmArgs a = large_args(prob, M, K);
-      auto variant = [&](auto bm, int pdl) {  // session 29: 128 x 256 CTAs (m64n256) against 256 x 128 (m64n128)
-        constexpr int BM = decltype(bm)::value;
+      // session 29: 128 x 256 CTAs (m64n256) against 256 x 128 (m64n128); session 30: D k-tiles of wgmmas in flight
+      auto variant = [&](auto bm, int pdl, auto depth) {
+        constexpr int BM = decltype(bm)::value, D = decltype(depth)::value;
         auto call = [&] {
-          const cudaError_t e = kd::launch_large_wgmma<B, half_t, BM>(a, st, pdl != 0);
+          const cudaError_t e = kd::launch_large_wgmma<B, half_t, BM, D>(a, st, pdl != 0);
           if (e != cudaSuccess) { std::fprintf(stderr, "large: %s\n", cudaGetErrorString(e)); std::exit(1); }
         };
         const double rd = rel_diff_of(call, Y, M, N, st, yref);
         const double t = time_stream_us(st, 5, 7, [&](int) { call(); });
-        std::printf("    large%d%s: %8.1f us (%.3fx cuBLAS, %.3fx dequant+cuBLAS), rel diff %.1e%s\n", BM, pdl ? "-pdl" : "    ",
-                    t, t_blas / t, t_deq / t, rd, rd > 4e-3 ? " MISMATCH" : "");
+        std::printf("    large%d%s%s: %8.1f us (%.3fx cuBLAS, %.3fx dequant+cuBLAS), rel diff %.1e%s\n", BM, D == 2 ? "d2" : "",
+                    pdl ? "-pdl" : "    ", t, t_blas / t, t_deq / t, rd, rd > 4e-3 ? " MISMATCH" : "");
       };
+      using one = std::integral_constant<int, 1>;
       for (int pdl = 0; pdl < 2; ++pdl) {
-        variant(std::integral_constant<int, 128>{}, pdl);
-        variant(std::integral_constant<int, 256>{}, pdl);
+        variant(std::integral_constant<int, 128>{}, pdl, one{});
+        variant(std::integral_constant<int, 256>{}, pdl, one{});
+        variant(std::integral_constant<int, 256>{}, pdl, std::integral_constant<int, 2>{});
       }
       if (ws_too && M <= 256) {
         using QW = MidmWgmmaPolicies<B>;
@@ -229,7 +232,7 @@ void sweep_large(cudaStream_t st, cublasHandle_t blas, const std::vector<std::si
 
 // usage: large_probe [large | large4 | one | widths | ws | ws4]   (default: 4-bit at M = 64, 128, 192, 256 with every
 // policy variant; "widths": 2, 3, 8 bits at M = 192, 256, W128 against W256; "large" / "large4": the large-M kernel's
-// sweeps; "one": three launches of one large-M configuration, for ncu)
+// sweeps; "one [2]": three launches of one large-M configuration, for ncu; 2: two k-tiles of wgmmas in flight)
 int main(int argc, char** argv) {
   cudaDeviceProp prop{};
   LB_CUDA(cudaGetDeviceProperties(&prop, 0));
@@ -249,8 +252,11 @@ int main(int argc, char** argv) {
     const std::size_t K = 8192, N = 8192, M = 4096;
     LargeProblem prob = large_problem(4, K, N, M, 1);
     const kd::MidmArgs a = large_args(prob, M, K);
+    const bool d2 = argc > 2 && !std::strcmp(argv[2], "2");  // session 30: "one 2", two k-tiles of wgmmas in flight
     for (int i = 0; i < 3; ++i)
-      if (kd::launch_large_wgmma<4, half_t, 256>(a, st, false) != cudaSuccess) return 1;
+      if ((d2 ? kd::launch_large_wgmma<4, half_t, 256, 2>(a, st, false) : kd::launch_large_wgmma<4, half_t, 256>(a, st, false)) !=
+          cudaSuccess)
+        return 1;
     LB_CUDA(cudaStreamSynchronize(st));
     free_problem(prob);
   } else if (argc > 1 && !std::strcmp(argv[1], "ws")) {

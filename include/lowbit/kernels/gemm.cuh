@@ -1191,13 +1191,13 @@ cudaError_t launch_midm(const MidmArgs& a, const GemmPlan& plan, cudaStream_t st
 
 /// Launches large_wgmma_kernel with BM-row CTAs (LargeWgmmaConfig) for the arguments `a` (a.splits must be 1), with
 /// programmatic dependent launch when `pdl`. Returns cudaErrorNotSupported without the driver's tensor-map encoder.
-template <int B, class T, int BM = kLargeWgmmaBlockM>
+template <int B, class T, int BM = kLargeWgmmaBlockM, int D = 1>
 cudaError_t launch_large_wgmma(const MidmArgs& a, cudaStream_t stream, bool pdl) {
   if (a.splits != 1) return cudaErrorInvalidValue;
   auto go = [&](auto gpt) -> cudaError_t {
     constexpr int GPT = decltype(gpt)::value;
-    using C = LargeWgmmaConfig<B, GPT, BM>;
-    auto kernel = large_wgmma_kernel<B, T, GPT, BM>;
+    using C = LargeWgmmaConfig<B, GPT, BM, D>;
+    auto kernel = large_wgmma_kernel<B, T, GPT, BM, D>;
     static_assert(C::smem_bytes <= kSm90SmemPerCta, "large-M kernel: shared memory of one CTA exceeded");
     static const cudaError_t attr =
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(C::smem_bytes));
