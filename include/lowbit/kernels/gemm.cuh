@@ -1244,7 +1244,8 @@ Status run_midm(const T* A, std::size_t M, const TiledWeightView& w, const T* bi
 /// Checks the workspace, pre-gathers act-order activations, and launches the large-M kernel with BM-row CTAs (plan
 /// from make_large_wgmma_plan<B, BM>). The launch follows `opt.pdl` (PdlMode), as does the pre-gather before it.
 /// Returns unsupported where large_wgmma_available() is false (the kernel exists only in sm_90a code).
-template <int B, class T, int BM = kLargeWgmmaBlockM>
+/// @tparam D k-tiles of wgmmas each consumer warpgroup keeps in flight (LargeWgmmaConfig).
+template <int B, class T, int BM = kLargeWgmmaBlockM, int D = 1>
 Status run_large_wgmma(const T* A, std::size_t M, const TiledWeightView& w, const T* bias, T* Y, void* workspace,
                        std::size_t workspace_bytes, const GemmPlan& plan, cudaStream_t stream, const GemmOptions& opt = {}) {
   if (Status o = check_gemm_options(opt); !o.ok()) return o;
@@ -1259,7 +1260,7 @@ Status run_large_wgmma(const T* A, std::size_t M, const TiledWeightView& w, cons
   MidmArgs a{};
   if (const cudaError_t g = fill_stream_args(a, A, M, w, bias, Y, workspace, plan, stream, pdl); g != cudaSuccess)
     return gather_failed(g);
-  const cudaError_t e = launch_large_wgmma<B, T, BM>(a, stream, pdl);
+  const cudaError_t e = launch_large_wgmma<B, T, BM, D>(a, stream, pdl);
   if (e != cudaSuccess)
     return lowbit::detail::make_status(StatusCode::cuda_error, "gemm: launch failed: ", cudaGetErrorString(e));
   return Status::success();
