@@ -412,6 +412,28 @@ cudaError_t launch_pdl(void (*kernel)(KArgs...), dim3 grid, dim3 block, std::siz
   return cudaLaunchKernelEx(&cfg, kernel, static_cast<KArgs>(args)...);
 }
 
+/// Launches `kernel` in thread-block clusters of `cluster` CTAs (the grid a multiple of it), with programmatic
+/// dependent launch when `pdl`.
+template <class... KArgs, class... Args>
+cudaError_t launch_cluster(bool pdl, dim3 cluster, void (*kernel)(KArgs...), dim3 grid, dim3 block, std::size_t smem,
+                           cudaStream_t stream, const Args&... args) {
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute la[2];
+  la[0].id = cudaLaunchAttributeClusterDimension;
+  la[0].val.clusterDim.x = cluster.x;
+  la[0].val.clusterDim.y = cluster.y;
+  la[0].val.clusterDim.z = cluster.z;
+  la[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  la[1].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = la;
+  cfg.numAttrs = pdl ? 2 : 1;
+  return cudaLaunchKernelEx(&cfg, kernel, static_cast<KArgs>(args)...);
+}
+
 /// launch_pdl when `pdl`, else a plain launch; returns the launch's error either way.
 template <class... KArgs, class... Args>
 cudaError_t launch_pdl_or_plain(bool pdl, void (*kernel)(KArgs...), dim3 grid, dim3 block, std::size_t smem,
@@ -1191,13 +1213,13 @@ cudaError_t launch_midm(const MidmArgs& a, const GemmPlan& plan, cudaStream_t st
 
 /// Launches large_wgmma_kernel with BM-row CTAs (LargeWgmmaConfig) for the arguments `a` (a.splits must be 1), with
 /// programmatic dependent launch when `pdl`. Returns cudaErrorNotSupported without the driver's tensor-map encoder.
-template <int B, class T, int BM = kLargeWgmmaBlockM, int D = 1>
+template <int B, class T, int BM = kLargeWgmmaBlockM, int D = 1, int CN = 1>
 cudaError_t launch_large_wgmma(const MidmArgs& a, cudaStream_t stream, bool pdl) {
   if (a.splits != 1) return cudaErrorInvalidValue;
   auto go = [&](auto gpt) -> cudaError_t {
     constexpr int GPT = decltype(gpt)::value;
-    using C = LargeWgmmaConfig<B, GPT, BM, D>;
-    auto kernel = large_wgmma_kernel<B, T, GPT, BM, D>;
+    using C = LargeWgmmaConfig<B, GPT, BM, D, CN>;
+    auto kernel = large_wgmma_kernel<B, T, GPT, BM, D, CN>;
     static_assert(C::smem_bytes <= kSm90SmemPerCta, "large-M kernel: shared memory of one CTA exceeded");
     static const cudaError_t attr =
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(C::smem_bytes));
@@ -1208,12 +1230,13 @@ cudaError_t launch_large_wgmma(const MidmArgs& a, cudaStream_t stream, bool pdl)
     MidmWsArgs wa{};
     wa.a = a;
     if (const cudaError_t e = encode_2d(wa.amap, 2, a.A, static_cast<std::size_t>(a.M), static_cast<std::size_t>(a.K),
-                                        C::block_m, TileGeometry::tile_k, true);
+                                        C::box_rows, TileGeometry::tile_k, true);
         e != cudaSuccess)
       return e;
-    const dim3 grid(static_cast<unsigned>((a.M + C::block_m - 1) / C::block_m),
-                    static_cast<unsigned>((a.N + C::block_n - 1) / C::block_n), 1u);
-    return launch_pdl_or_plain(pdl, kernel, grid, dim3(C::threads), C::smem_bytes, stream, wa);
+    const unsigned col_blocks = static_cast<unsigned>((a.N + C::block_n - 1) / C::block_n);
+    const dim3 grid(static_cast<unsigned>((a.M + C::block_m - 1) / C::block_m), (col_blocks + CN - 1) / CN * CN, 1u);
+    if constexpr (CN > 1) return launch_cluster(pdl, dim3(1u, CN, 1u), kernel, grid, dim3(C::threads), C::smem_bytes, stream, wa);
+    else return launch_pdl_or_plain(pdl, kernel, grid, dim3(C::threads), C::smem_bytes, stream, wa);
   };
   return a.group_size == 32 ? go(std::integral_constant<int, 2>{}) : go(std::integral_constant<int, 1>{});
 }
@@ -1244,8 +1267,9 @@ Status run_midm(const T* A, std::size_t M, const TiledWeightView& w, const T* bi
 /// Checks the workspace, pre-gathers act-order activations, and launches the large-M kernel with BM-row CTAs (plan
 /// from make_large_wgmma_plan<B, BM>). The launch follows `opt.pdl` (PdlMode), as does the pre-gather before it.
 /// Returns unsupported where large_wgmma_available() is false (the kernel exists only in sm_90a code).
-/// @tparam D k-tiles of wgmmas each consumer warpgroup keeps in flight (LargeWgmmaConfig).
-template <int B, class T, int BM = kLargeWgmmaBlockM, int D = 1>
+/// @tparam D k-tiles of wgmmas each consumer warpgroup keeps in flight.  @tparam CN CTAs of a cluster along N that
+/// share the activation loads (LargeWgmmaConfig).
+template <int B, class T, int BM = kLargeWgmmaBlockM, int D = 1, int CN = 1>
 Status run_large_wgmma(const T* A, std::size_t M, const TiledWeightView& w, const T* bias, T* Y, void* workspace,
                        std::size_t workspace_bytes, const GemmPlan& plan, cudaStream_t stream, const GemmOptions& opt = {}) {
   if (Status o = check_gemm_options(opt); !o.ok()) return o;
@@ -1260,7 +1284,7 @@ Status run_large_wgmma(const T* A, std::size_t M, const TiledWeightView& w, cons
   MidmArgs a{};
   if (const cudaError_t g = fill_stream_args(a, A, M, w, bias, Y, workspace, plan, stream, pdl); g != cudaSuccess)
     return gather_failed(g);
-  const cudaError_t e = launch_large_wgmma<B, T, BM, D>(a, stream, pdl);
+  const cudaError_t e = launch_large_wgmma<B, T, BM, D, CN>(a, stream, pdl);
   if (e != cudaSuccess)
     return lowbit::detail::make_status(StatusCode::cuda_error, "gemm: launch failed: ", cudaGetErrorString(e));
   return Status::success();

@@ -74,11 +74,16 @@ inline constexpr int kLargeWgmmaBlockM = 256;
 ///   half of one slab's k-tile (two of its four k16-steps): the same tensor work a k-tile with half the
 ///   dequantization, spread over twice the warps.
 /// @tparam B code width.  @tparam GPT groups per 64-row k-tile (2 for group size 32, else 1).  @tparam BM CTA rows.
-template <int B, int GPT, int BM = kLargeWgmmaBlockM, int D = 1>
+template <int B, int GPT, int BM = kLargeWgmmaBlockM, int D = 1, int CN = 1>
 struct LargeWgmmaConfig {
   static_assert(BM == 128 || BM == 256, "the large-M kernel's CTA covers 128 or 256 rows");
   static_assert(D == 1 || D == 2, "one or two k-tiles of wgmmas in flight");
+  static_assert(CN == 1 || CN == 2, "clusters of one or two CTAs along N");
   static constexpr int depth = D;                    ///< k-tiles of wgmmas a consumer warpgroup keeps in flight
+  /// CTAs of a thread-block cluster along N (same rows, adjacent column blocks): each loads 1/CN of the activation
+  /// box and multicasts it to all of them, so the activations cross from L2 once per cluster, not once per CTA.
+  static constexpr int cluster_n = CN;
+  static constexpr int box_rows = BM / CN;            ///< rows of one activation TMA copy
   static constexpr int block_m = BM;                  ///< activation rows per CTA (BM / 64 m64 warpgroups)
   static constexpr int block_n = 128 * 256 / BM;      ///< output columns per CTA (the wgmma N)
   static constexpr int slabs = block_n / TileGeometry::tile_n;  ///< 64-column weight slabs per CTA
@@ -138,11 +143,11 @@ LOWBIT_HOST_DEVICE constexpr int large_stage_dst(int lane, int wq, int sb, int k
 /// `wargs.amap` maps the activations `[M, K]` with boxes of 64 k x BM rows, 128-byte swizzled. K is not
 /// split (`wargs.a.splits` must be 1).
 /// @tparam B code width.  @tparam T element type.  @tparam GPT groups per 64-row k-tile.  @tparam BM CTA rows.
-template <int B, class T, int GPT, int BM = kLargeWgmmaBlockM, int D = 1>
-__global__ void __launch_bounds__(LargeWgmmaConfig<B, GPT, BM, D>::threads, 1)
+template <int B, class T, int GPT, int BM = kLargeWgmmaBlockM, int D = 1, int CN = 1>
+__global__ void __launch_bounds__(LargeWgmmaConfig<B, GPT, BM, D, CN>::threads, 1)
     large_wgmma_kernel(const __grid_constant__ MidmWsArgs wargs) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  using C = LargeWgmmaConfig<B, GPT, BM, D>;
+  using C = LargeWgmmaConfig<B, GPT, BM, D, CN>;
   using L = TiledLayout<B>;
   using Ops = ElementOps<T>;
   const MidmArgs& args = wargs.a;
@@ -154,7 +159,10 @@ __global__ void __launch_bounds__(LargeWgmmaConfig<B, GPT, BM, D>::threads, 1)
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
   const int m0 = static_cast<int>(blockIdx.x) * C::block_m;
   const int slab0 = static_cast<int>(blockIdx.y) * C::slabs;
-  const int nvalid = min(C::slabs, args.N / TileGeometry::tile_n - slab0);  // slabs of this CTA inside N
+  // slabs of this CTA inside N (none in a cluster's CTA past N: it still loads and multicasts its activation share)
+  const int nvalid_n = min(C::slabs, args.N / TileGeometry::tile_n - slab0);
+  const int nvalid = CN > 1 ? max(0, nvalid_n) : nvalid_n;
+  const std::uint32_t crank = CN > 1 ? ptx::cluster_ctarank() : 0u;
   const int KT = args.K / TileGeometry::tile_k;
   const std::size_t K = static_cast<std::size_t>(args.K), N = static_cast<std::size_t>(args.N);
   const bool sym = args.sym != 0;
@@ -162,12 +170,13 @@ __global__ void __launch_bounds__(LargeWgmmaConfig<B, GPT, BM, D>::threads, 1)
   if (tid == 0) {
     for (int s = 0; s < S; ++s) {
       ptx::mbarrier_init(&full[s], 1u);     // the producer's arrival with the stage's byte count
-      // empty: lane 0 of each consumer warp
-      ptx::mbarrier_init(&empty[s], static_cast<std::uint32_t>(C::consumer_threads / 32));
+      // empty: lane 0 of each consumer warp of every CTA of the cluster (each writes its activation share here)
+      ptx::mbarrier_init(&empty[s], static_cast<std::uint32_t>(CN * C::consumer_threads / 32));
     }
     ptx::fence_mbarrier_init();
   }
-  __syncthreads();
+  if constexpr (CN > 1) ptx::cluster_sync();  // the cluster's mbarriers exist before any multicast or remote arrival
+  else __syncthreads();
 
   if (tid >= C::consumer_threads) {  // the producer warpgroup: its first thread issues every copy
     ptx::setmaxnreg<false, C::producer_regs>();
@@ -193,7 +202,14 @@ __global__ void __launch_bounds__(LargeWgmmaConfig<B, GPT, BM, D>::threads, 1)
         }
       };
       auto issue_a = [&](int kt) {  // the activation box of k-tile kt (its bytes were expected with the weights')
-        ptx::tma_load_2d(smem + (kt % S) * C::stage_bytes, &wargs.amap, kt * TileGeometry::tile_k, m0, &full[kt % S]);
+        unsigned char* dst = smem + (kt % S) * C::stage_bytes;
+        if constexpr (CN == 1) {
+          ptx::tma_load_2d(dst, &wargs.amap, kt * TileGeometry::tile_k, m0, &full[kt % S]);
+        } else {  // this CTA's rows of the box, into every CTA of the cluster
+          const int r0 = static_cast<int>(crank) * C::box_rows;
+          ptx::tma_load_2d_multicast(dst + r0 * detail::kSw128RowBytes, &wargs.amap, kt * TileGeometry::tile_k, m0 + r0,
+                                     &full[kt % S], static_cast<std::uint16_t>((1u << CN) - 1));
+        }
       };
       const int pre = min(S, KT);
       for (int kt = 0; kt < pre; ++kt) issue_w(kt);
@@ -208,6 +224,10 @@ __global__ void __launch_bounds__(LargeWgmmaConfig<B, GPT, BM, D>::threads, 1)
         issue_w(kt);
         issue_a(kt);
       }
+    }
+    if constexpr (CN > 1) {  // the consumers' final cluster barrier counts every thread
+      __syncwarp();
+      ptx::cluster_sync();
     }
     return;  // no CTA-wide barrier follows
   }
@@ -287,7 +307,14 @@ __global__ void __launch_bounds__(LargeWgmmaConfig<B, GPT, BM, D>::threads, 1)
     midm_wgmma_wait<D>();  // the wgmmas of k-tile kt - D are done: its stage may be refilled
     if (kt >= D) {
       __syncwarp();  // the warp's reads of that stage are ordered before its release
-      if (lane == 0) ptx::mbarrier_arrive(&empty[(kt - D) % S]);
+      if (lane == 0) {
+        if constexpr (CN == 1) {
+          ptx::mbarrier_arrive(&empty[(kt - D) % S]);
+        } else {  // every CTA of the cluster writes a share of this stage
+#pragma unroll
+          for (int r = 0; r < CN; ++r) ptx::mbarrier_arrive_cluster(&empty[(kt - D) % S], static_cast<std::uint32_t>(r));
+        }
+      }
     }
   }
   midm_wgmma_wait0();
@@ -312,6 +339,8 @@ __global__ void __launch_bounds__(LargeWgmmaConfig<B, GPT, BM, D>::threads, 1)
         args.Y[(static_cast<std::size_t>(r0 + 8) * N + n) / 2] = Ops::pack2(acc[4 * j + 2] + b0, acc[4 * j + 3] + b1);
     }
   }
+  // no CTA of the cluster exits while another may still arrive on its mbarriers
+  if constexpr (CN > 1) ptx::cluster_sync();
 #else
   (void)wargs;
   __trap();  // wgmma needs sm_90a: gemm selects this kernel only when midm_wgmma_available()
