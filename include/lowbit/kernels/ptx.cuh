@@ -226,11 +226,14 @@ LOWBIT_DEVICE std::uint32_t cluster_ctarank() {
 #endif
 }
 
-/// Arrives (release, cluster scope) on the mbarrier at `bar`'s offset in cluster CTA `rank` (this CTA included).
+/// Arrives on the mbarrier at `bar`'s offset in cluster CTA `rank` (this CTA included), with the default (CTA-scope
+/// release) semantics: enough where the arrival only says that reads by the async proxy, already waited for, are
+/// done. (Session 30, H100: `.release.cluster` compiled to a blocking error barrier (ERRBAR) before every
+/// arrival and halved the large-M kernel's speed.)
 LOWBIT_DEVICE void mbarrier_arrive_cluster(void* bar, std::uint32_t rank) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile(
-      "{\n .reg .b32 ra;\n mapa.shared::cluster.u32 ra, %0, %1;\n mbarrier.arrive.release.cluster.shared::cluster.b64 _, [ra];\n}\n" ::"r"(
+      "{\n .reg .b32 ra;\n mapa.shared::cluster.u32 ra, %0, %1;\n mbarrier.arrive.shared::cluster.b64 _, [ra];\n}\n" ::"r"(
           smem_addr(bar)),
       "r"(rank)
       : "memory");
