@@ -874,7 +874,7 @@ GemmPlan plan_midm_wgmma(std::size_t M, std::size_t N, std::size_t K, int sm_cou
 }
 
 /// Plan of the sm_90a large-M kernel (large_wgmma.cuh) for width B: one CTA per BM rows x 32768 / BM columns
-/// (LargeWgmmaConfig; gemm's is kLargeWgmmaBlockM), K not split, no split-K workspace (act-order weights need the
+/// (LargeWgmmaConfig; gemm's is kLargeWgmmaBlockM) in clusters of kLargeWgmmaClusterN along N, K not split, no split-K workspace (act-order weights need the
 /// pre-gather's M x K activations: workspace_total).
 template <int B, int BM = kLargeWgmmaBlockM>
 GemmPlan make_large_wgmma_plan(std::size_t M, std::size_t N, std::size_t K) {
@@ -882,7 +882,9 @@ GemmPlan make_large_wgmma_plan(std::size_t M, std::size_t N, std::size_t K) {
   GemmPlan p{PolicyKind::large_wgmma, C::block_m, C::block_n, 1, 1};
   p.splits = 1;
   p.kt_per_split = static_cast<int>(K / TileGeometry::tile_k);
-  p.grid = dim3(static_cast<unsigned>((M + C::block_m - 1) / C::block_m), static_cast<unsigned>((N + C::block_n - 1) / C::block_n), 1u);
+  // the launch's grid: gemm's clusters of kLargeWgmmaClusterN CTAs along N (the column blocks rounded up to them)
+  const std::size_t cols = (N + C::block_n - 1) / C::block_n, cn = static_cast<std::size_t>(kLargeWgmmaClusterN);
+  p.grid = dim3(static_cast<unsigned>((M + C::block_m - 1) / C::block_m), static_cast<unsigned>((cols + cn - 1) / cn * cn), 1u);
   return p;
 }
 
@@ -1211,15 +1213,16 @@ cudaError_t launch_midm(const MidmArgs& a, const GemmPlan& plan, cudaStream_t st
   }
 }
 
-/// Launches large_wgmma_kernel with BM-row CTAs (LargeWgmmaConfig) for the arguments `a` (a.splits must be 1), with
-/// programmatic dependent launch when `pdl`. Returns cudaErrorNotSupported without the driver's tensor-map encoder.
-template <int B, class T, int BM = kLargeWgmmaBlockM, int D = 1, int CN = 1>
+/// Launches large_wgmma_kernel with BM-row CTAs in clusters of CN along N (LargeWgmmaConfig; the column blocks rounded
+/// up to a multiple of CN) for the arguments `a` (a.splits must be 1), with programmatic dependent launch when `pdl`.
+/// Returns cudaErrorNotSupported without the driver's tensor-map encoder.
+template <int B, class T, int BM = kLargeWgmmaBlockM, int CN = kLargeWgmmaClusterN>
 cudaError_t launch_large_wgmma(const MidmArgs& a, cudaStream_t stream, bool pdl) {
   if (a.splits != 1) return cudaErrorInvalidValue;
   auto go = [&](auto gpt) -> cudaError_t {
     constexpr int GPT = decltype(gpt)::value;
-    using C = LargeWgmmaConfig<B, GPT, BM, D, CN>;
-    auto kernel = large_wgmma_kernel<B, T, GPT, BM, D, CN>;
+    using C = LargeWgmmaConfig<B, GPT, BM, CN>;
+    auto kernel = large_wgmma_kernel<B, T, GPT, BM, CN>;
     static_assert(C::smem_bytes <= kSm90SmemPerCta, "large-M kernel: shared memory of one CTA exceeded");
     static const cudaError_t attr =
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(C::smem_bytes));
@@ -1267,9 +1270,8 @@ Status run_midm(const T* A, std::size_t M, const TiledWeightView& w, const T* bi
 /// Checks the workspace, pre-gathers act-order activations, and launches the large-M kernel with BM-row CTAs (plan
 /// from make_large_wgmma_plan<B, BM>). The launch follows `opt.pdl` (PdlMode), as does the pre-gather before it.
 /// Returns unsupported where large_wgmma_available() is false (the kernel exists only in sm_90a code).
-/// @tparam D k-tiles of wgmmas each consumer warpgroup keeps in flight.  @tparam CN CTAs of a cluster along N that
-/// share the activation loads (LargeWgmmaConfig).
-template <int B, class T, int BM = kLargeWgmmaBlockM, int D = 1, int CN = 1>
+/// @tparam CN CTAs of a cluster along N that share the activation loads (LargeWgmmaConfig).
+template <int B, class T, int BM = kLargeWgmmaBlockM, int CN = kLargeWgmmaClusterN>
 Status run_large_wgmma(const T* A, std::size_t M, const TiledWeightView& w, const T* bias, T* Y, void* workspace,
                        std::size_t workspace_bytes, const GemmPlan& plan, cudaStream_t stream, const GemmOptions& opt = {}) {
   if (Status o = check_gemm_options(opt); !o.ok()) return o;
@@ -1284,7 +1286,7 @@ Status run_large_wgmma(const T* A, std::size_t M, const TiledWeightView& w, cons
   MidmArgs a{};
   if (const cudaError_t g = fill_stream_args(a, A, M, w, bias, Y, workspace, plan, stream, pdl); g != cudaSuccess)
     return gather_failed(g);
-  const cudaError_t e = launch_large_wgmma<B, T, BM, D, CN>(a, stream, pdl);
+  const cudaError_t e = launch_large_wgmma<B, T, BM, CN>(a, stream, pdl);
   if (e != cudaSuccess)
     return lowbit::detail::make_status(StatusCode::cuda_error, "gemm: launch failed: ", cudaGetErrorString(e));
   return Status::success();

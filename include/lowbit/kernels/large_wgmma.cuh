@@ -55,16 +55,16 @@
 
 #include "midm_wgmma.cuh"
 
-/// Probe-only diagnostic builds (bench/probe, session 30; 0 = the kernel): 1 skips the dequantization and staging
-/// stores, 2 the wgmmas. Both give wrong results; they time what remains.
-#ifndef LOWBIT_PROBE_LARGE_DIAG
-#define LOWBIT_PROBE_LARGE_DIAG 0
-#endif
-
 namespace lowbit::kernels {
 
 /// CTA rows of the large-M kernel that gemm launches (LargeWgmmaConfig: 128 rows x 256 columns or 256 x 128).
 inline constexpr int kLargeWgmmaBlockM = 256;
+
+/// CTAs of a thread-block cluster along N that gemm's large-M kernel launches (LargeWgmmaConfig::cluster_n). H100 SXM,
+/// 4-bit g128, 256 x 128 CTAs: 2-CTA clusters were faster than single CTAs at 22 of 24 points (M = 256-4096 on the four
+/// benchmark shapes, plain and PDL launches; 1.00-1.13x, median 1.03x; 0.99x at 4096^2 M = 4096), in
+/// bench/results/large_probe_NVIDIA_H100_80GB_HBM3_2026-12-08_s30b.json.
+inline constexpr int kLargeWgmmaClusterN = 2;
 
 /// Shape and shared-memory layout of the large-M kernel for width B, GPT groups per k-tile and BM rows a CTA.
 /// A CTA covers BM x (32768 / BM) outputs with BM / 64 consumer warpgroups, each one m64nN wgmma row block:
@@ -74,12 +74,10 @@ inline constexpr int kLargeWgmmaBlockM = 256;
 ///   half of one slab's k-tile (two of its four k16-steps): the same tensor work a k-tile with half the
 ///   dequantization, spread over twice the warps.
 /// @tparam B code width.  @tparam GPT groups per 64-row k-tile (2 for group size 32, else 1).  @tparam BM CTA rows.
-template <int B, int GPT, int BM = kLargeWgmmaBlockM, int D = 1, int CN = 1>
+template <int B, int GPT, int BM = kLargeWgmmaBlockM, int CN = kLargeWgmmaClusterN>
 struct LargeWgmmaConfig {
   static_assert(BM == 128 || BM == 256, "the large-M kernel's CTA covers 128 or 256 rows");
-  static_assert(D == 1 || D == 2, "one or two k-tiles of wgmmas in flight");
   static_assert(CN == 1 || CN == 2, "clusters of one or two CTAs along N");
-  static constexpr int depth = D;                    ///< k-tiles of wgmmas a consumer warpgroup keeps in flight
   /// CTAs of a thread-block cluster along N (same rows, adjacent column blocks): each loads 1/CN of the activation
   /// box and multicasts it to all of them, so the activations cross from L2 once per cluster, not once per CTA.
   static constexpr int cluster_n = CN;
@@ -111,9 +109,7 @@ struct LargeWgmmaConfig {
   /// Bytes of one stage (a multiple of 1024: every activation box starts on a swizzle atom).
   static constexpr int stage_bytes = (p_off + slabs * GPT * kMidmParamBytes + 1023) / 1024 * 1024;
   static constexpr int staging_bytes = block_n * detail::kSw128RowBytes;  ///< one dequantized block_n x 64 tile
-  /// Staging ring depth: the tile written at k-tile t was last read by the wgmmas of t - (D + 2), which every
-  /// warpgroup has waited for before the barrier of t - 1.
-  static constexpr int staging_tiles = D + 2;
+  static constexpr int staging_tiles = 3;                               ///< staging ring depth
   /// Ring depth: what the 227 KB of a CTA hold after the staging tiles, 1024 bytes of alignment slack and
   /// the mbarriers (at most 8).
   static constexpr int stages = std::min<int>(
@@ -143,11 +139,11 @@ LOWBIT_HOST_DEVICE constexpr int large_stage_dst(int lane, int wq, int sb, int k
 /// `wargs.amap` maps the activations `[M, K]` with boxes of 64 k x BM rows, 128-byte swizzled. K is not
 /// split (`wargs.a.splits` must be 1).
 /// @tparam B code width.  @tparam T element type.  @tparam GPT groups per 64-row k-tile.  @tparam BM CTA rows.
-template <int B, class T, int GPT, int BM = kLargeWgmmaBlockM, int D = 1, int CN = 1>
-__global__ void __launch_bounds__(LargeWgmmaConfig<B, GPT, BM, D, CN>::threads, 1)
+template <int B, class T, int GPT, int BM = kLargeWgmmaBlockM, int CN = kLargeWgmmaClusterN>
+__global__ void __launch_bounds__(LargeWgmmaConfig<B, GPT, BM, CN>::threads, 1)
     large_wgmma_kernel(const __grid_constant__ MidmWsArgs wargs) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  using C = LargeWgmmaConfig<B, GPT, BM, D, CN>;
+  using C = LargeWgmmaConfig<B, GPT, BM, CN>;
   using L = TiledLayout<B>;
   using Ops = ElementOps<T>;
   const MidmArgs& args = wargs.a;
@@ -262,17 +258,13 @@ __global__ void __launch_bounds__(LargeWgmmaConfig<B, GPT, BM, D, CN>::threads, 
     };
     // this warpgroup's (slab, k16-step) pairs, slab-major: p0 .. p0 + wg_pairs
     const int p0 = wg * C::wg_pairs, ks_steps = TileGeometry::k_steps;
-#if LOWBIT_PROBE_LARGE_DIAG == 1  // probe-only diagnostic build (session 30): no dequantization, wrong results
-    if constexpr (false) {
-#else
     if constexpr (C::wg_pairs >= 4) {  // whole slabs
-#endif
 #pragma unroll
       for (int sl = 0; sl < C::wg_pairs / 4; ++sl) {
         const int sb = p0 / ks_steps + sl;
         if (sb < nvalid) stage_slab(sb, std::integral_constant<int, 0>{});
       }
-    } else if constexpr (LOWBIT_PROBE_LARGE_DIAG != 1) {  // half a slab: k16-steps 0-1 or 2-3
+    } else {  // half a slab: k16-steps 0-1 or 2-3
       const int sb = p0 / ks_steps;
       if (sb < nvalid) {
         if (p0 % ks_steps == 0) stage_slab(sb, std::integral_constant<int, 0>{});
@@ -288,7 +280,7 @@ __global__ void __launch_bounds__(LargeWgmmaConfig<B, GPT, BM, D, CN>::threads, 
       const std::uint64_t da = sw128_desc(smem_s + st * C::stage_bytes + wg * 64 * kSw128RowBytes);
       const std::uint64_t db = sw128_desc(stile);
 #pragma unroll
-      for (int ks = 0; ks < (LOWBIT_PROBE_LARGE_DIAG == 2 ? 0 : 4); ++ks) {  // diagnostic 2: no wgmmas (wrong results)
+      for (int ks = 0; ks < 4; ++ks) {
         const std::uint64_t step = static_cast<std::uint64_t>((kWgmmaKStepBytes >> 4) * ks);
         const int accumulate = kt > 0 || ks > 0;
         constexpr bool f16 = std::is_same_v<T, half_t>;
@@ -304,15 +296,15 @@ __global__ void __launch_bounds__(LargeWgmmaConfig<B, GPT, BM, D, CN>::threads, 
     midm_wgmma_commit();
 #pragma unroll
     for (int i = 0; i < C::acc_regs; ++i) midm_reg_fence(acc[i]);
-    midm_wgmma_wait<D>();  // the wgmmas of k-tile kt - D are done: its stage may be refilled
-    if (kt >= D) {
+    midm_wgmma_wait1();  // the previous k-tile's wgmmas are done: its stage may be refilled
+    if (kt > 0) {
       __syncwarp();  // the warp's reads of that stage are ordered before its release
       if (lane == 0) {
         if constexpr (CN == 1) {
-          ptx::mbarrier_arrive(&empty[(kt - D) % S]);
+          ptx::mbarrier_arrive(&empty[(kt - 1) % S]);
         } else {  // every CTA of the cluster writes a share of this stage
 #pragma unroll
-          for (int r = 0; r < CN; ++r) ptx::mbarrier_arrive_cluster(&empty[(kt - D) % S], static_cast<std::uint32_t>(r));
+          for (int r = 0; r < CN; ++r) ptx::mbarrier_arrive_cluster(&empty[(kt - 1) % S], static_cast<std::uint32_t>(r));
         }
       }
     }

@@ -230,12 +230,6 @@ LOWBIT_DEVICE void midm_wgmma_commit() { asm volatile("wgmma.commit_group.sync.a
 LOWBIT_DEVICE void midm_wgmma_wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
 /// Waits until at most one wgmma group of this warpgroup is pending (the one just committed).
 LOWBIT_DEVICE void midm_wgmma_wait1() { asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory"); }
-/// Waits until at most N wgmma groups of this warpgroup are pending (N a compile-time constant, 0-7).
-template <int N>
-LOWBIT_DEVICE void midm_wgmma_wait() {
-  static_assert(N >= 0 && N <= 7, "wgmma.wait_group takes 0-7");
-  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
-}
 LOWBIT_DEVICE void midm_fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 /// Keeps the compiler from moving accumulator accesses across the wgmma fences.
 LOWBIT_DEVICE void midm_reg_fence(float& r) { asm volatile("" : "+f"(r)::"memory"); }
