@@ -13,9 +13,10 @@
 /// all SMs stream weights.
 ///
 /// Large M (above the mid-M range, 257 rows): on sm_90a builds and sm_90 devices gemm runs the large-M kernel
-/// (large_wgmma.cuh: the weights dequantized once per CTA into a shared-memory wgmma operand, 256 x 128 CTAs) where its
-/// grid fills the GPU (detail::large_wgmma_preferred; H100, 4-bit g128: 0.63-0.73x of cuBLAS fp16 at M = 1024-4096
-/// in short runs, 0.58-0.63x in bench_gemm's sustained ones,
+/// (large_wgmma.cuh: the weights dequantized once per CTA into a shared-memory wgmma operand, 256 x 128 CTAs in 2-CTA
+/// clusters sharing the activation loads) where its
+/// grid fills the GPU (detail::large_wgmma_preferred; H100, 4-bit g128: 0.64-0.74x of cuBLAS fp16 at M = 1024-4096
+/// in short runs, 0.58-0.63x in bench_gemm's sustained ones (session 29, before the clusters),
 /// where the tile kernels ran at 0.31-0.40x), else the tile kernels. Dequantizing the weight once and calling cuBLAS
 /// (dequant_gemm.cuh) is faster from M = 1024 on most shapes (0.72-1.0x there) and slower below; `WeightOnlyLinear`
 /// (linear.cuh) takes it from M = 257 where gemm has no large-M kernel for the shape and from M = 1024 everywhere

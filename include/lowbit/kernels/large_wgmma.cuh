@@ -31,11 +31,18 @@
 ///   step t was last read by the wgmmas of step t - 3, which every warpgroup has waited for before the
 ///   barrier of step t - 1.
 /// - accumulators: 64 x block_n fp32 per warpgroup, stored to Y with the bias at the end.
+/// - clusters (CN = 2, gemm's kLargeWgmmaClusterN): the two CTAs of a cluster cover the same rows and adjacent column
+///   blocks; each TMA-loads half of the activation box and multicasts it to both, so the activations cross from L2
+///   once per pair. A stage's `empty` mbarrier then counts both CTAs' consumer warps (each arrives on its own and on
+///   the peer's, CTA-scope release: `.release.cluster` compiled to blocking ERRBARs and halved the speed), cluster
+///   barriers follow the mbarrier init and precede exit, and a CTA past N still loads its share.
 ///
-/// Measured (H100 SXM, 4-bit g128, bench/kernels/NOTES.md "Session 29"): 256 x 128 CTAs run at 0.63-0.73x of cuBLAS
-/// fp16 at M = 1024-4096 on the benchmark shapes in short runs (bench_gemm's sustained graphs: 0.58-0.63x), 128 x 256
-/// ones at 0.56-0.66x (the tile kernels: 0.31-0.40x; dequantize + cuBLAS: 0.72-1.0x, which the 256-row shape beats at
-/// M = 512 by 1.09-1.25x). A split variant that
+/// Measured (H100 SXM, 4-bit g128, bench/kernels/NOTES.md "Session 29" and "Session 30"): 256 x 128 CTAs run at
+/// 0.63-0.73x of cuBLAS fp16 at M = 1024-4096 on the benchmark shapes in short runs (bench_gemm's sustained graphs:
+/// 0.58-0.63x), in 2-CTA clusters 1.00-1.13x faster than that (0.64-0.74x), 128 x 256 ones at 0.56-0.66x (the tile
+/// kernels: 0.31-0.40x; dequantize + cuBLAS: 0.72-1.0x, which the 256-row shape beats at M = 512 by 1.09-1.25x).
+/// ncu (session 30): the tensor pipe is busy 56 % of the time; each consumer warp's k-tile is one serial chain (stage
+/// wait, dequantization, proxy fence, the consumers' barrier, wgmma issue) and the wgmmas fill only part of the next. A split variant that
 /// moved the dequantization to a third warpgroup lost (0.45-0.55x, branch `wip/large-wgmma-split`): one
 /// warpgroup's dequantization is too slow for four slabs.
 ///
