@@ -142,10 +142,11 @@ LOWBIT_HOST_DEVICE constexpr int large_stage_dst(int lane, int wq, int sb, int k
   return swz128(64 * sb + 16 * wq + 8 * (i % 2) + r, 2 * ks + i / 2);
 }
 
-/// The large-M kernel. Grid (ceil(M / BM), ceil(N / block_n)); LargeWgmmaConfig::threads threads; one CTA per SM.
-/// `wargs.amap` maps the activations `[M, K]` with boxes of 64 k x BM rows, 128-byte swizzled. K is not
-/// split (`wargs.a.splits` must be 1).
+/// The large-M kernel. Grid (ceil(M / BM), ceil(N / block_n) rounded up to a multiple of CN), in clusters of (1, CN, 1)
+/// when CN > 1; LargeWgmmaConfig::threads threads; one CTA per SM. `wargs.amap` maps the activations `[M, K]` with
+/// boxes of 64 k x BM / CN rows, 128-byte swizzled. K is not split (`wargs.a.splits` must be 1).
 /// @tparam B code width.  @tparam T element type.  @tparam GPT groups per 64-row k-tile.  @tparam BM CTA rows.
+/// @tparam CN CTAs of a cluster along N sharing the activation loads.
 template <int B, class T, int GPT, int BM = kLargeWgmmaBlockM, int CN = kLargeWgmmaClusterN>
 __global__ void __launch_bounds__(LargeWgmmaConfig<B, GPT, BM, CN>::threads, 1)
     large_wgmma_kernel(const __grid_constant__ MidmWsArgs wargs) {
