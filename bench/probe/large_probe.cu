@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <algorithm>
 #include <vector>
@@ -191,6 +192,24 @@ template <int B>
 void sweep_large(cudaStream_t st, cublasHandle_t blas, const std::vector<std::size_t>& Ms, bool ws_too) {
   std::printf("== %d-bit g128, large-M kernel (stages %d at 128 x 256, %d at 256 x 128)\n", B, LargeWgmmaConfig<B, 1, 128>::stages,
               LargeWgmmaConfig<B, 1, 256>::stages);
+  {  // how many 2-CTA clusters of the 256-row kernel the device holds at once (a GPC with an odd SM count idles one)
+    cudaLaunchConfig_t cfg{};
+    cfg.gridDim = dim3(16, 64, 1);
+    cfg.blockDim = dim3(LargeWgmmaConfig<B, 1, 256, 2>::threads);
+    cfg.dynamicSmemBytes = LargeWgmmaConfig<B, 1, 256, 2>::smem_bytes;
+    cudaLaunchAttribute la[1];
+    la[0].id = cudaLaunchAttributeClusterDimension;
+    la[0].val.clusterDim.x = 1;
+    la[0].val.clusterDim.y = 2;
+    la[0].val.clusterDim.z = 1;
+    cfg.attrs = la;
+    cfg.numAttrs = 1;
+    auto k = kd::large_wgmma_kernel<B, half_t, 1, 256, 2>;
+    cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(cfg.dynamicSmemBytes));
+    int clusters = -1;
+    const cudaError_t e = cudaOccupancyMaxActiveClusters(&clusters, k, &cfg);
+    std::printf("   2-CTA clusters resident at once: %d (%s)\n", clusters, cudaGetErrorString(e));
+  }
   const std::size_t m_max = *std::max_element(Ms.begin(), Ms.end());
   for_each_bench_shape(B, m_max, [&](std::size_t K, std::size_t N, const LargeProblem& prob) {
     const TiledWeightView& w = prob.w.view;
@@ -202,20 +221,26 @@ void sweep_large(cudaStream_t st, cublasHandle_t blas, const std::vector<std::si
       std::printf("K %5zu N %5zu M %4zu: cuBLAS fp16 %8.1f us, dequant+cuBLAS %8.1f us (%.3fx)\n", K, N, M, t_blas, t_deq,
                   t_blas / t_deq);
       const kd::MidmArgs a = large_args(prob, M, K);
-      auto variant = [&](auto bm, int pdl) {  // session 29: 128 x 256 CTAs (m64n256) against 256 x 128 (m64n128)
-        constexpr int BM = decltype(bm)::value;
+      // session 29: 128 x 256 CTAs (m64n256) against 256 x 128 (m64n128); session 30: CN CTAs of a cluster sharing the
+      // activation loads (TMA multicast; its D = 2 variant, two k-tiles of wgmmas in flight, lost and was removed)
+      auto variant = [&](auto bm, int pdl, auto cn) {
+        constexpr int BM = decltype(bm)::value, CN = decltype(cn)::value;
         auto call = [&] {
-          const cudaError_t e = kd::launch_large_wgmma<B, half_t, BM>(a, st, pdl != 0);
+          const cudaError_t e = kd::launch_large_wgmma<B, half_t, BM, CN>(a, st, pdl != 0);
           if (e != cudaSuccess) { std::fprintf(stderr, "large: %s\n", cudaGetErrorString(e)); std::exit(1); }
         };
         const double rd = rel_diff_of(call, Y, M, N, st, yref);
         const double t = time_stream_us(st, 5, 7, [&](int) { call(); });
-        std::printf("    large%d%s: %8.1f us (%.3fx cuBLAS, %.3fx dequant+cuBLAS), rel diff %.1e%s\n", BM, pdl ? "-pdl" : "    ",
-                    t, t_blas / t, t_deq / t, rd, rd > 4e-3 ? " MISMATCH" : "");
+        std::printf("    large%d%s%s: %8.1f us (%.3fx cuBLAS, %.3fx dequant+cuBLAS), rel diff %.1e%s\n", BM, CN == 2 ? "mc" : "",
+                    pdl ? "-pdl" : "    ", t, t_blas / t, t_deq / t, rd, rd > 4e-3 ? " MISMATCH" : "");
       };
+      using one = std::integral_constant<int, 1>;
+      using two = std::integral_constant<int, 2>;
+      using r256 = std::integral_constant<int, 256>;
       for (int pdl = 0; pdl < 2; ++pdl) {
-        variant(std::integral_constant<int, 128>{}, pdl);
-        variant(std::integral_constant<int, 256>{}, pdl);
+        variant(std::integral_constant<int, 128>{}, pdl, one{});
+        variant(r256{}, pdl, one{});
+        if (!std::getenv("LARGE_PROBE_NO_MC")) variant(r256{}, pdl, two{});  // the recipe sets it when cluster tests fail
       }
       if (ws_too && M <= 256) {
         using QW = MidmWgmmaPolicies<B>;
@@ -229,7 +254,7 @@ void sweep_large(cudaStream_t st, cublasHandle_t blas, const std::vector<std::si
 
 // usage: large_probe [large | large4 | one | widths | ws | ws4]   (default: 4-bit at M = 64, 128, 192, 256 with every
 // policy variant; "widths": 2, 3, 8 bits at M = 192, 256, W128 against W256; "large" / "large4": the large-M kernel's
-// sweeps; "one": three launches of one large-M configuration, for ncu)
+// sweeps; "one [mc]": three launches of one large-M configuration, for ncu; mc: 2-CTA clusters)
 int main(int argc, char** argv) {
   cudaDeviceProp prop{};
   LB_CUDA(cudaGetDeviceProperties(&prop, 0));
@@ -249,8 +274,13 @@ int main(int argc, char** argv) {
     const std::size_t K = 8192, N = 8192, M = 4096;
     LargeProblem prob = large_problem(4, K, N, M, 1);
     const kd::MidmArgs a = large_args(prob, M, K);
-    for (int i = 0; i < 3; ++i)
-      if (kd::launch_large_wgmma<4, half_t, 256>(a, st, false) != cudaSuccess) return 1;
+    // session 30: "one mc", 2-CTA clusters sharing the activation loads (gemm's); "one", single CTAs
+    const bool mc = argc > 2 && !std::strcmp(argv[2], "mc");
+    for (int i = 0; i < 3; ++i) {
+      const cudaError_t e =
+          mc ? kd::launch_large_wgmma<4, half_t, 256, 2>(a, st, false) : kd::launch_large_wgmma<4, half_t, 256, 1>(a, st, false);
+      if (e != cudaSuccess) return 1;
+    }
     LB_CUDA(cudaStreamSynchronize(st));
     free_problem(prob);
   } else if (argc > 1 && !std::strcmp(argv[1], "ws")) {

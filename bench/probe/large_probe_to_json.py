@@ -8,7 +8,7 @@ import re
 import sys
 
 ROW = re.compile(r"K\s+(\d+) N\s+(\d+) M\s+(\d+): cuBLAS fp16\s+([\d.]+) us, dequant\+cuBLAS\s+([\d.]+) us")
-LARGE = re.compile(r"large(128|256|-split)?(-pdl)?\s*:\s+([\d.]+) us \(([\d.]+)x cuBLAS, ([\d.]+)x dequant\+cuBLAS\), rel diff ([\d.e+-]+)(.*)")
+LARGE = re.compile(r"large(128|256d2mc|256d2|256mc|256|-split)?(-pdl)?\s*:\s+([\d.]+) us \(([\d.]+)x cuBLAS, ([\d.]+)x dequant\+cuBLAS\), rel diff ([\d.e+-]+)(.*)")
 WIDTH = re.compile(r"== (\d+)-bit g128")
 
 
@@ -29,7 +29,8 @@ def main():
                 row["speedup_dequant_cublas"] = round(row["cublas_fp16_us"] / row["dequant_cublas_us"], 3)
                 rows.append(row)
             elif (m := LARGE.search(line)) and row is not None:
-                # session 29 logs name the CTA rows (large128 / large256) or the split variant (large-split, wip branch);
+                # session 29 logs name the CTA rows (large128 / large256) or the split variant (large-split, wip branch), session
+                # 30 the two-k-tile depth and the 2-CTA clusters (large256d2, large256mc, large256d2mc);
                 # session 28's had one shape, 128 rows
                 key = "large" + (m.group(1) or "").replace("-", "_") + ("_pdl" if m.group(2) else "")
                 row[key + "_us"] = float(m.group(3))

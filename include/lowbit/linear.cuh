@@ -165,19 +165,27 @@ class WeightOnlyLinear {
   }
 
   /// Workspace bytes for every call with M <= max_M (the fused kernels' split-K region and act-order
-  /// gather, and, from kDequantGemmMinM rows, one dense weight slab of at most `dense_limit` bytes;
+  /// gather, and, where some M <= max_M takes the dense path (from kDequantGemmMinM rows, except where gemm's large-M
+  /// kernel serves them: kernels::dequant_gemm_preferred), one dense weight slab of at most `dense_limit` bytes;
   /// 0 = the whole weight, i.e. one cuBLAS call).
   [[nodiscard]] std::size_t workspace_size(std::size_t max_M, std::size_t dense_limit = 0) const {
     const kernels::TiledMeta& m = w_.view().meta;
     const bool dequant = blas_ && max_M >= kernels::kDequantGemmMinM;
     const int sms = kernels::detail::current_sm_count();
     std::size_t fused = 0;
+    bool dense_used = false;  // some M <= max_M takes the dense path (not where gemm's large-M kernel serves them all)
     for (std::size_t M = 1; M <= max_M; ++M) {  // every M that gemm serves (with a cuBLAS handle, not the dense path's)
-      if (dequant && M >= kernels::kDequantGemmOverLargeM) break;  // dense from here on
-      if (dequant && kernels::dequant_gemm_preferred(M, m.N, sms)) continue;
+      if (dequant && M >= kernels::kDequantGemmOverLargeM) {  // dense from here on
+        dense_used = true;
+        break;
+      }
+      if (dequant && kernels::dequant_gemm_preferred(M, m.N, sms)) {
+        dense_used = true;
+        continue;
+      }
       fused = std::max(fused, kernels::gemm_workspace_size(M, m, gemm_options(M)));
     }
-    if (!dequant) return fused;
+    if (!dense_used) return fused;
     std::size_t dense = kernels::gemm_dequant_workspace_size<T>(m);
     if (dense_limit) dense = std::max(std::min(dense, dense_limit), kernels::gemm_dequant_min_workspace_size<T>(m));
     return std::max(fused, kernels::detail::kCounterBytes + dense);

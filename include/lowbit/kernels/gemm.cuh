@@ -13,9 +13,10 @@
 /// all SMs stream weights.
 ///
 /// Large M (above the mid-M range, 257 rows): on sm_90a builds and sm_90 devices gemm runs the large-M kernel
-/// (large_wgmma.cuh: the weights dequantized once per CTA into a shared-memory wgmma operand, 256 x 128 CTAs) where its
-/// grid fills the GPU (detail::large_wgmma_preferred; H100, 4-bit g128: 0.63-0.73x of cuBLAS fp16 at M = 1024-4096
-/// in short runs, 0.58-0.63x in bench_gemm's sustained ones,
+/// (large_wgmma.cuh: the weights dequantized once per CTA into a shared-memory wgmma operand, 256 x 128 CTAs in 2-CTA
+/// clusters sharing the activation loads) where its
+/// grid fills the GPU (detail::large_wgmma_preferred; H100, 4-bit g128: 0.64-0.74x of cuBLAS fp16 at M = 1024-4096
+/// in short runs, 0.58-0.63x in bench_gemm's sustained ones (session 29, before the clusters),
 /// where the tile kernels ran at 0.31-0.40x), else the tile kernels. Dequantizing the weight once and calling cuBLAS
 /// (dequant_gemm.cuh) is faster from M = 1024 on most shapes (0.72-1.0x there) and slower below; `WeightOnlyLinear`
 /// (linear.cuh) takes it from M = 257 where gemm has no large-M kernel for the shape and from M = 1024 everywhere
@@ -409,6 +410,28 @@ cudaError_t launch_pdl(void (*kernel)(KArgs...), dim3 grid, dim3 block, std::siz
   la[0].val.programmaticStreamSerializationAllowed = 1;
   cfg.attrs = la;
   cfg.numAttrs = 1;
+  return cudaLaunchKernelEx(&cfg, kernel, static_cast<KArgs>(args)...);
+}
+
+/// Launches `kernel` in thread-block clusters of `cluster` CTAs (the grid a multiple of it), with programmatic
+/// dependent launch when `pdl`.
+template <class... KArgs, class... Args>
+cudaError_t launch_cluster(bool pdl, dim3 cluster, void (*kernel)(KArgs...), dim3 grid, dim3 block, std::size_t smem,
+                           cudaStream_t stream, const Args&... args) {
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute la[2];
+  la[0].id = cudaLaunchAttributeClusterDimension;
+  la[0].val.clusterDim.x = cluster.x;
+  la[0].val.clusterDim.y = cluster.y;
+  la[0].val.clusterDim.z = cluster.z;
+  la[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  la[1].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = la;
+  cfg.numAttrs = pdl ? 2 : 1;
   return cudaLaunchKernelEx(&cfg, kernel, static_cast<KArgs>(args)...);
 }
 
@@ -852,7 +875,7 @@ GemmPlan plan_midm_wgmma(std::size_t M, std::size_t N, std::size_t K, int sm_cou
 }
 
 /// Plan of the sm_90a large-M kernel (large_wgmma.cuh) for width B: one CTA per BM rows x 32768 / BM columns
-/// (LargeWgmmaConfig; gemm's is kLargeWgmmaBlockM), K not split, no split-K workspace (act-order weights need the
+/// (LargeWgmmaConfig; gemm's is kLargeWgmmaBlockM) in clusters of kLargeWgmmaClusterN along N, K not split, no split-K workspace (act-order weights need the
 /// pre-gather's M x K activations: workspace_total).
 template <int B, int BM = kLargeWgmmaBlockM>
 GemmPlan make_large_wgmma_plan(std::size_t M, std::size_t N, std::size_t K) {
@@ -860,7 +883,9 @@ GemmPlan make_large_wgmma_plan(std::size_t M, std::size_t N, std::size_t K) {
   GemmPlan p{PolicyKind::large_wgmma, C::block_m, C::block_n, 1, 1};
   p.splits = 1;
   p.kt_per_split = static_cast<int>(K / TileGeometry::tile_k);
-  p.grid = dim3(static_cast<unsigned>((M + C::block_m - 1) / C::block_m), static_cast<unsigned>((N + C::block_n - 1) / C::block_n), 1u);
+  // the launch's grid: gemm's clusters of kLargeWgmmaClusterN CTAs along N (the column blocks rounded up to them)
+  const std::size_t cols = (N + C::block_n - 1) / C::block_n, cn = static_cast<std::size_t>(kLargeWgmmaClusterN);
+  p.grid = dim3(static_cast<unsigned>((M + C::block_m - 1) / C::block_m), static_cast<unsigned>((cols + cn - 1) / cn * cn), 1u);
   return p;
 }
 
@@ -1189,15 +1214,16 @@ cudaError_t launch_midm(const MidmArgs& a, const GemmPlan& plan, cudaStream_t st
   }
 }
 
-/// Launches large_wgmma_kernel with BM-row CTAs (LargeWgmmaConfig) for the arguments `a` (a.splits must be 1), with
-/// programmatic dependent launch when `pdl`. Returns cudaErrorNotSupported without the driver's tensor-map encoder.
-template <int B, class T, int BM = kLargeWgmmaBlockM>
+/// Launches large_wgmma_kernel with BM-row CTAs in clusters of CN along N (LargeWgmmaConfig; the column blocks rounded
+/// up to a multiple of CN) for the arguments `a` (a.splits must be 1), with programmatic dependent launch when `pdl`.
+/// Returns cudaErrorNotSupported without the driver's tensor-map encoder.
+template <int B, class T, int BM = kLargeWgmmaBlockM, int CN = kLargeWgmmaClusterN>
 cudaError_t launch_large_wgmma(const MidmArgs& a, cudaStream_t stream, bool pdl) {
   if (a.splits != 1) return cudaErrorInvalidValue;
   auto go = [&](auto gpt) -> cudaError_t {
     constexpr int GPT = decltype(gpt)::value;
-    using C = LargeWgmmaConfig<B, GPT, BM>;
-    auto kernel = large_wgmma_kernel<B, T, GPT, BM>;
+    using C = LargeWgmmaConfig<B, GPT, BM, CN>;
+    auto kernel = large_wgmma_kernel<B, T, GPT, BM, CN>;
     static_assert(C::smem_bytes <= kSm90SmemPerCta, "large-M kernel: shared memory of one CTA exceeded");
     static const cudaError_t attr =
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(C::smem_bytes));
@@ -1208,12 +1234,13 @@ cudaError_t launch_large_wgmma(const MidmArgs& a, cudaStream_t stream, bool pdl)
     MidmWsArgs wa{};
     wa.a = a;
     if (const cudaError_t e = encode_2d(wa.amap, 2, a.A, static_cast<std::size_t>(a.M), static_cast<std::size_t>(a.K),
-                                        C::block_m, TileGeometry::tile_k, true);
+                                        C::box_rows, TileGeometry::tile_k, true);
         e != cudaSuccess)
       return e;
-    const dim3 grid(static_cast<unsigned>((a.M + C::block_m - 1) / C::block_m),
-                    static_cast<unsigned>((a.N + C::block_n - 1) / C::block_n), 1u);
-    return launch_pdl_or_plain(pdl, kernel, grid, dim3(C::threads), C::smem_bytes, stream, wa);
+    const unsigned col_blocks = static_cast<unsigned>((a.N + C::block_n - 1) / C::block_n);
+    const dim3 grid(static_cast<unsigned>((a.M + C::block_m - 1) / C::block_m), (col_blocks + CN - 1) / CN * CN, 1u);
+    if constexpr (CN > 1) return launch_cluster(pdl, dim3(1u, CN, 1u), kernel, grid, dim3(C::threads), C::smem_bytes, stream, wa);
+    else return launch_pdl_or_plain(pdl, kernel, grid, dim3(C::threads), C::smem_bytes, stream, wa);
   };
   return a.group_size == 32 ? go(std::integral_constant<int, 2>{}) : go(std::integral_constant<int, 1>{});
 }
@@ -1244,7 +1271,8 @@ Status run_midm(const T* A, std::size_t M, const TiledWeightView& w, const T* bi
 /// Checks the workspace, pre-gathers act-order activations, and launches the large-M kernel with BM-row CTAs (plan
 /// from make_large_wgmma_plan<B, BM>). The launch follows `opt.pdl` (PdlMode), as does the pre-gather before it.
 /// Returns unsupported where large_wgmma_available() is false (the kernel exists only in sm_90a code).
-template <int B, class T, int BM = kLargeWgmmaBlockM>
+/// @tparam CN CTAs of a cluster along N that share the activation loads (LargeWgmmaConfig).
+template <int B, class T, int BM = kLargeWgmmaBlockM, int CN = kLargeWgmmaClusterN>
 Status run_large_wgmma(const T* A, std::size_t M, const TiledWeightView& w, const T* bias, T* Y, void* workspace,
                        std::size_t workspace_bytes, const GemmPlan& plan, cudaStream_t stream, const GemmOptions& opt = {}) {
   if (Status o = check_gemm_options(opt); !o.ok()) return o;
@@ -1259,7 +1287,7 @@ Status run_large_wgmma(const T* A, std::size_t M, const TiledWeightView& w, cons
   MidmArgs a{};
   if (const cudaError_t g = fill_stream_args(a, A, M, w, bias, Y, workspace, plan, stream, pdl); g != cudaSuccess)
     return gather_failed(g);
-  const cudaError_t e = launch_large_wgmma<B, T, BM>(a, stream, pdl);
+  const cudaError_t e = launch_large_wgmma<B, T, BM, CN>(a, stream, pdl);
   if (e != cudaSuccess)
     return lowbit::detail::make_status(StatusCode::cuda_error, "gemm: launch failed: ", cudaGetErrorString(e));
   return Status::success();

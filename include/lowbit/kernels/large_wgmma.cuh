@@ -31,11 +31,18 @@
 ///   step t was last read by the wgmmas of step t - 3, which every warpgroup has waited for before the
 ///   barrier of step t - 1.
 /// - accumulators: 64 x block_n fp32 per warpgroup, stored to Y with the bias at the end.
+/// - clusters (CN = 2, gemm's kLargeWgmmaClusterN): the two CTAs of a cluster cover the same rows and adjacent column
+///   blocks; each TMA-loads half of the activation box and multicasts it to both, so the activations cross from L2
+///   once per pair. A stage's `empty` mbarrier then counts both CTAs' consumer warps (each arrives on its own and on
+///   the peer's, CTA-scope release: `.release.cluster` compiled to blocking ERRBARs and halved the speed), cluster
+///   barriers follow the mbarrier init and precede exit, and a CTA past N still loads its share.
 ///
-/// Measured (H100 SXM, 4-bit g128, bench/kernels/NOTES.md "Session 29"): 256 x 128 CTAs run at 0.63-0.73x of cuBLAS
-/// fp16 at M = 1024-4096 on the benchmark shapes in short runs (bench_gemm's sustained graphs: 0.58-0.63x), 128 x 256
-/// ones at 0.56-0.66x (the tile kernels: 0.31-0.40x; dequantize + cuBLAS: 0.72-1.0x, which the 256-row shape beats at
-/// M = 512 by 1.09-1.25x). A split variant that
+/// Measured (H100 SXM, 4-bit g128, bench/kernels/NOTES.md "Session 29" and "Session 30"): 256 x 128 CTAs run at
+/// 0.63-0.73x of cuBLAS fp16 at M = 1024-4096 on the benchmark shapes in short runs (bench_gemm's sustained graphs:
+/// 0.58-0.63x), in 2-CTA clusters 1.00-1.13x faster than that (0.64-0.74x), 128 x 256 ones at 0.56-0.66x (the tile
+/// kernels: 0.31-0.40x; dequantize + cuBLAS: 0.72-1.0x, which the 256-row shape beats at M = 512 by 1.09-1.25x).
+/// ncu (session 30): the tensor pipe is busy 56 % of the time; each consumer warp's k-tile is one serial chain (stage
+/// wait, dequantization, proxy fence, the consumers' barrier, wgmma issue) and the wgmmas fill only part of the next. A split variant that
 /// moved the dequantization to a third warpgroup lost (0.45-0.55x, branch `wip/large-wgmma-split`): one
 /// warpgroup's dequantization is too slow for four slabs.
 ///
@@ -60,6 +67,12 @@ namespace lowbit::kernels {
 /// CTA rows of the large-M kernel that gemm launches (LargeWgmmaConfig: 128 rows x 256 columns or 256 x 128).
 inline constexpr int kLargeWgmmaBlockM = 256;
 
+/// CTAs of a thread-block cluster along N that gemm's large-M kernel launches (LargeWgmmaConfig::cluster_n). H100 SXM,
+/// 4-bit g128, 256 x 128 CTAs: 2-CTA clusters were faster than single CTAs at 22 of 24 points (M = 256-4096 on the four
+/// benchmark shapes, plain and PDL launches; 1.00-1.13x, median 1.03x; 0.99x at 4096^2 M = 4096), in
+/// bench/results/large_probe_NVIDIA_H100_80GB_HBM3_2026-12-08_s30b.json.
+inline constexpr int kLargeWgmmaClusterN = 2;
+
 /// Shape and shared-memory layout of the large-M kernel for width B, GPT groups per k-tile and BM rows a CTA.
 /// A CTA covers BM x (32768 / BM) outputs with BM / 64 consumer warpgroups, each one m64nN wgmma row block:
 /// - BM = 128: 256 columns (four slabs), two consumer warpgroups of m64n256 (128 accumulators a thread), each
@@ -68,9 +81,14 @@ inline constexpr int kLargeWgmmaBlockM = 256;
 ///   half of one slab's k-tile (two of its four k16-steps): the same tensor work a k-tile with half the
 ///   dequantization, spread over twice the warps.
 /// @tparam B code width.  @tparam GPT groups per 64-row k-tile (2 for group size 32, else 1).  @tparam BM CTA rows.
-template <int B, int GPT, int BM = kLargeWgmmaBlockM>
+template <int B, int GPT, int BM = kLargeWgmmaBlockM, int CN = kLargeWgmmaClusterN>
 struct LargeWgmmaConfig {
   static_assert(BM == 128 || BM == 256, "the large-M kernel's CTA covers 128 or 256 rows");
+  static_assert(CN == 1 || CN == 2, "clusters of one or two CTAs along N");
+  /// CTAs of a thread-block cluster along N (same rows, adjacent column blocks): each loads 1/CN of the activation
+  /// box and multicasts it to all of them, so the activations cross from L2 once per cluster, not once per CTA.
+  static constexpr int cluster_n = CN;
+  static constexpr int box_rows = BM / CN;            ///< rows of one activation TMA copy
   static constexpr int block_m = BM;                  ///< activation rows per CTA (BM / 64 m64 warpgroups)
   static constexpr int block_n = 128 * 256 / BM;      ///< output columns per CTA (the wgmma N)
   static constexpr int slabs = block_n / TileGeometry::tile_n;  ///< 64-column weight slabs per CTA
@@ -124,15 +142,16 @@ LOWBIT_HOST_DEVICE constexpr int large_stage_dst(int lane, int wq, int sb, int k
   return swz128(64 * sb + 16 * wq + 8 * (i % 2) + r, 2 * ks + i / 2);
 }
 
-/// The large-M kernel. Grid (ceil(M / BM), ceil(N / block_n)); LargeWgmmaConfig::threads threads; one CTA per SM.
-/// `wargs.amap` maps the activations `[M, K]` with boxes of 64 k x BM rows, 128-byte swizzled. K is not
-/// split (`wargs.a.splits` must be 1).
+/// The large-M kernel. Grid (ceil(M / BM), ceil(N / block_n) rounded up to a multiple of CN), in clusters of (1, CN, 1)
+/// when CN > 1; LargeWgmmaConfig::threads threads; one CTA per SM. `wargs.amap` maps the activations `[M, K]` with
+/// boxes of 64 k x BM / CN rows, 128-byte swizzled. K is not split (`wargs.a.splits` must be 1).
 /// @tparam B code width.  @tparam T element type.  @tparam GPT groups per 64-row k-tile.  @tparam BM CTA rows.
-template <int B, class T, int GPT, int BM = kLargeWgmmaBlockM>
-__global__ void __launch_bounds__(LargeWgmmaConfig<B, GPT, BM>::threads, 1)
+/// @tparam CN CTAs of a cluster along N sharing the activation loads.
+template <int B, class T, int GPT, int BM = kLargeWgmmaBlockM, int CN = kLargeWgmmaClusterN>
+__global__ void __launch_bounds__(LargeWgmmaConfig<B, GPT, BM, CN>::threads, 1)
     large_wgmma_kernel(const __grid_constant__ MidmWsArgs wargs) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  using C = LargeWgmmaConfig<B, GPT, BM>;
+  using C = LargeWgmmaConfig<B, GPT, BM, CN>;
   using L = TiledLayout<B>;
   using Ops = ElementOps<T>;
   const MidmArgs& args = wargs.a;
@@ -144,7 +163,10 @@ __global__ void __launch_bounds__(LargeWgmmaConfig<B, GPT, BM>::threads, 1)
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
   const int m0 = static_cast<int>(blockIdx.x) * C::block_m;
   const int slab0 = static_cast<int>(blockIdx.y) * C::slabs;
-  const int nvalid = min(C::slabs, args.N / TileGeometry::tile_n - slab0);  // slabs of this CTA inside N
+  // slabs of this CTA inside N (none in a cluster's CTA past N: it still loads and multicasts its activation share)
+  const int nvalid_n = min(C::slabs, args.N / TileGeometry::tile_n - slab0);
+  const int nvalid = CN > 1 ? max(0, nvalid_n) : nvalid_n;
+  const std::uint32_t crank = CN > 1 ? ptx::cluster_ctarank() : 0u;
   const int KT = args.K / TileGeometry::tile_k;
   const std::size_t K = static_cast<std::size_t>(args.K), N = static_cast<std::size_t>(args.N);
   const bool sym = args.sym != 0;
@@ -152,12 +174,13 @@ __global__ void __launch_bounds__(LargeWgmmaConfig<B, GPT, BM>::threads, 1)
   if (tid == 0) {
     for (int s = 0; s < S; ++s) {
       ptx::mbarrier_init(&full[s], 1u);     // the producer's arrival with the stage's byte count
-      // empty: lane 0 of each consumer warp
-      ptx::mbarrier_init(&empty[s], static_cast<std::uint32_t>(C::consumer_threads / 32));
+      // empty: lane 0 of each consumer warp of every CTA of the cluster (each writes its activation share here)
+      ptx::mbarrier_init(&empty[s], static_cast<std::uint32_t>(CN * C::consumer_threads / 32));
     }
     ptx::fence_mbarrier_init();
   }
-  __syncthreads();
+  if constexpr (CN > 1) ptx::cluster_sync();  // the cluster's mbarriers exist before any multicast or remote arrival
+  else __syncthreads();
 
   if (tid >= C::consumer_threads) {  // the producer warpgroup: its first thread issues every copy
     ptx::setmaxnreg<false, C::producer_regs>();
@@ -183,7 +206,14 @@ __global__ void __launch_bounds__(LargeWgmmaConfig<B, GPT, BM>::threads, 1)
         }
       };
       auto issue_a = [&](int kt) {  // the activation box of k-tile kt (its bytes were expected with the weights')
-        ptx::tma_load_2d(smem + (kt % S) * C::stage_bytes, &wargs.amap, kt * TileGeometry::tile_k, m0, &full[kt % S]);
+        unsigned char* dst = smem + (kt % S) * C::stage_bytes;
+        if constexpr (CN == 1) {
+          ptx::tma_load_2d(dst, &wargs.amap, kt * TileGeometry::tile_k, m0, &full[kt % S]);
+        } else {  // this CTA's rows of the box, into every CTA of the cluster
+          const int r0 = static_cast<int>(crank) * C::box_rows;
+          ptx::tma_load_2d_multicast(dst + r0 * detail::kSw128RowBytes, &wargs.amap, kt * TileGeometry::tile_k, m0 + r0,
+                                     &full[kt % S], static_cast<std::uint16_t>((1u << CN) - 1));
+        }
       };
       const int pre = min(S, KT);
       for (int kt = 0; kt < pre; ++kt) issue_w(kt);
@@ -198,6 +228,10 @@ __global__ void __launch_bounds__(LargeWgmmaConfig<B, GPT, BM>::threads, 1)
         issue_w(kt);
         issue_a(kt);
       }
+    }
+    if constexpr (CN > 1) {  // the consumers' final cluster barrier counts every thread
+      __syncwarp();
+      ptx::cluster_sync();
     }
     return;  // no CTA-wide barrier follows
   }
@@ -273,7 +307,14 @@ __global__ void __launch_bounds__(LargeWgmmaConfig<B, GPT, BM>::threads, 1)
     midm_wgmma_wait1();  // the previous k-tile's wgmmas are done: its stage may be refilled
     if (kt > 0) {
       __syncwarp();  // the warp's reads of that stage are ordered before its release
-      if (lane == 0) ptx::mbarrier_arrive(&empty[(kt - 1) % S]);
+      if (lane == 0) {
+        if constexpr (CN == 1) {
+          ptx::mbarrier_arrive(&empty[(kt - 1) % S]);
+        } else {  // every CTA of the cluster writes a share of this stage
+#pragma unroll
+          for (int r = 0; r < CN; ++r) ptx::mbarrier_arrive_cluster(&empty[(kt - 1) % S], static_cast<std::uint32_t>(r));
+        }
+      }
     }
   }
   midm_wgmma_wait0();
@@ -298,6 +339,8 @@ __global__ void __launch_bounds__(LargeWgmmaConfig<B, GPT, BM>::threads, 1)
         args.Y[(static_cast<std::size_t>(r0 + 8) * N + n) / 2] = Ops::pack2(acc[4 * j + 2] + b0, acc[4 * j + 3] + b1);
     }
   }
+  // no CTA of the cluster exits while another may still arrive on its mbarriers
+  if constexpr (CN > 1) ptx::cluster_sync();
 #else
   (void)wargs;
   __trap();  // wgmma needs sm_90a: gemm selects this kernel only when midm_wgmma_available()

@@ -200,6 +200,57 @@ LOWBIT_DEVICE void tma_load_2d(void* smem, const void* map, int c0, int c1, void
 #endif
 }
 
+/// tma_load_2d multicast to the CTAs of the cluster named by the bits of `mask`: the box lands at the same
+/// shared-memory offset in each of them and completes its bytes on the mbarrier at `bar`'s offset in each.
+LOWBIT_DEVICE void tma_load_2d_multicast(void* smem, const void* map, int c0, int c1, void* bar, std::uint16_t mask) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster [%0], [%1, {%2, %3}], "
+      "[%4], %5;\n" ::"r"(smem_addr(smem)),
+      "l"(reinterpret_cast<std::uint64_t>(map)), "r"(c0), "r"(c1), "r"(smem_addr(bar)), "h"(mask)
+      : "memory");
+#else
+  (void)smem; (void)map; (void)c0; (void)c1; (void)bar; (void)mask; __trap();
+#endif
+}
+
+/// This CTA's rank in its thread-block cluster.
+LOWBIT_DEVICE std::uint32_t cluster_ctarank() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  std::uint32_t r;
+  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+  return r;
+#else
+  __trap();
+  return 0;
+#endif
+}
+
+/// Arrives on the mbarrier at `bar`'s offset in cluster CTA `rank` (this CTA included), with the default (CTA-scope
+/// release) semantics: enough where the arrival only says that reads by the async proxy, already waited for, are
+/// done. (Session 30, H100: `.release.cluster` compiled to a blocking error barrier (ERRBAR) before every
+/// arrival and halved the large-M kernel's speed.)
+LOWBIT_DEVICE void mbarrier_arrive_cluster(void* bar, std::uint32_t rank) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile(
+      "{\n .reg .b32 ra;\n mapa.shared::cluster.u32 ra, %0, %1;\n mbarrier.arrive.shared::cluster.b64 _, [ra];\n}\n" ::"r"(
+          smem_addr(bar)),
+      "r"(rank)
+      : "memory");
+#else
+  (void)bar; (void)rank; __trap();
+#endif
+}
+
+/// Barrier of every thread of every CTA in the cluster (release / acquire); warps must be converged.
+LOWBIT_DEVICE void cluster_sync() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+#else
+  __trap();
+#endif
+}
+
 /// 2-D tensor store (TMA) of the box at coordinates (`c0` inner, `c1` outer) of `map` from shared memory at
 /// `smem` (laid out as the map's swizzle says); the parts of the box past the tensor are not written. With
 /// `Add` the box is added to global memory element-wise instead (`cp.reduce.async.bulk.tensor ... .add`,
