@@ -395,19 +395,31 @@ bool pdl_supported(Kernel* kernel) {
   return fa.ptxVersion >= 90;
 }
 
-/// Launches `kernel(args...)` with the programmatic-stream-serialization attribute (PDL: it may start while
-/// the preceding kernel in `stream` runs, and waits for it in griddepcontrol.wait).
-template <class... KArgs, class... Args>
-cudaError_t launch_pdl(void (*kernel)(KArgs...), dim3 grid, dim3 block, std::size_t smem, cudaStream_t stream,
-                       const Args&... args) {
+/// cudaLaunchKernelEx's configuration of a launch, without attributes.
+inline cudaLaunchConfig_t launch_config(dim3 grid, dim3 block, std::size_t smem, cudaStream_t stream) {
   cudaLaunchConfig_t cfg{};
   cfg.gridDim = grid;
   cfg.blockDim = block;
   cfg.dynamicSmemBytes = smem;
   cfg.stream = stream;
-  cudaLaunchAttribute la[1];
-  la[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  la[0].val.programmaticStreamSerializationAllowed = 1;
+  return cfg;
+}
+
+/// The programmatic-stream-serialization launch attribute (PDL).
+inline cudaLaunchAttribute pdl_attribute() {
+  cudaLaunchAttribute a{};
+  a.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  a.val.programmaticStreamSerializationAllowed = 1;
+  return a;
+}
+
+/// Launches `kernel(args...)` with the programmatic-stream-serialization attribute (PDL: it may start while
+/// the preceding kernel in `stream` runs, and waits for it in griddepcontrol.wait).
+template <class... KArgs, class... Args>
+cudaError_t launch_pdl(void (*kernel)(KArgs...), dim3 grid, dim3 block, std::size_t smem, cudaStream_t stream,
+                       const Args&... args) {
+  cudaLaunchConfig_t cfg = launch_config(grid, block, smem, stream);
+  cudaLaunchAttribute la[1] = {pdl_attribute()};
   cfg.attrs = la;
   cfg.numAttrs = 1;
   return cudaLaunchKernelEx(&cfg, kernel, static_cast<KArgs>(args)...);
@@ -418,18 +430,12 @@ cudaError_t launch_pdl(void (*kernel)(KArgs...), dim3 grid, dim3 block, std::siz
 template <class... KArgs, class... Args>
 cudaError_t launch_cluster(bool pdl, dim3 cluster, void (*kernel)(KArgs...), dim3 grid, dim3 block, std::size_t smem,
                            cudaStream_t stream, const Args&... args) {
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim = grid;
-  cfg.blockDim = block;
-  cfg.dynamicSmemBytes = smem;
-  cfg.stream = stream;
-  cudaLaunchAttribute la[2];
+  cudaLaunchConfig_t cfg = launch_config(grid, block, smem, stream);
+  cudaLaunchAttribute la[2] = {cudaLaunchAttribute{}, pdl_attribute()};
   la[0].id = cudaLaunchAttributeClusterDimension;
   la[0].val.clusterDim.x = cluster.x;
   la[0].val.clusterDim.y = cluster.y;
   la[0].val.clusterDim.z = cluster.z;
-  la[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  la[1].val.programmaticStreamSerializationAllowed = 1;
   cfg.attrs = la;
   cfg.numAttrs = pdl ? 2 : 1;
   return cudaLaunchKernelEx(&cfg, kernel, static_cast<KArgs>(args)...);
