@@ -21,9 +21,9 @@ void check_large(const kt::QuantizedWeight& q, const std::vector<std::size_t>& M
   DevBuf dW(std::max<std::size_t>(ws, 16));
   for (std::size_t M : Ms) {
     const d::GemmPlan p = d::make_large_wgmma_plan<B, BM>(M, q.N, q.K);
-    INFO("BM " << BM << " cluster " << CN << " bits " << B << " K " << q.K << " N " << q.N << " group " << w.view().meta.group_size << " sym "
-                 << w.view().meta.sym << " act_order " << w.view().meta.act_order << " M " << M << " bias " << with_bias
-                 << " pdl " << pdl);
+    INFO("BM " << BM << " cluster " << CN << " bits " << B << " K " << q.K << " N " << q.N << " group "
+                 << w.view().meta.group_size << " sym " << w.view().meta.sym << " act_order " << w.view().meta.act_order
+                 << " M " << M << " bias " << with_bias << " pdl " << pdl);
     KT_CUDA(cudaMemset(dW.p, 0x5a, std::max<std::size_t>(ws, 16)));
     KT_CUDA(cudaMemset(prob.dY.p, 0xff, (Mmax + 1) * q.N * 2));  // all-ones bits: NaN in fp16 and bf16
     lowbit::kernels::GemmOptions o;

@@ -881,8 +881,8 @@ GemmPlan plan_midm_wgmma(std::size_t M, std::size_t N, std::size_t K, int sm_cou
 }
 
 /// Plan of the sm_90a large-M kernel (large_wgmma.cuh) for width B: one CTA per BM rows x 32768 / BM columns
-/// (LargeWgmmaConfig; gemm's is kLargeWgmmaBlockM) in clusters of kLargeWgmmaClusterN along N, K not split, no split-K workspace (act-order weights need the
-/// pre-gather's M x K activations: workspace_total).
+/// (LargeWgmmaConfig; gemm's is kLargeWgmmaBlockM) in clusters of kLargeWgmmaClusterN along N, K not split, no
+/// split-K workspace (act-order weights need the pre-gather's M x K activations: workspace_total).
 template <int B, int BM = kLargeWgmmaBlockM>
 GemmPlan make_large_wgmma_plan(std::size_t M, std::size_t N, std::size_t K) {
   using C = LargeWgmmaConfig<B, 1, BM>;

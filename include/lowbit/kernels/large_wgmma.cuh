@@ -42,9 +42,9 @@
 /// 0.58-0.63x), in 2-CTA clusters 1.00-1.13x faster than that (0.64-0.74x), 128 x 256 ones at 0.56-0.66x (the tile
 /// kernels: 0.31-0.40x; dequantize + cuBLAS: 0.72-1.0x, which the 256-row shape beats at M = 512 by 1.09-1.25x).
 /// ncu (session 30): the tensor pipe is busy 56 % of the time; each consumer warp's k-tile is one serial chain (stage
-/// wait, dequantization, proxy fence, the consumers' barrier, wgmma issue) and the wgmmas fill only part of the next. A split variant that
-/// moved the dequantization to a third warpgroup lost (0.45-0.55x, branch `wip/large-wgmma-split`): one
-/// warpgroup's dequantization is too slow for four slabs.
+/// wait, dequantization, proxy fence, the consumers' barrier, wgmma issue) and the wgmmas fill only part of the next.
+/// A split variant that moved the dequantization to a third warpgroup lost (0.45-0.55x, branch
+/// `wip/large-wgmma-split`): one warpgroup's dequantization is too slow for four slabs.
 ///
 /// Programmatic dependent launch as the other streaming kernels: the producer requests the first S
 /// stages' weights and parameters before `griddepcontrol.wait`, the activations after it; the consumers
