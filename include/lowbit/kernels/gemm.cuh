@@ -880,6 +880,15 @@ GemmPlan plan_midm_wgmma(std::size_t M, std::size_t N, std::size_t K, int sm_cou
   return ws.splits <= ls.splits ? ws : ls;
 }
 
+/// Grid of the large-M kernel for M x N with BM-row CTAs in clusters of CN along N: ceil(M / block_m) x the column
+/// blocks rounded up to a multiple of CN (a cluster's CTA past N still loads its share of the activations).
+template <int BM, int CN>
+dim3 large_wgmma_grid(std::size_t M, std::size_t N) {
+  using C = LargeWgmmaConfig<4, 1, BM, CN>;  // every width's CTA covers the same block
+  const std::size_t cols = (N + C::block_n - 1) / C::block_n, cn = static_cast<std::size_t>(CN);
+  return dim3(static_cast<unsigned>((M + C::block_m - 1) / C::block_m), static_cast<unsigned>((cols + cn - 1) / cn * cn), 1u);
+}
+
 /// Plan of the sm_90a large-M kernel (large_wgmma.cuh) for width B: one CTA per BM rows x 32768 / BM columns
 /// (LargeWgmmaConfig; gemm's is kLargeWgmmaBlockM) in clusters of kLargeWgmmaClusterN along N, K not split, no
 /// split-K workspace (act-order weights need the pre-gather's M x K activations: workspace_total).
@@ -889,9 +898,7 @@ GemmPlan make_large_wgmma_plan(std::size_t M, std::size_t N, std::size_t K) {
   GemmPlan p{PolicyKind::large_wgmma, C::block_m, C::block_n, 1, 1};
   p.splits = 1;
   p.kt_per_split = static_cast<int>(K / TileGeometry::tile_k);
-  // the launch's grid: gemm's clusters of kLargeWgmmaClusterN CTAs along N (the column blocks rounded up to them)
-  const std::size_t cols = (N + C::block_n - 1) / C::block_n, cn = static_cast<std::size_t>(kLargeWgmmaClusterN);
-  p.grid = dim3(static_cast<unsigned>((M + C::block_m - 1) / C::block_m), static_cast<unsigned>((cols + cn - 1) / cn * cn), 1u);
+  p.grid = large_wgmma_grid<BM, kLargeWgmmaClusterN>(M, N);  // the launch's grid in gemm's clusters
   return p;
 }
 
@@ -1243,8 +1250,7 @@ cudaError_t launch_large_wgmma(const MidmArgs& a, cudaStream_t stream, bool pdl)
                                         C::box_rows, TileGeometry::tile_k, true);
         e != cudaSuccess)
       return e;
-    const unsigned col_blocks = static_cast<unsigned>((a.N + C::block_n - 1) / C::block_n);
-    const dim3 grid(static_cast<unsigned>((a.M + C::block_m - 1) / C::block_m), (col_blocks + CN - 1) / CN * CN, 1u);
+    const dim3 grid = large_wgmma_grid<BM, CN>(static_cast<std::size_t>(a.M), static_cast<std::size_t>(a.N));
     if constexpr (CN > 1) return launch_cluster(pdl, dim3(1u, CN, 1u), kernel, grid, dim3(C::threads), C::smem_bytes, stream, wa);
     else return launch_pdl_or_plain(pdl, kernel, grid, dim3(C::threads), C::smem_bytes, stream, wa);
   };
